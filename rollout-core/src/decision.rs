@@ -1,0 +1,245 @@
+//! What goes into [`decide`](crate::decide) besides the Rollout, and what
+//! comes out.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::spec::{AnalysisStep, HeaderMatch, MirrorMatch};
+use crate::status::{RolloutStatus, WeightDestination};
+use crate::time::Time;
+
+/// What the controller saw in the cluster, as of `now`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Observations {
+    /// The `rollouts-pod-template-hash` of the Rollout's current pod template:
+    /// the ReplicaSet the update is rolling out (created by the controller
+    /// from the decision if it does not exist yet).
+    pub current_pod_hash: String,
+    /// Every ReplicaSet owned by the Rollout.
+    pub replica_sets: Vec<ReplicaSetState>,
+    /// Every AnalysisRun owned by the Rollout that the engine may care about.
+    pub analysis_runs: Vec<AnalysisRunState>,
+    /// The outcome of the step plugin at the current step, if any.
+    pub step_plugin: Option<StepPluginState>,
+    /// The router's answer to `verify_weight` for the weights recorded in
+    /// `status.canary.weights` (`None`: not asked, or cannot tell).
+    pub traffic_verified: Option<bool>,
+}
+
+impl Observations {
+    /// The ReplicaSet with this pod template hash.
+    pub fn replica_set(&self, hash: &str) -> Option<&ReplicaSetState> {
+        self.replica_sets
+            .iter()
+            .find(|rs| rs.pod_template_hash == hash)
+    }
+
+    /// The AnalysisRun with this name.
+    pub fn analysis_run(&self, name: &str) -> Option<&AnalysisRunState> {
+        self.analysis_runs.iter().find(|r| r.name == name)
+    }
+}
+
+/// A ReplicaSet of the Rollout as observed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReplicaSetState {
+    /// Its `rollouts-pod-template-hash` label.
+    pub pod_template_hash: String,
+    /// Its `rollout.argoproj.io/revision` annotation.
+    pub revision: u64,
+    /// `spec.replicas`.
+    pub spec_replicas: i32,
+    /// `status.replicas`.
+    pub replicas: i32,
+    /// `status.readyReplicas`.
+    pub ready_replicas: i32,
+    /// `status.availableReplicas`.
+    pub available_replicas: i32,
+    /// Its `scale-down-deadline` annotation, if set.
+    pub scale_down_deadline: Option<Time>,
+}
+
+/// An AnalysisRun as observed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnalysisRunState {
+    /// Its name.
+    pub name: String,
+    /// Its phase.
+    pub phase: AnalysisPhase,
+    /// Its message, if any.
+    pub message: Option<String>,
+}
+
+/// The phase of an AnalysisRun (or of a step plugin run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AnalysisPhase {
+    /// Not started yet.
+    Pending,
+    /// Taking measurements.
+    Running,
+    /// Passed: the step completes.
+    Successful,
+    /// Failed: the update aborts.
+    Failed,
+    /// Could not measure: the update aborts.
+    Error,
+    /// Neither passed nor failed: the rollout pauses for a person.
+    Inconclusive,
+}
+
+impl AnalysisPhase {
+    /// The phase as Argo writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::Running => "Running",
+            Self::Successful => "Successful",
+            Self::Failed => "Failed",
+            Self::Error => "Error",
+            Self::Inconclusive => "Inconclusive",
+        }
+    }
+
+    /// Whether the run has ended.
+    pub fn is_completed(self) -> bool {
+        matches!(
+            self,
+            Self::Successful | Self::Failed | Self::Error | Self::Inconclusive
+        )
+    }
+}
+
+/// The outcome of a `plugin` step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepPluginState {
+    /// The step index the outcome belongs to.
+    pub step_index: usize,
+    /// Its phase.
+    pub phase: AnalysisPhase,
+    /// Its message, if any.
+    pub message: Option<String>,
+}
+
+/// Everything the engine decided in one call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// The status to write (status subresource). Write it after the traffic
+    /// has been applied: it records `canary.weights` as applied.
+    pub status: RolloutStatus,
+    /// The traffic the router should be told; `None` for a basic canary,
+    /// whose split is the ratio of pods.
+    pub traffic: Option<DesiredTraffic>,
+    /// The size each ReplicaSet should have, the current one first. A
+    /// ReplicaSet missing here is left alone.
+    pub replica_sets: Vec<ReplicaSetTarget>,
+    /// The AnalysisRuns that should exist and run. Create those that do not
+    /// exist; terminate any other running AnalysisRun of this rollout.
+    pub analysis_runs: Vec<AnalysisRunRequest>,
+    /// Kubernetes events worth recording, in order.
+    pub events: Vec<Event>,
+    /// Call `decide` again after this long even if nothing is observed to
+    /// change (a timed pause ends, a scale-down deadline passes). Zero means
+    /// "at once": the decision made progress that the next call builds on.
+    pub requeue_after: Option<Duration>,
+}
+
+/// Traffic as it should be now, all of it: weights plus the managed header
+/// and mirror routes. Derived from the step history, so repeating it after
+/// a restart or a router crash re-creates the same routes.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DesiredTraffic {
+    /// The total weight (`maxTrafficWeight`, default 100).
+    pub max_weight: i32,
+    /// The canary's share, service and ReplicaSet.
+    pub canary: WeightDestination,
+    /// The stable share: `max_weight - canary - additional`.
+    pub stable: WeightDestination,
+    /// Extra destinations (experiments).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub additional: Vec<WeightDestination>,
+    /// Managed header routes in `managedRoutes` order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub header_routes: Vec<HeaderRoute>,
+    /// Managed mirror routes in `managedRoutes` order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mirror_routes: Vec<MirrorRoute>,
+}
+
+/// A managed route that sends requests matching headers to the canary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeaderRoute {
+    /// The managed route name.
+    pub name: String,
+    /// The header conditions (ANDed).
+    pub matches: Vec<HeaderMatch>,
+}
+
+/// A managed route that copies matching requests to the canary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MirrorRoute {
+    /// The managed route name.
+    pub name: String,
+    /// The request matches (ORed).
+    pub matches: Vec<MirrorMatch>,
+    /// Percentage of matching requests copied.
+    pub percentage: i32,
+}
+
+/// The role of a ReplicaSet in a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReplicaSetRole {
+    /// The current pod template (the canary, until promoted).
+    Current,
+    /// The stable ReplicaSet.
+    Stable,
+    /// Any other ReplicaSet (a previous stable or an abandoned canary).
+    Old,
+}
+
+/// The size a ReplicaSet should have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaSetTarget {
+    /// Its `rollouts-pod-template-hash`.
+    pub pod_template_hash: String,
+    /// Its role.
+    pub role: ReplicaSetRole,
+    /// The desired `spec.replicas`.
+    pub replicas: i32,
+    /// The `scale-down-deadline` annotation it should carry (`None`: none).
+    pub scale_down_deadline: Option<Time>,
+}
+
+/// An AnalysisRun the rollout needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalysisRunRequest {
+    /// The run's name (Argo's scheme: `<rollout>-<hash>-<revision>[-<step>][.<attempt>]`).
+    pub name: String,
+    /// A step run or the background run.
+    pub kind: AnalysisKind,
+    /// Templates and arguments.
+    pub spec: AnalysisStep,
+}
+
+/// Why an AnalysisRun exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AnalysisKind {
+    /// The `analysis` step at this index.
+    Step(usize),
+    /// `canary.analysis`, running in the background.
+    Background,
+}
+
+/// A Kubernetes event to record on the Rollout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// `Normal` or `Warning`.
+    pub warning: bool,
+    /// A CamelCase reason such as `RolloutStepCompleted`.
+    pub reason: &'static str,
+    /// A sentence for people.
+    pub message: String,
+}

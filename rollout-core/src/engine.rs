@@ -1,0 +1,1154 @@
+//! `decide`: one reconcile pass of a canary Rollout, as a pure function.
+//!
+//! The pass follows Argo Rollouts' order: reset on a new template or new
+//! steps, operations recorded on the object (promote-full, abort, retry),
+//! analysis outcomes, pause steps, promotion, then at most one step advance.
+//! Replica targets, traffic and conditions are computed last, from the
+//! status the pass ends with.
+
+use std::time::Duration;
+
+use crate::conditions::{self, Counts};
+use crate::decision::{
+    AnalysisKind, AnalysisPhase, AnalysisRunRequest, Decision, DesiredTraffic, Event, HeaderRoute,
+    MirrorRoute, Observations, ReplicaSetRole, ReplicaSetState, ReplicaSetTarget,
+};
+use crate::error::{Error, FieldError};
+use crate::replicas::{self, BasicCanary, Pods, TrafficRoutedCanary};
+use crate::spec::{
+    AnalysisStep, CanaryStep, CanaryStrategy, DEFAULT_SCALE_DOWN_DELAY_SECONDS, Rollout,
+    ThresholdKind,
+};
+use crate::status::{
+    PauseCondition, PauseReason, RolloutAnalysisRunStatus, RolloutStatus, TrafficWeights,
+    WeightDestination,
+};
+use crate::steps::{self, CanaryScale};
+use crate::time::Time;
+use crate::validate;
+
+/// Decides what a canary Rollout does next.
+///
+/// Given the Rollout (spec and current status), what the controller
+/// observed and the current time, returns the status to write, the traffic
+/// the router should apply, the ReplicaSet sizes, the AnalysisRuns that
+/// should run, events, and when to call again. Pure and deterministic: the
+/// same inputs give the same decision, and nothing is read from a clock.
+///
+/// The controller applies a decision in this order: scale ReplicaSets, apply
+/// the traffic (then ask the router to verify it and pass the answer as
+/// [`Observations::traffic_verified`] next time), create or terminate
+/// AnalysisRuns, and finally write the status.
+///
+/// An invalid Rollout yields [`Error::Invalid`] listing every problem; the
+/// controller should record it (condition `InvalidSpec`) and change nothing.
+///
+/// ```
+/// use rollout_core::{decide, Observations, ReplicaSetState, Rollout, Time};
+/// let rollout = Rollout::from_value(serde_json::json!({
+///     "metadata": {"name": "web", "namespace": "default"},
+///     "spec": {"replicas": 2, "strategy": {"canary": {"steps": [{"setWeight": 50}, {"pause": {}}]}}}
+/// }), "web.yaml").unwrap();
+/// let seen = Observations { current_pod_hash: "abc".into(), ..Default::default() };
+/// let decision = decide(&rollout, &seen, Time::from_unix_seconds(0)).unwrap();
+/// // The first revision is promoted at once: no steps for an initial deploy.
+/// assert_eq!(decision.status.stable_rs.as_deref(), Some("abc"));
+/// assert_eq!(decision.replica_sets[0].replicas, 2);
+/// ```
+pub fn decide(rollout: &Rollout, observed: &Observations, now: Time) -> Result<Decision, Error> {
+    validate::check(rollout)?;
+    let canary = rollout.canary().ok_or_else(|| Error::Unsupported {
+        object: rollout.object_name(),
+        field: FieldError::new("spec.strategy", "only the canary strategy is supported"),
+    })?;
+    let (surge, unavailable) = replicas::surge_and_unavailable(
+        canary.max_surge.as_ref(),
+        canary.max_unavailable.as_ref(),
+        rollout.replicas(),
+    )
+    .map_err(|field| Error::Invalid {
+        object: rollout.object_name(),
+        errors: vec![field],
+    })?;
+    let mut pass = Pass {
+        ro: rollout,
+        c: canary,
+        obs: observed,
+        now,
+        r: rollout.replicas(),
+        max_w: canary.max_weight(),
+        surge,
+        unavailable,
+        prev: rollout.status.clone().unwrap_or_default(),
+        st: rollout.status.clone().unwrap_or_default(),
+        events: Vec::new(),
+        progressed: false,
+        wake: None,
+        abort_reason: None,
+        retried: false,
+        deadline_exceeded: false,
+    };
+    pass.run();
+    Ok(pass.finish())
+}
+
+struct Pass<'a> {
+    ro: &'a Rollout,
+    c: &'a CanaryStrategy,
+    obs: &'a Observations,
+    now: Time,
+    r: i32,
+    max_w: i32,
+    surge: i32,
+    unavailable: i32,
+    /// The status as it came in.
+    prev: RolloutStatus,
+    /// The status being decided.
+    st: RolloutStatus,
+    events: Vec<Event>,
+    progressed: bool,
+    wake: Option<Time>,
+    abort_reason: Option<String>,
+    retried: bool,
+    deadline_exceeded: bool,
+}
+
+impl<'a> Pass<'a> {
+    // ----- what the pass looks at -------------------------------------------------
+
+    fn current_hash(&self) -> &'a str {
+        &self.obs.current_pod_hash
+    }
+
+    fn new_rs(&self) -> Option<&'a ReplicaSetState> {
+        self.obs.replica_set(self.current_hash())
+    }
+
+    /// The stable ReplicaSet when it is a different one from the current.
+    fn stable_rs(&self) -> Option<&'a ReplicaSetState> {
+        let hash = self.st.stable_rs.as_deref()?;
+        if hash == self.current_hash() {
+            return None;
+        }
+        self.obs.replica_set(hash)
+    }
+
+    fn fully_promoted(&self) -> bool {
+        self.st.stable_rs.as_deref() == Some(self.current_hash())
+    }
+
+    fn steps(&self) -> &'a [CanaryStep] {
+        &self.c.steps
+    }
+
+    fn index(&self) -> usize {
+        self.st.step_index()
+    }
+
+    fn current_step(&self) -> Option<&'a CanaryStep> {
+        steps::current_step(self.steps(), self.index())
+    }
+
+    fn revision(&self) -> u64 {
+        self.new_rs()
+            .map(|rs| rs.revision)
+            .filter(|r| *r > 0)
+            .or_else(|| self.ro.revision())
+            .unwrap_or(1)
+    }
+
+    fn halted(&self) -> bool {
+        self.ro.spec.paused == Some(true) || self.st.has_pause(PauseReason::InconclusiveAnalysisRun)
+    }
+
+    fn set_index(&mut self, index: usize) {
+        self.st.current_step_index = if self.steps().is_empty() {
+            None
+        } else {
+            Some(i32::try_from(index).unwrap_or(i32::MAX))
+        };
+    }
+
+    fn event(&mut self, warning: bool, reason: &'static str, message: String) {
+        self.events.push(Event {
+            warning,
+            reason,
+            message,
+        });
+    }
+
+    fn wake_at(&mut self, t: Time) {
+        self.wake = Some(self.wake.map_or(t, |w| w.min(t)));
+    }
+
+    // ----- the pass -----------------------------------------------------------------
+
+    fn run(&mut self) {
+        self.reset_on_new_template_or_steps();
+        self.promote_full_and_abort();
+        if !self.st.abort && !self.fully_promoted() {
+            self.background_analysis();
+            self.step_outcome_gates();
+            self.enter_pause_step();
+        }
+        if !self.promote_if_due() && !self.st.abort {
+            self.advance_step();
+        }
+    }
+
+    fn reset_on_new_template_or_steps(&mut self) {
+        let hash = self.current_hash();
+        let step_hash = steps::step_hash(self.steps());
+        let same_template = self.st.current_pod_hash.as_deref() == Some(hash);
+        if same_template && self.st.current_step_hash.as_deref() == Some(step_hash.as_str()) {
+            return;
+        }
+        let st = &mut self.st;
+        st.pause_conditions.clear();
+        st.controller_pause = false;
+        st.abort = false;
+        st.aborted_at = None;
+        st.promote_full = false;
+        st.canary.current_step_analysis_run_status = None;
+        st.canary.current_background_analysis_run_status = None;
+        st.current_pod_hash = Some(hash.to_owned());
+        st.current_step_hash = Some(step_hash);
+        self.set_index(0);
+        self.progressed = true;
+        if !same_template && !self.steps().is_empty() && self.is_rollback() {
+            self.set_index(self.steps().len());
+            self.event(false, "SkipSteps", "Rollback to stable ReplicaSets".into());
+        }
+    }
+
+    /// The current template is the stable one, or an older revision inside
+    /// `rollbackWindow` that still has pods.
+    fn is_rollback(&self) -> bool {
+        if self.fully_promoted() {
+            return true;
+        }
+        let window = self
+            .ro
+            .spec
+            .rollback_window
+            .as_ref()
+            .and_then(|w| w.revisions);
+        match (window, self.new_rs(), self.stable_rs()) {
+            (Some(w), Some(new), Some(stable)) if w > 0 => {
+                new.revision < stable.revision
+                    && new.available_replicas > 0
+                    && stable.revision - new.revision <= u64::try_from(w).unwrap_or(0)
+            }
+            _ => false,
+        }
+    }
+
+    fn promote_full_and_abort(&mut self) {
+        if self.st.promote_full {
+            if self.fully_promoted() {
+                self.st.promote_full = false;
+            } else {
+                self.st.pause_conditions.clear();
+                self.st.controller_pause = false;
+                self.st.abort = false;
+            }
+        }
+        self.progress_deadline();
+        if self.st.abort {
+            if self.st.aborted_at.is_none() {
+                self.st.aborted_at = Some(self.now);
+                let reason = self.abort_reason.clone();
+                self.event(
+                    true,
+                    "RolloutAborted",
+                    conditions::aborted_message(self.revision(), reason.as_deref()),
+                );
+            }
+            self.st.pause_conditions.clear();
+            self.st.controller_pause = false;
+            self.st.promote_full = false;
+            let index = if self.fully_promoted() {
+                self.steps().len()
+            } else {
+                0
+            };
+            self.set_index(index);
+        } else if self.st.aborted_at.is_some() {
+            // `retry`: the abort was cleared; run the steps again with fresh analysis.
+            self.st.aborted_at = None;
+            self.st.canary.current_step_analysis_run_status = None;
+            self.st.canary.current_background_analysis_run_status = None;
+            self.retried = true;
+            self.progressed = true;
+            self.event(false, "RolloutRetry", "Retrying Rollout after abort".into());
+        }
+    }
+
+    /// `progressDeadlineSeconds` without progress: the Progressing condition
+    /// turns False and, with `progressDeadlineAbort`, the update aborts.
+    fn progress_deadline(&mut self) {
+        if self.st.abort
+            || self.fully_promoted()
+            || self.halted()
+            || !self.st.pause_conditions.is_empty()
+        {
+            return;
+        }
+        let Some(deadline) = conditions::progress_deadline(self.ro, &self.prev) else {
+            return;
+        };
+        if self.now < deadline {
+            self.wake_at(deadline);
+            return;
+        }
+        self.deadline_exceeded = true;
+        if self.ro.spec.progress_deadline_abort == Some(true) {
+            self.st.abort = true;
+            self.abort_reason = Some(format!(
+                "ReplicaSet {:?} has timed out progressing.",
+                conditions::replica_set_name(self.ro, self.current_hash())
+            ));
+        }
+    }
+
+    fn abort(&mut self, reason: String) {
+        self.st.abort = true;
+        self.abort_reason = Some(reason);
+        self.promote_full_and_abort();
+        self.progressed = true;
+    }
+
+    fn pause(&mut self, reason: PauseReason) {
+        if !self.st.has_pause(reason) {
+            self.st.pause_conditions.push(PauseCondition {
+                reason,
+                start_time: self.now,
+            });
+            self.st.controller_pause = true;
+            self.event(
+                false,
+                "RolloutPaused",
+                format!("Rollout is paused ({})", reason.as_str()),
+            );
+        }
+    }
+
+    fn background_analysis(&mut self) {
+        let Some(bg) = &self.c.analysis else {
+            return;
+        };
+        let starting = usize::try_from(bg.starting_step.unwrap_or(0)).unwrap_or(0);
+        if self.stable_rs().is_none() || self.index() < starting {
+            return;
+        }
+        let base = format!(
+            "{}-{}-{}",
+            self.ro.metadata.name,
+            self.current_hash(),
+            self.revision()
+        );
+        let recorded = self.st.canary.current_background_analysis_run_status.take();
+        let run = self.track_run(recorded, &base);
+        let outcome = (run.status.clone(), run.message.clone());
+        self.st.canary.current_background_analysis_run_status = Some(run);
+        match outcome.0.as_str() {
+            "Failed" | "Error" => self.abort(format!(
+                "Background analysis phase {}{}",
+                outcome.0.to_lowercase(),
+                outcome.1.map(|m| format!(": {m}")).unwrap_or_default()
+            )),
+            "Inconclusive" => self.pause(PauseReason::InconclusiveAnalysisRun),
+            _ => {}
+        }
+    }
+
+    /// Picks up the run recorded in status, or names a fresh one (the first
+    /// of `base`, `base.1`, `base.2`, ... that no observed run has), and
+    /// records its observed phase.
+    fn track_run(
+        &self,
+        recorded: Option<RolloutAnalysisRunStatus>,
+        base: &str,
+    ) -> RolloutAnalysisRunStatus {
+        let name = match recorded {
+            Some(r) if r.name == base || r.name.starts_with(&format!("{base}.")) => r.name,
+            _ => (0..)
+                .map(|n| {
+                    if n == 0 {
+                        base.to_owned()
+                    } else {
+                        format!("{base}.{n}")
+                    }
+                })
+                .find(|n| self.obs.analysis_run(n).is_none())
+                .unwrap_or_else(|| base.to_owned()),
+        };
+        match self.obs.analysis_run(&name) {
+            Some(seen) => RolloutAnalysisRunStatus {
+                name,
+                status: seen.phase.as_str().to_owned(),
+                message: seen.message.clone(),
+            },
+            None => RolloutAnalysisRunStatus {
+                name,
+                status: AnalysisPhase::Pending.as_str().to_owned(),
+                message: None,
+            },
+        }
+    }
+
+    /// Analysis and plugin steps wait for an outcome: Successful lets the step
+    /// complete, Failed/Error abort, Inconclusive pauses.
+    fn step_outcome_gates(&mut self) {
+        if self.st.abort {
+            return;
+        }
+        let index = self.index();
+        match self.current_step() {
+            Some(CanaryStep::Analysis(_)) => {
+                if !self.st.pause_conditions.is_empty()
+                    && self.st.canary.current_step_analysis_run_status.is_none()
+                {
+                    return;
+                }
+                let base = format!(
+                    "{}-{}-{}-{}",
+                    self.ro.metadata.name,
+                    self.current_hash(),
+                    self.revision(),
+                    index
+                );
+                let recorded = self.st.canary.current_step_analysis_run_status.take();
+                let run = self.track_run(recorded, &base);
+                let (phase, message) = (run.status.clone(), run.message.clone());
+                self.st.canary.current_step_analysis_run_status = Some(run);
+                match phase.as_str() {
+                    "Failed" | "Error" => self.abort(format!(
+                        "Step-based analysis phase {}{}",
+                        phase.to_lowercase(),
+                        message.map(|m| format!(": {m}")).unwrap_or_default()
+                    )),
+                    "Inconclusive" => self.pause(PauseReason::InconclusiveAnalysisRun),
+                    _ => {}
+                }
+            }
+            Some(CanaryStep::Plugin(p)) => {
+                let Some(outcome) = self
+                    .obs
+                    .step_plugin
+                    .as_ref()
+                    .filter(|o| o.step_index == index)
+                else {
+                    return;
+                };
+                match outcome.phase {
+                    AnalysisPhase::Failed | AnalysisPhase::Error => {
+                        let msg = format!(
+                            "Step plugin {} phase {}{}",
+                            p.name,
+                            outcome.phase.as_str().to_lowercase(),
+                            outcome
+                                .message
+                                .as_ref()
+                                .map(|m| format!(": {m}"))
+                                .unwrap_or_default()
+                        );
+                        self.abort(msg);
+                    }
+                    AnalysisPhase::Inconclusive => self.pause(PauseReason::InconclusiveAnalysisRun),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// At a `pause` step, record the pause once (its start time is kept).
+    fn enter_pause_step(&mut self) {
+        if self.ro.spec.paused == Some(true) || self.st.abort {
+            return;
+        }
+        let Some(CanaryStep::Pause(p)) = self.current_step() else {
+            return;
+        };
+        if !self.st.has_pause(PauseReason::CanaryPauseStep) && !self.st.controller_pause {
+            self.pause(PauseReason::CanaryPauseStep);
+        }
+        if let (Some(Ok(d)), Some(cond)) = (
+            p.duration(),
+            self.st
+                .pause_conditions
+                .iter()
+                .find(|c| c.reason == PauseReason::CanaryPauseStep),
+        ) {
+            // Completes strictly after the duration, as Argo does.
+            let at = cond.start_time + d + Duration::from_secs(1);
+            self.wake_at(at);
+        }
+    }
+
+    /// Promotes the current template to stable when it is due; returns whether it did.
+    fn promote_if_due(&mut self) -> bool {
+        if self.fully_promoted() {
+            if self.st.promote_full {
+                self.st.promote_full = false;
+            }
+            return false;
+        }
+        let reason = if self.st.stable_rs.is_none()
+            || self
+                .obs
+                .replica_set(self.st.stable_rs.as_deref().unwrap_or(""))
+                .is_none()
+        {
+            Some("Initial deploy".to_owned())
+        } else if self.st.abort || !self.new_rs().is_some_and(|rs| self.fully_available(rs)) {
+            None
+        } else if self.st.promote_full {
+            Some("Full promotion requested".to_owned())
+        } else if self.is_rollback() {
+            Some("Fast rollback".to_owned())
+        } else if self.index() >= self.steps().len() {
+            Some(format!("Completed all {} canary steps", self.steps().len()))
+        } else {
+            None
+        };
+        let Some(reason) = reason else {
+            return false;
+        };
+        let hash = self.current_hash().to_owned();
+        let st = &mut self.st;
+        st.stable_rs = Some(hash.clone());
+        st.pause_conditions.clear();
+        st.controller_pause = false;
+        st.abort = false;
+        st.aborted_at = None;
+        st.promote_full = false;
+        st.canary.current_step_analysis_run_status = None;
+        st.canary.current_background_analysis_run_status = None;
+        let len = self.steps().len();
+        self.set_index(len);
+        self.progressed = true;
+        self.event(
+            false,
+            "RolloutCompleted",
+            format!(
+                "Rollout completed update to revision {} ({hash}): {reason}",
+                self.revision()
+            ),
+        );
+        true
+    }
+
+    fn fully_available(&self, rs: &ReplicaSetState) -> bool {
+        rs.available_replicas >= self.r || self.threshold_met(rs, self.r)
+    }
+
+    /// `replicaProgressThreshold` (or exact readiness without one).
+    fn threshold_met(&self, rs: &ReplicaSetState, desired: i32) -> bool {
+        match &self.c.replica_progress_threshold {
+            Some(t) if t.value >= 0 => match t.kind {
+                ThresholdKind::Percent => {
+                    desired == 0
+                        || f64::from(rs.available_replicas) / f64::from(desired) * 100.0
+                            >= f64::from(t.value) - 1e-10
+                }
+                ThresholdKind::Pods => rs.available_replicas >= t.value,
+            },
+            _ => desired == rs.spec_replicas && desired == rs.available_replicas,
+        }
+    }
+
+    fn advance_step(&mut self) {
+        if self.ro.spec.paused == Some(true) || self.halted() {
+            return;
+        }
+        let index = self.index();
+        let Some(step) = self.current_step() else {
+            return;
+        };
+        if !self.step_completed(step) {
+            return;
+        }
+        self.st
+            .pause_conditions
+            .retain(|c| c.reason != PauseReason::CanaryPauseStep);
+        if self.st.pause_conditions.is_empty() {
+            self.st.controller_pause = false;
+        }
+        self.st.canary.current_step_analysis_run_status = None;
+        self.set_index(index + 1);
+        self.progressed = true;
+        self.event(
+            false,
+            "RolloutStepCompleted",
+            format!(
+                "Rollout step {}/{} completed ({step})",
+                index + 1,
+                self.steps().len()
+            ),
+        );
+        self.enter_pause_step();
+    }
+
+    fn step_completed(&self, step: &CanaryStep) -> bool {
+        match step {
+            CanaryStep::Pause(p) => {
+                let cond = self
+                    .st
+                    .pause_conditions
+                    .iter()
+                    .find(|c| c.reason == PauseReason::CanaryPauseStep);
+                match (cond, p.duration()) {
+                    (None, _) => self.st.controller_pause,
+                    (Some(c), Some(Ok(d))) => self.now > c.start_time + d,
+                    (Some(_), _) => false,
+                }
+            }
+            CanaryStep::SetWeight(_) => self.at_desired_replicas() && self.weight_in_place(),
+            CanaryStep::SetCanaryScale(_) => self.at_desired_replicas(),
+            CanaryStep::Analysis(_) => self
+                .st
+                .canary
+                .current_step_analysis_run_status
+                .as_ref()
+                .is_some_and(|r| r.status == AnalysisPhase::Successful.as_str()),
+            CanaryStep::SetHeaderRoute(_) | CanaryStep::SetMirrorRoute(_) => true,
+            CanaryStep::Plugin(_) => self.obs.step_plugin.as_ref().is_some_and(|o| {
+                o.step_index == self.index() && o.phase == AnalysisPhase::Successful
+            }),
+            CanaryStep::Experiment(_) => false,
+        }
+    }
+
+    /// The router was told this step's weight (recorded in the incoming
+    /// status) and did not report it unverified. Always true without traffic
+    /// routing.
+    fn weight_in_place(&self) -> bool {
+        if !self.c.routes_traffic() {
+            return true;
+        }
+        let want = self.desired_weight_now();
+        match &self.prev.canary.weights {
+            Some(w) => {
+                w.canary.weight == want
+                    && w.canary.pod_template_hash.as_deref() == Some(self.current_hash())
+                    && self.obs.traffic_verified != Some(false)
+            }
+            None => false,
+        }
+    }
+
+    // ----- replicas -------------------------------------------------------------
+
+    /// Argo's `GetCanaryReplicasOrWeight`: (explicit canary pods, weight) for scaling.
+    fn scaling_weight(&self) -> (Option<i32>, i32) {
+        if self.st.promote_full || self.stable_rs().is_none() || self.fully_promoted() {
+            return (None, self.max_w);
+        }
+        match steps::canary_scale_at(self.c, self.index(), self.st.abort) {
+            Some(CanaryScale::Replicas(r)) => (Some(r), 0),
+            Some(CanaryScale::Weight(w)) => (None, w),
+            None => (None, self.desired_canary_weight()),
+        }
+    }
+
+    /// Argo's `GetDesiredCanaryWeight`.
+    fn desired_canary_weight(&self) -> i32 {
+        if self.st.abort {
+            if let (true, Some(new), Some(stable)) = (
+                self.c.dynamic_stable_scale(),
+                self.new_rs(),
+                self.stable_rs(),
+            ) {
+                let expected = self.r - stable.available_replicas;
+                let explicit_delay = self.c.abort_scale_down_delay_seconds.is_some_and(|d| d > 0);
+                let canary_pods = if explicit_delay {
+                    expected
+                } else {
+                    expected.max(new.available_replicas)
+                };
+                return self
+                    .steps()
+                    .iter()
+                    .rev()
+                    .filter_map(|s| match s {
+                        CanaryStep::SetWeight(w) => Some(*w),
+                        _ => None,
+                    })
+                    .find(|w| replicas::pods_for_weight(self.r, *w, self.max_w) < canary_pods)
+                    .unwrap_or(0);
+            }
+            return 0;
+        }
+        steps::set_weight_at(self.steps(), self.index(), self.max_w)
+    }
+
+    /// The final (canary, stable) sizes for the current status.
+    fn desired_counts(&self) -> (i32, i32) {
+        let (canary_replicas, weight) = self.scaling_weight();
+        if self.c.routes_traffic() {
+            let current_weights = self
+                .prev
+                .canary
+                .weights
+                .as_ref()
+                .map(|w| (w.canary.weight, w.stable.weight));
+            replicas::traffic_routed_counts(&TrafficRoutedCanary {
+                replicas: self.r,
+                weight,
+                canary_replicas,
+                max_weight: self.max_w,
+                min_pods_per_replica_set: self.c.min_pods_per_replica_set,
+                dynamic_stable_scale: self.c.dynamic_stable_scale(),
+                current_weights,
+                aborted: self.st.abort,
+            })
+        } else if self.stable_rs().is_none() {
+            (self.r, 0)
+        } else {
+            replicas::approximate_weighted_counts(self.r, weight, self.max_w, self.surge)
+        }
+    }
+
+    /// Argo's `AtDesiredReplicaCountsForCanary`.
+    fn at_desired_replicas(&self) -> bool {
+        let (new_n, stable_n) = self.desired_counts();
+        let Some(new) = self.new_rs() else {
+            return false;
+        };
+        if !self.threshold_met(new, new_n) {
+            return false;
+        }
+        if !(self.c.routes_traffic() && self.c.dynamic_stable_scale()) {
+            match self.stable_rs() {
+                Some(s) if s.spec_replicas == stable_n && s.replicas == stable_n => {}
+                _ => return false,
+            }
+        }
+        if !self.c.routes_traffic() {
+            let others: i32 = self.others().map(|rs| rs.available_replicas).sum();
+            if others > 0 {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn others(&self) -> impl Iterator<Item = &'a ReplicaSetState> + use<'a> {
+        let current = self.obs.current_pod_hash.as_str();
+        let stable = self.st.stable_rs.clone().unwrap_or_default();
+        self.obs
+            .replica_sets
+            .iter()
+            .filter(move |rs| rs.pod_template_hash != current && rs.pod_template_hash != stable)
+    }
+
+    fn replica_targets(&mut self) -> Vec<ReplicaSetTarget> {
+        let current = self.current_hash().to_owned();
+        let mut targets = Vec::new();
+        let target = |hash: &str, role, replicas, deadline| ReplicaSetTarget {
+            pod_template_hash: hash.to_owned(),
+            role,
+            replicas,
+            scale_down_deadline: deadline,
+        };
+        if self.halted() {
+            if let Some(new) = self.new_rs() {
+                targets.push(target(
+                    &current,
+                    ReplicaSetRole::Current,
+                    new.spec_replicas,
+                    new.scale_down_deadline,
+                ));
+            }
+            return targets;
+        }
+        if self.fully_promoted() {
+            targets.push(target(&current, ReplicaSetRole::Current, self.r, None));
+            let olds: Vec<_> = self.others().collect();
+            for rs in olds {
+                let (replicas, deadline) = self.old_replica_set(rs);
+                targets.push(target(
+                    &rs.pod_template_hash,
+                    ReplicaSetRole::Old,
+                    replicas,
+                    deadline,
+                ));
+            }
+            return targets;
+        }
+        let (mut new_n, mut stable_n) = self.desired_counts();
+        if !self.c.routes_traffic() {
+            let pods = |rs: Option<&ReplicaSetState>| {
+                rs.map(|rs| Pods::new(rs.spec_replicas, rs.available_replicas))
+            };
+            let others = self.others().fold(Pods::default(), |acc, rs| {
+                Pods::new(
+                    acc.spec + rs.spec_replicas,
+                    acc.available + rs.available_replicas,
+                )
+            });
+            let (_, weight) = self.scaling_weight();
+            (new_n, stable_n) = replicas::basic_canary_counts(&BasicCanary {
+                replicas: self.r,
+                weight,
+                max_weight: self.max_w,
+                max_surge: self.surge,
+                max_unavailable: self.unavailable,
+                new: Some(pods(self.new_rs()).unwrap_or_default()),
+                stable: pods(self.stable_rs()),
+                others,
+            });
+        }
+        let mut new_deadline = None;
+        if self.st.abort && self.c.routes_traffic() {
+            (new_n, new_deadline) = self.aborted_canary_size(new_n);
+        }
+        targets.push(target(
+            &current,
+            ReplicaSetRole::Current,
+            new_n,
+            new_deadline,
+        ));
+        if let Some(stable) = self.stable_rs() {
+            targets.push(target(
+                &stable.pod_template_hash,
+                ReplicaSetRole::Stable,
+                stable_n,
+                None,
+            ));
+        }
+        let olds: Vec<_> = self.others().collect();
+        for rs in olds {
+            let replicas = self.abandoned_canary_size(rs);
+            targets.push(target(
+                &rs.pod_template_hash,
+                ReplicaSetRole::Old,
+                replicas,
+                None,
+            ));
+        }
+        targets
+    }
+
+    /// After an abort the canary keeps its pods until the stable ReplicaSet
+    /// is fully available, then for `abortScaleDownDelaySeconds` (default 30;
+    /// 0 keeps it forever; dynamic stable scale without a delay follows traffic).
+    fn aborted_canary_size(&mut self, computed: i32) -> (i32, Option<Time>) {
+        let Some(new) = self.new_rs() else {
+            return (computed, None);
+        };
+        let delay = self.c.abort_scale_down_delay_seconds;
+        if delay == Some(0) || (self.c.dynamic_stable_scale() && delay.is_none()) {
+            return (computed, None);
+        }
+        let stable_ready = self
+            .stable_rs()
+            .is_some_and(|s| s.available_replicas >= self.r);
+        if !stable_ready {
+            return (new.spec_replicas, new.scale_down_deadline);
+        }
+        let delay = Duration::from_secs(
+            u64::try_from(delay.unwrap_or(DEFAULT_SCALE_DOWN_DELAY_SECONDS)).unwrap_or(0),
+        );
+        let deadline = new.scale_down_deadline.unwrap_or(self.now + delay);
+        if self.now >= deadline {
+            (0, Some(deadline))
+        } else {
+            self.wake_at(deadline);
+            (new.spec_replicas, Some(deadline))
+        }
+    }
+
+    /// A previous stable after promotion: kept for `scaleDownDelaySeconds`
+    /// (traffic routing; default 30), then scaled to 0. Dynamic stable scale
+    /// and basic canaries scale it down at once.
+    fn old_replica_set(&mut self, rs: &ReplicaSetState) -> (i32, Option<Time>) {
+        if rs.spec_replicas == 0 {
+            return (0, None);
+        }
+        if !self.c.routes_traffic() || self.c.dynamic_stable_scale() {
+            return (self.basic_scale_down(rs), None);
+        }
+        if self.referenced_by_router(rs) {
+            return (rs.spec_replicas, rs.scale_down_deadline);
+        }
+        let delay = Duration::from_secs(
+            u64::try_from(
+                self.c
+                    .scale_down_delay_seconds
+                    .unwrap_or(DEFAULT_SCALE_DOWN_DELAY_SECONDS),
+            )
+            .unwrap_or(0),
+        );
+        let deadline = rs.scale_down_deadline.unwrap_or(self.now + delay);
+        if self.now >= deadline {
+            (0, Some(deadline))
+        } else {
+            self.wake_at(deadline);
+            (rs.spec_replicas, Some(deadline))
+        }
+    }
+
+    /// An intermediate canary of an earlier template: scaled to 0 once the
+    /// router no longer sends it traffic (basic canary: within the budget).
+    fn abandoned_canary_size(&self, rs: &ReplicaSetState) -> i32 {
+        if self.c.routes_traffic() {
+            if self.referenced_by_router(rs) {
+                rs.spec_replicas
+            } else {
+                0
+            }
+        } else {
+            self.basic_scale_down(rs)
+        }
+    }
+
+    fn referenced_by_router(&self, rs: &ReplicaSetState) -> bool {
+        self.prev.canary.weights.as_ref().is_some_and(|w| {
+            [&w.canary, &w.stable].iter().any(|d| {
+                d.weight > 0 && d.pod_template_hash.as_deref() == Some(&rs.pod_template_hash)
+            })
+        })
+    }
+
+    /// Scale an old ReplicaSet down as far as `maxUnavailable` allows.
+    fn basic_scale_down(&self, rs: &ReplicaSetState) -> i32 {
+        let available: i32 = self
+            .obs
+            .replica_sets
+            .iter()
+            .map(|r| r.available_replicas)
+            .sum();
+        let min_available = self.r - self.unavailable;
+        let unavailable_here = rs.spec_replicas - rs.available_replicas;
+        let budget = (available - min_available).max(0) + unavailable_here.max(0);
+        (rs.spec_replicas - budget).max(0)
+    }
+
+    // ----- traffic ----------------------------------------------------------------
+
+    /// Argo's desired canary weight for the router (`reconcileTrafficRouting`).
+    fn desired_weight_now(&self) -> i32 {
+        let new_available = self.new_rs().map_or(0, |rs| rs.available_replicas);
+        if self.fully_promoted() {
+            return 0;
+        }
+        if self.st.abort {
+            return self.weight_on_abort();
+        }
+        if new_available == 0 {
+            return 0;
+        }
+        if self.st.promote_full {
+            if self.c.dynamic_stable_scale() && self.r > 0 {
+                return self.max_w * new_available / self.r;
+            }
+            return self
+                .prev
+                .canary
+                .weights
+                .as_ref()
+                .map_or(0, |w| w.canary.weight);
+        }
+        if self.steps().is_empty() {
+            return 0;
+        }
+        let index = self.index();
+        if !self.at_desired_replicas() {
+            steps::set_weight_before(self.steps(), index)
+        } else {
+            steps::set_weight_at(self.steps(), index, self.max_w)
+        }
+    }
+
+    /// Argo's `calculateDesiredWeightOnAbortOrStableRollback`: 0 at once,
+    /// unless dynamic stable scale steps traffic back as stable pods return.
+    fn weight_on_abort(&self) -> i32 {
+        let (Some(_), Some(stable)) = (self.new_rs(), self.stable_rs()) else {
+            return 0;
+        };
+        if !self.c.dynamic_stable_scale() || self.r == 0 {
+            return 0;
+        }
+        let desired = self.desired_canary_weight();
+        let expected = (self.max_w - self.max_w * stable.available_replicas / self.r).max(0);
+        let Some(current) = self.prev.canary.weights.as_ref().map(|w| w.canary.weight) else {
+            return expected.max(desired);
+        };
+        if desired <= 0 {
+            expected.min(current)
+        } else if self.max_w * stable.available_replicas / self.r < self.max_w - desired {
+            current
+        } else {
+            desired.min(current)
+        }
+    }
+
+    fn routes_active(&self) -> bool {
+        !self.st.abort
+            && !self.fully_promoted()
+            && !self.st.promote_full
+            && self.index() < self.steps().len()
+            && self.new_rs().is_some_and(|rs| rs.available_replicas > 0)
+    }
+
+    fn desired_traffic(&self) -> Option<DesiredTraffic> {
+        if !self.c.routes_traffic() {
+            return None;
+        }
+        let mut weight = self.desired_weight_now().clamp(0, self.max_w);
+        // Do not move traffic to the canary faster than the stable side can
+        // give it up: hold the recorded weight while too few stable pods exist.
+        let stable_for_gate = self
+            .st
+            .stable_rs
+            .as_deref()
+            .and_then(|h| self.obs.replica_set(h));
+        let gate_open = stable_for_gate.is_some_and(|s| {
+            let needed = (self.max_w - weight) * self.r / self.max_w.max(1);
+            s.available_replicas >= needed || self.threshold_met(s, needed)
+        });
+        if !gate_open && let Some(w) = &self.prev.canary.weights {
+            weight = w.canary.weight;
+        }
+        let stable_hash = self.st.stable_rs.clone();
+        let mut traffic = DesiredTraffic {
+            max_weight: self.max_w,
+            canary: WeightDestination {
+                weight,
+                service_name: self.c.canary_service.clone(),
+                pod_template_hash: Some(self.current_hash().to_owned()),
+            },
+            stable: WeightDestination {
+                weight: self.max_w - weight,
+                service_name: self.c.stable_service.clone(),
+                pod_template_hash: stable_hash,
+            },
+            ..Default::default()
+        };
+        if self.routes_active() {
+            let index = self.index();
+            for name in self.c.managed_routes() {
+                if let Some(m) = steps::header_route_at(self.steps(), index, name) {
+                    traffic.header_routes.push(HeaderRoute {
+                        name: name.to_owned(),
+                        matches: m.to_vec(),
+                    });
+                }
+                if let Some((m, percentage)) = steps::mirror_route_at(self.steps(), index, name) {
+                    traffic.mirror_routes.push(MirrorRoute {
+                        name: name.to_owned(),
+                        matches: m.to_vec(),
+                        percentage,
+                    });
+                }
+            }
+        }
+        Some(traffic)
+    }
+
+    // ----- analysis ---------------------------------------------------------------
+
+    fn analysis_requests(&self) -> Vec<AnalysisRunRequest> {
+        let mut runs = Vec::new();
+        if self.st.abort || self.fully_promoted() || self.st.promote_full {
+            return runs;
+        }
+        if let (Some(bg), Some(run)) = (
+            &self.c.analysis,
+            &self.st.canary.current_background_analysis_run_status,
+        ) {
+            runs.push(AnalysisRunRequest {
+                name: run.name.clone(),
+                kind: AnalysisKind::Background,
+                spec: bg.run.clone(),
+            });
+        }
+        if let (Some(CanaryStep::Analysis(a)), Some(run)) = (
+            self.current_step(),
+            &self.st.canary.current_step_analysis_run_status,
+        ) {
+            runs.push(AnalysisRunRequest {
+                name: run.name.clone(),
+                kind: AnalysisKind::Step(self.index()),
+                spec: AnalysisStep::clone(a),
+            });
+        }
+        runs
+    }
+
+    // ----- the result -----------------------------------------------------------
+
+    fn finish(mut self) -> Decision {
+        let replica_sets = self.replica_targets();
+        let traffic = self.desired_traffic();
+        self.st.canary.weights = traffic.as_ref().map(|t| {
+            let mut weights = TrafficWeights {
+                canary: t.canary.clone(),
+                stable: t.stable.clone(),
+                additional: t.additional.clone(),
+                verified: None,
+            };
+            let unchanged = self.prev.canary.weights.as_ref().is_some_and(|p| {
+                p.canary == weights.canary
+                    && p.stable == weights.stable
+                    && p.additional == weights.additional
+            });
+            if unchanged {
+                weights.verified = self.obs.traffic_verified;
+            }
+            weights
+        });
+        if let Some(t) = &traffic {
+            let before = self
+                .prev
+                .canary
+                .weights
+                .as_ref()
+                .map_or(0, |w| w.canary.weight);
+            if before != t.canary.weight {
+                self.event(
+                    false,
+                    "TrafficWeightUpdated",
+                    format!(
+                        "Traffic weight updated from {before} to {}",
+                        t.canary.weight
+                    ),
+                );
+            }
+        }
+        let counts = Counts::observe(self.obs, self.current_hash());
+        let (current_hash, revision) = (self.current_hash(), self.revision());
+        conditions::update(
+            &mut self.st,
+            &self.prev,
+            conditions::Context {
+                rollout: self.ro,
+                current_hash,
+                counts,
+                max_unavailable: self.unavailable,
+                abort_reason: self.abort_reason.as_deref(),
+                retried: self.retried,
+                deadline_exceeded: self.deadline_exceeded,
+                revision,
+                now: self.now,
+            },
+        );
+        let analysis_runs = self.analysis_requests();
+        let requeue_after = if self.progressed {
+            Some(Duration::ZERO)
+        } else {
+            self.wake.map(|t| t.saturating_since(self.now))
+        };
+        Decision {
+            status: self.st,
+            traffic,
+            replica_sets,
+            analysis_runs,
+            events: self.events,
+            requeue_after,
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! A sans-IO progressive-delivery engine for canary Rollouts.
+//!
+//! `rollout-core` decides what a canary update does next. It reads a Rollout
+//! as users write it (`argoproj.io/v1alpha1`, Argo Rollouts' field names),
+//! plus what a controller observed and the current time, and returns a
+//! [`Decision`]: the status to write, the traffic the router should apply,
+//! the ReplicaSet sizes, the AnalysisRuns that should run, events, and when
+//! to call again. It performs no I/O and reads no clock, so it is
+//! deterministic, fast, and testable with a virtual clock.
+//!
+//! ```text
+//!  Rollout (spec + status) ─┐
+//!  Observations ────────────┼──▶ decide() ──▶ Decision ─┬─▶ ReplicaSet sizes
+//!  now ─────────────────────┘      (pure)                ├─▶ DesiredTraffic ──▶ TrafficRouter
+//!                                                        ├─▶ AnalysisRuns to run
+//!                                                        └─▶ new status, events, requeue
+//! ```
+//!
+//! A step index moves at most one step per call, like Argo Rollouts. A
+//! decision that made progress asks to be called again at once
+//! (`requeue_after == Some(0)`); a timed pause or a scale-down deadline asks
+//! to be woken at its time.
+//!
+//! Header and mirror routes are *declarative*: [`DesiredTraffic`] carries
+//! every managed route that the step history puts in effect at the current
+//! step, so a controller restart or a router crash re-creates them.
+//!
+//! The building blocks are public too: [`validate()`], the [`replicas`]
+//! math, the [`steps`] lookups, the [`ops`] that `kubectl argo rollouts`
+//! performs, and [`conditions::phase`].
+//!
+//! With the `sim` feature, [`sim`] runs the engine against a simulated world
+//! (ReplicaSets that become ready over time, a recording router) on a
+//! virtual clock.
+#![warn(missing_docs)]
+
+pub mod conditions;
+mod decision;
+mod engine;
+mod error;
+pub mod intstr;
+pub mod ops;
+mod parse;
+pub mod replicas;
+#[cfg(feature = "sim")]
+pub mod sim;
+pub mod spec;
+pub mod status;
+mod step;
+pub mod steps;
+mod time;
+mod validate;
+
+pub use decision::{
+    AnalysisKind, AnalysisPhase, AnalysisRunRequest, AnalysisRunState, Decision, DesiredTraffic,
+    Event, HeaderRoute, MirrorRoute, Observations, ReplicaSetRole, ReplicaSetState,
+    ReplicaSetTarget, StepPluginState,
+};
+pub use engine::decide;
+pub use error::{Error, FieldError};
+pub use spec::{CanaryStep, CanaryStrategy, Rollout};
+pub use status::{Phase, RolloutStatus};
+pub use time::{ParseTimeError, Time};
+pub use validate::{check, validate};

@@ -1,0 +1,234 @@
+//! `status` of a Rollout, with Argo's field names, so that the engine's
+//! decisions can be written to the same object Argo's controller writes and
+//! read back by `kubectl argo rollouts`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::Time;
+
+/// `status` of a Rollout. Unknown fields are ignored on input.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStatus {
+    /// The update was aborted (by the user or by a failed analysis).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub abort: bool,
+    /// When the abort was first seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted_at: Option<Time>,
+    /// Why the rollout is paused, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pause_conditions: Vec<PauseCondition>,
+    /// The controller paused the rollout (a pause step or an inconclusive run).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub controller_pause: bool,
+    /// Hash of the pod template being rolled out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_pod_hash: Option<String>,
+    /// Hash of `spec.strategy.canary.steps`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_step_hash: Option<String>,
+    /// Index of the step being executed; `len(steps)` once all are done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_step_index: Option<i32>,
+    /// Pod template hash of the stable ReplicaSet.
+    #[serde(default, rename = "stableRS", skip_serializing_if = "Option::is_none")]
+    pub stable_rs: Option<String>,
+    /// `promote --full` was requested.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub promote_full: bool,
+    /// Canary-specific status.
+    #[serde(default, skip_serializing_if = "CanaryStatus::is_empty")]
+    pub canary: CanaryStatus,
+    /// Pods of all ReplicaSets of the rollout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    /// Pods of the current (canary) ReplicaSet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_replicas: Option<i32>,
+    /// Ready pods of all ReplicaSets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_replicas: Option<i32>,
+    /// Available pods of all ReplicaSets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_replicas: Option<i32>,
+    /// Conditions (Progressing, Available, Healthy, Completed, Paused, InvalidSpec).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Healthy, Progressing, Paused or Degraded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// Why the phase is what it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The `metadata.generation` this status was computed for (a string, as Argo writes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<String>,
+}
+
+/// `status.canary`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryStatus {
+    /// The weights last sent to the traffic router.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<TrafficWeights>,
+    /// The AnalysisRun of the current analysis step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_step_analysis_run_status: Option<RolloutAnalysisRunStatus>,
+    /// The background AnalysisRun.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_background_analysis_run_status: Option<RolloutAnalysisRunStatus>,
+}
+
+impl CanaryStatus {
+    fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+/// `status.canary.weights`: what the router was told.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrafficWeights {
+    /// The canary destination.
+    pub canary: WeightDestination,
+    /// The stable destination.
+    pub stable: WeightDestination,
+    /// Extra destinations (experiments).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub additional: Vec<WeightDestination>,
+    /// The router's answer to "is the weight in place": unset when it cannot tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
+}
+
+/// A weighted traffic destination.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WeightDestination {
+    /// Share of `maxTrafficWeight`.
+    pub weight: i32,
+    /// The Service receiving it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    /// The ReplicaSet behind the Service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_template_hash: Option<String>,
+}
+
+/// The recorded state of an AnalysisRun started by the rollout.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RolloutAnalysisRunStatus {
+    /// The AnalysisRun's name.
+    pub name: String,
+    /// Its phase as last observed (`Pending`, `Running`, `Successful`, ...).
+    pub status: String,
+    /// Its message, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Why a rollout is paused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PauseCondition {
+    /// The reason.
+    pub reason: PauseReason,
+    /// When the pause began.
+    pub start_time: Time,
+}
+
+/// The reasons Argo records in `pauseConditions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PauseReason {
+    /// A `pause` step.
+    CanaryPauseStep,
+    /// A blue-green pause before promotion.
+    BlueGreenPause,
+    /// An AnalysisRun ended Inconclusive.
+    InconclusiveAnalysisRun,
+    /// An Experiment ended Inconclusive.
+    InconclusiveExperiment,
+}
+
+impl PauseReason {
+    /// The reason as written in the status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CanaryPauseStep => "CanaryPauseStep",
+            Self::BlueGreenPause => "BlueGreenPause",
+            Self::InconclusiveAnalysisRun => "InconclusiveAnalysisRun",
+            Self::InconclusiveExperiment => "InconclusiveExperiment",
+        }
+    }
+}
+
+/// A status condition, as in every Kubernetes object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// `Progressing`, `Available`, `Healthy`, `Completed`, `Paused`, `InvalidSpec`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// A CamelCase reason such as `RolloutAborted`.
+    pub reason: String,
+    /// A sentence for people.
+    pub message: String,
+    /// When `status` last changed.
+    pub last_transition_time: Time,
+    /// When reason or message last changed.
+    pub last_update_time: Time,
+}
+
+/// The phase of a rollout as `kubectl argo rollouts` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Phase {
+    /// Fully promoted and available.
+    Healthy,
+    /// Updating.
+    Progressing,
+    /// Waiting for a person or a timer.
+    Paused,
+    /// Aborted, invalid, or out of time.
+    Degraded,
+}
+
+impl Phase {
+    /// The phase as written in the status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "Healthy",
+            Self::Progressing => "Progressing",
+            Self::Paused => "Paused",
+            Self::Degraded => "Degraded",
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl RolloutStatus {
+    /// `currentStepIndex`, 0 when unset (as Argo reads it).
+    pub fn step_index(&self) -> usize {
+        self.current_step_index
+            .and_then(|i| usize::try_from(i).ok())
+            .unwrap_or(0)
+    }
+
+    /// Whether a pause condition with this reason is present.
+    pub fn has_pause(&self, reason: PauseReason) -> bool {
+        self.pause_conditions.iter().any(|c| c.reason == reason)
+    }
+
+    /// The condition of a type, if present.
+    pub fn condition(&self, kind: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.kind == kind)
+    }
+}

@@ -1,0 +1,229 @@
+//! Step lookup: which step is current and which weight, scale and routes
+//! the step history puts in effect at a step index.
+
+use crate::spec::{CanaryStep, CanaryStrategy, HeaderMatch, MirrorMatch, SetCanaryScale};
+
+/// The step at `index`, or `None` once every step is done.
+///
+/// ```
+/// use rollout_core::spec::CanaryStep;
+/// use rollout_core::steps::current_step;
+/// let steps = [CanaryStep::SetWeight(20)];
+/// assert_eq!(current_step(&steps, 0), Some(&CanaryStep::SetWeight(20)));
+/// assert_eq!(current_step(&steps, 1), None);
+/// ```
+pub fn current_step(steps: &[CanaryStep], index: usize) -> Option<&CanaryStep> {
+    steps.get(index)
+}
+
+/// The `setWeight` in effect at `index`: the nearest one at or before it
+/// (0 if none), `max_weight` once all steps are done. Argo's `GetCurrentSetWeight`
+/// without the abort rule (an aborted rollout's weight is 0).
+///
+/// ```
+/// use rollout_core::spec::{CanaryStep, Pause};
+/// use rollout_core::steps::set_weight_at;
+/// let steps = [CanaryStep::SetWeight(20), CanaryStep::Pause(Pause::default()), CanaryStep::SetWeight(60)];
+/// assert_eq!(set_weight_at(&steps, 1, 100), 20);
+/// assert_eq!(set_weight_at(&steps, 2, 100), 60);
+/// assert_eq!(set_weight_at(&steps, 3, 100), 100);
+/// ```
+pub fn set_weight_at(steps: &[CanaryStep], index: usize, max_weight: i32) -> i32 {
+    if index >= steps.len() {
+        return max_weight;
+    }
+    last_set_weight(&steps[..=index])
+}
+
+/// The last `setWeight` strictly before `index` (0 if none): the traffic a
+/// canary keeps while the pods for the current step are not ready yet.
+///
+/// ```
+/// use rollout_core::spec::CanaryStep;
+/// use rollout_core::steps::set_weight_before;
+/// let steps = [CanaryStep::SetWeight(20), CanaryStep::SetWeight(40)];
+/// assert_eq!(set_weight_before(&steps, 0), 0);
+/// assert_eq!(set_weight_before(&steps, 1), 20);
+/// ```
+pub fn set_weight_before(steps: &[CanaryStep], index: usize) -> i32 {
+    last_set_weight(&steps[..index.min(steps.len())])
+}
+
+fn last_set_weight(steps: &[CanaryStep]) -> i32 {
+    steps
+        .iter()
+        .rev()
+        .find_map(|s| match s {
+            CanaryStep::SetWeight(w) => Some(*w),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
+/// How the canary is sized when a `setCanaryScale` step is in effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CanaryScale {
+    /// An absolute number of pods.
+    Replicas(i32),
+    /// A percentage of `spec.replicas`.
+    Weight(i32),
+}
+
+/// The `setCanaryScale` in effect at `index` (Argo's `UseSetCanaryScale`):
+/// the nearest one at or before the index, unless it is `matchTrafficWeight`,
+/// there is no traffic routing, all steps are done, or the update was aborted
+/// (an abort keeps it only when `abortScaleDownDelaySeconds` is 0).
+///
+/// ```
+/// use rollout_core::spec::{CanaryStep, CanaryStrategy, SetCanaryScale, TrafficRouting};
+/// use rollout_core::steps::{canary_scale_at, CanaryScale};
+/// let canary = CanaryStrategy {
+///     traffic_routing: Some(TrafficRouting::default()),
+///     steps: vec![
+///         CanaryStep::SetCanaryScale(SetCanaryScale { replicas: Some(3), ..Default::default() }),
+///         CanaryStep::SetWeight(10),
+///     ],
+///     ..Default::default()
+/// };
+/// assert_eq!(canary_scale_at(&canary, 1, false), Some(CanaryScale::Replicas(3)));
+/// assert_eq!(canary_scale_at(&canary, 1, true), None);
+/// ```
+pub fn canary_scale_at(
+    canary: &CanaryStrategy,
+    index: usize,
+    aborted: bool,
+) -> Option<CanaryScale> {
+    if !canary.routes_traffic() || index >= canary.steps.len() {
+        return None;
+    }
+    if aborted && canary.abort_scale_down_delay_seconds != Some(0) {
+        return None;
+    }
+    let scale = canary.steps[..=index].iter().rev().find_map(|s| match s {
+        CanaryStep::SetCanaryScale(s) => Some(s),
+        _ => None,
+    })?;
+    match scale {
+        SetCanaryScale {
+            replicas: Some(r), ..
+        } => Some(CanaryScale::Replicas(*r)),
+        SetCanaryScale {
+            weight: Some(w), ..
+        } => Some(CanaryScale::Weight(*w)),
+        _ => None,
+    }
+}
+
+/// The header route a managed route name has at `index`: the match list of
+/// the last `setHeaderRoute` step for that name at or before the index, or
+/// `None` if none set it or the last one removed it (empty match).
+pub fn header_route_at<'a>(
+    steps: &'a [CanaryStep],
+    index: usize,
+    name: &str,
+) -> Option<&'a [HeaderMatch]> {
+    let upto = &steps[..(index + 1).min(steps.len())];
+    upto.iter()
+        .rev()
+        .find_map(|s| match s {
+            CanaryStep::SetHeaderRoute(h) if h.name == name => Some(h.matches.as_slice()),
+            _ => None,
+        })
+        .filter(|m| !m.is_empty())
+}
+
+/// The mirror route a managed route name has at `index`, with its
+/// percentage (default 100); see [`header_route_at`].
+pub fn mirror_route_at<'a>(
+    steps: &'a [CanaryStep],
+    index: usize,
+    name: &str,
+) -> Option<(&'a [MirrorMatch], i32)> {
+    let upto = &steps[..(index + 1).min(steps.len())];
+    upto.iter()
+        .rev()
+        .find_map(|s| match s {
+            CanaryStep::SetMirrorRoute(m) if m.name == name => {
+                Some((m.matches.as_slice(), m.percentage.unwrap_or(100)))
+            }
+            _ => None,
+        })
+        .filter(|(m, _)| !m.is_empty())
+}
+
+/// A short, stable hash of the steps, recorded as `status.currentStepHash`
+/// so that a change of steps restarts the update. FNV-1a (32 bit) over the
+/// steps' JSON in Argo's field order, written with Kubernetes' "safe"
+/// alphabet (no vowels, no look-alike digits).
+///
+/// ```
+/// use rollout_core::spec::CanaryStep;
+/// use rollout_core::steps::step_hash;
+/// let a = step_hash(&[CanaryStep::SetWeight(20)]);
+/// assert_eq!(a, step_hash(&[CanaryStep::SetWeight(20)]));
+/// assert_ne!(a, step_hash(&[CanaryStep::SetWeight(30)]));
+/// ```
+pub fn step_hash(steps: &[CanaryStep]) -> String {
+    let json = serde_json::to_vec(steps).unwrap_or_default();
+    safe_encode(fnv1a32(&json))
+}
+
+/// FNV-1a, 32 bit.
+pub(crate) fn fnv1a32(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// Kubernetes' `rand.SafeEncodeString` applied to the decimal form of `n`.
+pub(crate) fn safe_encode(n: u32) -> String {
+    const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    n.to_string()
+        .bytes()
+        .map(|b| ALPHANUMS[usize::from(b) % ALPHANUMS.len()] as char)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{SetHeaderRoute, StringMatch};
+
+    fn header(name: &str, value: Option<&str>) -> CanaryStep {
+        CanaryStep::SetHeaderRoute(SetHeaderRoute {
+            name: name.into(),
+            matches: value
+                .map(|v| HeaderMatch {
+                    header_name: "x-canary".into(),
+                    header_value: StringMatch {
+                        exact: Some(v.into()),
+                        ..Default::default()
+                    },
+                })
+                .into_iter()
+                .collect(),
+        })
+    }
+
+    #[test]
+    fn header_routes_follow_the_step_history() {
+        let steps = [
+            header("h", Some("1")),
+            CanaryStep::SetWeight(20),
+            header("h", None),
+            CanaryStep::SetWeight(40),
+        ];
+        assert!(header_route_at(&steps, 0, "h").is_some());
+        assert!(header_route_at(&steps, 1, "h").is_some());
+        assert!(header_route_at(&steps, 2, "h").is_none());
+        assert!(header_route_at(&steps, 3, "h").is_none());
+        assert!(header_route_at(&steps, 1, "other").is_none());
+    }
+
+    #[test]
+    fn safe_encoding_uses_no_vowels() {
+        let s = safe_encode(1_234_567_890);
+        assert_eq!(s.len(), 10);
+        assert!(s.chars().all(|c| !"aeiou013".contains(c)));
+    }
+}

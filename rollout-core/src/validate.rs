@@ -1,0 +1,571 @@
+//! Validation: Argo Rollouts' rules for a canary Rollout, plus what this
+//! engine does not run yet, each reported with its field path.
+
+use std::collections::BTreeSet;
+
+use crate::error::{Error, FieldError};
+use crate::intstr::{IntOrString, Rounding};
+use crate::spec::{CanaryStep, CanaryStrategy, Rollout, StringMatch, TrafficRouting};
+
+const CANARY: &str = "spec.strategy.canary";
+
+/// Checks a Rollout against Argo Rollouts' validation rules for the canary
+/// strategy and against what this engine supports. Returns every problem
+/// found, in field order; an empty list means the Rollout can be run.
+///
+/// ```
+/// use rollout_core::{validate, Rollout};
+/// let rollout = Rollout::from_value(serde_json::json!({
+///     "metadata": {"name": "web"},
+///     "spec": {"strategy": {"canary": {"steps": [
+///         {"setWeight": 20}, {"pause": {}}, {"setWeight": 150}
+///     ]}}}
+/// }), "web.yaml").unwrap();
+/// let errors = validate(&rollout);
+/// assert_eq!(errors[0].to_string(),
+///     "spec.strategy.canary.steps[2].setWeight: 150 is above maxTrafficWeight 100");
+/// ```
+pub fn validate(rollout: &Rollout) -> Vec<FieldError> {
+    let mut v = Validator::default();
+    if let Some(r) = rollout.spec.replicas
+        && r < 0
+    {
+        v.err("spec.replicas", format!("{r} is negative"));
+    }
+    if let Some(p) = rollout.spec.progress_deadline_seconds
+        && p <= 0
+    {
+        v.err(
+            "spec.progressDeadlineSeconds",
+            format!("{p} must be positive"),
+        );
+    }
+    let strategy = &rollout.spec.strategy;
+    match (&strategy.canary, &strategy.blue_green) {
+        (Some(c), None) => v.canary(c, rollout.replicas()),
+        (None, Some(bg)) => {
+            if bg.active_service.is_empty() {
+                v.err(
+                    "spec.strategy.blueGreen.activeService",
+                    "is required for the blue-green strategy",
+                );
+            }
+            v.err(
+                "spec.strategy.blueGreen",
+                "the blue-green strategy is not supported yet by this engine",
+            );
+        }
+        (Some(_), Some(_)) => v.err(
+            "spec.strategy",
+            "sets both canary and blueGreen; set exactly one",
+        ),
+        (None, None) => v.err(
+            "spec.strategy",
+            "sets neither canary nor blueGreen; set one",
+        ),
+    }
+    v.errors
+}
+
+/// [`validate`], as a `Result` carrying the rollout's name.
+pub fn check(rollout: &Rollout) -> Result<(), Error> {
+    let errors = validate(rollout);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Invalid {
+            object: rollout.object_name(),
+            errors,
+        })
+    }
+}
+
+#[derive(Default)]
+struct Validator {
+    errors: Vec<FieldError>,
+}
+
+impl Validator {
+    fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(FieldError::new(path, message));
+    }
+
+    fn canary(&mut self, c: &CanaryStrategy, replicas: i32) {
+        self.surge_and_unavailable(c, replicas);
+        let max_weight = c.max_weight();
+        let routing = c.traffic_routing.as_ref();
+        if let Some(tr) = routing {
+            self.traffic_routing(c, tr);
+        } else {
+            for (field, set) in [
+                (
+                    "scaleDownDelaySeconds",
+                    c.scale_down_delay_seconds.is_some(),
+                ),
+                ("dynamicStableScale", c.dynamic_stable_scale == Some(true)),
+                (
+                    "abortScaleDownDelaySeconds",
+                    c.abort_scale_down_delay_seconds.is_some(),
+                ),
+                ("minPodsPerReplicaSet", c.min_pods_per_replica_set.is_some()),
+            ] {
+                if set {
+                    self.err(format!("{CANARY}.{field}"), "requires trafficRouting");
+                }
+            }
+        }
+        if c.dynamic_stable_scale == Some(true) && c.scale_down_delay_seconds.is_some() {
+            self.err(
+                format!("{CANARY}.dynamicStableScale"),
+                "cannot be used together with scaleDownDelaySeconds",
+            );
+        }
+        for (field, value) in [
+            ("scaleDownDelaySeconds", c.scale_down_delay_seconds),
+            (
+                "abortScaleDownDelaySeconds",
+                c.abort_scale_down_delay_seconds,
+            ),
+            ("minPodsPerReplicaSet", c.min_pods_per_replica_set),
+            (
+                "scaleDownDelayRevisionLimit",
+                c.scale_down_delay_revision_limit,
+            ),
+        ] {
+            if let Some(n) = value
+                && n < 0
+            {
+                self.err(format!("{CANARY}.{field}"), format!("{n} is negative"));
+            }
+        }
+        if c.ping_pong.is_some() {
+            self.err(
+                format!("{CANARY}.pingPong"),
+                "ping-pong services are not supported yet by this engine",
+            );
+        }
+        if let Some(t) = &c.replica_progress_threshold
+            && t.value < 0
+        {
+            self.err(
+                format!("{CANARY}.replicaProgressThreshold.value"),
+                format!("{} is negative", t.value),
+            );
+        }
+        if let Some(bg) = &c.analysis {
+            self.analysis_templates(&format!("{CANARY}.analysis"), &bg.run.templates);
+            if let Some(s) = bg.starting_step
+                && (s < 0 || s as usize > c.steps.len())
+            {
+                self.err(
+                    format!("{CANARY}.analysis.startingStep"),
+                    format!("{s} is outside the steps (expected 0 to {})", c.steps.len()),
+                );
+            }
+        }
+        let managed: BTreeSet<&str> = c.managed_routes().collect();
+        for (i, step) in c.steps.iter().enumerate() {
+            self.step(
+                &format!("{CANARY}.steps[{i}]"),
+                step,
+                c,
+                max_weight,
+                &managed,
+            );
+        }
+    }
+
+    fn surge_and_unavailable(&mut self, c: &CanaryStrategy, replicas: i32) {
+        let mut resolved = [None, None];
+        for (i, (field, value, rounding)) in [
+            ("maxSurge", &c.max_surge, Rounding::Up),
+            ("maxUnavailable", &c.max_unavailable, Rounding::Down),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if let Some(v) = value {
+                match v.resolve(replicas.max(100), rounding) {
+                    Ok(n) => resolved[i] = Some(n),
+                    Err(e) => self.err(format!("{CANARY}.{field}"), e.to_string()),
+                }
+                if let IntOrString::String(s) = v
+                    && field == "maxUnavailable"
+                    && v.resolve(100, rounding).is_ok_and(|p| p > 100)
+                {
+                    self.err(format!("{CANARY}.{field}"), format!("{s} is above 100%"));
+                }
+            }
+        }
+        if resolved == [Some(0), Some(0)] {
+            self.err(
+                format!("{CANARY}.maxSurge"),
+                "maxSurge and maxUnavailable cannot both be 0",
+            );
+        }
+    }
+
+    fn traffic_routing(&mut self, c: &CanaryStrategy, tr: &TrafficRouting) {
+        let path = format!("{CANARY}.trafficRouting");
+        let providers = tr.providers();
+        if providers.is_empty() {
+            self.err(
+                &path,
+                "sets no traffic router (expected one of istio, nginx, alb, smi, ambassador, \
+                 appMesh, traefik, apisix, plugins)",
+            );
+        }
+        if let Some(w) = tr.max_traffic_weight {
+            if !providers.iter().all(|p| *p == "nginx" || *p == "plugins") {
+                self.err(
+                    format!("{path}.maxTrafficWeight"),
+                    "is only supported with nginx or plugins",
+                );
+            }
+            if w <= 0 {
+                self.err(
+                    format!("{path}.maxTrafficWeight"),
+                    format!("{w} must be positive"),
+                );
+            }
+        }
+        let host_level_istio = tr
+            .istio
+            .as_ref()
+            .is_some_and(|i| i.get("destinationRule").is_none());
+        let needs_services = providers.iter().any(|p| {
+            matches!(
+                *p,
+                "nginx" | "smi" | "alb" | "ambassador" | "appMesh" | "traefik" | "apisix"
+            )
+        }) || host_level_istio;
+        if needs_services {
+            let canary = c.canary_service.as_deref().unwrap_or("");
+            let stable = c.stable_service.as_deref().unwrap_or("");
+            if canary.is_empty() {
+                self.err(
+                    format!("{CANARY}.canaryService"),
+                    format!("is required with trafficRouting {}", providers.join(", ")),
+                );
+            }
+            if stable.is_empty() {
+                self.err(
+                    format!("{CANARY}.stableService"),
+                    format!("is required with trafficRouting {}", providers.join(", ")),
+                );
+            }
+            if !canary.is_empty() && canary == stable {
+                self.err(
+                    format!("{CANARY}.canaryService"),
+                    format!("{canary:?} must differ from stableService"),
+                );
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for (i, r) in tr.managed_routes.iter().enumerate() {
+            if r.name.is_empty() {
+                self.err(format!("{path}.managedRoutes[{i}].name"), "is empty");
+            } else if !seen.insert(r.name.as_str()) {
+                self.err(
+                    format!("{path}.managedRoutes[{i}].name"),
+                    format!("{:?} is listed twice", r.name),
+                );
+            }
+        }
+        for (name, _) in tr.plugins.iter().filter(|(n, _)| n.is_empty()) {
+            self.err(
+                format!("{path}.plugins"),
+                format!("plugin name {name:?} is empty"),
+            );
+        }
+    }
+
+    fn step(
+        &mut self,
+        path: &str,
+        step: &CanaryStep,
+        c: &CanaryStrategy,
+        max_weight: i32,
+        managed: &BTreeSet<&str>,
+    ) {
+        let providers = c
+            .traffic_routing
+            .as_ref()
+            .map(TrafficRouting::providers)
+            .unwrap_or_default();
+        match step {
+            CanaryStep::SetWeight(w) => self.weight(&format!("{path}.setWeight"), *w, max_weight),
+            CanaryStep::Pause(p) => {
+                if let Some(d) = &p.duration
+                    && d.as_duration().is_none()
+                {
+                    self.err(
+                        format!("{path}.pause.duration"),
+                        format!(
+                            "{:?} is not a duration (expected seconds, or e.g. 30s, 5m, 1h)",
+                            d.to_string()
+                        ),
+                    );
+                }
+            }
+            CanaryStep::Experiment(_) => self.err(
+                format!("{path}.experiment"),
+                "experiment steps are not supported yet by this engine",
+            ),
+            CanaryStep::Analysis(a) => {
+                self.analysis_templates(&format!("{path}.analysis"), &a.templates);
+            }
+            CanaryStep::SetCanaryScale(s) => {
+                let p = format!("{path}.setCanaryScale");
+                if c.traffic_routing.is_none() {
+                    self.err(&p, "requires trafficRouting");
+                }
+                let set = usize::from(s.weight.is_some())
+                    + usize::from(s.replicas.is_some())
+                    + usize::from(s.match_traffic_weight);
+                if set != 1 {
+                    self.err(
+                        &p,
+                        "must set exactly one of weight, replicas and matchTrafficWeight",
+                    );
+                }
+                if let Some(w) = s.weight {
+                    self.weight(&format!("{p}.weight"), w, 100);
+                }
+                if let Some(r) = s.replicas
+                    && r < 0
+                {
+                    self.err(format!("{p}.replicas"), format!("{r} is negative"));
+                }
+            }
+            CanaryStep::SetHeaderRoute(h) => {
+                let p = format!("{path}.setHeaderRoute");
+                self.route_step(
+                    &p,
+                    &h.name,
+                    &providers,
+                    &["istio", "alb", "apisix", "plugins"],
+                    managed,
+                );
+                for (i, m) in h.matches.iter().enumerate() {
+                    let mp = format!("{p}.match[{i}]");
+                    if m.header_name.is_empty() {
+                        self.err(format!("{mp}.headerName"), "is empty");
+                    }
+                    self.string_match(&format!("{mp}.headerValue"), &m.header_value);
+                    if providers.contains(&"alb") && m.header_value.exact.is_none() {
+                        self.err(
+                            format!("{mp}.headerValue"),
+                            "alb supports exact header matches only",
+                        );
+                    }
+                }
+            }
+            CanaryStep::SetMirrorRoute(m) => {
+                let p = format!("{path}.setMirrorRoute");
+                self.route_step(&p, &m.name, &providers, &["istio", "plugins"], managed);
+                if let Some(pct) = m.percentage
+                    && !(0..=100).contains(&pct)
+                {
+                    self.err(
+                        format!("{p}.percentage"),
+                        format!("{pct} is outside 0 to 100"),
+                    );
+                }
+                for (i, mm) in m.matches.iter().enumerate() {
+                    let mp = format!("{p}.match[{i}]");
+                    if let Some(s) = &mm.method {
+                        self.string_match(&format!("{mp}.method"), s);
+                    }
+                    if let Some(s) = &mm.path {
+                        self.string_match(&format!("{mp}.path"), s);
+                    }
+                    for (name, s) in &mm.headers {
+                        self.string_match(&format!("{mp}.headers.{name}"), s);
+                    }
+                }
+            }
+            CanaryStep::Plugin(p) => {
+                if p.name.is_empty() {
+                    self.err(format!("{path}.plugin.name"), "is empty");
+                }
+            }
+        }
+    }
+
+    fn weight(&mut self, path: &str, w: i32, max: i32) {
+        if w < 0 {
+            self.err(path, format!("{w} is negative"));
+        } else if w > max {
+            self.err(path, format!("{w} is above maxTrafficWeight {max}"));
+        }
+    }
+
+    fn route_step(
+        &mut self,
+        path: &str,
+        name: &str,
+        providers: &[&str],
+        allowed: &[&str],
+        managed: &BTreeSet<&str>,
+    ) {
+        if !providers.iter().any(|p| allowed.contains(p)) {
+            self.err(
+                path,
+                format!("requires trafficRouting with one of {}", allowed.join(", ")),
+            );
+        }
+        if managed.is_empty() {
+            self.err(path, "requires trafficRouting.managedRoutes");
+        } else if !managed.contains(name) {
+            self.err(
+                format!("{path}.name"),
+                format!("{name:?} is not in trafficRouting.managedRoutes"),
+            );
+        }
+    }
+
+    fn string_match(&mut self, path: &str, m: &StringMatch) {
+        if m.kinds_set() != 1 {
+            self.err(path, "must set exactly one of exact, prefix and regex");
+        }
+    }
+
+    fn analysis_templates(&mut self, path: &str, templates: &[crate::spec::AnalysisTemplateRef]) {
+        if templates.is_empty() {
+            self.err(
+                format!("{path}.templates"),
+                "must name at least one template",
+            );
+        }
+        for (i, t) in templates.iter().enumerate() {
+            if t.template_name.is_empty() {
+                self.err(format!("{path}.templates[{i}].templateName"), "is empty");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn errors(canary: serde_json::Value) -> Vec<String> {
+        let r =
+            Rollout::from_value(json!({"spec": {"strategy": {"canary": canary}}}), "t").unwrap();
+        validate(&r).iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn a_plain_canary_is_valid() {
+        assert!(
+            errors(json!({"steps": [{"setWeight": 20}, {"pause": {"duration": "1h"}}]})).is_empty()
+        );
+    }
+
+    #[test]
+    fn weight_above_max_traffic_weight() {
+        let e = errors(json!({"steps": [{"setWeight": 600}],
+            "trafficRouting": {"maxTrafficWeight": 500, "plugins": {"p": {}}}}));
+        assert_eq!(
+            e,
+            ["spec.strategy.canary.steps[0].setWeight: 600 is above maxTrafficWeight 500"]
+        );
+    }
+
+    #[test]
+    fn header_route_needs_managed_route_and_a_capable_router() {
+        let e = errors(json!({"canaryService": "c", "stableService": "s",
+            "steps": [{"setHeaderRoute": {"name": "h", "match": [{"headerName": "x", "headerValue": {"exact": "1"}}]}}],
+            "trafficRouting": {"nginx": {"stableIngress": "i"}}}));
+        assert!(
+            e.iter()
+                .any(|m| m.contains("requires trafficRouting with one of istio")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter()
+                .any(|m| m.contains("requires trafficRouting.managedRoutes")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn header_value_sets_exactly_one_kind() {
+        let e = errors(json!({"steps": [{"setHeaderRoute": {"name": "h",
+                "match": [{"headerName": "x", "headerValue": {"exact": "1", "regex": "1"}}]}}],
+            "trafficRouting": {"plugins": {"p": {}}, "managedRoutes": [{"name": "h"}]}}));
+        assert_eq!(
+            e,
+            [
+                "spec.strategy.canary.steps[0].setHeaderRoute.match[0].headerValue: must set exactly one of exact, prefix and regex"
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_pause_duration() {
+        let e = errors(json!({"steps": [{"pause": {"duration": "1x"}}]}));
+        assert_eq!(
+            e,
+            [
+                r#"spec.strategy.canary.steps[0].pause.duration: "1x" is not a duration (expected seconds, or e.g. 30s, 5m, 1h)"#
+            ]
+        );
+    }
+
+    #[test]
+    fn surge_and_unavailable_both_zero() {
+        let e = errors(json!({"maxSurge": 0, "maxUnavailable": "0%"}));
+        assert_eq!(
+            e,
+            ["spec.strategy.canary.maxSurge: maxSurge and maxUnavailable cannot both be 0"]
+        );
+    }
+
+    #[test]
+    fn bad_int_or_percent() {
+        let e = errors(json!({"maxSurge": "lots"}));
+        assert_eq!(
+            e,
+            [r#"spec.strategy.canary.maxSurge: "lots" is not a count or a percentage such as 25%"#]
+        );
+    }
+
+    #[test]
+    fn nginx_needs_distinct_services() {
+        let e = errors(json!({"canaryService": "web", "stableService": "web",
+            "trafficRouting": {"nginx": {"stableIngress": "i"}}}));
+        assert_eq!(
+            e,
+            [r#"spec.strategy.canary.canaryService: "web" must differ from stableService"#]
+        );
+    }
+
+    #[test]
+    fn experiments_are_not_supported_yet() {
+        let e = errors(json!({"steps": [{"experiment": {"templates": []}}]}));
+        assert_eq!(
+            e,
+            [
+                "spec.strategy.canary.steps[0].experiment: experiment steps are not supported yet by this engine"
+            ]
+        );
+    }
+
+    #[test]
+    fn dynamic_stable_scale_rules() {
+        let e = errors(json!({"dynamicStableScale": true, "scaleDownDelaySeconds": 5}));
+        assert!(
+            e.iter()
+                .any(|m| m.contains("dynamicStableScale: requires trafficRouting")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter()
+                .any(|m| m.contains("cannot be used together with scaleDownDelaySeconds")),
+            "{e:?}"
+        );
+    }
+}
