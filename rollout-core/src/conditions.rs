@@ -114,6 +114,9 @@ pub(crate) fn update(st: &mut RolloutStatus, prev: &RolloutStatus, cx: Context<'
     let manually_paused = cx.rollout.spec.paused == Some(true);
     let paused = manually_paused || !st.pause_conditions.is_empty();
     let rs_name = replica_set_name(cx.rollout, cx.current_hash);
+    let progressed = counts != Counts::of(prev)
+        || st.current_step_index != prev.current_step_index
+        || st.current_pod_hash != prev.current_pod_hash;
 
     let (status, reason, message) = if st.abort {
         let kept = prev
@@ -122,7 +125,7 @@ pub(crate) fn update(st: &mut RolloutStatus, prev: &RolloutStatus, cx: Context<'
             .map(|c| c.message.clone());
         let message = kept.unwrap_or_else(|| aborted_message(cx.revision, cx.abort_reason));
         ("False", "RolloutAborted", message)
-    } else if cx.deadline_exceeded {
+    } else if cx.deadline_exceeded && !progressed {
         (
             "False",
             "ProgressDeadlineExceeded",
@@ -154,9 +157,6 @@ pub(crate) fn update(st: &mut RolloutStatus, prev: &RolloutStatus, cx: Context<'
             format!("ReplicaSet {rs_name:?} is progressing."),
         )
     };
-    let progressed = counts != Counts::of(prev)
-        || st.current_step_index != prev.current_step_index
-        || st.current_pod_hash != prev.current_pod_hash;
     set(st, PROGRESSING, status, reason, message, cx.now, progressed);
 
     let available = counts.available >= r - cx.max_unavailable;

@@ -27,6 +27,9 @@ use crate::steps::{self, CanaryScale};
 use crate::time::Time;
 use crate::validate;
 
+/// How soon to look again when the router reports the weight not in place yet.
+pub const VERIFY_RETRY: Duration = Duration::from_secs(10);
+
 /// Decides what a canary Rollout does next.
 ///
 /// Given the Rollout (spec and current status), what the controller
@@ -292,6 +295,15 @@ impl<'a> Pass<'a> {
             || self.halted()
             || !self.st.pause_conditions.is_empty()
         {
+            return;
+        }
+        if self
+            .prev
+            .condition(conditions::PROGRESSING)
+            .is_some_and(|c| c.reason == "ProgressDeadlineExceeded")
+        {
+            // Stays exceeded until something progresses (see `conditions::update`).
+            self.deadline_exceeded = true;
             return;
         }
         let Some(deadline) = conditions::progress_deadline(self.ro, &self.prev) else {
@@ -1084,6 +1096,7 @@ impl<'a> Pass<'a> {
     fn finish(mut self) -> Decision {
         let replica_sets = self.replica_targets();
         let traffic = self.desired_traffic();
+        let mut verify_again = false;
         self.st.canary.weights = traffic.as_ref().map(|t| {
             let mut weights = TrafficWeights {
                 canary: t.canary.clone(),
@@ -1098,6 +1111,9 @@ impl<'a> Pass<'a> {
             });
             if unchanged {
                 weights.verified = self.obs.traffic_verified;
+            }
+            if weights.verified == Some(false) {
+                verify_again = true;
             }
             weights
         });
@@ -1119,6 +1135,9 @@ impl<'a> Pass<'a> {
                 );
             }
         }
+        if verify_again {
+            self.wake_at(self.now + VERIFY_RETRY);
+        }
         let counts = Counts::observe(self.obs, self.current_hash());
         let (current_hash, revision) = (self.current_hash(), self.revision());
         conditions::update(
@@ -1137,7 +1156,9 @@ impl<'a> Pass<'a> {
             },
         );
         let analysis_runs = self.analysis_requests();
-        let requeue_after = if self.progressed {
+        // A changed status is something the next pass builds on (a weight now
+        // recorded as applied, say); an unchanged one is a fixed point.
+        let requeue_after = if self.progressed || self.st != self.prev {
             Some(Duration::ZERO)
         } else {
             self.wake.map(|t| t.saturating_since(self.now))

@@ -56,7 +56,7 @@ pub use decision::{
     Event, HeaderRoute, MirrorRoute, Observations, ReplicaSetRole, ReplicaSetState,
     ReplicaSetTarget, StepPluginState,
 };
-pub use engine::decide;
+pub use engine::{VERIFY_RETRY, decide};
 pub use error::{Error, FieldError};
 pub use spec::{CanaryStep, CanaryStrategy, Rollout};
 pub use status::{Phase, RolloutStatus};
