@@ -26,6 +26,7 @@ use crate::status::{
 use crate::steps::{self, CanaryScale};
 use crate::time::Time;
 use crate::validate;
+use crate::weights::{self, AbortWeight};
 
 /// How soon to look again when the router reports the weight not in place yet.
 pub const VERIFY_RETRY: Duration = Duration::from_secs(10);
@@ -350,7 +351,8 @@ impl<'a> Pass<'a> {
             return;
         };
         let starting = usize::try_from(bg.starting_step.unwrap_or(0)).unwrap_or(0);
-        if self.stable_rs().is_none() || self.index() < starting {
+        // Runs are named after the new ReplicaSet's revision: wait for it.
+        if self.stable_rs().is_none() || self.new_rs().is_none() || self.index() < starting {
             return;
         }
         let base = format!(
@@ -418,9 +420,8 @@ impl<'a> Pass<'a> {
         let index = self.index();
         match self.current_step() {
             Some(CanaryStep::Analysis(_)) => {
-                if !self.st.pause_conditions.is_empty()
-                    && self.st.canary.current_step_analysis_run_status.is_none()
-                {
+                let recorded = self.st.canary.current_step_analysis_run_status.is_some();
+                if self.new_rs().is_none() || (!self.st.pause_conditions.is_empty() && !recorded) {
                     return;
                 }
                 let base = format!(
@@ -667,33 +668,24 @@ impl<'a> Pass<'a> {
 
     /// Argo's `GetDesiredCanaryWeight`.
     fn desired_canary_weight(&self) -> i32 {
-        if self.st.abort {
-            if let (true, Some(new), Some(stable)) = (
-                self.c.dynamic_stable_scale(),
-                self.new_rs(),
-                self.stable_rs(),
-            ) {
-                let expected = self.r - stable.available_replicas;
-                let explicit_delay = self.c.abort_scale_down_delay_seconds.is_some_and(|d| d > 0);
-                let canary_pods = if explicit_delay {
-                    expected
-                } else {
-                    expected.max(new.available_replicas)
-                };
-                return self
-                    .steps()
-                    .iter()
-                    .rev()
-                    .filter_map(|s| match s {
-                        CanaryStep::SetWeight(w) => Some(*w),
-                        _ => None,
-                    })
-                    .find(|w| replicas::pods_for_weight(self.r, *w, self.max_w) < canary_pods)
-                    .unwrap_or(0);
-            }
-            return 0;
+        if !self.st.abort {
+            return steps::set_weight_at(self.steps(), self.index(), self.max_w);
         }
-        steps::set_weight_at(self.steps(), self.index(), self.max_w)
+        match (
+            self.c.dynamic_stable_scale(),
+            self.new_rs(),
+            self.stable_rs(),
+        ) {
+            (true, Some(new), Some(stable)) => weights::abort_step_weight(
+                self.steps(),
+                self.r,
+                self.max_w,
+                stable.available_replicas,
+                new.available_replicas,
+                self.c.abort_scale_down_delay_seconds,
+            ),
+            _ => 0,
+        }
     }
 
     /// The final (canary, stable) sizes for the current status.
@@ -975,27 +967,17 @@ impl<'a> Pass<'a> {
         }
     }
 
-    /// Argo's `calculateDesiredWeightOnAbortOrStableRollback`: 0 at once,
-    /// unless dynamic stable scale steps traffic back as stable pods return.
+    /// Argo's `calculateDesiredWeightOnAbortOrStableRollback`.
     fn weight_on_abort(&self) -> i32 {
-        let (Some(_), Some(stable)) = (self.new_rs(), self.stable_rs()) else {
-            return 0;
-        };
-        if !self.c.dynamic_stable_scale() || self.r == 0 {
-            return 0;
-        }
-        let desired = self.desired_canary_weight();
-        let expected = (self.max_w - self.max_w * stable.available_replicas / self.r).max(0);
-        let Some(current) = self.prev.canary.weights.as_ref().map(|w| w.canary.weight) else {
-            return expected.max(desired);
-        };
-        if desired <= 0 {
-            expected.min(current)
-        } else if self.max_w * stable.available_replicas / self.r < self.max_w - desired {
-            current
-        } else {
-            desired.min(current)
-        }
+        weights::abort_weight(&AbortWeight {
+            dynamic_stable_scale: self.c.dynamic_stable_scale(),
+            replicas: self.r,
+            max_weight: self.max_w,
+            desired: self.desired_canary_weight(),
+            stable_available: self.stable_rs().map(|s| s.available_replicas),
+            canary_exists: self.new_rs().is_some(),
+            current: self.prev.canary.weights.as_ref().map(|w| w.canary.weight),
+        })
     }
 
     fn routes_active(&self) -> bool {
@@ -1022,7 +1004,12 @@ impl<'a> Pass<'a> {
             let needed = (self.max_w - weight) * self.r / self.max_w.max(1);
             s.available_replicas >= needed || self.threshold_met(s, needed)
         });
-        if !gate_open && let Some(w) = &self.prev.canary.weights {
+        let held = if gate_open {
+            None
+        } else {
+            self.prev.canary.weights.as_ref()
+        };
+        if let Some(w) = held {
             weight = w.canary.weight;
         }
         let stable_hash = self.st.stable_rs.clone();
@@ -1040,6 +1027,12 @@ impl<'a> Pass<'a> {
             },
             ..Default::default()
         };
+        if let Some(w) = held {
+            // Too few stable pods to take traffic back: keep what the router has.
+            traffic.canary = w.canary.clone();
+            traffic.stable = w.stable.clone();
+            traffic.additional = w.additional.clone();
+        }
         if self.routes_active() {
             let index = self.index();
             for name in self.c.managed_routes() {

@@ -37,6 +37,8 @@ impl fmt::Display for FieldError {
     }
 }
 
+impl std::error::Error for FieldError {}
+
 /// Everything that can go wrong in this crate. Nothing here panics on input
 /// from outside; every variant names the object and field concerned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -26,7 +26,7 @@
 //! step, so a controller restart or a router crash re-creates them.
 //!
 //! The building blocks are public too: [`validate()`], the [`replicas`]
-//! math, the [`steps`] lookups, the [`ops`] that `kubectl argo rollouts`
+//! math, the abort [`weights`], the [`steps`] lookups, the [`ops`] that `kubectl argo rollouts`
 //! performs, and [`conditions::phase`].
 //!
 //! With the `sim` feature, [`sim`] runs the engine against a simulated world
@@ -50,6 +50,7 @@ mod step;
 pub mod steps;
 mod time;
 mod validate;
+pub mod weights;
 
 pub use decision::{
     AnalysisKind, AnalysisPhase, AnalysisRunRequest, AnalysisRunState, Decision, DesiredTraffic,

@@ -186,12 +186,11 @@ pub fn basic_canary_counts(input: &BasicCanary) -> (i32, i32) {
     let r = input.replicas;
     let (mut desired_new, mut desired_stable) =
         approximate_weighted_counts(r, input.weight, input.max_weight, input.max_surge);
-    let Some(stable_rs) = input.stable else {
+    if input.stable.is_none() {
         desired_new = r;
         desired_stable = 0;
         return scale_up_only(input, desired_new, desired_stable);
-    };
-    let _ = stable_rs;
+    }
     let (mut new_count, mut stable_count) = scale_up_only(input, desired_new, desired_stable);
     if input.others.spec > 0 {
         return (new_count, stable_count);

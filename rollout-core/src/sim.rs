@@ -143,7 +143,8 @@ pub struct SimAnalysisRun {
 }
 
 impl SimAnalysisRun {
-    fn phase(&self, now: Time) -> AnalysisPhase {
+    /// Its phase at `now`.
+    pub fn phase(&self, now: Time) -> AnalysisPhase {
         match self.ends {
             (at, phase) if now >= at => phase,
             _ if self.terminated => AnalysisPhase::Successful,
@@ -489,20 +490,27 @@ impl Sim {
     /// Returns the tick, and whether there is anything left to wait for.
     pub fn step(&mut self) -> Result<(Tick, bool), crate::Error> {
         let tick = self.reconcile()?;
+        let more = self.advance(&tick);
+        Ok((tick, more))
+    }
+
+    /// Moves the clock after `tick` to the next moment anything can happen;
+    /// returns false when nothing will happen without outside action.
+    pub fn advance(&mut self, tick: &Tick) -> bool {
         let requeue = tick.decision.requeue_after.map(|d| self.now + d);
         if requeue == Some(self.now) {
-            return Ok((tick, true));
+            return true;
         }
-        let next = [requeue, self.next_world_event()]
+        match [requeue, self.next_world_event()]
             .into_iter()
             .flatten()
-            .min();
-        match next {
+            .min()
+        {
             Some(t) => {
                 self.now = t;
-                Ok((tick, true))
+                true
             }
-            None => Ok((tick, false)),
+            None => false,
         }
     }
 
