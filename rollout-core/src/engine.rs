@@ -247,14 +247,17 @@ impl<'a> Pass<'a> {
         }
     }
 
+    /// `promoteFull` and `abort` as recorded on the object. When both are
+    /// set, abort wins: it is the safety action (Argo lets a pending full
+    /// promotion swallow a later abort). [`crate::ops::promote_full`] clears
+    /// `abort` itself when a person pushes an aborted update through.
     fn promote_full_and_abort(&mut self) {
         if self.st.promote_full {
-            if self.fully_promoted() {
+            if self.fully_promoted() || self.st.abort {
                 self.st.promote_full = false;
             } else {
                 self.st.pause_conditions.clear();
                 self.st.controller_pause = false;
-                self.st.abort = false;
             }
         }
         self.progress_deadline();

@@ -101,10 +101,20 @@ pub fn promote(rollout: &Rollout) -> Patch {
 
 /// `kubectl argo rollouts promote --full`: skip every remaining step,
 /// analysis and pause, and promote once the canary is fully available.
+///
+/// On an aborted rollout this also clears `abort`, so the person's intent
+/// is explicit on the object; the engine lets `abort` win over a
+/// `promoteFull` it finds alongside it (stock kubectl-argo-rollouts sends
+/// only `promoteFull`, so with it run `retry` first).
 pub fn promote_full(rollout: &Rollout) -> Patch {
     let status = rollout.status.clone().unwrap_or_default();
-    let status_patch =
-        (status.current_pod_hash != status.stable_rs).then(|| json!({"promoteFull": true}));
+    let status_patch = (status.current_pod_hash != status.stable_rs).then(|| {
+        if status.abort {
+            json!({"promoteFull": true, "abort": false})
+        } else {
+            json!({"promoteFull": true})
+        }
+    });
     Patch {
         spec: unpause(rollout),
         status: status_patch,
@@ -112,10 +122,11 @@ pub fn promote_full(rollout: &Rollout) -> Patch {
 }
 
 /// `kubectl argo rollouts abort`: send all traffic back to stable and stop.
+/// Also withdraws a pending `promote --full`.
 pub fn abort(_rollout: &Rollout) -> Patch {
     Patch {
         spec: None,
-        status: Some(json!({"abort": true})),
+        status: Some(json!({"abort": true, "promoteFull": false})),
     }
 }
 

@@ -183,6 +183,8 @@ pub struct Sim {
     /// Outcome of `plugin` steps: phase and how long they take.
     pub step_plugin: Option<(AnalysisPhase, Duration)>,
     plugin_started: Option<(usize, Time)>,
+    /// The last decision changed a ReplicaSet: the controller will be told.
+    changed: bool,
     analysis: AnalysisScript,
     template_hash: String,
 }
@@ -212,6 +214,7 @@ impl Sim {
             pod_ready_after: DEFAULT_POD_READY_AFTER,
             step_plugin: None,
             plugin_started: None,
+            changed: false,
             analysis: Box::new(|_| (AnalysisPhase::Successful, Duration::from_secs(60))),
             template_hash,
         }
@@ -419,6 +422,9 @@ impl Sim {
                 .find(|r| r.hash == t.pod_template_hash)
             {
                 let want = usize::try_from(t.replicas.max(0)).unwrap_or(0);
+                // A controller is told of every change to the ReplicaSets it owns.
+                self.changed |=
+                    rs.pods.len() != want || rs.scale_down_deadline != t.scale_down_deadline;
                 rs.pods.resize(want, ready_at);
                 rs.scale_down_deadline = t.scale_down_deadline;
             }
@@ -498,7 +504,7 @@ impl Sim {
     /// returns false when nothing will happen without outside action.
     pub fn advance(&mut self, tick: &Tick) -> bool {
         let requeue = tick.decision.requeue_after.map(|d| self.now + d);
-        if requeue == Some(self.now) {
+        if requeue == Some(self.now) || std::mem::take(&mut self.changed) {
             return true;
         }
         match [requeue, self.next_world_event()]
