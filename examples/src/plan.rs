@@ -57,7 +57,7 @@ pub(crate) fn timeline(rollout: &Rollout) -> anyhow::Result<Timeline> {
     let routing = match &c.traffic_routing {
         None => "basic canary (traffic follows the pod ratio)".to_owned(),
         Some(t) => {
-            let mut names: Vec<String> = t.providers().iter().map(|p| (*p).to_owned()).collect();
+            let mut names: Vec<String> = t.providers().map(str::to_owned).collect();
             if let Some(p) = names.iter_mut().find(|p| *p == "plugins") {
                 *p = format!(
                     "plugins ({})",

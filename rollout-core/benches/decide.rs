@@ -1,1 +1,77 @@
-fn main() {}
+//! `decide()` on a 20-step traffic-routed canary, mid-update and idle.
+//!
+//! Run: `cargo bench -p rollout-core --bench decide`.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use rollout_core::sim::Sim;
+use rollout_core::{Rollout, Time, decide};
+
+/// A 20-step canary: ten weights with pauses between them, header and mirror routes.
+fn twenty_step_rollout() -> Rollout {
+    let mut steps = Vec::new();
+    for i in 1..=9 {
+        steps.push(serde_json::json!({"setWeight": i * 10}));
+        steps.push(serde_json::json!({"pause": {"duration": "1m"}}));
+    }
+    steps.push(serde_json::json!({"setHeaderRoute": {"name": "beta",
+        "match": [{"headerName": "x-beta", "headerValue": {"exact": "yes"}}]}}));
+    steps.push(serde_json::json!({"setWeight": 100}));
+    Rollout::from_value(
+        serde_json::json!({
+            "metadata": {"name": "web", "namespace": "default", "generation": 3},
+            "spec": {"replicas": 10,
+                "template": {"spec": {"containers": [{"name": "web", "image": "web:1"}]}},
+                "strategy": {"canary": {
+                    "canaryService": "web-canary", "stableService": "web-stable",
+                    "trafficRouting": {"managedRoutes": [{"name": "beta"}],
+                        "plugins": {"argoproj-labs/gatewayAPI": {"httpRoute": "web"}}},
+                    "steps": steps}}}
+        }),
+        "bench",
+    )
+    .expect("a valid rollout")
+}
+
+/// The rollout as a controller reads it: through JSON from the API server.
+fn as_read(sim: &Sim) -> Rollout {
+    let json = serde_json::to_string(&sim.rollout).expect("serializable");
+    Rollout::from_json(&json, "bench").expect("round-trips")
+}
+
+/// A simulated rollout driven to step `index` of a new revision.
+fn at_step(index: i32) -> Sim {
+    let mut sim = Sim::new(
+        twenty_step_rollout(),
+        Time::from_unix_seconds(1_790_000_000),
+    );
+    sim.settle();
+    sim.set_image("web:2");
+    sim.run_until(|s| s.step_index() == Some(index))
+        .expect("valid");
+    sim
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("decide");
+    group.throughput(Throughput::Elements(1));
+
+    let sim = at_step(7);
+    let (rollout, observed, now) = (as_read(&sim), sim.observe(), sim.now);
+    group.bench_function("20-step canary, mid-update (pause at 40%)", |b| {
+        b.iter(|| decide(black_box(&rollout), black_box(&observed), black_box(now)))
+    });
+
+    let mut done = at_step(7);
+    done.promote();
+    done.settle();
+    let (rollout, observed, now) = (as_read(&done), done.observe(), done.now);
+    group.bench_function("20-step canary, idle after promotion", |b| {
+        b.iter(|| decide(black_box(&rollout), black_box(&observed), black_box(now)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,23 +1,16 @@
 //! Status conditions and the phase, worded as Argo Rollouts words them so
 //! that `kubectl argo rollouts get rollout` and dashboards read them as usual.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use crate::decision::Observations;
 use crate::spec::{DEFAULT_PROGRESS_DEADLINE_SECONDS, Rollout};
-use crate::status::{Condition, Phase, RolloutStatus};
+use crate::status::{
+    Condition, ConditionReason as Reason, ConditionStatus as Status, ConditionType as Type, Phase,
+    RolloutStatus,
+};
 use crate::time::Time;
-
-/// Condition type `Progressing`.
-pub const PROGRESSING: &str = "Progressing";
-/// Condition type `Available`.
-pub const AVAILABLE: &str = "Available";
-/// Condition type `Healthy`.
-pub const HEALTHY: &str = "Healthy";
-/// Condition type `Completed`.
-pub const COMPLETED: &str = "Completed";
-/// Condition type `Paused`.
-pub const PAUSED: &str = "Paused";
 
 /// Pod counts summed over a rollout's ReplicaSets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -76,8 +69,8 @@ pub fn aborted_message(revision: u64, reason: Option<&str>) -> String {
 /// condition's last update plus `progressDeadlineSeconds` (default 600),
 /// while the rollout is progressing (not paused, aborted or complete).
 pub fn progress_deadline(rollout: &Rollout, prev: &RolloutStatus) -> Option<Time> {
-    let cond = prev.condition(PROGRESSING)?;
-    if cond.reason != "ReplicaSetUpdated" {
+    let cond = prev.condition(&Type::Progressing)?;
+    if cond.reason != Reason::ReplicaSetUpdated {
         return None;
     }
     let secs = rollout
@@ -113,80 +106,102 @@ pub(crate) fn update(st: &mut RolloutStatus, prev: &RolloutStatus, cx: Context<'
     let promoted = st.stable_rs.as_deref() == Some(cx.current_hash);
     let manually_paused = cx.rollout.spec.paused == Some(true);
     let paused = manually_paused || !st.pause_conditions.is_empty();
-    let rs_name = replica_set_name(cx.rollout, cx.current_hash);
+    let rs_name = || replica_set_name(cx.rollout, cx.current_hash);
     let progressed = counts != Counts::of(prev)
         || st.current_step_index != prev.current_step_index
         || st.current_pod_hash != prev.current_pod_hash;
 
     let (status, reason, message) = if st.abort {
         let kept = prev
-            .condition(PROGRESSING)
-            .filter(|c| c.reason == "RolloutAborted" && cx.abort_reason.is_none())
-            .map(|c| c.message.clone());
-        let message = kept.unwrap_or_else(|| aborted_message(cx.revision, cx.abort_reason));
-        ("False", "RolloutAborted", message)
+            .condition(&Type::Progressing)
+            .filter(|c| c.reason == Reason::RolloutAborted && cx.abort_reason.is_none())
+            .map(|c| Cow::Owned(c.message.clone()));
+        let message =
+            kept.unwrap_or_else(|| Cow::Owned(aborted_message(cx.revision, cx.abort_reason)));
+        (Status::False, Reason::RolloutAborted, message)
     } else if cx.deadline_exceeded && !progressed {
         (
-            "False",
-            "ProgressDeadlineExceeded",
-            format!("ReplicaSet {rs_name:?} has timed out progressing."),
+            Status::False,
+            Reason::ProgressDeadlineExceeded,
+            Cow::Owned(format!(
+                "ReplicaSet {:?} has timed out progressing.",
+                rs_name()
+            )),
         )
     } else if paused {
-        ("Unknown", "RolloutPaused", "Rollout is paused".to_owned())
+        (
+            Status::Unknown,
+            Reason::RolloutPaused,
+            Cow::Borrowed("Rollout is paused"),
+        )
     } else if cx.retried {
         (
-            "Unknown",
-            "RolloutRetry",
-            "Retrying Rollout after abort".to_owned(),
+            Status::Unknown,
+            Reason::RolloutRetry,
+            Cow::Borrowed("Retrying Rollout after abort"),
         )
     } else if promoted && counts.available >= r && counts.updated >= r {
         (
-            "True",
-            "NewReplicaSetAvailable",
-            format!("ReplicaSet {rs_name:?} has successfully progressed."),
+            Status::True,
+            Reason::NewReplicaSetAvailable,
+            Cow::Owned(format!(
+                "ReplicaSet {:?} has successfully progressed.",
+                rs_name()
+            )),
         )
     } else if prev
-        .condition(PROGRESSING)
-        .is_some_and(|c| c.reason == "RolloutPaused")
+        .condition(&Type::Progressing)
+        .is_some_and(|c| c.reason == Reason::RolloutPaused)
     {
-        ("Unknown", "RolloutResumed", "Rollout is resumed".to_owned())
+        (
+            Status::Unknown,
+            Reason::RolloutResumed,
+            Cow::Borrowed("Rollout is resumed"),
+        )
     } else {
         (
-            "True",
-            "ReplicaSetUpdated",
-            format!("ReplicaSet {rs_name:?} is progressing."),
+            Status::True,
+            Reason::ReplicaSetUpdated,
+            Cow::Owned(format!("ReplicaSet {:?} is progressing.", rs_name())),
         )
     };
-    set(st, PROGRESSING, status, reason, message, cx.now, progressed);
+    set(
+        st,
+        Type::Progressing,
+        status,
+        reason,
+        &message,
+        cx.now,
+        progressed,
+    );
 
     let available = counts.available >= r - cx.max_unavailable;
     set(
         st,
-        AVAILABLE,
-        if available { "True" } else { "False" },
-        "AvailableReason",
+        Type::Available,
+        Status::from_bool(available),
+        Reason::AvailableReason,
         if available {
             "Rollout has minimum availability"
         } else {
             "Rollout does not have minimum availability"
-        }
-        .to_owned(),
+        },
         cx.now,
         false,
     );
 
     set(
         st,
-        COMPLETED,
-        if promoted { "True" } else { "False" },
-        "RolloutCompleted",
-        if promoted {
-            format!(
+        Type::Completed,
+        Status::from_bool(promoted),
+        Reason::RolloutCompleted,
+        &if promoted {
+            Cow::Owned(format!(
                 "Rollout completed update to revision {} ({})",
                 cx.revision, cx.current_hash
-            )
+            ))
         } else {
-            "Rollout is updating".to_owned()
+            Cow::Borrowed("Rollout is updating")
         },
         cx.now,
         false,
@@ -196,67 +211,71 @@ pub(crate) fn update(st: &mut RolloutStatus, prev: &RolloutStatus, cx: Context<'
         !paused && promoted && counts.updated == r && counts.available == r && counts.replicas == r;
     set(
         st,
-        HEALTHY,
-        if healthy { "True" } else { "False" },
-        "RolloutHealthy",
+        Type::Healthy,
+        Status::from_bool(healthy),
+        Reason::RolloutHealthy,
         if healthy {
             "Rollout is healthy"
         } else {
             "Rollout is not healthy"
-        }
-        .to_owned(),
+        },
         cx.now,
         false,
     );
 
     set(
         st,
-        PAUSED,
-        if paused { "True" } else { "False" },
-        "RolloutPaused",
+        Type::Paused,
+        Status::from_bool(paused),
+        Reason::RolloutPaused,
         if paused {
             "Rollout is paused"
         } else {
             "Rollout is not paused"
-        }
-        .to_owned(),
+        },
         cx.now,
         false,
     );
 
     let (phase, message) = phase(cx.rollout, st);
     st.phase = Some(phase);
-    st.message = (!message.is_empty()).then_some(message);
+    if st.message.as_deref().unwrap_or("") != message {
+        st.message = (!message.is_empty()).then(|| message.into_owned());
+    }
 }
 
 /// Sets a condition, keeping `lastTransitionTime` while its status holds and
 /// `lastUpdateTime` while reason and message hold (unless `touch`).
 fn set(
     st: &mut RolloutStatus,
-    kind: &str,
-    status: &str,
-    reason: &str,
-    message: String,
+    kind: Type,
+    status: Status,
+    reason: Reason,
+    message: &str,
     now: Time,
     touch: bool,
 ) {
     match st.conditions.iter_mut().find(|c| c.kind == kind) {
         Some(c) => {
-            if c.status != status {
+            let status_changed = c.status != status;
+            if status_changed {
                 c.last_transition_time = now;
+                c.status = status;
             }
-            if c.status != status || c.reason != reason || c.message != message || touch {
+            let text_changed = c.reason != reason || c.message != message;
+            if text_changed {
+                c.reason = reason;
+                c.message = message.to_owned();
+            }
+            if status_changed || text_changed || touch {
                 c.last_update_time = now;
             }
-            c.status = status.to_owned();
-            c.reason = reason.to_owned();
-            c.message = message;
         }
         None => st.conditions.push(Condition {
-            kind: kind.to_owned(),
-            status: status.to_owned(),
-            reason: reason.to_owned(),
-            message,
+            kind,
+            status,
+            reason,
+            message: message.to_owned(),
             last_transition_time: now,
             last_update_time: now,
         }),
@@ -272,21 +291,29 @@ fn set(
 ///     "spec": {"paused": true, "strategy": {"canary": {}}}}), "r").unwrap();
 /// assert_eq!(phase(&rollout, &RolloutStatus::default()), (Phase::Paused, "manually paused".into()));
 /// ```
-pub fn phase(rollout: &Rollout, st: &RolloutStatus) -> (Phase, String) {
-    if let Some(c) = st.condition("InvalidSpec").filter(|c| c.status == "True") {
-        return (Phase::Degraded, format!("InvalidSpec: {}", c.message));
-    }
+pub fn phase(rollout: &Rollout, st: &RolloutStatus) -> (Phase, Cow<'static, str>) {
     if let Some(c) = st
-        .condition(PROGRESSING)
-        .filter(|c| c.reason == "RolloutAborted" || c.reason == "ProgressDeadlineExceeded")
+        .condition(&Type::InvalidSpec)
+        .filter(|c| c.status == Status::True)
     {
-        return (Phase::Degraded, format!("{}: {}", c.reason, c.message));
+        return (
+            Phase::Degraded,
+            Cow::Owned(format!("InvalidSpec: {}", c.message)),
+        );
+    }
+    if let Some(c) = st.condition(&Type::Progressing).filter(|c| {
+        c.reason == Reason::RolloutAborted || c.reason == Reason::ProgressDeadlineExceeded
+    }) {
+        return (
+            Phase::Degraded,
+            Cow::Owned(format!("{}: {}", c.reason, c.message)),
+        );
     }
     if rollout.spec.paused == Some(true) {
         return (Phase::Paused, "manually paused".into());
     }
     if let Some(p) = st.pause_conditions.first() {
-        return (Phase::Paused, p.reason.as_str().into());
+        return (Phase::Paused, Cow::Borrowed(p.reason.as_str()));
     }
     let r = rollout.replicas();
     let updated = st.updated_replicas.unwrap_or(0);
@@ -316,5 +343,5 @@ pub fn phase(rollout: &Rollout, st: &RolloutStatus) -> (Phase, String) {
             );
         }
     }
-    (Phase::Healthy, String::new())
+    (Phase::Healthy, Cow::Borrowed(""))
 }

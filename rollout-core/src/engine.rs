@@ -20,13 +20,16 @@ use crate::spec::{
     ThresholdKind,
 };
 use crate::status::{
-    PauseCondition, PauseReason, RolloutAnalysisRunStatus, RolloutStatus, TrafficWeights,
-    WeightDestination,
+    ConditionReason, ConditionType, PauseCondition, PauseReason, RolloutAnalysisRunStatus,
+    RolloutStatus, TrafficWeights, WeightDestination,
 };
 use crate::steps::{self, CanaryScale};
 use crate::time::Time;
 use crate::validate;
 use crate::weights::{self, AbortWeight};
+
+/// The status of a Rollout no controller has written to yet.
+static EMPTY_STATUS: RolloutStatus = RolloutStatus::EMPTY;
 
 /// How soon to look again when the router reports the weight not in place yet.
 pub const VERIFY_RETRY: Duration = Duration::from_secs(10);
@@ -83,7 +86,7 @@ pub fn decide(rollout: &Rollout, observed: &Observations, now: Time) -> Result<D
         max_w: canary.max_weight(),
         surge,
         unavailable,
-        prev: rollout.status.clone().unwrap_or_default(),
+        prev: rollout.status.as_ref().unwrap_or(&EMPTY_STATUS),
         st: rollout.status.clone().unwrap_or_default(),
         events: Vec::new(),
         progressed: false,
@@ -106,7 +109,7 @@ struct Pass<'a> {
     surge: i32,
     unavailable: i32,
     /// The status as it came in.
-    prev: RolloutStatus,
+    prev: &'a RolloutStatus,
     /// The status being decided.
     st: RolloutStatus,
     events: Vec<Event>,
@@ -303,14 +306,14 @@ impl<'a> Pass<'a> {
         }
         if self
             .prev
-            .condition(conditions::PROGRESSING)
-            .is_some_and(|c| c.reason == "ProgressDeadlineExceeded")
+            .condition(&ConditionType::Progressing)
+            .is_some_and(|c| c.reason == ConditionReason::ProgressDeadlineExceeded)
         {
             // Stays exceeded until something progresses (see `conditions::update`).
             self.deadline_exceeded = true;
             return;
         }
-        let Some(deadline) = conditions::progress_deadline(self.ro, &self.prev) else {
+        let Some(deadline) = conditions::progress_deadline(self.ro, self.prev) else {
             return;
         };
         if self.now < deadline {
@@ -1138,7 +1141,7 @@ impl<'a> Pass<'a> {
         let (current_hash, revision) = (self.current_hash(), self.revision());
         conditions::update(
             &mut self.st,
-            &self.prev,
+            self.prev,
             conditions::Context {
                 rollout: self.ro,
                 current_hash,
@@ -1154,7 +1157,7 @@ impl<'a> Pass<'a> {
         let analysis_runs = self.analysis_requests();
         // A changed status is something the next pass builds on (a weight now
         // recorded as applied, say); an unchanged one is a fixed point.
-        let requeue_after = if self.progressed || self.st != self.prev {
+        let requeue_after = if self.progressed || self.st != *self.prev {
             Some(Duration::ZERO)
         } else {
             self.wake.map(|t| t.saturating_since(self.now))

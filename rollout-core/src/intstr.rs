@@ -112,12 +112,32 @@ impl IntOrString {
                 if let Ok(n) = s.parse::<i64>() {
                     return u64::try_from(n).ok().map(Duration::from_secs);
                 }
+                if let Some(d) = simple_duration(s) {
+                    return Some(d);
+                }
                 humantime::parse_duration(s)
                     .ok()
                     .map(|d| Duration::from_secs(d.as_secs()))
             }
         }
     }
+}
+
+/// The common case `<digits><s|m|h>` read directly, without the general
+/// parser; anything else is left to it.
+fn simple_duration(s: &str) -> Option<Duration> {
+    let (digits, unit) = s.split_at(s.len().checked_sub(1)?);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return None,
+    };
+    n.checked_mul(scale).map(Duration::from_secs)
 }
 
 #[cfg(test)]
@@ -134,6 +154,16 @@ mod tests {
         assert!(IntOrString::from(-1).resolve(4, Rounding::Up).is_err());
         assert!(IntOrString::from("-5%").resolve(4, Rounding::Up).is_err());
         assert_eq!(IntOrString::from(-1).as_duration(), None);
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_the_general_parser() {
+        for s in ["0s", "30s", "5m", "1h", "90m", "48h", "007s"] {
+            assert_eq!(simple_duration(s), humantime::parse_duration(s).ok(), "{s}");
+        }
+        assert_eq!(simple_duration("1h30m"), None);
+        assert_eq!(simple_duration("m"), None);
+        assert_eq!(simple_duration("5d"), None);
     }
 
     #[test]

@@ -282,26 +282,20 @@ pub struct TrafficRouting {
 
 impl TrafficRouting {
     /// The names of the configured providers (`istio`, `nginx`, ..., `plugins`).
-    pub fn providers(&self) -> Vec<&'static str> {
-        let opaque = [
-            ("istio", &self.istio),
-            ("nginx", &self.nginx),
-            ("alb", &self.alb),
-            ("smi", &self.smi),
-            ("ambassador", &self.ambassador),
-            ("appMesh", &self.app_mesh),
-            ("traefik", &self.traefik),
-            ("apisix", &self.apisix),
-        ];
-        let mut names: Vec<_> = opaque
-            .iter()
-            .filter(|(_, v)| v.is_some())
-            .map(|(n, _)| *n)
-            .collect();
-        if !self.plugins.is_empty() {
-            names.push("plugins");
-        }
-        names
+    pub fn providers(&self) -> impl Iterator<Item = &'static str> + '_ {
+        [
+            ("istio", self.istio.is_some()),
+            ("nginx", self.nginx.is_some()),
+            ("alb", self.alb.is_some()),
+            ("smi", self.smi.is_some()),
+            ("ambassador", self.ambassador.is_some()),
+            ("appMesh", self.app_mesh.is_some()),
+            ("traefik", self.traefik.is_some()),
+            ("apisix", self.apisix.is_some()),
+            ("plugins", !self.plugins.is_empty()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
     }
 }
 

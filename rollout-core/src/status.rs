@@ -170,17 +170,141 @@ impl PauseReason {
 pub struct Condition {
     /// `Progressing`, `Available`, `Healthy`, `Completed`, `Paused`, `InvalidSpec`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: ConditionType,
     /// `True`, `False` or `Unknown`.
-    pub status: String,
+    pub status: ConditionStatus,
     /// A CamelCase reason such as `RolloutAborted`.
-    pub reason: String,
+    pub reason: ConditionReason,
     /// A sentence for people.
     pub message: String,
     /// When `status` last changed.
     pub last_transition_time: Time,
     /// When reason or message last changed.
     pub last_update_time: Time,
+}
+
+/// A string-valued enum that keeps values it does not know as written.
+macro_rules! open_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)*
+            /// A value this crate does not know, kept as written.
+            Other(String),
+        }
+
+        impl $name {
+            /// The value as written in the status.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => stringify!($variant),)*
+                    Self::Other(s) => s,
+                }
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                match s {
+                    $(stringify!($variant) => Self::$variant,)*
+                    other => Self::Other(other.to_owned()),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+                Ok(Self::from(s.as_ref()))
+            }
+        }
+    };
+}
+
+open_enum! {
+    /// The type of a Rollout condition.
+    ConditionType {
+        /// The update is (or is not) making progress.
+        Progressing,
+        /// Enough pods are available.
+        Available,
+        /// Fully promoted and available.
+        Healthy,
+        /// The current template is the stable one.
+        Completed,
+        /// The rollout is paused.
+        Paused,
+        /// The spec is invalid.
+        InvalidSpec,
+        /// A ReplicaSet could not create pods.
+        ReplicaFailure,
+    }
+}
+
+open_enum! {
+    /// The status of a condition.
+    ConditionStatus {
+        /// The condition holds.
+        True,
+        /// It does not.
+        False,
+        /// It cannot be told (paused, resumed, retrying).
+        Unknown,
+    }
+}
+
+impl ConditionStatus {
+    /// `True` or `False`.
+    pub fn from_bool(b: bool) -> Self {
+        if b { Self::True } else { Self::False }
+    }
+}
+
+open_enum! {
+    /// The reasons Argo Rollouts gives its conditions.
+    ConditionReason {
+        /// The update was aborted.
+        RolloutAborted,
+        /// No progress within `progressDeadlineSeconds`.
+        ProgressDeadlineExceeded,
+        /// The rollout is paused.
+        RolloutPaused,
+        /// The rollout was resumed.
+        RolloutResumed,
+        /// The update is retried after an abort.
+        RolloutRetry,
+        /// The new ReplicaSet is fully available.
+        NewReplicaSetAvailable,
+        /// The new ReplicaSet is progressing.
+        ReplicaSetUpdated,
+        /// A new ReplicaSet was created.
+        NewReplicaSetCreated,
+        /// An existing ReplicaSet matches the template.
+        FoundNewReplicaSet,
+        /// The new ReplicaSet is not available.
+        ReplicaSetNotAvailable,
+        /// Reason of the Available condition.
+        AvailableReason,
+        /// Reason of the Completed condition.
+        RolloutCompleted,
+        /// Reason of the Healthy condition.
+        RolloutHealthy,
+        /// Reason of the InvalidSpec condition.
+        InvalidSpec,
+    }
 }
 
 /// The phase of a rollout as `kubectl argo rollouts` shows it.
@@ -215,6 +339,32 @@ impl std::fmt::Display for Phase {
 }
 
 impl RolloutStatus {
+    /// A status with nothing recorded, as on a new object.
+    pub const EMPTY: Self = Self {
+        abort: false,
+        aborted_at: None,
+        pause_conditions: Vec::new(),
+        controller_pause: false,
+        current_pod_hash: None,
+        current_step_hash: None,
+        current_step_index: None,
+        stable_rs: None,
+        promote_full: false,
+        canary: CanaryStatus {
+            weights: None,
+            current_step_analysis_run_status: None,
+            current_background_analysis_run_status: None,
+        },
+        replicas: None,
+        updated_replicas: None,
+        ready_replicas: None,
+        available_replicas: None,
+        conditions: Vec::new(),
+        phase: None,
+        message: None,
+        observed_generation: None,
+    };
+
     /// `currentStepIndex`, 0 when unset (as Argo reads it).
     pub fn step_index(&self) -> usize {
         self.current_step_index
@@ -228,7 +378,7 @@ impl RolloutStatus {
     }
 
     /// The condition of a type, if present.
-    pub fn condition(&self, kind: &str) -> Option<&Condition> {
-        self.conditions.iter().find(|c| c.kind == kind)
+    pub fn condition(&self, kind: &ConditionType) -> Option<&Condition> {
+        self.conditions.iter().find(|c| &c.kind == kind)
     }
 }

@@ -15,8 +15,8 @@ use crate::intstr::IntOrString;
 use crate::spec::AnalysisStep;
 
 /// One step of a canary update.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "RawStep", into = "RawStep")]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "RawStep")]
 pub enum CanaryStep {
     /// `setWeight`: the canary's share of traffic (of `maxTrafficWeight`).
     SetWeight(i32),
@@ -165,25 +165,25 @@ pub struct PluginStep {
     pub config: Option<Value>,
 }
 
-/// The wire form of a step: every action optional, in Argo's field order.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// The wire form of a step as read: every action optional, in Argo's field order.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawStep {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     set_weight: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pause: Option<Pause>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     experiment: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     analysis: Option<AnalysisStep>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     set_canary_scale: Option<SetCanaryScale>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     set_header_route: Option<SetHeaderRoute>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     set_mirror_route: Option<SetMirrorRoute>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     plugin: Option<PluginStep>,
 }
 
@@ -229,20 +229,23 @@ impl TryFrom<RawStep> for CanaryStep {
     }
 }
 
-impl From<CanaryStep> for RawStep {
-    fn from(step: CanaryStep) -> Self {
-        let mut raw = Self::default();
-        match step {
-            CanaryStep::SetWeight(w) => raw.set_weight = Some(w),
-            CanaryStep::Pause(p) => raw.pause = Some(p),
-            CanaryStep::Experiment(e) => raw.experiment = Some(e),
-            CanaryStep::Analysis(a) => raw.analysis = Some(a),
-            CanaryStep::SetCanaryScale(s) => raw.set_canary_scale = Some(s),
-            CanaryStep::SetHeaderRoute(h) => raw.set_header_route = Some(h),
-            CanaryStep::SetMirrorRoute(m) => raw.set_mirror_route = Some(m),
-            CanaryStep::Plugin(p) => raw.plugin = Some(p),
+/// A step is written as the one field it sets, as Argo writes it.
+impl Serialize for CanaryStep {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1))?;
+        let key = self.field_name();
+        match self {
+            Self::SetWeight(w) => map.serialize_entry(key, w)?,
+            Self::Pause(p) => map.serialize_entry(key, p)?,
+            Self::Experiment(e) => map.serialize_entry(key, e)?,
+            Self::Analysis(a) => map.serialize_entry(key, a)?,
+            Self::SetCanaryScale(s) => map.serialize_entry(key, s)?,
+            Self::SetHeaderRoute(h) => map.serialize_entry(key, h)?,
+            Self::SetMirrorRoute(m) => map.serialize_entry(key, m)?,
+            Self::Plugin(p) => map.serialize_entry(key, p)?,
         }
-        raw
+        map.end()
     }
 }
 

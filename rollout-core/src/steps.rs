@@ -1,7 +1,10 @@
 //! Step lookup: which step is current and which weight, scale and routes
 //! the step history puts in effect at a step index.
 
-use crate::spec::{CanaryStep, CanaryStrategy, HeaderMatch, MirrorMatch, SetCanaryScale};
+use crate::intstr::IntOrString;
+use crate::spec::{
+    CanaryStep, CanaryStrategy, HeaderMatch, MirrorMatch, SetCanaryScale, StringMatch,
+};
 
 /// The step at `index`, or `None` once every step is done.
 ///
@@ -152,9 +155,12 @@ pub fn mirror_route_at<'a>(
 }
 
 /// A short, stable hash of the steps, recorded as `status.currentStepHash`
-/// so that a change of steps restarts the update. FNV-1a (32 bit) over the
-/// steps' JSON in Argo's field order, written with Kubernetes' "safe"
-/// alphabet (no vowels, no look-alike digits).
+/// so that a change of steps restarts the update: FNV-1a (32 bit) over a
+/// tagged, length-prefixed encoding of each step, written with Kubernetes'
+/// "safe" alphabet (no vowels, no look-alike digits). The encoding is fixed
+/// (it does not depend on the compiler or on serde), so the hash survives
+/// upgrades; it is not Argo's (which hashes Go's JSON of the steps), so a
+/// rollout taken over mid-update from Argo's controller restarts its steps.
 ///
 /// ```
 /// use rollout_core::spec::CanaryStep;
@@ -164,15 +170,149 @@ pub fn mirror_route_at<'a>(
 /// assert_ne!(a, step_hash(&[CanaryStep::SetWeight(30)]));
 /// ```
 pub fn step_hash(steps: &[CanaryStep]) -> String {
-    let json = serde_json::to_vec(steps).unwrap_or_default();
-    safe_encode(fnv1a32(&json))
+    let mut h = Fnv1a32::default();
+    for step in steps {
+        h.step(step);
+    }
+    safe_encode(h.0)
 }
 
 /// FNV-1a, 32 bit.
 pub(crate) fn fnv1a32(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
-    })
+    let mut h = Fnv1a32::default();
+    h.update(bytes);
+    h.0
+}
+
+/// An FNV-1a (32 bit) hasher with helpers for the step encoding.
+struct Fnv1a32(u32);
+
+impl Default for Fnv1a32 {
+    fn default() -> Self {
+        Self(0x811c_9dc5)
+    }
+}
+
+impl Fnv1a32 {
+    fn update(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u32::from(*b)).wrapping_mul(0x0100_0193);
+        }
+    }
+
+    /// Integers as 4 bytes when they fit (all step fields but a numeric
+    /// pause duration do), else a marker and 8 bytes.
+    fn int(&mut self, n: i64) {
+        match i32::try_from(n) {
+            Ok(small) => self.update(&small.to_le_bytes()),
+            Err(_) => {
+                self.update(&[0xff]);
+                self.update(&n.to_le_bytes());
+            }
+        }
+    }
+
+    fn opt_int(&mut self, n: Option<i64>) {
+        match n {
+            None => self.update(&[0]),
+            Some(n) => {
+                self.update(&[1]);
+                self.int(n);
+            }
+        }
+    }
+
+    fn len(&mut self, n: usize) {
+        self.int(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    fn str(&mut self, s: &str) {
+        self.len(s.len());
+        self.update(s.as_bytes());
+    }
+
+    fn opt_str(&mut self, s: Option<&str>) {
+        match s {
+            None => self.update(&[0]),
+            Some(s) => {
+                self.update(&[1]);
+                self.str(s);
+            }
+        }
+    }
+
+    fn string_match(&mut self, m: Option<&StringMatch>) {
+        match m {
+            None => self.update(&[0]),
+            Some(m) => {
+                self.update(&[1]);
+                self.opt_str(m.exact.as_deref());
+                self.opt_str(m.prefix.as_deref());
+                self.opt_str(m.regex.as_deref());
+            }
+        }
+    }
+
+    /// One step: a tag byte, then its fields in a fixed order.
+    fn step(&mut self, step: &CanaryStep) {
+        match step {
+            CanaryStep::SetWeight(w) => {
+                self.update(b"w");
+                self.int(i64::from(*w));
+            }
+            CanaryStep::Pause(p) => {
+                self.update(b"p");
+                match &p.duration {
+                    None => self.update(&[0]),
+                    Some(IntOrString::Int(n)) => {
+                        self.update(&[1]);
+                        self.int(*n);
+                    }
+                    Some(IntOrString::String(s)) => {
+                        self.update(&[2]);
+                        self.str(s);
+                    }
+                }
+            }
+            CanaryStep::SetCanaryScale(s) => {
+                self.update(b"c");
+                self.opt_int(s.weight.map(i64::from));
+                self.opt_int(s.replicas.map(i64::from));
+                self.update(&[u8::from(s.match_traffic_weight)]);
+            }
+            CanaryStep::SetHeaderRoute(r) => {
+                self.update(b"h");
+                self.str(&r.name);
+                self.len(r.matches.len());
+                for m in &r.matches {
+                    self.str(&m.header_name);
+                    self.string_match(Some(&m.header_value));
+                }
+            }
+            CanaryStep::SetMirrorRoute(r) => {
+                self.update(b"m");
+                self.str(&r.name);
+                self.opt_int(r.percentage.map(i64::from));
+                self.len(r.matches.len());
+                for m in &r.matches {
+                    self.string_match(m.method.as_ref());
+                    self.string_match(m.path.as_ref());
+                    self.len(m.headers.len());
+                    for (name, value) in &m.headers {
+                        self.str(name);
+                        self.string_match(Some(value));
+                    }
+                }
+            }
+            CanaryStep::Experiment(_) | CanaryStep::Analysis(_) | CanaryStep::Plugin(_) => {
+                // Steps carrying free-form JSON are hashed by their JSON form, length-prefixed.
+                let json = serde_json::to_vec(step).unwrap_or_default();
+                self.update(b"j");
+                self.len(json.len());
+                self.update(&json);
+            }
+        }
+    }
 }
 
 /// Kubernetes' `rand.SafeEncodeString` applied to the decimal form of `n`.

@@ -1,13 +1,13 @@
 //! Validation: Argo Rollouts' rules for a canary Rollout, plus what this
 //! engine does not run yet, each reported with its field path.
 
-use std::collections::BTreeSet;
+use std::fmt;
 
 use crate::error::{Error, FieldError};
 use crate::intstr::{IntOrString, Rounding};
-use crate::spec::{CanaryStep, CanaryStrategy, Rollout, StringMatch, TrafficRouting};
-
-const CANARY: &str = "spec.strategy.canary";
+use crate::spec::{
+    AnalysisTemplateRef, CanaryStep, CanaryStrategy, Rollout, StringMatch, TrafficRouting,
+};
 
 /// Checks a Rollout against Argo Rollouts' validation rules for the canary
 /// strategy and against what this engine supports. Returns every problem
@@ -80,21 +80,75 @@ pub fn check(rollout: &Rollout) -> Result<(), Error> {
     }
 }
 
+/// A field path built on the stack and rendered only when there is an error
+/// to report, so validating a valid Rollout allocates nothing.
+#[derive(Clone, Copy)]
+struct Path<'a> {
+    parent: Option<&'a Path<'a>>,
+    segment: Segment<'a>,
+}
+
+#[derive(Clone, Copy)]
+enum Segment<'a> {
+    Field(&'a str),
+    Index(usize),
+}
+
+impl<'a> Path<'a> {
+    const fn root(name: &'a str) -> Self {
+        Self {
+            parent: None,
+            segment: Segment::Field(name),
+        }
+    }
+
+    fn field(&'a self, name: &'a str) -> Self {
+        Self {
+            parent: Some(self),
+            segment: Segment::Field(name),
+        }
+    }
+
+    fn index(&'a self, i: usize) -> Self {
+        Self {
+            parent: Some(self),
+            segment: Segment::Index(i),
+        }
+    }
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(parent) = self.parent {
+            parent.fmt(f)?;
+        }
+        match (self.parent, self.segment) {
+            (None, Segment::Field(name)) => f.write_str(name),
+            (Some(_), Segment::Field(name)) => write!(f, ".{name}"),
+            (_, Segment::Index(i)) => write!(f, "[{i}]"),
+        }
+    }
+}
+
+const CANARY: Path<'static> = Path::root("spec.strategy.canary");
+
+/// Routers that can carry header routes, and mirror routes (Argo's rules).
+const HEADER_ROUTERS: [&str; 4] = ["istio", "alb", "apisix", "plugins"];
+const MIRROR_ROUTERS: [&str; 2] = ["istio", "plugins"];
+
 #[derive(Default)]
 struct Validator {
     errors: Vec<FieldError>,
 }
 
 impl Validator {
-    fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(FieldError::new(path, message));
+    fn err(&mut self, path: impl fmt::Display, message: impl Into<String>) {
+        self.errors.push(FieldError::new(path.to_string(), message));
     }
 
     fn canary(&mut self, c: &CanaryStrategy, replicas: i32) {
         self.surge_and_unavailable(c, replicas);
-        let max_weight = c.max_weight();
-        let routing = c.traffic_routing.as_ref();
-        if let Some(tr) = routing {
+        if let Some(tr) = &c.traffic_routing {
             self.traffic_routing(c, tr);
         } else {
             for (field, set) in [
@@ -110,13 +164,13 @@ impl Validator {
                 ("minPodsPerReplicaSet", c.min_pods_per_replica_set.is_some()),
             ] {
                 if set {
-                    self.err(format!("{CANARY}.{field}"), "requires trafficRouting");
+                    self.err(CANARY.field(field), "requires trafficRouting");
                 }
             }
         }
         if c.dynamic_stable_scale == Some(true) && c.scale_down_delay_seconds.is_some() {
             self.err(
-                format!("{CANARY}.dynamicStableScale"),
+                CANARY.field("dynamicStableScale"),
                 "cannot be used together with scaleDownDelaySeconds",
             );
         }
@@ -135,43 +189,36 @@ impl Validator {
             if let Some(n) = value
                 && n < 0
             {
-                self.err(format!("{CANARY}.{field}"), format!("{n} is negative"));
+                self.err(CANARY.field(field), format!("{n} is negative"));
             }
         }
         if c.ping_pong.is_some() {
             self.err(
-                format!("{CANARY}.pingPong"),
+                CANARY.field("pingPong"),
                 "ping-pong services are not supported yet by this engine",
             );
         }
         if let Some(t) = &c.replica_progress_threshold
             && t.value < 0
         {
-            self.err(
-                format!("{CANARY}.replicaProgressThreshold.value"),
-                format!("{} is negative", t.value),
-            );
+            let path = CANARY.field("replicaProgressThreshold");
+            self.err(path.field("value"), format!("{} is negative", t.value));
         }
         if let Some(bg) = &c.analysis {
-            self.analysis_templates(&format!("{CANARY}.analysis"), &bg.run.templates);
+            let path = CANARY.field("analysis");
+            self.analysis_templates(path, &bg.run.templates);
             if let Some(s) = bg.starting_step
-                && (s < 0 || s as usize > c.steps.len())
+                && usize::try_from(s).map_or(true, |s| s > c.steps.len())
             {
                 self.err(
-                    format!("{CANARY}.analysis.startingStep"),
+                    path.field("startingStep"),
                     format!("{s} is outside the steps (expected 0 to {})", c.steps.len()),
                 );
             }
         }
-        let managed: BTreeSet<&str> = c.managed_routes().collect();
+        let steps = CANARY.field("steps");
         for (i, step) in c.steps.iter().enumerate() {
-            self.step(
-                &format!("{CANARY}.steps[{i}]"),
-                step,
-                c,
-                max_weight,
-                &managed,
-            );
+            self.step(steps.index(i), step, c);
         }
     }
 
@@ -184,47 +231,46 @@ impl Validator {
         .into_iter()
         .enumerate()
         {
-            if let Some(v) = value {
-                match v.resolve(replicas.max(100), rounding) {
-                    Ok(n) => resolved[i] = Some(n),
-                    Err(e) => self.err(format!("{CANARY}.{field}"), e.to_string()),
-                }
-                if let IntOrString::String(s) = v
-                    && field == "maxUnavailable"
-                    && v.resolve(100, rounding).is_ok_and(|p| p > 100)
-                {
-                    self.err(format!("{CANARY}.{field}"), format!("{s} is above 100%"));
-                }
+            let Some(v) = value else { continue };
+            match v.resolve(replicas.max(100), rounding) {
+                Ok(n) => resolved[i] = Some(n),
+                Err(e) => self.err(CANARY.field(field), e.to_string()),
+            }
+            if let IntOrString::String(s) = v
+                && field == "maxUnavailable"
+                && v.resolve(100, rounding).is_ok_and(|p| p > 100)
+            {
+                self.err(CANARY.field(field), format!("{s} is above 100%"));
             }
         }
         if resolved == [Some(0), Some(0)] {
             self.err(
-                format!("{CANARY}.maxSurge"),
+                CANARY.field("maxSurge"),
                 "maxSurge and maxUnavailable cannot both be 0",
             );
         }
     }
 
     fn traffic_routing(&mut self, c: &CanaryStrategy, tr: &TrafficRouting) {
-        let path = format!("{CANARY}.trafficRouting");
-        let providers = tr.providers();
-        if providers.is_empty() {
+        let path = CANARY.field("trafficRouting");
+        let listed = || tr.providers().collect::<Vec<_>>().join(", ");
+        if tr.providers().next().is_none() {
             self.err(
-                &path,
+                path,
                 "sets no traffic router (expected one of istio, nginx, alb, smi, ambassador, \
                  appMesh, traefik, apisix, plugins)",
             );
         }
         if let Some(w) = tr.max_traffic_weight {
-            if !providers.iter().all(|p| *p == "nginx" || *p == "plugins") {
+            if !tr.providers().all(|p| p == "nginx" || p == "plugins") {
                 self.err(
-                    format!("{path}.maxTrafficWeight"),
+                    path.field("maxTrafficWeight"),
                     "is only supported with nginx or plugins",
                 );
             }
             if w <= 0 {
                 self.err(
-                    format!("{path}.maxTrafficWeight"),
+                    path.field("maxTrafficWeight"),
                     format!("{w} must be positive"),
                 );
             }
@@ -233,9 +279,9 @@ impl Validator {
             .istio
             .as_ref()
             .is_some_and(|i| i.get("destinationRule").is_none());
-        let needs_services = providers.iter().any(|p| {
+        let needs_services = tr.providers().any(|p| {
             matches!(
-                *p,
+                p,
                 "nginx" | "smi" | "alb" | "ambassador" | "appMesh" | "traefik" | "apisix"
             )
         }) || host_level_istio;
@@ -244,63 +290,47 @@ impl Validator {
             let stable = c.stable_service.as_deref().unwrap_or("");
             if canary.is_empty() {
                 self.err(
-                    format!("{CANARY}.canaryService"),
-                    format!("is required with trafficRouting {}", providers.join(", ")),
+                    CANARY.field("canaryService"),
+                    format!("is required with trafficRouting {}", listed()),
                 );
             }
             if stable.is_empty() {
                 self.err(
-                    format!("{CANARY}.stableService"),
-                    format!("is required with trafficRouting {}", providers.join(", ")),
+                    CANARY.field("stableService"),
+                    format!("is required with trafficRouting {}", listed()),
                 );
             }
             if !canary.is_empty() && canary == stable {
                 self.err(
-                    format!("{CANARY}.canaryService"),
+                    CANARY.field("canaryService"),
                     format!("{canary:?} must differ from stableService"),
                 );
             }
         }
-        let mut seen = BTreeSet::new();
+        let routes = path.field("managedRoutes");
         for (i, r) in tr.managed_routes.iter().enumerate() {
+            let at = routes.index(i);
             if r.name.is_empty() {
-                self.err(format!("{path}.managedRoutes[{i}].name"), "is empty");
-            } else if !seen.insert(r.name.as_str()) {
-                self.err(
-                    format!("{path}.managedRoutes[{i}].name"),
-                    format!("{:?} is listed twice", r.name),
-                );
+                self.err(at.field("name"), "is empty");
+            } else if tr.managed_routes[..i].iter().any(|o| o.name == r.name) {
+                self.err(at.field("name"), format!("{:?} is listed twice", r.name));
             }
         }
-        for (name, _) in tr.plugins.iter().filter(|(n, _)| n.is_empty()) {
-            self.err(
-                format!("{path}.plugins"),
-                format!("plugin name {name:?} is empty"),
-            );
+        if tr.plugins.keys().any(String::is_empty) {
+            self.err(path.field("plugins"), "a plugin name is empty");
         }
     }
 
-    fn step(
-        &mut self,
-        path: &str,
-        step: &CanaryStep,
-        c: &CanaryStrategy,
-        max_weight: i32,
-        managed: &BTreeSet<&str>,
-    ) {
-        let providers = c
-            .traffic_routing
-            .as_ref()
-            .map(TrafficRouting::providers)
-            .unwrap_or_default();
+    fn step(&mut self, path: Path<'_>, step: &CanaryStep, c: &CanaryStrategy) {
+        let path = path.field(step.field_name());
         match step {
-            CanaryStep::SetWeight(w) => self.weight(&format!("{path}.setWeight"), *w, max_weight),
+            CanaryStep::SetWeight(w) => self.weight(path, *w, c.max_weight()),
             CanaryStep::Pause(p) => {
                 if let Some(d) = &p.duration
                     && d.as_duration().is_none()
                 {
                     self.err(
-                        format!("{path}.pause.duration"),
+                        path.field("duration"),
                         format!(
                             "{:?} is not a duration (expected seconds, or e.g. 30s, 5m, 1h)",
                             d.to_string()
@@ -308,92 +338,87 @@ impl Validator {
                     );
                 }
             }
-            CanaryStep::Experiment(_) => self.err(
-                format!("{path}.experiment"),
-                "experiment steps are not supported yet by this engine",
-            ),
-            CanaryStep::Analysis(a) => {
-                self.analysis_templates(&format!("{path}.analysis"), &a.templates);
+            CanaryStep::Experiment(_) => {
+                self.err(
+                    path,
+                    "experiment steps are not supported yet by this engine",
+                );
             }
+            CanaryStep::Analysis(a) => self.analysis_templates(path, &a.templates),
             CanaryStep::SetCanaryScale(s) => {
-                let p = format!("{path}.setCanaryScale");
                 if c.traffic_routing.is_none() {
-                    self.err(&p, "requires trafficRouting");
+                    self.err(path, "requires trafficRouting");
                 }
                 let set = usize::from(s.weight.is_some())
                     + usize::from(s.replicas.is_some())
                     + usize::from(s.match_traffic_weight);
                 if set != 1 {
                     self.err(
-                        &p,
+                        path,
                         "must set exactly one of weight, replicas and matchTrafficWeight",
                     );
                 }
                 if let Some(w) = s.weight {
-                    self.weight(&format!("{p}.weight"), w, 100);
+                    self.weight(path.field("weight"), w, 100);
                 }
                 if let Some(r) = s.replicas
                     && r < 0
                 {
-                    self.err(format!("{p}.replicas"), format!("{r} is negative"));
+                    self.err(path.field("replicas"), format!("{r} is negative"));
                 }
             }
             CanaryStep::SetHeaderRoute(h) => {
-                let p = format!("{path}.setHeaderRoute");
-                self.route_step(
-                    &p,
-                    &h.name,
-                    &providers,
-                    &["istio", "alb", "apisix", "plugins"],
-                    managed,
-                );
+                self.route_step(path, &h.name, c, &HEADER_ROUTERS);
+                let alb = c.traffic_routing.as_ref().is_some_and(|t| t.alb.is_some());
+                let matches = path.field("match");
                 for (i, m) in h.matches.iter().enumerate() {
-                    let mp = format!("{p}.match[{i}]");
+                    let at = matches.index(i);
                     if m.header_name.is_empty() {
-                        self.err(format!("{mp}.headerName"), "is empty");
+                        self.err(at.field("headerName"), "is empty");
                     }
-                    self.string_match(&format!("{mp}.headerValue"), &m.header_value);
-                    if providers.contains(&"alb") && m.header_value.exact.is_none() {
+                    self.string_match(at.field("headerValue"), &m.header_value);
+                    if alb && m.header_value.exact.is_none() {
                         self.err(
-                            format!("{mp}.headerValue"),
+                            at.field("headerValue"),
                             "alb supports exact header matches only",
                         );
                     }
                 }
             }
             CanaryStep::SetMirrorRoute(m) => {
-                let p = format!("{path}.setMirrorRoute");
-                self.route_step(&p, &m.name, &providers, &["istio", "plugins"], managed);
+                self.route_step(path, &m.name, c, &MIRROR_ROUTERS);
                 if let Some(pct) = m.percentage
                     && !(0..=100).contains(&pct)
                 {
                     self.err(
-                        format!("{p}.percentage"),
+                        path.field("percentage"),
                         format!("{pct} is outside 0 to 100"),
                     );
                 }
+                let matches = path.field("match");
                 for (i, mm) in m.matches.iter().enumerate() {
-                    let mp = format!("{p}.match[{i}]");
+                    let at = matches.index(i);
                     if let Some(s) = &mm.method {
-                        self.string_match(&format!("{mp}.method"), s);
+                        self.string_match(at.field("method"), s);
                     }
                     if let Some(s) = &mm.path {
-                        self.string_match(&format!("{mp}.path"), s);
+                        self.string_match(at.field("path"), s);
                     }
+                    let headers = at.field("headers");
                     for (name, s) in &mm.headers {
-                        self.string_match(&format!("{mp}.headers.{name}"), s);
+                        self.string_match(headers.field(name), s);
                     }
                 }
             }
             CanaryStep::Plugin(p) => {
                 if p.name.is_empty() {
-                    self.err(format!("{path}.plugin.name"), "is empty");
+                    self.err(path.field("name"), "is empty");
                 }
             }
         }
     }
 
-    fn weight(&mut self, path: &str, w: i32, max: i32) {
+    fn weight(&mut self, path: Path<'_>, w: i32, max: i32) {
         if w < 0 {
             self.err(path, format!("{w} is negative"));
         } else if w > max {
@@ -401,46 +426,39 @@ impl Validator {
         }
     }
 
-    fn route_step(
-        &mut self,
-        path: &str,
-        name: &str,
-        providers: &[&str],
-        allowed: &[&str],
-        managed: &BTreeSet<&str>,
-    ) {
-        if !providers.iter().any(|p| allowed.contains(p)) {
+    fn route_step(&mut self, path: Path<'_>, name: &str, c: &CanaryStrategy, allowed: &[&str]) {
+        let routing = c.traffic_routing.as_ref();
+        if !routing.is_some_and(|t| t.providers().any(|p| allowed.contains(&p))) {
             self.err(
                 path,
                 format!("requires trafficRouting with one of {}", allowed.join(", ")),
             );
         }
-        if managed.is_empty() {
+        let mut managed = c.managed_routes().peekable();
+        if managed.peek().is_none() {
             self.err(path, "requires trafficRouting.managedRoutes");
-        } else if !managed.contains(name) {
+        } else if !managed.any(|m| m == name) {
             self.err(
-                format!("{path}.name"),
+                path.field("name"),
                 format!("{name:?} is not in trafficRouting.managedRoutes"),
             );
         }
     }
 
-    fn string_match(&mut self, path: &str, m: &StringMatch) {
+    fn string_match(&mut self, path: Path<'_>, m: &StringMatch) {
         if m.kinds_set() != 1 {
             self.err(path, "must set exactly one of exact, prefix and regex");
         }
     }
 
-    fn analysis_templates(&mut self, path: &str, templates: &[crate::spec::AnalysisTemplateRef]) {
+    fn analysis_templates(&mut self, path: Path<'_>, templates: &[AnalysisTemplateRef]) {
         if templates.is_empty() {
-            self.err(
-                format!("{path}.templates"),
-                "must name at least one template",
-            );
+            self.err(path.field("templates"), "must name at least one template");
         }
+        let list = path.field("templates");
         for (i, t) in templates.iter().enumerate() {
             if t.template_name.is_empty() {
-                self.err(format!("{path}.templates[{i}].templateName"), "is empty");
+                self.err(list.index(i).field("templateName"), "is empty");
             }
         }
     }
