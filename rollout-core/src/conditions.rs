@@ -2,6 +2,7 @@
 //! that `kubectl argo rollouts get rollout` and dashboards read them as usual.
 
 use std::borrow::Cow;
+use std::fmt;
 use std::time::Duration;
 
 use crate::decision::Observations;
@@ -94,6 +95,8 @@ pub(crate) struct Context<'a> {
 }
 
 /// Writes counts, conditions, phase, message and observed generation.
+/// Messages are only rendered when they change, so an unchanged rollout
+/// costs no allocations here.
 pub(crate) fn update(st: &mut RolloutStatus, prev: &RolloutStatus, cx: Context<'_>) {
     let r = cx.rollout.replicas();
     let counts = cx.counts;
@@ -101,79 +104,98 @@ pub(crate) fn update(st: &mut RolloutStatus, prev: &RolloutStatus, cx: Context<'
     st.updated_replicas = Some(counts.updated);
     st.ready_replicas = Some(counts.ready);
     st.available_replicas = Some(counts.available);
-    st.observed_generation = cx.rollout.metadata.generation.map(|g| g.to_string());
+    match cx.rollout.metadata.generation {
+        Some(g)
+            if !st
+                .observed_generation
+                .as_deref()
+                .is_some_and(|o| fmt_eq(o, format_args!("{g}"))) =>
+        {
+            st.observed_generation = Some(g.to_string());
+        }
+        Some(_) => {}
+        None => st.observed_generation = None,
+    }
 
     let promoted = st.stable_rs.as_deref() == Some(cx.current_hash);
     let manually_paused = cx.rollout.spec.paused == Some(true);
     let paused = manually_paused || !st.pause_conditions.is_empty();
-    let rs_name = || replica_set_name(cx.rollout, cx.current_hash);
+    let (name, hash) = (cx.rollout.metadata.name.as_str(), cx.current_hash);
     let progressed = counts != Counts::of(prev)
         || st.current_step_index != prev.current_step_index
         || st.current_pod_hash != prev.current_pod_hash;
-
-    let (status, reason, message) = if st.abort {
-        let kept = prev
-            .condition(&Type::Progressing)
-            .filter(|c| c.reason == Reason::RolloutAborted && cx.abort_reason.is_none())
-            .map(|c| Cow::Owned(c.message.clone()));
-        let message =
-            kept.unwrap_or_else(|| Cow::Owned(aborted_message(cx.revision, cx.abort_reason)));
-        (Status::False, Reason::RolloutAborted, message)
+    let was = prev.condition(&Type::Progressing).map(|c| &c.reason);
+    let set_progressing = |st: &mut RolloutStatus, status, reason, message: fmt::Arguments<'_>| {
+        set(
+            st,
+            Type::Progressing,
+            status,
+            reason,
+            message,
+            cx.now,
+            progressed,
+        );
+    };
+    if st.abort {
+        match (prev.condition(&Type::Progressing), cx.abort_reason) {
+            (Some(c), None) if c.reason == Reason::RolloutAborted => {
+                set_progressing(
+                    st,
+                    Status::False,
+                    Reason::RolloutAborted,
+                    format_args!("{}", c.message),
+                );
+            }
+            (_, reason) => set_progressing(
+                st,
+                Status::False,
+                Reason::RolloutAborted,
+                format_args!("{}", aborted_message(cx.revision, reason)),
+            ),
+        }
     } else if cx.deadline_exceeded && !progressed {
-        (
+        set_progressing(
+            st,
             Status::False,
             Reason::ProgressDeadlineExceeded,
-            Cow::Owned(format!(
-                "ReplicaSet {:?} has timed out progressing.",
-                rs_name()
-            )),
-        )
+            format_args!("ReplicaSet \"{name}-{hash}\" has timed out progressing."),
+        );
     } else if paused {
-        (
+        set_progressing(
+            st,
             Status::Unknown,
             Reason::RolloutPaused,
-            Cow::Borrowed("Rollout is paused"),
-        )
+            format_args!("Rollout is paused"),
+        );
     } else if cx.retried {
-        (
+        set_progressing(
+            st,
             Status::Unknown,
             Reason::RolloutRetry,
-            Cow::Borrowed("Retrying Rollout after abort"),
-        )
+            format_args!("Retrying Rollout after abort"),
+        );
     } else if promoted && counts.available >= r && counts.updated >= r {
-        (
+        set_progressing(
+            st,
             Status::True,
             Reason::NewReplicaSetAvailable,
-            Cow::Owned(format!(
-                "ReplicaSet {:?} has successfully progressed.",
-                rs_name()
-            )),
-        )
-    } else if prev
-        .condition(&Type::Progressing)
-        .is_some_and(|c| c.reason == Reason::RolloutPaused)
-    {
-        (
+            format_args!("ReplicaSet \"{name}-{hash}\" has successfully progressed."),
+        );
+    } else if was == Some(&Reason::RolloutPaused) {
+        set_progressing(
+            st,
             Status::Unknown,
             Reason::RolloutResumed,
-            Cow::Borrowed("Rollout is resumed"),
-        )
+            format_args!("Rollout is resumed"),
+        );
     } else {
-        (
+        set_progressing(
+            st,
             Status::True,
             Reason::ReplicaSetUpdated,
-            Cow::Owned(format!("ReplicaSet {:?} is progressing.", rs_name())),
-        )
-    };
-    set(
-        st,
-        Type::Progressing,
-        status,
-        reason,
-        &message,
-        cx.now,
-        progressed,
-    );
+            format_args!("ReplicaSet \"{name}-{hash}\" is progressing."),
+        );
+    }
 
     let available = counts.available >= r - cx.max_unavailable;
     set(
@@ -182,30 +204,36 @@ pub(crate) fn update(st: &mut RolloutStatus, prev: &RolloutStatus, cx: Context<'
         Status::from_bool(available),
         Reason::AvailableReason,
         if available {
-            "Rollout has minimum availability"
+            format_args!("Rollout has minimum availability")
         } else {
-            "Rollout does not have minimum availability"
+            format_args!("Rollout does not have minimum availability")
         },
         cx.now,
         false,
     );
 
-    set(
-        st,
-        Type::Completed,
-        Status::from_bool(promoted),
-        Reason::RolloutCompleted,
-        &if promoted {
-            Cow::Owned(format!(
-                "Rollout completed update to revision {} ({})",
-                cx.revision, cx.current_hash
-            ))
-        } else {
-            Cow::Borrowed("Rollout is updating")
-        },
-        cx.now,
-        false,
-    );
+    let revision = cx.revision;
+    if promoted {
+        set(
+            st,
+            Type::Completed,
+            Status::True,
+            Reason::RolloutCompleted,
+            format_args!("Rollout completed update to revision {revision} ({hash})"),
+            cx.now,
+            false,
+        );
+    } else {
+        set(
+            st,
+            Type::Completed,
+            Status::False,
+            Reason::RolloutCompleted,
+            format_args!("Rollout is updating"),
+            cx.now,
+            false,
+        );
+    }
 
     let healthy =
         !paused && promoted && counts.updated == r && counts.available == r && counts.replicas == r;
@@ -215,9 +243,9 @@ pub(crate) fn update(st: &mut RolloutStatus, prev: &RolloutStatus, cx: Context<'
         Status::from_bool(healthy),
         Reason::RolloutHealthy,
         if healthy {
-            "Rollout is healthy"
+            format_args!("Rollout is healthy")
         } else {
-            "Rollout is not healthy"
+            format_args!("Rollout is not healthy")
         },
         cx.now,
         false,
@@ -229,9 +257,9 @@ pub(crate) fn update(st: &mut RolloutStatus, prev: &RolloutStatus, cx: Context<'
         Status::from_bool(paused),
         Reason::RolloutPaused,
         if paused {
-            "Rollout is paused"
+            format_args!("Rollout is paused")
         } else {
-            "Rollout is not paused"
+            format_args!("Rollout is not paused")
         },
         cx.now,
         false,
@@ -244,6 +272,23 @@ pub(crate) fn update(st: &mut RolloutStatus, prev: &RolloutStatus, cx: Context<'
     }
 }
 
+/// Whether `s` is what `args` would render, without rendering it.
+fn fmt_eq(s: &str, args: fmt::Arguments<'_>) -> bool {
+    if let Some(literal) = args.as_str() {
+        return s == literal;
+    }
+    struct Rest<'a>(&'a str);
+    impl fmt::Write for Rest<'_> {
+        fn write_str(&mut self, part: &str) -> fmt::Result {
+            let rest = self.0.strip_prefix(part).ok_or(fmt::Error)?;
+            self.0 = rest;
+            Ok(())
+        }
+    }
+    let mut rest = Rest(s);
+    fmt::write(&mut rest, args).is_ok() && rest.0.is_empty()
+}
+
 /// Sets a condition, keeping `lastTransitionTime` while its status holds and
 /// `lastUpdateTime` while reason and message hold (unless `touch`).
 fn set(
@@ -251,7 +296,7 @@ fn set(
     kind: Type,
     status: Status,
     reason: Reason,
-    message: &str,
+    message: fmt::Arguments<'_>,
     now: Time,
     touch: bool,
 ) {
@@ -262,10 +307,10 @@ fn set(
                 c.last_transition_time = now;
                 c.status = status;
             }
-            let text_changed = c.reason != reason || c.message != message;
+            let text_changed = c.reason != reason || !fmt_eq(&c.message, message);
             if text_changed {
                 c.reason = reason;
-                c.message = message.to_owned();
+                c.message = message.to_string();
             }
             if status_changed || text_changed || touch {
                 c.last_update_time = now;
@@ -275,7 +320,7 @@ fn set(
             kind,
             status,
             reason,
-            message: message.to_owned(),
+            message: message.to_string(),
             last_transition_time: now,
             last_update_time: now,
         }),

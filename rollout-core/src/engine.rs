@@ -81,6 +81,7 @@ pub fn decide(rollout: &Rollout, observed: &Observations, now: Time) -> Result<D
         ro: rollout,
         c: canary,
         obs: observed,
+        new: observed.replica_set(&observed.current_pod_hash),
         now,
         r: rollout.replicas(),
         max_w: canary.max_weight(),
@@ -103,6 +104,8 @@ struct Pass<'a> {
     ro: &'a Rollout,
     c: &'a CanaryStrategy,
     obs: &'a Observations,
+    /// The ReplicaSet of the current pod template, if it exists.
+    new: Option<&'a ReplicaSetState>,
     now: Time,
     r: i32,
     max_w: i32,
@@ -128,7 +131,7 @@ impl<'a> Pass<'a> {
     }
 
     fn new_rs(&self) -> Option<&'a ReplicaSetState> {
-        self.obs.replica_set(self.current_hash())
+        self.new
     }
 
     /// The stable ReplicaSet when it is a different one from the current.

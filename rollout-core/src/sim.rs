@@ -45,7 +45,7 @@ use crate::engine::decide;
 use crate::ops;
 use crate::spec::{CanaryStep, Rollout};
 use crate::status::Phase;
-use crate::steps::{fnv1a32, safe_encode};
+use crate::steps::safe_encode;
 use crate::time::Time;
 
 /// How long a simulated pod takes to become available, unless set otherwise.
@@ -586,6 +586,13 @@ pub fn template_hash(rollout: &Rollout) -> String {
     let mut hash = safe_encode(fnv1a32(&source));
     hash.truncate(10);
     hash
+}
+
+/// FNV-1a, 32 bit, as Kubernetes hashes pod templates.
+fn fnv1a32(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// The first container image of the rollout's template (`?` if none).

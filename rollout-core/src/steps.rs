@@ -155,9 +155,9 @@ pub fn mirror_route_at<'a>(
 }
 
 /// A short, stable hash of the steps, recorded as `status.currentStepHash`
-/// so that a change of steps restarts the update: FNV-1a (32 bit) over a
-/// tagged, length-prefixed encoding of each step, written with Kubernetes'
-/// "safe" alphabet (no vowels, no look-alike digits). The encoding is fixed
+/// so that a change of steps restarts the update: XXH3 over a tagged,
+/// length-prefixed encoding of each step, folded to 32 bits and written with
+/// Kubernetes' "safe" alphabet (no vowels, no look-alike digits). The encoding is fixed
 /// (it does not depend on the compiler or on serde), so the hash survives
 /// upgrades; it is not Argo's (which hashes Go's JSON of the steps), so a
 /// rollout taken over mid-update from Argo's controller restarts its steps.
@@ -170,34 +170,22 @@ pub fn mirror_route_at<'a>(
 /// assert_ne!(a, step_hash(&[CanaryStep::SetWeight(30)]));
 /// ```
 pub fn step_hash(steps: &[CanaryStep]) -> String {
-    let mut h = Fnv1a32::default();
+    let mut encoded = StepEncoding(Vec::with_capacity(16 * steps.len()));
     for step in steps {
-        h.step(step);
+        encoded.step(step);
     }
-    safe_encode(h.0)
+    let h = xxhash_rust::xxh3::xxh3_64(&encoded.0);
+    // Fold to 32 bits: the hash is a change detector, not an identifier.
+    safe_encode((h ^ (h >> 32)) as u32)
 }
 
-/// FNV-1a, 32 bit.
-pub(crate) fn fnv1a32(bytes: &[u8]) -> u32 {
-    let mut h = Fnv1a32::default();
-    h.update(bytes);
-    h.0
-}
+/// The byte encoding of steps that [`step_hash`] hashes: a tag byte per
+/// step, then its fields in a fixed order, strings length-prefixed.
+struct StepEncoding(Vec<u8>);
 
-/// An FNV-1a (32 bit) hasher with helpers for the step encoding.
-struct Fnv1a32(u32);
-
-impl Default for Fnv1a32 {
-    fn default() -> Self {
-        Self(0x811c_9dc5)
-    }
-}
-
-impl Fnv1a32 {
+impl StepEncoding {
     fn update(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u32::from(*b)).wrapping_mul(0x0100_0193);
-        }
+        self.0.extend_from_slice(bytes);
     }
 
     /// Integers as 4 bytes when they fit (all step fields but a numeric
