@@ -20,13 +20,34 @@ use crate::spec::{
     ThresholdKind,
 };
 use crate::status::{
-    ConditionReason, ConditionType, PauseCondition, PauseReason, RolloutAnalysisRunStatus,
-    RolloutStatus, TrafficWeights, WeightDestination,
+    CanaryStatus, ConditionReason, ConditionType, PauseCondition, PauseReason,
+    RolloutAnalysisRunStatus, RolloutStatus, TrafficWeights, WeightDestination,
 };
 use crate::steps::{self, CanaryScale};
 use crate::time::Time;
 use crate::validate;
 use crate::weights::{self, AbortWeight};
+
+/// The incoming status as the starting point of the new one; the recorded
+/// weights are left out (they are recomputed) so they are not copied twice.
+fn status_to_decide(status: Option<&RolloutStatus>) -> RolloutStatus {
+    let Some(status) = status else {
+        return RolloutStatus::default();
+    };
+    let weights = None;
+    let canary = CanaryStatus {
+        weights,
+        current_step_analysis_run_status: status.canary.current_step_analysis_run_status.clone(),
+        current_background_analysis_run_status: status
+            .canary
+            .current_background_analysis_run_status
+            .clone(),
+    };
+    RolloutStatus {
+        canary,
+        ..RolloutStatus::clone_without_canary(status)
+    }
+}
 
 /// The status of a Rollout no controller has written to yet.
 static EMPTY_STATUS: RolloutStatus = RolloutStatus::EMPTY;
@@ -88,7 +109,7 @@ pub fn decide(rollout: &Rollout, observed: &Observations, now: Time) -> Result<D
         surge,
         unavailable,
         prev: rollout.status.as_ref().unwrap_or(&EMPTY_STATUS),
-        st: rollout.status.clone().unwrap_or_default(),
+        st: status_to_decide(rollout.status.as_ref()),
         events: Vec::new(),
         progressed: false,
         wake: None,

@@ -365,6 +365,30 @@ impl RolloutStatus {
         observed_generation: None,
     };
 
+    /// A copy of everything but `canary` (left empty).
+    pub(crate) fn clone_without_canary(&self) -> Self {
+        Self {
+            abort: self.abort,
+            aborted_at: self.aborted_at,
+            pause_conditions: self.pause_conditions.clone(),
+            controller_pause: self.controller_pause,
+            current_pod_hash: self.current_pod_hash.clone(),
+            current_step_hash: self.current_step_hash.clone(),
+            current_step_index: self.current_step_index,
+            stable_rs: self.stable_rs.clone(),
+            promote_full: self.promote_full,
+            canary: CanaryStatus::default(),
+            replicas: self.replicas,
+            updated_replicas: self.updated_replicas,
+            ready_replicas: self.ready_replicas,
+            available_replicas: self.available_replicas,
+            conditions: self.conditions.clone(),
+            phase: self.phase,
+            message: self.message.clone(),
+            observed_generation: self.observed_generation.clone(),
+        }
+    }
+
     /// `currentStepIndex`, 0 when unset (as Argo reads it).
     pub fn step_index(&self) -> usize {
         self.current_step_index

@@ -306,9 +306,20 @@ impl StepEncoding {
 /// Kubernetes' `rand.SafeEncodeString` applied to the decimal form of `n`.
 pub(crate) fn safe_encode(n: u32) -> String {
     const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    n.to_string()
-        .bytes()
-        .map(|b| ALPHANUMS[usize::from(b) % ALPHANUMS.len()] as char)
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    digits[at..]
+        .iter()
+        .map(|d| ALPHANUMS[usize::from(*d) % ALPHANUMS.len()] as char)
         .collect()
 }
 
@@ -346,6 +357,14 @@ mod tests {
         assert!(header_route_at(&steps, 2, "h").is_none());
         assert!(header_route_at(&steps, 3, "h").is_none());
         assert!(header_route_at(&steps, 1, "other").is_none());
+    }
+
+    #[test]
+    fn safe_encoding_maps_each_decimal_digit() {
+        // Kubernetes maps the decimal digits' bytes into its alphabet.
+        assert_eq!(safe_encode(0), "4");
+        assert_eq!(safe_encode(42), "86");
+        assert_eq!(safe_encode(u32::MAX).len(), 10);
     }
 
     #[test]
