@@ -103,6 +103,8 @@ pub fn decide(rollout: &Rollout, observed: &Observations, now: Time) -> Result<D
         c: canary,
         obs: observed,
         new: observed.replica_set(&observed.current_pod_hash),
+        stable: None,
+        promoted: false,
         now,
         r: rollout.replicas(),
         max_w: canary.max_weight(),
@@ -117,6 +119,7 @@ pub fn decide(rollout: &Rollout, observed: &Observations, now: Time) -> Result<D
         retried: false,
         deadline_exceeded: false,
     };
+    pass.stable_changed();
     pass.run();
     Ok(pass.finish())
 }
@@ -127,6 +130,10 @@ struct Pass<'a> {
     obs: &'a Observations,
     /// The ReplicaSet of the current pod template, if it exists.
     new: Option<&'a ReplicaSetState>,
+    /// The stable ReplicaSet when it is a different one from the current.
+    stable: Option<&'a ReplicaSetState>,
+    /// `stableRS` is the current pod template.
+    promoted: bool,
     now: Time,
     r: i32,
     max_w: i32,
@@ -157,15 +164,21 @@ impl<'a> Pass<'a> {
 
     /// The stable ReplicaSet when it is a different one from the current.
     fn stable_rs(&self) -> Option<&'a ReplicaSetState> {
-        let hash = self.st.stable_rs.as_deref()?;
-        if hash == self.current_hash() {
-            return None;
-        }
-        self.obs.replica_set(hash)
+        self.stable
     }
 
     fn fully_promoted(&self) -> bool {
-        self.st.stable_rs.as_deref() == Some(self.current_hash())
+        self.promoted
+    }
+
+    /// Refreshes the cached stable lookups after `st.stable_rs` changed.
+    fn stable_changed(&mut self) {
+        let current = self.obs.current_pod_hash.as_str();
+        self.promoted = self.st.stable_rs.as_deref() == Some(current);
+        self.stable = match self.st.stable_rs.as_deref() {
+            Some(hash) if hash != current => self.obs.replica_set(hash),
+            _ => None,
+        };
     }
 
     fn steps(&self) -> &'a [CanaryStep] {
@@ -569,6 +582,7 @@ impl<'a> Pass<'a> {
         st.promote_full = false;
         st.canary.current_step_analysis_run_status = None;
         st.canary.current_background_analysis_run_status = None;
+        self.stable_changed();
         let len = self.steps().len();
         self.set_index(len);
         self.progressed = true;
