@@ -242,9 +242,14 @@ impl<'a> Pass<'a> {
 
     fn reset_on_new_template_or_steps(&mut self) {
         let hash = self.current_hash();
-        let step_hash = steps::step_hash(self.steps());
+
         let same_template = self.st.current_pod_hash.as_deref() == Some(hash);
-        if same_template && self.st.current_step_hash.as_deref() == Some(step_hash.as_str()) {
+        let same_steps = self
+            .st
+            .current_step_hash
+            .as_deref()
+            .is_some_and(|h| steps::step_hash_matches(self.steps(), h));
+        if same_template && same_steps {
             return;
         }
         let st = &mut self.st;
@@ -256,7 +261,7 @@ impl<'a> Pass<'a> {
         st.canary.current_step_analysis_run_status = None;
         st.canary.current_background_analysis_run_status = None;
         st.current_pod_hash = Some(hash.to_owned());
-        st.current_step_hash = Some(step_hash);
+        st.current_step_hash = Some(steps::step_hash(&self.c.steps));
         self.set_index(0);
         self.progressed = true;
         if !same_template && !self.steps().is_empty() && self.is_rollback() {

@@ -170,13 +170,22 @@ pub fn mirror_route_at<'a>(
 /// assert_ne!(a, step_hash(&[CanaryStep::SetWeight(30)]));
 /// ```
 pub fn step_hash(steps: &[CanaryStep]) -> String {
+    safe_encode(step_hash_value(steps))
+}
+
+/// Whether `recorded` is the [`step_hash`] of `steps`, without building the string.
+pub(crate) fn step_hash_matches(steps: &[CanaryStep], recorded: &str) -> bool {
+    safe_encoded_eq(step_hash_value(steps), recorded)
+}
+
+fn step_hash_value(steps: &[CanaryStep]) -> u32 {
     let mut encoded = StepEncoding(Vec::with_capacity(16 * steps.len()));
     for step in steps {
         encoded.step(step);
     }
     let h = xxhash_rust::xxh3::xxh3_64(&encoded.0);
     // Fold to 32 bits: the hash is a change detector, not an identifier.
-    safe_encode((h ^ (h >> 32)) as u32)
+    (h ^ (h >> 32)) as u32
 }
 
 /// The byte encoding of steps that [`step_hash`] hashes: a tag byte per
@@ -305,6 +314,11 @@ impl StepEncoding {
 
 /// Kubernetes' `rand.SafeEncodeString` applied to the decimal form of `n`.
 pub(crate) fn safe_encode(n: u32) -> String {
+    safe_encoded(n).map(char::from).collect()
+}
+
+/// The bytes of [`safe_encode`], without allocating.
+fn safe_encoded(n: u32) -> impl Iterator<Item = u8> {
     const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut digits = [0u8; 10];
     let mut at = digits.len();
@@ -317,10 +331,11 @@ pub(crate) fn safe_encode(n: u32) -> String {
             break;
         }
     }
-    digits[at..]
-        .iter()
-        .map(|d| ALPHANUMS[usize::from(*d) % ALPHANUMS.len()] as char)
-        .collect()
+    (at..digits.len()).map(move |i| ALPHANUMS[usize::from(digits[i]) % ALPHANUMS.len()])
+}
+
+fn safe_encoded_eq(n: u32, s: &str) -> bool {
+    safe_encoded(n).eq(s.bytes())
 }
 
 #[cfg(test)]
