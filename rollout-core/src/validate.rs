@@ -84,7 +84,7 @@ pub fn check(rollout: &Rollout) -> Result<(), Error> {
 /// to report, so validating a valid Rollout allocates nothing.
 #[derive(Clone, Copy)]
 struct Path<'a> {
-    parent: Option<&'a Path<'a>>,
+    parent: Option<&'a Self>,
     segment: Segment<'a>,
 }
 
