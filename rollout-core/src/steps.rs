@@ -53,14 +53,22 @@ pub fn set_weight_before(steps: &[CanaryStep], index: usize) -> i32 {
 }
 
 fn last_set_weight(steps: &[CanaryStep]) -> i32 {
-    steps
-        .iter()
-        .rev()
-        .find_map(|s| match s {
-            CanaryStep::SetWeight(w) => Some(*w),
-            _ => None,
-        })
-        .unwrap_or(0)
+    set_weights(steps).next_back().unwrap_or(0)
+}
+
+/// The weights of the `setWeight` steps, in step order.
+///
+/// ```
+/// use rollout_core::spec::{CanaryStep, Pause};
+/// use rollout_core::steps::set_weights;
+/// let steps = [CanaryStep::SetWeight(20), CanaryStep::Pause(Pause::default()), CanaryStep::SetWeight(60)];
+/// assert_eq!(set_weights(&steps).collect::<Vec<_>>(), [20, 60]);
+/// ```
+pub fn set_weights(steps: &[CanaryStep]) -> impl DoubleEndedIterator<Item = i32> + '_ {
+    steps.iter().filter_map(|s| match s {
+        CanaryStep::SetWeight(w) => Some(*w),
+        _ => None,
+    })
 }
 
 /// How the canary is sized when a `setCanaryScale` step is in effect.

@@ -9,6 +9,7 @@
 
 use crate::replicas::pods_for_weight;
 use crate::spec::CanaryStep;
+use crate::steps::set_weights;
 
 /// The canary weight an aborted, dynamically scaled rollout can still
 /// justify: walking the `setWeight` steps from the last to the first, the
@@ -40,13 +41,8 @@ pub fn abort_step_weight(
     } else {
         missing_stable.max(canary_available)
     };
-    steps
-        .iter()
+    set_weights(steps)
         .rev()
-        .filter_map(|s| match s {
-            CanaryStep::SetWeight(w) => Some(*w),
-            _ => None,
-        })
         .find(|w| pods_for_weight(replicas, *w, max_weight) < canary_pods)
         .unwrap_or(0)
 }

@@ -33,47 +33,17 @@ fn int_or_string(v: &Value) -> Option<IntOrString> {
     }
 }
 
-fn pods(v: &Value) -> Option<Pods> {
-    (!v.is_null()).then(|| Pods::new(int(&v["spec"]), int(&v["available"])))
-}
-
-#[test]
-fn approximate_weighted_counts_match_argo() {
-    let mut all = cases("approximate");
-    let supplemental: Value =
-        serde_json::from_str(include_str!("data/argo_replica_cases.json")).unwrap();
-    all.extend(
-        supplemental["supplementalVerified"]["approximate"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .cloned(),
-    );
-    let mut failures = Vec::new();
-    for c in &all {
-        if c["canary"].as_i64().is_some_and(|n| n < 0) {
-            // Go wraps replicas * weight in 32 bits for huge weights; the Rust math
-            // does not overflow and gives the sane split instead.
-            let got = approximate_weighted_counts(
-                int(&c["replicas"]),
-                int(&c["weight"]),
-                int(&c["maxWeight"]),
-                int(&c["maxSurge"]),
-            );
-            assert_eq!(got, (int(&c["replicas"]), 0), "{c}");
-            continue;
-        }
-        let got = approximate_weighted_counts(
-            int(&c["replicas"]),
-            int(&c["weight"]),
-            int(&c["maxWeight"]),
-            int(&c["maxSurge"]),
-        );
-        let want = (int(&c["canary"]), int(&c["stable"]));
-        if got != want {
-            failures.push(format!("{}: got {got:?}, want {want:?}", c["name"]));
-        }
-    }
+/// Runs every case, collecting every mismatch before failing, so one run
+/// shows all the cases that differ.
+fn expect_all<T: std::fmt::Debug + PartialEq>(all: &[Value], run: impl Fn(&Value) -> (T, T)) {
+    let failures: Vec<String> = all
+        .iter()
+        .filter_map(|c| {
+            let (got, want) = run(c);
+            (got != want)
+                .then(|| format!("{}: got {got:?}, want {want:?} ({})", c["name"], c["notes"]))
+        })
+        .collect();
     assert!(
         failures.is_empty(),
         "{} of {} cases differ:\n{}",
@@ -81,6 +51,35 @@ fn approximate_weighted_counts_match_argo() {
         all.len(),
         failures.join("\n")
     );
+}
+
+fn pods(v: &Value) -> Option<Pods> {
+    (!v.is_null()).then(|| Pods::new(int(&v["spec"]), int(&v["available"])))
+}
+
+#[test]
+fn approximate_weighted_counts_match_argo() {
+    let mut all = cases("approximate");
+    let data: Value = serde_json::from_str(include_str!("data/argo_replica_cases.json")).unwrap();
+    all.extend(
+        data["supplementalVerified"]["approximate"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .cloned(),
+    );
+    expect_all(&all, |c| {
+        let (r, w) = (int(&c["replicas"]), int(&c["weight"]));
+        let got = approximate_weighted_counts(r, w, int(&c["maxWeight"]), int(&c["maxSurge"]));
+        let want = if c["canary"].as_i64().is_some_and(|n| n < 0) {
+            // Go wraps replicas * weight in 32 bits for huge weights; the Rust
+            // math does not overflow and gives the sane split instead.
+            (r, 0)
+        } else {
+            (int(&c["canary"]), int(&c["stable"]))
+        };
+        (got, want)
+    });
 }
 
 #[test]
@@ -118,9 +117,7 @@ fn surge_and_unavailable_match_argo() {
 
 #[test]
 fn basic_canary_counts_match_argo() {
-    let all = cases("basic");
-    let mut failures = Vec::new();
-    for c in &all {
+    expect_all(&cases("basic"), |c| {
         let r = int(&c["replicas"]);
         let (surge, unavailable) = surge_and_unavailable(
             int_or_string(&c["maxSurge"]).as_ref(),
@@ -136,7 +133,6 @@ fn basic_canary_counts_match_argo() {
             .fold(Pods::default(), |a, p| {
                 Pods::new(a.spec + p.spec, a.available + p.available)
             });
-        let stable_is_new = c["stableIsNew"] == true;
         let input = BasicCanary {
             replicas: r,
             weight: int(&c["weight"]),
@@ -144,36 +140,24 @@ fn basic_canary_counts_match_argo() {
             max_surge: surge,
             max_unavailable: unavailable,
             new: pods(&c["newRS"]),
-            stable: if stable_is_new {
+            // The engine passes no stable ReplicaSet when it is the new one.
+            stable: if c["stableIsNew"] == true {
                 None
             } else {
                 pods(&c["stableRS"])
             },
             others,
         };
-        let got = basic_canary_counts(&input);
-        let want = (int(&c["expectedNew"]), int(&c["expectedStable"]));
-        if got != want {
-            failures.push(format!(
-                "{}: got {got:?}, want {want:?} ({})",
-                c["name"], c["notes"]
-            ));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases differ:\n{}",
-        failures.len(),
-        all.len(),
-        failures.join("\n")
-    );
+        (
+            basic_canary_counts(&input),
+            (int(&c["expectedNew"]), int(&c["expectedStable"])),
+        )
+    });
 }
 
 #[test]
 fn traffic_routed_counts_match_argo() {
-    let all = cases("trafficRouted");
-    let mut failures = Vec::new();
-    for c in &all {
+    expect_all(&cases("trafficRouted"), |c| {
         let scale = &c["setCanaryScale"];
         let canary_replicas = scale.get("replicas").filter(|v| !v.is_null()).map(int);
         let weight = match (
@@ -200,22 +184,11 @@ fn traffic_routed_counts_match_argo() {
             }),
             aborted: c["aborted"] == true,
         };
-        let got = traffic_routed_counts(&input);
-        let want = (int(&c["expectedNew"]), int(&c["expectedStable"]));
-        if got != want {
-            failures.push(format!(
-                "{}: got {got:?}, want {want:?} ({})",
-                c["name"], c["notes"]
-            ));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases differ:\n{}",
-        failures.len(),
-        all.len(),
-        failures.join("\n")
-    );
+        (
+            traffic_routed_counts(&input),
+            (int(&c["expectedNew"]), int(&c["expectedStable"])),
+        )
+    });
 }
 
 #[test]
