@@ -183,14 +183,16 @@ fn split_at(c: &CanaryStrategy, r: i32, max_w: i32, surge: i32, i: usize) -> (i3
 fn routes_at(c: &CanaryStrategy, i: usize) -> Vec<String> {
     let mut routes = Vec::new();
     for name in c.managed_routes() {
-        if let Some(m) = steps::header_route_at(&c.steps, i, name) {
-            let conds: Vec<_> = m
+        if let Some(h) = steps::header_route_at(&c.steps, i, name) {
+            let conds: Vec<_> = h
+                .matches
                 .iter()
                 .map(|h| format!("{}{}", h.header_name, h.header_value))
                 .collect();
             routes.push(format!("header {name} [{}]", conds.join(", ")));
         }
-        if let Some((_, pct)) = steps::mirror_route_at(&c.steps, i, name) {
+        if let Some(m) = steps::mirror_route_at(&c.steps, i, name) {
+            let pct = m.percentage.unwrap_or(100);
             routes.push(format!("mirror {name} {pct}%"));
         }
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{AnalysisStep, HeaderMatch, MirrorMatch};
+use crate::spec::{AnalysisStep, SetHeaderRoute, SetMirrorRoute};
 use crate::status::{RolloutStatus, WeightDestination};
 use crate::time::Time;
 
@@ -159,34 +159,14 @@ pub struct DesiredTraffic {
     /// Extra destinations (experiments).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub additional: Vec<WeightDestination>,
-    /// Managed header routes in `managedRoutes` order.
+    /// Managed header routes in effect, in `managedRoutes` order (each with
+    /// a non-empty match); managed routes not listed should not exist.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub header_routes: Vec<HeaderRoute>,
-    /// Managed mirror routes in `managedRoutes` order.
+    pub header_routes: Vec<SetHeaderRoute>,
+    /// Managed mirror routes in effect, in `managedRoutes` order, each with
+    /// its percentage set (default 100).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub mirror_routes: Vec<MirrorRoute>,
-}
-
-/// A managed route that sends requests matching headers to the canary.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HeaderRoute {
-    /// The managed route name.
-    pub name: String,
-    /// The header conditions (ANDed).
-    pub matches: Vec<HeaderMatch>,
-}
-
-/// A managed route that copies matching requests to the canary.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MirrorRoute {
-    /// The managed route name.
-    pub name: String,
-    /// The request matches (ORed).
-    pub matches: Vec<MirrorMatch>,
-    /// Percentage of matching requests copied.
-    pub percentage: i32,
+    pub mirror_routes: Vec<SetMirrorRoute>,
 }
 
 /// The role of a ReplicaSet in a decision.

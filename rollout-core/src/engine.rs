@@ -10,14 +10,14 @@ use std::time::Duration;
 
 use crate::conditions::{self, Counts};
 use crate::decision::{
-    AnalysisKind, AnalysisPhase, AnalysisRunRequest, Decision, DesiredTraffic, Event, HeaderRoute,
-    MirrorRoute, Observations, ReplicaSetRole, ReplicaSetState, ReplicaSetTarget,
+    AnalysisKind, AnalysisPhase, AnalysisRunRequest, Decision, DesiredTraffic, Event, Observations,
+    ReplicaSetRole, ReplicaSetState, ReplicaSetTarget,
 };
 use crate::error::{Error, FieldError};
 use crate::replicas::{self, BasicCanary, Pods, TrafficRoutedCanary};
 use crate::spec::{
     AnalysisStep, CanaryStep, CanaryStrategy, DEFAULT_SCALE_DOWN_DELAY_SECONDS, Rollout,
-    ThresholdKind,
+    SetMirrorRoute, ThresholdKind,
 };
 use crate::status::{
     CanaryStatus, ConditionReason, ConditionType, PauseCondition, PauseReason,
@@ -1085,17 +1085,13 @@ impl<'a> Pass<'a> {
         if self.routes_active() {
             let index = self.index();
             for name in self.c.managed_routes() {
-                if let Some(m) = steps::header_route_at(self.steps(), index, name) {
-                    traffic.header_routes.push(HeaderRoute {
-                        name: name.to_owned(),
-                        matches: m.to_vec(),
-                    });
+                if let Some(h) = steps::header_route_at(self.steps(), index, name) {
+                    traffic.header_routes.push(h.clone());
                 }
-                if let Some((m, percentage)) = steps::mirror_route_at(self.steps(), index, name) {
-                    traffic.mirror_routes.push(MirrorRoute {
-                        name: name.to_owned(),
-                        matches: m.to_vec(),
-                        percentage,
+                if let Some(m) = steps::mirror_route_at(self.steps(), index, name) {
+                    traffic.mirror_routes.push(SetMirrorRoute {
+                        percentage: Some(m.percentage.unwrap_or(100)),
+                        ..m.clone()
                     });
                 }
             }

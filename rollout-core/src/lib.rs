@@ -54,8 +54,7 @@ pub mod weights;
 
 pub use decision::{
     AnalysisKind, AnalysisPhase, AnalysisRunRequest, AnalysisRunState, Decision, DesiredTraffic,
-    Event, HeaderRoute, MirrorRoute, Observations, ReplicaSetRole, ReplicaSetState,
-    ReplicaSetTarget, StepPluginState,
+    Event, Observations, ReplicaSetRole, ReplicaSetState, ReplicaSetTarget, StepPluginState,
 };
 pub use engine::{VERIFY_RETRY, decide};
 pub use error::{Error, FieldError};

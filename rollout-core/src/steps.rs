@@ -3,7 +3,7 @@
 
 use crate::intstr::IntOrString;
 use crate::spec::{
-    CanaryStep, CanaryStrategy, HeaderMatch, MirrorMatch, SetCanaryScale, StringMatch,
+    CanaryStep, CanaryStrategy, SetCanaryScale, SetHeaderRoute, SetMirrorRoute, StringMatch,
 };
 
 /// The step at `index`, or `None` once every step is done.
@@ -125,41 +125,39 @@ pub fn canary_scale_at(
     }
 }
 
-/// The header route a managed route name has at `index`: the match list of
-/// the last `setHeaderRoute` step for that name at or before the index, or
-/// `None` if none set it or the last one removed it (empty match).
+/// The `setHeaderRoute` step in effect for a managed route at `index`: the
+/// last one for that name at or before the index, or `None` if none set it
+/// or the last one removed it (empty match).
 pub fn header_route_at<'a>(
     steps: &'a [CanaryStep],
     index: usize,
     name: &str,
-) -> Option<&'a [HeaderMatch]> {
-    let upto = &steps[..(index + 1).min(steps.len())];
-    upto.iter()
+) -> Option<&'a SetHeaderRoute> {
+    steps[..(index + 1).min(steps.len())]
+        .iter()
         .rev()
         .find_map(|s| match s {
-            CanaryStep::SetHeaderRoute(h) if h.name == name => Some(h.matches.as_slice()),
+            CanaryStep::SetHeaderRoute(h) if h.name == name => Some(h),
             _ => None,
         })
-        .filter(|m| !m.is_empty())
+        .filter(|h| !h.matches.is_empty())
 }
 
-/// The mirror route a managed route name has at `index`, with its
-/// percentage (default 100); see [`header_route_at`].
+/// The `setMirrorRoute` step in effect for a managed route at `index`; see
+/// [`header_route_at`]. Its `percentage` defaults to 100.
 pub fn mirror_route_at<'a>(
     steps: &'a [CanaryStep],
     index: usize,
     name: &str,
-) -> Option<(&'a [MirrorMatch], i32)> {
-    let upto = &steps[..(index + 1).min(steps.len())];
-    upto.iter()
+) -> Option<&'a SetMirrorRoute> {
+    steps[..(index + 1).min(steps.len())]
+        .iter()
         .rev()
         .find_map(|s| match s {
-            CanaryStep::SetMirrorRoute(m) if m.name == name => {
-                Some((m.matches.as_slice(), m.percentage.unwrap_or(100)))
-            }
+            CanaryStep::SetMirrorRoute(m) if m.name == name => Some(m),
             _ => None,
         })
-        .filter(|(m, _)| !m.is_empty())
+        .filter(|m| !m.matches.is_empty())
 }
 
 /// A short, stable hash of the steps, recorded as `status.currentStepHash`
@@ -349,7 +347,7 @@ fn safe_encoded_eq(n: u32, s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{SetHeaderRoute, StringMatch};
+    use crate::spec::{HeaderMatch, StringMatch};
 
     fn header(name: &str, value: Option<&str>) -> CanaryStep {
         CanaryStep::SetHeaderRoute(SetHeaderRoute {

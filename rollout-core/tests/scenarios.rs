@@ -387,7 +387,7 @@ fn seed000_mirror_route_with_canary_scale() {
         "mirroring sends no live traffic to the canary"
     );
     assert_eq!(applied.mirror_routes.len(), 1);
-    assert_eq!(applied.mirror_routes[0].percentage, 35);
+    assert_eq!(applied.mirror_routes[0].percentage, Some(35));
     let paused = sim.now;
     assert!(sim.run_until(|s| s.step_index() == Some(4)).unwrap());
     assert!(sim.now.saturating_since(paused) > Duration::from_secs(600));
