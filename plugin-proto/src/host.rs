@@ -1,0 +1,471 @@
+//! The host side: a plugin process behind the [`TrafficRouter`] trait.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hyper_util::rt::TokioIo;
+use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
+use rollout_core::status::WeightDestination;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::process::{Child, Command};
+use tokio::sync::Mutex;
+use tonic::Code;
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::error::Error;
+use crate::handshake::{Handshake, Network, Protocol};
+use crate::router::{RolloutContext, TrafficRouter, Verified};
+use crate::server::{COOKIE_KEY, COOKIE_VALUE};
+use crate::wire::{self, goplugin, trafficrouter as pb};
+
+type Client = pb::traffic_router_client::TrafficRouterClient<Channel>;
+
+/// How a [`PluginRouter`] runs its plugin.
+#[derive(Debug, Clone)]
+pub struct HostOptions {
+    /// Arguments for the plugin binary.
+    pub args: Vec<String>,
+    /// Extra environment for the plugin process.
+    pub env: Vec<(String, String)>,
+    /// How long the plugin may take to print its handshake (default 10 s).
+    pub handshake_timeout: Duration,
+    /// The deadline of each call (default 30 s).
+    pub call_timeout: Duration,
+    /// How long a plugin asked to shut down may take before it is killed (default 2 s).
+    pub shutdown_grace: Duration,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        Self {
+            args: Vec::new(),
+            env: Vec::new(),
+            handshake_timeout: Duration::from_secs(10),
+            call_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A traffic router that runs in a plugin process.
+///
+/// The process is started on first use (spawned with the magic cookie; its
+/// handshake is read and checked within a deadline; the connection is
+/// health-checked and the router initialised) and supervised afterwards:
+/// when a call fails because the process died or the connection broke, that
+/// call returns an error and the next call starts a fresh process and runs
+/// `init` again. A call that outlives its deadline returns
+/// [`Error::Deadline`] and leaves the plugin running for other calls. The
+/// plugin's stderr is forwarded to this process's `tracing` logs. Dropping
+/// the router (or [`PluginRouter::shutdown`]) asks the plugin to exit and
+/// kills it after a grace period.
+///
+/// ```no_run
+/// # async fn demo(rollout: &rollout_core::Rollout, desired: &rollout_core::DesiredTraffic) -> Result<(), plugin_proto::Error> {
+/// use plugin_proto::{apply_traffic, HostOptions, PluginRouter, RolloutContext};
+/// let router = PluginRouter::new("/usr/local/bin/rollgate-gatewayapi", HostOptions::default());
+/// let ctx = RolloutContext::new(rollout, "rollgate/gatewayapi")?;
+/// let verified = apply_traffic(&router, rollout, &ctx, desired).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct PluginRouter {
+    program: PathBuf,
+    options: HostOptions,
+    running: Mutex<Option<Arc<Running>>>,
+    starts: std::sync::atomic::AtomicU64,
+}
+
+/// A started plugin process and its connection.
+#[derive(Debug)]
+struct Running {
+    generation: u64,
+    client: Client,
+    controller: goplugin::grpc_controller_client::GrpcControllerClient<Channel>,
+    child: std::sync::Mutex<Option<Child>>,
+    pid: Option<u32>,
+}
+
+impl PluginRouter {
+    /// A router served by the plugin binary at `program`. Nothing is started yet.
+    pub fn new(program: impl Into<PathBuf>, options: HostOptions) -> Self {
+        Self {
+            program: program.into(),
+            options,
+            running: Mutex::new(None),
+            starts: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// The plugin process id, if one is running.
+    pub async fn pid(&self) -> Option<u32> {
+        self.running.lock().await.as_ref().and_then(|r| r.pid)
+    }
+
+    /// How many times a plugin process was started.
+    pub fn starts(&self) -> u64 {
+        self.starts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Asks the plugin to exit (`GRPCController/Shutdown`), waits up to the
+    /// grace period, then kills it.
+    pub async fn shutdown(&self) {
+        let running = self.running.lock().await.take();
+        if let Some(running) = running {
+            stop(running, self.options.shutdown_grace).await;
+        }
+    }
+
+    fn label(&self) -> String {
+        self.program.display().to_string()
+    }
+
+    fn plugin_error(&self, message: impl Into<String>) -> Error {
+        Error::Plugin {
+            plugin: self.label(),
+            message: message.into(),
+        }
+    }
+
+    /// The running plugin, started (and initialised) if there is none.
+    async fn connection(&self) -> Result<Arc<Running>, Error> {
+        let mut guard = self.running.lock().await;
+        if let Some(running) = guard.as_ref() {
+            return Ok(running.clone());
+        }
+        let running = Arc::new(self.start().await?);
+        *guard = Some(running.clone());
+        Ok(running)
+    }
+
+    async fn start(&self) -> Result<Running, Error> {
+        let generation = self
+            .starts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        let mut command = Command::new(&self.program);
+        command
+            .args(&self.options.args)
+            .envs(self.options.env.iter().map(|(k, v)| (k, v)))
+            .env(COOKIE_KEY, COOKIE_VALUE)
+            .env("PLUGIN_PROTOCOL_VERSIONS", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command
+            .spawn()
+            .map_err(|e| self.plugin_error(format!("cannot start: {e}")))?;
+        let pid = child.id();
+        let label = self.label();
+        if let Some(stderr) = child.stderr.take() {
+            let label = label.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    crate::log::forward(&label, &line);
+                }
+            });
+        }
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| self.plugin_error("no stdout to read the handshake from"))?;
+        let mut stdout = BufReader::new(stdout).lines();
+        let line = match tokio::time::timeout(self.options.handshake_timeout, stdout.next_line())
+            .await
+        {
+            Err(_) => {
+                let _ = child.start_kill();
+                return Err(self.plugin_error(format!(
+                    "no handshake within {}",
+                    humantime::format_duration(self.options.handshake_timeout)
+                )));
+            }
+            Ok(Err(e)) => return Err(self.plugin_error(format!("cannot read the handshake: {e}"))),
+            Ok(Ok(None)) => {
+                let status = child.wait().await.ok();
+                return Err(self.plugin_error(format!(
+                    "exited before its handshake ({})",
+                    status.map_or_else(|| "unknown status".to_owned(), |s| s.to_string())
+                )));
+            }
+            Ok(Ok(Some(line))) => line,
+        };
+        let handshake: Handshake = line.parse().map_err(|e| {
+            let _ = child.start_kill();
+            self.plugin_error(format!("{e}"))
+        })?;
+        if handshake.protocol != Protocol::Grpc || handshake.network != Network::Unix {
+            let _ = child.start_kill();
+            return Err(self.plugin_error(format!(
+                "handshake {line:?} offers {:?} over {:?}; this host speaks gRPC over a unix socket",
+                handshake.protocol, handshake.network
+            )));
+        }
+        {
+            let label = label.clone();
+            tokio::spawn(async move {
+                while let Ok(Some(line)) = stdout.next_line().await {
+                    tracing::debug!(plugin = %label, stdout = %line);
+                }
+            });
+        }
+        let channel = connect(Path::new(&handshake.address)).await.map_err(|e| {
+            let _ = child.start_kill();
+            self.plugin_error(format!("cannot connect to {}: {e}", handshake.address))
+        })?;
+        let mut health = HealthClient::new(channel.clone());
+        let check = health.check(HealthCheckRequest {
+            service: "plugin".into(),
+        });
+        match tokio::time::timeout(self.options.handshake_timeout, check).await {
+            Ok(Ok(resp)) if resp.get_ref().status == ServingStatus::Serving as i32 => {}
+            Ok(Ok(resp)) => {
+                let _ = child.start_kill();
+                return Err(self.plugin_error(format!(
+                    "health check: service \"plugin\" is {:?}",
+                    ServingStatus::try_from(resp.get_ref().status)
+                        .unwrap_or(ServingStatus::Unknown)
+                )));
+            }
+            Ok(Err(status)) => {
+                let _ = child.start_kill();
+                return Err(self.plugin_error(format!("health check failed: {status}")));
+            }
+            Err(_) => {
+                let _ = child.start_kill();
+                return Err(self.plugin_error("health check did not answer"));
+            }
+        }
+        let running = Running {
+            generation,
+            client: Client::new(channel.clone())
+                .max_decoding_message_size(usize::MAX)
+                .max_encoding_message_size(usize::MAX),
+            controller: goplugin::grpc_controller_client::GrpcControllerClient::new(channel),
+            child: std::sync::Mutex::new(Some(child)),
+            pid,
+        };
+        let mut client = running.client.clone();
+        let init = client.init(pb::InitRequest {});
+        match tokio::time::timeout(self.options.call_timeout, init).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(status)) if status.code() == Code::FailedPrecondition => {
+                stop(Arc::new(running), self.options.shutdown_grace).await;
+                return Err(Error::Router(status.message().to_owned()));
+            }
+            Ok(Err(status)) => {
+                stop(Arc::new(running), self.options.shutdown_grace).await;
+                return Err(self.plugin_error(format!("Init: {status}")));
+            }
+            Err(_) => {
+                stop(Arc::new(running), self.options.shutdown_grace).await;
+                return Err(Error::Deadline {
+                    plugin: self.label(),
+                    call: "Init",
+                    timeout: self.options.call_timeout,
+                });
+            }
+        }
+        tracing::debug!(plugin = %label, pid, generation, "plugin started");
+        Ok(running)
+    }
+
+    /// Forgets a plugin whose connection failed, so the next call restarts it.
+    async fn discard(&self, generation: u64) {
+        let mut guard = self.running.lock().await;
+        if guard.as_ref().is_some_and(|r| r.generation == generation)
+            && let Some(running) = guard.take()
+        {
+            tracing::warn!(plugin = %self.label(), "plugin connection failed; it will be restarted");
+            tokio::spawn(stop(running, Duration::ZERO));
+        }
+    }
+
+    /// One call with the deadline and the error mapping.
+    async fn call<T, F, Fut>(&self, name: &'static str, f: F) -> Result<T, Error>
+    where
+        F: FnOnce(Client) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let running = self.connection().await?;
+        match tokio::time::timeout(self.options.call_timeout, f(running.client.clone())).await {
+            Err(_) => Err(Error::Deadline {
+                plugin: self.label(),
+                call: name,
+                timeout: self.options.call_timeout,
+            }),
+            Ok(Ok(resp)) => Ok(resp.into_inner()),
+            Ok(Err(status)) if status.code() == Code::FailedPrecondition => {
+                Err(Error::Router(status.message().to_owned()))
+            }
+            Ok(Err(status)) => {
+                self.discard(running.generation).await;
+                Err(self.plugin_error(format!("{name}: {status}")))
+            }
+        }
+    }
+}
+
+/// Dials the plugin's unix socket.
+async fn connect(path: &Path) -> Result<Channel, tonic::transport::Error> {
+    let path = path.to_owned();
+    Endpoint::from_static("http://plugin")
+        .connect_with_connector(tower::service_fn(move |_| {
+            let path = path.clone();
+            async move { UnixStream::connect(path).await.map(TokioIo::new) }
+        }))
+        .await
+}
+
+/// Asks a plugin to shut down, then kills it after `grace`.
+async fn stop(running: Arc<Running>, grace: Duration) {
+    let mut controller = running.controller.clone();
+    if !grace.is_zero() {
+        let _ = tokio::time::timeout(grace, controller.shutdown(goplugin::Empty {})).await;
+    }
+    let child = running.child.lock().ok().and_then(|mut c| c.take());
+    if let Some(mut child) = child {
+        if !grace.is_zero() && tokio::time::timeout(grace, child.wait()).await.is_ok() {
+            return;
+        }
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
+}
+
+impl Drop for PluginRouter {
+    fn drop(&mut self) {
+        let Some(running) = self.running.get_mut().take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(stop(running, self.options.shutdown_grace));
+            }
+            Err(_) => {
+                if let Some(mut child) = running.child.lock().ok().and_then(|mut c| c.take()) {
+                    let _ = child.start_kill();
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl TrafficRouter for PluginRouter {
+    async fn init(&self) -> Result<(), Error> {
+        // Starting the plugin runs its Init; a running plugin is initialised.
+        self.connection().await.map(|_| ())
+    }
+
+    async fn name(&self) -> Result<String, Error> {
+        let reply = self
+            .call("Type", |mut c| async move { c.r#type(pb::Empty {}).await })
+            .await?;
+        Ok(reply.r#type)
+    }
+
+    async fn set_weight(
+        &self,
+        rollout: &RolloutContext,
+        weight: i32,
+        additional: &[WeightDestination],
+    ) -> Result<(), Error> {
+        let req = pb::WeightRequest {
+            rollout: Some(rollout.into()),
+            desired_weight: weight,
+            additional_destinations: wire::destinations(additional),
+        };
+        self.call("SetWeight", |mut c| async move { c.set_weight(req).await })
+            .await
+            .map(|_| ())
+    }
+
+    async fn set_header_route(
+        &self,
+        rollout: &RolloutContext,
+        route: &SetHeaderRoute,
+    ) -> Result<(), Error> {
+        let req = wire::header_route(rollout, route);
+        self.call("SetHeaderRoute", |mut c| async move {
+            c.set_header_route(req).await
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn set_mirror_route(
+        &self,
+        rollout: &RolloutContext,
+        route: &SetMirrorRoute,
+    ) -> Result<(), Error> {
+        let req = wire::mirror_route(rollout, route);
+        self.call("SetMirrorRoute", |mut c| async move {
+            c.set_mirror_route(req).await
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn verify_weight(
+        &self,
+        rollout: &RolloutContext,
+        weight: i32,
+        additional: &[WeightDestination],
+    ) -> Result<Verified, Error> {
+        let req = pb::WeightRequest {
+            rollout: Some(rollout.into()),
+            desired_weight: weight,
+            additional_destinations: wire::destinations(additional),
+        };
+        let reply = self
+            .call(
+                "VerifyWeight",
+                |mut c| async move { c.verify_weight(req).await },
+            )
+            .await?;
+        Ok(reply.verification().into())
+    }
+
+    async fn update_hash(
+        &self,
+        rollout: &RolloutContext,
+        canary_hash: &str,
+        stable_hash: &str,
+        additional: &[WeightDestination],
+    ) -> Result<(), Error> {
+        let req = pb::UpdateHashRequest {
+            rollout: Some(rollout.into()),
+            canary_hash: canary_hash.to_owned(),
+            stable_hash: stable_hash.to_owned(),
+            additional_destinations: wire::destinations(additional),
+        };
+        self.call(
+            "UpdateHash",
+            |mut c| async move { c.update_hash(req).await },
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn remove_managed_routes(&self, rollout: &RolloutContext) -> Result<(), Error> {
+        let req = pb::RolloutRequest {
+            rollout: Some(rollout.into()),
+        };
+        self.call("RemoveManagedRoutes", |mut c| async move {
+            c.remove_managed_routes(req).await
+        })
+        .await
+        .map(|_| ())
+    }
+}

@@ -1,0 +1,166 @@
+//! A reference router that records every call instead of touching a data
+//! plane: for tests, benchmarks and trying the plugin protocol end to end.
+//!
+//! Its behaviour can be steered from the rollout's plugin config, so a test
+//! can make it misbehave across a process boundary:
+//! `{"fail": "<message>"}` makes every call fail with that message,
+//! `{"delayMs": N}` makes every call take N ms, and
+//! `{"verify": "NotVerified" | "NotImplemented"}` sets what `verify_weight`
+//! answers (default `Verified`).
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
+use rollout_core::status::WeightDestination;
+use serde_json::{Value, json};
+
+use crate::error::Error;
+use crate::router::{RolloutContext, TrafficRouter, Verified};
+
+/// The environment variable naming the file the plugin binary appends its journal to.
+pub const JOURNAL_ENV: &str = "ROLLGATE_JOURNAL";
+
+/// A router that keeps a journal of its calls (and appends it, one JSON
+/// object per line, to a file if given one).
+#[derive(Debug, Default)]
+pub struct JournalRouter {
+    entries: Mutex<Vec<Value>>,
+    file: Option<PathBuf>,
+}
+
+impl JournalRouter {
+    /// A journal kept in memory only.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A journal also appended to `file`.
+    pub fn with_file(file: impl Into<PathBuf>) -> Self {
+        Self {
+            entries: Mutex::default(),
+            file: Some(file.into()),
+        }
+    }
+
+    /// Every call so far, oldest first.
+    pub fn entries(&self) -> Vec<Value> {
+        self.entries.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    async fn record(
+        &self,
+        rollout: Option<&RolloutContext>,
+        mut entry: Value,
+    ) -> Result<(), Error> {
+        if let Some(ctx) = rollout {
+            entry["rollout"] = json!(ctx.object_name());
+            entry["maxTrafficWeight"] = json!(ctx.max_traffic_weight);
+            entry["plugin"] = json!(ctx.plugin_name);
+            if let Some(ms) = ctx.config.get("delayMs").and_then(Value::as_u64) {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            if let Some(message) = ctx.config.get("fail").and_then(Value::as_str) {
+                return Err(Error::router(message));
+            }
+        }
+        if let Some(file) = &self.file {
+            let line = format!("{entry}\n");
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(file)
+                .and_then(|mut f| f.write_all(line.as_bytes()))
+                .map_err(|e| Error::router(format!("journal {}: {e}", file.display())))?;
+        }
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.push(entry);
+        }
+        Ok(())
+    }
+}
+
+fn destinations(d: &[WeightDestination]) -> Value {
+    serde_json::to_value(d).unwrap_or(Value::Null)
+}
+
+#[async_trait]
+impl TrafficRouter for JournalRouter {
+    async fn init(&self) -> Result<(), Error> {
+        self.record(None, json!({"call": "Init"})).await
+    }
+
+    async fn name(&self) -> Result<String, Error> {
+        Ok("rollgate/journal".into())
+    }
+
+    async fn set_weight(
+        &self,
+        rollout: &RolloutContext,
+        weight: i32,
+        additional: &[WeightDestination],
+    ) -> Result<(), Error> {
+        let entry =
+            json!({"call": "SetWeight", "weight": weight, "additional": destinations(additional)});
+        self.record(Some(rollout), entry).await
+    }
+
+    async fn set_header_route(
+        &self,
+        rollout: &RolloutContext,
+        route: &SetHeaderRoute,
+    ) -> Result<(), Error> {
+        self.record(
+            Some(rollout),
+            json!({"call": "SetHeaderRoute", "route": route}),
+        )
+        .await
+    }
+
+    async fn set_mirror_route(
+        &self,
+        rollout: &RolloutContext,
+        route: &SetMirrorRoute,
+    ) -> Result<(), Error> {
+        self.record(
+            Some(rollout),
+            json!({"call": "SetMirrorRoute", "route": route}),
+        )
+        .await
+    }
+
+    async fn verify_weight(
+        &self,
+        rollout: &RolloutContext,
+        weight: i32,
+        additional: &[WeightDestination],
+    ) -> Result<Verified, Error> {
+        let entry = json!({"call": "VerifyWeight", "weight": weight, "additional": destinations(additional)});
+        self.record(Some(rollout), entry).await?;
+        Ok(match rollout.config.get("verify").and_then(Value::as_str) {
+            Some("NotVerified") => Verified::NotVerified,
+            Some("NotImplemented") => Verified::NotImplemented,
+            _ => Verified::Verified,
+        })
+    }
+
+    async fn update_hash(
+        &self,
+        rollout: &RolloutContext,
+        canary_hash: &str,
+        stable_hash: &str,
+        additional: &[WeightDestination],
+    ) -> Result<(), Error> {
+        let entry = json!({"call": "UpdateHash", "canaryHash": canary_hash, "stableHash": stable_hash,
+            "additional": destinations(additional)});
+        self.record(Some(rollout), entry).await
+    }
+
+    async fn remove_managed_routes(&self, rollout: &RolloutContext) -> Result<(), Error> {
+        self.record(Some(rollout), json!({"call": "RemoveManagedRoutes"}))
+            .await
+    }
+}

@@ -1,0 +1,293 @@
+//! Running a [`TrafficRouter`] as a plugin process (go-plugin gRPC conventions).
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use tokio::net::UnixListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::UnixListenerStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::error::Error;
+use crate::handshake::{
+    CORE_PROTOCOL_VERSION, Handshake, Network, Protocol, negotiate_app_version,
+};
+use crate::router::TrafficRouter;
+use crate::wire::{self, goplugin, trafficrouter as pb};
+
+/// The environment variable a host sets so the plugin knows it is one.
+pub const COOKIE_KEY: &str = "ROLLGATE_PLUGIN";
+/// Its value for traffic routers.
+pub const COOKIE_VALUE: &str = "trafficrouter-v1";
+
+/// What a person who runs a plugin binary directly is told (go-plugin's words).
+const NOT_A_PROGRAM: &str = "This binary is a plugin. These are not meant to be executed directly.\n\
+Please execute the program that consumes these plugins, which will\n\
+load any plugins automatically";
+
+/// How long connections may linger after a shutdown request.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// Serves `router` as a plugin process and returns the process exit code.
+///
+/// Call it from a plugin binary's `main`. Without the magic cookie in the
+/// environment (a person ran the binary) it prints an explanation to stderr
+/// and returns failure. Otherwise it listens on a unix socket in
+/// `PLUGIN_UNIX_SOCKET_DIR` (or a fresh private temporary directory), prints
+/// the handshake line `1|1|unix|<path>|grpc|` on stdout, logs JSON lines on
+/// stderr, and serves until the host calls `plugin.GRPCController/Shutdown`.
+pub fn serve<R: TrafficRouter + 'static>(router: R) -> ExitCode {
+    if std::env::var(COOKIE_KEY).ok().as_deref() != Some(COOKIE_VALUE) {
+        eprintln!("{NOT_A_PROGRAM}");
+        return ExitCode::FAILURE;
+    }
+    crate::log::init_plugin_logging();
+    let offered = std::env::var("PLUGIN_PROTOCOL_VERSIONS").ok();
+    let Some(app_version) = negotiate_app_version(offered.as_deref()) else {
+        tracing::error!(
+            offered = offered.as_deref().unwrap_or(""),
+            "incompatible API version with plugin: this plugin speaks version 1"
+        );
+        return ExitCode::FAILURE;
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve_grpc(Arc::new(router), app_version)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve_grpc(router: Arc<dyn TrafficRouter>, app_version: u32) -> Result<(), String> {
+    let dir = match std::env::var_os("PLUGIN_UNIX_SOCKET_DIR") {
+        Some(parent) => tempfile::Builder::new()
+            .prefix("plugin")
+            .tempdir_in(PathBuf::from(parent)),
+        None => tempfile::Builder::new().prefix("plugin").tempdir(),
+    }
+    .map_err(|e| format!("cannot create the socket directory: {e}"))?;
+    let socket = dir.path().join("plugin.sock");
+    let listener = UnixListener::bind(&socket)
+        .map_err(|e| format!("cannot listen on {}: {e}", socket.display()))?;
+
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("plugin", tonic_health::ServingStatus::Serving)
+        .await;
+    let (stop, stopped) = watch::channel(false);
+
+    let handshake = Handshake {
+        core_version: CORE_PROTOCOL_VERSION,
+        app_version,
+        network: Network::Unix,
+        address: socket.display().to_string(),
+        protocol: Protocol::Grpc,
+        server_cert: String::new(),
+    };
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{handshake}")
+            .and_then(|()| out.flush())
+            .map_err(|e| format!("cannot write the handshake: {e}"))?;
+    }
+    tracing::info!(address = %socket.display(), "plugin serving");
+
+    let mut until_stopped = stopped.clone();
+    let server = tonic::transport::Server::builder()
+        .add_service(health)
+        .add_service(pb::traffic_router_server::TrafficRouterServer::new(
+            RouterService { router },
+        ))
+        .add_service(goplugin::grpc_controller_server::GrpcControllerServer::new(
+            Controller { stop },
+        ))
+        .add_service(goplugin::grpc_stdio_server::GrpcStdioServer::new(Idle {
+            stopped: stopped.clone(),
+        }))
+        .add_service(goplugin::grpc_broker_server::GrpcBrokerServer::new(Idle {
+            stopped: stopped.clone(),
+        }))
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async move {
+            let _ = until_stopped.wait_for(|s| *s).await;
+        });
+    let mut after_stop = stopped;
+    let deadline = async move {
+        let _ = after_stop.wait_for(|s| *s).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = server => served.map_err(|e| format!("serving failed: {e}"))?,
+        () = deadline => tracing::debug!("connections still open after shutdown; exiting"),
+    }
+    tracing::info!("plugin stopped");
+    drop(dir);
+    Ok(())
+}
+
+/// The traffic-router gRPC service over a [`TrafficRouter`].
+struct RouterService {
+    router: Arc<dyn TrafficRouter>,
+}
+
+/// Router errors travel as `FAILED_PRECONDITION` with the message intact;
+/// hosts read every other code as a transport or plugin failure.
+fn status(e: Error) -> Status {
+    match e {
+        Error::Router(message) => Status::failed_precondition(message),
+        other => Status::failed_precondition(other.to_string()),
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl pb::traffic_router_server::TrafficRouter for RouterService {
+    async fn init(&self, _: Request<pb::InitRequest>) -> Reply<pb::Empty> {
+        self.router.init().await.map_err(status)?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn r#type(&self, _: Request<pb::Empty>) -> Reply<pb::TypeResponse> {
+        let name = self.router.name().await.map_err(status)?;
+        Ok(Response::new(pb::TypeResponse { r#type: name }))
+    }
+
+    async fn set_weight(&self, req: Request<pb::WeightRequest>) -> Reply<pb::Empty> {
+        let req = req.into_inner();
+        let ctx = wire::rollout_from(req.rollout).map_err(status)?;
+        let extra = wire::destinations_from(req.additional_destinations);
+        self.router
+            .set_weight(&ctx, req.desired_weight, &extra)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn verify_weight(
+        &self,
+        req: Request<pb::WeightRequest>,
+    ) -> Reply<pb::VerifyWeightResponse> {
+        let req = req.into_inner();
+        let ctx = wire::rollout_from(req.rollout).map_err(status)?;
+        let extra = wire::destinations_from(req.additional_destinations);
+        let verified = self
+            .router
+            .verify_weight(&ctx, req.desired_weight, &extra)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::VerifyWeightResponse {
+            verification: pb::Verification::from(verified).into(),
+        }))
+    }
+
+    async fn update_hash(&self, req: Request<pb::UpdateHashRequest>) -> Reply<pb::Empty> {
+        let req = req.into_inner();
+        let ctx = wire::rollout_from(req.rollout).map_err(status)?;
+        let extra = wire::destinations_from(req.additional_destinations);
+        self.router
+            .update_hash(&ctx, &req.canary_hash, &req.stable_hash, &extra)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn set_header_route(&self, req: Request<pb::SetHeaderRouteRequest>) -> Reply<pb::Empty> {
+        let (rollout, route) = wire::header_route_from(req.into_inner());
+        let ctx = wire::rollout_from(rollout).map_err(status)?;
+        self.router
+            .set_header_route(&ctx, &route)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn set_mirror_route(&self, req: Request<pb::SetMirrorRouteRequest>) -> Reply<pb::Empty> {
+        let (rollout, route) = wire::mirror_route_from(req.into_inner());
+        let ctx = wire::rollout_from(rollout).map_err(status)?;
+        self.router
+            .set_mirror_route(&ctx, &route)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn remove_managed_routes(&self, req: Request<pb::RolloutRequest>) -> Reply<pb::Empty> {
+        let ctx = wire::rollout_from(req.into_inner().rollout).map_err(status)?;
+        self.router
+            .remove_managed_routes(&ctx)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::Empty {}))
+    }
+}
+
+/// `plugin.GRPCController`: `Shutdown` stops the server.
+struct Controller {
+    stop: watch::Sender<bool>,
+}
+
+#[tonic::async_trait]
+impl goplugin::grpc_controller_server::GrpcController for Controller {
+    async fn shutdown(&self, _: Request<goplugin::Empty>) -> Reply<goplugin::Empty> {
+        tracing::info!("shutdown requested by the host");
+        let _ = self.stop.send(true);
+        Ok(Response::new(goplugin::Empty {}))
+    }
+}
+
+/// `plugin.GRPCStdio` and `plugin.GRPCBroker`: streams that carry nothing
+/// and end when the plugin stops.
+struct Idle {
+    stopped: watch::Receiver<bool>,
+}
+
+type Silent<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+fn silent_until_stopped<T: Send + 'static>(mut stopped: watch::Receiver<bool>) -> Silent<T> {
+    Box::pin(
+        futures::stream::once(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        })
+        .filter_map(|()| async { None }),
+    )
+}
+
+use futures::StreamExt as _;
+
+#[tonic::async_trait]
+impl goplugin::grpc_stdio_server::GrpcStdio for Idle {
+    type StreamStdioStream = Silent<goplugin::StdioData>;
+
+    async fn stream_stdio(&self, _: Request<goplugin::Empty>) -> Reply<Self::StreamStdioStream> {
+        Ok(Response::new(silent_until_stopped(self.stopped.clone())))
+    }
+}
+
+#[tonic::async_trait]
+impl goplugin::grpc_broker_server::GrpcBroker for Idle {
+    type StartStreamStream = Silent<goplugin::ConnInfo>;
+
+    async fn start_stream(
+        &self,
+        _: Request<Streaming<goplugin::ConnInfo>>,
+    ) -> Reply<Self::StartStreamStream> {
+        Ok(Response::new(silent_until_stopped(self.stopped.clone())))
+    }
+}

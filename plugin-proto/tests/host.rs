@@ -1,0 +1,442 @@
+//! The plugin host against real plugin processes: the journal router binary
+//! built from this crate, and deliberately broken programs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use plugin_proto::journal::JOURNAL_ENV;
+use plugin_proto::{
+    Error, HostOptions, PluginRouter, RolloutContext, TrafficRouter, Verified, apply_traffic,
+};
+use rollout_core::spec::{HeaderMatch, MirrorMatch, SetHeaderRoute, SetMirrorRoute, StringMatch};
+use rollout_core::status::WeightDestination;
+use rollout_core::{DesiredTraffic, Rollout};
+use serde_json::{Value, json};
+
+const PLUGIN: &str = env!("CARGO_BIN_EXE_rollgate-journal-router");
+
+fn rollout(config: Value) -> Rollout {
+    Rollout::from_value(
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"strategy": {"canary": {
+                "canaryService": "web-canary", "stableService": "web-stable",
+                "steps": [
+                    {"setHeaderRoute": {"name": "beta", "match": [{"headerName": "x-beta", "headerValue": {"exact": "yes"}}]}},
+                    {"setMirrorRoute": {"name": "shadow", "percentage": 20, "match": [{"method": {"exact": "GET"}}]}}
+                ],
+                "trafficRouting": {
+                    "maxTrafficWeight": 1000,
+                    "managedRoutes": [{"name": "beta"}, {"name": "shadow"}],
+                    "plugins": {"rollgate/journal": config}
+                }}}}
+        }),
+        "test",
+    )
+    .unwrap()
+}
+
+fn context(config: Value) -> RolloutContext {
+    RolloutContext::new(&rollout(config), "rollgate/journal").unwrap()
+}
+
+/// A fresh journal file and a host writing to it.
+fn host(options: HostOptions) -> (PluginRouter, PathBuf) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("journals");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!(
+        "{}-{}.jsonl",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    let mut options = options;
+    options
+        .env
+        .push((JOURNAL_ENV.into(), file.display().to_string()));
+    (PluginRouter::new(PLUGIN, options), file)
+}
+
+fn journal(file: &PathBuf) -> Vec<Value> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn calls(file: &PathBuf) -> Vec<String> {
+    journal(file)
+        .iter()
+        .map(|e| e["call"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_operation_round_trips_through_the_plugin() {
+    let (router, file) = host(HostOptions::default());
+    let ctx = context(json!({"httpRoute": "web"}));
+    let extra = [WeightDestination {
+        weight: 50,
+        service_name: Some("web-exp".into()),
+        pod_template_hash: Some("abc".into()),
+    }];
+    assert_eq!(router.name().await.unwrap(), "rollgate/journal");
+    router
+        .update_hash(&ctx, "canary1", "stable1", &extra)
+        .await
+        .unwrap();
+    router.set_weight(&ctx, 200, &extra).await.unwrap();
+    let header = SetHeaderRoute {
+        name: "beta".into(),
+        matches: vec![HeaderMatch {
+            header_name: "x-beta".into(),
+            header_value: StringMatch {
+                regex: Some("^y.*".into()),
+                ..Default::default()
+            },
+        }],
+    };
+    router.set_header_route(&ctx, &header).await.unwrap();
+    let mirror = SetMirrorRoute {
+        name: "shadow".into(),
+        matches: vec![MirrorMatch {
+            method: Some(StringMatch {
+                exact: Some("GET".into()),
+                ..Default::default()
+            }),
+            path: Some(StringMatch {
+                prefix: Some("/api".into()),
+                ..Default::default()
+            }),
+            headers: [(
+                "x-user".to_owned(),
+                StringMatch {
+                    exact: Some("1".into()),
+                    ..Default::default()
+                },
+            )]
+            .into(),
+        }],
+        percentage: Some(20),
+    };
+    router.set_mirror_route(&ctx, &mirror).await.unwrap();
+    assert_eq!(
+        router.verify_weight(&ctx, 200, &extra).await.unwrap(),
+        Verified::Verified
+    );
+    router.remove_managed_routes(&ctx).await.unwrap();
+    let not_yet = context(json!({"verify": "NotVerified"}));
+    assert_eq!(
+        router.verify_weight(&not_yet, 1, &[]).await.unwrap(),
+        Verified::NotVerified
+    );
+
+    let entries = journal(&file);
+    assert_eq!(
+        calls(&file),
+        [
+            "Init",
+            "UpdateHash",
+            "SetWeight",
+            "SetHeaderRoute",
+            "SetMirrorRoute",
+            "VerifyWeight",
+            "RemoveManagedRoutes",
+            "VerifyWeight"
+        ]
+    );
+    assert_eq!(entries[1]["canaryHash"], "canary1");
+    assert_eq!(entries[1]["stableHash"], "stable1");
+    assert_eq!(
+        entries[1]["additional"],
+        json!([{"weight": 50, "serviceName": "web-exp", "podTemplateHash": "abc"}])
+    );
+    assert_eq!(entries[2]["weight"], 200);
+    assert_eq!(entries[2]["rollout"], "shop/web");
+    assert_eq!(entries[2]["maxTrafficWeight"], 1000);
+    assert_eq!(entries[2]["plugin"], "rollgate/journal");
+    assert_eq!(entries[3]["route"], serde_json::to_value(&header).unwrap());
+    assert_eq!(entries[4]["route"], serde_json::to_value(&mirror).unwrap());
+    router.shutdown().await;
+}
+
+#[tokio::test]
+async fn apply_traffic_makes_the_calls_in_order() {
+    let (router, file) = host(HostOptions::default());
+    let r = rollout(json!({}));
+    let ctx = RolloutContext::new(&r, "rollgate/journal").unwrap();
+    let mut desired = DesiredTraffic {
+        max_weight: 1000,
+        canary: WeightDestination {
+            weight: 100,
+            service_name: Some("web-canary".into()),
+            pod_template_hash: Some("c1".into()),
+        },
+        stable: WeightDestination {
+            weight: 900,
+            service_name: Some("web-stable".into()),
+            pod_template_hash: Some("s1".into()),
+        },
+        header_routes: vec![SetHeaderRoute {
+            name: "beta".into(),
+            matches: vec![HeaderMatch {
+                header_name: "x-beta".into(),
+                header_value: StringMatch {
+                    exact: Some("yes".into()),
+                    ..Default::default()
+                },
+            }],
+        }],
+        ..Default::default()
+    };
+    assert_eq!(
+        apply_traffic(&router, &r, &ctx, &desired).await.unwrap(),
+        Verified::Verified
+    );
+    // The mirror route is not desired: removed with an empty setMirrorRoute (its step kind).
+    let entries = journal(&file);
+    assert_eq!(
+        calls(&file),
+        [
+            "Init",
+            "UpdateHash",
+            "SetWeight",
+            "SetHeaderRoute",
+            "SetMirrorRoute",
+            "VerifyWeight"
+        ]
+    );
+    assert_eq!(entries[4]["route"], json!({"name": "shadow"}));
+
+    // Back to stable: weight first, then the hash; all managed routes removed at once.
+    desired.canary.weight = 0;
+    desired.header_routes.clear();
+    apply_traffic(&router, &r, &ctx, &desired).await.unwrap();
+    assert_eq!(
+        calls(&file)[6..],
+        [
+            "SetWeight",
+            "UpdateHash",
+            "RemoveManagedRoutes",
+            "VerifyWeight"
+        ]
+    );
+    router.shutdown().await;
+}
+
+#[tokio::test]
+async fn router_errors_arrive_intact() {
+    let (router, _) = host(HostOptions::default());
+    let ctx = context(json!({"fail": "HTTPRoute shop/web: rule 2 has no backendRef web-canary"}));
+    let err = router.set_weight(&ctx, 10, &[]).await.unwrap_err();
+    assert_eq!(
+        err,
+        Error::Router("HTTPRoute shop/web: rule 2 has no backendRef web-canary".into())
+    );
+    assert_eq!(router.starts(), 1, "a router error is not a crash");
+    router.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_plugin_killed_mid_call_is_restarted_and_reinitialised() {
+    let (router, file) = host(HostOptions::default());
+    let router = Arc::new(router);
+    let ctx = context(json!({}));
+    router.set_weight(&ctx, 1, &[]).await.unwrap();
+    let pid = router.pid().await.unwrap();
+
+    let slow = context(json!({"delayMs": 10_000}));
+    let call = {
+        let router = router.clone();
+        tokio::spawn(async move { router.set_weight(&slow, 2, &[]).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let err = call.await.unwrap().unwrap_err();
+    assert!(matches!(err, Error::Plugin { .. }), "{err:?}");
+
+    router.set_weight(&ctx, 3, &[]).await.unwrap();
+    assert_eq!(router.starts(), 2);
+    assert_ne!(router.pid().await, Some(pid));
+    assert_eq!(calls(&file), ["Init", "SetWeight", "Init", "SetWeight"]);
+    router.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_hanging_call_hits_its_deadline_and_the_host_stays_usable() {
+    let (router, _) = host(HostOptions {
+        call_timeout: Duration::from_millis(300),
+        ..HostOptions::default()
+    });
+    let hang = context(json!({"delayMs": 5_000}));
+    let err = router.set_weight(&hang, 1, &[]).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Deadline {
+                call: "SetWeight",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("SetWeight did not answer within 300ms"),
+        "{err}"
+    );
+    router
+        .set_weight(&context(json!({})), 2, &[])
+        .await
+        .unwrap();
+    assert_eq!(router.starts(), 1, "no restart for a slow call");
+    router.shutdown().await;
+}
+
+#[tokio::test]
+async fn sixty_four_concurrent_callers() {
+    let (router, file) = host(HostOptions::default());
+    let router = Arc::new(router);
+    let ctx = Arc::new(context(json!({})));
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let (router, ctx) = (router.clone(), ctx.clone());
+            tokio::spawn(async move { router.set_weight(&ctx, i, &[]).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let mut weights: Vec<i64> = journal(&file)
+        .iter()
+        .filter(|e| e["call"] == "SetWeight")
+        .map(|e| e["weight"].as_i64().unwrap())
+        .collect();
+    weights.sort_unstable();
+    assert_eq!(weights, (0..64).collect::<Vec<_>>());
+    assert_eq!(router.starts(), 1);
+    router.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_ends_the_process_gracefully() {
+    let (router, _) = host(HostOptions::default());
+    router.init().await.unwrap();
+    let pid = router.pid().await.unwrap();
+    let started = std::time::Instant::now();
+    router.shutdown().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "exited on Shutdown, not killed after the grace period"
+    );
+    let alive = std::process::Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(!alive.success(), "process {pid} still running");
+}
+
+#[tokio::test]
+async fn garbage_handshake_is_rejected() {
+    let router = PluginRouter::new(
+        "sh",
+        HostOptions {
+            args: vec!["-c".into(), "echo hello; sleep 5".into()],
+            ..HostOptions::default()
+        },
+    );
+    let err = router.init().await.unwrap_err().to_string();
+    assert!(err.contains(r#"invalid handshake line "hello""#), "{err}");
+}
+
+#[tokio::test]
+async fn a_netrpc_handshake_is_refused_by_the_grpc_host() {
+    let router = PluginRouter::new(
+        "sh",
+        HostOptions {
+            args: vec![
+                "-c".into(),
+                "echo '1|1|unix|/tmp/x.sock|netrpc|'; sleep 5".into(),
+            ],
+            ..HostOptions::default()
+        },
+    );
+    let err = router.init().await.unwrap_err().to_string();
+    assert!(
+        err.contains("this host speaks gRPC over a unix socket"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn missing_handshake_times_out() {
+    let router = PluginRouter::new(
+        "sh",
+        HostOptions {
+            args: vec!["-c".into(), "sleep 30".into()],
+            handshake_timeout: Duration::from_millis(500),
+            ..HostOptions::default()
+        },
+    );
+    let err = router.init().await.unwrap_err().to_string();
+    assert!(err.contains("no handshake within 500ms"), "{err}");
+}
+
+#[tokio::test]
+async fn a_plugin_that_exits_early_is_reported() {
+    let router = PluginRouter::new(
+        "sh",
+        HostOptions {
+            args: vec!["-c".into(), "exit 3".into()],
+            ..HostOptions::default()
+        },
+    );
+    let err = router.init().await.unwrap_err().to_string();
+    assert!(err.contains("exited before its handshake"), "{err}");
+}
+
+#[test]
+fn run_by_a_person_the_plugin_explains_itself() {
+    let out = std::process::Command::new(PLUGIN)
+        .env_remove("ROLLGATE_PLUGIN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("This binary is a plugin"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_wrong_cookie_is_refused() {
+    let out = std::process::Command::new(PLUGIN)
+        .env("ROLLGATE_PLUGIN", "something-else")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn an_unsupported_protocol_version_is_refused() {
+    let out = std::process::Command::new(PLUGIN)
+        .env("ROLLGATE_PLUGIN", plugin_proto::COOKIE_VALUE)
+        .env("PLUGIN_PROTOCOL_VERSIONS", "7")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("\"@level\":\"error\""),
+        "logs are JSON lines: {stderr}"
+    );
+    assert!(stderr.contains("incompatible API version"), "{stderr}");
+}
