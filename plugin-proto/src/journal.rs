@@ -21,6 +21,9 @@ use serde_json::{Value, json};
 use crate::error::Error;
 use crate::router::{RolloutContext, TrafficRouter, Verified};
 
+/// How many calls the in-memory journal keeps; older ones are dropped.
+pub const JOURNAL_CAPACITY: usize = 10_000;
+
 /// The environment variable naming the file the plugin binary appends its journal to.
 pub const JOURNAL_ENV: &str = "ROLLGATE_JOURNAL";
 
@@ -46,7 +49,7 @@ impl JournalRouter {
         }
     }
 
-    /// Every call so far, oldest first.
+    /// The calls so far, oldest first (at most [`JOURNAL_CAPACITY`] of them).
     pub fn entries(&self) -> Vec<Value> {
         self.entries.lock().map(|e| e.clone()).unwrap_or_default()
     }
@@ -77,6 +80,9 @@ impl JournalRouter {
                 .map_err(|e| Error::router(format!("journal {}: {e}", file.display())))?;
         }
         if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= JOURNAL_CAPACITY {
+                entries.drain(..JOURNAL_CAPACITY / 2);
+            }
             entries.push(entry);
         }
         Ok(())
