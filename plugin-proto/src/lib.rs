@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod gob;
 pub mod handshake;
 mod host;
 pub mod journal;

@@ -1,0 +1,3 @@
+module rollgate/interop/gobvectors
+
+go 1.25
