@@ -33,6 +33,7 @@ pub mod handshake;
 mod host;
 pub mod journal;
 pub mod log;
+pub mod netrpc;
 mod router;
 mod server;
 mod traffic;

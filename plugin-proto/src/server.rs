@@ -1,7 +1,6 @@
 //! Running a [`TrafficRouter`] as a plugin process (go-plugin gRPC conventions).
 
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -35,14 +34,27 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// Serves `router` as a plugin process and returns the process exit code.
 ///
-/// Call it from a plugin binary's `main`. Without the magic cookie in the
-/// environment (a person ran the binary) it prints an explanation to stderr
-/// and returns failure. Otherwise it listens on a unix socket in
-/// `PLUGIN_UNIX_SOCKET_DIR` (or a fresh private temporary directory), prints
-/// the handshake line `1|1|unix|<path>|grpc|` on stdout, logs JSON lines on
-/// stderr, and serves until the host calls `plugin.GRPCController/Shutdown`.
-pub fn serve<R: TrafficRouter + 'static>(router: R) -> ExitCode {
-    if std::env::var(COOKIE_KEY).ok().as_deref() != Some(COOKIE_VALUE) {
+/// Call it from a plugin binary's `main`. The host is recognised by its
+/// magic cookie: with `ROLLGATE_PLUGIN=trafficrouter-v1` the binary speaks
+/// Rollgate's native gRPC protocol; with `ARGO_ROLLOUTS_RPC_PLUGIN=trafficrouter`
+/// (stock Argo Rollouts) it speaks go-plugin net/rpc, reading the router's
+/// config from `trafficRouting.plugins[<name>]`, where the name is
+/// `--plugin-name <name>` from the command line or `default_plugin_name`.
+/// Without either cookie (a person ran the binary) it prints an explanation
+/// to stderr and returns failure.
+///
+/// Either way it listens on a unix socket in `PLUGIN_UNIX_SOCKET_DIR` (or a
+/// fresh private temporary directory), prints the handshake line on stdout,
+/// logs JSON lines on stderr, ignores interrupts (the host owns the
+/// lifecycle) and serves until the host asks it to stop
+/// (`GRPCController/Shutdown` or `Control.Quit`).
+pub fn serve<R: TrafficRouter + 'static>(router: R, default_plugin_name: &str) -> ExitCode {
+    let cookie = |key: &str, value: &str| std::env::var(key).ok().as_deref() == Some(value);
+    let argo = cookie(
+        crate::netrpc::ARGO_COOKIE_KEY,
+        crate::netrpc::ARGO_COOKIE_VALUE,
+    );
+    if !argo && !cookie(COOKIE_KEY, COOKIE_VALUE) {
         eprintln!("{NOT_A_PROGRAM}");
         return ExitCode::FAILURE;
     }
@@ -55,6 +67,8 @@ pub fn serve<R: TrafficRouter + 'static>(router: R) -> ExitCode {
         );
         return ExitCode::FAILURE;
     };
+    let plugin_name =
+        plugin_name_arg(std::env::args().skip(1)).unwrap_or_else(|| default_plugin_name.to_owned());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -66,7 +80,21 @@ pub fn serve<R: TrafficRouter + 'static>(router: R) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve_grpc(Arc::new(router), app_version)) {
+    let router: Arc<dyn TrafficRouter> = Arc::new(router);
+    let served = runtime.block_on(async move {
+        tokio::spawn(async {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                tracing::debug!("interrupt ignored: the host stops this plugin");
+            }
+        });
+        if argo {
+            serve_netrpc(router, plugin_name, app_version).await
+        } else {
+            serve_grpc(router, app_version).await
+        }
+    });
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -75,14 +103,55 @@ pub fn serve<R: TrafficRouter + 'static>(router: R) -> ExitCode {
     }
 }
 
-async fn serve_grpc(router: Arc<dyn TrafficRouter>, app_version: u32) -> Result<(), String> {
-    let dir = match std::env::var_os("PLUGIN_UNIX_SOCKET_DIR") {
-        Some(parent) => tempfile::Builder::new()
-            .prefix("plugin")
-            .tempdir_in(PathBuf::from(parent)),
-        None => tempfile::Builder::new().prefix("plugin").tempdir(),
+/// `--plugin-name NAME` or `--plugin-name=NAME`.
+fn plugin_name_arg(mut args: impl Iterator<Item = String>) -> Option<String> {
+    while let Some(arg) = args.next() {
+        if arg == "--plugin-name" {
+            return args.next();
+        }
+        if let Some(name) = arg.strip_prefix("--plugin-name=") {
+            return Some(name.to_owned());
+        }
     }
-    .map_err(|e| format!("cannot create the socket directory: {e}"))?;
+    None
+}
+
+/// Prints the handshake line and flushes stdout.
+fn print_handshake(handshake: &Handshake) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{handshake}")
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("cannot write the handshake: {e}"))
+}
+
+async fn serve_netrpc(
+    router: Arc<dyn TrafficRouter>,
+    plugin_name: String,
+    app_version: u32,
+) -> Result<(), String> {
+    let dir = crate::netrpc::socket_dir()
+        .map_err(|e| format!("cannot create the socket directory: {e}"))?;
+    let socket = dir.path().join("plugin.sock");
+    let listener = UnixListener::bind(&socket)
+        .map_err(|e| format!("cannot listen on {}: {e}", socket.display()))?;
+    print_handshake(&Handshake {
+        core_version: CORE_PROTOCOL_VERSION,
+        app_version,
+        network: Network::Unix,
+        address: socket.display().to_string(),
+        protocol: Protocol::NetRpc,
+        server_cert: String::new(),
+    })?;
+    tracing::info!(address = %socket.display(), plugin = %plugin_name, "plugin serving (net/rpc)");
+    crate::netrpc::serve(listener, router, plugin_name).await;
+    tracing::info!("plugin stopped");
+    drop(dir);
+    Ok(())
+}
+
+async fn serve_grpc(router: Arc<dyn TrafficRouter>, app_version: u32) -> Result<(), String> {
+    let dir = crate::netrpc::socket_dir()
+        .map_err(|e| format!("cannot create the socket directory: {e}"))?;
     let socket = dir.path().join("plugin.sock");
     let listener = UnixListener::bind(&socket)
         .map_err(|e| format!("cannot listen on {}: {e}", socket.display()))?;
@@ -101,12 +170,7 @@ async fn serve_grpc(router: Arc<dyn TrafficRouter>, app_version: u32) -> Result<
         protocol: Protocol::Grpc,
         server_cert: String::new(),
     };
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{handshake}")
-            .and_then(|()| out.flush())
-            .map_err(|e| format!("cannot write the handshake: {e}"))?;
-    }
+    print_handshake(&handshake)?;
     tracing::info!(address = %socket.display(), "plugin serving");
 
     let mut until_stopped = stopped.clone();

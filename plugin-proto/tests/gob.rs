@@ -1,5 +1,5 @@
 //! The gob codec against streams Go's `encoding/gob` wrote (golden files made
-//! by `interop/gobvectors`), and Go reading what the encoder writes.
+//! by `interop/argo write`), and Go reading what the encoder writes.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -261,12 +261,12 @@ fn go_reads_what_the_encoder_writes() {
         return;
     }
     let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let reader = tmp.join("gobvectors");
+    let reader = tmp.join("argo-interop");
     let build = Command::new("go")
         .args(["build", "-o"])
         .arg(&reader)
         .arg(".")
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/gobvectors"))
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/argo"))
         .env("GOTOOLCHAIN", "local")
         .output()
         .unwrap();

@@ -11,5 +11,5 @@ fn main() -> ExitCode {
         Some(path) => JournalRouter::with_file(path),
         None => JournalRouter::new(),
     };
-    plugin_proto::serve(router)
+    plugin_proto::serve(router, "rollgate/journal")
 }

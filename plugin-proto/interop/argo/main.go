@@ -1,10 +1,10 @@
-// Command gobvectors writes gob streams shaped like what Argo Rollouts sends a
-// traffic-router plugin over go-plugin's net/rpc (the same Go field names,
-// registered type names and nesting as Argo's types), and reads the replies a
-// plugin sends back.
+// Command argo speaks to a traffic-router plugin the way Argo Rollouts does:
+// the same go-plugin handshake and net/rpc calls, with argument types shaped
+// like Argo's (the same Go field names, registered type names and nesting).
 //
-//	gobvectors write <dir>   writes the golden streams into dir
-//	gobvectors read <file>   decodes a reply stream and prints it as JSON lines
+//	argo write <dir>      writes golden gob streams of Argo's calls into dir
+//	argo read <file>      decodes a reply stream and prints it as JSON lines
+//	argo host <plugin>    loads the plugin binary and calls every method
 package main
 
 import (
@@ -137,6 +137,10 @@ type UpdateHashArgs struct {
 	AdditionalDestinations []WeightDestination
 }
 
+type RemoveManagedRoutesArgs struct {
+	Rollout Rollout
+}
+
 type RpcError struct{ ErrorString string }
 
 type VerifyWeightResponse struct {
@@ -184,6 +188,7 @@ func register() {
 	gob.RegisterName("SetHeaderArgs", SetHeaderArgs{})
 	gob.RegisterName("SetMirrorArgs", SetMirrorArgs{})
 	gob.RegisterName("UpdateHashArgs", UpdateHashArgs{})
+	gob.RegisterName("RemoveManagedRoutesArgs", RemoveManagedRoutesArgs{})
 	gob.RegisterName("RpcError", RpcError{})
 }
 
@@ -275,7 +280,7 @@ func read(file string) {
 
 func main() {
 	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: gobvectors write <dir> | read <file>")
+		fmt.Fprintln(os.Stderr, "usage: argo write <dir> | read <file> | host <plugin>")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -283,6 +288,8 @@ func main() {
 		write(os.Args[2])
 	case "read":
 		read(os.Args[2])
+	case "host":
+		os.Exit(host(os.Args[2]))
 	default:
 		fmt.Fprintln(os.Stderr, "unknown command", os.Args[1])
 		os.Exit(2)

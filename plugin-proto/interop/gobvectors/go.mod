@@ -1,3 +1,0 @@
-module rollgate/interop/gobvectors
-
-go 1.25

@@ -1,0 +1,289 @@
+//! Argo Rollouts' `Plugin.<Method>` calls (`rollout/trafficrouting/plugin/rpc`)
+//! mapped onto the [`TrafficRouter`] contract. Arguments are read from the
+//! decoded gob tree by Go field name; fields this router does not need are
+//! ignored, so newer Argo versions keep working.
+
+use rollout_core::spec::{HeaderMatch, MirrorMatch, SetHeaderRoute, SetMirrorRoute, StringMatch};
+use rollout_core::status::WeightDestination;
+use serde_json::json;
+
+use super::rpc::{Call, Reply};
+use crate::error::Error;
+use crate::gob::{Schema, Value};
+use crate::router::{RolloutContext, TrafficRouter, Verified};
+
+fn rpc_error_schema() -> Schema {
+    Schema::Struct {
+        name: "RpcError",
+        fields: vec![("ErrorString", Schema::String)],
+    }
+}
+
+fn rpc_error(message: String) -> Value {
+    Value::Struct(vec![("ErrorString".into(), Value::String(message))])
+}
+
+fn outcome(result: Result<(), Error>) -> Value {
+    rpc_error(result.err().map(|e| e.to_string()).unwrap_or_default())
+}
+
+/// Serves one `Plugin.<Method>` call.
+pub(super) async fn handle(router: &dyn TrafficRouter, plugin_name: &str, call: &Call) -> Reply {
+    let args = match &call.body {
+        Value::Interface(Some((_, v))) => Some(v.as_ref()),
+        _ => None,
+    };
+    let method = call.method.strip_prefix("Plugin.").unwrap_or("");
+    let ctx = || -> Result<RolloutContext, Error> {
+        let rollout = args
+            .and_then(|a| a.field("Rollout"))
+            .ok_or_else(|| Error::router(format!("{method}: the call carries no Rollout")))?;
+        context(rollout, plugin_name)
+    };
+    let reply = |body: Value| Reply::ok(call, rpc_error_schema(), body);
+    match method {
+        "InitPlugin" => reply(outcome(router.init().await)),
+        "Type" => {
+            let name = router
+                .name()
+                .await
+                .unwrap_or_else(|e| format!("Type rpc call error: {e}"));
+            Reply::ok(call, Schema::String, Value::String(name))
+        }
+        "SetWeight" => {
+            let result = async {
+                let ctx = ctx()?;
+                let weight = int(args, "DesiredWeight");
+                router.set_weight(&ctx, weight, &destinations(args)).await
+            }
+            .await;
+            reply(outcome(result))
+        }
+        "UpdateHash" => {
+            let result = async {
+                let ctx = ctx()?;
+                let text = |f: &str| {
+                    args.and_then(|a| a.field(f))
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_owned()
+                };
+                router
+                    .update_hash(
+                        &ctx,
+                        &text("CanaryHash"),
+                        &text("StableHash"),
+                        &destinations(args),
+                    )
+                    .await
+            }
+            .await;
+            reply(outcome(result))
+        }
+        "SetHeaderRoute" => {
+            let result = async {
+                let ctx = ctx()?;
+                let route = header_route(args.and_then(|a| a.field("SetHeaderRoute")));
+                router.set_header_route(&ctx, &route).await
+            }
+            .await;
+            reply(outcome(result))
+        }
+        "SetMirrorRoute" => {
+            let result = async {
+                let ctx = ctx()?;
+                let route = mirror_route(args.and_then(|a| a.field("SetMirrorRoute")));
+                router.set_mirror_route(&ctx, &route).await
+            }
+            .await;
+            reply(outcome(result))
+        }
+        "RemoveManagedRoutes" => {
+            let result = async { router.remove_managed_routes(&ctx()?).await }.await;
+            reply(outcome(result))
+        }
+        "VerifyWeight" => {
+            let result = async {
+                let ctx = ctx()?;
+                router
+                    .verify_weight(&ctx, int(args, "DesiredWeight"), &destinations(args))
+                    .await
+            }
+            .await;
+            let (verified, err) = match result {
+                Ok(v) => (v, String::new()),
+                Err(e) => (Verified::NotVerified, e.to_string()),
+            };
+            let code = match verified {
+                Verified::NotVerified => 0,
+                Verified::Verified => 1,
+                Verified::NotImplemented => 2,
+            };
+            Reply::ok(
+                call,
+                Schema::Struct {
+                    name: "VerifyWeightResponse",
+                    fields: vec![("Verified", Schema::Int), ("Err", rpc_error_schema())],
+                },
+                Value::Struct(vec![
+                    ("Verified".into(), Value::Int(code)),
+                    ("Err".into(), rpc_error(err)),
+                ]),
+            )
+        }
+        _ => Reply::error(call, format!("rpc: can't find method {}", call.method)),
+    }
+}
+
+fn int(args: Option<&Value>, field: &str) -> i32 {
+    args.and_then(|a| a.field(field))
+        .and_then(Value::as_i64)
+        .and_then(|i| i32::try_from(i).ok())
+        .unwrap_or(0)
+}
+
+fn text(v: Option<&Value>, field: &str) -> Option<String> {
+    v.and_then(|v| v.field(field))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+fn destinations(args: Option<&Value>) -> Vec<WeightDestination> {
+    args.and_then(|a| a.field("AdditionalDestinations"))
+        .map(Value::elements)
+        .unwrap_or_default()
+        .iter()
+        .map(|d| WeightDestination {
+            weight: d
+                .field("Weight")
+                .and_then(Value::as_i64)
+                .and_then(|w| i32::try_from(w).ok())
+                .unwrap_or(0),
+            service_name: text(Some(d), "ServiceName"),
+            pod_template_hash: text(Some(d), "PodTemplateHash"),
+        })
+        .collect()
+}
+
+fn string_match(v: Option<&Value>) -> StringMatch {
+    StringMatch {
+        exact: text(v, "Exact"),
+        prefix: text(v, "Prefix"),
+        regex: text(v, "Regex"),
+    }
+}
+
+fn header_route(v: Option<&Value>) -> SetHeaderRoute {
+    SetHeaderRoute {
+        name: text(v, "Name").unwrap_or_default(),
+        matches: v
+            .and_then(|v| v.field("Match"))
+            .map(Value::elements)
+            .unwrap_or_default()
+            .iter()
+            .map(|m| HeaderMatch {
+                header_name: text(Some(m), "HeaderName").unwrap_or_default(),
+                header_value: string_match(m.field("HeaderValue")),
+            })
+            .collect(),
+    }
+}
+
+fn mirror_route(v: Option<&Value>) -> SetMirrorRoute {
+    SetMirrorRoute {
+        name: text(v, "Name").unwrap_or_default(),
+        matches: v
+            .and_then(|v| v.field("Match"))
+            .map(Value::elements)
+            .unwrap_or_default()
+            .iter()
+            .map(|m| MirrorMatch {
+                method: m.field("Method").map(|s| string_match(Some(s))),
+                path: m.field("Path").map(|s| string_match(Some(s))),
+                headers: match m.field("Headers") {
+                    Some(Value::Map(entries)) => entries
+                        .iter()
+                        .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), string_match(Some(v)))))
+                        .collect(),
+                    _ => Default::default(),
+                },
+            })
+            .collect(),
+        percentage: v
+            .and_then(|v| v.field("Percentage"))
+            .and_then(Value::as_i64)
+            .and_then(|p| i32::try_from(p).ok()),
+    }
+}
+
+/// The context of a call from the gob-encoded `v1alpha1.Rollout`. Over
+/// net/rpc the `rollout` JSON carries the fields read here, not the whole object.
+fn context(rollout: &Value, plugin_name: &str) -> Result<RolloutContext, Error> {
+    let meta = rollout.field("ObjectMeta");
+    let name = text(meta, "Name").unwrap_or_default();
+    let namespace = text(meta, "Namespace").unwrap_or_else(|| "default".into());
+    let object = format!("{namespace}/{name}");
+    let canary = rollout.path(&["Spec", "Strategy", "Canary"]);
+    let routing = canary.and_then(|c| c.field("TrafficRouting"));
+    let raw = routing
+        .and_then(|r| r.field("Plugins"))
+        .and_then(|p| p.map_get(plugin_name))
+        .and_then(Value::as_bytes)
+        .ok_or_else(|| Error::Config {
+            rollout: object.clone(),
+            message: format!(
+                "spec.strategy.canary.trafficRouting.plugins: no entry {plugin_name:?}"
+            ),
+        })?;
+    let config: serde_json::Value = serde_json::from_slice(raw).map_err(|e| Error::Config {
+        rollout: object.clone(),
+        message: format!(
+            "spec.strategy.canary.trafficRouting.plugins[{plugin_name:?}]: not JSON: {e}"
+        ),
+    })?;
+    let managed_routes: Vec<String> = routing
+        .and_then(|r| r.field("ManagedRoutes"))
+        .map(Value::elements)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| text(Some(r), "Name"))
+        .collect();
+    let max_traffic_weight = routing
+        .and_then(|r| r.field("MaxTrafficWeight"))
+        .and_then(Value::as_i64)
+        .and_then(|w| i32::try_from(w).ok())
+        .unwrap_or(100);
+    let canary_service = text(canary, "CanaryService").unwrap_or_default();
+    let stable_service = text(canary, "StableService").unwrap_or_default();
+    let status = rollout.field("Status");
+    let rollout_json = json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": name, "namespace": namespace, "uid": text(meta, "UID")},
+        "spec": {"strategy": {"canary": {
+            "canaryService": canary_service,
+            "stableService": stable_service,
+            "trafficRouting": {
+                "plugins": {plugin_name: config},
+                "managedRoutes": managed_routes.iter().map(|n| json!({"name": n})).collect::<Vec<_>>(),
+                "maxTrafficWeight": max_traffic_weight,
+            }
+        }}},
+        "status": {
+            "currentPodHash": text(status, "CurrentPodHash"),
+            "stableRS": text(status, "StableRS"),
+        }
+    });
+    Ok(RolloutContext {
+        name,
+        namespace,
+        canary_service,
+        stable_service,
+        managed_routes,
+        max_traffic_weight,
+        plugin_name: plugin_name.to_owned(),
+        config,
+        rollout: rollout_json,
+    })
+}

@@ -1,0 +1,134 @@
+//! hashicorp/go-plugin's net/rpc protocol, the one stock Argo Rollouts
+//! loads: a yamux session per connection, Go `net/rpc` with the gob codec
+//! on its streams, and go-plugin's control services and MuxBroker.
+//!
+//! ```text
+//! host (yamux client)                       plugin (yamux server, this module)
+//!   stream 1  control ── Control.Ping / Control.Quit / Dispenser.Dispense
+//!   stream 3  stdout  ── accepted, acknowledged, kept open, never written
+//!   stream 5  stderr  ── likewise (logs go to the process's stderr)
+//!   stream 7+ broker  ── LE u32 id ⇄ echo, then Plugin.<Method> calls
+//! ```
+//!
+//! Each `Plugin.<Method>` call is mapped onto the [`TrafficRouter`]
+//! contract; calls on one stream are served concurrently and answered by
+//! sequence number, as Go's net/rpc server does.
+
+mod argo;
+mod rpc;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use futures::AsyncWriteExt as _;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
+use tokio_util::compat::TokioAsyncReadCompatExt as _;
+
+use crate::router::TrafficRouter;
+
+pub use rpc::{Call, Reply};
+
+/// The environment variable and value Argo Rollouts starts traffic-router plugins with.
+pub const ARGO_COOKIE_KEY: &str = "ARGO_ROLLOUTS_RPC_PLUGIN";
+/// See [`ARGO_COOKIE_KEY`].
+pub const ARGO_COOKIE_VALUE: &str = "trafficrouter";
+/// The plugin name Argo dispenses.
+pub const DISPENSE_NAME: &str = "RpcTrafficRouterPlugin";
+
+/// Serves `router` over go-plugin net/rpc on `listener` until the host calls
+/// `Control.Quit` (or closes every connection after having connected).
+/// `plugin_name` is the key under `trafficRouting.plugins` the router's
+/// config is read from.
+pub(crate) async fn serve(
+    listener: UnixListener,
+    router: Arc<dyn TrafficRouter>,
+    plugin_name: String,
+) {
+    let (quit, mut quitting) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        router,
+        plugin_name,
+        dispensed: Mutex::new(HashSet::new()),
+        next_id: std::sync::atomic::AtomicU32::new(1),
+        quit,
+    });
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((conn, _)) => {
+                    tokio::spawn(session(conn, shared.clone()));
+                }
+                Err(e) => {
+                    tracing::error!("accept failed: {e}");
+                    return;
+                }
+            },
+            _ = quitting.wait_for(|q| *q) => return,
+        }
+    }
+}
+
+/// What all sessions of the plugin share.
+struct Shared {
+    router: Arc<dyn TrafficRouter>,
+    plugin_name: String,
+    /// Broker ids handed out by `Dispense` and not yet connected.
+    dispensed: Mutex<HashSet<u32>>,
+    next_id: std::sync::atomic::AtomicU32,
+    quit: watch::Sender<bool>,
+}
+
+/// One yamux session: the host's connection.
+async fn session(conn: UnixStream, shared: Arc<Shared>) {
+    let mut config = yamux::Config::default();
+    // Keep stream windows at 256 KiB like hashicorp/yamux: a larger window
+    // lets the Go side send frames the Rust side rejects as too large.
+    config.set_max_connection_receive_window(Some(512 * 256 * 1024));
+    let mut connection = yamux::Connection::new(conn.compat(), config, yamux::Mode::Server);
+    let mut kept = Vec::new();
+    let mut accepted = 0usize;
+    loop {
+        // Poll the connection continuously: it answers keep-alive pings.
+        let next = futures::future::poll_fn(|cx| connection.poll_next_inbound(cx)).await;
+        let mut stream = match next {
+            Some(Ok(s)) => s,
+            Some(Err(e)) => {
+                tracing::debug!("yamux session ended: {e}");
+                return;
+            }
+            None => return,
+        };
+        // Acknowledge at once (an empty data frame carries the ACK): the
+        // host closes the session if a stream it opened stays unacknowledged.
+        if let Err(e) = stream.write(&[]).await {
+            tracing::debug!("cannot acknowledge stream: {e}");
+            continue;
+        }
+        accepted += 1;
+        match accepted {
+            1 => {
+                let shared = shared.clone();
+                tokio::spawn(async move { rpc::serve_control(stream, shared).await });
+            }
+            // stdout and stderr: kept open, never written.
+            2 | 3 => kept.push(stream),
+            _ => {
+                let shared = shared.clone();
+                tokio::spawn(async move { rpc::serve_broker_stream(stream, shared).await });
+            }
+        }
+    }
+}
+
+/// Where the socket goes: as the gRPC form, in `PLUGIN_UNIX_SOCKET_DIR` or
+/// a private temporary directory.
+pub(crate) fn socket_dir() -> std::io::Result<tempfile::TempDir> {
+    match std::env::var_os("PLUGIN_UNIX_SOCKET_DIR") {
+        Some(parent) => tempfile::Builder::new()
+            .prefix("plugin")
+            .tempdir_in(Path::new(&parent)),
+        None => tempfile::Builder::new().prefix("plugin").tempdir(),
+    }
+}
