@@ -5,6 +5,7 @@
 //	argo write <dir>      writes golden gob streams of Argo's calls into dir
 //	argo read <file>      decodes a reply stream and prints it as JSON lines
 //	argo host <plugin>    loads the plugin binary and calls every method
+//	argo record <plugin> <out>  records the bytes a host sends in a short session
 package main
 
 import (
@@ -279,8 +280,8 @@ func read(file string) {
 }
 
 func main() {
-	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: argo write <dir> | read <file> | host <plugin>")
+	if len(os.Args) < 3 {
+		fmt.Fprintln(os.Stderr, "usage: argo write <dir> | read <file> | host <plugin> | record <plugin> <out>")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -290,6 +291,12 @@ func main() {
 		read(os.Args[2])
 	case "host":
 		os.Exit(host(os.Args[2]))
+	case "record":
+		if len(os.Args) != 4 {
+			fmt.Fprintln(os.Stderr, "usage: argo record <plugin> <out file>")
+			os.Exit(2)
+		}
+		os.Exit(record(os.Args[2], os.Args[3]))
 	default:
 		fmt.Fprintln(os.Stderr, "unknown command", os.Args[1])
 		os.Exit(2)

@@ -38,7 +38,8 @@ pub const ARGO_COOKIE_VALUE: &str = "trafficrouter";
 pub const DISPENSE_NAME: &str = "RpcTrafficRouterPlugin";
 
 /// Serves `router` over go-plugin net/rpc on `listener` until the host calls
-/// `Control.Quit` (or closes every connection after having connected).
+/// `Control.Quit`, or its last connection ends (the host went away: a
+/// plugin must not outlive it).
 /// `plugin_name` is the key under `trafficRouting.plugins` the router's
 /// config is read from.
 pub(crate) async fn serve(
@@ -51,14 +52,24 @@ pub(crate) async fn serve(
         router,
         plugin_name,
         dispensed: Mutex::new(HashSet::new()),
+        dispensing: tokio::sync::Notify::new(),
         next_id: std::sync::atomic::AtomicU32::new(1),
+        sessions: std::sync::atomic::AtomicUsize::new(0),
         quit,
     });
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((conn, _)) => {
-                    tokio::spawn(session(conn, shared.clone()));
+                    let shared = shared.clone();
+                    shared.sessions.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    tokio::spawn(async move {
+                        session(conn, shared.clone()).await;
+                        if shared.sessions.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                            tracing::info!("the host closed its last connection");
+                            let _ = shared.quit.send(true);
+                        }
+                    });
                 }
                 Err(e) => {
                     tracing::error!("accept failed: {e}");
@@ -76,7 +87,11 @@ struct Shared {
     plugin_name: String,
     /// Broker ids handed out by `Dispense` and not yet connected.
     dispensed: Mutex<HashSet<u32>>,
+    /// Woken when an id is dispensed (its stream may already be waiting).
+    dispensing: tokio::sync::Notify,
     next_id: std::sync::atomic::AtomicU32,
+    /// Connections being served.
+    sessions: std::sync::atomic::AtomicUsize,
     quit: watch::Sender<bool>,
 }
 

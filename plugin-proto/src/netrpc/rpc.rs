@@ -208,6 +208,7 @@ fn control(shared: &Shared, call: &Call) -> Reply {
                 if let Ok(mut pending) = shared.dispensed.lock() {
                     pending.insert(id);
                 }
+                shared.dispensing.notify_waiters();
                 Reply::ok(call, Schema::Uint, Value::Uint(u64::from(id)))
             }
             other => Reply::error(
@@ -219,6 +220,9 @@ fn control(shared: &Shared, call: &Call) -> Reply {
     }
 }
 
+/// How long a broker stream waits for its id to be dispensed.
+const BROKER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A broker stream: the host sends the dispensed id (little-endian u32),
 /// the plugin echoes it, then the stream carries `Plugin.<Method>` calls.
 pub(super) async fn serve_broker_stream(mut stream: yamux::Stream, shared: Arc<Shared>) {
@@ -227,11 +231,27 @@ pub(super) async fn serve_broker_stream(mut stream: yamux::Stream, shared: Arc<S
         tracing::debug!("broker stream closed before its id: {e}");
         return;
     }
-    let known = shared
-        .dispensed
-        .lock()
-        .map(|mut pending| pending.remove(&u32::from_le_bytes(id)))
-        .unwrap_or(false);
+    // The stream can arrive before its Dispense call is handled: wait for
+    // the id as long as go-plugin's broker would (5 s).
+    let wanted = u32::from_le_bytes(id);
+    let take = || {
+        shared
+            .dispensed
+            .lock()
+            .map(|mut pending| pending.remove(&wanted))
+            .unwrap_or(false)
+    };
+    let known = tokio::time::timeout(BROKER_WAIT, async {
+        loop {
+            let notified = shared.dispensing.notified();
+            if take() {
+                return true;
+            }
+            notified.await;
+        }
+    })
+    .await
+    .unwrap_or(false);
     if !known {
         tracing::warn!(
             id = u32::from_le_bytes(id),
