@@ -152,13 +152,18 @@ impl<R: Read> Decoder<R> {
         if count == 0 {
             return Err(malformed("empty message"));
         }
+        // Read as the bytes arrive rather than allocating the claimed size
+        // up front: a peer's length prefix is not trusted with memory.
         self.buf.clear();
-        self.buf.resize(count, 0);
         self.pos = 0;
-        let mut buf = std::mem::take(&mut self.buf);
-        let read = self.read_exact(&mut buf);
-        self.buf = buf;
-        read
+        let read = (&mut self.reader)
+            .take(count as u64)
+            .read_to_end(&mut self.buf)
+            .map_err(|e| Error::Io(e.to_string()))?;
+        if read < count {
+            return Err(Error::Eof { at_boundary: false });
+        }
+        Ok(())
     }
 
     fn read_exact(&mut self, out: &mut [u8]) -> Result<(), Error> {

@@ -22,7 +22,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use futures::AsyncWriteExt as _;
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::UnixListener;
 use tokio::sync::watch;
 use tokio_util::compat::TokioAsyncReadCompatExt as _;
 
@@ -47,16 +47,7 @@ pub(crate) async fn serve(
     router: Arc<dyn TrafficRouter>,
     plugin_name: String,
 ) {
-    let (quit, mut quitting) = watch::channel(false);
-    let shared = Arc::new(Shared {
-        router,
-        plugin_name,
-        dispensed: Mutex::new(HashSet::new()),
-        dispensing: tokio::sync::Notify::new(),
-        next_id: std::sync::atomic::AtomicU32::new(1),
-        sessions: std::sync::atomic::AtomicUsize::new(0),
-        quit,
-    });
+    let (shared, mut quitting) = Shared::new(router, plugin_name);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -81,6 +72,39 @@ pub(crate) async fn serve(
     }
 }
 
+/// Serves one host connection (any byte stream) until it ends or the host
+/// calls `Control.Quit`. The building block of `serve`; also what the fuzz
+/// target drives.
+pub async fn serve_connection<T>(conn: T, router: Arc<dyn TrafficRouter>, plugin_name: String)
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (shared, mut quitting) = Shared::new(router, plugin_name);
+    tokio::select! {
+        () = session(conn, shared) => {}
+        _ = quitting.wait_for(|q| *q) => {}
+    }
+}
+
+impl Shared {
+    fn new(
+        router: Arc<dyn TrafficRouter>,
+        plugin_name: String,
+    ) -> (Arc<Self>, watch::Receiver<bool>) {
+        let (quit, quitting) = watch::channel(false);
+        let shared = Arc::new(Self {
+            router,
+            plugin_name,
+            dispensed: Mutex::new(HashSet::new()),
+            dispensing: tokio::sync::Notify::new(),
+            next_id: std::sync::atomic::AtomicU32::new(1),
+            sessions: std::sync::atomic::AtomicUsize::new(0),
+            quit,
+        });
+        (shared, quitting)
+    }
+}
+
 /// What all sessions of the plugin share.
 struct Shared {
     router: Arc<dyn TrafficRouter>,
@@ -96,7 +120,10 @@ struct Shared {
 }
 
 /// One yamux session: the host's connection.
-async fn session(conn: UnixStream, shared: Arc<Shared>) {
+async fn session<T>(conn: T, shared: Arc<Shared>)
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let mut config = yamux::Config::default();
     // Keep stream windows at 256 KiB like hashicorp/yamux: a larger window
     // lets the Go side send frames the Rust side rejects as too large.

@@ -1,0 +1,26 @@
+//! Arbitrary bytes from a host into a net/rpc plugin session (yamux frame
+//! reader, gob decoder, net/rpc and go-plugin control): the session ends,
+//! it never panics or hangs.
+#![no_main]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use libfuzzer_sys::fuzz_target;
+use plugin_proto::journal::JournalRouter;
+use plugin_proto::netrpc::serve_connection;
+use tokio::io::AsyncWriteExt;
+
+fuzz_target!(|data: &[u8]| {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let bytes = data.to_vec();
+    runtime.block_on(async move {
+        let (mut host, plugin) = tokio::io::duplex(1 << 16);
+        let served = tokio::spawn(serve_connection(plugin, Arc::new(JournalRouter::new()), "rollgate/journal".into()));
+        let _ = host.write_all(&bytes).await;
+        let _ = host.shutdown().await;
+        drop(host);
+        let ended = tokio::time::timeout(Duration::from_secs(5), served).await;
+        assert!(ended.is_ok(), "the session did not end");
+    });
+});
