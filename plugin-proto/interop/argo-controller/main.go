@@ -7,6 +7,9 @@
 // v1alpha1.Rollout objects.
 //
 // Usage: argo-controller <plugin binary> <rollout.yaml> <work dir>
+//
+// With "bench" it measures SetWeight round trips through the same client for
+// a Rust plugin and a Go plugin (see bench.go).
 package main
 
 import (
@@ -33,9 +36,13 @@ const pluginName = "argoproj-labs/gatewayAPI"
 func i32(v int32) *int32 { return &v }
 
 func main() {
-	if len(os.Args) != 4 {
-		fmt.Fprintln(os.Stderr, "usage: argo-controller <plugin binary> <rollout.yaml> <work dir>")
+	if len(os.Args) < 4 {
+		fmt.Fprintln(os.Stderr, "usage: argo-controller <plugin binary> <rollout.yaml> <work dir>\n"+
+			"       argo-controller bench <rust plugin> <go plugin> <rollout.yaml> <work dir>")
 		os.Exit(2)
+	}
+	if os.Args[1] == "bench" {
+		os.Exit(bench(os.Args[2:]))
 	}
 	binary, manifest, work := os.Args[1], os.Args[2], os.Args[3]
 	failed := false
@@ -50,27 +57,13 @@ func main() {
 		}
 	}
 
-	// The controller's configuration: the plugin is registered by name, with args.
-	must(os.Setenv("POD_NAMESPACE", "argo-rollouts"))
-	cm := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: "argo-rollouts-config", Namespace: "argo-rollouts"},
-		Data: map[string]string{"trafficRouterPlugins": fmt.Sprintf(
-			"- name: %q\n  location: \"file://%s\"\n  args: [\"--plugin-name\", %q]\n", pluginName, binary, pluginName)},
-	}
-	_, err := config.InitializeConfig(fake.NewSimpleClientset(cm), "argo-rollouts-config")
-	must(err)
-	// Installed where the controller downloads plugins to.
-	dir := filepath.Join(work, "plugin-bin", "argoproj-labs")
-	must(os.MkdirAll(dir, 0o755))
-	_ = os.Remove(filepath.Join(dir, "gatewayAPI"))
-	must(os.Symlink(binary, filepath.Join(dir, "gatewayAPI")))
-	must(os.Chdir(work))
+	// The controller's configuration: the plugin is registered by name, with
+	// args, and installed where the controller downloads plugins to.
+	must(install(work, map[string]string{pluginName: binary}))
 
 	// Seed 001's Rollout, with managed routes, header and mirror steps, and status.
-	data, err := os.ReadFile(manifest)
+	ro, err := loadRollout(manifest)
 	must(err)
-	var ro v1alpha1.Rollout
-	must(yaml.Unmarshal(data, &ro))
 	ro.Namespace = "default"
 	canary := ro.Spec.Strategy.Canary
 	canary.TrafficRouting.ManagedRoutes = []v1alpha1.MangedRoutes{{Name: "beta"}, {Name: "shadow"}}
@@ -149,4 +142,44 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Println("ok: Argo's GetTrafficPlugin started the plugin; every method answered as Argo expects")
+}
+
+// install registers plugins (name -> binary) in the argo-rollouts-config
+// ConfigMap the way an operator does, and puts each binary where the
+// controller keeps downloaded plugins (plugin-bin/<name> under work, which
+// becomes the working directory). Each gets --plugin-name <name>.
+func install(work string, plugins map[string]string) error {
+	if err := os.Setenv("POD_NAMESPACE", "argo-rollouts"); err != nil {
+		return err
+	}
+	var entries strings.Builder
+	for name, binary := range plugins {
+		fmt.Fprintf(&entries, "- name: %q\n  location: \"file://%s\"\n  args: [\"--plugin-name\", %q]\n", name, binary, name)
+		path := filepath.Join(work, "plugin-bin", filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		_ = os.Remove(path)
+		if err := os.Symlink(binary, path); err != nil {
+			return err
+		}
+	}
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "argo-rollouts-config", Namespace: "argo-rollouts"},
+		Data:       map[string]string{"trafficRouterPlugins": entries.String()},
+	}
+	if _, err := config.InitializeConfig(fake.NewSimpleClientset(cm), "argo-rollouts-config"); err != nil {
+		return err
+	}
+	return os.Chdir(work)
+}
+
+// loadRollout reads a Rollout manifest into Argo's own type.
+func loadRollout(manifest string) (v1alpha1.Rollout, error) {
+	var ro v1alpha1.Rollout
+	data, err := os.ReadFile(manifest)
+	if err != nil {
+		return ro, err
+	}
+	return ro, yaml.Unmarshal(data, &ro)
 }

@@ -67,10 +67,21 @@ pub(crate) async fn serve(
                     return;
                 }
             },
-            _ = quitting.wait_for(|q| *q) => return,
+            _ = quitting.wait_for(|q| *q) => break,
         }
     }
+    // The reply to Control.Quit is queued in the session: let the host read
+    // it and hang up (it does at once) before the process ends.
+    let drained = async {
+        while shared.sessions.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    let _ = tokio::time::timeout(QUIT_GRACE, drained).await;
 }
+
+/// How long a quitting plugin waits for its host to hang up.
+const QUIT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Serves one host connection (any byte stream) until it ends or the host
 /// calls `Control.Quit`. The building block of `serve`; also what the fuzz

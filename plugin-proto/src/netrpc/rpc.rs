@@ -4,7 +4,6 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::sync::mpsc;
 use tokio_util::compat::FuturesAsyncReadCompatExt as _;
 use tokio_util::io::SyncIoBridge;
 
@@ -83,69 +82,85 @@ fn response_schema() -> Schema {
 /// Serves net/rpc on `stream`: calls are read in order, handled
 /// concurrently, and answered as they finish (matched by `Seq`).
 /// `after_reply` runs once a reply has been written.
+///
+/// The gob reader runs on a blocking thread (gob values can span messages,
+/// so decoding pulls bytes as it goes) and starts one task per call; each
+/// task writes its reply under a lock on the shared encoder and stream.
 pub(crate) async fn serve<H, F>(
     stream: yamux::Stream,
     handler: H,
-    after_reply: impl Fn(&Reply) + Send + 'static,
+    after_reply: impl Fn(&Reply) + Send + Sync + 'static,
 ) where
     H: Fn(Call) -> F + Send + Sync + 'static,
     F: Future<Output = Reply> + Send + 'static,
 {
-    let (reader, mut writer) = stream.split();
-    let (calls_tx, mut calls_rx) = mpsc::channel::<Call>(64);
+    let (reader, writer) = stream.split();
     let bridge = SyncIoBridge::new(reader.compat());
-    tokio::task::spawn_blocking(move || read_calls(bridge, calls_tx));
-
-    let (replies_tx, mut replies_rx) = mpsc::channel::<Reply>(64);
-    let write_loop = tokio::spawn(async move {
-        let mut encoder = Encoder::new();
-        let header = response_schema();
-        while let Some(reply) = replies_rx.recv().await {
-            let head = Value::Struct(vec![
-                ("ServiceMethod".into(), Value::String(reply.method.clone())),
-                ("Seq".into(), Value::Uint(reply.seq)),
-                ("Error".into(), Value::String(reply.error.clone())),
-            ]);
-            let bytes = encoder.encode(&header, &head).and_then(|mut b| {
-                encoder.encode(&reply.schema, &reply.body).map(|body| {
-                    b.extend(body);
-                    b
-                })
-            });
-            let bytes = match bytes {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::error!(method = %reply.method, "cannot encode a reply: {e}");
-                    continue;
-                }
-            };
-            if let Err(e) = async {
-                writer.write_all(&bytes).await?;
-                writer.flush().await
-            }
-            .await
-            {
-                tracing::debug!("rpc stream closed while replying: {e}");
-                return;
-            }
-            after_reply(&reply);
-        }
+    let replies = Arc::new(Replies {
+        out: tokio::sync::Mutex::new((writer, Encoder::new())),
+        header: response_schema(),
+        after_reply: Box::new(after_reply),
     });
-
     let handler = Arc::new(handler);
-    while let Some(call) = calls_rx.recv().await {
-        let (handler, replies) = (handler.clone(), replies_tx.clone());
-        tokio::spawn(async move {
-            let reply = handler(call).await;
-            let _ = replies.send(reply).await;
+    let runtime = tokio::runtime::Handle::current();
+    let tasks = runtime.clone();
+    let reading = tokio::task::spawn_blocking(move || {
+        read_calls(bridge, |call| {
+            let (handler, replies) = (handler.clone(), replies.clone());
+            tasks.spawn(async move {
+                let reply = handler(call).await;
+                replies.send(&reply).await;
+            });
         });
-    }
-    drop(replies_tx);
-    let _ = write_loop.await;
+    });
+    let _ = reading.await;
 }
 
-/// The blocking read side: gob-decodes requests and passes them on.
-fn read_calls<R: std::io::Read>(reader: R, calls: mpsc::Sender<Call>) {
+/// The write side of a net/rpc stream, shared by the calls' tasks.
+struct Replies {
+    out: tokio::sync::Mutex<(futures::io::WriteHalf<yamux::Stream>, Encoder)>,
+    header: Schema,
+    after_reply: Box<dyn Fn(&Reply) + Send + Sync>,
+}
+
+impl Replies {
+    async fn send(&self, reply: &Reply) {
+        let head = Value::Struct(vec![
+            ("ServiceMethod".into(), Value::String(reply.method.clone())),
+            ("Seq".into(), Value::Uint(reply.seq)),
+            ("Error".into(), Value::String(reply.error.clone())),
+        ]);
+        let mut out = self.out.lock().await;
+        let (writer, encoder) = &mut *out;
+        let bytes = encoder.encode(&self.header, &head).and_then(|mut b| {
+            encoder.encode(&reply.schema, &reply.body).map(|body| {
+                b.extend(body);
+                b
+            })
+        });
+        let bytes = match bytes {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(method = %reply.method, "cannot encode a reply: {e}");
+                return;
+            }
+        };
+        if let Err(e) = async {
+            writer.write_all(&bytes).await?;
+            writer.flush().await
+        }
+        .await
+        {
+            tracing::debug!("rpc stream closed while replying: {e}");
+            return;
+        }
+        drop(out);
+        (self.after_reply)(reply);
+    }
+}
+
+/// The blocking read side: gob-decodes requests and starts each.
+fn read_calls<R: std::io::Read>(reader: R, mut start: impl FnMut(Call)) {
     let mut decoder = Decoder::new(reader);
     loop {
         let header = match decoder.decode() {
@@ -172,9 +187,7 @@ fn read_calls<R: std::io::Read>(reader: R, calls: mpsc::Sender<Call>) {
                 return;
             }
         };
-        if calls.blocking_send(Call { method, seq, body }).is_err() {
-            return;
-        }
+        start(Call { method, seq, body });
     }
 }
 
