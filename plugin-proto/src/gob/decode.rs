@@ -105,6 +105,19 @@ impl<R: Read> Decoder<R> {
         }
     }
 
+    /// The underlying reader.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.reader
+    }
+
+    /// Forgets a partly read message, so that decoding can start again from
+    /// a message boundary of the reader (after it has been rewound). Types
+    /// already defined are kept; receiving their definitions again is fine.
+    pub fn discard_partial(&mut self) {
+        self.buf.clear();
+        self.pos = 0;
+    }
+
     /// Reads the next value, with any type definitions before it.
     ///
     /// ```

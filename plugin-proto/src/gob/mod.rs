@@ -19,6 +19,51 @@ mod decode;
 mod encode;
 
 pub use decode::{Decoder, MAX_MESSAGE};
+
+/// Input that grows as bytes arrive, for decoding from an async stream:
+/// append what was read, decode, and on [`Error::Eof`] rewind to the last
+/// complete value and wait for more.
+#[derive(Debug, Default)]
+pub struct Pending {
+    data: Vec<u8>,
+    pos: usize,
+}
+
+impl Pending {
+    /// Appends received bytes.
+    pub fn extend(&mut self, bytes: &[u8]) {
+        if self.pos > 0 && self.pos == self.data.len() {
+            self.data.clear();
+            self.pos = 0;
+        }
+        self.data.extend_from_slice(bytes);
+    }
+
+    /// The read position, to rewind to.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Rewinds (or advances) to a position returned by [`Pending::position`].
+    pub fn set_position(&mut self, pos: usize) {
+        self.pos = pos.min(self.data.len());
+    }
+
+    /// Drops the bytes before the read position.
+    pub fn compact(&mut self) {
+        self.data.drain(..self.pos);
+        self.pos = 0;
+    }
+}
+
+impl std::io::Read for Pending {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = out.len().min(self.data.len() - self.pos);
+        out[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
 pub use encode::{Encoder, Schema};
 
 /// A decoded gob value.

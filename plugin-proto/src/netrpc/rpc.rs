@@ -4,11 +4,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio_util::compat::FuturesAsyncReadCompatExt as _;
-use tokio_util::io::SyncIoBridge;
 
 use super::{DISPENSE_NAME, Shared};
-use crate::gob::{self, Decoder, Encoder, Schema, Value};
+use crate::gob::{self, Decoder, Encoder, Pending, Schema, Value};
 
 /// A request: `rpc.Request{ServiceMethod, Seq}` and its body.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,9 +81,9 @@ fn response_schema() -> Schema {
 /// concurrently, and answered as they finish (matched by `Seq`).
 /// `after_reply` runs once a reply has been written.
 ///
-/// The gob reader runs on a blocking thread (gob values can span messages,
-/// so decoding pulls bytes as it goes) and starts one task per call; each
-/// task writes its reply under a lock on the shared encoder and stream.
+/// Bytes are gathered as they arrive and a call is decoded once all of it is
+/// there (gob values can span messages); each call runs in its own task,
+/// which writes its reply under a lock on the shared encoder and stream.
 pub(crate) async fn serve<H, F>(
     stream: yamux::Stream,
     handler: H,
@@ -94,26 +92,49 @@ pub(crate) async fn serve<H, F>(
     H: Fn(Call) -> F + Send + Sync + 'static,
     F: Future<Output = Reply> + Send + 'static,
 {
-    let (reader, writer) = stream.split();
-    let bridge = SyncIoBridge::new(reader.compat());
+    let (mut reader, writer) = stream.split();
     let replies = Arc::new(Replies {
         out: tokio::sync::Mutex::new((writer, Encoder::new())),
         header: response_schema(),
         after_reply: Box::new(after_reply),
     });
     let handler = Arc::new(handler);
-    let runtime = tokio::runtime::Handle::current();
-    let tasks = runtime.clone();
-    let reading = tokio::task::spawn_blocking(move || {
-        read_calls(bridge, |call| {
-            let (handler, replies) = (handler.clone(), replies.clone());
-            tasks.spawn(async move {
-                let reply = handler(call).await;
-                replies.send(&reply).await;
-            });
-        });
-    });
-    let _ = reading.await;
+    let mut decoder = Decoder::new(Pending::default());
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        // Start every call that has fully arrived.
+        loop {
+            let start = decoder.get_mut().position();
+            match read_call(&mut decoder) {
+                Ok(call) => {
+                    decoder.get_mut().compact();
+                    let (handler, replies) = (handler.clone(), replies.clone());
+                    tokio::spawn(async move {
+                        let reply = handler(call).await;
+                        replies.send(&reply).await;
+                    });
+                }
+                Err(gob::Error::Eof { .. }) => {
+                    // Not all here yet: rewind to the call's start and read on.
+                    decoder.get_mut().set_position(start);
+                    decoder.discard_partial();
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!("rpc stream: {e}");
+                    return;
+                }
+            }
+        }
+        match reader.read(&mut chunk).await {
+            Ok(0) => return,
+            Ok(n) => decoder.get_mut().extend(&chunk[..n]),
+            Err(e) => {
+                tracing::debug!("rpc stream closed: {e}");
+                return;
+            }
+        }
+    }
 }
 
 /// The write side of a net/rpc stream, shared by the calls' tasks.
@@ -159,36 +180,20 @@ impl Replies {
     }
 }
 
-/// The blocking read side: gob-decodes requests and starts each.
-fn read_calls<R: std::io::Read>(reader: R, mut start: impl FnMut(Call)) {
-    let mut decoder = Decoder::new(reader);
-    loop {
-        let header = match decoder.decode() {
-            Ok(h) => h,
-            Err(gob::Error::Eof { at_boundary: true }) => return,
-            Err(e) => {
-                tracing::warn!("rpc stream: {e}");
-                return;
-            }
-        };
-        let method = header
-            .field("ServiceMethod")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
-        let seq = match header.field("Seq") {
-            Some(Value::Uint(s)) => *s,
-            _ => 0,
-        };
-        let body = match decoder.decode() {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(%method, "rpc stream: cannot read the call's body: {e}");
-                return;
-            }
-        };
-        start(Call { method, seq, body });
-    }
+/// Decodes one call: the `rpc.Request` header, then its body.
+fn read_call<R: std::io::Read>(decoder: &mut Decoder<R>) -> Result<Call, gob::Error> {
+    let header = decoder.decode()?;
+    let method = header
+        .field("ServiceMethod")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let seq = match header.field("Seq") {
+        Some(Value::Uint(s)) => *s,
+        _ => 0,
+    };
+    let body = decoder.decode()?;
+    Ok(Call { method, seq, body })
 }
 
 /// The control stream: `Control.Ping`, `Control.Quit`, `Dispenser.Dispense`.
