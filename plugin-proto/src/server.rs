@@ -69,11 +69,19 @@ pub fn serve<R: TrafficRouter + 'static>(router: R, default_plugin_name: &str) -
     };
     let plugin_name =
         plugin_name_arg(std::env::args().skip(1)).unwrap_or_else(|| default_plugin_name.to_owned());
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // Argo calls one plugin stream at a time per rollout worker and each call
+    // is short: one thread serves net/rpc without cross-thread wake-ups.
+    let runtime = if argo {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!("cannot start the async runtime: {e}");
