@@ -1,0 +1,240 @@
+//! The router's configuration: the Gateway API plugin's schema, as users
+//! already write it under `trafficRouting.plugins["argoproj-labs/gatewayAPI"]`
+//! (also accepted under `rollgate/gatewayapi`), read strictly.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::Error;
+
+/// The plugin names this router's config is read under.
+pub const PLUGIN_NAMES: [&str; 2] = ["argoproj-labs/gatewayAPI", "rollgate/gatewayapi"];
+
+/// The default GitOps label set on routes while a canary has traffic.
+pub const DEFAULT_IN_PROGRESS_LABEL: (&str, &str) =
+    ("rollouts.argoproj.io/gatewayapi-canary", "in-progress");
+
+/// A kind of Gateway API route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteKind {
+    /// `HTTPRoute` (`gateway.networking.k8s.io/v1`).
+    Http,
+    /// `GRPCRoute` (`gateway.networking.k8s.io/v1`).
+    Grpc,
+    /// `TCPRoute` (`gateway.networking.k8s.io/v1alpha2`).
+    Tcp,
+    /// `TLSRoute` (`gateway.networking.k8s.io/v1alpha2`).
+    Tls,
+}
+
+impl RouteKind {
+    /// The Kubernetes kind, e.g. `HTTPRoute`.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::Http => "HTTPRoute",
+            Self::Grpc => "GRPCRoute",
+            Self::Tcp => "TCPRoute",
+            Self::Tls => "TLSRoute",
+        }
+    }
+
+    /// Whether rules of this kind can carry header and mirror routes.
+    pub fn routes_requests(self) -> bool {
+        matches!(self, Self::Http | Self::Grpc)
+    }
+}
+
+/// One route the rollout's traffic goes through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteRef {
+    /// Its kind.
+    pub kind: RouteKind,
+    /// Its name.
+    pub name: String,
+    /// Whether header (and mirror) routes are managed on it.
+    pub use_header_routes: bool,
+}
+
+/// The configuration, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The named routes (single-route keys first, then the lists), in order.
+    pub routes: Vec<RouteRef>,
+    /// Label selectors discovering more routes, by kind (opaque `LabelSelector`s).
+    pub selectors: Vec<(RouteKind, Value)>,
+    /// The namespace of every route (the rollout's when unset).
+    pub namespace: Option<String>,
+    /// The GitOps label set while the canary has traffic; `None` when disabled.
+    pub in_progress_label: Option<(String, String)>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Raw {
+    http_route: Option<String>,
+    grpc_route: Option<String>,
+    tcp_route: Option<String>,
+    tls_route: Option<String>,
+    #[serde(default)]
+    http_routes: Vec<RawRoute>,
+    #[serde(default)]
+    grpc_routes: Vec<RawRoute>,
+    #[serde(default)]
+    tcp_routes: Vec<RawRoute>,
+    #[serde(default)]
+    tls_routes: Vec<RawRoute>,
+    http_route_selector: Option<Value>,
+    grpc_route_selector: Option<Value>,
+    tcp_route_selector: Option<Value>,
+    tls_route_selector: Option<Value>,
+    namespace: Option<String>,
+    #[serde(default)]
+    disable_in_progress_label: bool,
+    in_progress_label_key: Option<String>,
+    in_progress_label_value: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawRoute {
+    name: String,
+    #[serde(default)]
+    use_header_routes: bool,
+}
+
+impl Config {
+    /// Reads and validates a config; `rollout` names the rollout in errors.
+    ///
+    /// ```
+    /// use router_gatewayapi::config::{Config, RouteKind};
+    /// let c = Config::parse(&serde_json::json!({"httpRoute": "web", "namespace": "default"}), "default/web").unwrap();
+    /// assert_eq!(c.routes[0].kind, RouteKind::Http);
+    /// assert!(c.routes[0].use_header_routes, "a single httpRoute gets header routes");
+    /// let err = Config::parse(&serde_json::json!({"httpRoute": "web", "useHeaderRoutes": true}), "default/web").unwrap_err();
+    /// assert!(err.to_string().contains("unknown field `useHeaderRoutes`"), "{err}");
+    /// ```
+    pub fn parse(value: &Value, rollout: &str) -> Result<Self, Error> {
+        let config_error = |message: String| Error::Config {
+            rollout: rollout.to_owned(),
+            message,
+        };
+        let raw: Raw = serde_json::from_value(value.clone())
+            .map_err(|e| config_error(format!("plugin config: {e}")))?;
+        let mut routes = Vec::new();
+        for (kind, single) in [
+            (RouteKind::Http, &raw.http_route),
+            (RouteKind::Grpc, &raw.grpc_route),
+            (RouteKind::Tcp, &raw.tcp_route),
+            (RouteKind::Tls, &raw.tls_route),
+        ] {
+            if let Some(name) = single {
+                routes.push(RouteRef {
+                    kind,
+                    name: name.clone(),
+                    use_header_routes: kind.routes_requests(),
+                });
+            }
+        }
+        for (kind, list) in [
+            (RouteKind::Http, &raw.http_routes),
+            (RouteKind::Grpc, &raw.grpc_routes),
+            (RouteKind::Tcp, &raw.tcp_routes),
+            (RouteKind::Tls, &raw.tls_routes),
+        ] {
+            for r in list {
+                routes.push(RouteRef {
+                    kind,
+                    name: r.name.clone(),
+                    use_header_routes: r.use_header_routes && kind.routes_requests(),
+                });
+            }
+        }
+        if let Some(r) = routes.iter().find(|r| r.name.is_empty()) {
+            return Err(config_error(format!(
+                "plugin config: a {} name is empty",
+                r.kind.kind()
+            )));
+        }
+        let selectors: Vec<(RouteKind, Value)> = [
+            (RouteKind::Http, raw.http_route_selector),
+            (RouteKind::Grpc, raw.grpc_route_selector),
+            (RouteKind::Tcp, raw.tcp_route_selector),
+            (RouteKind::Tls, raw.tls_route_selector),
+        ]
+        .into_iter()
+        .filter_map(|(k, s)| s.map(|s| (k, s)))
+        .collect();
+        if routes.is_empty() && selectors.is_empty() {
+            return Err(config_error(
+                "plugin config: names no route (expected httpRoute, grpcRoute, tcpRoute, tlsRoute, \
+                 their list forms, or a route selector)"
+                    .into(),
+            ));
+        }
+        let in_progress_label = (!raw.disable_in_progress_label).then(|| {
+            (
+                raw.in_progress_label_key
+                    .unwrap_or_else(|| DEFAULT_IN_PROGRESS_LABEL.0.to_owned()),
+                raw.in_progress_label_value
+                    .unwrap_or_else(|| DEFAULT_IN_PROGRESS_LABEL.1.to_owned()),
+            )
+        });
+        Ok(Self {
+            routes,
+            selectors,
+            namespace: raw.namespace.filter(|n| !n.is_empty()),
+            in_progress_label,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn list_entries_default_to_no_header_routes() {
+        let c = Config::parse(
+            &json!({"httpRoutes": [{"name": "a"}, {"name": "b", "useHeaderRoutes": true}],
+                    "tcpRoutes": [{"name": "t", "useHeaderRoutes": true}]}),
+            "ns/r",
+        )
+        .unwrap();
+        let flags: Vec<_> = c
+            .routes
+            .iter()
+            .map(|r| (r.name.as_str(), r.use_header_routes))
+            .collect();
+        assert_eq!(flags, [("a", false), ("b", true), ("t", false)]);
+    }
+
+    #[test]
+    fn a_config_without_routes_is_refused() {
+        let err = Config::parse(&json!({"namespace": "x"}), "ns/r").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("rollout ns/r: plugin config: names no route"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_in_progress_label_can_be_renamed_or_disabled() {
+        let c = Config::parse(
+            &json!({"httpRoute": "a", "inProgressLabelKey": "k"}),
+            "ns/r",
+        )
+        .unwrap();
+        assert_eq!(
+            c.in_progress_label,
+            Some(("k".into(), "in-progress".into()))
+        );
+        let c = Config::parse(
+            &json!({"httpRoute": "a", "disableInProgressLabel": true}),
+            "ns/r",
+        )
+        .unwrap();
+        assert_eq!(c.in_progress_label, None);
+    }
+}

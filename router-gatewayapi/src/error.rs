@@ -1,0 +1,26 @@
+//! The one error type of this crate.
+
+/// What can go wrong routing traffic through Gateway API routes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The plugin config is not usable.
+    #[error("rollout {rollout}: {message}")]
+    Config {
+        /// `<namespace>/<name>` of the rollout.
+        rollout: String,
+        /// What is wrong, naming the field.
+        message: String,
+    },
+    /// A route cannot carry what the rollout asks for.
+    #[error("{route}: {message}")]
+    Route {
+        /// `HTTPRoute <namespace>/<name>`.
+        route: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A bug in this crate (a patch it built is not a JSON patch).
+    #[error("internal error: {0}")]
+    Internal(String),
+}

@@ -1,0 +1,500 @@
+//! Planning, without I/O: a route object as read from the API server plus
+//! what the rollout wants, in; a guarded JSON patch (or "no change") out.
+//!
+//! Routes are handled as JSON so that fields this crate does not know (newer
+//! Gateway API fields, implementation extensions) are never rewritten: a
+//! plan only touches the backendRef weights it owns and the rules it manages.
+//! Every element a patch changes or removes is first `test`ed for its
+//! identity (backendRef name, rule name), so a concurrent edit that moved
+//! things makes the patch fail instead of overwriting someone else's change.
+//!
+//! Managed rules are recognised by `rule.name` only: the name of a
+//! `managedRoutes` entry, or `<name>-<n>` for the copies made on multi-rule
+//! routes. Nothing structural: a user's rule that happens to look like ours
+//! is never touched.
+
+use json_patch::Patch;
+use rollout_core::spec::{HeaderMatch, MirrorMatch, SetHeaderRoute, SetMirrorRoute, StringMatch};
+use rollout_core::status::WeightDestination;
+use serde_json::{Map, Value, json};
+
+use crate::config::RouteKind;
+use crate::error::Error;
+
+/// Gateway API's largest backendRef weight.
+pub const MAX_WEIGHT: i32 = 1_000_000;
+
+/// The Services a rollout routes between, and the namespace they live in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Services<'a> {
+    /// `canaryService`.
+    pub canary: &'a str,
+    /// `stableService`.
+    pub stable: &'a str,
+    /// The rollout's namespace.
+    pub namespace: &'a str,
+}
+
+/// A route object and what planning needs to know about it.
+#[derive(Debug, Clone, Copy)]
+pub struct Route<'a> {
+    /// The object as read (`apiVersion`, `metadata`, `spec`, `status`).
+    pub object: &'a Value,
+    /// Its kind.
+    pub kind: RouteKind,
+    /// `trafficRouting.managedRoutes` names.
+    pub managed: &'a [String],
+}
+
+impl Route<'_> {
+    fn namespace(&self) -> &str {
+        self.object["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+    }
+
+    /// `HTTPRoute <namespace>/<name>`, for messages.
+    pub fn label(&self) -> String {
+        format!(
+            "{} {}/{}",
+            self.kind.kind(),
+            self.namespace(),
+            self.object["metadata"]["name"].as_str().unwrap_or("")
+        )
+    }
+
+    fn error(&self, message: impl Into<String>) -> Error {
+        Error::Route {
+            route: self.label(),
+            message: message.into(),
+        }
+    }
+
+    fn rules(&self) -> Result<&[Value], Error> {
+        match &self.object["spec"]["rules"] {
+            Value::Array(rules) => Ok(rules),
+            Value::Null => Ok(&[]),
+            _ => Err(self.error("spec.rules is not a list")),
+        }
+    }
+
+    /// Whether a rule is one of ours, by name.
+    fn is_managed(&self, rule: &Value) -> bool {
+        rule["name"]
+            .as_str()
+            .is_some_and(|n| self.managed.iter().any(|m| is_named(n, m)))
+    }
+
+    /// Whether a backendRef points at `service` in the rollout's namespace.
+    fn refers_to(&self, backend: &Value, service: &str, services: &Services<'_>) -> bool {
+        backend["name"].as_str() == Some(service)
+            && matches!(backend["group"].as_str(), None | Some(""))
+            && matches!(backend["kind"].as_str(), None | Some("Service"))
+            && backend["namespace"].as_str().unwrap_or(self.namespace()) == services.namespace
+    }
+
+    /// Unmanaged rules with both the canary and the stable Service, with their index.
+    fn source_rules<'r>(
+        &'r self,
+        services: &Services<'_>,
+    ) -> Result<Vec<(usize, &'r Value)>, Error> {
+        let both = |rule: &Value| {
+            let refs = rule["backendRefs"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            refs.iter()
+                .any(|b| self.refers_to(b, services.canary, services))
+                && refs
+                    .iter()
+                    .any(|b| self.refers_to(b, services.stable, services))
+        };
+        let sources: Vec<_> = self
+            .rules()?
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !self.is_managed(r) && both(r))
+            .collect();
+        if sources.is_empty() {
+            return Err(self.error(format!(
+                "no rule sends traffic to both {} and {}",
+                services.canary, services.stable
+            )));
+        }
+        Ok(sources)
+    }
+}
+
+/// `name` or `<name>-<digits>`.
+fn is_named(rule: &str, name: &str) -> bool {
+    rule == name
+        || rule
+            .strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn patch(ops: Vec<Value>) -> Result<Option<Patch>, Error> {
+    if ops.is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_value(Value::Array(ops))
+        .map(Some)
+        .map_err(|e| Error::Internal(format!("building a JSON patch: {e}")))
+}
+
+/// Sets the weights of the canary and stable backendRefs (and of extra
+/// destinations that have one) in every unmanaged rule. `weight` is the
+/// canary's share of `max_weight`; the stable Service gets the rest.
+/// Other backendRefs and the managed header/mirror rules are untouched.
+///
+/// ```
+/// use router_gatewayapi::config::RouteKind;
+/// use router_gatewayapi::plan::{plan_weights, Route, Services};
+/// let object = serde_json::json!({"metadata": {"name": "web", "namespace": "default"},
+///     "spec": {"rules": [{"backendRefs": [{"name": "web-canary", "port": 80, "weight": 0},
+///                                         {"name": "web-stable", "port": 80, "weight": 100}]}]}});
+/// let route = Route { object: &object, kind: RouteKind::Http, managed: &[] };
+/// let services = Services { canary: "web-canary", stable: "web-stable", namespace: "default" };
+/// let patch = plan_weights(&route, &services, 50, 100, &[]).unwrap().expect("a change");
+/// let mut after = object.clone();
+/// json_patch::patch(&mut after, &patch).unwrap();
+/// assert_eq!(after["spec"]["rules"][0]["backendRefs"][0]["weight"], 50);
+/// // Already there: nothing to write.
+/// let route = Route { object: &after, kind: RouteKind::Http, managed: &[] };
+/// assert!(plan_weights(&route, &services, 50, 100, &[]).unwrap().is_none());
+/// ```
+pub fn plan_weights(
+    route: &Route<'_>,
+    services: &Services<'_>,
+    weight: i32,
+    max_weight: i32,
+    additional: &[WeightDestination],
+) -> Result<Option<Patch>, Error> {
+    if !(1..=MAX_WEIGHT).contains(&max_weight) {
+        return Err(route.error(format!(
+            "maxTrafficWeight {max_weight} is outside 1 to {MAX_WEIGHT}, Gateway API's weight range"
+        )));
+    }
+    let extra: i32 = additional.iter().map(|d| d.weight.max(0)).sum();
+    let stable = max_weight - weight - extra;
+    if !(0..=max_weight).contains(&weight) || stable < 0 {
+        return Err(route.error(format!(
+            "canary weight {weight} and extra weights {extra} do not fit in {max_weight}"
+        )));
+    }
+    let (mut found_canary, mut found_stable) = (false, false);
+    let mut ops = Vec::new();
+    for (i, rule) in route.rules()?.iter().enumerate() {
+        if route.is_managed(rule) {
+            continue;
+        }
+        let Some(refs) = rule["backendRefs"].as_array() else {
+            continue;
+        };
+        for (j, backend) in refs.iter().enumerate() {
+            let want = if route.refers_to(backend, services.canary, services) {
+                found_canary = true;
+                weight
+            } else if route.refers_to(backend, services.stable, services) {
+                found_stable = true;
+                stable
+            } else if let Some(d) = additional.iter().find(|d| {
+                d.service_name
+                    .as_deref()
+                    .is_some_and(|s| route.refers_to(backend, s, services))
+            }) {
+                d.weight
+            } else {
+                continue;
+            };
+            // An unset weight means 1.
+            let current = backend.get("weight");
+            if current.and_then(Value::as_i64) == Some(i64::from(want)) {
+                continue;
+            }
+            let at = format!("/spec/rules/{i}/backendRefs/{j}");
+            ops.push(json!({"op": "test", "path": format!("{at}/name"), "value": backend["name"]}));
+            let op = if current.is_some() { "replace" } else { "add" };
+            ops.push(json!({"op": op, "path": format!("{at}/weight"), "value": want}));
+        }
+    }
+    for (found, service, field) in [
+        (found_canary, services.canary, "canaryService"),
+        (found_stable, services.stable, "stableService"),
+    ] {
+        if !found {
+            return Err(route.error(format!(
+                "no backendRef to Service {service} ({field}) outside the managed rules"
+            )));
+        }
+    }
+    patch(ops)
+}
+
+/// Replaces the rules named `name` (and `name-<n>`) with `desired`,
+/// appended at the end; no change when they are already exactly that.
+fn upsert_named(
+    route: &Route<'_>,
+    name: &str,
+    desired: Vec<Value>,
+) -> Result<Option<Patch>, Error> {
+    let rules = route.rules()?;
+    let existing: Vec<(usize, &Value)> = rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r["name"].as_str().is_some_and(|n| is_named(n, name)))
+        .collect();
+    if existing.len() == desired.len()
+        && existing
+            .iter()
+            .zip(&desired)
+            .all(|((_, have), want)| *have == want)
+    {
+        return Ok(None);
+    }
+    let mut ops = Vec::new();
+    if route.object["spec"]["rules"].is_null() {
+        ops.push(json!({"op": "add", "path": "/spec/rules", "value": []}));
+    }
+    for (i, rule) in existing.iter().rev() {
+        ops.push(
+            json!({"op": "test", "path": format!("/spec/rules/{i}/name"), "value": rule["name"]}),
+        );
+        ops.push(json!({"op": "remove", "path": format!("/spec/rules/{i}")}));
+    }
+    for rule in desired {
+        ops.push(json!({"op": "add", "path": "/spec/rules/-", "value": rule}));
+    }
+    patch(ops)
+}
+
+/// A Gateway API header match from a step's header match.
+fn header_match(route: &Route<'_>, m: &HeaderMatch) -> Result<Value, Error> {
+    let (kind, value) = string_match(route, &m.header_value, &format!("header {}", m.header_name))?;
+    Ok(json!({"type": kind, "name": m.header_name, "value": value}))
+}
+
+/// (`Exact` | `RegularExpression`, value). Gateway API has no prefix match
+/// for headers: a prefix becomes an escaped regular expression.
+fn string_match(
+    route: &Route<'_>,
+    m: &StringMatch,
+    what: &str,
+) -> Result<(&'static str, String), Error> {
+    match (&m.exact, &m.prefix, &m.regex) {
+        (Some(v), None, None) => Ok(("Exact", v.clone())),
+        (None, Some(v), None) => Ok(("RegularExpression", format!("{}.*", regex::escape(v)))),
+        (None, None, Some(v)) => Ok(("RegularExpression", v.clone())),
+        _ => Err(route.error(format!(
+            "{what}: set exactly one of exact, prefix and regex"
+        ))),
+    }
+}
+
+/// The canary backendRef of a source rule, without its weight (a managed
+/// rule sends all of its traffic to one backend).
+fn canary_ref(route: &Route<'_>, rule: &Value, services: &Services<'_>) -> Value {
+    let mut backend = rule["backendRefs"]
+        .as_array()
+        .and_then(|refs| {
+            refs.iter()
+                .find(|b| route.refers_to(b, services.canary, services))
+        })
+        .cloned()
+        .unwrap_or_else(|| json!({"name": services.canary}));
+    if let Some(obj) = backend.as_object_mut() {
+        obj.remove("weight");
+    }
+    backend
+}
+
+/// Sets the managed header route `step.name`: for every unmanaged rule that
+/// carries both Services, one rule (`name`, then `name-1`, ...) with the
+/// source rule's matches (path, method, query params and headers kept) plus
+/// the step's header conditions, the source rule's filters, and the canary
+/// as its only backend. An empty match removes only this named route.
+/// TCP and TLS routes have no requests to match: no change.
+pub fn plan_header_route(
+    route: &Route<'_>,
+    services: &Services<'_>,
+    step: &SetHeaderRoute,
+) -> Result<Option<Patch>, Error> {
+    if !route.kind.routes_requests() {
+        return Ok(None);
+    }
+    if step.matches.is_empty() {
+        return upsert_named(route, &step.name, Vec::new());
+    }
+    let headers: Vec<Value> = step
+        .matches
+        .iter()
+        .map(|m| header_match(route, m))
+        .collect::<Result<_, _>>()?;
+    let copied: &[&str] = match route.kind {
+        RouteKind::Http => &["path", "method", "queryParams"],
+        _ => &["method"],
+    };
+    let mut desired = Vec::new();
+    for (k, (_, source)) in route.source_rules(services)?.into_iter().enumerate() {
+        let name = if k == 0 {
+            step.name.clone()
+        } else {
+            format!("{}-{k}", step.name)
+        };
+        let sources = source["matches"].as_array().filter(|m| !m.is_empty());
+        let matches: Vec<Value> = match sources {
+            None => vec![json!({"headers": headers})],
+            Some(ms) => ms
+                .iter()
+                .map(|m| {
+                    let mut out = Map::new();
+                    for field in copied {
+                        if let Some(v) = m.get(*field) {
+                            out.insert((*field).to_owned(), v.clone());
+                        }
+                    }
+                    let mut all = m["headers"].as_array().cloned().unwrap_or_default();
+                    all.extend(headers.iter().cloned());
+                    out.insert("headers".into(), Value::Array(all));
+                    Value::Object(out)
+                })
+                .collect(),
+        };
+        let mut rule = Map::new();
+        rule.insert("name".into(), Value::String(name));
+        rule.insert("matches".into(), Value::Array(matches));
+        if let Some(filters) = source["filters"].as_array().filter(|f| !f.is_empty()) {
+            rule.insert("filters".into(), Value::Array(filters.clone()));
+        }
+        rule.insert(
+            "backendRefs".into(),
+            json!([canary_ref(route, source, services)]),
+        );
+        desired.push(Value::Object(rule));
+    }
+    upsert_named(route, &step.name, desired)
+}
+
+/// Sets the managed mirror route `step.name` on an HTTPRoute: one rule
+/// matching the step's requests (method, path, headers; the match entries
+/// are ORed) that sends them to the stable Service and copies `percentage`
+/// of them to the canary with a `RequestMirror` filter. An empty match
+/// removes it. TCP and TLS routes: no change; GRPCRoute: an error.
+pub fn plan_mirror_route(
+    route: &Route<'_>,
+    services: &Services<'_>,
+    step: &SetMirrorRoute,
+) -> Result<Option<Patch>, Error> {
+    match route.kind {
+        RouteKind::Tcp | RouteKind::Tls => return Ok(None),
+        RouteKind::Grpc => {
+            return Err(route.error("setMirrorRoute is supported on HTTPRoutes only"));
+        }
+        RouteKind::Http => {}
+    }
+    if step.matches.is_empty() {
+        return upsert_named(route, &step.name, Vec::new());
+    }
+    let (_, source) = route.source_rules(services)?[0];
+    let matches: Vec<Value> = step
+        .matches
+        .iter()
+        .map(|m| mirror_match(route, m))
+        .collect::<Result<_, _>>()?;
+    let mut stable = source["backendRefs"]
+        .as_array()
+        .and_then(|refs| {
+            refs.iter()
+                .find(|b| route.refers_to(b, services.stable, services))
+        })
+        .cloned()
+        .unwrap_or_else(|| json!({"name": services.stable}));
+    if let Some(obj) = stable.as_object_mut() {
+        obj.remove("weight");
+        obj.remove("filters");
+    }
+    let mut mirror_to = canary_ref(route, source, services);
+    if let Some(obj) = mirror_to.as_object_mut() {
+        obj.remove("filters");
+    }
+    let percent = step.percentage.unwrap_or(100).clamp(0, 100);
+    let mut filter = json!({"type": "RequestMirror", "requestMirror": {"backendRef": mirror_to}});
+    if percent != 100 {
+        filter["requestMirror"]["percent"] = json!(percent);
+    }
+    let rule = json!({"name": step.name, "matches": matches, "filters": [filter], "backendRefs": [stable]});
+    upsert_named(route, &step.name, vec![rule])
+}
+
+fn mirror_match(route: &Route<'_>, m: &MirrorMatch) -> Result<Value, Error> {
+    let mut out = Map::new();
+    if let Some(method) = &m.method {
+        match (&method.exact, &method.prefix, &method.regex) {
+            (Some(v), None, None) => {
+                out.insert("method".into(), Value::String(v.to_uppercase()));
+            }
+            _ => {
+                return Err(
+                    route.error("setMirrorRoute: Gateway API matches methods exactly (use exact)")
+                );
+            }
+        }
+    }
+    if let Some(path) = &m.path {
+        let (kind, value) = match (&path.exact, &path.prefix, &path.regex) {
+            (Some(v), None, None) => ("Exact", v.clone()),
+            (None, Some(v), None) => ("PathPrefix", v.clone()),
+            (None, None, Some(v)) => ("RegularExpression", v.clone()),
+            _ => {
+                return Err(
+                    route.error("setMirrorRoute path: set exactly one of exact, prefix and regex")
+                );
+            }
+        };
+        out.insert("path".into(), json!({"type": kind, "value": value}));
+    }
+    if !m.headers.is_empty() {
+        let headers: Vec<Value> = m
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                header_match(
+                    route,
+                    &HeaderMatch {
+                        header_name: name.clone(),
+                        header_value: value.clone(),
+                    },
+                )
+            })
+            .collect::<Result<_, _>>()?;
+        out.insert("headers".into(), Value::Array(headers));
+    }
+    Ok(Value::Object(out))
+}
+
+/// Removes every managed rule (header and mirror routes) and nothing else.
+pub fn plan_remove_managed(route: &Route<'_>) -> Result<Option<Patch>, Error> {
+    let mut ops = Vec::new();
+    for (i, rule) in route.rules()?.iter().enumerate().rev() {
+        if route.is_managed(rule) {
+            ops.push(json!({"op": "test", "path": format!("/spec/rules/{i}/name"), "value": rule["name"]}));
+            ops.push(json!({"op": "remove", "path": format!("/spec/rules/{i}")}));
+        }
+    }
+    patch(ops)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn managed_names_are_exact_or_numbered() {
+        assert!(is_named("beta", "beta"));
+        assert!(is_named("beta-2", "beta"));
+        assert!(!is_named("beta-x", "beta"));
+        assert!(!is_named("beta-", "beta"));
+        assert!(!is_named("betamax", "beta"));
+    }
+}
