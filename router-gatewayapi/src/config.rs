@@ -66,6 +66,9 @@ pub struct Config {
     pub namespace: Option<String>,
     /// The GitOps label set while the canary has traffic; `None` when disabled.
     pub in_progress_label: Option<(String, String)>,
+    /// Whether `verify_weight` checks the routes (`verifyWeight`, default
+    /// true); when false it answers "not implemented" and nothing waits.
+    pub verify_weight: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -92,6 +95,7 @@ struct Raw {
     disable_in_progress_label: bool,
     in_progress_label_key: Option<String>,
     in_progress_label_value: Option<String>,
+    verify_weight: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -184,6 +188,7 @@ impl Config {
             selectors,
             namespace: raw.namespace.filter(|n| !n.is_empty()),
             in_progress_label,
+            verify_weight: raw.verify_weight.unwrap_or(true),
         })
     }
 }

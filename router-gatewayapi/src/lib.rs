@@ -12,11 +12,17 @@
 //! ```
 //!
 //! [`plan`] is pure and holds all of the routing logic; it is tested from
-//! YAML fixtures in `tests/fixtures/`.
+//! YAML fixtures in `tests/fixtures/`. [`GatewayApiRouter`] is the thin I/O
+//! layer: it reads each route, plans, and sends a guarded JSON patch only
+//! when something changes (an unchanged state costs one read and no write),
+//! re-reading and re-planning when a guard fails or the write conflicts.
+//! `update_hash` is a no-op: routes point at Services, not ReplicaSets.
 #![warn(missing_docs)]
 
 pub mod config;
 mod error;
 pub mod plan;
+mod router;
 
 pub use error::Error;
+pub use router::{GatewayApiRouter, WRITE_ATTEMPTS};

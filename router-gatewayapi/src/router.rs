@@ -1,0 +1,400 @@
+//! The router: the thin I/O layer around [`crate::plan`].
+//!
+//! Each call reads the rollout's routes, plans, and writes only when the
+//! plan has something to change, as a JSON patch whose `test` operations
+//! guard every element it touches. When a guard fails (someone edited the
+//! route between our read and our write) or the server reports a conflict,
+//! the route is read again and planned again, a bounded number of times.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use json_patch::Patch;
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch as KubePatch, PatchParams};
+use plugin_proto::{RolloutContext, TrafficRouter, Verified};
+use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
+use rollout_core::status::WeightDestination;
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use crate::config::{Config, RouteKind, RouteRef};
+use crate::error::Error;
+use crate::plan::{self, Route, Services};
+
+/// How often a write is retried after a failed guard or a conflict.
+pub const WRITE_ATTEMPTS: u32 = 5;
+
+/// Gateway API traffic routing as a [`TrafficRouter`].
+#[derive(Clone)]
+pub struct GatewayApiRouter {
+    client: std::sync::Arc<OnceCell<kube::Client>>,
+}
+
+impl std::fmt::Debug for GatewayApiRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayApiRouter")
+            .field("connected", &self.client.initialized())
+            .finish()
+    }
+}
+
+impl GatewayApiRouter {
+    /// A router using this Kubernetes client.
+    pub fn with_client(client: kube::Client) -> Self {
+        Self {
+            client: std::sync::Arc::new(OnceCell::new_with(Some(client))),
+        }
+    }
+
+    /// A router whose client is built on `init` from the environment (the
+    /// in-cluster service account, or `KUBECONFIG`).
+    pub fn from_environment() -> Self {
+        Self {
+            client: std::sync::Arc::new(OnceCell::new()),
+        }
+    }
+
+    async fn client(&self) -> Result<kube::Client, plugin_proto::Error> {
+        self.client
+            .get_or_try_init(kube::Client::try_default)
+            .await
+            .cloned()
+            .map_err(|e| {
+                plugin_proto::Error::router(format!("cannot build a Kubernetes client: {e}"))
+            })
+    }
+
+    fn api(client: kube::Client, kind: RouteKind, namespace: &str) -> Api<DynamicObject> {
+        let version = match kind {
+            RouteKind::Http | RouteKind::Grpc => "v1",
+            RouteKind::Tcp | RouteKind::Tls => "v1alpha2",
+        };
+        let resource = ApiResource {
+            group: "gateway.networking.k8s.io".into(),
+            version: version.into(),
+            api_version: format!("gateway.networking.k8s.io/{version}"),
+            kind: kind.kind().into(),
+            plural: format!("{}s", kind.kind().to_lowercase()),
+        };
+        Api::namespaced_with(client, namespace, &resource)
+    }
+
+    /// The config and the routes it names (plus those its selectors find).
+    async fn routes(
+        &self,
+        ctx: &RolloutContext,
+    ) -> Result<(Vec<RouteRef>, String, kube::Client), plugin_proto::Error> {
+        let config = Config::parse(&ctx.config, &ctx.object_name()).map_err(router_error)?;
+        let namespace = config
+            .namespace
+            .clone()
+            .unwrap_or_else(|| ctx.namespace.clone());
+        let client = self.client().await?;
+        let mut routes = config.routes.clone();
+        for (kind, selector) in &config.selectors {
+            let api = Self::api(client.clone(), *kind, &namespace);
+            let params = ListParams::default().labels(&label_selector(selector));
+            let found = api.list(&params).await.map_err(|e| {
+                plugin_proto::Error::router(format!("listing {}s in {namespace}: {e}", kind.kind()))
+            })?;
+            for object in found {
+                let name = object.metadata.name.unwrap_or_default();
+                if !routes.iter().any(|r| r.kind == *kind && r.name == name) {
+                    // As in the plugin this replaces: discovered routes carry no header routes.
+                    routes.push(RouteRef {
+                        kind: *kind,
+                        name,
+                        use_header_routes: false,
+                    });
+                }
+            }
+        }
+        Ok((routes, namespace, client))
+    }
+
+    /// Plans and writes every route; on failure the error says which routes
+    /// were already written (the next call converges).
+    async fn each_route<F>(
+        &self,
+        ctx: &RolloutContext,
+        header_routes_only: bool,
+        plan: F,
+    ) -> Result<(), plugin_proto::Error>
+    where
+        F: Fn(&Route<'_>, &Services<'_>) -> Result<Option<Patch>, Error> + Send + Sync,
+    {
+        let (routes, namespace, client) = self.routes(ctx).await?;
+        let services = Services {
+            canary: &ctx.canary_service,
+            stable: &ctx.stable_service,
+            namespace: &ctx.namespace,
+        };
+        let mut written: Vec<String> = Vec::new();
+        for r in routes
+            .iter()
+            .filter(|r| r.use_header_routes || !header_routes_only)
+        {
+            let api = Self::api(client.clone(), r.kind, &namespace);
+            let label = format!("{} {namespace}/{}", r.kind.kind(), r.name);
+            match write(&api, &r.name, r.kind, &ctx.managed_routes, |route| {
+                plan(route, &services)
+            })
+            .await
+            {
+                Ok(true) => written.push(label),
+                Ok(false) => {}
+                Err(e) if written.is_empty() => return Err(e),
+                Err(e) => {
+                    return Err(plugin_proto::Error::router(format!(
+                        "{e} (already updated: {})",
+                        written.join(", ")
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn router_error(e: Error) -> plugin_proto::Error {
+    plugin_proto::Error::router(e.to_string())
+}
+
+/// Reads, plans and (if needed) patches one route; `Ok(true)` when it wrote.
+async fn write<F>(
+    api: &Api<DynamicObject>,
+    name: &str,
+    kind: RouteKind,
+    managed: &[String],
+    plan: F,
+) -> Result<bool, plugin_proto::Error>
+where
+    F: Fn(&Route<'_>) -> Result<Option<Patch>, Error>,
+{
+    for attempt in 0..WRITE_ATTEMPTS {
+        let object = api
+            .get(name)
+            .await
+            .map_err(|e| plugin_proto::Error::router(format!("{} {name}: {e}", kind.kind())))?;
+        let value = serde_json::to_value(&object)
+            .map_err(|e| plugin_proto::Error::router(e.to_string()))?;
+        let route = Route {
+            object: &value,
+            kind,
+            managed,
+        };
+        let Some(patch) = plan(&route).map_err(router_error)? else {
+            return Ok(false);
+        };
+        match api
+            .patch(name, &PatchParams::default(), &KubePatch::Json::<()>(patch))
+            .await
+        {
+            Ok(_) => return Ok(true),
+            // 422: a `test` guard failed; 409: a conflicting write. Read again.
+            Err(kube::Error::Api(status)) if status.code == 422 || status.code == 409 => {
+                tracing::debug!(route = %route.label(), attempt, "route changed under us; planning again");
+                tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
+            }
+            Err(e) => {
+                return Err(plugin_proto::Error::router(format!(
+                    "{}: {e}",
+                    route.label()
+                )));
+            }
+        }
+    }
+    Err(plugin_proto::Error::router(format!(
+        "{} {name}: still changing after {WRITE_ATTEMPTS} attempts",
+        kind.kind()
+    )))
+}
+
+/// A `metav1.LabelSelector` as a selector string.
+fn label_selector(selector: &Value) -> String {
+    let mut terms: Vec<String> = selector["matchLabels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect()
+        })
+        .unwrap_or_default();
+    for e in selector["matchExpressions"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let key = e["key"].as_str().unwrap_or("");
+        let values: Vec<&str> = e["values"]
+            .as_array()
+            .map(|v| v.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        terms.push(match e["operator"].as_str().unwrap_or("") {
+            "In" => format!("{key} in ({})", values.join(",")),
+            "NotIn" => format!("{key} notin ({})", values.join(",")),
+            "Exists" => key.to_owned(),
+            _ => format!("!{key}"),
+        });
+    }
+    terms.join(",")
+}
+
+/// Whether every parent of the route accepted its current generation with
+/// resolvable backends.
+fn accepted(route: &Value) -> bool {
+    let generation = route["metadata"]["generation"].as_i64();
+    let parents = route["status"]["parents"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let condition = |parent: &Value, kind: &str| {
+        parent["conditions"].as_array().is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c["type"] == kind
+                    && c["status"] == "True"
+                    && (generation.is_none() || c["observedGeneration"].as_i64() == generation)
+            })
+        })
+    };
+    !parents.is_empty()
+        && parents
+            .iter()
+            .all(|p| condition(p, "Accepted") && condition(p, "ResolvedRefs"))
+}
+
+#[async_trait]
+impl TrafficRouter for GatewayApiRouter {
+    async fn init(&self) -> Result<(), plugin_proto::Error> {
+        self.client().await.map(|_| ())
+    }
+
+    async fn name(&self) -> Result<String, plugin_proto::Error> {
+        Ok("GatewayAPI".into())
+    }
+
+    async fn set_weight(
+        &self,
+        ctx: &RolloutContext,
+        weight: i32,
+        additional: &[WeightDestination],
+    ) -> Result<(), plugin_proto::Error> {
+        let max = ctx.max_traffic_weight;
+        self.each_route(ctx, false, |route, services| {
+            plan::plan_weights(route, services, weight, max, additional)
+        })
+        .await
+    }
+
+    async fn set_header_route(
+        &self,
+        ctx: &RolloutContext,
+        step: &SetHeaderRoute,
+    ) -> Result<(), plugin_proto::Error> {
+        self.each_route(ctx, true, |route, services| {
+            plan::plan_header_route(route, services, step)
+        })
+        .await
+    }
+
+    async fn set_mirror_route(
+        &self,
+        ctx: &RolloutContext,
+        step: &SetMirrorRoute,
+    ) -> Result<(), plugin_proto::Error> {
+        self.each_route(ctx, true, |route, services| {
+            plan::plan_mirror_route(route, services, step)
+        })
+        .await
+    }
+
+    async fn verify_weight(
+        &self,
+        ctx: &RolloutContext,
+        weight: i32,
+        additional: &[WeightDestination],
+    ) -> Result<Verified, plugin_proto::Error> {
+        let config = Config::parse(&ctx.config, &ctx.object_name()).map_err(router_error)?;
+        if !config.verify_weight {
+            return Ok(Verified::NotImplemented);
+        }
+        let (routes, namespace, client) = self.routes(ctx).await?;
+        let services = Services {
+            canary: &ctx.canary_service,
+            stable: &ctx.stable_service,
+            namespace: &ctx.namespace,
+        };
+        for r in &routes {
+            let api = Self::api(client.clone(), r.kind, &namespace);
+            let object = api.get(&r.name).await.map_err(|e| {
+                plugin_proto::Error::router(format!(
+                    "{} {namespace}/{}: {e}",
+                    r.kind.kind(),
+                    r.name
+                ))
+            })?;
+            let value = serde_json::to_value(&object)
+                .map_err(|e| plugin_proto::Error::router(e.to_string()))?;
+            let route = Route {
+                object: &value,
+                kind: r.kind,
+                managed: &ctx.managed_routes,
+            };
+            let in_place = plan::plan_weights(
+                &route,
+                &services,
+                weight,
+                ctx.max_traffic_weight,
+                additional,
+            )
+            .map_err(router_error)?
+            .is_none();
+            if !in_place || !accepted(&value) {
+                return Ok(Verified::NotVerified);
+            }
+        }
+        Ok(Verified::Verified)
+    }
+
+    /// Routes point at Services, whose selectors the rollout controller
+    /// moves between ReplicaSets: nothing to do here.
+    async fn update_hash(
+        &self,
+        _: &RolloutContext,
+        _: &str,
+        _: &str,
+        _: &[WeightDestination],
+    ) -> Result<(), plugin_proto::Error> {
+        Ok(())
+    }
+
+    async fn remove_managed_routes(&self, ctx: &RolloutContext) -> Result<(), plugin_proto::Error> {
+        self.each_route(ctx, true, |route, _| plan::plan_remove_managed(route))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn label_selectors_render_as_kubernetes_selector_strings() {
+        let s = json!({"matchLabels": {"app": "web"},
+            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]},
+                                 {"key": "legacy", "operator": "DoesNotExist"}]});
+        assert_eq!(label_selector(&s), "app=web,tier in (a,b),!legacy");
+    }
+
+    #[test]
+    fn acceptance_needs_every_parent_for_the_current_generation() {
+        let ok = |g: i64| json!({"type": "Accepted", "status": "True", "observedGeneration": g});
+        let refs = json!({"type": "ResolvedRefs", "status": "True", "observedGeneration": 2});
+        let route = json!({"metadata": {"generation": 2}, "status": {"parents": [{"conditions": [ok(2), refs]}]}});
+        assert!(accepted(&route));
+        let stale = json!({"metadata": {"generation": 2}, "status": {"parents": [{"conditions": [ok(1), refs]}]}});
+        assert!(!accepted(&stale));
+        assert!(!accepted(&json!({"metadata": {"generation": 2}})));
+    }
+}

@@ -1,0 +1,197 @@
+//! The router's requests, asserted exactly against a mock API server
+//! (tower-test): an unchanged route costs one read and no write; a change is
+//! one guarded JSON patch; a failed guard means read, plan and patch again.
+
+use std::time::Duration;
+
+use http::{Request, Response};
+use kube::client::Body;
+use plugin_proto::{RolloutContext, TrafficRouter, Verified};
+use router_gatewayapi::GatewayApiRouter;
+use serde_json::{Value, json};
+use tower_test::mock::{self, Handle};
+
+const ROUTE_PATH: &str = "/apis/gateway.networking.k8s.io/v1/namespaces/default/httproutes/web";
+
+fn route(canary: i64, stable: i64) -> Value {
+    json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "web", "namespace": "default", "resourceVersion": "7", "generation": 3},
+        "spec": {"rules": [{"backendRefs": [
+            {"name": "web-canary", "port": 80, "weight": canary},
+            {"name": "web-stable", "port": 80, "weight": stable}]}]},
+        "status": {"parents": [{"parentRef": {"name": "gw"}, "controllerName": "example.com/gw", "conditions": [
+            {"type": "Accepted", "status": "True", "reason": "Accepted", "message": "", "observedGeneration": 3, "lastTransitionTime": "2026-11-22T05:00:00Z"},
+            {"type": "ResolvedRefs", "status": "True", "reason": "ResolvedRefs", "message": "", "observedGeneration": 3, "lastTransitionTime": "2026-11-22T05:00:00Z"}]}]}
+    })
+}
+
+fn ctx(config: Value) -> RolloutContext {
+    RolloutContext {
+        name: "web".into(),
+        namespace: "default".into(),
+        canary_service: "web-canary".into(),
+        stable_service: "web-stable".into(),
+        max_traffic_weight: 100,
+        plugin_name: "argoproj-labs/gatewayAPI".into(),
+        config,
+        ..Default::default()
+    }
+}
+
+fn router() -> (GatewayApiRouter, Handle<Request<Body>, Response<Body>>) {
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    (
+        GatewayApiRouter::with_client(kube::Client::new(service, "default")),
+        handle,
+    )
+}
+
+fn reply(status: u16, body: &Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .body(Body::from(serde_json::to_vec(body).unwrap()))
+        .unwrap()
+}
+
+/// Expects the next request; returns (method, path, content type, body).
+async fn next(
+    handle: &mut Handle<Request<Body>, Response<Body>>,
+    response: Response<Body>,
+) -> (String, String, String, Value) {
+    let (request, send) = tokio::time::timeout(Duration::from_secs(2), handle.next_request())
+        .await
+        .expect("a request within 2 s")
+        .expect("the router sent a request");
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let content_type = request
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = request.into_body().collect_bytes().await.unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    send.send_response(response);
+    (method, path, content_type, body)
+}
+
+async fn no_more_requests(handle: &mut Handle<Request<Body>, Response<Body>>) {
+    let more = tokio::time::timeout(Duration::from_millis(100), handle.next_request()).await;
+    assert!(
+        matches!(more, Err(_) | Ok(None)),
+        "unexpected extra request"
+    );
+}
+
+#[tokio::test]
+async fn an_unchanged_route_costs_one_read_and_no_write() {
+    let (router, mut handle) = router();
+    let call = tokio::spawn(async move {
+        router
+            .set_weight(&ctx(json!({"httpRoute": "web"})), 30, &[])
+            .await
+    });
+    let (method, path, _, _) = next(&mut handle, reply(200, &route(30, 70))).await;
+    assert_eq!((method.as_str(), path.as_str()), ("GET", ROUTE_PATH));
+    call.await.unwrap().unwrap();
+    no_more_requests(&mut handle).await;
+}
+
+#[tokio::test]
+async fn a_weight_change_is_one_guarded_json_patch() {
+    let (router, mut handle) = router();
+    let call = tokio::spawn(async move {
+        router
+            .set_weight(&ctx(json!({"httpRoute": "web"})), 30, &[])
+            .await
+    });
+    next(&mut handle, reply(200, &route(0, 100))).await;
+    let (method, path, content_type, body) = next(&mut handle, reply(200, &route(30, 70))).await;
+    assert_eq!((method.as_str(), path.as_str()), ("PATCH", ROUTE_PATH));
+    assert_eq!(content_type, "application/json-patch+json");
+    assert_eq!(
+        body,
+        json!([
+            {"op": "test", "path": "/spec/rules/0/backendRefs/0/name", "value": "web-canary"},
+            {"op": "replace", "path": "/spec/rules/0/backendRefs/0/weight", "value": 30},
+            {"op": "test", "path": "/spec/rules/0/backendRefs/1/name", "value": "web-stable"},
+            {"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 70}
+        ])
+    );
+    call.await.unwrap().unwrap();
+    no_more_requests(&mut handle).await;
+}
+
+#[tokio::test]
+async fn a_failed_guard_is_read_planned_and_patched_again() {
+    let (router, mut handle) = router();
+    let call = tokio::spawn(async move {
+        router
+            .set_weight(&ctx(json!({"httpRoute": "web"})), 30, &[])
+            .await
+    });
+    next(&mut handle, reply(200, &route(0, 100))).await;
+    let invalid = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Invalid",
+        "message": "the server rejected our request due to an error in our request", "code": 422});
+    let (method, ..) = next(&mut handle, reply(422, &invalid)).await;
+    assert_eq!(method, "PATCH");
+    let (method, ..) = next(&mut handle, reply(200, &route(0, 100))).await;
+    assert_eq!(method, "GET", "read again after the guard failed");
+    let (method, ..) = next(&mut handle, reply(200, &route(30, 70))).await;
+    assert_eq!(method, "PATCH");
+    call.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn verify_weight_reads_the_route_and_its_parents() {
+    let (router, mut handle) = router();
+    let config = json!({"httpRoute": "web"});
+    let r = router.clone();
+    let c = config.clone();
+    let call = tokio::spawn(async move { r.verify_weight(&ctx(c), 30, &[]).await });
+    next(&mut handle, reply(200, &route(30, 70))).await;
+    assert_eq!(call.await.unwrap().unwrap(), Verified::Verified);
+
+    let r = router.clone();
+    let c = config.clone();
+    let call = tokio::spawn(async move { r.verify_weight(&ctx(c), 50, &[]).await });
+    next(&mut handle, reply(200, &route(30, 70))).await;
+    assert_eq!(
+        call.await.unwrap().unwrap(),
+        Verified::NotVerified,
+        "weights not in place yet"
+    );
+
+    let off = router
+        .verify_weight(
+            &ctx(json!({"httpRoute": "web", "verifyWeight": false})),
+            50,
+            &[],
+        )
+        .await;
+    assert_eq!(off.unwrap(), Verified::NotImplemented);
+    no_more_requests(&mut handle).await;
+}
+
+#[tokio::test]
+async fn a_bad_config_changes_nothing() {
+    let (router, mut handle) = router();
+    let err = router
+        .set_weight(
+            &ctx(json!({"httpRoute": "web", "httpRouteName": "typo"})),
+            30,
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("unknown field `httpRouteName`"),
+        "{err}"
+    );
+    no_more_requests(&mut handle).await;
+}
