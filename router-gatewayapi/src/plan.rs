@@ -473,6 +473,57 @@ fn mirror_match(route: &Route<'_>, m: &MirrorMatch) -> Result<Value, Error> {
     Ok(Value::Object(out))
 }
 
+/// Sets (`on`) or removes the GitOps label the anchor plugin puts on routes
+/// while a canary has traffic (`key=value`), touching no other label.
+///
+/// ```
+/// use router_gatewayapi::config::RouteKind;
+/// use router_gatewayapi::plan::{plan_in_progress_label, Route};
+/// let object = serde_json::json!({"metadata": {"name": "web", "labels": {"team": "a"}}, "spec": {}});
+/// let route = Route { object: &object, kind: RouteKind::Http, managed: &[] };
+/// let patch = plan_in_progress_label(&route, ("rollouts.argoproj.io/gatewayapi-canary", "in-progress"), true).unwrap();
+/// let mut after = object.clone();
+/// json_patch::patch(&mut after, &patch.unwrap()).unwrap();
+/// assert_eq!(after["metadata"]["labels"]["rollouts.argoproj.io/gatewayapi-canary"], "in-progress");
+/// assert_eq!(after["metadata"]["labels"]["team"], "a");
+/// ```
+pub fn plan_in_progress_label(
+    route: &Route<'_>,
+    (key, value): (&str, &str),
+    on: bool,
+) -> Result<Option<Patch>, Error> {
+    let labels = &route.object["metadata"]["labels"];
+    let current = labels.get(key).and_then(Value::as_str);
+    let path = format!(
+        "/metadata/labels/{}",
+        key.replace('~', "~0").replace('/', "~1")
+    );
+    let mut ops = Vec::new();
+    match (on, current) {
+        (true, Some(v)) if v == value => {}
+        (true, _) => {
+            if !labels.is_object() {
+                ops.push(json!({"op": "add", "path": "/metadata/labels", "value": {}}));
+            }
+            ops.push(json!({"op": "add", "path": path, "value": value}));
+        }
+        (false, Some(_)) => ops.push(json!({"op": "remove", "path": path})),
+        (false, None) => {}
+    }
+    patch(ops)
+}
+
+/// Both plans in one patch (`None` when neither changes anything).
+pub fn combine(a: Option<Patch>, b: Option<Patch>) -> Option<Patch> {
+    match (a, b) {
+        (Some(mut a), Some(b)) => {
+            a.0.extend(b.0);
+            Some(a)
+        }
+        (a, b) => a.or(b),
+    }
+}
+
 /// Removes every managed rule (header and mirror routes) and nothing else.
 pub fn plan_remove_managed(route: &Route<'_>) -> Result<Option<Patch>, Error> {
     let mut ops = Vec::new();

@@ -273,6 +273,8 @@ impl TrafficRouter for GatewayApiRouter {
         Ok("GatewayAPI".into())
     }
 
+    /// Also sets the in-progress label while the canary has traffic (and
+    /// removes it at weight 0), unless the config disables it.
     async fn set_weight(
         &self,
         ctx: &RolloutContext,
@@ -280,8 +282,15 @@ impl TrafficRouter for GatewayApiRouter {
         additional: &[WeightDestination],
     ) -> Result<(), plugin_proto::Error> {
         let max = ctx.max_traffic_weight;
+        let config = Config::parse(&ctx.config, &ctx.object_name()).map_err(router_error)?;
+        let label = config.in_progress_label;
         self.each_route(ctx, false, |route, services| {
-            plan::plan_weights(route, services, weight, max, additional)
+            let weights = plan::plan_weights(route, services, weight, max, additional)?;
+            let label = match &label {
+                Some((k, v)) => plan::plan_in_progress_label(route, (k, v), weight != 0)?,
+                None => None,
+            };
+            Ok(plan::combine(weights, label))
         })
         .await
     }

@@ -14,9 +14,14 @@ use tower_test::mock::{self, Handle};
 const ROUTE_PATH: &str = "/apis/gateway.networking.k8s.io/v1/namespaces/default/httproutes/web";
 
 fn route(canary: i64, stable: i64) -> Value {
+    let labels = if canary > 0 {
+        json!({"rollouts.argoproj.io/gatewayapi-canary": "in-progress"})
+    } else {
+        json!({})
+    };
     json!({
         "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-        "metadata": {"name": "web", "namespace": "default", "resourceVersion": "7", "generation": 3},
+        "metadata": {"name": "web", "namespace": "default", "resourceVersion": "7", "generation": 3, "labels": labels},
         "spec": {"rules": [{"backendRefs": [
             {"name": "web-canary", "port": 80, "weight": canary},
             {"name": "web-stable", "port": 80, "weight": stable}]}]},
@@ -120,7 +125,8 @@ async fn a_weight_change_is_one_guarded_json_patch() {
             {"op": "test", "path": "/spec/rules/0/backendRefs/0/name", "value": "web-canary"},
             {"op": "replace", "path": "/spec/rules/0/backendRefs/0/weight", "value": 30},
             {"op": "test", "path": "/spec/rules/0/backendRefs/1/name", "value": "web-stable"},
-            {"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 70}
+            {"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 70},
+            {"op": "add", "path": "/metadata/labels/rollouts.argoproj.io~1gatewayapi-canary", "value": "in-progress"}
         ])
     );
     call.await.unwrap().unwrap();
