@@ -230,7 +230,9 @@ impl<'a> Pass<'a> {
     fn run(&mut self) {
         self.reset_on_new_template_or_steps();
         self.promote_full_and_abort();
-        if !self.st.abort && !self.fully_promoted() {
+        // A full promotion treats every step as done: no pauses, no waiting
+        // on analysis or plugin outcomes.
+        if !self.st.abort && !self.fully_promoted() && !self.st.promote_full {
             self.background_analysis();
             self.step_outcome_gates();
             self.enter_pause_step();
@@ -264,9 +266,13 @@ impl<'a> Pass<'a> {
         st.current_step_hash = Some(steps::step_hash(&self.c.steps));
         self.set_index(0);
         self.progressed = true;
-        if !same_template && !self.steps().is_empty() && self.is_rollback() {
+        // Back on the stable template (a rollback, or new steps for a promoted
+        // rollout): every step counts as done.
+        if !self.steps().is_empty() && self.is_rollback() {
             self.set_index(self.steps().len());
-            self.event(false, "SkipSteps", "Rollback to stable ReplicaSets".into());
+            if !same_template {
+                self.event(false, "SkipSteps", "Rollback to stable ReplicaSets".into());
+            }
         }
     }
 
@@ -409,7 +415,17 @@ impl<'a> Pass<'a> {
             self.current_hash(),
             self.revision()
         );
-        let recorded = self.st.canary.current_background_analysis_run_status.take();
+        let mut recorded = self.st.canary.current_background_analysis_run_status.take();
+        // Resumed after an inconclusive run (the person removed the pause):
+        // measure again with a fresh run, as Argo does.
+        if recorded
+            .as_ref()
+            .is_some_and(|r| r.status == AnalysisPhase::Inconclusive.as_str())
+            && self.st.controller_pause
+            && !self.st.has_pause(PauseReason::InconclusiveAnalysisRun)
+        {
+            recorded = None;
+        }
         let run = self.track_run(recorded, &base);
         let outcome = (run.status.clone(), run.message.clone());
         self.st.canary.current_background_analysis_run_status = Some(run);
@@ -893,7 +909,11 @@ impl<'a> Pass<'a> {
             return (computed, None);
         };
         let delay = self.c.abort_scale_down_delay_seconds;
-        if delay == Some(0) || (self.c.dynamic_stable_scale() && delay.is_none()) {
+        if delay == Some(0) {
+            // 0 keeps the canary's pods for as long as the rollout stays aborted.
+            return (computed.max(new.spec_replicas), None);
+        }
+        if self.c.dynamic_stable_scale() && delay.is_none() {
             return (computed, None);
         }
         let stable_ready = self
@@ -921,11 +941,12 @@ impl<'a> Pass<'a> {
         if rs.spec_replicas == 0 {
             return (0, None);
         }
+        // Never shrink a ReplicaSet the router still sends traffic to.
+        if self.c.routes_traffic() && self.referenced_by_router(rs) {
+            return (rs.spec_replicas, rs.scale_down_deadline);
+        }
         if !self.c.routes_traffic() || self.c.dynamic_stable_scale() {
             return (self.basic_scale_down(rs), None);
-        }
-        if self.referenced_by_router(rs) {
-            return (rs.spec_replicas, rs.scale_down_deadline);
         }
         let delay = Duration::from_secs(
             u64::try_from(
@@ -996,7 +1017,7 @@ impl<'a> Pass<'a> {
         }
         if self.st.promote_full {
             if self.c.dynamic_stable_scale() && self.r > 0 {
-                return self.max_w * new_available / self.r;
+                return replicas::mul_div(self.max_w, new_available, self.r);
             }
             return self
                 .prev
@@ -1050,7 +1071,7 @@ impl<'a> Pass<'a> {
             .as_deref()
             .and_then(|h| self.obs.replica_set(h));
         let gate_open = stable_for_gate.is_some_and(|s| {
-            let needed = (self.max_w - weight) * self.r / self.max_w.max(1);
+            let needed = replicas::mul_div(self.max_w - weight, self.r, self.max_w.max(1));
             s.available_replicas >= needed || self.threshold_met(s, needed)
         });
         let held = if gate_open {

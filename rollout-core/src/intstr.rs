@@ -84,7 +84,7 @@ impl IntOrString {
                 }
                 let scaled = pct.saturating_mul(i64::from(total));
                 let value = match rounding {
-                    Rounding::Up => (scaled + 99) / 100,
+                    Rounding::Up => scaled.saturating_add(99) / 100,
                     Rounding::Down => scaled / 100,
                 };
                 Ok(i32::try_from(value).unwrap_or(i32::MAX))

@@ -70,6 +70,15 @@ pub fn surge_and_unavailable(
     Ok((surge, unavailable))
 }
 
+/// `a * b / d` without overflow (in 64 bits, saturated back to `i32`); 0 when `d` is 0.
+pub(crate) fn mul_div(a: i32, b: i32, d: i32) -> i32 {
+    if d == 0 {
+        return 0;
+    }
+    let v = i64::from(a) * i64::from(b) / i64::from(d);
+    i32::try_from(v).unwrap_or(if v < 0 { i32::MIN } else { i32::MAX })
+}
+
 /// `ceil(weight * replicas / max_weight)`, the pod count a traffic share needs.
 ///
 /// ```
@@ -203,7 +212,7 @@ pub fn basic_canary_counts(input: &BasicCanary) -> (i32, i32) {
         return (new_count, stable_count);
     }
     let scale_down = to_scale_down - min_available;
-    let max_allowed = r + input.max_surge;
+    let max_allowed = r.saturating_add(input.max_surge);
     if !is_increasing {
         if let Some(new) = input.new
             && new.spec > desired_new
@@ -234,8 +243,14 @@ pub fn basic_canary_counts(input: &BasicCanary) -> (i32, i32) {
 fn scale_up_only(input: &BasicCanary, desired_new: i32, desired_stable: i32) -> (i32, i32) {
     let mut new_count = input.new.map_or(0, |p| p.spec);
     let mut stable_count = input.stable.map_or(0, |p| p.spec);
-    let max_allowed = input.replicas + input.max_surge;
-    let mut room = max_allowed - (input.others.spec + new_count + stable_count);
+    let max_allowed = input.replicas.saturating_add(input.max_surge);
+    let mut room = max_allowed.saturating_sub(
+        input
+            .others
+            .spec
+            .saturating_add(new_count)
+            .saturating_add(stable_count),
+    );
     if input.stable.is_some() && stable_count < desired_stable && room > 0 {
         let add = (desired_stable - stable_count).min(room);
         stable_count += add;
@@ -263,14 +278,24 @@ fn adjust_within_limits(
     max_allowed: i32,
     min_available: i32,
 ) -> (i32, i32) {
-    let over = (adjust + drain - max_allowed).max(0);
-    adjust -= over;
+    let over = adjust
+        .saturating_add(drain)
+        .saturating_sub(max_allowed)
+        .max(0);
+    adjust = adjust.saturating_sub(over);
     let drain_available = drain_rs.map_or(0, |p| p.available);
     let adjust_available = adjust_rs.map_or(0, |p| p.available);
-    let available = drain_available.min(drain) + adjust_available.min(adjust);
-    let extra = (adjust_available - adjust).max(0);
-    adjust += extra.min((min_available - available).max(0));
-    drain -= (adjust + drain - max_allowed).max(0);
+    let available = drain_available
+        .min(drain)
+        .saturating_add(adjust_available.min(adjust));
+    let extra = adjust_available.saturating_sub(adjust).max(0);
+    adjust = adjust.saturating_add(extra.min(min_available.saturating_sub(available).max(0)));
+    drain = drain.saturating_sub(
+        adjust
+            .saturating_add(drain)
+            .saturating_sub(max_allowed)
+            .max(0),
+    );
     (drain, adjust)
 }
 

@@ -88,7 +88,7 @@ pub fn abort_weight(input: &AbortWeight) -> i32 {
         return 0;
     }
     let (r, max, desired) = (input.replicas, input.max_weight, input.desired);
-    let stable_weight = max * stable_available / r;
+    let stable_weight = crate::replicas::mul_div(max, stable_available, r);
     let expected = (max - stable_weight).max(0);
     match input.current {
         None => expected.max(desired),

@@ -588,3 +588,151 @@ fn verify_weight_false_holds_the_step() {
     sim.settle();
     assert_eq!(sim.phase(), Some(Phase::Healthy));
 }
+
+#[test]
+fn promote_full_overrides_a_manual_pause() {
+    let mut sim = deployed(manifest("seed001-rollout-canary.yaml"));
+    sim.set_image("hello:1.23.2");
+    sim.settle();
+    sim.pause();
+    sim.promote_full();
+    sim.settle();
+    assert_eq!(
+        sim.phase(),
+        Some(Phase::Healthy),
+        "{:#?}",
+        sim.rollout.status
+    );
+}
+
+#[test]
+fn promote_full_does_not_wait_for_an_inconclusive_step_analysis() {
+    let mut sim = deployed(analysis_rollout());
+    sim.script_analysis(|_| (AnalysisPhase::Inconclusive, Duration::from_secs(30)));
+    sim.set_image("web:2");
+    sim.settle();
+    assert_eq!(sim.phase(), Some(Phase::Paused));
+    sim.promote_full();
+    sim.settle();
+    assert_eq!(
+        sim.phase(),
+        Some(Phase::Healthy),
+        "{:#?}",
+        sim.rollout.status
+    );
+}
+
+#[test]
+fn new_steps_on_a_promoted_rollout_leave_it_promoted() {
+    let mut sim = deployed(manifest("seed001-rollout-canary.yaml"));
+    let writes = sim.router.history.len();
+    sim.edit_spec(|spec| {
+        let canary = spec.strategy.canary.as_mut().unwrap();
+        canary.steps.insert(
+            0,
+            serde_json::from_value(serde_json::json!({"setWeight": 10})).unwrap(),
+        );
+    });
+    sim.settle();
+    assert_eq!(sim.phase(), Some(Phase::Healthy));
+    let steps = sim
+        .rollout
+        .spec
+        .strategy
+        .canary
+        .as_ref()
+        .unwrap()
+        .steps
+        .len();
+    assert_eq!(sim.step_index(), Some(i32::try_from(steps).unwrap()));
+    assert_eq!(sim.router.history.len(), writes, "no traffic moves");
+    assert_eq!(step_of(&sim, "SkipSteps"), 0, "not a rollback");
+}
+
+#[test]
+fn abort_scale_down_delay_zero_keeps_the_canary_pods() {
+    let mut r = manifest("seed001-rollout-canary.yaml");
+    r.spec
+        .strategy
+        .canary
+        .as_mut()
+        .unwrap()
+        .abort_scale_down_delay_seconds = Some(0);
+    let mut sim = deployed(r);
+    sim.set_image("hello:1.23.2");
+    sim.settle();
+    let canary = sim.current_hash().to_owned();
+    let before = sim.replica_set(&canary).unwrap().size();
+    assert!(before > 0);
+    sim.abort();
+    sim.settle();
+    assert_eq!(sim.phase(), Some(Phase::Degraded));
+    assert_eq!(sim.router.canary_weight(), Some(0));
+    assert_eq!(sim.replica_set(&canary).unwrap().size(), before);
+}
+
+#[test]
+fn resumed_inconclusive_background_analysis_runs_again() {
+    let mut r = analysis_rollout();
+    let canary = r.spec.strategy.canary.as_mut().unwrap();
+    canary.steps = serde_json::from_value(serde_json::json!([
+        {"setWeight": 20}, {"pause": {"duration": "10m"}}, {"setWeight": 60}
+    ]))
+    .unwrap();
+    canary.analysis = Some(rollout_core::spec::BackgroundAnalysis {
+        run: rollout_core::spec::AnalysisStep {
+            templates: vec![rollout_core::spec::AnalysisTemplateRef {
+                template_name: "error-rate".into(),
+                cluster_scope: None,
+            }],
+            ..Default::default()
+        },
+        starting_step: None,
+    });
+    let mut sim = deployed(r);
+    sim.script_analysis(|_| (AnalysisPhase::Inconclusive, Duration::from_secs(30)));
+    sim.set_image("web:2");
+    sim.run_until(|s| message(s).as_deref() == Some("InconclusiveAnalysisRun"))
+        .unwrap();
+    assert_eq!(sim.phase(), Some(Phase::Paused));
+    sim.script_analysis(|_| (AnalysisPhase::Successful, Duration::from_secs(30)));
+    sim.promote();
+    sim.settle();
+    let names: Vec<_> = sim.analysis_runs.iter().map(|r| r.name.as_str()).collect();
+    assert!(names.len() >= 2, "a fresh run after the resume: {names:?}");
+    assert_ne!(names[0], names[1]);
+    assert_eq!(
+        sim.phase(),
+        Some(Phase::Healthy),
+        "{:#?}",
+        sim.rollout.status
+    );
+}
+
+#[test]
+fn extreme_surge_and_traffic_weight_do_not_overflow() {
+    for (surge, max_weight) in [
+        (serde_json::json!(2_147_483_647), 100),
+        (serde_json::json!("100%"), 2_147_483_647),
+        (serde_json::json!(2_147_483_647), 2_147_483_647),
+    ] {
+        let r = rollout(serde_json::json!({
+            "replicas": 1_000_000,
+            "strategy": {"canary": {
+                "canaryService": "web-canary", "stableService": "web-stable",
+                "maxSurge": surge, "maxUnavailable": 0,
+                "trafficRouting": {
+                    "maxTrafficWeight": max_weight,
+                    "plugins": {"argoproj-labs/gatewayAPI": {"httpRoute": "web"}}
+                },
+                "steps": [{"setWeight": 20}, {"pause": {}}]
+            }}
+        }));
+        let mut sim = Sim::new(r, T0);
+        sim.run(50).unwrap();
+        sim.set_image("web:2");
+        sim.run(50).unwrap();
+        sim.promote_full();
+        sim.run(50).unwrap();
+    }
+}
