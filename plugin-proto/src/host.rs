@@ -37,7 +37,8 @@ pub struct HostOptions {
     pub env: Vec<(String, String)>,
     /// How long the plugin may take to print its handshake (default 10 s).
     pub handshake_timeout: Duration,
-    /// The deadline of each call (default 30 s).
+    /// The deadline of each call once the plugin is running (default 30 s);
+    /// starting the plugin is bounded by `handshake_timeout` on top.
     pub call_timeout: Duration,
     /// How long a plugin asked to shut down may take before it is killed (default 2 s).
     pub shutdown_grace: Duration,
@@ -92,6 +93,9 @@ struct Running {
     controller: goplugin::grpc_controller_client::GrpcControllerClient<Channel>,
     child: std::sync::Mutex<Option<Child>>,
     pid: Option<u32>,
+    /// The plugin's socket, removed (with its directory, when empty) if the
+    /// plugin had to be killed and could not clean up itself.
+    socket: PathBuf,
 }
 
 impl PluginRouter {
@@ -254,6 +258,7 @@ impl PluginRouter {
             controller: goplugin::grpc_controller_client::GrpcControllerClient::new(channel),
             child: std::sync::Mutex::new(Some(child)),
             pid,
+            socket: PathBuf::from(&handshake.address),
         };
         let mut client = running.client.clone();
         let init = client.init(pb::InitRequest {});
@@ -308,12 +313,28 @@ impl PluginRouter {
             Ok(Err(status)) if status.code() == Code::FailedPrecondition => {
                 Err(Error::Router(status.message().to_owned()))
             }
+            // The plugin answered, so it is alive: an answer it gave is the
+            // router's, not a reason to restart it.
+            Ok(Err(status)) if !process_failure(status.code()) => Err(Error::Router(format!(
+                "{name}: {:?}: {}",
+                status.code(),
+                status.message()
+            ))),
             Ok(Err(status)) => {
                 self.discard(running.generation).await;
                 Err(self.plugin_error(format!("{name}: {status}")))
             }
         }
     }
+}
+
+/// Whether a call's status means the plugin process or its connection
+/// failed (it is restarted on the next call) rather than that it answered.
+fn process_failure(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Unavailable | Code::Unknown | Code::Internal | Code::Cancelled | Code::DataLoss
+    )
 }
 
 /// Dials the plugin's unix socket.
@@ -340,6 +361,16 @@ async fn stop(running: Arc<Running>, grace: Duration) {
         }
         let _ = child.start_kill();
         let _ = child.wait().await;
+        remove_socket(&running.socket);
+    }
+}
+
+/// Removes a killed plugin's socket and its directory if nothing else is in it.
+fn remove_socket(socket: &Path) {
+    if std::fs::remove_file(socket).is_ok()
+        && let Some(dir) = socket.parent()
+    {
+        let _ = std::fs::remove_dir(dir);
     }
 }
 
@@ -355,6 +386,7 @@ impl Drop for PluginRouter {
             Err(_) => {
                 if let Some(mut child) = running.child.lock().ok().and_then(|mut c| c.take()) {
                     let _ = child.start_kill();
+                    remove_socket(&running.socket);
                 }
             }
         }

@@ -151,7 +151,10 @@ async fn serve_netrpc(
         server_cert: String::new(),
     })?;
     tracing::info!(address = %socket.display(), plugin = %plugin_name, "plugin serving (net/rpc)");
-    crate::netrpc::serve(listener, router, plugin_name).await;
+    tokio::select! {
+        () = crate::netrpc::serve(listener, router, plugin_name) => {}
+        () = parent_gone() => tracing::warn!("the host process is gone; exiting"),
+    }
     tracing::info!("plugin stopped");
     drop(dir);
     Ok(())
@@ -207,10 +210,24 @@ async fn serve_grpc(router: Arc<dyn TrafficRouter>, app_version: u32) -> Result<
     tokio::select! {
         served = server => served.map_err(|e| format!("serving failed: {e}"))?,
         () = deadline => tracing::debug!("connections still open after shutdown; exiting"),
+        () = parent_gone() => tracing::warn!("the host process is gone; exiting"),
     }
     tracing::info!("plugin stopped");
     drop(dir);
     Ok(())
+}
+
+/// Resolves once the process that started this plugin has exited (the
+/// plugin was re-parented), so a host killed without shutting its plugin
+/// down does not leave the plugin running. Checked once a second.
+async fn parent_gone() {
+    let parent = std::os::unix::process::parent_id();
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if std::os::unix::process::parent_id() != parent {
+            return;
+        }
+    }
 }
 
 /// The traffic-router gRPC service over a [`TrafficRouter`].

@@ -440,3 +440,32 @@ fn an_unsupported_protocol_version_is_refused() {
     );
     assert!(stderr.contains("incompatible API version"), "{stderr}");
 }
+
+#[test]
+fn a_plugin_whose_host_dies_exits_on_its_own() {
+    use std::io::Read;
+    // The shell starts the plugin and exits a second later without stopping it, as
+    // a host killed with SIGKILL would. The pipe reaches end of file only
+    // when the plugin, which holds it as stdout, has exited too.
+    let mut shell = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("\"$0\" 2>/dev/null & sleep 1")
+        .arg(PLUGIN)
+        .env("ROLLGATE_PLUGIN", plugin_proto::COOKIE_VALUE)
+        .env("PLUGIN_PROTOCOL_VERSIONS", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = shell.stdout.take().unwrap();
+    assert!(shell.wait().unwrap().success());
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = String::new();
+        let _ = stdout.read_to_string(&mut out);
+        let _ = done.send(out);
+    });
+    let out = finished
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the orphaned plugin is still running after 20 s");
+    assert!(out.starts_with("1|1|unix|"), "it had started: {out}");
+}

@@ -3,8 +3,11 @@
 //!
 //! Each operation returns a [`Patch`]: at most one JSON merge patch for
 //! `spec` (sent to the object) and one for `status` (sent to the status
-//! subresource), exactly the documents kubectl-argo-rollouts sends, so a CLI
-//! or a controller built on this crate behaves the same for users.
+//! subresource), the documents kubectl-argo-rollouts sends, so a CLI or a
+//! controller built on this crate behaves the same for users. Two fields are
+//! also cleared to keep the status consistent: `abort` clears
+//! `status.promoteFull`, and a full promotion of an aborted rollout clears
+//! `status.abort`.
 //!
 //! ```
 //! use rollout_core::{ops, Rollout};

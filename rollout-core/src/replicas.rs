@@ -159,7 +159,7 @@ pub fn approximate_weighted_counts(
 pub struct BasicCanary {
     /// `spec.replicas`.
     pub replicas: i32,
-    /// The weight in effect for scaling (see [`crate::steps::scaling_weight`]).
+    /// The weight in effect for scaling (a `setWeight` or `setCanaryScale.weight`, of `max_weight`).
     pub weight: i32,
     /// `trafficRouting.maxTrafficWeight`, 100 for a basic canary.
     pub max_weight: i32,

@@ -76,7 +76,7 @@ pub fn set_weights(steps: &[CanaryStep]) -> impl DoubleEndedIterator<Item = i32>
 pub enum CanaryScale {
     /// An absolute number of pods.
     Replicas(i32),
-    /// A percentage of `spec.replicas`.
+    /// A weight, scaled like traffic: `spec.replicas × weight / maxTrafficWeight`.
     Weight(i32),
 }
 

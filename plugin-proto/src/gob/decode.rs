@@ -15,6 +15,11 @@ const MAX_DEPTH: usize = 100;
 /// The longest interface type name Go sends.
 const MAX_NAME: usize = 1024;
 
+/// Most values one top-level value may hold. Every value takes at least one
+/// byte on the wire but tens of bytes decoded, so this caps the memory a
+/// peer can make a [`MAX_MESSAGE`]-sized message cost.
+pub const MAX_VALUES: usize = 1 << 20;
+
 /// A type as the peer defined it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum WireType {
@@ -42,6 +47,8 @@ pub struct Decoder<R> {
     reader: R,
     buf: Vec<u8>,
     pos: usize,
+    /// Values decoded so far in the current top-level value.
+    values: usize,
     types: HashMap<i64, WireType>,
 }
 
@@ -101,6 +108,7 @@ impl<R: Read> Decoder<R> {
             reader,
             buf: Vec::new(),
             pos: 0,
+            values: 0,
             types,
         }
     }
@@ -129,6 +137,7 @@ impl<R: Read> Decoder<R> {
     /// ```
     pub fn decode(&mut self) -> Result<Value, Error> {
         let id = self.type_sequence(false)?;
+        self.values = 0;
         let value = self.top_value(id, 0)?;
         if self.pos < self.buf.len() {
             return Err(malformed(format!(
@@ -298,6 +307,12 @@ impl<R: Read> Decoder<R> {
     fn value(&mut self, id: i64, depth: usize) -> Result<Value, Error> {
         if depth > MAX_DEPTH {
             return Err(malformed("values nest too deeply"));
+        }
+        self.values += 1;
+        if self.values > MAX_VALUES {
+            return Err(malformed(format!(
+                "more than {MAX_VALUES} values in one message"
+            )));
         }
         Ok(match id {
             ids::BOOL => Value::Bool(self.uint()? != 0),

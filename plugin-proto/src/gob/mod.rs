@@ -18,7 +18,7 @@
 mod decode;
 mod encode;
 
-pub use decode::{Decoder, MAX_MESSAGE};
+pub use decode::{Decoder, MAX_MESSAGE, MAX_VALUES};
 
 /// Input that grows as bytes arrive, for decoding from an async stream:
 /// append what was read, decode, and on [`Error::Eof`] rewind to the last
@@ -256,5 +256,19 @@ mod tests {
         let mut v = Vec::new();
         put_int(&mut v, -129);
         assert_eq!(v, [0xFE, 0x01, 0x01]);
+    }
+
+    #[test]
+    fn a_message_of_many_tiny_values_is_refused_not_expanded() {
+        let schema = Schema::Slice(Box::new(Schema::Bool));
+        let mut enc = Encoder::new();
+        let small = Value::Slice(vec![Value::Bool(true); 1000]);
+        let bytes = enc.encode(&schema, &small).unwrap();
+        assert_eq!(Decoder::new(&bytes[..]).decode().unwrap(), small);
+
+        let huge = Value::Slice(vec![Value::Bool(false); MAX_VALUES]);
+        let bytes = Encoder::new().encode(&schema, &huge).unwrap();
+        let err = Decoder::new(&bytes[..]).decode().unwrap_err();
+        assert!(err.to_string().contains("values in one message"), "{err}");
     }
 }
