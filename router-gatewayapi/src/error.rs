@@ -20,6 +20,9 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A request limit that cannot be enforced.
+    #[error("request limit: {0} (the rate must be a positive number, the burst at least 1)")]
+    InvalidRequestLimit(String),
     /// A bug in this crate (a patch it built is not a JSON patch).
     #[error("internal error: {0}")]
     Internal(String),

@@ -25,4 +25,4 @@ pub mod plan;
 mod router;
 
 pub use error::Error;
-pub use router::{GatewayApiRouter, WRITE_ATTEMPTS};
+pub use router::{GatewayApiRouter, RequestLimit, WRITE_ATTEMPTS};

@@ -24,10 +24,23 @@ use crate::plan::{self, Route, Services};
 /// How often a write is retried after a failed guard or a conflict.
 pub const WRITE_ATTEMPTS: u32 = 5;
 
+/// How fast the router may send requests to the API server: a steady rate
+/// with bursts, like client-go's `QPS` and `Burst`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RequestLimit {
+    /// Requests per second, sustained.
+    pub qps: f64,
+    /// Requests that may be sent at once after an idle period.
+    pub burst: u32,
+}
+
+type Limiter = governor::DefaultDirectRateLimiter;
+
 /// Gateway API traffic routing as a [`TrafficRouter`].
 #[derive(Clone)]
 pub struct GatewayApiRouter {
     client: std::sync::Arc<OnceCell<kube::Client>>,
+    limiter: Option<std::sync::Arc<Limiter>>,
 }
 
 impl std::fmt::Debug for GatewayApiRouter {
@@ -43,6 +56,46 @@ impl GatewayApiRouter {
     pub fn with_client(client: kube::Client) -> Self {
         Self {
             client: std::sync::Arc::new(OnceCell::new_with(Some(client))),
+            limiter: None,
+        }
+    }
+
+    /// The same router, waiting before each API request so as to stay within
+    /// `limit` (no limit by default).
+    ///
+    /// # Errors
+    ///
+    /// A rate that is not positive and finite, or a zero burst.
+    ///
+    /// ```
+    /// use router_gatewayapi::{GatewayApiRouter, RequestLimit};
+    /// let router = GatewayApiRouter::from_environment()
+    ///     .with_request_limit(RequestLimit { qps: 20.0, burst: 40 })
+    ///     .unwrap();
+    /// assert!(GatewayApiRouter::from_environment()
+    ///     .with_request_limit(RequestLimit { qps: 0.0, burst: 1 })
+    ///     .is_err());
+    /// # drop(router);
+    /// ```
+    pub fn with_request_limit(mut self, limit: RequestLimit) -> Result<Self, Error> {
+        let invalid =
+            || Error::InvalidRequestLimit(format!("qps {} burst {}", limit.qps, limit.burst));
+        if !(limit.qps.is_finite() && limit.qps > 0.0) {
+            return Err(invalid());
+        }
+        let burst = std::num::NonZeroU32::new(limit.burst).ok_or_else(invalid)?;
+        let period = Duration::from_secs_f64(1.0 / limit.qps);
+        let quota = governor::Quota::with_period(period)
+            .ok_or_else(invalid)?
+            .allow_burst(burst);
+        self.limiter = Some(std::sync::Arc::new(governor::RateLimiter::direct(quota)));
+        Ok(self)
+    }
+
+    /// Waits until the request limit allows one more request.
+    async fn throttle(&self) {
+        if let Some(limiter) = &self.limiter {
+            limiter.until_ready().await;
         }
     }
 
@@ -51,6 +104,7 @@ impl GatewayApiRouter {
     pub fn from_environment() -> Self {
         Self {
             client: std::sync::Arc::new(OnceCell::new()),
+            limiter: None,
         }
     }
 
@@ -94,6 +148,7 @@ impl GatewayApiRouter {
         for (kind, selector) in &config.selectors {
             let api = Self::api(client.clone(), *kind, &namespace);
             let params = ListParams::default().labels(&label_selector(selector));
+            self.throttle().await;
             let found = api.list(&params).await.map_err(|e| {
                 plugin_proto::Error::router(format!("listing {}s in {namespace}: {e}", kind.kind()))
             })?;
@@ -136,7 +191,7 @@ impl GatewayApiRouter {
         {
             let api = Self::api(client.clone(), r.kind, &namespace);
             let label = format!("{} {namespace}/{}", r.kind.kind(), r.name);
-            match write(&api, &r.name, r.kind, &ctx.managed_routes, |route| {
+            match write(self, &api, &r.name, r.kind, &ctx.managed_routes, |route| {
                 plan(route, &services)
             })
             .await
@@ -162,6 +217,7 @@ fn router_error(e: Error) -> plugin_proto::Error {
 
 /// Reads, plans and (if needed) patches one route; `Ok(true)` when it wrote.
 async fn write<F>(
+    router: &GatewayApiRouter,
     api: &Api<DynamicObject>,
     name: &str,
     kind: RouteKind,
@@ -172,6 +228,7 @@ where
     F: Fn(&Route<'_>) -> Result<Option<Patch>, Error>,
 {
     for attempt in 0..WRITE_ATTEMPTS {
+        router.throttle().await;
         let object = api
             .get(name)
             .await
@@ -186,6 +243,7 @@ where
         let Some(patch) = plan(&route).map_err(router_error)? else {
             return Ok(false);
         };
+        router.throttle().await;
         match api
             .patch(name, &PatchParams::default(), &KubePatch::Json::<()>(patch))
             .await
@@ -335,6 +393,7 @@ impl TrafficRouter for GatewayApiRouter {
         };
         for r in &routes {
             let api = Self::api(client.clone(), r.kind, &namespace);
+            self.throttle().await;
             let object = api.get(&r.name).await.map_err(|e| {
                 plugin_proto::Error::router(format!(
                     "{} {namespace}/{}: {e}",

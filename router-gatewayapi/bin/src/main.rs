@@ -1,18 +1,44 @@
 //! `rollgate-gatewayapi`: the Gateway API router as a plugin process.
 //!
 //! Loaded by Argo Rollouts (registered in `argo-rollouts-config` under
-//! `trafficRouterPlugins`) it reads its config from
-//! `trafficRouting.plugins["argoproj-labs/gatewayAPI"]`, like the plugin it
-//! replaces (or the name given with `--plugin-name`). The Kubernetes client
-//! comes from the in-cluster service account or `KUBECONFIG`.
+//! `trafficRouterPlugins`, with any flags below under `args`) it reads its
+//! config from `trafficRouting.plugins["argoproj-labs/gatewayAPI"]`, like the
+//! plugin it replaces (or the name given with `--plugin-name`). The
+//! Kubernetes client comes from the in-cluster service account or
+//! `KUBECONFIG`. Logs are JSON lines on stderr, the form plugin hosts parse;
+//! `ROLLGATE_LOG` sets their filter (default `info`).
 
 use std::process::ExitCode;
 
-use router_gatewayapi::GatewayApiRouter;
+use clap::Parser;
+use router_gatewayapi::{GatewayApiRouter, RequestLimit};
+
+/// The Gateway API traffic router plugin for Argo Rollouts and Rollgate.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// The key of this router's config under `trafficRouting.plugins`.
+    #[arg(long, default_value = "argoproj-labs/gatewayAPI")]
+    plugin_name: String,
+    /// Kubernetes API requests per second, sustained.
+    #[arg(long, default_value_t = 40.0)]
+    kube_qps: f64,
+    /// Kubernetes API requests allowed at once after an idle period.
+    #[arg(long, default_value_t = 80)]
+    kube_burst: u32,
+}
 
 fn main() -> ExitCode {
-    plugin_proto::serve(
-        GatewayApiRouter::from_environment(),
-        "argoproj-labs/gatewayAPI",
-    )
+    let args = Args::parse();
+    let limit = RequestLimit {
+        qps: args.kube_qps,
+        burst: args.kube_burst,
+    };
+    match GatewayApiRouter::from_environment().with_request_limit(limit) {
+        Ok(router) => plugin_proto::serve(router, &args.plugin_name),
+        Err(e) => {
+            eprintln!("rollgate-gatewayapi: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
