@@ -206,10 +206,7 @@ async fn a_bad_config_changes_nothing() {
 async fn the_request_limit_spaces_requests_out() {
     let (service, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
     let router = GatewayApiRouter::with_client(kube::Client::new(service, "default"))
-        .with_request_limit(router_gatewayapi::RequestLimit {
-            qps: 2.0,
-            burst: 1,
-        })
+        .with_request_limit(router_gatewayapi::RequestLimit { qps: 2.0, burst: 1 })
         .unwrap();
     let call = tokio::spawn(async move {
         router
@@ -219,7 +216,10 @@ async fn the_request_limit_spaces_requests_out() {
     let (method, ..) = next(&mut handle, reply(200, &route(0, 100))).await;
     assert_eq!(method, "GET", "the first request goes at once");
     let early = tokio::time::timeout(Duration::from_millis(300), handle.next_request()).await;
-    assert!(early.is_err(), "at 2 requests/s the patch waits about 500 ms");
+    assert!(
+        early.is_err(),
+        "at 2 requests/s the patch waits about 500 ms"
+    );
     let (method, ..) = next(&mut handle, reply(200, &route(30, 70))).await;
     assert_eq!(method, "PATCH");
     call.await.unwrap().unwrap();
