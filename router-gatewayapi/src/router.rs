@@ -5,6 +5,9 @@
 //! guard every element it touches. When a guard fails (someone edited the
 //! route between our read and our write) or the server reports a conflict,
 //! the route is read again and planned again, a bounded number of times.
+//! A write that appends a managed rule is first sent as a dry run: API
+//! servers with Gateway API CRDs older than v1.2 drop `rules[].name`, by
+//! which managed rules are recognised, and such a write is refused instead.
 
 use std::time::Duration;
 
@@ -243,12 +246,48 @@ where
         let Some(patch) = plan(&route).map_err(router_error)? else {
             return Ok(false);
         };
-        router.throttle().await;
-        match api
-            .patch(name, &PatchParams::default(), &KubePatch::Json::<()>(patch))
-            .await
-        {
-            Ok(_) => return Ok(true),
+        let added = added_rule_names(&patch);
+        let sent = if added.is_empty() {
+            Ok(())
+        } else {
+            // Rules are recognised by name only. Gateway API CRDs before v1.2
+            // have no `rules[].name` and the API server silently drops it, so
+            // try the write as a dry run first and refuse if a name is lost.
+            router.throttle().await;
+            let dry_run = PatchParams {
+                dry_run: true,
+                ..PatchParams::default()
+            };
+            match api
+                .patch(name, &dry_run, &KubePatch::Json::<()>(patch.clone()))
+                .await
+            {
+                Ok(preview) => {
+                    let names = rule_names(&preview.data);
+                    if let Some(lost) = added.iter().find(|n| !names.contains(n)) {
+                        return Err(plugin_proto::Error::router(format!(
+                            "{}: the API server drops spec.rules[].name (rule {lost:?}); managed \
+                             header and mirror routes need Gateway API CRDs v1.2 or later. \
+                             Nothing was changed.",
+                            route.label()
+                        )));
+                    }
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        };
+        let sent = match sent {
+            Ok(()) => {
+                router.throttle().await;
+                api.patch(name, &PatchParams::default(), &KubePatch::Json::<()>(patch))
+                    .await
+                    .map(|_| ())
+            }
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(()) => return Ok(true),
             // 422: a `test` guard failed; 409: a conflicting write. Read again.
             Err(kube::Error::Api(status)) if status.code == 422 || status.code == 409 => {
                 tracing::debug!(route = %route.label(), attempt, "route changed under us; planning again");
@@ -266,6 +305,33 @@ where
         "{} {name}: still changing after {WRITE_ATTEMPTS} attempts",
         kind.kind()
     )))
+}
+
+/// Names of the rules a patch appends.
+fn added_rule_names(patch: &Patch) -> Vec<String> {
+    patch
+        .0
+        .iter()
+        .filter_map(|op| match op {
+            json_patch::PatchOperation::Add(add) if add.path.as_str() == "/spec/rules/-" => {
+                add.value["name"].as_str().map(str::to_owned)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Names of the rules of a route as the API server returned it.
+fn rule_names(route: &Value) -> Vec<String> {
+    route["spec"]["rules"]
+        .as_array()
+        .map(|rules| {
+            rules
+                .iter()
+                .filter_map(|r| r["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A `metav1.LabelSelector` as a selector string.

@@ -224,3 +224,83 @@ async fn the_request_limit_spaces_requests_out() {
     assert_eq!(method, "PATCH");
     call.await.unwrap().unwrap();
 }
+
+fn beta_header_route() -> rollout_core::spec::SetHeaderRoute {
+    serde_json::from_value(json!({
+        "name": "beta",
+        "match": [{"headerName": "x-beta", "headerValue": {"exact": "yes"}}]
+    }))
+    .unwrap()
+}
+
+/// The route after a write of `body` as an API server would return it, with
+/// or without the rule names (Gateway API CRDs before v1.2 drop them).
+fn patched(body: &Value, keep_names: bool) -> Value {
+    let mut route = route(0, 100);
+    let patch: json_patch::Patch = serde_json::from_value(body.clone()).unwrap();
+    json_patch::patch(&mut route, &patch).unwrap();
+    if !keep_names {
+        for rule in route["spec"]["rules"].as_array_mut().unwrap() {
+            rule.as_object_mut().unwrap().remove("name");
+        }
+    }
+    route
+}
+
+fn is_dry_run(query: &str) -> bool {
+    query.split('&').any(|pair| pair == "dryRun=All")
+}
+
+/// Expects a PATCH; returns its query string and body.
+async fn next_patch(
+    handle: &mut Handle<Request<Body>, Response<Body>>,
+    keep_names: bool,
+) -> (String, Value) {
+    let (request, send) = tokio::time::timeout(Duration::from_secs(2), handle.next_request())
+        .await
+        .expect("a request within 2 s")
+        .expect("the router sent a request");
+    assert_eq!(request.method(), "PATCH");
+    let query = request.uri().query().unwrap_or("").to_owned();
+    let bytes = request.into_body().collect_bytes().await.unwrap();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    send.send_response(reply(200, &patched(&body, keep_names)));
+    (query, body)
+}
+
+#[tokio::test]
+async fn a_new_managed_rule_is_tried_as_a_dry_run_first() {
+    let (router, mut handle) = router();
+    let call = tokio::spawn(async move {
+        router
+            .set_header_route(&ctx(json!({"httpRoute": "web"})), &beta_header_route())
+            .await
+    });
+    next(&mut handle, reply(200, &route(0, 100))).await;
+    let (query, dry) = next_patch(&mut handle, true).await;
+    assert!(is_dry_run(&query), "{query}");
+    let (query, real) = next_patch(&mut handle, true).await;
+    assert!(!is_dry_run(&query), "then the real write: {query}");
+    assert_eq!(dry, real, "the same patch");
+    call.await.unwrap().unwrap();
+    no_more_requests(&mut handle).await;
+}
+
+#[tokio::test]
+async fn crds_that_drop_rule_names_are_refused_without_a_write() {
+    let (router, mut handle) = router();
+    let call = tokio::spawn(async move {
+        router
+            .set_header_route(&ctx(json!({"httpRoute": "web"})), &beta_header_route())
+            .await
+    });
+    next(&mut handle, reply(200, &route(0, 100))).await;
+    let (query, _) = next_patch(&mut handle, false).await;
+    assert!(is_dry_run(&query), "{query}");
+    let err = call.await.unwrap().unwrap_err().to_string();
+    assert!(
+        err.contains("HTTPRoute default/web") && err.contains("v1.2"),
+        "{err}"
+    );
+    no_more_requests(&mut handle).await;
+}
