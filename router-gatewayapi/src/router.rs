@@ -39,11 +39,25 @@ pub struct RequestLimit {
 
 type Limiter = governor::DefaultDirectRateLimiter;
 
+/// Watch caches of routes, one per kind and namespace, started on first use.
+type Caches = std::sync::Arc<
+    tokio::sync::Mutex<
+        std::collections::HashMap<
+            (RouteKind, String),
+            kube::runtime::reflector::Store<DynamicObject>,
+        >,
+    >,
+>;
+
+/// How long the first read waits for a new watch cache to fill.
+const CACHE_FILL_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Gateway API traffic routing as a [`TrafficRouter`].
 #[derive(Clone)]
 pub struct GatewayApiRouter {
     client: std::sync::Arc<OnceCell<kube::Client>>,
     limiter: Option<std::sync::Arc<Limiter>>,
+    cache: Option<Caches>,
 }
 
 impl std::fmt::Debug for GatewayApiRouter {
@@ -60,6 +74,7 @@ impl GatewayApiRouter {
         Self {
             client: std::sync::Arc::new(OnceCell::new_with(Some(client))),
             limiter: None,
+            cache: None,
         }
     }
 
@@ -95,6 +110,57 @@ impl GatewayApiRouter {
         Ok(self)
     }
 
+    /// The same router, reading routes from watch caches (a kube-runtime
+    /// reflector per route kind and namespace, started on first use) instead
+    /// of one GET per route per call: an unchanged state then costs no
+    /// request at all. Writes, and reads after a failed write guard, still go
+    /// to the API server; selector discovery still lists. Needs `list` and
+    /// `watch` on the route kinds.
+    pub fn with_watch_cache(mut self) -> Self {
+        self.cache = Some(Caches::default());
+        self
+    }
+
+    /// The route from the watch cache, if caching is on and the cache has it.
+    async fn cached(
+        &self,
+        api: &Api<DynamicObject>,
+        kind: RouteKind,
+        namespace: &str,
+        name: &str,
+    ) -> Option<DynamicObject> {
+        use futures::StreamExt as _;
+        use kube::runtime::{WatchStreamExt as _, reflector, watcher};
+        let caches = self.cache.as_ref()?;
+        let resource = Self::resource(kind);
+        let store = {
+            let mut caches = caches.lock().await;
+            caches
+                .entry((kind, namespace.to_owned()))
+                .or_insert_with(|| {
+                    let writer = reflector::store::Writer::new(resource.clone());
+                    let store = writer.as_reader();
+                    let events = watcher(api.clone(), watcher::Config::default()).default_backoff();
+                    tokio::spawn(reflector(writer, events).for_each(|_| async {}));
+                    store
+                })
+                .clone()
+        };
+        if !matches!(
+            tokio::time::timeout(CACHE_FILL_TIMEOUT, store.wait_until_ready()).await,
+            Ok(Ok(()))
+        ) {
+            tracing::warn!(
+                kind = kind.kind(),
+                namespace,
+                "the watch cache is not filled (can this service account list and watch routes?); reading directly"
+            );
+            return None;
+        }
+        let key = reflector::ObjectRef::new_with(name, resource).within(namespace);
+        store.get(&key).map(|o| (*o).clone())
+    }
+
     /// Waits until the request limit allows one more request.
     async fn throttle(&self) {
         if let Some(limiter) = &self.limiter {
@@ -108,6 +174,7 @@ impl GatewayApiRouter {
         Self {
             client: std::sync::Arc::new(OnceCell::new()),
             limiter: None,
+            cache: None,
         }
     }
 
@@ -121,19 +188,22 @@ impl GatewayApiRouter {
             })
     }
 
-    fn api(client: kube::Client, kind: RouteKind, namespace: &str) -> Api<DynamicObject> {
+    fn resource(kind: RouteKind) -> ApiResource {
         let version = match kind {
             RouteKind::Http | RouteKind::Grpc => "v1",
             RouteKind::Tcp | RouteKind::Tls => "v1alpha2",
         };
-        let resource = ApiResource {
+        ApiResource {
             group: "gateway.networking.k8s.io".into(),
             version: version.into(),
             api_version: format!("gateway.networking.k8s.io/{version}"),
             kind: kind.kind().into(),
             plural: format!("{}s", kind.kind().to_lowercase()),
-        };
-        Api::namespaced_with(client, namespace, &resource)
+        }
+    }
+
+    fn api(client: kube::Client, kind: RouteKind, namespace: &str) -> Api<DynamicObject> {
+        Api::namespaced_with(client, namespace, &Self::resource(kind))
     }
 
     /// The config and the routes it names (plus those its selectors find).
@@ -194,9 +264,15 @@ impl GatewayApiRouter {
         {
             let api = Self::api(client.clone(), r.kind, &namespace);
             let label = format!("{} {namespace}/{}", r.kind.kind(), r.name);
-            match write(self, &api, &r.name, r.kind, &ctx.managed_routes, |route| {
-                plan(route, &services)
-            })
+            match write(
+                self,
+                &api,
+                &namespace,
+                &r.name,
+                r.kind,
+                &ctx.managed_routes,
+                |route| plan(route, &services),
+            )
             .await
             {
                 Ok(true) => written.push(label),
@@ -222,6 +298,7 @@ fn router_error(e: Error) -> plugin_proto::Error {
 async fn write<F>(
     router: &GatewayApiRouter,
     api: &Api<DynamicObject>,
+    namespace: &str,
     name: &str,
     kind: RouteKind,
     managed: &[String],
@@ -231,11 +308,20 @@ where
     F: Fn(&Route<'_>) -> Result<Option<Patch>, Error>,
 {
     for attempt in 0..WRITE_ATTEMPTS {
-        router.throttle().await;
-        let object = api
-            .get(name)
-            .await
-            .map_err(|e| plugin_proto::Error::router(format!("{} {name}: {e}", kind.kind())))?;
+        let cached = if attempt == 0 {
+            router.cached(api, kind, namespace, name).await
+        } else {
+            None
+        };
+        let object = match cached {
+            Some(object) => object,
+            None => {
+                router.throttle().await;
+                api.get(name).await.map_err(|e| {
+                    plugin_proto::Error::router(format!("{} {name}: {e}", kind.kind()))
+                })?
+            }
+        };
         let value = serde_json::to_value(&object)
             .map_err(|e| plugin_proto::Error::router(e.to_string()))?;
         let route = Route {
@@ -459,14 +545,19 @@ impl TrafficRouter for GatewayApiRouter {
         };
         for r in &routes {
             let api = Self::api(client.clone(), r.kind, &namespace);
-            self.throttle().await;
-            let object = api.get(&r.name).await.map_err(|e| {
-                plugin_proto::Error::router(format!(
-                    "{} {namespace}/{}: {e}",
-                    r.kind.kind(),
-                    r.name
-                ))
-            })?;
+            let object = match self.cached(&api, r.kind, &namespace, &r.name).await {
+                Some(object) => object,
+                None => {
+                    self.throttle().await;
+                    api.get(&r.name).await.map_err(|e| {
+                        plugin_proto::Error::router(format!(
+                            "{} {namespace}/{}: {e}",
+                            r.kind.kind(),
+                            r.name
+                        ))
+                    })?
+                }
+            };
             let value = serde_json::to_value(&object)
                 .map_err(|e| plugin_proto::Error::router(e.to_string()))?;
             let route = Route {

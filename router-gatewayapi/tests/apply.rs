@@ -304,3 +304,64 @@ async fn crds_that_drop_rule_names_are_refused_without_a_write() {
     );
     no_more_requests(&mut handle).await;
 }
+
+/// Answers the watch cache's list and watch requests from `route`; records
+/// every other request (method and path) and answers it with `route` too.
+fn serve_with_watches(
+    mut handle: Handle<Request<Body>, Response<Body>>,
+    route: Value,
+) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    let others = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = others.clone();
+    tokio::spawn(async move {
+        while let Some((request, send)) = handle.next_request().await {
+            let query = request.uri().query().unwrap_or("").to_owned();
+            let path = request.uri().path().to_owned();
+            if query.split('&').any(|p| p == "watch=true") {
+                // An empty watch that ends after a while; the watcher re-watches.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                send.send_response(reply(200, &Value::Null).map(|_| Body::empty()));
+            } else if path.ends_with("/httproutes") {
+                let list = json!({
+                    "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRouteList",
+                    "metadata": {"resourceVersion": "7"}, "items": [route.clone()]
+                });
+                send.send_response(reply(200, &list));
+            } else {
+                seen.lock()
+                    .unwrap()
+                    .push(format!("{} {path}", request.method()));
+                send.send_response(reply(200, &route));
+            }
+        }
+    });
+    others
+}
+
+#[tokio::test]
+async fn with_a_watch_cache_an_unchanged_route_costs_no_request() {
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let router =
+        GatewayApiRouter::with_client(kube::Client::new(service, "default")).with_watch_cache();
+    let others = serve_with_watches(handle, route(30, 70));
+    let ctx = ctx(json!({"httpRoute": "web"}));
+    for _ in 0..3 {
+        router.set_weight(&ctx, 30, &[]).await.unwrap();
+    }
+    assert_eq!(
+        router.verify_weight(&ctx, 30, &[]).await.unwrap(),
+        Verified::Verified
+    );
+    assert!(
+        others.lock().unwrap().is_empty(),
+        "{:?}",
+        others.lock().unwrap()
+    );
+
+    router.set_weight(&ctx, 50, &[]).await.unwrap();
+    assert_eq!(
+        *others.lock().unwrap(),
+        [format!("PATCH {ROUTE_PATH}")],
+        "a change is one write, read from the cache"
+    );
+}

@@ -26,6 +26,10 @@ struct Args {
     /// Kubernetes API requests allowed at once after an idle period.
     #[arg(long, default_value_t = 80)]
     kube_burst: u32,
+    /// Read routes from watch caches (needs `list` and `watch` on routes):
+    /// an unchanged state then costs no API request at all.
+    #[arg(long)]
+    watch_cache: bool,
 }
 
 fn main() -> ExitCode {
@@ -35,6 +39,9 @@ fn main() -> ExitCode {
         burst: args.kube_burst,
     };
     match GatewayApiRouter::from_environment().with_request_limit(limit) {
+        Ok(router) if args.watch_cache => {
+            plugin_proto::serve(router.with_watch_cache(), &args.plugin_name)
+        }
         Ok(router) => plugin_proto::serve(router, &args.plugin_name),
         Err(e) => {
             eprintln!("rollgate-gatewayapi: {e}");
