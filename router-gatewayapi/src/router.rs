@@ -161,6 +161,25 @@ impl GatewayApiRouter {
         store.get(&key).map(|o| (*o).clone())
     }
 
+    /// A route, from the watch cache when `cache_ok` and the cache has it,
+    /// else from the API server.
+    async fn read(
+        &self,
+        api: &Api<DynamicObject>,
+        kind: RouteKind,
+        namespace: &str,
+        name: &str,
+        cache_ok: bool,
+    ) -> Result<DynamicObject, plugin_proto::Error> {
+        if cache_ok && let Some(object) = self.cached(api, kind, namespace, name).await {
+            return Ok(object);
+        }
+        self.throttle().await;
+        api.get(name).await.map_err(|e| {
+            plugin_proto::Error::router(format!("{} {namespace}/{name}: {e}", kind.kind()))
+        })
+    }
+
     /// Waits until the request limit allows one more request.
     async fn throttle(&self) {
         if let Some(limiter) = &self.limiter {
@@ -308,20 +327,10 @@ where
     F: Fn(&Route<'_>) -> Result<Option<Patch>, Error>,
 {
     for attempt in 0..WRITE_ATTEMPTS {
-        let cached = if attempt == 0 {
-            router.cached(api, kind, namespace, name).await
-        } else {
-            None
-        };
-        let object = match cached {
-            Some(object) => object,
-            None => {
-                router.throttle().await;
-                api.get(name).await.map_err(|e| {
-                    plugin_proto::Error::router(format!("{} {name}: {e}", kind.kind()))
-                })?
-            }
-        };
+        // After a failed guard the cache is known to be behind: read the server.
+        let object = router
+            .read(api, kind, namespace, name, attempt == 0)
+            .await?;
         let value = serde_json::to_value(&object)
             .map_err(|e| plugin_proto::Error::router(e.to_string()))?;
         let route = Route {
@@ -332,48 +341,35 @@ where
         let Some(patch) = plan(&route).map_err(router_error)? else {
             return Ok(false);
         };
-        let added = added_rule_names(&patch);
-        let sent = if added.is_empty() {
-            Ok(())
-        } else {
-            // Rules are recognised by name only. Gateway API CRDs before v1.2
-            // have no `rules[].name` and the API server silently drops it, so
-            // try the write as a dry run first and refuse if a name is lost.
-            router.throttle().await;
-            let dry_run = PatchParams {
-                dry_run: true,
-                ..PatchParams::default()
-            };
-            match api
-                .patch(name, &dry_run, &KubePatch::Json::<()>(patch.clone()))
-                .await
-            {
-                Ok(preview) => {
-                    let names = rule_names(&preview.data);
-                    if let Some(lost) = added.iter().find(|n| !names.contains(n)) {
-                        return Err(plugin_proto::Error::router(format!(
-                            "{}: the API server drops spec.rules[].name (rule {lost:?}); managed \
-                             header and mirror routes need Gateway API CRDs v1.2 or later. \
-                             Nothing was changed.",
-                            route.label()
-                        )));
-                    }
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            }
-        };
-        let sent = match sent {
-            Ok(()) => {
+        let sent = async {
+            if !added_rule_names(&patch).is_empty() {
                 router.throttle().await;
-                api.patch(name, &PatchParams::default(), &KubePatch::Json::<()>(patch))
-                    .await
-                    .map(|_| ())
+                let preview = api
+                    .patch(name, &DRY_RUN, &KubePatch::Json::<()>(patch.clone()))
+                    .await?;
+                if let Some(lost) = lost_rule_name(&patch, &preview.data) {
+                    return Ok(Err(lost));
+                }
             }
-            Err(e) => Err(e),
-        };
+            router.throttle().await;
+            api.patch(name, &PatchParams::default(), &KubePatch::Json::<()>(patch))
+                .await
+                .map(|_| Ok(()))
+        }
+        .await;
         match sent {
-            Ok(()) => return Ok(true),
+            // Rules are recognised by name only. Gateway API CRDs before v1.2
+            // have no `rules[].name` and the API server silently drops it:
+            // the dry run shows it, and nothing is written.
+            Ok(Err(lost)) => {
+                return Err(plugin_proto::Error::router(format!(
+                    "{}: the API server drops spec.rules[].name (rule {lost:?}); managed \
+                     header and mirror routes need Gateway API CRDs v1.2 or later. \
+                     Nothing was changed.",
+                    route.label()
+                )));
+            }
+            Ok(Ok(())) => return Ok(true),
             // 422: a `test` guard failed; 409: a conflicting write. Read again.
             Err(kube::Error::Api(status)) if status.code == 422 || status.code == 409 => {
                 tracing::debug!(route = %route.label(), attempt, "route changed under us; planning again");
@@ -407,18 +403,25 @@ fn added_rule_names(patch: &Patch) -> Vec<String> {
         .collect()
 }
 
-/// Names of the rules of a route as the API server returned it.
-fn rule_names(route: &Value) -> Vec<String> {
-    route["spec"]["rules"]
+/// A rule name the patch appends that `result` (the route as the API
+/// server would store it) does not have.
+fn lost_rule_name(patch: &Patch, result: &Value) -> Option<String> {
+    let kept: Vec<&str> = result["spec"]["rules"]
         .as_array()
-        .map(|rules| {
-            rules
-                .iter()
-                .filter_map(|r| r["name"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+        .map(|rules| rules.iter().filter_map(|r| r["name"].as_str()).collect())
+        .unwrap_or_default();
+    added_rule_names(patch)
+        .into_iter()
+        .find(|name| !kept.contains(&name.as_str()))
 }
+
+/// A server-side dry run: validated and defaulted, never stored.
+const DRY_RUN: PatchParams = PatchParams {
+    dry_run: true,
+    force: false,
+    field_manager: None,
+    field_validation: None,
+};
 
 /// A `metav1.LabelSelector` as a selector string.
 fn label_selector(selector: &Value) -> String {
@@ -545,19 +548,7 @@ impl TrafficRouter for GatewayApiRouter {
         };
         for r in &routes {
             let api = Self::api(client.clone(), r.kind, &namespace);
-            let object = match self.cached(&api, r.kind, &namespace, &r.name).await {
-                Some(object) => object,
-                None => {
-                    self.throttle().await;
-                    api.get(&r.name).await.map_err(|e| {
-                        plugin_proto::Error::router(format!(
-                            "{} {namespace}/{}: {e}",
-                            r.kind.kind(),
-                            r.name
-                        ))
-                    })?
-                }
-            };
+            let object = self.read(&api, r.kind, &namespace, &r.name, true).await?;
             let value = serde_json::to_value(&object)
                 .map_err(|e| plugin_proto::Error::router(e.to_string()))?;
             let route = Route {
