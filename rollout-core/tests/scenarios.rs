@@ -736,3 +736,30 @@ fn extreme_surge_and_traffic_weight_do_not_overflow() {
         sim.run(50).unwrap();
     }
 }
+
+#[test]
+fn dynamic_stable_scale_keeps_pods_behind_traffic_on_a_new_template() {
+    let r = rollout(serde_json::json!({
+        "replicas": 4,
+        "strategy": {"canary": {
+            "canaryService": "web-canary", "stableService": "web-stable",
+            "dynamicStableScale": true,
+            "trafficRouting": {"plugins": {"argoproj-labs/gatewayAPI": {"httpRoute": "web"}}},
+            "steps": [{"setWeight": 50}, {"pause": {}}]
+        }}
+    }));
+    let mut sim = deployed(r);
+    sim.set_image("web:2");
+    sim.settle();
+    assert_eq!(sim.router.canary_weight(), Some(50));
+    let second = sim.current_hash().to_owned();
+    let serving = sim.replica_set(&second).unwrap().size();
+    assert!(serving > 0);
+    sim.set_image("web:3");
+    sim.reconcile().unwrap();
+    assert_eq!(
+        sim.replica_set(&second).unwrap().size(),
+        serving,
+        "revision 2 still receives traffic, so it keeps its pods"
+    );
+}
