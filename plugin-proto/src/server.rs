@@ -124,6 +124,16 @@ fn plugin_name_arg(mut args: impl Iterator<Item = String>) -> Option<String> {
     None
 }
 
+/// A unix socket in a fresh private directory (removed when dropped).
+fn listen() -> Result<(tempfile::TempDir, std::path::PathBuf, UnixListener), String> {
+    let dir = crate::netrpc::socket_dir()
+        .map_err(|e| format!("cannot create the socket directory: {e}"))?;
+    let socket = dir.path().join("plugin.sock");
+    let listener = UnixListener::bind(&socket)
+        .map_err(|e| format!("cannot listen on {}: {e}", socket.display()))?;
+    Ok((dir, socket, listener))
+}
+
 /// Prints the handshake line and flushes stdout.
 fn print_handshake(handshake: &Handshake) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
@@ -137,11 +147,7 @@ async fn serve_netrpc(
     plugin_name: String,
     app_version: u32,
 ) -> Result<(), String> {
-    let dir = crate::netrpc::socket_dir()
-        .map_err(|e| format!("cannot create the socket directory: {e}"))?;
-    let socket = dir.path().join("plugin.sock");
-    let listener = UnixListener::bind(&socket)
-        .map_err(|e| format!("cannot listen on {}: {e}", socket.display()))?;
+    let (dir, socket, listener) = listen()?;
     print_handshake(&Handshake {
         core_version: CORE_PROTOCOL_VERSION,
         app_version,
@@ -161,11 +167,7 @@ async fn serve_netrpc(
 }
 
 async fn serve_grpc(router: Arc<dyn TrafficRouter>, app_version: u32) -> Result<(), String> {
-    let dir = crate::netrpc::socket_dir()
-        .map_err(|e| format!("cannot create the socket directory: {e}"))?;
-    let socket = dir.path().join("plugin.sock");
-    let listener = UnixListener::bind(&socket)
-        .map_err(|e| format!("cannot listen on {}: {e}", socket.display()))?;
+    let (dir, socket, listener) = listen()?;
 
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
