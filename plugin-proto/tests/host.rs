@@ -443,6 +443,15 @@ fn an_unsupported_protocol_version_is_refused() {
 
 #[test]
 fn a_plugin_whose_host_dies_exits_on_its_own() {
+    for (cookie, value, protocol) in [
+        ("ROLLGATE_PLUGIN", plugin_proto::COOKIE_VALUE, "grpc"),
+        ("ARGO_ROLLOUTS_RPC_PLUGIN", "trafficrouter", "netrpc"),
+    ] {
+        orphaned_plugin_exits(cookie, value, protocol);
+    }
+}
+
+fn orphaned_plugin_exits(cookie: &str, value: &str, protocol: &str) {
     use std::io::Read;
     // The shell starts the plugin and exits a second later without stopping it, as
     // a host killed with SIGKILL would. The pipe reaches end of file only
@@ -451,7 +460,7 @@ fn a_plugin_whose_host_dies_exits_on_its_own() {
         .arg("-c")
         .arg("\"$0\" 2>/dev/null & sleep 1")
         .arg(PLUGIN)
-        .env("ROLLGATE_PLUGIN", plugin_proto::COOKIE_VALUE)
+        .env(cookie, value)
         .env("PLUGIN_PROTOCOL_VERSIONS", "1")
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -466,6 +475,7 @@ fn a_plugin_whose_host_dies_exits_on_its_own() {
     });
     let out = finished
         .recv_timeout(Duration::from_secs(20))
-        .expect("the orphaned plugin is still running after 20 s");
+        .unwrap_or_else(|_| panic!("the orphaned {protocol} plugin is still running after 20 s"));
     assert!(out.starts_with("1|1|unix|"), "it had started: {out}");
+    assert!(out.trim_end().ends_with(&format!("|{protocol}|")), "{out}");
 }
