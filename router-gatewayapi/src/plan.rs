@@ -249,7 +249,7 @@ fn upsert_named(
         && existing
             .iter()
             .zip(&desired)
-            .all(|((_, have), want)| *have == want)
+            .all(|((_, have), want)| defaulted(route.kind, have) == defaulted(route.kind, want))
     {
         return Ok(None);
     }
@@ -267,6 +267,63 @@ fn upsert_named(
         ops.push(json!({"op": "add", "path": "/spec/rules/-", "value": rule}));
     }
     patch(ops)
+}
+
+/// A rule with the defaults the API server fills in (from the Gateway API
+/// CRD schemas) made explicit, so that a rule we wrote compares equal to the
+/// same rule read back: a backendRef's `group` `""`, `kind` `Service` and
+/// `weight` 1; a header or query match's `type` `Exact`; an HTTP match's
+/// `path` `PathPrefix /` and an HTTP rule's `matches` one such match; a GRPC
+/// method match's `type` `Exact`.
+fn defaulted(kind: RouteKind, rule: &Value) -> Value {
+    fn object_ref(backend: &mut Value) {
+        if let Some(b) = backend.as_object_mut() {
+            b.entry("group").or_insert_with(|| json!(""));
+            b.entry("kind").or_insert_with(|| json!("Service"));
+        }
+    }
+    fn exact_by_default(list: &mut Value) {
+        for m in list.as_array_mut().into_iter().flatten() {
+            if let Some(m) = m.as_object_mut() {
+                m.entry("type").or_insert_with(|| json!("Exact"));
+            }
+        }
+    }
+    let mut rule = rule.clone();
+    for backend in rule["backendRefs"].as_array_mut().into_iter().flatten() {
+        object_ref(backend);
+        if let Some(b) = backend.as_object_mut() {
+            b.entry("weight").or_insert_with(|| json!(1));
+        }
+    }
+    for filter in rule["filters"].as_array_mut().into_iter().flatten() {
+        if filter["requestMirror"]["backendRef"].is_object() {
+            object_ref(&mut filter["requestMirror"]["backendRef"]);
+        }
+    }
+    let http = kind == RouteKind::Http;
+    if http && rule["matches"].as_array().is_none_or(Vec::is_empty) {
+        rule["matches"] = json!([{}]);
+    }
+    for m in rule["matches"].as_array_mut().into_iter().flatten() {
+        if !m.is_object() {
+            continue;
+        }
+        exact_by_default(&mut m["headers"]);
+        exact_by_default(&mut m["queryParams"]);
+        if http {
+            if m["path"].is_null() {
+                m["path"] = json!({});
+            }
+            if let Some(path) = m["path"].as_object_mut() {
+                path.entry("type").or_insert_with(|| json!("PathPrefix"));
+                path.entry("value").or_insert_with(|| json!("/"));
+            }
+        } else if let Some(method) = m["method"].as_object_mut() {
+            method.entry("type").or_insert_with(|| json!("Exact"));
+        }
+    }
+    rule
 }
 
 /// A Gateway API header match from a step's header match.

@@ -1,0 +1,449 @@
+//! The router against a real kube-apiserver with the Gateway API CRDs
+//! (`scripts/cluster up`, then `eval "$(scripts/cluster env)"`). Runs when
+//! `ROLLGATE_E2E=1`; each test works in a namespace of its own.
+//!
+//! Writes are counted from the API server's audit log (`$ROLLGATE_CLUSTER/audit.log`),
+//! not from the router's own account of what it did.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Client;
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
+use plugin_proto::{RolloutContext, TrafficRouter, Verified};
+use router_gatewayapi::GatewayApiRouter;
+use serde_json::{Value, json};
+
+/// A namespace on the real API server, deleted when dropped.
+struct Cluster {
+    client: Client,
+    namespace: String,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let namespace = self.namespace.clone();
+        // Best effort, on a runtime and client of its own (the test's runtime
+        // is blocked in this drop); the cluster is thrown away after the run.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                if let Ok(client) = Client::try_default().await {
+                    let api: Api<Namespace> = Api::all(client);
+                    let _ = api.delete(&namespace, &Default::default()).await;
+                }
+            });
+        })
+        .join()
+        .ok();
+    }
+}
+
+/// The cluster from `KUBECONFIG` when `ROLLGATE_E2E=1`, with a fresh namespace.
+async fn cluster(test: &str) -> Option<Cluster> {
+    if std::env::var("ROLLGATE_E2E").as_deref() != Ok("1") {
+        eprintln!("skipped: needs ROLLGATE_E2E=1 and a KUBECONFIG (scripts/cluster up)");
+        return None;
+    }
+    let client = Client::try_default()
+        .await
+        .expect("ROLLGATE_E2E=1 needs a working KUBECONFIG");
+    let suffix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let namespace = format!("gw-{test}-{suffix:x}");
+    let api: Api<Namespace> = Api::all(client.clone());
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap(),
+    )
+    .await
+    .expect("create the test namespace");
+    Some(Cluster { client, namespace })
+}
+
+fn routes(cluster: &Cluster) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute");
+    Api::namespaced_with(
+        cluster.client.clone(),
+        &cluster.namespace,
+        &ApiResource::from_gvk(&gvk),
+    )
+}
+
+/// A route with a weighted rule (carrying a filter we do not own) and a rule
+/// for another backend.
+fn web_route() -> Value {
+    json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "web"},
+        "spec": {
+            "parentRefs": [{"name": "gw"}],
+            "rules": [
+                {"name": "main",
+                 "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                 "filters": [{"type": "RequestHeaderModifier",
+                              "requestHeaderModifier": {"add": [{"name": "x-via", "value": "gw"}]}}],
+                 "backendRefs": [{"name": "web-stable", "port": 80, "weight": 100},
+                                 {"name": "web-canary", "port": 80, "weight": 0}]},
+                {"name": "static",
+                 "matches": [{"path": {"type": "PathPrefix", "value": "/static"}}],
+                 "backendRefs": [{"name": "cdn", "port": 80}]}
+            ]
+        }
+    })
+}
+
+async fn create(api: &Api<DynamicObject>, route: Value) -> DynamicObject {
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(route).unwrap(),
+    )
+    .await
+    .expect("create the route")
+}
+
+fn ctx(cluster: &Cluster, managed: &[&str]) -> RolloutContext {
+    RolloutContext {
+        name: "web".into(),
+        namespace: cluster.namespace.clone(),
+        canary_service: "web-canary".into(),
+        stable_service: "web-stable".into(),
+        managed_routes: managed.iter().map(|s| (*s).to_owned()).collect(),
+        max_traffic_weight: 100,
+        plugin_name: "argoproj-labs/gatewayAPI".into(),
+        config: json!({"httpRoute": "web"}),
+        ..Default::default()
+    }
+}
+
+async fn spec(api: &Api<DynamicObject>) -> Value {
+    api.get("web").await.expect("read the route").data["spec"].clone()
+}
+
+fn rule<'a>(spec: &'a Value, name: &str) -> &'a Value {
+    spec["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("rule {name} in {spec:#}"))
+}
+
+/// (stable, canary) weights of a rule.
+fn weights(rule: &Value) -> (i64, i64) {
+    let weight = |service: &str| {
+        rule["backendRefs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["name"] == service)
+            .and_then(|b| b["weight"].as_i64())
+            .unwrap_or(1)
+    };
+    (weight("web-stable"), weight("web-canary"))
+}
+
+#[tokio::test]
+async fn weights_header_and_mirror_routes_then_removal() {
+    let Some(cluster) = cluster("routes").await else {
+        return;
+    };
+    let api = routes(&cluster);
+    let original = create(&api, web_route()).await.data["spec"].clone();
+    let router = GatewayApiRouter::with_client(cluster.client.clone());
+    let ctx = ctx(&cluster, &["beta", "mirror"]);
+
+    router.set_weight(&ctx, 30, &[]).await.unwrap();
+    let stored = spec(&api).await;
+    assert_eq!(weights(rule(&stored, "main")), (70, 30));
+    assert_eq!(rule(&stored, "static"), rule(&original, "static"));
+    assert_eq!(
+        rule(&stored, "main")["filters"],
+        original["rules"][0]["filters"]
+    );
+
+    let header: rollout_core::spec::SetHeaderRoute = serde_json::from_value(json!({
+        "name": "beta",
+        "match": [{"headerName": "x-beta", "headerValue": {"prefix": "yes."}}]
+    }))
+    .unwrap();
+    router.set_header_route(&ctx, &header).await.unwrap();
+    let mirror: rollout_core::spec::SetMirrorRoute = serde_json::from_value(json!({
+        "name": "mirror", "percentage": 20,
+        "match": [{"method": {"exact": "GET"}, "path": {"prefix": "/api"}}]
+    }))
+    .unwrap();
+    router.set_mirror_route(&ctx, &mirror).await.unwrap();
+    router.set_weight(&ctx, 60, &[]).await.unwrap();
+
+    let stored = spec(&api).await;
+    assert_eq!(weights(rule(&stored, "main")), (40, 60));
+    let beta = rule(&stored, "beta");
+    assert_eq!(
+        beta["matches"][0]["headers"][0],
+        json!({"type": "RegularExpression", "name": "x-beta", "value": "yes\\..*"})
+    );
+    assert_eq!(beta["backendRefs"].as_array().unwrap().len(), 1);
+    assert_eq!(beta["backendRefs"][0]["name"], "web-canary");
+    let mirror_rule = rule(&stored, "mirror");
+    assert_eq!(mirror_rule["matches"][0]["method"], "GET");
+    let filters = mirror_rule["filters"].as_array().unwrap();
+    let mirror_filter = filters
+        .iter()
+        .find(|f| f["type"] == "RequestMirror")
+        .expect("a RequestMirror filter");
+    assert_eq!(mirror_filter["requestMirror"]["percent"], 20);
+    assert_eq!(
+        mirror_filter["requestMirror"]["backendRef"]["name"],
+        "web-canary"
+    );
+
+    router.remove_managed_routes(&ctx).await.unwrap();
+    router.set_weight(&ctx, 0, &[]).await.unwrap();
+    assert_eq!(
+        spec(&api).await,
+        original,
+        "after removal and weight 0 the route is as its owner wrote it"
+    );
+}
+
+#[tokio::test]
+async fn verify_needs_accepted_parents_for_the_current_generation() {
+    let Some(cluster) = cluster("verify").await else {
+        return;
+    };
+    let api = routes(&cluster);
+    create(&api, web_route()).await;
+    let router = GatewayApiRouter::with_client(cluster.client.clone());
+    let ctx = ctx(&cluster, &[]);
+
+    router.set_weight(&ctx, 30, &[]).await.unwrap();
+    assert_eq!(
+        router.verify_weight(&ctx, 30, &[]).await.unwrap(),
+        Verified::NotVerified,
+        "no gateway has accepted the route yet"
+    );
+    accept(&api).await;
+    assert_eq!(
+        router.verify_weight(&ctx, 30, &[]).await.unwrap(),
+        Verified::Verified
+    );
+    assert_eq!(
+        router.verify_weight(&ctx, 50, &[]).await.unwrap(),
+        Verified::NotVerified,
+        "the stored weights are 30, not 50"
+    );
+
+    router.set_weight(&ctx, 50, &[]).await.unwrap();
+    assert_eq!(
+        router.verify_weight(&ctx, 50, &[]).await.unwrap(),
+        Verified::NotVerified,
+        "the gateway has not seen the new generation"
+    );
+    accept(&api).await;
+    assert_eq!(
+        router.verify_weight(&ctx, 50, &[]).await.unwrap(),
+        Verified::Verified
+    );
+}
+
+/// Writes the route's status as a gateway controller would on accepting it.
+async fn accept(api: &Api<DynamicObject>) {
+    let generation = api.get("web").await.unwrap().metadata.generation.unwrap();
+    let condition = |kind: &str| {
+        json!({"type": kind, "status": "True", "reason": kind, "message": "",
+               "observedGeneration": generation, "lastTransitionTime": "2026-11-22T00:00:00Z"})
+    };
+    let status = json!({"status": {"parents": [{
+        "parentRef": {"name": "gw"}, "controllerName": "example.com/gateway",
+        "conditions": [condition("Accepted"), condition("ResolvedRefs")]
+    }]}});
+    api.patch_status("web", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .expect("write the route status");
+}
+
+#[tokio::test]
+async fn a_concurrent_writer_loses_nothing() {
+    let Some(cluster) = cluster("concurrent").await else {
+        return;
+    };
+    let api = routes(&cluster);
+    create(&api, web_route()).await;
+    let router = GatewayApiRouter::with_client(cluster.client.clone());
+    let ctx = ctx(&cluster, &[]);
+
+    // Another controller, writing with optimistic concurrency as controllers
+    // do: each round inserts a rule at the front (shifting every index the
+    // router's patch guards) and adds a header to the weighted rule's filter.
+    let writer = {
+        let api = api.clone();
+        tokio::spawn(async move {
+            let mut conflicts = 0;
+            for round in 0..8 {
+                loop {
+                    let mut route = api.get("web").await.unwrap();
+                    let rules = route.data["spec"]["rules"].as_array_mut().unwrap();
+                    rules.insert(
+                        0,
+                        json!({"name": format!("user-{round}"),
+                               "matches": [{"path": {"type": "Exact", "value": format!("/user/{round}")}}],
+                               "backendRefs": [{"name": "user", "port": 80}]}),
+                    );
+                    let main = rules.iter_mut().find(|r| r["name"] == "main").unwrap();
+                    main["filters"][0]["requestHeaderModifier"]["add"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(json!({"name": format!("x-user-{round}"), "value": "1"}));
+                    match api.replace("web", &PostParams::default(), &route).await {
+                        Ok(_) => break,
+                        Err(kube::Error::Api(e)) if e.code == 409 => conflicts += 1,
+                        Err(e) => panic!("writer: {e}"),
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            conflicts
+        })
+    };
+    let mut last = 0;
+    for step in 0..40 {
+        last = 5 + (step * 7) % 90;
+        router.set_weight(&ctx, last, &[]).await.unwrap();
+    }
+    let conflicts = writer.await.unwrap();
+    eprintln!("writer conflicts: {conflicts}");
+
+    let stored = spec(&api).await;
+    let names: Vec<&str> = stored["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "user-7", "user-6", "user-5", "user-4", "user-3", "user-2", "user-1", "user-0", "main",
+            "static"
+        ]
+    );
+    let headers: Vec<&str> = rule(&stored, "main")["filters"][0]["requestHeaderModifier"]["add"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        headers,
+        [
+            "x-via", "x-user-0", "x-user-1", "x-user-2", "x-user-3", "x-user-4", "x-user-5",
+            "x-user-6", "x-user-7"
+        ]
+    );
+    assert_eq!(
+        weights(rule(&stored, "main")),
+        (100 - i64::from(last), i64::from(last))
+    );
+}
+
+/// Audit events (stage ResponseComplete) for HTTPRoute `name` in `namespace`.
+fn audited(namespace: &str, name: &str) -> Vec<String> {
+    let path = PathBuf::from(
+        std::env::var("ROLLGATE_CLUSTER").expect("ROLLGATE_CLUSTER (scripts/cluster env)"),
+    )
+    .join("audit.log");
+    let log = std::fs::read_to_string(&path).expect("the API server's audit log");
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|e| {
+            e["stage"] == "ResponseComplete"
+                && e["objectRef"]["resource"] == "httproutes"
+                && e["objectRef"]["namespace"] == namespace
+                && e["objectRef"]["name"] == name
+        })
+        .map(|e| e["verb"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Waits until the audit log has caught up with every request sent so far:
+/// touches the `marker` route and waits for that write to be logged.
+async fn audit_barrier(api: &Api<DynamicObject>, namespace: &str) {
+    let before = audited(namespace, "marker").len();
+    let label = json!({"metadata": {"labels": {"barrier": before.to_string()}}});
+    api.patch("marker", &PatchParams::default(), &Patch::Merge(&label))
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        if audited(namespace, "marker").len() > before {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the audit log did not record the barrier write");
+}
+
+#[tokio::test]
+async fn an_idle_reconcile_writes_nothing_and_with_a_cache_reads_nothing() {
+    let Some(cluster) = cluster("idle").await else {
+        return;
+    };
+    let api = routes(&cluster);
+    create(&api, web_route()).await;
+    let mut marker = web_route();
+    marker["metadata"]["name"] = json!("marker");
+    create(&api, marker).await;
+    let ns = cluster.namespace.clone();
+    // As Argo does: every call carries the rollout's managed routes.
+    let ctx = ctx(&cluster, &["beta"]);
+    let header: rollout_core::spec::SetHeaderRoute = serde_json::from_value(json!({
+        "name": "beta", "match": [{"headerName": "x-beta", "headerValue": {"exact": "1"}}]
+    }))
+    .unwrap();
+
+    let router = GatewayApiRouter::with_client(cluster.client.clone());
+    router.set_weight(&ctx, 30, &[]).await.unwrap();
+    router.set_header_route(&ctx, &header).await.unwrap();
+    audit_barrier(&api, &ns).await;
+    let before = audited(&ns, "web");
+    for _ in 0..20 {
+        router.set_weight(&ctx, 30, &[]).await.unwrap();
+        router.set_header_route(&ctx, &header).await.unwrap();
+    }
+    audit_barrier(&api, &ns).await;
+    let idle = &audited(&ns, "web")[before.len()..];
+    assert!(
+        idle.iter().all(|verb| verb == "get"),
+        "40 idle calls: only reads, got {idle:?}"
+    );
+    assert_eq!(idle.len(), 40, "one read per idle call without a cache");
+
+    let cached = GatewayApiRouter::with_client(cluster.client.clone()).with_watch_cache();
+    cached.set_weight(&ctx, 30, &[]).await.unwrap();
+    audit_barrier(&api, &ns).await;
+    let before = audited(&ns, "web").len();
+    for _ in 0..20 {
+        cached.set_weight(&ctx, 30, &[]).await.unwrap();
+        cached.set_header_route(&ctx, &header).await.unwrap();
+    }
+    audit_barrier(&api, &ns).await;
+    let idle = &audited(&ns, "web")[before..];
+    assert!(
+        idle.is_empty(),
+        "with a watch cache: no requests, got {idle:?}"
+    );
+
+    // A change still costs exactly one write.
+    cached.set_weight(&ctx, 40, &[]).await.unwrap();
+    audit_barrier(&api, &ns).await;
+    let change = &audited(&ns, "web")[before..];
+    assert_eq!(change, ["patch"], "one weight change, one patch");
+}
