@@ -42,5 +42,5 @@ pub mod wire;
 pub use error::Error;
 pub use host::{HostOptions, PluginRouter};
 pub use router::{RolloutContext, TrafficRouter, Verified};
-pub use server::{COOKIE_KEY, COOKIE_VALUE, serve};
+pub use server::{COOKIE_KEY, COOKIE_VALUE, serve, serve_with};
 pub use traffic::apply_traffic;

@@ -14,11 +14,52 @@ use tracing_subscriber::layer::{Context, Layer, SubscriberExt as _};
 /// The environment variable that sets a plugin's log filter (default `info`).
 pub const LOG_ENV: &str = "ROLLGATE_LOG";
 
-/// Installs the JSON-lines logger on stderr for a plugin process.
-pub fn init_plugin_logging() {
+/// The shape of a plugin's log lines on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// hclog JSON lines, which go-plugin hosts parse into levelled entries.
+    #[default]
+    Json,
+    /// Plain text lines for people; hosts log each line as it is.
+    Text,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    /// `json` or `text`.
+    ///
+    /// ```
+    /// use plugin_proto::log::LogFormat;
+    /// assert_eq!("text".parse(), Ok(LogFormat::Text));
+    /// assert!("yaml".parse::<LogFormat>().unwrap_err().contains("--log-format"));
+    /// ```
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "json" => Ok(Self::Json),
+            "text" => Ok(Self::Text),
+            other => Err(format!(
+                "--log-format {other:?}: expected \"json\" or \"text\""
+            )),
+        }
+    }
+}
+
+/// Installs the logger on stderr for a plugin process, filtered by
+/// `ROLLGATE_LOG` (default `info`).
+pub fn init_plugin_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| EnvFilter::new("info"));
-    let subscriber = tracing_subscriber::registry().with(filter).with(JsonLines);
-    let _ = tracing::subscriber::set_global_default(subscriber);
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = match format {
+        LogFormat::Json => tracing::subscriber::set_global_default(registry.with(JsonLines)),
+        LogFormat::Text => tracing::subscriber::set_global_default(
+            registry.with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(false),
+            ),
+        ),
+    };
 }
 
 /// A `tracing` layer writing one hclog-style JSON object per event to stderr.

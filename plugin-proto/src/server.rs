@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::handshake::{
     CORE_PROTOCOL_VERSION, Handshake, Network, Protocol, negotiate_app_version,
 };
+use crate::log::LogFormat;
 use crate::router::TrafficRouter;
 use crate::wire::{self, goplugin, trafficrouter as pb};
 
@@ -32,23 +33,47 @@ load any plugins automatically";
 /// How long connections may linger after a shutdown request.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
+/// Serves `router` as a plugin process and returns the process exit code,
+/// taking `--plugin-name <name>` (default `default_plugin_name`) and
+/// `--log-format json|text` (default `json`) from the command line; see
+/// [`serve_with`].
+pub fn serve<R: TrafficRouter + 'static>(router: R, default_plugin_name: &str) -> ExitCode {
+    let plugin_name = flag_value("plugin-name", std::env::args().skip(1))
+        .unwrap_or_else(|| default_plugin_name.to_owned());
+    let format = match flag_value("log-format", std::env::args().skip(1))
+        .as_deref()
+        .map(str::parse::<LogFormat>)
+    {
+        None => LogFormat::Json,
+        Some(Ok(format)) => format,
+        Some(Err(e)) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    serve_with(router, &plugin_name, format)
+}
+
 /// Serves `router` as a plugin process and returns the process exit code.
 ///
 /// Call it from a plugin binary's `main`. The host is recognised by its
 /// magic cookie: with `ROLLGATE_PLUGIN=trafficrouter-v1` the binary speaks
 /// Rollgate's native gRPC protocol; with `ARGO_ROLLOUTS_RPC_PLUGIN=trafficrouter`
 /// (stock Argo Rollouts) it speaks go-plugin net/rpc, reading the router's
-/// config from `trafficRouting.plugins[<name>]`, where the name is
-/// `--plugin-name <name>` from the command line or `default_plugin_name`.
-/// Without either cookie (a person ran the binary) it prints an explanation
-/// to stderr and returns failure.
+/// config from `trafficRouting.plugins[<plugin_name>]`. Without either
+/// cookie (a person ran the binary) it prints an explanation to stderr and
+/// returns failure.
 ///
 /// Either way it listens on a unix socket in `PLUGIN_UNIX_SOCKET_DIR` (or a
 /// fresh private temporary directory), prints the handshake line on stdout,
-/// logs JSON lines on stderr, ignores interrupts (the host owns the
+/// logs on stderr in `log_format`, ignores interrupts (the host owns the
 /// lifecycle) and serves until the host asks it to stop
 /// (`GRPCController/Shutdown` or `Control.Quit`).
-pub fn serve<R: TrafficRouter + 'static>(router: R, default_plugin_name: &str) -> ExitCode {
+pub fn serve_with<R: TrafficRouter + 'static>(
+    router: R,
+    plugin_name: &str,
+    log_format: LogFormat,
+) -> ExitCode {
     let cookie = |key: &str, value: &str| std::env::var(key).ok().as_deref() == Some(value);
     let argo = cookie(
         crate::netrpc::ARGO_COOKIE_KEY,
@@ -58,7 +83,7 @@ pub fn serve<R: TrafficRouter + 'static>(router: R, default_plugin_name: &str) -
         eprintln!("{NOT_A_PROGRAM}");
         return ExitCode::FAILURE;
     }
-    crate::log::init_plugin_logging();
+    crate::log::init_plugin_logging(log_format);
     let offered = std::env::var("PLUGIN_PROTOCOL_VERSIONS").ok();
     let Some(app_version) = negotiate_app_version(offered.as_deref()) else {
         tracing::error!(
@@ -67,8 +92,7 @@ pub fn serve<R: TrafficRouter + 'static>(router: R, default_plugin_name: &str) -
         );
         return ExitCode::FAILURE;
     };
-    let plugin_name =
-        plugin_name_arg(std::env::args().skip(1)).unwrap_or_else(|| default_plugin_name.to_owned());
+    let plugin_name = plugin_name.to_owned();
     // Argo calls one plugin stream at a time per rollout worker and each call
     // is short: one thread serves net/rpc without cross-thread wake-ups.
     let runtime = if argo {
@@ -111,14 +135,15 @@ pub fn serve<R: TrafficRouter + 'static>(router: R, default_plugin_name: &str) -
     }
 }
 
-/// `--plugin-name NAME` or `--plugin-name=NAME`.
-fn plugin_name_arg(mut args: impl Iterator<Item = String>) -> Option<String> {
+/// The value of `--<flag> <value>` or `--<flag>=<value>` among `args`.
+fn flag_value(flag: &str, mut args: impl Iterator<Item = String>) -> Option<String> {
+    let long = format!("--{flag}");
     while let Some(arg) = args.next() {
-        if arg == "--plugin-name" {
+        if arg == long {
             return args.next();
         }
-        if let Some(name) = arg.strip_prefix("--plugin-name=") {
-            return Some(name.to_owned());
+        if let Some(value) = arg.strip_prefix(&long).and_then(|v| v.strip_prefix('=')) {
+            return Some(value.to_owned());
         }
     }
     None
@@ -380,5 +405,37 @@ impl goplugin::grpc_broker_server::GrpcBroker for Idle {
         _: Request<Streaming<goplugin::ConnInfo>>,
     ) -> Reply<Self::StartStreamStream> {
         Ok(Response::new(silent_until_stopped(self.stopped.clone())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::flag_value;
+
+    fn args(list: &[&str]) -> impl Iterator<Item = String> {
+        list.iter()
+            .map(|s| (*s).to_owned())
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn flags_in_both_spellings_and_only_whole_names() {
+        assert_eq!(
+            flag_value(
+                "log-format",
+                args(&["--kube-qps", "5", "--log-format", "text"])
+            ),
+            Some("text".into())
+        );
+        assert_eq!(
+            flag_value("plugin-name", args(&["--plugin-name=rollgate/gatewayapi"])),
+            Some("rollgate/gatewayapi".into())
+        );
+        assert_eq!(
+            flag_value("log-format", args(&["--log-formats=json"])),
+            None
+        );
+        assert_eq!(flag_value("log-format", args(&["--log-format"])), None);
     }
 }

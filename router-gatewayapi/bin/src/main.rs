@@ -5,12 +5,14 @@
 //! config from `trafficRouting.plugins["argoproj-labs/gatewayAPI"]`, like the
 //! plugin it replaces (or the name given with `--plugin-name`). The
 //! Kubernetes client comes from the in-cluster service account or
-//! `KUBECONFIG`. Logs are JSON lines on stderr, the form plugin hosts parse;
-//! `ROLLGATE_LOG` sets their filter (default `info`).
+//! `KUBECONFIG`. Logs are JSON lines on stderr, the form plugin hosts parse
+//! (`--log-format text` for plain lines); `ROLLGATE_LOG` sets their filter
+//! (default `info`).
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use plugin_proto::log::LogFormat;
 use router_gatewayapi::{GatewayApiRouter, RequestLimit};
 
 /// The Gateway API traffic router plugin for Argo Rollouts and Rollgate.
@@ -26,6 +28,9 @@ struct Args {
     /// Kubernetes API requests allowed at once after an idle period.
     #[arg(long, default_value_t = 80)]
     kube_burst: u32,
+    /// Log lines on stderr: `json` (hclog, which plugin hosts parse) or `text`.
+    #[arg(long, default_value = "json")]
+    log_format: LogFormat,
     /// Read routes from watch caches (needs `list` and `watch` on routes):
     /// an unchanged state then costs no API request at all.
     #[arg(long)]
@@ -39,10 +44,12 @@ fn main() -> ExitCode {
         burst: args.kube_burst,
     };
     match GatewayApiRouter::from_environment().with_request_limit(limit) {
-        Ok(router) if args.watch_cache => {
-            plugin_proto::serve(router.with_watch_cache(), &args.plugin_name)
-        }
-        Ok(router) => plugin_proto::serve(router, &args.plugin_name),
+        Ok(router) if args.watch_cache => plugin_proto::serve_with(
+            router.with_watch_cache(),
+            &args.plugin_name,
+            args.log_format,
+        ),
+        Ok(router) => plugin_proto::serve_with(router, &args.plugin_name, args.log_format),
         Err(e) => {
             eprintln!("rollgate-gatewayapi: {e}");
             ExitCode::FAILURE

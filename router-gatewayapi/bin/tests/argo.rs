@@ -6,9 +6,11 @@
 //! Each test runs its own controller in namespaced mode (`--namespaced`,
 //! `POD_NAMESPACE`), so its `argo-rollouts-config` lists the plugin as
 //! `file://` under `argoproj-labs/gatewayAPI` exactly as a user would, and
-//! tests do not see each other's rollouts. A small task plays the gateway
-//! controller: it accepts each new generation of the HTTPRoute (so that the
-//! plugin's weight verification passes) and records the weights it saw.
+//! tests do not see each other's rollouts. Plugin `args` from the ConfigMap
+//! reach the binary (the header-route test passes some). A small task plays
+//! the gateway controller: it accepts each new generation of the HTTPRoute
+//! (so that the plugin's weight verification passes) and records the weights
+//! it saw.
 //!
 //! The scenario is seed 001's: Deployment `web` referenced by `workloadRef`,
 //! Services `web-stable`/`web-canary`, Gateway `gw`, HTTPRoute `web`; steps
@@ -118,7 +120,12 @@ fn rollout(ns: &str, steps: Value, managed_routes: &[&str]) -> Value {
     })
 }
 
-async fn scenario(test: &str, rollout_steps: Value, managed_routes: &[&str]) -> Option<Scenario> {
+async fn scenario(
+    test: &str,
+    rollout_steps: Value,
+    managed_routes: &[&str],
+    plugin_args: &[&str],
+) -> Option<Scenario> {
     if std::env::var("ROLLGATE_E2E").as_deref() != Ok("1") {
         eprintln!(
             "skipped: needs ROLLGATE_E2E=1, KUBECONFIG and ROLLGATE_ARGO_ROLLOUTS_CONTROLLER (scripts/cluster env)"
@@ -152,7 +159,12 @@ async fn scenario(test: &str, rollout_steps: Value, managed_routes: &[&str]) -> 
         )
         .await
         .unwrap();
-    let plugins = format!("- name: argoproj-labs/gatewayAPI\n  location: file://{PLUGIN}\n");
+    let args: String = plugin_args
+        .iter()
+        .map(|a| format!("\n    - \"{a}\""))
+        .collect();
+    let plugins =
+        format!("- name: argoproj-labs/gatewayAPI\n  location: file://{PLUGIN}\n  args:{args}\n");
     Api::<ConfigMap>::namespaced(client.clone(), &ns)
         .create(
             &pp,
@@ -397,7 +409,7 @@ fn seed_001_steps() -> Value {
 
 #[tokio::test]
 async fn image_change_weights_promote_and_abort() {
-    let Some(s) = scenario("promote", seed_001_steps(), &[]).await else {
+    let Some(s) = scenario("promote", seed_001_steps(), &[], &[]).await else {
         return;
     };
     s.until("first revision Healthy", |st, route| {
@@ -446,7 +458,14 @@ async fn header_and_mirror_routes_through_argo() {
         {"pause": {}},
         {"setWeight": 100}
     ]);
-    let Some(s) = scenario("routes", steps, &["beta", "mirror"]).await else {
+    let Some(s) = scenario(
+        "routes",
+        steps,
+        &["beta", "mirror"],
+        &["--log-format=text", "--kube-qps=20"],
+    )
+    .await
+    else {
         return;
     };
     s.until("first revision Healthy", |st, _| phase(st) == "Healthy")
