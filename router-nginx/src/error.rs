@@ -1,0 +1,31 @@
+//! The one error type of this crate.
+
+/// What can go wrong routing traffic through NGINX canary Ingresses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The plugin config is not usable.
+    #[error("rollout {rollout}: {message}")]
+    Config {
+        /// `<namespace>/<name>` of the rollout.
+        rollout: String,
+        /// What is wrong, naming the field.
+        message: String,
+    },
+    /// An Ingress cannot carry what the rollout asks for.
+    #[error("{ingress}: {message}")]
+    Ingress {
+        /// `Ingress <namespace>/<name>`.
+        ingress: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A step that ingress-nginx's canary annotations cannot express.
+    #[error("rollout {rollout}: {message}")]
+    Unsupported {
+        /// `<namespace>/<name>` of the rollout.
+        rollout: String,
+        /// What cannot be expressed, and why.
+        message: String,
+    },
+}

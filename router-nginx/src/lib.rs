@@ -1,0 +1,30 @@
+//! NGINX canary Ingress routing for canary Rollouts.
+//!
+//! For each stable Ingress the rollout names, a canary Ingress
+//! `<rollout>-<stable ingress>-canary` built from it as Argo Rollouts builds
+//! it (see [`plan`]) carries ingress-nginx's canary annotations: the weight,
+//! and — what Argo's built-in NGINX support cannot do — a header route set
+//! by a `setHeaderRoute` step, plus an optional `canary-by-cookie`.
+//! Configuration is Argo's `trafficRouting.nginx` shape under
+//! `trafficRouting.plugins["rollgate/nginx"]` (see [`config`]).
+//!
+//! ```text
+//!   stable Ingress ───┐
+//!   canary Ingress ───┼─▶ plan::canary_ingress + plan::plan ──▶ server-side apply, delete, or nothing
+//!   desired traffic ──┘    (pure)
+//! ```
+//!
+//! [`NginxRouter`] is the I/O layer: two reads per stable Ingress per call and
+//! a write only when something changes. Mirror routes are refused: an
+//! ingress-nginx canary cannot mirror traffic. After full promotion the canary
+//! Ingress stays at weight 0, as Argo leaves it, unless
+//! `deleteCanaryIngressOnCompletion` is set.
+#![warn(missing_docs)]
+
+pub mod config;
+mod error;
+pub mod plan;
+mod router;
+
+pub use error::Error;
+pub use router::NginxRouter;

@@ -1,0 +1,366 @@
+//! The I/O layer: read the stable and canary Ingresses, plan, apply.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
+use plugin_proto::{RolloutContext, TrafficRouter, Verified};
+use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
+use rollout_core::status::WeightDestination;
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use crate::Error;
+use crate::config::{Config, PLUGIN_NAME};
+use crate::plan::{self, Desired, FIELD_MANAGER, HeaderRoute, Plan, Rollout};
+
+/// Routes a rollout's traffic with NGINX canary Ingresses.
+///
+/// Every call reads the stable Ingress and the canary Ingress (two GETs per
+/// stable Ingress) and writes only when something changes, with one
+/// server-side apply under the field manager [`FIELD_MANAGER`] (forced: the
+/// fields we set on the canary Ingress are ours; annotations and labels
+/// others add are kept). The stable Ingress is never written.
+#[derive(Clone)]
+pub struct NginxRouter {
+    client: Arc<OnceCell<kube::Client>>,
+}
+
+impl std::fmt::Debug for NginxRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NginxRouter")
+            .field("connected", &self.client.initialized())
+            .finish()
+    }
+}
+
+/// Which part of the canary Ingress a call changes; the other parts are
+/// kept as the canary Ingress carries them.
+#[derive(Debug, Clone, Copy)]
+enum Change<'a> {
+    Weight(i32),
+    Header {
+        name: &'a str,
+        route: Option<&'a HeaderRoute>,
+    },
+    RemoveHeader,
+}
+
+impl NginxRouter {
+    /// A router using this Kubernetes client.
+    pub fn with_client(client: kube::Client) -> Self {
+        Self {
+            client: Arc::new(OnceCell::new_with(Some(client))),
+        }
+    }
+
+    /// A router whose client is built on first use from the environment
+    /// (the in-cluster service account, or `KUBECONFIG`).
+    pub fn from_environment() -> Self {
+        Self {
+            client: Arc::new(OnceCell::new()),
+        }
+    }
+
+    async fn client(&self) -> Result<kube::Client, plugin_proto::Error> {
+        self.client
+            .get_or_try_init(kube::Client::try_default)
+            .await
+            .cloned()
+            .map_err(|e| {
+                plugin_proto::Error::router(format!("cannot build a Kubernetes client: {e}"))
+            })
+    }
+
+    async fn ingresses(&self, namespace: &str) -> Result<Api<DynamicObject>, plugin_proto::Error> {
+        let resource = ApiResource {
+            group: "networking.k8s.io".into(),
+            version: "v1".into(),
+            api_version: "networking.k8s.io/v1".into(),
+            kind: "Ingress".into(),
+            plural: "ingresses".into(),
+        };
+        Ok(Api::namespaced_with(
+            self.client().await?,
+            namespace,
+            &resource,
+        ))
+    }
+
+    /// Plans and writes the canary Ingress of every stable Ingress; on
+    /// failure the error names the canary Ingresses already written.
+    async fn each_ingress(
+        &self,
+        ctx: &RolloutContext,
+        change: Change<'_>,
+    ) -> Result<(), plugin_proto::Error> {
+        let (config, rollout) = parse(ctx)?;
+        let api = self.ingresses(&ctx.namespace).await?;
+        let mut written: Vec<String> = Vec::new();
+        for stable_name in &config.stable_ingresses {
+            let result = self
+                .one_ingress(&api, &config, &rollout, &ctx.rollout, stable_name, change)
+                .await;
+            match result {
+                Ok(Some(label)) => written.push(label),
+                Ok(None) => {}
+                Err(e) if written.is_empty() => return Err(e),
+                Err(e) => {
+                    return Err(plugin_proto::Error::router(format!(
+                        "{e} (already updated: {})",
+                        written.join(", ")
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Returns the canary Ingress's label when it wrote.
+    async fn one_ingress(
+        &self,
+        api: &Api<DynamicObject>,
+        config: &Config,
+        rollout: &Rollout<'_>,
+        rollout_json: &Value,
+        stable_name: &str,
+        change: Change<'_>,
+    ) -> Result<Option<String>, plugin_proto::Error> {
+        let stable = read(api, stable_name).await?.ok_or_else(|| {
+            plugin_proto::Error::router(format!(
+                "Ingress {}/{stable_name}: error retrieving stableIngress `{stable_name}`: not found",
+                rollout.namespace
+            ))
+        })?;
+        let canary_name = plan::canary_ingress_name(rollout.name, stable_name);
+        let existing = read(api, &canary_name).await?;
+        let current_weight = existing
+            .as_ref()
+            .and_then(|c| plan::current_weight(c, config))
+            .unwrap_or(0);
+        let current_header = existing
+            .as_ref()
+            .and_then(|c| plan::current_header_route(c, config));
+        let (weight, header) = match change {
+            Change::Weight(w) => (w, current_header.as_ref()),
+            Change::RemoveHeader => (current_weight, None),
+            Change::Header { name, route: None } => {
+                // Removing a route that is not the one in place changes nothing.
+                let keep = current_header.as_ref().filter(|h| h.name != name);
+                (current_weight, keep)
+            }
+            Change::Header {
+                route: Some(route), ..
+            } => {
+                if let Some(active) = current_header.as_ref().filter(|h| h.name != route.name) {
+                    return Err(router_error(Error::Unsupported {
+                        rollout: format!("{}/{}", rollout.namespace, rollout.name),
+                        message: format!(
+                            "setHeaderRoute {}: header route `{}` is in place on Ingress {canary_name}; \
+                             ingress-nginx allows one header route per canary Ingress (remove it first)",
+                            route.name, active.name
+                        ),
+                    }));
+                }
+                (current_weight, Some(route))
+            }
+        };
+        let done = matches!(change, Change::Weight(0))
+            && config.delete_on_completion
+            && plan::fully_promoted(rollout_json);
+        let planned = if done {
+            plan::plan_delete(existing.as_ref(), rollout)
+        } else {
+            let desired =
+                plan::canary_ingress(&stable, rollout, config, &Desired { weight, header })
+                    .map_err(router_error)?;
+            plan::plan(existing.as_ref(), desired, rollout)
+        }
+        .map_err(router_error)?;
+        let label = format!("Ingress {}/{canary_name}", rollout.namespace);
+        match planned {
+            Plan::Unchanged => Ok(None),
+            Plan::Apply(object) => {
+                let params = PatchParams::apply(FIELD_MANAGER).force();
+                api.patch(&canary_name, &params, &Patch::Apply(&object))
+                    .await
+                    .map_err(|e| plugin_proto::Error::router(format!("{label}: {e}")))?;
+                tracing::info!(ingress = %label, weight, header = header.map(|h| h.name.as_str()), "applied the canary Ingress");
+                Ok(Some(label))
+            }
+            Plan::Delete => {
+                match api.delete(&canary_name, &DeleteParams::default()).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(s)) if s.code == 404 => return Ok(None),
+                    Err(e) => return Err(plugin_proto::Error::router(format!("{label}: {e}"))),
+                }
+                tracing::info!(ingress = %label, "deleted the canary Ingress: the rollout is fully promoted");
+                Ok(Some(label))
+            }
+        }
+    }
+}
+
+/// An Ingress as JSON, `None` when it does not exist.
+async fn read(api: &Api<DynamicObject>, name: &str) -> Result<Option<Value>, plugin_proto::Error> {
+    match api.get_opt(name).await {
+        Ok(Some(object)) => serde_json::to_value(&object)
+            .map(Some)
+            .map_err(|e| plugin_proto::Error::router(e.to_string())),
+        Ok(None) => Ok(None),
+        Err(e) => Err(plugin_proto::Error::router(format!(
+            "Ingress {}/{name}: {e}",
+            api.namespace().unwrap_or_default()
+        ))),
+    }
+}
+
+fn router_error(e: Error) -> plugin_proto::Error {
+    plugin_proto::Error::router(e.to_string())
+}
+
+/// The config (from `trafficRouting.plugins`) and the rollout's routing facts.
+fn parse(ctx: &RolloutContext) -> Result<(Config, Rollout<'_>), plugin_proto::Error> {
+    let config = Config::parse(&ctx.config, &ctx.object_name()).map_err(router_error)?;
+    let canary = &ctx.rollout["spec"]["strategy"]["canary"];
+    let max_traffic_weight = canary["trafficRouting"]["maxTrafficWeight"]
+        .as_i64()
+        .map(|_| ctx.max_traffic_weight);
+    let rollout = Rollout {
+        name: &ctx.name,
+        namespace: &ctx.namespace,
+        uid: ctx.rollout["metadata"]["uid"]
+            .as_str()
+            .filter(|u| !u.is_empty()),
+        canary_service: &ctx.canary_service,
+        stable_service: &ctx.stable_service,
+        max_traffic_weight,
+    };
+    Ok((config, rollout))
+}
+
+#[async_trait]
+impl TrafficRouter for NginxRouter {
+    async fn init(&self) -> Result<(), plugin_proto::Error> {
+        self.client().await.map(|_| ())
+    }
+
+    async fn name(&self) -> Result<String, plugin_proto::Error> {
+        Ok(PLUGIN_NAME.to_owned())
+    }
+
+    /// Creates or updates each canary Ingress with `canary-weight: weight`
+    /// (header route and other annotations kept). Experiment destinations
+    /// cannot be expressed: an NGINX canary splits between two Services.
+    async fn set_weight(
+        &self,
+        ctx: &RolloutContext,
+        weight: i32,
+        additional: &[WeightDestination],
+    ) -> Result<(), plugin_proto::Error> {
+        if additional.iter().any(|d| d.weight > 0) {
+            return Err(router_error(Error::Unsupported {
+                rollout: ctx.object_name(),
+                message: "experiment destinations: an ingress-nginx canary Ingress splits traffic \
+                          between the canary and stable Services only"
+                    .into(),
+            }));
+        }
+        self.each_ingress(ctx, Change::Weight(weight)).await
+    }
+
+    /// Maps the step's one header match onto `canary-by-header` and
+    /// `canary-by-header-value` (exact) or `canary-by-header-pattern`
+    /// (prefix, regex); an empty match removes it. ingress-nginx evaluates
+    /// the header before the weight: a request whose header matches always
+    /// goes to the canary, one without the header goes by weight.
+    async fn set_header_route(
+        &self,
+        ctx: &RolloutContext,
+        step: &SetHeaderRoute,
+    ) -> Result<(), plugin_proto::Error> {
+        let route = HeaderRoute::from_step(step, &ctx.object_name()).map_err(router_error)?;
+        self.each_ingress(
+            ctx,
+            Change::Header {
+                name: &step.name,
+                route: route.as_ref(),
+            },
+        )
+        .await
+    }
+
+    /// ingress-nginx canary Ingresses cannot mirror traffic: a mirror route
+    /// is an error (removing one is a no-op).
+    async fn set_mirror_route(
+        &self,
+        ctx: &RolloutContext,
+        step: &SetMirrorRoute,
+    ) -> Result<(), plugin_proto::Error> {
+        if step.matches.is_empty() {
+            return Ok(());
+        }
+        Err(router_error(Error::Unsupported {
+            rollout: ctx.object_name(),
+            message: format!(
+                "setMirrorRoute {}: not supported by ingress-nginx canary Ingresses (they cannot \
+                 mirror traffic; use the Istio or Gateway API router)",
+                step.name
+            ),
+        }))
+    }
+
+    /// Verified when every canary Ingress as stored carries `canary: "true"`
+    /// and `canary-weight: weight` (and the weight total). Once a fully
+    /// promoted rollout's canary Ingress is deleted (with
+    /// `deleteCanaryIngressOnCompletion`), weight 0 is verified by its absence.
+    async fn verify_weight(
+        &self,
+        ctx: &RolloutContext,
+        weight: i32,
+        _additional: &[WeightDestination],
+    ) -> Result<Verified, plugin_proto::Error> {
+        let (config, rollout) = parse(ctx)?;
+        let api = self.ingresses(&ctx.namespace).await?;
+        for stable in &config.stable_ingresses {
+            let canary = read(&api, &plan::canary_ingress_name(rollout.name, stable)).await?;
+            let ok = match canary {
+                None => {
+                    weight == 0 && config.delete_on_completion && plan::fully_promoted(&ctx.rollout)
+                }
+                Some(c) => {
+                    let get = |k: &str| {
+                        c["metadata"]["annotations"][config.annotation(k)]
+                            .as_str()
+                            .map(str::to_owned)
+                    };
+                    get("canary").as_deref() == Some("true")
+                        && plan::current_weight(&c, &config) == Some(weight)
+                        && get("canary-weight-total")
+                            == rollout.max_traffic_weight.map(|t| t.to_string())
+                }
+            };
+            if !ok {
+                return Ok(Verified::NotVerified);
+            }
+        }
+        Ok(Verified::Verified)
+    }
+
+    /// A no-op: the canary Ingress points at the canary Service, whose
+    /// selector the controller maintains.
+    async fn update_hash(
+        &self,
+        _ctx: &RolloutContext,
+        _canary_hash: &str,
+        _stable_hash: &str,
+        _additional: &[WeightDestination],
+    ) -> Result<(), plugin_proto::Error> {
+        Ok(())
+    }
+
+    /// Removes the header-route annotations; the weight stays.
+    async fn remove_managed_routes(&self, ctx: &RolloutContext) -> Result<(), plugin_proto::Error> {
+        self.each_ingress(ctx, Change::RemoveHeader).await
+    }
+}
