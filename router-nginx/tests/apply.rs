@@ -1,0 +1,253 @@
+//! The router's requests, asserted exactly against a mock API server
+//! (tower-test): an unchanged canary Ingress costs two reads and no write; a
+//! change is one server-side apply under our field manager; bad input is an
+//! error before any write.
+
+use std::time::Duration;
+
+use http::{Request, Response};
+use kube::client::Body;
+use plugin_proto::{RolloutContext, TrafficRouter, Verified};
+use router_nginx::NginxRouter;
+use serde_json::{Value, json};
+use tower_test::mock::{self, Handle};
+
+const INGRESSES: &str = "/apis/networking.k8s.io/v1/namespaces/default/ingresses";
+const UID: &str = "3f0c2a9e-0000-4000-8000-000000000001";
+
+fn ctx() -> RolloutContext {
+    RolloutContext {
+        name: "web".into(),
+        namespace: "default".into(),
+        canary_service: "web-canary".into(),
+        stable_service: "web-stable".into(),
+        max_traffic_weight: 100,
+        plugin_name: "rollgate/nginx".into(),
+        config: json!({"stableIngress": "web"}),
+        rollout: json!({"metadata": {"name": "web", "namespace": "default", "uid": UID}}),
+        ..Default::default()
+    }
+}
+
+fn stable() -> Value {
+    json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "web", "namespace": "default", "resourceVersion": "3"},
+        "spec": {"ingressClassName": "nginx", "rules": [{"host": "web.example.com", "http": {"paths": [
+            {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web-stable", "port": {"number": 80}}}}]}}]}
+    })
+}
+
+/// The canary Ingress as we apply it at `weight`.
+fn applied(weight: i32) -> Value {
+    json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {
+            "name": "web-web-canary", "namespace": "default",
+            "annotations": {"nginx.ingress.kubernetes.io/canary": "true",
+                            "nginx.ingress.kubernetes.io/canary-weight": weight.to_string()},
+            "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": "web",
+                                 "uid": UID, "controller": true, "blockOwnerDeletion": true}]
+        },
+        "spec": {"ingressClassName": "nginx", "rules": [{"host": "web.example.com", "http": {"paths": [
+            {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web-canary", "port": {"number": 80}}}}]}}]}
+    })
+}
+
+/// The canary Ingress as stored after our apply at `weight`.
+fn stored(weight: i32) -> Value {
+    let mut object = applied(weight);
+    object["metadata"]["resourceVersion"] = json!("9");
+    object["metadata"]["managedFields"] = json!([{
+        "manager": "rollgate-nginx", "operation": "Apply", "fieldsType": "FieldsV1",
+        "fieldsV1": {"f:metadata": {"f:annotations": {
+            "f:nginx.ingress.kubernetes.io/canary": {}, "f:nginx.ingress.kubernetes.io/canary-weight": {}}}}
+    }]);
+    object
+}
+
+fn not_found() -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404,
+           "message": "ingresses.networking.k8s.io \"web-web-canary\" not found"})
+}
+
+fn router() -> (NginxRouter, Handle<Request<Body>, Response<Body>>) {
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    (
+        NginxRouter::with_client(kube::Client::new(service, "default")),
+        handle,
+    )
+}
+
+fn reply(status: u16, body: &Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .body(Body::from(serde_json::to_vec(body).unwrap()))
+        .unwrap()
+}
+
+struct Seen {
+    method: String,
+    path_and_query: String,
+    content_type: String,
+    body: Value,
+}
+
+async fn next(
+    handle: &mut Handle<Request<Body>, Response<Body>>,
+    response: Response<Body>,
+) -> Seen {
+    let (request, send) = tokio::time::timeout(Duration::from_secs(2), handle.next_request())
+        .await
+        .expect("a request within 2 s")
+        .expect("the router sent a request");
+    let method = request.method().to_string();
+    let path_and_query = request.uri().path_and_query().unwrap().to_string();
+    let content_type = request
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = request.into_body().collect_bytes().await.unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    send.send_response(response);
+    Seen {
+        method,
+        path_and_query,
+        content_type,
+        body,
+    }
+}
+
+async fn no_more_requests(handle: &mut Handle<Request<Body>, Response<Body>>) {
+    let more = tokio::time::timeout(Duration::from_millis(100), handle.next_request()).await;
+    assert!(
+        matches!(more, Err(_) | Ok(None)),
+        "unexpected extra request"
+    );
+}
+
+#[tokio::test]
+async fn the_first_weight_creates_the_canary_ingress_with_one_apply() {
+    let (router, mut handle) = router();
+    let call = tokio::spawn(async move { router.set_weight(&ctx(), 20, &[]).await });
+    let get = next(&mut handle, reply(200, &stable())).await;
+    assert_eq!(
+        (get.method.as_str(), get.path_and_query.as_str()),
+        ("GET", &*format!("{INGRESSES}/web"))
+    );
+    let get = next(&mut handle, reply(404, &not_found())).await;
+    assert_eq!(get.path_and_query, format!("{INGRESSES}/web-web-canary"));
+    let apply = next(&mut handle, reply(200, &stored(20))).await;
+    assert_eq!(apply.method, "PATCH");
+    assert_eq!(
+        apply.path_and_query,
+        format!("{INGRESSES}/web-web-canary?&force=true&fieldManager=rollgate-nginx")
+    );
+    assert_eq!(apply.content_type, "application/apply-patch+yaml");
+    assert_eq!(apply.body, applied(20));
+    call.await.unwrap().unwrap();
+    no_more_requests(&mut handle).await;
+}
+
+#[tokio::test]
+async fn an_unchanged_canary_ingress_costs_two_reads_and_no_write() {
+    let (router, mut handle) = router();
+    let call = tokio::spawn(async move { router.set_weight(&ctx(), 20, &[]).await });
+    next(&mut handle, reply(200, &stable())).await;
+    next(&mut handle, reply(200, &stored(20))).await;
+    call.await.unwrap().unwrap();
+    no_more_requests(&mut handle).await;
+}
+
+#[tokio::test]
+async fn a_header_route_keeps_the_weight_and_adds_the_header_annotations() {
+    let (router, mut handle) = router();
+    let step: rollout_core::spec::SetHeaderRoute = serde_json::from_value(json!({
+        "name": "beta", "match": [{"headerName": "x-beta", "headerValue": {"regex": "^(a|b)$"}}]
+    }))
+    .unwrap();
+    let call = tokio::spawn(async move { router.set_header_route(&ctx(), &step).await });
+    next(&mut handle, reply(200, &stable())).await;
+    next(&mut handle, reply(200, &stored(40))).await;
+    let apply = next(&mut handle, reply(200, &stored(40))).await;
+    let mut want = applied(40);
+    let annotations = want["metadata"]["annotations"].as_object_mut().unwrap();
+    annotations.insert(
+        "nginx.ingress.kubernetes.io/canary-by-header".into(),
+        json!("x-beta"),
+    );
+    annotations.insert(
+        "nginx.ingress.kubernetes.io/canary-by-header-pattern".into(),
+        json!("^(a|b)$"),
+    );
+    annotations.insert("rollgate.dev/header-route".into(), json!("beta"));
+    assert_eq!(apply.body, want);
+    call.await.unwrap().unwrap();
+    no_more_requests(&mut handle).await;
+}
+
+#[tokio::test]
+async fn a_missing_stable_ingress_is_an_error_naming_it_and_nothing_is_written() {
+    let (router, mut handle) = router();
+    let call = tokio::spawn(async move { router.set_weight(&ctx(), 20, &[]).await });
+    next(&mut handle, reply(404, &not_found())).await;
+    let err = call.await.unwrap().unwrap_err().to_string();
+    assert!(
+        err.contains("Ingress default/web: error retrieving stableIngress `web`"),
+        "{err}"
+    );
+    no_more_requests(&mut handle).await;
+}
+
+#[tokio::test]
+async fn mirror_routes_and_experiments_are_refused_without_a_request() {
+    let (router, mut handle) = router();
+    let step: rollout_core::spec::SetMirrorRoute = serde_json::from_value(json!({
+        "name": "shadow", "match": [{"path": {"prefix": "/api"}}], "percentage": 10
+    }))
+    .unwrap();
+    let err = router
+        .set_mirror_route(&ctx(), &step)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("setMirrorRoute shadow: not supported by ingress-nginx"),
+        "{err}"
+    );
+    let removal: rollout_core::spec::SetMirrorRoute =
+        serde_json::from_value(json!({"name": "shadow"})).unwrap();
+    router.set_mirror_route(&ctx(), &removal).await.unwrap();
+    let extra: rollout_core::status::WeightDestination = serde_json::from_value(json!({
+        "serviceName": "exp", "podTemplateHash": "abc", "weight": 10
+    }))
+    .unwrap();
+    let err = router
+        .set_weight(&ctx(), 20, &[extra])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("experiment destinations"), "{err}");
+    no_more_requests(&mut handle).await;
+}
+
+#[tokio::test]
+async fn verify_reads_the_stored_weight() {
+    let (router, mut handle) = router();
+    let call = tokio::spawn(async move {
+        let at_20 = router.verify_weight(&ctx(), 20, &[]).await.unwrap();
+        let at_30 = router.verify_weight(&ctx(), 30, &[]).await.unwrap();
+        (at_20, at_30)
+    });
+    next(&mut handle, reply(200, &stored(20))).await;
+    next(&mut handle, reply(200, &stored(20))).await;
+    assert_eq!(
+        call.await.unwrap(),
+        (Verified::Verified, Verified::NotVerified)
+    );
+}
