@@ -1,0 +1,252 @@
+//! Test support for the real-cluster tier (`scripts/cluster up`, then
+//! `eval "$(scripts/cluster env)"`): a namespace per test on the real API
+//! server, write counts from its audit log, and the real Argo Rollouts
+//! controller with plugins registered as users register them.
+//!
+//! Everything here is for tests that run when `ROLLGATE_E2E=1`;
+//! [`Cluster::new`] returns `None` (and says why) otherwise.
+#![warn(missing_docs)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::Client;
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
+use serde_json::{Value, json};
+
+/// A namespace of its own on the real cluster, deleted when dropped.
+pub struct Cluster {
+    /// A client from `KUBECONFIG`.
+    pub client: Client,
+    /// The test's namespace.
+    pub namespace: String,
+}
+
+impl Cluster {
+    /// A fresh namespace `<prefix>-<random>` when `ROLLGATE_E2E=1`; `None`
+    /// (after saying so on stderr) otherwise.
+    ///
+    /// # Panics
+    ///
+    /// With `ROLLGATE_E2E=1` but no working cluster: a misconfigured run
+    /// must fail, not pass vacuously.
+    pub async fn new(prefix: &str) -> Option<Self> {
+        if std::env::var("ROLLGATE_E2E").as_deref() != Ok("1") {
+            eprintln!("skipped: needs ROLLGATE_E2E=1 and a KUBECONFIG (scripts/cluster up)");
+            return None;
+        }
+        let client = Client::try_default()
+            .await
+            .expect("ROLLGATE_E2E=1 needs a working KUBECONFIG");
+        let suffix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let namespace = format!("{prefix}-{suffix:x}");
+        Api::<Namespace>::all(client.clone())
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap(),
+            )
+            .await
+            .expect("create the test namespace");
+        Some(Self { client, namespace })
+    }
+
+    /// The API for `kind` in the test's namespace, as untyped objects.
+    pub fn api(&self, group: &str, version: &str, kind: &str) -> Api<DynamicObject> {
+        let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+        Api::namespaced_with(self.client.clone(), &self.namespace, &resource)
+    }
+
+    /// Creates `object` (JSON with apiVersion and kind) in the test's namespace.
+    ///
+    /// # Panics
+    ///
+    /// When the API server refuses it.
+    pub async fn create(&self, object: Value) -> DynamicObject {
+        let api_version = object["apiVersion"].as_str().expect("apiVersion");
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let kind = object["kind"].as_str().expect("kind");
+        self.api(group, version, kind)
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(object.clone()).unwrap(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("create {kind}: {e}"))
+    }
+
+    /// The verbs of the requests on object `name` of `resource` (plural, e.g.
+    /// `httproutes`) in the test's namespace, from the API server's audit
+    /// log (which records Gateway API, Ingress, Istio and Argo objects).
+    pub fn audited(&self, resource: &str, name: &str) -> Vec<String> {
+        let path = PathBuf::from(
+            std::env::var("ROLLGATE_CLUSTER").expect("ROLLGATE_CLUSTER (scripts/cluster env)"),
+        )
+        .join("audit.log");
+        std::fs::read_to_string(path)
+            .expect("the API server's audit log")
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|e| {
+                e["stage"] == "ResponseComplete"
+                    && e["objectRef"]["resource"] == resource
+                    && e["objectRef"]["namespace"] == self.namespace.as_str()
+                    && e["objectRef"]["name"] == name
+            })
+            .map(|e| e["verb"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// Returns once the audit log has recorded every request sent before
+    /// the call: it writes an Ingress `audit-barrier` and waits for that
+    /// write to be logged.
+    ///
+    /// # Panics
+    ///
+    /// When the write is not logged within 5 s.
+    pub async fn audit_barrier(&self) {
+        let before = self.audited("ingresses", "audit-barrier").len();
+        let object = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "audit-barrier", "labels": {"n": before.to_string()}},
+            "spec": {"defaultBackend": {"service": {"name": "none", "port": {"number": 80}}}}});
+        self.api("networking.k8s.io", "v1", "Ingress")
+            .patch(
+                "audit-barrier",
+                &PatchParams::apply("rollgate-testkit").force(),
+                &Patch::Apply(&object),
+            )
+            .await
+            .expect("write the audit barrier");
+        for _ in 0..200 {
+            if self.audited("ingresses", "audit-barrier").len() > before {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the audit log did not record the barrier write");
+    }
+
+    /// Starts the Argo Rollouts controller (`$ROLLGATE_ARGO_ROLLOUTS_CONTROLLER`)
+    /// for this namespace only (`--namespaced`), with an
+    /// `argo-rollouts-config` listing `plugins` as traffic routers, exactly
+    /// as users register them (`file://` locations, `args`).
+    ///
+    /// # Panics
+    ///
+    /// When the ConfigMap cannot be written or the controller not started.
+    pub async fn start_argo(&self, plugins: &[Plugin<'_>]) -> Argo {
+        let bin = std::env::var("ROLLGATE_ARGO_ROLLOUTS_CONTROLLER")
+            .expect("ROLLGATE_ARGO_ROLLOUTS_CONTROLLER (scripts/cluster env)");
+        let mut entries = String::new();
+        for p in plugins {
+            entries.push_str(&format!(
+                "- name: {}\n  location: file://{}\n",
+                p.name, p.path
+            ));
+            if !p.args.is_empty() {
+                entries.push_str("  args:\n");
+                for a in p.args {
+                    entries.push_str(&format!("    - {}\n", json!(a)));
+                }
+            }
+        }
+        Api::<ConfigMap>::namespaced(self.client.clone(), &self.namespace)
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({
+                    "metadata": {"name": "argo-rollouts-config"},
+                    "data": {"trafficRouterPlugins": entries}
+                }))
+                .unwrap(),
+            )
+            .await
+            .expect("write argo-rollouts-config");
+        let work = std::env::temp_dir().join(format!("rollgate-{}", self.namespace));
+        std::fs::create_dir_all(&work).unwrap();
+        let log = std::fs::File::create(work.join("controller.log")).unwrap();
+        let child = Command::new(bin)
+            .args([
+                "--namespaced",
+                "--leader-elect=false",
+                "--loglevel",
+                "debug",
+            ])
+            .args(["--metricsPort", "0", "--healthzPort", "0"])
+            .args(["--namespace", &self.namespace])
+            .env("POD_NAMESPACE", &self.namespace)
+            .current_dir(&work)
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start the Argo Rollouts controller");
+        Argo { child, work }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let namespace = self.namespace.clone();
+        // On a runtime and client of its own: the test's runtime may be
+        // blocked in this drop. Best effort: the cluster is thrown away.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                if let Ok(client) = Client::try_default().await {
+                    let api: Api<Namespace> = Api::all(client);
+                    let _ = api.delete(&namespace, &Default::default()).await;
+                }
+            });
+        })
+        .join()
+        .ok();
+    }
+}
+
+/// A traffic-router plugin entry of `argo-rollouts-config`.
+#[derive(Debug, Clone, Copy)]
+pub struct Plugin<'a> {
+    /// The name rollouts use under `trafficRouting.plugins`.
+    pub name: &'a str,
+    /// The plugin binary.
+    pub path: &'a str,
+    /// Its command-line arguments.
+    pub args: &'a [&'a str],
+}
+
+/// A running Argo Rollouts controller; stopped when dropped, its log's tail
+/// printed if the test is failing.
+pub struct Argo {
+    child: Child,
+    work: PathBuf,
+}
+
+impl Argo {
+    /// Its working directory (`plugin-bin/` holds the installed plugins).
+    pub fn work_dir(&self) -> &std::path::Path {
+        &self.work
+    }
+}
+
+impl Drop for Argo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.work.join("controller.log")).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            eprintln!("--- Argo Rollouts controller log (last 60 lines) ---");
+            for line in &lines[lines.len().saturating_sub(60)..] {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
