@@ -2,80 +2,23 @@
 //! (`scripts/cluster up`, then `eval "$(scripts/cluster env)"`). Runs when
 //! `ROLLGATE_E2E=1`; each test works in a namespace of its own.
 //!
-//! Writes are counted from the API server's audit log (`$ROLLGATE_CLUSTER/audit.log`),
-//! not from the router's own account of what it did.
+//! Writes are counted from the API server's audit log, not from the
+//! router's own account of what it did.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Namespace;
-use kube::Client;
-use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
-};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use plugin_proto::{RolloutContext, TrafficRouter, Verified};
+use rollgate_testkit::Cluster;
 use router_gatewayapi::GatewayApiRouter;
 use serde_json::{Value, json};
 
-/// A namespace on the real API server, deleted when dropped.
-struct Cluster {
-    client: Client,
-    namespace: String,
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let namespace = self.namespace.clone();
-        // Best effort, on a runtime and client of its own (the test's runtime
-        // is blocked in this drop); the cluster is thrown away after the run.
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                if let Ok(client) = Client::try_default().await {
-                    let api: Api<Namespace> = Api::all(client);
-                    let _ = api.delete(&namespace, &Default::default()).await;
-                }
-            });
-        })
-        .join()
-        .ok();
-    }
-}
-
-/// The cluster from `KUBECONFIG` when `ROLLGATE_E2E=1`, with a fresh namespace.
 async fn cluster(test: &str) -> Option<Cluster> {
-    if std::env::var("ROLLGATE_E2E").as_deref() != Ok("1") {
-        eprintln!("skipped: needs ROLLGATE_E2E=1 and a KUBECONFIG (scripts/cluster up)");
-        return None;
-    }
-    let client = Client::try_default()
-        .await
-        .expect("ROLLGATE_E2E=1 needs a working KUBECONFIG");
-    let suffix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let namespace = format!("gw-{test}-{suffix:x}");
-    let api: Api<Namespace> = Api::all(client.clone());
-    api.create(
-        &PostParams::default(),
-        &serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap(),
-    )
-    .await
-    .expect("create the test namespace");
-    Some(Cluster { client, namespace })
+    Cluster::new(&format!("gw-{test}")).await
 }
 
 fn routes(cluster: &Cluster) -> Api<DynamicObject> {
-    let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute");
-    Api::namespaced_with(
-        cluster.client.clone(),
-        &cluster.namespace,
-        &ApiResource::from_gvk(&gvk),
-    )
+    cluster.api("gateway.networking.k8s.io", "v1", "HTTPRoute")
 }
 
 /// A route with a weighted rule (carrying a filter we do not own) and a rule
@@ -355,42 +298,6 @@ async fn a_concurrent_writer_loses_nothing() {
     );
 }
 
-/// Audit events (stage ResponseComplete) for HTTPRoute `name` in `namespace`.
-fn audited(namespace: &str, name: &str) -> Vec<String> {
-    let path = PathBuf::from(
-        std::env::var("ROLLGATE_CLUSTER").expect("ROLLGATE_CLUSTER (scripts/cluster env)"),
-    )
-    .join("audit.log");
-    let log = std::fs::read_to_string(&path).expect("the API server's audit log");
-    log.lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|e| {
-            e["stage"] == "ResponseComplete"
-                && e["objectRef"]["resource"] == "httproutes"
-                && e["objectRef"]["namespace"] == namespace
-                && e["objectRef"]["name"] == name
-        })
-        .map(|e| e["verb"].as_str().unwrap_or_default().to_owned())
-        .collect()
-}
-
-/// Waits until the audit log has caught up with every request sent so far:
-/// touches the `marker` route and waits for that write to be logged.
-async fn audit_barrier(api: &Api<DynamicObject>, namespace: &str) {
-    let before = audited(namespace, "marker").len();
-    let label = json!({"metadata": {"labels": {"barrier": before.to_string()}}});
-    api.patch("marker", &PatchParams::default(), &Patch::Merge(&label))
-        .await
-        .unwrap();
-    for _ in 0..200 {
-        if audited(namespace, "marker").len() > before {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the audit log did not record the barrier write");
-}
-
 #[tokio::test]
 async fn an_idle_reconcile_writes_nothing_and_with_a_cache_reads_nothing() {
     let Some(cluster) = cluster("idle").await else {
@@ -398,10 +305,6 @@ async fn an_idle_reconcile_writes_nothing_and_with_a_cache_reads_nothing() {
     };
     let api = routes(&cluster);
     create(&api, web_route()).await;
-    let mut marker = web_route();
-    marker["metadata"]["name"] = json!("marker");
-    create(&api, marker).await;
-    let ns = cluster.namespace.clone();
     // As Argo does: every call carries the rollout's managed routes.
     let ctx = ctx(&cluster, &["beta"]);
     let header: rollout_core::spec::SetHeaderRoute = serde_json::from_value(json!({
@@ -412,14 +315,14 @@ async fn an_idle_reconcile_writes_nothing_and_with_a_cache_reads_nothing() {
     let router = GatewayApiRouter::with_client(cluster.client.clone());
     router.set_weight(&ctx, 30, &[]).await.unwrap();
     router.set_header_route(&ctx, &header).await.unwrap();
-    audit_barrier(&api, &ns).await;
-    let before = audited(&ns, "web");
+    cluster.audit_barrier().await;
+    let before = cluster.audited("httproutes", "web");
     for _ in 0..20 {
         router.set_weight(&ctx, 30, &[]).await.unwrap();
         router.set_header_route(&ctx, &header).await.unwrap();
     }
-    audit_barrier(&api, &ns).await;
-    let idle = &audited(&ns, "web")[before.len()..];
+    cluster.audit_barrier().await;
+    let idle = &cluster.audited("httproutes", "web")[before.len()..];
     assert!(
         idle.iter().all(|verb| verb == "get"),
         "40 idle calls: only reads, got {idle:?}"
@@ -428,14 +331,14 @@ async fn an_idle_reconcile_writes_nothing_and_with_a_cache_reads_nothing() {
 
     let cached = GatewayApiRouter::with_client(cluster.client.clone()).with_watch_cache();
     cached.set_weight(&ctx, 30, &[]).await.unwrap();
-    audit_barrier(&api, &ns).await;
-    let before = audited(&ns, "web").len();
+    cluster.audit_barrier().await;
+    let before = cluster.audited("httproutes", "web").len();
     for _ in 0..20 {
         cached.set_weight(&ctx, 30, &[]).await.unwrap();
         cached.set_header_route(&ctx, &header).await.unwrap();
     }
-    audit_barrier(&api, &ns).await;
-    let idle = &audited(&ns, "web")[before..];
+    cluster.audit_barrier().await;
+    let idle = &cluster.audited("httproutes", "web")[before..];
     assert!(
         idle.is_empty(),
         "with a watch cache: no requests, got {idle:?}"
@@ -443,7 +346,7 @@ async fn an_idle_reconcile_writes_nothing_and_with_a_cache_reads_nothing() {
 
     // A change still costs exactly one write.
     cached.set_weight(&ctx, 40, &[]).await.unwrap();
-    audit_barrier(&api, &ns).await;
-    let change = &audited(&ns, "web")[before..];
+    cluster.audit_barrier().await;
+    let change = &cluster.audited("httproutes", "web")[before..];
     assert_eq!(change, ["patch"], "one weight change, one patch");
 }

@@ -17,27 +17,20 @@
 //! setWeight 50, pause, setWeight 100. Promotion and abort send the patches
 //! `kubectl argo rollouts promote|abort` send (`rollout_core::ops`).
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
-use kube::Client;
-use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
-};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use rollgate_testkit::{Argo, Cluster, Plugin};
 use serde_json::{Value, json};
 
 const PLUGIN: &str = env!("CARGO_BIN_EXE_rollgate-gatewayapi");
 
 /// A namespace with an Argo Rollouts controller of its own.
 struct Scenario {
-    client: Client,
-    namespace: String,
-    controller: Child,
-    work: PathBuf,
+    // Field order is drop order: the controller stops before the namespace goes.
+    _argo: Argo,
+    cluster: Cluster,
     gateway: tokio::task::JoinHandle<()>,
     /// (stable, canary) weights of HTTPRoute `web`, per accepted generation.
     seen: Arc<Mutex<Vec<(i64, i64)>>>,
@@ -45,55 +38,8 @@ struct Scenario {
 
 impl Drop for Scenario {
     fn drop(&mut self) {
-        let _ = self.controller.kill();
-        let _ = self.controller.wait();
         self.gateway.abort();
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(self.work.join("controller.log")).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(60).collect();
-            eprintln!("--- controller log (last 60 lines, newest first) ---");
-            for line in tail {
-                eprintln!("{line}");
-            }
-        }
-        let namespace = self.namespace.clone();
-        // Best effort, on a runtime and client of its own (the test's runtime
-        // is blocked in this drop); the cluster is thrown away after the run.
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                if let Ok(client) = Client::try_default().await {
-                    let api: Api<Namespace> = Api::all(client);
-                    let _ = api.delete(&namespace, &Default::default()).await;
-                }
-            });
-        })
-        .join()
-        .ok();
     }
-}
-
-fn gvk(group: &str, version: &str, kind: &str) -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind))
-}
-
-fn rollouts(client: &Client, ns: &str) -> Api<DynamicObject> {
-    Api::namespaced_with(
-        client.clone(),
-        ns,
-        &gvk("argoproj.io", "v1alpha1", "Rollout"),
-    )
-}
-
-fn http_routes(client: &Client, ns: &str) -> Api<DynamicObject> {
-    Api::namespaced_with(
-        client.clone(),
-        ns,
-        &gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"),
-    )
 }
 
 /// Seed 001's rollout in `ns`, with `steps`. `minReadySeconds` is 0 rather
@@ -126,99 +72,38 @@ async fn scenario(
     managed_routes: &[&str],
     plugin_args: &[&str],
 ) -> Option<Scenario> {
-    if std::env::var("ROLLGATE_E2E").as_deref() != Ok("1") {
-        eprintln!(
-            "skipped: needs ROLLGATE_E2E=1, KUBECONFIG and ROLLGATE_ARGO_ROLLOUTS_CONTROLLER (scripts/cluster env)"
-        );
-        return None;
-    }
-    let controller_bin = std::env::var("ROLLGATE_ARGO_ROLLOUTS_CONTROLLER")
-        .expect("ROLLGATE_ARGO_ROLLOUTS_CONTROLLER (scripts/cluster env)");
-    let client = Client::try_default()
-        .await
-        .expect("ROLLGATE_E2E=1 needs a working KUBECONFIG");
-    let suffix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let ns = format!("argo-{test}-{suffix:x}");
-    let pp = PostParams::default();
-    let create = |api: Api<DynamicObject>, object: Value| {
-        let pp = pp.clone();
-        async move {
-            api.create(&pp, &serde_json::from_value(object).unwrap())
-                .await
-                .unwrap()
-        }
-    };
-
-    Api::<Namespace>::all(client.clone())
-        .create(
-            &pp,
-            &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
-        )
-        .await
-        .unwrap();
-    let args: String = plugin_args
-        .iter()
-        .map(|a| format!("\n    - \"{a}\""))
-        .collect();
-    let plugins =
-        format!("- name: argoproj-labs/gatewayAPI\n  location: file://{PLUGIN}\n  args:{args}\n");
-    Api::<ConfigMap>::namespaced(client.clone(), &ns)
-        .create(
-            &pp,
-            &serde_json::from_value(json!({
-                "metadata": {"name": "argo-rollouts-config"},
-                "data": {"trafficRouterPlugins": plugins}
-            }))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
+    let cluster = Cluster::new(&format!("argo-{test}")).await?;
+    let ns = cluster.namespace.clone();
     for name in ["web-stable", "web-canary"] {
-        Api::<Service>::namespaced(client.clone(), &ns)
-            .create(
-                &pp,
-                &serde_json::from_value(json!({
-                    "metadata": {"name": name},
-                    "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}
-                }))
-                .unwrap(),
-            )
-            .await
-            .unwrap();
-    }
-    Api::<Deployment>::namespaced(client.clone(), &ns)
-        .create(
-            &pp,
-            &serde_json::from_value(json!({
-                "metadata": {"name": "web"},
-                "spec": {
-                    "replicas": 2,
-                    "selector": {"matchLabels": {"app": "web"}},
-                    "template": {
-                        "metadata": {"labels": {"app": "web"}},
-                        "spec": {"containers": [{"name": "web", "image": "example.com/web:1"}]}
-                    }
-                }
+        cluster
+            .create(json!({
+                "apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+                "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}
             }))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    create(
-        Api::namespaced_with(client.clone(), &ns, &gvk("gateway.networking.k8s.io", "v1", "Gateway")),
-        json!({
+            .await;
+    }
+    cluster
+        .create(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": "example.com/web:1"}]}
+                }
+            }
+        }))
+        .await;
+    cluster
+        .create(json!({
             "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
             "metadata": {"name": "gw"},
             "spec": {"gatewayClassName": "example", "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]}
-        }),
-    )
-    .await;
-    create(
-        http_routes(&client, &ns),
-        json!({
+        }))
+        .await;
+    cluster
+        .create(json!({
             "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
             "metadata": {"name": "web"},
             "spec": {
@@ -227,44 +112,26 @@ async fn scenario(
                     {"name": "web-stable", "port": 80, "weight": 100},
                     {"name": "web-canary", "port": 80, "weight": 0}]}]
             }
-        }),
-    )
-    .await;
-    create(
-        rollouts(&client, &ns),
-        rollout(&ns, rollout_steps, managed_routes),
-    )
-    .await;
-
-    let work = std::env::temp_dir().join(format!("rollgate-{ns}"));
-    std::fs::create_dir_all(&work).unwrap();
-    let log = std::fs::File::create(work.join("controller.log")).unwrap();
-    let controller = Command::new(&controller_bin)
-        .args([
-            "--namespaced",
-            "--leader-elect=false",
-            "--loglevel",
-            "debug",
-        ])
-        .args(["--metricsPort", "0", "--healthzPort", "0"])
-        .args(["--namespace", &ns])
-        .env("POD_NAMESPACE", &ns)
-        .current_dir(&work)
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("start the Argo Rollouts controller");
-
+        }))
+        .await;
+    cluster
+        .create(rollout(&ns, rollout_steps, managed_routes))
+        .await;
+    let argo = cluster
+        .start_argo(&[Plugin {
+            name: "argoproj-labs/gatewayAPI",
+            path: PLUGIN,
+            args: plugin_args,
+        }])
+        .await;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let gateway = tokio::spawn(gateway_controller(
-        http_routes(&client, &ns),
+        cluster.api("gateway.networking.k8s.io", "v1", "HTTPRoute"),
         Arc::clone(&seen),
     ));
     Some(Scenario {
-        client,
-        namespace: ns,
-        controller,
-        work,
+        _argo: argo,
+        cluster,
         gateway,
         seen,
     })
@@ -317,15 +184,17 @@ fn weights(rule: &Value) -> (i64, i64) {
 }
 
 impl Scenario {
+    fn rollouts(&self) -> Api<DynamicObject> {
+        self.cluster.api("argoproj.io", "v1alpha1", "Rollout")
+    }
+
     async fn rollout(&self) -> DynamicObject {
-        rollouts(&self.client, &self.namespace)
-            .get("rollout-canary")
-            .await
-            .unwrap()
+        self.rollouts().get("rollout-canary").await.unwrap()
     }
 
     async fn route(&self) -> Value {
-        http_routes(&self.client, &self.namespace)
+        self.cluster
+            .api("gateway.networking.k8s.io", "v1", "HTTPRoute")
             .get("web")
             .await
             .unwrap()
@@ -355,7 +224,8 @@ impl Scenario {
 
     async fn set_image(&self, image: &str) {
         let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": image}]}}}});
-        Api::<Deployment>::namespaced(self.client.clone(), &self.namespace)
+        self.cluster
+            .api("apps", "v1", "Deployment")
             .patch("web", &PatchParams::default(), &Patch::Strategic(&patch))
             .await
             .unwrap();
@@ -367,7 +237,7 @@ impl Scenario {
         let value = serde_json::to_value(&object).unwrap();
         let rollout = rollout_core::Rollout::from_value(value, "rollout-canary").unwrap();
         let patch = op(&rollout);
-        let api = rollouts(&self.client, &self.namespace);
+        let api = self.rollouts();
         let pp = PatchParams::default();
         if let Some(body) = patch.spec_body() {
             api.patch("rollout-canary", &pp, &Patch::Merge(&body))
