@@ -249,7 +249,15 @@ async fn run(client: &Client, side: &Side, n: usize) -> Figures {
     let sampler = tokio::spawn(sample_rss(work.join("plugin-bin"), Arc::clone(&peak)));
 
     let mut figures = Figures::default();
-    wait_all(&rollouts, &routes, n, 0, true, Duration::from_secs(600)).await;
+    wait_all(
+        &rollouts,
+        &routes,
+        n,
+        0,
+        Some("Healthy"),
+        Duration::from_secs(600),
+    )
+    .await;
 
     // Trigger: a new image for every rollout.
     let audit_start = audit_lines();
@@ -265,7 +273,16 @@ async fn run(client: &Client, side: &Side, n: usize) -> Figures {
             .await
             .unwrap();
     }
-    wait_all(&rollouts, &routes, n, 20, false, Duration::from_secs(900)).await;
+    // Paused, too: promoting before the pause is recorded would be lost.
+    wait_all(
+        &rollouts,
+        &routes,
+        n,
+        20,
+        Some("Paused"),
+        Duration::from_secs(900),
+    )
+    .await;
     figures
         .to_weight
         .insert(20, started.elapsed().as_secs_f64());
@@ -314,7 +331,15 @@ async fn run(client: &Client, side: &Side, n: usize) -> Figures {
             .insert(weight, started.elapsed().as_secs_f64());
     }
     let last = Instant::now();
-    wait_all(&rollouts, &routes, n, 0, true, Duration::from_secs(900)).await;
+    wait_all(
+        &rollouts,
+        &routes,
+        n,
+        0,
+        Some("Healthy"),
+        Duration::from_secs(900),
+    )
+    .await;
     figures.to_done = last.elapsed().as_secs_f64();
     settle().await;
     let stepping = plugin_requests(&ns, audit_start);
@@ -385,14 +410,14 @@ fn start_controller(ns: &str, work: &Path) -> Child {
         .expect("start the Argo Rollouts controller")
 }
 
-/// Waits until every route's canary weight is `weight` (and, with
-/// `healthy`, every rollout is Healthy).
+/// Waits until every route's canary weight is `weight` and, with a
+/// `phase`, every rollout is in it.
 async fn wait_all(
     rollouts: &Api<DynamicObject>,
     routes: &Api<DynamicObject>,
     n: usize,
     weight: i64,
-    healthy: bool,
+    phase: Option<&str>,
     limit: Duration,
 ) {
     let started = Instant::now();
@@ -405,18 +430,19 @@ async fn wait_all(
             .iter()
             .filter(|r| canary_weight(&r.data) == Some(weight))
             .count();
-        let ok = if healthy {
-            rollouts
-                .list(&ListParams::default())
-                .await
-                .unwrap()
-                .items
-                .iter()
-                .filter(|r| r.data["status"]["phase"] == "Healthy")
-                .count()
-                == n
-        } else {
-            true
+        let ok = match phase {
+            Some(phase) => {
+                rollouts
+                    .list(&ListParams::default())
+                    .await
+                    .unwrap()
+                    .items
+                    .iter()
+                    .filter(|r| r.data["status"]["phase"] == phase)
+                    .count()
+                    == n
+            }
+            None => true,
         };
         if at == n && ok {
             return;
