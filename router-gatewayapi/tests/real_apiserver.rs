@@ -17,6 +17,16 @@ async fn cluster(test: &str) -> Option<Cluster> {
     Cluster::new(&format!("gw-{test}")).await
 }
 
+/// A client holding exactly the permissions of `examples/rbac/rollgate-gatewayapi.yaml`:
+/// every router here runs with it.
+async fn role_client(cluster: &Cluster) -> kube::Client {
+    let rbac = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/rbac/rollgate-gatewayapi.yaml"
+    );
+    cluster.client_with_role(rbac.as_ref()).await
+}
+
 fn routes(cluster: &Cluster) -> Api<DynamicObject> {
     cluster.api("gateway.networking.k8s.io", "v1", "HTTPRoute")
 }
@@ -101,7 +111,7 @@ async fn weights_header_and_mirror_routes_then_removal() {
     };
     let api = routes(&cluster);
     let original = create(&api, web_route()).await.data["spec"].clone();
-    let router = GatewayApiRouter::with_client(cluster.client.clone());
+    let router = GatewayApiRouter::with_client(role_client(&cluster).await);
     let ctx = ctx(&cluster, &["beta", "mirror"]);
 
     router.set_weight(&ctx, 30, &[]).await.unwrap();
@@ -165,7 +175,7 @@ async fn verify_needs_accepted_parents_for_the_current_generation() {
     };
     let api = routes(&cluster);
     create(&api, web_route()).await;
-    let router = GatewayApiRouter::with_client(cluster.client.clone());
+    let router = GatewayApiRouter::with_client(role_client(&cluster).await);
     let ctx = ctx(&cluster, &[]);
 
     router.set_weight(&ctx, 30, &[]).await.unwrap();
@@ -221,7 +231,7 @@ async fn a_concurrent_writer_loses_nothing() {
     };
     let api = routes(&cluster);
     create(&api, web_route()).await;
-    let router = GatewayApiRouter::with_client(cluster.client.clone());
+    let router = GatewayApiRouter::with_client(role_client(&cluster).await);
     let ctx = ctx(&cluster, &[]);
 
     // Another controller, writing with optimistic concurrency as controllers
@@ -312,7 +322,7 @@ async fn an_idle_reconcile_writes_nothing_and_with_a_cache_reads_nothing() {
     }))
     .unwrap();
 
-    let router = GatewayApiRouter::with_client(cluster.client.clone());
+    let router = GatewayApiRouter::with_client(role_client(&cluster).await);
     router.set_weight(&ctx, 30, &[]).await.unwrap();
     router.set_header_route(&ctx, &header).await.unwrap();
     cluster.audit_barrier().await;
@@ -329,7 +339,7 @@ async fn an_idle_reconcile_writes_nothing_and_with_a_cache_reads_nothing() {
     );
     assert_eq!(idle.len(), 40, "one read per idle call without a cache");
 
-    let cached = GatewayApiRouter::with_client(cluster.client.clone()).with_watch_cache();
+    let cached = GatewayApiRouter::with_client(role_client(&cluster).await).with_watch_cache();
     cached.set_weight(&ctx, 30, &[]).await.unwrap();
     cluster.audit_barrier().await;
     let before = cluster.audited("httproutes", "web").len();

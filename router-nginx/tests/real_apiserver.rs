@@ -52,7 +52,12 @@ async fn canary_ingress_weights_headers_and_other_writers() {
     };
     let ctx = setup(&cluster).await;
     let ingresses = cluster.api("networking.k8s.io", "v1", "Ingress");
-    let router = NginxRouter::with_client(cluster.client.clone());
+    // The router runs with exactly the documented permissions.
+    let rbac = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/rbac/rollgate-nginx.yaml"
+    );
+    let router = NginxRouter::with_client(cluster.client_with_role(rbac.as_ref()).await);
 
     router.set_weight(&ctx, 20, &[]).await.unwrap();
     let canary = ingresses.get("web-web-canary").await.unwrap();

@@ -132,6 +132,89 @@ impl Cluster {
         panic!("the audit log did not record the barrier write");
     }
 
+    /// A client that authenticates as a fresh ServiceAccount of the test's
+    /// namespace holding only the ClusterRole in `rbac_file` (a YAML file
+    /// with a ClusterRole, as in `examples/rbac/`), bound in this namespace.
+    /// Tests run a router with it to show that the documented permissions
+    /// are all it needs.
+    ///
+    /// # Panics
+    ///
+    /// When the file has no ClusterRole or the objects cannot be written.
+    pub async fn client_with_role(&self, rbac_file: &std::path::Path) -> Client {
+        let text = std::fs::read_to_string(rbac_file).expect("the RBAC file");
+        let mut role: Value = text
+            .split("\n---")
+            .filter_map(|doc| serde_yaml_ng::from_str::<Value>(doc).ok())
+            .find(|doc| doc["kind"] == "ClusterRole")
+            .expect("a ClusterRole in the RBAC file");
+        // One role per test namespace, so that tests do not share it.
+        let role_name = format!(
+            "{}-{}",
+            role["metadata"]["name"].as_str().unwrap(),
+            self.namespace
+        );
+        role["metadata"]["name"] = json!(role_name);
+        let roles = Api::<DynamicObject>::all_with(
+            self.client.clone(),
+            &ApiResource::from_gvk(&GroupVersionKind::gvk(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "ClusterRole",
+            )),
+        );
+        let account = "router";
+        let binding = json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "router"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role_name},
+            "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": self.namespace}]
+        });
+        // Called again in the same test, it reuses what it made.
+        for (api, object) in [
+            (roles, role),
+            (
+                self.api("", "v1", "ServiceAccount"),
+                json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account}}),
+            ),
+            (
+                self.api("rbac.authorization.k8s.io", "v1", "RoleBinding"),
+                binding,
+            ),
+        ] {
+            match api
+                .create(
+                    &PostParams::default(),
+                    &serde_json::from_value(object).unwrap(),
+                )
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 409 => {}
+                Err(e) => panic!("RBAC set-up: {e}"),
+            }
+        }
+        let request: k8s_openapi::api::authentication::v1::TokenRequest =
+            serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 3600}}))
+                .unwrap();
+        let token = Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(
+            self.client.clone(),
+            &self.namespace,
+        )
+        .create_token_request(account, &PostParams::default(), &request)
+        .await
+        .expect("a token for the service account")
+        .status
+        .expect("the token request's status")
+        .token;
+        let mut config = kube::Config::infer().await.expect("KUBECONFIG");
+        config.auth_info = kube::config::AuthInfo {
+            token: Some(secrecy::SecretString::from(token)),
+            ..Default::default()
+        };
+        Client::try_from(config).expect("a client for the service account")
+    }
+
     /// Starts the Argo Rollouts controller (`$ROLLGATE_ARGO_ROLLOUTS_CONTROLLER`)
     /// for this namespace only (`--namespaced`), with an
     /// `argo-rollouts-config` listing `plugins` as traffic routers, exactly

@@ -322,7 +322,7 @@ async fn run(client: &Client, side: &Side, n: usize) -> Figures {
             &routes,
             n,
             weight,
-            false,
+            None,
             Duration::from_secs(900),
         )
         .await;
