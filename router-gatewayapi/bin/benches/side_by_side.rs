@@ -86,6 +86,16 @@ async fn main() {
         // both advance on the controller's own pace (no gateway runs here).
         config: json!({"verifyWeight": false}),
     }];
+    sides.push(Side {
+        name: "rollgate+cache",
+        plugin: OURS.into(),
+        args: vec![
+            "--kube-qps=40".into(),
+            "--kube-burst=80".into(),
+            "--watch-cache".into(),
+        ],
+        config: json!({"verifyWeight": false}),
+    });
     if let Ok(anchor) = std::env::var("ROLLGATE_ANCHOR_PLUGIN") {
         sides.push(Side {
             name: "anchor",
@@ -138,7 +148,17 @@ async fn main() {
                 .find(|(m, s, _)| *m == n && *s == name)
                 .map(|(_, _, f)| f.clone())
         };
-        if let (Some(ours), Some(anchor)) = (get("rollgate"), get("anchor")) {
+        for (label, ours, anchor) in [
+            ("ours/anchor", get("rollgate"), get("anchor")),
+            (
+                "ours with --watch-cache/anchor",
+                get("rollgate+cache"),
+                get("anchor"),
+            ),
+        ] {
+            let (Some(ours), Some(anchor)) = (ours, anchor) else {
+                continue;
+            };
             let ratio = |a: f64, b: f64| {
                 if b > 0.0 {
                     format!("{:.2}", a / b)
@@ -147,7 +167,7 @@ async fn main() {
                 }
             };
             println!(
-                "ratios ours/anchor at {n}: time to 20 {}, to 40 {}, to done {}, requests/change {}, writes/change {}, requests/idle {}, peak RSS {}",
+                "ratios {label} at {n}: time to 20 {}, to 40 {}, to done {}, requests/change {}, writes/change {}, requests/idle {}, peak RSS {}",
                 ratio(ours.to_weight[&20], anchor.to_weight[&20]),
                 ratio(ours.to_weight[&40], anchor.to_weight[&40]),
                 ratio(ours.to_done, anchor.to_done),
@@ -165,7 +185,7 @@ async fn run(client: &Client, side: &Side, n: usize) -> Figures {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
-    let ns = format!("bench-{}-{n}-{suffix:x}", side.name);
+    let ns = format!("bench-{}-{n}-{suffix:x}", side.name.replace('+', "-"));
     let pp = PostParams::default();
     Api::<Namespace>::all(client.clone())
         .create(
@@ -478,10 +498,11 @@ async fn settle() {
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
-/// (requests, writes) to HTTPRoutes in `ns` since audit line `from`: the
-/// requests on a named route, which only the plugin makes (the harness only
-/// lists, the controller never touches routes, and both plugins here are
-/// configured by route name, so neither lists).
+/// (requests, writes) to HTTPRoutes in `ns` since audit line `from` made by
+/// the plugin: every request on a named route (the harness only lists, the
+/// controller never touches routes, and both plugins here are configured by
+/// route name), plus the watch cache's lists and watches (paged lists and
+/// `watch=true`, which the harness's plain lists are not).
 fn plugin_requests(ns: &str, from: usize) -> (u64, u64) {
     let log = std::fs::read_to_string(audit_path()).unwrap_or_default();
     let (mut requests, mut writes) = (0, 0);
@@ -493,10 +514,15 @@ fn plugin_requests(ns: &str, from: usize) -> (u64, u64) {
         if event["stage"] != "ResponseComplete"
             || event["objectRef"]["resource"] != "httproutes"
             || event["objectRef"]["namespace"] != ns
-            || event["objectRef"]["name"]
-                .as_str()
-                .is_none_or(str::is_empty)
         {
+            continue;
+        }
+        let named = event["objectRef"]["name"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty());
+        let uri = event["requestURI"].as_str().unwrap_or_default();
+        let cache = uri.contains("watch=true") || uri.contains("limit=");
+        if !(named || cache) {
             continue;
         }
         requests += 1;

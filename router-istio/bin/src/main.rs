@@ -1,0 +1,37 @@
+//! `rollgate-istio`: the Istio router as a plugin process.
+//!
+//! Loaded by Argo Rollouts (registered in `argo-rollouts-config` under
+//! `trafficRouterPlugins`, with any flags below under `args`) it reads its
+//! config from `trafficRouting.plugins["rollgate/istio"]` (or the name given
+//! with `--plugin-name`). The Kubernetes client comes from the in-cluster
+//! service account or `KUBECONFIG`. Logs are JSON lines on stderr, the form
+//! plugin hosts parse (`--log-format text` for plain lines); `ROLLGATE_LOG`
+//! sets their filter (default `info`).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use plugin_proto::log::LogFormat;
+use router_istio::config::PLUGIN_NAME;
+use router_istio::{DEFAULT_API_VERSION, IstioRouter};
+
+/// The Istio traffic router plugin for Argo Rollouts and Rollgate.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// The key of this router's config under `trafficRouting.plugins`.
+    #[arg(long, default_value = PLUGIN_NAME)]
+    plugin_name: String,
+    /// The served version of `networking.istio.io` to use.
+    #[arg(long, default_value = DEFAULT_API_VERSION)]
+    istio_api_version: String,
+    /// Log lines on stderr: `json` (hclog, which plugin hosts parse) or `text`.
+    #[arg(long, default_value = "json")]
+    log_format: LogFormat,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let router = IstioRouter::from_environment().with_api_version(&args.istio_api_version);
+    plugin_proto::serve_with(router, &args.plugin_name, args.log_format)
+}

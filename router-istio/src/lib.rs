@@ -1,0 +1,30 @@
+//! Istio traffic routing for canary Rollouts.
+//!
+//! Splits traffic on the http, tls and tcp routes of VirtualServices —
+//! between the canary and stable Services (host level) or DestinationRule
+//! subsets (subset level) — keeps the subsets' pod-template-hash labels in
+//! step with the ReplicaSets, and manages header and mirror routes as named
+//! http routes placed in `managedRoutes` order. Configuration is Argo's
+//! `trafficRouting.istio` shape under `trafficRouting.plugins["rollgate/istio"]`
+//! (see [`config`]).
+//!
+//! ```text
+//!   VirtualService / DestinationRule (JSON) ─┐
+//!   desired traffic ─────────────────────────┼─▶ plan::* ──▶ new object, or no change
+//!   managedRoutes ───────────────────────────┘    (pure)
+//! ```
+//!
+//! [`IstioRouter`] reads each object, plans, and replaces it only when
+//! something changes, with the `resourceVersion` it read, so a concurrent
+//! edit is never overwritten (the router reads and plans again). Unlike
+//! Argo's, its DestinationRule update keeps subsets that are not the
+//! rollout's.
+#![warn(missing_docs)]
+
+pub mod config;
+mod error;
+pub mod plan;
+mod router;
+
+pub use error::Error;
+pub use router::{DEFAULT_API_VERSION, IstioRouter, WRITE_ATTEMPTS};

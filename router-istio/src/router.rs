@@ -1,0 +1,335 @@
+//! The I/O layer: read, plan, write with optimistic concurrency.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use kube::api::{Api, ApiResource, DynamicObject, PostParams};
+use plugin_proto::{RolloutContext, TrafficRouter, Verified};
+use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
+use rollout_core::status::WeightDestination;
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use crate::Error;
+use crate::config::{Config, PLUGIN_NAME, VirtualServiceRef};
+use crate::plan::{self, Rollout};
+
+/// How often a write that lost a race (409) is read, planned and sent again.
+pub const WRITE_ATTEMPTS: u32 = 5;
+
+/// Istio's served API version used by default.
+pub const DEFAULT_API_VERSION: &str = "v1";
+
+/// Routes a rollout's traffic with Istio VirtualServices and DestinationRules.
+///
+/// Every call reads each object once and writes only when the plan changes
+/// it, with a replace carrying the `resourceVersion` it read: a concurrent
+/// edit makes the write fail (409) instead of being overwritten, and the
+/// router reads, plans and writes again (up to [`WRITE_ATTEMPTS`] times).
+#[derive(Clone)]
+pub struct IstioRouter {
+    client: Arc<OnceCell<kube::Client>>,
+    api_version: String,
+}
+
+impl std::fmt::Debug for IstioRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IstioRouter")
+            .field("api_version", &self.api_version)
+            .finish()
+    }
+}
+
+fn router_error(e: Error) -> plugin_proto::Error {
+    plugin_proto::Error::router(e.to_string())
+}
+
+impl IstioRouter {
+    /// A router using this Kubernetes client and `networking.istio.io/v1`.
+    pub fn with_client(client: kube::Client) -> Self {
+        Self {
+            client: Arc::new(OnceCell::new_with(Some(client))),
+            api_version: DEFAULT_API_VERSION.into(),
+        }
+    }
+
+    /// A router whose client is built on first use from the environment
+    /// (the in-cluster service account, or `KUBECONFIG`).
+    pub fn from_environment() -> Self {
+        Self {
+            client: Arc::new(OnceCell::new()),
+            api_version: DEFAULT_API_VERSION.into(),
+        }
+    }
+
+    /// The same router, speaking `networking.istio.io/<version>` (e.g. `v1beta1`).
+    pub fn with_api_version(mut self, version: &str) -> Self {
+        self.api_version = version.to_owned();
+        self
+    }
+
+    async fn api(
+        &self,
+        kind: &str,
+        namespace: &str,
+    ) -> Result<Api<DynamicObject>, plugin_proto::Error> {
+        let client = self
+            .client
+            .get_or_try_init(kube::Client::try_default)
+            .await
+            .cloned()
+            .map_err(|e| {
+                plugin_proto::Error::router(format!("cannot build a Kubernetes client: {e}"))
+            })?;
+        let resource = ApiResource {
+            group: "networking.istio.io".into(),
+            version: self.api_version.clone(),
+            api_version: format!("networking.istio.io/{}", self.api_version),
+            kind: kind.into(),
+            plural: format!("{}s", kind.to_lowercase()),
+        };
+        Ok(Api::namespaced_with(client, namespace, &resource))
+    }
+
+    /// Reads `kind` `name`, plans, and replaces it when the plan changes it;
+    /// `Ok(true)` when it wrote.
+    async fn write<F>(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        plan: F,
+    ) -> Result<bool, plugin_proto::Error>
+    where
+        F: Fn(&Value) -> Result<Option<Value>, Error>,
+    {
+        let api = self.api(kind, namespace).await?;
+        let label = format!("{kind} {namespace}/{name}");
+        for attempt in 0..WRITE_ATTEMPTS {
+            let object = api
+                .get(name)
+                .await
+                .map_err(|e| plugin_proto::Error::router(format!("{label}: {e}")))?;
+            let value = serde_json::to_value(&object)
+                .map_err(|e| plugin_proto::Error::router(e.to_string()))?;
+            let Some(new) = plan(&value).map_err(router_error)? else {
+                return Ok(false);
+            };
+            let new: DynamicObject = serde_json::from_value(new)
+                .map_err(|e| plugin_proto::Error::router(e.to_string()))?;
+            match api.replace(name, &PostParams::default(), &new).await {
+                Ok(_) => return Ok(true),
+                Err(kube::Error::Api(status)) if status.code == 409 => {
+                    tracing::debug!(object = %label, attempt, "changed under us; planning again");
+                    tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
+                }
+                Err(e) => return Err(plugin_proto::Error::router(format!("{label}: {e}"))),
+            }
+        }
+        Err(plugin_proto::Error::router(format!(
+            "{label}: still changing after {WRITE_ATTEMPTS} attempts"
+        )))
+    }
+
+    /// Runs `plan` on every VirtualService; on failure the error names the
+    /// ones already written.
+    async fn each_virtual_service<F>(
+        &self,
+        ctx: &RolloutContext,
+        config: &Config,
+        plan: F,
+    ) -> Result<(), plugin_proto::Error>
+    where
+        F: Fn(&Value, &VirtualServiceRef) -> Result<Option<Value>, Error>,
+    {
+        let mut written = Vec::new();
+        for vs_ref in &config.virtual_services {
+            let (name, namespace) = vs_ref.namespaced(&ctx.namespace);
+            match self
+                .write("VirtualService", &namespace, &name, |vs| plan(vs, vs_ref))
+                .await
+            {
+                Ok(true) => written.push(format!("VirtualService {namespace}/{name}")),
+                Ok(false) => {}
+                Err(e) if written.is_empty() => return Err(e),
+                Err(e) => {
+                    return Err(plugin_proto::Error::router(format!(
+                        "{e} (already updated: {})",
+                        written.join(", ")
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Where managed routes send requests: the DestinationRule's `spec.host`
+    /// with subset-level splitting, else the canary Service.
+    async fn canary_host(
+        &self,
+        ctx: &RolloutContext,
+        config: &Config,
+    ) -> Result<String, plugin_proto::Error> {
+        let Some(dr) = &config.destination_rule else {
+            return Ok(ctx.canary_service.clone());
+        };
+        let api = self.api("DestinationRule", &ctx.namespace).await?;
+        let object = api.get(&dr.name).await.map_err(|e| {
+            plugin_proto::Error::router(format!(
+                "DestinationRule {}/{}: {e}",
+                ctx.namespace, dr.name
+            ))
+        })?;
+        Ok(object.data["spec"]["host"]
+            .as_str()
+            .unwrap_or(&ctx.canary_service)
+            .to_owned())
+    }
+}
+
+fn parse(ctx: &RolloutContext) -> Result<Config, plugin_proto::Error> {
+    Config::parse(&ctx.config, &ctx.object_name()).map_err(router_error)
+}
+
+fn rollout<'a>(ctx: &'a RolloutContext, config: &'a Config) -> Rollout<'a> {
+    Rollout {
+        canary_service: &ctx.canary_service,
+        stable_service: &ctx.stable_service,
+        managed_routes: &ctx.managed_routes,
+        destination_rule: config.destination_rule.as_ref(),
+    }
+}
+
+/// Names of the routes the rollout's steps set.
+fn step_route_names(rollout: &Value) -> BTreeSet<String> {
+    rollout["spec"]["strategy"]["canary"]["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| [&s["setHeaderRoute"]["name"], &s["setMirrorRoute"]["name"]])
+        .filter_map(|n| n.as_str().map(str::to_owned))
+        .collect()
+}
+
+#[async_trait]
+impl TrafficRouter for IstioRouter {
+    async fn init(&self) -> Result<(), plugin_proto::Error> {
+        self.api("VirtualService", "default").await.map(|_| ())
+    }
+
+    async fn name(&self) -> Result<String, plugin_proto::Error> {
+        Ok(PLUGIN_NAME.to_owned())
+    }
+
+    /// Weights on every selected route of every VirtualService (see
+    /// [`plan::plan_weights`]).
+    async fn set_weight(
+        &self,
+        ctx: &RolloutContext,
+        weight: i32,
+        additional: &[WeightDestination],
+    ) -> Result<(), plugin_proto::Error> {
+        let config = parse(ctx)?;
+        let r = rollout(ctx, &config);
+        self.each_virtual_service(ctx, &config, |vs, vs_ref| {
+            plan::plan_weights(vs, vs_ref, &r, weight, additional)
+        })
+        .await
+    }
+
+    async fn set_header_route(
+        &self,
+        ctx: &RolloutContext,
+        step: &SetHeaderRoute,
+    ) -> Result<(), plugin_proto::Error> {
+        let config = parse(ctx)?;
+        let host = self.canary_host(ctx, &config).await?;
+        let r = rollout(ctx, &config);
+        self.each_virtual_service(ctx, &config, |vs, vs_ref| {
+            plan::plan_header_route(vs, vs_ref, &r, step, &host)
+        })
+        .await
+    }
+
+    async fn set_mirror_route(
+        &self,
+        ctx: &RolloutContext,
+        step: &SetMirrorRoute,
+    ) -> Result<(), plugin_proto::Error> {
+        let config = parse(ctx)?;
+        let host = self.canary_host(ctx, &config).await?;
+        let r = rollout(ctx, &config);
+        self.each_virtual_service(ctx, &config, |vs, vs_ref| {
+            plan::plan_mirror_route(vs, vs_ref, &r, step, &host)
+        })
+        .await
+    }
+
+    /// Verified when every VirtualService as stored already carries the
+    /// weights (planning them again changes nothing).
+    async fn verify_weight(
+        &self,
+        ctx: &RolloutContext,
+        weight: i32,
+        additional: &[WeightDestination],
+    ) -> Result<Verified, plugin_proto::Error> {
+        let config = parse(ctx)?;
+        let r = rollout(ctx, &config);
+        for vs_ref in &config.virtual_services {
+            let (name, namespace) = vs_ref.namespaced(&ctx.namespace);
+            let object = self
+                .api("VirtualService", &namespace)
+                .await?
+                .get(&name)
+                .await
+                .map_err(|e| {
+                    plugin_proto::Error::router(format!("VirtualService {namespace}/{name}: {e}"))
+                })?;
+            let value = serde_json::to_value(&object)
+                .map_err(|e| plugin_proto::Error::router(e.to_string()))?;
+            if plan::plan_weights(&value, vs_ref, &r, weight, additional)
+                .map_err(router_error)?
+                .is_some()
+            {
+                return Ok(Verified::NotVerified);
+            }
+        }
+        Ok(Verified::Verified)
+    }
+
+    /// Points the DestinationRule's canary and stable subsets at the
+    /// ReplicaSets (no-op without a destinationRule).
+    async fn update_hash(
+        &self,
+        ctx: &RolloutContext,
+        canary_hash: &str,
+        stable_hash: &str,
+        additional: &[WeightDestination],
+    ) -> Result<(), plugin_proto::Error> {
+        let config = parse(ctx)?;
+        let Some(dr) = &config.destination_rule else {
+            return Ok(());
+        };
+        self.write("DestinationRule", &ctx.namespace, &dr.name, |object| {
+            plan::plan_update_hash(object, dr, &ctx.name, canary_hash, stable_hash, additional)
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Removes the http routes named in `managedRoutes` and by the steps.
+    async fn remove_managed_routes(&self, ctx: &RolloutContext) -> Result<(), plugin_proto::Error> {
+        let config = parse(ctx)?;
+        let mut names = step_route_names(&ctx.rollout);
+        names.extend(ctx.managed_routes.iter().cloned());
+        if names.is_empty() {
+            return Ok(());
+        }
+        self.each_virtual_service(ctx, &config, |vs, _| {
+            Ok(plan::plan_remove_managed(vs, &names))
+        })
+        .await
+    }
+}
