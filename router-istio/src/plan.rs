@@ -19,7 +19,11 @@ use crate::config::{DestinationRuleRef, VirtualServiceRef};
 pub const HASH_LABEL: &str = "rollouts-pod-template-hash";
 
 /// Annotation naming the rollout that manages a DestinationRule's subsets.
-pub const MANAGED_BY: &str = "argo-rollouts.argoproj.io/managed-by-rollouts";
+/// Not Argo's `argo-rollouts.argoproj.io/managed-by-rollouts`: Argo Rollouts'
+/// own Istio controller strips the hash labels from a DestinationRule that
+/// carries that annotation but is not referenced by `trafficRouting.istio`,
+/// which is exactly the case when this router runs as Argo's plugin.
+pub const MANAGED_BY: &str = "rollgate.dev/managed-by-rollout";
 
 /// Istio's weights add up to 100.
 pub const TOTAL_WEIGHT: i64 = 100;
