@@ -1,0 +1,163 @@
+//! The router's requests, asserted exactly against a mock API server
+//! (tower-test): an unchanged VirtualService costs one read and no write; a
+//! change is one replace carrying the resourceVersion read; a conflict
+//! (409) is read, planned and written again; a missing object is an error
+//! naming it, with nothing written.
+
+use std::time::Duration;
+
+use http::{Request, Response};
+use kube::client::Body;
+use plugin_proto::{RolloutContext, TrafficRouter};
+use router_istio::IstioRouter;
+use serde_json::{Value, json};
+use tower_test::mock::{self, Handle};
+
+const VS: &str = "/apis/networking.istio.io/v1/namespaces/default/virtualservices/web";
+
+fn ctx() -> RolloutContext {
+    RolloutContext {
+        name: "web".into(),
+        namespace: "default".into(),
+        canary_service: "web-canary".into(),
+        stable_service: "web-stable".into(),
+        max_traffic_weight: 100,
+        plugin_name: "rollgate/istio".into(),
+        config: json!({"virtualService": {"name": "web"}}),
+        ..Default::default()
+    }
+}
+
+fn vs(canary: i64, resource_version: &str) -> Value {
+    json!({
+        "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+        "metadata": {"name": "web", "namespace": "default", "resourceVersion": resource_version},
+        "spec": {"http": [{"route": [
+            {"destination": {"host": "web-stable"}, "weight": 100 - canary},
+            {"destination": {"host": "web-canary"}, "weight": canary}]}]}
+    })
+}
+
+fn router() -> (IstioRouter, Handle<Request<Body>, Response<Body>>) {
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    (
+        IstioRouter::with_client(kube::Client::new(service, "default")),
+        handle,
+    )
+}
+
+fn reply(status: u16, body: &Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .body(Body::from(serde_json::to_vec(body).unwrap()))
+        .unwrap()
+}
+
+async fn next(
+    handle: &mut Handle<Request<Body>, Response<Body>>,
+    response: Response<Body>,
+) -> (String, String, Value) {
+    let (request, send) = tokio::time::timeout(Duration::from_secs(2), handle.next_request())
+        .await
+        .expect("a request within 2 s")
+        .expect("the router sent a request");
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let bytes = request.into_body().collect_bytes().await.unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    send.send_response(response);
+    (method, path, body)
+}
+
+async fn no_more_requests(handle: &mut Handle<Request<Body>, Response<Body>>) {
+    let more = tokio::time::timeout(Duration::from_millis(100), handle.next_request()).await;
+    assert!(
+        matches!(more, Err(_) | Ok(None)),
+        "unexpected extra request"
+    );
+}
+
+fn conflict() -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Conflict", "code": 409,
+           "message": "the object has been modified; please apply your changes to the latest version and try again"})
+}
+
+#[tokio::test]
+async fn an_unchanged_virtual_service_costs_one_read_and_no_write() {
+    let (router, mut handle) = router();
+    let call = tokio::spawn(async move { router.set_weight(&ctx(), 10, &[]).await });
+    let (method, path, _) = next(&mut handle, reply(200, &vs(10, "5"))).await;
+    assert_eq!((method.as_str(), path.as_str()), ("GET", VS));
+    call.await.unwrap().unwrap();
+    no_more_requests(&mut handle).await;
+}
+
+#[tokio::test]
+async fn a_change_is_one_replace_with_the_resource_version_read() {
+    let (router, mut handle) = router();
+    let call = tokio::spawn(async move { router.set_weight(&ctx(), 10, &[]).await });
+    next(&mut handle, reply(200, &vs(0, "5"))).await;
+    let (method, path, body) = next(&mut handle, reply(200, &vs(10, "6"))).await;
+    assert_eq!((method.as_str(), path.as_str()), ("PUT", VS));
+    assert_eq!(
+        body,
+        vs(10, "5"),
+        "the whole object, as read, with the new weights"
+    );
+    call.await.unwrap().unwrap();
+    no_more_requests(&mut handle).await;
+}
+
+#[tokio::test]
+async fn a_conflict_is_read_planned_and_written_again() {
+    let (router, mut handle) = router();
+    let call = tokio::spawn(async move { router.set_weight(&ctx(), 10, &[]).await });
+    next(&mut handle, reply(200, &vs(0, "5"))).await;
+    let (method, ..) = next(&mut handle, reply(409, &conflict())).await;
+    assert_eq!(method, "PUT");
+    // Someone else's edit landed meanwhile: it is in what we write next.
+    let mut theirs = vs(0, "7");
+    theirs["spec"]["http"][0]["timeout"] = json!("3s");
+    let (method, ..) = next(&mut handle, reply(200, &theirs)).await;
+    assert_eq!(method, "GET");
+    let mut want = vs(10, "7");
+    want["spec"]["http"][0]["timeout"] = json!("3s");
+    let (method, _, body) = next(&mut handle, reply(200, &want)).await;
+    assert_eq!(method, "PUT");
+    assert_eq!(body, want);
+    call.await.unwrap().unwrap();
+    no_more_requests(&mut handle).await;
+}
+
+#[tokio::test]
+async fn a_missing_virtual_service_is_an_error_naming_it() {
+    let (router, mut handle) = router();
+    let call = tokio::spawn(async move { router.set_weight(&ctx(), 10, &[]).await });
+    let not_found = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
+        "code": 404, "message": "virtualservices.networking.istio.io \"web\" not found"});
+    next(&mut handle, reply(404, &not_found)).await;
+    let err = call.await.unwrap().unwrap_err().to_string();
+    assert!(err.contains("VirtualService default/web"), "{err}");
+    no_more_requests(&mut handle).await;
+}
+
+#[tokio::test]
+async fn a_bad_config_sends_nothing() {
+    let (router, mut handle) = router();
+    let mut bad = ctx();
+    bad.config = json!({"virtualService": {"name": "web"}, "virtualServices": [{"name": "other"}]});
+    let err = router
+        .set_weight(&bad, 10, &[])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("either VirtualService or VirtualServices must be configured"),
+        "{err}"
+    );
+    no_more_requests(&mut handle).await;
+}
