@@ -16,7 +16,9 @@
 //! ```
 //!
 //! Without `ROLLGATE_E2E=1` it prints how to run it and exits; without
-//! `ROLLGATE_ANCHOR_PLUGIN` it measures our side only.
+//! `ROLLGATE_ANCHOR_PLUGIN` it measures our side only;
+//! `ROLLGATE_BENCH_SIDES=rollgate+cache,anchor` picks sides (`rollgate`,
+//! `rollgate+cache`, `anchor`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -103,6 +105,10 @@ async fn main() {
             args: vec!["-kubeClientQPS=40".into(), "-kubeClientBurst=80".into()],
             config: json!({}),
         });
+    }
+    if let Ok(only) = std::env::var("ROLLGATE_BENCH_SIDES") {
+        let only: Vec<&str> = only.split(',').map(str::trim).collect();
+        sides.retain(|s| only.contains(&s.name));
     }
     let client = Client::try_default().await.expect("KUBECONFIG");
     let mut results: Vec<(usize, &str, Figures)> = Vec::new();
