@@ -331,5 +331,8 @@ impl Drop for Argo {
                 eprintln!("{line}");
             }
         }
+        // The controller copies every plugin binary into plugin-bin/ (debug
+        // builds are ~170 MB each): never leave a copy behind.
+        let _ = std::fs::remove_dir_all(&self.work);
     }
 }

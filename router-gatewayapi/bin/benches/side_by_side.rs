@@ -390,6 +390,7 @@ async fn run(client: &Client, side: &Side, n: usize) -> Figures {
     figures.peak_rss_kib = peak.load(Ordering::Relaxed);
     let _ = controller.kill();
     let _ = controller.wait();
+    let _ = std::fs::remove_dir_all(&work);
     let _ = Api::<Namespace>::all(client.clone())
         .delete(&ns, &Default::default())
         .await;
