@@ -439,6 +439,106 @@ pub fn plan_delete(existing: Option<&Value>, rollout: &Rollout<'_>) -> Result<Pl
     }
 }
 
+/// Which part of the canary Ingress a call changes; the other parts are
+/// kept as the canary Ingress carries them.
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    /// `canary-weight`.
+    Weight(i32),
+    /// The managed header route `name`: set it, or (`None`) remove it.
+    Header {
+        /// The step's route name.
+        name: &'a str,
+        /// The route, `None` for a step with no match.
+        route: Option<&'a HeaderRoute>,
+    },
+    /// Remove whichever header route is in place.
+    RemoveHeader,
+}
+
+/// What one call does to the canary Ingress of `stable` (`existing`, if it
+/// exists): the weight and header route it should carry are the call's
+/// change over what the canary Ingress carries now; with
+/// `deleteCanaryIngressOnCompletion`, weight 0 on a fully promoted rollout
+/// (`rollout_json`) deletes it.
+///
+/// # Errors
+///
+/// Those of [`canary_ingress`] and [`plan`], and a second header route while
+/// another is in place (ingress-nginx allows one per canary Ingress).
+pub fn plan_call(
+    stable: &Value,
+    existing: Option<&Value>,
+    rollout: &Rollout<'_>,
+    rollout_json: &Value,
+    config: &Config,
+    change: Change<'_>,
+) -> Result<Plan, Error> {
+    let current_weight = existing
+        .and_then(|c| current_weight(c, config))
+        .unwrap_or(0);
+    let current_header = existing.and_then(|c| current_header_route(c, config));
+    let (weight, header) = match change {
+        Change::Weight(w) => (w, current_header.as_ref()),
+        Change::RemoveHeader => (current_weight, None),
+        // Removing a route that is not the one in place changes nothing.
+        Change::Header { name, route: None } => (
+            current_weight,
+            current_header.as_ref().filter(|h| h.name != name),
+        ),
+        Change::Header {
+            route: Some(route), ..
+        } => {
+            if let Some(active) = current_header.as_ref().filter(|h| h.name != route.name) {
+                return Err(Error::Unsupported {
+                    rollout: rollout.label(),
+                    message: format!(
+                        "setHeaderRoute {}: header route `{}` is in place on Ingress {}; \
+                         ingress-nginx allows one header route per canary Ingress (remove it first)",
+                        route.name,
+                        active.name,
+                        canary_ingress_name(
+                            rollout.name,
+                            stable["metadata"]["name"].as_str().unwrap_or_default()
+                        )
+                    ),
+                });
+            }
+            (current_weight, Some(route))
+        }
+    };
+    if matches!(change, Change::Weight(0))
+        && config.delete_on_completion
+        && fully_promoted(rollout_json)
+    {
+        return plan_delete(existing, rollout);
+    }
+    let desired = canary_ingress(stable, rollout, config, &Desired { weight, header })?;
+    plan(existing, desired, rollout)
+}
+
+/// Whether the canary Ingress as stored (`canary`, if it exists) carries
+/// `weight`: `canary: "true"`, `canary-weight` and the weight total. Once a
+/// fully promoted rollout's canary Ingress is deleted (with
+/// `deleteCanaryIngressOnCompletion`), weight 0 is verified by its absence.
+pub fn verified(
+    canary: Option<&Value>,
+    rollout: &Rollout<'_>,
+    rollout_json: &Value,
+    config: &Config,
+    weight: i32,
+) -> bool {
+    match canary {
+        None => weight == 0 && config.delete_on_completion && fully_promoted(rollout_json),
+        Some(c) => {
+            annotation(c, &config.annotation("canary")) == Some("true")
+                && current_weight(c, config) == Some(weight)
+                && annotation(c, &config.annotation("canary-weight-total")).map(str::to_owned)
+                    == rollout.max_traffic_weight.map(|t| t.to_string())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,5 +566,73 @@ mod tests {
                 "rollgate.dev/header-route".to_owned()
             ])
         );
+    }
+
+    #[test]
+    fn one_header_route_at_a_time_and_other_removals_change_nothing() {
+        let config = Config::parse(&json!({"stableIngress": "web"}), "ns/web").unwrap();
+        let rollout = Rollout {
+            name: "web",
+            namespace: "ns",
+            uid: None,
+            canary_service: "web-canary",
+            stable_service: "web-stable",
+            max_traffic_weight: None,
+        };
+        let stable = json!({"metadata": {"name": "web", "namespace": "ns"}, "spec": {"rules": [{"http": {"paths": [
+            {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web-stable", "port": {"number": 80}}}}]}}]}});
+        let beta = HeaderRoute {
+            name: "beta".into(),
+            header: "x-beta".into(),
+            value: HeaderValue::Exact("1".into()),
+        };
+        let gamma = HeaderRoute {
+            name: "gamma".into(),
+            ..beta.clone()
+        };
+        let set = |route| Change::Header {
+            name: "beta",
+            route,
+        };
+        let Plan::Apply(mut stored) = plan_call(
+            &stable,
+            None,
+            &rollout,
+            &json!({}),
+            &config,
+            set(Some(&beta)),
+        )
+        .unwrap() else {
+            panic!("a new canary Ingress is applied");
+        };
+        stored["metadata"]["managedFields"] = json!([{"manager": FIELD_MANAGER}]);
+        let other = Change::Header {
+            name: "gamma",
+            route: Some(&gamma),
+        };
+        let err =
+            plan_call(&stable, Some(&stored), &rollout, &json!({}), &config, other).unwrap_err();
+        assert!(
+            err.to_string().contains("header route `beta` is in place"),
+            "{err}"
+        );
+        let remove_other = Change::Header {
+            name: "gamma",
+            route: None,
+        };
+        assert_eq!(
+            plan_call(
+                &stable,
+                Some(&stored),
+                &rollout,
+                &json!({}),
+                &config,
+                remove_other
+            )
+            .unwrap(),
+            Plan::Unchanged
+        );
+        assert!(verified(Some(&stored), &rollout, &json!({}), &config, 0));
+        assert!(!verified(Some(&stored), &rollout, &json!({}), &config, 10));
     }
 }

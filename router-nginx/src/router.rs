@@ -12,7 +12,7 @@ use tokio::sync::OnceCell;
 
 use crate::Error;
 use crate::config::{Config, PLUGIN_NAME};
-use crate::plan::{self, Desired, FIELD_MANAGER, HeaderRoute, Plan, Rollout};
+use crate::plan::{self, Change, FIELD_MANAGER, HeaderRoute, Plan, Rollout};
 
 /// Routes a rollout's traffic with NGINX canary Ingresses.
 ///
@@ -32,18 +32,6 @@ impl std::fmt::Debug for NginxRouter {
             .field("connected", &self.client.initialized())
             .finish()
     }
-}
-
-/// Which part of the canary Ingress a call changes; the other parts are
-/// kept as the canary Ingress carries them.
-#[derive(Debug, Clone, Copy)]
-enum Change<'a> {
-    Weight(i32),
-    Header {
-        name: &'a str,
-        route: Option<&'a HeaderRoute>,
-    },
-    RemoveHeader,
 }
 
 impl NginxRouter {
@@ -134,48 +122,14 @@ impl NginxRouter {
         })?;
         let canary_name = plan::canary_ingress_name(rollout.name, stable_name);
         let existing = read(api, &canary_name).await?;
-        let current_weight = existing
-            .as_ref()
-            .and_then(|c| plan::current_weight(c, config))
-            .unwrap_or(0);
-        let current_header = existing
-            .as_ref()
-            .and_then(|c| plan::current_header_route(c, config));
-        let (weight, header) = match change {
-            Change::Weight(w) => (w, current_header.as_ref()),
-            Change::RemoveHeader => (current_weight, None),
-            Change::Header { name, route: None } => {
-                // Removing a route that is not the one in place changes nothing.
-                let keep = current_header.as_ref().filter(|h| h.name != name);
-                (current_weight, keep)
-            }
-            Change::Header {
-                route: Some(route), ..
-            } => {
-                if let Some(active) = current_header.as_ref().filter(|h| h.name != route.name) {
-                    return Err(router_error(Error::Unsupported {
-                        rollout: format!("{}/{}", rollout.namespace, rollout.name),
-                        message: format!(
-                            "setHeaderRoute {}: header route `{}` is in place on Ingress {canary_name}; \
-                             ingress-nginx allows one header route per canary Ingress (remove it first)",
-                            route.name, active.name
-                        ),
-                    }));
-                }
-                (current_weight, Some(route))
-            }
-        };
-        let done = matches!(change, Change::Weight(0))
-            && config.delete_on_completion
-            && plan::fully_promoted(rollout_json);
-        let planned = if done {
-            plan::plan_delete(existing.as_ref(), rollout)
-        } else {
-            let desired =
-                plan::canary_ingress(&stable, rollout, config, &Desired { weight, header })
-                    .map_err(router_error)?;
-            plan::plan(existing.as_ref(), desired, rollout)
-        }
+        let planned = plan::plan_call(
+            &stable,
+            existing.as_ref(),
+            rollout,
+            rollout_json,
+            config,
+            change,
+        )
         .map_err(router_error)?;
         let label = format!("Ingress {}/{canary_name}", rollout.namespace);
         match planned {
@@ -185,7 +139,7 @@ impl NginxRouter {
                 api.patch(&canary_name, &params, &Patch::Apply(&object))
                     .await
                     .map_err(|e| plugin_proto::Error::router(format!("{label}: {e}")))?;
-                tracing::info!(ingress = %label, weight, header = header.map(|h| h.name.as_str()), "applied the canary Ingress");
+                tracing::info!(ingress = %label, "applied the canary Ingress");
                 Ok(Some(label))
             }
             Plan::Delete => {
@@ -324,22 +278,7 @@ impl TrafficRouter for NginxRouter {
         let api = self.ingresses(&ctx.namespace).await?;
         for stable in &config.stable_ingresses {
             let canary = read(&api, &plan::canary_ingress_name(rollout.name, stable)).await?;
-            let ok = match canary {
-                None => {
-                    weight == 0 && config.delete_on_completion && plan::fully_promoted(&ctx.rollout)
-                }
-                Some(c) => {
-                    let get = |k: &str| {
-                        c["metadata"]["annotations"][config.annotation(k)]
-                            .as_str()
-                            .map(str::to_owned)
-                    };
-                    get("canary").as_deref() == Some("true")
-                        && plan::current_weight(&c, &config) == Some(weight)
-                        && get("canary-weight-total")
-                            == rollout.max_traffic_weight.map(|t| t.to_string())
-                }
-            };
+            let ok = plan::verified(canary.as_ref(), &rollout, &ctx.rollout, &config, weight);
             if !ok {
                 return Ok(Verified::NotVerified);
             }
