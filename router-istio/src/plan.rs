@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute, StringMatch};
+use rollout_core::spec::{MirrorMatch, SetHeaderRoute, SetMirrorRoute, StringMatch};
 use rollout_core::status::WeightDestination;
 use serde_json::{Map, Value, json};
 
@@ -435,6 +435,39 @@ fn without_route(vs: &Value, name: &str) -> Value {
     out
 }
 
+/// Where a new managed route is put before the `managedRoutes` ordering.
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    First,
+    Last,
+}
+
+/// The VirtualService with its http route `name` replaced by what `build`
+/// makes of the VirtualService without it (`None`: removed), then the
+/// managed routes ordered.
+fn replace_managed_route(
+    vs: &Value,
+    rollout: &Rollout<'_>,
+    name: &str,
+    place: Place,
+    build: Option<impl FnOnce(&Value) -> Result<Value, Error>>,
+) -> Result<Option<Value>, Error> {
+    if vs["spec"]["http"].as_array().is_none() {
+        return Err(vs_error(vs, "spec.http not found"));
+    }
+    let mut out = without_route(vs, name);
+    if let Some(build) = build {
+        let route = build(&out)?;
+        let http = http_mut(&mut out).expect("checked above");
+        match place {
+            Place::First => http.insert(0, route),
+            Place::Last => http.push(route),
+        }
+    }
+    order_routes(&mut out, rollout.managed_routes);
+    Ok(changed(vs, out))
+}
+
 /// The VirtualService with the managed header route `step.name` sending
 /// requests whose headers match to the canary (each match entry one Istio
 /// match block, ORed), placed by `managedRoutes` order; an empty match
@@ -446,24 +479,34 @@ pub fn plan_header_route(
     step: &SetHeaderRoute,
     canary_host: &str,
 ) -> Result<Option<Value>, Error> {
-    if vs["spec"]["http"].as_array().is_none() {
-        return Err(vs_error(vs, "spec.http not found"));
-    }
-    let mut out = without_route(vs, &step.name);
-    if !step.matches.is_empty() {
-        let destination = canary_destination(vs, vs_ref, rollout, canary_host)?;
+    let build = (!step.matches.is_empty()).then_some(|out: &Value| {
+        let destination = canary_destination(out, vs_ref, rollout, canary_host)?;
         let matches: Vec<Value> = step
             .matches
             .iter()
             .map(|m| json!({"headers": {m.header_name.clone(): istio_match(&m.header_value)}}))
             .collect();
-        http_mut(&mut out)
-            .expect("checked above")
-            .push(json!({"name": step.name, "match": matches,
-                         "route": [{"destination": destination, "weight": 100}]}));
+        Ok(json!({"name": step.name, "match": matches,
+                  "route": [{"destination": destination, "weight": 100}]}))
+    });
+    replace_managed_route(vs, rollout, &step.name, Place::Last, build)
+}
+
+/// One Istio match block from a mirror step's match (method, uri, headers).
+fn mirror_match(m: &MirrorMatch) -> Value {
+    let mut block = Map::new();
+    if let Some(method) = &m.method {
+        block.insert("method".into(), istio_match(method));
     }
-    order_routes(&mut out, rollout.managed_routes);
-    Ok(changed(vs, out))
+    if let Some(path) = &m.path {
+        block.insert("uri".into(), istio_match(path));
+    }
+    if !m.headers.is_empty() {
+        let headers: BTreeMap<&String, Value> =
+            m.headers.iter().map(|(k, v)| (k, istio_match(v))).collect();
+        block.insert("headers".into(), json!(headers));
+    }
+    Value::Object(block)
 }
 
 /// The VirtualService with the managed mirror route `step.name`: requests
@@ -477,45 +520,20 @@ pub fn plan_mirror_route(
     step: &SetMirrorRoute,
     canary_host: &str,
 ) -> Result<Option<Value>, Error> {
-    if vs["spec"]["http"].as_array().is_none() {
-        return Err(vs_error(vs, "spec.http not found"));
-    }
-    let mut out = without_route(vs, &step.name);
-    if !step.matches.is_empty() {
-        let destination = canary_destination(&out, vs_ref, rollout, canary_host)?;
-        let weighted = http_indexes(&out, vs_ref, rollout)?;
-        let destinations = weighted
+    let build = (!step.matches.is_empty()).then_some(|out: &Value| {
+        let destination = canary_destination(out, vs_ref, rollout, canary_host)?;
+        let destinations = http_indexes(out, vs_ref, rollout)?
             .first()
-            .map(|&i| routes(&out, "http")[i]["route"].clone())
+            .map(|&i| routes(out, "http")[i]["route"].clone())
             .unwrap_or_else(|| json!([]));
-        let matches: Vec<Value> = step
-            .matches
-            .iter()
-            .map(|m| {
-                let mut block = Map::new();
-                if let Some(method) = &m.method {
-                    block.insert("method".into(), istio_match(method));
-                }
-                if let Some(path) = &m.path {
-                    block.insert("uri".into(), istio_match(path));
-                }
-                if !m.headers.is_empty() {
-                    let headers: BTreeMap<&String, Value> =
-                        m.headers.iter().map(|(k, v)| (k, istio_match(v))).collect();
-                    block.insert("headers".into(), json!(headers));
-                }
-                Value::Object(block)
-            })
-            .collect();
-        let route = json!({
+        let matches: Vec<Value> = step.matches.iter().map(mirror_match).collect();
+        Ok(json!({
             "name": step.name, "match": matches, "route": destinations,
             "mirror": destination,
             "mirrorPercentage": {"value": step.percentage.unwrap_or(100)}
-        });
-        http_mut(&mut out).expect("checked above").insert(0, route);
-    }
-    order_routes(&mut out, rollout.managed_routes);
-    Ok(changed(vs, out))
+        }))
+    });
+    replace_managed_route(vs, rollout, &step.name, Place::First, build)
 }
 
 /// The VirtualService without the http routes named in `names` (the
