@@ -27,7 +27,8 @@
 //!
 //! The building blocks are public too: [`validate()`], the [`replicas`]
 //! math, the abort [`weights`], the [`steps`] lookups, the [`ops`] that `kubectl argo rollouts`
-//! performs, and [`conditions::phase`].
+//! performs, and [`conditions::phase`] (what a controller records) and
+//! [`conditions::rollout_phase`] (what a reader shows).
 //!
 //! With the `sim` feature, [`sim`] runs the engine against a simulated world
 //! (ReplicaSets that become ready over time, a recording router) on a
