@@ -365,6 +365,13 @@ pub fn phase(rollout: &Rollout, st: &RolloutStatus) -> (Phase, Cow<'static, str>
     if let Some(p) = st.pause_conditions.first() {
         return (Phase::Paused, Cow::Borrowed(p.reason.as_str()));
     }
+    if rollout
+        .spec
+        .restart_at
+        .is_some_and(|at| st.restarted_at != Some(at))
+    {
+        return (Phase::Progressing, "rollout is restarting".into());
+    }
     let r = rollout.replicas();
     let updated = st.updated_replicas.unwrap_or(0);
     if updated < r {

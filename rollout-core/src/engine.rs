@@ -15,6 +15,7 @@ use crate::decision::{
 };
 use crate::error::{Error, FieldError};
 use crate::replicas::{self, BasicCanary, Pods, TrafficRoutedCanary};
+use crate::restart;
 use crate::spec::{
     AnalysisStep, CanaryStep, CanaryStrategy, DEFAULT_SCALE_DOWN_DELAY_SECONDS, Rollout,
     SetMirrorRoute, ThresholdKind,
@@ -118,6 +119,8 @@ pub fn decide(rollout: &Rollout, observed: &Observations, now: Time) -> Result<D
         abort_reason: None,
         retried: false,
         deadline_exceeded: false,
+        template_or_steps_changed: false,
+        restart: None,
     };
     pass.stable_changed();
     pass.run();
@@ -149,6 +152,10 @@ struct Pass<'a> {
     abort_reason: Option<String>,
     retried: bool,
     deadline_exceeded: bool,
+    /// The status was reset for a new pod template or new steps in this pass.
+    template_or_steps_changed: bool,
+    /// Pods to restart for `spec.restartAt` (see [`Pass::restart_pods`]).
+    restart: Option<crate::decision::PodRestart>,
 }
 
 impl<'a> Pass<'a> {
@@ -266,6 +273,7 @@ impl<'a> Pass<'a> {
         st.current_step_hash = Some(steps::step_hash(&self.c.steps));
         self.set_index(0);
         self.progressed = true;
+        self.template_or_steps_changed = true;
         // Back on the stable template (a rollback, or new steps for a promoted
         // rollout): every step counts as done.
         if !self.steps().is_empty() && self.is_rollback() {
@@ -1150,9 +1158,44 @@ impl<'a> Pass<'a> {
         runs
     }
 
+    // ----- restart (crate::restart) ---------------------------------------------
+
+    /// `spec.restartAt`: records a completed restart, or names the pods to
+    /// evict now. Like Argo, a pass that reset the status for a new template
+    /// or new steps restarts nothing.
+    fn restart_pods(&mut self) {
+        if self.template_or_steps_changed {
+            return;
+        }
+        let outcome = restart::reconcile(&restart::RestartInput {
+            restart_at: self.ro.spec.restart_at,
+            restarted_at: self.st.restarted_at,
+            replicas: self.r,
+            max_unavailable: self.unavailable,
+            min_ready_seconds: self.ro.spec.min_ready_seconds.unwrap_or(0),
+            replica_sets: &self.obs.replica_sets,
+            pods: self.obs.pods.as_deref(),
+            now: self.now,
+        });
+        match outcome {
+            restart::Restart::NotPending { due } => {
+                if let Some(due) = due {
+                    self.wake_at(due);
+                }
+            }
+            restart::Restart::Completed => self.st.restarted_at = self.ro.spec.restart_at,
+            restart::Restart::InProgress { evict, .. } => {
+                self.restart = evict;
+                self.wake_at(self.now + restart::RESTART_CHECK);
+            }
+            restart::Restart::PodsNotObserved => self.wake_at(self.now + restart::RESTART_CHECK),
+        }
+    }
+
     // ----- the result -----------------------------------------------------------
 
     fn finish(mut self) -> Decision {
+        self.restart_pods();
         let replica_sets = self.replica_targets();
         let traffic = self.desired_traffic();
         let mut verify_again = false;
@@ -1228,6 +1271,7 @@ impl<'a> Pass<'a> {
             replica_sets,
             analysis_runs,
             events: self.events,
+            restart: self.restart,
             requeue_after,
         }
     }

@@ -43,6 +43,7 @@ pub mod intstr;
 pub mod ops;
 mod parse;
 pub mod replicas;
+pub mod restart;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod spec;
@@ -55,7 +56,8 @@ pub mod weights;
 
 pub use decision::{
     AnalysisKind, AnalysisPhase, AnalysisRunRequest, AnalysisRunState, Decision, DesiredTraffic,
-    Event, Observations, ReplicaSetRole, ReplicaSetState, ReplicaSetTarget, StepPluginState,
+    Event, Observations, PodRestart, PodState, ReplicaSetRole, ReplicaSetState, ReplicaSetTarget,
+    StepPluginState,
 };
 pub use engine::{VERIFY_RETRY, decide};
 pub use error::{Error, FieldError};

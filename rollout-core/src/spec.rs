@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::intstr::IntOrString;
 use crate::status::RolloutStatus;
+use crate::time::Time;
 
 /// The default for `spec.replicas` when it is not set.
 pub const DEFAULT_REPLICAS: i32 = 1;
@@ -99,9 +100,10 @@ pub struct RolloutSpec {
     /// Abort the update when the progress deadline is exceeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress_deadline_abort: Option<bool>,
-    /// Restart pods created before this time (opaque to the engine).
+    /// Restart the pods created before this time (`kubectl argo rollouts
+    /// restart`); see [`crate::restart`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub restart_at: Option<String>,
+    pub restart_at: Option<Time>,
     /// Older revisions that roll back without steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_window: Option<RollbackWindow>,

@@ -64,6 +64,9 @@ pub struct RolloutStatus {
     /// The `metadata.generation` this status was computed for (a string, as Argo writes it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<String>,
+    /// The `spec.restartAt` whose restart has completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarted_at: Option<Time>,
 }
 
 /// `status.canary`.
@@ -363,6 +366,7 @@ impl RolloutStatus {
         phase: None,
         message: None,
         observed_generation: None,
+        restarted_at: None,
     };
 
     /// A copy of everything but `canary` (left empty).
@@ -386,6 +390,7 @@ impl RolloutStatus {
             phase: self.phase,
             message: self.message.clone(),
             observed_generation: self.observed_generation.clone(),
+            restarted_at: self.restarted_at,
         }
     }
 
