@@ -210,6 +210,26 @@ pub struct DesiredTraffic {
     /// its percentage set (default 100).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mirror_routes: Vec<SetMirrorRoute>,
+    /// With `canary.pingPong`: which of the two Services is the stable one
+    /// now. The canary and stable destinations above name these Services
+    /// when the Rollout names neither `canaryService` nor `stableService`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ping_pong: Option<PingPongTraffic>,
+}
+
+/// The ping-pong Services in their current roles (see [`crate::pingpong`]).
+///
+/// While the update is in progress (the canary's pod template hash is not
+/// the stable one's) the controller points `canary_service`'s
+/// `rollouts-pod-template-hash` selector at the canary ReplicaSet, as Argo's
+/// `reconcilePingAndPongService` does; `stable_service` is left as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PingPongTraffic {
+    /// The Service fronting the stable ReplicaSet.
+    pub stable_service: String,
+    /// The Service fronting the canary ReplicaSet.
+    pub canary_service: String,
 }
 
 /// The role of a ReplicaSet in a decision.

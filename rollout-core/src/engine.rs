@@ -14,6 +14,7 @@ use crate::decision::{
     ReplicaSetRole, ReplicaSetState, ReplicaSetTarget,
 };
 use crate::error::{Error, FieldError};
+use crate::pingpong;
 use crate::replicas::{self, BasicCanary, Pods, TrafficRoutedCanary};
 use crate::restart;
 use crate::spec::{
@@ -43,6 +44,7 @@ fn status_to_decide(status: Option<&RolloutStatus>) -> RolloutStatus {
             .canary
             .current_background_analysis_run_status
             .clone(),
+        stable_ping_pong: status.canary.stable_ping_pong,
     };
     RolloutStatus {
         canary,
@@ -611,6 +613,10 @@ impl<'a> Pass<'a> {
         st.promote_full = false;
         st.canary.current_step_analysis_run_status = None;
         st.canary.current_background_analysis_run_status = None;
+        if self.c.ping_pong.is_some() {
+            st.canary.stable_ping_pong =
+                Some(pingpong::after_promotion(st.canary.stable_ping_pong));
+        }
         self.stable_changed();
         let len = self.steps().len();
         self.set_index(len);
@@ -1125,6 +1131,7 @@ impl<'a> Pass<'a> {
                 }
             }
         }
+        pingpong::route(&mut traffic, self.c, self.st.canary.stable_ping_pong);
         Some(traffic)
     }
 
@@ -1206,6 +1213,7 @@ impl<'a> Pass<'a> {
                 additional: t.additional.clone(),
                 verified: None,
             };
+            pingpong::record(&mut weights, self.c);
             let unchanged = self.prev.canary.weights.as_ref().is_some_and(|p| {
                 p.canary == weights.canary
                     && p.stable == weights.stable

@@ -42,6 +42,7 @@ mod error;
 pub mod intstr;
 pub mod ops;
 mod parse;
+pub mod pingpong;
 pub mod replicas;
 pub mod restart;
 #[cfg(feature = "sim")]
@@ -56,8 +57,8 @@ pub mod weights;
 
 pub use decision::{
     AnalysisKind, AnalysisPhase, AnalysisRunRequest, AnalysisRunState, Decision, DesiredTraffic,
-    Event, Observations, PodRestart, PodState, ReplicaSetRole, ReplicaSetState, ReplicaSetTarget,
-    StepPluginState,
+    Event, Observations, PingPongTraffic, PodRestart, PodState, ReplicaSetRole, ReplicaSetState,
+    ReplicaSetTarget, StepPluginState,
 };
 pub use engine::{VERIFY_RETRY, decide};
 pub use error::{Error, FieldError};

@@ -212,15 +212,25 @@ pub struct CanaryStrategy {
     /// Scale the stable ReplicaSet down as traffic moves to the canary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamic_stable_scale: Option<bool>,
-    /// Ping-pong services (opaque; not run by this engine yet).
+    /// Two Services that take turns fronting the stable pods; see [`crate::pingpong`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ping_pong: Option<Value>,
+    pub ping_pong: Option<PingPongSpec>,
     /// A floor for the pods of each ReplicaSet (traffic routing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_pods_per_replica_set: Option<i32>,
     /// When a ReplicaSet counts as progressed far enough.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica_progress_threshold: Option<ReplicaProgressThreshold>,
+}
+
+/// `canary.pingPong`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PingPongSpec {
+    /// The name of the "ping" Service.
+    pub ping_service: String,
+    /// The name of the "pong" Service.
+    pub pong_service: String,
 }
 
 /// `canary.replicaProgressThreshold`.

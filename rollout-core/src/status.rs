@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::pingpong::PingPongType;
 use crate::time::Time;
 
 /// `status` of a Rollout. Unknown fields are ignored on input.
@@ -82,6 +83,9 @@ pub struct CanaryStatus {
     /// The background AnalysisRun.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_background_analysis_run_status: Option<RolloutAnalysisRunStatus>,
+    /// Which ping-pong Service fronts the stable pods (see [`crate::pingpong`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_ping_pong: Option<PingPongType>,
 }
 
 impl CanaryStatus {
@@ -357,6 +361,7 @@ impl RolloutStatus {
             weights: None,
             current_step_analysis_run_status: None,
             current_background_analysis_run_status: None,
+            stable_ping_pong: None,
         },
         replicas: None,
         updated_replicas: None,

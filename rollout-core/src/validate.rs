@@ -192,12 +192,6 @@ impl Validator {
                 self.err(CANARY.field(field), format!("{n} is negative"));
             }
         }
-        if c.ping_pong.is_some() {
-            self.err(
-                CANARY.field("pingPong"),
-                "ping-pong services are not supported yet by this engine",
-            );
-        }
         if let Some(t) = &c.replica_progress_threshold
             && t.value < 0
         {
