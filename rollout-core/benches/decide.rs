@@ -1,4 +1,6 @@
-//! `decide()` on a 20-step traffic-routed canary, mid-update and idle.
+//! `decide()` on a 20-step traffic-routed canary, mid-update and idle: on a
+//! Rollout validated once (`ValidRollout::decide`, as a controller runs an
+//! unchanged spec) and validated on every call (`decide(&Rollout, ..)`).
 //!
 //! Run: `cargo bench -p rollout-core --bench decide`.
 
@@ -6,7 +8,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rollout_core::sim::Sim;
-use rollout_core::{Rollout, Time, decide};
+use rollout_core::{Rollout, Time, ValidRollout, decide};
 
 /// A 20-step canary: ten weights with pauses between them, header and mirror routes.
 fn twenty_step_rollout() -> Rollout {
@@ -57,19 +59,23 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("decide");
     group.throughput(Throughput::Elements(1));
 
-    let sim = at_step(7);
-    let (rollout, observed, now) = (as_read(&sim), sim.observe(), sim.now);
-    group.bench_function("20-step canary, mid-update (pause at 40%)", |b| {
-        b.iter(|| decide(black_box(&rollout), black_box(&observed), black_box(now)))
-    });
-
     let mut done = at_step(7);
     done.promote();
     done.settle();
-    let (rollout, observed, now) = (as_read(&done), done.observe(), done.now);
-    group.bench_function("20-step canary, idle after promotion", |b| {
-        b.iter(|| decide(black_box(&rollout), black_box(&observed), black_box(now)))
-    });
+    for (case, sim) in [
+        ("mid-update (pause at 40%)", at_step(7)),
+        ("idle after promotion", done),
+    ] {
+        let (rollout, observed, now) = (as_read(&sim), sim.observe(), sim.now);
+        let valid = ValidRollout::new(rollout.clone()).expect("valid");
+        group.bench_function(format!("20-step canary, {case}"), |b| {
+            b.iter(|| black_box(&valid).decide(black_box(&observed), black_box(now)))
+        });
+        group.bench_function(
+            format!("20-step canary, {case}, validating each call"),
+            |b| b.iter(|| decide(black_box(&rollout), black_box(&observed), black_box(now))),
+        );
+    }
     group.finish();
 }
 

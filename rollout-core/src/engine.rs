@@ -13,7 +13,7 @@ use crate::decision::{
     AnalysisKind, AnalysisPhase, AnalysisRunRequest, Decision, DesiredTraffic, Event, Observations,
     ReplicaSetRole, ReplicaSetState, ReplicaSetTarget,
 };
-use crate::error::{Error, FieldError};
+use crate::error::Error;
 use crate::pingpong;
 use crate::replicas::{self, BasicCanary, Pods, TrafficRoutedCanary};
 use crate::restart;
@@ -27,7 +27,7 @@ use crate::status::{
 };
 use crate::steps::{self, CanaryScale};
 use crate::time::Time;
-use crate::validate;
+use crate::valid::Checked;
 use crate::weights::{self, AbortWeight};
 
 /// The incoming status as the starting point of the new one; the recorded
@@ -87,23 +87,22 @@ pub const VERIFY_RETRY: Duration = Duration::from_secs(10);
 /// assert_eq!(decision.replica_sets[0].replicas, 2);
 /// ```
 pub fn decide(rollout: &Rollout, observed: &Observations, now: Time) -> Result<Decision, Error> {
-    validate::check(rollout)?;
-    let canary = rollout.canary().ok_or_else(|| Error::Unsupported {
-        object: rollout.object_name(),
-        field: FieldError::new("spec.strategy", "only the canary strategy is supported"),
-    })?;
-    let (surge, unavailable) = replicas::surge_and_unavailable(
-        canary.max_surge.as_ref(),
-        canary.max_unavailable.as_ref(),
-        rollout.replicas(),
-    )
-    .map_err(|field| Error::Invalid {
-        object: rollout.object_name(),
-        errors: vec![field],
-    })?;
+    Ok(run(&Checked::new(rollout)?, observed, now))
+}
+
+/// One pass over a Rollout already checked (see [`crate::ValidRollout`]).
+pub(crate) fn run(checked: &Checked<'_>, observed: &Observations, now: Time) -> Decision {
+    let Checked {
+        rollout,
+        canary,
+        surge,
+        unavailable,
+        step_hash,
+    } = *checked;
     let mut pass = Pass {
         ro: rollout,
         c: canary,
+        step_hash,
         obs: observed,
         new: observed.replica_set(&observed.current_pod_hash),
         stable: None,
@@ -126,12 +125,14 @@ pub fn decide(rollout: &Rollout, observed: &Observations, now: Time) -> Result<D
     };
     pass.stable_changed();
     pass.run();
-    Ok(pass.finish())
+    pass.finish()
 }
 
 struct Pass<'a> {
     ro: &'a Rollout,
     c: &'a CanaryStrategy,
+    /// The steps' hash when computed ahead of the pass.
+    step_hash: Option<&'a str>,
     obs: &'a Observations,
     /// The ReplicaSet of the current pod template, if it exists.
     new: Option<&'a ReplicaSetState>,
@@ -255,11 +256,12 @@ impl<'a> Pass<'a> {
         let hash = self.current_hash();
 
         let same_template = self.st.current_pod_hash.as_deref() == Some(hash);
-        let same_steps = self
-            .st
-            .current_step_hash
-            .as_deref()
-            .is_some_and(|h| steps::step_hash_matches(self.steps(), h));
+        let same_steps = self.st.current_step_hash.as_deref().is_some_and(|h| {
+            self.step_hash.map_or_else(
+                || steps::step_hash_matches(self.steps(), h),
+                |known| h == known,
+            )
+        });
         if same_template && same_steps {
             return;
         }
@@ -272,7 +274,10 @@ impl<'a> Pass<'a> {
         st.canary.current_step_analysis_run_status = None;
         st.canary.current_background_analysis_run_status = None;
         st.current_pod_hash = Some(hash.to_owned());
-        st.current_step_hash = Some(steps::step_hash(&self.c.steps));
+        st.current_step_hash = Some(
+            self.step_hash
+                .map_or_else(|| steps::step_hash(&self.c.steps), str::to_owned),
+        );
         self.set_index(0);
         self.progressed = true;
         self.template_or_steps_changed = true;

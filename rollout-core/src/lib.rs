@@ -52,6 +52,7 @@ pub mod status;
 mod step;
 pub mod steps;
 mod time;
+mod valid;
 mod validate;
 pub mod weights;
 
@@ -65,4 +66,5 @@ pub use error::{Error, FieldError};
 pub use spec::{CanaryStep, CanaryStrategy, Rollout};
 pub use status::{Phase, RolloutStatus};
 pub use time::{ParseTimeError, Time};
+pub use valid::ValidRollout;
 pub use validate::{check, validate};
