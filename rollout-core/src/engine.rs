@@ -823,17 +823,19 @@ impl<'a> Pass<'a> {
         true
     }
 
+    /// ReplicaSets neither current nor stable. The stable one is known by
+    /// the cached lookup: a stable hash with no observed ReplicaSet matches
+    /// none anyway.
     fn others(&self) -> impl Iterator<Item = &'a ReplicaSetState> + use<'a> {
         let current = self.obs.current_pod_hash.as_str();
-        let stable = self.st.stable_rs.clone().unwrap_or_default();
-        self.obs
-            .replica_sets
-            .iter()
-            .filter(move |rs| rs.pod_template_hash != current && rs.pod_template_hash != stable)
+        let stable = self.stable.map(|s| s.pod_template_hash.as_str());
+        self.obs.replica_sets.iter().filter(move |rs| {
+            rs.pod_template_hash != current && Some(rs.pod_template_hash.as_str()) != stable
+        })
     }
 
     fn replica_targets(&mut self) -> Vec<ReplicaSetTarget> {
-        let current = self.current_hash().to_owned();
+        let current = self.current_hash();
         let mut targets = Vec::new();
         let target = |hash: &str, role, replicas, deadline| ReplicaSetTarget {
             pod_template_hash: hash.to_owned(),
@@ -844,7 +846,7 @@ impl<'a> Pass<'a> {
         if self.halted() {
             if let Some(new) = self.new_rs() {
                 targets.push(target(
-                    &current,
+                    current,
                     ReplicaSetRole::Current,
                     new.spec_replicas,
                     new.scale_down_deadline,
@@ -853,7 +855,7 @@ impl<'a> Pass<'a> {
             return targets;
         }
         if self.fully_promoted() {
-            targets.push(target(&current, ReplicaSetRole::Current, self.r, None));
+            targets.push(target(current, ReplicaSetRole::Current, self.r, None));
             let olds: Vec<_> = self.others().collect();
             for rs in olds {
                 let (replicas, deadline) = self.old_replica_set(rs);
@@ -894,7 +896,7 @@ impl<'a> Pass<'a> {
             (new_n, new_deadline) = self.aborted_canary_size(new_n);
         }
         targets.push(target(
-            &current,
+            current,
             ReplicaSetRole::Current,
             new_n,
             new_deadline,
