@@ -66,13 +66,16 @@ pub const VERIFY_RETRY: Duration = Duration::from_secs(10);
 /// should run, events, and when to call again. Pure and deterministic: the
 /// same inputs give the same decision, and nothing is read from a clock.
 ///
-/// The controller applies a decision in this order: scale ReplicaSets, apply
-/// the traffic (then ask the router to verify it and pass the answer as
-/// [`Observations::traffic_verified`] next time), create or terminate
-/// AnalysisRuns, and finally write the status.
+/// The controller applies a decision in this order: evict the pods of a
+/// restart ([`Decision::restart`]; if any was evicted, stop there and decide
+/// again), scale ReplicaSets, apply the traffic (then ask the router to
+/// verify it and pass the answer as [`Observations::traffic_verified`] next
+/// time), create or terminate AnalysisRuns, and finally write the status.
 ///
 /// An invalid Rollout yields [`Error::Invalid`] listing every problem; the
 /// controller should record it (condition `InvalidSpec`) and change nothing.
+/// This validates the whole spec on every call; to decide an unchanged spec
+/// many times, validate it once with [`crate::ValidRollout`].
 ///
 /// ```
 /// use rollout_core::{decide, Observations, ReplicaSetState, Rollout, Time};

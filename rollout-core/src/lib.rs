@@ -30,6 +30,11 @@
 //! performs, and [`conditions::phase`] (what a controller records) and
 //! [`conditions::rollout_phase`] (what a reader shows).
 //!
+//! [`ValidRollout`] validates a spec once for a controller that decides it
+//! many times. [`restart`] runs `spec.restartAt` (pods to evict are part of
+//! the decision) and [`pingpong`] runs `canary.pingPong` (the Services in
+//! effect are part of the desired traffic).
+//!
 //! With the `sim` feature, [`sim`] runs the engine against a simulated world
 //! (ReplicaSets that become ready over time, a recording router) on a
 //! virtual clock.
