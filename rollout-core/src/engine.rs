@@ -16,8 +16,8 @@ use crate::decision::{
 use crate::error::{Error, FieldError};
 use crate::replicas::{self, BasicCanary, Pods, TrafficRoutedCanary};
 use crate::spec::{
-    AnalysisStep, CanaryStep, CanaryStrategy, DEFAULT_SCALE_DOWN_DELAY_SECONDS, Rollout,
-    SetMirrorRoute, ThresholdKind,
+    AnalysisStep, CanaryStep, CanaryStrategy, DEFAULT_SCALE_DOWN_DELAY_SECONDS, PluginStep,
+    Rollout, SetMirrorRoute, StepAction, ThresholdKind,
 };
 use crate::status::{
     CanaryStatus, ConditionReason, ConditionType, PauseCondition, PauseReason,
@@ -118,6 +118,7 @@ pub fn decide(rollout: &Rollout, observed: &Observations, now: Time) -> Result<D
         abort_reason: None,
         retried: false,
         deadline_exceeded: false,
+        canary_size_before_promotion: None,
     };
     pass.stable_changed();
     pass.run();
@@ -149,6 +150,9 @@ struct Pass<'a> {
     abort_reason: Option<String>,
     retried: bool,
     deadline_exceeded: bool,
+    /// The canary's size from the status as it came in, when this pass
+    /// promoted over a named stable ReplicaSet that is not observed.
+    canary_size_before_promotion: Option<i32>,
 }
 
 impl<'a> Pass<'a> {
@@ -475,67 +479,79 @@ impl<'a> Pass<'a> {
         }
     }
 
-    /// Analysis and plugin steps wait for an outcome: Successful lets the step
-    /// complete, Failed/Error abort, Inconclusive pauses.
+    /// Analysis and plugin actions wait for an outcome: Successful lets the
+    /// step complete, Failed/Error abort, Inconclusive pauses. A step may
+    /// carry both; each is watched.
     fn step_outcome_gates(&mut self) {
         if self.st.abort {
             return;
         }
+        let Some(step) = self.current_step() else {
+            return;
+        };
+        if step.analysis().is_some() {
+            self.step_analysis_gate();
+        }
+        if let Some(p) = step.plugin()
+            && !self.st.abort
+        {
+            self.step_plugin_gate(p);
+        }
+    }
+
+    fn step_analysis_gate(&mut self) {
         let index = self.index();
-        match self.current_step() {
-            Some(CanaryStep::Analysis(_)) => {
-                let recorded = self.st.canary.current_step_analysis_run_status.is_some();
-                if self.new_rs().is_none() || (!self.st.pause_conditions.is_empty() && !recorded) {
-                    return;
-                }
-                let base = format!(
-                    "{}-{}-{}-{}",
-                    self.ro.metadata.name,
-                    self.current_hash(),
-                    self.revision(),
-                    index
+        let recorded = self.st.canary.current_step_analysis_run_status.is_some();
+        if self.new_rs().is_none() || (!self.st.pause_conditions.is_empty() && !recorded) {
+            return;
+        }
+        let base = format!(
+            "{}-{}-{}-{}",
+            self.ro.metadata.name,
+            self.current_hash(),
+            self.revision(),
+            index
+        );
+        let recorded = self.st.canary.current_step_analysis_run_status.take();
+        let run = self.track_run(recorded, &base);
+        let (phase, message) = (run.status.clone(), run.message.clone());
+        self.st.canary.current_step_analysis_run_status = Some(run);
+        match phase.as_str() {
+            "Failed" | "Error" => self.abort(format!(
+                "Step-based analysis phase {}{}",
+                phase.to_lowercase(),
+                message.map(|m| format!(": {m}")).unwrap_or_default()
+            )),
+            "Inconclusive" => self.pause(PauseReason::InconclusiveAnalysisRun),
+            _ => {}
+        }
+    }
+
+    fn step_plugin_gate(&mut self, p: &PluginStep) {
+        let index = self.index();
+        let Some(outcome) = self
+            .obs
+            .step_plugin
+            .as_ref()
+            .filter(|o| o.step_index == index)
+        else {
+            return;
+        };
+        match outcome.phase {
+            AnalysisPhase::Failed | AnalysisPhase::Error => {
+                let msg = format!(
+                    "Step plugin {} phase {}{}",
+                    p.name,
+                    outcome.phase.as_str().to_lowercase(),
+                    outcome
+                        .message
+                        .as_ref()
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
                 );
-                let recorded = self.st.canary.current_step_analysis_run_status.take();
-                let run = self.track_run(recorded, &base);
-                let (phase, message) = (run.status.clone(), run.message.clone());
-                self.st.canary.current_step_analysis_run_status = Some(run);
-                match phase.as_str() {
-                    "Failed" | "Error" => self.abort(format!(
-                        "Step-based analysis phase {}{}",
-                        phase.to_lowercase(),
-                        message.map(|m| format!(": {m}")).unwrap_or_default()
-                    )),
-                    "Inconclusive" => self.pause(PauseReason::InconclusiveAnalysisRun),
-                    _ => {}
-                }
+                self.abort(msg);
             }
-            Some(CanaryStep::Plugin(p)) => {
-                let Some(outcome) = self
-                    .obs
-                    .step_plugin
-                    .as_ref()
-                    .filter(|o| o.step_index == index)
-                else {
-                    return;
-                };
-                match outcome.phase {
-                    AnalysisPhase::Failed | AnalysisPhase::Error => {
-                        let msg = format!(
-                            "Step plugin {} phase {}{}",
-                            p.name,
-                            outcome.phase.as_str().to_lowercase(),
-                            outcome
-                                .message
-                                .as_ref()
-                                .map(|m| format!(": {m}"))
-                                .unwrap_or_default()
-                        );
-                        self.abort(msg);
-                    }
-                    AnalysisPhase::Inconclusive => self.pause(PauseReason::InconclusiveAnalysisRun),
-                    _ => {}
-                }
-            }
+            AnalysisPhase::Inconclusive => self.pause(PauseReason::InconclusiveAnalysisRun),
             _ => {}
         }
     }
@@ -545,7 +561,7 @@ impl<'a> Pass<'a> {
         if self.ro.spec.paused == Some(true) || self.st.abort {
             return;
         }
-        let Some(CanaryStep::Pause(p)) = self.current_step() else {
+        let Some(p) = self.current_step().and_then(CanaryStep::pause) else {
             return;
         };
         if !self.st.has_pause(PauseReason::CanaryPauseStep) && !self.st.controller_pause {
@@ -593,6 +609,13 @@ impl<'a> Pass<'a> {
         let Some(reason) = reason else {
             return false;
         };
+        if self.st.stable_rs.is_some() && self.c.routes_traffic() {
+            // The status names a stable ReplicaSet that is not observed (deleted,
+            // or not in the cache yet). Argo scales the ReplicaSets before it
+            // writes the promotion, sizing the canary by the step it is at;
+            // this pass does the same, and the next sizes it fully.
+            self.canary_size_before_promotion = Some(self.desired_counts().0);
+        }
         let hash = self.current_hash().to_owned();
         let st = &mut self.st;
         st.stable_rs = Some(hash.clone());
@@ -669,9 +692,14 @@ impl<'a> Pass<'a> {
         self.enter_pause_step();
     }
 
+    /// Argo's `completedCurrentCanaryStep`: the action that decides
+    /// ([`CanaryStep::completed_by`]) has reached its end.
     fn step_completed(&self, step: &CanaryStep) -> bool {
-        match step {
-            CanaryStep::Pause(p) => {
+        let Some(action) = step.completed_by() else {
+            return false;
+        };
+        match action {
+            StepAction::Pause(p) => {
                 let cond = self
                     .st
                     .pause_conditions
@@ -683,19 +711,19 @@ impl<'a> Pass<'a> {
                     (Some(_), _) => false,
                 }
             }
-            CanaryStep::SetWeight(_) => self.at_desired_replicas() && self.weight_in_place(),
-            CanaryStep::SetCanaryScale(_) => self.at_desired_replicas(),
-            CanaryStep::Analysis(_) => self
+            StepAction::SetWeight(_) => self.at_desired_replicas() && self.weight_in_place(),
+            StepAction::SetCanaryScale(_) => self.at_desired_replicas(),
+            StepAction::Analysis(_) => self
                 .st
                 .canary
                 .current_step_analysis_run_status
                 .as_ref()
                 .is_some_and(|r| r.status == AnalysisPhase::Successful.as_str()),
-            CanaryStep::SetHeaderRoute(_) | CanaryStep::SetMirrorRoute(_) => true,
-            CanaryStep::Plugin(_) => self.obs.step_plugin.as_ref().is_some_and(|o| {
+            StepAction::SetHeaderRoute(_) | StepAction::SetMirrorRoute(_) => true,
+            StepAction::Plugin(_) => self.obs.step_plugin.as_ref().is_some_and(|o| {
                 o.step_index == self.index() && o.phase == AnalysisPhase::Successful
             }),
-            CanaryStep::Experiment(_) => false,
+            StepAction::Experiment(_) => false,
         }
     }
 
@@ -720,8 +748,11 @@ impl<'a> Pass<'a> {
     // ----- replicas -------------------------------------------------------------
 
     /// Argo's `GetCanaryReplicasOrWeight`: (explicit canary pods, weight) for scaling.
+    ///
+    /// Whether the canary follows the steps depends on `status.stableRS`
+    /// naming another ReplicaSet, not on that ReplicaSet being observed.
     fn scaling_weight(&self) -> (Option<i32>, i32) {
-        if self.st.promote_full || self.stable_rs().is_none() || self.fully_promoted() {
+        if self.st.promote_full || self.st.stable_rs.is_none() || self.fully_promoted() {
             return (None, self.max_w);
         }
         match steps::canary_scale_at(self.c, self.index(), self.st.abort) {
@@ -834,7 +865,8 @@ impl<'a> Pass<'a> {
             return targets;
         }
         if self.fully_promoted() {
-            targets.push(target(&current, ReplicaSetRole::Current, self.r, None));
+            let size = self.canary_size_before_promotion.unwrap_or(self.r);
+            targets.push(target(&current, ReplicaSetRole::Current, size, None));
             let olds: Vec<_> = self.others().collect();
             for rs in olds {
                 let (replicas, deadline) = self.old_replica_set(rs);
@@ -1137,8 +1169,8 @@ impl<'a> Pass<'a> {
                 spec: bg.run.clone(),
             });
         }
-        if let (Some(CanaryStep::Analysis(a)), Some(run)) = (
-            self.current_step(),
+        if let (Some(a), Some(run)) = (
+            self.current_step().and_then(CanaryStep::analysis),
             &self.st.canary.current_step_analysis_run_status,
         ) {
             runs.push(AnalysisRunRequest {

@@ -47,6 +47,8 @@ pub mod sim;
 pub mod spec;
 pub mod status;
 mod step;
+mod step_actions;
+mod step_hash;
 pub mod steps;
 mod time;
 mod validate;

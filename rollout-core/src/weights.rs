@@ -19,9 +19,9 @@ use crate::steps::set_weights;
 /// explicit positive `abortScaleDownDelaySeconds` asks to ignore the latter.
 ///
 /// ```
-/// use rollout_core::spec::CanaryStep;
+/// use rollout_core::spec::{CanaryStep, StepAction};
 /// use rollout_core::weights::abort_step_weight;
-/// let steps = [CanaryStep::SetWeight(10), CanaryStep::SetWeight(50)];
+/// let steps = [StepAction::SetWeight(10), StepAction::SetWeight(50)].map(CanaryStep::from);
 /// // 10 replicas, 9 stable available, 5 canary available: 5 canary pods still count.
 /// assert_eq!(abort_step_weight(&steps, 10, 100, 9, 5, None), 10);
 /// // With an explicit delay only the 1 missing stable pod counts: weight 0.
