@@ -14,19 +14,20 @@ use crate::decision::{
     ReplicaSetRole, ReplicaSetState, ReplicaSetTarget,
 };
 use crate::error::{Error, FieldError};
+use crate::progress::{self, CanaryReplicaCounts};
 use crate::replicas::{self, BasicCanary, Pods, TrafficRoutedCanary};
 use crate::spec::{
     AnalysisStep, CanaryStep, CanaryStrategy, DEFAULT_SCALE_DOWN_DELAY_SECONDS, PluginStep,
-    Rollout, SetMirrorRoute, StepAction, ThresholdKind,
+    Rollout, SetMirrorRoute, StepAction,
 };
 use crate::status::{
     CanaryStatus, ConditionReason, ConditionType, PauseCondition, PauseReason,
     RolloutAnalysisRunStatus, RolloutStatus, TrafficWeights, WeightDestination,
 };
-use crate::steps::{self, CanaryScale};
+use crate::steps;
 use crate::time::Time;
 use crate::validate;
-use crate::weights::{self, AbortWeight};
+use crate::weights::{self, CanaryState, RouterWeight};
 
 /// The incoming status as the starting point of the new one; the recorded
 /// weights are left out (they are recomputed) so they are not copied twice.
@@ -647,17 +648,11 @@ impl<'a> Pass<'a> {
 
     /// `replicaProgressThreshold` (or exact readiness without one).
     fn threshold_met(&self, rs: &ReplicaSetState, desired: i32) -> bool {
-        match &self.c.replica_progress_threshold {
-            Some(t) if t.value >= 0 => match t.kind {
-                ThresholdKind::Percent => {
-                    desired == 0
-                        || f64::from(rs.available_replicas) / f64::from(desired) * 100.0
-                            >= f64::from(t.value) - 1e-10
-                }
-                ThresholdKind::Pods => rs.available_replicas >= t.value,
-            },
-            _ => desired == rs.spec_replicas && desired == rs.available_replicas,
-        }
+        progress::replica_progress_threshold_met(
+            self.c.replica_progress_threshold.as_ref(),
+            Some(rs),
+            desired,
+        )
     }
 
     fn advance_step(&mut self) {
@@ -747,41 +742,27 @@ impl<'a> Pass<'a> {
 
     // ----- replicas -------------------------------------------------------------
 
-    /// Argo's `GetCanaryReplicasOrWeight`: (explicit canary pods, weight) for scaling.
-    ///
-    /// Whether the canary follows the steps depends on `status.stableRS`
-    /// naming another ReplicaSet, not on that ReplicaSet being observed.
-    fn scaling_weight(&self) -> (Option<i32>, i32) {
-        if self.st.promote_full || self.st.stable_rs.is_none() || self.fully_promoted() {
-            return (None, self.max_w);
-        }
-        match steps::canary_scale_at(self.c, self.index(), self.st.abort) {
-            Some(CanaryScale::Replicas(r)) => (Some(r), 0),
-            Some(CanaryScale::Weight(w)) => (None, w),
-            None => (None, self.desired_canary_weight()),
+    /// Where the update stands, for the weight and sizing rules.
+    fn canary_state(&self) -> CanaryState<'a> {
+        CanaryState {
+            canary: self.c,
+            replicas: self.r,
+            index: self.index(),
+            aborted: self.st.abort,
+            promote_full: self.st.promote_full,
+            // Whether the canary follows the steps depends on `status.stableRS`
+            // naming another ReplicaSet, not on that ReplicaSet being observed.
+            stable_differs: self.st.stable_rs.is_some() && !self.fully_promoted(),
+            available: self
+                .new_rs()
+                .zip(self.stable_rs())
+                .map(|(new, stable)| (new.available_replicas, stable.available_replicas)),
         }
     }
 
-    /// Argo's `GetDesiredCanaryWeight`.
-    fn desired_canary_weight(&self) -> i32 {
-        if !self.st.abort {
-            return steps::set_weight_at(self.steps(), self.index(), self.max_w);
-        }
-        match (
-            self.c.dynamic_stable_scale(),
-            self.new_rs(),
-            self.stable_rs(),
-        ) {
-            (true, Some(new), Some(stable)) => weights::abort_step_weight(
-                self.steps(),
-                self.r,
-                self.max_w,
-                stable.available_replicas,
-                new.available_replicas,
-                self.c.abort_scale_down_delay_seconds,
-            ),
-            _ => 0,
-        }
+    /// Argo's `GetCanaryReplicasOrWeight`: (explicit canary pods, weight) for scaling.
+    fn scaling_weight(&self) -> (Option<i32>, i32) {
+        weights::canary_replicas_or_weight(&self.canary_state())
     }
 
     /// The final (canary, stable) sizes for the current status.
@@ -813,26 +794,18 @@ impl<'a> Pass<'a> {
 
     /// Argo's `AtDesiredReplicaCountsForCanary`.
     fn at_desired_replicas(&self) -> bool {
-        let (new_n, stable_n) = self.desired_counts();
-        let Some(new) = self.new_rs() else {
-            return false;
-        };
-        if !self.threshold_met(new, new_n) {
+        if self.new_rs().is_none() {
             return false;
         }
-        if !(self.c.routes_traffic() && self.c.dynamic_stable_scale()) {
-            match self.stable_rs() {
-                Some(s) if s.spec_replicas == stable_n && s.replicas == stable_n => {}
-                _ => return false,
-            }
-        }
-        if !self.c.routes_traffic() {
-            let others: i32 = self.others().map(|rs| rs.available_replicas).sum();
-            if others > 0 {
-                return false;
-            }
-        }
-        true
+        progress::at_desired_replica_counts(&CanaryReplicaCounts {
+            desired: self.desired_counts(),
+            threshold: self.c.replica_progress_threshold.as_ref(),
+            canary: self.new_rs(),
+            stable: self.stable_rs(),
+            others_available: self.others().map(|rs| rs.available_replicas).sum(),
+            routes_traffic: self.c.routes_traffic(),
+            dynamic_stable_scale: self.c.dynamic_stable_scale(),
+        })
     }
 
     fn others(&self) -> impl Iterator<Item = &'a ReplicaSetState> + use<'a> {
@@ -1037,49 +1010,56 @@ impl<'a> Pass<'a> {
 
     /// Argo's desired canary weight for the router (`reconcileTrafficRouting`).
     fn desired_weight_now(&self) -> i32 {
-        let new_available = self.new_rs().map_or(0, |rs| rs.available_replicas);
-        if self.fully_promoted() {
-            return 0;
-        }
-        if self.st.abort {
-            return self.weight_on_abort();
-        }
-        if new_available == 0 {
-            return 0;
-        }
-        if self.st.promote_full {
-            if self.c.dynamic_stable_scale() && self.r > 0 {
-                return replicas::mul_div(self.max_w, new_available, self.r);
-            }
-            return self
-                .prev
-                .canary
-                .weights
-                .as_ref()
-                .map_or(0, |w| w.canary.weight);
-        }
-        if self.steps().is_empty() {
-            return 0;
-        }
-        let index = self.index();
-        if !self.at_desired_replicas() {
-            steps::set_weight_before(self.steps(), index)
+        let rolling_back = self.rolling_back_to_stable();
+        let stable = if rolling_back {
+            self.new_rs()
         } else {
-            steps::set_weight_at(self.steps(), index, self.max_w)
-        }
+            self.stable_rs()
+        };
+        weights::router_weight(&RouterWeight {
+            state: self.canary_state(),
+            fully_promoted: self.fully_promoted(),
+            rolling_back_to_stable: rolling_back,
+            at_desired_replicas: !self.fully_promoted()
+                && !self.st.abort
+                && !self.st.promote_full
+                && self.at_desired_replicas(),
+            canary_available: self.new_rs().map(|rs| rs.available_replicas),
+            stable_available: stable.map(|rs| rs.available_replicas),
+            current_weight: self.prev.canary.weights.as_ref().map(|w| w.canary.weight),
+        })
     }
 
-    /// Argo's `calculateDesiredWeightOnAbortOrStableRollback`.
-    fn weight_on_abort(&self) -> i32 {
-        weights::abort_weight(&AbortWeight {
-            dynamic_stable_scale: self.c.dynamic_stable_scale(),
-            replicas: self.r,
-            max_weight: self.max_w,
-            desired: self.desired_canary_weight(),
-            stable_available: self.stable_rs().map(|s| s.available_replicas),
-            canary_exists: self.new_rs().is_some(),
-            current: self.prev.canary.weights.as_ref().map(|w| w.canary.weight),
-        })
+    /// Argo's `IsDynamicallyRollingBackToStable`: back on the stable template
+    /// with `dynamicStableScale` while the router still sends traffic to the
+    /// previous canary and the stable ReplicaSet is not fully available.
+    fn rolling_back_to_stable(&self) -> bool {
+        if !self.fully_promoted() || !self.c.dynamic_stable_scale() {
+            return false;
+        }
+        let Some(weights) = &self.prev.canary.weights else {
+            return false;
+        };
+        weights.canary.pod_template_hash.as_deref() != Some(self.current_hash())
+            && self
+                .new_rs()
+                .is_some_and(|rs| rs.available_replicas < self.r)
+    }
+
+    /// The ReplicaSet the canary weight goes to: the current template's,
+    /// except while rolling back to stable, when traffic drains from the
+    /// previous canary (Argo #3020).
+    fn canary_destination_hash(&self) -> String {
+        let previous = self
+            .prev
+            .canary
+            .weights
+            .as_ref()
+            .and_then(|w| w.canary.pod_template_hash.as_deref());
+        match previous {
+            Some(hash) if self.rolling_back_to_stable() => hash.to_owned(),
+            _ => self.current_hash().to_owned(),
+        }
     }
 
     fn routes_active(&self) -> bool {
@@ -1102,10 +1082,13 @@ impl<'a> Pass<'a> {
             .stable_rs
             .as_deref()
             .and_then(|h| self.obs.replica_set(h));
-        let gate_open = stable_for_gate.is_some_and(|s| {
-            let needed = replicas::mul_div(self.max_w - weight, self.r, self.max_w.max(1));
-            s.available_replicas >= needed || self.threshold_met(s, needed)
-        });
+        let gate_open = progress::replicas_available_for_weight(
+            stable_for_gate,
+            self.max_w - weight,
+            self.r,
+            self.max_w,
+            self.c.replica_progress_threshold.as_ref(),
+        );
         let held = if gate_open {
             None
         } else {
@@ -1120,7 +1103,7 @@ impl<'a> Pass<'a> {
             canary: WeightDestination {
                 weight,
                 service_name: self.c.canary_service.clone(),
-                pod_template_hash: Some(self.current_hash().to_owned()),
+                pod_template_hash: Some(self.canary_destination_hash()),
             },
             stable: WeightDestination {
                 weight: self.max_w - weight,

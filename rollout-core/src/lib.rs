@@ -41,6 +41,7 @@ mod error;
 pub mod intstr;
 pub mod ops;
 mod parse;
+pub mod progress;
 pub mod replicas;
 #[cfg(feature = "sim")]
 pub mod sim;
