@@ -16,6 +16,7 @@ use crate::decision::{
 use crate::error::{Error, FieldError};
 use crate::progress::{self, CanaryReplicaCounts};
 use crate::replicas::{self, BasicCanary, Pods, TrafficRoutedCanary};
+use crate::scale_down::{self, OldReplicaSet, OldReplicaSetPlan};
 use crate::spec::{
     AnalysisStep, CanaryStep, CanaryStrategy, DEFAULT_SCALE_DOWN_DELAY_SECONDS, PluginStep,
     Rollout, SetMirrorRoute, StepAction,
@@ -406,12 +407,14 @@ impl<'a> Pass<'a> {
     }
 
     fn background_analysis(&mut self) {
-        let Some(bg) = &self.c.analysis else {
+        if self.c.analysis.is_none() {
             return;
-        };
-        let starting = usize::try_from(bg.starting_step.unwrap_or(0)).unwrap_or(0);
+        }
         // Runs are named after the new ReplicaSet's revision: wait for it.
-        if self.stable_rs().is_none() || self.new_rs().is_none() || self.index() < starting {
+        if self.stable_rs().is_none()
+            || self.new_rs().is_none()
+            || steps::before_starting_step(self.c, self.index())
+        {
             return;
         }
         let base = format!(
@@ -840,9 +843,7 @@ impl<'a> Pass<'a> {
         if self.fully_promoted() {
             let size = self.canary_size_before_promotion.unwrap_or(self.r);
             targets.push(target(&current, ReplicaSetRole::Current, size, None));
-            let olds: Vec<_> = self.others().collect();
-            for rs in olds {
-                let (replicas, deadline) = self.old_replica_set(rs);
+            for (rs, replicas, deadline) in self.old_replica_set_sizes() {
                 targets.push(target(
                     &rs.pod_template_hash,
                     ReplicaSetRole::Old,
@@ -893,14 +894,12 @@ impl<'a> Pass<'a> {
                 None,
             ));
         }
-        let olds: Vec<_> = self.others().collect();
-        for rs in olds {
-            let replicas = self.abandoned_canary_size(rs);
+        for (rs, replicas, deadline) in self.old_replica_set_sizes() {
             targets.push(target(
                 &rs.pod_template_hash,
                 ReplicaSetRole::Old,
                 replicas,
-                None,
+                deadline,
             ));
         }
         targets
@@ -939,19 +938,61 @@ impl<'a> Pass<'a> {
         }
     }
 
-    /// A previous stable after promotion: kept for `scaleDownDelaySeconds`
-    /// (traffic routing; default 30), then scaled to 0. Dynamic stable scale
-    /// and basic canaries scale it down at once.
-    fn old_replica_set(&mut self, rs: &ReplicaSetState) -> (i32, Option<Time>) {
-        if rs.spec_replicas == 0 {
-            return (0, None);
+    /// The ReplicaSets other than the canary and the stable, their sizes
+    /// and scale-down deadlines: Argo's scale-down of old ReplicaSets within
+    /// `maxUnavailable` ([`scale_down::scale_down_old_replica_sets`]),
+    /// newest revision first.
+    fn old_replica_set_sizes(&mut self) -> Vec<(&'a ReplicaSetState, i32, Option<Time>)> {
+        let mut olds: Vec<_> = self.others().collect();
+        olds.sort_by_key(|rs| std::cmp::Reverse(rs.revision));
+        let plans: Vec<_> = olds
+            .iter()
+            .map(|rs| self.old_replica_set_plan(rs))
+            .collect();
+        let candidates: Vec<_> = olds
+            .iter()
+            .zip(&plans)
+            .map(|(rs, (plan, _))| OldReplicaSet {
+                pods: Pods::new(rs.spec_replicas, rs.available_replicas),
+                plan: *plan,
+            })
+            .collect();
+        let total_available = self
+            .obs
+            .replica_sets
+            .iter()
+            .map(|rs| rs.available_replicas)
+            .sum();
+        let sizes = scale_down::scale_down_old_replica_sets(
+            &candidates,
+            self.r,
+            self.unavailable,
+            total_available,
+        );
+        olds.into_iter()
+            .zip(sizes)
+            .zip(plans)
+            .map(|((rs, size), (_, deadline))| (rs, size, deadline))
+            .collect()
+    }
+
+    /// What may happen to an old ReplicaSet, and its scale-down deadline.
+    /// With traffic routing, one the router still sends traffic to is kept;
+    /// a previous stable after promotion is kept for `scaleDownDelaySeconds`
+    /// (default 30), then scaled to 0 (at once with dynamic stable scale);
+    /// an intermediate canary of an earlier template goes to 0. Without
+    /// traffic routing every old ReplicaSet goes within the budget.
+    fn old_replica_set_plan(&mut self, rs: &ReplicaSetState) -> (OldReplicaSetPlan, Option<Time>) {
+        if !self.c.routes_traffic() {
+            return (OldReplicaSetPlan::WithinBudget, None);
         }
         // Never shrink a ReplicaSet the router still sends traffic to.
-        if self.c.routes_traffic() && self.referenced_by_router(rs) {
-            return (rs.spec_replicas, rs.scale_down_deadline);
+        if self.referenced_by_router(rs) {
+            return (OldReplicaSetPlan::Keep, rs.scale_down_deadline);
         }
-        if !self.c.routes_traffic() || self.c.dynamic_stable_scale() {
-            return (self.basic_scale_down(rs), None);
+        let delayed = self.fully_promoted() || rs.scale_down_deadline.is_some();
+        if !delayed || self.c.dynamic_stable_scale() || rs.spec_replicas == 0 {
+            return (OldReplicaSetPlan::Zero, None);
         }
         let delay = Duration::from_secs(
             u64::try_from(
@@ -963,24 +1004,10 @@ impl<'a> Pass<'a> {
         );
         let deadline = rs.scale_down_deadline.unwrap_or(self.now + delay);
         if self.now >= deadline {
-            (0, Some(deadline))
+            (OldReplicaSetPlan::Zero, Some(deadline))
         } else {
             self.wake_at(deadline);
-            (rs.spec_replicas, Some(deadline))
-        }
-    }
-
-    /// An intermediate canary of an earlier template: scaled to 0 once the
-    /// router no longer sends it traffic (basic canary: within the budget).
-    fn abandoned_canary_size(&self, rs: &ReplicaSetState) -> i32 {
-        if self.c.routes_traffic() {
-            if self.referenced_by_router(rs) {
-                rs.spec_replicas
-            } else {
-                0
-            }
-        } else {
-            self.basic_scale_down(rs)
+            (OldReplicaSetPlan::Keep, Some(deadline))
         }
     }
 
@@ -990,20 +1017,6 @@ impl<'a> Pass<'a> {
                 d.weight > 0 && d.pod_template_hash.as_deref() == Some(&rs.pod_template_hash)
             })
         })
-    }
-
-    /// Scale an old ReplicaSet down as far as `maxUnavailable` allows.
-    fn basic_scale_down(&self, rs: &ReplicaSetState) -> i32 {
-        let available: i32 = self
-            .obs
-            .replica_sets
-            .iter()
-            .map(|r| r.available_replicas)
-            .sum();
-        let min_available = self.r - self.unavailable;
-        let unavailable_here = rs.spec_replicas - rs.available_replicas;
-        let budget = (available - min_available).max(0) + unavailable_here.max(0);
-        (rs.spec_replicas - budget).max(0)
     }
 
     // ----- traffic ----------------------------------------------------------------

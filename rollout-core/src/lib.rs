@@ -43,6 +43,7 @@ pub mod ops;
 mod parse;
 pub mod progress;
 pub mod replicas;
+pub mod scale_down;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod spec;
