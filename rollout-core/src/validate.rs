@@ -356,15 +356,8 @@ impl Validator {
                 if c.traffic_routing.is_none() {
                     self.err(path, "requires trafficRouting");
                 }
-                let set = usize::from(s.weight.is_some())
-                    + usize::from(s.replicas.is_some())
-                    + usize::from(s.match_traffic_weight);
-                if set != 1 {
-                    self.err(
-                        path,
-                        "must set exactly one of weight, replicas and matchTrafficWeight",
-                    );
-                }
+                // Argo accepts any combination of weight, replicas and
+                // matchTrafficWeight (and none); `steps::CanaryScale::of` reads them.
                 if let Some(w) = s.weight {
                     self.weight(path.field("weight"), w, 100);
                 }
