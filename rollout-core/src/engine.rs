@@ -768,7 +768,8 @@ impl<'a> Pass<'a> {
         weights::canary_replicas_or_weight(&self.canary_state())
     }
 
-    /// The final (canary, stable) sizes for the current status.
+    /// The (canary, stable) sizes for the current status: where a
+    /// traffic-routed canary should be, or the next move of a basic one.
     fn desired_counts(&self) -> (i32, i32) {
         let (canary_replicas, weight) = self.scaling_weight();
         if self.c.routes_traffic() {
@@ -788,10 +789,29 @@ impl<'a> Pass<'a> {
                 current_weights,
                 aborted: self.st.abort,
             })
-        } else if self.stable_rs().is_none() {
-            (self.r, 0)
         } else {
-            replicas::approximate_weighted_counts(self.r, weight, self.max_w, self.surge)
+            // A basic canary moves toward the weighted split within the
+            // surge and availability budget; Argo checks progress against
+            // the counts of this pass, not the final split.
+            let pods = |rs: Option<&ReplicaSetState>| {
+                rs.map(|rs| Pods::new(rs.spec_replicas, rs.available_replicas))
+            };
+            let others = self.others().fold(Pods::default(), |acc, rs| {
+                Pods::new(
+                    acc.spec + rs.spec_replicas,
+                    acc.available + rs.available_replicas,
+                )
+            });
+            replicas::basic_canary_counts(&BasicCanary {
+                replicas: self.r,
+                weight,
+                max_weight: self.max_w,
+                max_surge: self.surge,
+                max_unavailable: self.unavailable,
+                new: Some(pods(self.new_rs()).unwrap_or_default()),
+                stable: pods(self.stable_rs()),
+                others,
+            })
         }
     }
 
@@ -853,29 +873,7 @@ impl<'a> Pass<'a> {
             }
             return targets;
         }
-        let (mut new_n, mut stable_n) = self.desired_counts();
-        if !self.c.routes_traffic() {
-            let pods = |rs: Option<&ReplicaSetState>| {
-                rs.map(|rs| Pods::new(rs.spec_replicas, rs.available_replicas))
-            };
-            let others = self.others().fold(Pods::default(), |acc, rs| {
-                Pods::new(
-                    acc.spec + rs.spec_replicas,
-                    acc.available + rs.available_replicas,
-                )
-            });
-            let (_, weight) = self.scaling_weight();
-            (new_n, stable_n) = replicas::basic_canary_counts(&BasicCanary {
-                replicas: self.r,
-                weight,
-                max_weight: self.max_w,
-                max_surge: self.surge,
-                max_unavailable: self.unavailable,
-                new: Some(pods(self.new_rs()).unwrap_or_default()),
-                stable: pods(self.stable_rs()),
-                others,
-            });
-        }
+        let (mut new_n, stable_n) = self.desired_counts();
         let mut new_deadline = None;
         if self.st.abort && self.c.routes_traffic() {
             (new_n, new_deadline) = self.aborted_canary_size(new_n);
