@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rollout_core::sim::Sim;
 use rollout_core::{AnalysisPhase, Phase, Rollout};
+use serde::Deserialize;
 
 mod support;
 
@@ -202,4 +203,53 @@ fn two_exclusive_actions_are_refused_naming_the_step_and_both_actions() {
         "web.yaml: spec.strategy.canary.steps[1]: a step may set only one of setWeight, pause, \
          experiment, analysis; this one sets setWeight and analysis"
     );
+}
+
+/// The corpus Rollouts whose steps combine actions run to completion: every
+/// step completes once (pauses promoted by hand) and the update ends Healthy.
+#[test]
+fn corpus_multi_action_rollouts_run_to_healthy() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/corpus");
+    let mut ran = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.starts_with("canary-multi-action-") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let value = serde_json::Value::deserialize(serde_yaml_ng::Deserializer::from_str(&text))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let rollout = Rollout::from_value(value, &name).unwrap();
+        let steps = rollout.canary().unwrap().steps.len();
+        assert!(
+            rollout
+                .canary()
+                .unwrap()
+                .steps
+                .iter()
+                .any(|s| s.actions().len() > 1),
+            "{name}: no step with several actions"
+        );
+        let mut sim = deployed(rollout);
+        sim.step_plugin = Some((AnalysisPhase::Successful, Duration::from_secs(5)));
+        sim.set_image("registry.example.com/next:2");
+        for _ in 0..steps {
+            sim.settle();
+            if sim.phase() == Some(Phase::Healthy) {
+                break;
+            }
+            sim.promote();
+        }
+        sim.settle();
+        assert_eq!(sim.phase(), Some(Phase::Healthy), "{name}");
+        assert_eq!(
+            completed_steps(&sim).len(),
+            steps,
+            "{name}: {:?}",
+            completed_steps(&sim)
+        );
+        ran += 1;
+    }
+    assert_eq!(ran, 4, "the corpus has four multi-action Rollouts");
 }
