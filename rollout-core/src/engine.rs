@@ -1031,9 +1031,12 @@ impl<'a> Pass<'a> {
             state: self.canary_state(),
             fully_promoted: self.fully_promoted(),
             rolling_back_to_stable: rolling_back,
+            // Only read on the way through the steps; skip the work otherwise.
             at_desired_replicas: !self.fully_promoted()
                 && !self.st.abort
                 && !self.st.promote_full
+                && !self.steps().is_empty()
+                && self.new_rs().is_some_and(|rs| rs.available_replicas > 0)
                 && self.at_desired_replicas(),
             canary_available: self.new_rs().map(|rs| rs.available_replicas),
             stable_available: stable.map(|rs| rs.available_replicas),
