@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rollout_core::{CanaryStep, FieldError, Rollout, validate};
+use rollout_core::{FieldError, Rollout, validate};
 use serde::Deserialize;
 
 /// The minimum size of the corpus.
@@ -28,36 +28,11 @@ struct KnownGap {
     reason: &'static str,
 }
 
-/// Refused at parse: a step with several actions.
-const MULTI_ACTION: &str = "a step must set exactly one action";
 /// Refused by validate: traffic routing without the canary and stable Services.
 const SERVICES_REQUIRED: &str = "canaryService: is required with trafficRouting";
 
 /// The valid Rollouts that the engine refuses today, and why.
 const KNOWN_GAPS: &[KnownGap] = &[
-    KnownGap {
-        file: "canary-multi-action-weight-and-scale.yaml",
-        refusal: MULTI_ACTION,
-        reason: "multi-action step (setWeight with setCanaryScale) is refused at parse; Argo lets \
-         setCanaryScale, setHeaderRoute, setMirrorRoute and plugin share a step with at most \
-         one of setWeight, pause, experiment and analysis",
-    },
-    KnownGap {
-        file: "canary-multi-action-header-and-mirror.yaml",
-        refusal: MULTI_ACTION,
-        reason: "multi-action step (setHeaderRoute with setMirrorRoute) is refused at parse",
-    },
-    KnownGap {
-        file: "canary-multi-action-pause-with-routes.yaml",
-        refusal: MULTI_ACTION,
-        reason: "multi-action steps (pause with setCanaryScale and setHeaderRoute; setWeight with \
-         setHeaderRoute) are refused at parse",
-    },
-    KnownGap {
-        file: "canary-multi-action-analysis-with-plugin.yaml",
-        refusal: MULTI_ACTION,
-        reason: "multi-action step (analysis with plugin) is refused at parse",
-    },
     KnownGap {
         file: "canary-ping-pong-alb.yaml",
         refusal: SERVICES_REQUIRED,
@@ -84,10 +59,7 @@ fn is_not_supported_yet(error: &FieldError) -> bool {
 fn uses_shape_not_run_yet(rollout: &Rollout) -> bool {
     rollout.spec.strategy.blue_green.is_some()
         || rollout.canary().is_some_and(|c| {
-            c.ping_pong.is_some()
-                || c.steps
-                    .iter()
-                    .any(|s| matches!(s, CanaryStep::Experiment(_)))
+            c.ping_pong.is_some() || c.steps.iter().any(|s| s.experiment().is_some())
         })
 }
 
