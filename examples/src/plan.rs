@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use rollout_core::replicas::{self, TrafficRoutedCanary};
-use rollout_core::spec::CanaryStep;
+use rollout_core::spec::StepAction;
 use rollout_core::steps::{self, CanaryScale};
 use rollout_core::{CanaryStrategy, Rollout};
 
@@ -80,18 +80,21 @@ pub(crate) fn timeline(rollout: &Rollout) -> anyhow::Result<Timeline> {
     let (mut timed, mut manual, mut analyses) = (Duration::ZERO, 0, 0);
     for (i, step) in c.steps.iter().enumerate() {
         let (canary_weight, canary_pods, stable_pods) = split_at(c, r, max_w, surge, i);
-        let ends = match step {
-            CanaryStep::SetWeight(_) | CanaryStep::SetCanaryScale(_) if c.routes_traffic() => {
+        let Some(deciding) = step.completed_by() else {
+            continue;
+        };
+        let ends = match deciding {
+            StepAction::SetWeight(_) | StepAction::SetCanaryScale(_) if c.routes_traffic() => {
                 format!(
                     "when {canary_pods} canary pod{} {} available and the router confirms",
                     plural(canary_pods),
                     if canary_pods == 1 { "is" } else { "are" }
                 )
             }
-            CanaryStep::SetWeight(_) | CanaryStep::SetCanaryScale(_) => {
+            StepAction::SetWeight(_) | StepAction::SetCanaryScale(_) => {
                 format!("when {canary_pods} canary and {stable_pods} stable pods are available")
             }
-            CanaryStep::Pause(p) => match p.duration() {
+            StepAction::Pause(p) => match p.duration() {
                 Some(Ok(d)) => {
                     timed += d;
                     format!("after {}", humantime::format_duration(d))
@@ -101,7 +104,7 @@ pub(crate) fn timeline(rollout: &Rollout) -> anyhow::Result<Timeline> {
                     "on promote (kubectl argo rollouts promote)".to_owned()
                 }
             },
-            CanaryStep::Analysis(a) => {
+            StepAction::Analysis(a) => {
                 analyses += 1;
                 let names: Vec<_> = a
                     .templates
@@ -110,9 +113,9 @@ pub(crate) fn timeline(rollout: &Rollout) -> anyhow::Result<Timeline> {
                     .collect();
                 format!("when analysis {} succeeds (fails: abort)", names.join(", "))
             }
-            CanaryStep::SetHeaderRoute(_) | CanaryStep::SetMirrorRoute(_) => "at once".to_owned(),
-            CanaryStep::Plugin(p) => format!("when step plugin {} succeeds", p.name),
-            CanaryStep::Experiment(_) => "(experiments are not supported yet)".to_owned(),
+            StepAction::SetHeaderRoute(_) | StepAction::SetMirrorRoute(_) => "at once".to_owned(),
+            StepAction::Plugin(p) => format!("when step plugin {} succeeds", p.name),
+            StepAction::Experiment(_) => "(experiments are not supported yet)".to_owned(),
         };
         rows.push(Row {
             step: i + 1,

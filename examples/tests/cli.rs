@@ -85,7 +85,10 @@ fn two_fields_in_one_step_is_one_line() {
     );
     let line = one_line_error(&["lint", path.to_str().unwrap()]);
     assert!(
-        line.ends_with("two.yaml: spec.strategy.canary.steps[0]: a step must set exactly one action; this one sets setWeight and pause"),
+        line.ends_with(
+            "two.yaml: spec.strategy.canary.steps[0]: a step may set only one of setWeight, \
+             pause, experiment, analysis; this one sets setWeight and pause"
+        ),
         "{line}"
     );
 }

@@ -45,7 +45,7 @@ impl std::error::Error for FieldError {}
 #[non_exhaustive]
 pub enum Error {
     /// The document is not a Rollout of the expected shape (unknown field,
-    /// wrong type, a step with two actions, ...).
+    /// wrong type, a step whose actions Argo does not allow together, ...).
     #[error("{object}: {field}")]
     Parse {
         /// What was being read: a file name or `rollout <ns>/<name>`.

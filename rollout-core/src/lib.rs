@@ -25,15 +25,25 @@
 //! every managed route that the step history puts in effect at the current
 //! step, so a controller restart or a router crash re-creates them.
 //!
-//! The building blocks are public too: [`validate()`], the [`replicas`]
-//! math, the abort [`weights`], the [`steps`] lookups, the [`ops`] that `kubectl argo rollouts`
-//! performs, and [`conditions::phase`] (what a controller records) and
+//! The building blocks are public too, and `decide` is built from them:
+//! [`validate()`], the [`replicas`] math, the [`progress`] checks (replica
+//! progress threshold, at desired replica counts), the [`weights`] (desired
+//! canary weight, canary sizing, the router's weight on abort and rollback),
+//! the [`scale_down`] of old ReplicaSets, the [`steps`] lookups (current step,
+//! weights, canary scale, routes, experiment, background analysis start),
+//! the [`ops`] that `kubectl argo rollouts` performs, and
+//! [`conditions::phase`] (what a controller records) and
 //! [`conditions::rollout_phase`] (what a reader shows).
 //!
 //! [`ValidRollout`] validates a spec once for a controller that decides it
 //! many times. [`restart`] runs `spec.restartAt` (pods to evict are part of
 //! the decision) and [`pingpong`] runs `canary.pingPong` (the Services in
 //! effect are part of the desired traffic).
+//!
+//! A step may carry several actions where Argo Rollouts allows it (at most
+//! one of `setWeight`, `pause`, `experiment`, `analysis`, with any of
+//! `setCanaryScale`, `setHeaderRoute`, `setMirrorRoute`, `plugin`); see
+//! [`spec::CanaryStep`].
 //!
 //! With the `sim` feature, [`sim`] runs the engine against a simulated world
 //! (ReplicaSets that become ready over time, a recording router) on a
@@ -48,13 +58,17 @@ pub mod intstr;
 pub mod ops;
 mod parse;
 pub mod pingpong;
+pub mod progress;
 pub mod replicas;
 pub mod restart;
+pub mod scale_down;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod spec;
 pub mod status;
 mod step;
+mod step_actions;
+mod step_hash;
 pub mod steps;
 mod time;
 mod valid;

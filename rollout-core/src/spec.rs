@@ -478,6 +478,6 @@ impl CanaryStrategy {
 }
 
 pub use crate::step::{
-    CanaryStep, HeaderMatch, MirrorMatch, Pause, PluginStep, STEP_FIELDS, SetCanaryScale,
-    SetHeaderRoute, SetMirrorRoute, StringMatch,
+    CanaryStep, EXCLUSIVE_STEP_FIELDS, HeaderMatch, MirrorMatch, Pause, PluginStep, STEP_FIELDS,
+    SetCanaryScale, SetHeaderRoute, SetMirrorRoute, StepAction, StepError, StringMatch,
 };

@@ -6,7 +6,8 @@ use std::fmt;
 use crate::error::{Error, FieldError};
 use crate::intstr::{IntOrString, Rounding};
 use crate::spec::{
-    AnalysisTemplateRef, CanaryStep, CanaryStrategy, Rollout, StringMatch, TrafficRouting,
+    AnalysisTemplateRef, CanaryStep, CanaryStrategy, Rollout, StepAction, StringMatch,
+    TrafficRouting,
 };
 
 /// Checks a Rollout against Argo Rollouts' validation rules for the canary
@@ -316,10 +317,16 @@ impl Validator {
     }
 
     fn step(&mut self, path: Path<'_>, step: &CanaryStep, c: &CanaryStrategy) {
-        let path = path.field(step.field_name());
-        match step {
-            CanaryStep::SetWeight(w) => self.weight(path, *w, c.max_weight()),
-            CanaryStep::Pause(p) => {
+        for action in step.actions() {
+            self.step_action(path, action, c);
+        }
+    }
+
+    fn step_action(&mut self, path: Path<'_>, action: &StepAction, c: &CanaryStrategy) {
+        let path = path.field(action.field_name());
+        match action {
+            StepAction::SetWeight(w) => self.weight(path, *w, c.max_weight()),
+            StepAction::Pause(p) => {
                 if let Some(d) = &p.duration
                     && d.as_duration().is_none()
                 {
@@ -332,26 +339,19 @@ impl Validator {
                     );
                 }
             }
-            CanaryStep::Experiment(_) => {
+            StepAction::Experiment(_) => {
                 self.err(
                     path,
                     "experiment steps are not supported yet by this engine",
                 );
             }
-            CanaryStep::Analysis(a) => self.analysis_templates(path, &a.templates),
-            CanaryStep::SetCanaryScale(s) => {
+            StepAction::Analysis(a) => self.analysis_templates(path, &a.templates),
+            StepAction::SetCanaryScale(s) => {
                 if c.traffic_routing.is_none() {
                     self.err(path, "requires trafficRouting");
                 }
-                let set = usize::from(s.weight.is_some())
-                    + usize::from(s.replicas.is_some())
-                    + usize::from(s.match_traffic_weight);
-                if set != 1 {
-                    self.err(
-                        path,
-                        "must set exactly one of weight, replicas and matchTrafficWeight",
-                    );
-                }
+                // Argo accepts any combination of weight, replicas and
+                // matchTrafficWeight (and none); `steps::CanaryScale::of` reads them.
                 if let Some(w) = s.weight {
                     self.weight(path.field("weight"), w, 100);
                 }
@@ -361,7 +361,7 @@ impl Validator {
                     self.err(path.field("replicas"), format!("{r} is negative"));
                 }
             }
-            CanaryStep::SetHeaderRoute(h) => {
+            StepAction::SetHeaderRoute(h) => {
                 self.route_step(path, &h.name, c, &HEADER_ROUTERS);
                 let alb = c.traffic_routing.as_ref().is_some_and(|t| t.alb.is_some());
                 let matches = path.field("match");
@@ -379,7 +379,7 @@ impl Validator {
                     }
                 }
             }
-            CanaryStep::SetMirrorRoute(m) => {
+            StepAction::SetMirrorRoute(m) => {
                 self.route_step(path, &m.name, c, &MIRROR_ROUTERS);
                 if let Some(pct) = m.percentage
                     && !(0..=100).contains(&pct)
@@ -404,7 +404,7 @@ impl Validator {
                     }
                 }
             }
-            CanaryStep::Plugin(p) => {
+            StepAction::Plugin(p) => {
                 if p.name.is_empty() {
                     self.err(path.field("name"), "is empty");
                 }
