@@ -25,7 +25,8 @@
 //! every managed route that the step history puts in effect at the current
 //! step, so a controller restart or a router crash re-creates them.
 //!
-//! The building blocks are public too: [`validate()`], the [`replicas`]
+//! The building blocks are public too: [`validate()`] (Argo's rules; the
+//! [`validate`](mod@validate) module lists them), the [`replicas`]
 //! math, the abort [`weights`], the [`steps`] lookups, the [`ops`] that `kubectl argo rollouts`
 //! performs, and [`conditions::phase`].
 //!
@@ -38,6 +39,7 @@ pub mod conditions;
 mod decision;
 mod engine;
 mod error;
+mod experiment;
 pub mod intstr;
 pub mod ops;
 mod parse;
@@ -49,7 +51,7 @@ pub mod status;
 mod step;
 pub mod steps;
 mod time;
-mod validate;
+pub mod validate;
 pub mod weights;
 
 pub use decision::{
@@ -61,4 +63,4 @@ pub use error::{Error, FieldError};
 pub use spec::{CanaryStep, CanaryStrategy, Rollout};
 pub use status::{Phase, RolloutStatus};
 pub use time::{ParseTimeError, Time};
-pub use validate::{check, validate};
+pub use validate::{Validation, Warning, WarningKind, check, lint, unsupported, validate};
