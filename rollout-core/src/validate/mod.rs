@@ -85,7 +85,7 @@
 //! | Istio: virtualService xor virtualServices (controller) | `spec.strategy.canary.trafficRouting.istio` | error | `ingress_and_virtual_service_one_of` |
 //! | router blocks' required fields (CRD: alb.servicePort, ambassador.mappings, istio names and subsets, ...) | `spec.strategy.canary.trafficRouting.*` | error | `router_blocks_have_their_required_fields` |
 //! | the referenced Services, Ingresses, VirtualServices, Mappings, App Mesh routers, AnalysisTemplates exist and fit | — | **not implemented**: needs the cluster | — |
-//! | a step sets exactly one of setWeight, pause, experiment, analysis (and at least one action) | `steps[i]` | parse error | `rollout_core::step` unit tests |
+//! | a step sets at least one action, and not two of setWeight, pause, experiment, analysis | `steps[i]` | parse error; parsing also refuses the combinations Argo accepts (such as setWeight with setCanaryScale) | `step` module unit tests |
 //! | setWeight between 0 and maxTrafficWeight | `steps[i].setWeight` | error | `set_weight_between_0_and_max_traffic_weight` |
 //! | pause duration: seconds or a Go duration, not negative | `steps[i].pause.duration` | error | `pause_duration_follows_go` |
 //! | setCanaryScale needs trafficRouting | `steps[i].setCanaryScale` | error | `set_canary_scale_needs_traffic_routing` |

@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use super::path::{Path, TRAFFIC_ROUTING};
 use super::{Validator, messages as m, names, traffic};
+use crate::intstr::IntOrString;
 use crate::spec::{AnalysisArg, CanaryStep, CanaryStrategy, ExperimentStep, StringMatch};
 
 /// The rules for one step at `path` (`...steps[i]`).
@@ -24,14 +25,7 @@ pub(super) fn rules(v: &mut Validator, c: &CanaryStrategy, path: Path<'_>, step:
             if let Some(d) = &p.duration
                 && d.as_duration().is_none()
             {
-                v.err(
-                    at.field("duration"),
-                    format!(
-                        "{:?}: {} (expected seconds, or a duration such as 30s, 5m, 1h30m)",
-                        d.to_string(),
-                        m::INVALID_DURATION
-                    ),
-                );
+                v.err(at.field("duration"), pause_duration_error(d));
             }
         }
         CanaryStep::SetCanaryScale(_) => {
@@ -76,6 +70,23 @@ pub(super) fn rules(v: &mut Validator, c: &CanaryStrategy, path: Path<'_>, step:
         CanaryStep::Experiment(value) => experiment(v, c, at, value),
         CanaryStep::Analysis(a) => analysis_args(v, at.field("args"), &a.args),
         CanaryStep::Plugin(_) => {}
+    }
+}
+
+/// Why a pause duration is refused, ending with Argo's message.
+fn pause_duration_error(d: &IntOrString) -> String {
+    let negative = match d {
+        IntOrString::Int(n) => *n < 0,
+        IntOrString::String(s) => s.starts_with('-'),
+    };
+    if negative {
+        format!("{d} is negative; {}", m::INVALID_DURATION)
+    } else {
+        format!(
+            "{:?} is not a duration (expected seconds, or a duration such as 30s, 5m or 1h30m); {}",
+            d.to_string(),
+            m::INVALID_DURATION
+        )
     }
 }
 
