@@ -154,6 +154,41 @@ fn progress_deadline_must_exceed_min_ready_seconds() {
 }
 
 #[test]
+fn restart_at_is_a_time() {
+    let base = canary(json!({}));
+    assert_valid(set(
+        base.clone(),
+        "/spec/restartAt",
+        json!("2026-11-22T05:00:00Z"),
+    ));
+    assert_only(
+        set(base, "/spec/restartAt", json!("tomorrow")),
+        &[
+            "spec.restartAt: \"tomorrow\" is not an RFC 3339 time (expected e.g. 2026-11-22T05:00:00Z)",
+        ],
+    );
+}
+
+#[test]
+fn replica_progress_threshold_type_is_percent_or_pods() {
+    for kind in ["Percent", "Pods"] {
+        assert_valid(canary(
+            json!({"replicaProgressThreshold": {"type": kind, "value": 80}}),
+        ));
+    }
+    let err = Rollout::from_value(
+        canary(json!({"replicaProgressThreshold": {"type": "Percentage", "value": 80}})),
+        "t.yaml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("t.yaml: spec.strategy.canary.replicaProgressThreshold.type: unknown variant `Percentage`"),
+        "{err}"
+    );
+}
+
+#[test]
 fn selector_is_required_without_workload_ref() {
     assert_only(
         remove(canary(json!({})), "/spec/selector"),
@@ -834,8 +869,31 @@ fn set_canary_scale_combinations_are_accepted() {
     );
     assert_eq!(
         warnings(routed(json!({"weight": 120}))),
-        ["Suspicious spec.strategy.canary.steps[0].setCanaryScale.weight: 120 is outside 0 to 100"]
+        [
+            "Suspicious spec.strategy.canary.steps[0].setCanaryScale.weight: 120 is above 100: the canary gets more pods than spec.replicas"
+        ]
     );
+    // Argo accepts negative sizes too; no ReplicaSet can take them, so the engine refuses.
+    for (scale, message) in [
+        (
+            json!({"weight": -1}),
+            "weight: -1 is negative: the canary would get a negative number of pods",
+        ),
+        (
+            json!({"replicas": -2}),
+            "replicas: -2 is negative: a ReplicaSet cannot have fewer than 0 pods",
+        ),
+    ] {
+        let doc = routed(scale);
+        assert_valid(doc.clone());
+        match check(&rollout(doc)) {
+            Err(Error::Unsupported { field, .. }) => assert_eq!(
+                field.to_string(),
+                format!("spec.strategy.canary.steps[0].setCanaryScale.{message}")
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
 }
 
 fn istio_routes(steps: Value, managed: Value) -> Value {
@@ -1143,7 +1201,7 @@ fn settings_without_effect_are_warnings() {
             "Suspicious spec.strategy.canary.minPodsPerReplicaSet: has no effect without trafficRouting",
             "Suspicious spec.strategy.canary.replicaProgressThreshold.value: -5 is negative: every desired pod must be available, as without a threshold",
             "Suspicious spec.strategy.canary.analysis.templates: names no template: the AnalysisRun has no metrics and ends in Error",
-            "Suspicious spec.strategy.canary.analysis.startingStep: 9 is outside the steps (0 to 2): the background analysis never starts",
+            "Suspicious spec.strategy.canary.analysis.startingStep: 9 is beyond the steps (0 to 2): the background analysis never starts",
             "Suspicious spec.strategy.canary.steps[1].analysis.templates[0].templateName: is empty",
         ]
     );

@@ -57,6 +57,7 @@
 //! | name or generateName set; name a DNS-1123 subdomain (API server) | `metadata.name` | error | `metadata_name_is_required_and_a_dns_subdomain` |
 //! | replicas, minReadySeconds, revisionHistoryLimit (default 10), progressDeadlineSeconds (default 600) ≥ 0 | `spec.*` | error | `spec_numbers_are_non_negative` |
 //! | progressDeadlineSeconds > minReadySeconds | `spec.progressDeadlineSeconds` | error | `progress_deadline_must_exceed_min_ready_seconds` |
+//! | restartAt an RFC 3339 time (CRD format `date-time`) | `spec.restartAt` | error | `restart_at_is_a_time` |
 //! | selector required without workloadRef | `spec.selector` | error | `selector_is_required_without_workload_ref` |
 //! | selector not empty (without workloadRef) | `spec.selector` | error | `empty_selector_is_invalid` |
 //! | selector labels, operators, values valid | `spec.selector.*` | error | `selector_labels_and_expressions_are_checked` |
@@ -90,6 +91,7 @@
 //! | pause duration: seconds or a Go duration, not negative | `steps[i].pause.duration` | error | `pause_duration_follows_go` |
 //! | setCanaryScale needs trafficRouting | `steps[i].setCanaryScale` | error | `set_canary_scale_needs_traffic_routing` |
 //! | setCanaryScale with none, or several, of weight/replicas/matchTrafficWeight | `steps[i].setCanaryScale` | accepted, suspicious | `set_canary_scale_combinations_are_accepted` |
+//! | setCanaryScale with a negative weight or replicas | `steps[i].setCanaryScale.*` | accepted by Argo, unsupported here (no ReplicaSet takes a negative size) | `set_canary_scale_combinations_are_accepted` |
 //! | setHeaderRoute needs Istio, ALB, APISIX or plugins | `steps[i].setHeaderRoute` | error | `header_route_routers_and_matches` |
 //! | header value: exactly one non-empty exact/prefix/regex; ALB exact only | `steps[i].setHeaderRoute.match[j].headerValue` | error | `header_route_routers_and_matches`, `header_route_alb_exact_only`, `empty_string_match_counts_as_missing` |
 //! | setMirrorRoute needs Istio or plugins | `steps[i].setMirrorRoute` | error | `mirror_route_routers_and_matches` |
@@ -105,6 +107,7 @@
 //! | analysis naming no template; startingStep outside the steps | `*.analysis.*` | accepted, suspicious | `settings_without_effect_are_warnings` |
 //! | negative delays and limits, negative replicaProgressThreshold, maxTrafficWeight ≤ 0, duplicate managed routes, mirror percentage outside 0–100, empty names | various | accepted, suspicious | `settings_without_effect_are_warnings` |
 //! | mirror header matches (Argo does not check them) | `steps[i].setMirrorRoute.match[j].headers.*` | accepted, suspicious | `mirror_route_header_matches_are_only_warnings` |
+//! | replicaProgressThreshold.type other than `Percent` or `Pods` | `spec.strategy.canary.replicaProgressThreshold.type` | parse error; deliberate: Argo's CRD has no enum and Argo reads any other value as `Pods`, which hides typos | `replica_progress_threshold_type_is_percent_or_pods` |
 //! | blue-green analyses' args; background analysis args | — | not checked (Argo does not check them either) | — |
 
 mod blue_green;

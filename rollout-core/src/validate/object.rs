@@ -30,7 +30,8 @@ pub(super) fn metadata(v: &mut Validator, r: &Rollout) {
 }
 
 /// The numbers of `spec`: non-negative, and a progress deadline longer than
-/// `minReadySeconds` (defaults applied as Argo applies them).
+/// `minReadySeconds` (defaults applied as Argo applies them); `restartAt` a
+/// time (the CRD's `date-time` format).
 pub(super) fn numbers(v: &mut Validator, r: &Rollout) {
     let spec = &r.spec;
     let min_ready = spec.min_ready_seconds.unwrap_or(0);
@@ -50,6 +51,11 @@ pub(super) fn numbers(v: &mut Validator, r: &Rollout) {
         if value < 0 {
             v.err(SPEC.field(field), format!("{value}: {}", m::NON_NEGATIVE));
         }
+    }
+    if let Some(at) = &spec.restart_at
+        && let Err(e) = at.parse::<crate::Time>()
+    {
+        v.err(SPEC.field("restartAt"), e.to_string());
     }
     if deadline <= min_ready {
         v.err(

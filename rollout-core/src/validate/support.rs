@@ -108,16 +108,19 @@ fn canary(v: &mut Validator, c: &CanaryStrategy, replicas: i32) {
     if let Some(bg) = &c.analysis {
         let path = CANARY.field("analysis");
         templates(v, path, &bg.run.templates);
-        if let Some(s) = bg.starting_step
-            && usize::try_from(s).map_or(true, |s| s > c.steps.len())
-        {
-            v.suspicious(
+        match bg.starting_step {
+            Some(s) if s < 0 => v.suspicious(
+                path.field("startingStep"),
+                format!("{s} is negative: the background analysis starts with the first step"),
+            ),
+            Some(s) if usize::try_from(s).is_ok_and(|s| s > c.steps.len()) => v.suspicious(
                 path.field("startingStep"),
                 format!(
-                    "{s} is outside the steps (0 to {}): the background analysis never starts",
+                    "{s} is beyond the steps (0 to {}): the background analysis never starts",
                     c.steps.len()
                 ),
-            );
+            ),
+            _ => {}
         }
     }
     let steps = CANARY.field("steps");
@@ -149,15 +152,26 @@ fn step(v: &mut Validator, at: Path<'_>, step: &CanaryStep) {
                      matchTrafficWeight wins, then replicas, then weight",
                 );
             }
-            if let Some(w) = s.weight
-                && !(0..=100).contains(&w)
-            {
-                v.suspicious(at.field("weight"), format!("{w} is outside 0 to 100"));
+            // Argo sizes the canary from these as written; a negative size
+            // is one no ReplicaSet can take, so the engine refuses it.
+            match s.weight {
+                Some(w) if w < 0 => v.unsupported(
+                    at.field("weight"),
+                    format!("{w} is negative: the canary would get a negative number of pods"),
+                ),
+                Some(w) if w > 100 => v.suspicious(
+                    at.field("weight"),
+                    format!("{w} is above 100: the canary gets more pods than spec.replicas"),
+                ),
+                _ => {}
             }
             if let Some(r) = s.replicas
                 && r < 0
             {
-                v.suspicious(at.field("replicas"), format!("{r} is negative"));
+                v.unsupported(
+                    at.field("replicas"),
+                    format!("{r} is negative: a ReplicaSet cannot have fewer than 0 pods"),
+                );
             }
         }
         CanaryStep::SetHeaderRoute(h) => {
