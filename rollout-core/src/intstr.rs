@@ -112,11 +112,12 @@ impl IntOrString {
     pub fn as_duration(&self) -> Option<Duration> {
         let seconds = match self {
             Self::Int(n) => i32::try_from(*n).ok()?,
-            Self::String(s) => match s.parse::<i32>() {
-                Ok(n) => n,
-                Err(_) => match simple_duration(s) {
-                    Some(d) => i32::try_from(d.as_secs()).ok()?,
-                    None => i32::try_from(go_duration_nanos(s)? / 1_000_000_000).ok()?,
+            // The common `<digits><s|m|h>` first: it is never a plain number.
+            Self::String(s) => match simple_duration(s) {
+                Some(d) => i32::try_from(d.as_secs()).ok()?,
+                None => match s.parse::<i32>() {
+                    Ok(n) => n,
+                    Err(_) => i32::try_from(go_duration_nanos(s)? / 1_000_000_000).ok()?,
                 },
             },
         };

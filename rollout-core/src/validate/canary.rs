@@ -104,9 +104,10 @@ fn argo_int_or_percent(v: &IntOrString) -> i64 {
 }
 
 fn surge_and_unavailable(v: &mut Validator, c: &CanaryStrategy) {
-    let default = IntOrString::String(crate::replicas::DEFAULT_SURGE_AND_UNAVAILABLE.to_owned());
-    let surge = argo_int_or_percent(c.max_surge.as_ref().unwrap_or(&default));
-    let unavailable = argo_int_or_percent(c.max_unavailable.as_ref().unwrap_or(&default));
+    // Unset, each defaults to 25%: not zero.
+    let read = |value: Option<&IntOrString>| value.map_or(25, argo_int_or_percent);
+    let surge = read(c.max_surge.as_ref());
+    let unavailable = read(c.max_unavailable.as_ref());
     if surge == 0 && unavailable == 0 {
         v.err(CANARY.field("maxSurge"), m::SURGE_AND_UNAVAILABLE_ZERO);
     }

@@ -258,15 +258,22 @@ pub fn check(rollout: &Rollout) -> Result<(), Error> {
 
 /// Collects errors and warnings; paths are rendered only when something is reported.
 struct Validator {
+    /// Check `metadata`, the selector and the pod template ([`lint`]), or
+    /// leave them out ([`check`]).
     object_rules: bool,
+    /// Collect [`WarningKind::Suspicious`] warnings too, not only what blocks [`crate::decide`].
+    all_warnings: bool,
     errors: Vec<FieldError>,
     warnings: Vec<Warning>,
 }
 
 impl Validator {
-    const fn new(object_rules: bool) -> Self {
+    /// A validator for [`lint`] (`true`: every rule and warning) or for
+    /// [`check`] (`false`: what the engine reads, and what blocks it).
+    const fn new(lint: bool) -> Self {
         Self {
-            object_rules,
+            object_rules: lint,
+            all_warnings: lint,
             errors: Vec::new(),
             warnings: Vec::new(),
         }
@@ -312,8 +319,11 @@ impl Validator {
         self.warn(WarningKind::Unsupported, path, message);
     }
 
+    /// A [`WarningKind::Suspicious`] warning, when they are collected.
     fn suspicious(&mut self, path: impl fmt::Display, message: impl Into<String>) {
-        self.warn(WarningKind::Suspicious, path, message);
+        if self.all_warnings {
+            self.warn(WarningKind::Suspicious, path, message);
+        }
     }
 
     fn warn(&mut self, kind: WarningKind, path: impl fmt::Display, message: impl Into<String>) {

@@ -43,6 +43,25 @@ fn canary(v: &mut Validator, c: &CanaryStrategy, replicas: i32) {
             );
         }
     }
+    let steps = CANARY.field("steps");
+    for (i, step) in c.steps.iter().enumerate() {
+        // Only these steps can block the engine; the rest warn at most.
+        let may_block = matches!(
+            step,
+            CanaryStep::Experiment(_) | CanaryStep::SetCanaryScale(_)
+        );
+        if may_block || v.all_warnings {
+            let at = steps.index(i);
+            self::step(v, at.field(step.field_name()), step);
+        }
+    }
+    if v.all_warnings {
+        suspicious(v, c);
+    }
+}
+
+/// The [`WarningKind::Suspicious`] warnings outside the steps.
+fn suspicious(v: &mut Validator, c: &CanaryStrategy) {
     let no_routing = c.traffic_routing.is_none();
     for (field, value) in [
         ("scaleDownDelaySeconds", c.scale_down_delay_seconds),
@@ -123,11 +142,6 @@ fn canary(v: &mut Validator, c: &CanaryStrategy, replicas: i32) {
             _ => {}
         }
     }
-    let steps = CANARY.field("steps");
-    for (i, step) in c.steps.iter().enumerate() {
-        let at = steps.index(i);
-        self::step(v, at.field(step.field_name()), step);
-    }
 }
 
 fn step(v: &mut Validator, at: Path<'_>, step: &CanaryStep) {
@@ -135,7 +149,6 @@ fn step(v: &mut Validator, at: Path<'_>, step: &CanaryStep) {
         CanaryStep::Experiment(_) => {
             v.unsupported(at, "experiment steps are not run by this engine yet");
         }
-        CanaryStep::Analysis(a) => templates(v, at, &a.templates),
         CanaryStep::SetCanaryScale(s) => {
             let set = usize::from(s.weight.is_some())
                 + usize::from(s.replicas.is_some())
@@ -174,6 +187,8 @@ fn step(v: &mut Validator, at: Path<'_>, step: &CanaryStep) {
                 );
             }
         }
+        _ if !v.all_warnings => {}
+        CanaryStep::Analysis(a) => templates(v, at, &a.templates),
         CanaryStep::SetHeaderRoute(h) => {
             let matches = at.field("match");
             for (j, m) in h.matches.iter().enumerate() {

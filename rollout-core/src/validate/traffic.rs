@@ -126,6 +126,15 @@ const REQUIRED: [(&str, &str, &str); 10] = [
 ];
 
 fn required_router_fields(v: &mut Validator, tr: &TrafficRouting) {
+    if tr.alb.is_none()
+        && tr.ambassador.is_none()
+        && tr.apisix.is_none()
+        && tr.app_mesh.is_none()
+        && tr.istio.is_none()
+        && tr.traefik.is_none()
+    {
+        return;
+    }
     let block = |name: &str| match name {
         "alb" => tr.alb.as_ref(),
         "ambassador" => tr.ambassador.as_ref(),
