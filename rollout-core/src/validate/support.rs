@@ -43,6 +43,9 @@ fn canary(v: &mut Validator, c: &CanaryStrategy, replicas: i32) {
             );
         }
     }
+    if v.all_warnings {
+        suspicious(v, c);
+    }
     let steps = CANARY.field("steps");
     for (i, step) in c.steps.iter().enumerate() {
         // Only these steps can block the engine; the rest warn at most.
@@ -54,9 +57,6 @@ fn canary(v: &mut Validator, c: &CanaryStrategy, replicas: i32) {
             let at = steps.index(i);
             self::step(v, at.field(step.field_name()), step);
         }
-    }
-    if v.all_warnings {
-        suspicious(v, c);
     }
 }
 
