@@ -329,6 +329,20 @@ fn pod_template_needs_named_containers_with_images() {
     assert_eq!(e[3], "spec.template.spec.containers[2].image: is required");
     assert_eq!(e.len(), 4, "{e:?}");
     let e = errors(set(
+        base.clone(),
+        "/spec/template/metadata/annotations",
+        json!({"Example.com/Owner": "a", "bad key": "b"}),
+    ));
+    assert_eq!(
+        e.len(),
+        1,
+        "annotation names are read case-insensitively: {e:?}"
+    );
+    assert!(
+        e[0].starts_with("spec.template.metadata.annotations: \"bad key\""),
+        "{e:?}"
+    );
+    let e = errors(set(
         base,
         "/spec/template/metadata/labels",
         json!({"app": "web", "bad key": "x"}),

@@ -63,7 +63,7 @@
 //! | selector labels, operators, values valid | `spec.selector.*` | error | `selector_labels_and_expressions_are_checked` |
 //! | selector matches the template's labels | `spec.template.metadata.labels` | error | `selector_must_match_template_labels` |
 //! | workloadRef and a template with labels/annotations are exclusive | `spec.template` | error | `workload_ref_with_template_labels_is_invalid` |
-//! | template: valid labels, ≥ 1 container, names (DNS-1123 label, unique), images | `spec.template.*` | error | `pod_template_needs_named_containers_with_images` |
+//! | template: valid labels and annotation names, ≥ 1 container, names (DNS-1123 label, unique), images | `spec.template.*` | error | `pod_template_needs_named_containers_with_images` |
 //! | template: restartPolicy Always, no activeDeadlineSeconds, no ephemeral containers | `spec.template.spec.*` | error | `pod_template_restart_policy_and_deadline` |
 //! | the rest of Kubernetes' PodSpec validation (volumes, probes, ports, resources, env, security context, ...) | `spec.template.spec` | **not implemented**: a large, version-dependent body of rules; Argo runs it, this crate leaves it to the API server | — |
 //! | exactly one of canary and blueGreen | `spec.strategy` | error | `strategy_sets_exactly_one_of_canary_and_blue_green` |

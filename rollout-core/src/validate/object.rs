@@ -195,7 +195,7 @@ fn label_selector(v: &mut Validator, path: Path<'_>, sel: &LabelSelector) {
 }
 
 /// The pod template rules a ReplicaSet's template must meet that need no
-/// cluster: valid labels matched by the selector, at least one container,
+/// cluster: valid labels matched by the selector, valid annotation names, at least one container,
 /// container names and images, `restartPolicy: Always`, no
 /// `activeDeadlineSeconds`, no ephemeral containers.
 fn pod_template(v: &mut Validator, template: Option<&Value>, selector: Option<&LabelSelector>) {
@@ -222,6 +222,18 @@ fn pod_template(v: &mut Validator, template: Option<&Value>, selector: Option<&L
                         None => v.err(labels_path.field(k), "must be a string"),
                     }
                 }
+            }
+        }
+    }
+    if let Some(annotations) = template
+        .and_then(|t| t.pointer("/metadata/annotations"))
+        .and_then(Value::as_object)
+    {
+        let at = meta_path.field("annotations");
+        for k in annotations.keys() {
+            // Kubernetes reads annotation names case-insensitively.
+            if let Some(e) = names::qualified_name(&k.to_lowercase()) {
+                v.err(at, format!("{k:?}: {e}"));
             }
         }
     }
