@@ -96,7 +96,8 @@
 //! | header value: exactly one non-empty exact/prefix/regex; ALB exact only | `steps[i].setHeaderRoute.match[j].headerValue` | error | `header_route_routers_and_matches`, `header_route_alb_exact_only`, `empty_string_match_counts_as_missing` |
 //! | setMirrorRoute needs Istio or plugins | `steps[i].setMirrorRoute` | error | `mirror_route_routers_and_matches` |
 //! | mirror method and path: exactly one non-empty kind | `steps[i].setMirrorRoute.match[j].*` | error | `mirror_route_routers_and_matches` |
-//! | header/mirror routes: managedRoutes present, route name listed | `trafficRouting.managedRoutes`, `steps[i].set*Route` | error | `routes_must_be_managed` |
+//! | header/mirror routes: managedRoutes present, route name listed (an empty list reads as absent; Argo reports the route as not listed instead) | `trafficRouting.managedRoutes`, `steps[i].set*Route` | error | `routes_must_be_managed` |
+//! | setHeaderRoute without a name (the CRD allows it; Argo then finds no such managed route) | `steps[i].setHeaderRoute` | parse error | `step` module unit tests |
 //! | experiment template weight needs SMI, ALB, Istio or plugins | `steps[i].experiment.templates[t].weight` | error | `experiment_weight_needs_a_capable_router` |
 //! | experiment step fields (CRD: templates, name, specRef; no unknown fields) | `steps[i].experiment.*` | error | `experiment_step_fields_are_strict` |
 //! | analysis args from metadata name a downward-API field | `steps[i].{analysis,experiment.analyses[a]}.args[k]` | error | `analysis_args_must_name_readable_metadata` |
