@@ -960,6 +960,23 @@ fn header_route_routers_and_matches() {
 }
 
 #[test]
+fn header_route_name_is_required() {
+    let err = Rollout::from_value(
+        istio_routes(
+            json!([{"setHeaderRoute": {"match": [{"headerName": "x", "headerValue": {"exact": "1"}}]}}]),
+            json!([{"name": "h"}]),
+        ),
+        "t.yaml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "t.yaml: spec.strategy.canary.steps[0].setHeaderRoute: missing field `name`"
+    );
+}
+
+#[test]
 fn header_route_alb_exact_only() {
     let alb = |value: Value| {
         canary(json!({"canaryService": "c", "stableService": "s",

@@ -86,7 +86,7 @@
 //! | Istio: virtualService xor virtualServices (controller) | `spec.strategy.canary.trafficRouting.istio` | error | `ingress_and_virtual_service_one_of` |
 //! | router blocks' required fields (CRD: alb.servicePort, ambassador.mappings, istio names and subsets, ...) | `spec.strategy.canary.trafficRouting.*` | error | `router_blocks_have_their_required_fields` |
 //! | the referenced Services, Ingresses, VirtualServices, Mappings, App Mesh routers, AnalysisTemplates exist and fit | — | **not implemented**: needs the cluster | — |
-//! | a step sets at least one action, and not two of setWeight, pause, experiment, analysis | `steps[i]` | parse error; parsing also refuses the combinations Argo accepts (such as setWeight with setCanaryScale) | `step` module unit tests |
+//! | a step sets at least one action, and not two of setWeight, pause, experiment, analysis | `steps[i]` | parse error; parsing also refuses the combinations Argo accepts (such as setWeight with setCanaryScale) | `two_fields_name_both`, `no_field_lists_the_choices` (`step` module) |
 //! | setWeight between 0 and maxTrafficWeight | `steps[i].setWeight` | error | `set_weight_between_0_and_max_traffic_weight` |
 //! | pause duration: seconds or a Go duration, not negative | `steps[i].pause.duration` | error | `pause_duration_follows_go` |
 //! | setCanaryScale needs trafficRouting | `steps[i].setCanaryScale` | error | `set_canary_scale_needs_traffic_routing` |
@@ -97,7 +97,7 @@
 //! | setMirrorRoute needs Istio or plugins | `steps[i].setMirrorRoute` | error | `mirror_route_routers_and_matches` |
 //! | mirror method and path: exactly one non-empty kind | `steps[i].setMirrorRoute.match[j].*` | error | `mirror_route_routers_and_matches` |
 //! | header/mirror routes: managedRoutes present, route name listed (an empty list reads as absent; Argo reports the route as not listed instead) | `trafficRouting.managedRoutes`, `steps[i].set*Route` | error | `routes_must_be_managed` |
-//! | setHeaderRoute without a name (the CRD allows it; Argo then finds no such managed route) | `steps[i].setHeaderRoute` | parse error | `step` module unit tests |
+//! | setHeaderRoute without a name (the CRD allows it; Argo then finds no such managed route) | `steps[i].setHeaderRoute` | parse error | `header_route_name_is_required` |
 //! | experiment template weight needs SMI, ALB, Istio or plugins | `steps[i].experiment.templates[t].weight` | error | `experiment_weight_needs_a_capable_router` |
 //! | experiment step fields (CRD: templates, name, specRef; no unknown fields) | `steps[i].experiment.*` | error | `experiment_step_fields_are_strict` |
 //! | analysis args from metadata name a downward-API field | `steps[i].{analysis,experiment.analyses[a]}.args[k]` | error | `analysis_args_must_name_readable_metadata` |
