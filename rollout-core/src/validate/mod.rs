@@ -50,7 +50,7 @@
 //! Argo's `ValidateRollout` (`pkg/apis/rollouts/validation`), the checks its
 //! controller makes before reading referenced objects, and the CRD schema
 //! rules that this crate's typed parsing does not already enforce. Tests are
-//! in `tests/validation.rs` unless a module is named.
+//! in `tests/validation/` unless a module is named.
 //!
 //! | Rule | Field | Status | Test |
 //! |---|---|---|---|
