@@ -392,17 +392,14 @@ impl<'a> Pass<'a> {
     }
 
     fn pause(&mut self, reason: PauseReason) {
-        if !self.st.has_pause(reason) {
+        if !self.st.has_pause(reason.clone()) {
+            let message = format!("Rollout is paused ({reason})");
             self.st.pause_conditions.push(PauseCondition {
                 reason,
                 start_time: self.now,
             });
             self.st.controller_pause = true;
-            self.event(
-                false,
-                "RolloutPaused",
-                format!("Rollout is paused ({})", reason.as_str()),
-            );
+            self.event(false, "RolloutPaused", message);
         }
     }
 

@@ -26,12 +26,13 @@
 //! step, so a controller restart or a router crash re-creates them.
 //!
 //! The building blocks are public too, and `decide` is built from them:
-//! [`validate()`], the [`replicas`] math, the [`progress`] checks (replica
-//! progress threshold, at desired replica counts), the [`weights`] (desired
-//! canary weight, canary sizing, the router's weight on abort and rollback),
-//! the [`scale_down`] of old ReplicaSets, the [`steps`] lookups (current step,
-//! weights, canary scale, routes, experiment, background analysis start),
-//! the [`ops`] that `kubectl argo rollouts` performs, and [`conditions::phase`].
+//! [`validate()`] (Argo's rules; the [`validate`](mod@validate) module lists
+//! them), the [`replicas`] math, the [`progress`] checks (replica progress
+//! threshold, at desired replica counts), the [`weights`] (desired canary
+//! weight, canary sizing, the router's weight on abort and rollback), the
+//! [`scale_down`] of old ReplicaSets, the [`steps`] lookups (current step,
+//! weights, canary scale, routes, experiment, background analysis start), the
+//! [`ops`] that `kubectl argo rollouts` performs, and [`conditions::phase`].
 //!
 //! A step may carry several actions where Argo Rollouts allows it (at most
 //! one of `setWeight`, `pause`, `experiment`, `analysis`, with any of
@@ -47,6 +48,7 @@ pub mod conditions;
 mod decision;
 mod engine;
 mod error;
+mod experiment;
 pub mod intstr;
 pub mod ops;
 mod parse;
@@ -62,7 +64,7 @@ mod step_actions;
 mod step_hash;
 pub mod steps;
 mod time;
-mod validate;
+pub mod validate;
 pub mod weights;
 
 pub use decision::{
@@ -74,4 +76,4 @@ pub use error::{Error, FieldError};
 pub use spec::{CanaryStep, CanaryStrategy, Rollout};
 pub use status::{Phase, RolloutStatus};
 pub use time::{ParseTimeError, Time};
-pub use validate::{check, validate};
+pub use validate::{Validation, Warning, WarningKind, check, lint, unsupported, validate};
