@@ -72,6 +72,9 @@ pub const VERIFY_RETRY: Duration = Duration::from_secs(10);
 ///
 /// An invalid Rollout yields [`Error::Invalid`] listing every problem; the
 /// controller should record it (condition `InvalidSpec`) and change nothing.
+/// A valid Rollout using what this engine does not run yet (blue-green,
+/// experiment steps, ping-pong; see [`crate::unsupported`]) yields
+/// [`Error::Unsupported`] naming the field, and likewise changes nothing.
 ///
 /// ```
 /// use rollout_core::{decide, Observations, ReplicaSetState, Rollout, Time};
