@@ -54,8 +54,9 @@ fn lint_exits_1_and_names_each_field() {
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
     assert!(
-        stdout
-            .contains("spec.strategy.canary.steps[3].setWeight: 250 is above maxTrafficWeight 200"),
+        stdout.contains(
+            "spec.strategy.canary.steps[3].setWeight: 250: SetWeight needs to be between 0 and 200"
+        ),
         "{stdout}"
     );
     assert_eq!(stdout.lines().count(), 4, "{stdout}");

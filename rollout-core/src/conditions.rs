@@ -363,13 +363,9 @@ pub fn phase(rollout: &Rollout, st: &RolloutStatus) -> (Phase, Cow<'static, str>
         return (Phase::Paused, "manually paused".into());
     }
     if let Some(p) = st.pause_conditions.first() {
-        return (Phase::Paused, Cow::Borrowed(p.reason.as_str()));
+        return (Phase::Paused, p.reason.to_cow());
     }
-    if rollout
-        .spec
-        .restart_at
-        .is_some_and(|at| st.restarted_at != Some(at))
-    {
+    if rollout.spec.restart_at.is_some() && st.restarted_at != crate::restart::restart_at(rollout) {
         return (Phase::Progressing, "rollout is restarting".into());
     }
     let r = rollout.replicas();

@@ -76,6 +76,9 @@ pub const VERIFY_RETRY: Duration = Duration::from_secs(10);
 ///
 /// An invalid Rollout yields [`Error::Invalid`] listing every problem; the
 /// controller should record it (condition `InvalidSpec`) and change nothing.
+/// A valid Rollout using what this engine does not run yet (blue-green,
+/// experiment steps; see [`crate::unsupported`]) yields
+/// [`Error::Unsupported`] naming the field, and likewise changes nothing.
 /// This validates the whole spec on every call; to decide an unchanged spec
 /// many times, validate it once with [`crate::ValidRollout`].
 ///
@@ -410,17 +413,14 @@ impl<'a> Pass<'a> {
     }
 
     fn pause(&mut self, reason: PauseReason) {
-        if !self.st.has_pause(reason) {
+        if !self.st.has_pause(reason.clone()) {
+            let message = format!("Rollout is paused ({reason})");
             self.st.pause_conditions.push(PauseCondition {
                 reason,
                 start_time: self.now,
             });
             self.st.controller_pause = true;
-            self.event(
-                false,
-                "RolloutPaused",
-                format!("Rollout is paused ({})", reason.as_str()),
-            );
+            self.event(false, "RolloutPaused", message);
         }
     }
 
@@ -1214,7 +1214,7 @@ impl<'a> Pass<'a> {
             return;
         }
         let outcome = restart::reconcile(&restart::RestartInput {
-            restart_at: self.ro.spec.restart_at,
+            restart_at: restart::restart_at(self.ro),
             restarted_at: self.st.restarted_at,
             replicas: self.r,
             max_unavailable: self.unavailable,
@@ -1229,7 +1229,7 @@ impl<'a> Pass<'a> {
                     self.wake_at(due);
                 }
             }
-            restart::Restart::Completed => self.st.restarted_at = self.ro.spec.restart_at,
+            restart::Restart::Completed => self.st.restarted_at = restart::restart_at(self.ro),
             restart::Restart::InProgress { evict, .. } => {
                 self.restart = evict;
                 self.wake_at(self.now + restart::RESTART_CHECK);

@@ -53,8 +53,8 @@ pub enum Error {
         /// The offending field.
         field: FieldError,
     },
-    /// The Rollout parsed but breaks a rule Argo Rollouts enforces, or asks for
-    /// something this engine does not run yet.
+    /// The Rollout parsed but breaks a rule Argo Rollouts enforces (what the
+    /// engine does not run yet is [`Error::Unsupported`]).
     #[error("rollout {object} is invalid: {}", join(.errors))]
     Invalid {
         /// `<namespace>/<name>` of the rollout.

@@ -26,14 +26,15 @@
 //! step, so a controller restart or a router crash re-creates them.
 //!
 //! The building blocks are public too, and `decide` is built from them:
-//! [`validate()`], the [`replicas`] math, the [`progress`] checks (replica
-//! progress threshold, at desired replica counts), the [`weights`] (desired
-//! canary weight, canary sizing, the router's weight on abort and rollback),
-//! the [`scale_down`] of old ReplicaSets, the [`steps`] lookups (current step,
-//! weights, canary scale, routes, experiment, background analysis start),
-//! the [`ops`] that `kubectl argo rollouts` performs, and
-//! [`conditions::phase`] (what a controller records) and
-//! [`conditions::rollout_phase`] (what a reader shows).
+//! [`validate()`] (Argo's rules; the [`validate`](mod@validate) module lists
+//! them), the [`replicas`] math, the [`progress`] checks (replica progress
+//! threshold, at desired replica counts), the [`weights`] (desired canary
+//! weight, canary sizing, the router's weight on abort and rollback), the
+//! [`scale_down`] of old ReplicaSets, the [`steps`] lookups (current step,
+//! weights, canary scale, routes, experiment, background analysis start), the
+//! [`ops`] that `kubectl argo rollouts` performs, and [`conditions::phase`]
+//! (what a controller records) and [`conditions::rollout_phase`] (what a
+//! reader shows).
 //!
 //! [`ValidRollout`] validates a spec once for a controller that decides it
 //! many times. [`restart`] runs `spec.restartAt` (pods to evict are part of
@@ -54,6 +55,7 @@ pub mod conditions;
 mod decision;
 mod engine;
 mod error;
+mod experiment;
 pub mod intstr;
 pub mod ops;
 mod parse;
@@ -72,7 +74,7 @@ mod step_hash;
 pub mod steps;
 mod time;
 mod valid;
-mod validate;
+pub mod validate;
 pub mod weights;
 
 pub use decision::{
@@ -86,4 +88,4 @@ pub use spec::{CanaryStep, CanaryStrategy, Rollout};
 pub use status::{Phase, RolloutStatus};
 pub use time::{ParseTimeError, Time};
 pub use valid::ValidRollout;
-pub use validate::{check, validate};
+pub use validate::{Validation, Warning, WarningKind, check, lint, unsupported, validate};

@@ -28,8 +28,8 @@
 //!
 //! ```
 //! use rollout_core::pingpong::{self, PingPongType};
-//! use rollout_core::spec::PingPongSpec;
-//! let spec = PingPongSpec { ping_service: "web-ping".into(), pong_service: "web-pong".into() };
+//! use rollout_core::spec::PingPong;
+//! let spec = PingPong { ping_service: "web-ping".into(), pong_service: "web-pong".into() };
 //! assert_eq!(pingpong::services(&spec, None), ("web-pong", "web-ping"));
 //! let after = pingpong::after_promotion(None);
 //! assert_eq!(after, PingPongType::Ping);
@@ -39,7 +39,7 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::decision::{DesiredTraffic, PingPongTraffic};
-use crate::spec::{CanaryStrategy, PingPongSpec};
+use crate::spec::{CanaryStrategy, PingPong};
 use crate::status::TrafficWeights;
 
 /// Which ping-pong Service fronts the stable ReplicaSet
@@ -78,7 +78,7 @@ impl<'de> Deserialize<'de> for PingPongType {
 }
 
 /// (stable, canary) ping-pong Services for the recorded `stablePingPong`.
-pub fn services(spec: &PingPongSpec, stable: Option<PingPongType>) -> (&str, &str) {
+pub fn services(spec: &PingPong, stable: Option<PingPongType>) -> (&str, &str) {
     if stable == Some(PingPongType::Ping) {
         (&spec.ping_service, &spec.pong_service)
     } else {

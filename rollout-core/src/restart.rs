@@ -74,7 +74,13 @@ pub const RESTART_CHECK: Duration = Duration::from_secs(30);
 /// ```
 pub fn pending(rollout: &Rollout, now: Time) -> bool {
     let restarted_at = rollout.status.as_ref().and_then(|s| s.restarted_at);
-    is_pending(rollout.spec.restart_at, restarted_at, now)
+    is_pending(restart_at(rollout), restarted_at, now)
+}
+
+/// `spec.restartAt` as a time (`None` also when it is not one, which
+/// validation refuses).
+pub fn restart_at(rollout: &Rollout) -> Option<Time> {
+    rollout.spec.restart_at.as_deref()?.parse().ok()
 }
 
 fn is_pending(restart_at: Option<Time>, restarted_at: Option<Time>, now: Time) -> bool {

@@ -4,15 +4,15 @@
 //! ping-pong, step plugins, multi-action steps, ...).
 //!
 //! Every Rollout there is one that Argo's validation accepts, so each must
-//! parse and validate here with no error, except the "not supported yet"
-//! kind for the shapes the engine does not run yet (blue-green, experiment
-//! steps, ping-pong). The few files that the engine still rejects are listed
+//! parse and validate here with no error; the shapes the engine does not run
+//! yet (blue-green, experiment steps) may carry an *unsupported*
+//! warning, and nothing else may. The few files that the engine still rejects are listed
 //! in [`KNOWN_GAPS`] with the reason; the test checks that they still fail, so
 //! whoever closes a gap also removes it from the list.
 
 use std::path::{Path, PathBuf};
 
-use rollout_core::{FieldError, Rollout, validate};
+use rollout_core::{Rollout, WarningKind, lint, unsupported};
 use serde::Deserialize;
 
 /// The minimum size of the corpus.
@@ -28,39 +28,16 @@ struct KnownGap {
     reason: &'static str,
 }
 
-/// Refused by validate: traffic routing without the canary and stable Services.
-const SERVICES_REQUIRED: &str = "canaryService: is required with trafficRouting";
-
 /// The valid Rollouts that the engine refuses today, and why.
-const KNOWN_GAPS: &[KnownGap] = &[
-    KnownGap {
-        file: "canary-ping-pong-alb.yaml",
-        refusal: SERVICES_REQUIRED,
-        reason: "validate requires canaryService and stableService with alb even under pingPong; \
-         Argo requires them only without pingPong (the ping and pong Services replace them)",
-    },
-    KnownGap {
-        file: "canary-ping-pong-istio.yaml",
-        refusal: SERVICES_REQUIRED,
-        reason: "validate requires canaryService and stableService with host-level istio even under \
-         pingPong; Argo requires them only without pingPong",
-    },
-];
-
-/// Whether `error` is validate's "this engine does not run that yet" kind, as
-/// opposed to a rule the Rollout breaks. Today the engine says so in the
-/// message; this is the one place to switch to a dedicated error kind.
-fn is_not_supported_yet(error: &FieldError) -> bool {
-    error.message.ends_with("not supported yet by this engine")
-}
+const KNOWN_GAPS: &[KnownGap] = &[];
 
 /// Whether the Rollout uses a shape the engine may report as not supported
-/// yet: blue-green, an experiment step, or ping-pong services.
+/// yet: blue-green or an experiment step.
 fn uses_shape_not_run_yet(rollout: &Rollout) -> bool {
     rollout.spec.strategy.blue_green.is_some()
-        || rollout.canary().is_some_and(|c| {
-            c.ping_pong.is_some() || c.steps.iter().any(|s| s.experiment().is_some())
-        })
+        || rollout
+            .canary()
+            .is_some_and(|c| c.steps.iter().any(|s| s.experiment().is_some()))
 }
 
 /// One YAML document of a corpus file.
@@ -122,10 +99,18 @@ fn accept(doc: &Document) -> Result<(), String> {
     let rollout = Rollout::from_value(doc.value.clone(), &doc.label())
         .map_err(|e| format!("refused at parse: {e}"))?;
     let allowed = uses_shape_not_run_yet(&rollout);
-    let refused: Vec<String> = validate(&rollout)
+    let report = lint(&rollout);
+    let refused: Vec<String> = report
+        .errors
         .iter()
-        .filter(|e| !(allowed && is_not_supported_yet(e)))
         .map(ToString::to_string)
+        .chain(
+            report
+                .warnings
+                .iter()
+                .filter(|w| w.kind == WarningKind::Unsupported && !allowed)
+                .map(|w| format!("unsupported: {w}")),
+        )
         .collect();
     if refused.is_empty() {
         Ok(())
@@ -223,14 +208,14 @@ fn every_known_gap_is_still_refused() {
 
 #[test]
 fn not_supported_yet_is_only_allowed_for_the_shapes_not_run_yet() {
-    // A canary using none of those shapes must not get the "not supported
-    // yet" pass: validate's own unit tests show the message it uses.
+    // A canary using none of those shapes gets no "unsupported" pass.
     let plain = Rollout::from_value(
         serde_json::json!({"spec": {"strategy": {"canary": {"steps": [{"setWeight": 10}]}}}}),
         "plain",
     )
     .unwrap();
     assert!(!uses_shape_not_run_yet(&plain));
+    assert!(unsupported(&plain).is_empty());
     let experiment = Rollout::from_value(
         serde_json::json!({"spec": {"strategy": {"canary": {"steps": [
             {"experiment": {"templates": [{"name": "a", "specRef": "canary"}]}}
@@ -239,9 +224,7 @@ fn not_supported_yet_is_only_allowed_for_the_shapes_not_run_yet() {
     )
     .unwrap();
     assert!(uses_shape_not_run_yet(&experiment));
-    let errors = validate(&experiment);
-    assert!(
-        !errors.is_empty() && errors.iter().all(is_not_supported_yet),
-        "{errors:?}"
-    );
+    let not_run = unsupported(&experiment);
+    assert_eq!(not_run.len(), 1, "{not_run:?}");
+    assert_eq!(not_run[0].path, "spec.strategy.canary.steps[0].experiment");
 }

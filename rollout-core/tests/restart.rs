@@ -8,7 +8,7 @@ use rollout_core::conditions::phase;
 use rollout_core::sim::Sim;
 use rollout_core::{
     Decision, Observations, Phase, PodRestart, PodState, ReplicaSetState, Rollout, Time, decide,
-    ops, steps,
+    ops, restart, steps,
 };
 use serde_json::{Value, json};
 
@@ -271,21 +271,24 @@ fn the_phase_shows_a_restart_until_it_is_recorded() {
         phase(&r, &st),
         (Phase::Progressing, "rollout is restarting".into())
     );
-    st.restarted_at = r.spec.restart_at;
+    st.restarted_at = restart::restart_at(&r);
     assert_eq!(phase(&r, &st), (Phase::Healthy, "".into()));
 }
 
 #[test]
 fn a_restart_time_that_is_not_a_time_is_refused_with_its_field() {
-    let err = Rollout::from_value(
-        json!({"spec": {"restartAt": "tomorrow", "strategy": {"canary": {}}}}),
+    let r = Rollout::from_value(
+        json!({"metadata": {"name": "web"},
+            "spec": {"restartAt": "tomorrow", "strategy": {"canary": {}}}}),
         "web.yaml",
     )
-    .unwrap_err()
-    .to_string();
-    assert!(err.contains("web.yaml"), "{err}");
+    .unwrap();
+    let seen = observed(vec![rs("abc", 1)], vec![]);
+    let err = decide(&r, &seen, t(NOW)).unwrap_err().to_string();
+    assert!(err.contains("web"), "{err}");
     assert!(err.contains("spec.restartAt"), "{err}");
     assert!(err.contains("RFC 3339"), "{err}");
+    assert_eq!(restart::restart_at(&r), None);
 }
 
 #[test]
@@ -300,7 +303,7 @@ fn the_restart_patch_is_kubectl_argo_rollouts() {
     );
     assert_eq!(patch.status, None);
     patch.apply_to(&mut r).unwrap();
-    assert_eq!(r.spec.restart_at, Some(at));
+    assert_eq!(restart::restart_at(&r), Some(at));
 }
 
 #[test]
