@@ -117,7 +117,9 @@ impl Route<'_> {
             .collect();
         if sources.is_empty() {
             return Err(self.error(format!(
-                "no rule sends traffic to both {} and {}",
+                "no rule outside the managed rules sends traffic to both Service {} \
+                 (canaryService) and Service {} (stableService); only such rules are the \
+                 rollout's to weight",
                 services.canary, services.stable
             )));
         }
@@ -144,22 +146,35 @@ fn patch(ops: Vec<Value>) -> Result<Option<Patch>, Error> {
 }
 
 /// Sets the weights of the canary and stable backendRefs (and of extra
-/// destinations that have one) in every unmanaged rule. `weight` is the
-/// canary's share of `max_weight`; the stable Service gets the rest.
-/// Other backendRefs and the managed header/mirror rules are untouched.
+/// destinations that have one) in the rollout's rules: the unmanaged rules
+/// that send traffic to both the canary and the stable Service. `weight` is
+/// the canary's share of `max_weight`; the stable Service gets the rest.
+///
+/// Every other rule stays as its owner wrote it, at every weight including
+/// 0 and 100: a rule whose only backend is the stable Service (say, one
+/// matching a header and sending it to stable) is the user's, not the
+/// rollout's. The Gateway API plugin this router replaces sets the stable
+/// weight on every backendRef named like the stable Service, which drops
+/// such a rule's backend to weight 0 (no backend: requests fail) at canary
+/// weight 100; this router deliberately does not. Other backendRefs in the
+/// rollout's rules and the managed header/mirror rules are untouched.
 ///
 /// ```
 /// use router_gatewayapi::config::RouteKind;
 /// use router_gatewayapi::plan::{plan_weights, Route, Services};
 /// let object = serde_json::json!({"metadata": {"name": "web", "namespace": "default"},
 ///     "spec": {"rules": [{"backendRefs": [{"name": "web-canary", "port": 80, "weight": 0},
-///                                         {"name": "web-stable", "port": 80, "weight": 100}]}]}});
+///                                         {"name": "web-stable", "port": 80, "weight": 100}]},
+///                        {"matches": [{"headers": [{"name": "x-beta", "value": "1"}]}],
+///                         "backendRefs": [{"name": "web-stable", "port": 80, "weight": 1}]}]}});
 /// let route = Route { object: &object, kind: RouteKind::Http, managed: &[] };
 /// let services = Services { canary: "web-canary", stable: "web-stable", namespace: "default" };
 /// let patch = plan_weights(&route, &services, 50, 100, &[]).unwrap().expect("a change");
 /// let mut after = object.clone();
 /// json_patch::patch(&mut after, &patch).unwrap();
 /// assert_eq!(after["spec"]["rules"][0]["backendRefs"][0]["weight"], 50);
+/// // The stable-only rule is the user's: untouched.
+/// assert_eq!(after["spec"]["rules"][1], object["spec"]["rules"][1]);
 /// // Already there: nothing to write.
 /// let route = Route { object: &after, kind: RouteKind::Http, managed: &[] };
 /// assert!(plan_weights(&route, &services, 50, 100, &[]).unwrap().is_none());
@@ -183,21 +198,16 @@ pub fn plan_weights(
             "canary weight {weight} and extra weights {extra} do not fit in {max_weight}"
         )));
     }
-    let (mut found_canary, mut found_stable) = (false, false);
     let mut ops = Vec::new();
-    for (i, rule) in route.rules()?.iter().enumerate() {
-        if route.is_managed(rule) {
-            continue;
-        }
-        let Some(refs) = rule["backendRefs"].as_array() else {
-            continue;
-        };
+    for (i, rule) in route.source_rules(services)? {
+        let refs = rule["backendRefs"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         for (j, backend) in refs.iter().enumerate() {
             let want = if route.refers_to(backend, services.canary, services) {
-                found_canary = true;
                 weight
             } else if route.refers_to(backend, services.stable, services) {
-                found_stable = true;
                 stable
             } else if let Some(d) = additional.iter().find(|d| {
                 d.service_name
@@ -217,16 +227,6 @@ pub fn plan_weights(
             ops.push(json!({"op": "test", "path": format!("{at}/name"), "value": backend["name"]}));
             let op = if current.is_some() { "replace" } else { "add" };
             ops.push(json!({"op": op, "path": format!("{at}/weight"), "value": want}));
-        }
-    }
-    for (found, service, field) in [
-        (found_canary, services.canary, "canaryService"),
-        (found_stable, services.stable, "stableService"),
-    ] {
-        if !found {
-            return Err(route.error(format!(
-                "no backendRef to Service {service} ({field}) outside the managed rules"
-            )));
         }
     }
     patch(ops)

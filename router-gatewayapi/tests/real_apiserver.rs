@@ -360,3 +360,35 @@ async fn an_idle_reconcile_writes_nothing_and_with_a_cache_reads_nothing() {
     let change = &cluster.audited("httproutes", "web")[before..];
     assert_eq!(change, ["patch"], "one weight change, one patch");
 }
+
+#[tokio::test]
+async fn a_user_rule_to_the_stable_service_keeps_its_weight_at_every_step() {
+    let Some(cluster) = cluster("user-rule").await else {
+        return;
+    };
+    let api = routes(&cluster);
+    let mut route = web_route();
+    // The user's own rule: requests with x-beta: 1 always go to stable.
+    route["spec"]["rules"].as_array_mut().unwrap().insert(
+        0,
+        json!({"name": "beta-users",
+               "matches": [{"headers": [{"type": "Exact", "name": "x-beta", "value": "1"}]}],
+               "backendRefs": [{"name": "web-stable", "port": 80, "weight": 1}]}),
+    );
+    let original = create(&api, route).await.data["spec"].clone();
+    let router = GatewayApiRouter::with_client(role_client(&cluster).await);
+    let ctx = ctx(&cluster, &[]);
+    for weight in [1, 80, 40, 100, 0] {
+        router.set_weight(&ctx, weight, &[]).await.unwrap();
+        let stored = spec(&api).await;
+        assert_eq!(
+            rule(&stored, "beta-users"),
+            rule(&original, "beta-users"),
+            "at canary weight {weight}"
+        );
+        assert_eq!(
+            weights(rule(&stored, "main")),
+            (100 - i64::from(weight), i64::from(weight))
+        );
+    }
+}
