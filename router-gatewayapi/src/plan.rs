@@ -366,11 +366,24 @@ fn canary_ref(route: &Route<'_>, rule: &Value, services: &Services<'_>) -> Value
     backend
 }
 
+/// A managed rule made from a source rule: everything the source rule
+/// carries (filters, timeouts, retry, session persistence and any field a
+/// newer Gateway API adds) except what the managed route replaces — its
+/// `name`, `matches` and `backendRefs`.
+fn derived_rule(source: &Value, name: &str, matches: Vec<Value>, backend_refs: Value) -> Value {
+    let mut rule = source.as_object().cloned().unwrap_or_default();
+    rule.insert("name".into(), Value::String(name.to_owned()));
+    rule.insert("matches".into(), Value::Array(matches));
+    rule.insert("backendRefs".into(), backend_refs);
+    Value::Object(rule)
+}
+
 /// Sets the managed header route `step.name`: for every unmanaged rule that
-/// carries both Services, one rule (`name`, then `name-1`, ...) with the
-/// source rule's matches (path, method, query params and headers kept) plus
-/// the step's header conditions, the source rule's filters, and the canary
-/// as its only backend. An empty match removes only this named route.
+/// carries both Services, one rule (`name`, then `name-1`, ...) that is a
+/// copy of that source rule (filters, timeouts, retry and everything else
+/// it carries) with the source rule's matches (path, method, query params
+/// and headers kept) plus the step's header conditions, and the canary as
+/// its only backend. An empty match removes only this named route.
 /// TCP and TLS routes have no requests to match: no change.
 pub fn plan_header_route(
     route: &Route<'_>,
@@ -418,17 +431,8 @@ pub fn plan_header_route(
                 })
                 .collect(),
         };
-        let mut rule = Map::new();
-        rule.insert("name".into(), Value::String(name));
-        rule.insert("matches".into(), Value::Array(matches));
-        if let Some(filters) = source["filters"].as_array().filter(|f| !f.is_empty()) {
-            rule.insert("filters".into(), Value::Array(filters.clone()));
-        }
-        rule.insert(
-            "backendRefs".into(),
-            json!([canary_ref(route, source, services)]),
-        );
-        desired.push(Value::Object(rule));
+        let backend = json!([canary_ref(route, source, services)]);
+        desired.push(derived_rule(source, &name, matches, backend));
     }
     upsert_named(route, &step.name, desired)
 }
@@ -436,8 +440,11 @@ pub fn plan_header_route(
 /// Sets the managed mirror route `step.name` on an HTTPRoute: one rule
 /// matching the step's requests (method, path, headers; the match entries
 /// are ORed) that sends them to the stable Service and copies `percentage`
-/// of them to the canary with a `RequestMirror` filter. An empty match
-/// removes it. TCP and TLS routes: no change; GRPCRoute: an error.
+/// of them to the canary with a `RequestMirror` filter. The rule is a copy
+/// of the first rule that carries both Services, so mirrored requests get
+/// the user's behaviour (its filters, timeouts, retry and the rest), with
+/// the `RequestMirror` filter after the source rule's filters. An empty
+/// match removes it. TCP and TLS routes: no change; GRPCRoute: an error.
 pub fn plan_mirror_route(
     route: &Route<'_>,
     services: &Services<'_>,
@@ -469,8 +476,8 @@ pub fn plan_mirror_route(
         .unwrap_or_else(|| json!({"name": services.stable}));
     if let Some(obj) = stable.as_object_mut() {
         obj.remove("weight");
-        obj.remove("filters");
     }
+    // A mirror target is an object reference: no weight, no filters.
     let mut mirror_to = canary_ref(route, source, services);
     if let Some(obj) = mirror_to.as_object_mut() {
         obj.remove("filters");
@@ -480,7 +487,10 @@ pub fn plan_mirror_route(
     if percent != 100 {
         filter["requestMirror"]["percent"] = json!(percent);
     }
-    let rule = json!({"name": step.name, "matches": matches, "filters": [filter], "backendRefs": [stable]});
+    let mut rule = derived_rule(source, &step.name, matches, json!([stable]));
+    let mut filters = source["filters"].as_array().cloned().unwrap_or_default();
+    filters.push(filter);
+    rule["filters"] = Value::Array(filters);
     upsert_named(route, &step.name, vec![rule])
 }
 

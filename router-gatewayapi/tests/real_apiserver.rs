@@ -44,6 +44,7 @@ fn web_route() -> Value {
                  "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
                  "filters": [{"type": "RequestHeaderModifier",
                               "requestHeaderModifier": {"add": [{"name": "x-via", "value": "gw"}]}}],
+                 "timeouts": {"request": "10s"},
                  "backendRefs": [{"name": "web-stable", "port": 80, "weight": 100},
                                  {"name": "web-canary", "port": 80, "weight": 0}]},
                 {"name": "static",
@@ -146,9 +147,23 @@ async fn weights_header_and_mirror_routes_then_removal() {
     );
     assert_eq!(beta["backendRefs"].as_array().unwrap().len(), 1);
     assert_eq!(beta["backendRefs"][0]["name"], "web-canary");
+    let main = rule(&original, "main");
+    assert_eq!(
+        beta["timeouts"], main["timeouts"],
+        "the source rule's timeouts"
+    );
+    assert_eq!(
+        beta["filters"], main["filters"],
+        "the source rule's filters"
+    );
     let mirror_rule = rule(&stored, "mirror");
     assert_eq!(mirror_rule["matches"][0]["method"], "GET");
+    assert_eq!(mirror_rule["timeouts"], main["timeouts"]);
     let filters = mirror_rule["filters"].as_array().unwrap();
+    assert_eq!(
+        filters[0], main["filters"][0],
+        "mirrored requests get the user's header modifier first"
+    );
     let mirror_filter = filters
         .iter()
         .find(|f| f["type"] == "RequestMirror")
