@@ -17,8 +17,9 @@ use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch as KubePatch,
 use plugin_proto::{RolloutContext, TrafficRouter, Verified};
 use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
 use rollout_core::status::WeightDestination;
+use router_core::client::{LazyClient, UserAgent, request_error, status_code};
+use router_core::{RouteStep, check_listed};
 use serde_json::Value;
-use tokio::sync::OnceCell;
 
 use crate::config::{Config, RouteKind, RouteRef};
 use crate::error::Error;
@@ -55,7 +56,7 @@ const CACHE_FILL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Gateway API traffic routing as a [`TrafficRouter`].
 #[derive(Clone)]
 pub struct GatewayApiRouter {
-    client: std::sync::Arc<OnceCell<kube::Client>>,
+    client: LazyClient,
     limiter: Option<std::sync::Arc<Limiter>>,
     cache: Option<Caches>,
 }
@@ -63,16 +64,46 @@ pub struct GatewayApiRouter {
 impl std::fmt::Debug for GatewayApiRouter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GatewayApiRouter")
-            .field("connected", &self.client.initialized())
+            .field("connected", &self.client.is_connected())
             .finish()
     }
 }
 
 impl GatewayApiRouter {
-    /// A router using this Kubernetes client.
+    /// A router using this Kubernetes client (its user agent is the
+    /// caller's: see [`Self::user_agent`]).
     pub fn with_client(client: kube::Client) -> Self {
+        Self::with(LazyClient::ready(client))
+    }
+
+    /// A router whose client is built on first use from the environment (the
+    /// in-cluster service account, or `KUBECONFIG`), sending
+    /// [`Self::user_agent`].
+    pub fn from_environment() -> Self {
+        Self::with(LazyClient::from_environment(Self::user_agent()))
+    }
+
+    /// A router whose client is built on first use from `config`, sending
+    /// [`Self::user_agent`].
+    pub fn from_config(config: kube::Config) -> Self {
+        Self::with(LazyClient::from_config(config, Self::user_agent()))
+    }
+
+    /// The `User-Agent` of this router's requests: `rollgate-gatewayapi/<version>`.
+    ///
+    /// ```
+    /// use router_gatewayapi::GatewayApiRouter;
+    /// assert_eq!(GatewayApiRouter::user_agent().as_str(),
+    ///            concat!("rollgate-gatewayapi/", env!("CARGO_PKG_VERSION")));
+    /// ```
+    pub fn user_agent() -> UserAgent {
+        UserAgent::new("rollgate-gatewayapi", env!("CARGO_PKG_VERSION"))
+            .expect("the crate name and version make a valid header value")
+    }
+
+    fn with(client: LazyClient) -> Self {
         Self {
-            client: std::sync::Arc::new(OnceCell::new_with(Some(client))),
+            client,
             limiter: None,
             cache: None,
         }
@@ -176,7 +207,10 @@ impl GatewayApiRouter {
         }
         self.throttle().await;
         api.get(name).await.map_err(|e| {
-            plugin_proto::Error::router(format!("{} {namespace}/{name}: {e}", kind.kind()))
+            core_error(request_error(
+                format!("{} {namespace}/{name}", kind.kind()),
+                &e,
+            ))
         })
     }
 
@@ -187,24 +221,8 @@ impl GatewayApiRouter {
         }
     }
 
-    /// A router whose client is built on `init` from the environment (the
-    /// in-cluster service account, or `KUBECONFIG`).
-    pub fn from_environment() -> Self {
-        Self {
-            client: std::sync::Arc::new(OnceCell::new()),
-            limiter: None,
-            cache: None,
-        }
-    }
-
     async fn client(&self) -> Result<kube::Client, plugin_proto::Error> {
-        self.client
-            .get_or_try_init(kube::Client::try_default)
-            .await
-            .cloned()
-            .map_err(|e| {
-                plugin_proto::Error::router(format!("cannot build a Kubernetes client: {e}"))
-            })
+        self.client.get().await.map_err(core_error)
     }
 
     fn resource(kind: RouteKind) -> ApiResource {
@@ -242,7 +260,10 @@ impl GatewayApiRouter {
             let params = ListParams::default().labels(&label_selector(selector));
             self.throttle().await;
             let found = api.list(&params).await.map_err(|e| {
-                plugin_proto::Error::router(format!("listing {}s in {namespace}: {e}", kind.kind()))
+                core_error(request_error(
+                    format!("listing {}s in {namespace}", kind.kind()),
+                    &e,
+                ))
             })?;
             for object in found {
                 let name = object.metadata.name.unwrap_or_default();
@@ -313,6 +334,10 @@ fn router_error(e: Error) -> plugin_proto::Error {
     plugin_proto::Error::router(e.to_string())
 }
 
+fn core_error(e: router_core::Error) -> plugin_proto::Error {
+    plugin_proto::Error::router(e.to_string())
+}
+
 /// Reads, plans and (if needed) patches one route; `Ok(true)` when it wrote.
 async fn write<F>(
     router: &GatewayApiRouter,
@@ -371,16 +396,11 @@ where
             }
             Ok(Ok(())) => return Ok(true),
             // 422: a `test` guard failed; 409: a conflicting write. Read again.
-            Err(kube::Error::Api(status)) if status.code == 422 || status.code == 409 => {
+            Err(e) if matches!(status_code(&e), Some(422 | 409)) => {
                 tracing::debug!(route = %route.label(), attempt, "route changed under us; planning again");
                 tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
             }
-            Err(e) => {
-                return Err(plugin_proto::Error::router(format!(
-                    "{}: {e}",
-                    route.label()
-                )));
-            }
+            Err(e) => return Err(core_error(request_error(route.label(), &e))),
         }
     }
     Err(plugin_proto::Error::router(format!(
@@ -508,22 +528,38 @@ impl TrafficRouter for GatewayApiRouter {
         .await
     }
 
+    /// Refused, changing nothing, when `managedRoutes` does not list the route.
     async fn set_header_route(
         &self,
         ctx: &RolloutContext,
         step: &SetHeaderRoute,
     ) -> Result<(), plugin_proto::Error> {
+        check_listed(
+            &ctx.object_name(),
+            RouteStep::Header,
+            &step.name,
+            &ctx.managed_routes,
+        )
+        .map_err(core_error)?;
         self.each_route(ctx, true, |route, services| {
             plan::plan_header_route(route, services, step)
         })
         .await
     }
 
+    /// Refused, changing nothing, when `managedRoutes` does not list the route.
     async fn set_mirror_route(
         &self,
         ctx: &RolloutContext,
         step: &SetMirrorRoute,
     ) -> Result<(), plugin_proto::Error> {
+        check_listed(
+            &ctx.object_name(),
+            RouteStep::Mirror,
+            &step.name,
+            &ctx.managed_routes,
+        )
+        .map_err(core_error)?;
         self.each_route(ctx, true, |route, services| {
             plan::plan_mirror_route(route, services, step)
         })

@@ -407,3 +407,49 @@ async fn a_user_rule_to_the_stable_service_keeps_its_weight_at_every_step() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_audit_log_names_the_router_and_an_unlisted_route_writes_nothing() {
+    let Some(cluster) = cluster("agent").await else {
+        return;
+    };
+    let api = routes(&cluster);
+    let original = create(&api, web_route()).await.data["spec"].clone();
+    let rbac = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/rbac/rollgate-gatewayapi.yaml"
+    );
+    // The client the binary builds, with the documented permissions.
+    let router = GatewayApiRouter::from_config(cluster.config_with_role(rbac.as_ref()).await);
+    let ctx = ctx(&cluster, &["beta"]);
+    router.set_weight(&ctx, 30, &[]).await.unwrap();
+    let unlisted: rollout_core::spec::SetHeaderRoute = serde_json::from_value(json!({
+        "name": "gamma", "match": [{"headerName": "x-gamma", "headerValue": {"exact": "1"}}]
+    }))
+    .unwrap();
+    let err = router
+        .set_header_route(&ctx, &unlisted)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("setHeaderRoute gamma") && err.contains("managedRoutes"),
+        "{err}"
+    );
+    cluster.audit_barrier().await;
+    let requests = cluster.audited_requests("httproutes", "web");
+    let ours: Vec<_> = requests
+        .iter()
+        .filter(|r| r.user_agent.starts_with("rollgate-gatewayapi/"))
+        .map(|r| (r.verb.as_str(), r.user_agent.as_str()))
+        .collect();
+    let agent = concat!("rollgate-gatewayapi/", env!("CARGO_PKG_VERSION"));
+    assert_eq!(ours, [("get", agent), ("patch", agent)], "{requests:?}");
+    let stored = spec(&api).await;
+    assert_eq!(
+        stored["rules"].as_array().unwrap().len(),
+        2,
+        "no rule added"
+    );
+    assert_eq!(rule(&stored, "static"), rule(&original, "static"));
+}

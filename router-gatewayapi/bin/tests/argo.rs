@@ -306,6 +306,19 @@ async fn image_change_weights_promote_and_abort() {
         matches!((canary_50, canary_100), (Some(a), Some(b)) if a < b),
         "the gateway saw 50/50, then 0/100: {seen:?}"
     );
+    // The plugin process's own requests carry its user agent.
+    s.cluster.audit_barrier().await;
+    let agent = concat!("rollgate-gatewayapi/", env!("CARGO_PKG_VERSION"));
+    let patches: Vec<_> = s
+        .cluster
+        .audited_requests("httproutes", "web")
+        .into_iter()
+        .filter(|r| r.verb == "patch" && r.user_agent.starts_with("rollgate-"))
+        .collect();
+    assert!(
+        !patches.is_empty() && patches.iter().all(|r| r.user_agent == agent),
+        "the plugin's route writes are audited as {agent}: {patches:?}"
+    );
 
     s.set_image("example.com/web:3").await;
     s.until("50/50 and paused again", |st, route| {
