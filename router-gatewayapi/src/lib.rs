@@ -23,6 +23,7 @@ pub mod config;
 mod error;
 pub mod plan;
 mod router;
+mod versions;
 
 pub use error::Error;
 pub use router::{GatewayApiRouter, RequestLimit, WRITE_ATTEMPTS};

@@ -24,6 +24,7 @@ use serde_json::Value;
 use crate::config::{Config, RouteKind, RouteRef};
 use crate::error::Error;
 use crate::plan::{self, Route, Services};
+use crate::versions::ServedVersions;
 
 /// How often a write is retried after a failed guard or a conflict.
 pub const WRITE_ATTEMPTS: u32 = 5;
@@ -40,11 +41,12 @@ pub struct RequestLimit {
 
 type Limiter = governor::DefaultDirectRateLimiter;
 
-/// Watch caches of routes, one per kind and namespace, started on first use.
+/// Watch caches of routes, one per kind, version and namespace, started on
+/// first use.
 type Caches = std::sync::Arc<
     tokio::sync::Mutex<
         std::collections::HashMap<
-            (RouteKind, String),
+            (RouteKind, String, String),
             kube::runtime::reflector::Store<DynamicObject>,
         >,
     >,
@@ -59,6 +61,7 @@ pub struct GatewayApiRouter {
     client: LazyClient,
     limiter: Option<std::sync::Arc<Limiter>>,
     cache: Option<Caches>,
+    versions: ServedVersions,
 }
 
 impl std::fmt::Debug for GatewayApiRouter {
@@ -106,6 +109,7 @@ impl GatewayApiRouter {
             client,
             limiter: None,
             cache: None,
+            versions: ServedVersions::default(),
         }
     }
 
@@ -156,6 +160,7 @@ impl GatewayApiRouter {
     async fn cached(
         &self,
         api: &Api<DynamicObject>,
+        resource: &ApiResource,
         kind: RouteKind,
         namespace: &str,
         name: &str,
@@ -163,11 +168,10 @@ impl GatewayApiRouter {
         use futures::StreamExt as _;
         use kube::runtime::{WatchStreamExt as _, reflector, watcher};
         let caches = self.cache.as_ref()?;
-        let resource = Self::resource(kind);
         let store = {
             let mut caches = caches.lock().await;
             caches
-                .entry((kind, namespace.to_owned()))
+                .entry((kind, resource.version.clone(), namespace.to_owned()))
                 .or_insert_with(|| {
                     let writer = reflector::store::Writer::new(resource.clone());
                     let store = writer.as_reader();
@@ -188,30 +192,46 @@ impl GatewayApiRouter {
             );
             return None;
         }
-        let key = reflector::ObjectRef::new_with(name, resource).within(namespace);
+        let key = reflector::ObjectRef::new_with(name, resource.clone()).within(namespace);
         store.get(&key).map(|o| (*o).clone())
     }
 
     /// A route, from the watch cache when `cache_ok` and the cache has it,
-    /// else from the API server.
+    /// else from the API server; with the API (version) it was read through.
+    /// A 404 makes the router discover the served versions again and, when
+    /// the kind's version changed, read once more.
     async fn read(
         &self,
-        api: &Api<DynamicObject>,
+        client: &kube::Client,
         kind: RouteKind,
         namespace: &str,
         name: &str,
         cache_ok: bool,
-    ) -> Result<DynamicObject, plugin_proto::Error> {
-        if cache_ok && let Some(object) = self.cached(api, kind, namespace, name).await {
-            return Ok(object);
+    ) -> Result<(DynamicObject, Api<DynamicObject>), plugin_proto::Error> {
+        let label = || format!("{} {namespace}/{name}", kind.kind());
+        let (mut api, resource) = self.api(client, kind, namespace)?;
+        if cache_ok && let Some(object) = self.cached(&api, &resource, kind, namespace, name).await
+        {
+            return Ok((object, api));
         }
         self.throttle().await;
-        api.get(name).await.map_err(|e| {
-            core_error(request_error(
-                format!("{} {namespace}/{name}", kind.kind()),
-                &e,
-            ))
-        })
+        let mut result = api.get(name).await;
+        if let Err(e) = &result
+            && status_code(e) == Some(404)
+            && self
+                .versions
+                .changed_after_not_found(client, kind)
+                .await
+                .map_err(core_error)?
+        {
+            api = self.api(client, kind, namespace)?.0;
+            self.throttle().await;
+            result = api.get(name).await;
+        }
+        match result {
+            Ok(object) => Ok((object, api)),
+            Err(e) => Err(core_error(request_error(label(), &e))),
+        }
     }
 
     /// Waits until the request limit allows one more request.
@@ -225,22 +245,16 @@ impl GatewayApiRouter {
         self.client.get().await.map_err(core_error)
     }
 
-    fn resource(kind: RouteKind) -> ApiResource {
-        let version = match kind {
-            RouteKind::Http | RouteKind::Grpc => "v1",
-            RouteKind::Tcp | RouteKind::Tls => "v1alpha2",
-        };
-        ApiResource {
-            group: "gateway.networking.k8s.io".into(),
-            version: version.into(),
-            api_version: format!("gateway.networking.k8s.io/{version}"),
-            kind: kind.kind().into(),
-            plural: format!("{}s", kind.kind().to_lowercase()),
-        }
-    }
-
-    fn api(client: kube::Client, kind: RouteKind, namespace: &str) -> Api<DynamicObject> {
-        Api::namespaced_with(client, namespace, &Self::resource(kind))
+    /// The API for `kind` in `namespace` at the served version.
+    fn api(
+        &self,
+        client: &kube::Client,
+        kind: RouteKind,
+        namespace: &str,
+    ) -> Result<(Api<DynamicObject>, ApiResource), plugin_proto::Error> {
+        let resource = self.versions.resource(kind).map_err(router_error)?;
+        let api = Api::namespaced_with(client.clone(), namespace, &resource);
+        Ok((api, resource))
     }
 
     /// The config and the routes it names (plus those its selectors find).
@@ -256,10 +270,21 @@ impl GatewayApiRouter {
         let client = self.client().await?;
         let mut routes = config.routes.clone();
         for (kind, selector) in &config.selectors {
-            let api = Self::api(client.clone(), *kind, &namespace);
             let params = ListParams::default().labels(&label_selector(selector));
             self.throttle().await;
-            let found = api.list(&params).await.map_err(|e| {
+            let mut found = self.api(&client, *kind, &namespace)?.0.list(&params).await;
+            if let Err(e) = &found
+                && status_code(e) == Some(404)
+                && self
+                    .versions
+                    .changed_after_not_found(&client, *kind)
+                    .await
+                    .map_err(core_error)?
+            {
+                self.throttle().await;
+                found = self.api(&client, *kind, &namespace)?.0.list(&params).await;
+            }
+            let found = found.map_err(|e| {
                 core_error(request_error(
                     format!("listing {}s in {namespace}", kind.kind()),
                     &e,
@@ -302,11 +327,10 @@ impl GatewayApiRouter {
             .iter()
             .filter(|r| r.use_header_routes || !header_routes_only)
         {
-            let api = Self::api(client.clone(), r.kind, &namespace);
             let label = format!("{} {namespace}/{}", r.kind.kind(), r.name);
             match write(
                 self,
-                &api,
+                &client,
                 &namespace,
                 &r.name,
                 r.kind,
@@ -341,7 +365,7 @@ fn core_error(e: router_core::Error) -> plugin_proto::Error {
 /// Reads, plans and (if needed) patches one route; `Ok(true)` when it wrote.
 async fn write<F>(
     router: &GatewayApiRouter,
-    api: &Api<DynamicObject>,
+    client: &kube::Client,
     namespace: &str,
     name: &str,
     kind: RouteKind,
@@ -353,8 +377,8 @@ where
 {
     for attempt in 0..WRITE_ATTEMPTS {
         // After a failed guard the cache is known to be behind: read the server.
-        let object = router
-            .read(api, kind, namespace, name, attempt == 0)
+        let (object, api) = router
+            .read(client, kind, namespace, name, attempt == 0)
             .await?;
         let value = serde_json::to_value(&object)
             .map_err(|e| plugin_proto::Error::router(e.to_string()))?;
@@ -498,8 +522,15 @@ fn accepted(route: &Value) -> bool {
 
 #[async_trait]
 impl TrafficRouter for GatewayApiRouter {
+    /// Builds the client and discovers which version of each route kind
+    /// the API server serves (a failed discovery is logged; it is tried
+    /// again when a route request comes back 404).
     async fn init(&self) -> Result<(), plugin_proto::Error> {
-        self.client().await.map(|_| ())
+        let client = self.client().await?;
+        if let Err(e) = self.versions.discover(&client).await {
+            tracing::warn!(error = %e, "Gateway API version discovery failed; assuming v1");
+        }
+        Ok(())
     }
 
     async fn name(&self) -> Result<String, plugin_proto::Error> {
@@ -583,8 +614,9 @@ impl TrafficRouter for GatewayApiRouter {
             namespace: &ctx.namespace,
         };
         for r in &routes {
-            let api = Self::api(client.clone(), r.kind, &namespace);
-            let object = self.read(&api, r.kind, &namespace, &r.name, true).await?;
+            let (object, _) = self
+                .read(&client, r.kind, &namespace, &r.name, true)
+                .await?;
             let value = serde_json::to_value(&object)
                 .map_err(|e| plugin_proto::Error::router(e.to_string()))?;
             let route = Route {

@@ -453,3 +453,76 @@ async fn the_audit_log_names_the_router_and_an_unlisted_route_writes_nothing() {
     );
     assert_eq!(rule(&stored, "static"), rule(&original, "static"));
 }
+
+/// The channel of the installed Gateway API CRDs, as the test run says
+/// (`ROLLGATE_GATEWAY_API_CHANNEL`, experimental by default), checked
+/// against what the API server serves.
+async fn channel(cluster: &Cluster) -> &'static str {
+    let standard = std::env::var("ROLLGATE_GATEWAY_API_CHANNEL").as_deref() == Ok("standard");
+    let group = kube::discovery::group(&cluster.client, "gateway.networking.k8s.io")
+        .await
+        .expect("the Gateway API group");
+    let tcp_alpha = group
+        .versioned_resources("v1alpha2")
+        .iter()
+        .any(|(r, _)| r.kind == "TCPRoute");
+    assert_eq!(
+        tcp_alpha, !standard,
+        "TCPRoute v1alpha2 is served by the experimental channel only"
+    );
+    if standard { "standard" } else { "experimental" }
+}
+
+#[tokio::test]
+async fn tcp_and_tls_routes_at_the_served_version() {
+    let Some(cluster) = cluster("l4").await else {
+        return;
+    };
+    eprintln!("Gateway API channel: {}", channel(&cluster).await);
+    let backends = json!([{"name": "web-canary", "port": 443, "weight": 0},
+                          {"name": "web-stable", "port": 443, "weight": 100}]);
+    cluster
+        .create(
+            json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "TCPRoute",
+            "metadata": {"name": "db"},
+            "spec": {"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": backends}]}}),
+        )
+        .await;
+    cluster
+        .create(
+            json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "TLSRoute",
+            "metadata": {"name": "tls"},
+            "spec": {"parentRefs": [{"name": "gw"}], "hostnames": ["web.example.com"],
+                     "rules": [{"backendRefs": backends}]}}),
+        )
+        .await;
+    let rbac = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/rbac/rollgate-gatewayapi.yaml"
+    );
+    let router = GatewayApiRouter::from_config(cluster.config_with_role(rbac.as_ref()).await);
+    router.init().await.unwrap();
+    let mut ctx = ctx(&cluster, &[]);
+    ctx.config = json!({"tcpRoute": "db", "tlsRoute": "tls"});
+    router.set_weight(&ctx, 25, &[]).await.unwrap();
+    for (kind, name) in [("TCPRoute", "db"), ("TLSRoute", "tls")] {
+        let stored = cluster
+            .api("gateway.networking.k8s.io", "v1", kind)
+            .get(name)
+            .await
+            .unwrap();
+        assert_eq!(
+            weights(&stored.data["spec"]["rules"][0]),
+            (75, 25),
+            "{kind} {name}"
+        );
+    }
+    // A router that never ran init finds the versions on its own too.
+    let fresh = GatewayApiRouter::from_config(cluster.config_with_role(rbac.as_ref()).await);
+    fresh.set_weight(&ctx, 50, &[]).await.unwrap();
+    assert_eq!(
+        fresh.verify_weight(&ctx, 50, &[]).await.unwrap(),
+        Verified::NotVerified,
+        "weights in place, but no gateway accepted the routes"
+    );
+}
