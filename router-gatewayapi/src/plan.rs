@@ -20,6 +20,7 @@ use serde_json::{Map, Value, json};
 
 use crate::config::RouteKind;
 use crate::error::Error;
+use crate::precedence;
 
 /// Gateway API's largest backendRef weight.
 pub const MAX_WEIGHT: i32 = 1_000_000;
@@ -78,11 +79,14 @@ impl Route<'_> {
         }
     }
 
-    /// Whether a rule is one of ours, by name.
+    /// Whether a rule is one of ours, by name: a managed route's rule
+    /// (`name`, `name-<n>`) or a companion rule keeping the managed routes'
+    /// precedence (`<rule>--<later route>`, see [`crate::precedence`]).
     fn is_managed(&self, rule: &Value) -> bool {
+        let own = |n: &str| self.managed.iter().any(|m| is_named(n, m));
         rule["name"]
             .as_str()
-            .is_some_and(|n| self.managed.iter().any(|m| is_named(n, m)))
+            .is_some_and(|n| own(n) || precedence::is_companion(n, self.managed, own))
     }
 
     /// Whether a backendRef points at `service` in the rollout's namespace.
@@ -232,23 +236,55 @@ pub fn plan_weights(
     patch(ops)
 }
 
-/// Replaces the rules named `name` (and `name-<n>`) with `desired`,
-/// appended at the end; no change when they are already exactly that.
-fn upsert_named(
-    route: &Route<'_>,
-    name: &str,
-    desired: Vec<Value>,
-) -> Result<Option<Patch>, Error> {
+/// Replaces the rules of managed route `name` (`name`, `name-<n>`) with
+/// `desired` and lays out every managed rule again at the end of the route:
+/// for each managed route in `managedRoutes` order, its rules, then their
+/// companion rules over the routes listed after it (see
+/// [`crate::precedence`]). No change when the managed rules already are
+/// exactly that.
+fn set_managed(route: &Route<'_>, name: &str, desired: Vec<Value>) -> Result<Option<Patch>, Error> {
+    if !route.managed.iter().any(|m| m == name) {
+        return Err(route.error(format!(
+            "route {name} is not listed in spec.strategy.canary.trafficRouting.managedRoutes"
+        )));
+    }
     let rules = route.rules()?;
+    let own: Vec<(&str, Vec<Value>)> = route
+        .managed
+        .iter()
+        .map(|m| {
+            let rules = if m == name {
+                desired.clone()
+            } else {
+                rules
+                    .iter()
+                    .filter(|r| r["name"].as_str().is_some_and(|n| is_named(n, m)))
+                    .cloned()
+                    .collect()
+            };
+            (m.as_str(), rules)
+        })
+        .collect();
+    let mut sequence = Vec::new();
+    for (i, (_, rules_a)) in own.iter().enumerate() {
+        sequence.extend(rules_a.iter().cloned());
+        for rule in rules_a {
+            for (b, rules_b) in &own[i + 1..] {
+                if let Some(companion) = companion(route.kind, rule, b, rules_b) {
+                    sequence.push(companion);
+                }
+            }
+        }
+    }
     let existing: Vec<(usize, &Value)> = rules
         .iter()
         .enumerate()
-        .filter(|(_, r)| r["name"].as_str().is_some_and(|n| is_named(n, name)))
+        .filter(|(_, r)| route.is_managed(r))
         .collect();
-    if existing.len() == desired.len()
+    if existing.len() == sequence.len()
         && existing
             .iter()
-            .zip(&desired)
+            .zip(&sequence)
             .all(|((_, have), want)| defaulted(route.kind, have) == defaulted(route.kind, want))
     {
         return Ok(None);
@@ -263,10 +299,50 @@ fn upsert_named(
         );
         ops.push(json!({"op": "remove", "path": format!("/spec/rules/{i}")}));
     }
-    for rule in desired {
+    for rule in sequence {
         ops.push(json!({"op": "add", "path": "/spec/rules/-", "value": rule}));
     }
     patch(ops)
+}
+
+/// A rule's matches with the API server's defaults explicit (a rule
+/// without matches matches every request).
+fn normalized_matches(kind: RouteKind, rule: &Value) -> Vec<Value> {
+    let rule = defaulted(kind, rule);
+    match rule["matches"].as_array() {
+        Some(ms) if !ms.is_empty() => ms.clone(),
+        _ => vec![json!({})],
+    }
+}
+
+/// `rule` (of a managed route) again, named `<rule>--<over>`, matching the
+/// requests that both it and the rules of managed route `over` match;
+/// `None` when there are none.
+fn companion(kind: RouteKind, rule: &Value, over: &str, others: &[Value]) -> Option<Value> {
+    let mut matches: Vec<Value> = Vec::new();
+    for a in normalized_matches(kind, rule) {
+        for other in others {
+            for b in normalized_matches(kind, other) {
+                let both = match kind {
+                    RouteKind::Http => precedence::intersect_http(&a, &b),
+                    _ => precedence::intersect_grpc(&a, &b),
+                };
+                if let Some(m) = both.filter(|m| !matches.contains(m)) {
+                    matches.push(m);
+                }
+            }
+        }
+    }
+    if matches.is_empty() {
+        return None;
+    }
+    let mut companion = rule.clone();
+    companion["name"] = json!(precedence::companion_name(
+        rule["name"].as_str().unwrap_or_default(),
+        over
+    ));
+    companion["matches"] = Value::Array(matches);
+    Some(companion)
 }
 
 /// A rule with the defaults the API server fills in (from the Gateway API
@@ -383,8 +459,11 @@ fn derived_rule(source: &Value, name: &str, matches: Vec<Value>, backend_refs: V
 /// copy of that source rule (filters, timeouts, retry and everything else
 /// it carries) with the source rule's matches (path, method, query params
 /// and headers kept) plus the step's header conditions, and the canary as
-/// its only backend. An empty match removes only this named route.
-/// TCP and TLS routes have no requests to match: no change.
+/// its only backend. An empty match removes only this named route. The
+/// managed rules are laid out again in `managedRoutes` order, with the
+/// companion rules that make that order their precedence (see "Managed
+/// routes" in the crate documentation). TCP and TLS routes have no requests to match:
+/// no change.
 pub fn plan_header_route(
     route: &Route<'_>,
     services: &Services<'_>,
@@ -394,7 +473,7 @@ pub fn plan_header_route(
         return Ok(None);
     }
     if step.matches.is_empty() {
-        return upsert_named(route, &step.name, Vec::new());
+        return set_managed(route, &step.name, Vec::new());
     }
     let headers: Vec<Value> = step
         .matches
@@ -434,7 +513,7 @@ pub fn plan_header_route(
         let backend = json!([canary_ref(route, source, services)]);
         desired.push(derived_rule(source, &name, matches, backend));
     }
-    upsert_named(route, &step.name, desired)
+    set_managed(route, &step.name, desired)
 }
 
 /// Sets the managed mirror route `step.name` on an HTTPRoute: one rule
@@ -444,7 +523,9 @@ pub fn plan_header_route(
 /// of the first rule that carries both Services, so mirrored requests get
 /// the user's behaviour (its filters, timeouts, retry and the rest), with
 /// the `RequestMirror` filter after the source rule's filters. An empty
-/// match removes it. TCP and TLS routes: no change; GRPCRoute: an error.
+/// match removes it. Precedence with the other managed routes follows
+/// `managedRoutes` order, as for header routes. TCP and TLS routes: no
+/// change; GRPCRoute: an error.
 pub fn plan_mirror_route(
     route: &Route<'_>,
     services: &Services<'_>,
@@ -458,7 +539,7 @@ pub fn plan_mirror_route(
         RouteKind::Http => {}
     }
     if step.matches.is_empty() {
-        return upsert_named(route, &step.name, Vec::new());
+        return set_managed(route, &step.name, Vec::new());
     }
     let (_, source) = route.source_rules(services)?[0];
     let matches: Vec<Value> = step
@@ -491,7 +572,7 @@ pub fn plan_mirror_route(
     let mut filters = source["filters"].as_array().cloned().unwrap_or_default();
     filters.push(filter);
     rule["filters"] = Value::Array(filters);
-    upsert_named(route, &step.name, vec![rule])
+    set_managed(route, &step.name, vec![rule])
 }
 
 fn mirror_match(route: &Route<'_>, m: &MirrorMatch) -> Result<Value, Error> {

@@ -173,6 +173,24 @@ async fn weights_header_and_mirror_routes_then_removal() {
         mirror_filter["requestMirror"]["backendRef"]["name"],
         "web-canary"
     );
+    // beta is listed before mirror in managedRoutes: requests matching both
+    // (GET /api with the header) go to the canary through a companion rule
+    // more specific than the mirror route's match, placed before it.
+    let companion = rule(&stored, "beta--mirror");
+    assert_eq!(companion["matches"][0]["method"], "GET");
+    assert_eq!(companion["matches"][0]["path"]["value"], "/api");
+    assert_eq!(
+        companion["matches"][0]["headers"],
+        beta["matches"][0]["headers"]
+    );
+    assert_eq!(companion["backendRefs"], beta["backendRefs"]);
+    let names: Vec<&str> = stored["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["main", "static", "beta", "beta--mirror", "mirror"]);
 
     router.remove_managed_routes(&ctx).await.unwrap();
     router.set_weight(&ctx, 0, &[]).await.unwrap();
