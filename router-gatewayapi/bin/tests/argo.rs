@@ -356,7 +356,9 @@ async fn header_and_mirror_routes_through_argo() {
 
     s.set_image("example.com/web:2").await;
     s.until("header and mirror routes in place, paused", |st, route| {
-        phase(st) == "Paused" && rule_names(route) == ["web", "beta", "mirror"]
+        // beta precedes mirror in managedRoutes: its companion rule takes
+        // the requests both match.
+        phase(st) == "Paused" && rule_names(route) == ["web", "beta", "beta--mirror", "mirror"]
     })
     .await;
     let route = s.route().await;
@@ -366,7 +368,10 @@ async fn header_and_mirror_routes_through_argo() {
         beta["matches"][0]["headers"][0],
         json!({"type": "Exact", "name": "x-beta", "value": "yes"})
     );
-    let mirror = &route["rules"][2];
+    let companion = &route["rules"][2];
+    assert_eq!(companion["matches"][0]["method"], "GET");
+    assert_eq!(companion["backendRefs"], beta["backendRefs"]);
+    let mirror = &route["rules"][3];
     let filter = mirror["filters"]
         .as_array()
         .unwrap()
