@@ -2,7 +2,8 @@
 //!
 //! Splits traffic between a rollout's canary and stable Services on
 //! HTTPRoutes, GRPCRoutes, TCPRoutes and TLSRoutes, and manages header and
-//! mirror routes as named rules on HTTP and gRPC routes. Configuration is the
+//! mirror routes as named rules on HTTP and gRPC routes (a gRPC mirror route
+//! matches on the gRPC path, `/<service>/<method>`, and headers). Configuration is the
 //! Gateway API plugin's schema users already have (see [`config`]).
 //!
 //! ```text

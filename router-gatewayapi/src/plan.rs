@@ -524,19 +524,20 @@ pub fn plan_header_route(
 /// the user's behaviour (its filters, timeouts, retry and the rest), with
 /// the `RequestMirror` filter after the source rule's filters. An empty
 /// match removes it. Precedence with the other managed routes follows
-/// `managedRoutes` order, as for header routes. TCP and TLS routes: no
-/// change; GRPCRoute: an error.
+/// `managedRoutes` order, as for header routes.
+///
+/// On a GRPCRoute (where `RequestMirror` is an extended filter too) the
+/// step's path is the gRPC path: `exact: /<service>/<method>` matches that
+/// method, `prefix: /<service>/` every method of the service; headers match
+/// as on HTTP; a method match is refused (every gRPC request is a POST), as
+/// is a regular-expression path. TCP and TLS routes: no change.
 pub fn plan_mirror_route(
     route: &Route<'_>,
     services: &Services<'_>,
     step: &SetMirrorRoute,
 ) -> Result<Option<Patch>, Error> {
-    match route.kind {
-        RouteKind::Tcp | RouteKind::Tls => return Ok(None),
-        RouteKind::Grpc => {
-            return Err(route.error("setMirrorRoute is supported on HTTPRoutes only"));
-        }
-        RouteKind::Http => {}
+    if !route.kind.routes_requests() {
+        return Ok(None);
     }
     if step.matches.is_empty() {
         return set_managed(route, &step.name, Vec::new());
@@ -545,7 +546,10 @@ pub fn plan_mirror_route(
     let matches: Vec<Value> = step
         .matches
         .iter()
-        .map(|m| mirror_match(route, m))
+        .map(|m| match route.kind {
+            RouteKind::Grpc => grpc_mirror_match(route, &step.name, m),
+            _ => mirror_match(route, m),
+        })
         .collect::<Result<_, _>>()?;
     let mut stable = source["backendRefs"]
         .as_array()
@@ -575,6 +579,50 @@ pub fn plan_mirror_route(
     set_managed(route, &step.name, vec![rule])
 }
 
+/// A GRPCRoute match from a mirror step's match (see [`plan_mirror_route`]).
+fn grpc_mirror_match(route: &Route<'_>, name: &str, m: &MirrorMatch) -> Result<Value, Error> {
+    let refuse = |what: &str| route.error(format!("setMirrorRoute {name}: {what}"));
+    let mut out = Map::new();
+    if m.method.is_some() {
+        return Err(refuse(
+            "a GRPCRoute cannot match the HTTP method (every gRPC request is a POST); \
+             match on the path (/<service>/<method>) or headers",
+        ));
+    }
+    if let Some(path) = &m.path {
+        let (exact, value) = match (&path.exact, &path.prefix, &path.regex) {
+            (Some(v), None, None) => (true, v),
+            (None, Some(v), None) => (false, v),
+            _ => {
+                return Err(refuse(
+                    "a GRPCRoute path is matched as exact /<service>/<method> or prefix \
+                     /<service>/ (no regular expression)",
+                ));
+            }
+        };
+        let parts: Vec<&str> = value.trim_start_matches('/').split('/').collect();
+        let method = match (exact, parts.as_slice()) {
+            (true, [service, method]) if !service.is_empty() && !method.is_empty() => {
+                json!({"type": "Exact", "service": service, "method": method})
+            }
+            (false, [service] | [service, ""]) if !service.is_empty() => {
+                json!({"type": "Exact", "service": service})
+            }
+            _ => {
+                return Err(refuse(&format!(
+                    "path {value:?} is not a gRPC path (exact /<service>/<method>, or prefix \
+                     /<service>/)"
+                )));
+            }
+        };
+        out.insert("method".into(), method);
+    }
+    if let Some(headers) = mirror_headers(route, m)? {
+        out.insert("headers".into(), headers);
+    }
+    Ok(Value::Object(out))
+}
+
 fn mirror_match(route: &Route<'_>, m: &MirrorMatch) -> Result<Value, Error> {
     let mut out = Map::new();
     if let Some(method) = &m.method {
@@ -602,23 +650,31 @@ fn mirror_match(route: &Route<'_>, m: &MirrorMatch) -> Result<Value, Error> {
         };
         out.insert("path".into(), json!({"type": kind, "value": value}));
     }
-    if !m.headers.is_empty() {
-        let headers: Vec<Value> = m
-            .headers
-            .iter()
-            .map(|(name, value)| {
-                header_match(
-                    route,
-                    &HeaderMatch {
-                        header_name: name.clone(),
-                        header_value: value.clone(),
-                    },
-                )
-            })
-            .collect::<Result<_, _>>()?;
-        out.insert("headers".into(), Value::Array(headers));
+    if let Some(headers) = mirror_headers(route, m)? {
+        out.insert("headers".into(), headers);
     }
     Ok(Value::Object(out))
+}
+
+/// A mirror step's header conditions as Gateway API header matches.
+fn mirror_headers(route: &Route<'_>, m: &MirrorMatch) -> Result<Option<Value>, Error> {
+    if m.headers.is_empty() {
+        return Ok(None);
+    }
+    let headers: Vec<Value> = m
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            header_match(
+                route,
+                &HeaderMatch {
+                    header_name: name.clone(),
+                    header_value: value.clone(),
+                },
+            )
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Some(Value::Array(headers)))
 }
 
 /// Sets (`on`) or removes the GitOps label the anchor plugin puts on routes

@@ -544,3 +544,55 @@ async fn tcp_and_tls_routes_at_the_served_version() {
         "weights in place, but no gateway accepted the routes"
     );
 }
+
+#[tokio::test]
+async fn grpc_header_and_mirror_routes_then_removal() {
+    let Some(cluster) = cluster("grpc").await else {
+        return;
+    };
+    let created = cluster
+        .create(
+            json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GRPCRoute",
+            "metadata": {"name": "api"},
+            "spec": {"parentRefs": [{"name": "gw"}], "rules": [{"name": "main",
+                "matches": [{"method": {"service": "shop.Cart"}}],
+                "filters": [{"type": "RequestHeaderModifier",
+                             "requestHeaderModifier": {"add": [{"name": "x-via", "value": "gw"}]}}],
+                "backendRefs": [{"name": "web-stable", "port": 9000, "weight": 90},
+                                {"name": "web-canary", "port": 9000, "weight": 10}]}]}}),
+        )
+        .await;
+    let original = created.data["spec"].clone();
+    let api = cluster.api("gateway.networking.k8s.io", "v1", "GRPCRoute");
+    let router = GatewayApiRouter::with_client(role_client(&cluster).await);
+    let mut ctx = ctx(&cluster, &["beta", "shadow"]);
+    ctx.config = json!({"grpcRoute": "api"});
+    let header: rollout_core::spec::SetHeaderRoute = serde_json::from_value(json!({
+        "name": "beta", "match": [{"headerName": "x-beta", "headerValue": {"exact": "1"}}]
+    }))
+    .unwrap();
+    let mirror: rollout_core::spec::SetMirrorRoute = serde_json::from_value(json!({
+        "name": "shadow", "percentage": 20, "match": [{"path": {"exact": "/shop.Cart/Add"}}]
+    }))
+    .unwrap();
+    router.set_header_route(&ctx, &header).await.unwrap();
+    router.set_mirror_route(&ctx, &mirror).await.unwrap();
+    let stored = api.get("api").await.unwrap().data["spec"].clone();
+    let names: Vec<&str> = stored["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["main", "beta", "beta--shadow", "shadow"]);
+    let shadow = rule(&stored, "shadow");
+    assert_eq!(shadow["matches"][0]["method"]["method"], "Add");
+    assert_eq!(shadow["filters"][0], original["rules"][0]["filters"][0]);
+    assert_eq!(shadow["filters"][1]["requestMirror"]["percent"], 20);
+    // Setting the same routes again changes nothing.
+    router.set_header_route(&ctx, &header).await.unwrap();
+    router.set_mirror_route(&ctx, &mirror).await.unwrap();
+    assert_eq!(api.get("api").await.unwrap().data["spec"], stored);
+    router.remove_managed_routes(&ctx).await.unwrap();
+    assert_eq!(api.get("api").await.unwrap().data["spec"], original);
+}
