@@ -13,7 +13,7 @@ use router_core::{RouteStep, check_listed};
 use serde_json::Value;
 
 use crate::Error;
-use crate::config::{Config, PLUGIN_NAME, VirtualServiceRef};
+use crate::config::{Config, PLUGIN_NAME, VirtualServiceRef, check_max_traffic_weight};
 use crate::plan::{self, Rollout};
 
 /// How often a write that lost a race (409) is read, planned and sent again.
@@ -207,7 +207,9 @@ impl IstioRouter {
     }
 }
 
+/// The config, after refusing a `maxTrafficWeight` Istio cannot express.
 fn parse(ctx: &RolloutContext) -> Result<Config, plugin_proto::Error> {
+    check_max_traffic_weight(ctx.max_traffic_weight, &ctx.object_name()).map_err(router_error)?;
     Config::parse(&ctx.config, &ctx.object_name()).map_err(router_error)
 }
 

@@ -194,3 +194,22 @@ async fn a_route_not_in_managed_routes_is_refused_before_any_request() {
     );
     no_more_requests(&mut handle).await;
 }
+
+#[tokio::test]
+async fn a_max_traffic_weight_istio_cannot_express_is_refused_on_the_first_call() {
+    let (router, mut handle) = router();
+    let mut c = ctx();
+    c.max_traffic_weight = 1000;
+    // Refused already at weight 0 (the first call of a rollout), not only
+    // once a weight above 100 arrives; nothing is read or written.
+    let err = router.set_weight(&c, 0, &[]).await.unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "rollout default/web: spec.strategy.canary.trafficRouting.maxTrafficWeight: 1000 is not \
+         supported: Istio route weights add up to 100 (remove the field or set it to 100)"
+    );
+    assert!(router.verify_weight(&c, 0, &[]).await.is_err());
+    assert!(router.update_hash(&c, "a", "b", &[]).await.is_err());
+    assert!(router.remove_managed_routes(&c).await.is_err());
+    no_more_requests(&mut handle).await;
+}
