@@ -596,3 +596,39 @@ async fn grpc_header_and_mirror_routes_then_removal() {
     router.remove_managed_routes(&ctx).await.unwrap();
     assert_eq!(api.get("api").await.unwrap().data["spec"], original);
 }
+
+#[tokio::test]
+async fn header_and_mirror_routes_with_their_companion_are_idle_when_set_again() {
+    let Some(cluster) = cluster("idle-precedence").await else {
+        return;
+    };
+    let api = routes(&cluster);
+    create(&api, web_route()).await;
+    let router = GatewayApiRouter::with_client(role_client(&cluster).await);
+    let ctx = ctx(&cluster, &["beta", "mirror"]);
+    let header: rollout_core::spec::SetHeaderRoute = serde_json::from_value(json!({
+        "name": "beta", "match": [{"headerName": "x-beta", "headerValue": {"exact": "1"}}]
+    }))
+    .unwrap();
+    let mirror: rollout_core::spec::SetMirrorRoute = serde_json::from_value(json!({
+        "name": "mirror", "match": [{"method": {"exact": "GET"}, "path": {"prefix": "/api"}}]
+    }))
+    .unwrap();
+    router.set_weight(&ctx, 30, &[]).await.unwrap();
+    router.set_header_route(&ctx, &header).await.unwrap();
+    router.set_mirror_route(&ctx, &mirror).await.unwrap();
+    assert!(rule(&spec(&api).await, "beta--mirror")["matches"].is_array());
+    cluster.audit_barrier().await;
+    let before = cluster.audited("httproutes", "web").len();
+    for _ in 0..5 {
+        router.set_weight(&ctx, 30, &[]).await.unwrap();
+        router.set_header_route(&ctx, &header).await.unwrap();
+        router.set_mirror_route(&ctx, &mirror).await.unwrap();
+    }
+    cluster.audit_barrier().await;
+    let idle = &cluster.audited("httproutes", "web")[before..];
+    assert!(
+        idle.iter().all(|verb| verb == "get"),
+        "as stored (with the API server's defaults), nothing to write: {idle:?}"
+    );
+}
