@@ -25,7 +25,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rollout_core::{Error, FieldError, Rollout, validate};
+use rollout_core::{Error, FieldError, Rollout, unsupported, validate};
 use serde::Deserialize;
 
 /// How the two verdicts on one Rollout differ.
@@ -52,230 +52,25 @@ struct KnownDifference {
 /// The Rollouts on which the engine differs from Argo today, and why.
 const KNOWN_DIFFERENCES: &[KnownDifference] = &[
     KnownDifference {
-        file: "corpus/canary-multi-action-analysis-with-plugin.yaml",
-        difference: Difference::OnlyEngineRefuses,
-        reason: "not fixed yet: a step with several actions (analysis with plugin) is refused \
-         at parse; Argo lets setCanaryScale, setHeaderRoute, setMirrorRoute and \
-         plugin share a step with at most one of setWeight, pause, experiment and \
-         analysis",
-    },
-    KnownDifference {
-        file: "corpus/canary-multi-action-header-and-mirror.yaml",
-        difference: Difference::OnlyEngineRefuses,
-        reason: "not fixed yet: a step with setHeaderRoute and setMirrorRoute is refused at \
-         parse",
-    },
-    KnownDifference {
-        file: "corpus/canary-multi-action-pause-with-routes.yaml",
-        difference: Difference::OnlyEngineRefuses,
-        reason: "not fixed yet: a step with pause, setCanaryScale and setHeaderRoute is \
-         refused at parse",
-    },
-    KnownDifference {
-        file: "corpus/canary-multi-action-weight-and-scale.yaml",
-        difference: Difference::OnlyEngineRefuses,
-        reason: "not fixed yet: a step with setWeight and setCanaryScale is refused at parse",
-    },
-    KnownDifference {
-        file: "corpus/canary-ping-pong-alb.yaml",
-        difference: Difference::OnlyEngineRefuses,
-        reason: "not fixed yet: validate requires canaryService and stableService with alb \
-         under pingPong; Argo requires them only without pingPong",
-    },
-    KnownDifference {
-        file: "corpus/canary-ping-pong-istio.yaml",
-        difference: Difference::OnlyEngineRefuses,
-        reason: "not fixed yet: validate requires canaryService and stableService with \
-         host-level istio under pingPong; Argo requires them only without pingPong",
-    },
-    KnownDifference {
-        file: "corpus-invalid/spec-min-ready-seconds-negative.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet: spec.minReadySeconds must not be negative",
-    },
-    KnownDifference {
-        file: "corpus-invalid/spec-progress-deadline-default-below-min-ready.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet: progressDeadlineSeconds (default 600) must exceed \
-         minReadySeconds",
-    },
-    KnownDifference {
-        file: "corpus-invalid/spec-progress-deadline-not-above-min-ready.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet: progressDeadlineSeconds must exceed minReadySeconds",
-    },
-    KnownDifference {
-        file: "corpus-invalid/spec-revision-history-limit-negative.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet: spec.revisionHistoryLimit must not be negative",
-    },
-    KnownDifference {
-        file: "corpus-invalid/spec-selector-bad-operator.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet: the selector's matchExpressions operators (In, NotIn, \
-         Exists, DoesNotExist)",
-    },
-    KnownDifference {
-        file: "corpus-invalid/spec-selector-empty.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet: an empty selector is refused",
-    },
-    KnownDifference {
-        file: "corpus-invalid/spec-selector-missing.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet: spec.selector is required without workloadRef",
-    },
-    KnownDifference {
-        file: "corpus-invalid/spec-selector-not-matching-template.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet: the selector must match the pod template's labels",
-    },
-    KnownDifference {
-        file: "corpus-invalid/spec-template-container-without-image.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet: Kubernetes' pod template rules (a container needs an \
-         image), which Argo applies to spec.template",
-    },
-    KnownDifference {
-        file: "corpus-invalid/spec-template-no-containers.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet: Kubernetes' pod template rules (at least one container)",
-    },
-    KnownDifference {
-        file: "corpus-invalid/spec-template-restart-policy-never.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet: Kubernetes' ReplicaSet template rule (restartPolicy Always)",
-    },
-    KnownDifference {
-        file: "corpus-invalid/spec-workload-ref-with-template.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet: spec.template must be empty with workloadRef",
-    },
-    KnownDifference {
-        file: "corpus-invalid/bluegreen-active-equals-preview.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet: blue-green activeService and previewService must differ \
-         (only \"not supported yet\" is reported for blue-green)",
-    },
-    KnownDifference {
-        file: "corpus-invalid/bluegreen-anti-affinity-both-forms.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet: antiAffinity must set exactly one form (blue-green)",
-    },
-    KnownDifference {
-        file: "corpus-invalid/bluegreen-scale-down-revision-limit-above-history.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet: blue-green scaleDownDelayRevisionLimit must not exceed \
-         revisionHistoryLimit",
-    },
-    KnownDifference {
-        file: "corpus-invalid/canary-same-canary-and-stable-service.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet without trafficRouting: Argo refuses canaryService equal to \
-         stableService whatever the routing; validate compares them only when a \
-         router needs the Services",
-    },
-    KnownDifference {
-        file: "corpus-invalid/canary-anti-affinity-both-forms.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet: antiAffinity must set exactly one form",
-    },
-    KnownDifference {
-        file: "corpus-invalid/canary-anti-affinity-neither-form.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet: antiAffinity must set exactly one form",
-    },
-    KnownDifference {
-        file: "corpus-invalid/canary-anti-affinity-weight-zero.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet: the preferred antiAffinity weight must be 1 to 100",
+        file: "corpus-invalid/canary-set-canary-scale-without-traffic-routing.yaml",
+        difference: Difference::OtherField,
+        reason: "deliberate (see the validate module's docs): Argo names \
+         `trafficRouting`; the engine names the step that needs it \
+         (`steps[i].setCanaryScale`), with Argo's message",
     },
     KnownDifference {
         file: "corpus-invalid/canary-analysis-arg-unsupported-field-ref.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet: analysis argument fieldRef paths limited to the downward \
-         API's metadata fields",
-    },
-    KnownDifference {
-        file: "corpus-invalid/canary-experiment-weight-with-nginx.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet: experiment template weights need smi, alb, istio or plugins \
-         (experiment steps are reported only as not supported yet)",
-    },
-    KnownDifference {
-        file: "corpus-invalid/canary-experiment-weight-without-traffic-routing.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet: experiment template weights need trafficRouting (experiment \
-         steps are reported only as not supported yet)",
-    },
-    KnownDifference {
-        file: "corpus-invalid/canary-ping-pong-with-nginx.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet: ping-pong works only with alb, istio and plugins (ping-pong \
-         is reported only as not supported yet)",
-    },
-    KnownDifference {
-        file: "corpus-invalid/canary-ping-pong-alb-without-root-service.yaml",
         difference: Difference::OtherField,
-        reason: "not fixed yet: ping-pong rules are not checked (alb.rootService required) \
-         and canaryService/stableService are wrongly required under pingPong",
+        reason: "deliberate: Argo names `steps[i].analyses`, a field no Rollout has; the \
+         engine names the argument's `valueFrom.fieldRef.fieldPath`",
     },
     KnownDifference {
-        file: "corpus-invalid/canary-ping-pong-same-services.yaml",
+        file: "corpus-invalid/canary-anti-affinity-weight-zero.yaml",
         difference: Difference::OtherField,
-        reason: "not fixed yet: ping-pong rules are not checked (pingService must differ from \
-         pongService) and canaryService/stableService are wrongly required under \
-         pingPong",
-    },
-    KnownDifference {
-        file: "corpus-invalid/canary-ping-pong-without-pong.yaml",
-        difference: Difference::OtherField,
-        reason: "not fixed yet: ping-pong rules are not checked (pongService required) and \
-         canaryService/stableService are wrongly required under pingPong",
-    },
-    KnownDifference {
-        file: "corpus-invalid/canary-header-route-without-managed-routes.yaml",
-        difference: Difference::OtherField,
-        reason: "field choice: the engine names the step (steps[1].setHeaderRoute), Argo \
-         names trafficRouting.managedRoutes",
-    },
-    KnownDifference {
-        file: "corpus-invalid/canary-set-canary-scale-without-traffic-routing.yaml",
-        difference: Difference::OtherField,
-        reason: "field choice: the engine names the step (steps[0].setCanaryScale), Argo \
-         names trafficRouting",
-    },
-    KnownDifference {
-        file: "corpus-invalid/canary-alb-without-ingress.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet: alb must set one of ingress and ingresses (Argo's \
-         controller checks this before reading the Ingresses)",
-    },
-    KnownDifference {
-        file: "corpus-invalid/canary-istio-both-virtual-service-forms.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet: istio must set only one of virtualService and \
-         virtualServices (Argo's controller checks this before reading them)",
-    },
-    KnownDifference {
-        file: "corpus-invalid/canary-nginx-both-stable-ingress-forms.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet: nginx must set only one of stableIngress and \
-         stableIngresses (Argo's controller checks this before reading the Ingresses)",
-    },
-    KnownDifference {
-        file: "corpus-invalid/canary-nginx-without-stable-ingress.yaml",
-        difference: Difference::OnlyArgoRefuses,
-        reason: "not checked yet: nginx must set one of stableIngress and stableIngresses",
+        reason: "deliberate: Argo names `antiAffinity.weight`, a field no Rollout has; the \
+         engine names `antiAffinity.preferredDuringSchedulingIgnoredDuringExecution.weight`",
     },
 ];
-
-/// Whether `error` is validate's "this engine does not run that yet" kind
-/// rather than a rule the Rollout breaks. The one place to switch to a
-/// dedicated error kind.
-fn is_not_supported_yet(error: &FieldError) -> bool {
-    error.message.ends_with("not supported yet by this engine")
-}
 
 /// One of Argo's errors, as the harness prints it.
 #[derive(Debug, Deserialize)]
@@ -347,10 +142,9 @@ fn engine_verdict(value: serde_json::Value, label: &str) -> EngineVerdict {
             at_parse: true,
         },
         Ok(rollout) => EngineVerdict {
-            errors: validate(&rollout)
-                .into_iter()
-                .filter(|e| !is_not_supported_yet(e))
-                .collect(),
+            // What the engine does not run yet is a warning, not an error:
+            // Argo accepts it, and so does validate.
+            errors: validate(&rollout),
             at_parse: false,
         },
     }
@@ -654,17 +448,22 @@ fn field_paths_are_compared_without_the_strategy_kind() {
 
 #[test]
 fn not_supported_yet_counts_as_accepted() {
-    let experiment = serde_json::json!({"spec": {
-        "selector": {"matchLabels": {"app": "a"}},
-        "strategy": {"canary": {"steps": [
-            {"experiment": {"templates": [{"name": "a", "specRef": "canary"}]}}
-        ]}}
-    }});
+    let experiment = serde_json::json!({
+        "metadata": {"name": "exp"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "a"}},
+            "template": {
+                "metadata": {"labels": {"app": "a"}},
+                "spec": {"containers": [{"name": "a", "image": "a:1"}]}
+            },
+            "strategy": {"canary": {"steps": [
+                {"experiment": {"templates": [{"name": "a", "specRef": "canary"}]}}
+            ]}}
+        }
+    });
     let rollout = Rollout::from_value(experiment.clone(), "experiment").unwrap();
-    let errors = validate(&rollout);
-    assert!(
-        !errors.is_empty() && errors.iter().all(is_not_supported_yet),
-        "{errors:?}"
-    );
+    assert!(validate(&rollout).is_empty());
+    let not_run = unsupported(&rollout);
+    assert_eq!(not_run.len(), 1, "{not_run:?}");
     assert!(engine_verdict(experiment, "experiment").errors.is_empty());
 }
