@@ -10,7 +10,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{Bencher, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Bencher, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use rollout_core::sim::Sim;
 use rollout_core::{Rollout, Time, ValidRollout, decide};
 
@@ -88,6 +88,10 @@ fn bench(c: &mut Criterion) {
     );
     let mut group = c.benchmark_group("decide");
     group.throughput(Throughput::Elements(1));
+    if cpu_clock {
+        // The scheduler's count moves in ticks: time few, long samples.
+        group.sampling_mode(SamplingMode::Flat).sample_size(20);
+    }
 
     let mut done = at_step(7);
     done.promote();
