@@ -1,12 +1,18 @@
-//! `decide()` on a 20-step traffic-routed canary, mid-update and idle.
+//! `decide()` on a 20-step traffic-routed canary, mid-update and idle: on a
+//! Rollout validated once (`ValidRollout::decide`, as a controller runs an
+//! unchanged spec) and validated on every call (`decide(&Rollout, ..)`).
 //!
-//! Run: `cargo bench -p rollout-core --bench decide`.
+//! Run: `cargo bench -p rollout-core --bench decide`. On a machine shared
+//! with other work, `ROLLGATE_BENCH_CLOCK=cpu` times the thread's on-CPU
+//! time (Linux `/proc/thread-self/schedstat`) instead of the wall clock, so
+//! waiting for a core does not count; on an idle machine the two agree.
 
 use std::hint::black_box;
+use std::time::Duration;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Bencher, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use rollout_core::sim::Sim;
-use rollout_core::{Rollout, Time, decide};
+use rollout_core::{Rollout, Time, ValidRollout, decide};
 
 /// A 20-step canary: ten weights with pauses between them, header and mirror routes.
 fn twenty_step_rollout() -> Rollout {
@@ -53,23 +59,63 @@ fn at_step(index: i32) -> Sim {
     sim
 }
 
+/// This thread's on-CPU time so far (scheduler statistics, nanoseconds).
+fn on_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(nanos))
+}
+
+/// Times `routine` by the wall clock, or by on-CPU time when asked to.
+fn measure<O>(b: &mut Bencher<'_>, cpu_clock: bool, mut routine: impl FnMut() -> O) {
+    if !cpu_clock {
+        return b.iter(routine);
+    }
+    b.iter_custom(|iters| {
+        let start = on_cpu().unwrap_or_default();
+        for _ in 0..iters {
+            black_box(routine());
+        }
+        on_cpu().unwrap_or_default().saturating_sub(start)
+    });
+}
+
 fn bench(c: &mut Criterion) {
+    let cpu_clock = std::env::var("ROLLGATE_BENCH_CLOCK").is_ok_and(|v| v == "cpu");
+    assert!(
+        !cpu_clock || on_cpu().is_some(),
+        "ROLLGATE_BENCH_CLOCK=cpu needs /proc/thread-self/schedstat (Linux)"
+    );
     let mut group = c.benchmark_group("decide");
     group.throughput(Throughput::Elements(1));
-
-    let sim = at_step(7);
-    let (rollout, observed, now) = (as_read(&sim), sim.observe(), sim.now);
-    group.bench_function("20-step canary, mid-update (pause at 40%)", |b| {
-        b.iter(|| decide(black_box(&rollout), black_box(&observed), black_box(now)))
-    });
+    if cpu_clock {
+        // The scheduler's count moves in ticks: time few, long samples.
+        group.sampling_mode(SamplingMode::Flat).sample_size(20);
+    }
 
     let mut done = at_step(7);
     done.promote();
     done.settle();
-    let (rollout, observed, now) = (as_read(&done), done.observe(), done.now);
-    group.bench_function("20-step canary, idle after promotion", |b| {
-        b.iter(|| decide(black_box(&rollout), black_box(&observed), black_box(now)))
-    });
+    for (case, sim) in [
+        ("mid-update (pause at 40%)", at_step(7)),
+        ("idle after promotion", done),
+    ] {
+        let (rollout, observed, now) = (as_read(&sim), sim.observe(), sim.now);
+        let valid = ValidRollout::new(rollout.clone()).expect("valid");
+        group.bench_function(format!("20-step canary, {case}"), |b| {
+            measure(b, cpu_clock, || {
+                black_box(&valid).decide(black_box(&observed), black_box(now))
+            })
+        });
+        group.bench_function(
+            format!("20-step canary, {case}, validating each call"),
+            |b| {
+                measure(b, cpu_clock, || {
+                    decide(black_box(&rollout), black_box(&observed), black_box(now))
+                })
+            },
+        );
+    }
     group.finish();
 }
 

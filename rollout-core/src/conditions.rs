@@ -104,17 +104,15 @@ pub(crate) fn update(st: &mut RolloutStatus, prev: &RolloutStatus, cx: Context<'
     st.updated_replicas = Some(counts.updated);
     st.ready_replicas = Some(counts.ready);
     st.available_replicas = Some(counts.available);
-    match cx.rollout.metadata.generation {
-        Some(g)
-            if !st
-                .observed_generation
-                .as_deref()
-                .is_some_and(|o| fmt_eq(o, format_args!("{g}"))) =>
-        {
-            st.observed_generation = Some(g.to_string());
-        }
-        Some(_) => {}
-        None => st.observed_generation = None,
+    // Argo writes the generation it reconciled as a decimal string on every
+    // status write, "0" for an object without one.
+    let generation = cx.rollout.metadata.generation.unwrap_or(0);
+    if !st
+        .observed_generation
+        .as_deref()
+        .is_some_and(|o| fmt_eq(o, format_args!("{generation}")))
+    {
+        st.observed_generation = Some(generation.to_string());
     }
 
     let promoted = st.stable_rs.as_deref() == Some(cx.current_hash);
@@ -329,6 +327,16 @@ fn set(
 
 /// The phase and its message, by Argo's rules (`CalculateRolloutPhase`),
 /// from the spec and a status whose counts and conditions are up to date.
+/// This is what a controller writes to `status.phase` and `status.message`;
+/// to show the phase of a Rollout read from the API server use
+/// [`rollout_phase`], which also knows whether the controller has seen the
+/// latest spec.
+///
+/// Conditions are read in the order they are recorded: the first one that is
+/// `InvalidSpec`, or whose reason is `RolloutAborted` or
+/// `ProgressDeadlineExceeded`, makes the rollout Degraded. Blue-green
+/// rollouts are not run by this engine; their phase is computed as a
+/// canary's without the steps check.
 ///
 /// ```
 /// use rollout_core::{conditions::phase, Phase, Rollout, RolloutStatus};
@@ -337,28 +345,28 @@ fn set(
 /// assert_eq!(phase(&rollout, &RolloutStatus::default()), (Phase::Paused, "manually paused".into()));
 /// ```
 pub fn phase(rollout: &Rollout, st: &RolloutStatus) -> (Phase, Cow<'static, str>) {
-    if let Some(c) = st
-        .condition(&Type::InvalidSpec)
-        .filter(|c| c.status == Status::True)
-    {
-        return (
-            Phase::Degraded,
-            Cow::Owned(format!("InvalidSpec: {}", c.message)),
-        );
-    }
-    if let Some(c) = st.condition(&Type::Progressing).filter(|c| {
-        c.reason == Reason::RolloutAborted || c.reason == Reason::ProgressDeadlineExceeded
-    }) {
-        return (
-            Phase::Degraded,
-            Cow::Owned(format!("{}: {}", c.reason, c.message)),
-        );
+    for c in &st.conditions {
+        if c.kind == Type::InvalidSpec {
+            return (
+                Phase::Degraded,
+                Cow::Owned(format!("InvalidSpec: {}", c.message)),
+            );
+        }
+        if c.reason == Reason::RolloutAborted || c.reason == Reason::ProgressDeadlineExceeded {
+            return (
+                Phase::Degraded,
+                Cow::Owned(format!("{}: {}", c.reason, c.message)),
+            );
+        }
     }
     if rollout.spec.paused == Some(true) {
         return (Phase::Paused, "manually paused".into());
     }
     if let Some(p) = st.pause_conditions.first() {
         return (Phase::Paused, p.reason.to_cow());
+    }
+    if rollout.spec.restart_at.is_some() && st.restarted_at != crate::restart::restart_at(rollout) {
+        return (Phase::Progressing, "rollout is restarting".into());
     }
     let r = rollout.replicas();
     let updated = st.updated_replicas.unwrap_or(0);
@@ -389,4 +397,60 @@ pub fn phase(rollout: &Rollout, st: &RolloutStatus) -> (Phase, Cow<'static, str>
         }
     }
     (Phase::Healthy, Cow::Borrowed(""))
+}
+
+/// The phase of a Rollout as read from the API server, by Argo's rules
+/// (`GetRolloutPhase`): what `kubectl argo rollouts get` and `list` show.
+///
+/// Until the controller has written a status for the current
+/// `metadata.generation` (`status.observedGeneration`, a decimal string), the
+/// recorded phase describes an older spec, so the rollout is Progressing,
+/// "waiting for rollout spec update to be observed". A status whose
+/// `observedGeneration` is absent or not a number (written by Argo 0.9 and
+/// older, which stored a hash there) counts as observed, and so does one
+/// ahead of the generation. While pause conditions were cleared (`promote`)
+/// but `controllerPause` is still set, the rollout is "waiting for rollout to
+/// unpause". Otherwise the recorded `status.phase` and `status.message` are
+/// the answer; a status without a phase gets one computed by [`phase`].
+///
+/// Argo also waits for a referenced workload's generation, but only inside
+/// its controller on a template it resolved itself: never for a Rollout read
+/// from the API server, so never here.
+///
+/// ```
+/// use rollout_core::{conditions::rollout_phase, Phase, Rollout};
+/// let rollout = Rollout::from_value(serde_json::json!({
+///     "metadata": {"name": "web", "generation": 3},
+///     "spec": {"strategy": {"canary": {}}},
+///     "status": {"observedGeneration": "2", "phase": "Healthy"}}), "web.yaml").unwrap();
+/// assert_eq!(
+///     rollout_phase(&rollout),
+///     (Phase::Progressing, "waiting for rollout spec update to be observed".into())
+/// );
+/// ```
+pub fn rollout_phase(rollout: &Rollout) -> (Phase, Cow<'_, str>) {
+    static NONE: RolloutStatus = RolloutStatus::EMPTY;
+    let st = rollout.status.as_ref().unwrap_or(&NONE);
+    if !generation_observed(rollout.metadata.generation.unwrap_or(0), st) {
+        return (
+            Phase::Progressing,
+            "waiting for rollout spec update to be observed".into(),
+        );
+    }
+    if st.controller_pause && st.pause_conditions.is_empty() {
+        return (Phase::Progressing, "waiting for rollout to unpause".into());
+    }
+    match st.phase {
+        Some(p) => (p, Cow::Borrowed(st.message.as_deref().unwrap_or(""))),
+        None => phase(rollout, st),
+    }
+}
+
+/// Argo's `isGenerationObserved`: the recorded generation is not a number,
+/// or is at least `generation`.
+fn generation_observed(generation: i64, st: &RolloutStatus) -> bool {
+    st.observed_generation
+        .as_deref()
+        .and_then(|o| o.parse::<i64>().ok())
+        .is_none_or(|o| o >= generation)
 }

@@ -25,6 +25,11 @@ pub struct Observations {
     /// The router's answer to `verify_weight` for the weights recorded in
     /// `status.canary.weights` (`None`: not asked, or cannot tell).
     pub traffic_verified: Option<bool>,
+    /// The pods of the Rollout's ReplicaSets, listed when a restart is
+    /// pending (see [`restart::pending`](crate::restart::pending)): pods
+    /// whose ReplicaSet is not in `replica_sets` are ignored. `None`: not
+    /// listed; a pending restart then waits (see [`crate::restart`]).
+    pub pods: Option<Vec<PodState>>,
 }
 
 impl Observations {
@@ -58,6 +63,23 @@ pub struct ReplicaSetState {
     pub available_replicas: i32,
     /// Its `scale-down-deadline` annotation, if set.
     pub scale_down_deadline: Option<Time>,
+}
+
+/// A pod of one of the Rollout's ReplicaSets, as observed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PodState {
+    /// `metadata.name`.
+    pub name: String,
+    /// The `rollouts-pod-template-hash` of the ReplicaSet that owns it.
+    pub pod_template_hash: String,
+    /// `metadata.creationTimestamp`.
+    pub created: Time,
+    /// When its `Ready` condition last turned `True` (`lastTransitionTime`);
+    /// `None` while it is not ready. With `spec.minReadySeconds` the pod is
+    /// available that many seconds later, as Kubernetes counts it.
+    pub ready_since: Option<Time>,
+    /// `metadata.deletionTimestamp` is set: it is going away.
+    pub terminating: bool,
 }
 
 /// An AnalysisRun as observed.
@@ -138,10 +160,31 @@ pub struct Decision {
     pub analysis_runs: Vec<AnalysisRunRequest>,
     /// Kubernetes events worth recording, in order.
     pub events: Vec<Event>,
+    /// Pods to restart for `spec.restartAt`, if any may be restarted now.
+    /// This comes first: when the controller evicted at least one of them it
+    /// applies nothing else of this decision (the availability it was
+    /// computed from no longer holds) and calls `decide` again with fresh
+    /// observations, as Argo does. See [`PodRestart`].
+    pub restart: Option<PodRestart>,
     /// Call `decide` again after this long even if nothing is observed to
     /// change (a timed pause ends, a scale-down deadline passes). Zero means
     /// "at once": the decision made progress that the next call builds on.
     pub requeue_after: Option<Duration>,
+}
+
+/// Pods created before `spec.restartAt`, to be replaced by evicting them.
+///
+/// The controller evicts them in order through the Eviction API (so
+/// PodDisruptionBudgets are honoured), skipping a pod whose eviction a budget
+/// refuses (HTTP 429) and stopping after `max_evictions` succeeded. Their
+/// ReplicaSets create the replacements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodRestart {
+    /// Names of the pods to evict, in order (by name, the order Argo lists them).
+    pub pods: Vec<String>,
+    /// How many may be evicted now: the pods available beyond
+    /// `max(spec.replicas, the ReplicaSets' replicas) - max(maxUnavailable, 1)`.
+    pub max_evictions: usize,
 }
 
 /// Traffic as it should be now, all of it: weights plus the managed header
@@ -167,6 +210,26 @@ pub struct DesiredTraffic {
     /// its percentage set (default 100).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mirror_routes: Vec<SetMirrorRoute>,
+    /// With `canary.pingPong`: which of the two Services is the stable one
+    /// now. The canary and stable destinations above name these Services
+    /// when the Rollout names neither `canaryService` nor `stableService`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ping_pong: Option<PingPongTraffic>,
+}
+
+/// The ping-pong Services in their current roles (see [`crate::pingpong`]).
+///
+/// While the update is in progress (the canary's pod template hash is not
+/// the stable one's) the controller points `canary_service`'s
+/// `rollouts-pod-template-hash` selector at the canary ReplicaSet, as Argo's
+/// `reconcilePingAndPongService` does; `stable_service` is left as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PingPongTraffic {
+    /// The Service fronting the stable ReplicaSet.
+    pub stable_service: String,
+    /// The Service fronting the canary ReplicaSet.
+    pub canary_service: String,
 }
 
 /// The role of a ReplicaSet in a decision.

@@ -13,9 +13,11 @@ use crate::decision::{
     AnalysisKind, AnalysisPhase, AnalysisRunRequest, Decision, DesiredTraffic, Event, Observations,
     ReplicaSetRole, ReplicaSetState, ReplicaSetTarget,
 };
-use crate::error::{Error, FieldError};
+use crate::error::Error;
+use crate::pingpong;
 use crate::progress::{self, CanaryReplicaCounts};
 use crate::replicas::{self, BasicCanary, Pods, TrafficRoutedCanary};
+use crate::restart;
 use crate::scale_down::{self, OldReplicaSet, OldReplicaSetPlan};
 use crate::spec::{
     AnalysisStep, CanaryStep, CanaryStrategy, DEFAULT_SCALE_DOWN_DELAY_SECONDS, PluginStep,
@@ -27,7 +29,7 @@ use crate::status::{
 };
 use crate::steps;
 use crate::time::Time;
-use crate::validate;
+use crate::valid::Checked;
 use crate::weights::{self, CanaryState, RouterWeight};
 
 /// The incoming status as the starting point of the new one; the recorded
@@ -44,6 +46,7 @@ fn status_to_decide(status: Option<&RolloutStatus>) -> RolloutStatus {
             .canary
             .current_background_analysis_run_status
             .clone(),
+        stable_ping_pong: status.canary.stable_ping_pong,
     };
     RolloutStatus {
         canary,
@@ -65,16 +68,19 @@ pub const VERIFY_RETRY: Duration = Duration::from_secs(10);
 /// should run, events, and when to call again. Pure and deterministic: the
 /// same inputs give the same decision, and nothing is read from a clock.
 ///
-/// The controller applies a decision in this order: scale ReplicaSets, apply
-/// the traffic (then ask the router to verify it and pass the answer as
-/// [`Observations::traffic_verified`] next time), create or terminate
-/// AnalysisRuns, and finally write the status.
+/// The controller applies a decision in this order: evict the pods of a
+/// restart ([`Decision::restart`]; if any was evicted, stop there and decide
+/// again), scale ReplicaSets, apply the traffic (then ask the router to
+/// verify it and pass the answer as [`Observations::traffic_verified`] next
+/// time), create or terminate AnalysisRuns, and finally write the status.
 ///
 /// An invalid Rollout yields [`Error::Invalid`] listing every problem; the
 /// controller should record it (condition `InvalidSpec`) and change nothing.
 /// A valid Rollout using what this engine does not run yet (blue-green,
-/// experiment steps, ping-pong; see [`crate::unsupported`]) yields
+/// experiment steps; see [`crate::unsupported`]) yields
 /// [`Error::Unsupported`] naming the field, and likewise changes nothing.
+/// This validates the whole spec on every call; to decide an unchanged spec
+/// many times, validate it once with [`crate::ValidRollout`].
 ///
 /// ```
 /// use rollout_core::{decide, Observations, ReplicaSetState, Rollout, Time};
@@ -89,23 +95,22 @@ pub const VERIFY_RETRY: Duration = Duration::from_secs(10);
 /// assert_eq!(decision.replica_sets[0].replicas, 2);
 /// ```
 pub fn decide(rollout: &Rollout, observed: &Observations, now: Time) -> Result<Decision, Error> {
-    validate::check(rollout)?;
-    let canary = rollout.canary().ok_or_else(|| Error::Unsupported {
-        object: rollout.object_name(),
-        field: FieldError::new("spec.strategy", "only the canary strategy is supported"),
-    })?;
-    let (surge, unavailable) = replicas::surge_and_unavailable(
-        canary.max_surge.as_ref(),
-        canary.max_unavailable.as_ref(),
-        rollout.replicas(),
-    )
-    .map_err(|field| Error::Invalid {
-        object: rollout.object_name(),
-        errors: vec![field],
-    })?;
+    Ok(run(&Checked::new(rollout)?, observed, now))
+}
+
+/// One pass over a Rollout already checked (see [`crate::ValidRollout`]).
+pub(crate) fn run(checked: &Checked<'_>, observed: &Observations, now: Time) -> Decision {
+    let Checked {
+        rollout,
+        canary,
+        surge,
+        unavailable,
+        step_hash,
+    } = *checked;
     let mut pass = Pass {
         ro: rollout,
         c: canary,
+        step_hash,
         obs: observed,
         new: observed.replica_set(&observed.current_pod_hash),
         stable: None,
@@ -124,15 +129,19 @@ pub fn decide(rollout: &Rollout, observed: &Observations, now: Time) -> Result<D
         retried: false,
         deadline_exceeded: false,
         canary_size_before_promotion: None,
+        template_or_steps_changed: false,
+        restart: None,
     };
     pass.stable_changed();
     pass.run();
-    Ok(pass.finish())
+    pass.finish()
 }
 
 struct Pass<'a> {
     ro: &'a Rollout,
     c: &'a CanaryStrategy,
+    /// The steps' hash when computed ahead of the pass.
+    step_hash: Option<&'a str>,
     obs: &'a Observations,
     /// The ReplicaSet of the current pod template, if it exists.
     new: Option<&'a ReplicaSetState>,
@@ -158,6 +167,10 @@ struct Pass<'a> {
     /// The canary's size from the status as it came in, when this pass
     /// promoted over a named stable ReplicaSet that is not observed.
     canary_size_before_promotion: Option<i32>,
+    /// The status was reset for a new pod template or new steps in this pass.
+    template_or_steps_changed: bool,
+    /// Pods to restart for `spec.restartAt` (see [`Pass::restart_pods`]).
+    restart: Option<crate::decision::PodRestart>,
 }
 
 impl<'a> Pass<'a> {
@@ -255,11 +268,12 @@ impl<'a> Pass<'a> {
         let hash = self.current_hash();
 
         let same_template = self.st.current_pod_hash.as_deref() == Some(hash);
-        let same_steps = self
-            .st
-            .current_step_hash
-            .as_deref()
-            .is_some_and(|h| steps::step_hash_matches(self.steps(), h));
+        let same_steps = self.st.current_step_hash.as_deref().is_some_and(|h| {
+            self.step_hash.map_or_else(
+                || steps::step_hash_matches(self.steps(), h),
+                |known| h == known,
+            )
+        });
         if same_template && same_steps {
             return;
         }
@@ -272,9 +286,13 @@ impl<'a> Pass<'a> {
         st.canary.current_step_analysis_run_status = None;
         st.canary.current_background_analysis_run_status = None;
         st.current_pod_hash = Some(hash.to_owned());
-        st.current_step_hash = Some(steps::step_hash(&self.c.steps));
+        st.current_step_hash = Some(
+            self.step_hash
+                .map_or_else(|| steps::step_hash(&self.c.steps), str::to_owned),
+        );
         self.set_index(0);
         self.progressed = true;
+        self.template_or_steps_changed = true;
         // Back on the stable template (a rollback, or new steps for a promoted
         // rollout): every step counts as done.
         if !self.steps().is_empty() && self.is_rollback() {
@@ -630,6 +648,10 @@ impl<'a> Pass<'a> {
         st.promote_full = false;
         st.canary.current_step_analysis_run_status = None;
         st.canary.current_background_analysis_run_status = None;
+        if self.c.ping_pong.is_some() {
+            st.canary.stable_ping_pong =
+                Some(pingpong::after_promotion(st.canary.stable_ping_pong));
+        }
         self.stable_changed();
         let len = self.steps().len();
         self.set_index(len);
@@ -831,17 +853,19 @@ impl<'a> Pass<'a> {
         })
     }
 
+    /// ReplicaSets neither current nor stable. The stable one is known by
+    /// the cached lookup: a stable hash with no observed ReplicaSet matches
+    /// none anyway.
     fn others(&self) -> impl Iterator<Item = &'a ReplicaSetState> + use<'a> {
         let current = self.obs.current_pod_hash.as_str();
-        let stable = self.st.stable_rs.clone().unwrap_or_default();
-        self.obs
-            .replica_sets
-            .iter()
-            .filter(move |rs| rs.pod_template_hash != current && rs.pod_template_hash != stable)
+        let stable = self.stable.map(|s| s.pod_template_hash.as_str());
+        self.obs.replica_sets.iter().filter(move |rs| {
+            rs.pod_template_hash != current && Some(rs.pod_template_hash.as_str()) != stable
+        })
     }
 
     fn replica_targets(&mut self) -> Vec<ReplicaSetTarget> {
-        let current = self.current_hash().to_owned();
+        let current = self.current_hash();
         let mut targets = Vec::new();
         let target = |hash: &str, role, replicas, deadline| ReplicaSetTarget {
             pod_template_hash: hash.to_owned(),
@@ -852,7 +876,7 @@ impl<'a> Pass<'a> {
         if self.halted() {
             if let Some(new) = self.new_rs() {
                 targets.push(target(
-                    &current,
+                    current,
                     ReplicaSetRole::Current,
                     new.spec_replicas,
                     new.scale_down_deadline,
@@ -862,7 +886,7 @@ impl<'a> Pass<'a> {
         }
         if self.fully_promoted() {
             let size = self.canary_size_before_promotion.unwrap_or(self.r);
-            targets.push(target(&current, ReplicaSetRole::Current, size, None));
+            targets.push(target(current, ReplicaSetRole::Current, size, None));
             for (rs, replicas, deadline) in self.old_replica_set_sizes() {
                 targets.push(target(
                     &rs.pod_template_hash,
@@ -879,7 +903,7 @@ impl<'a> Pass<'a> {
             (new_n, new_deadline) = self.aborted_canary_size(new_n);
         }
         targets.push(target(
-            &current,
+            current,
             ReplicaSetRole::Current,
             new_n,
             new_deadline,
@@ -1146,6 +1170,7 @@ impl<'a> Pass<'a> {
                 }
             }
         }
+        pingpong::route(&mut traffic, self.c, self.st.canary.stable_ping_pong);
         Some(traffic)
     }
 
@@ -1179,9 +1204,44 @@ impl<'a> Pass<'a> {
         runs
     }
 
+    // ----- restart (crate::restart) ---------------------------------------------
+
+    /// `spec.restartAt`: records a completed restart, or names the pods to
+    /// evict now. Like Argo, a pass that reset the status for a new template
+    /// or new steps restarts nothing.
+    fn restart_pods(&mut self) {
+        if self.template_or_steps_changed {
+            return;
+        }
+        let outcome = restart::reconcile(&restart::RestartInput {
+            restart_at: restart::restart_at(self.ro),
+            restarted_at: self.st.restarted_at,
+            replicas: self.r,
+            max_unavailable: self.unavailable,
+            min_ready_seconds: self.ro.spec.min_ready_seconds.unwrap_or(0),
+            replica_sets: &self.obs.replica_sets,
+            pods: self.obs.pods.as_deref(),
+            now: self.now,
+        });
+        match outcome {
+            restart::Restart::NotPending { due } => {
+                if let Some(due) = due {
+                    self.wake_at(due);
+                }
+            }
+            restart::Restart::Completed => self.st.restarted_at = restart::restart_at(self.ro),
+            restart::Restart::InProgress { evict, .. } => {
+                self.restart = evict;
+                self.wake_at(self.now + restart::RESTART_CHECK);
+            }
+            restart::Restart::PodsNotObserved => self.wake_at(self.now + restart::RESTART_CHECK),
+        }
+    }
+
     // ----- the result -----------------------------------------------------------
 
     fn finish(mut self) -> Decision {
+        self.restart_pods();
         let replica_sets = self.replica_targets();
         let traffic = self.desired_traffic();
         let mut verify_again = false;
@@ -1192,6 +1252,7 @@ impl<'a> Pass<'a> {
                 additional: t.additional.clone(),
                 verified: None,
             };
+            pingpong::record(&mut weights, self.c);
             let unchanged = self.prev.canary.weights.as_ref().is_some_and(|p| {
                 p.canary == weights.canary
                     && p.stable == weights.stable
@@ -1257,6 +1318,7 @@ impl<'a> Pass<'a> {
             replica_sets,
             analysis_runs,
             events: self.events,
+            restart: self.restart,
             requeue_after,
         }
     }

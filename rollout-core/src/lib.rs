@@ -32,7 +32,14 @@
 //! weight, canary sizing, the router's weight on abort and rollback), the
 //! [`scale_down`] of old ReplicaSets, the [`steps`] lookups (current step,
 //! weights, canary scale, routes, experiment, background analysis start), the
-//! [`ops`] that `kubectl argo rollouts` performs, and [`conditions::phase`].
+//! [`ops`] that `kubectl argo rollouts` performs, and [`conditions::phase`]
+//! (what a controller records) and [`conditions::rollout_phase`] (what a
+//! reader shows).
+//!
+//! [`ValidRollout`] validates a spec once for a controller that decides it
+//! many times. [`restart`] runs `spec.restartAt` (pods to evict are part of
+//! the decision) and [`pingpong`] runs `canary.pingPong` (the Services in
+//! effect are part of the desired traffic).
 //!
 //! A step may carry several actions where Argo Rollouts allows it (at most
 //! one of `setWeight`, `pause`, `experiment`, `analysis`, with any of
@@ -52,8 +59,10 @@ mod experiment;
 pub mod intstr;
 pub mod ops;
 mod parse;
+pub mod pingpong;
 pub mod progress;
 pub mod replicas;
+pub mod restart;
 pub mod scale_down;
 #[cfg(feature = "sim")]
 pub mod sim;
@@ -64,16 +73,19 @@ mod step_actions;
 mod step_hash;
 pub mod steps;
 mod time;
+mod valid;
 pub mod validate;
 pub mod weights;
 
 pub use decision::{
     AnalysisKind, AnalysisPhase, AnalysisRunRequest, AnalysisRunState, Decision, DesiredTraffic,
-    Event, Observations, ReplicaSetRole, ReplicaSetState, ReplicaSetTarget, StepPluginState,
+    Event, Observations, PingPongTraffic, PodRestart, PodState, ReplicaSetRole, ReplicaSetState,
+    ReplicaSetTarget, StepPluginState,
 };
 pub use engine::{VERIFY_RETRY, decide};
 pub use error::{Error, FieldError};
 pub use spec::{CanaryStep, CanaryStrategy, Rollout};
 pub use status::{Phase, RolloutStatus};
 pub use time::{ParseTimeError, Time};
+pub use valid::ValidRollout;
 pub use validate::{Validation, Warning, WarningKind, check, lint, unsupported, validate};

@@ -1,4 +1,4 @@
-//! What `kubectl argo rollouts promote|abort|retry|pause` do to the object,
+//! What `kubectl argo rollouts promote|abort|retry|pause|restart` do to the object,
 //! as pure functions returning the merge patches to send.
 //!
 //! Each operation returns a [`Patch`]: at most one JSON merge patch for
@@ -24,6 +24,7 @@
 use serde_json::{Value, json};
 
 use crate::spec::Rollout;
+use crate::time::Time;
 
 /// The merge patches an operation sends.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -145,6 +146,26 @@ pub fn retry(_rollout: &Rollout) -> Patch {
 pub fn pause(_rollout: &Rollout) -> Patch {
     Patch {
         spec: Some(json!({"paused": true})),
+        status: None,
+    }
+}
+
+/// `kubectl argo rollouts restart [--in DURATION]`: replace every pod
+/// created before `at` (pass the current time, or the current time plus the
+/// delay); see [`crate::restart`]. The patch is the one kubectl-argo-rollouts
+/// sends, with the time in RFC 3339 at second precision.
+///
+/// ```
+/// use rollout_core::{ops, Time};
+/// let at: Time = "2026-11-22T05:00:00Z".parse().unwrap();
+/// assert_eq!(
+///     ops::restart(at).spec_body(),
+///     Some(serde_json::json!({"spec": {"restartAt": "2026-11-22T05:00:00Z"}}))
+/// );
+/// ```
+pub fn restart(at: Time) -> Patch {
+    Patch {
+        spec: Some(json!({"restartAt": at.to_string()})),
         status: None,
     }
 }

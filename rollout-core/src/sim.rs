@@ -39,10 +39,11 @@ use serde_json::Value;
 
 use crate::decision::{
     AnalysisPhase, AnalysisRunRequest, AnalysisRunState, Decision, DesiredTraffic, Event,
-    Observations, ReplicaSetState, StepPluginState,
+    Observations, PodRestart, PodState, ReplicaSetState, StepPluginState,
 };
 use crate::engine::decide;
 use crate::ops;
+use crate::restart;
 use crate::spec::Rollout;
 use crate::status::Phase;
 use crate::step_hash::safe_encode;
@@ -321,8 +322,18 @@ impl Sim {
         self.operate(ops::pause);
     }
 
+    /// `kubectl argo rollouts restart`: restart every pod created before now.
+    pub fn restart(&mut self) {
+        let patch = ops::restart(self.now);
+        self.operate_with(&patch);
+    }
+
     fn operate(&mut self, op: fn(&Rollout) -> ops::Patch) {
         let patch = op(&self.rollout);
+        self.operate_with(&patch);
+    }
+
+    fn operate_with(&mut self, patch: &ops::Patch) {
         if patch.spec.is_some() {
             let g = self.rollout.metadata.generation.unwrap_or(1);
             self.rollout.metadata.generation = Some(g + 1);
@@ -381,7 +392,56 @@ impl Sim {
                 _ => None,
             },
             traffic_verified: self.router.verify,
+            pods: self.observe_pods(),
         }
+    }
+
+    /// The pods, as a controller lists them while a restart is pending (see
+    /// [`restart::pending`]): pod `n` of a ReplicaSet is named
+    /// `<rollout>-<hash>-<n>` and was created `pod_ready_after` before it
+    /// becomes available.
+    fn observe_pods(&self) -> Option<Vec<PodState>> {
+        if !restart::pending(&self.rollout, self.now) {
+            return None;
+        }
+        let lead = self.pod_ready_after.as_secs();
+        let pods = self.replica_sets.iter().flat_map(|rs| {
+            rs.pods.iter().enumerate().map(move |(n, ready)| PodState {
+                name: self.pod_name(rs, n),
+                pod_template_hash: rs.hash.clone(),
+                created: Time::from_unix_seconds(ready.unix_seconds().saturating_sub(lead)),
+                ready_since: (*ready <= self.now).then_some(*ready),
+                terminating: false,
+            })
+        });
+        Some(pods.collect())
+    }
+
+    fn pod_name(&self, rs: &SimReplicaSet, n: usize) -> String {
+        format!("{}-{}-{n}", self.rollout.metadata.name, rs.hash)
+    }
+
+    /// Evicts what a decision restarts (there are no disruption budgets
+    /// here): each evicted pod is replaced at once by a new one. Returns how
+    /// many were evicted.
+    fn evict(&mut self, restart: &PodRestart) -> usize {
+        let replacement_ready = self.now + self.pod_ready_after;
+        let mut evicted = 0;
+        for name in &restart.pods {
+            if evicted == restart.max_evictions {
+                break;
+            }
+            let found = self.replica_sets.iter().enumerate().find_map(|(r, rs)| {
+                (0..rs.pods.len())
+                    .find(|n| self.pod_name(rs, *n) == *name)
+                    .map(|n| (r, n))
+            });
+            if let Some((r, n)) = found {
+                self.replica_sets[r].pods[n] = replacement_ready;
+                evicted += 1;
+            }
+        }
+        evicted
     }
 
     /// Runs one reconcile: observe, decide, apply. Returns the decision, or
@@ -397,6 +457,13 @@ impl Sim {
     }
 
     fn apply(&mut self, d: &Decision) {
+        if let Some(restart) = &d.restart
+            && self.evict(restart) > 0
+        {
+            // As the decision's contract asks: nothing else of it is applied.
+            self.changed = true;
+            return;
+        }
         let now = self.now;
         for t in &d.replica_sets {
             let ready_at = now + self.pod_ready_after;

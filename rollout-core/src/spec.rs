@@ -102,7 +102,8 @@ pub struct RolloutSpec {
     /// Abort the update when the progress deadline is exceeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress_deadline_abort: Option<bool>,
-    /// Restart pods created before this time (opaque to the engine).
+    /// Restart the pods created before this time, an RFC 3339 time checked by
+    /// validation (`kubectl argo rollouts restart`); see [`crate::restart`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_at: Option<String>,
     /// Older revisions that roll back without steps.
@@ -213,8 +214,7 @@ pub struct CanaryStrategy {
     /// Scale the stable ReplicaSet down as traffic moves to the canary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamic_stable_scale: Option<bool>,
-    /// Ping-pong services, used instead of `canaryService`/`stableService`
-    /// (validated; not run by this engine yet).
+    /// Two Services that take turns fronting the stable pods; see [`crate::pingpong`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ping_pong: Option<PingPong>,
     /// A floor for the pods of each ReplicaSet (traffic routing).

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::pingpong::PingPongType;
 use crate::time::Time;
 
 /// `status` of a Rollout. Unknown fields are ignored on input.
@@ -99,6 +100,9 @@ pub struct RolloutStatus {
         skip_serializing_if = "Option::is_none"
     )]
     pub observed_generation: Option<String>,
+    /// The `spec.restartAt` whose restart has completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarted_at: Option<Time>,
 }
 
 /// `status.canary`.
@@ -114,6 +118,9 @@ pub struct CanaryStatus {
     /// The background AnalysisRun.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_background_analysis_run_status: Option<RolloutAnalysisRunStatus>,
+    /// Which ping-pong Service fronts the stable pods (see [`crate::pingpong`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_ping_pong: Option<PingPongType>,
 }
 
 impl CanaryStatus {
@@ -394,6 +401,7 @@ impl RolloutStatus {
             weights: None,
             current_step_analysis_run_status: None,
             current_background_analysis_run_status: None,
+            stable_ping_pong: None,
         },
         replicas: None,
         updated_replicas: None,
@@ -403,6 +411,7 @@ impl RolloutStatus {
         phase: None,
         message: None,
         observed_generation: None,
+        restarted_at: None,
     };
 
     /// A copy of everything but `canary` (left empty).
@@ -426,6 +435,7 @@ impl RolloutStatus {
             phase: self.phase,
             message: self.message.clone(),
             observed_generation: self.observed_generation.clone(),
+            restarted_at: self.restarted_at,
         }
     }
 

@@ -22,12 +22,6 @@ pub(super) fn warnings(v: &mut Validator, r: &Rollout) {
 }
 
 fn canary(v: &mut Validator, c: &CanaryStrategy, replicas: i32) {
-    if c.ping_pong.is_some() {
-        v.unsupported(
-            CANARY.field("pingPong"),
-            "ping-pong Services are not run by this engine yet",
-        );
-    }
     for (field, value, rounding) in [
         ("maxSurge", &c.max_surge, Rounding::Up),
         ("maxUnavailable", &c.max_unavailable, Rounding::Down),

@@ -191,13 +191,8 @@ fn ping_pong_replaces_canary_and_stable_services() {
     ] {
         let doc = canary(json!({"pingPong": pp, "trafficRouting": router}));
         assert_valid(doc.clone());
-        assert_eq!(
-            unsupported(&rollout(doc))
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>(),
-            ["spec.strategy.canary.pingPong: ping-pong Services are not run by this engine yet"]
-        );
+        // The engine runs ping-pong (see rollout_core::pingpong).
+        assert_eq!(unsupported(&rollout(doc)), []);
     }
     // Without traffic routing Argo does not object either.
     assert_valid(canary(json!({"pingPong": pp})));
