@@ -41,8 +41,8 @@ const HEAD: &str = "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {
 fn lint_accepts_the_example_rollouts() {
     let out = rollgate(&[
         "lint",
-        "manifests/seed001-rollout-canary.yaml",
-        "manifests/seed002-rollouts-demo.yaml",
+        "../examples/manifests/seed001-rollout-canary.yaml",
+        "../examples/manifests/seed002-rollouts-demo.yaml",
     ]);
     assert!(out.status.success(), "{}", text(&out.stdout));
     assert!(text(&out.stdout).contains("rollout default/rollout-canary is valid"));
@@ -115,7 +115,7 @@ fn a_bad_int_or_percent_is_one_line() {
 
 #[test]
 fn plan_prints_the_timeline() {
-    let out = rollgate(&["plan", "manifests/seed002-rollouts-demo.yaml"]);
+    let out = rollgate(&["plan", "../examples/manifests/seed002-rollouts-demo.yaml"]);
     assert!(out.status.success());
     let stdout = text(&out.stdout);
     assert!(

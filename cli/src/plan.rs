@@ -286,8 +286,8 @@ mod tests {
     use super::*;
     use crate::load::rollouts_from_str;
 
-    const SEED_002: &str = include_str!("../manifests/seed002-rollouts-demo.yaml");
-    const SEED_001: &str = include_str!("../manifests/seed001-rollout-canary.yaml");
+    const SEED_002: &str = include_str!("../../examples/manifests/seed002-rollouts-demo.yaml");
+    const SEED_001: &str = include_str!("../../examples/manifests/seed001-rollout-canary.yaml");
 
     #[test]
     fn seed002_basic_canary_timeline() {
