@@ -29,6 +29,11 @@
 //! math, the abort [`weights`], the [`steps`] lookups, the [`ops`] that `kubectl argo rollouts`
 //! performs, and [`conditions::phase`].
 //!
+//! With the `yaml` feature, [`manifest`] reads objects from YAML files as
+//! users and `kubectl` write them, keeping the line of every field so that
+//! each problem reads `FILE:LINE: namespace/name: field.path: message`
+//! ([`Diagnostic`]).
+//!
 //! With the `sim` feature, [`sim`] runs the engine against a simulated world
 //! (ReplicaSets that become ready over time, a recording router) on a
 //! virtual clock.
@@ -39,6 +44,8 @@ mod decision;
 mod engine;
 mod error;
 pub mod intstr;
+#[cfg(feature = "yaml")]
+pub mod manifest;
 pub mod ops;
 mod parse;
 pub mod replicas;
@@ -57,7 +64,7 @@ pub use decision::{
     Event, Observations, ReplicaSetRole, ReplicaSetState, ReplicaSetTarget, StepPluginState,
 };
 pub use engine::{VERIFY_RETRY, decide};
-pub use error::{Error, FieldError};
+pub use error::{Diagnostic, Error, FieldError};
 pub use spec::{CanaryStep, CanaryStrategy, Rollout};
 pub use status::{Phase, RolloutStatus};
 pub use time::{ParseTimeError, Time};
