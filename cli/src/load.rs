@@ -1,41 +1,102 @@
-//! Reading Rollouts from YAML files, with one-line errors that name the file and field.
+//! Reading objects from files or standard input, every problem as
+//! `FILE:LINE: namespace/name: field: message`.
 
+use std::io::Read;
 use std::path::Path;
 
-use anyhow::{Context, bail};
-use rollout_core::Rollout;
-use serde::Deserialize;
+use rollout_core::manifest::{self, Limits, Object};
+use rollout_core::{Diagnostic, FieldError, Rollout};
 
-/// Reads every `kind: Rollout` document of a (possibly multi-document) YAML file.
-pub(crate) fn rollouts(path: &Path) -> anyhow::Result<Vec<Rollout>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read the file", path.display()))?;
-    rollouts_from_str(&text, &path.display().to_string())
+/// How standard input (`-`) is named in messages.
+pub(crate) const STDIN: &str = "stdin";
+
+/// The name a path is shown by: `stdin` for `-`.
+pub(crate) fn display_name(path: &Path) -> String {
+    if path == Path::new("-") {
+        STDIN.to_owned()
+    } else {
+        path.display().to_string()
+    }
 }
 
-/// Reads every `kind: Rollout` document of YAML text; `source` names it in errors.
+/// Reads every object of a YAML file (`-`: standard input).
+pub(crate) fn objects(path: &Path) -> Result<Vec<Object>, Diagnostic> {
+    let name = display_name(path);
+    let limits = Limits::default();
+    let fail = |message: String| Diagnostic {
+        file: name.clone(),
+        line: None,
+        object: None,
+        field: FieldError::new("", message),
+    };
+    let mut bytes = Vec::new();
+    let read = if path == Path::new("-") {
+        // One byte more than the limit tells an oversized input apart.
+        std::io::stdin()
+            .lock()
+            .take(limits.max_bytes as u64 + 1)
+            .read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(path)
+            .and_then(|f| f.take(limits.max_bytes as u64 + 1).read_to_end(&mut bytes))
+    };
+    read.map_err(|e| fail(format!("cannot read: {}", io_words(&e))))?;
+    if bytes.len() > limits.max_bytes {
+        return Err(fail(format!(
+            "larger than the limit of {} bytes",
+            limits.max_bytes
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        Diagnostic {
+            line: Some(line),
+            ..fail("not UTF-8 text".to_owned())
+        }
+    })?;
+    manifest::read_with(&text, &name, &limits)
+}
+
+/// An I/O error without Rust's `(os error 2)` suffix.
+fn io_words(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        std::io::ErrorKind::IsADirectory => "it is a directory".to_owned(),
+        _ => {
+            let s = e.to_string();
+            s.split(" (os error").next().unwrap_or(&s).to_owned()
+        }
+    }
+}
+
+/// The first Rollout of a file, for `rollgate demo FILE`.
+pub(crate) fn first_rollout(path: &Path) -> anyhow::Result<Rollout> {
+    first(objects(path)?, &display_name(path))
+}
+
+/// Every Rollout of YAML text (at least one); `source` names it in errors.
 pub(crate) fn rollouts_from_str(text: &str, source: &str) -> anyhow::Result<Vec<Rollout>> {
-    let mut found = Vec::new();
-    for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-        let value = serde_json::Value::deserialize(doc)
-            .map_err(|e| anyhow::anyhow!("{source}: not valid YAML: {e}"))?;
-        if value.is_null() {
-            continue;
-        }
-        if value.get("kind").and_then(|k| k.as_str()) != Some("Rollout") {
-            continue;
-        }
-        let label = if i == 0 {
-            source.to_owned()
-        } else {
-            format!("{source} (document {})", i + 1)
-        };
-        found.push(Rollout::from_value(value, &label)?);
+    let objects = manifest::read(text, source)?;
+    let rollouts = objects
+        .iter()
+        .filter(|o| o.is_rollout())
+        .map(Object::rollout)
+        .collect::<Result<Vec<_>, _>>()?;
+    if rollouts.is_empty() {
+        anyhow::bail!("{source}: no Rollout in this file");
     }
-    if found.is_empty() {
-        bail!("{source}: no document of kind Rollout");
+    Ok(rollouts)
+}
+
+fn first(objects: Vec<Object>, source: &str) -> anyhow::Result<Rollout> {
+    match objects.iter().find(|o| o.is_rollout()) {
+        Some(o) => Ok(o.rollout()?),
+        None => anyhow::bail!("{source}: no Rollout in this file"),
     }
-    Ok(found)
 }
 
 #[cfg(test)]
@@ -43,24 +104,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn broken_yaml_names_the_file_and_position() {
-        let err = rollouts_from_str("kind: Rollout\nspec: [\n", "r.yaml").unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.starts_with("r.yaml: not valid YAML:"), "{msg}");
-        assert!(!msg.contains('\n'), "{msg}");
+    fn a_file_without_rollouts_is_an_error() {
+        let err = rollouts_from_str("kind: Service\n", "s.yaml").unwrap_err();
+        assert_eq!(err.to_string(), "s.yaml: no Rollout in this file");
     }
 
     #[test]
-    fn skips_other_kinds_in_a_multi_document_file() {
+    fn other_kinds_are_skipped() {
         let text = "kind: Service\nmetadata: {name: s}\n---\nkind: Rollout\nmetadata: {name: r}\nspec: {}\n";
         let found = rollouts_from_str(text, "app.yaml").unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].metadata.name, "r");
-    }
-
-    #[test]
-    fn a_file_without_rollouts_is_an_error() {
-        let err = rollouts_from_str("kind: Service\n", "s.yaml").unwrap_err();
-        assert_eq!(err.to_string(), "s.yaml: no document of kind Rollout");
     }
 }

@@ -1,17 +1,23 @@
 //! `rollgate`: plan, lint and demo canary Rollouts with Rollgate's engine.
 
 mod demo;
+mod findings;
+mod lint;
 mod load;
 mod plan;
+mod plan_text;
 mod view;
 
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
-/// Progressive delivery for Kubernetes: plan, lint and demo canary Rollouts.
+/// Progressive delivery for Kubernetes: check Argo Rollouts manifests, see the
+/// timeline a canary will follow, and watch one run against a simulated
+/// cluster. No cluster is needed for any command.
 #[derive(Debug, Parser)]
 #[command(name = "rollgate", version, about)]
 struct Cli {
@@ -21,81 +27,96 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Show the timeline a Rollout will follow: weights, pods, routes and pauses per step.
+    /// Show the timeline each Rollout will follow: traffic, pods, routes and
+    /// how each step ends, then the shortest time to promotion.
     Plan {
-        /// A YAML file with one or more Rollouts.
-        file: PathBuf,
-    },
-    /// Check Rollouts against Argo Rollouts' rules; exit 1 when any is invalid.
-    Lint {
-        /// YAML files with Rollouts.
-        #[arg(required = true)]
+        /// YAML files with Rollouts (several documents or a `kind: List` are
+        /// fine); `-` reads standard input.
+        #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// Print the plan as a table (text) or as data for scripts (json,
+        /// yaml; the fields are described in the README).
+        #[arg(long, short, value_enum, default_value_t = Output::Text)]
+        output: Output,
     },
-    /// Run a canary update and a failing one against a simulated cluster.
+    /// Check Rollouts against Argo Rollouts' rules. Prints one line per
+    /// problem as FILE:LINE: namespace/name: field: message and exits 1 when
+    /// any Rollout is invalid. Features Rollgate does not run yet
+    /// (blue-green, experiments, ping-pong) are warnings.
+    Lint {
+        /// YAML files with Rollouts; `-` reads standard input. Files without a
+        /// Rollout are skipped with a note.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Treat features Rollgate does not run yet as errors (exit 1).
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Run a canary update that is promoted, then one whose analysis fails
+    /// and aborts, against a simulated cluster, printing what
+    /// `kubectl argo rollouts get rollout` would show.
     Demo {
-        /// A Rollout to run instead of the built-in one (seed 001's `rollout-canary`).
+        /// A Rollout to run instead of the built-in one (the first Rollout of
+        /// the file is used).
+        #[arg(value_name = "FILE")]
         file: Option<PathBuf>,
         /// Print every frame at once instead of pacing them.
         #[arg(long)]
         fast: bool,
     },
+    /// Print a shell completion script: `rollgate completions bash >
+    /// /etc/bash_completion.d/rollgate`, or `source <(rollgate completions
+    /// zsh)`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// The format of `rollgate plan`'s output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    /// An aligned table per Rollout.
+    Text,
+    /// A JSON list with one plan per Rollout.
+    Json,
+    /// A YAML list with one plan per Rollout.
+    Yaml,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli.command) {
+    let mut out = io::stdout().lock();
+    let result = run(cli.command, &mut out).and_then(|code| {
+        out.flush()?;
+        Ok(code)
+    });
+    match result {
         Ok(code) => code,
+        // The reader went away (`rollgate plan FILE | head -1`): stop quietly.
+        Err(e) if closed_output(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            let _ = writeln!(io::stderr(), "error: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(command: Command) -> anyhow::Result<ExitCode> {
+/// Whether an error is the output pipe having been closed.
+fn closed_output(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Plan { file } => {
-            for rollout in load::rollouts(&file)? {
-                print!("{}", plan::timeline(&rollout)?.render());
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Lint { files } => {
-            let mut invalid = false;
-            for file in &files {
-                match load::rollouts(file) {
-                    Err(e) => {
-                        invalid = true;
-                        println!("{e:#}");
-                    }
-                    Ok(rollouts) => {
-                        for r in rollouts {
-                            let errors = rollout_core::validate(&r);
-                            if errors.is_empty() {
-                                println!(
-                                    "{}: rollout {} is valid",
-                                    file.display(),
-                                    r.object_name()
-                                );
-                            }
-                            for e in errors {
-                                invalid = true;
-                                println!("{}: {e}", file.display());
-                            }
-                        }
-                    }
-                }
-            }
-            Ok(if invalid {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
+        Command::Plan { files, output } => plan::command(&files, output, out),
+        Command::Lint { files, strict } => lint::command(&files, strict, out),
         Command::Demo { file, fast } => {
             let rollout = match file {
-                Some(f) => load::rollouts(&f)?.remove(0),
+                Some(f) => load::first_rollout(&f)?,
                 None => load::rollouts_from_str(demo::DEFAULT_ROLLOUT, "the built-in rollout")?
                     .remove(0),
             };
@@ -104,8 +125,13 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             } else {
                 Duration::from_millis(350)
             };
-            let mut out = std::io::stdout().lock();
-            demo::run(rollout, &mut out, &demo::Options { delay })?;
+            demo::run(rollout, out, &demo::Options { delay })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "rollgate", &mut buf);
+            out.write_all(&buf)?;
             Ok(ExitCode::SUCCESS)
         }
     }

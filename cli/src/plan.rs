@@ -1,85 +1,281 @@
 //! `rollgate plan`: the timeline a Rollout's steps will follow, without a cluster.
 //!
-//! Built from rollout-core's public building blocks (step lookups and replica
-//! math), so the numbers are the ones the engine uses.
+//! Built from rollout-core's public building blocks (replica math and the
+//! step semantics of `rollout_core::steps`), so the numbers are the ones the
+//! engine uses. The steps are walked once, front to back, so a plan takes
+//! time linear in the number of steps.
+//!
+//! The types here are what `--output json|yaml` prints: one [`Plan`] per
+//! Rollout, in a list. Field names are camelCase; the README describes them.
 
-use std::fmt::Write as _;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context;
+use rollout_core::manifest::Object;
 use rollout_core::replicas::{self, TrafficRoutedCanary};
-use rollout_core::spec::CanaryStep;
-use rollout_core::steps::{self, CanaryScale};
-use rollout_core::{CanaryStrategy, Rollout};
+use rollout_core::spec::{CanaryStep, SetHeaderRoute, SetMirrorRoute};
+use rollout_core::steps::CanaryScale;
+use rollout_core::{CanaryStrategy, FieldError, Rollout};
+use serde::Serialize;
+
+use crate::{Output, findings, load, plan_text};
+
+/// The plan of one Rollout.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Plan {
+    /// The file the Rollout was read from (`stdin` for standard input).
+    pub(crate) file: String,
+    /// The line of that file where the Rollout starts.
+    pub(crate) line: usize,
+    /// `namespace/name` (namespace `default` when unset).
+    pub(crate) rollout: String,
+    /// `canary` or `blueGreen`.
+    pub(crate) strategy: &'static str,
+    /// `spec.replicas` (1 when unset).
+    pub(crate) replicas: i32,
+    /// How traffic is split; absent for a basic canary, where traffic
+    /// follows the ratio of pods, and for blue-green.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) traffic_routing: Option<TrafficRoutingPlan>,
+    /// `spec.paused`: while true, nothing advances until the rollout is
+    /// resumed (`kubectl argo rollouts resume`).
+    pub(crate) paused: bool,
+    /// The background analysis (`canary.analysis`), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) background_analysis: Option<BackgroundAnalysisPlan>,
+    /// The steps, in order (empty for blue-green, which has none).
+    pub(crate) steps: Vec<StepPlan>,
+    /// What happens after the last step.
+    pub(crate) finish: String,
+    /// The least time the update takes to be promoted.
+    pub(crate) shortest: Shortest,
+    /// Features of this Rollout that Rollgate does not run yet, each as
+    /// `field: message`; they are also printed as warnings.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) unsupported: Vec<String>,
+}
+
+/// `trafficRouting` in effect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TrafficRoutingPlan {
+    /// The routers configured (`istio`, `nginx`, `plugins (name, ...)`, ...).
+    pub(crate) providers: Vec<String>,
+    /// The total weight (`maxTrafficWeight`, default 100).
+    pub(crate) max_traffic_weight: i32,
+}
+
+/// `canary.analysis`: an AnalysisRun that runs beside the steps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BackgroundAnalysisPlan {
+    /// The AnalysisTemplates it runs.
+    pub(crate) templates: Vec<String>,
+    /// The step number (1-based) from which it runs (`startingStep` + 1).
+    pub(crate) starts_at_step: usize,
+    /// A failed run aborts the rollout (always true; said for readers).
+    pub(crate) failure_aborts: bool,
+}
 
 /// One row of the timeline: the state while a step is in effect.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Row {
-    /// `1`-based step number.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StepPlan {
+    /// The step number, from 1.
     pub(crate) step: usize,
-    /// The step as written (`setWeight: 20`).
+    /// The step as written (`setWeight: 20`, `pause: 10m`).
     pub(crate) action: String,
-    /// Canary share of traffic, in percent of the total weight.
+    /// The canary's traffic weight, out of `maxTrafficWeight` (for a basic
+    /// canary, the share of pods out of 100, rounded down).
     pub(crate) canary_weight: i32,
+    /// The canary's share of traffic in percent (0.5 for 5 of 1000).
+    pub(crate) canary_percent: f64,
+    /// The stable share of traffic in percent.
+    pub(crate) stable_percent: f64,
     /// Canary pods.
     pub(crate) canary_pods: i32,
     /// Stable pods.
     pub(crate) stable_pods: i32,
-    /// Managed routes in effect (`header beta-users`, `mirror shadow 20%`).
+    /// Managed routes in effect (`header beta [x-beta=yes]`, `mirror shadow 20%`).
     pub(crate) routes: Vec<String>,
-    /// How the step ends.
+    /// Whether the background analysis runs during this step.
+    pub(crate) background_analysis: bool,
+    /// How the step ends, in words.
     pub(crate) ends: String,
+    /// For a timed pause, its length in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) pause_seconds: Option<u64>,
 }
 
-/// The whole timeline.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Timeline {
-    pub(crate) header: String,
-    pub(crate) rows: Vec<Row>,
-    pub(crate) timed: Duration,
-    pub(crate) manual: usize,
-    pub(crate) analyses: usize,
-    pub(crate) finish: String,
+/// The least the update takes: timed pauses, plus what waits for people or analysis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Shortest {
+    /// Seconds of timed pauses.
+    pub(crate) timed_pause_seconds: u64,
+    /// Pauses that wait for `kubectl argo rollouts promote`.
+    pub(crate) manual_promotions: usize,
+    /// `analysis` steps (each waits for its AnalysisRun).
+    pub(crate) analysis_runs: usize,
 }
 
-/// Computes the timeline of a valid canary Rollout.
-pub(crate) fn timeline(rollout: &Rollout) -> anyhow::Result<Timeline> {
-    rollout_core::check(rollout)?;
-    let Some(c) = rollout.canary() else {
-        anyhow::bail!(
-            "rollout {}: only canary rollouts can be planned",
-            rollout.object_name()
-        );
-    };
+/// Plans every Rollout of every file and prints the plans.
+pub(crate) fn command(
+    files: &[PathBuf],
+    output: Output,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let mut plans = Vec::new();
+    let mut failed = false;
+    let mut err = std::io::stderr();
+    for path in files {
+        let objects = match load::objects(path) {
+            Ok(o) => o,
+            Err(e) => {
+                writeln!(err, "error: {e}")?;
+                failed = true;
+                continue;
+            }
+        };
+        let mut any = false;
+        for object in objects.iter().filter(|o| o.is_rollout()) {
+            any = true;
+            match plan_object(object) {
+                Ok(plan) => {
+                    for w in &plan.unsupported {
+                        let (path, message) = w.split_once(": ").unwrap_or(("", w));
+                        let d = object.diagnostic(FieldError::new(path, message));
+                        writeln!(err, "warning: {d}")?;
+                    }
+                    if output == Output::Text {
+                        write!(out, "{}", plan_text::render(&plan))?;
+                    }
+                    plans.push(plan);
+                }
+                Err(errors) => {
+                    failed = true;
+                    for e in errors {
+                        writeln!(err, "error: {e}")?;
+                    }
+                }
+            }
+        }
+        if !any {
+            writeln!(
+                err,
+                "note: {}: no Rollout in this file, skipped",
+                load::display_name(path)
+            )?;
+        }
+    }
+    match output {
+        Output::Text => {}
+        Output::Json => {
+            let text = serde_json::to_string_pretty(&plans).context("writing JSON")?;
+            writeln!(out, "{text}")?;
+        }
+        Output::Yaml => {
+            let text = serde_yaml_ng::to_string(&plans).context("writing YAML")?;
+            out.write_all(text.as_bytes())?;
+        }
+    }
+    Ok(if failed || plans.is_empty() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The plan of one Rollout object, or every problem that prevents one.
+fn plan_object(object: &Object) -> Result<Plan, Vec<rollout_core::Diagnostic>> {
+    let rollout = object.rollout().map_err(|e| vec![e])?;
+    let found = findings::of(&rollout);
+    if !found.errors.is_empty() {
+        return Err(found
+            .errors
+            .into_iter()
+            .map(|e| object.diagnostic(e))
+            .collect());
+    }
+    let mut plan = plan(&rollout).map_err(|e| vec![object.diagnostic(e)])?;
+    plan.file = object.file.clone();
+    plan.line = object.line();
+    plan.unsupported = found.unsupported.iter().map(ToString::to_string).collect();
+    Ok(plan)
+}
+
+/// Computes the plan of a Rollout that passed validation.
+pub(crate) fn plan(rollout: &Rollout) -> Result<Plan, FieldError> {
     let r = rollout.replicas();
+    let mut plan = Plan {
+        file: String::new(),
+        line: 1,
+        rollout: rollout.object_name(),
+        strategy: "canary",
+        replicas: r,
+        traffic_routing: None,
+        paused: rollout.spec.paused == Some(true),
+        background_analysis: None,
+        steps: Vec::new(),
+        finish: String::new(),
+        shortest: Shortest {
+            timed_pause_seconds: 0,
+            manual_promotions: 0,
+            analysis_runs: 0,
+        },
+        unsupported: Vec::new(),
+    };
+    let Some(c) = rollout.canary() else {
+        plan.strategy = "blueGreen";
+        plan.finish = blue_green_finish(rollout);
+        return Ok(plan);
+    };
     let max_w = c.max_weight();
     let (surge, _) =
         replicas::surge_and_unavailable(c.max_surge.as_ref(), c.max_unavailable.as_ref(), r)?;
-    let routing = match &c.traffic_routing {
-        None => "basic canary (traffic follows the pod ratio)".to_owned(),
-        Some(t) => {
-            let mut names: Vec<String> = t.providers().map(str::to_owned).collect();
-            if let Some(p) = names.iter_mut().find(|p| *p == "plugins") {
-                *p = format!(
+    plan.traffic_routing = c.traffic_routing.as_ref().map(|t| TrafficRoutingPlan {
+        providers: t
+            .providers()
+            .map(|p| match p {
+                "plugins" => format!(
                     "plugins ({})",
                     t.plugins.keys().cloned().collect::<Vec<_>>().join(", ")
-                );
-            }
-            format!(
-                "traffic routing: {}, maxTrafficWeight {max_w}",
-                names.join(", ")
-            )
-        }
-    };
-    let header = format!(
-        "Rollout {}: canary, {r} replica{}, {routing}",
-        rollout.object_name(),
-        if r == 1 { "" } else { "s" }
-    );
+                ),
+                p => p.to_owned(),
+            })
+            .collect(),
+        max_traffic_weight: max_w,
+    });
+    let starting = c
+        .analysis
+        .as_ref()
+        .map(|bg| usize::try_from(bg.starting_step.unwrap_or(0)).unwrap_or(0));
+    plan.background_analysis = c.analysis.as_ref().map(|bg| BackgroundAnalysisPlan {
+        templates: bg
+            .run
+            .templates
+            .iter()
+            .map(|t| t.template_name.clone())
+            .collect(),
+        starts_at_step: starting.unwrap_or(0) + 1,
+        failure_aborts: true,
+    });
 
-    let mut rows = Vec::new();
-    let (mut timed, mut manual, mut analyses) = (Duration::ZERO, 0, 0);
+    let mut walk = Walk::default();
     for (i, step) in c.steps.iter().enumerate() {
-        let (canary_weight, canary_pods, stable_pods) = split_at(c, r, max_w, surge, i);
+        walk.apply(step);
+        let (canary_weight, canary_pods, stable_pods) = walk.split(c, r, max_w, surge);
+        let canary_percent = if c.routes_traffic() {
+            percent(canary_weight, max_w)
+        } else {
+            percent(canary_pods, (canary_pods + stable_pods).max(1))
+        };
+        let mut pause_seconds = None;
         let ends = match step {
             CanaryStep::SetWeight(_) | CanaryStep::SetCanaryScale(_) if c.routes_traffic() => {
                 format!(
@@ -93,16 +289,17 @@ pub(crate) fn timeline(rollout: &Rollout) -> anyhow::Result<Timeline> {
             }
             CanaryStep::Pause(p) => match p.duration() {
                 Some(Ok(d)) => {
-                    timed += d;
-                    format!("after {}", humantime::format_duration(d))
+                    plan.shortest.timed_pause_seconds += d.as_secs();
+                    pause_seconds = Some(d.as_secs());
+                    format!("after {}", duration_words(d))
                 }
                 _ => {
-                    manual += 1;
+                    plan.shortest.manual_promotions += 1;
                     "on promote (kubectl argo rollouts promote)".to_owned()
                 }
             },
             CanaryStep::Analysis(a) => {
-                analyses += 1;
+                plan.shortest.analysis_runs += 1;
                 let names: Vec<_> = a
                     .templates
                     .iter()
@@ -112,249 +309,173 @@ pub(crate) fn timeline(rollout: &Rollout) -> anyhow::Result<Timeline> {
             }
             CanaryStep::SetHeaderRoute(_) | CanaryStep::SetMirrorRoute(_) => "at once".to_owned(),
             CanaryStep::Plugin(p) => format!("when step plugin {} succeeds", p.name),
-            CanaryStep::Experiment(_) => "(experiments are not supported yet)".to_owned(),
+            CanaryStep::Experiment(_) => "(experiments are not run by Rollgate yet)".to_owned(),
         };
-        rows.push(Row {
+        plan.steps.push(StepPlan {
             step: i + 1,
             action: step.to_string(),
-            canary_weight,
+            canary_weight: if c.routes_traffic() {
+                canary_weight
+            } else {
+                canary_pods * 100 / (canary_pods + stable_pods).max(1)
+            },
+            canary_percent,
+            stable_percent: round4(100.0 - canary_percent),
             canary_pods,
             stable_pods,
-            routes: routes_at(c, i),
+            routes: walk.routes(c),
+            background_analysis: starting.is_some_and(|s| i >= s),
             ends,
+            pause_seconds,
         });
     }
-    let finish = if c.routes_traffic() {
-        let delay = c.scale_down_delay_seconds.unwrap_or(30);
-        if c.dynamic_stable_scale() {
-            format!(
-                "promote: the canary becomes stable with all {r} pods; the old stable is scaled down at once"
-            )
-        } else {
-            format!(
-                "promote: the canary becomes stable with all {r} pods and traffic; the old stable keeps its pods {delay}s, then is scaled down"
-            )
-        }
-    } else {
+    plan.finish = if !c.routes_traffic() {
         format!(
             "promote: the canary becomes stable with all {r} pods; the old pods are scaled down"
         )
+    } else if c.dynamic_stable_scale() {
+        format!(
+            "promote: the canary becomes stable with all {r} pods; the old stable is scaled down at once"
+        )
+    } else {
+        let delay = c.scale_down_delay_seconds.unwrap_or(30);
+        format!(
+            "promote: the canary becomes stable with all {r} pods and traffic; the old stable keeps its pods {delay}s, then is scaled down"
+        )
     };
-    Ok(Timeline {
-        header,
-        rows,
-        timed,
-        manual,
-        analyses,
-        finish,
-    })
+    Ok(plan)
+}
+
+fn blue_green_finish(rollout: &Rollout) -> String {
+    let Some(bg) = rollout.spec.strategy.blue_green.as_ref() else {
+        return "no strategy to plan".to_owned();
+    };
+    let preview = match &bg.preview_service {
+        Some(s) => format!("behind the preview Service {s}"),
+        None => "without a preview Service".to_owned(),
+    };
+    let promotion = match (bg.auto_promotion_enabled, bg.auto_promotion_seconds) {
+        (Some(false), Some(s)) if s > 0 => format!("on promote, or after {s}s"),
+        (Some(false), _) => "on promote (kubectl argo rollouts promote)".to_owned(),
+        _ => "as soon as it is available".to_owned(),
+    };
+    format!(
+        "blue-green (not run by Rollgate yet): the new version starts {preview}; the active Service {} switches to it {promotion}",
+        bg.active_service
+    )
+}
+
+/// The state the steps up to the current one put in effect, kept while the
+/// steps are walked once. It follows `rollout_core::steps`: the weight of
+/// the last `setWeight` (`set_weight_at`), the last `setCanaryScale`
+/// (`canary_scale_at`), and per managed route its last `setHeaderRoute` or
+/// `setMirrorRoute` (`header_route_at`, `mirror_route_at`); a test checks
+/// both agree.
+#[derive(Default)]
+struct Walk<'a> {
+    weight: i32,
+    scale: Option<CanaryScale>,
+    headers: HashMap<&'a str, &'a SetHeaderRoute>,
+    mirrors: HashMap<&'a str, &'a SetMirrorRoute>,
+}
+
+impl<'a> Walk<'a> {
+    fn apply(&mut self, step: &'a CanaryStep) {
+        match step {
+            CanaryStep::SetWeight(w) => self.weight = *w,
+            CanaryStep::SetCanaryScale(s) => {
+                self.scale = match (s.replicas, s.weight) {
+                    (Some(n), _) => Some(CanaryScale::Replicas(n)),
+                    (None, Some(w)) => Some(CanaryScale::Weight(w)),
+                    _ => None,
+                };
+            }
+            CanaryStep::SetHeaderRoute(h) => {
+                self.headers.insert(&h.name, h);
+            }
+            CanaryStep::SetMirrorRoute(m) => {
+                self.mirrors.insert(&m.name, m);
+            }
+            _ => {}
+        }
+    }
+
+    /// (canary weight, canary pods, stable pods) in effect.
+    fn split(&self, c: &CanaryStrategy, r: i32, max_w: i32, surge: i32) -> (i32, i32, i32) {
+        if !c.routes_traffic() {
+            let (canary, stable) =
+                replicas::approximate_weighted_counts(r, self.weight, max_w, surge);
+            return (self.weight, canary, stable);
+        }
+        let (canary_replicas, scale_weight) = match self.scale {
+            Some(CanaryScale::Replicas(n)) => (Some(n), 0),
+            Some(CanaryScale::Weight(w)) => (None, w),
+            None => (None, self.weight),
+        };
+        let (canary, stable) = replicas::traffic_routed_counts(&TrafficRoutedCanary {
+            replicas: r,
+            weight: scale_weight,
+            canary_replicas,
+            max_weight: max_w,
+            min_pods_per_replica_set: c.min_pods_per_replica_set,
+            dynamic_stable_scale: c.dynamic_stable_scale(),
+            current_weights: None,
+            aborted: false,
+        });
+        (self.weight, canary, stable)
+    }
+
+    /// The managed routes in effect, in `managedRoutes` order.
+    fn routes(&self, c: &CanaryStrategy) -> Vec<String> {
+        let mut routes = Vec::new();
+        for name in c.managed_routes() {
+            if let Some(h) = self.headers.get(name).filter(|h| !h.matches.is_empty()) {
+                let conds: Vec<_> = h
+                    .matches
+                    .iter()
+                    .map(|h| format!("{}{}", h.header_name, h.header_value))
+                    .collect();
+                routes.push(format!("header {name} [{}]", conds.join(", ")));
+            }
+            if let Some(m) = self.mirrors.get(name).filter(|m| !m.matches.is_empty()) {
+                let pct = m.percentage.unwrap_or(100);
+                routes.push(format!("mirror {name} {pct}%"));
+            }
+        }
+        routes
+    }
 }
 
 fn plural(n: i32) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// (canary weight %, canary pods, stable pods) while step `i` is in effect.
-fn split_at(c: &CanaryStrategy, r: i32, max_w: i32, surge: i32, i: usize) -> (i32, i32, i32) {
-    let weight = steps::set_weight_at(&c.steps, i, max_w);
-    if !c.routes_traffic() {
-        let (canary, stable) = replicas::approximate_weighted_counts(r, weight, max_w, surge);
-        let total = (canary + stable).max(1);
-        return (canary * 100 / total, canary, stable);
-    }
-    let (canary_replicas, scale_weight) = match steps::canary_scale_at(c, i, false) {
-        Some(CanaryScale::Replicas(n)) => (Some(n), 0),
-        Some(CanaryScale::Weight(w)) => (None, w),
-        None => (None, weight),
-    };
-    let (canary, stable) = replicas::traffic_routed_counts(&TrafficRoutedCanary {
-        replicas: r,
-        weight: scale_weight,
-        canary_replicas,
-        max_weight: max_w,
-        min_pods_per_replica_set: c.min_pods_per_replica_set,
-        dynamic_stable_scale: c.dynamic_stable_scale(),
-        current_weights: None,
-        aborted: false,
-    });
-    (weight * 100 / max_w.max(1), canary, stable)
+/// `part` of `total` in percent, to four decimals (5 of 1000 is 0.5).
+fn percent(part: i32, total: i32) -> f64 {
+    round4(f64::from(part) * 100.0 / f64::from(total.max(1)))
 }
 
-fn routes_at(c: &CanaryStrategy, i: usize) -> Vec<String> {
-    let mut routes = Vec::new();
-    for name in c.managed_routes() {
-        if let Some(h) = steps::header_route_at(&c.steps, i, name) {
-            let conds: Vec<_> = h
-                .matches
-                .iter()
-                .map(|h| format!("{}{}", h.header_name, h.header_value))
-                .collect();
-            routes.push(format!("header {name} [{}]", conds.join(", ")));
-        }
-        if let Some(m) = steps::mirror_route_at(&c.steps, i, name) {
-            let pct = m.percentage.unwrap_or(100);
-            routes.push(format!("mirror {name} {pct}%"));
-        }
-    }
-    routes
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
 }
 
-impl Timeline {
-    /// Renders the timeline as an aligned table.
-    pub(crate) fn render(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "{}", self.header);
-        let _ = writeln!(out);
-        let head = [
-            "STEP", "ACTION", "CANARY", "STABLE", "PODS c/s", "ROUTES", "ENDS",
-        ];
-        let cells: Vec<[String; 7]> = self
-            .rows
-            .iter()
-            .map(|r| {
-                [
-                    r.step.to_string(),
-                    r.action.clone(),
-                    format!("{}%", r.canary_weight),
-                    format!("{}%", 100 - r.canary_weight),
-                    format!("{}/{}", r.canary_pods, r.stable_pods),
-                    if r.routes.is_empty() {
-                        "-".to_owned()
-                    } else {
-                        r.routes.join("; ")
-                    },
-                    r.ends.clone(),
-                ]
-            })
-            .collect();
-        let mut widths = head.map(str::len);
-        for row in &cells {
-            for (w, c) in widths.iter_mut().zip(row) {
-                *w = (*w).max(c.chars().count());
-            }
-        }
-        let line = |cols: Vec<&str>| {
-            let mut s = String::new();
-            for (i, (c, w)) in cols.iter().zip(widths).enumerate() {
-                if i + 1 == cols.len() {
-                    s.push_str(c);
-                } else {
-                    let _ = write!(s, "{c:<w$}  ");
-                }
-            }
-            s.trim_end().to_owned()
-        };
-        let _ = writeln!(out, "{}", line(head.to_vec()));
-        for row in &cells {
-            let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
-        }
-        if self.rows.is_empty() {
-            let _ = writeln!(
-                out,
-                "(no steps: the canary is promoted as soon as it is available)"
-            );
-        }
-        let _ = writeln!(out);
-        let _ = writeln!(out, "Then {}.", self.finish);
-        let mut total = format!(
-            "Shortest duration: {} of timed pauses",
-            humantime::format_duration(self.timed)
-        );
-        if self.manual > 0 {
-            let _ = write!(
-                total,
-                ", plus {} manual promotion{}",
-                self.manual,
-                if self.manual == 1 { "" } else { "s" }
-            );
-        }
-        if self.analyses > 0 {
-            let _ = write!(
-                total,
-                ", plus {} analysis run{}",
-                self.analyses,
-                if self.analyses == 1 { "" } else { "s" }
-            );
-        }
-        let _ = writeln!(out, "{total}; pods becoming ready adds to it.");
-        out
-    }
+/// A duration as Kubernetes users write them: `1d`, `1h30m`, `45s`, `500ms`.
+pub(crate) fn duration_words(d: Duration) -> String {
+    let secs = d.as_secs();
+    let parts = [
+        (secs / 86_400, "d"),
+        (secs / 3_600 % 24, "h"),
+        (secs / 60 % 60, "m"),
+        (secs % 60, "s"),
+        (u64::from(d.subsec_millis()), "ms"),
+    ];
+    let out: String = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect();
+    if out.is_empty() { "0s".to_owned() } else { out }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::load::rollouts_from_str;
-
-    const SEED_002: &str = include_str!("../../examples/manifests/seed002-rollouts-demo.yaml");
-    const SEED_001: &str = include_str!("../../examples/manifests/seed001-rollout-canary.yaml");
-
-    #[test]
-    fn seed002_basic_canary_timeline() {
-        let r = &rollouts_from_str(SEED_002, "seed002").unwrap()[0];
-        let t = timeline(r).unwrap();
-        let splits: Vec<_> = t
-            .rows
-            .iter()
-            .map(|r| (r.canary_weight, r.canary_pods, r.stable_pods))
-            .collect();
-        assert_eq!(
-            splits,
-            [
-                (20, 1, 4),
-                (20, 1, 4),
-                (40, 2, 3),
-                (40, 2, 3),
-                (60, 3, 2),
-                (60, 3, 2),
-                (80, 4, 1),
-                (80, 4, 1)
-            ]
-        );
-        assert_eq!(t.timed, Duration::from_secs(30));
-        assert_eq!(t.manual, 1);
-        assert!(
-            t.render()
-                .contains("Shortest duration: 30s of timed pauses, plus 1 manual promotion")
-        );
-    }
-
-    #[test]
-    fn seed001_traffic_routed_timeline() {
-        let r = &rollouts_from_str(SEED_001, "seed001").unwrap()[0];
-        let t = timeline(r).unwrap();
-        let splits: Vec<_> = t
-            .rows
-            .iter()
-            .map(|r| (r.canary_weight, r.canary_pods, r.stable_pods))
-            .collect();
-        assert_eq!(splits, [(50, 1, 2), (50, 1, 2), (100, 2, 2)]);
-        assert!(
-            t.header.contains("plugins (argoproj-labs/gatewayAPI)"),
-            "{}",
-            t.header
-        );
-        assert!(t.render().contains("on promote"));
-    }
-
-    #[test]
-    fn routes_show_while_in_effect() {
-        let text = r#"
-kind: Rollout
-metadata: {name: web}
-spec:
-  strategy:
-    canary:
-      trafficRouting:
-        managedRoutes: [{name: beta}]
-        plugins: {rollgate/gatewayapi: {}}
-      steps:
-      - setHeaderRoute: {name: beta, match: [{headerName: x-beta, headerValue: {exact: "yes"}}]}
-      - pause: {duration: 1m}
-      - setHeaderRoute: {name: beta}
-"#;
-        let t = timeline(&rollouts_from_str(text, "t").unwrap()[0]).unwrap();
-        assert_eq!(t.rows[1].routes, ["header beta [x-beta=yes]"]);
-        assert!(t.rows[2].routes.is_empty());
-    }
-}
+mod tests;
