@@ -9,19 +9,41 @@
 //! runs every pod, and the pod template has just changed (hash `canary`), so
 //! the decision is the first step of a canary update.
 
+use std::process::ExitCode;
 use std::time::SystemTime;
 
 use anyhow::Context;
-use rollout_core::{Observations, ReplicaSetState, Rollout, Time, decide};
+use rollout_core::{Observations, ReplicaSetState, Time, decide, manifest};
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<ExitCode> {
     let path = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "examples/manifests/seed001-rollout-canary.yaml".to_owned());
     let text = std::fs::read_to_string(&path).with_context(|| format!("{path}: cannot read"))?;
-    let value: serde_json::Value =
-        serde_yaml_ng::from_str(&text).with_context(|| format!("{path}: not valid YAML"))?;
-    let mut rollout = Rollout::from_value(value, &path)?;
+    // Errors read `FILE:LINE: namespace/name: field: message`.
+    let objects = manifest::read(&text, &path)?;
+    let object = objects
+        .iter()
+        .find(|o| o.is_rollout())
+        .with_context(|| format!("{path}: no Rollout in this file"))?;
+    let mut rollout = object.rollout()?;
+    let problems = rollout_core::validate(&rollout);
+    if !problems.is_empty() {
+        for p in problems {
+            eprintln!("{}", object.diagnostic(p));
+        }
+        return Ok(ExitCode::FAILURE);
+    }
 
     // What a controller would have read from the cluster.
     let replicas = rollout.replicas();
@@ -82,5 +104,5 @@ fn main() -> anyhow::Result<()> {
         Some(d) => println!("  call again in {d:?}"),
         None => println!("  nothing to wait for"),
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
