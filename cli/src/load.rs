@@ -73,10 +73,36 @@ fn io_words(e: &std::io::Error) -> String {
     }
 }
 
-/// The first Rollout of a file, for `rollgate demo FILE`.
+/// The first Rollout of a file, for `rollgate demo FILE`: it must be one
+/// the engine can run, so every validation problem is an error here.
 pub(crate) fn first_rollout(path: &Path) -> anyhow::Result<Rollout> {
-    first(objects(path)?, &display_name(path))
+    let objects = objects(path)?;
+    let Some(object) = objects.iter().find(|o| o.is_rollout()) else {
+        anyhow::bail!("{}: no Rollout in this file", display_name(path));
+    };
+    let rollout = object.rollout()?;
+    let problems: Vec<_> = rollout_core::validate(&rollout)
+        .into_iter()
+        .map(|e| object.diagnostic(e))
+        .collect();
+    if !problems.is_empty() {
+        return Err(Problems(problems).into());
+    }
+    Ok(rollout)
 }
+
+/// Several problems, one per line.
+#[derive(Debug)]
+pub(crate) struct Problems(pub(crate) Vec<Diagnostic>);
+
+impl std::fmt::Display for Problems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lines: Vec<_> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+impl std::error::Error for Problems {}
 
 /// Every Rollout of YAML text (at least one); `source` names it in errors.
 pub(crate) fn rollouts_from_str(text: &str, source: &str) -> anyhow::Result<Vec<Rollout>> {
@@ -90,13 +116,6 @@ pub(crate) fn rollouts_from_str(text: &str, source: &str) -> anyhow::Result<Vec<
         anyhow::bail!("{source}: no Rollout in this file");
     }
     Ok(rollouts)
-}
-
-fn first(objects: Vec<Object>, source: &str) -> anyhow::Result<Rollout> {
-    match objects.iter().find(|o| o.is_rollout()) {
-        Some(o) => Ok(o.rollout()?),
-        None => anyhow::bail!("{source}: no Rollout in this file"),
-    }
 }
 
 #[cfg(test)]

@@ -15,11 +15,12 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
-/// Progressive delivery for Kubernetes: check Argo Rollouts manifests, see the
-/// timeline a canary will follow, and watch one run against a simulated
-/// cluster. No cluster is needed for any command.
+/// Check Argo Rollouts manifests, plan their canaries, watch one run.
+///
+/// Rollgate is progressive delivery for Kubernetes. These commands read
+/// Rollouts from YAML files and need no cluster.
 #[derive(Debug, Parser)]
-#[command(name = "rollgate", version, about)]
+#[command(name = "rollgate", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -27,8 +28,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Show the timeline each Rollout will follow: traffic, pods, routes and
-    /// how each step ends, then the shortest time to promotion.
+    /// Show the timeline each Rollout will follow.
+    ///
+    /// For each step: the canary's share of traffic, canary and stable pods,
+    /// the header and mirror routes in effect and how the step ends; then how
+    /// promotion ends the update and the shortest time it takes.
     Plan {
         /// YAML files with Rollouts (several documents or a `kind: List` are
         /// fine); `-` reads standard input.
@@ -39,10 +43,11 @@ enum Command {
         #[arg(long, short, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
-    /// Check Rollouts against Argo Rollouts' rules. Prints one line per
-    /// problem as FILE:LINE: namespace/name: field: message and exits 1 when
-    /// any Rollout is invalid. Features Rollgate does not run yet
-    /// (blue-green, experiments, ping-pong) are warnings.
+    /// Check Rollouts against Argo Rollouts' rules.
+    ///
+    /// Prints one line per problem, as FILE:LINE: namespace/name: field:
+    /// message, and exits 1 when any Rollout is invalid. Features Rollgate
+    /// does not run yet (blue-green, experiments, ping-pong) are warnings.
     Lint {
         /// YAML files with Rollouts; `-` reads standard input. Files without a
         /// Rollout are skipped with a note.
@@ -52,9 +57,11 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
-    /// Run a canary update that is promoted, then one whose analysis fails
-    /// and aborts, against a simulated cluster, printing what
-    /// `kubectl argo rollouts get rollout` would show.
+    /// Watch a canary update run against a simulated cluster.
+    ///
+    /// An update that is promoted, then one whose analysis fails and aborts,
+    /// printing what `kubectl argo rollouts get rollout` would show at each
+    /// change.
     Demo {
         /// A Rollout to run instead of the built-in one (the first Rollout of
         /// the file is used).
@@ -64,7 +71,9 @@ enum Command {
         #[arg(long)]
         fast: bool,
     },
-    /// Print a shell completion script: `rollgate completions bash >
+    /// Print a shell completion script.
+    ///
+    /// For example `rollgate completions bash >
     /// /etc/bash_completion.d/rollgate`, or `source <(rollgate completions
     /// zsh)`.
     Completions {
@@ -96,7 +105,10 @@ fn main() -> ExitCode {
         // The reader went away (`rollgate plan FILE | head -1`): stop quietly.
         Err(e) if closed_output(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(io::stderr(), "error: {e:#}");
+            let mut err = io::stderr();
+            for line in format!("{e:#}").lines() {
+                let _ = writeln!(err, "error: {line}");
+            }
             ExitCode::FAILURE
         }
     }

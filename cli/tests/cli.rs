@@ -440,6 +440,22 @@ fn version_help_and_completions() {
 }
 
 #[test]
+fn the_demo_names_every_problem_of_its_rollout() {
+    let out = rollgate(&[
+        "demo",
+        "--fast",
+        "../rollout-core/tests/data/invalid-rollout.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 4, "{stderr}");
+    assert!(
+        stderr.contains("error: ../rollout-core/tests/data/invalid-rollout.yaml:32: shop/web: spec.strategy.canary.steps[2].pause.duration: "),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn the_demo_runs_to_the_end() {
     let out = rollgate(&["demo", "--fast"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
