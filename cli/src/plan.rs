@@ -8,7 +8,7 @@
 //! The types here are what `--output json|yaml` prints: one [`Plan`] per
 //! Rollout, in a list. Field names are camelCase; the README describes them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -266,7 +266,7 @@ pub(crate) fn plan(rollout: &Rollout) -> Result<Plan, FieldError> {
         failure_aborts: true,
     });
 
-    let mut walk = Walk::default();
+    let mut walk = Walk::new(c);
     for (i, step) in c.steps.iter().enumerate() {
         walk.apply(step);
         let (canary_weight, canary_pods, stable_pods) = walk.split(c, r, max_w, surge);
@@ -323,7 +323,7 @@ pub(crate) fn plan(rollout: &Rollout) -> Result<Plan, FieldError> {
             stable_percent: round4(100.0 - canary_percent),
             canary_pods,
             stable_pods,
-            routes: walk.routes(c),
+            routes: walk.routes(),
             background_analysis: starting.is_some_and(|s| i >= s),
             ends,
             pause_seconds,
@@ -369,17 +369,32 @@ fn blue_green_finish(rollout: &Rollout) -> String {
 /// steps are walked once. It follows `rollout_core::steps`: the weight of
 /// the last `setWeight` (`set_weight_at`), the last `setCanaryScale`
 /// (`canary_scale_at`), and per managed route its last `setHeaderRoute` or
-/// `setMirrorRoute` (`header_route_at`, `mirror_route_at`); a test checks
-/// both agree.
-#[derive(Default)]
+/// `setMirrorRoute` with a match (`header_route_at`, `mirror_route_at`); a
+/// test checks both agree. Only the routes in effect are visited per step,
+/// so a long list of managed routes costs nothing while they are unused.
 struct Walk<'a> {
     weight: i32,
     scale: Option<CanaryScale>,
-    headers: HashMap<&'a str, &'a SetHeaderRoute>,
-    mirrors: HashMap<&'a str, &'a SetMirrorRoute>,
+    /// The position of each managed route in `managedRoutes`.
+    order: HashMap<&'a str, usize>,
+    /// The routes in effect, rendered, by (position, header 0 / mirror 1).
+    routes: BTreeMap<(usize, u8), String>,
 }
 
 impl<'a> Walk<'a> {
+    fn new(c: &'a CanaryStrategy) -> Self {
+        Self {
+            weight: 0,
+            scale: None,
+            order: c
+                .managed_routes()
+                .enumerate()
+                .map(|(i, n)| (n, i))
+                .collect(),
+            routes: BTreeMap::new(),
+        }
+    }
+
     fn apply(&mut self, step: &'a CanaryStep) {
         match step {
             CanaryStep::SetWeight(w) => self.weight = *w,
@@ -391,13 +406,25 @@ impl<'a> Walk<'a> {
                 };
             }
             CanaryStep::SetHeaderRoute(h) => {
-                self.headers.insert(&h.name, h);
+                let route = (!h.matches.is_empty()).then(|| header_route(h));
+                self.set_route(&h.name, 0, route);
             }
             CanaryStep::SetMirrorRoute(m) => {
-                self.mirrors.insert(&m.name, m);
+                let route = (!m.matches.is_empty()).then(|| mirror_route(m));
+                self.set_route(&m.name, 1, route);
             }
             _ => {}
         }
+    }
+
+    fn set_route(&mut self, name: &str, kind: u8, route: Option<String>) {
+        let Some(&i) = self.order.get(name) else {
+            return;
+        };
+        match route {
+            Some(r) => self.routes.insert((i, kind), r),
+            None => self.routes.remove(&(i, kind)),
+        };
     }
 
     /// (canary weight, canary pods, stable pods) in effect.
@@ -426,24 +453,24 @@ impl<'a> Walk<'a> {
     }
 
     /// The managed routes in effect, in `managedRoutes` order.
-    fn routes(&self, c: &CanaryStrategy) -> Vec<String> {
-        let mut routes = Vec::new();
-        for name in c.managed_routes() {
-            if let Some(h) = self.headers.get(name).filter(|h| !h.matches.is_empty()) {
-                let conds: Vec<_> = h
-                    .matches
-                    .iter()
-                    .map(|h| format!("{}{}", h.header_name, h.header_value))
-                    .collect();
-                routes.push(format!("header {name} [{}]", conds.join(", ")));
-            }
-            if let Some(m) = self.mirrors.get(name).filter(|m| !m.matches.is_empty()) {
-                let pct = m.percentage.unwrap_or(100);
-                routes.push(format!("mirror {name} {pct}%"));
-            }
-        }
-        routes
+    fn routes(&self) -> Vec<String> {
+        self.routes.values().cloned().collect()
     }
+}
+
+/// `header beta [x-beta=yes]`.
+fn header_route(h: &SetHeaderRoute) -> String {
+    let conds: Vec<_> = h
+        .matches
+        .iter()
+        .map(|m| format!("{}{}", m.header_name, m.header_value))
+        .collect();
+    format!("header {} [{}]", h.name, conds.join(", "))
+}
+
+/// `mirror shadow 20%`.
+fn mirror_route(m: &SetMirrorRoute) -> String {
+    format!("mirror {} {}%", m.name, m.percentage.unwrap_or(100))
 }
 
 fn plural(n: i32) -> &'static str {

@@ -86,7 +86,7 @@ fn the_one_pass_walk_agrees_with_the_step_lookups() {
     )
     .unwrap()[0];
     let c = r.canary().unwrap();
-    let mut walk = Walk::default();
+    let mut walk = Walk::new(c);
     for (i, step) in c.steps.iter().enumerate() {
         walk.apply(step);
         assert_eq!(
@@ -95,20 +95,12 @@ fn the_one_pass_walk_agrees_with_the_step_lookups() {
             "step {i}"
         );
         assert_eq!(walk.scale, steps::canary_scale_at(c, i, false), "step {i}");
-        for name in ["beta", "shadow"] {
-            let h = walk
-                .headers
-                .get(name)
-                .copied()
-                .filter(|h| !h.matches.is_empty());
-            assert_eq!(h, steps::header_route_at(&c.steps, i, name), "step {i}");
-            let m = walk
-                .mirrors
-                .get(name)
-                .copied()
-                .filter(|m| !m.matches.is_empty());
-            assert_eq!(m, steps::mirror_route_at(&c.steps, i, name), "step {i}");
+        let mut expected = Vec::new();
+        for name in c.managed_routes() {
+            expected.extend(steps::header_route_at(&c.steps, i, name).map(header_route));
+            expected.extend(steps::mirror_route_at(&c.steps, i, name).map(mirror_route));
         }
+        assert_eq!(walk.routes(), expected, "step {i}");
     }
 }
 
