@@ -176,13 +176,14 @@ impl Builder<'_> {
                 self.done(anchor, done)?;
             }
             Event::Alias(id) => {
-                let Some(done) = self.anchors.get(&id).cloned() else {
+                let Some(anchored) = self.anchors.get(&id) else {
                     return err(
                         line,
                         "an alias (*name) refers to no anchor (&name) before it",
                     );
                 };
-                self.aliased += done.count;
+                // Counted before copying, so a bomb is refused before it goes off.
+                self.aliased += anchored.count;
                 if self.aliased > self.limits.max_alias_values {
                     return err(
                         line,
@@ -192,6 +193,7 @@ impl Builder<'_> {
                         ),
                     );
                 }
+                let done = anchored.clone();
                 self.done(0, done)?;
             }
             Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
