@@ -89,6 +89,9 @@ fn duplicate_keys_name_the_key_and_both_lines() {
     );
 }
 
+/// A deliberate difference from Kubernetes' own reader (YAML 1.1, where
+/// `yes`, `on` and `no` are booleans): plain scalars resolve by the YAML 1.2
+/// core schema, so `d: yes` stays the string "yes".
 #[test]
 fn scalars_follow_the_core_schema() {
     let o = one(
