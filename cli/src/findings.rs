@@ -24,9 +24,10 @@ pub(crate) fn of(rollout: &Rollout) -> Findings {
 }
 
 /// Whether a validation result is a feature Rollgate does not run yet rather
-/// than a broken rule. Validation says so in its message for now.
+/// than a broken rule. Validation says so in its message for now; once it
+/// reports such features apart, [`of`] takes them from there instead.
 fn is_unsupported(e: &FieldError) -> bool {
-    e.message.contains("not supported yet")
+    e.message.contains("not supported yet") || e.message.contains("not run by this engine yet")
 }
 
 #[cfg(test)]
@@ -37,7 +38,10 @@ mod tests {
     fn blue_green_is_unsupported_not_invalid() {
         let r = Rollout::from_value(
             serde_json::json!({"metadata": {"name": "bg"},
-                "spec": {"strategy": {"blueGreen": {"activeService": "web"}}}}),
+                "spec": {"selector": {"matchLabels": {"app": "bg"}},
+                    "template": {"metadata": {"labels": {"app": "bg"}},
+                        "spec": {"containers": [{"name": "bg", "image": "bg:1"}]}},
+                    "strategy": {"blueGreen": {"activeService": "web"}}}}),
             "bg.yaml",
         )
         .unwrap();

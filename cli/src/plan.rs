@@ -8,7 +8,6 @@
 //! The types here are what `--output json|yaml` prints: one [`Plan`] per
 //! Rollout, in a list. Field names are camelCase; the README describes them.
 
-use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,13 +15,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rollout_core::manifest::Object;
-use rollout_core::replicas::{self, TrafficRoutedCanary};
-use rollout_core::spec::{CanaryStep, SetHeaderRoute, SetMirrorRoute};
-use rollout_core::steps::CanaryScale;
-use rollout_core::{CanaryStrategy, FieldError, Rollout};
+use rollout_core::replicas;
+use rollout_core::{FieldError, Rollout};
 use serde::Serialize;
 
 use crate::{Output, findings, load, plan_text};
+
+mod walk;
+
+use walk::{Action, Walk};
 
 /// The plan of one Rollout.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -276,18 +277,21 @@ pub(crate) fn plan(rollout: &Rollout) -> Result<Plan, FieldError> {
             percent(canary_pods, (canary_pods + stable_pods).max(1))
         };
         let mut pause_seconds = None;
-        let ends = match step {
-            CanaryStep::SetWeight(_) | CanaryStep::SetCanaryScale(_) if c.routes_traffic() => {
+        let Some(deciding) = walk::completed_by(step) else {
+            continue;
+        };
+        let ends = match deciding {
+            Action::SetWeight(_) | Action::SetCanaryScale(_) if c.routes_traffic() => {
                 format!(
                     "when {canary_pods} canary pod{} {} available and the router confirms",
                     plural(canary_pods),
                     if canary_pods == 1 { "is" } else { "are" }
                 )
             }
-            CanaryStep::SetWeight(_) | CanaryStep::SetCanaryScale(_) => {
+            Action::SetWeight(_) | Action::SetCanaryScale(_) => {
                 format!("when {canary_pods} canary and {stable_pods} stable pods are available")
             }
-            CanaryStep::Pause(p) => match p.duration() {
+            Action::Pause(p) => match p.duration() {
                 Some(Ok(d)) => {
                     plan.shortest.timed_pause_seconds += d.as_secs();
                     pause_seconds = Some(d.as_secs());
@@ -298,7 +302,7 @@ pub(crate) fn plan(rollout: &Rollout) -> Result<Plan, FieldError> {
                     "on promote (kubectl argo rollouts promote)".to_owned()
                 }
             },
-            CanaryStep::Analysis(a) => {
+            Action::Analysis(a) => {
                 plan.shortest.analysis_runs += 1;
                 let names: Vec<_> = a
                     .templates
@@ -307,9 +311,9 @@ pub(crate) fn plan(rollout: &Rollout) -> Result<Plan, FieldError> {
                     .collect();
                 format!("when analysis {} succeeds (fails: abort)", names.join(", "))
             }
-            CanaryStep::SetHeaderRoute(_) | CanaryStep::SetMirrorRoute(_) => "at once".to_owned(),
-            CanaryStep::Plugin(p) => format!("when step plugin {} succeeds", p.name),
-            CanaryStep::Experiment(_) => "(experiments are not run by Rollgate yet)".to_owned(),
+            Action::SetHeaderRoute(_) | Action::SetMirrorRoute(_) => "at once".to_owned(),
+            Action::Plugin(p) => format!("when step plugin {} succeeds", p.name),
+            Action::Experiment(_) => "(experiments are not run by Rollgate yet)".to_owned(),
         };
         plan.steps.push(StepPlan {
             step: i + 1,
@@ -363,114 +367,6 @@ fn blue_green_finish(rollout: &Rollout) -> String {
         "blue-green (not run by Rollgate yet): the new version starts {preview}; the active Service {} switches to it {promotion}",
         bg.active_service
     )
-}
-
-/// The state the steps up to the current one put in effect, kept while the
-/// steps are walked once. It follows `rollout_core::steps`: the weight of
-/// the last `setWeight` (`set_weight_at`), the last `setCanaryScale`
-/// (`canary_scale_at`), and per managed route its last `setHeaderRoute` or
-/// `setMirrorRoute` with a match (`header_route_at`, `mirror_route_at`); a
-/// test checks both agree. Only the routes in effect are visited per step,
-/// so a long list of managed routes costs nothing while they are unused.
-struct Walk<'a> {
-    weight: i32,
-    scale: Option<CanaryScale>,
-    /// The position of each managed route in `managedRoutes`.
-    order: HashMap<&'a str, usize>,
-    /// The routes in effect, rendered, by (position, header 0 / mirror 1).
-    routes: BTreeMap<(usize, u8), String>,
-}
-
-impl<'a> Walk<'a> {
-    fn new(c: &'a CanaryStrategy) -> Self {
-        Self {
-            weight: 0,
-            scale: None,
-            order: c
-                .managed_routes()
-                .enumerate()
-                .map(|(i, n)| (n, i))
-                .collect(),
-            routes: BTreeMap::new(),
-        }
-    }
-
-    fn apply(&mut self, step: &'a CanaryStep) {
-        match step {
-            CanaryStep::SetWeight(w) => self.weight = *w,
-            CanaryStep::SetCanaryScale(s) => {
-                self.scale = match (s.replicas, s.weight) {
-                    (Some(n), _) => Some(CanaryScale::Replicas(n)),
-                    (None, Some(w)) => Some(CanaryScale::Weight(w)),
-                    _ => None,
-                };
-            }
-            CanaryStep::SetHeaderRoute(h) => {
-                let route = (!h.matches.is_empty()).then(|| header_route(h));
-                self.set_route(&h.name, 0, route);
-            }
-            CanaryStep::SetMirrorRoute(m) => {
-                let route = (!m.matches.is_empty()).then(|| mirror_route(m));
-                self.set_route(&m.name, 1, route);
-            }
-            _ => {}
-        }
-    }
-
-    fn set_route(&mut self, name: &str, kind: u8, route: Option<String>) {
-        let Some(&i) = self.order.get(name) else {
-            return;
-        };
-        match route {
-            Some(r) => self.routes.insert((i, kind), r),
-            None => self.routes.remove(&(i, kind)),
-        };
-    }
-
-    /// (canary weight, canary pods, stable pods) in effect.
-    fn split(&self, c: &CanaryStrategy, r: i32, max_w: i32, surge: i32) -> (i32, i32, i32) {
-        if !c.routes_traffic() {
-            let (canary, stable) =
-                replicas::approximate_weighted_counts(r, self.weight, max_w, surge);
-            return (self.weight, canary, stable);
-        }
-        let (canary_replicas, scale_weight) = match self.scale {
-            Some(CanaryScale::Replicas(n)) => (Some(n), 0),
-            Some(CanaryScale::Weight(w)) => (None, w),
-            None => (None, self.weight),
-        };
-        let (canary, stable) = replicas::traffic_routed_counts(&TrafficRoutedCanary {
-            replicas: r,
-            weight: scale_weight,
-            canary_replicas,
-            max_weight: max_w,
-            min_pods_per_replica_set: c.min_pods_per_replica_set,
-            dynamic_stable_scale: c.dynamic_stable_scale(),
-            current_weights: None,
-            aborted: false,
-        });
-        (self.weight, canary, stable)
-    }
-
-    /// The managed routes in effect, in `managedRoutes` order.
-    fn routes(&self) -> Vec<String> {
-        self.routes.values().cloned().collect()
-    }
-}
-
-/// `header beta [x-beta=yes]`.
-fn header_route(h: &SetHeaderRoute) -> String {
-    let conds: Vec<_> = h
-        .matches
-        .iter()
-        .map(|m| format!("{}{}", m.header_name, m.header_value))
-        .collect();
-    format!("header {} [{}]", h.name, conds.join(", "))
-}
-
-/// `mirror shadow 20%`.
-fn mirror_route(m: &SetMirrorRoute) -> String {
-    format!("mirror {} {}%", m.name, m.percentage.unwrap_or(100))
 }
 
 fn plural(n: i32) -> &'static str {

@@ -1,5 +1,6 @@
 use rollout_core::steps;
 
+use super::walk::{header_route, mirror_route};
 use super::*;
 use crate::load::rollouts_from_str;
 
