@@ -310,7 +310,7 @@ fn plan_shows_background_analysis_paused_and_fractional_weights() {
     let path = write(
         "bg.yaml",
         &format!(
-            "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {{name: web}}\nspec:\n  replicas: 10\n  paused: true\n{POD}  strategy:\n    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      analysis:\n        templates: [{{templateName: error-rate}}]\n        startingStep: 1\n      trafficRouting:\n        maxTrafficWeight: 1000\n        plugins: {{argoproj-labs/gatewayAPI: {{httpRoute: web}}}}\n      steps:\n      - setWeight: 5\n      - pause: {{duration: 1d}}\n"
+            "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {{name: web}}\nspec:\n  replicas: 10\n  paused: true\n{POD}  strategy:\n    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      analysis:\n        templates: [{{templateName: error-rate}}]\n        startingStep: 1\n      trafficRouting:\n        maxTrafficWeight: 1000\n        plugins: {{argoproj-labs/gatewayAPI: {{httpRoute: web}}}}\n      steps:\n      - setWeight: 5\n      - pause: {{duration: 24h}}\n"
         ),
     );
     let out = rollgate(&["plan", path.to_str().unwrap()]);

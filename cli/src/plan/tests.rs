@@ -121,7 +121,7 @@ fn fractional_weights_under_max_traffic_weight() {
 #[test]
 fn background_analysis_and_paused_are_shown() {
     let p = plan_of(
-        "kind: Rollout\nmetadata: {name: web}\nspec:\n  paused: true\n  strategy:\n    canary:\n      analysis:\n        templates: [{templateName: error-rate}]\n        startingStep: 2\n      steps:\n      - setWeight: 20\n      - pause: {duration: 1d}\n      - setWeight: 50\n      - pause: {duration: 90m}\n",
+        "kind: Rollout\nmetadata: {name: web}\nspec:\n  paused: true\n  strategy:\n    canary:\n      analysis:\n        templates: [{templateName: error-rate}]\n        startingStep: 2\n      steps:\n      - setWeight: 20\n      - pause: {duration: 24h}\n      - setWeight: 50\n      - pause: {duration: 90m}\n",
     );
     assert!(p.paused);
     let bg = p.background_analysis.as_ref().unwrap();
