@@ -45,6 +45,18 @@ fn write(name: &str, content: &str) -> PathBuf {
     path
 }
 
+/// The Rollout with one of each mistake `rollgate lint` must name.
+const INVALID: &str = "../rollout-core/tests/data/invalid-rollout.yaml";
+
+/// The 1-based line of `file` (relative to this crate) that contains `needle`.
+fn line_of(file: &str, needle: &str) -> usize {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+    1 + text
+        .lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("{needle:?} not in {file}"))
+}
+
 /// Runs a failing command and returns its single line of error output.
 fn one_line_error(args: &[&str]) -> String {
     let out = rollgate(args);
@@ -83,13 +95,14 @@ fn lint_accepts_the_example_rollouts() {
 
 #[test]
 fn lint_exits_1_and_names_each_field_and_line() {
-    let out = rollgate(&["lint", "../rollout-core/tests/data/invalid-rollout.yaml"]);
+    let out = rollgate(&["lint", INVALID]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains(
-            "invalid-rollout.yaml:33: shop/web: spec.strategy.canary.steps[3].setWeight: 250"
-        ),
+        stdout.contains(&format!(
+            "invalid-rollout.yaml:{}: shop/web: spec.strategy.canary.steps[3].setWeight: 250",
+            line_of(INVALID, "- setWeight: 250")
+        )),
         "{stdout}"
     );
     assert_eq!(stdout.lines().count(), 4, "{stdout}");
@@ -236,7 +249,7 @@ fn lint_names_each_rollout_of_a_multi_document_file_and_skips_others() {
     let path = write(
         "multi.yaml",
         &format!(
-            "kind: Service\nmetadata: {{name: web}}\n---\n{HEAD}      steps: [{{setWeight: 5}}]\n---\napiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {{name: api}}\nspec: {{strategy: {{canary: {{}}}}}}\n"
+            "kind: Service\nmetadata: {{name: web}}\n---\n{HEAD}      steps: [{{setWeight: 5}}]\n---\napiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {{name: api}}\nspec:\n{POD}  strategy: {{canary: {{}}}}\n"
         ),
     );
     let other = write("service.yaml", "kind: Service\nmetadata: {name: web}\n");
@@ -461,16 +474,15 @@ fn version_help_and_completions() {
 
 #[test]
 fn the_demo_names_every_problem_of_its_rollout() {
-    let out = rollgate(&[
-        "demo",
-        "--fast",
-        "../rollout-core/tests/data/invalid-rollout.yaml",
-    ]);
+    let out = rollgate(&["demo", "--fast", INVALID]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert_eq!(stderr.lines().count(), 4, "{stderr}");
     assert!(
-        stderr.contains("error: ../rollout-core/tests/data/invalid-rollout.yaml:32: shop/web: spec.strategy.canary.steps[2].pause.duration: "),
+        stderr.contains(&format!(
+            "error: {INVALID}:{}: shop/web: spec.strategy.canary.steps[2].pause.duration: ",
+            line_of(INVALID, "- pause: {duration: 1 fortnight}")
+        )),
         "{stderr}"
     );
 }
