@@ -1,33 +1,33 @@
-//! What validation found in a Rollout: errors, and features Rollgate does not
-//! run yet (reported as warnings unless `--strict`).
+//! What validation found in a Rollout: errors, features Rollgate does not
+//! run yet (warnings unless `--strict`), and settings without effect.
 
-use rollout_core::{FieldError, Rollout};
+use rollout_core::{FieldError, Rollout, WarningKind};
 
-/// The problems of one Rollout, split by kind.
+/// The problems of one Rollout, sorted by kind, each in field order.
 #[derive(Debug, Default)]
 pub(crate) struct Findings {
-    /// Broken rules: the Rollout is invalid.
+    /// Broken rules: Argo Rollouts refuses the Rollout.
     pub(crate) errors: Vec<FieldError>,
     /// Valid for Argo Rollouts, but not run by Rollgate yet.
     pub(crate) unsupported: Vec<FieldError>,
+    /// Valid and run, but without effect or with a surprising one.
+    pub(crate) suspicious: Vec<FieldError>,
 }
 
 /// Validates a Rollout and sorts what is found.
 pub(crate) fn of(rollout: &Rollout) -> Findings {
-    let (unsupported, errors) = rollout_core::validate(rollout)
-        .into_iter()
-        .partition(is_unsupported);
-    Findings {
-        errors,
-        unsupported,
+    let report = rollout_core::lint(rollout);
+    let mut found = Findings {
+        errors: report.errors,
+        ..Findings::default()
+    };
+    for w in report.warnings {
+        match w.kind {
+            WarningKind::Unsupported => found.unsupported.push(w.field),
+            _ => found.suspicious.push(w.field),
+        }
     }
-}
-
-/// Whether a validation result is a feature Rollgate does not run yet rather
-/// than a broken rule. Validation says so in its message for now; once it
-/// reports such features apart, [`of`] takes them from there instead.
-fn is_unsupported(e: &FieldError) -> bool {
-    e.message.contains("not supported yet") || e.message.contains("not run by this engine yet")
+    found
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@ use rollout_core::FieldError;
 use crate::{findings, load};
 
 /// Lints every Rollout of every file. Exit 0 when all are valid (features
-/// Rollgate does not run yet are warnings, errors with `strict`), 1 otherwise.
+/// Rollgate does not run yet are warnings, errors with `strict`; settings
+/// without effect are always warnings), 1 otherwise.
 pub(crate) fn command(
     files: &[PathBuf],
     strict: bool,
@@ -53,10 +54,14 @@ pub(crate) fn command(
                 let e = FieldError::new(&e.path, format!("{label}: {}", e.message));
                 writeln!(out, "{}", object.diagnostic(e))?;
             }
+            for e in &found.suspicious {
+                let e = FieldError::new(&e.path, format!("warning: {}", e.message));
+                writeln!(out, "{}", object.diagnostic(e))?;
+            }
             let bad = !found.errors.is_empty() || (strict && !found.unsupported.is_empty());
             invalid |= bad;
             if !bad {
-                let valid = match found.unsupported.len() {
+                let valid = match found.unsupported.len() + found.suspicious.len() {
                     0 => "valid".to_owned(),
                     1 => "valid, with 1 warning".to_owned(),
                     n => format!("valid, with {n} warnings"),

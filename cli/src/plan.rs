@@ -277,7 +277,7 @@ pub(crate) fn plan(rollout: &Rollout) -> Result<Plan, FieldError> {
             percent(canary_pods, (canary_pods + stable_pods).max(1))
         };
         let mut pause_seconds = None;
-        let Some(deciding) = walk::completed_by(step) else {
+        let Some(deciding) = step.completed_by() else {
             continue;
         };
         let ends = match deciding {

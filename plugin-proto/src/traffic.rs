@@ -1,6 +1,6 @@
 //! From rollout-core's desired traffic to router calls.
 
-use rollout_core::spec::{CanaryStep, SetHeaderRoute, SetMirrorRoute};
+use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
 use rollout_core::{DesiredTraffic, Rollout};
 
 use crate::error::Error;
@@ -70,9 +70,7 @@ pub async fn apply_traffic(
 
 /// Whether a `setMirrorRoute` step uses this managed route name.
 fn used_for_mirroring(rollout: &Rollout, name: &str) -> bool {
-    rollout.canary().is_some_and(|c| {
-        c.steps
-            .iter()
-            .any(|s| matches!(s, CanaryStep::SetMirrorRoute(m) if m.name == name))
-    })
+    rollout
+        .canary()
+        .is_some_and(|c| rollout_core::steps::sets_mirror_route(&c.steps, name))
 }

@@ -358,7 +358,7 @@ pub fn phase(rollout: &Rollout, st: &RolloutStatus) -> (Phase, Cow<'static, str>
         return (Phase::Paused, "manually paused".into());
     }
     if let Some(p) = st.pause_conditions.first() {
-        return (Phase::Paused, Cow::Borrowed(p.reason.as_str()));
+        return (Phase::Paused, p.reason.to_cow());
     }
     let r = rollout.replicas();
     let updated = st.updated_replicas.unwrap_or(0);

@@ -14,19 +14,21 @@ use crate::decision::{
     ReplicaSetRole, ReplicaSetState, ReplicaSetTarget,
 };
 use crate::error::{Error, FieldError};
+use crate::progress::{self, CanaryReplicaCounts};
 use crate::replicas::{self, BasicCanary, Pods, TrafficRoutedCanary};
+use crate::scale_down::{self, OldReplicaSet, OldReplicaSetPlan};
 use crate::spec::{
-    AnalysisStep, CanaryStep, CanaryStrategy, DEFAULT_SCALE_DOWN_DELAY_SECONDS, Rollout,
-    SetMirrorRoute, ThresholdKind,
+    AnalysisStep, CanaryStep, CanaryStrategy, DEFAULT_SCALE_DOWN_DELAY_SECONDS, PluginStep,
+    Rollout, SetMirrorRoute, StepAction,
 };
 use crate::status::{
     CanaryStatus, ConditionReason, ConditionType, PauseCondition, PauseReason,
     RolloutAnalysisRunStatus, RolloutStatus, TrafficWeights, WeightDestination,
 };
-use crate::steps::{self, CanaryScale};
+use crate::steps;
 use crate::time::Time;
 use crate::validate;
-use crate::weights::{self, AbortWeight};
+use crate::weights::{self, CanaryState, RouterWeight};
 
 /// The incoming status as the starting point of the new one; the recorded
 /// weights are left out (they are recomputed) so they are not copied twice.
@@ -70,6 +72,9 @@ pub const VERIFY_RETRY: Duration = Duration::from_secs(10);
 ///
 /// An invalid Rollout yields [`Error::Invalid`] listing every problem; the
 /// controller should record it (condition `InvalidSpec`) and change nothing.
+/// A valid Rollout using what this engine does not run yet (blue-green,
+/// experiment steps, ping-pong; see [`crate::unsupported`]) yields
+/// [`Error::Unsupported`] naming the field, and likewise changes nothing.
 ///
 /// ```
 /// use rollout_core::{decide, Observations, ReplicaSetState, Rollout, Time};
@@ -118,6 +123,7 @@ pub fn decide(rollout: &Rollout, observed: &Observations, now: Time) -> Result<D
         abort_reason: None,
         retried: false,
         deadline_exceeded: false,
+        canary_size_before_promotion: None,
     };
     pass.stable_changed();
     pass.run();
@@ -149,6 +155,9 @@ struct Pass<'a> {
     abort_reason: Option<String>,
     retried: bool,
     deadline_exceeded: bool,
+    /// The canary's size from the status as it came in, when this pass
+    /// promoted over a named stable ReplicaSet that is not observed.
+    canary_size_before_promotion: Option<i32>,
 }
 
 impl<'a> Pass<'a> {
@@ -386,27 +395,26 @@ impl<'a> Pass<'a> {
     }
 
     fn pause(&mut self, reason: PauseReason) {
-        if !self.st.has_pause(reason) {
+        if !self.st.has_pause(reason.clone()) {
+            let message = format!("Rollout is paused ({reason})");
             self.st.pause_conditions.push(PauseCondition {
                 reason,
                 start_time: self.now,
             });
             self.st.controller_pause = true;
-            self.event(
-                false,
-                "RolloutPaused",
-                format!("Rollout is paused ({})", reason.as_str()),
-            );
+            self.event(false, "RolloutPaused", message);
         }
     }
 
     fn background_analysis(&mut self) {
-        let Some(bg) = &self.c.analysis else {
+        if self.c.analysis.is_none() {
             return;
-        };
-        let starting = usize::try_from(bg.starting_step.unwrap_or(0)).unwrap_or(0);
+        }
         // Runs are named after the new ReplicaSet's revision: wait for it.
-        if self.stable_rs().is_none() || self.new_rs().is_none() || self.index() < starting {
+        if self.stable_rs().is_none()
+            || self.new_rs().is_none()
+            || steps::before_starting_step(self.c, self.index())
+        {
             return;
         }
         let base = format!(
@@ -475,67 +483,79 @@ impl<'a> Pass<'a> {
         }
     }
 
-    /// Analysis and plugin steps wait for an outcome: Successful lets the step
-    /// complete, Failed/Error abort, Inconclusive pauses.
+    /// Analysis and plugin actions wait for an outcome: Successful lets the
+    /// step complete, Failed/Error abort, Inconclusive pauses. A step may
+    /// carry both; each is watched.
     fn step_outcome_gates(&mut self) {
         if self.st.abort {
             return;
         }
+        let Some(step) = self.current_step() else {
+            return;
+        };
+        if step.analysis().is_some() {
+            self.step_analysis_gate();
+        }
+        if let Some(p) = step.plugin()
+            && !self.st.abort
+        {
+            self.step_plugin_gate(p);
+        }
+    }
+
+    fn step_analysis_gate(&mut self) {
         let index = self.index();
-        match self.current_step() {
-            Some(CanaryStep::Analysis(_)) => {
-                let recorded = self.st.canary.current_step_analysis_run_status.is_some();
-                if self.new_rs().is_none() || (!self.st.pause_conditions.is_empty() && !recorded) {
-                    return;
-                }
-                let base = format!(
-                    "{}-{}-{}-{}",
-                    self.ro.metadata.name,
-                    self.current_hash(),
-                    self.revision(),
-                    index
+        let recorded = self.st.canary.current_step_analysis_run_status.is_some();
+        if self.new_rs().is_none() || (!self.st.pause_conditions.is_empty() && !recorded) {
+            return;
+        }
+        let base = format!(
+            "{}-{}-{}-{}",
+            self.ro.metadata.name,
+            self.current_hash(),
+            self.revision(),
+            index
+        );
+        let recorded = self.st.canary.current_step_analysis_run_status.take();
+        let run = self.track_run(recorded, &base);
+        let (phase, message) = (run.status.clone(), run.message.clone());
+        self.st.canary.current_step_analysis_run_status = Some(run);
+        match phase.as_str() {
+            "Failed" | "Error" => self.abort(format!(
+                "Step-based analysis phase {}{}",
+                phase.to_lowercase(),
+                message.map(|m| format!(": {m}")).unwrap_or_default()
+            )),
+            "Inconclusive" => self.pause(PauseReason::InconclusiveAnalysisRun),
+            _ => {}
+        }
+    }
+
+    fn step_plugin_gate(&mut self, p: &PluginStep) {
+        let index = self.index();
+        let Some(outcome) = self
+            .obs
+            .step_plugin
+            .as_ref()
+            .filter(|o| o.step_index == index)
+        else {
+            return;
+        };
+        match outcome.phase {
+            AnalysisPhase::Failed | AnalysisPhase::Error => {
+                let msg = format!(
+                    "Step plugin {} phase {}{}",
+                    p.name,
+                    outcome.phase.as_str().to_lowercase(),
+                    outcome
+                        .message
+                        .as_ref()
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
                 );
-                let recorded = self.st.canary.current_step_analysis_run_status.take();
-                let run = self.track_run(recorded, &base);
-                let (phase, message) = (run.status.clone(), run.message.clone());
-                self.st.canary.current_step_analysis_run_status = Some(run);
-                match phase.as_str() {
-                    "Failed" | "Error" => self.abort(format!(
-                        "Step-based analysis phase {}{}",
-                        phase.to_lowercase(),
-                        message.map(|m| format!(": {m}")).unwrap_or_default()
-                    )),
-                    "Inconclusive" => self.pause(PauseReason::InconclusiveAnalysisRun),
-                    _ => {}
-                }
+                self.abort(msg);
             }
-            Some(CanaryStep::Plugin(p)) => {
-                let Some(outcome) = self
-                    .obs
-                    .step_plugin
-                    .as_ref()
-                    .filter(|o| o.step_index == index)
-                else {
-                    return;
-                };
-                match outcome.phase {
-                    AnalysisPhase::Failed | AnalysisPhase::Error => {
-                        let msg = format!(
-                            "Step plugin {} phase {}{}",
-                            p.name,
-                            outcome.phase.as_str().to_lowercase(),
-                            outcome
-                                .message
-                                .as_ref()
-                                .map(|m| format!(": {m}"))
-                                .unwrap_or_default()
-                        );
-                        self.abort(msg);
-                    }
-                    AnalysisPhase::Inconclusive => self.pause(PauseReason::InconclusiveAnalysisRun),
-                    _ => {}
-                }
-            }
+            AnalysisPhase::Inconclusive => self.pause(PauseReason::InconclusiveAnalysisRun),
             _ => {}
         }
     }
@@ -545,7 +565,7 @@ impl<'a> Pass<'a> {
         if self.ro.spec.paused == Some(true) || self.st.abort {
             return;
         }
-        let Some(CanaryStep::Pause(p)) = self.current_step() else {
+        let Some(p) = self.current_step().and_then(CanaryStep::pause) else {
             return;
         };
         if !self.st.has_pause(PauseReason::CanaryPauseStep) && !self.st.controller_pause {
@@ -593,6 +613,13 @@ impl<'a> Pass<'a> {
         let Some(reason) = reason else {
             return false;
         };
+        if self.st.stable_rs.is_some() && self.c.routes_traffic() {
+            // The status names a stable ReplicaSet that is not observed (deleted,
+            // or not in the cache yet). Argo scales the ReplicaSets before it
+            // writes the promotion, sizing the canary by the step it is at;
+            // this pass does the same, and the next sizes it fully.
+            self.canary_size_before_promotion = Some(self.desired_counts().0);
+        }
         let hash = self.current_hash().to_owned();
         let st = &mut self.st;
         st.stable_rs = Some(hash.clone());
@@ -624,17 +651,11 @@ impl<'a> Pass<'a> {
 
     /// `replicaProgressThreshold` (or exact readiness without one).
     fn threshold_met(&self, rs: &ReplicaSetState, desired: i32) -> bool {
-        match &self.c.replica_progress_threshold {
-            Some(t) if t.value >= 0 => match t.kind {
-                ThresholdKind::Percent => {
-                    desired == 0
-                        || f64::from(rs.available_replicas) / f64::from(desired) * 100.0
-                            >= f64::from(t.value) - 1e-10
-                }
-                ThresholdKind::Pods => rs.available_replicas >= t.value,
-            },
-            _ => desired == rs.spec_replicas && desired == rs.available_replicas,
-        }
+        progress::replica_progress_threshold_met(
+            self.c.replica_progress_threshold.as_ref(),
+            Some(rs),
+            desired,
+        )
     }
 
     fn advance_step(&mut self) {
@@ -669,9 +690,14 @@ impl<'a> Pass<'a> {
         self.enter_pause_step();
     }
 
+    /// Argo's `completedCurrentCanaryStep`: the action that decides
+    /// ([`CanaryStep::completed_by`]) has reached its end.
     fn step_completed(&self, step: &CanaryStep) -> bool {
-        match step {
-            CanaryStep::Pause(p) => {
+        let Some(action) = step.completed_by() else {
+            return false;
+        };
+        match action {
+            StepAction::Pause(p) => {
                 let cond = self
                     .st
                     .pause_conditions
@@ -683,19 +709,19 @@ impl<'a> Pass<'a> {
                     (Some(_), _) => false,
                 }
             }
-            CanaryStep::SetWeight(_) => self.at_desired_replicas() && self.weight_in_place(),
-            CanaryStep::SetCanaryScale(_) => self.at_desired_replicas(),
-            CanaryStep::Analysis(_) => self
+            StepAction::SetWeight(_) => self.at_desired_replicas() && self.weight_in_place(),
+            StepAction::SetCanaryScale(_) => self.at_desired_replicas(),
+            StepAction::Analysis(_) => self
                 .st
                 .canary
                 .current_step_analysis_run_status
                 .as_ref()
                 .is_some_and(|r| r.status == AnalysisPhase::Successful.as_str()),
-            CanaryStep::SetHeaderRoute(_) | CanaryStep::SetMirrorRoute(_) => true,
-            CanaryStep::Plugin(_) => self.obs.step_plugin.as_ref().is_some_and(|o| {
+            StepAction::SetHeaderRoute(_) | StepAction::SetMirrorRoute(_) => true,
+            StepAction::Plugin(_) => self.obs.step_plugin.as_ref().is_some_and(|o| {
                 o.step_index == self.index() && o.phase == AnalysisPhase::Successful
             }),
-            CanaryStep::Experiment(_) => false,
+            StepAction::Experiment(_) => false,
         }
     }
 
@@ -719,41 +745,31 @@ impl<'a> Pass<'a> {
 
     // ----- replicas -------------------------------------------------------------
 
+    /// Where the update stands, for the weight and sizing rules.
+    fn canary_state(&self) -> CanaryState<'a> {
+        CanaryState {
+            canary: self.c,
+            replicas: self.r,
+            index: self.index(),
+            aborted: self.st.abort,
+            promote_full: self.st.promote_full,
+            // Whether the canary follows the steps depends on `status.stableRS`
+            // naming another ReplicaSet, not on that ReplicaSet being observed.
+            stable_differs: self.st.stable_rs.is_some() && !self.fully_promoted(),
+            available: self
+                .new_rs()
+                .zip(self.stable_rs())
+                .map(|(new, stable)| (new.available_replicas, stable.available_replicas)),
+        }
+    }
+
     /// Argo's `GetCanaryReplicasOrWeight`: (explicit canary pods, weight) for scaling.
     fn scaling_weight(&self) -> (Option<i32>, i32) {
-        if self.st.promote_full || self.stable_rs().is_none() || self.fully_promoted() {
-            return (None, self.max_w);
-        }
-        match steps::canary_scale_at(self.c, self.index(), self.st.abort) {
-            Some(CanaryScale::Replicas(r)) => (Some(r), 0),
-            Some(CanaryScale::Weight(w)) => (None, w),
-            None => (None, self.desired_canary_weight()),
-        }
+        weights::canary_replicas_or_weight(&self.canary_state())
     }
 
-    /// Argo's `GetDesiredCanaryWeight`.
-    fn desired_canary_weight(&self) -> i32 {
-        if !self.st.abort {
-            return steps::set_weight_at(self.steps(), self.index(), self.max_w);
-        }
-        match (
-            self.c.dynamic_stable_scale(),
-            self.new_rs(),
-            self.stable_rs(),
-        ) {
-            (true, Some(new), Some(stable)) => weights::abort_step_weight(
-                self.steps(),
-                self.r,
-                self.max_w,
-                stable.available_replicas,
-                new.available_replicas,
-                self.c.abort_scale_down_delay_seconds,
-            ),
-            _ => 0,
-        }
-    }
-
-    /// The final (canary, stable) sizes for the current status.
+    /// The (canary, stable) sizes for the current status: where a
+    /// traffic-routed canary should be, or the next move of a basic one.
     fn desired_counts(&self) -> (i32, i32) {
         let (canary_replicas, weight) = self.scaling_weight();
         if self.c.routes_traffic() {
@@ -773,35 +789,46 @@ impl<'a> Pass<'a> {
                 current_weights,
                 aborted: self.st.abort,
             })
-        } else if self.stable_rs().is_none() {
-            (self.r, 0)
         } else {
-            replicas::approximate_weighted_counts(self.r, weight, self.max_w, self.surge)
+            // A basic canary moves toward the weighted split within the
+            // surge and availability budget; Argo checks progress against
+            // the counts of this pass, not the final split.
+            let pods = |rs: Option<&ReplicaSetState>| {
+                rs.map(|rs| Pods::new(rs.spec_replicas, rs.available_replicas))
+            };
+            let others = self.others().fold(Pods::default(), |acc, rs| {
+                Pods::new(
+                    acc.spec + rs.spec_replicas,
+                    acc.available + rs.available_replicas,
+                )
+            });
+            replicas::basic_canary_counts(&BasicCanary {
+                replicas: self.r,
+                weight,
+                max_weight: self.max_w,
+                max_surge: self.surge,
+                max_unavailable: self.unavailable,
+                new: Some(pods(self.new_rs()).unwrap_or_default()),
+                stable: pods(self.stable_rs()),
+                others,
+            })
         }
     }
 
     /// Argo's `AtDesiredReplicaCountsForCanary`.
     fn at_desired_replicas(&self) -> bool {
-        let (new_n, stable_n) = self.desired_counts();
-        let Some(new) = self.new_rs() else {
-            return false;
-        };
-        if !self.threshold_met(new, new_n) {
+        if self.new_rs().is_none() {
             return false;
         }
-        if !(self.c.routes_traffic() && self.c.dynamic_stable_scale()) {
-            match self.stable_rs() {
-                Some(s) if s.spec_replicas == stable_n && s.replicas == stable_n => {}
-                _ => return false,
-            }
-        }
-        if !self.c.routes_traffic() {
-            let others: i32 = self.others().map(|rs| rs.available_replicas).sum();
-            if others > 0 {
-                return false;
-            }
-        }
-        true
+        progress::at_desired_replica_counts(&CanaryReplicaCounts {
+            desired: self.desired_counts(),
+            threshold: self.c.replica_progress_threshold.as_ref(),
+            canary: self.new_rs(),
+            stable: self.stable_rs(),
+            others_available: self.others().map(|rs| rs.available_replicas).sum(),
+            routes_traffic: self.c.routes_traffic(),
+            dynamic_stable_scale: self.c.dynamic_stable_scale(),
+        })
     }
 
     fn others(&self) -> impl Iterator<Item = &'a ReplicaSetState> + use<'a> {
@@ -834,10 +861,9 @@ impl<'a> Pass<'a> {
             return targets;
         }
         if self.fully_promoted() {
-            targets.push(target(&current, ReplicaSetRole::Current, self.r, None));
-            let olds: Vec<_> = self.others().collect();
-            for rs in olds {
-                let (replicas, deadline) = self.old_replica_set(rs);
+            let size = self.canary_size_before_promotion.unwrap_or(self.r);
+            targets.push(target(&current, ReplicaSetRole::Current, size, None));
+            for (rs, replicas, deadline) in self.old_replica_set_sizes() {
                 targets.push(target(
                     &rs.pod_template_hash,
                     ReplicaSetRole::Old,
@@ -847,29 +873,7 @@ impl<'a> Pass<'a> {
             }
             return targets;
         }
-        let (mut new_n, mut stable_n) = self.desired_counts();
-        if !self.c.routes_traffic() {
-            let pods = |rs: Option<&ReplicaSetState>| {
-                rs.map(|rs| Pods::new(rs.spec_replicas, rs.available_replicas))
-            };
-            let others = self.others().fold(Pods::default(), |acc, rs| {
-                Pods::new(
-                    acc.spec + rs.spec_replicas,
-                    acc.available + rs.available_replicas,
-                )
-            });
-            let (_, weight) = self.scaling_weight();
-            (new_n, stable_n) = replicas::basic_canary_counts(&BasicCanary {
-                replicas: self.r,
-                weight,
-                max_weight: self.max_w,
-                max_surge: self.surge,
-                max_unavailable: self.unavailable,
-                new: Some(pods(self.new_rs()).unwrap_or_default()),
-                stable: pods(self.stable_rs()),
-                others,
-            });
-        }
+        let (mut new_n, stable_n) = self.desired_counts();
         let mut new_deadline = None;
         if self.st.abort && self.c.routes_traffic() {
             (new_n, new_deadline) = self.aborted_canary_size(new_n);
@@ -888,14 +892,12 @@ impl<'a> Pass<'a> {
                 None,
             ));
         }
-        let olds: Vec<_> = self.others().collect();
-        for rs in olds {
-            let replicas = self.abandoned_canary_size(rs);
+        for (rs, replicas, deadline) in self.old_replica_set_sizes() {
             targets.push(target(
                 &rs.pod_template_hash,
                 ReplicaSetRole::Old,
                 replicas,
-                None,
+                deadline,
             ));
         }
         targets
@@ -934,19 +936,61 @@ impl<'a> Pass<'a> {
         }
     }
 
-    /// A previous stable after promotion: kept for `scaleDownDelaySeconds`
-    /// (traffic routing; default 30), then scaled to 0. Dynamic stable scale
-    /// and basic canaries scale it down at once.
-    fn old_replica_set(&mut self, rs: &ReplicaSetState) -> (i32, Option<Time>) {
-        if rs.spec_replicas == 0 {
-            return (0, None);
+    /// The ReplicaSets other than the canary and the stable, their sizes
+    /// and scale-down deadlines: Argo's scale-down of old ReplicaSets within
+    /// `maxUnavailable` ([`scale_down::scale_down_old_replica_sets`]),
+    /// newest revision first.
+    fn old_replica_set_sizes(&mut self) -> Vec<(&'a ReplicaSetState, i32, Option<Time>)> {
+        let mut olds: Vec<_> = self.others().collect();
+        olds.sort_by_key(|rs| std::cmp::Reverse(rs.revision));
+        let plans: Vec<_> = olds
+            .iter()
+            .map(|rs| self.old_replica_set_plan(rs))
+            .collect();
+        let candidates: Vec<_> = olds
+            .iter()
+            .zip(&plans)
+            .map(|(rs, (plan, _))| OldReplicaSet {
+                pods: Pods::new(rs.spec_replicas, rs.available_replicas),
+                plan: *plan,
+            })
+            .collect();
+        let total_available = self
+            .obs
+            .replica_sets
+            .iter()
+            .map(|rs| rs.available_replicas)
+            .sum();
+        let sizes = scale_down::scale_down_old_replica_sets(
+            &candidates,
+            self.r,
+            self.unavailable,
+            total_available,
+        );
+        olds.into_iter()
+            .zip(sizes)
+            .zip(plans)
+            .map(|((rs, size), (_, deadline))| (rs, size, deadline))
+            .collect()
+    }
+
+    /// What may happen to an old ReplicaSet, and its scale-down deadline.
+    /// With traffic routing, one the router still sends traffic to is kept;
+    /// a previous stable after promotion is kept for `scaleDownDelaySeconds`
+    /// (default 30), then scaled to 0 (at once with dynamic stable scale);
+    /// an intermediate canary of an earlier template goes to 0. Without
+    /// traffic routing every old ReplicaSet goes within the budget.
+    fn old_replica_set_plan(&mut self, rs: &ReplicaSetState) -> (OldReplicaSetPlan, Option<Time>) {
+        if !self.c.routes_traffic() {
+            return (OldReplicaSetPlan::WithinBudget, None);
         }
         // Never shrink a ReplicaSet the router still sends traffic to.
-        if self.c.routes_traffic() && self.referenced_by_router(rs) {
-            return (rs.spec_replicas, rs.scale_down_deadline);
+        if self.referenced_by_router(rs) {
+            return (OldReplicaSetPlan::Keep, rs.scale_down_deadline);
         }
-        if !self.c.routes_traffic() || self.c.dynamic_stable_scale() {
-            return (self.basic_scale_down(rs), None);
+        let delayed = self.fully_promoted() || rs.scale_down_deadline.is_some();
+        if !delayed || self.c.dynamic_stable_scale() || rs.spec_replicas == 0 {
+            return (OldReplicaSetPlan::Zero, None);
         }
         let delay = Duration::from_secs(
             u64::try_from(
@@ -958,24 +1002,10 @@ impl<'a> Pass<'a> {
         );
         let deadline = rs.scale_down_deadline.unwrap_or(self.now + delay);
         if self.now >= deadline {
-            (0, Some(deadline))
+            (OldReplicaSetPlan::Zero, Some(deadline))
         } else {
             self.wake_at(deadline);
-            (rs.spec_replicas, Some(deadline))
-        }
-    }
-
-    /// An intermediate canary of an earlier template: scaled to 0 once the
-    /// router no longer sends it traffic (basic canary: within the budget).
-    fn abandoned_canary_size(&self, rs: &ReplicaSetState) -> i32 {
-        if self.c.routes_traffic() {
-            if self.referenced_by_router(rs) {
-                rs.spec_replicas
-            } else {
-                0
-            }
-        } else {
-            self.basic_scale_down(rs)
+            (OldReplicaSetPlan::Keep, Some(deadline))
         }
     }
 
@@ -987,67 +1017,63 @@ impl<'a> Pass<'a> {
         })
     }
 
-    /// Scale an old ReplicaSet down as far as `maxUnavailable` allows.
-    fn basic_scale_down(&self, rs: &ReplicaSetState) -> i32 {
-        let available: i32 = self
-            .obs
-            .replica_sets
-            .iter()
-            .map(|r| r.available_replicas)
-            .sum();
-        let min_available = self.r - self.unavailable;
-        let unavailable_here = rs.spec_replicas - rs.available_replicas;
-        let budget = (available - min_available).max(0) + unavailable_here.max(0);
-        (rs.spec_replicas - budget).max(0)
-    }
-
     // ----- traffic ----------------------------------------------------------------
 
     /// Argo's desired canary weight for the router (`reconcileTrafficRouting`).
     fn desired_weight_now(&self) -> i32 {
-        let new_available = self.new_rs().map_or(0, |rs| rs.available_replicas);
-        if self.fully_promoted() {
-            return 0;
-        }
-        if self.st.abort {
-            return self.weight_on_abort();
-        }
-        if new_available == 0 {
-            return 0;
-        }
-        if self.st.promote_full {
-            if self.c.dynamic_stable_scale() && self.r > 0 {
-                return replicas::mul_div(self.max_w, new_available, self.r);
-            }
-            return self
-                .prev
-                .canary
-                .weights
-                .as_ref()
-                .map_or(0, |w| w.canary.weight);
-        }
-        if self.steps().is_empty() {
-            return 0;
-        }
-        let index = self.index();
-        if !self.at_desired_replicas() {
-            steps::set_weight_before(self.steps(), index)
+        let rolling_back = self.rolling_back_to_stable();
+        let stable = if rolling_back {
+            self.new_rs()
         } else {
-            steps::set_weight_at(self.steps(), index, self.max_w)
-        }
+            self.stable_rs()
+        };
+        weights::router_weight(&RouterWeight {
+            state: self.canary_state(),
+            fully_promoted: self.fully_promoted(),
+            rolling_back_to_stable: rolling_back,
+            // Only read on the way through the steps; skip the work otherwise.
+            at_desired_replicas: !self.fully_promoted()
+                && !self.st.abort
+                && !self.st.promote_full
+                && !self.steps().is_empty()
+                && self.new_rs().is_some_and(|rs| rs.available_replicas > 0)
+                && self.at_desired_replicas(),
+            canary_available: self.new_rs().map(|rs| rs.available_replicas),
+            stable_available: stable.map(|rs| rs.available_replicas),
+            current_weight: self.prev.canary.weights.as_ref().map(|w| w.canary.weight),
+        })
     }
 
-    /// Argo's `calculateDesiredWeightOnAbortOrStableRollback`.
-    fn weight_on_abort(&self) -> i32 {
-        weights::abort_weight(&AbortWeight {
-            dynamic_stable_scale: self.c.dynamic_stable_scale(),
-            replicas: self.r,
-            max_weight: self.max_w,
-            desired: self.desired_canary_weight(),
-            stable_available: self.stable_rs().map(|s| s.available_replicas),
-            canary_exists: self.new_rs().is_some(),
-            current: self.prev.canary.weights.as_ref().map(|w| w.canary.weight),
-        })
+    /// Argo's `IsDynamicallyRollingBackToStable`: back on the stable template
+    /// with `dynamicStableScale` while the router still sends traffic to the
+    /// previous canary and the stable ReplicaSet is not fully available.
+    fn rolling_back_to_stable(&self) -> bool {
+        if !self.fully_promoted() || !self.c.dynamic_stable_scale() {
+            return false;
+        }
+        let Some(weights) = &self.prev.canary.weights else {
+            return false;
+        };
+        weights.canary.pod_template_hash.as_deref() != Some(self.current_hash())
+            && self
+                .new_rs()
+                .is_some_and(|rs| rs.available_replicas < self.r)
+    }
+
+    /// The ReplicaSet the canary weight goes to: the current template's,
+    /// except while rolling back to stable, when traffic drains from the
+    /// previous canary (Argo #3020).
+    fn canary_destination_hash(&self) -> String {
+        let previous = self
+            .prev
+            .canary
+            .weights
+            .as_ref()
+            .and_then(|w| w.canary.pod_template_hash.as_deref());
+        match previous {
+            Some(hash) if self.rolling_back_to_stable() => hash.to_owned(),
+            _ => self.current_hash().to_owned(),
+        }
     }
 
     fn routes_active(&self) -> bool {
@@ -1070,10 +1096,13 @@ impl<'a> Pass<'a> {
             .stable_rs
             .as_deref()
             .and_then(|h| self.obs.replica_set(h));
-        let gate_open = stable_for_gate.is_some_and(|s| {
-            let needed = replicas::mul_div(self.max_w - weight, self.r, self.max_w.max(1));
-            s.available_replicas >= needed || self.threshold_met(s, needed)
-        });
+        let gate_open = progress::replicas_available_for_weight(
+            stable_for_gate,
+            self.max_w - weight,
+            self.r,
+            self.max_w,
+            self.c.replica_progress_threshold.as_ref(),
+        );
         let held = if gate_open {
             None
         } else {
@@ -1088,7 +1117,7 @@ impl<'a> Pass<'a> {
             canary: WeightDestination {
                 weight,
                 service_name: self.c.canary_service.clone(),
-                pod_template_hash: Some(self.current_hash().to_owned()),
+                pod_template_hash: Some(self.canary_destination_hash()),
             },
             stable: WeightDestination {
                 weight: self.max_w - weight,
@@ -1137,8 +1166,8 @@ impl<'a> Pass<'a> {
                 spec: bg.run.clone(),
             });
         }
-        if let (Some(CanaryStep::Analysis(a)), Some(run)) = (
-            self.current_step(),
+        if let (Some(a), Some(run)) = (
+            self.current_step().and_then(CanaryStep::analysis),
             &self.st.canary.current_step_analysis_run_status,
         ) {
             runs.push(AnalysisRunRequest {

@@ -90,7 +90,7 @@ impl std::error::Error for Diagnostic {}
 #[non_exhaustive]
 pub enum Error {
     /// The document is not a Rollout of the expected shape (unknown field,
-    /// wrong type, a step with two actions, ...).
+    /// wrong type, a step whose actions Argo does not allow together, ...).
     #[error("{object}: {field}")]
     Parse {
         /// What was being read: a file name or `rollout <ns>/<name>`.
@@ -98,8 +98,8 @@ pub enum Error {
         /// The offending field.
         field: FieldError,
     },
-    /// The Rollout parsed but breaks a rule Argo Rollouts enforces, or asks for
-    /// something this engine does not run yet.
+    /// The Rollout parsed but breaks a rule Argo Rollouts enforces (what the
+    /// engine does not run yet is [`Error::Unsupported`]).
     #[error("rollout {object} is invalid: {}", join(.errors))]
     Invalid {
         /// `<namespace>/<name>` of the rollout.

@@ -25,9 +25,19 @@
 //! every managed route that the step history puts in effect at the current
 //! step, so a controller restart or a router crash re-creates them.
 //!
-//! The building blocks are public too: [`validate()`], the [`replicas`]
-//! math, the abort [`weights`], the [`steps`] lookups, the [`ops`] that `kubectl argo rollouts`
-//! performs, and [`conditions::phase`].
+//! The building blocks are public too, and `decide` is built from them:
+//! [`validate()`] (Argo's rules; the [`validate`](mod@validate) module lists
+//! them), the [`replicas`] math, the [`progress`] checks (replica progress
+//! threshold, at desired replica counts), the [`weights`] (desired canary
+//! weight, canary sizing, the router's weight on abort and rollback), the
+//! [`scale_down`] of old ReplicaSets, the [`steps`] lookups (current step,
+//! weights, canary scale, routes, experiment, background analysis start), the
+//! [`ops`] that `kubectl argo rollouts` performs, and [`conditions::phase`].
+//!
+//! A step may carry several actions where Argo Rollouts allows it (at most
+//! one of `setWeight`, `pause`, `experiment`, `analysis`, with any of
+//! `setCanaryScale`, `setHeaderRoute`, `setMirrorRoute`, `plugin`); see
+//! [`spec::CanaryStep`].
 //!
 //! With the `yaml` feature, [`manifest`] reads objects from YAML files as
 //! users and `kubectl` write them, keeping the line of every field so that
@@ -43,20 +53,25 @@ pub mod conditions;
 mod decision;
 mod engine;
 mod error;
+mod experiment;
 pub mod intstr;
 #[cfg(feature = "yaml")]
 pub mod manifest;
 pub mod ops;
 mod parse;
+pub mod progress;
 pub mod replicas;
+pub mod scale_down;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod spec;
 pub mod status;
 mod step;
+mod step_actions;
+mod step_hash;
 pub mod steps;
 mod time;
-mod validate;
+pub mod validate;
 pub mod weights;
 
 pub use decision::{
@@ -68,4 +83,4 @@ pub use error::{Diagnostic, Error, FieldError};
 pub use spec::{CanaryStep, CanaryStrategy, Rollout};
 pub use status::{Phase, RolloutStatus};
 pub use time::{ParseTimeError, Time};
-pub use validate::{check, validate};
+pub use validate::{Validation, Warning, WarningKind, check, lint, unsupported, validate};

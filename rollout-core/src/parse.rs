@@ -17,8 +17,8 @@ impl Rollout {
     /// let err = Rollout::from_value(doc, "web.yaml").unwrap_err();
     /// assert_eq!(
     ///     err.to_string(),
-    ///     "web.yaml: spec.strategy.canary.steps[0]: a step must set exactly one action; \
-    ///      this one sets setWeight and pause"
+    ///     "web.yaml: spec.strategy.canary.steps[0]: a step may set only one of setWeight, \
+    ///      pause, experiment, analysis; this one sets setWeight and pause"
     /// );
     /// ```
     pub fn from_value(value: serde_json::Value, object: &str) -> Result<Self, Error> {

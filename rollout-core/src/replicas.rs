@@ -206,8 +206,8 @@ pub fn basic_canary_counts(input: &BasicCanary) -> (i32, i32) {
     }
     let min_available = r - input.max_unavailable;
     let is_increasing = input.new.is_none_or(|n| desired_new >= n.spec);
-    let to_scale_down =
-        for_scale_down(input.new, !is_increasing) + for_scale_down(input.stable, is_increasing);
+    let to_scale_down = replicas_for_scale_down(input.new, !is_increasing)
+        + replicas_for_scale_down(input.stable, is_increasing);
     if to_scale_down <= min_available {
         return (new_count, stable_count);
     }
@@ -262,7 +262,20 @@ fn scale_up_only(input: &BasicCanary, desired_new: i32, desired_stable: i32) -> 
     (new_count, stable_count)
 }
 
-fn for_scale_down(rs: Option<Pods>, ignore_availability: bool) -> i32 {
+/// The pods of a ReplicaSet that count when deciding how far it may be
+/// scaled down (Argo's `GetReplicasForScaleDown`): none without the
+/// ReplicaSet; `spec` when more pods are available than asked for (the extra
+/// ones are going away) or when availability is ignored (so a ReplicaSet
+/// whose pods crash can still be scaled down); else the available pods.
+///
+/// ```
+/// use rollout_core::replicas::{replicas_for_scale_down, Pods};
+/// assert_eq!(replicas_for_scale_down(Some(Pods::new(3, 5)), false), 3);
+/// assert_eq!(replicas_for_scale_down(Some(Pods::new(3, 2)), false), 2);
+/// assert_eq!(replicas_for_scale_down(Some(Pods::new(3, 2)), true), 3);
+/// assert_eq!(replicas_for_scale_down(None, false), 0);
+/// ```
+pub fn replicas_for_scale_down(rs: Option<Pods>, ignore_availability: bool) -> i32 {
     match rs {
         None => 0,
         Some(p) if p.spec < p.available || ignore_availability => p.spec,

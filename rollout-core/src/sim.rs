@@ -43,9 +43,9 @@ use crate::decision::{
 };
 use crate::engine::decide;
 use crate::ops;
-use crate::spec::{CanaryStep, Rollout};
+use crate::spec::Rollout;
 use crate::status::Phase;
-use crate::steps::safe_encode;
+use crate::step_hash::safe_encode;
 use crate::time::Time;
 
 /// How long a simulated pod takes to become available, unless set otherwise.
@@ -457,7 +457,7 @@ impl Sim {
             self.rollout
                 .canary()
                 .and_then(|c| c.steps.get(i))
-                .filter(|s| matches!(s, CanaryStep::Plugin(_)))
+                .filter(|s| s.plugin().is_some())
                 .map(|_| i)
         });
         match (at_plugin, self.plugin_started) {

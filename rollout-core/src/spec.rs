@@ -51,6 +51,9 @@ pub struct ObjectMeta {
     /// `metadata.name`.
     #[serde(default)]
     pub name: String,
+    /// `metadata.generateName`: a prefix the API server completes when `name` is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generate_name: Option<String>,
     /// `metadata.namespace`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
@@ -189,9 +192,9 @@ pub struct CanaryStrategy {
     /// Background analysis, running from `startingStep` until promotion.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<BackgroundAnalysis>,
-    /// Pod anti-affinity between canary and stable (opaque).
+    /// Pod anti-affinity between canary and stable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub anti_affinity: Option<Value>,
+    pub anti_affinity: Option<AntiAffinity>,
     /// Labels/annotations for canary pods (opaque).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary_metadata: Option<Value>,
@@ -210,9 +213,10 @@ pub struct CanaryStrategy {
     /// Scale the stable ReplicaSet down as traffic moves to the canary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamic_stable_scale: Option<bool>,
-    /// Ping-pong services (opaque; not run by this engine yet).
+    /// Ping-pong services, used instead of `canaryService`/`stableService`
+    /// (validated; not run by this engine yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ping_pong: Option<Value>,
+    pub ping_pong: Option<PingPong>,
     /// A floor for the pods of each ReplicaSet (traffic routing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_pods_per_replica_set: Option<i32>,
@@ -220,6 +224,43 @@ pub struct CanaryStrategy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica_progress_threshold: Option<ReplicaProgressThreshold>,
 }
+
+/// `canary.pingPong`: two Services that take turns being the stable one.
+/// Both names are required by the CRD; validation checks they are set and differ.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PingPong {
+    /// The "ping" Service.
+    pub ping_service: String,
+    /// The "pong" Service.
+    pub pong_service: String,
+}
+
+/// `antiAffinity` of a canary or blue-green strategy: exactly one of the two
+/// kinds on valid input.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AntiAffinity {
+    /// A scheduling preference with a weight (1 to 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_during_scheduling_ignored_during_execution: Option<PreferredAntiAffinity>,
+    /// A scheduling requirement (an empty object).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_during_scheduling_ignored_during_execution: Option<RequiredAntiAffinity>,
+}
+
+/// `antiAffinity.preferredDuringSchedulingIgnoredDuringExecution`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreferredAntiAffinity {
+    /// The weight of the injected preference, 1 to 100.
+    pub weight: i32,
+}
+
+/// `antiAffinity.requiredDuringSchedulingIgnoredDuringExecution` (no fields).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequiredAntiAffinity {}
 
 /// `canary.replicaProgressThreshold`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -366,13 +407,12 @@ pub struct AnalysisArg {
     pub value_from: Option<Value>,
 }
 
-/// `spec.strategy.blueGreen`. Parsed so that such Rollouts load and lint; the
+/// `spec.strategy.blueGreen`. Parsed and validated by Argo's rules; the
 /// engine reports [`crate::Error::Unsupported`] when asked to run one.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BlueGreenStrategy {
-    /// The Service that receives production traffic.
-    #[serde(default)]
+    /// The Service that receives production traffic (required by the CRD).
     pub active_service: String,
     /// The Service that points at the new version before promotion.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -395,15 +435,15 @@ pub struct BlueGreenStrategy {
     /// Seconds the preview ReplicaSet is kept after an abort.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abort_scale_down_delay_seconds: Option<i32>,
-    /// Analysis gating the switch (opaque for now).
+    /// Analysis gating the switch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pre_promotion_analysis: Option<Value>,
-    /// Analysis after the switch (opaque for now).
+    pub pre_promotion_analysis: Option<AnalysisStep>,
+    /// Analysis after the switch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub post_promotion_analysis: Option<Value>,
-    /// Anti-affinity (opaque).
+    pub post_promotion_analysis: Option<AnalysisStep>,
+    /// Pod anti-affinity between active and preview.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub anti_affinity: Option<Value>,
+    pub anti_affinity: Option<AntiAffinity>,
     /// Metadata for preview pods (opaque).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preview_metadata: Option<Value>,
@@ -465,7 +505,8 @@ impl CanaryStrategy {
     }
 }
 
+pub use crate::experiment::{ExperimentAnalysis, ExperimentStep, ExperimentTemplate};
 pub use crate::step::{
-    CanaryStep, HeaderMatch, MirrorMatch, Pause, PluginStep, STEP_FIELDS, SetCanaryScale,
-    SetHeaderRoute, SetMirrorRoute, StringMatch,
+    CanaryStep, EXCLUSIVE_STEP_FIELDS, HeaderMatch, MirrorMatch, Pause, PluginStep, STEP_FIELDS,
+    SetCanaryScale, SetHeaderRoute, SetMirrorRoute, StepAction, StepError, StringMatch,
 };

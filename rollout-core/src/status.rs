@@ -11,16 +11,28 @@ use crate::time::Time;
 #[serde(rename_all = "camelCase")]
 pub struct RolloutStatus {
     /// The update was aborted (by the user or by a failed analysis).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::or_default",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub abort: bool,
     /// When the abort was first seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aborted_at: Option<Time>,
     /// Why the rollout is paused, oldest first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub pause_conditions: Vec<PauseCondition>,
     /// The controller paused the rollout (a pause step or an inconclusive run).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::or_default",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub controller_pause: bool,
     /// Hash of the pod template being rolled out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -35,10 +47,18 @@ pub struct RolloutStatus {
     #[serde(default, rename = "stableRS", skip_serializing_if = "Option::is_none")]
     pub stable_rs: Option<String>,
     /// `promote --full` was requested.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::or_default",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub promote_full: bool,
     /// Canary-specific status.
-    #[serde(default, skip_serializing_if = "CanaryStatus::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::or_default",
+        skip_serializing_if = "CanaryStatus::is_empty"
+    )]
     pub canary: CanaryStatus,
     /// Pods of all ReplicaSets of the rollout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,16 +73,31 @@ pub struct RolloutStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub available_replicas: Option<i32>,
     /// Conditions (Progressing, Available, Healthy, Completed, Paused, InvalidSpec).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub conditions: Vec<Condition>,
-    /// Healthy, Progressing, Paused or Degraded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Healthy, Progressing, Paused or Degraded. A phase this crate does not
+    /// know reads as unset: the engine derives the phase on every decision
+    /// ([`crate::conditions::phase`]), so nothing is lost by not keeping it.
+    #[serde(
+        default,
+        deserialize_with = "lenient::known_phase",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub phase: Option<Phase>,
     /// Why the phase is what it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// The `metadata.generation` this status was computed for (a string, as Argo writes it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The `metadata.generation` this status was computed for (a string, as
+    /// Argo writes it; a number written by another party is read as its digits).
+    #[serde(
+        default,
+        deserialize_with = "lenient::string_or_number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub observed_generation: Option<String>,
 }
 
@@ -96,7 +131,11 @@ pub struct TrafficWeights {
     /// The stable destination.
     pub stable: WeightDestination,
     /// Extra destinations (experiments).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::or_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub additional: Vec<WeightDestination>,
     /// The router's answer to "is the weight in place": unset when it cannot tell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -139,31 +178,6 @@ pub struct PauseCondition {
     pub start_time: Time,
 }
 
-/// The reasons Argo records in `pauseConditions`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum PauseReason {
-    /// A `pause` step.
-    CanaryPauseStep,
-    /// A blue-green pause before promotion.
-    BlueGreenPause,
-    /// An AnalysisRun ended Inconclusive.
-    InconclusiveAnalysisRun,
-    /// An Experiment ended Inconclusive.
-    InconclusiveExperiment,
-}
-
-impl PauseReason {
-    /// The reason as written in the status.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::CanaryPauseStep => "CanaryPauseStep",
-            Self::BlueGreenPause => "BlueGreenPause",
-            Self::InconclusiveAnalysisRun => "InconclusiveAnalysisRun",
-            Self::InconclusiveExperiment => "InconclusiveExperiment",
-        }
-    }
-}
-
 /// A status condition, as in every Kubernetes object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -176,6 +190,7 @@ pub struct Condition {
     /// A CamelCase reason such as `RolloutAborted`.
     pub reason: ConditionReason,
     /// A sentence for people.
+    #[serde(default, deserialize_with = "lenient::or_default")]
     pub message: String,
     /// When `status` last changed.
     pub last_transition_time: Time,
@@ -213,6 +228,16 @@ macro_rules! open_enum {
             }
         }
 
+        impl $name {
+            /// The value as written, borrowed when it is a known one.
+            pub fn to_cow(&self) -> std::borrow::Cow<'static, str> {
+                match self {
+                    $(Self::$variant => std::borrow::Cow::Borrowed(stringify!($variant)),)*
+                    Self::Other(s) => std::borrow::Cow::Owned(s.clone()),
+                }
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
@@ -232,6 +257,21 @@ macro_rules! open_enum {
             }
         }
     };
+}
+
+open_enum! {
+    /// The reasons Argo records in `pauseConditions`; any other reason is kept
+    /// as written (Argo's field is free text).
+    PauseReason {
+        /// A `pause` step.
+        CanaryPauseStep,
+        /// A blue-green pause before promotion.
+        BlueGreenPause,
+        /// An AnalysisRun ended Inconclusive.
+        InconclusiveAnalysisRun,
+        /// An Experiment ended Inconclusive.
+        InconclusiveExperiment,
+    }
 }
 
 open_enum! {
@@ -404,5 +444,126 @@ impl RolloutStatus {
     /// The condition of a type, if present.
     pub fn condition(&self, kind: &ConditionType) -> Option<&Condition> {
         self.conditions.iter().find(|c| &c.kind == kind)
+    }
+}
+
+/// Readers for the fields of `status` that other parties write freely.
+mod lenient {
+    use std::borrow::Cow;
+
+    use serde::{Deserialize, Deserializer};
+
+    use super::Phase;
+
+    /// `null` reads as the default, as Go's JSON decoder reads it.
+    pub(super) fn or_default<'de, D, T>(d: D) -> Result<T, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Default + Deserialize<'de>,
+    {
+        Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+    }
+
+    /// A known phase, or `None` for an unknown one (or `null`).
+    pub(super) fn known_phase<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Phase>, D::Error> {
+        let s = Option::<Cow<'de, str>>::deserialize(d)?;
+        Ok(match s.as_deref() {
+            Some("Healthy") => Some(Phase::Healthy),
+            Some("Progressing") => Some(Phase::Progressing),
+            Some("Paused") => Some(Phase::Paused),
+            Some("Degraded") => Some(Phase::Degraded),
+            _ => None,
+        })
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum StringOrNumber<'a> {
+        String(Cow<'a, str>),
+        Number(i64),
+    }
+
+    /// A string, or a number read as its decimal digits.
+    pub(super) fn string_or_number<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<String>, D::Error> {
+        Ok(
+            Option::<StringOrNumber<'de>>::deserialize(d)?.map(|v| match v {
+                StringOrNumber::String(s) => s.into_owned(),
+                StringOrNumber::Number(n) => n.to_string(),
+            }),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn free_text_fields_keep_values_this_crate_does_not_know() {
+        let doc = json!({
+            "phase": "Suspended",
+            "pauseConditions": [
+                {"reason": "CanaryPauseStep", "startTime": "2026-01-01T00:00:00Z"},
+                {"reason": "SomeFutureReason", "startTime": "2026-01-01T00:00:00Z"}
+            ],
+            "conditions": [{
+                "type": "FutureCondition", "status": "Maybe", "reason": "BecauseOfThings",
+                "message": "m", "lastTransitionTime": "2026-01-01T00:00:00Z",
+                "lastUpdateTime": "2026-01-01T00:00:00Z"
+            }],
+            "observedGeneration": 7
+        });
+        let st: RolloutStatus = serde_json::from_value(doc).unwrap();
+        assert_eq!(st.phase, None);
+        assert!(st.has_pause(PauseReason::CanaryPauseStep));
+        assert_eq!(
+            st.pause_conditions[1].reason,
+            PauseReason::Other("SomeFutureReason".into())
+        );
+        let c = &st.conditions[0];
+        assert_eq!(c.kind, ConditionType::Other("FutureCondition".into()));
+        assert_eq!(c.status, ConditionStatus::Other("Maybe".into()));
+        assert_eq!(c.reason, ConditionReason::Other("BecauseOfThings".into()));
+        assert_eq!(st.observed_generation.as_deref(), Some("7"));
+        let back = serde_json::to_value(&st).unwrap();
+        assert_eq!(back["pauseConditions"][1]["reason"], "SomeFutureReason");
+        assert_eq!(back["conditions"][0]["type"], "FutureCondition");
+    }
+
+    #[test]
+    fn nulls_read_as_unset() {
+        let doc = json!({
+            "abort": null, "pauseConditions": null, "controllerPause": null,
+            "promoteFull": null, "canary": null, "conditions": null, "phase": null,
+            "observedGeneration": null, "currentStepIndex": null
+        });
+        let st: RolloutStatus = serde_json::from_value(doc).unwrap();
+        assert_eq!(st, RolloutStatus::default());
+        let weights: TrafficWeights = serde_json::from_value(json!({
+            "canary": {"weight": 10}, "stable": {"weight": 90}, "additional": null
+        }))
+        .unwrap();
+        assert!(weights.additional.is_empty());
+    }
+
+    #[test]
+    fn known_values_stay_typed() {
+        let st: RolloutStatus = serde_json::from_value(json!({
+            "phase": "Degraded",
+            "pauseConditions": [{"reason": "InconclusiveAnalysisRun", "startTime": "2026-01-01T00:00:00Z"}]
+        }))
+        .unwrap();
+        assert_eq!(st.phase, Some(Phase::Degraded));
+        assert_eq!(
+            st.pause_conditions[0].reason,
+            PauseReason::InconclusiveAnalysisRun
+        );
+        assert_eq!(
+            st.pause_conditions[0].reason.to_cow(),
+            "InconclusiveAnalysisRun"
+        );
     }
 }

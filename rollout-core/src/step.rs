@@ -1,23 +1,35 @@
 //! Canary steps: what each entry of `spec.strategy.canary.steps` asks for.
 //!
-//! On the wire a step is an object with exactly one field set
-//! (`- setWeight: 20`, `- pause: {duration: 1h}`); here it is an enum, so
-//! "no action" and "two actions" are parse errors that name the fields.
+//! A step sets one or more actions (`- setWeight: 20`,
+//! `- {setCanaryScale: {replicas: 1}, setHeaderRoute: {...}, pause: {}}`).
+//! Which actions may share a step is Argo Rollouts' rule, and it holds by
+//! construction here: at most one of `setWeight`, `pause`, `experiment` and
+//! `analysis` (the [`EXCLUSIVE_STEP_FIELDS`]), joined by any of
+//! `setCanaryScale`, `setHeaderRoute`, `setMirrorRoute` and `plugin`. A step
+//! with no action, or with two of the exclusive ones, is a parse error that
+//! names the actions.
+//!
+//! Every action of the current step takes effect (a `pause` pauses, an
+//! `analysis` runs, a `setCanaryScale` sizes the canary, routes are set, a
+//! `plugin` runs); one of them decides when the step is complete
+//! ([`CanaryStep::completed_by`]), in the order Argo Rollouts' controller
+//! checks them.
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
 
+use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::intstr::IntOrString;
 use crate::spec::AnalysisStep;
+pub use crate::step_actions::{
+    HeaderMatch, MirrorMatch, Pause, PluginStep, SetCanaryScale, SetHeaderRoute, SetMirrorRoute,
+    StringMatch,
+};
 
-/// One step of a canary update.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(try_from = "RawStep")]
-pub enum CanaryStep {
+/// One action of a step: one field of a step object.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepAction {
     /// `setWeight`: the canary's share of traffic (of `maxTrafficWeight`).
     SetWeight(i32),
     /// `pause`: wait for a duration, or until resumed.
@@ -36,133 +48,247 @@ pub enum CanaryStep {
     Plugin(PluginStep),
 }
 
-/// `pause: {}` (indefinite) or `pause: {duration: 30s}`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Pause {
-    /// Seconds (number or numeric string) or a duration string; none = until resumed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration: Option<IntOrString>,
-}
+/// The step actions by their field names, in Argo's field order.
+pub const STEP_FIELDS: [&str; 8] = [
+    "setWeight",
+    "pause",
+    "experiment",
+    "analysis",
+    "setCanaryScale",
+    "setHeaderRoute",
+    "setMirrorRoute",
+    "plugin",
+];
 
-impl Pause {
-    /// The pause length: `None` for an indefinite pause, `Some(Err(()))` when
-    /// the duration cannot be read (validation reports that).
-    pub fn duration(&self) -> Option<Result<Duration, ()>> {
-        self.duration.as_ref().map(|d| d.as_duration().ok_or(()))
+/// The actions of which a step may set at most one (Argo Rollouts'
+/// validation rule); the others may join any step.
+pub const EXCLUSIVE_STEP_FIELDS: [&str; 4] = ["setWeight", "pause", "experiment", "analysis"];
+
+impl StepAction {
+    /// The action's field name as written in YAML (`setWeight`, `pause`, ...).
+    pub fn field_name(&self) -> &'static str {
+        STEP_FIELDS[self.field_index()]
     }
-}
 
-/// `setCanaryScale`: exactly one of `weight`, `replicas`, `matchTrafficWeight`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SetCanaryScale {
-    /// Canary pods as a percentage of `replicas`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub weight: Option<i32>,
-    /// An absolute number of canary pods.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replicas: Option<i32>,
-    /// Return to sizing the canary by its traffic weight.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub match_traffic_weight: bool,
-}
-
-/// `setHeaderRoute`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SetHeaderRoute {
-    /// The managed route this step sets (must be in `managedRoutes`).
-    pub name: String,
-    /// Header matches; empty removes the route.
-    #[serde(default, rename = "match", skip_serializing_if = "Vec::is_empty")]
-    pub matches: Vec<HeaderMatch>,
-}
-
-/// One header condition of a header route.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct HeaderMatch {
-    /// The header's name.
-    pub header_name: String,
-    /// How its value is matched.
-    pub header_value: StringMatch,
-}
-
-/// `{exact|prefix|regex: value}`: exactly one is set on valid input.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StringMatch {
-    /// Matches the whole value.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exact: Option<String>,
-    /// Matches the start of the value.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prefix: Option<String>,
-    /// Matches a regular expression (RE2 syntax, as the data planes use).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub regex: Option<String>,
-}
-
-impl StringMatch {
-    /// How many of exact/prefix/regex are set.
-    pub fn kinds_set(&self) -> usize {
-        [&self.exact, &self.prefix, &self.regex]
-            .iter()
-            .filter(|v| v.is_some())
-            .count()
+    /// The position of the action's field in [`STEP_FIELDS`].
+    fn field_index(&self) -> usize {
+        match self {
+            Self::SetWeight(_) => 0,
+            Self::Pause(_) => 1,
+            Self::Experiment(_) => 2,
+            Self::Analysis(_) => 3,
+            Self::SetCanaryScale(_) => 4,
+            Self::SetHeaderRoute(_) => 5,
+            Self::SetMirrorRoute(_) => 6,
+            Self::Plugin(_) => 7,
+        }
     }
-}
 
-impl fmt::Display for StringMatch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.exact, &self.prefix, &self.regex) {
-            (Some(v), _, _) => write!(f, "={v}"),
-            (_, Some(v), _) => write!(f, "^={v}"),
-            (_, _, Some(v)) => write!(f, "~={v}"),
-            _ => f.write_str("<empty>"),
+    /// Whether this is one of the [`EXCLUSIVE_STEP_FIELDS`].
+    pub fn is_exclusive(&self) -> bool {
+        self.field_index() < EXCLUSIVE_STEP_FIELDS.len()
+    }
+
+    /// Where the action stands when the controller decides whether the step
+    /// is complete (Argo's `completedCurrentCanaryStep` checks `pause`, then
+    /// `setCanaryScale`, `setWeight`, `experiment`, `analysis`,
+    /// `setHeaderRoute`, `setMirrorRoute`, `plugin`).
+    fn completion_rank(&self) -> u8 {
+        match self {
+            Self::Pause(_) => 0,
+            Self::SetCanaryScale(_) => 1,
+            Self::SetWeight(_) => 2,
+            Self::Experiment(_) => 3,
+            Self::Analysis(_) => 4,
+            Self::SetHeaderRoute(_) => 5,
+            Self::SetMirrorRoute(_) => 6,
+            Self::Plugin(_) => 7,
+        }
+    }
+
+    fn serialize_entry<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+        let key = self.field_name();
+        match self {
+            Self::SetWeight(w) => map.serialize_entry(key, w),
+            Self::Pause(p) => map.serialize_entry(key, p),
+            Self::Experiment(e) => map.serialize_entry(key, e),
+            Self::Analysis(a) => map.serialize_entry(key, a),
+            Self::SetCanaryScale(s) => map.serialize_entry(key, s),
+            Self::SetHeaderRoute(h) => map.serialize_entry(key, h),
+            Self::SetMirrorRoute(m) => map.serialize_entry(key, m),
+            Self::Plugin(p) => map.serialize_entry(key, p),
         }
     }
 }
 
-/// `setMirrorRoute`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SetMirrorRoute {
-    /// The managed route this step sets (must be in `managedRoutes`).
-    pub name: String,
-    /// Request matches (ORed); empty removes the route.
-    #[serde(default, rename = "match", skip_serializing_if = "Vec::is_empty")]
-    pub matches: Vec<MirrorMatch>,
-    /// Percentage of matching requests copied to the canary (default 100).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub percentage: Option<i32>,
+/// An action is written as a step object with that one field.
+impl Serialize for StepAction {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(1))?;
+        self.serialize_entry(&mut map)?;
+        map.end()
+    }
 }
 
-/// One request match of a mirror route; the conditions are ANDed.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MirrorMatch {
-    /// HTTP method.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub method: Option<StringMatch>,
-    /// Request path.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<StringMatch>,
-    /// Request headers by name.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<String, StringMatch>,
+/// Why a set of actions is not a step Argo Rollouts accepts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    /// The step sets no action.
+    #[error("a step must set at least one of {}; this one sets none", STEP_FIELDS.join(", "))]
+    Empty,
+    /// The step sets two or more of [`EXCLUSIVE_STEP_FIELDS`] (listed).
+    #[error(
+        "a step may set only one of {}; this one sets {}",
+        EXCLUSIVE_STEP_FIELDS.join(", "),
+        .0.join(" and ")
+    )]
+    Exclusive(Vec<&'static str>),
+    /// The same action was given twice (only possible when building steps in code).
+    #[error("a step sets {0} twice")]
+    Repeated(&'static str),
 }
 
-/// `plugin` step.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PluginStep {
-    /// The step plugin's name.
-    pub name: String,
-    /// Its configuration (opaque).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config: Option<Value>,
+/// One step of a canary update: its actions, in Argo's field order.
+///
+/// ```
+/// use rollout_core::spec::{CanaryStep, Pause, SetCanaryScale, StepAction};
+/// let step = CanaryStep::new([
+///     StepAction::Pause(Pause::default()),
+///     StepAction::SetCanaryScale(SetCanaryScale { replicas: Some(1), ..Default::default() }),
+/// ])
+/// .unwrap();
+/// assert_eq!(step.set_canary_scale().and_then(|s| s.replicas), Some(1));
+/// // Argo completes such a step when its pause ends.
+/// assert!(matches!(step.completed_by(), Some(StepAction::Pause(_))));
+///
+/// let err = CanaryStep::new([StepAction::SetWeight(20), StepAction::Pause(Pause::default())]);
+/// assert_eq!(
+///     err.unwrap_err().to_string(),
+///     "a step may set only one of setWeight, pause, experiment, analysis; this one sets setWeight and pause"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "RawStep")]
+pub struct CanaryStep {
+    /// Not empty, at most one exclusive action, no field twice, in field order.
+    actions: Vec<StepAction>,
+}
+
+impl CanaryStep {
+    /// A step of these actions (in any order), if Argo Rollouts accepts them
+    /// together.
+    pub fn new(actions: impl IntoIterator<Item = StepAction>) -> Result<Self, StepError> {
+        let mut actions: Vec<StepAction> = actions.into_iter().collect();
+        actions.sort_by_key(StepAction::field_index);
+        if actions.is_empty() {
+            return Err(StepError::Empty);
+        }
+        if let Some(pair) = actions
+            .windows(2)
+            .find(|p| p[0].field_index() == p[1].field_index())
+        {
+            return Err(StepError::Repeated(pair[0].field_name()));
+        }
+        let exclusive: Vec<_> = actions
+            .iter()
+            .filter(|a| a.is_exclusive())
+            .map(StepAction::field_name)
+            .collect();
+        if exclusive.len() > 1 {
+            return Err(StepError::Exclusive(exclusive));
+        }
+        Ok(Self { actions })
+    }
+
+    /// The step's actions, in Argo's field order ([`STEP_FIELDS`]).
+    pub fn actions(&self) -> &[StepAction] {
+        &self.actions
+    }
+
+    /// The action that decides when the step is complete, in the order Argo
+    /// Rollouts' controller checks them: `pause`, `setCanaryScale`,
+    /// `setWeight`, `experiment`, `analysis`, `setHeaderRoute`,
+    /// `setMirrorRoute`, `plugin`. So a `setWeight` that shares a step with
+    /// `setCanaryScale` completes without waiting for the router's weight
+    /// verification, and a `plugin` that shares a step with another action
+    /// runs but does not hold the step. `None` only for a step without
+    /// actions, which cannot be built.
+    pub fn completed_by(&self) -> Option<&StepAction> {
+        self.actions.iter().min_by_key(|a| a.completion_rank())
+    }
+
+    /// The step's `setWeight`, if it has one.
+    pub fn set_weight(&self) -> Option<i32> {
+        self.actions.iter().find_map(|a| match a {
+            StepAction::SetWeight(w) => Some(*w),
+            _ => None,
+        })
+    }
+
+    /// The step's `pause`, if it has one.
+    pub fn pause(&self) -> Option<&Pause> {
+        self.actions.iter().find_map(|a| match a {
+            StepAction::Pause(p) => Some(p),
+            _ => None,
+        })
+    }
+
+    /// The step's `experiment`, if it has one.
+    pub fn experiment(&self) -> Option<&Value> {
+        self.actions.iter().find_map(|a| match a {
+            StepAction::Experiment(e) => Some(e),
+            _ => None,
+        })
+    }
+
+    /// The step's `analysis`, if it has one.
+    pub fn analysis(&self) -> Option<&AnalysisStep> {
+        self.actions.iter().find_map(|a| match a {
+            StepAction::Analysis(a) => Some(a),
+            _ => None,
+        })
+    }
+
+    /// The step's `setCanaryScale`, if it has one.
+    pub fn set_canary_scale(&self) -> Option<&SetCanaryScale> {
+        self.actions.iter().find_map(|a| match a {
+            StepAction::SetCanaryScale(s) => Some(s),
+            _ => None,
+        })
+    }
+
+    /// The step's `setHeaderRoute`, if it has one.
+    pub fn set_header_route(&self) -> Option<&SetHeaderRoute> {
+        self.actions.iter().find_map(|a| match a {
+            StepAction::SetHeaderRoute(h) => Some(h),
+            _ => None,
+        })
+    }
+
+    /// The step's `setMirrorRoute`, if it has one.
+    pub fn set_mirror_route(&self) -> Option<&SetMirrorRoute> {
+        self.actions.iter().find_map(|a| match a {
+            StepAction::SetMirrorRoute(m) => Some(m),
+            _ => None,
+        })
+    }
+
+    /// The step's `plugin`, if it has one.
+    pub fn plugin(&self) -> Option<&PluginStep> {
+        self.actions.iter().find_map(|a| match a {
+            StepAction::Plugin(p) => Some(p),
+            _ => None,
+        })
+    }
+}
+
+/// A single action is always a valid step.
+impl From<StepAction> for CanaryStep {
+    fn from(action: StepAction) -> Self {
+        Self {
+            actions: vec![action],
+        }
+    }
 }
 
 /// The wire form of a step as read: every action optional, in Argo's field order.
@@ -187,110 +313,87 @@ struct RawStep {
     plugin: Option<PluginStep>,
 }
 
-/// The step actions by their field names, in Argo's order.
-pub const STEP_FIELDS: [&str; 8] = [
-    "setWeight",
-    "pause",
-    "experiment",
-    "analysis",
-    "setCanaryScale",
-    "setHeaderRoute",
-    "setMirrorRoute",
-    "plugin",
-];
-
 impl TryFrom<RawStep> for CanaryStep {
-    type Error = String;
+    type Error = StepError;
 
-    fn try_from(raw: RawStep) -> Result<Self, String> {
-        let mut set: Vec<Self> = Vec::with_capacity(1);
-        set.extend(raw.set_weight.map(Self::SetWeight));
-        set.extend(raw.pause.map(Self::Pause));
-        set.extend(raw.experiment.map(Self::Experiment));
-        set.extend(raw.analysis.map(Self::Analysis));
-        set.extend(raw.set_canary_scale.map(Self::SetCanaryScale));
-        set.extend(raw.set_header_route.map(Self::SetHeaderRoute));
-        set.extend(raw.set_mirror_route.map(Self::SetMirrorRoute));
-        set.extend(raw.plugin.map(Self::Plugin));
-        match set.len() {
-            1 => Ok(set.remove(0)),
-            0 => Err(format!(
-                "a step must set exactly one of {}; this one sets none",
-                STEP_FIELDS.join(", ")
-            )),
-            _ => {
-                let names: Vec<_> = set.iter().map(Self::field_name).collect();
-                Err(format!(
-                    "a step must set exactly one action; this one sets {}",
-                    names.join(" and ")
-                ))
-            }
-        }
+    fn try_from(raw: RawStep) -> Result<Self, StepError> {
+        let actions = [
+            raw.set_weight.map(StepAction::SetWeight),
+            raw.pause.map(StepAction::Pause),
+            raw.experiment.map(StepAction::Experiment),
+            raw.analysis.map(StepAction::Analysis),
+            raw.set_canary_scale.map(StepAction::SetCanaryScale),
+            raw.set_header_route.map(StepAction::SetHeaderRoute),
+            raw.set_mirror_route.map(StepAction::SetMirrorRoute),
+            raw.plugin.map(StepAction::Plugin),
+        ];
+        Self::new(actions.into_iter().flatten())
     }
 }
 
-/// A step is written as the one field it sets, as Argo writes it.
+/// A step is written as the fields it sets, in Argo's field order.
 impl Serialize for CanaryStep {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(Some(1))?;
-        let key = self.field_name();
-        match self {
-            Self::SetWeight(w) => map.serialize_entry(key, w)?,
-            Self::Pause(p) => map.serialize_entry(key, p)?,
-            Self::Experiment(e) => map.serialize_entry(key, e)?,
-            Self::Analysis(a) => map.serialize_entry(key, a)?,
-            Self::SetCanaryScale(s) => map.serialize_entry(key, s)?,
-            Self::SetHeaderRoute(h) => map.serialize_entry(key, h)?,
-            Self::SetMirrorRoute(m) => map.serialize_entry(key, m)?,
-            Self::Plugin(p) => map.serialize_entry(key, p)?,
+        let mut map = serializer.serialize_map(Some(self.actions.len()))?;
+        for action in &self.actions {
+            action.serialize_entry(&mut map)?;
         }
         map.end()
     }
 }
 
-impl CanaryStep {
-    /// The step's field name as written in YAML (`setWeight`, `pause`, ...).
-    pub fn field_name(&self) -> &'static str {
-        match self {
-            Self::SetWeight(_) => "setWeight",
-            Self::Pause(_) => "pause",
-            Self::Experiment(_) => "experiment",
-            Self::Analysis(_) => "analysis",
-            Self::SetCanaryScale(_) => "setCanaryScale",
-            Self::SetHeaderRoute(_) => "setHeaderRoute",
-            Self::SetMirrorRoute(_) => "setMirrorRoute",
-            Self::Plugin(_) => "plugin",
-        }
-    }
-}
-
-/// Renders a step the way Argo's events do (`setWeight: 20`, `pause: 30s`,
-/// `pause`, `setCanaryScale{replicas: 3}`).
+/// Renders a step the way Argo's events do (its `CanaryStepString`): one
+/// action names the step, checked in the order `setWeight`, `pause`,
+/// `experiment`, `analysis`, `setCanaryScale`, `plugin`, `setHeaderRoute`,
+/// `setMirrorRoute` (`setWeight: 20`, `pause: 30s`, `pause`, `analysis`,
+/// `setCanaryScale{weight: 20}`). A `setCanaryScale` shows `weight` before
+/// `matchTrafficWeight` before `replicas`; one with none of them set is
+/// passed over, and a step with nothing else shows `invalid`, as in Argo.
+///
+/// ```
+/// use rollout_core::spec::{CanaryStep, SetCanaryScale, SetHeaderRoute, StepAction};
+/// let step = CanaryStep::new([
+///     StepAction::SetHeaderRoute(SetHeaderRoute { name: "h".into(), ..Default::default() }),
+///     StepAction::SetCanaryScale(SetCanaryScale { replicas: Some(1), ..Default::default() }),
+/// ])
+/// .unwrap();
+/// assert_eq!(step.to_string(), "setCanaryScale{replicas: 1}");
+/// ```
 impl fmt::Display for CanaryStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::SetWeight(w) => write!(f, "setWeight: {w}"),
-            Self::Pause(Pause { duration: None }) => f.write_str("pause"),
-            Self::Pause(Pause { duration: Some(d) }) => write!(f, "pause: {d}"),
-            Self::Experiment(_) => f.write_str("experiment"),
-            Self::Analysis(a) => {
-                let names: Vec<_> = a
-                    .templates
-                    .iter()
-                    .map(|t| t.template_name.as_str())
-                    .collect();
-                write!(f, "analysis: {}", names.join(", "))
-            }
-            Self::SetCanaryScale(s) => match (s.weight, s.replicas) {
-                (Some(w), _) => write!(f, "setCanaryScale{{weight: {w}}}"),
-                (_, Some(r)) => write!(f, "setCanaryScale{{replicas: {r}}}"),
-                _ => f.write_str("setCanaryScale{matchTrafficWeight: true}"),
-            },
-            Self::SetHeaderRoute(h) => write!(f, "setHeaderRoute: {}", h.name),
-            Self::SetMirrorRoute(m) => write!(f, "setMirrorRoute: {}", m.name),
-            Self::Plugin(p) => write!(f, "plugin: {}", p.name),
+        if let Some(w) = self.set_weight() {
+            return write!(f, "setWeight: {w}");
         }
+        if let Some(p) = self.pause() {
+            return match &p.duration {
+                None => f.write_str("pause"),
+                Some(d) => write!(f, "pause: {d}"),
+            };
+        }
+        if self.experiment().is_some() {
+            return f.write_str("experiment");
+        }
+        if self.analysis().is_some() {
+            return f.write_str("analysis");
+        }
+        if let Some(s) = self.set_canary_scale() {
+            match (s.weight, s.match_traffic_weight, s.replicas) {
+                (Some(w), _, _) => return write!(f, "setCanaryScale{{weight: {w}}}"),
+                (None, true, _) => return f.write_str("setCanaryScale{matchTrafficWeight: true}"),
+                (None, false, Some(r)) => return write!(f, "setCanaryScale{{replicas: {r}}}"),
+                (None, false, None) => {}
+            }
+        }
+        if let Some(p) = self.plugin() {
+            return write!(f, "plugin: {}", p.name);
+        }
+        if let Some(h) = self.set_header_route() {
+            return write!(f, "setHeaderRoute: {}", h.name);
+        }
+        if let Some(m) = self.set_mirror_route() {
+            return write!(f, "setMirrorRoute: {}", m.name);
+        }
+        f.write_str("invalid")
     }
 }
 
@@ -303,28 +406,96 @@ mod tests {
         serde_json::from_value(v).map_err(|e| e.to_string())
     }
 
+    fn names(step: &CanaryStep) -> Vec<&'static str> {
+        step.actions().iter().map(StepAction::field_name).collect()
+    }
+
     #[test]
-    fn one_field_makes_one_step() {
+    fn one_field_makes_one_action() {
         assert_eq!(
             parse(json!({"setWeight": 20})),
-            Ok(CanaryStep::SetWeight(20))
+            Ok(StepAction::SetWeight(20).into())
         );
         assert_eq!(
             parse(json!({"pause": {}})),
-            Ok(CanaryStep::Pause(Pause { duration: None }))
+            Ok(StepAction::Pause(Pause { duration: None }).into())
         );
     }
 
     #[test]
-    fn two_fields_name_both() {
-        let err = parse(json!({"setWeight": 20, "pause": {}})).unwrap_err();
-        assert!(err.contains("setWeight and pause"), "{err}");
+    fn argo_accepts_any_modifier_next_to_one_exclusive_action() {
+        let step = parse(json!({
+            "plugin": {"name": "p"},
+            "setMirrorRoute": {"name": "m"},
+            "setHeaderRoute": {"name": "h"},
+            "setCanaryScale": {"replicas": 1},
+            "setWeight": 20,
+        }))
+        .unwrap();
+        assert_eq!(
+            names(&step),
+            [
+                "setWeight",
+                "setCanaryScale",
+                "setHeaderRoute",
+                "setMirrorRoute",
+                "plugin"
+            ]
+        );
+        for exclusive in [
+            json!({"pause": {}}),
+            json!({"experiment": {}}),
+            json!({"analysis": {}}),
+        ] {
+            let mut doc = json!({"setCanaryScale": {"weight": 5}, "setHeaderRoute": {"name": "h"}});
+            doc.as_object_mut()
+                .unwrap()
+                .extend(exclusive.as_object().unwrap().clone());
+            assert!(parse(doc.clone()).is_ok(), "{doc}");
+        }
+        // Only modifiers, no exclusive action: accepted too.
+        assert!(parse(json!({"setCanaryScale": {"replicas": 1}, "plugin": {"name": "p"}})).is_ok());
+    }
+
+    #[test]
+    fn two_exclusive_actions_are_refused_by_name() {
+        for (a, b) in [
+            ("setWeight", "pause"),
+            ("pause", "analysis"),
+            ("experiment", "analysis"),
+        ] {
+            let mut doc = json!({"setCanaryScale": {"replicas": 1}});
+            let value = |k: &str| {
+                if k == "setWeight" {
+                    json!(10)
+                } else {
+                    json!({})
+                }
+            };
+            doc[a] = value(a);
+            doc[b] = value(b);
+            let err = parse(doc).unwrap_err();
+            assert!(err.contains(&format!("this one sets {a} and {b}")), "{err}");
+            assert!(
+                err.contains("may set only one of setWeight, pause, experiment, analysis"),
+                "{err}"
+            );
+        }
+        let err = parse(json!({"setWeight": 1, "pause": {}, "analysis": {}})).unwrap_err();
+        assert!(err.contains("setWeight and pause and analysis"), "{err}");
     }
 
     #[test]
     fn no_field_lists_the_choices() {
         let err = parse(json!({})).unwrap_err();
         assert!(err.contains("sets none"), "{err}");
+        assert_eq!(CanaryStep::new([]), Err(StepError::Empty));
+    }
+
+    #[test]
+    fn an_action_given_twice_in_code_is_refused() {
+        let err = CanaryStep::new([StepAction::SetWeight(1), StepAction::SetWeight(2)]);
+        assert_eq!(err, Err(StepError::Repeated("setWeight")));
     }
 
     #[test]
@@ -343,5 +514,73 @@ mod tests {
             back,
             r#"{"setMirrorRoute":{"name":"m","match":[{"method":{"exact":"GET"}}],"percentage":30}}"#
         );
+        let step = parse(
+            json!({"pause": {"duration": 15}, "setHeaderRoute": {"name": "h"},
+            "setCanaryScale": {"replicas": 1}}),
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_string(&step).unwrap(),
+            r#"{"pause":{"duration":15},"setCanaryScale":{"replicas":1},"setHeaderRoute":{"name":"h"}}"#
+        );
+        assert_eq!(parse(serde_json::to_value(&step).unwrap()), Ok(step));
+    }
+
+    #[test]
+    fn completion_follows_argos_order() {
+        let completed = |v: Value| parse(v).unwrap().completed_by().unwrap().field_name();
+        assert_eq!(
+            completed(json!({"setWeight": 5, "setCanaryScale": {"replicas": 1}})),
+            "setCanaryScale"
+        );
+        assert_eq!(
+            completed(json!({"pause": {}, "setCanaryScale": {"replicas": 1}})),
+            "pause"
+        );
+        assert_eq!(
+            completed(json!({"analysis": {}, "plugin": {"name": "p"}})),
+            "analysis"
+        );
+        assert_eq!(
+            completed(json!({"setMirrorRoute": {"name": "m"}, "setHeaderRoute": {"name": "h"}})),
+            "setHeaderRoute"
+        );
+        assert_eq!(
+            completed(json!({"setHeaderRoute": {"name": "h"}, "plugin": {"name": "p"}})),
+            "setHeaderRoute"
+        );
+    }
+
+    #[test]
+    fn renders_as_argos_canary_step_string() {
+        let text = |v: Value| parse(v).unwrap().to_string();
+        assert_eq!(
+            text(json!({"setWeight": 20, "pause": null})),
+            "setWeight: 20"
+        );
+        assert_eq!(text(json!({"pause": {"duration": "30s"}})), "pause: 30s");
+        assert_eq!(text(json!({"pause": {"duration": 30}})), "pause: 30");
+        assert_eq!(text(json!({"pause": {}})), "pause");
+        assert_eq!(
+            text(json!({"analysis": {"templates": [{"templateName": "t"}]}})),
+            "analysis"
+        );
+        assert_eq!(
+            text(json!({"setCanaryScale": {"replicas": 2, "weight": 10}})),
+            "setCanaryScale{weight: 10}"
+        );
+        assert_eq!(
+            text(json!({"setCanaryScale": {"replicas": 2, "matchTrafficWeight": true}})),
+            "setCanaryScale{matchTrafficWeight: true}"
+        );
+        assert_eq!(
+            text(json!({"setCanaryScale": {}, "setMirrorRoute": {"name": "m"}})),
+            "setMirrorRoute: m"
+        );
+        assert_eq!(
+            text(json!({"setHeaderRoute": {"name": "h"}, "plugin": {"name": "p"}})),
+            "plugin: p"
+        );
+        assert_eq!(text(json!({"setCanaryScale": {}})), "invalid");
     }
 }

@@ -1,18 +1,21 @@
-//! Step lookup: which step is current and which weight, scale and routes
-//! the step history puts in effect at a step index.
+//! Step lookup: which step is current and which weight, scale, routes and
+//! experiment the step history puts in effect at a step index. These are
+//! Argo Rollouts' `utils/replicaset` step helpers; each reads every step that
+//! carries the action concerned, whatever else the step sets.
 
-use crate::intstr::IntOrString;
 use crate::spec::{
-    CanaryStep, CanaryStrategy, SetCanaryScale, SetHeaderRoute, SetMirrorRoute, StringMatch,
+    CanaryStep, CanaryStrategy, SetCanaryScale, SetHeaderRoute, SetMirrorRoute, StepAction,
 };
+pub use crate::step_hash::step_hash;
+pub(crate) use crate::step_hash::step_hash_matches;
 
 /// The step at `index`, or `None` once every step is done.
 ///
 /// ```
-/// use rollout_core::spec::CanaryStep;
+/// use rollout_core::spec::{CanaryStep, StepAction};
 /// use rollout_core::steps::current_step;
-/// let steps = [CanaryStep::SetWeight(20)];
-/// assert_eq!(current_step(&steps, 0), Some(&CanaryStep::SetWeight(20)));
+/// let steps = [CanaryStep::from(StepAction::SetWeight(20))];
+/// assert_eq!(current_step(&steps, 0), Some(&steps[0]));
 /// assert_eq!(current_step(&steps, 1), None);
 /// ```
 pub fn current_step(steps: &[CanaryStep], index: usize) -> Option<&CanaryStep> {
@@ -24,9 +27,10 @@ pub fn current_step(steps: &[CanaryStep], index: usize) -> Option<&CanaryStep> {
 /// without the abort rule (an aborted rollout's weight is 0).
 ///
 /// ```
-/// use rollout_core::spec::{CanaryStep, Pause};
+/// use rollout_core::spec::{CanaryStep, Pause, StepAction};
 /// use rollout_core::steps::set_weight_at;
-/// let steps = [CanaryStep::SetWeight(20), CanaryStep::Pause(Pause::default()), CanaryStep::SetWeight(60)];
+/// let steps = [StepAction::SetWeight(20), StepAction::Pause(Pause::default()), StepAction::SetWeight(60)]
+///     .map(CanaryStep::from);
 /// assert_eq!(set_weight_at(&steps, 1, 100), 20);
 /// assert_eq!(set_weight_at(&steps, 2, 100), 60);
 /// assert_eq!(set_weight_at(&steps, 3, 100), 100);
@@ -42,9 +46,9 @@ pub fn set_weight_at(steps: &[CanaryStep], index: usize, max_weight: i32) -> i32
 /// canary keeps while the pods for the current step are not ready yet.
 ///
 /// ```
-/// use rollout_core::spec::CanaryStep;
+/// use rollout_core::spec::{CanaryStep, StepAction};
 /// use rollout_core::steps::set_weight_before;
-/// let steps = [CanaryStep::SetWeight(20), CanaryStep::SetWeight(40)];
+/// let steps = [StepAction::SetWeight(20), StepAction::SetWeight(40)].map(CanaryStep::from);
 /// assert_eq!(set_weight_before(&steps, 0), 0);
 /// assert_eq!(set_weight_before(&steps, 1), 20);
 /// ```
@@ -56,19 +60,17 @@ fn last_set_weight(steps: &[CanaryStep]) -> i32 {
     set_weights(steps).next_back().unwrap_or(0)
 }
 
-/// The weights of the `setWeight` steps, in step order.
+/// The weights of the steps that set one, in step order.
 ///
 /// ```
-/// use rollout_core::spec::{CanaryStep, Pause};
+/// use rollout_core::spec::{CanaryStep, Pause, StepAction};
 /// use rollout_core::steps::set_weights;
-/// let steps = [CanaryStep::SetWeight(20), CanaryStep::Pause(Pause::default()), CanaryStep::SetWeight(60)];
+/// let steps = [StepAction::SetWeight(20), StepAction::Pause(Pause::default()), StepAction::SetWeight(60)]
+///     .map(CanaryStep::from);
 /// assert_eq!(set_weights(&steps).collect::<Vec<_>>(), [20, 60]);
 /// ```
 pub fn set_weights(steps: &[CanaryStep]) -> impl DoubleEndedIterator<Item = i32> + '_ {
-    steps.iter().filter_map(|s| match s {
-        CanaryStep::SetWeight(w) => Some(*w),
-        _ => None,
-    })
+    steps.iter().filter_map(CanaryStep::set_weight)
 }
 
 /// How the canary is sized when a `setCanaryScale` step is in effect.
@@ -80,19 +82,52 @@ pub enum CanaryScale {
     Weight(i32),
 }
 
+impl CanaryScale {
+    /// What one `setCanaryScale` asks for, read as Argo's
+    /// `UseSetCanaryScale` and `GetCanaryReplicasOrWeight` read it:
+    /// `matchTrafficWeight: true` wins over everything (the canary follows
+    /// its traffic weight again), then `replicas`, then `weight`; with none
+    /// of them set the canary follows its traffic weight too (`None`).
+    ///
+    /// ```
+    /// use rollout_core::spec::SetCanaryScale;
+    /// use rollout_core::steps::CanaryScale;
+    /// let s = SetCanaryScale { replicas: Some(3), weight: Some(50), match_traffic_weight: false };
+    /// assert_eq!(CanaryScale::of(&s), Some(CanaryScale::Replicas(3)));
+    /// let s = SetCanaryScale { match_traffic_weight: true, ..s };
+    /// assert_eq!(CanaryScale::of(&s), None);
+    /// ```
+    pub fn of(scale: &SetCanaryScale) -> Option<Self> {
+        match scale {
+            SetCanaryScale {
+                match_traffic_weight: true,
+                ..
+            } => None,
+            SetCanaryScale {
+                replicas: Some(r), ..
+            } => Some(Self::Replicas(*r)),
+            SetCanaryScale {
+                weight: Some(w), ..
+            } => Some(Self::Weight(*w)),
+            _ => None,
+        }
+    }
+}
+
 /// The `setCanaryScale` in effect at `index` (Argo's `UseSetCanaryScale`):
-/// the nearest one at or before the index, unless it is `matchTrafficWeight`,
-/// there is no traffic routing, all steps are done, or the update was aborted
-/// (an abort keeps it only when `abortScaleDownDelaySeconds` is 0).
+/// the nearest step at or before the index that sets one, read by
+/// [`CanaryScale::of`]; `None` when there is no traffic routing, all steps
+/// are done, or the update was aborted (an abort keeps it only when
+/// `abortScaleDownDelaySeconds` is 0).
 ///
 /// ```
-/// use rollout_core::spec::{CanaryStep, CanaryStrategy, SetCanaryScale, TrafficRouting};
+/// use rollout_core::spec::{CanaryStep, CanaryStrategy, SetCanaryScale, StepAction, TrafficRouting};
 /// use rollout_core::steps::{canary_scale_at, CanaryScale};
 /// let canary = CanaryStrategy {
 ///     traffic_routing: Some(TrafficRouting::default()),
 ///     steps: vec![
-///         CanaryStep::SetCanaryScale(SetCanaryScale { replicas: Some(3), ..Default::default() }),
-///         CanaryStep::SetWeight(10),
+///         StepAction::SetCanaryScale(SetCanaryScale { replicas: Some(3), ..Default::default() }).into(),
+///         StepAction::SetWeight(10).into(),
 ///     ],
 ///     ..Default::default()
 /// };
@@ -110,24 +145,28 @@ pub fn canary_scale_at(
     if aborted && canary.abort_scale_down_delay_seconds != Some(0) {
         return None;
     }
-    let scale = canary.steps[..=index].iter().rev().find_map(|s| match s {
-        CanaryStep::SetCanaryScale(s) => Some(s),
-        _ => None,
-    })?;
-    match scale {
-        SetCanaryScale {
-            replicas: Some(r), ..
-        } => Some(CanaryScale::Replicas(*r)),
-        SetCanaryScale {
-            weight: Some(w), ..
-        } => Some(CanaryScale::Weight(*w)),
-        _ => None,
-    }
+    canary.steps[..=index]
+        .iter()
+        .rev()
+        .find_map(CanaryStep::set_canary_scale)
+        .and_then(CanaryScale::of)
 }
 
-/// The `setHeaderRoute` step in effect for a managed route at `index`: the
-/// last one for that name at or before the index, or `None` if none set it
-/// or the last one removed it (empty match).
+/// The `setHeaderRoute` in effect for a managed route at `index`: the last
+/// one for that name at or before the index, or `None` if none set it or the
+/// last one removed it (empty match).
+///
+/// ```
+/// use rollout_core::spec::{CanaryStep, HeaderMatch, Pause, SetHeaderRoute, StepAction};
+/// use rollout_core::steps::header_route_at;
+/// let route = SetHeaderRoute { name: "h".into(), matches: vec![HeaderMatch::default()] };
+/// let steps = [
+///     CanaryStep::new([StepAction::SetHeaderRoute(route), StepAction::Pause(Pause::default())]).unwrap(),
+///     StepAction::SetWeight(50).into(),
+/// ];
+/// assert!(header_route_at(&steps, 1, "h").is_some());
+/// assert!(header_route_at(&steps, 1, "other").is_none());
+/// ```
 pub fn header_route_at<'a>(
     steps: &'a [CanaryStep],
     index: usize,
@@ -136,14 +175,12 @@ pub fn header_route_at<'a>(
     steps[..(index + 1).min(steps.len())]
         .iter()
         .rev()
-        .find_map(|s| match s {
-            CanaryStep::SetHeaderRoute(h) if h.name == name => Some(h),
-            _ => None,
-        })
+        .filter_map(CanaryStep::set_header_route)
+        .find(|h| h.name == name)
         .filter(|h| !h.matches.is_empty())
 }
 
-/// The `setMirrorRoute` step in effect for a managed route at `index`; see
+/// The `setMirrorRoute` in effect for a managed route at `index`; see
 /// [`header_route_at`]. Its `percentage` defaults to 100.
 pub fn mirror_route_at<'a>(
     steps: &'a [CanaryStep],
@@ -153,204 +190,96 @@ pub fn mirror_route_at<'a>(
     steps[..(index + 1).min(steps.len())]
         .iter()
         .rev()
-        .find_map(|s| match s {
-            CanaryStep::SetMirrorRoute(m) if m.name == name => Some(m),
-            _ => None,
-        })
+        .filter_map(CanaryStep::set_mirror_route)
+        .find(|m| m.name == name)
         .filter(|m| !m.matches.is_empty())
 }
 
-/// A short, stable hash of the steps, recorded as `status.currentStepHash`
-/// so that a change of steps restarts the update: XXH3 over a tagged,
-/// length-prefixed encoding of each step, folded to 32 bits and written with
-/// Kubernetes' "safe" alphabet (no vowels, no look-alike digits). The encoding is fixed
-/// (it does not depend on the compiler or on serde), so the hash survives
-/// upgrades; it is not Argo's (which hashes Go's JSON of the steps), so a
-/// rollout taken over mid-update from Argo's controller restarts its steps.
+/// Whether any step sets a mirror route with this managed route name.
 ///
 /// ```
-/// use rollout_core::spec::CanaryStep;
-/// use rollout_core::steps::step_hash;
-/// let a = step_hash(&[CanaryStep::SetWeight(20)]);
-/// assert_eq!(a, step_hash(&[CanaryStep::SetWeight(20)]));
-/// assert_ne!(a, step_hash(&[CanaryStep::SetWeight(30)]));
+/// use rollout_core::spec::{CanaryStep, SetMirrorRoute, StepAction};
+/// use rollout_core::steps::sets_mirror_route;
+/// let steps = [CanaryStep::from(StepAction::SetMirrorRoute(SetMirrorRoute { name: "m".into(), ..Default::default() }))];
+/// assert!(sets_mirror_route(&steps, "m"));
+/// assert!(!sets_mirror_route(&steps, "h"));
 /// ```
-pub fn step_hash(steps: &[CanaryStep]) -> String {
-    safe_encode(step_hash_value(steps))
+pub fn sets_mirror_route(steps: &[CanaryStep], name: &str) -> bool {
+    steps
+        .iter()
+        .filter_map(CanaryStep::set_mirror_route)
+        .any(|m| m.name == name)
 }
 
-/// Whether `recorded` is the [`step_hash`] of `steps`, without building the string.
-pub(crate) fn step_hash_matches(steps: &[CanaryStep], recorded: &str) -> bool {
-    safe_encoded_eq(step_hash_value(steps), recorded)
+/// The experiment in effect at `index` (Argo's `GetCurrentExperimentStep`):
+/// the nearest step at or before the index that sets `experiment`, so an
+/// experiment stays current through the steps after it until another one;
+/// `None` before the first, and once all steps are done.
+///
+/// ```
+/// use rollout_core::spec::{CanaryStep, StepAction};
+/// use rollout_core::steps::experiment_at;
+/// let steps = [
+///     StepAction::SetWeight(10),
+///     StepAction::Experiment(serde_json::json!({"templates": []})),
+///     StepAction::SetWeight(20),
+/// ]
+/// .map(CanaryStep::from);
+/// assert!(experiment_at(&steps, 0).is_none());
+/// assert!(experiment_at(&steps, 2).is_some());
+/// assert!(experiment_at(&steps, 3).is_none());
+/// ```
+pub fn experiment_at(steps: &[CanaryStep], index: usize) -> Option<&serde_json::Value> {
+    steps
+        .get(..=index)?
+        .iter()
+        .rev()
+        .find_map(CanaryStep::experiment)
 }
 
-fn step_hash_value(steps: &[CanaryStep]) -> u32 {
-    let mut encoded = StepEncoding(Vec::with_capacity(16 * steps.len()));
-    for step in steps {
-        encoded.step(step);
+/// Whether background analysis waits for its starting step (Argo's
+/// `BeforeStartingStep`): the canary has background analysis with a
+/// `startingStep`, there are steps, and the step index is below it. With no
+/// `startingStep`, or no steps at all, background analysis starts at once.
+///
+/// ```
+/// use rollout_core::spec::{BackgroundAnalysis, CanaryStep, CanaryStrategy, StepAction};
+/// use rollout_core::steps::before_starting_step;
+/// let canary = CanaryStrategy {
+///     analysis: Some(BackgroundAnalysis { starting_step: Some(2), ..Default::default() }),
+///     steps: [StepAction::SetWeight(10), StepAction::SetWeight(20), StepAction::SetWeight(30)]
+///         .map(CanaryStep::from)
+///         .into(),
+///     ..Default::default()
+/// };
+/// assert!(before_starting_step(&canary, 1));
+/// assert!(!before_starting_step(&canary, 2));
+/// ```
+pub fn before_starting_step(canary: &CanaryStrategy, index: usize) -> bool {
+    let Some(starting) = canary.analysis.as_ref().and_then(|a| a.starting_step) else {
+        return false;
+    };
+    if canary.steps.is_empty() {
+        return false;
     }
-    let h = xxhash_rust::xxh3::xxh3_64(&encoded.0);
-    // Fold to 32 bits: the hash is a change detector, not an identifier.
-    (h ^ (h >> 32)) as u32
+    i64::try_from(index).unwrap_or(i64::MAX) < i64::from(starting)
 }
 
-/// The byte encoding of steps that [`step_hash`] hashes: a tag byte per
-/// step, then its fields in a fixed order, strings length-prefixed.
-struct StepEncoding(Vec<u8>);
-
-impl StepEncoding {
-    fn update(&mut self, bytes: &[u8]) {
-        self.0.extend_from_slice(bytes);
-    }
-
-    /// Integers as 4 bytes when they fit (all step fields but a numeric
-    /// pause duration do), else a marker and 8 bytes.
-    fn int(&mut self, n: i64) {
-        match i32::try_from(n) {
-            Ok(small) => self.update(&small.to_le_bytes()),
-            Err(_) => {
-                self.update(&[0xff]);
-                self.update(&n.to_le_bytes());
-            }
-        }
-    }
-
-    fn opt_int(&mut self, n: Option<i64>) {
-        match n {
-            None => self.update(&[0]),
-            Some(n) => {
-                self.update(&[1]);
-                self.int(n);
-            }
-        }
-    }
-
-    fn len(&mut self, n: usize) {
-        self.int(i64::try_from(n).unwrap_or(i64::MAX));
-    }
-
-    fn str(&mut self, s: &str) {
-        self.len(s.len());
-        self.update(s.as_bytes());
-    }
-
-    fn opt_str(&mut self, s: Option<&str>) {
-        match s {
-            None => self.update(&[0]),
-            Some(s) => {
-                self.update(&[1]);
-                self.str(s);
-            }
-        }
-    }
-
-    fn string_match(&mut self, m: Option<&StringMatch>) {
-        match m {
-            None => self.update(&[0]),
-            Some(m) => {
-                self.update(&[1]);
-                self.opt_str(m.exact.as_deref());
-                self.opt_str(m.prefix.as_deref());
-                self.opt_str(m.regex.as_deref());
-            }
-        }
-    }
-
-    /// One step: a tag byte, then its fields in a fixed order.
-    fn step(&mut self, step: &CanaryStep) {
-        match step {
-            CanaryStep::SetWeight(w) => {
-                self.update(b"w");
-                self.int(i64::from(*w));
-            }
-            CanaryStep::Pause(p) => {
-                self.update(b"p");
-                match &p.duration {
-                    None => self.update(&[0]),
-                    Some(IntOrString::Int(n)) => {
-                        self.update(&[1]);
-                        self.int(*n);
-                    }
-                    Some(IntOrString::String(s)) => {
-                        self.update(&[2]);
-                        self.str(s);
-                    }
-                }
-            }
-            CanaryStep::SetCanaryScale(s) => {
-                self.update(b"c");
-                self.opt_int(s.weight.map(i64::from));
-                self.opt_int(s.replicas.map(i64::from));
-                self.update(&[u8::from(s.match_traffic_weight)]);
-            }
-            CanaryStep::SetHeaderRoute(r) => {
-                self.update(b"h");
-                self.str(&r.name);
-                self.len(r.matches.len());
-                for m in &r.matches {
-                    self.str(&m.header_name);
-                    self.string_match(Some(&m.header_value));
-                }
-            }
-            CanaryStep::SetMirrorRoute(r) => {
-                self.update(b"m");
-                self.str(&r.name);
-                self.opt_int(r.percentage.map(i64::from));
-                self.len(r.matches.len());
-                for m in &r.matches {
-                    self.string_match(m.method.as_ref());
-                    self.string_match(m.path.as_ref());
-                    self.len(m.headers.len());
-                    for (name, value) in &m.headers {
-                        self.str(name);
-                        self.string_match(Some(value));
-                    }
-                }
-            }
-            CanaryStep::Experiment(_) | CanaryStep::Analysis(_) | CanaryStep::Plugin(_) => {
-                // Steps carrying free-form JSON are hashed by their JSON form, length-prefixed.
-                let json = serde_json::to_vec(step).unwrap_or_default();
-                self.update(b"j");
-                self.len(json.len());
-                self.update(&json);
-            }
-        }
-    }
-}
-
-/// Kubernetes' `rand.SafeEncodeString` applied to the decimal form of `n`.
-pub(crate) fn safe_encode(n: u32) -> String {
-    safe_encoded(n).map(char::from).collect()
-}
-
-/// The bytes of [`safe_encode`], without allocating.
-fn safe_encoded(n: u32) -> impl Iterator<Item = u8> {
-    const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let mut digits = [0u8; 10];
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    (at..digits.len()).map(move |i| ALPHANUMS[usize::from(digits[i]) % ALPHANUMS.len()])
-}
-
-fn safe_encoded_eq(n: u32, s: &str) -> bool {
-    safe_encoded(n).eq(s.bytes())
+/// Every action of every step, with the step's index, in order.
+pub fn actions(steps: &[CanaryStep]) -> impl Iterator<Item = (usize, &StepAction)> {
+    steps
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| s.actions().iter().map(move |a| (i, a)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{HeaderMatch, StringMatch};
+    use crate::spec::{HeaderMatch, Pause, StringMatch, TrafficRouting};
 
-    fn header(name: &str, value: Option<&str>) -> CanaryStep {
-        CanaryStep::SetHeaderRoute(SetHeaderRoute {
+    fn header(name: &str, value: Option<&str>) -> StepAction {
+        StepAction::SetHeaderRoute(SetHeaderRoute {
             name: name.into(),
             matches: value
                 .map(|v| HeaderMatch {
@@ -369,10 +298,11 @@ mod tests {
     fn header_routes_follow_the_step_history() {
         let steps = [
             header("h", Some("1")),
-            CanaryStep::SetWeight(20),
+            StepAction::SetWeight(20),
             header("h", None),
-            CanaryStep::SetWeight(40),
-        ];
+            StepAction::SetWeight(40),
+        ]
+        .map(CanaryStep::from);
         assert!(header_route_at(&steps, 0, "h").is_some());
         assert!(header_route_at(&steps, 1, "h").is_some());
         assert!(header_route_at(&steps, 2, "h").is_none());
@@ -381,17 +311,71 @@ mod tests {
     }
 
     #[test]
-    fn safe_encoding_maps_each_decimal_digit() {
-        // Kubernetes maps the decimal digits' bytes into its alphabet.
-        assert_eq!(safe_encode(0), "4");
-        assert_eq!(safe_encode(42), "86");
-        assert_eq!(safe_encode(u32::MAX).len(), 10);
+    fn actions_sharing_a_step_are_each_found() {
+        let scale = SetCanaryScale {
+            weight: Some(5),
+            ..Default::default()
+        };
+        let steps = [
+            CanaryStep::new([
+                StepAction::SetWeight(30),
+                StepAction::SetCanaryScale(scale),
+                header("h", Some("1")),
+            ])
+            .unwrap(),
+            StepAction::Pause(Pause::default()).into(),
+        ];
+        let canary = CanaryStrategy {
+            traffic_routing: Some(TrafficRouting::default()),
+            steps: steps.to_vec(),
+            ..Default::default()
+        };
+        assert_eq!(set_weight_at(&steps, 1, 100), 30);
+        assert_eq!(set_weight_before(&steps, 1), 30);
+        assert_eq!(
+            canary_scale_at(&canary, 1, false),
+            Some(CanaryScale::Weight(5))
+        );
+        assert!(header_route_at(&steps, 1, "h").is_some());
+        let names: Vec<_> = actions(&steps).map(|(i, a)| (i, a.field_name())).collect();
+        assert_eq!(
+            names,
+            [
+                (0, "setWeight"),
+                (0, "setCanaryScale"),
+                (0, "setHeaderRoute"),
+                (1, "pause")
+            ]
+        );
     }
 
     #[test]
-    fn safe_encoding_uses_no_vowels() {
-        let s = safe_encode(1_234_567_890);
-        assert_eq!(s.len(), 10);
-        assert!(s.chars().all(|c| !"aeiou013".contains(c)));
+    fn match_traffic_weight_ends_an_earlier_scale() {
+        let scale = |s: SetCanaryScale| CanaryStep::from(StepAction::SetCanaryScale(s));
+        let canary = CanaryStrategy {
+            traffic_routing: Some(TrafficRouting::default()),
+            steps: vec![
+                scale(SetCanaryScale {
+                    replicas: Some(2),
+                    ..Default::default()
+                }),
+                StepAction::SetWeight(20).into(),
+                scale(SetCanaryScale {
+                    replicas: Some(4),
+                    match_traffic_weight: true,
+                    ..Default::default()
+                }),
+                scale(SetCanaryScale::default()),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            canary_scale_at(&canary, 1, false),
+            Some(CanaryScale::Replicas(2))
+        );
+        // matchTrafficWeight wins over the replicas written next to it.
+        assert_eq!(canary_scale_at(&canary, 2, false), None);
+        // An empty setCanaryScale is in effect and asks for nothing.
+        assert_eq!(canary_scale_at(&canary, 3, false), None);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rollout_core::{Rollout, validate};
+use rollout_core::{Rollout, WarningKind, lint, validate};
 
 fn manifests() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/manifests");
@@ -61,18 +61,25 @@ fn complete_canary_rollouts_validate_cleanly() {
 }
 
 #[test]
-fn blue_green_rollouts_are_reported_as_not_supported_yet() {
+fn blue_green_rollouts_are_valid_and_reported_as_not_run_yet() {
     let (path, rollout) = rollouts()
         .into_iter()
         .find(|(_, r)| r.spec.strategy.blue_green.is_some())
         .expect("a blue-green seed");
-    let errors = validate(&rollout);
+    let report = lint(&rollout);
     assert!(
-        errors
-            .iter()
-            .any(|e| e.message.contains("not supported yet")),
-        "{}: {errors:?}",
-        path.display()
+        report.errors.is_empty(),
+        "{}: {:?}",
+        path.display(),
+        report.errors
+    );
+    assert!(
+        report.warnings.iter().any(
+            |w| w.kind == WarningKind::Unsupported && w.field.path == "spec.strategy.blueGreen"
+        ),
+        "{}: {:?}",
+        path.display(),
+        report.warnings
     );
 }
 

@@ -6,8 +6,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 use rollout_core::sim::Sim;
 use rollout_core::spec::{
-    CanaryStep, HeaderMatch, ManagedRoute, Pause, SetCanaryScale, SetHeaderRoute, StringMatch,
-    TrafficRouting,
+    CanaryStep, HeaderMatch, ManagedRoute, Pause, SetCanaryScale, SetHeaderRoute, StepAction,
+    StringMatch, TrafficRouting,
 };
 use rollout_core::{AnalysisPhase, Decision, Observations, Rollout, Time, decide, replicas};
 
@@ -38,21 +38,23 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// A step: a `setWeight` or `pause` and, with traffic routing, any of a
+/// `setCanaryScale` and a `setHeaderRoute` sharing it (as Argo allows).
 fn step(max_weight: i32, replicas: i32, routed: bool) -> impl Strategy<Value = CanaryStep> {
-    let weight = (0..=max_weight).prop_map(CanaryStep::SetWeight);
+    let weight = (0..=max_weight).prop_map(StepAction::SetWeight);
     let pause = prop_oneof![Just(None), (0i64..120).prop_map(Some)].prop_map(|d| {
-        CanaryStep::Pause(Pause {
+        StepAction::Pause(Pause {
             duration: d.map(Into::into),
         })
     });
     let scale = (0..=replicas.max(1)).prop_map(|r| {
-        CanaryStep::SetCanaryScale(SetCanaryScale {
+        StepAction::SetCanaryScale(SetCanaryScale {
             replicas: Some(r),
             ..Default::default()
         })
     });
     let header = any::<bool>().prop_map(|on| {
-        CanaryStep::SetHeaderRoute(SetHeaderRoute {
+        StepAction::SetHeaderRoute(SetHeaderRoute {
             name: "beta".into(),
             matches: if on {
                 vec![HeaderMatch {
@@ -67,10 +69,19 @@ fn step(max_weight: i32, replicas: i32, routed: bool) -> impl Strategy<Value = C
             },
         })
     });
+    let exclusive = prop_oneof![2 => weight, 1 => pause];
     if routed {
-        prop_oneof![4 => weight, 2 => pause, 1 => scale, 1 => header].boxed()
+        (
+            prop::option::weighted(0.8, exclusive),
+            prop::option::weighted(0.2, scale),
+            prop::option::weighted(0.2, header),
+        )
+            .prop_filter_map("a step sets at least one action", |(a, b, c)| {
+                CanaryStep::new([a, b, c].into_iter().flatten()).ok()
+            })
+            .boxed()
     } else {
-        prop_oneof![4 => weight, 2 => pause].boxed()
+        exclusive.prop_map(CanaryStep::from).boxed()
     }
 }
 
@@ -152,12 +163,7 @@ fn check_decision(r: &Rollout, observed: &Observations, d: &Decision) -> Result<
     let explicit = c
         .steps
         .iter()
-        .filter_map(|s| match s {
-            CanaryStep::SetCanaryScale(SetCanaryScale {
-                replicas: Some(n), ..
-            }) => Some(*n),
-            _ => None,
-        })
+        .filter_map(|s| s.set_canary_scale().and_then(|s| s.replicas))
         .max()
         .unwrap_or(0);
     let bound = (r.replicas() + surge).max(explicit);

@@ -1,58 +1,13 @@
 //! Scenario tests: the engine in a simulated world on a virtual clock.
 
-use std::path::Path;
 use std::time::Duration;
 
 use rollout_core::sim::Sim;
-use rollout_core::{AnalysisPhase, Phase, Rollout, Time};
+use rollout_core::{AnalysisPhase, Phase, Rollout};
 
-const T0: Time = Time::from_unix_seconds(1_790_000_000);
+mod support;
 
-fn manifest(name: &str) -> Rollout {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples/manifests")
-        .join(name);
-    let text = std::fs::read_to_string(&path).unwrap();
-    let value: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
-    Rollout::from_value(value, name).unwrap()
-}
-
-fn rollout(spec: serde_json::Value) -> Rollout {
-    let mut doc = serde_json::json!({
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
-        "metadata": {"name": "web", "namespace": "default", "generation": 1},
-        "spec": {"template": {"spec": {"containers": [{"name": "web", "image": "web:1"}]}}}
-    });
-    json_merge(&mut doc["spec"], spec);
-    Rollout::from_value(doc, "test").unwrap()
-}
-
-fn json_merge(a: &mut serde_json::Value, b: serde_json::Value) {
-    match (a, b) {
-        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
-            for (k, v) in b {
-                json_merge(a.entry(k).or_insert(serde_json::Value::Null), v);
-            }
-        }
-        (a, b) => *a = b,
-    }
-}
-
-/// Deployed and healthy at revision 1.
-fn deployed(r: Rollout) -> Sim {
-    let mut sim = Sim::new(r, T0);
-    if sim.rollout.spec.template.is_none() {
-        sim.set_image("hello:1.23.1");
-    }
-    sim.settle();
-    assert_eq!(
-        sim.phase(),
-        Some(Phase::Healthy),
-        "{:#?}",
-        sim.rollout.status
-    );
-    sim
-}
+use support::{T0, deployed, manifest, rollout};
 
 fn weights(sim: &Sim) -> Vec<i32> {
     let mut w: Vec<i32> = sim

@@ -21,9 +21,11 @@ pub enum RouteKind {
     Http,
     /// `GRPCRoute` (`gateway.networking.k8s.io/v1`).
     Grpc,
-    /// `TCPRoute` (`gateway.networking.k8s.io/v1alpha2`).
+    /// `TCPRoute` (`v1` on Gateway API v1.5+, `v1alpha2` before: the
+    /// router uses the version the API server serves).
     Tcp,
-    /// `TLSRoute` (`gateway.networking.k8s.io/v1alpha2`).
+    /// `TLSRoute` (`v1` on Gateway API v1.5+, `v1alpha2` before: the
+    /// router uses the version the API server serves).
     Tls,
 }
 

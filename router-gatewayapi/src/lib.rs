@@ -2,7 +2,8 @@
 //!
 //! Splits traffic between a rollout's canary and stable Services on
 //! HTTPRoutes, GRPCRoutes, TCPRoutes and TLSRoutes, and manages header and
-//! mirror routes as named rules on HTTP and gRPC routes. Configuration is the
+//! mirror routes as named rules on HTTP and gRPC routes (a gRPC mirror route
+//! matches on the gRPC path, `/<service>/<method>`, and headers). Configuration is the
 //! Gateway API plugin's schema users already have (see [`config`]).
 //!
 //! ```text
@@ -17,12 +18,27 @@
 //! when something changes (an unchanged state costs one read and no write),
 //! re-reading and re-planning when a guard fails or the write conflicts.
 //! `update_hash` is a no-op: routes point at Services, not ReplicaSets.
+//!
+//! # Managed routes
+//!
+//! Header and mirror routes must be listed in `managedRoutes`, and their
+//! order there is their precedence: a request matching two of them goes
+//! where the one listed first sends it. Gateway API ranks matches by
+//! specificity (exact path, longest prefix, method, header count, query
+//! count) before list order, so for each managed route listed before
+//! another, the router adds a companion rule `<rule>--<other route>` that
+//! behaves like the first and matches exactly the requests both match, more
+//! specifically than the other's match. Where that intersection cannot be
+//! written as one match (two different regular expressions on the same
+//! path, header or query parameter), Gateway API's own precedence decides.
 #![warn(missing_docs)]
 
 pub mod config;
 mod error;
 pub mod plan;
+mod precedence;
 mod router;
+mod versions;
 
 pub use error::Error;
 pub use router::{GatewayApiRouter, RequestLimit, WRITE_ATTEMPTS};

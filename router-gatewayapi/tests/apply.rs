@@ -39,17 +39,22 @@ fn ctx(config: Value) -> RolloutContext {
         stable_service: "web-stable".into(),
         max_traffic_weight: 100,
         plugin_name: "argoproj-labs/gatewayAPI".into(),
+        managed_routes: vec!["beta".into()],
         config,
         ..Default::default()
     }
 }
 
+/// The router over a mock API server, with the client its binary builds
+/// (the same user agent).
 fn router() -> (GatewayApiRouter, Handle<Request<Body>, Response<Body>>) {
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    (
-        GatewayApiRouter::with_client(kube::Client::new(service, "default")),
-        handle,
-    )
+    let client = router_core::client::client_with_service(
+        service,
+        "default",
+        &GatewayApiRouter::user_agent(),
+    );
+    (GatewayApiRouter::with_client(client), handle)
 }
 
 fn reply(status: u16, body: &Value) -> Response<Body> {
@@ -363,5 +368,88 @@ async fn with_a_watch_cache_an_unchanged_route_costs_no_request() {
         *others.lock().unwrap(),
         [format!("PATCH {ROUTE_PATH}")],
         "a change is one write, read from the cache"
+    );
+}
+
+#[tokio::test]
+async fn every_request_names_the_router_in_its_user_agent() {
+    let (router, mut handle) = router();
+    let call = tokio::spawn(async move {
+        router
+            .set_weight(&ctx(json!({"httpRoute": "web"})), 30, &[])
+            .await
+    });
+    for _ in 0..2 {
+        let (request, send) = tokio::time::timeout(Duration::from_secs(2), handle.next_request())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            request.headers().get("user-agent").unwrap(),
+            concat!("rollgate-gatewayapi/", env!("CARGO_PKG_VERSION")),
+            "{} {}",
+            request.method(),
+            request.uri()
+        );
+        let body = if request.method() == "GET" {
+            route(0, 100)
+        } else {
+            route(30, 70)
+        };
+        send.send_response(reply(200, &body));
+    }
+    call.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_route_not_in_managed_routes_is_refused_before_any_request() {
+    let (router, mut handle) = router();
+    let mut unlisted = beta_header_route();
+    unlisted.name = "gamma".into();
+    let err = router
+        .set_header_route(&ctx(json!({"httpRoute": "web"})), &unlisted)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "rollout default/web: setHeaderRoute gamma: the route is not listed in \
+         spec.strategy.canary.trafficRouting.managedRoutes (beta); a route not listed there \
+         could never be removed, so nothing was changed"
+    );
+    let mirror: rollout_core::spec::SetMirrorRoute = serde_json::from_value(json!({
+        "name": "shadow", "match": [{"path": {"prefix": "/"}}]
+    }))
+    .unwrap();
+    let err = router
+        .set_mirror_route(&ctx(json!({"httpRoute": "web"})), &mirror)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("setMirrorRoute shadow") && err.contains("managedRoutes"),
+        "{err}"
+    );
+    no_more_requests(&mut handle).await;
+}
+
+#[tokio::test]
+async fn an_api_error_is_one_line_naming_the_route_the_code_and_the_message() {
+    let (router, mut handle) = router();
+    let call = tokio::spawn(async move {
+        router
+            .set_weight(&ctx(json!({"httpRoute": "web"})), 30, &[])
+            .await
+    });
+    next(&mut handle, reply(200, &route(0, 100))).await;
+    let forbidden = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden",
+        "message": "httproutes.gateway.networking.k8s.io \"web\" is forbidden: User \"router\" cannot patch resource \"httproutes\"",
+        "details": {"name": "web", "group": "gateway.networking.k8s.io", "kind": "httproutes"}, "code": 403});
+    next(&mut handle, reply(403, &forbidden)).await;
+    let err = call.await.unwrap().unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "HTTPRoute default/web: 403 Forbidden: httproutes.gateway.networking.k8s.io \"web\" is \
+         forbidden: User \"router\" cannot patch resource \"httproutes\""
     );
 }

@@ -163,3 +163,36 @@ fn a_concurrent_edit_makes_the_patch_fail_instead_of_overwriting_it() {
     );
     assert_eq!(edited, before, "a failed patch changes nothing");
 }
+
+#[test]
+fn a_rule_the_rollout_does_not_own_is_byte_identical_at_every_weight() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/19-user-rule-to-stable-untouched.yaml");
+    let f: Fixture = serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let services = Services {
+        canary: "web-canary",
+        stable: "web-stable",
+        namespace: "default",
+    };
+    let mut object = f.route.clone();
+    for weight in [1, 80, 40, 0, 100, 0, 100, 20] {
+        let route = Route {
+            object: &object,
+            kind: RouteKind::Http,
+            managed: &[],
+        };
+        if let Some(patch) = plan_weights(&route, &services, weight, 100, &[]).unwrap() {
+            json_patch::patch(&mut object, &patch).unwrap();
+        }
+        for user_rule in [0, 2] {
+            assert_eq!(
+                object["spec"]["rules"][user_rule], f.route["spec"]["rules"][user_rule],
+                "rule {user_rule} at canary weight {weight}"
+            );
+        }
+        assert_eq!(
+            object["spec"]["rules"][1]["backendRefs"][0]["weight"], weight,
+            "the rollout's rule follows the weight"
+        );
+    }
+}

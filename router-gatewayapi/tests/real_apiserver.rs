@@ -44,6 +44,7 @@ fn web_route() -> Value {
                  "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
                  "filters": [{"type": "RequestHeaderModifier",
                               "requestHeaderModifier": {"add": [{"name": "x-via", "value": "gw"}]}}],
+                 "timeouts": {"request": "10s"},
                  "backendRefs": [{"name": "web-stable", "port": 80, "weight": 100},
                                  {"name": "web-canary", "port": 80, "weight": 0}]},
                 {"name": "static",
@@ -146,9 +147,23 @@ async fn weights_header_and_mirror_routes_then_removal() {
     );
     assert_eq!(beta["backendRefs"].as_array().unwrap().len(), 1);
     assert_eq!(beta["backendRefs"][0]["name"], "web-canary");
+    let main = rule(&original, "main");
+    assert_eq!(
+        beta["timeouts"], main["timeouts"],
+        "the source rule's timeouts"
+    );
+    assert_eq!(
+        beta["filters"], main["filters"],
+        "the source rule's filters"
+    );
     let mirror_rule = rule(&stored, "mirror");
     assert_eq!(mirror_rule["matches"][0]["method"], "GET");
+    assert_eq!(mirror_rule["timeouts"], main["timeouts"]);
     let filters = mirror_rule["filters"].as_array().unwrap();
+    assert_eq!(
+        filters[0], main["filters"][0],
+        "mirrored requests get the user's header modifier first"
+    );
     let mirror_filter = filters
         .iter()
         .find(|f| f["type"] == "RequestMirror")
@@ -158,6 +173,24 @@ async fn weights_header_and_mirror_routes_then_removal() {
         mirror_filter["requestMirror"]["backendRef"]["name"],
         "web-canary"
     );
+    // beta is listed before mirror in managedRoutes: requests matching both
+    // (GET /api with the header) go to the canary through a companion rule
+    // more specific than the mirror route's match, placed before it.
+    let companion = rule(&stored, "beta--mirror");
+    assert_eq!(companion["matches"][0]["method"], "GET");
+    assert_eq!(companion["matches"][0]["path"]["value"], "/api");
+    assert_eq!(
+        companion["matches"][0]["headers"],
+        beta["matches"][0]["headers"]
+    );
+    assert_eq!(companion["backendRefs"], beta["backendRefs"]);
+    let names: Vec<&str> = stored["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["main", "static", "beta", "beta--mirror", "mirror"]);
 
     router.remove_managed_routes(&ctx).await.unwrap();
     router.set_weight(&ctx, 0, &[]).await.unwrap();
@@ -359,4 +392,243 @@ async fn an_idle_reconcile_writes_nothing_and_with_a_cache_reads_nothing() {
     cluster.audit_barrier().await;
     let change = &cluster.audited("httproutes", "web")[before..];
     assert_eq!(change, ["patch"], "one weight change, one patch");
+}
+
+#[tokio::test]
+async fn a_user_rule_to_the_stable_service_keeps_its_weight_at_every_step() {
+    let Some(cluster) = cluster("user-rule").await else {
+        return;
+    };
+    let api = routes(&cluster);
+    let mut route = web_route();
+    // The user's own rule: requests with x-beta: 1 always go to stable.
+    route["spec"]["rules"].as_array_mut().unwrap().insert(
+        0,
+        json!({"name": "beta-users",
+               "matches": [{"headers": [{"type": "Exact", "name": "x-beta", "value": "1"}]}],
+               "backendRefs": [{"name": "web-stable", "port": 80, "weight": 1}]}),
+    );
+    let original = create(&api, route).await.data["spec"].clone();
+    let router = GatewayApiRouter::with_client(role_client(&cluster).await);
+    let ctx = ctx(&cluster, &[]);
+    for weight in [1, 80, 40, 100, 0] {
+        router.set_weight(&ctx, weight, &[]).await.unwrap();
+        let stored = spec(&api).await;
+        assert_eq!(
+            rule(&stored, "beta-users"),
+            rule(&original, "beta-users"),
+            "at canary weight {weight}"
+        );
+        assert_eq!(
+            weights(rule(&stored, "main")),
+            (100 - i64::from(weight), i64::from(weight))
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_audit_log_names_the_router_and_an_unlisted_route_writes_nothing() {
+    let Some(cluster) = cluster("agent").await else {
+        return;
+    };
+    let api = routes(&cluster);
+    let original = create(&api, web_route()).await.data["spec"].clone();
+    let rbac = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/rbac/rollgate-gatewayapi.yaml"
+    );
+    // The client the binary builds, with the documented permissions.
+    let router = GatewayApiRouter::from_config(cluster.config_with_role(rbac.as_ref()).await);
+    let ctx = ctx(&cluster, &["beta"]);
+    router.set_weight(&ctx, 30, &[]).await.unwrap();
+    let unlisted: rollout_core::spec::SetHeaderRoute = serde_json::from_value(json!({
+        "name": "gamma", "match": [{"headerName": "x-gamma", "headerValue": {"exact": "1"}}]
+    }))
+    .unwrap();
+    let err = router
+        .set_header_route(&ctx, &unlisted)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("setHeaderRoute gamma") && err.contains("managedRoutes"),
+        "{err}"
+    );
+    cluster.audit_barrier().await;
+    let requests = cluster.audited_requests("httproutes", "web");
+    let ours: Vec<_> = requests
+        .iter()
+        .filter(|r| r.user_agent.starts_with("rollgate-gatewayapi/"))
+        .map(|r| (r.verb.as_str(), r.user_agent.as_str()))
+        .collect();
+    let agent = concat!("rollgate-gatewayapi/", env!("CARGO_PKG_VERSION"));
+    assert_eq!(ours, [("get", agent), ("patch", agent)], "{requests:?}");
+    let stored = spec(&api).await;
+    assert_eq!(
+        stored["rules"].as_array().unwrap().len(),
+        2,
+        "no rule added"
+    );
+    assert_eq!(rule(&stored, "static"), rule(&original, "static"));
+}
+
+/// The channel of the installed Gateway API CRDs, as the test run says
+/// (`ROLLGATE_GATEWAY_API_CHANNEL`, experimental by default), checked
+/// against what the API server serves.
+async fn channel(cluster: &Cluster) -> &'static str {
+    let standard = std::env::var("ROLLGATE_GATEWAY_API_CHANNEL").as_deref() == Ok("standard");
+    let group = kube::discovery::group(&cluster.client, "gateway.networking.k8s.io")
+        .await
+        .expect("the Gateway API group");
+    let tcp_alpha = group
+        .versioned_resources("v1alpha2")
+        .iter()
+        .any(|(r, _)| r.kind == "TCPRoute");
+    assert_eq!(
+        tcp_alpha, !standard,
+        "TCPRoute v1alpha2 is served by the experimental channel only"
+    );
+    if standard { "standard" } else { "experimental" }
+}
+
+#[tokio::test]
+async fn tcp_and_tls_routes_at_the_served_version() {
+    let Some(cluster) = cluster("l4").await else {
+        return;
+    };
+    eprintln!("Gateway API channel: {}", channel(&cluster).await);
+    let backends = json!([{"name": "web-canary", "port": 443, "weight": 0},
+                          {"name": "web-stable", "port": 443, "weight": 100}]);
+    cluster
+        .create(
+            json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "TCPRoute",
+            "metadata": {"name": "db"},
+            "spec": {"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": backends}]}}),
+        )
+        .await;
+    cluster
+        .create(
+            json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "TLSRoute",
+            "metadata": {"name": "tls"},
+            "spec": {"parentRefs": [{"name": "gw"}], "hostnames": ["web.example.com"],
+                     "rules": [{"backendRefs": backends}]}}),
+        )
+        .await;
+    let rbac = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/rbac/rollgate-gatewayapi.yaml"
+    );
+    let router = GatewayApiRouter::from_config(cluster.config_with_role(rbac.as_ref()).await);
+    router.init().await.unwrap();
+    let mut ctx = ctx(&cluster, &[]);
+    ctx.config = json!({"tcpRoute": "db", "tlsRoute": "tls"});
+    router.set_weight(&ctx, 25, &[]).await.unwrap();
+    for (kind, name) in [("TCPRoute", "db"), ("TLSRoute", "tls")] {
+        let stored = cluster
+            .api("gateway.networking.k8s.io", "v1", kind)
+            .get(name)
+            .await
+            .unwrap();
+        assert_eq!(
+            weights(&stored.data["spec"]["rules"][0]),
+            (75, 25),
+            "{kind} {name}"
+        );
+    }
+    // A router that never ran init finds the versions on its own too.
+    let fresh = GatewayApiRouter::from_config(cluster.config_with_role(rbac.as_ref()).await);
+    fresh.set_weight(&ctx, 50, &[]).await.unwrap();
+    assert_eq!(
+        fresh.verify_weight(&ctx, 50, &[]).await.unwrap(),
+        Verified::NotVerified,
+        "weights in place, but no gateway accepted the routes"
+    );
+}
+
+#[tokio::test]
+async fn grpc_header_and_mirror_routes_then_removal() {
+    let Some(cluster) = cluster("grpc").await else {
+        return;
+    };
+    let created = cluster
+        .create(
+            json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GRPCRoute",
+            "metadata": {"name": "api"},
+            "spec": {"parentRefs": [{"name": "gw"}], "rules": [{"name": "main",
+                "matches": [{"method": {"service": "shop.Cart"}}],
+                "filters": [{"type": "RequestHeaderModifier",
+                             "requestHeaderModifier": {"add": [{"name": "x-via", "value": "gw"}]}}],
+                "backendRefs": [{"name": "web-stable", "port": 9000, "weight": 90},
+                                {"name": "web-canary", "port": 9000, "weight": 10}]}]}}),
+        )
+        .await;
+    let original = created.data["spec"].clone();
+    let api = cluster.api("gateway.networking.k8s.io", "v1", "GRPCRoute");
+    let router = GatewayApiRouter::with_client(role_client(&cluster).await);
+    let mut ctx = ctx(&cluster, &["beta", "shadow"]);
+    ctx.config = json!({"grpcRoute": "api"});
+    let header: rollout_core::spec::SetHeaderRoute = serde_json::from_value(json!({
+        "name": "beta", "match": [{"headerName": "x-beta", "headerValue": {"exact": "1"}}]
+    }))
+    .unwrap();
+    let mirror: rollout_core::spec::SetMirrorRoute = serde_json::from_value(json!({
+        "name": "shadow", "percentage": 20, "match": [{"path": {"exact": "/shop.Cart/Add"}}]
+    }))
+    .unwrap();
+    router.set_header_route(&ctx, &header).await.unwrap();
+    router.set_mirror_route(&ctx, &mirror).await.unwrap();
+    let stored = api.get("api").await.unwrap().data["spec"].clone();
+    let names: Vec<&str> = stored["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["main", "beta", "beta--shadow", "shadow"]);
+    let shadow = rule(&stored, "shadow");
+    assert_eq!(shadow["matches"][0]["method"]["method"], "Add");
+    assert_eq!(shadow["filters"][0], original["rules"][0]["filters"][0]);
+    assert_eq!(shadow["filters"][1]["requestMirror"]["percent"], 20);
+    // Setting the same routes again changes nothing.
+    router.set_header_route(&ctx, &header).await.unwrap();
+    router.set_mirror_route(&ctx, &mirror).await.unwrap();
+    assert_eq!(api.get("api").await.unwrap().data["spec"], stored);
+    router.remove_managed_routes(&ctx).await.unwrap();
+    assert_eq!(api.get("api").await.unwrap().data["spec"], original);
+}
+
+#[tokio::test]
+async fn header_and_mirror_routes_with_their_companion_are_idle_when_set_again() {
+    let Some(cluster) = cluster("idle-precedence").await else {
+        return;
+    };
+    let api = routes(&cluster);
+    create(&api, web_route()).await;
+    let router = GatewayApiRouter::with_client(role_client(&cluster).await);
+    let ctx = ctx(&cluster, &["beta", "mirror"]);
+    let header: rollout_core::spec::SetHeaderRoute = serde_json::from_value(json!({
+        "name": "beta", "match": [{"headerName": "x-beta", "headerValue": {"exact": "1"}}]
+    }))
+    .unwrap();
+    let mirror: rollout_core::spec::SetMirrorRoute = serde_json::from_value(json!({
+        "name": "mirror", "match": [{"method": {"exact": "GET"}, "path": {"prefix": "/api"}}]
+    }))
+    .unwrap();
+    router.set_weight(&ctx, 30, &[]).await.unwrap();
+    router.set_header_route(&ctx, &header).await.unwrap();
+    router.set_mirror_route(&ctx, &mirror).await.unwrap();
+    assert!(rule(&spec(&api).await, "beta--mirror")["matches"].is_array());
+    cluster.audit_barrier().await;
+    let before = cluster.audited("httproutes", "web").len();
+    for _ in 0..5 {
+        router.set_weight(&ctx, 30, &[]).await.unwrap();
+        router.set_header_route(&ctx, &header).await.unwrap();
+        router.set_mirror_route(&ctx, &mirror).await.unwrap();
+    }
+    cluster.audit_barrier().await;
+    let idle = &cluster.audited("httproutes", "web")[before..];
+    assert!(
+        idle.iter().all(|verb| verb == "get"),
+        "as stored (with the API server's defaults), nothing to write: {idle:?}"
+    );
 }

@@ -151,6 +151,33 @@ impl VirtualServiceRef {
     }
 }
 
+/// Refuses a `maxTrafficWeight` other than 100: Istio's route weights add
+/// up to 100, and a weight relative to another total cannot be written
+/// without rounding (Argo Rollouts' validation refuses `maxTrafficWeight`
+/// with Istio for the same reason). Checked on every call, before anything
+/// is read or written, so that such a rollout is refused from its first
+/// call and never part-way through.
+///
+/// ```
+/// use router_istio::config::check_max_traffic_weight;
+/// assert!(check_max_traffic_weight(100, "default/web").is_ok());
+/// let err = check_max_traffic_weight(1000, "default/web").unwrap_err();
+/// assert!(err.to_string().starts_with(
+///     "rollout default/web: spec.strategy.canary.trafficRouting.maxTrafficWeight: 1000"), "{err}");
+/// ```
+pub fn check_max_traffic_weight(max_traffic_weight: i32, rollout: &str) -> Result<(), Error> {
+    if max_traffic_weight == 100 {
+        return Ok(());
+    }
+    Err(Error::Config {
+        rollout: rollout.to_owned(),
+        message: format!(
+            "spec.strategy.canary.trafficRouting.maxTrafficWeight: {max_traffic_weight} is not \
+             supported: Istio route weights add up to 100 (remove the field or set it to 100)"
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

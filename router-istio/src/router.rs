@@ -1,7 +1,6 @@
 //! The I/O layer: read, plan, write with optimistic concurrency.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -9,11 +8,12 @@ use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 use plugin_proto::{RolloutContext, TrafficRouter, Verified};
 use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
 use rollout_core::status::WeightDestination;
+use router_core::client::{LazyClient, UserAgent, request_error, status_code};
+use router_core::{RouteStep, check_listed};
 use serde_json::Value;
-use tokio::sync::OnceCell;
 
 use crate::Error;
-use crate::config::{Config, PLUGIN_NAME, VirtualServiceRef};
+use crate::config::{Config, PLUGIN_NAME, VirtualServiceRef, check_max_traffic_weight};
 use crate::plan::{self, Rollout};
 
 /// How often a write that lost a race (409) is read, planned and sent again.
@@ -30,7 +30,7 @@ pub const DEFAULT_API_VERSION: &str = "v1";
 /// router reads, plans and writes again (up to [`WRITE_ATTEMPTS`] times).
 #[derive(Clone)]
 pub struct IstioRouter {
-    client: Arc<OnceCell<kube::Client>>,
+    client: LazyClient,
     api_version: String,
 }
 
@@ -46,20 +46,45 @@ fn router_error(e: Error) -> plugin_proto::Error {
     plugin_proto::Error::router(e.to_string())
 }
 
+fn core_error(e: router_core::Error) -> plugin_proto::Error {
+    plugin_proto::Error::router(e.to_string())
+}
+
 impl IstioRouter {
-    /// A router using this Kubernetes client and `networking.istio.io/v1`.
+    /// A router using this Kubernetes client (its user agent is the
+    /// caller's: see [`Self::user_agent`]) and `networking.istio.io/v1`.
     pub fn with_client(client: kube::Client) -> Self {
-        Self {
-            client: Arc::new(OnceCell::new_with(Some(client))),
-            api_version: DEFAULT_API_VERSION.into(),
-        }
+        Self::with(LazyClient::ready(client))
     }
 
     /// A router whose client is built on first use from the environment
-    /// (the in-cluster service account, or `KUBECONFIG`).
+    /// (the in-cluster service account, or `KUBECONFIG`), sending
+    /// [`Self::user_agent`].
     pub fn from_environment() -> Self {
+        Self::with(LazyClient::from_environment(Self::user_agent()))
+    }
+
+    /// A router whose client is built on first use from `config`, sending
+    /// [`Self::user_agent`].
+    pub fn from_config(config: kube::Config) -> Self {
+        Self::with(LazyClient::from_config(config, Self::user_agent()))
+    }
+
+    /// The `User-Agent` of this router's requests: `rollgate-istio/<version>`.
+    ///
+    /// ```
+    /// use router_istio::IstioRouter;
+    /// assert_eq!(IstioRouter::user_agent().as_str(),
+    ///            concat!("rollgate-istio/", env!("CARGO_PKG_VERSION")));
+    /// ```
+    pub fn user_agent() -> UserAgent {
+        UserAgent::new("rollgate-istio", env!("CARGO_PKG_VERSION"))
+            .expect("the crate name and version make a valid header value")
+    }
+
+    fn with(client: LazyClient) -> Self {
         Self {
-            client: Arc::new(OnceCell::new()),
+            client,
             api_version: DEFAULT_API_VERSION.into(),
         }
     }
@@ -75,14 +100,7 @@ impl IstioRouter {
         kind: &str,
         namespace: &str,
     ) -> Result<Api<DynamicObject>, plugin_proto::Error> {
-        let client = self
-            .client
-            .get_or_try_init(kube::Client::try_default)
-            .await
-            .cloned()
-            .map_err(|e| {
-                plugin_proto::Error::router(format!("cannot build a Kubernetes client: {e}"))
-            })?;
+        let client = self.client.get().await.map_err(core_error)?;
         let resource = ApiResource {
             group: "networking.istio.io".into(),
             version: self.api_version.clone(),
@@ -111,7 +129,7 @@ impl IstioRouter {
             let object = api
                 .get(name)
                 .await
-                .map_err(|e| plugin_proto::Error::router(format!("{label}: {e}")))?;
+                .map_err(|e| core_error(request_error(&label, &e)))?;
             let value = serde_json::to_value(&object)
                 .map_err(|e| plugin_proto::Error::router(e.to_string()))?;
             let Some(new) = plan(&value).map_err(router_error)? else {
@@ -121,11 +139,11 @@ impl IstioRouter {
                 .map_err(|e| plugin_proto::Error::router(e.to_string()))?;
             match api.replace(name, &PostParams::default(), &new).await {
                 Ok(_) => return Ok(true),
-                Err(kube::Error::Api(status)) if status.code == 409 => {
+                Err(e) if status_code(&e) == Some(409) => {
                     tracing::debug!(object = %label, attempt, "changed under us; planning again");
                     tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
                 }
-                Err(e) => return Err(plugin_proto::Error::router(format!("{label}: {e}"))),
+                Err(e) => return Err(core_error(request_error(&label, &e))),
             }
         }
         Err(plugin_proto::Error::router(format!(
@@ -177,9 +195,9 @@ impl IstioRouter {
         };
         let api = self.api("DestinationRule", &ctx.namespace).await?;
         let object = api.get(&dr.name).await.map_err(|e| {
-            plugin_proto::Error::router(format!(
-                "DestinationRule {}/{}: {e}",
-                ctx.namespace, dr.name
+            core_error(request_error(
+                format!("DestinationRule {}/{}", ctx.namespace, dr.name),
+                &e,
             ))
         })?;
         Ok(object.data["spec"]["host"]
@@ -189,7 +207,9 @@ impl IstioRouter {
     }
 }
 
+/// The config, after refusing a `maxTrafficWeight` Istio cannot express.
 fn parse(ctx: &RolloutContext) -> Result<Config, plugin_proto::Error> {
+    check_max_traffic_weight(ctx.max_traffic_weight, &ctx.object_name()).map_err(router_error)?;
     Config::parse(&ctx.config, &ctx.object_name()).map_err(router_error)
 }
 
@@ -239,11 +259,19 @@ impl TrafficRouter for IstioRouter {
         .await
     }
 
+    /// Refused, changing nothing, when `managedRoutes` does not list the route.
     async fn set_header_route(
         &self,
         ctx: &RolloutContext,
         step: &SetHeaderRoute,
     ) -> Result<(), plugin_proto::Error> {
+        check_listed(
+            &ctx.object_name(),
+            RouteStep::Header,
+            &step.name,
+            &ctx.managed_routes,
+        )
+        .map_err(core_error)?;
         let config = parse(ctx)?;
         let host = self.canary_host(ctx, &config).await?;
         let r = rollout(ctx, &config);
@@ -253,11 +281,19 @@ impl TrafficRouter for IstioRouter {
         .await
     }
 
+    /// Refused, changing nothing, when `managedRoutes` does not list the route.
     async fn set_mirror_route(
         &self,
         ctx: &RolloutContext,
         step: &SetMirrorRoute,
     ) -> Result<(), plugin_proto::Error> {
+        check_listed(
+            &ctx.object_name(),
+            RouteStep::Mirror,
+            &step.name,
+            &ctx.managed_routes,
+        )
+        .map_err(core_error)?;
         let config = parse(ctx)?;
         let host = self.canary_host(ctx, &config).await?;
         let r = rollout(ctx, &config);
@@ -285,7 +321,10 @@ impl TrafficRouter for IstioRouter {
                 .get(&name)
                 .await
                 .map_err(|e| {
-                    plugin_proto::Error::router(format!("VirtualService {namespace}/{name}: {e}"))
+                    core_error(request_error(
+                        format!("VirtualService {namespace}/{name}"),
+                        &e,
+                    ))
                 })?;
             let value = serde_json::to_value(&object)
                 .map_err(|e| plugin_proto::Error::router(e.to_string()))?;

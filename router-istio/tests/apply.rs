@@ -38,12 +38,13 @@ fn vs(canary: i64, resource_version: &str) -> Value {
     })
 }
 
+/// The router over a mock API server, with the client its binary builds
+/// (the same user agent).
 fn router() -> (IstioRouter, Handle<Request<Body>, Response<Body>>) {
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    (
-        IstioRouter::with_client(kube::Client::new(service, "default")),
-        handle,
-    )
+    let client =
+        router_core::client::client_with_service(service, "default", &IstioRouter::user_agent());
+    (IstioRouter::with_client(client), handle)
 }
 
 fn reply(status: u16, body: &Value) -> Response<Body> {
@@ -61,6 +62,11 @@ async fn next(
         .await
         .expect("a request within 2 s")
         .expect("the router sent a request");
+    assert_eq!(
+        request.headers().get("user-agent").unwrap(),
+        concat!("rollgate-istio/", env!("CARGO_PKG_VERSION")),
+        "every request names the router"
+    );
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
     let bytes = request.into_body().collect_bytes().await.unwrap();
@@ -141,7 +147,11 @@ async fn a_missing_virtual_service_is_an_error_naming_it() {
         "code": 404, "message": "virtualservices.networking.istio.io \"web\" not found"});
     next(&mut handle, reply(404, &not_found)).await;
     let err = call.await.unwrap().unwrap_err().to_string();
-    assert!(err.contains("VirtualService default/web"), "{err}");
+    assert_eq!(
+        err,
+        "VirtualService default/web: 404 NotFound: virtualservices.networking.istio.io \"web\" not found",
+        "one line: the object, the status code and the server's message"
+    );
     no_more_requests(&mut handle).await;
 }
 
@@ -159,5 +169,47 @@ async fn a_bad_config_sends_nothing() {
         err.contains("either VirtualService or VirtualServices must be configured"),
         "{err}"
     );
+    no_more_requests(&mut handle).await;
+}
+
+#[tokio::test]
+async fn a_route_not_in_managed_routes_is_refused_before_any_request() {
+    let (router, mut handle) = router();
+    let mut c = ctx();
+    c.managed_routes = vec!["beta".into()];
+    let mirror: rollout_core::spec::SetMirrorRoute = serde_json::from_value(json!({
+        "name": "shadow", "match": [{"path": {"prefix": "/api"}}]
+    }))
+    .unwrap();
+    let err = router
+        .set_mirror_route(&c, &mirror)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "rollout default/web: setMirrorRoute shadow: the route is not listed in \
+         spec.strategy.canary.trafficRouting.managedRoutes (beta); a route not listed there \
+         could never be removed, so nothing was changed"
+    );
+    no_more_requests(&mut handle).await;
+}
+
+#[tokio::test]
+async fn a_max_traffic_weight_istio_cannot_express_is_refused_on_the_first_call() {
+    let (router, mut handle) = router();
+    let mut c = ctx();
+    c.max_traffic_weight = 1000;
+    // Refused already at weight 0 (the first call of a rollout), not only
+    // once a weight above 100 arrives; nothing is read or written.
+    let err = router.set_weight(&c, 0, &[]).await.unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "rollout default/web: spec.strategy.canary.trafficRouting.maxTrafficWeight: 1000 is not \
+         supported: Istio route weights add up to 100 (remove the field or set it to 100)"
+    );
+    assert!(router.verify_weight(&c, 0, &[]).await.is_err());
+    assert!(router.update_hash(&c, "a", "b", &[]).await.is_err());
+    assert!(router.remove_managed_routes(&c).await.is_err());
     no_more_requests(&mut handle).await;
 }

@@ -92,7 +92,8 @@ async fn router(cluster: &Cluster) -> IstioRouter {
         env!("CARGO_MANIFEST_DIR"),
         "/../examples/rbac/rollgate-istio.yaml"
     );
-    IstioRouter::with_client(cluster.client_with_role(rbac.as_ref()).await)
+    // The client the binary builds (its user agent), with the documented permissions.
+    IstioRouter::from_config(cluster.config_with_role(rbac.as_ref()).await)
 }
 
 #[tokio::test]
@@ -233,4 +234,16 @@ async fn a_concurrent_writer_loses_nothing_and_idle_calls_write_nothing() {
         idle.iter().all(|v| v == "get"),
         "idle calls only read: {idle:?}"
     );
+
+    // The audit log names the router in its reads and writes.
+    let agent = concat!("rollgate-istio/", env!("CARGO_PKG_VERSION"));
+    let requests = cluster.audited_requests("virtualservices", "web");
+    for verb in ["get", "update"] {
+        assert!(
+            requests
+                .iter()
+                .any(|r| r.verb == verb && r.user_agent == agent),
+            "a {verb} by {agent}: {requests:?}"
+        );
+    }
 }

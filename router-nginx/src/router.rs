@@ -1,14 +1,13 @@
 //! The I/O layer: read the stable and canary Ingresses, plan, apply.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
 use plugin_proto::{RolloutContext, TrafficRouter, Verified};
 use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
 use rollout_core::status::WeightDestination;
+use router_core::client::{LazyClient, UserAgent, request_error, status_code};
+use router_core::{RouteStep, check_listed};
 use serde_json::Value;
-use tokio::sync::OnceCell;
 
 use crate::Error;
 use crate::config::{Config, PLUGIN_NAME};
@@ -23,41 +22,57 @@ use crate::plan::{self, Change, FIELD_MANAGER, HeaderRoute, Plan, Rollout};
 /// others add are kept). The stable Ingress is never written.
 #[derive(Clone)]
 pub struct NginxRouter {
-    client: Arc<OnceCell<kube::Client>>,
+    client: LazyClient,
 }
 
 impl std::fmt::Debug for NginxRouter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NginxRouter")
-            .field("connected", &self.client.initialized())
+            .field("connected", &self.client.is_connected())
             .finish()
     }
 }
 
 impl NginxRouter {
-    /// A router using this Kubernetes client.
+    /// A router using this Kubernetes client (its user agent is the
+    /// caller's: see [`Self::user_agent`]).
     pub fn with_client(client: kube::Client) -> Self {
         Self {
-            client: Arc::new(OnceCell::new_with(Some(client))),
+            client: LazyClient::ready(client),
         }
     }
 
     /// A router whose client is built on first use from the environment
-    /// (the in-cluster service account, or `KUBECONFIG`).
+    /// (the in-cluster service account, or `KUBECONFIG`), sending
+    /// [`Self::user_agent`].
     pub fn from_environment() -> Self {
         Self {
-            client: Arc::new(OnceCell::new()),
+            client: LazyClient::from_environment(Self::user_agent()),
         }
     }
 
+    /// A router whose client is built on first use from `config`, sending
+    /// [`Self::user_agent`].
+    pub fn from_config(config: kube::Config) -> Self {
+        Self {
+            client: LazyClient::from_config(config, Self::user_agent()),
+        }
+    }
+
+    /// The `User-Agent` of this router's requests: `rollgate-nginx/<version>`.
+    ///
+    /// ```
+    /// use router_nginx::NginxRouter;
+    /// assert_eq!(NginxRouter::user_agent().as_str(),
+    ///            concat!("rollgate-nginx/", env!("CARGO_PKG_VERSION")));
+    /// ```
+    pub fn user_agent() -> UserAgent {
+        UserAgent::new("rollgate-nginx", env!("CARGO_PKG_VERSION"))
+            .expect("the crate name and version make a valid header value")
+    }
+
     async fn client(&self) -> Result<kube::Client, plugin_proto::Error> {
-        self.client
-            .get_or_try_init(kube::Client::try_default)
-            .await
-            .cloned()
-            .map_err(|e| {
-                plugin_proto::Error::router(format!("cannot build a Kubernetes client: {e}"))
-            })
+        self.client.get().await.map_err(core_error)
     }
 
     async fn ingresses(&self, namespace: &str) -> Result<Api<DynamicObject>, plugin_proto::Error> {
@@ -138,15 +153,15 @@ impl NginxRouter {
                 let params = PatchParams::apply(FIELD_MANAGER).force();
                 api.patch(&canary_name, &params, &Patch::Apply(&object))
                     .await
-                    .map_err(|e| plugin_proto::Error::router(format!("{label}: {e}")))?;
+                    .map_err(|e| core_error(request_error(&label, &e)))?;
                 tracing::info!(ingress = %label, "applied the canary Ingress");
                 Ok(Some(label))
             }
             Plan::Delete => {
                 match api.delete(&canary_name, &DeleteParams::default()).await {
                     Ok(_) => {}
-                    Err(kube::Error::Api(s)) if s.code == 404 => return Ok(None),
-                    Err(e) => return Err(plugin_proto::Error::router(format!("{label}: {e}"))),
+                    Err(e) if status_code(&e) == Some(404) => return Ok(None),
+                    Err(e) => return Err(core_error(request_error(&label, &e))),
                 }
                 tracing::info!(ingress = %label, "deleted the canary Ingress: the rollout is fully promoted");
                 Ok(Some(label))
@@ -162,14 +177,18 @@ async fn read(api: &Api<DynamicObject>, name: &str) -> Result<Option<Value>, plu
             .map(Some)
             .map_err(|e| plugin_proto::Error::router(e.to_string())),
         Ok(None) => Ok(None),
-        Err(e) => Err(plugin_proto::Error::router(format!(
-            "Ingress {}/{name}: {e}",
-            api.namespace().unwrap_or_default()
+        Err(e) => Err(core_error(request_error(
+            format!("Ingress {}/{name}", api.namespace().unwrap_or_default()),
+            &e,
         ))),
     }
 }
 
 fn router_error(e: Error) -> plugin_proto::Error {
+    plugin_proto::Error::router(e.to_string())
+}
+
+fn core_error(e: router_core::Error) -> plugin_proto::Error {
     plugin_proto::Error::router(e.to_string())
 }
 
@@ -228,11 +247,20 @@ impl TrafficRouter for NginxRouter {
     /// (prefix, regex); an empty match removes it. ingress-nginx evaluates
     /// the header before the weight: a request whose header matches always
     /// goes to the canary, one without the header goes by weight.
+    ///
+    /// Refused, changing nothing, when `managedRoutes` does not list the route.
     async fn set_header_route(
         &self,
         ctx: &RolloutContext,
         step: &SetHeaderRoute,
     ) -> Result<(), plugin_proto::Error> {
+        check_listed(
+            &ctx.object_name(),
+            RouteStep::Header,
+            &step.name,
+            &ctx.managed_routes,
+        )
+        .map_err(core_error)?;
         let route = HeaderRoute::from_step(step, &ctx.object_name()).map_err(router_error)?;
         self.each_ingress(
             ctx,
@@ -245,12 +273,20 @@ impl TrafficRouter for NginxRouter {
     }
 
     /// ingress-nginx canary Ingresses cannot mirror traffic: a mirror route
-    /// is an error (removing one is a no-op).
+    /// is an error (removing one is a no-op). A route `managedRoutes` does
+    /// not list is refused first.
     async fn set_mirror_route(
         &self,
         ctx: &RolloutContext,
         step: &SetMirrorRoute,
     ) -> Result<(), plugin_proto::Error> {
+        check_listed(
+            &ctx.object_name(),
+            RouteStep::Mirror,
+            &step.name,
+            &ctx.managed_routes,
+        )
+        .map_err(core_error)?;
         if step.matches.is_empty() {
             return Ok(());
         }

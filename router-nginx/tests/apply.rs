@@ -23,9 +23,9 @@ fn ctx() -> RolloutContext {
         stable_service: "web-stable".into(),
         max_traffic_weight: 100,
         plugin_name: "rollgate/nginx".into(),
+        managed_routes: vec!["beta".into(), "shadow".into()],
         config: json!({"stableIngress": "web"}),
         rollout: json!({"metadata": {"name": "web", "namespace": "default", "uid": UID}}),
-        ..Default::default()
     }
 }
 
@@ -71,12 +71,13 @@ fn not_found() -> Value {
            "message": "ingresses.networking.k8s.io \"web-web-canary\" not found"})
 }
 
+/// The router over a mock API server, with the client its binary builds
+/// (the same user agent).
 fn router() -> (NginxRouter, Handle<Request<Body>, Response<Body>>) {
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    (
-        NginxRouter::with_client(kube::Client::new(service, "default")),
-        handle,
-    )
+    let client =
+        router_core::client::client_with_service(service, "default", &NginxRouter::user_agent());
+    (NginxRouter::with_client(client), handle)
 }
 
 fn reply(status: u16, body: &Value) -> Response<Body> {
@@ -87,6 +88,7 @@ fn reply(status: u16, body: &Value) -> Response<Body> {
 }
 
 struct Seen {
+    user_agent: String,
     method: String,
     path_and_query: String,
     content_type: String,
@@ -101,6 +103,11 @@ async fn next(
         .await
         .expect("a request within 2 s")
         .expect("the router sent a request");
+    let user_agent = request
+        .headers()
+        .get("user-agent")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
     let method = request.method().to_string();
     let path_and_query = request.uri().path_and_query().unwrap().to_string();
     let content_type = request
@@ -116,6 +123,7 @@ async fn next(
     };
     send.send_response(response);
     Seen {
+        user_agent,
         method,
         path_and_query,
         content_type,
@@ -249,5 +257,63 @@ async fn verify_reads_the_stored_weight() {
     assert_eq!(
         call.await.unwrap(),
         (Verified::Verified, Verified::NotVerified)
+    );
+}
+
+#[tokio::test]
+async fn every_request_names_the_router_in_its_user_agent() {
+    let (router, mut handle) = router();
+    let call = tokio::spawn(async move { router.set_weight(&ctx(), 20, &[]).await });
+    let agent = concat!("rollgate-nginx/", env!("CARGO_PKG_VERSION"));
+    for response in [
+        reply(200, &stable()),
+        reply(404, &not_found()),
+        reply(200, &stored(20)),
+    ] {
+        let seen = next(&mut handle, response).await;
+        assert_eq!(
+            seen.user_agent, agent,
+            "{} {}",
+            seen.method, seen.path_and_query
+        );
+    }
+    call.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_route_not_in_managed_routes_is_refused_before_any_request() {
+    let (router, mut handle) = router();
+    let step: rollout_core::spec::SetHeaderRoute = serde_json::from_value(json!({
+        "name": "gamma", "match": [{"headerName": "x-gamma", "headerValue": {"exact": "1"}}]
+    }))
+    .unwrap();
+    let err = router
+        .set_header_route(&ctx(), &step)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "rollout default/web: setHeaderRoute gamma: the route is not listed in \
+         spec.strategy.canary.trafficRouting.managedRoutes (beta, shadow); a route not listed \
+         there could never be removed, so nothing was changed"
+    );
+    no_more_requests(&mut handle).await;
+}
+
+#[tokio::test]
+async fn an_api_error_is_one_line_naming_the_ingress_the_code_and_the_message() {
+    let (router, mut handle) = router();
+    let call = tokio::spawn(async move { router.set_weight(&ctx(), 20, &[]).await });
+    next(&mut handle, reply(200, &stable())).await;
+    next(&mut handle, reply(404, &not_found())).await;
+    let invalid = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Invalid", "code": 422,
+        "message": "Ingress.networking.k8s.io \"web-web-canary\" is invalid: metadata.annotations: Too long"});
+    next(&mut handle, reply(422, &invalid)).await;
+    let err = call.await.unwrap().unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "Ingress default/web-web-canary: 422 Invalid: Ingress.networking.k8s.io \"web-web-canary\" \
+         is invalid: metadata.annotations: Too long"
     );
 }

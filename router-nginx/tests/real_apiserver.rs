@@ -39,9 +39,9 @@ async fn setup(cluster: &Cluster) -> RolloutContext {
         stable_service: "web-stable".into(),
         max_traffic_weight: 100,
         plugin_name: "rollgate/nginx".into(),
+        managed_routes: vec!["beta".into()],
         config: json!({"stableIngress": "web"}),
         rollout: serde_json::to_value(&rollout).unwrap(),
-        ..Default::default()
     }
 }
 
@@ -52,12 +52,13 @@ async fn canary_ingress_weights_headers_and_other_writers() {
     };
     let ctx = setup(&cluster).await;
     let ingresses = cluster.api("networking.k8s.io", "v1", "Ingress");
-    // The router runs with exactly the documented permissions.
+    // The router runs with exactly the documented permissions, building its
+    // client as the binary does.
     let rbac = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../examples/rbac/rollgate-nginx.yaml"
     );
-    let router = NginxRouter::with_client(cluster.client_with_role(rbac.as_ref()).await);
+    let router = NginxRouter::from_config(cluster.config_with_role(rbac.as_ref()).await);
 
     router.set_weight(&ctx, 20, &[]).await.unwrap();
     let canary = ingresses.get("web-web-canary").await.unwrap();
@@ -128,6 +129,28 @@ async fn canary_ingress_weights_headers_and_other_writers() {
     assert!(
         idle.iter().all(|v| v == "get"),
         "idle calls only read: {idle:?}"
+    );
+
+    // A header route managedRoutes does not list: refused, nothing written.
+    let unlisted: rollout_core::spec::SetHeaderRoute = serde_json::from_value(json!({
+        "name": "gamma", "match": [{"headerName": "x-gamma", "headerValue": {"exact": "1"}}]
+    }))
+    .unwrap();
+    let err = router.set_header_route(&ctx, &unlisted).await.unwrap_err();
+    assert!(err.to_string().contains("setHeaderRoute gamma"), "{err}");
+
+    // The audit log names the router in every request it sent.
+    cluster.audit_barrier().await;
+    let agent = concat!("rollgate-nginx/", env!("CARGO_PKG_VERSION"));
+    let requests = cluster.audited_requests("ingresses", "web-web-canary");
+    let ours: Vec<_> = requests
+        .iter()
+        .filter(|r| r.user_agent == agent)
+        .map(|r| r.verb.as_str())
+        .collect();
+    assert!(
+        ours.contains(&"get") && ours.contains(&"patch"),
+        "the router's reads and writes are audited as {agent}: {requests:?}"
     );
 
     // Removal: the header annotations go (server-side apply drops the fields

@@ -85,6 +85,15 @@ impl Cluster {
     /// `httproutes`) in the test's namespace, from the API server's audit
     /// log (which records Gateway API, Ingress, Istio and Argo objects).
     pub fn audited(&self, resource: &str, name: &str) -> Vec<String> {
+        self.audited_requests(resource, name)
+            .into_iter()
+            .map(|r| r.verb)
+            .collect()
+    }
+
+    /// The requests on object `name` of `resource` in the test's namespace,
+    /// from the API server's audit log: verb and user agent, in order.
+    pub fn audited_requests(&self, resource: &str, name: &str) -> Vec<Audited> {
         let path = PathBuf::from(
             std::env::var("ROLLGATE_CLUSTER").expect("ROLLGATE_CLUSTER (scripts/cluster env)"),
         )
@@ -99,7 +108,10 @@ impl Cluster {
                     && e["objectRef"]["namespace"] == self.namespace.as_str()
                     && e["objectRef"]["name"] == name
             })
-            .map(|e| e["verb"].as_str().unwrap_or_default().to_owned())
+            .map(|e| Audited {
+                verb: e["verb"].as_str().unwrap_or_default().to_owned(),
+                user_agent: e["userAgent"].as_str().unwrap_or_default().to_owned(),
+            })
             .collect()
     }
 
@@ -142,6 +154,18 @@ impl Cluster {
     ///
     /// When the file has no ClusterRole or the objects cannot be written.
     pub async fn client_with_role(&self, rbac_file: &std::path::Path) -> Client {
+        Client::try_from(self.config_with_role(rbac_file).await)
+            .expect("a client for the service account")
+    }
+
+    /// The configuration behind [`Self::client_with_role`], for code that
+    /// builds its own client from it (as the routers do, with their user
+    /// agent).
+    ///
+    /// # Panics
+    ///
+    /// As [`Self::client_with_role`].
+    pub async fn config_with_role(&self, rbac_file: &std::path::Path) -> kube::Config {
         let text = std::fs::read_to_string(rbac_file).expect("the RBAC file");
         let mut role: Value = text
             .split("\n---")
@@ -212,7 +236,7 @@ impl Cluster {
             token: Some(secrecy::SecretString::from(token)),
             ..Default::default()
         };
-        Client::try_from(config).expect("a client for the service account")
+        config
     }
 
     /// Starts the Argo Rollouts controller (`$ROLLGATE_ARGO_ROLLOUTS_CONTROLLER`)
@@ -292,6 +316,15 @@ impl Drop for Cluster {
         .join()
         .ok();
     }
+}
+
+/// One request from the API server's audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audited {
+    /// `get`, `patch`, `update`, ...
+    pub verb: String,
+    /// The `User-Agent` the request carried.
+    pub user_agent: String,
 }
 
 /// A traffic-router plugin entry of `argo-rollouts-config`.

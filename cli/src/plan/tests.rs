@@ -81,6 +81,10 @@ fn the_one_pass_walk_agrees_with_the_step_lookups() {
       - setCanaryScale: {{matchTrafficWeight: true}}
       - setMirrorRoute: {{name: shadow}}
       - pause: {{duration: 1h}}
+        setCanaryScale: {{replicas: 3}}
+        setHeaderRoute: {{name: beta}}
+      - setWeight: 60
+        setMirrorRoute: {{name: shadow, match: [{{method: {{exact: POST}}}}]}}
 "
         ),
         "t.yaml",

@@ -5,30 +5,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use rollout_core::CanaryStrategy;
 use rollout_core::replicas::{self, TrafficRoutedCanary};
-use rollout_core::spec::{CanaryStep, SetCanaryScale, SetHeaderRoute, SetMirrorRoute};
+use rollout_core::spec::{CanaryStep, SetHeaderRoute, SetMirrorRoute};
 use rollout_core::steps::CanaryScale;
 
-/// One action of a step, as `rollout_core::spec` models it.
-pub(super) use rollout_core::spec::CanaryStep as Action;
-
-/// The actions of a step, in the order they apply (a step is one action).
-fn actions(step: &CanaryStep) -> impl Iterator<Item = &Action> {
-    std::iter::once(step)
-}
-
-/// The action whose end completes the step.
-pub(super) fn completed_by(step: &CanaryStep) -> Option<&Action> {
-    Some(step)
-}
-
-/// The canary size a `setCanaryScale` asks for (`None`: follow the weight).
-fn scale_of(s: &SetCanaryScale) -> Option<CanaryScale> {
-    match (s.replicas, s.weight) {
-        (Some(n), _) => Some(CanaryScale::Replicas(n)),
-        (None, Some(w)) => Some(CanaryScale::Weight(w)),
-        _ => None,
-    }
-}
+/// One action of a step.
+pub(super) use rollout_core::spec::StepAction as Action;
 
 /// The state the steps up to the current one put in effect, kept while the
 /// steps are walked once. It follows `rollout_core::steps`: the weight of
@@ -62,10 +43,10 @@ impl<'a> Walk<'a> {
 
     /// Takes in the actions of the next step.
     pub(super) fn apply(&mut self, step: &'a CanaryStep) {
-        for action in actions(step) {
+        for action in step.actions() {
             match action {
                 Action::SetWeight(w) => self.weight = *w,
-                Action::SetCanaryScale(s) => self.scale = scale_of(s),
+                Action::SetCanaryScale(s) => self.scale = CanaryScale::of(s),
                 Action::SetHeaderRoute(h) => {
                     let route = (!h.matches.is_empty()).then(|| header_route(h));
                     self.set_route(&h.name, 0, route);

@@ -306,6 +306,19 @@ async fn image_change_weights_promote_and_abort() {
         matches!((canary_50, canary_100), (Some(a), Some(b)) if a < b),
         "the gateway saw 50/50, then 0/100: {seen:?}"
     );
+    // The plugin process's own requests carry its user agent.
+    s.cluster.audit_barrier().await;
+    let agent = concat!("rollgate-gatewayapi/", env!("CARGO_PKG_VERSION"));
+    let patches: Vec<_> = s
+        .cluster
+        .audited_requests("httproutes", "web")
+        .into_iter()
+        .filter(|r| r.verb == "patch" && r.user_agent.starts_with("rollgate-"))
+        .collect();
+    assert!(
+        !patches.is_empty() && patches.iter().all(|r| r.user_agent == agent),
+        "the plugin's route writes are audited as {agent}: {patches:?}"
+    );
 
     s.set_image("example.com/web:3").await;
     s.until("50/50 and paused again", |st, route| {
@@ -343,7 +356,9 @@ async fn header_and_mirror_routes_through_argo() {
 
     s.set_image("example.com/web:2").await;
     s.until("header and mirror routes in place, paused", |st, route| {
-        phase(st) == "Paused" && rule_names(route) == ["web", "beta", "mirror"]
+        // beta precedes mirror in managedRoutes: its companion rule takes
+        // the requests both match.
+        phase(st) == "Paused" && rule_names(route) == ["web", "beta", "beta--mirror", "mirror"]
     })
     .await;
     let route = s.route().await;
@@ -353,7 +368,10 @@ async fn header_and_mirror_routes_through_argo() {
         beta["matches"][0]["headers"][0],
         json!({"type": "Exact", "name": "x-beta", "value": "yes"})
     );
-    let mirror = &route["rules"][2];
+    let companion = &route["rules"][2];
+    assert_eq!(companion["matches"][0]["method"], "GET");
+    assert_eq!(companion["backendRefs"], beta["backendRefs"]);
+    let mirror = &route["rules"][3];
     let filter = mirror["filters"]
         .as_array()
         .unwrap()

@@ -198,4 +198,16 @@ async fn seed_000_subsets_weights_and_mirror_route() {
         },
     )
     .await;
+    // The plugin process's writes carry its user agent.
+    cluster.audit_barrier().await;
+    let agent = concat!("rollgate-istio/", env!("CARGO_PKG_VERSION"));
+    let writes: Vec<_> = cluster
+        .audited_requests("virtualservices", "web")
+        .into_iter()
+        .filter(|r| r.verb == "update")
+        .collect();
+    assert!(
+        !writes.is_empty() && writes.iter().all(|r| r.user_agent == agent),
+        "the VirtualService is written by {agent} only: {writes:?}"
+    );
 }

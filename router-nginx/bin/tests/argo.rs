@@ -199,6 +199,15 @@ async fn seed_002_weights_through_the_plugin() {
         stable_writes.is_empty(),
         "the stable Ingress is never written: {stable_writes:?}"
     );
+    // The plugin process's requests carry its user agent.
+    let agent = concat!("rollgate-nginx/", env!("CARGO_PKG_VERSION"));
+    let canary = cluster.audited_requests("ingresses", CANARY_INGRESS);
+    assert!(
+        canary
+            .iter()
+            .any(|r| r.verb == "patch" && r.user_agent == agent),
+        "the canary Ingress is written by {agent}: {canary:?}"
+    );
 }
 
 #[tokio::test]

@@ -14,12 +14,16 @@
 //! is never touched.
 
 use json_patch::Patch;
-use rollout_core::spec::{HeaderMatch, MirrorMatch, SetHeaderRoute, SetMirrorRoute, StringMatch};
+use rollout_core::spec::{HeaderMatch, SetHeaderRoute, StringMatch};
 use rollout_core::status::WeightDestination;
 use serde_json::{Map, Value, json};
 
 use crate::config::RouteKind;
 use crate::error::Error;
+use crate::precedence;
+
+mod mirror;
+pub use mirror::plan_mirror_route;
 
 /// Gateway API's largest backendRef weight.
 pub const MAX_WEIGHT: i32 = 1_000_000;
@@ -78,11 +82,14 @@ impl Route<'_> {
         }
     }
 
-    /// Whether a rule is one of ours, by name.
+    /// Whether a rule is one of ours, by name: a managed route's rule
+    /// (`name`, `name-<n>`) or a companion rule keeping the managed routes'
+    /// precedence (`<rule>--<later route>`, see [`crate::precedence`]).
     fn is_managed(&self, rule: &Value) -> bool {
+        let own = |n: &str| self.managed.iter().any(|m| is_named(n, m));
         rule["name"]
             .as_str()
-            .is_some_and(|n| self.managed.iter().any(|m| is_named(n, m)))
+            .is_some_and(|n| own(n) || precedence::is_companion(n, self.managed, own))
     }
 
     /// Whether a backendRef points at `service` in the rollout's namespace.
@@ -117,7 +124,9 @@ impl Route<'_> {
             .collect();
         if sources.is_empty() {
             return Err(self.error(format!(
-                "no rule sends traffic to both {} and {}",
+                "no rule outside the managed rules sends traffic to both Service {} \
+                 (canaryService) and Service {} (stableService); only such rules are the \
+                 rollout's to weight",
                 services.canary, services.stable
             )));
         }
@@ -144,22 +153,35 @@ fn patch(ops: Vec<Value>) -> Result<Option<Patch>, Error> {
 }
 
 /// Sets the weights of the canary and stable backendRefs (and of extra
-/// destinations that have one) in every unmanaged rule. `weight` is the
-/// canary's share of `max_weight`; the stable Service gets the rest.
-/// Other backendRefs and the managed header/mirror rules are untouched.
+/// destinations that have one) in the rollout's rules: the unmanaged rules
+/// that send traffic to both the canary and the stable Service. `weight` is
+/// the canary's share of `max_weight`; the stable Service gets the rest.
+///
+/// Every other rule stays as its owner wrote it, at every weight including
+/// 0 and 100: a rule whose only backend is the stable Service (say, one
+/// matching a header and sending it to stable) is the user's, not the
+/// rollout's. The Gateway API plugin this router replaces sets the stable
+/// weight on every backendRef named like the stable Service, which drops
+/// such a rule's backend to weight 0 (no backend: requests fail) at canary
+/// weight 100; this router deliberately does not. Other backendRefs in the
+/// rollout's rules and the managed header/mirror rules are untouched.
 ///
 /// ```
 /// use router_gatewayapi::config::RouteKind;
 /// use router_gatewayapi::plan::{plan_weights, Route, Services};
 /// let object = serde_json::json!({"metadata": {"name": "web", "namespace": "default"},
 ///     "spec": {"rules": [{"backendRefs": [{"name": "web-canary", "port": 80, "weight": 0},
-///                                         {"name": "web-stable", "port": 80, "weight": 100}]}]}});
+///                                         {"name": "web-stable", "port": 80, "weight": 100}]},
+///                        {"matches": [{"headers": [{"name": "x-beta", "value": "1"}]}],
+///                         "backendRefs": [{"name": "web-stable", "port": 80, "weight": 1}]}]}});
 /// let route = Route { object: &object, kind: RouteKind::Http, managed: &[] };
 /// let services = Services { canary: "web-canary", stable: "web-stable", namespace: "default" };
 /// let patch = plan_weights(&route, &services, 50, 100, &[]).unwrap().expect("a change");
 /// let mut after = object.clone();
 /// json_patch::patch(&mut after, &patch).unwrap();
 /// assert_eq!(after["spec"]["rules"][0]["backendRefs"][0]["weight"], 50);
+/// // The stable-only rule is the user's: untouched.
+/// assert_eq!(after["spec"]["rules"][1], object["spec"]["rules"][1]);
 /// // Already there: nothing to write.
 /// let route = Route { object: &after, kind: RouteKind::Http, managed: &[] };
 /// assert!(plan_weights(&route, &services, 50, 100, &[]).unwrap().is_none());
@@ -183,21 +205,16 @@ pub fn plan_weights(
             "canary weight {weight} and extra weights {extra} do not fit in {max_weight}"
         )));
     }
-    let (mut found_canary, mut found_stable) = (false, false);
     let mut ops = Vec::new();
-    for (i, rule) in route.rules()?.iter().enumerate() {
-        if route.is_managed(rule) {
-            continue;
-        }
-        let Some(refs) = rule["backendRefs"].as_array() else {
-            continue;
-        };
+    for (i, rule) in route.source_rules(services)? {
+        let refs = rule["backendRefs"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         for (j, backend) in refs.iter().enumerate() {
             let want = if route.refers_to(backend, services.canary, services) {
-                found_canary = true;
                 weight
             } else if route.refers_to(backend, services.stable, services) {
-                found_stable = true;
                 stable
             } else if let Some(d) = additional.iter().find(|d| {
                 d.service_name
@@ -219,36 +236,58 @@ pub fn plan_weights(
             ops.push(json!({"op": op, "path": format!("{at}/weight"), "value": want}));
         }
     }
-    for (found, service, field) in [
-        (found_canary, services.canary, "canaryService"),
-        (found_stable, services.stable, "stableService"),
-    ] {
-        if !found {
-            return Err(route.error(format!(
-                "no backendRef to Service {service} ({field}) outside the managed rules"
-            )));
-        }
-    }
     patch(ops)
 }
 
-/// Replaces the rules named `name` (and `name-<n>`) with `desired`,
-/// appended at the end; no change when they are already exactly that.
-fn upsert_named(
-    route: &Route<'_>,
-    name: &str,
-    desired: Vec<Value>,
-) -> Result<Option<Patch>, Error> {
+/// Replaces the rules of managed route `name` (`name`, `name-<n>`) with
+/// `desired` and lays out every managed rule again at the end of the route:
+/// for each managed route in `managedRoutes` order, its rules, then their
+/// companion rules over the routes listed after it (see
+/// [`crate::precedence`]). No change when the managed rules already are
+/// exactly that.
+fn set_managed(route: &Route<'_>, name: &str, desired: Vec<Value>) -> Result<Option<Patch>, Error> {
+    if !route.managed.iter().any(|m| m == name) {
+        return Err(route.error(format!(
+            "route {name} is not listed in spec.strategy.canary.trafficRouting.managedRoutes"
+        )));
+    }
     let rules = route.rules()?;
+    let own: Vec<(&str, Vec<Value>)> = route
+        .managed
+        .iter()
+        .map(|m| {
+            let rules = if m == name {
+                desired.clone()
+            } else {
+                rules
+                    .iter()
+                    .filter(|r| r["name"].as_str().is_some_and(|n| is_named(n, m)))
+                    .cloned()
+                    .collect()
+            };
+            (m.as_str(), rules)
+        })
+        .collect();
+    let mut sequence = Vec::new();
+    for (i, (_, rules_a)) in own.iter().enumerate() {
+        sequence.extend(rules_a.iter().cloned());
+        for rule in rules_a {
+            for (b, rules_b) in &own[i + 1..] {
+                if let Some(companion) = companion(route.kind, rule, b, rules_b) {
+                    sequence.push(companion);
+                }
+            }
+        }
+    }
     let existing: Vec<(usize, &Value)> = rules
         .iter()
         .enumerate()
-        .filter(|(_, r)| r["name"].as_str().is_some_and(|n| is_named(n, name)))
+        .filter(|(_, r)| route.is_managed(r))
         .collect();
-    if existing.len() == desired.len()
+    if existing.len() == sequence.len()
         && existing
             .iter()
-            .zip(&desired)
+            .zip(&sequence)
             .all(|((_, have), want)| defaulted(route.kind, have) == defaulted(route.kind, want))
     {
         return Ok(None);
@@ -263,10 +302,50 @@ fn upsert_named(
         );
         ops.push(json!({"op": "remove", "path": format!("/spec/rules/{i}")}));
     }
-    for rule in desired {
+    for rule in sequence {
         ops.push(json!({"op": "add", "path": "/spec/rules/-", "value": rule}));
     }
     patch(ops)
+}
+
+/// A rule's matches with the API server's defaults explicit (a rule
+/// without matches matches every request).
+fn normalized_matches(kind: RouteKind, rule: &Value) -> Vec<Value> {
+    let rule = defaulted(kind, rule);
+    match rule["matches"].as_array() {
+        Some(ms) if !ms.is_empty() => ms.clone(),
+        _ => vec![json!({})],
+    }
+}
+
+/// `rule` (of a managed route) again, named `<rule>--<over>`, matching the
+/// requests that both it and the rules of managed route `over` match;
+/// `None` when there are none.
+fn companion(kind: RouteKind, rule: &Value, over: &str, others: &[Value]) -> Option<Value> {
+    let mut matches: Vec<Value> = Vec::new();
+    for a in normalized_matches(kind, rule) {
+        for other in others {
+            for b in normalized_matches(kind, other) {
+                let both = match kind {
+                    RouteKind::Http => precedence::intersect_http(&a, &b),
+                    _ => precedence::intersect_grpc(&a, &b),
+                };
+                if let Some(m) = both.filter(|m| !matches.contains(m)) {
+                    matches.push(m);
+                }
+            }
+        }
+    }
+    if matches.is_empty() {
+        return None;
+    }
+    let mut companion = rule.clone();
+    companion["name"] = json!(precedence::companion_name(
+        rule["name"].as_str().unwrap_or_default(),
+        over
+    ));
+    companion["matches"] = Value::Array(matches);
+    Some(companion)
 }
 
 /// A rule with the defaults the API server fills in (from the Gateway API
@@ -366,12 +445,28 @@ fn canary_ref(route: &Route<'_>, rule: &Value, services: &Services<'_>) -> Value
     backend
 }
 
+/// A managed rule made from a source rule: everything the source rule
+/// carries (filters, timeouts, retry, session persistence and any field a
+/// newer Gateway API adds) except what the managed route replaces — its
+/// `name`, `matches` and `backendRefs`.
+fn derived_rule(source: &Value, name: &str, matches: Vec<Value>, backend_refs: Value) -> Value {
+    let mut rule = source.as_object().cloned().unwrap_or_default();
+    rule.insert("name".into(), Value::String(name.to_owned()));
+    rule.insert("matches".into(), Value::Array(matches));
+    rule.insert("backendRefs".into(), backend_refs);
+    Value::Object(rule)
+}
+
 /// Sets the managed header route `step.name`: for every unmanaged rule that
-/// carries both Services, one rule (`name`, then `name-1`, ...) with the
-/// source rule's matches (path, method, query params and headers kept) plus
-/// the step's header conditions, the source rule's filters, and the canary
-/// as its only backend. An empty match removes only this named route.
-/// TCP and TLS routes have no requests to match: no change.
+/// carries both Services, one rule (`name`, then `name-1`, ...) that is a
+/// copy of that source rule (filters, timeouts, retry and everything else
+/// it carries) with the source rule's matches (path, method, query params
+/// and headers kept) plus the step's header conditions, and the canary as
+/// its only backend. An empty match removes only this named route. The
+/// managed rules are laid out again in `managedRoutes` order, with the
+/// companion rules that make that order their precedence (see "Managed
+/// routes" in the crate documentation). TCP and TLS routes have no requests to match:
+/// no change.
 pub fn plan_header_route(
     route: &Route<'_>,
     services: &Services<'_>,
@@ -381,7 +476,7 @@ pub fn plan_header_route(
         return Ok(None);
     }
     if step.matches.is_empty() {
-        return upsert_named(route, &step.name, Vec::new());
+        return set_managed(route, &step.name, Vec::new());
     }
     let headers: Vec<Value> = step
         .matches
@@ -418,116 +513,10 @@ pub fn plan_header_route(
                 })
                 .collect(),
         };
-        let mut rule = Map::new();
-        rule.insert("name".into(), Value::String(name));
-        rule.insert("matches".into(), Value::Array(matches));
-        if let Some(filters) = source["filters"].as_array().filter(|f| !f.is_empty()) {
-            rule.insert("filters".into(), Value::Array(filters.clone()));
-        }
-        rule.insert(
-            "backendRefs".into(),
-            json!([canary_ref(route, source, services)]),
-        );
-        desired.push(Value::Object(rule));
+        let backend = json!([canary_ref(route, source, services)]);
+        desired.push(derived_rule(source, &name, matches, backend));
     }
-    upsert_named(route, &step.name, desired)
-}
-
-/// Sets the managed mirror route `step.name` on an HTTPRoute: one rule
-/// matching the step's requests (method, path, headers; the match entries
-/// are ORed) that sends them to the stable Service and copies `percentage`
-/// of them to the canary with a `RequestMirror` filter. An empty match
-/// removes it. TCP and TLS routes: no change; GRPCRoute: an error.
-pub fn plan_mirror_route(
-    route: &Route<'_>,
-    services: &Services<'_>,
-    step: &SetMirrorRoute,
-) -> Result<Option<Patch>, Error> {
-    match route.kind {
-        RouteKind::Tcp | RouteKind::Tls => return Ok(None),
-        RouteKind::Grpc => {
-            return Err(route.error("setMirrorRoute is supported on HTTPRoutes only"));
-        }
-        RouteKind::Http => {}
-    }
-    if step.matches.is_empty() {
-        return upsert_named(route, &step.name, Vec::new());
-    }
-    let (_, source) = route.source_rules(services)?[0];
-    let matches: Vec<Value> = step
-        .matches
-        .iter()
-        .map(|m| mirror_match(route, m))
-        .collect::<Result<_, _>>()?;
-    let mut stable = source["backendRefs"]
-        .as_array()
-        .and_then(|refs| {
-            refs.iter()
-                .find(|b| route.refers_to(b, services.stable, services))
-        })
-        .cloned()
-        .unwrap_or_else(|| json!({"name": services.stable}));
-    if let Some(obj) = stable.as_object_mut() {
-        obj.remove("weight");
-        obj.remove("filters");
-    }
-    let mut mirror_to = canary_ref(route, source, services);
-    if let Some(obj) = mirror_to.as_object_mut() {
-        obj.remove("filters");
-    }
-    let percent = step.percentage.unwrap_or(100).clamp(0, 100);
-    let mut filter = json!({"type": "RequestMirror", "requestMirror": {"backendRef": mirror_to}});
-    if percent != 100 {
-        filter["requestMirror"]["percent"] = json!(percent);
-    }
-    let rule = json!({"name": step.name, "matches": matches, "filters": [filter], "backendRefs": [stable]});
-    upsert_named(route, &step.name, vec![rule])
-}
-
-fn mirror_match(route: &Route<'_>, m: &MirrorMatch) -> Result<Value, Error> {
-    let mut out = Map::new();
-    if let Some(method) = &m.method {
-        match (&method.exact, &method.prefix, &method.regex) {
-            (Some(v), None, None) => {
-                out.insert("method".into(), Value::String(v.to_uppercase()));
-            }
-            _ => {
-                return Err(
-                    route.error("setMirrorRoute: Gateway API matches methods exactly (use exact)")
-                );
-            }
-        }
-    }
-    if let Some(path) = &m.path {
-        let (kind, value) = match (&path.exact, &path.prefix, &path.regex) {
-            (Some(v), None, None) => ("Exact", v.clone()),
-            (None, Some(v), None) => ("PathPrefix", v.clone()),
-            (None, None, Some(v)) => ("RegularExpression", v.clone()),
-            _ => {
-                return Err(
-                    route.error("setMirrorRoute path: set exactly one of exact, prefix and regex")
-                );
-            }
-        };
-        out.insert("path".into(), json!({"type": kind, "value": value}));
-    }
-    if !m.headers.is_empty() {
-        let headers: Vec<Value> = m
-            .headers
-            .iter()
-            .map(|(name, value)| {
-                header_match(
-                    route,
-                    &HeaderMatch {
-                        header_name: name.clone(),
-                        header_value: value.clone(),
-                    },
-                )
-            })
-            .collect::<Result<_, _>>()?;
-        out.insert("headers".into(), Value::Array(headers));
-    }
-    Ok(Value::Object(out))
+    set_managed(route, &step.name, desired)
 }
 
 /// Sets (`on`) or removes the GitOps label the anchor plugin puts on routes

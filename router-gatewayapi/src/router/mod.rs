@@ -17,12 +17,16 @@ use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch as KubePatch,
 use plugin_proto::{RolloutContext, TrafficRouter, Verified};
 use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
 use rollout_core::status::WeightDestination;
-use serde_json::Value;
-use tokio::sync::OnceCell;
+use router_core::client::{LazyClient, UserAgent, request_error, status_code};
+use router_core::{RouteStep, check_listed};
 
 use crate::config::{Config, RouteKind, RouteRef};
 use crate::error::Error;
 use crate::plan::{self, Route, Services};
+use crate::versions::ServedVersions;
+
+mod checks;
+use checks::{accepted, added_rule_names, label_selector, lost_rule_name};
 
 /// How often a write is retried after a failed guard or a conflict.
 pub const WRITE_ATTEMPTS: u32 = 5;
@@ -39,11 +43,12 @@ pub struct RequestLimit {
 
 type Limiter = governor::DefaultDirectRateLimiter;
 
-/// Watch caches of routes, one per kind and namespace, started on first use.
+/// Watch caches of routes, one per kind, version and namespace, started on
+/// first use.
 type Caches = std::sync::Arc<
     tokio::sync::Mutex<
         std::collections::HashMap<
-            (RouteKind, String),
+            (RouteKind, String, String),
             kube::runtime::reflector::Store<DynamicObject>,
         >,
     >,
@@ -55,26 +60,58 @@ const CACHE_FILL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Gateway API traffic routing as a [`TrafficRouter`].
 #[derive(Clone)]
 pub struct GatewayApiRouter {
-    client: std::sync::Arc<OnceCell<kube::Client>>,
+    client: LazyClient,
     limiter: Option<std::sync::Arc<Limiter>>,
     cache: Option<Caches>,
+    versions: ServedVersions,
 }
 
 impl std::fmt::Debug for GatewayApiRouter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GatewayApiRouter")
-            .field("connected", &self.client.initialized())
+            .field("connected", &self.client.is_connected())
             .finish()
     }
 }
 
 impl GatewayApiRouter {
-    /// A router using this Kubernetes client.
+    /// A router using this Kubernetes client (its user agent is the
+    /// caller's: see [`Self::user_agent`]).
     pub fn with_client(client: kube::Client) -> Self {
+        Self::with(LazyClient::ready(client))
+    }
+
+    /// A router whose client is built on first use from the environment (the
+    /// in-cluster service account, or `KUBECONFIG`), sending
+    /// [`Self::user_agent`].
+    pub fn from_environment() -> Self {
+        Self::with(LazyClient::from_environment(Self::user_agent()))
+    }
+
+    /// A router whose client is built on first use from `config`, sending
+    /// [`Self::user_agent`].
+    pub fn from_config(config: kube::Config) -> Self {
+        Self::with(LazyClient::from_config(config, Self::user_agent()))
+    }
+
+    /// The `User-Agent` of this router's requests: `rollgate-gatewayapi/<version>`.
+    ///
+    /// ```
+    /// use router_gatewayapi::GatewayApiRouter;
+    /// assert_eq!(GatewayApiRouter::user_agent().as_str(),
+    ///            concat!("rollgate-gatewayapi/", env!("CARGO_PKG_VERSION")));
+    /// ```
+    pub fn user_agent() -> UserAgent {
+        UserAgent::new("rollgate-gatewayapi", env!("CARGO_PKG_VERSION"))
+            .expect("the crate name and version make a valid header value")
+    }
+
+    fn with(client: LazyClient) -> Self {
         Self {
-            client: std::sync::Arc::new(OnceCell::new_with(Some(client))),
+            client,
             limiter: None,
             cache: None,
+            versions: ServedVersions::default(),
         }
     }
 
@@ -125,6 +162,7 @@ impl GatewayApiRouter {
     async fn cached(
         &self,
         api: &Api<DynamicObject>,
+        resource: &ApiResource,
         kind: RouteKind,
         namespace: &str,
         name: &str,
@@ -132,11 +170,10 @@ impl GatewayApiRouter {
         use futures::StreamExt as _;
         use kube::runtime::{WatchStreamExt as _, reflector, watcher};
         let caches = self.cache.as_ref()?;
-        let resource = Self::resource(kind);
         let store = {
             let mut caches = caches.lock().await;
             caches
-                .entry((kind, namespace.to_owned()))
+                .entry((kind, resource.version.clone(), namespace.to_owned()))
                 .or_insert_with(|| {
                     let writer = reflector::store::Writer::new(resource.clone());
                     let store = writer.as_reader();
@@ -157,27 +194,46 @@ impl GatewayApiRouter {
             );
             return None;
         }
-        let key = reflector::ObjectRef::new_with(name, resource).within(namespace);
+        let key = reflector::ObjectRef::new_with(name, resource.clone()).within(namespace);
         store.get(&key).map(|o| (*o).clone())
     }
 
     /// A route, from the watch cache when `cache_ok` and the cache has it,
-    /// else from the API server.
+    /// else from the API server; with the API (version) it was read through.
+    /// A 404 makes the router discover the served versions again and, when
+    /// the kind's version changed, read once more.
     async fn read(
         &self,
-        api: &Api<DynamicObject>,
+        client: &kube::Client,
         kind: RouteKind,
         namespace: &str,
         name: &str,
         cache_ok: bool,
-    ) -> Result<DynamicObject, plugin_proto::Error> {
-        if cache_ok && let Some(object) = self.cached(api, kind, namespace, name).await {
-            return Ok(object);
+    ) -> Result<(DynamicObject, Api<DynamicObject>), plugin_proto::Error> {
+        let label = || format!("{} {namespace}/{name}", kind.kind());
+        let (mut api, resource) = self.api(client, kind, namespace)?;
+        if cache_ok && let Some(object) = self.cached(&api, &resource, kind, namespace, name).await
+        {
+            return Ok((object, api));
         }
         self.throttle().await;
-        api.get(name).await.map_err(|e| {
-            plugin_proto::Error::router(format!("{} {namespace}/{name}: {e}", kind.kind()))
-        })
+        let mut result = api.get(name).await;
+        if let Err(e) = &result
+            && status_code(e) == Some(404)
+            && self
+                .versions
+                .changed_after_not_found(client, kind)
+                .await
+                .map_err(core_error)?
+        {
+            api = self.api(client, kind, namespace)?.0;
+            self.throttle().await;
+            result = api.get(name).await;
+        }
+        match result {
+            Ok(object) => Ok((object, api)),
+            Err(e) => Err(core_error(request_error(label(), &e))),
+        }
     }
 
     /// Waits until the request limit allows one more request.
@@ -187,42 +243,20 @@ impl GatewayApiRouter {
         }
     }
 
-    /// A router whose client is built on `init` from the environment (the
-    /// in-cluster service account, or `KUBECONFIG`).
-    pub fn from_environment() -> Self {
-        Self {
-            client: std::sync::Arc::new(OnceCell::new()),
-            limiter: None,
-            cache: None,
-        }
-    }
-
     async fn client(&self) -> Result<kube::Client, plugin_proto::Error> {
-        self.client
-            .get_or_try_init(kube::Client::try_default)
-            .await
-            .cloned()
-            .map_err(|e| {
-                plugin_proto::Error::router(format!("cannot build a Kubernetes client: {e}"))
-            })
+        self.client.get().await.map_err(core_error)
     }
 
-    fn resource(kind: RouteKind) -> ApiResource {
-        let version = match kind {
-            RouteKind::Http | RouteKind::Grpc => "v1",
-            RouteKind::Tcp | RouteKind::Tls => "v1alpha2",
-        };
-        ApiResource {
-            group: "gateway.networking.k8s.io".into(),
-            version: version.into(),
-            api_version: format!("gateway.networking.k8s.io/{version}"),
-            kind: kind.kind().into(),
-            plural: format!("{}s", kind.kind().to_lowercase()),
-        }
-    }
-
-    fn api(client: kube::Client, kind: RouteKind, namespace: &str) -> Api<DynamicObject> {
-        Api::namespaced_with(client, namespace, &Self::resource(kind))
+    /// The API for `kind` in `namespace` at the served version.
+    fn api(
+        &self,
+        client: &kube::Client,
+        kind: RouteKind,
+        namespace: &str,
+    ) -> Result<(Api<DynamicObject>, ApiResource), plugin_proto::Error> {
+        let resource = self.versions.resource(kind).map_err(router_error)?;
+        let api = Api::namespaced_with(client.clone(), namespace, &resource);
+        Ok((api, resource))
     }
 
     /// The config and the routes it names (plus those its selectors find).
@@ -238,11 +272,25 @@ impl GatewayApiRouter {
         let client = self.client().await?;
         let mut routes = config.routes.clone();
         for (kind, selector) in &config.selectors {
-            let api = Self::api(client.clone(), *kind, &namespace);
             let params = ListParams::default().labels(&label_selector(selector));
             self.throttle().await;
-            let found = api.list(&params).await.map_err(|e| {
-                plugin_proto::Error::router(format!("listing {}s in {namespace}: {e}", kind.kind()))
+            let mut found = self.api(&client, *kind, &namespace)?.0.list(&params).await;
+            if let Err(e) = &found
+                && status_code(e) == Some(404)
+                && self
+                    .versions
+                    .changed_after_not_found(&client, *kind)
+                    .await
+                    .map_err(core_error)?
+            {
+                self.throttle().await;
+                found = self.api(&client, *kind, &namespace)?.0.list(&params).await;
+            }
+            let found = found.map_err(|e| {
+                core_error(request_error(
+                    format!("listing {}s in {namespace}", kind.kind()),
+                    &e,
+                ))
             })?;
             for object in found {
                 let name = object.metadata.name.unwrap_or_default();
@@ -281,11 +329,10 @@ impl GatewayApiRouter {
             .iter()
             .filter(|r| r.use_header_routes || !header_routes_only)
         {
-            let api = Self::api(client.clone(), r.kind, &namespace);
             let label = format!("{} {namespace}/{}", r.kind.kind(), r.name);
             match write(
                 self,
-                &api,
+                &client,
                 &namespace,
                 &r.name,
                 r.kind,
@@ -313,10 +360,14 @@ fn router_error(e: Error) -> plugin_proto::Error {
     plugin_proto::Error::router(e.to_string())
 }
 
+fn core_error(e: router_core::Error) -> plugin_proto::Error {
+    plugin_proto::Error::router(e.to_string())
+}
+
 /// Reads, plans and (if needed) patches one route; `Ok(true)` when it wrote.
 async fn write<F>(
     router: &GatewayApiRouter,
-    api: &Api<DynamicObject>,
+    client: &kube::Client,
     namespace: &str,
     name: &str,
     kind: RouteKind,
@@ -328,8 +379,8 @@ where
 {
     for attempt in 0..WRITE_ATTEMPTS {
         // After a failed guard the cache is known to be behind: read the server.
-        let object = router
-            .read(api, kind, namespace, name, attempt == 0)
+        let (object, api) = router
+            .read(client, kind, namespace, name, attempt == 0)
             .await?;
         let value = serde_json::to_value(&object)
             .map_err(|e| plugin_proto::Error::router(e.to_string()))?;
@@ -371,48 +422,17 @@ where
             }
             Ok(Ok(())) => return Ok(true),
             // 422: a `test` guard failed; 409: a conflicting write. Read again.
-            Err(kube::Error::Api(status)) if status.code == 422 || status.code == 409 => {
+            Err(e) if matches!(status_code(&e), Some(422 | 409)) => {
                 tracing::debug!(route = %route.label(), attempt, "route changed under us; planning again");
                 tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
             }
-            Err(e) => {
-                return Err(plugin_proto::Error::router(format!(
-                    "{}: {e}",
-                    route.label()
-                )));
-            }
+            Err(e) => return Err(core_error(request_error(route.label(), &e))),
         }
     }
     Err(plugin_proto::Error::router(format!(
         "{} {name}: still changing after {WRITE_ATTEMPTS} attempts",
         kind.kind()
     )))
-}
-
-/// Names of the rules a patch appends.
-fn added_rule_names(patch: &Patch) -> Vec<String> {
-    patch
-        .0
-        .iter()
-        .filter_map(|op| match op {
-            json_patch::PatchOperation::Add(add) if add.path.as_str() == "/spec/rules/-" => {
-                add.value["name"].as_str().map(str::to_owned)
-            }
-            _ => None,
-        })
-        .collect()
-}
-
-/// A rule name the patch appends that `result` (the route as the API
-/// server would store it) does not have.
-fn lost_rule_name(patch: &Patch, result: &Value) -> Option<String> {
-    let kept: Vec<&str> = result["spec"]["rules"]
-        .as_array()
-        .map(|rules| rules.iter().filter_map(|r| r["name"].as_str()).collect())
-        .unwrap_or_default();
-    added_rule_names(patch)
-        .into_iter()
-        .find(|name| !kept.contains(&name.as_str()))
 }
 
 /// A server-side dry run: validated and defaulted, never stored.
@@ -423,63 +443,17 @@ const DRY_RUN: PatchParams = PatchParams {
     field_validation: None,
 };
 
-/// A `metav1.LabelSelector` as a selector string.
-fn label_selector(selector: &Value) -> String {
-    let mut terms: Vec<String> = selector["matchLabels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                .collect()
-        })
-        .unwrap_or_default();
-    for e in selector["matchExpressions"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
-        let key = e["key"].as_str().unwrap_or("");
-        let values: Vec<&str> = e["values"]
-            .as_array()
-            .map(|v| v.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        terms.push(match e["operator"].as_str().unwrap_or("") {
-            "In" => format!("{key} in ({})", values.join(",")),
-            "NotIn" => format!("{key} notin ({})", values.join(",")),
-            "Exists" => key.to_owned(),
-            _ => format!("!{key}"),
-        });
-    }
-    terms.join(",")
-}
-
-/// Whether every parent of the route accepted its current generation with
-/// resolvable backends.
-fn accepted(route: &Value) -> bool {
-    let generation = route["metadata"]["generation"].as_i64();
-    let parents = route["status"]["parents"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let condition = |parent: &Value, kind: &str| {
-        parent["conditions"].as_array().is_some_and(|cs| {
-            cs.iter().any(|c| {
-                c["type"] == kind
-                    && c["status"] == "True"
-                    && (generation.is_none() || c["observedGeneration"].as_i64() == generation)
-            })
-        })
-    };
-    !parents.is_empty()
-        && parents
-            .iter()
-            .all(|p| condition(p, "Accepted") && condition(p, "ResolvedRefs"))
-}
-
 #[async_trait]
 impl TrafficRouter for GatewayApiRouter {
+    /// Builds the client and discovers which version of each route kind
+    /// the API server serves (a failed discovery is logged; it is tried
+    /// again when a route request comes back 404).
     async fn init(&self) -> Result<(), plugin_proto::Error> {
-        self.client().await.map(|_| ())
+        let client = self.client().await?;
+        if let Err(e) = self.versions.discover(&client).await {
+            tracing::warn!(error = %e, "Gateway API version discovery failed; assuming v1");
+        }
+        Ok(())
     }
 
     async fn name(&self) -> Result<String, plugin_proto::Error> {
@@ -508,22 +482,38 @@ impl TrafficRouter for GatewayApiRouter {
         .await
     }
 
+    /// Refused, changing nothing, when `managedRoutes` does not list the route.
     async fn set_header_route(
         &self,
         ctx: &RolloutContext,
         step: &SetHeaderRoute,
     ) -> Result<(), plugin_proto::Error> {
+        check_listed(
+            &ctx.object_name(),
+            RouteStep::Header,
+            &step.name,
+            &ctx.managed_routes,
+        )
+        .map_err(core_error)?;
         self.each_route(ctx, true, |route, services| {
             plan::plan_header_route(route, services, step)
         })
         .await
     }
 
+    /// Refused, changing nothing, when `managedRoutes` does not list the route.
     async fn set_mirror_route(
         &self,
         ctx: &RolloutContext,
         step: &SetMirrorRoute,
     ) -> Result<(), plugin_proto::Error> {
+        check_listed(
+            &ctx.object_name(),
+            RouteStep::Mirror,
+            &step.name,
+            &ctx.managed_routes,
+        )
+        .map_err(core_error)?;
         self.each_route(ctx, true, |route, services| {
             plan::plan_mirror_route(route, services, step)
         })
@@ -547,8 +537,9 @@ impl TrafficRouter for GatewayApiRouter {
             namespace: &ctx.namespace,
         };
         for r in &routes {
-            let api = Self::api(client.clone(), r.kind, &namespace);
-            let object = self.read(&api, r.kind, &namespace, &r.name, true).await?;
+            let (object, _) = self
+                .read(&client, r.kind, &namespace, &r.name, true)
+                .await?;
             let value = serde_json::to_value(&object)
                 .map_err(|e| plugin_proto::Error::router(e.to_string()))?;
             let route = Route {
@@ -587,30 +578,5 @@ impl TrafficRouter for GatewayApiRouter {
     async fn remove_managed_routes(&self, ctx: &RolloutContext) -> Result<(), plugin_proto::Error> {
         self.each_route(ctx, true, |route, _| plan::plan_remove_managed(route))
             .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn label_selectors_render_as_kubernetes_selector_strings() {
-        let s = json!({"matchLabels": {"app": "web"},
-            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]},
-                                 {"key": "legacy", "operator": "DoesNotExist"}]});
-        assert_eq!(label_selector(&s), "app=web,tier in (a,b),!legacy");
-    }
-
-    #[test]
-    fn acceptance_needs_every_parent_for_the_current_generation() {
-        let ok = |g: i64| json!({"type": "Accepted", "status": "True", "observedGeneration": g});
-        let refs = json!({"type": "ResolvedRefs", "status": "True", "observedGeneration": 2});
-        let route = json!({"metadata": {"generation": 2}, "status": {"parents": [{"conditions": [ok(2), refs]}]}});
-        assert!(accepted(&route));
-        let stale = json!({"metadata": {"generation": 2}, "status": {"parents": [{"conditions": [ok(1), refs]}]}});
-        assert!(!accepted(&stale));
-        assert!(!accepted(&json!({"metadata": {"generation": 2}})));
     }
 }

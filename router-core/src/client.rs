@@ -1,0 +1,216 @@
+//! The Kubernetes client of every router: built in one place, identified by
+//! its user agent, created lazily, and its failures reported in one line.
+
+use std::sync::Arc;
+
+use http::header::{HeaderValue, USER_AGENT};
+use kube::client::{Body, ClientBuilder};
+use tokio::sync::OnceCell;
+use tower_http::set_header::SetRequestHeaderLayer;
+
+use crate::Error;
+
+/// The `User-Agent` a router sends with every request, e.g.
+/// `rollgate-gatewayapi/0.1.0`: audit logs and API priority and fairness
+/// tell the routers apart by it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserAgent(HeaderValue);
+
+impl UserAgent {
+    /// `<product>/<version>`.
+    ///
+    /// # Errors
+    ///
+    /// When the two do not make a valid header value (control characters).
+    ///
+    /// ```
+    /// use router_core::client::UserAgent;
+    /// let agent = UserAgent::new("rollgate-nginx", "0.1.0").unwrap();
+    /// assert_eq!(agent.as_str(), "rollgate-nginx/0.1.0");
+    /// assert!(UserAgent::new("bad\n", "1").is_err());
+    /// ```
+    pub fn new(product: &str, version: &str) -> Result<Self, Error> {
+        HeaderValue::from_str(&format!("{product}/{version}"))
+            .map(Self)
+            .map_err(|_| {
+                Error::Client(format!(
+                    "user agent {product:?}/{version:?}: not a valid header value"
+                ))
+            })
+    }
+
+    /// The header's value.
+    pub fn as_str(&self) -> &str {
+        self.0.to_str().unwrap_or_default()
+    }
+
+    /// The layer that sets it on every request (replacing any other).
+    fn layer(&self) -> SetRequestHeaderLayer<HeaderValue> {
+        SetRequestHeaderLayer::overriding(USER_AGENT, self.0.clone())
+    }
+}
+
+/// A client for the cluster `config` describes, sending `user_agent`.
+///
+/// # Errors
+///
+/// When kube cannot build a client from `config` (TLS or auth set-up).
+pub fn client_from_config(
+    config: kube::Config,
+    user_agent: &UserAgent,
+) -> Result<kube::Client, Error> {
+    let builder = ClientBuilder::try_from(config).map_err(|e| Error::Client(one_line(&e)))?;
+    Ok(builder.with_layer(&user_agent.layer()).build())
+}
+
+/// A client over `service` (any tower service speaking Kubernetes' HTTP
+/// API, such as a mock in tests) sending `user_agent`, exactly as
+/// [`client_from_config`] does.
+pub fn client_with_service<S>(service: S, namespace: &str, user_agent: &UserAgent) -> kube::Client
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<tower::BoxError>,
+{
+    ClientBuilder::new(service, namespace)
+        .with_layer(&user_agent.layer())
+        .build()
+}
+
+/// Where a [`LazyClient`] gets its client from.
+#[derive(Clone)]
+enum Source {
+    /// Given ready-made.
+    Ready,
+    /// The in-cluster service account, or `KUBECONFIG`.
+    Environment(UserAgent),
+    /// This config.
+    Config(Box<kube::Config>, UserAgent),
+}
+
+/// A router's client, built on first use (so that a plugin process starts
+/// and answers its handshake before it talks to the API server) and shared
+/// by every clone.
+#[derive(Clone)]
+pub struct LazyClient {
+    cell: Arc<OnceCell<kube::Client>>,
+    source: Source,
+}
+
+impl std::fmt::Debug for LazyClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyClient")
+            .field("connected", &self.cell.initialized())
+            .finish()
+    }
+}
+
+impl LazyClient {
+    /// This client, as it is (its user agent is the caller's choice).
+    pub fn ready(client: kube::Client) -> Self {
+        Self {
+            cell: Arc::new(OnceCell::new_with(Some(client))),
+            source: Source::Ready,
+        }
+    }
+
+    /// A client from the in-cluster service account or `KUBECONFIG`,
+    /// sending `user_agent`.
+    pub fn from_environment(user_agent: UserAgent) -> Self {
+        Self {
+            cell: Arc::new(OnceCell::new()),
+            source: Source::Environment(user_agent),
+        }
+    }
+
+    /// A client for `config`, sending `user_agent`.
+    pub fn from_config(config: kube::Config, user_agent: UserAgent) -> Self {
+        Self {
+            cell: Arc::new(OnceCell::new()),
+            source: Source::Config(Box::new(config), user_agent),
+        }
+    }
+
+    /// Whether the client has been built.
+    pub fn is_connected(&self) -> bool {
+        self.cell.initialized()
+    }
+
+    /// The client, built now if it is not yet.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Client`] when there is no usable configuration.
+    pub async fn get(&self) -> Result<kube::Client, Error> {
+        self.cell
+            .get_or_try_init(|| async {
+                match &self.source {
+                    Source::Ready => Err(Error::Client("no client was given".into())),
+                    Source::Environment(agent) => {
+                        let config = kube::Config::infer()
+                            .await
+                            .map_err(|e| Error::Client(one_line(&e)))?;
+                        client_from_config(config, agent)
+                    }
+                    Source::Config(config, agent) => client_from_config((**config).clone(), agent),
+                }
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// An API request's failure about `object` (e.g. `HTTPRoute default/web`)
+/// as one line: the status code, the reason and the server's message when
+/// the API server answered, else why no answer came.
+///
+/// ```
+/// use router_core::client::request_error;
+/// let status = kube::core::Status::failure("httproutes.gateway.networking.k8s.io \"web\" not found", "NotFound")
+///     .with_code(404);
+/// let err = request_error("HTTPRoute default/web", &kube::Error::Api(Box::new(status)));
+/// assert_eq!(err.to_string(),
+///     "HTTPRoute default/web: 404 NotFound: httproutes.gateway.networking.k8s.io \"web\" not found");
+/// ```
+pub fn request_error(object: impl Into<String>, error: &kube::Error) -> Error {
+    let (code, message) = match error {
+        kube::Error::Api(status) => {
+            let mut message = status.code.to_string();
+            if !status.reason.is_empty() {
+                message.push(' ');
+                message.push_str(&status.reason);
+            }
+            if !status.message.is_empty() {
+                message.push_str(": ");
+                message.push_str(&status.message);
+            }
+            (Some(status.code), one_line(&message))
+        }
+        other => (
+            None,
+            format!("no answer from the API server: {}", one_line(other)),
+        ),
+    };
+    Error::Request {
+        object: object.into(),
+        code,
+        message,
+    }
+}
+
+/// The HTTP status code of an API error, if the server answered.
+pub fn status_code(error: &kube::Error) -> Option<u16> {
+    match error {
+        kube::Error::Api(status) => Some(status.code),
+        _ => None,
+    }
+}
+
+/// `value`'s message on one line.
+fn one_line(value: &dyn std::fmt::Display) -> String {
+    value
+        .to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,139 @@
+//! Which version of each route kind the API server serves.
+//!
+//! Gateway API moves kinds between versions: since v1.5 the standard
+//! channel serves TCPRoute and TLSRoute only as `v1` (`v1alpha2` no longer
+//! served), while clusters with older CRDs serve them only as `v1alpha2`.
+//! The router asks the API server (discovery of `gateway.networking.k8s.io`)
+//! at start and again whenever a request for a route comes back 404, and
+//! uses each kind's most stable served version. Until the first discovery
+//! every kind is assumed at `v1`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use kube::api::ApiResource;
+use router_core::client::request_error;
+
+use crate::config::RouteKind;
+
+/// The Gateway API group.
+pub(crate) const GROUP: &str = "gateway.networking.k8s.io";
+
+const KINDS: [RouteKind; 4] = [
+    RouteKind::Http,
+    RouteKind::Grpc,
+    RouteKind::Tcp,
+    RouteKind::Tls,
+];
+
+/// What discovery found for one kind.
+#[derive(Debug, Clone, PartialEq)]
+enum Served {
+    At(ApiResource),
+    Nowhere,
+}
+
+/// The served version of each route kind, shared by every clone of a router.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ServedVersions(Arc<RwLock<HashMap<RouteKind, Served>>>);
+
+/// `kind` at `version` in the Gateway API group.
+pub(crate) fn at_version(kind: RouteKind, version: &str) -> ApiResource {
+    ApiResource {
+        group: GROUP.into(),
+        version: version.into(),
+        api_version: format!("{GROUP}/{version}"),
+        kind: kind.kind().into(),
+        plural: format!("{}s", kind.kind().to_lowercase()),
+    }
+}
+
+impl ServedVersions {
+    /// The resource to use for `kind`: as discovered, else `v1`.
+    ///
+    /// # Errors
+    ///
+    /// When discovery found that the API server serves the kind in no version.
+    pub(crate) fn resource(&self, kind: RouteKind) -> Result<ApiResource, crate::Error> {
+        let known = self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&kind)
+            .cloned();
+        match known {
+            Some(Served::At(resource)) => Ok(resource),
+            None => Ok(at_version(kind, "v1")),
+            Some(Served::Nowhere) => Err(crate::Error::Route {
+                route: kind.kind().to_owned(),
+                message: format!(
+                    "the API server serves {}s.{GROUP} in no version (install Gateway API CRDs \
+                     that include {})",
+                    kind.kind().to_lowercase(),
+                    kind.kind()
+                ),
+            }),
+        }
+    }
+
+    /// Asks the API server which version of each route kind it serves (its
+    /// most stable one) and remembers it.
+    pub(crate) async fn discover(&self, client: &kube::Client) -> Result<(), router_core::Error> {
+        let group = match kube::discovery::group(client, GROUP).await {
+            Ok(group) => Some(group),
+            Err(kube::Error::Discovery(_)) => None,
+            Err(e) => return Err(request_error(format!("discovery of {GROUP}"), &e)),
+        };
+        let found = group
+            .map(|g| g.resources_by_stability())
+            .unwrap_or_default();
+        let mut served = self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for kind in KINDS {
+            let resource = found
+                .iter()
+                .find(|(r, _)| r.kind == kind.kind())
+                .map(|(r, _)| r.clone());
+            let entry = resource.map_or(Served::Nowhere, Served::At);
+            if served.get(&kind) != Some(&entry) {
+                tracing::info!(kind = kind.kind(), served = ?entry_version(&entry), "Gateway API version");
+            }
+            served.insert(kind, entry);
+        }
+        Ok(())
+    }
+
+    /// After a 404 for `kind`: discovers again; true when the version to use
+    /// changed (the request is worth sending again).
+    pub(crate) async fn changed_after_not_found(
+        &self,
+        client: &kube::Client,
+        kind: RouteKind,
+    ) -> Result<bool, router_core::Error> {
+        let before = self.resource(kind).ok();
+        self.discover(client).await?;
+        Ok(self.resource(kind).ok() != before && self.resource(kind).is_ok())
+    }
+}
+
+fn entry_version(entry: &Served) -> Option<&str> {
+    match entry {
+        Served::At(r) => Some(&r.version),
+        Served::Nowhere => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_v1_until_discovered() {
+        let versions = ServedVersions::default();
+        let tcp = versions.resource(RouteKind::Tcp).unwrap();
+        assert_eq!(tcp.api_version, "gateway.networking.k8s.io/v1");
+        assert_eq!(tcp.plural, "tcproutes");
+    }
+}
