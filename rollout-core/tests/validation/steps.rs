@@ -195,7 +195,7 @@ fn header_route_name_is_required() {
     .to_string();
     assert_eq!(
         err,
-        "t.yaml: spec.strategy.canary.steps[0].setHeaderRoute: missing field `name`"
+        "t.yaml: spec.strategy.canary.steps[0].setHeaderRoute: the field \"name\" is required"
     );
 }
 
