@@ -16,6 +16,7 @@ use std::time::Duration;
 use anyhow::Context;
 use rollout_core::manifest::Object;
 use rollout_core::replicas;
+use rollout_core::spec::StepAction;
 use rollout_core::{FieldError, Rollout};
 use serde::Serialize;
 
@@ -23,7 +24,7 @@ use crate::{Output, findings, load, plan_text};
 
 mod walk;
 
-use walk::{Action, Walk};
+use walk::Walk;
 
 /// The plan of one Rollout.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -281,17 +282,17 @@ pub(crate) fn plan(rollout: &Rollout) -> Result<Plan, FieldError> {
             continue;
         };
         let ends = match deciding {
-            Action::SetWeight(_) | Action::SetCanaryScale(_) if c.routes_traffic() => {
+            StepAction::SetWeight(_) | StepAction::SetCanaryScale(_) if c.routes_traffic() => {
                 format!(
                     "when {canary_pods} canary pod{} {} available and the router confirms",
                     plural(canary_pods),
                     if canary_pods == 1 { "is" } else { "are" }
                 )
             }
-            Action::SetWeight(_) | Action::SetCanaryScale(_) => {
+            StepAction::SetWeight(_) | StepAction::SetCanaryScale(_) => {
                 format!("when {canary_pods} canary and {stable_pods} stable pods are available")
             }
-            Action::Pause(p) => match p.duration() {
+            StepAction::Pause(p) => match p.duration() {
                 Some(Ok(d)) => {
                     plan.shortest.timed_pause_seconds += d.as_secs();
                     pause_seconds = Some(d.as_secs());
@@ -302,7 +303,7 @@ pub(crate) fn plan(rollout: &Rollout) -> Result<Plan, FieldError> {
                     "on promote (kubectl argo rollouts promote)".to_owned()
                 }
             },
-            Action::Analysis(a) => {
+            StepAction::Analysis(a) => {
                 plan.shortest.analysis_runs += 1;
                 let names: Vec<_> = a
                     .templates
@@ -311,9 +312,9 @@ pub(crate) fn plan(rollout: &Rollout) -> Result<Plan, FieldError> {
                     .collect();
                 format!("when analysis {} succeeds (fails: abort)", names.join(", "))
             }
-            Action::SetHeaderRoute(_) | Action::SetMirrorRoute(_) => "at once".to_owned(),
-            Action::Plugin(p) => format!("when step plugin {} succeeds", p.name),
-            Action::Experiment(_) => "(experiments are not run by Rollgate yet)".to_owned(),
+            StepAction::SetHeaderRoute(_) | StepAction::SetMirrorRoute(_) => "at once".to_owned(),
+            StepAction::Plugin(p) => format!("when step plugin {} succeeds", p.name),
+            StepAction::Experiment(_) => "(experiments are not run by Rollgate yet)".to_owned(),
         };
         plan.steps.push(StepPlan {
             step: i + 1,

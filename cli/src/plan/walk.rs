@@ -5,11 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use rollout_core::CanaryStrategy;
 use rollout_core::replicas::{self, TrafficRoutedCanary};
-use rollout_core::spec::{CanaryStep, SetHeaderRoute, SetMirrorRoute};
+use rollout_core::spec::{CanaryStep, SetHeaderRoute, SetMirrorRoute, StepAction};
 use rollout_core::steps::CanaryScale;
-
-/// One action of a step.
-pub(super) use rollout_core::spec::StepAction as Action;
 
 /// The state the steps up to the current one put in effect, kept while the
 /// steps are walked once. It follows `rollout_core::steps`: the weight of
@@ -45,13 +42,13 @@ impl<'a> Walk<'a> {
     pub(super) fn apply(&mut self, step: &'a CanaryStep) {
         for action in step.actions() {
             match action {
-                Action::SetWeight(w) => self.weight = *w,
-                Action::SetCanaryScale(s) => self.scale = CanaryScale::of(s),
-                Action::SetHeaderRoute(h) => {
+                StepAction::SetWeight(w) => self.weight = *w,
+                StepAction::SetCanaryScale(s) => self.scale = CanaryScale::of(s),
+                StepAction::SetHeaderRoute(h) => {
                     let route = (!h.matches.is_empty()).then(|| header_route(h));
                     self.set_route(&h.name, 0, route);
                 }
-                Action::SetMirrorRoute(m) => {
+                StepAction::SetMirrorRoute(m) => {
                     let route = (!m.matches.is_empty()).then(|| mirror_route(m));
                     self.set_route(&m.name, 1, route);
                 }
