@@ -61,7 +61,7 @@ impl Rollout {
 /// Rewrites serde's messages in the words of someone who writes Kubernetes
 /// YAML: no Rust type names (`i32`, `struct RolloutSpec`, `a map`), the
 /// value found quoted as it was written.
-fn plain_words(message: &str) -> String {
+pub(crate) fn plain_words(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("invalid type: ")
         && let Some((found, expected)) = rest.split_once(", expected ")
     {

@@ -169,7 +169,7 @@ fn selector_labels_and_expressions_are_checked() {
         json!({"matchLabel": {"app": "web"}}),
     ));
     assert!(
-        typo[0].starts_with("spec.selector.matchLabel: unknown field `matchLabel`"),
+        typo[0].starts_with("spec.selector.matchLabel: unknown field \"matchLabel\""),
         "{typo:?}"
     );
 }
