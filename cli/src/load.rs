@@ -21,33 +21,35 @@ pub(crate) fn display_name(path: &Path) -> String {
 
 /// Reads every object of a YAML file (`-`: standard input).
 pub(crate) fn objects(path: &Path) -> Result<Vec<Object>, Diagnostic> {
-    let name = display_name(path);
-    let limits = Limits::default();
+    let text = read(path)?;
+    manifest::read_with(&text, &display_name(path), &Limits::default())
+}
+
+/// The text of a file (`-`: standard input), at most [`Limits::max_bytes`]
+/// of UTF-8; a problem names the file (and for bad UTF-8, the line).
+pub(crate) fn read(path: &Path) -> Result<String, Diagnostic> {
+    let max = Limits::default().max_bytes;
     let fail = |message: String| Diagnostic {
-        file: name.clone(),
+        file: display_name(path),
         line: None,
         object: None,
         field: FieldError::new("", message),
     };
     let mut bytes = Vec::new();
+    // One byte more than the limit tells an oversized input apart.
     let read = if path == Path::new("-") {
-        // One byte more than the limit tells an oversized input apart.
         std::io::stdin()
             .lock()
-            .take(limits.max_bytes as u64 + 1)
+            .take(max as u64 + 1)
             .read_to_end(&mut bytes)
     } else {
-        std::fs::File::open(path)
-            .and_then(|f| f.take(limits.max_bytes as u64 + 1).read_to_end(&mut bytes))
+        std::fs::File::open(path).and_then(|f| f.take(max as u64 + 1).read_to_end(&mut bytes))
     };
     read.map_err(|e| fail(format!("cannot read: {}", io_words(&e))))?;
-    if bytes.len() > limits.max_bytes {
-        return Err(fail(format!(
-            "larger than the limit of {} bytes",
-            limits.max_bytes
-        )));
+    if bytes.len() > max {
+        return Err(fail(format!("larger than the limit of {max} bytes")));
     }
-    let text = String::from_utf8(bytes).map_err(|e| {
+    String::from_utf8(bytes).map_err(|e| {
         let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
             .iter()
             .filter(|b| **b == b'\n')
@@ -56,8 +58,7 @@ pub(crate) fn objects(path: &Path) -> Result<Vec<Object>, Diagnostic> {
             line: Some(line),
             ..fail("not UTF-8 text".to_owned())
         }
-    })?;
-    manifest::read_with(&text, &name, &limits)
+    })
 }
 
 /// An I/O error without Rust's `(os error 2)` suffix.
