@@ -39,6 +39,51 @@ impl fmt::Display for FieldError {
 
 impl std::error::Error for FieldError {}
 
+/// A problem located in a file: `FILE:LINE: namespace/name: field.path: message`,
+/// the one format every error about an input file takes. Parts that are not
+/// known are left out (a YAML syntax error has no object or field yet).
+///
+/// ```
+/// use rollout_core::{Diagnostic, FieldError};
+/// let d = Diagnostic {
+///     file: "web.yaml".into(),
+///     line: Some(14),
+///     object: Some("default/web".into()),
+///     field: FieldError::new("spec.strategy.canary.steps[2].setWeight", "150 is above maxTrafficWeight 100"),
+/// };
+/// assert_eq!(
+///     d.to_string(),
+///     "web.yaml:14: default/web: spec.strategy.canary.steps[2].setWeight: 150 is above maxTrafficWeight 100"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The file (or `-` for standard input, or another name for the source).
+    pub file: String,
+    /// The 1-based line of the offending field, when known.
+    pub line: Option<usize>,
+    /// `<namespace>/<name>` of the object, when known.
+    pub object: Option<String>,
+    /// The field and what is wrong with it (an empty path for the object
+    /// or the file as a whole).
+    pub field: FieldError,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(object) = &self.object {
+            write!(f, ": {object}")?;
+        }
+        write!(f, ": {}", self.field)
+    }
+}
+
+impl std::error::Error for Diagnostic {}
+
 /// Everything that can go wrong in this crate. Nothing here panics on input
 /// from outside; every variant names the object and field concerned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -96,7 +96,7 @@ impl ExperimentStep {
         serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let path = if path == "." { String::new() } else { path };
-            FieldError::new(path, e.inner().to_string())
+            FieldError::new(path, crate::parse::plain_words(&e.inner().to_string()))
         })
     }
 }

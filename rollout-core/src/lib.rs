@@ -46,6 +46,11 @@
 //! `setCanaryScale`, `setHeaderRoute`, `setMirrorRoute`, `plugin`); see
 //! [`spec::CanaryStep`].
 //!
+//! With the `yaml` feature, [`manifest`] reads objects from YAML files as
+//! users and `kubectl` write them, keeping the line of every field so that
+//! each problem reads `FILE:LINE: namespace/name: field.path: message`
+//! ([`Diagnostic`]).
+//!
 //! With the `sim` feature, [`sim`] runs the engine against a simulated world
 //! (ReplicaSets that become ready over time, a recording router) on a
 //! virtual clock.
@@ -57,6 +62,8 @@ mod engine;
 mod error;
 mod experiment;
 pub mod intstr;
+#[cfg(feature = "yaml")]
+pub mod manifest;
 pub mod ops;
 mod parse;
 pub mod pingpong;
@@ -83,7 +90,7 @@ pub use decision::{
     ReplicaSetTarget, StepPluginState,
 };
 pub use engine::{VERIFY_RETRY, decide};
-pub use error::{Error, FieldError};
+pub use error::{Diagnostic, Error, FieldError};
 pub use spec::{CanaryStep, CanaryStrategy, Rollout};
 pub use status::{Phase, RolloutStatus};
 pub use time::{ParseTimeError, Time};

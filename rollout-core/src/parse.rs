@@ -43,7 +43,7 @@ impl Rollout {
             let path = if path == "." { String::new() } else { path };
             Error::Parse {
                 object: object.to_owned(),
-                field: FieldError::new(path, e.inner().to_string()),
+                field: FieldError::new(path, plain_words(&e.inner().to_string())),
             }
         })
     }
@@ -58,6 +58,120 @@ impl Rollout {
     }
 }
 
+/// Rewrites serde's messages in the words of someone who writes Kubernetes
+/// YAML: no Rust type names (`i32`, `struct RolloutSpec`, `a map`), the
+/// value found quoted as it was written.
+pub(crate) fn plain_words(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("invalid type: ")
+        && let Some((found, expected)) = rest.split_once(", expected ")
+    {
+        return format!(
+            "expected {}, found {}",
+            expected_words(expected),
+            found_words(found)
+        );
+    }
+    if let Some(rest) = message.strip_prefix("invalid value: ")
+        && let Some((found, expected)) = rest.split_once(", expected ")
+    {
+        return format!(
+            "expected {}, found {}",
+            expected_words(expected),
+            found_words(found)
+        );
+    }
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((field, known)) = rest.split_once('`')
+    {
+        let known = known
+            .trim_start_matches(", expected one of ")
+            .trim_start_matches(", expected ")
+            .replace('`', "");
+        return if known.starts_with(", there are no fields") {
+            format!("unknown field \"{field}\" (this object has no fields)")
+        } else {
+            format!("unknown field \"{field}\" (known fields: {known})")
+        };
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant `")
+        && let Some((v, known)) = rest.split_once('`')
+    {
+        let known = known
+            .trim_start_matches(", expected one of ")
+            .trim_start_matches(", expected ")
+            .replace('`', "\"");
+        return format!("\"{v}\" is not one of {known}");
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        return format!("the field \"{}\" is required", rest.trim_end_matches('`'));
+    }
+    if let Some(rest) = message.strip_prefix("duplicate field `") {
+        return format!("the field \"{}\" is set twice", rest.trim_end_matches('`'));
+    }
+    if message.starts_with("data did not match any variant of untagged enum IntOrString") {
+        return "expected a number or a string (such as 25% or 30s)".to_owned();
+    }
+    if let Some(rest) = message.strip_prefix("invalid length ")
+        && let Some((n, expected)) = rest.split_once(", expected ")
+    {
+        return format!("expected {}, found {n} items", expected_words(expected));
+    }
+    message.to_owned()
+}
+
+/// serde's description of an expected type, in YAML terms.
+fn expected_words(expected: &str) -> String {
+    let range = |lo: &str, hi: &str| format!("an integer from {lo} to {hi}");
+    match expected {
+        "i8" => range("-128", "127"),
+        "i16" => range("-32768", "32767"),
+        "i32" => range("-2147483648", "2147483647"),
+        "i64" | "i128" | "isize" => "an integer".to_owned(),
+        "u8" => range("0", "255"),
+        "u16" => range("0", "65535"),
+        "u32" => range("0", "4294967295"),
+        "u64" | "u128" | "usize" => "an integer of 0 or more".to_owned(),
+        "f32" | "f64" => "a number".to_owned(),
+        "a boolean" | "bool" => "true or false".to_owned(),
+        "a string" | "a borrowed string" | "a character" | "char" => "a string".to_owned(),
+        "a sequence" => "a list".to_owned(),
+        "a map" => "a mapping (field: value)".to_owned(),
+        "unit" => "nothing (null)".to_owned(),
+        e if e.starts_with("struct ") || e.starts_with("a map ") => {
+            "a mapping (field: value)".to_owned()
+        }
+        e if e.starts_with("enum ") || e.starts_with("variant identifier") => {
+            "one of the documented values".to_owned()
+        }
+        e if e.starts_with("tuple") || e.starts_with("a sequence ") => "a list".to_owned(),
+        e => e.to_owned(),
+    }
+}
+
+/// serde's description of the value found, as the user wrote it.
+fn found_words(found: &str) -> String {
+    let quoted = |prefix: &str| {
+        found
+            .strip_prefix(prefix)
+            .map(|v| v.trim_matches('`').to_owned())
+    };
+    if let Some(s) = found.strip_prefix("string ") {
+        return format!("the string {s}");
+    }
+    if let Some(v) = quoted("integer ")
+        .or_else(|| quoted("floating point "))
+        .or_else(|| quoted("boolean "))
+    {
+        return v;
+    }
+    match found {
+        "map" => "a mapping".to_owned(),
+        "sequence" => "a list".to_owned(),
+        "unit value" | "null" | "Option value" => "null".to_owned(),
+        f => f.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,9 +182,48 @@ mod tests {
         let doc = json!({"spec": {"strategy": {"canary": {"stepz": []}}}});
         let err = Rollout::from_value(doc, "r.yaml").unwrap_err().to_string();
         assert!(
-            err.starts_with("r.yaml: spec.strategy.canary.stepz: unknown field `stepz`"),
+            err.starts_with(
+                "r.yaml: spec.strategy.canary.stepz: unknown field \"stepz\" (known fields: "
+            ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn messages_name_no_rust_types() {
+        let cases = [
+            (
+                json!({"spec": {"replicas": "three"}}),
+                "spec.replicas: expected an integer from -2147483648 to 2147483647, found the string \"three\"",
+            ),
+            (
+                json!({"spec": {"replicas": 3_000_000_000_u64}}),
+                "spec.replicas: expected an integer from -2147483648 to 2147483647, found 3000000000",
+            ),
+            (
+                json!({"spec": {"paused": "no"}}),
+                "spec.paused: expected true or false, found the string \"no\"",
+            ),
+            (
+                json!({"spec": {"strategy": {"canary": {"steps": {"setWeight": 5}}}}}),
+                "spec.strategy.canary.steps: expected a list, found a mapping",
+            ),
+            (
+                json!({"spec": {"strategy": {"canary": {"maxSurge": [1]}}}}),
+                "spec.strategy.canary.maxSurge: expected a number or a string (such as 25% or 30s)",
+            ),
+            (
+                json!({"metadata": {"name": "x"}}),
+                "the field \"spec\" is required",
+            ),
+        ];
+        for (doc, want) in cases {
+            let err = Rollout::from_value(doc, "r.yaml").unwrap_err().to_string();
+            assert_eq!(err, format!("r.yaml: {want}"));
+            for rust in ["i32", "u32", "i64", "struct", "a map,", "sequence"] {
+                assert!(!err.contains(rust), "{err}");
+            }
+        }
     }
 
     #[test]

@@ -121,7 +121,7 @@ pub(super) fn selector_and_template(v: &mut Validator, r: &Rollout) {
                 } else {
                     format!("{selector_path}.{inner}")
                 };
-                v.err(at, e.inner().to_string());
+                v.err(at, crate::parse::plain_words(&e.inner().to_string()));
                 None
             }
             Ok(sel) => {

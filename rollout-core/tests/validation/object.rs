@@ -103,7 +103,7 @@ fn replica_progress_threshold_type_is_percent_or_pods() {
     .unwrap_err()
     .to_string();
     assert!(
-        err.starts_with("t.yaml: spec.strategy.canary.replicaProgressThreshold.type: unknown variant `Percentage`"),
+        err.starts_with("t.yaml: spec.strategy.canary.replicaProgressThreshold.type: \"Percentage\" is not one of \"Percent\" or \"Pods\""),
         "{err}"
     );
 }
@@ -169,7 +169,7 @@ fn selector_labels_and_expressions_are_checked() {
         json!({"matchLabel": {"app": "web"}}),
     ));
     assert!(
-        typo[0].starts_with("spec.selector.matchLabel: unknown field `matchLabel`"),
+        typo[0].starts_with("spec.selector.matchLabel: unknown field \"matchLabel\""),
         "{typo:?}"
     );
 }

@@ -195,7 +195,7 @@ fn header_route_name_is_required() {
     .to_string();
     assert_eq!(
         err,
-        "t.yaml: spec.strategy.canary.steps[0].setHeaderRoute: missing field `name`"
+        "t.yaml: spec.strategy.canary.steps[0].setHeaderRoute: the field \"name\" is required"
     );
 }
 
@@ -332,14 +332,16 @@ fn experiment_step_fields_are_strict() {
     ));
     assert_eq!(
         e,
-        ["spec.strategy.canary.steps[0].experiment.templates[0]: missing field `specRef`"]
+        [
+            "spec.strategy.canary.steps[0].experiment.templates[0]: the field \"specRef\" is required"
+        ]
     );
     let e = errors(canary(
         json!({"steps": [{"experiment": {"templates": [], "durations": "1h"}}]}),
     ));
     assert!(
         e[0].starts_with(
-            "spec.strategy.canary.steps[0].experiment.durations: unknown field `durations`"
+            "spec.strategy.canary.steps[0].experiment.durations: unknown field \"durations\""
         ),
         "{e:?}"
     );

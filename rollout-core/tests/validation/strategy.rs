@@ -31,7 +31,7 @@ fn blue_green_active_service_is_required() {
     .to_string();
     assert_eq!(
         err,
-        "bg.yaml: spec.strategy.blueGreen: missing field `activeService`"
+        "bg.yaml: spec.strategy.blueGreen: the field \"activeService\" is required"
     );
 }
 
@@ -220,7 +220,7 @@ fn ping_pong_needs_two_distinct_services() {
     .to_string();
     assert_eq!(
         err,
-        "pp.yaml: spec.strategy.canary.pingPong: missing field `pongService`"
+        "pp.yaml: spec.strategy.canary.pingPong: the field \"pongService\" is required"
     );
 }
 

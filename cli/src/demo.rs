@@ -10,7 +10,8 @@ use rollout_core::{AnalysisPhase, Phase, Rollout, Time};
 use crate::view;
 
 /// The Rollout the demo runs when no file is given (seed 001's `rollout-canary`).
-pub(crate) const DEFAULT_ROLLOUT: &str = include_str!("../manifests/seed001-rollout-canary.yaml");
+pub(crate) const DEFAULT_ROLLOUT: &str =
+    include_str!("../../examples/manifests/seed001-rollout-canary.yaml");
 
 /// Where frames go and how fast.
 pub(crate) struct Options {
