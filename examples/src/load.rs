@@ -8,20 +8,19 @@ use serde::Deserialize;
 
 /// Reads every `kind: Rollout` document of a (possibly multi-document) YAML file.
 pub(crate) fn rollouts(path: &Path) -> anyhow::Result<Vec<Rollout>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read the file", path.display()))?;
-    rollouts_from_str(&text, &path.display().to_string())
+    rollouts_from_str(&read(path)?, &path.display().to_string())
+}
+
+/// The text of a file, or an error naming it.
+pub(crate) fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read the file", path.display()))
 }
 
 /// Reads every `kind: Rollout` document of YAML text; `source` names it in errors.
 pub(crate) fn rollouts_from_str(text: &str, source: &str) -> anyhow::Result<Vec<Rollout>> {
     let mut found = Vec::new();
-    for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-        let value = serde_json::Value::deserialize(doc)
-            .map_err(|e| anyhow::anyhow!("{source}: not valid YAML: {e}"))?;
-        if value.is_null() {
-            continue;
-        }
+    for (i, value) in documents(text, source)? {
         if value.get("kind").and_then(|k| k.as_str()) != Some("Rollout") {
             continue;
         }
@@ -34,6 +33,23 @@ pub(crate) fn rollouts_from_str(text: &str, source: &str) -> anyhow::Result<Vec<
     }
     if found.is_empty() {
         bail!("{source}: no document of kind Rollout");
+    }
+    Ok(found)
+}
+
+/// Every non-empty document of YAML text with its position (0 for the
+/// first); `source` names the text in errors.
+pub(crate) fn documents(
+    text: &str,
+    source: &str,
+) -> anyhow::Result<Vec<(usize, serde_json::Value)>> {
+    let mut found = Vec::new();
+    for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        let value = serde_json::Value::deserialize(doc)
+            .map_err(|e| anyhow::anyhow!("{source}: not valid YAML: {e}"))?;
+        if !value.is_null() {
+            found.push((i, value));
+        }
     }
     Ok(found)
 }

@@ -7,7 +7,6 @@ mod view;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -94,18 +93,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Demo { file, fast } => {
-            let rollout = match file {
-                Some(f) => load::rollouts(&f)?.remove(0),
-                None => load::rollouts_from_str(demo::DEFAULT_ROLLOUT, "the built-in rollout")?
-                    .remove(0),
-            };
-            let delay = if fast {
-                Duration::ZERO
-            } else {
-                Duration::from_millis(350)
-            };
-            let mut out = std::io::stdout().lock();
-            demo::run(rollout, &mut out, &demo::Options { delay })?;
+            demo::command(file.as_deref(), fast)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -1,0 +1,268 @@
+//! The user's side of the demo: their Rollout, the workload it runs (its
+//! own pod template, or the object its `workloadRef` names), and the
+//! command they would type to release a new image.
+
+use anyhow::{anyhow, bail};
+use rollout_core::Rollout;
+use serde_json::{Value, json};
+
+use crate::load;
+
+/// The kinds of object a `workloadRef` may name (as Argo Rollouts resolves them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RefKind {
+    Deployment,
+    ReplicaSet,
+    PodTemplate,
+}
+
+impl RefKind {
+    fn parse(kind: &str) -> Option<Self> {
+        [Self::Deployment, Self::ReplicaSet, Self::PodTemplate]
+            .into_iter()
+            .find(|k| k.as_str() == kind)
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Deployment => "Deployment",
+            Self::ReplicaSet => "ReplicaSet",
+            Self::PodTemplate => "PodTemplate",
+        }
+    }
+
+    /// Where the object keeps its pod template, as a JSON pointer and a field path.
+    fn template_at(self) -> (&'static str, &'static str) {
+        match self {
+            Self::PodTemplate => ("/template", "template"),
+            _ => ("/spec/template", "spec.template"),
+        }
+    }
+}
+
+/// Where the Rollout's pods come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Workload {
+    /// The Rollout's own `spec.template`.
+    Template,
+    /// `spec.workloadRef`; `found` when the object is in the same file.
+    Reference {
+        kind: RefKind,
+        name: String,
+        found: bool,
+    },
+}
+
+/// The user's Rollout and the workload it runs.
+#[derive(Debug, Clone)]
+pub(crate) struct Story {
+    /// Where it came from (`web.yaml`, `the built-in example`).
+    pub(crate) source: String,
+    pub(crate) rollout: Rollout,
+    pub(crate) workload: Workload,
+    /// The pod template of the first release.
+    pub(crate) template: Value,
+    /// `(name, image)` of each container; the first one gets the new images.
+    pub(crate) containers: Vec<(String, String)>,
+}
+
+impl Story {
+    /// Reads the first Rollout of `text` and its pod template: its own, or
+    /// that of the Deployment, ReplicaSet or PodTemplate its `workloadRef`
+    /// names when that object is in `text` too. A referenced object not in
+    /// `text` gets one container named after it; the narration says so.
+    pub(crate) fn parse(text: &str, source: &str) -> anyhow::Result<Self> {
+        let documents = load::documents(text, source)?;
+        let rollout = load::rollouts_from_str(text, source)?.remove(0);
+        rollout_core::check(&rollout).map_err(|e| anyhow!("{source}: {e}"))?;
+        let who = format!("{source}: rollout {}", rollout.object_name());
+        if rollout.canary().is_none() {
+            bail!("{who}: spec.strategy.canary: the demo runs canary rollouts only");
+        }
+        let own = rollout.spec.template.clone().filter(|t| !t.is_null());
+        let (workload, template, containers) = match (&rollout.spec.workload_ref, own) {
+            (Some(_), Some(_)) => {
+                bail!("{who}: spec.template: must be empty when spec.workloadRef is set")
+            }
+            (None, None) => {
+                bail!("{who}: spec.template: a pod template (or spec.workloadRef) is required")
+            }
+            (None, Some(t)) => {
+                let containers = containers(&t, &who, "spec.template")?;
+                (Workload::Template, t, containers)
+            }
+            (Some(w), None) => {
+                let kind_name = w.kind.as_deref().unwrap_or_default();
+                let kind = RefKind::parse(kind_name).ok_or_else(|| {
+                    anyhow!("{who}: spec.workloadRef.kind: {kind_name:?} is not supported; expected Deployment, ReplicaSet or PodTemplate")
+                })?;
+                let name = w.name.clone().filter(|n| !n.is_empty());
+                let name =
+                    name.ok_or_else(|| anyhow!("{who}: spec.workloadRef.name: is required"))?;
+                let namespace = rollout.metadata.namespace.as_deref();
+                let object = documents.iter().map(|(_, d)| d).find(|d| {
+                    let ns = d.pointer("/metadata/namespace").and_then(Value::as_str);
+                    d.get("kind").and_then(Value::as_str) == Some(kind.as_str())
+                        && d.pointer("/metadata/name").and_then(Value::as_str) == Some(&name)
+                        && (ns.is_none() || namespace.is_none() || ns == namespace)
+                });
+                let (pointer, path) = kind.template_at();
+                let template = match object {
+                    Some(o) => o.pointer(pointer).cloned().unwrap_or(Value::Null),
+                    None => {
+                        json!({"spec": {"containers": [{"name": name, "image": format!("{name}:1.0.0")}]}})
+                    }
+                };
+                let owner = format!("{source}: {} {name}", kind.as_str());
+                let containers = containers(&template, &owner, path)?;
+                let found = object.is_some();
+                (
+                    Workload::Reference { kind, name, found },
+                    template,
+                    containers,
+                )
+            }
+        };
+        Ok(Self {
+            source: source.to_owned(),
+            rollout,
+            workload,
+            template,
+            containers,
+        })
+    }
+
+    /// The first container, which the demo's releases change.
+    pub(crate) fn container(&self) -> &str {
+        &self.containers[0].0
+    }
+
+    /// ` -n <namespace>` unless the Rollout is in `default` or names none.
+    pub(crate) fn namespace_flag(&self) -> String {
+        match self.rollout.metadata.namespace.as_deref() {
+            Some(ns) if ns != "default" => format!(" -n {ns}"),
+            _ => String::new(),
+        }
+    }
+
+    /// The command that gives the first container `image`, and what it prints:
+    /// `kubectl argo rollouts set image` for a Rollout with its own template,
+    /// `kubectl set image` (or, for a PodTemplate, `kubectl patch`) on the
+    /// object a `workloadRef` names.
+    pub(crate) fn update_command(&self, image: &str) -> (String, String) {
+        let (ns, c) = (self.namespace_flag(), self.container());
+        match &self.workload {
+            Workload::Template => {
+                let name = &self.rollout.metadata.name;
+                (
+                    format!("kubectl argo rollouts set image {name} {c}={image}{ns}"),
+                    format!("rollout \"{name}\" image updated"),
+                )
+            }
+            Workload::Reference {
+                kind: RefKind::PodTemplate,
+                name,
+                ..
+            } => (
+                format!(
+                    "kubectl patch podtemplate {name}{ns} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/template/spec/containers/0/image\",\"value\":\"{image}\"}}]'"
+                ),
+                format!("podtemplate/{name} patched"),
+            ),
+            Workload::Reference { kind, name, .. } => {
+                let lower = kind.as_str().to_lowercase();
+                (
+                    format!("kubectl set image {lower}/{name} {c}={image}{ns}"),
+                    format!("{lower}.apps/{name} image updated"),
+                )
+            }
+        }
+    }
+
+    /// One line on where the pods come from.
+    pub(crate) fn workload_line(&self) -> String {
+        let list = self
+            .containers
+            .iter()
+            .map(|(n, i)| format!("{n} ({i})"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let noun = if self.containers.len() == 1 {
+            "container"
+        } else {
+            "containers"
+        };
+        match &self.workload {
+            Workload::Template => {
+                format!("Workload: the Rollout's own pod template; {noun} {list}")
+            }
+            Workload::Reference {
+                kind,
+                name,
+                found: true,
+            } => format!(
+                "Workload: spec.workloadRef to {} {name}, found in {}; {noun} {list}",
+                kind.as_str(),
+                self.source
+            ),
+            Workload::Reference {
+                kind,
+                name,
+                found: false,
+            } => format!(
+                "Workload: spec.workloadRef to {} {name}, which is not in {}: the demo gives it one container, {list}",
+                kind.as_str(),
+                self.source
+            ),
+        }
+    }
+}
+
+/// Checks a pod template's containers and returns `(name, image)` of each.
+fn containers(template: &Value, who: &str, path: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let list = template
+        .pointer("/spec/containers")
+        .and_then(Value::as_array);
+    let Some(list) = list.filter(|l| !l.is_empty()) else {
+        bail!("{who}: {path}.spec.containers: expected a list of at least one container");
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let field = |f: &str, what: &str| {
+                c.get(f)
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        anyhow!("{who}: {path}.spec.containers[{i}].{f}: expected {what}")
+                    })
+            };
+            Ok((
+                field("name", "a container name")?,
+                field("image", "an image such as nginx:1.27")?,
+            ))
+        })
+        .collect()
+}
+
+/// The image of the next release: a tag ending in a number counts up
+/// (`web:1.4.0` → `web:1.4.1`, `app:v9` → `app:v10`), another tag gets
+/// `-2` (`app:blue` → `app:blue-2`), no tag becomes `:2`. A digest is dropped.
+pub(crate) fn next_image(image: &str) -> String {
+    let name = image.split_once('@').map_or(image, |(n, _)| n);
+    let slash = name.rfind('/').map_or(0, |i| i + 1);
+    let Some((repo, tag)) = name[slash..]
+        .rsplit_once(':')
+        .map(|(r, t)| (&name[..slash + r.len()], t))
+    else {
+        return format!("{name}:2");
+    };
+    let digits = tag.len() - tag.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    if digits == 0 {
+        return format!("{repo}:{tag}-2");
+    }
+    let (head, number) = tag.split_at(tag.len() - digits);
+    let next = number.parse::<u128>().map_or(1, |n| n + 1);
+    format!("{repo}:{head}{next:0digits$}")
+}
