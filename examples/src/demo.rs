@@ -314,3 +314,52 @@ pub(crate) fn run(
     }
     Ok(show.frames)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_story_promotes_then_aborts_the_demos_release() {
+        let story = Story::parse(BUILT_IN, "the built-in example").unwrap();
+        let mut out = Vec::new();
+        let opts = Options {
+            delay: Duration::ZERO,
+            colour: false,
+        };
+        let frames = run(story, &mut out, &opts).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(frames >= 8, "{frames} frames");
+        assert!(
+            text.contains("Status:          ॥ Paused\nMessage:         CanaryPauseStep"),
+            "{text}"
+        );
+        assert!(text.contains("  SetWeight:     50\n  ActualWeight:  50"));
+        assert!(text.contains("example/web:1.4.1 (canary)"), "{text}");
+        assert!(text.contains("$ kubectl argo rollouts promote rollout-canary\n"));
+        assert!(text.contains(
+            "RolloutAborted: Rollout aborted update to revision 3: Background analysis phase failed"
+        ));
+        // The story ends on a full view of the aborted rollout.
+        let last = text.rsplit("── ").next().unwrap();
+        assert!(last.contains("Status:          ✖ Degraded"), "{last}");
+        assert!(last.contains("ActualWeight:  0"), "{last}");
+        assert!(last.contains("canary,delay:"), "{last}");
+        assert!(text.ends_with("after its abort delay.\n"), "{text}");
+    }
+
+    #[test]
+    fn pod_lines_name_each_replica_set_by_its_role() {
+        let story = Story::parse(BUILT_IN, "b").unwrap();
+        let mut rollout = story.rollout.clone();
+        rollout.spec.template = Some(story.template.clone());
+        let start = Time::from_unix_seconds(0);
+        let mut sim = Sim::new(rollout, start);
+        let mut ledger = Ledger::new(start);
+        sim.reconcile().unwrap();
+        ledger.record(&sim);
+        let info = RolloutInfo::of(&sim, &ledger);
+        assert_eq!(pods_line(&info), "pods: stable 0/2 ready");
+        assert_eq!(clock(start, start + Duration::from_secs(3725)), "01:02:05");
+    }
+}

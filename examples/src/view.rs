@@ -340,3 +340,111 @@ fn pod_suffix(hash: &str, index: usize) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rollout_core::Rollout;
+
+    fn rollout(canary: serde_json::Value, history: i32) -> Rollout {
+        let value = serde_json::json!({
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {
+                "replicas": 4,
+                "revisionHistoryLimit": history,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {"spec": {"containers": [
+                    {"name": "web", "image": "example/web:1.0.0"},
+                    {"name": "proxy", "image": "example/proxy:2.1"},
+                ]}},
+                "strategy": {"canary": canary},
+            }
+        });
+        Rollout::from_value(value, "web.yaml").unwrap()
+    }
+
+    /// Runs `sim` until it waits for a person, recording every reconcile.
+    fn settle(sim: &mut Sim, ledger: &mut Ledger) {
+        for _ in 0..1000 {
+            let tick = sim.reconcile().unwrap();
+            ledger.record(sim);
+            if !sim.advance(&tick) {
+                return;
+            }
+        }
+        panic!("the simulation did not settle");
+    }
+
+    #[test]
+    fn ages_come_from_the_virtual_clock_and_images_from_each_template() {
+        let start = Time::from_unix_seconds(1_000);
+        let steps = serde_json::json!({"steps": [{"setWeight": 25}, {"pause": {}}]});
+        let mut sim = Sim::new(rollout(steps, 10), start);
+        let mut ledger = Ledger::new(start);
+        settle(&mut sim, &mut ledger);
+        sim.set_image("example/web:1.0.1");
+        settle(&mut sim, &mut ledger);
+        let info = RolloutInfo::of(&sim, &ledger);
+
+        assert_eq!(info.phase, Some(Phase::Paused));
+        assert_eq!(info.age, sim.now.saturating_since(start));
+        assert_eq!(
+            info.images,
+            [
+                ("example/proxy:2.1".to_owned(), vec!["canary", "stable"]),
+                ("example/web:1.0.0".to_owned(), vec!["stable"]),
+                ("example/web:1.0.1".to_owned(), vec!["canary"]),
+            ]
+        );
+        let [new, old] = &info.revisions[..] else {
+            panic!("{info:?}")
+        };
+        assert_eq!((new.revision, old.revision), (2, 1));
+        let canary = &new.replica_sets[0];
+        assert_eq!(canary.tags, ["canary"]);
+        assert_eq!(canary.pods.len(), 1);
+        assert!(canary.pods[0].running);
+        assert_eq!(canary.pods[0].containers, 2);
+        // The canary and its pod were created when the update began, the
+        // stable ReplicaSet at the first deploy.
+        assert_eq!(canary.age, canary.pods[0].age);
+        assert_eq!(old.replica_sets[0].age, info.age);
+        assert!(canary.age < info.age, "{info:?}");
+    }
+
+    #[test]
+    fn actual_weight_without_traffic_routing_is_the_canary_share_of_available_pods() {
+        let start = Time::from_unix_seconds(0);
+        let steps = serde_json::json!({"steps": [{"setWeight": 25}, {"pause": {}}]});
+        let mut sim = Sim::new(rollout(steps, 10), start);
+        let mut ledger = Ledger::new(start);
+        settle(&mut sim, &mut ledger);
+        let info = RolloutInfo::of(&sim, &ledger);
+        assert_eq!((info.set_weight, info.actual_weight), (100, 100));
+        sim.set_image("example/web:1.0.1");
+        settle(&mut sim, &mut ledger);
+        let info = RolloutInfo::of(&sim, &ledger);
+        assert_eq!(info.step.as_deref(), Some("1/2"));
+        assert_eq!(info.replicas[4], 4, "{info:?}");
+        assert_eq!((info.set_weight, info.actual_weight), (25, 25));
+    }
+
+    #[test]
+    fn old_replica_sets_beyond_the_history_limit_are_left_out() {
+        let start = Time::from_unix_seconds(0);
+        let mut sim = Sim::new(rollout(serde_json::json!({}), 0), start);
+        let mut ledger = Ledger::new(start);
+        for image in [
+            "example/web:1.0.0",
+            "example/web:1.0.1",
+            "example/web:1.0.2",
+        ] {
+            sim.set_image(image);
+            settle(&mut sim, &mut ledger);
+        }
+        assert_eq!(sim.replica_sets.len(), 3);
+        let info = RolloutInfo::of(&sim, &ledger);
+        let revisions: Vec<u64> = info.revisions.iter().map(|r| r.revision).collect();
+        assert_eq!(revisions, [3], "{info:?}");
+    }
+}

@@ -266,3 +266,165 @@ pub(crate) fn next_image(image: &str) -> String {
     let next = number.parse::<u128>().map_or(1, |n| n + 1);
     format!("{repo}:{head}{next:0digits$}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CANARY: &str =
+        "  strategy:\n    canary:\n      steps:\n      - setWeight: 50\n      - pause: {}\n";
+
+    fn template_rollout(namespace: &str) -> String {
+        format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata:\n  name: shop\n{namespace}spec:\n  replicas: 2\n  selector:\n    matchLabels: {{app: shop}}\n  template:\n    spec:\n      containers:\n      - name: api\n        image: ghcr.io/acme/api:3.9\n      - name: envoy\n        image: envoyproxy/envoy:v1.30.1\n{CANARY}"
+        )
+    }
+
+    fn ref_rollout(kind: &str) -> String {
+        format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata:\n  name: shop\nspec:\n  replicas: 2\n  workloadRef:\n    apiVersion: apps/v1\n    kind: {kind}\n    name: shop-api\n{CANARY}"
+        )
+    }
+
+    const DEPLOYMENT: &str = "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: shop-api\nspec:\n  template:\n    spec:\n      containers:\n      - name: api\n        image: ghcr.io/acme/api:3.9\n";
+
+    #[test]
+    fn a_template_rollout_is_updated_with_set_image_on_its_first_container() {
+        let story = Story::parse(&template_rollout(""), "shop.yaml").unwrap();
+        assert_eq!(story.workload, Workload::Template);
+        assert_eq!(
+            story.workload_line(),
+            "Workload: the Rollout's own pod template; containers api (ghcr.io/acme/api:3.9), envoy (envoyproxy/envoy:v1.30.1)"
+        );
+        let (cmd, reply) = story.update_command("ghcr.io/acme/api:3.10");
+        assert_eq!(
+            cmd,
+            "kubectl argo rollouts set image shop api=ghcr.io/acme/api:3.10"
+        );
+        assert_eq!(reply, "rollout \"shop\" image updated");
+    }
+
+    #[test]
+    fn commands_name_a_namespace_other_than_default() {
+        let text = template_rollout("  namespace: prod\n");
+        let story = Story::parse(&text, "shop.yaml").unwrap();
+        let (cmd, _) = story.update_command("x:2");
+        assert_eq!(cmd, "kubectl argo rollouts set image shop api=x:2 -n prod");
+        let text = template_rollout("  namespace: default\n");
+        let (cmd, _) = Story::parse(&text, "s.yaml").unwrap().update_command("x:2");
+        assert_eq!(cmd, "kubectl argo rollouts set image shop api=x:2");
+    }
+
+    #[test]
+    fn a_workload_ref_takes_the_deployment_from_the_same_file() {
+        let text = ref_rollout("Deployment") + DEPLOYMENT;
+        let story = Story::parse(&text, "shop.yaml").unwrap();
+        assert_eq!(
+            story.containers,
+            [("api".to_owned(), "ghcr.io/acme/api:3.9".to_owned())]
+        );
+        assert_eq!(
+            story.workload_line(),
+            "Workload: spec.workloadRef to Deployment shop-api, found in shop.yaml; container api (ghcr.io/acme/api:3.9)"
+        );
+        let (cmd, reply) = story.update_command("ghcr.io/acme/api:3.10");
+        assert_eq!(
+            cmd,
+            "kubectl set image deployment/shop-api api=ghcr.io/acme/api:3.10"
+        );
+        assert_eq!(reply, "deployment.apps/shop-api image updated");
+    }
+
+    #[test]
+    fn a_workload_ref_to_an_object_elsewhere_gets_a_container_named_after_it() {
+        let story = Story::parse(&ref_rollout("Deployment"), "shop.yaml").unwrap();
+        assert_eq!(
+            story.workload_line(),
+            "Workload: spec.workloadRef to Deployment shop-api, which is not in shop.yaml: the demo gives it one container, shop-api (shop-api:1.0.0)"
+        );
+        let (cmd, _) = story.update_command("shop-api:1.0.1");
+        assert_eq!(
+            cmd,
+            "kubectl set image deployment/shop-api shop-api=shop-api:1.0.1"
+        );
+    }
+
+    #[test]
+    fn other_workload_kinds_get_their_own_command() {
+        let story = Story::parse(&ref_rollout("ReplicaSet"), "s.yaml").unwrap();
+        let (cmd, reply) = story.update_command("a:2");
+        assert_eq!(cmd, "kubectl set image replicaset/shop-api shop-api=a:2");
+        assert_eq!(reply, "replicaset.apps/shop-api image updated");
+        let text = ref_rollout("PodTemplate")
+            + "---\nkind: PodTemplate\napiVersion: v1\nmetadata: {name: shop-api}\ntemplate:\n  spec:\n    containers: [{name: api, image: 'a:1'}]\n";
+        let story = Story::parse(&text, "s.yaml").unwrap();
+        assert_eq!(story.containers[0].1, "a:1");
+        let (cmd, reply) = story.update_command("a:2");
+        assert_eq!(
+            cmd,
+            r#"kubectl patch podtemplate shop-api --type=json -p '[{"op":"replace","path":"/template/spec/containers/0/image","value":"a:2"}]'"#
+        );
+        assert_eq!(reply, "podtemplate/shop-api patched");
+    }
+
+    fn error(text: &str) -> String {
+        format!("{:#}", Story::parse(text, "shop.yaml").unwrap_err())
+    }
+
+    #[test]
+    fn a_workload_it_cannot_run_is_a_clear_error() {
+        let e = error(&ref_rollout("StatefulSet"));
+        assert_eq!(
+            e,
+            "shop.yaml: rollout default/shop: spec.workloadRef.kind: \"StatefulSet\" is not supported; expected Deployment, ReplicaSet or PodTemplate"
+        );
+        let both = template_rollout("").replace(
+            "  template:",
+            "  workloadRef: {kind: Deployment, name: x}\n  template:",
+        );
+        assert_eq!(
+            error(&both),
+            "shop.yaml: rollout default/shop: spec.template: must be empty when spec.workloadRef is set"
+        );
+        let no_image = ref_rollout("Deployment")
+            + &DEPLOYMENT.replace("        image: ghcr.io/acme/api:3.9\n", "");
+        assert_eq!(
+            error(&no_image),
+            "shop.yaml: Deployment shop-api: spec.template.spec.containers[0].image: expected an image such as nginx:1.27"
+        );
+        let text = template_rollout("");
+        let (head, tail) = text.split_once("  template:").unwrap();
+        let none = format!("{head}{}", &tail[tail.find("  strategy:").unwrap()..]);
+        assert!(
+            error(&none)
+                .starts_with("shop.yaml: rollout default/shop: spec.template: a pod template"),
+            "{}",
+            error(&none)
+        );
+    }
+
+    #[test]
+    fn the_next_image_counts_up_the_tag() {
+        let cases = [
+            ("web:1.4.0", "web:1.4.1"),
+            ("web:1.4.9", "web:1.4.10"),
+            ("app:v9", "app:v10"),
+            ("app:build-007", "app:build-008"),
+            (
+                "argoproj/rollouts-demo:blue",
+                "argoproj/rollouts-demo:blue-2",
+            ),
+            (
+                "argoproj/rollouts-demo:blue-2",
+                "argoproj/rollouts-demo:blue-3",
+            ),
+            ("nginx", "nginx:2"),
+            ("localhost:5000/web", "localhost:5000/web:2"),
+            ("localhost:5000/web:1", "localhost:5000/web:2"),
+            ("web:1.0@sha256:abcdef", "web:1.1"),
+        ];
+        for (image, next) in cases {
+            assert_eq!(next_image(image), next, "{image}");
+        }
+    }
+}
