@@ -308,7 +308,7 @@ pub(crate) fn run(
         show.say("\nThe analysis failed and the rollout aborted by itself: all traffic went back to the stable version at once, and the canary was scaled down after its abort delay.")?;
     } else {
         show.say(&format!(
-            "\nRelease 3 finished before its analysis failed ({} after it started), so there was nothing to abort: the rollout's steps take less time than that.",
+            "\nRelease 3 was fully promoted before its analysis failed ({} after it started), so there was nothing left to abort: no step of this Rollout waits that long.",
             human_duration(FAILING_ANALYSIS_AFTER)
         ))?;
     }

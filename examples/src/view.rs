@@ -74,7 +74,7 @@ impl Ledger {
 }
 
 /// The images of a pod template's containers, in order.
-pub(crate) fn template_images(template: Option<&Value>) -> Vec<String> {
+fn template_images(template: Option<&Value>) -> Vec<String> {
     template
         .and_then(|t| t.pointer("/spec/containers"))
         .and_then(Value::as_array)

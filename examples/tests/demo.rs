@@ -308,3 +308,18 @@ fn a_workload_it_cannot_run_is_a_one_line_error() {
     );
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn a_rollout_that_finishes_before_the_analysis_fails_is_not_said_to_abort() {
+    let text =
+        template_rollout("quick").replace(&CANARY[CANARY.find("      steps:").unwrap()..], "");
+    let file = manifest("no-steps.yaml", &text);
+    let out = story(Some(&file), &[]);
+    assert!(!out.contains("Degraded"), "{out}");
+    assert!(
+        out.ends_with(
+            "so there was nothing left to abort: no step of this Rollout waits that long.\n"
+        ),
+        "{out}"
+    );
+}

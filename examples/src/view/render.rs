@@ -59,13 +59,7 @@ impl RolloutInfo {
         let status = self.phase.map_or("Unknown", Phase::as_str);
         field(&mut out, "Name", &Text::plain(&self.name));
         field(&mut out, "Namespace", &Text::plain(&self.namespace));
-        field(
-            &mut out,
-            "Status",
-            &Text::default()
-                .and_word(icon)
-                .and(format!(" {status}"), None),
-        );
+        field(&mut out, "Status", &status_text(icon, status));
         if let Some(m) = &self.message {
             field(&mut out, "Message", &Text::plain(m));
         }
@@ -110,9 +104,7 @@ impl RolloutInfo {
         t.row(vec![
             Text::plain(format!("⟳ {}", self.name)),
             Text::plain("Rollout"),
-            Text::default()
-                .and_word(icon)
-                .and(format!(" {status}"), None),
+            status_text(icon, status),
             Text::plain(human_duration(self.age)),
             Text::default(),
         ]);
@@ -151,6 +143,7 @@ fn branches(last: bool, indent: &str) -> (String, String) {
     }
 }
 
+/// A status cell: the icon in its colour, then the status word.
 fn status_text(icon: &str, status: &str) -> Text {
     Text::default()
         .and_word(icon)
