@@ -11,7 +11,6 @@ mod view;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
@@ -127,17 +126,7 @@ fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Command::Plan { files, output } => plan::command(&files, output, out),
         Command::Lint { files, strict } => lint::command(&files, strict, out),
         Command::Demo { file, fast } => {
-            let rollout = match file {
-                Some(f) => load::first_rollout(&f)?,
-                None => load::rollouts_from_str(demo::DEFAULT_ROLLOUT, "the built-in rollout")?
-                    .remove(0),
-            };
-            let delay = if fast {
-                Duration::ZERO
-            } else {
-                Duration::from_millis(350)
-            };
-            demo::run(rollout, out, &demo::Options { delay })?;
+            demo::command(file.as_deref(), fast, out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Completions { shell } => {

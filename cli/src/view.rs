@@ -1,262 +1,328 @@
-//! A view of a simulated rollout in the shape of `kubectl argo rollouts get rollout`.
+//! A view of a simulated rollout in the shape of `kubectl argo rollouts get
+//! rollout`: the header lines (name, status, strategy, weights, images,
+//! replica counts), then the tree of revisions, ReplicaSets, pods and
+//! AnalysisRuns under NAME / KIND / STATUS / AGE / INFO columns.
+//!
+//! [`RolloutInfo::of`] gathers what the view shows from a [`Sim`] and a
+//! [`Ledger`] (creation times and images, which the simulator does not
+//! keep), following the rules of kubectl-argo-rollouts' `info` package;
+//! [`RolloutInfo::render`] draws it. Column widths come from the content, so
+//! a long name never runs into the next column.
 
-use std::fmt::Write as _;
+mod render;
+mod table;
 
-use rollout_core::sim::{Sim, SimReplicaSet, image_of};
-use rollout_core::steps;
-use rollout_core::{AnalysisPhase, Phase, Time};
+use std::collections::BTreeMap;
+use std::time::Duration;
 
-/// The one-glyph status marks kubectl-argo-rollouts uses.
-fn mark(phase: Option<Phase>) -> &'static str {
-    match phase {
-        Some(Phase::Healthy) => "✔",
-        Some(Phase::Progressing) => "◌",
-        Some(Phase::Paused) => "॥",
-        Some(Phase::Degraded) => "✖",
-        None => "?",
+use rollout_core::sim::{Sim, SimReplicaSet};
+use rollout_core::{AnalysisPhase, Phase, Time, steps};
+use serde_json::Value;
+
+pub(crate) use table::{colour_wanted, human_duration};
+
+// ----- what the simulator does not keep -----------------------------------------
+
+/// What the view remembers about simulated objects that the simulator does
+/// not keep: when each ReplicaSet and AnalysisRun was created, the images of
+/// each ReplicaSet's pod template, and the revision each AnalysisRun belongs
+/// to. Call [`Ledger::record`] after every reconcile: an object's first
+/// sighting is then its creation. Pods need no record: a simulated pod is
+/// created `pod_ready_after` before it becomes available.
+#[derive(Debug, Clone)]
+pub(crate) struct Ledger {
+    rollout_created: Time,
+    replica_sets: BTreeMap<String, (Time, Vec<String>)>,
+    analysis_runs: BTreeMap<String, (Time, u64)>,
+}
+
+impl Ledger {
+    /// A ledger for a rollout created at `created`.
+    pub(crate) fn new(created: Time) -> Self {
+        Self {
+            rollout_created: created,
+            replica_sets: BTreeMap::new(),
+            analysis_runs: BTreeMap::new(),
+        }
+    }
+
+    /// Notes the objects that appeared since the last call.
+    pub(crate) fn record(&mut self, sim: &Sim) {
+        for rs in &sim.replica_sets {
+            self.replica_sets.entry(rs.hash.clone()).or_insert_with(|| {
+                let mut images = template_images(sim.rollout.spec.template.as_ref());
+                if images.is_empty() {
+                    images.push(rs.image.clone());
+                }
+                (sim.now, images)
+            });
+        }
+        let prefix = format!("{}-", sim.rollout.metadata.name);
+        for run in &sim.analysis_runs {
+            // Argo names a run `<rollout>-<hash>-<revision>...`.
+            let hash = run
+                .name
+                .strip_prefix(&prefix)
+                .and_then(|rest| rest.split('-').next())
+                .unwrap_or_default();
+            let revision = sim.replica_set(hash).map_or(0, |rs| rs.revision);
+            self.analysis_runs
+                .entry(run.name.clone())
+                .or_insert((sim.now, revision));
+        }
     }
 }
 
-/// The headline numbers of the view; two views with the same summary look the same.
+/// The images of a pod template's containers, in order.
+fn template_images(template: Option<&Value>) -> Vec<String> {
+    template
+        .and_then(|t| t.pointer("/spec/containers"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get("image").and_then(Value::as_str).map(str::to_owned))
+        .collect()
+}
+
+// ----- what the view shows ------------------------------------------------------
+
+/// Everything `get rollout` shows, gathered from the simulation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Summary {
+pub(crate) struct RolloutInfo {
+    pub(crate) name: String,
+    pub(crate) namespace: String,
+    /// The phase, `None` before the first reconcile.
     pub(crate) phase: Option<Phase>,
     pub(crate) message: Option<String>,
-    pub(crate) step: Option<i32>,
-    pub(crate) set_weight: Option<i32>,
-    pub(crate) actual_weight: Option<i32>,
-    pub(crate) pods: Vec<(String, i32, i32)>,
+    /// `index/steps`, when the status has a step index and there are steps.
+    pub(crate) step: Option<String>,
+    pub(crate) set_weight: i32,
+    pub(crate) actual_weight: i32,
+    /// Images of the ReplicaSets that have pods, with their tags (`canary`, `stable`).
+    pub(crate) images: Vec<(String, Vec<&'static str>)>,
+    /// Desired, current, updated, ready and available replicas.
+    pub(crate) replicas: [i32; 5],
+    pub(crate) age: Duration,
+    /// Newest first.
+    pub(crate) revisions: Vec<RevisionInfo>,
 }
 
-impl Summary {
-    /// Whether a change from `other` deserves a full view: phase, message,
-    /// step or weights changed (not only pod counts).
-    pub(crate) fn same_headline(&self, other: &Self) -> bool {
-        self.phase == other.phase
-            && self.message == other.message
-            && self.step == other.step
-            && self.set_weight == other.set_weight
-            && self.actual_weight == other.actual_weight
-    }
+/// One revision's objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RevisionInfo {
+    pub(crate) revision: u64,
+    pub(crate) replica_sets: Vec<ReplicaSetInfo>,
+    pub(crate) analysis_runs: Vec<AnalysisRunInfo>,
 }
 
-/// One line about pods: `canary 1/1 ready · stable 2/2 ready`.
-pub(crate) fn pods_line(sim: &Sim) -> String {
-    let st = sim.rollout.status.clone().unwrap_or_default();
-    let stable = st.stable_rs.unwrap_or_default();
-    let current = sim.current_hash().to_owned();
-    let parts: Vec<String> = sim
-        .replica_sets
-        .iter()
-        .rev()
-        .filter(|rs| rs.size() > 0 || rs.hash == current)
-        .map(|rs| {
-            format!(
-                "{} {}/{} ready",
-                role(rs, &stable, &current),
-                rs.available(sim.now),
-                rs.size()
-            )
-        })
-        .collect();
-    format!("pods: {}", parts.join(" · "))
+/// A ReplicaSet row and its pods.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReplicaSetInfo {
+    pub(crate) name: String,
+    /// `Healthy`, `Progressing` or `ScaledDown`.
+    pub(crate) status: &'static str,
+    pub(crate) age: Duration,
+    /// `stable`, `canary`.
+    pub(crate) tags: Vec<&'static str>,
+    /// Time left before a delayed scale-down, or `passed`.
+    pub(crate) delay: Option<String>,
+    pub(crate) pods: Vec<PodInfo>,
 }
 
-/// The summary of what the view would show.
-pub(crate) fn summary(sim: &Sim) -> Summary {
-    let st = sim.rollout.status.clone().unwrap_or_default();
-    Summary {
-        phase: st.phase,
-        message: st.message.clone(),
-        step: st.current_step_index,
-        set_weight: set_weight(sim),
-        actual_weight: actual_weight(sim),
-        pods: sim
-            .replica_sets
-            .iter()
-            .map(|rs| (rs.hash.clone(), rs.size(), rs.available(sim.now)))
-            .collect(),
-    }
+/// A pod row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PodInfo {
+    pub(crate) name: String,
+    /// Whether it is available (`Running`) or still starting (`Pending`).
+    pub(crate) running: bool,
+    pub(crate) containers: usize,
+    pub(crate) age: Duration,
 }
 
-/// The weight the new version gets: the router's canary weight, or all of
-/// it once the new version is the stable one.
-fn actual_weight(sim: &Sim) -> Option<i32> {
-    let st = sim.rollout.status.as_ref()?;
-    let c = sim.rollout.canary()?;
-    if st.stable_rs.as_deref() == Some(sim.current_hash()) {
-        return Some(c.max_weight());
-    }
-    sim.router.canary_weight()
+/// An AnalysisRun row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AnalysisRunInfo {
+    pub(crate) name: String,
+    pub(crate) phase: AnalysisPhase,
+    pub(crate) age: Duration,
 }
 
-fn set_weight(sim: &Sim) -> Option<i32> {
-    let c = sim.rollout.canary()?;
-    let st = sim.rollout.status.as_ref()?;
-    if st.abort {
-        return Some(0);
-    }
-    Some(steps::set_weight_at(
-        &c.steps,
-        st.step_index(),
-        c.max_weight(),
-    ))
-}
-
-/// Renders the view at the sim's current time.
-pub(crate) fn render(sim: &Sim) -> String {
-    let r = &sim.rollout;
-    let st = r.status.clone().unwrap_or_default();
-    let steps = r.canary().map_or(0, |c| c.steps.len());
-    let mut out = String::new();
-    let field = |out: &mut String, k: &str, v: &str| {
-        let _ = writeln!(out, "{:<17}{v}", format!("{k}:"));
-    };
-    field(&mut out, "Name", &r.metadata.name);
-    field(
-        &mut out,
-        "Namespace",
-        r.metadata.namespace.as_deref().unwrap_or("default"),
-    );
-    field(
-        &mut out,
-        "Status",
-        &format!(
-            "{} {}",
-            mark(st.phase),
-            st.phase.map_or("Unknown", Phase::as_str)
-        ),
-    );
-    if let Some(m) = &st.message {
-        field(&mut out, "Message", m);
-    }
-    field(&mut out, "Strategy", "Canary");
-    field(&mut out, "  Step", &format!("{}/{steps}", st.step_index()));
-    if let Some(w) = set_weight(sim) {
-        field(&mut out, "  SetWeight", &w.to_string());
-    }
-    let actual = actual_weight(sim).map_or_else(|| "-".to_owned(), |w| w.to_string());
-    field(&mut out, "  ActualWeight", &actual);
-    let stable = st.stable_rs.clone().unwrap_or_default();
-    let current = sim.current_hash().to_owned();
-    let mut images = Vec::new();
-    for rs in sim.replica_sets.iter().filter(|rs| rs.size() > 0) {
-        let role = role(rs, &stable, &current);
-        images.push(format!("{} ({role})", rs.image));
-    }
-    if images.is_empty() {
-        images.push(image_of(r));
-    }
-    let _ = writeln!(
-        out,
-        "{:<17}{}",
-        "Images:",
-        images.join(&format!("\n{:<17}", ""))
-    );
-    let _ = writeln!(out, "Replicas:");
-    field(&mut out, "  Desired", &r.replicas().to_string());
-    field(&mut out, "  Current", &st.replicas.unwrap_or(0).to_string());
-    field(
-        &mut out,
-        "  Updated",
-        &st.updated_replicas.unwrap_or(0).to_string(),
-    );
-    field(
-        &mut out,
-        "  Ready",
-        &st.ready_replicas.unwrap_or(0).to_string(),
-    );
-    field(
-        &mut out,
-        "  Available",
-        &st.available_replicas.unwrap_or(0).to_string(),
-    );
-    let _ = writeln!(out);
-    let _ = writeln!(out, "{:<44}{:<12}{:<14}INFO", "NAME", "KIND", "STATUS");
-    let status = format!(
-        "{} {}",
-        mark(st.phase),
-        st.phase.map_or("Unknown", Phase::as_str)
-    );
-    let _ = writeln!(out, "⟳ {:<42}{:<12}{status}", r.metadata.name, "Rollout");
-    let shown: Vec<&SimReplicaSet> = sim
-        .replica_sets
-        .iter()
-        .rev()
-        .filter(|rs| rs.size() > 0 || rs.hash == current || rs.hash == stable)
-        .collect();
-    for (i, rs) in shown.iter().enumerate() {
-        let last = i + 1 == shown.len();
-        let (branch, indent) = if last {
-            ("└──", "   ")
-        } else {
-            ("├──", "│  ")
-        };
-        let _ = writeln!(out, "{branch}# revision:{}", rs.revision);
-        let name = format!("{}-{}", r.metadata.name, rs.hash);
-        let health = if rs.size() == 0 {
-            "• ScaledDown"
-        } else if rs.available(sim.now) == rs.size() {
-            "✔ Healthy"
-        } else {
-            "◌ Progressing"
-        };
-        let info = match (role(rs, &stable, &current), rs.scale_down_deadline) {
-            (role, Some(d)) if d > sim.now && rs.size() > 0 => {
-                format!("{role}, delay:{}s", d.saturating_since(sim.now).as_secs())
-            }
-            (role, _) => role.to_owned(),
-        };
-        let _ = writeln!(
-            out,
-            "{indent}└──⧉ {:<37}{:<12}{:<14}{info}",
-            name, "ReplicaSet", health
-        );
-        for run in sim
-            .analysis_runs
-            .iter()
-            .filter(|a| a.name.contains(&rs.hash))
-        {
-            let phase = run.phase(sim.now);
-            let glyph = match phase {
-                AnalysisPhase::Successful => "✔",
-                AnalysisPhase::Failed | AnalysisPhase::Error => "✖",
-                AnalysisPhase::Inconclusive => "⚠",
-                _ => "◌",
-            };
-            let _ = writeln!(
-                out,
-                "{indent}└──α {:<37}{:<12}{glyph} {}",
-                run.name,
-                "AnalysisRun",
-                phase.as_str()
-            );
-        }
-        for (p, ready_at) in rs.pods.iter().enumerate() {
-            let pod = format!("{name}-{}", pod_suffix(&rs.hash, p));
-            let (state, ready) = if *ready_at <= sim.now {
-                ("✔ Running", "ready:1/1")
+impl RolloutInfo {
+    /// Gathers the view of `sim` at its current time.
+    ///
+    /// Weights follow kubectl-argo-rollouts: SetWeight is 0 once aborted,
+    /// else the `setWeight` in effect (the maximum once all steps are done);
+    /// ActualWeight is the maximum once all steps are done, else 0 with no
+    /// available pods, else the router's canary weight from the status (with
+    /// traffic routing) or the canary's share of available pods (without).
+    /// Old scaled-down ReplicaSets beyond `revisionHistoryLimit` (10 by
+    /// default) are left out, as the controller deletes them.
+    pub(crate) fn of(sim: &Sim, ledger: &Ledger) -> Self {
+        let r = &sim.rollout;
+        let st = r.status.clone().unwrap_or_default();
+        let now = sim.now;
+        let stable = st.stable_rs.as_deref().unwrap_or_default();
+        let current = st.current_pod_hash.as_deref().unwrap_or_default();
+        let steps = r.canary().map_or(&[][..], |c| &c.steps);
+        let max = r.canary().map_or(100, |c| c.max_weight());
+        let index = st.step_index();
+        let tags = |rs: &SimReplicaSet| -> Vec<&'static str> {
+            if rs.hash == stable {
+                vec!["stable"]
+            } else if rs.hash == current {
+                vec!["canary"]
             } else {
-                ("◌ Pending", "ready:0/1")
+                Vec::new()
+            }
+        };
+        let available = st.available_replicas.unwrap_or(0);
+        let actual_weight = if index >= steps.len() {
+            max
+        } else if available <= 0 {
+            0
+        } else if r.canary().is_some_and(|c| c.routes_traffic()) {
+            st.canary.weights.as_ref().map_or_else(
+                || steps::set_weight_at(steps, index, max),
+                |w| w.canary.weight,
+            )
+        } else {
+            sim.replica_sets
+                .iter()
+                .find(|rs| rs.hash == current && rs.hash != stable)
+                .map_or(0, |rs| rs.available(now) * max / available)
+        };
+
+        let mut images: Vec<(String, Vec<&'static str>)> = Vec::new();
+        for rs in sim.replica_sets.iter().filter(|rs| rs.size() > 0) {
+            let list = ledger
+                .replica_sets
+                .get(&rs.hash)
+                .map_or_else(|| vec![rs.image.clone()], |(_, i)| i.clone());
+            for image in list {
+                match images.iter_mut().find(|(i, _)| *i == image) {
+                    Some((_, t)) => t.extend(tags(rs)),
+                    None => images.push((image, tags(rs))),
+                }
+            }
+        }
+        images.sort();
+        for (_, t) in &mut images {
+            t.sort_unstable();
+            t.dedup();
+        }
+
+        let limit = usize::try_from(r.spec.revision_history_limit.unwrap_or(10)).unwrap_or(0);
+        let mut old_kept = 0;
+        let mut by_revision: BTreeMap<u64, RevisionInfo> = BTreeMap::new();
+        for rs in sim.replica_sets.iter().rev() {
+            if rs.size() == 0 && rs.hash != stable && rs.hash != current {
+                old_kept += 1;
+                if old_kept > limit {
+                    continue;
+                }
+            }
+            let created = ledger.replica_sets.get(&rs.hash).map_or(now, |(t, _)| *t);
+            let containers = ledger
+                .replica_sets
+                .get(&rs.hash)
+                .map_or(1, |(_, i)| i.len());
+            let name = rollout_core::conditions::replica_set_name(r, &rs.hash);
+            let mut pods: Vec<PodInfo> = rs
+                .pods
+                .iter()
+                .enumerate()
+                .map(|(i, ready_at)| PodInfo {
+                    name: format!("{name}-{}", pod_suffix(&rs.hash, i)),
+                    running: *ready_at <= now,
+                    containers,
+                    age: (now + sim.pod_ready_after).saturating_since(*ready_at),
+                })
+                .collect();
+            pods.sort_by(|a, b| b.age.cmp(&a.age).then_with(|| a.name.cmp(&b.name)));
+            let status = if rs.available(now) < rs.size() {
+                "Progressing"
+            } else if rs.size() == 0 {
+                "ScaledDown"
+            } else {
+                "Healthy"
             };
-            let _ = writeln!(
-                out,
-                "{indent}   └──□ {:<33}{:<12}{:<14}{ready}",
-                pod, "Pod", state
-            );
+            let delay = rs.scale_down_deadline.map(|d| {
+                if d < now {
+                    "passed".to_owned()
+                } else {
+                    human_duration(d.saturating_since(now))
+                }
+            });
+            revision_entry(&mut by_revision, rs.revision)
+                .replica_sets
+                .push(ReplicaSetInfo {
+                    name,
+                    status,
+                    age: now.saturating_since(created),
+                    tags: tags(rs),
+                    delay,
+                    pods,
+                });
+        }
+        for run in &sim.analysis_runs {
+            let (created, revision) = ledger
+                .analysis_runs
+                .get(&run.name)
+                .copied()
+                .unwrap_or((now, 0));
+            revision_entry(&mut by_revision, revision)
+                .analysis_runs
+                .push(AnalysisRunInfo {
+                    name: run.name.clone(),
+                    phase: run.phase(now),
+                    age: now.saturating_since(created),
+                });
+        }
+        let mut revisions: Vec<RevisionInfo> = by_revision.into_values().rev().collect();
+        for rev in &mut revisions {
+            rev.replica_sets.sort_by(|a, b| a.name.cmp(&b.name));
+            // Oldest first; among runs of the same age, by name descending.
+            rev.analysis_runs
+                .sort_by(|a, b| b.age.cmp(&a.age).then_with(|| b.name.cmp(&a.name)));
+        }
+
+        Self {
+            name: r.metadata.name.clone(),
+            namespace: r
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into()),
+            phase: st.phase,
+            message: st.message.clone().filter(|m| !m.is_empty()),
+            step: (st.current_step_index.is_some() && !steps.is_empty())
+                .then(|| format!("{index}/{}", steps.len())),
+            set_weight: if st.abort {
+                0
+            } else {
+                steps::set_weight_at(steps, index, max)
+            },
+            actual_weight,
+            images,
+            replicas: [
+                r.replicas(),
+                st.replicas.unwrap_or(0),
+                st.updated_replicas.unwrap_or(0),
+                st.ready_replicas.unwrap_or(0),
+                available,
+            ],
+            age: now.saturating_since(ledger.rollout_created),
+            revisions,
         }
     }
-    out
 }
 
-fn role(rs: &SimReplicaSet, stable: &str, current: &str) -> &'static str {
-    if rs.hash == stable {
-        "stable"
-    } else if rs.hash == current {
-        "canary"
-    } else {
-        "old"
-    }
+fn revision_entry(map: &mut BTreeMap<u64, RevisionInfo>, revision: u64) -> &mut RevisionInfo {
+    map.entry(revision).or_insert_with(|| RevisionInfo {
+        revision,
+        replica_sets: Vec::new(),
+        analysis_runs: Vec::new(),
+    })
 }
 
 /// A stable five-letter pod suffix, as the ReplicaSet controller would generate.
@@ -275,8 +341,110 @@ fn pod_suffix(hash: &str, index: usize) -> String {
         .collect()
 }
 
-/// `hh:mm:ss` since the start of the demo.
-pub(crate) fn clock(start: Time, now: Time) -> String {
-    let s = now.saturating_since(start).as_secs();
-    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rollout_core::Rollout;
+
+    fn rollout(canary: serde_json::Value, history: i32) -> Rollout {
+        let value = serde_json::json!({
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {
+                "replicas": 4,
+                "revisionHistoryLimit": history,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {"spec": {"containers": [
+                    {"name": "web", "image": "example/web:1.0.0"},
+                    {"name": "proxy", "image": "example/proxy:2.1"},
+                ]}},
+                "strategy": {"canary": canary},
+            }
+        });
+        Rollout::from_value(value, "web.yaml").unwrap()
+    }
+
+    /// Runs `sim` until it waits for a person, recording every reconcile.
+    fn settle(sim: &mut Sim, ledger: &mut Ledger) {
+        for _ in 0..1000 {
+            let tick = sim.reconcile().unwrap();
+            ledger.record(sim);
+            if !sim.advance(&tick) {
+                return;
+            }
+        }
+        panic!("the simulation did not settle");
+    }
+
+    #[test]
+    fn ages_come_from_the_virtual_clock_and_images_from_each_template() {
+        let start = Time::from_unix_seconds(1_000);
+        let steps = serde_json::json!({"steps": [{"setWeight": 25}, {"pause": {}}]});
+        let mut sim = Sim::new(rollout(steps, 10), start);
+        let mut ledger = Ledger::new(start);
+        settle(&mut sim, &mut ledger);
+        sim.set_image("example/web:1.0.1");
+        settle(&mut sim, &mut ledger);
+        let info = RolloutInfo::of(&sim, &ledger);
+
+        assert_eq!(info.phase, Some(Phase::Paused));
+        assert_eq!(info.age, sim.now.saturating_since(start));
+        assert_eq!(
+            info.images,
+            [
+                ("example/proxy:2.1".to_owned(), vec!["canary", "stable"]),
+                ("example/web:1.0.0".to_owned(), vec!["stable"]),
+                ("example/web:1.0.1".to_owned(), vec!["canary"]),
+            ]
+        );
+        let [new, old] = &info.revisions[..] else {
+            panic!("{info:?}")
+        };
+        assert_eq!((new.revision, old.revision), (2, 1));
+        let canary = &new.replica_sets[0];
+        assert_eq!(canary.tags, ["canary"]);
+        assert_eq!(canary.pods.len(), 1);
+        assert!(canary.pods[0].running);
+        assert_eq!(canary.pods[0].containers, 2);
+        // The canary and its pod were created when the update began, the
+        // stable ReplicaSet at the first deploy.
+        assert_eq!(canary.age, canary.pods[0].age);
+        assert_eq!(old.replica_sets[0].age, info.age);
+        assert!(canary.age < info.age, "{info:?}");
+    }
+
+    #[test]
+    fn actual_weight_without_traffic_routing_is_the_canary_share_of_available_pods() {
+        let start = Time::from_unix_seconds(0);
+        let steps = serde_json::json!({"steps": [{"setWeight": 25}, {"pause": {}}]});
+        let mut sim = Sim::new(rollout(steps, 10), start);
+        let mut ledger = Ledger::new(start);
+        settle(&mut sim, &mut ledger);
+        let info = RolloutInfo::of(&sim, &ledger);
+        assert_eq!((info.set_weight, info.actual_weight), (100, 100));
+        sim.set_image("example/web:1.0.1");
+        settle(&mut sim, &mut ledger);
+        let info = RolloutInfo::of(&sim, &ledger);
+        assert_eq!(info.step.as_deref(), Some("1/2"));
+        assert_eq!(info.replicas[4], 4, "{info:?}");
+        assert_eq!((info.set_weight, info.actual_weight), (25, 25));
+    }
+
+    #[test]
+    fn old_replica_sets_beyond_the_history_limit_are_left_out() {
+        let start = Time::from_unix_seconds(0);
+        let mut sim = Sim::new(rollout(serde_json::json!({}), 0), start);
+        let mut ledger = Ledger::new(start);
+        for image in [
+            "example/web:1.0.0",
+            "example/web:1.0.1",
+            "example/web:1.0.2",
+        ] {
+            sim.set_image(image);
+            settle(&mut sim, &mut ledger);
+        }
+        assert_eq!(sim.replica_sets.len(), 3);
+        let info = RolloutInfo::of(&sim, &ledger);
+        let revisions: Vec<u64> = info.revisions.iter().map(|r| r.revision).collect();
+        assert_eq!(revisions, [3], "{info:?}");
+    }
 }

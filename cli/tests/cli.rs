@@ -519,3 +519,30 @@ fn the_corpus_lints_and_plans() {
         assert!(out.status.success(), "plan {f}: {}", text(&out.stderr));
     }
 }
+
+/// The README's `rollgate lint examples/manifests/*.yaml`: every complete
+/// seed Rollout is valid (blue-green ones with a warning), files without a
+/// Rollout are skipped, and the command exits 0.
+#[test]
+fn the_readme_lint_of_the_seed_manifests_exits_0() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/manifests");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "{files:?}");
+    let args: Vec<&str> = std::iter::once("lint")
+        .chain(files.iter().map(String::as_str))
+        .collect();
+    let out = rollgate(&args);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("default/rollouts-demo: valid"), "{stdout}");
+    assert!(
+        stdout.contains("no Rollout in this file, skipped"),
+        "{stdout}"
+    );
+}
