@@ -322,7 +322,7 @@ fn abort_removes_managed_routes() {
 
 #[test]
 fn seed000_mirror_route_with_canary_scale() {
-    let mut r = manifest("seed000-unnamed-5.fragment.yaml");
+    let mut r = manifest("fragments/seed000-unnamed-5.fragment.yaml");
     r.metadata.name = "notifications-service".into();
     r.spec.replicas = Some(4);
     let mut sim = deployed(r);
