@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use kube::client::Body;
-use plugin_proto::{RolloutContext, TrafficRouter, Verified};
+use router_core::{ManagedRoute, RolloutContext, TrafficRouter, Verified};
 use router_gatewayapi::GatewayApiRouter;
 use serde_json::{Value, json};
 use tower_test::mock::{self, Handle};
@@ -37,9 +37,8 @@ fn ctx(config: Value) -> RolloutContext {
         namespace: "default".into(),
         canary_service: "web-canary".into(),
         stable_service: "web-stable".into(),
-        max_traffic_weight: 100,
         plugin_name: "argoproj-labs/gatewayAPI".into(),
-        managed_routes: vec!["beta".into()],
+        managed_routes: vec![ManagedRoute::header("beta")],
         config,
         ..Default::default()
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use kube::client::Body;
-use plugin_proto::{RolloutContext, TrafficRouter, Verified};
+use router_core::{ManagedRoute, RolloutContext, TrafficRouter, Verified};
 use router_nginx::NginxRouter;
 use serde_json::{Value, json};
 use tower_test::mock::{self, Handle};
@@ -21,11 +21,11 @@ fn ctx() -> RolloutContext {
         namespace: "default".into(),
         canary_service: "web-canary".into(),
         stable_service: "web-stable".into(),
-        max_traffic_weight: 100,
         plugin_name: "rollgate/nginx".into(),
-        managed_routes: vec!["beta".into(), "shadow".into()],
+        managed_routes: vec![ManagedRoute::header("beta"), ManagedRoute::mirror("shadow")],
         config: json!({"stableIngress": "web"}),
-        rollout: json!({"metadata": {"name": "web", "namespace": "default", "uid": UID}}),
+        uid: Some(UID.into()),
+        ..Default::default()
     }
 }
 
