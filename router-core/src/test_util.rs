@@ -66,6 +66,11 @@ impl JournalRouter {
         if let Some(ctx) = rollout {
             entry["rollout"] = json!(ctx.object_name());
             entry["maxTrafficWeight"] = json!(ctx.max_weight());
+            entry["managedRoutes"] = ctx
+                .managed_routes
+                .iter()
+                .map(|r| json!({"name": r.name, "kind": r.kind.to_string()}))
+                .collect();
             entry["promoted"] = json!(ctx.promoted);
             entry["aborted"] = json!(ctx.aborted);
             entry["plugin"] = json!(ctx.plugin_name);

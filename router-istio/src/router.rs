@@ -336,8 +336,10 @@ impl TrafficRouter for IstioRouter {
         .map(|_| ())
     }
 
-    /// Removes the http routes named in `managedRoutes`. (A step's route
-    /// that `managedRoutes` does not list is never written: it is refused.)
+    /// Removes the http routes named in `managedRoutes`. Argo also removes
+    /// the routes its steps name; its validation requires those names to be
+    /// listed in `managedRoutes`, and [`check_listed`] refuses any other, so
+    /// for a valid rollout the two sets are the same.
     async fn remove_managed_routes(&self, ctx: &RolloutContext) -> Result<(), router_core::Error> {
         let config = parse(ctx)?;
         let names: BTreeSet<String> = managed_names(ctx).into_iter().collect();
