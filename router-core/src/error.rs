@@ -75,9 +75,10 @@ impl ErrorKind {
         Self::ALL.into_iter().find(|k| k.name() == name)
     }
 
-    /// The kind of an HTTP status code from the Kubernetes API: 403
-    /// forbidden, 404 not found, 409 conflict, 400 and 422 invalid, 408 and
-    /// 504 timeout, 429 and other 5xx unavailable; anything else internal.
+    /// The kind of an HTTP status code from the Kubernetes API: 401 and 403
+    /// forbidden, 404 and 410 not found, 409 conflict, 400 and 422 invalid,
+    /// 408 and 504 timeout, 429 and other 5xx unavailable; anything else
+    /// internal.
     ///
     /// ```
     /// use router_core::ErrorKind;
@@ -86,13 +87,12 @@ impl ErrorKind {
     /// ```
     pub fn from_http_status(code: u16) -> Self {
         match code {
-            403 => Self::Forbidden,
+            401 | 403 => Self::Forbidden,
             404 | 410 => Self::NotFound,
             409 => Self::Conflict,
             400 | 422 => Self::Invalid,
             408 | 504 => Self::Timeout,
             429 | 500..=599 => Self::Unavailable,
-            401 => Self::Forbidden,
             _ => Self::Internal,
         }
     }
