@@ -7,9 +7,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use plugin_proto::journal::JournalRouter;
 use plugin_proto::{HostOptions, PluginRouter, RolloutContext, TrafficRouter};
 use rollout_core::Rollout;
+use router_core::test_util::JournalRouter;
 
 const PLUGIN: &str = env!("CARGO_BIN_EXE_rollgate-journal-router");
 const SEQUENTIAL_CALLS: usize = 20_000;

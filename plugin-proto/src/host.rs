@@ -20,11 +20,13 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::error::Error;
+use router_core::{Error, ErrorKind};
+
 use crate::handshake::{Handshake, Network, Protocol};
-use crate::router::{RolloutContext, TrafficRouter, Verified};
 use crate::server::{COOKIE_KEY, COOKIE_VALUE};
+use crate::status;
 use crate::wire::{self, goplugin, trafficrouter as pb};
+use router_core::{RolloutContext, TrafficRouter, Verified};
 
 type Client = pb::traffic_router_client::TrafficRouterClient<Channel>;
 
@@ -62,19 +64,24 @@ impl Default for HostOptions {
 /// handshake is read and checked within a deadline; the connection is
 /// health-checked and the router initialised) and supervised afterwards:
 /// when a call fails because the process died or the connection broke, that
-/// call returns an error and the next call starts a fresh process and runs
-/// `init` again. A call that outlives its deadline returns
-/// [`Error::Deadline`] and leaves the plugin running for other calls. The
+/// call returns an [`ErrorKind::Unavailable`] error and the next call starts
+/// a fresh process and runs `init` again. An error the router answered with
+/// comes back with its kind and message as the router gave them, and never
+/// restarts the plugin, whatever its kind (a router whose API server is
+/// unavailable is itself alive). A call that outlives its deadline returns
+/// an [`ErrorKind::Timeout`] error and leaves the plugin running for other
+/// calls. The
 /// plugin's stderr is forwarded to this process's `tracing` logs. Dropping
 /// the router (or [`PluginRouter::shutdown`]) asks the plugin to exit and
 /// kills it after a grace period.
 ///
 /// ```no_run
-/// # async fn demo(rollout: &rollout_core::Rollout, desired: &rollout_core::DesiredTraffic) -> Result<(), plugin_proto::Error> {
-/// use plugin_proto::{apply_traffic, HostOptions, PluginRouter, RolloutContext};
+/// # async fn demo(rollout: &rollout_core::Rollout, desired: &rollout_core::DesiredTraffic) -> Result<(), router_core::Error> {
+/// use plugin_proto::{HostOptions, PluginRouter};
+/// use router_core::{apply_traffic, RolloutContext};
 /// let router = PluginRouter::new("/usr/local/bin/rollgate-gatewayapi", HostOptions::default());
 /// let ctx = RolloutContext::new(rollout, "rollgate/gatewayapi")?;
-/// let verified = apply_traffic(&router, rollout, &ctx, desired).await?;
+/// let verified = apply_traffic(&router, &ctx, desired).await?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
@@ -133,10 +140,15 @@ impl PluginRouter {
     }
 
     fn plugin_error(&self, message: impl Into<String>) -> Error {
-        Error::Plugin {
-            plugin: self.label(),
-            message: message.into(),
-        }
+        Error::unavailable(format!("plugin {}: {}", self.label(), message.into()))
+    }
+
+    fn deadline_error(&self, call: &str) -> Error {
+        Error::timeout(format!(
+            "plugin {}: {call} did not answer within {}",
+            self.label(),
+            humantime::format_duration(self.options.call_timeout)
+        ))
     }
 
     /// The running plugin, started (and initialised) if there is none.
@@ -264,21 +276,19 @@ impl PluginRouter {
         let init = client.init(pb::InitRequest {});
         match tokio::time::timeout(self.options.call_timeout, init).await {
             Ok(Ok(_)) => {}
-            Ok(Err(status)) if status.code() == Code::FailedPrecondition => {
-                stop(Arc::new(running), self.options.shutdown_grace).await;
-                return Err(Error::Router(status.message().to_owned()));
-            }
             Ok(Err(status)) => {
                 stop(Arc::new(running), self.options.shutdown_grace).await;
-                return Err(self.plugin_error(format!("Init: {status}")));
+                return Err(match status::router_error(&status) {
+                    Some(error) => error,
+                    None if status.code() == Code::FailedPrecondition => {
+                        Error::config(status.message())
+                    }
+                    None => self.plugin_error(format!("Init: {status}")),
+                });
             }
             Err(_) => {
                 stop(Arc::new(running), self.options.shutdown_grace).await;
-                return Err(Error::Deadline {
-                    plugin: self.label(),
-                    call: "Init",
-                    timeout: self.options.call_timeout,
-                });
+                return Err(self.deadline_error("Init"));
             }
         }
         tracing::debug!(plugin = %label, pid, generation, "plugin started");
@@ -304,37 +314,38 @@ impl PluginRouter {
     {
         let running = self.connection().await?;
         match tokio::time::timeout(self.options.call_timeout, f(running.client.clone())).await {
-            Err(_) => Err(Error::Deadline {
-                plugin: self.label(),
-                call: name,
-                timeout: self.options.call_timeout,
-            }),
+            Err(_) => Err(self.deadline_error(name)),
             Ok(Ok(resp)) => Ok(resp.into_inner()),
-            Ok(Err(status)) if status.code() == Code::FailedPrecondition => {
-                Err(Error::Router(status.message().to_owned()))
-            }
-            // The plugin answered, so it is alive: an answer it gave is the
-            // router's, not a reason to restart it.
-            Ok(Err(status)) if !process_failure(status.code()) => Err(Error::Router(format!(
-                "{name}: {:?}: {}",
-                status.code(),
-                status.message()
-            ))),
             Ok(Err(status)) => {
-                self.discard(running.generation).await;
-                Err(self.plugin_error(format!("{name}: {status}")))
+                // The router's own answer: it is alive, whatever the kind.
+                if let Some(error) = status::router_error(&status) {
+                    return Err(error);
+                }
+                match status::kind_of(status.code()) {
+                    kind if process_failure(kind) => {
+                        self.discard(running.generation).await;
+                        Err(self.plugin_error(format!("{name}: {status}")))
+                    }
+                    // Unmarked, as from plugins that predate the kinds:
+                    // FAILED_PRECONDITION carried the router's message.
+                    ErrorKind::Config if status.code() == Code::FailedPrecondition => {
+                        Err(Error::config(status.message()))
+                    }
+                    kind => Err(Error::new(
+                        kind,
+                        format!("{name}: {:?}: {}", status.code(), status.message()),
+                    )),
+                }
             }
         }
     }
 }
 
-/// Whether a call's status means the plugin process or its connection
-/// failed (it is restarted on the next call) rather than that it answered.
-fn process_failure(code: Code) -> bool {
-    matches!(
-        code,
-        Code::Unavailable | Code::Unknown | Code::Internal | Code::Cancelled | Code::DataLoss
-    )
+/// The restart rule: an unmarked status of one of these kinds means the
+/// plugin process or its connection failed (it is restarted on the next
+/// call) rather than that the router answered.
+fn process_failure(kind: ErrorKind) -> bool {
+    matches!(kind, ErrorKind::Unavailable | ErrorKind::Internal)
 }
 
 /// Dials the plugin's unix socket.

@@ -12,13 +12,13 @@ use tokio::sync::watch;
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::error::Error;
 use crate::handshake::{
     CORE_PROTOCOL_VERSION, Handshake, Network, Protocol, negotiate_app_version,
 };
 use crate::log::LogFormat;
-use crate::router::TrafficRouter;
 use crate::wire::{self, goplugin, trafficrouter as pb};
+use router_core::Error;
+use router_core::TrafficRouter;
 
 /// The environment variable a host sets so the plugin knows it is one.
 pub const COOKIE_KEY: &str = "ROLLGATE_PLUGIN";
@@ -262,13 +262,10 @@ struct RouterService {
     router: Arc<dyn TrafficRouter>,
 }
 
-/// Router errors travel as `FAILED_PRECONDITION` with the message intact;
-/// hosts read every other code as a transport or plugin failure.
+/// Router errors travel with the code of their kind, marked as the
+/// router's answer, the message intact (see [`crate::status`]).
 fn status(e: Error) -> Status {
-    match e {
-        Error::Router(message) => Status::failed_precondition(message),
-        other => Status::failed_precondition(other.to_string()),
-    }
+    crate::status::to_status(&e)
 }
 
 type Reply<T> = Result<Response<T>, Status>;

@@ -4,8 +4,7 @@
 use rollout_core::spec::{HeaderMatch, MirrorMatch, SetHeaderRoute, SetMirrorRoute, StringMatch};
 use rollout_core::status::WeightDestination;
 
-use crate::error::Error;
-use crate::router::{RolloutContext, Verified};
+use router_core::{Error, ManagedRoute, RolloutContext, RouteStep, Verified};
 
 /// Code generated from `proto/rollgate/trafficrouter.proto`.
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
@@ -28,11 +27,21 @@ impl From<&RolloutContext> for pb::Rollout {
             namespace: c.namespace.clone(),
             canary_service: c.canary_service.clone(),
             stable_service: c.stable_service.clone(),
-            managed_routes: c.managed_routes.clone(),
-            max_traffic_weight: c.max_traffic_weight,
+            managed_routes: c.managed_routes.iter().map(|r| r.name.clone()).collect(),
+            managed_route_kinds: c
+                .managed_routes
+                .iter()
+                .map(|r| match r.kind {
+                    RouteStep::Header => pb::RouteKind::Header,
+                    RouteStep::Mirror => pb::RouteKind::Mirror,
+                } as i32)
+                .collect(),
+            max_traffic_weight: c.max_traffic_weight.unwrap_or(0),
             plugin_name: c.plugin_name.clone(),
             plugin_config_json: serde_json::to_vec(&c.config).unwrap_or_default(),
-            rollout_json: serde_json::to_vec(&c.rollout).unwrap_or_default(),
+            uid: c.uid.clone().unwrap_or_default(),
+            promoted: c.promoted,
+            aborted: c.aborted,
         }
     }
 }
@@ -40,23 +49,38 @@ impl From<&RolloutContext> for pb::Rollout {
 /// Reads the rollout of a request; a missing or undecodable one is an error
 /// naming the field.
 pub(crate) fn rollout_from(r: Option<pb::Rollout>) -> Result<RolloutContext, Error> {
-    let r = r.ok_or_else(|| Error::router("request.rollout: missing"))?;
-    let json = |bytes: &[u8], field: &str| -> Result<serde_json::Value, Error> {
-        if bytes.is_empty() {
-            return Ok(serde_json::Value::Null);
-        }
-        serde_json::from_slice(bytes)
-            .map_err(|e| Error::router(format!("request.rollout.{field}: not JSON: {e}")))
+    let r = r.ok_or_else(|| Error::invalid("request.rollout: missing"))?;
+    let config = if r.plugin_config_json.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&r.plugin_config_json).map_err(|e| {
+            Error::invalid(format!("request.rollout.plugin_config_json: not JSON: {e}"))
+        })?
     };
+    let kinds = &r.managed_route_kinds;
+    let managed_routes = r
+        .managed_routes
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| ManagedRoute {
+            name,
+            kind: match kinds.get(i).map(|&k| pb::RouteKind::try_from(k)) {
+                Some(Ok(pb::RouteKind::Mirror)) => RouteStep::Mirror,
+                _ => RouteStep::Header,
+            },
+        })
+        .collect();
     Ok(RolloutContext {
-        config: json(&r.plugin_config_json, "plugin_config_json")?,
-        rollout: json(&r.rollout_json, "rollout_json")?,
+        config,
         name: r.name,
         namespace: r.namespace,
+        uid: (!r.uid.is_empty()).then_some(r.uid),
         canary_service: r.canary_service,
         stable_service: r.stable_service,
-        managed_routes: r.managed_routes,
-        max_traffic_weight: r.max_traffic_weight,
+        managed_routes,
+        max_traffic_weight: (r.max_traffic_weight != 0).then_some(r.max_traffic_weight),
+        promoted: r.promoted,
+        aborted: r.aborted,
         plugin_name: r.plugin_name,
     })
 }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use plugin_proto::gob::Decoder;
-use plugin_proto::journal::JournalRouter;
 use plugin_proto::netrpc::serve_connection;
 use proptest::prelude::*;
+use router_core::test_util::JournalRouter;
 use tokio::io::AsyncWriteExt;
 
 fn recorded() -> Vec<u8> {

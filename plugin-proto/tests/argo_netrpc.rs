@@ -103,6 +103,17 @@ fn argo_rollouts_own_client_loads_and_drives_the_plugin() {
         weight["additional"],
         json!([{"weight": 10, "serviceName": "web-exp", "podTemplateHash": "abc"}])
     );
+    // The typed context, read from Argo's own v1alpha1.Rollout: the kinds of
+    // the managed routes from its steps; mid-update (stableRS is not the
+    // current pod hash), not aborted.
+    assert_eq!(
+        weight["managedRoutes"],
+        json!([{"name": "beta", "kind": "setHeaderRoute"}, {"name": "shadow", "kind": "setMirrorRoute"}])
+    );
+    assert_eq!(
+        (&weight["promoted"], &weight["aborted"]),
+        (&json!(false), &json!(false))
+    );
     let hash = find("UpdateHash");
     assert_eq!(
         (hash["canaryHash"].as_str(), hash["stableHash"].as_str()),

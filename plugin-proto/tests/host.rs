@@ -5,13 +5,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use plugin_proto::journal::JOURNAL_ENV;
-use plugin_proto::{
-    Error, HostOptions, PluginRouter, RolloutContext, TrafficRouter, Verified, apply_traffic,
-};
+use plugin_proto::{HostOptions, PluginRouter};
 use rollout_core::spec::{HeaderMatch, MirrorMatch, SetHeaderRoute, SetMirrorRoute, StringMatch};
 use rollout_core::status::WeightDestination;
 use rollout_core::{DesiredTraffic, Rollout};
+use router_core::test_util::JOURNAL_ENV;
+use router_core::{
+    Error, ErrorKind, RolloutContext, RouteStep, TrafficRouter, Verified, apply_traffic,
+};
 use serde_json::{Value, json};
 
 const PLUGIN: &str = env!("CARGO_BIN_EXE_rollgate-journal-router");
@@ -170,6 +171,7 @@ async fn apply_traffic_makes_the_calls_in_order() {
     let (router, file) = host(HostOptions::default());
     let r = rollout(json!({}));
     let ctx = RolloutContext::new(&r, "rollgate/journal").unwrap();
+    assert_eq!(ctx.managed_routes[1].kind, RouteStep::Mirror);
     let mut desired = DesiredTraffic {
         max_weight: 1000,
         canary: WeightDestination {
@@ -195,7 +197,7 @@ async fn apply_traffic_makes_the_calls_in_order() {
         ..Default::default()
     };
     assert_eq!(
-        apply_traffic(&router, &r, &ctx, &desired).await.unwrap(),
+        apply_traffic(&router, &ctx, &desired).await.unwrap(),
         Verified::Verified
     );
     // The mirror route is not desired: removed with an empty setMirrorRoute (its step kind).
@@ -216,7 +218,7 @@ async fn apply_traffic_makes_the_calls_in_order() {
     // Back to stable: weight first, then the hash; all managed routes removed at once.
     desired.canary.weight = 0;
     desired.header_routes.clear();
-    apply_traffic(&router, &r, &ctx, &desired).await.unwrap();
+    apply_traffic(&router, &ctx, &desired).await.unwrap();
     assert_eq!(
         calls(&file)[6..],
         [
@@ -236,9 +238,37 @@ async fn router_errors_arrive_intact() {
     let err = router.set_weight(&ctx, 10, &[]).await.unwrap_err();
     assert_eq!(
         err,
-        Error::Router("HTTPRoute shop/web: rule 2 has no backendRef web-canary".into())
+        Error::config("HTTPRoute shop/web: rule 2 has no backendRef web-canary")
     );
     assert_eq!(router.starts(), 1, "a router error is not a crash");
+    router.shutdown().await;
+}
+
+/// Every kind crosses the plugin process's gRPC wire and comes back as the
+/// same kind with the message unchanged; none restarts the plugin, not even
+/// `unavailable` or `internal`: the router answered, so it is alive.
+#[tokio::test]
+async fn every_error_kind_crosses_the_wire_and_comes_back() {
+    let (router, _) = host(HostOptions::default());
+    for kind in ErrorKind::ALL {
+        let message = format!("HTTPRoute shop/web: a {kind} failure: \"quoted\", 100%");
+        let ctx = context(json!({"fail": message, "failKind": kind.name()}));
+        let err = router.set_weight(&ctx, 10, &[]).await.unwrap_err();
+        assert_eq!(err, Error::new(kind, message.as_str()), "{kind}");
+        let err = router.verify_weight(&ctx, 10, &[]).await.unwrap_err();
+        assert_eq!(err.kind(), kind);
+    }
+    assert_eq!(router.starts(), 1, "router errors are not crashes");
+    let err = router
+        .set_weight(&context(json!({"fail": "x", "failKind": "bogus"})), 1, &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(
+        err.to_string()
+            .starts_with("rollout shop/web: failKind: expected one of config, not-found,"),
+        "{err}"
+    );
     router.shutdown().await;
 }
 
@@ -262,7 +292,8 @@ async fn a_plugin_killed_mid_call_is_restarted_and_reinitialised() {
         .unwrap();
     assert!(killed.success());
     let err = call.await.unwrap().unwrap_err();
-    assert!(matches!(err, Error::Plugin { .. }), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
+    assert!(err.to_string().starts_with("plugin "), "{err}");
 
     router.set_weight(&ctx, 3, &[]).await.unwrap();
     assert_eq!(router.starts(), 2);
@@ -279,16 +310,7 @@ async fn a_hanging_call_hits_its_deadline_and_the_host_stays_usable() {
     });
     let hang = context(json!({"delayMs": 5_000}));
     let err = router.set_weight(&hang, 1, &[]).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Deadline {
-                call: "SetWeight",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
     assert!(
         err.to_string()
             .contains("SetWeight did not answer within 300ms"),

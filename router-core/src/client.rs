@@ -8,7 +8,7 @@ use kube::client::{Body, ClientBuilder};
 use tokio::sync::OnceCell;
 use tower_http::set_header::SetRequestHeaderLayer;
 
-use crate::Error;
+use crate::{Error, ErrorKind};
 
 /// The `User-Agent` a router sends with every request, e.g.
 /// `rollgate-gatewayapi/0.1.0`: audit logs and API priority and fairness
@@ -33,7 +33,7 @@ impl UserAgent {
         HeaderValue::from_str(&format!("{product}/{version}"))
             .map(Self)
             .map_err(|_| {
-                Error::Client(format!(
+                Error::config(format!(
                     "user agent {product:?}/{version:?}: not a valid header value"
                 ))
             })
@@ -59,7 +59,7 @@ pub fn client_from_config(
     config: kube::Config,
     user_agent: &UserAgent,
 ) -> Result<kube::Client, Error> {
-    let builder = ClientBuilder::try_from(config).map_err(|e| Error::Client(one_line(&e)))?;
+    let builder = ClientBuilder::try_from(config).map_err(|e| client_error(&e))?;
     Ok(builder.with_layer(&user_agent.layer()).build())
 }
 
@@ -140,16 +140,14 @@ impl LazyClient {
     ///
     /// # Errors
     ///
-    /// [`Error::Client`] when there is no usable configuration.
+    /// An [`ErrorKind::Config`] error when there is no usable configuration.
     pub async fn get(&self) -> Result<kube::Client, Error> {
         self.cell
             .get_or_try_init(|| async {
                 match &self.source {
-                    Source::Ready => Err(Error::Client("no client was given".into())),
+                    Source::Ready => Err(client_error(&"no client was given")),
                     Source::Environment(agent) => {
-                        let config = kube::Config::infer()
-                            .await
-                            .map_err(|e| Error::Client(one_line(&e)))?;
+                        let config = kube::Config::infer().await.map_err(|e| client_error(&e))?;
                         client_from_config(config, agent)
                     }
                     Source::Config(config, agent) => client_from_config((**config).clone(), agent),
@@ -162,7 +160,11 @@ impl LazyClient {
 
 /// An API request's failure about `object` (e.g. `HTTPRoute default/web`)
 /// as one line: the status code, the reason and the server's message when
-/// the API server answered, else why no answer came.
+/// the API server answered, else why no answer came. Its kind follows the
+/// status code ([`ErrorKind::from_http_status`]: 403 forbidden, 404 not
+/// found, 409 conflict, 422 invalid, 5xx unavailable); with no answer it is
+/// [`ErrorKind::Timeout`] when the request timed out, else
+/// [`ErrorKind::Unavailable`].
 ///
 /// ```
 /// use router_core::client::request_error;
@@ -171,9 +173,10 @@ impl LazyClient {
 /// let err = request_error("HTTPRoute default/web", &kube::Error::Api(Box::new(status)));
 /// assert_eq!(err.to_string(),
 ///     "HTTPRoute default/web: 404 NotFound: httproutes.gateway.networking.k8s.io \"web\" not found");
+/// assert_eq!(err.kind(), router_core::ErrorKind::NotFound);
 /// ```
 pub fn request_error(object: impl Into<String>, error: &kube::Error) -> Error {
-    let (code, message) = match error {
+    let (kind, message) = match error {
         kube::Error::Api(status) => {
             let mut message = status.code.to_string();
             if !status.reason.is_empty() {
@@ -184,18 +187,38 @@ pub fn request_error(object: impl Into<String>, error: &kube::Error) -> Error {
                 message.push_str(": ");
                 message.push_str(&status.message);
             }
-            (Some(status.code), one_line(&message))
+            (ErrorKind::from_http_status(status.code), one_line(&message))
         }
         other => (
-            None,
+            if timed_out(other) {
+                ErrorKind::Timeout
+            } else {
+                ErrorKind::Unavailable
+            },
             format!("no answer from the API server: {}", one_line(other)),
         ),
     };
-    Error::Request {
-        object: object.into(),
-        code,
-        message,
+    Error::new(kind, format!("{}: {message}", object.into()))
+}
+
+/// Whether a request failed because it ran out of time (an I/O timeout or
+/// an elapsed deadline anywhere in its chain of causes).
+fn timed_out(error: &kube::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+            || e.is::<tokio::time::error::Elapsed>()
+        {
+            return true;
+        }
+        let text = e.to_string();
+        if text.contains("timed out") || text.contains("deadline has elapsed") {
+            return true;
+        }
+        cause = e.source();
     }
+    false
 }
 
 /// The HTTP status code of an API error, if the server answered.
@@ -204,6 +227,16 @@ pub fn status_code(error: &kube::Error) -> Option<u16> {
         kube::Error::Api(status) => Some(status.code),
         _ => None,
     }
+}
+
+/// The Kubernetes client cannot be built (no in-cluster service account and
+/// no usable `KUBECONFIG`, or TLS or auth set-up failed): a configuration
+/// problem of the router's environment.
+fn client_error(cause: &dyn std::fmt::Display) -> Error {
+    Error::config(format!(
+        "cannot build a Kubernetes client: {}",
+        one_line(cause)
+    ))
 }
 
 /// `value`'s message on one line.

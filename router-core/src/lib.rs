@@ -1,5 +1,27 @@
-//! What every Rollgate traffic router shares.
+//! The traffic-router contract, and what every Rollgate router shares.
 //!
+//! A traffic router makes a data plane (Gateway API routes, an NGINX canary
+//! Ingress, an Istio VirtualService) follow the traffic that
+//! [`rollout_core::decide`] asks for. This crate is the contract between
+//! routers and whoever drives them, free of any wire protocol (the plugin
+//! protocols live in `plugin-proto`, which depends on this crate):
+//!
+//! ```text
+//!   controller ──▶ apply_traffic() ──▶ dyn TrafficRouter
+//!                                        ├─ a router crate, linked in-process
+//!                                        └─ plugin-proto's PluginRouter ══ gRPC ══▶ plugin binary
+//! ```
+//!
+//! * [`TrafficRouter`]: one async, object-safe trait with the operations a
+//!   rollout controller needs. Every call carries a [`RolloutContext`]:
+//!   typed facts about the rollout (services, managed routes with their
+//!   kinds, `maxTrafficWeight`, promoted / aborted) and the router's own
+//!   config block, built once by [`RolloutContext::new`] (or from a wire form).
+//! * [`Error`]: one error type whose [`ErrorKind`] (config, not found,
+//!   conflict, forbidden, invalid, unsupported, unavailable, timeout,
+//!   internal) survives the native plugin wire.
+//! * [`apply_traffic`]: the one place that turns rollout-core's
+//!   [`DesiredTraffic`](rollout_core::DesiredTraffic) into calls.
 //! * [`check_listed`]: a header or mirror route must be listed in
 //!   `spec.strategy.canary.trafficRouting.managedRoutes`, or it is refused
 //!   before anything is written (a route not listed there could never be
@@ -8,14 +30,25 @@
 //!   Kubernetes client (identified by a `User-Agent` such as
 //!   `rollgate-gatewayapi/0.1.0`, so that audit logs and API priority and
 //!   fairness can tell the routers apart), built lazily on first use, and
-//!   [`Error::Request`]: an API request's failure as one line naming the
-//!   object, the status code and the server's message.
+//!   [`client::request_error`]: an API request's failure as one line naming
+//!   the object, the status code and the server's message, of the kind the
+//!   status code says.
+//! * With the `test-util` feature, [`test_util`]: a router that records its
+//!   calls, for tests of hosts and controllers.
 #![warn(missing_docs)]
 
 #[cfg(feature = "kube")]
 pub mod client;
+mod context;
 mod error;
 mod managed;
+mod router;
+#[cfg(feature = "test-util")]
+pub mod test_util;
+mod traffic;
 
-pub use error::Error;
+pub use context::{ManagedRoute, RolloutContext};
+pub use error::{Error, ErrorKind};
 pub use managed::{RouteStep, check_listed};
+pub use router::{TrafficRouter, Verified};
+pub use traffic::apply_traffic;

@@ -2,11 +2,13 @@
 //! lists them.
 
 use crate::Error;
+use crate::context::ManagedRoute;
 
-/// The kind of step that sets a managed route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The kind of step that sets a managed route, and so the kind of the route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum RouteStep {
-    /// `setHeaderRoute`.
+    /// `setHeaderRoute` (the default: a managed route no step uses is removed as one).
+    #[default]
     Header,
     /// `setMirrorRoute`.
     Mirror,
@@ -31,8 +33,8 @@ impl std::fmt::Display for RouteStep {
 /// and callers may not validate. Call it before reading or writing anything.
 ///
 /// ```
-/// use router_core::{check_listed, RouteStep};
-/// let managed = vec!["beta".to_owned()];
+/// use router_core::{check_listed, ManagedRoute, RouteStep};
+/// let managed = vec![ManagedRoute { name: "beta".into(), kind: RouteStep::Header }];
 /// assert!(check_listed("default/web", RouteStep::Header, "beta", &managed).is_ok());
 /// let err = check_listed("default/web", RouteStep::Mirror, "shadow", &managed).unwrap_err();
 /// assert!(err.to_string().starts_with(
@@ -43,19 +45,26 @@ pub fn check_listed(
     rollout: &str,
     step: RouteStep,
     name: &str,
-    managed: &[String],
+    managed: &[ManagedRoute],
 ) -> Result<(), Error> {
-    if managed.iter().any(|m| m == name) {
+    if managed.iter().any(|m| m.name == name) {
         return Ok(());
     }
-    Err(Error::UnlistedRoute {
-        rollout: rollout.to_owned(),
-        step,
-        name: name.to_owned(),
-        listed: if managed.is_empty() {
-            "it lists none".to_owned()
-        } else {
-            managed.join(", ")
-        },
-    })
+    let listed = if managed.is_empty() {
+        "it lists none".to_owned()
+    } else {
+        managed
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err(Error::rollout_config(
+        rollout,
+        format!(
+            "{step} {name}: the route is not listed in \
+             spec.strategy.canary.trafficRouting.managedRoutes ({listed}); a route not listed \
+             there could never be removed, so nothing was changed"
+        ),
+    ))
 }

@@ -1,12 +1,14 @@
 //! The user agent reaches the server, through a mock service (tower-test)
 //! and through a client built from a config to a listener on loopback; API
-//! failures read as one line.
+//! failures read as one line, of the kind their status code (or the lack
+//! of an answer) says.
 
 use std::time::Duration;
 
 use http::{Request, Response};
 use kube::api::{Api, DynamicObject};
 use kube::client::Body;
+use router_core::ErrorKind;
 use router_core::client::{
     LazyClient, UserAgent, client_from_config, client_with_service, request_error,
 };
@@ -90,6 +92,10 @@ async fn a_client_from_a_config_sends_the_user_agent_and_errors_are_one_line() {
         request_error("Secret default/x", &err).to_string(),
         "Secret default/x: 403 Forbidden: secrets \"x\" is forbidden: User \"y\" cannot get it"
     );
+    assert_eq!(
+        request_error("Secret default/x", &err).kind(),
+        ErrorKind::Forbidden
+    );
     // The same construction, directly.
     client_from_config(config, &agent()).unwrap();
 }
@@ -108,4 +114,49 @@ async fn no_answer_is_one_line_too() {
         "{message}"
     );
     assert!(!message.contains('\n'), "{message}");
+    assert_eq!(
+        request_error("Secret default/x", &err).kind(),
+        ErrorKind::Unavailable
+    );
+}
+
+#[tokio::test]
+async fn an_api_server_that_does_not_answer_in_time_is_a_timeout() {
+    // Accepts the connection, then never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        drop(socket);
+    });
+    let mut config = kube::Config::new(url.parse().unwrap());
+    config.read_timeout = Some(Duration::from_millis(200));
+    let client = client_from_config(config, &agent()).unwrap();
+    let err = secrets(client).get("x").await.unwrap_err();
+    let err = request_error("Secret default/x", &err);
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    held.abort();
+}
+
+#[test]
+fn api_errors_take_the_kind_of_their_status_code() {
+    let cases = [
+        (403, "Forbidden", ErrorKind::Forbidden),
+        (404, "NotFound", ErrorKind::NotFound),
+        (409, "Conflict", ErrorKind::Conflict),
+        (422, "Invalid", ErrorKind::Invalid),
+        (500, "InternalError", ErrorKind::Unavailable),
+        (503, "ServiceUnavailable", ErrorKind::Unavailable),
+        (504, "Timeout", ErrorKind::Timeout),
+    ];
+    for (code, reason, kind) in cases {
+        let status = kube::core::Status::failure("it failed", reason).with_code(code);
+        let err = request_error("HTTPRoute shop/web", &kube::Error::Api(Box::new(status)));
+        assert_eq!(err.kind(), kind, "{code}");
+        assert_eq!(
+            err.to_string(),
+            format!("HTTPRoute shop/web: {code} {reason}: it failed")
+        );
+    }
 }

@@ -27,3 +27,17 @@ pub enum Error {
     #[error("internal error: {0}")]
     Internal(String),
 }
+
+impl From<Error> for router_core::Error {
+    /// Every variant is a configuration the router cannot carry out, except
+    /// where noted.
+    fn from(e: Error) -> Self {
+        let kind = match &e {
+            Error::Internal(_) => router_core::ErrorKind::Internal,
+            Error::Config { .. } | Error::Route { .. } | Error::InvalidRequestLimit(_) => {
+                router_core::ErrorKind::Config
+            }
+        };
+        Self::new(kind, e.to_string())
+    }
+}

@@ -31,6 +31,12 @@
 //! specifically than the other's match. Where that intersection cannot be
 //! written as one match (two different regular expressions on the same
 //! path, header or query parameter), Gateway API's own precedence decides.
+//!
+//! The router implements `router-core`'s [`TrafficRouter`](router_core::TrafficRouter):
+//! it reads only the typed [`RolloutContext`](router_core::RolloutContext) and
+//! reports failures as `router-core` errors of a kind (a Kubernetes API error by
+//! its status code). It does not depend on `plugin-proto`: the `rollgate-gatewayapi`
+//! binary (`bin/`) adds that to serve it as a plugin.
 #![warn(missing_docs)]
 
 pub mod config;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use kube::client::Body;
-use plugin_proto::{RolloutContext, TrafficRouter, Verified};
+use router_core::{ErrorKind, ManagedRoute, RolloutContext, TrafficRouter, Verified};
 use router_gatewayapi::GatewayApiRouter;
 use serde_json::{Value, json};
 use tower_test::mock::{self, Handle};
@@ -37,9 +37,8 @@ fn ctx(config: Value) -> RolloutContext {
         namespace: "default".into(),
         canary_service: "web-canary".into(),
         stable_service: "web-stable".into(),
-        max_traffic_weight: 100,
         plugin_name: "argoproj-labs/gatewayAPI".into(),
-        managed_routes: vec!["beta".into()],
+        managed_routes: vec![ManagedRoute::header("beta")],
         config,
         ..Default::default()
     }
@@ -204,7 +203,54 @@ async fn a_bad_config_changes_nothing() {
         err.to_string().contains("unknown field `httpRouteName`"),
         "{err}"
     );
+    assert_eq!(err.kind(), ErrorKind::Config);
     no_more_requests(&mut handle).await;
+}
+
+#[tokio::test]
+async fn a_missing_route_is_not_found_and_a_lost_race_a_conflict() {
+    let (router, mut handle) = router();
+    let router = std::sync::Arc::new(router);
+    let call = {
+        let router = router.clone();
+        tokio::spawn(async move {
+            router
+                .set_weight(&ctx(json!({"httpRoute": "web"})), 30, &[])
+                .await
+        })
+    };
+    let missing = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
+        "message": "httproutes.gateway.networking.k8s.io \"web\" not found", "code": 404});
+    next(&mut handle, reply(404, &missing)).await;
+    // A 404 makes the router check which versions are served: none answer.
+    while let Ok(Some((_, send))) =
+        tokio::time::timeout(Duration::from_millis(300), handle.next_request()).await
+    {
+        send.send_response(reply(404, &missing));
+    }
+    let err = call.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+
+    // Every write loses its race: after the last attempt, a conflict.
+    let call = tokio::spawn(async move {
+        router
+            .set_weight(&ctx(json!({"httpRoute": "web"})), 30, &[])
+            .await
+    });
+    let conflict = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Conflict",
+        "message": "the object has been modified", "code": 409});
+    while let Ok(Some((request, send))) =
+        tokio::time::timeout(Duration::from_millis(500), handle.next_request()).await
+    {
+        if request.method() == "GET" {
+            send.send_response(reply(200, &route(0, 100)));
+        } else {
+            send.send_response(reply(409, &conflict));
+        }
+    }
+    let err = call.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert!(err.to_string().contains("still changing after"), "{err}");
 }
 
 #[tokio::test]
@@ -446,9 +492,10 @@ async fn an_api_error_is_one_line_naming_the_route_the_code_and_the_message() {
         "message": "httproutes.gateway.networking.k8s.io \"web\" is forbidden: User \"router\" cannot patch resource \"httproutes\"",
         "details": {"name": "web", "group": "gateway.networking.k8s.io", "kind": "httproutes"}, "code": 403});
     next(&mut handle, reply(403, &forbidden)).await;
-    let err = call.await.unwrap().unwrap_err().to_string();
+    let err = call.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Forbidden);
     assert_eq!(
-        err,
+        err.to_string(),
         "HTTPRoute default/web: 403 Forbidden: httproutes.gateway.networking.k8s.io \"web\" is \
          forbidden: User \"router\" cannot patch resource \"httproutes\""
     );

@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
-use plugin_proto::{RolloutContext, TrafficRouter, Verified};
 use rollgate_testkit::Cluster;
+use router_core::{ManagedRoute, RolloutContext, TrafficRouter, Verified};
 use router_gatewayapi::GatewayApiRouter;
 use serde_json::{Value, json};
 
@@ -70,8 +70,7 @@ fn ctx(cluster: &Cluster, managed: &[&str]) -> RolloutContext {
         namespace: cluster.namespace.clone(),
         canary_service: "web-canary".into(),
         stable_service: "web-stable".into(),
-        managed_routes: managed.iter().map(|s| (*s).to_owned()).collect(),
-        max_traffic_weight: 100,
+        managed_routes: managed.iter().map(|s| ManagedRoute::header(*s)).collect(),
         plugin_name: "argoproj-labs/gatewayAPI".into(),
         config: json!({"httpRoute": "web"}),
         ..Default::default()

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use http::{Request, Response};
 use kube::client::Body;
-use plugin_proto::{RolloutContext, TrafficRouter};
+use router_core::{RolloutContext, TrafficRouter};
 use router_gatewayapi::GatewayApiRouter;
 use serde_json::{Value, json};
 use tower_test::mock;
@@ -114,7 +114,6 @@ fn ctx() -> RolloutContext {
         namespace: "default".into(),
         canary_service: "web-canary".into(),
         stable_service: "web-stable".into(),
-        max_traffic_weight: 100,
         plugin_name: "argoproj-labs/gatewayAPI".into(),
         config: json!({"tcpRoute": "db", "disableInProgressLabel": true}),
         ..Default::default()

@@ -21,3 +21,14 @@ pub enum Error {
         message: String,
     },
 }
+
+impl From<Error> for router_core::Error {
+    /// Every variant is a configuration the router cannot carry out, except
+    /// where noted.
+    fn from(e: Error) -> Self {
+        let kind = match &e {
+            Error::Config { .. } | Error::Object { .. } => router_core::ErrorKind::Config,
+        };
+        Self::new(kind, e.to_string())
+    }
+}

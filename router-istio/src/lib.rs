@@ -19,6 +19,12 @@
 //! edit is never overwritten (the router reads and plans again). Unlike
 //! Argo's, its DestinationRule update keeps subsets that are not the
 //! rollout's.
+//!
+//! The router implements `router-core`'s [`TrafficRouter`](router_core::TrafficRouter):
+//! it reads only the typed [`RolloutContext`](router_core::RolloutContext) and
+//! reports failures as `router-core` errors of a kind (a Kubernetes API error by
+//! its status code). It does not depend on `plugin-proto`: the `rollgate-istio`
+//! binary (`bin/`) adds that to serve it as a plugin.
 #![warn(missing_docs)]
 
 pub mod config;

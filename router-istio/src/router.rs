@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use kube::api::{Api, ApiResource, DynamicObject, PostParams};
-use plugin_proto::{RolloutContext, TrafficRouter, Verified};
 use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
 use rollout_core::status::WeightDestination;
 use router_core::client::{LazyClient, UserAgent, request_error, status_code};
+use router_core::{RolloutContext, TrafficRouter, Verified};
 use router_core::{RouteStep, check_listed};
 use serde_json::Value;
 
@@ -40,14 +40,6 @@ impl std::fmt::Debug for IstioRouter {
             .field("api_version", &self.api_version)
             .finish()
     }
-}
-
-fn router_error(e: Error) -> plugin_proto::Error {
-    plugin_proto::Error::router(e.to_string())
-}
-
-fn core_error(e: router_core::Error) -> plugin_proto::Error {
-    plugin_proto::Error::router(e.to_string())
 }
 
 impl IstioRouter {
@@ -99,8 +91,8 @@ impl IstioRouter {
         &self,
         kind: &str,
         namespace: &str,
-    ) -> Result<Api<DynamicObject>, plugin_proto::Error> {
-        let client = self.client.get().await.map_err(core_error)?;
+    ) -> Result<Api<DynamicObject>, router_core::Error> {
+        let client = self.client.get().await?;
         let resource = ApiResource {
             group: "networking.istio.io".into(),
             version: self.api_version.clone(),
@@ -119,34 +111,31 @@ impl IstioRouter {
         namespace: &str,
         name: &str,
         plan: F,
-    ) -> Result<bool, plugin_proto::Error>
+    ) -> Result<bool, router_core::Error>
     where
         F: Fn(&Value) -> Result<Option<Value>, Error>,
     {
         let api = self.api(kind, namespace).await?;
         let label = format!("{kind} {namespace}/{name}");
         for attempt in 0..WRITE_ATTEMPTS {
-            let object = api
-                .get(name)
-                .await
-                .map_err(|e| core_error(request_error(&label, &e)))?;
+            let object = api.get(name).await.map_err(|e| request_error(&label, &e))?;
             let value = serde_json::to_value(&object)
-                .map_err(|e| plugin_proto::Error::router(e.to_string()))?;
-            let Some(new) = plan(&value).map_err(router_error)? else {
+                .map_err(|e| router_core::Error::internal(e.to_string()))?;
+            let Some(new) = plan(&value)? else {
                 return Ok(false);
             };
             let new: DynamicObject = serde_json::from_value(new)
-                .map_err(|e| plugin_proto::Error::router(e.to_string()))?;
+                .map_err(|e| router_core::Error::internal(e.to_string()))?;
             match api.replace(name, &PostParams::default(), &new).await {
                 Ok(_) => return Ok(true),
                 Err(e) if status_code(&e) == Some(409) => {
                     tracing::debug!(object = %label, attempt, "changed under us; planning again");
                     tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
                 }
-                Err(e) => return Err(core_error(request_error(&label, &e))),
+                Err(e) => return Err(request_error(&label, &e)),
             }
         }
-        Err(plugin_proto::Error::router(format!(
+        Err(router_core::Error::conflict(format!(
             "{label}: still changing after {WRITE_ATTEMPTS} attempts"
         )))
     }
@@ -158,7 +147,7 @@ impl IstioRouter {
         ctx: &RolloutContext,
         config: &Config,
         plan: F,
-    ) -> Result<(), plugin_proto::Error>
+    ) -> Result<(), router_core::Error>
     where
         F: Fn(&Value, &VirtualServiceRef) -> Result<Option<Value>, Error>,
     {
@@ -173,10 +162,10 @@ impl IstioRouter {
                 Ok(false) => {}
                 Err(e) if written.is_empty() => return Err(e),
                 Err(e) => {
-                    return Err(plugin_proto::Error::router(format!(
-                        "{e} (already updated: {})",
-                        written.join(", ")
-                    )));
+                    return Err(router_core::Error::new(
+                        e.kind(),
+                        format!("{e} (already updated: {})", written.join(", ")),
+                    ));
                 }
             }
         }
@@ -189,16 +178,13 @@ impl IstioRouter {
         &self,
         ctx: &RolloutContext,
         config: &Config,
-    ) -> Result<String, plugin_proto::Error> {
+    ) -> Result<String, router_core::Error> {
         let Some(dr) = &config.destination_rule else {
             return Ok(ctx.canary_service.clone());
         };
         let api = self.api("DestinationRule", &ctx.namespace).await?;
         let object = api.get(&dr.name).await.map_err(|e| {
-            core_error(request_error(
-                format!("DestinationRule {}/{}", ctx.namespace, dr.name),
-                &e,
-            ))
+            request_error(format!("DestinationRule {}/{}", ctx.namespace, dr.name), &e)
         })?;
         Ok(object.data["spec"]["host"]
             .as_str()
@@ -208,38 +194,36 @@ impl IstioRouter {
 }
 
 /// The config, after refusing a `maxTrafficWeight` Istio cannot express.
-fn parse(ctx: &RolloutContext) -> Result<Config, plugin_proto::Error> {
-    check_max_traffic_weight(ctx.max_traffic_weight, &ctx.object_name()).map_err(router_error)?;
-    Config::parse(&ctx.config, &ctx.object_name()).map_err(router_error)
+fn parse(ctx: &RolloutContext) -> Result<Config, router_core::Error> {
+    check_max_traffic_weight(ctx.max_weight(), &ctx.object_name())?;
+    Config::parse(&ctx.config, &ctx.object_name()).map_err(router_core::Error::from)
 }
 
-fn rollout<'a>(ctx: &'a RolloutContext, config: &'a Config) -> Rollout<'a> {
+/// The names `managedRoutes` lists, in precedence order.
+fn managed_names(ctx: &RolloutContext) -> Vec<String> {
+    ctx.managed_route_names().map(str::to_owned).collect()
+}
+
+fn rollout<'a>(
+    ctx: &'a RolloutContext,
+    config: &'a Config,
+    managed_routes: &'a [String],
+) -> Rollout<'a> {
     Rollout {
         canary_service: &ctx.canary_service,
         stable_service: &ctx.stable_service,
-        managed_routes: &ctx.managed_routes,
+        managed_routes,
         destination_rule: config.destination_rule.as_ref(),
     }
 }
 
-/// Names of the routes the rollout's steps set.
-fn step_route_names(rollout: &Value) -> BTreeSet<String> {
-    rollout["spec"]["strategy"]["canary"]["steps"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|s| [&s["setHeaderRoute"]["name"], &s["setMirrorRoute"]["name"]])
-        .filter_map(|n| n.as_str().map(str::to_owned))
-        .collect()
-}
-
 #[async_trait]
 impl TrafficRouter for IstioRouter {
-    async fn init(&self) -> Result<(), plugin_proto::Error> {
+    async fn init(&self) -> Result<(), router_core::Error> {
         self.api("VirtualService", "default").await.map(|_| ())
     }
 
-    async fn name(&self) -> Result<String, plugin_proto::Error> {
+    async fn name(&self) -> Result<String, router_core::Error> {
         Ok(PLUGIN_NAME.to_owned())
     }
 
@@ -250,9 +234,10 @@ impl TrafficRouter for IstioRouter {
         ctx: &RolloutContext,
         weight: i32,
         additional: &[WeightDestination],
-    ) -> Result<(), plugin_proto::Error> {
+    ) -> Result<(), router_core::Error> {
         let config = parse(ctx)?;
-        let r = rollout(ctx, &config);
+        let names = managed_names(ctx);
+        let r = rollout(ctx, &config, &names);
         self.each_virtual_service(ctx, &config, |vs, vs_ref| {
             plan::plan_weights(vs, vs_ref, &r, weight, additional)
         })
@@ -264,17 +249,17 @@ impl TrafficRouter for IstioRouter {
         &self,
         ctx: &RolloutContext,
         step: &SetHeaderRoute,
-    ) -> Result<(), plugin_proto::Error> {
+    ) -> Result<(), router_core::Error> {
         check_listed(
             &ctx.object_name(),
             RouteStep::Header,
             &step.name,
             &ctx.managed_routes,
-        )
-        .map_err(core_error)?;
+        )?;
         let config = parse(ctx)?;
         let host = self.canary_host(ctx, &config).await?;
-        let r = rollout(ctx, &config);
+        let names = managed_names(ctx);
+        let r = rollout(ctx, &config, &names);
         self.each_virtual_service(ctx, &config, |vs, vs_ref| {
             plan::plan_header_route(vs, vs_ref, &r, step, &host)
         })
@@ -286,17 +271,17 @@ impl TrafficRouter for IstioRouter {
         &self,
         ctx: &RolloutContext,
         step: &SetMirrorRoute,
-    ) -> Result<(), plugin_proto::Error> {
+    ) -> Result<(), router_core::Error> {
         check_listed(
             &ctx.object_name(),
             RouteStep::Mirror,
             &step.name,
             &ctx.managed_routes,
-        )
-        .map_err(core_error)?;
+        )?;
         let config = parse(ctx)?;
         let host = self.canary_host(ctx, &config).await?;
-        let r = rollout(ctx, &config);
+        let names = managed_names(ctx);
+        let r = rollout(ctx, &config, &names);
         self.each_virtual_service(ctx, &config, |vs, vs_ref| {
             plan::plan_mirror_route(vs, vs_ref, &r, step, &host)
         })
@@ -310,9 +295,10 @@ impl TrafficRouter for IstioRouter {
         ctx: &RolloutContext,
         weight: i32,
         additional: &[WeightDestination],
-    ) -> Result<Verified, plugin_proto::Error> {
+    ) -> Result<Verified, router_core::Error> {
         let config = parse(ctx)?;
-        let r = rollout(ctx, &config);
+        let names = managed_names(ctx);
+        let r = rollout(ctx, &config, &names);
         for vs_ref in &config.virtual_services {
             let (name, namespace) = vs_ref.namespaced(&ctx.namespace);
             let object = self
@@ -320,18 +306,10 @@ impl TrafficRouter for IstioRouter {
                 .await?
                 .get(&name)
                 .await
-                .map_err(|e| {
-                    core_error(request_error(
-                        format!("VirtualService {namespace}/{name}"),
-                        &e,
-                    ))
-                })?;
+                .map_err(|e| request_error(format!("VirtualService {namespace}/{name}"), &e))?;
             let value = serde_json::to_value(&object)
-                .map_err(|e| plugin_proto::Error::router(e.to_string()))?;
-            if plan::plan_weights(&value, vs_ref, &r, weight, additional)
-                .map_err(router_error)?
-                .is_some()
-            {
+                .map_err(|e| router_core::Error::internal(e.to_string()))?;
+            if plan::plan_weights(&value, vs_ref, &r, weight, additional)?.is_some() {
                 return Ok(Verified::NotVerified);
             }
         }
@@ -346,7 +324,7 @@ impl TrafficRouter for IstioRouter {
         canary_hash: &str,
         stable_hash: &str,
         additional: &[WeightDestination],
-    ) -> Result<(), plugin_proto::Error> {
+    ) -> Result<(), router_core::Error> {
         let config = parse(ctx)?;
         let Some(dr) = &config.destination_rule else {
             return Ok(());
@@ -358,11 +336,13 @@ impl TrafficRouter for IstioRouter {
         .map(|_| ())
     }
 
-    /// Removes the http routes named in `managedRoutes` and by the steps.
-    async fn remove_managed_routes(&self, ctx: &RolloutContext) -> Result<(), plugin_proto::Error> {
+    /// Removes the http routes named in `managedRoutes`. Argo also removes
+    /// the routes its steps name; its validation requires those names to be
+    /// listed in `managedRoutes`, and [`check_listed`] refuses any other, so
+    /// for a valid rollout the two sets are the same.
+    async fn remove_managed_routes(&self, ctx: &RolloutContext) -> Result<(), router_core::Error> {
         let config = parse(ctx)?;
-        let mut names = step_route_names(&ctx.rollout);
-        names.extend(ctx.managed_routes.iter().cloned());
+        let names: BTreeSet<String> = managed_names(ctx).into_iter().collect();
         if names.is_empty() {
             return Ok(());
         }

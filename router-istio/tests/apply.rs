@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use kube::client::Body;
-use plugin_proto::{RolloutContext, TrafficRouter};
+use router_core::{ManagedRoute, RolloutContext, TrafficRouter};
 use router_istio::IstioRouter;
 use serde_json::{Value, json};
 use tower_test::mock::{self, Handle};
@@ -21,7 +21,6 @@ fn ctx() -> RolloutContext {
         namespace: "default".into(),
         canary_service: "web-canary".into(),
         stable_service: "web-stable".into(),
-        max_traffic_weight: 100,
         plugin_name: "rollgate/istio".into(),
         config: json!({"virtualService": {"name": "web"}}),
         ..Default::default()
@@ -176,7 +175,7 @@ async fn a_bad_config_sends_nothing() {
 async fn a_route_not_in_managed_routes_is_refused_before_any_request() {
     let (router, mut handle) = router();
     let mut c = ctx();
-    c.managed_routes = vec!["beta".into()];
+    c.managed_routes = vec![ManagedRoute::header("beta")];
     let mirror: rollout_core::spec::SetMirrorRoute = serde_json::from_value(json!({
         "name": "shadow", "match": [{"path": {"prefix": "/api"}}]
     }))
@@ -199,7 +198,7 @@ async fn a_route_not_in_managed_routes_is_refused_before_any_request() {
 async fn a_max_traffic_weight_istio_cannot_express_is_refused_on_the_first_call() {
     let (router, mut handle) = router();
     let mut c = ctx();
-    c.max_traffic_weight = 1000;
+    c.max_traffic_weight = Some(1000);
     // Refused already at weight 0 (the first call of a rollout), not only
     // once a weight above 100 arrives; nothing is read or written.
     let err = router.set_weight(&c, 0, &[]).await.unwrap_err().to_string();

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use kube::api::{Api, DynamicObject, PostParams};
-use plugin_proto::{RolloutContext, TrafficRouter, Verified};
 use rollgate_testkit::Cluster;
+use router_core::{ManagedRoute, RolloutContext, TrafficRouter, Verified};
 use router_istio::IstioRouter;
 use serde_json::{Value, json};
 
@@ -17,8 +17,10 @@ fn ctx(cluster: &Cluster) -> RolloutContext {
         namespace: cluster.namespace.clone(),
         canary_service: "web-canary".into(),
         stable_service: "web-stable".into(),
-        managed_routes: vec!["beta".into(), "mirror-route".into()],
-        max_traffic_weight: 100,
+        managed_routes: vec![
+            ManagedRoute::header("beta"),
+            ManagedRoute::mirror("mirror-route"),
+        ],
         plugin_name: "rollgate/istio".into(),
         config: json!({"virtualService": {"name": "web", "routes": ["primary"]},
                        "destinationRule": {"name": "web", "canarySubsetName": "canary", "stableSubsetName": "stable"}}),

@@ -29,3 +29,15 @@ pub enum Error {
         message: String,
     },
 }
+
+impl From<Error> for router_core::Error {
+    /// Every variant is a configuration the router cannot carry out, except
+    /// where noted.
+    fn from(e: Error) -> Self {
+        let kind = match &e {
+            Error::Unsupported { .. } => router_core::ErrorKind::Unsupported,
+            Error::Config { .. } | Error::Ingress { .. } => router_core::ErrorKind::Config,
+        };
+        Self::new(kind, e.to_string())
+    }
+}

@@ -19,6 +19,12 @@
 //! ingress-nginx canary cannot mirror traffic. After full promotion the canary
 //! Ingress stays at weight 0, as Argo leaves it, unless
 //! `deleteCanaryIngressOnCompletion` is set.
+//!
+//! The router implements `router-core`'s [`TrafficRouter`](router_core::TrafficRouter):
+//! it reads only the typed [`RolloutContext`](router_core::RolloutContext) and
+//! reports failures as `router-core` errors of a kind (a Kubernetes API error by
+//! its status code). It does not depend on `plugin-proto`: the `rollgate-nginx`
+//! binary (`bin/`) adds that to serve it as a plugin.
 #![warn(missing_docs)]
 
 pub mod config;

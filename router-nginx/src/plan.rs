@@ -45,6 +45,10 @@ pub struct Rollout<'a> {
     pub stable_service: &'a str,
     /// `trafficRouting.maxTrafficWeight`, when set (emitted as `canary-weight-total`).
     pub max_traffic_weight: Option<i32>,
+    /// Whether the rollout is fully promoted (its stable ReplicaSet is the
+    /// current one): with `deleteCanaryIngressOnCompletion`, weight 0 then
+    /// deletes the canary Ingress.
+    pub promoted: bool,
 }
 
 impl Rollout<'_> {
@@ -311,15 +315,6 @@ pub fn current_header_route(canary: &Value, config: &Config) -> Option<HeaderRou
     })
 }
 
-/// Whether the rollout (its JSON, as the host passes it) is fully promoted:
-/// its stable ReplicaSet is the current one.
-pub fn fully_promoted(rollout: &Value) -> bool {
-    let status = &rollout["status"];
-    status["stableRS"]
-        .as_str()
-        .is_some_and(|s| !s.is_empty() && status["currentPodHash"].as_str() == Some(s))
-}
-
 /// What to do with one canary Ingress.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
@@ -384,7 +379,8 @@ fn check_owner(existing: &Value, rollout: &Rollout<'_>) -> Result<(), Error> {
 /// ```
 /// use router_nginx::plan::{plan, Plan, Rollout};
 /// let rollout = Rollout { name: "web", namespace: "default", uid: None,
-///     canary_service: "web-canary", stable_service: "web-stable", max_traffic_weight: None };
+///     canary_service: "web-canary", stable_service: "web-stable", max_traffic_weight: None,
+///     promoted: false };
 /// let desired = serde_json::json!({"metadata": {"name": "web-web-canary",
 ///     "annotations": {"nginx.ingress.kubernetes.io/canary-weight": "10"}}, "spec": {"rules": []}});
 /// assert!(matches!(plan(None, desired.clone(), &rollout).unwrap(), Plan::Apply(_)));
@@ -460,7 +456,7 @@ pub enum Change<'a> {
 /// exists): the weight and header route it should carry are the call's
 /// change over what the canary Ingress carries now; with
 /// `deleteCanaryIngressOnCompletion`, weight 0 on a fully promoted rollout
-/// (`rollout_json`) deletes it.
+/// deletes it.
 ///
 /// # Errors
 ///
@@ -470,7 +466,6 @@ pub fn plan_call(
     stable: &Value,
     existing: Option<&Value>,
     rollout: &Rollout<'_>,
-    rollout_json: &Value,
     config: &Config,
     change: Change<'_>,
 ) -> Result<Plan, Error> {
@@ -507,10 +502,7 @@ pub fn plan_call(
             (current_weight, Some(route))
         }
     };
-    if matches!(change, Change::Weight(0))
-        && config.delete_on_completion
-        && fully_promoted(rollout_json)
-    {
+    if matches!(change, Change::Weight(0)) && config.delete_on_completion && rollout.promoted {
         return plan_delete(existing, rollout);
     }
     let desired = canary_ingress(stable, rollout, config, &Desired { weight, header })?;
@@ -524,12 +516,11 @@ pub fn plan_call(
 pub fn verified(
     canary: Option<&Value>,
     rollout: &Rollout<'_>,
-    rollout_json: &Value,
     config: &Config,
     weight: i32,
 ) -> bool {
     match canary {
-        None => weight == 0 && config.delete_on_completion && fully_promoted(rollout_json),
+        None => weight == 0 && config.delete_on_completion && rollout.promoted,
         Some(c) => {
             annotation(c, &config.annotation("canary")) == Some("true")
                 && current_weight(c, config) == Some(weight)
@@ -578,6 +569,7 @@ mod tests {
             canary_service: "web-canary",
             stable_service: "web-stable",
             max_traffic_weight: None,
+            promoted: false,
         };
         let stable = json!({"metadata": {"name": "web", "namespace": "ns"}, "spec": {"rules": [{"http": {"paths": [
             {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web-stable", "port": {"number": 80}}}}]}}]}});
@@ -594,15 +586,9 @@ mod tests {
             name: "beta",
             route,
         };
-        let Plan::Apply(mut stored) = plan_call(
-            &stable,
-            None,
-            &rollout,
-            &json!({}),
-            &config,
-            set(Some(&beta)),
-        )
-        .unwrap() else {
+        let Plan::Apply(mut stored) =
+            plan_call(&stable, None, &rollout, &config, set(Some(&beta))).unwrap()
+        else {
             panic!("a new canary Ingress is applied");
         };
         stored["metadata"]["managedFields"] = json!([{"manager": FIELD_MANAGER}]);
@@ -610,8 +596,7 @@ mod tests {
             name: "gamma",
             route: Some(&gamma),
         };
-        let err =
-            plan_call(&stable, Some(&stored), &rollout, &json!({}), &config, other).unwrap_err();
+        let err = plan_call(&stable, Some(&stored), &rollout, &config, other).unwrap_err();
         assert!(
             err.to_string().contains("header route `beta` is in place"),
             "{err}"
@@ -621,18 +606,10 @@ mod tests {
             route: None,
         };
         assert_eq!(
-            plan_call(
-                &stable,
-                Some(&stored),
-                &rollout,
-                &json!({}),
-                &config,
-                remove_other
-            )
-            .unwrap(),
+            plan_call(&stable, Some(&stored), &rollout, &config, remove_other).unwrap(),
             Plan::Unchanged
         );
-        assert!(verified(Some(&stored), &rollout, &json!({}), &config, 0));
-        assert!(!verified(Some(&stored), &rollout, &json!({}), &config, 10));
+        assert!(verified(Some(&stored), &rollout, &config, 0));
+        assert!(!verified(Some(&stored), &rollout, &config, 10));
     }
 }

@@ -2,10 +2,10 @@
 
 use async_trait::async_trait;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
-use plugin_proto::{RolloutContext, TrafficRouter, Verified};
 use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
 use rollout_core::status::WeightDestination;
 use router_core::client::{LazyClient, UserAgent, request_error, status_code};
+use router_core::{RolloutContext, TrafficRouter, Verified};
 use router_core::{RouteStep, check_listed};
 use serde_json::Value;
 
@@ -71,11 +71,11 @@ impl NginxRouter {
             .expect("the crate name and version make a valid header value")
     }
 
-    async fn client(&self) -> Result<kube::Client, plugin_proto::Error> {
-        self.client.get().await.map_err(core_error)
+    async fn client(&self) -> Result<kube::Client, router_core::Error> {
+        self.client.get().await
     }
 
-    async fn ingresses(&self, namespace: &str) -> Result<Api<DynamicObject>, plugin_proto::Error> {
+    async fn ingresses(&self, namespace: &str) -> Result<Api<DynamicObject>, router_core::Error> {
         let resource = ApiResource {
             group: "networking.k8s.io".into(),
             version: "v1".into(),
@@ -96,23 +96,23 @@ impl NginxRouter {
         &self,
         ctx: &RolloutContext,
         change: Change<'_>,
-    ) -> Result<(), plugin_proto::Error> {
+    ) -> Result<(), router_core::Error> {
         let (config, rollout) = parse(ctx)?;
         let api = self.ingresses(&ctx.namespace).await?;
         let mut written: Vec<String> = Vec::new();
         for stable_name in &config.stable_ingresses {
             let result = self
-                .one_ingress(&api, &config, &rollout, &ctx.rollout, stable_name, change)
+                .one_ingress(&api, &config, &rollout, stable_name, change)
                 .await;
             match result {
                 Ok(Some(label)) => written.push(label),
                 Ok(None) => {}
                 Err(e) if written.is_empty() => return Err(e),
                 Err(e) => {
-                    return Err(plugin_proto::Error::router(format!(
-                        "{e} (already updated: {})",
-                        written.join(", ")
-                    )));
+                    return Err(router_core::Error::new(
+                        e.kind(),
+                        format!("{e} (already updated: {})", written.join(", ")),
+                    ));
                 }
             }
         }
@@ -125,27 +125,18 @@ impl NginxRouter {
         api: &Api<DynamicObject>,
         config: &Config,
         rollout: &Rollout<'_>,
-        rollout_json: &Value,
         stable_name: &str,
         change: Change<'_>,
-    ) -> Result<Option<String>, plugin_proto::Error> {
+    ) -> Result<Option<String>, router_core::Error> {
         let stable = read(api, stable_name).await?.ok_or_else(|| {
-            plugin_proto::Error::router(format!(
+            router_core::Error::not_found(format!(
                 "Ingress {}/{stable_name}: error retrieving stableIngress `{stable_name}`: not found",
                 rollout.namespace
             ))
         })?;
         let canary_name = plan::canary_ingress_name(rollout.name, stable_name);
         let existing = read(api, &canary_name).await?;
-        let planned = plan::plan_call(
-            &stable,
-            existing.as_ref(),
-            rollout,
-            rollout_json,
-            config,
-            change,
-        )
-        .map_err(router_error)?;
+        let planned = plan::plan_call(&stable, existing.as_ref(), rollout, config, change)?;
         let label = format!("Ingress {}/{canary_name}", rollout.namespace);
         match planned {
             Plan::Unchanged => Ok(None),
@@ -153,7 +144,7 @@ impl NginxRouter {
                 let params = PatchParams::apply(FIELD_MANAGER).force();
                 api.patch(&canary_name, &params, &Patch::Apply(&object))
                     .await
-                    .map_err(|e| core_error(request_error(&label, &e)))?;
+                    .map_err(|e| request_error(&label, &e))?;
                 tracing::info!(ingress = %label, "applied the canary Ingress");
                 Ok(Some(label))
             }
@@ -161,7 +152,7 @@ impl NginxRouter {
                 match api.delete(&canary_name, &DeleteParams::default()).await {
                     Ok(_) => {}
                     Err(e) if status_code(&e) == Some(404) => return Ok(None),
-                    Err(e) => return Err(core_error(request_error(&label, &e))),
+                    Err(e) => return Err(request_error(&label, &e)),
                 }
                 tracing::info!(ingress = %label, "deleted the canary Ingress: the rollout is fully promoted");
                 Ok(Some(label))
@@ -171,54 +162,41 @@ impl NginxRouter {
 }
 
 /// An Ingress as JSON, `None` when it does not exist.
-async fn read(api: &Api<DynamicObject>, name: &str) -> Result<Option<Value>, plugin_proto::Error> {
+async fn read(api: &Api<DynamicObject>, name: &str) -> Result<Option<Value>, router_core::Error> {
     match api.get_opt(name).await {
         Ok(Some(object)) => serde_json::to_value(&object)
             .map(Some)
-            .map_err(|e| plugin_proto::Error::router(e.to_string())),
+            .map_err(|e| router_core::Error::internal(e.to_string())),
         Ok(None) => Ok(None),
-        Err(e) => Err(core_error(request_error(
+        Err(e) => Err(request_error(
             format!("Ingress {}/{name}", api.namespace().unwrap_or_default()),
             &e,
-        ))),
+        )),
     }
 }
 
-fn router_error(e: Error) -> plugin_proto::Error {
-    plugin_proto::Error::router(e.to_string())
-}
-
-fn core_error(e: router_core::Error) -> plugin_proto::Error {
-    plugin_proto::Error::router(e.to_string())
-}
-
 /// The config (from `trafficRouting.plugins`) and the rollout's routing facts.
-fn parse(ctx: &RolloutContext) -> Result<(Config, Rollout<'_>), plugin_proto::Error> {
-    let config = Config::parse(&ctx.config, &ctx.object_name()).map_err(router_error)?;
-    let canary = &ctx.rollout["spec"]["strategy"]["canary"];
-    let max_traffic_weight = canary["trafficRouting"]["maxTrafficWeight"]
-        .as_i64()
-        .map(|_| ctx.max_traffic_weight);
+fn parse(ctx: &RolloutContext) -> Result<(Config, Rollout<'_>), router_core::Error> {
+    let config = Config::parse(&ctx.config, &ctx.object_name())?;
     let rollout = Rollout {
         name: &ctx.name,
         namespace: &ctx.namespace,
-        uid: ctx.rollout["metadata"]["uid"]
-            .as_str()
-            .filter(|u| !u.is_empty()),
+        uid: ctx.uid.as_deref().filter(|u| !u.is_empty()),
         canary_service: &ctx.canary_service,
         stable_service: &ctx.stable_service,
-        max_traffic_weight,
+        max_traffic_weight: ctx.max_traffic_weight,
+        promoted: ctx.promoted,
     };
     Ok((config, rollout))
 }
 
 #[async_trait]
 impl TrafficRouter for NginxRouter {
-    async fn init(&self) -> Result<(), plugin_proto::Error> {
+    async fn init(&self) -> Result<(), router_core::Error> {
         self.client().await.map(|_| ())
     }
 
-    async fn name(&self) -> Result<String, plugin_proto::Error> {
+    async fn name(&self) -> Result<String, router_core::Error> {
         Ok(PLUGIN_NAME.to_owned())
     }
 
@@ -230,9 +208,9 @@ impl TrafficRouter for NginxRouter {
         ctx: &RolloutContext,
         weight: i32,
         additional: &[WeightDestination],
-    ) -> Result<(), plugin_proto::Error> {
+    ) -> Result<(), router_core::Error> {
         if additional.iter().any(|d| d.weight > 0) {
-            return Err(router_error(Error::Unsupported {
+            return Err(router_core::Error::from(Error::Unsupported {
                 rollout: ctx.object_name(),
                 message: "experiment destinations: an ingress-nginx canary Ingress splits traffic \
                           between the canary and stable Services only"
@@ -253,15 +231,14 @@ impl TrafficRouter for NginxRouter {
         &self,
         ctx: &RolloutContext,
         step: &SetHeaderRoute,
-    ) -> Result<(), plugin_proto::Error> {
+    ) -> Result<(), router_core::Error> {
         check_listed(
             &ctx.object_name(),
             RouteStep::Header,
             &step.name,
             &ctx.managed_routes,
-        )
-        .map_err(core_error)?;
-        let route = HeaderRoute::from_step(step, &ctx.object_name()).map_err(router_error)?;
+        )?;
+        let route = HeaderRoute::from_step(step, &ctx.object_name())?;
         self.each_ingress(
             ctx,
             Change::Header {
@@ -279,18 +256,17 @@ impl TrafficRouter for NginxRouter {
         &self,
         ctx: &RolloutContext,
         step: &SetMirrorRoute,
-    ) -> Result<(), plugin_proto::Error> {
+    ) -> Result<(), router_core::Error> {
         check_listed(
             &ctx.object_name(),
             RouteStep::Mirror,
             &step.name,
             &ctx.managed_routes,
-        )
-        .map_err(core_error)?;
+        )?;
         if step.matches.is_empty() {
             return Ok(());
         }
-        Err(router_error(Error::Unsupported {
+        Err(router_core::Error::from(Error::Unsupported {
             rollout: ctx.object_name(),
             message: format!(
                 "setMirrorRoute {}: not supported by ingress-nginx canary Ingresses (they cannot \
@@ -309,12 +285,12 @@ impl TrafficRouter for NginxRouter {
         ctx: &RolloutContext,
         weight: i32,
         _additional: &[WeightDestination],
-    ) -> Result<Verified, plugin_proto::Error> {
+    ) -> Result<Verified, router_core::Error> {
         let (config, rollout) = parse(ctx)?;
         let api = self.ingresses(&ctx.namespace).await?;
         for stable in &config.stable_ingresses {
             let canary = read(&api, &plan::canary_ingress_name(rollout.name, stable)).await?;
-            let ok = plan::verified(canary.as_ref(), &rollout, &ctx.rollout, &config, weight);
+            let ok = plan::verified(canary.as_ref(), &rollout, &config, weight);
             if !ok {
                 return Ok(Verified::NotVerified);
             }
@@ -330,12 +306,12 @@ impl TrafficRouter for NginxRouter {
         _canary_hash: &str,
         _stable_hash: &str,
         _additional: &[WeightDestination],
-    ) -> Result<(), plugin_proto::Error> {
+    ) -> Result<(), router_core::Error> {
         Ok(())
     }
 
     /// Removes the header-route annotations; the weight stays.
-    async fn remove_managed_routes(&self, ctx: &RolloutContext) -> Result<(), plugin_proto::Error> {
+    async fn remove_managed_routes(&self, ctx: &RolloutContext) -> Result<(), router_core::Error> {
         self.each_ingress(ctx, Change::RemoveHeader).await
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use kube::client::Body;
-use plugin_proto::{RolloutContext, TrafficRouter, Verified};
+use router_core::{ManagedRoute, RolloutContext, TrafficRouter, Verified};
 use router_nginx::NginxRouter;
 use serde_json::{Value, json};
 use tower_test::mock::{self, Handle};
@@ -21,11 +21,11 @@ fn ctx() -> RolloutContext {
         namespace: "default".into(),
         canary_service: "web-canary".into(),
         stable_service: "web-stable".into(),
-        max_traffic_weight: 100,
         plugin_name: "rollgate/nginx".into(),
-        managed_routes: vec!["beta".into(), "shadow".into()],
+        managed_routes: vec![ManagedRoute::header("beta"), ManagedRoute::mirror("shadow")],
         config: json!({"stableIngress": "web"}),
-        rollout: json!({"metadata": {"name": "web", "namespace": "default", "uid": UID}}),
+        uid: Some(UID.into()),
+        ..Default::default()
     }
 }
 
@@ -316,4 +316,36 @@ async fn an_api_error_is_one_line_naming_the_ingress_the_code_and_the_message() 
         "Ingress default/web-web-canary: 422 Invalid: Ingress.networking.k8s.io \"web-web-canary\" \
          is invalid: metadata.annotations: Too long"
     );
+}
+
+/// `deleteCanaryIngressOnCompletion` reads "fully promoted" from the
+/// context: weight 0 deletes the canary Ingress only once the rollout is.
+#[tokio::test]
+async fn weight_zero_on_a_promoted_rollout_deletes_the_canary_ingress() {
+    let config = json!({"stableIngress": "web", "deleteCanaryIngressOnCompletion": true});
+    let (nginx, mut handle) = router();
+    let promoted = RolloutContext {
+        promoted: true,
+        config: config.clone(),
+        ..ctx()
+    };
+    let call = tokio::spawn(async move { nginx.set_weight(&promoted, 0, &[]).await });
+    next(&mut handle, reply(200, &stable())).await;
+    next(&mut handle, reply(200, &stored(0))).await;
+    let delete = next(&mut handle, reply(200, &stored(0))).await;
+    assert_eq!(
+        (delete.method.as_str(), delete.path_and_query.as_str()),
+        ("DELETE", &*format!("{INGRESSES}/web-web-canary?"))
+    );
+    call.await.unwrap().unwrap();
+    no_more_requests(&mut handle).await;
+
+    // Mid-update, weight 0 keeps the canary Ingress: nothing to change.
+    let (nginx, mut handle) = router();
+    let updating = RolloutContext { config, ..ctx() };
+    let call = tokio::spawn(async move { nginx.set_weight(&updating, 0, &[]).await });
+    next(&mut handle, reply(200, &stable())).await;
+    next(&mut handle, reply(200, &stored(0))).await;
+    call.await.unwrap().unwrap();
+    no_more_requests(&mut handle).await;
 }

@@ -8,8 +8,7 @@ use std::path::Path;
 use rollout_core::spec::SetHeaderRoute;
 use router_nginx::config::Config;
 use router_nginx::plan::{
-    Desired, FIELD_MANAGER, HeaderRoute, Plan, Rollout, canary_ingress, fully_promoted, plan,
-    plan_delete,
+    Desired, FIELD_MANAGER, HeaderRoute, Plan, Rollout, canary_ingress, plan, plan_delete,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -64,6 +63,16 @@ impl Default for RolloutDef {
     }
 }
 
+/// Whether a fixture's rollout status is fully promoted, as the context
+/// says: `stableRS` set and equal to `currentPodHash`.
+fn promoted(status: Option<&Value>) -> bool {
+    status.is_some_and(|s| {
+        s["stableRS"].as_str().is_some_and(|stable| {
+            !stable.is_empty() && s["currentPodHash"].as_str() == Some(stable)
+        })
+    })
+}
+
 /// The fixture's plan, or its error message.
 fn run(f: &Fixture) -> Result<Plan, String> {
     let r = &f.rollout;
@@ -74,6 +83,7 @@ fn run(f: &Fixture) -> Result<Plan, String> {
         canary_service: &r.canary_service,
         stable_service: &r.stable_service,
         max_traffic_weight: r.max_traffic_weight,
+        promoted: promoted(r.status.as_ref()),
     };
     let label = format!("{}/{}", r.namespace, r.name);
     let config = Config::parse(&f.config, &label).map_err(|e| e.to_string())?;
@@ -81,8 +91,7 @@ fn run(f: &Fixture) -> Result<Plan, String> {
         Some(step) => HeaderRoute::from_step(step, &label).map_err(|e| e.to_string())?,
         None => None,
     };
-    let status = serde_json::json!({"status": r.status.clone().unwrap_or(Value::Null)});
-    if f.weight == 0 && config.delete_on_completion && fully_promoted(&status) {
+    if f.weight == 0 && config.delete_on_completion && rollout.promoted {
         return plan_delete(f.canary.as_ref(), &rollout).map_err(|e| e.to_string());
     }
     let desired = Desired {

@@ -5,8 +5,8 @@
 //! Writes are counted from the API server's audit log.
 
 use kube::api::{Patch, PatchParams};
-use plugin_proto::{RolloutContext, TrafficRouter, Verified};
 use rollgate_testkit::Cluster;
+use router_core::{ManagedRoute, RolloutContext, TrafficRouter, Verified};
 use router_nginx::NginxRouter;
 use serde_json::json;
 
@@ -37,11 +37,11 @@ async fn setup(cluster: &Cluster) -> RolloutContext {
         namespace: cluster.namespace.clone(),
         canary_service: "web-canary".into(),
         stable_service: "web-stable".into(),
-        max_traffic_weight: 100,
         plugin_name: "rollgate/nginx".into(),
-        managed_routes: vec!["beta".into()],
+        managed_routes: vec![ManagedRoute::header("beta")],
         config: json!({"stableIngress": "web"}),
-        rollout: serde_json::to_value(&rollout).unwrap(),
+        uid: rollout.metadata.uid.clone(),
+        ..Default::default()
     }
 }
 
@@ -64,7 +64,7 @@ async fn canary_ingress_weights_headers_and_other_writers() {
     let canary = ingresses.get("web-web-canary").await.unwrap();
     assert_eq!(
         canary.metadata.owner_references.as_ref().unwrap()[0].uid,
-        ctx.rollout["metadata"]["uid"].as_str().unwrap()
+        ctx.uid.as_deref().unwrap()
     );
     let a = canary.metadata.annotations.clone().unwrap();
     assert_eq!(a["nginx.ingress.kubernetes.io/canary-weight"], "20");

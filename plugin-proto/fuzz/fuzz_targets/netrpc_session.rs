@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use plugin_proto::journal::JournalRouter;
+use router_core::test_util::JournalRouter;
 use plugin_proto::netrpc::serve_connection;
 use tokio::io::AsyncWriteExt;
 

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use plugin_proto::journal::{JOURNAL_ENV, JournalRouter};
+use router_core::test_util::{JOURNAL_ENV, JournalRouter};
 
 fn main() -> ExitCode {
     let router = match std::env::var_os(JOURNAL_ENV) {

@@ -5,12 +5,10 @@
 
 use rollout_core::spec::{HeaderMatch, MirrorMatch, SetHeaderRoute, SetMirrorRoute, StringMatch};
 use rollout_core::status::WeightDestination;
-use serde_json::json;
+use router_core::{Error, ManagedRoute, RolloutContext, RouteStep, TrafficRouter, Verified};
 
 use super::rpc::{Call, Reply};
-use crate::error::Error;
 use crate::gob::{Schema, Value};
-use crate::router::{RolloutContext, TrafficRouter, Verified};
 
 fn rpc_error_schema() -> Schema {
     Schema::Struct {
@@ -37,7 +35,7 @@ pub(super) async fn handle(router: &dyn TrafficRouter, plugin_name: &str, call: 
     let ctx = || -> Result<RolloutContext, Error> {
         let rollout = args
             .and_then(|a| a.field("Rollout"))
-            .ok_or_else(|| Error::router(format!("{method}: the call carries no Rollout")))?;
+            .ok_or_else(|| Error::invalid(format!("{method}: the call carries no Rollout")))?;
         context(rollout, plugin_name)
     };
     let reply = |body: Value| Reply::ok(call, rpc_error_schema(), body);
@@ -217,9 +215,12 @@ fn mirror_route(v: Option<&Value>) -> SetMirrorRoute {
     }
 }
 
-/// The context of a call from the gob-encoded `v1alpha1.Rollout`. Over
-/// net/rpc the `rollout` JSON carries the fields read here, not the whole object.
-fn context(rollout: &Value, plugin_name: &str) -> Result<RolloutContext, Error> {
+/// The context of a call from the gob-encoded `v1alpha1.Rollout` Argo
+/// sends: the same typed fields [`RolloutContext::new`] reads from a
+/// Rollout, found by their Go field names (the kinds of the managed routes
+/// from the steps, promoted from `Status.StableRS == Status.CurrentPodHash`,
+/// aborted from `Status.Abort`).
+pub(crate) fn context(rollout: &Value, plugin_name: &str) -> Result<RolloutContext, Error> {
     let meta = rollout.field("ObjectMeta");
     let name = text(meta, "Name").unwrap_or_default();
     let namespace = text(meta, "Namespace").unwrap_or_else(|| "default".into());
@@ -230,60 +231,178 @@ fn context(rollout: &Value, plugin_name: &str) -> Result<RolloutContext, Error> 
         .and_then(|r| r.field("Plugins"))
         .and_then(|p| p.map_get(plugin_name))
         .and_then(Value::as_bytes)
-        .ok_or_else(|| Error::Config {
-            rollout: object.clone(),
-            message: format!(
-                "spec.strategy.canary.trafficRouting.plugins: no entry {plugin_name:?}"
-            ),
+        .ok_or_else(|| {
+            Error::rollout_config(
+                &object,
+                format!("spec.strategy.canary.trafficRouting.plugins: no entry {plugin_name:?}"),
+            )
         })?;
-    let config: serde_json::Value = serde_json::from_slice(raw).map_err(|e| Error::Config {
-        rollout: object.clone(),
-        message: format!(
-            "spec.strategy.canary.trafficRouting.plugins[{plugin_name:?}]: not JSON: {e}"
-        ),
+    let config: serde_json::Value = serde_json::from_slice(raw).map_err(|e| {
+        Error::rollout_config(
+            &object,
+            format!("spec.strategy.canary.trafficRouting.plugins[{plugin_name:?}]: not JSON: {e}"),
+        )
     })?;
-    let managed_routes: Vec<String> = routing
+    let steps = canary
+        .and_then(|c| c.field("Steps"))
+        .map(Value::elements)
+        .unwrap_or_default();
+    let mirrored = |name: &str| {
+        steps
+            .iter()
+            .any(|s| text(s.field("SetMirrorRoute"), "Name").as_deref() == Some(name))
+    };
+    let managed_routes = routing
         .and_then(|r| r.field("ManagedRoutes"))
         .map(Value::elements)
         .unwrap_or_default()
         .iter()
         .filter_map(|r| text(Some(r), "Name"))
+        .map(|name| ManagedRoute {
+            kind: if mirrored(&name) {
+                RouteStep::Mirror
+            } else {
+                RouteStep::Header
+            },
+            name,
+        })
         .collect();
-    let max_traffic_weight = routing
-        .and_then(|r| r.field("MaxTrafficWeight"))
-        .and_then(Value::as_i64)
-        .and_then(|w| i32::try_from(w).ok())
-        .unwrap_or(100);
-    let canary_service = text(canary, "CanaryService").unwrap_or_default();
-    let stable_service = text(canary, "StableService").unwrap_or_default();
     let status = rollout.field("Status");
-    let rollout_json = json!({
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Rollout",
-        "metadata": {"name": name, "namespace": namespace, "uid": text(meta, "UID")},
-        "spec": {"strategy": {"canary": {
-            "canaryService": canary_service,
-            "stableService": stable_service,
-            "trafficRouting": {
-                "plugins": {plugin_name: config},
-                "managedRoutes": managed_routes.iter().map(|n| json!({"name": n})).collect::<Vec<_>>(),
-                "maxTrafficWeight": max_traffic_weight,
-            }
-        }}},
-        "status": {
-            "currentPodHash": text(status, "CurrentPodHash"),
-            "stableRS": text(status, "StableRS"),
-        }
-    });
+    let stable_rs = text(status, "StableRS");
     Ok(RolloutContext {
+        uid: text(meta, "UID"),
         name,
         namespace,
-        canary_service,
-        stable_service,
+        canary_service: text(canary, "CanaryService").unwrap_or_default(),
+        stable_service: text(canary, "StableService").unwrap_or_default(),
         managed_routes,
-        max_traffic_weight,
+        max_traffic_weight: routing
+            .and_then(|r| r.field("MaxTrafficWeight"))
+            .and_then(Value::as_i64)
+            .and_then(|w| i32::try_from(w).ok()),
+        promoted: stable_rs.is_some() && stable_rs == text(status, "CurrentPodHash"),
+        aborted: matches!(
+            status.and_then(|s| s.field("Abort")),
+            Some(Value::Bool(true))
+        ),
         plugin_name: plugin_name.to_owned(),
         config,
-        rollout: rollout_json,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> Value {
+        Value::String(v.into())
+    }
+
+    fn st(fields: Vec<(&str, Value)>) -> Value {
+        Value::Struct(fields.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+
+    /// The shape Argo's gob encoder sends for a promoted, aborted rollout
+    /// with a header and a mirror route.
+    fn argo_rollout(status: Value) -> Value {
+        st(vec![
+            (
+                "ObjectMeta",
+                st(vec![
+                    ("Name", s("web")),
+                    ("Namespace", s("shop")),
+                    ("UID", s("u-1")),
+                ]),
+            ),
+            (
+                "Spec",
+                st(vec![(
+                    "Strategy",
+                    st(vec![(
+                        "Canary",
+                        st(vec![
+                            ("CanaryService", s("web-canary")),
+                            ("StableService", s("web-stable")),
+                            (
+                                "Steps",
+                                Value::Slice(vec![
+                                    st(vec![("SetHeaderRoute", st(vec![("Name", s("beta"))]))]),
+                                    st(vec![("SetMirrorRoute", st(vec![("Name", s("shadow"))]))]),
+                                ]),
+                            ),
+                            (
+                                "TrafficRouting",
+                                st(vec![
+                                    (
+                                        "ManagedRoutes",
+                                        Value::Slice(vec![
+                                            st(vec![("Name", s("beta"))]),
+                                            st(vec![("Name", s("shadow"))]),
+                                        ]),
+                                    ),
+                                    ("MaxTrafficWeight", Value::Int(1000)),
+                                    (
+                                        "Plugins",
+                                        Value::Map(vec![(
+                                            s("rollgate/journal"),
+                                            Value::Bytes(br#"{"verify":"NotVerified"}"#.to_vec()),
+                                        )]),
+                                    ),
+                                ]),
+                            ),
+                        ]),
+                    )]),
+                )]),
+            ),
+            ("Status", status),
+        ])
+    }
+
+    #[test]
+    fn the_context_is_read_from_argos_call() {
+        let status = st(vec![
+            ("StableRS", s("abc")),
+            ("CurrentPodHash", s("abc")),
+            ("Abort", Value::Bool(true)),
+        ]);
+        let ctx = context(&argo_rollout(status), "rollgate/journal").unwrap();
+        assert_eq!(
+            ctx,
+            RolloutContext {
+                name: "web".into(),
+                namespace: "shop".into(),
+                uid: Some("u-1".into()),
+                canary_service: "web-canary".into(),
+                stable_service: "web-stable".into(),
+                managed_routes: vec![
+                    ManagedRoute {
+                        name: "beta".into(),
+                        kind: RouteStep::Header
+                    },
+                    ManagedRoute {
+                        name: "shadow".into(),
+                        kind: RouteStep::Mirror
+                    },
+                ],
+                max_traffic_weight: Some(1000),
+                promoted: true,
+                aborted: true,
+                plugin_name: "rollgate/journal".into(),
+                config: serde_json::json!({"verify": "NotVerified"}),
+            }
+        );
+    }
+
+    #[test]
+    fn a_rollout_mid_update_is_neither_promoted_nor_aborted() {
+        let status = st(vec![("StableRS", s("abc")), ("CurrentPodHash", s("def"))]);
+        let ctx = context(&argo_rollout(status), "rollgate/journal").unwrap();
+        assert!(!ctx.promoted && !ctx.aborted);
+        let err = context(&argo_rollout(st(vec![])), "rollgate/nginx").unwrap_err();
+        assert_eq!(err.kind(), router_core::ErrorKind::Config);
+        assert_eq!(
+            err.to_string(),
+            "rollout shop/web: spec.strategy.canary.trafficRouting.plugins: no entry \"rollgate/nginx\""
+        );
+    }
 }

@@ -26,7 +26,7 @@ use tokio::net::UnixListener;
 use tokio::sync::watch;
 use tokio_util::compat::TokioAsyncReadCompatExt as _;
 
-use crate::router::TrafficRouter;
+use router_core::TrafficRouter;
 
 pub use rpc::{Call, Reply};
 

@@ -14,10 +14,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use json_patch::Patch;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch as KubePatch, PatchParams};
-use plugin_proto::{RolloutContext, TrafficRouter, Verified};
 use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
 use rollout_core::status::WeightDestination;
 use router_core::client::{LazyClient, UserAgent, request_error, status_code};
+use router_core::{RolloutContext, TrafficRouter, Verified};
 use router_core::{RouteStep, check_listed};
 
 use crate::config::{Config, RouteKind, RouteRef};
@@ -209,7 +209,7 @@ impl GatewayApiRouter {
         namespace: &str,
         name: &str,
         cache_ok: bool,
-    ) -> Result<(DynamicObject, Api<DynamicObject>), plugin_proto::Error> {
+    ) -> Result<(DynamicObject, Api<DynamicObject>), router_core::Error> {
         let label = || format!("{} {namespace}/{name}", kind.kind());
         let (mut api, resource) = self.api(client, kind, namespace)?;
         if cache_ok && let Some(object) = self.cached(&api, &resource, kind, namespace, name).await
@@ -220,11 +220,7 @@ impl GatewayApiRouter {
         let mut result = api.get(name).await;
         if let Err(e) = &result
             && status_code(e) == Some(404)
-            && self
-                .versions
-                .changed_after_not_found(client, kind)
-                .await
-                .map_err(core_error)?
+            && self.versions.changed_after_not_found(client, kind).await?
         {
             api = self.api(client, kind, namespace)?.0;
             self.throttle().await;
@@ -232,7 +228,7 @@ impl GatewayApiRouter {
         }
         match result {
             Ok(object) => Ok((object, api)),
-            Err(e) => Err(core_error(request_error(label(), &e))),
+            Err(e) => Err(request_error(label(), &e)),
         }
     }
 
@@ -243,8 +239,8 @@ impl GatewayApiRouter {
         }
     }
 
-    async fn client(&self) -> Result<kube::Client, plugin_proto::Error> {
-        self.client.get().await.map_err(core_error)
+    async fn client(&self) -> Result<kube::Client, router_core::Error> {
+        self.client.get().await
     }
 
     /// The API for `kind` in `namespace` at the served version.
@@ -253,8 +249,8 @@ impl GatewayApiRouter {
         client: &kube::Client,
         kind: RouteKind,
         namespace: &str,
-    ) -> Result<(Api<DynamicObject>, ApiResource), plugin_proto::Error> {
-        let resource = self.versions.resource(kind).map_err(router_error)?;
+    ) -> Result<(Api<DynamicObject>, ApiResource), router_core::Error> {
+        let resource = self.versions.resource(kind)?;
         let api = Api::namespaced_with(client.clone(), namespace, &resource);
         Ok((api, resource))
     }
@@ -263,8 +259,8 @@ impl GatewayApiRouter {
     async fn routes(
         &self,
         ctx: &RolloutContext,
-    ) -> Result<(Vec<RouteRef>, String, kube::Client), plugin_proto::Error> {
-        let config = Config::parse(&ctx.config, &ctx.object_name()).map_err(router_error)?;
+    ) -> Result<(Vec<RouteRef>, String, kube::Client), router_core::Error> {
+        let config = Config::parse(&ctx.config, &ctx.object_name())?;
         let namespace = config
             .namespace
             .clone()
@@ -280,17 +276,13 @@ impl GatewayApiRouter {
                 && self
                     .versions
                     .changed_after_not_found(&client, *kind)
-                    .await
-                    .map_err(core_error)?
+                    .await?
             {
                 self.throttle().await;
                 found = self.api(&client, *kind, &namespace)?.0.list(&params).await;
             }
             let found = found.map_err(|e| {
-                core_error(request_error(
-                    format!("listing {}s in {namespace}", kind.kind()),
-                    &e,
-                ))
+                request_error(format!("listing {}s in {namespace}", kind.kind()), &e)
             })?;
             for object in found {
                 let name = object.metadata.name.unwrap_or_default();
@@ -314,11 +306,12 @@ impl GatewayApiRouter {
         ctx: &RolloutContext,
         header_routes_only: bool,
         plan: F,
-    ) -> Result<(), plugin_proto::Error>
+    ) -> Result<(), router_core::Error>
     where
         F: Fn(&Route<'_>, &Services<'_>) -> Result<Option<Patch>, Error> + Send + Sync,
     {
         let (routes, namespace, client) = self.routes(ctx).await?;
+        let managed: Vec<String> = ctx.managed_route_names().map(str::to_owned).collect();
         let services = Services {
             canary: &ctx.canary_service,
             stable: &ctx.stable_service,
@@ -336,7 +329,7 @@ impl GatewayApiRouter {
                 &namespace,
                 &r.name,
                 r.kind,
-                &ctx.managed_routes,
+                &managed,
                 |route| plan(route, &services),
             )
             .await
@@ -345,23 +338,15 @@ impl GatewayApiRouter {
                 Ok(false) => {}
                 Err(e) if written.is_empty() => return Err(e),
                 Err(e) => {
-                    return Err(plugin_proto::Error::router(format!(
-                        "{e} (already updated: {})",
-                        written.join(", ")
-                    )));
+                    return Err(router_core::Error::new(
+                        e.kind(),
+                        format!("{e} (already updated: {})", written.join(", ")),
+                    ));
                 }
             }
         }
         Ok(())
     }
-}
-
-fn router_error(e: Error) -> plugin_proto::Error {
-    plugin_proto::Error::router(e.to_string())
-}
-
-fn core_error(e: router_core::Error) -> plugin_proto::Error {
-    plugin_proto::Error::router(e.to_string())
 }
 
 /// Reads, plans and (if needed) patches one route; `Ok(true)` when it wrote.
@@ -373,7 +358,7 @@ async fn write<F>(
     kind: RouteKind,
     managed: &[String],
     plan: F,
-) -> Result<bool, plugin_proto::Error>
+) -> Result<bool, router_core::Error>
 where
     F: Fn(&Route<'_>) -> Result<Option<Patch>, Error>,
 {
@@ -383,13 +368,13 @@ where
             .read(client, kind, namespace, name, attempt == 0)
             .await?;
         let value = serde_json::to_value(&object)
-            .map_err(|e| plugin_proto::Error::router(e.to_string()))?;
+            .map_err(|e| router_core::Error::internal(e.to_string()))?;
         let route = Route {
             object: &value,
             kind,
             managed,
         };
-        let Some(patch) = plan(&route).map_err(router_error)? else {
+        let Some(patch) = plan(&route)? else {
             return Ok(false);
         };
         let sent = async {
@@ -413,7 +398,7 @@ where
             // have no `rules[].name` and the API server silently drops it:
             // the dry run shows it, and nothing is written.
             Ok(Err(lost)) => {
-                return Err(plugin_proto::Error::router(format!(
+                return Err(router_core::Error::unsupported(format!(
                     "{}: the API server drops spec.rules[].name (rule {lost:?}); managed \
                      header and mirror routes need Gateway API CRDs v1.2 or later. \
                      Nothing was changed.",
@@ -426,10 +411,10 @@ where
                 tracing::debug!(route = %route.label(), attempt, "route changed under us; planning again");
                 tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
             }
-            Err(e) => return Err(core_error(request_error(route.label(), &e))),
+            Err(e) => return Err(request_error(route.label(), &e)),
         }
     }
-    Err(plugin_proto::Error::router(format!(
+    Err(router_core::Error::conflict(format!(
         "{} {name}: still changing after {WRITE_ATTEMPTS} attempts",
         kind.kind()
     )))
@@ -448,7 +433,7 @@ impl TrafficRouter for GatewayApiRouter {
     /// Builds the client and discovers which version of each route kind
     /// the API server serves (a failed discovery is logged; it is tried
     /// again when a route request comes back 404).
-    async fn init(&self) -> Result<(), plugin_proto::Error> {
+    async fn init(&self) -> Result<(), router_core::Error> {
         let client = self.client().await?;
         if let Err(e) = self.versions.discover(&client).await {
             tracing::warn!(error = %e, "Gateway API version discovery failed; assuming v1");
@@ -456,7 +441,7 @@ impl TrafficRouter for GatewayApiRouter {
         Ok(())
     }
 
-    async fn name(&self) -> Result<String, plugin_proto::Error> {
+    async fn name(&self) -> Result<String, router_core::Error> {
         Ok("GatewayAPI".into())
     }
 
@@ -467,9 +452,9 @@ impl TrafficRouter for GatewayApiRouter {
         ctx: &RolloutContext,
         weight: i32,
         additional: &[WeightDestination],
-    ) -> Result<(), plugin_proto::Error> {
-        let max = ctx.max_traffic_weight;
-        let config = Config::parse(&ctx.config, &ctx.object_name()).map_err(router_error)?;
+    ) -> Result<(), router_core::Error> {
+        let max = ctx.max_weight();
+        let config = Config::parse(&ctx.config, &ctx.object_name())?;
         let label = config.in_progress_label;
         self.each_route(ctx, false, |route, services| {
             let weights = plan::plan_weights(route, services, weight, max, additional)?;
@@ -487,14 +472,13 @@ impl TrafficRouter for GatewayApiRouter {
         &self,
         ctx: &RolloutContext,
         step: &SetHeaderRoute,
-    ) -> Result<(), plugin_proto::Error> {
+    ) -> Result<(), router_core::Error> {
         check_listed(
             &ctx.object_name(),
             RouteStep::Header,
             &step.name,
             &ctx.managed_routes,
-        )
-        .map_err(core_error)?;
+        )?;
         self.each_route(ctx, true, |route, services| {
             plan::plan_header_route(route, services, step)
         })
@@ -506,14 +490,13 @@ impl TrafficRouter for GatewayApiRouter {
         &self,
         ctx: &RolloutContext,
         step: &SetMirrorRoute,
-    ) -> Result<(), plugin_proto::Error> {
+    ) -> Result<(), router_core::Error> {
         check_listed(
             &ctx.object_name(),
             RouteStep::Mirror,
             &step.name,
             &ctx.managed_routes,
-        )
-        .map_err(core_error)?;
+        )?;
         self.each_route(ctx, true, |route, services| {
             plan::plan_mirror_route(route, services, step)
         })
@@ -525,12 +508,13 @@ impl TrafficRouter for GatewayApiRouter {
         ctx: &RolloutContext,
         weight: i32,
         additional: &[WeightDestination],
-    ) -> Result<Verified, plugin_proto::Error> {
-        let config = Config::parse(&ctx.config, &ctx.object_name()).map_err(router_error)?;
+    ) -> Result<Verified, router_core::Error> {
+        let config = Config::parse(&ctx.config, &ctx.object_name())?;
         if !config.verify_weight {
             return Ok(Verified::NotImplemented);
         }
         let (routes, namespace, client) = self.routes(ctx).await?;
+        let managed: Vec<String> = ctx.managed_route_names().map(str::to_owned).collect();
         let services = Services {
             canary: &ctx.canary_service,
             stable: &ctx.stable_service,
@@ -541,21 +525,15 @@ impl TrafficRouter for GatewayApiRouter {
                 .read(&client, r.kind, &namespace, &r.name, true)
                 .await?;
             let value = serde_json::to_value(&object)
-                .map_err(|e| plugin_proto::Error::router(e.to_string()))?;
+                .map_err(|e| router_core::Error::internal(e.to_string()))?;
             let route = Route {
                 object: &value,
                 kind: r.kind,
-                managed: &ctx.managed_routes,
+                managed: &managed,
             };
-            let in_place = plan::plan_weights(
-                &route,
-                &services,
-                weight,
-                ctx.max_traffic_weight,
-                additional,
-            )
-            .map_err(router_error)?
-            .is_none();
+            let in_place =
+                plan::plan_weights(&route, &services, weight, ctx.max_weight(), additional)?
+                    .is_none();
             if !in_place || !accepted(&value) {
                 return Ok(Verified::NotVerified);
             }
@@ -571,11 +549,11 @@ impl TrafficRouter for GatewayApiRouter {
         _: &str,
         _: &str,
         _: &[WeightDestination],
-    ) -> Result<(), plugin_proto::Error> {
+    ) -> Result<(), router_core::Error> {
         Ok(())
     }
 
-    async fn remove_managed_routes(&self, ctx: &RolloutContext) -> Result<(), plugin_proto::Error> {
+    async fn remove_managed_routes(&self, ctx: &RolloutContext) -> Result<(), router_core::Error> {
         self.each_route(ctx, true, |route, _| plan::plan_remove_managed(route))
             .await
     }

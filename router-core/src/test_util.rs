@@ -1,9 +1,12 @@
-//! A reference router that records every call instead of touching a data
-//! plane: for tests, benchmarks and trying the plugin protocol end to end.
+//! Test doubles (feature `test-util`): [`JournalRouter`], a reference router
+//! that records every call instead of touching a data plane, for tests,
+//! benchmarks and trying a plugin protocol end to end.
 //!
 //! Its behaviour can be steered from the rollout's plugin config, so a test
 //! can make it misbehave across a process boundary:
-//! `{"fail": "<message>"}` makes every call fail with that message,
+//! `{"fail": "<message>"}` makes every call fail with that message, of the
+//! kind `{"failKind": "<kind>"}` names (an [`ErrorKind::name`]; `config`
+//! when not given),
 //! `{"delayMs": N}` makes every call take N ms, and
 //! `{"verify": "NotVerified" | "NotImplemented"}` sets what `verify_weight`
 //! answers (default `Verified`).
@@ -18,8 +21,9 @@ use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
 use rollout_core::status::WeightDestination;
 use serde_json::{Value, json};
 
-use crate::error::Error;
-use crate::router::{RolloutContext, TrafficRouter, Verified};
+use crate::context::RolloutContext;
+use crate::error::{Error, ErrorKind};
+use crate::router::{TrafficRouter, Verified};
 
 /// How many calls the in-memory journal keeps; older ones are dropped.
 pub const JOURNAL_CAPACITY: usize = 10_000;
@@ -61,13 +65,36 @@ impl JournalRouter {
     ) -> Result<(), Error> {
         if let Some(ctx) = rollout {
             entry["rollout"] = json!(ctx.object_name());
-            entry["maxTrafficWeight"] = json!(ctx.max_traffic_weight);
+            entry["maxTrafficWeight"] = json!(ctx.max_weight());
+            entry["managedRoutes"] = ctx
+                .managed_routes
+                .iter()
+                .map(|r| json!({"name": r.name, "kind": r.kind.to_string()}))
+                .collect();
+            entry["promoted"] = json!(ctx.promoted);
+            entry["aborted"] = json!(ctx.aborted);
             entry["plugin"] = json!(ctx.plugin_name);
             if let Some(ms) = ctx.config.get("delayMs").and_then(Value::as_u64) {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
             if let Some(message) = ctx.config.get("fail").and_then(Value::as_str) {
-                return Err(Error::router(message));
+                let kind = match ctx.config.get("failKind") {
+                    None => ErrorKind::Config,
+                    Some(name) => {
+                        name.as_str()
+                            .and_then(ErrorKind::from_name)
+                            .ok_or_else(|| {
+                                Error::rollout_config(
+                                    &ctx.object_name(),
+                                    format!(
+                                        "failKind: expected one of {}, got {name}",
+                                        ErrorKind::ALL.map(ErrorKind::name).join(", ")
+                                    ),
+                                )
+                            })?
+                    }
+                };
+                return Err(Error::new(kind, message));
             }
         }
         if let Some(file) = &self.file {
@@ -77,7 +104,7 @@ impl JournalRouter {
                 .append(true)
                 .open(file)
                 .and_then(|mut f| f.write_all(line.as_bytes()))
-                .map_err(|e| Error::router(format!("journal {}: {e}", file.display())))?;
+                .map_err(|e| Error::internal(format!("journal {}: {e}", file.display())))?;
         }
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= JOURNAL_CAPACITY {

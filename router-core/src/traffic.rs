@@ -1,10 +1,12 @@
 //! From rollout-core's desired traffic to router calls.
 
+use rollout_core::DesiredTraffic;
 use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
-use rollout_core::{DesiredTraffic, Rollout};
 
+use crate::context::RolloutContext;
 use crate::error::Error;
-use crate::router::{RolloutContext, TrafficRouter, Verified};
+use crate::managed::RouteStep;
+use crate::router::{TrafficRouter, Verified};
 
 /// Makes `router` carry `desired`, then asks it to verify the weight.
 ///
@@ -14,15 +16,14 @@ use crate::router::{RolloutContext, TrafficRouter, Verified};
 ///    pods while hashes switch;
 /// 2. managed routes: with none desired, `remove_managed_routes`; else each
 ///    managed route is set as desired, or removed (a `setHeaderRoute` or
-///    `setMirrorRoute` call with an empty match, by the kind of step that
-///    uses the name) when it is not desired;
+///    `setMirrorRoute` call with an empty match, by the route's
+///    [`kind`](crate::ManagedRoute::kind)) when it is not desired;
 /// 3. `verify_weight`.
 ///
 /// Everything is declarative, so calling this on every reconcile with the
 /// same `desired` repeats the same calls, which routers make free.
 pub async fn apply_traffic(
     router: &dyn TrafficRouter,
-    rollout: &Rollout,
     ctx: &RolloutContext,
     desired: &DesiredTraffic,
 ) -> Result<Verified, Error> {
@@ -44,12 +45,13 @@ pub async fn apply_traffic(
     if desired.header_routes.is_empty() && desired.mirror_routes.is_empty() {
         router.remove_managed_routes(ctx).await?;
     } else {
-        for name in &ctx.managed_routes {
+        for route in &ctx.managed_routes {
+            let name = &route.name;
             if let Some(h) = desired.header_routes.iter().find(|h| &h.name == name) {
                 router.set_header_route(ctx, h).await?;
             } else if let Some(m) = desired.mirror_routes.iter().find(|m| &m.name == name) {
                 router.set_mirror_route(ctx, m).await?;
-            } else if used_for_mirroring(rollout, name) {
+            } else if route.kind == RouteStep::Mirror {
                 let removal = SetMirrorRoute {
                     name: name.clone(),
                     ..Default::default()
@@ -66,11 +68,4 @@ pub async fn apply_traffic(
     }
 
     router.verify_weight(ctx, weight, &desired.additional).await
-}
-
-/// Whether a `setMirrorRoute` step uses this managed route name.
-fn used_for_mirroring(rollout: &Rollout, name: &str) -> bool {
-    rollout
-        .canary()
-        .is_some_and(|c| rollout_core::steps::sets_mirror_route(&c.steps, name))
 }

@@ -1,0 +1,165 @@
+//! [`RolloutContext`]: what a traffic router knows about the rollout a call
+//! is about, typed. Routers read these fields only; whoever builds the
+//! context (a controller from rollout-core's [`Rollout`], a plugin server
+//! from its wire form or from Argo's call) derives them once.
+
+use rollout_core::Rollout;
+use serde_json::Value;
+
+use crate::Error;
+use crate::managed::RouteStep;
+
+/// A route named in `trafficRouting.managedRoutes`, with its kind.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ManagedRoute {
+    /// `managedRoutes[].name`.
+    pub name: String,
+    /// [`RouteStep::Mirror`] when a `setMirrorRoute` step uses the name,
+    /// else [`RouteStep::Header`] (a `setHeaderRoute` step, or no step).
+    pub kind: RouteStep,
+}
+
+impl ManagedRoute {
+    /// A header route named `name`.
+    pub fn header(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            kind: RouteStep::Header,
+        }
+    }
+
+    /// A mirror route named `name`.
+    pub fn mirror(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            kind: RouteStep::Mirror,
+        }
+    }
+}
+
+/// What a traffic router needs to know about the rollout a call is about.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RolloutContext {
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace` (`default` when unset).
+    pub namespace: String,
+    /// `metadata.uid`, when known (owner references need it).
+    pub uid: Option<String>,
+    /// `canary.canaryService`.
+    pub canary_service: String,
+    /// `canary.stableService`.
+    pub stable_service: String,
+    /// `trafficRouting.managedRoutes`, in precedence order, with their kinds.
+    pub managed_routes: Vec<ManagedRoute>,
+    /// `trafficRouting.maxTrafficWeight` as set; see
+    /// [`RolloutContext::max_weight`] for the value in effect.
+    pub max_traffic_weight: Option<i32>,
+    /// Whether the rollout is fully promoted: its stable ReplicaSet is the
+    /// current one (`status.stableRS == status.currentPodHash`).
+    pub promoted: bool,
+    /// Whether the rollout is aborted (`status.abort`).
+    pub aborted: bool,
+    /// The key under `trafficRouting.plugins` the config was read from.
+    pub plugin_name: String,
+    /// This router's own configuration: `trafficRouting.plugins[plugin_name]`.
+    pub config: Value,
+}
+
+impl RolloutContext {
+    /// The context for the router configured under `plugin_name` in the
+    /// rollout's `trafficRouting.plugins`: every field read from `rollout`,
+    /// the kinds of the managed routes from its steps.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) when the rollout has
+    /// no canary strategy, no `trafficRouting`, or no entry `plugin_name`.
+    ///
+    /// ```
+    /// use router_core::{RolloutContext, RouteStep};
+    /// use rollout_core::Rollout;
+    /// let rollout = Rollout::from_value(serde_json::json!({
+    ///     "metadata": {"name": "web", "namespace": "shop", "uid": "u-1"},
+    ///     "spec": {"strategy": {"canary": {"canaryService": "web-canary", "stableService": "web-stable",
+    ///         "steps": [{"setMirrorRoute": {"name": "shadow", "percentage": 10}}],
+    ///         "trafficRouting": {"managedRoutes": [{"name": "beta"}, {"name": "shadow"}],
+    ///             "plugins": {"rollgate/gatewayapi": {"httpRoute": "web"}}}}}},
+    ///     "status": {"stableRS": "abc", "currentPodHash": "abc"}
+    /// }), "web.yaml").unwrap();
+    /// let ctx = RolloutContext::new(&rollout, "rollgate/gatewayapi").unwrap();
+    /// assert_eq!(ctx.config["httpRoute"], "web");
+    /// assert_eq!(ctx.uid.as_deref(), Some("u-1"));
+    /// assert_eq!(ctx.managed_routes[0].kind, RouteStep::Header);
+    /// assert_eq!(ctx.managed_routes[1].kind, RouteStep::Mirror);
+    /// assert_eq!((ctx.max_traffic_weight, ctx.max_weight()), (None, 100));
+    /// assert!(ctx.promoted && !ctx.aborted);
+    /// assert!(RolloutContext::new(&rollout, "rollgate/nginx").is_err());
+    /// ```
+    pub fn new(rollout: &Rollout, plugin_name: &str) -> Result<Self, Error> {
+        let object = rollout.object_name();
+        let canary = rollout.canary().ok_or_else(|| {
+            Error::rollout_config(
+                &object,
+                "spec.strategy.canary: traffic routing needs the canary strategy",
+            )
+        })?;
+        let routing = canary.traffic_routing.as_ref().ok_or_else(|| {
+            Error::rollout_config(&object, "spec.strategy.canary.trafficRouting: not set")
+        })?;
+        let config = routing.plugins.get(plugin_name).cloned().ok_or_else(|| {
+            Error::rollout_config(
+                &object,
+                format!("spec.strategy.canary.trafficRouting.plugins: no entry {plugin_name:?}"),
+            )
+        })?;
+        let status = rollout.status.as_ref();
+        Ok(Self {
+            name: rollout.metadata.name.clone(),
+            namespace: rollout
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into()),
+            uid: rollout.metadata.uid.clone().filter(|u| !u.is_empty()),
+            canary_service: canary.canary_service.clone().unwrap_or_default(),
+            stable_service: canary.stable_service.clone().unwrap_or_default(),
+            managed_routes: canary
+                .managed_routes()
+                .map(|name| ManagedRoute {
+                    name: name.to_owned(),
+                    kind: if rollout_core::steps::sets_mirror_route(&canary.steps, name) {
+                        RouteStep::Mirror
+                    } else {
+                        RouteStep::Header
+                    },
+                })
+                .collect(),
+            max_traffic_weight: routing.max_traffic_weight,
+            promoted: status.is_some_and(|s| {
+                s.stable_rs.as_deref().is_some_and(|stable| {
+                    !stable.is_empty() && s.current_pod_hash.as_deref() == Some(stable)
+                })
+            }),
+            aborted: status.is_some_and(|s| s.abort),
+            plugin_name: plugin_name.to_owned(),
+            config,
+        })
+    }
+
+    /// `<namespace>/<name>`, for messages.
+    pub fn object_name(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// The `maxTrafficWeight` in effect: as set, else 100.
+    pub fn max_weight(&self) -> i32 {
+        self.max_traffic_weight
+            .unwrap_or(rollout_core::spec::DEFAULT_MAX_TRAFFIC_WEIGHT)
+    }
+
+    /// The names of the managed routes, in precedence order.
+    pub fn managed_route_names(&self) -> impl Iterator<Item = &str> {
+        self.managed_routes.iter().map(|r| r.name.as_str())
+    }
+}
