@@ -43,17 +43,9 @@ impl Pass<'_> {
             recorded = None;
         }
         let run = self.track_run(recorded, &base);
-        let outcome = (run.status.clone(), run.message.clone());
+        let (phase, message) = (run.status.clone(), run.message.clone());
         self.st.canary.current_background_analysis_run_status = Some(run);
-        match outcome.0.as_str() {
-            "Failed" | "Error" => self.abort(format!(
-                "Background analysis phase {}{}",
-                outcome.0.to_lowercase(),
-                outcome.1.map(|m| format!(": {m}")).unwrap_or_default()
-            )),
-            "Inconclusive" => self.pause(PauseReason::InconclusiveAnalysisRun),
-            _ => {}
-        }
+        self.act_on_outcome("Background analysis", &phase, message.as_deref());
     }
 
     /// Picks up the run recorded in status, or names a fresh one (the first
@@ -128,42 +120,33 @@ impl Pass<'_> {
         let run = self.track_run(recorded, &base);
         let (phase, message) = (run.status.clone(), run.message.clone());
         self.st.canary.current_step_analysis_run_status = Some(run);
-        match phase.as_str() {
-            "Failed" | "Error" => self.abort(format!(
-                "Step-based analysis phase {}{}",
-                phase.to_lowercase(),
-                message.map(|m| format!(": {m}")).unwrap_or_default()
-            )),
-            "Inconclusive" => self.pause(PauseReason::InconclusiveAnalysisRun),
-            _ => {}
-        }
+        self.act_on_outcome("Step-based analysis", &phase, message.as_deref());
     }
 
     fn step_plugin_gate(&mut self, p: &PluginStep) {
         let index = self.index();
-        let Some(outcome) = self
-            .obs
-            .step_plugin
-            .as_ref()
-            .filter(|o| o.step_index == index)
-        else {
+        let obs = self.obs;
+        let Some(outcome) = obs.step_plugin.as_ref().filter(|o| o.step_index == index) else {
             return;
         };
-        match outcome.phase {
-            AnalysisPhase::Failed | AnalysisPhase::Error => {
-                let msg = format!(
-                    "Step plugin {} phase {}{}",
-                    p.name,
-                    outcome.phase.as_str().to_lowercase(),
-                    outcome
-                        .message
-                        .as_ref()
-                        .map(|m| format!(": {m}"))
-                        .unwrap_or_default()
-                );
-                self.abort(msg);
-            }
-            AnalysisPhase::Inconclusive => self.pause(PauseReason::InconclusiveAnalysisRun),
+        self.act_on_outcome(
+            &format!("Step plugin {}", p.name),
+            outcome.phase.as_str(),
+            outcome.message.as_deref(),
+        );
+    }
+
+    /// Acts on the phase of an analysis or a step plugin: Failed or Error
+    /// abort with a message naming `what`, the phase and its message;
+    /// Inconclusive pauses; any other phase waits.
+    fn act_on_outcome(&mut self, what: &str, phase: &str, message: Option<&str>) {
+        match phase {
+            "Failed" | "Error" => self.abort(format!(
+                "{what} phase {}{}",
+                phase.to_lowercase(),
+                message.map(|m| format!(": {m}")).unwrap_or_default()
+            )),
+            "Inconclusive" => self.pause(PauseReason::InconclusiveAnalysisRun),
             _ => {}
         }
     }

@@ -11,6 +11,7 @@ use super::Pass;
 use crate::decision::ReplicaSetState;
 use crate::pingpong;
 use crate::progress;
+use crate::status::RolloutStatus;
 use crate::steps;
 
 impl Pass<'_> {
@@ -27,14 +28,8 @@ impl Pass<'_> {
         if same_template && same_steps {
             return;
         }
+        clear_update_state(&mut self.st);
         let st = &mut self.st;
-        st.pause_conditions.clear();
-        st.controller_pause = false;
-        st.abort = false;
-        st.aborted_at = None;
-        st.promote_full = false;
-        st.canary.current_step_analysis_run_status = None;
-        st.canary.current_background_analysis_run_status = None;
         st.current_pod_hash = Some(hash.to_owned());
         st.current_step_hash = Some(
             self.step_hash
@@ -114,13 +109,7 @@ impl Pass<'_> {
         let hash = self.current_hash().to_owned();
         let st = &mut self.st;
         st.stable_rs = Some(hash.clone());
-        st.pause_conditions.clear();
-        st.controller_pause = false;
-        st.abort = false;
-        st.aborted_at = None;
-        st.promote_full = false;
-        st.canary.current_step_analysis_run_status = None;
-        st.canary.current_background_analysis_run_status = None;
+        clear_update_state(st);
         if self.c.ping_pong.is_some() {
             st.canary.stable_ping_pong =
                 Some(pingpong::after_promotion(st.canary.stable_ping_pong));
@@ -152,4 +141,17 @@ impl Pass<'_> {
             desired,
         )
     }
+}
+
+/// Clears what belongs to one update (pauses, abort, a pending full
+/// promotion, the analysis runs followed), as a new template, new steps and
+/// a promotion all do.
+fn clear_update_state(st: &mut RolloutStatus) {
+    st.pause_conditions.clear();
+    st.controller_pause = false;
+    st.abort = false;
+    st.aborted_at = None;
+    st.promote_full = false;
+    st.canary.current_step_analysis_run_status = None;
+    st.canary.current_background_analysis_run_status = None;
 }

@@ -138,34 +138,26 @@ impl<'a> Pass<'a> {
         if self.fully_promoted() {
             let size = self.canary_size_before_promotion.unwrap_or(self.r);
             targets.push(target(current, ReplicaSetRole::Current, size, None));
-            for (rs, replicas, deadline) in self.old_replica_set_sizes() {
+        } else {
+            let (mut new_n, stable_n) = self.desired_counts();
+            let mut new_deadline = None;
+            if self.st.abort && self.c.routes_traffic() {
+                (new_n, new_deadline) = self.aborted_canary_size(new_n);
+            }
+            targets.push(target(
+                current,
+                ReplicaSetRole::Current,
+                new_n,
+                new_deadline,
+            ));
+            if let Some(stable) = self.stable_rs() {
                 targets.push(target(
-                    &rs.pod_template_hash,
-                    ReplicaSetRole::Old,
-                    replicas,
-                    deadline,
+                    &stable.pod_template_hash,
+                    ReplicaSetRole::Stable,
+                    stable_n,
+                    None,
                 ));
             }
-            return targets;
-        }
-        let (mut new_n, stable_n) = self.desired_counts();
-        let mut new_deadline = None;
-        if self.st.abort && self.c.routes_traffic() {
-            (new_n, new_deadline) = self.aborted_canary_size(new_n);
-        }
-        targets.push(target(
-            current,
-            ReplicaSetRole::Current,
-            new_n,
-            new_deadline,
-        ));
-        if let Some(stable) = self.stable_rs() {
-            targets.push(target(
-                &stable.pod_template_hash,
-                ReplicaSetRole::Stable,
-                stable_n,
-                None,
-            ));
         }
         for (rs, replicas, deadline) in self.old_replica_set_sizes() {
             targets.push(target(
@@ -199,16 +191,8 @@ impl<'a> Pass<'a> {
         if !stable_ready {
             return (new.spec_replicas, new.scale_down_deadline);
         }
-        let delay = Duration::from_secs(
-            u64::try_from(delay.unwrap_or(DEFAULT_SCALE_DOWN_DELAY_SECONDS)).unwrap_or(0),
-        );
-        let deadline = new.scale_down_deadline.unwrap_or(self.now + delay);
-        if self.now >= deadline {
-            (0, Some(deadline))
-        } else {
-            self.wake_at(deadline);
-            (new.spec_replicas, Some(deadline))
-        }
+        let (due, deadline) = self.delayed_scale_down(delay, new.scale_down_deadline);
+        (if due { 0 } else { new.spec_replicas }, Some(deadline))
     }
 
     /// The ReplicaSets other than the canary and the stable, their sizes
@@ -267,21 +251,14 @@ impl<'a> Pass<'a> {
         if !delayed || self.c.dynamic_stable_scale() || rs.spec_replicas == 0 {
             return (OldReplicaSetPlan::Zero, None);
         }
-        let delay = Duration::from_secs(
-            u64::try_from(
-                self.c
-                    .scale_down_delay_seconds
-                    .unwrap_or(DEFAULT_SCALE_DOWN_DELAY_SECONDS),
-            )
-            .unwrap_or(0),
-        );
-        let deadline = rs.scale_down_deadline.unwrap_or(self.now + delay);
-        if self.now >= deadline {
-            (OldReplicaSetPlan::Zero, Some(deadline))
+        let (due, deadline) =
+            self.delayed_scale_down(self.c.scale_down_delay_seconds, rs.scale_down_deadline);
+        let plan = if due {
+            OldReplicaSetPlan::Zero
         } else {
-            self.wake_at(deadline);
-            (OldReplicaSetPlan::Keep, Some(deadline))
-        }
+            OldReplicaSetPlan::Keep
+        };
+        (plan, Some(deadline))
     }
 
     fn referenced_by_router(&self, rs: &ReplicaSetState) -> bool {
@@ -290,5 +267,23 @@ impl<'a> Pass<'a> {
                 d.weight > 0 && d.pod_template_hash.as_deref() == Some(&rs.pod_template_hash)
             })
         })
+    }
+
+    /// A scale-down after `delay_seconds` (default 30), counted from the
+    /// deadline already recorded or else from now: whether it is due, and
+    /// the deadline. Wakes the pass at the deadline while it is not due.
+    fn delayed_scale_down(
+        &mut self,
+        delay_seconds: Option<i32>,
+        recorded: Option<Time>,
+    ) -> (bool, Time) {
+        let delay = Duration::from_secs(
+            u64::try_from(delay_seconds.unwrap_or(DEFAULT_SCALE_DOWN_DELAY_SECONDS)).unwrap_or(0),
+        );
+        let deadline = recorded.unwrap_or(self.now + delay);
+        if self.now < deadline {
+            self.wake_at(deadline);
+        }
+        (self.now >= deadline, deadline)
     }
 }
