@@ -3,9 +3,11 @@
 //! recent revision inside `rollbackWindow`, skips the steps), and promotion
 //! of the current template to stable once it is due.
 //!
-//! Contract: these stages only change the status being decided, the step
-//! index, events and the cached stable lookups (through
-//! [`Pass::stable_changed`]); nothing here sizes ReplicaSets or moves traffic.
+//! Contract: these stages change the status being decided (the step index
+//! included) and record events; a promotion refreshes the cached stable
+//! lookups ([`Pass::stable_changed`]) and, over a stable ReplicaSet that is
+//! not observed, keeps the canary at its step's size for this pass. Nothing
+//! here sizes ReplicaSets or moves traffic.
 
 use super::Pass;
 use crate::decision::ReplicaSetState;
