@@ -1,0 +1,159 @@
+//! The start and the end of an update: the status reset when the pod
+//! template or the steps change (a return to the stable template, or to a
+//! recent revision inside `rollbackWindow`, skips the steps), and promotion
+//! of the current template to stable once it is due.
+//!
+//! Contract: these stages change the status being decided (the step index
+//! included) and record events; a promotion refreshes the cached stable
+//! lookups ([`Pass::stable_changed`]) and, over a stable ReplicaSet that is
+//! not observed, keeps the canary at its step's size for this pass. Nothing
+//! here sizes ReplicaSets or moves traffic.
+
+use super::Pass;
+use crate::decision::ReplicaSetState;
+use crate::pingpong;
+use crate::progress;
+use crate::status::RolloutStatus;
+use crate::steps;
+
+impl Pass<'_> {
+    pub(super) fn reset_on_new_template_or_steps(&mut self) {
+        let hash = self.current_hash();
+
+        let same_template = self.st.current_pod_hash.as_deref() == Some(hash);
+        let same_steps = self.st.current_step_hash.as_deref().is_some_and(|h| {
+            self.step_hash.map_or_else(
+                || steps::step_hash_matches(self.steps(), h),
+                |known| h == known,
+            )
+        });
+        if same_template && same_steps {
+            return;
+        }
+        clear_update_state(&mut self.st);
+        let st = &mut self.st;
+        st.current_pod_hash = Some(hash.to_owned());
+        st.current_step_hash = Some(
+            self.step_hash
+                .map_or_else(|| steps::step_hash(&self.c.steps), str::to_owned),
+        );
+        self.set_index(0);
+        self.progressed = true;
+        self.template_or_steps_changed = true;
+        // Back on the stable template (a rollback, or new steps for a promoted
+        // rollout): every step counts as done.
+        if !self.steps().is_empty() && self.is_rollback() {
+            self.set_index(self.steps().len());
+            if !same_template {
+                self.event(false, "SkipSteps", "Rollback to stable ReplicaSets".into());
+            }
+        }
+    }
+
+    /// The current template is the stable one, or an older revision inside
+    /// `rollbackWindow` that still has pods.
+    fn is_rollback(&self) -> bool {
+        if self.fully_promoted() {
+            return true;
+        }
+        let window = self
+            .ro
+            .spec
+            .rollback_window
+            .as_ref()
+            .and_then(|w| w.revisions);
+        match (window, self.new_rs(), self.stable_rs()) {
+            (Some(w), Some(new), Some(stable)) if w > 0 => {
+                new.revision < stable.revision
+                    && new.available_replicas > 0
+                    && stable.revision - new.revision <= u64::try_from(w).unwrap_or(0)
+            }
+            _ => false,
+        }
+    }
+
+    /// Promotes the current template to stable when it is due; returns whether it did.
+    pub(super) fn promote_if_due(&mut self) -> bool {
+        if self.fully_promoted() {
+            if self.st.promote_full {
+                self.st.promote_full = false;
+            }
+            return false;
+        }
+        let reason = if self.st.stable_rs.is_none()
+            || self
+                .obs
+                .replica_set(self.st.stable_rs.as_deref().unwrap_or(""))
+                .is_none()
+        {
+            Some("Initial deploy".to_owned())
+        } else if self.st.abort || !self.new_rs().is_some_and(|rs| self.fully_available(rs)) {
+            None
+        } else if self.st.promote_full {
+            Some("Full promotion requested".to_owned())
+        } else if self.is_rollback() {
+            Some("Fast rollback".to_owned())
+        } else if self.index() >= self.steps().len() {
+            Some(format!("Completed all {} canary steps", self.steps().len()))
+        } else {
+            None
+        };
+        let Some(reason) = reason else {
+            return false;
+        };
+        if self.st.stable_rs.is_some() && self.c.routes_traffic() {
+            // The status names a stable ReplicaSet that is not observed (deleted,
+            // or not in the cache yet). Argo scales the ReplicaSets before it
+            // writes the promotion, sizing the canary by the step it is at;
+            // this pass does the same, and the next sizes it fully.
+            self.canary_size_before_promotion = Some(self.desired_counts().0);
+        }
+        let hash = self.current_hash().to_owned();
+        let st = &mut self.st;
+        st.stable_rs = Some(hash.clone());
+        clear_update_state(st);
+        if self.c.ping_pong.is_some() {
+            st.canary.stable_ping_pong =
+                Some(pingpong::after_promotion(st.canary.stable_ping_pong));
+        }
+        self.stable_changed();
+        let len = self.steps().len();
+        self.set_index(len);
+        self.progressed = true;
+        self.event(
+            false,
+            "RolloutCompleted",
+            format!(
+                "Rollout completed update to revision {} ({hash}): {reason}",
+                self.revision()
+            ),
+        );
+        true
+    }
+
+    fn fully_available(&self, rs: &ReplicaSetState) -> bool {
+        rs.available_replicas >= self.r || self.threshold_met(rs, self.r)
+    }
+
+    /// `replicaProgressThreshold` (or exact readiness without one).
+    fn threshold_met(&self, rs: &ReplicaSetState, desired: i32) -> bool {
+        progress::replica_progress_threshold_met(
+            self.c.replica_progress_threshold.as_ref(),
+            Some(rs),
+            desired,
+        )
+    }
+}
+
+/// Clears what belongs to one update (pauses, abort, a pending full
+/// promotion, the analysis runs followed), as a new template, new steps and
+/// a promotion all do.
+fn clear_update_state(st: &mut RolloutStatus) {
+    st.pause_conditions.clear();
+    st.controller_pause = false;
+    st.abort = false;
+    st.aborted_at = None;
+    st.promote_full = false;
+    st.canary.current_step_analysis_run_status = None;
+    st.canary.current_background_analysis_run_status = None;
+}
