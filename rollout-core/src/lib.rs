@@ -46,12 +46,12 @@
 //! `setCanaryScale`, `setHeaderRoute`, `setMirrorRoute`, `plugin`); see
 //! [`spec::CanaryStep`].
 //!
-//! With the `yaml` feature, [`manifest`] reads objects from YAML files as
+//! With the `yaml` feature, `manifest` reads objects from YAML files as
 //! users and `kubectl` write them, keeping the line of every field so that
 //! each problem reads `FILE:LINE: namespace/name: field.path: message`
 //! ([`Diagnostic`]).
 //!
-//! With the `sim` feature, [`sim`] runs the engine against a simulated world
+//! With the `sim` feature, `sim` runs the engine against a simulated world
 //! (ReplicaSets that become ready over time, a recording router) on a
 //! virtual clock.
 #![warn(missing_docs)]
