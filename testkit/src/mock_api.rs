@@ -28,6 +28,7 @@
 //! ```
 
 use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -38,6 +39,9 @@ use tower_test::mock::{self, Handle, SendResponse};
 
 /// The API server side a client is built over (a `tower::Service`).
 pub type MockService = mock::Mock<Request<Body>, Response<Body>>;
+
+/// An answer of the mock API server.
+pub type ApiResponse = Response<Body>;
 
 /// How long [`MockApi::next`] waits for a request before failing.
 pub const REQUEST_WAIT: Duration = Duration::from_secs(2);
@@ -77,40 +81,32 @@ impl Seen {
     /// On a body that cannot be read or is not JSON: the code under test
     /// sent something no API server accepts.
     pub async fn read(request: Request<Body>) -> Self {
+        let (parts, body) = request.into_parts();
         let header = |name: &str| {
-            request
-                .headers()
+            parts
+                .headers
                 .get(name)
                 .map(|v| v.to_str().expect("an ASCII header").to_owned())
                 .unwrap_or_default()
         };
-        let content_type = header("content-type");
-        let user_agent = header("user-agent");
-        let method = request.method().to_string();
-        let uri = request.uri();
-        let path = uri.path().to_owned();
-        let query = uri.query().unwrap_or("").to_owned();
-        let path_and_query = uri
+        let path_and_query = parts
+            .uri
             .path_and_query()
             .map(ToString::to_string)
             .unwrap_or_default();
-        let bytes = request
-            .into_body()
-            .collect_bytes()
-            .await
-            .expect("a readable request body");
+        let bytes = body.collect_bytes().await.expect("a readable request body");
         let body = if bytes.is_empty() {
             Value::Null
         } else {
             serde_json::from_slice(&bytes).expect("a JSON request body")
         };
         Self {
-            method,
-            path,
-            query,
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().unwrap_or("").to_owned(),
             path_and_query,
-            content_type,
-            user_agent,
+            content_type: header("content-type"),
+            user_agent: header("user-agent"),
             body,
         }
     }
@@ -237,10 +233,64 @@ impl MockApi {
         self.assert_quiet_for(QUIET_WAIT).await;
     }
 
-    /// The underlying handle, for a server loop of the test's own (e.g.
-    /// one that answers watches after a delay).
-    pub fn into_handle(self) -> Handle<Request<Body>, Response<Body>> {
-        self.handle
+    /// Answers every request from now on with `answer`, in the
+    /// background (for code that sends requests in an order not worth
+    /// scripting, e.g. discovery); the [`Served`] log records them.
+    pub fn serve(self, mut answer: impl FnMut(&Seen) -> Response<Body> + Send + 'static) -> Served {
+        self.serve_async(move |seen| std::future::ready(answer(seen)))
+    }
+
+    /// Like [`MockApi::serve`], with an answer that may take its time (e.g.
+    /// a watch that ends after a while, so that a watcher does not spin).
+    pub fn serve_async<F>(mut self, mut answer: impl FnMut(&Seen) -> F + Send + 'static) -> Served
+    where
+        F: Future<Output = Response<Body>> + Send + 'static,
+    {
+        let served = Served::default();
+        let log = served.clone();
+        tokio::spawn(async move {
+            while let Some((request, send)) = self.handle.next_request().await {
+                let seen = Seen::read(request).await;
+                let response = answer(&seen);
+                log.push(seen);
+                send.send_response(response.await);
+            }
+        });
+        served
+    }
+}
+
+/// The requests a [`MockApi::serve`] loop has answered, in order.
+#[derive(Clone, Default)]
+pub struct Served {
+    requests: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Served {
+    fn push(&self, seen: Seen) {
+        self.lock().push(seen);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Seen>> {
+        self.requests.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The requests so far, each as `METHOD path`.
+    pub fn lines(&self) -> Vec<String> {
+        self.lock()
+            .iter()
+            .map(|seen| format!("{} {}", seen.method, seen.path))
+            .collect()
+    }
+
+    /// The requests so far.
+    pub fn requests(&self) -> Vec<Seen> {
+        self.lock().clone()
+    }
+
+    /// Forgets the requests so far.
+    pub fn clear(&self) {
+        self.lock().clear();
     }
 }
 
