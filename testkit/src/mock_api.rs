@@ -49,6 +49,9 @@ pub const REQUEST_WAIT: Duration = Duration::from_secs(2);
 /// How long [`MockApi::no_more_requests`] listens for a stray request.
 pub const QUIET_WAIT: Duration = Duration::from_millis(100);
 
+/// How long [`Call::result`] waits for the call to finish.
+pub const CALL_WAIT: Duration = Duration::from_secs(10);
+
 /// A request the code under test sent, as the test asserts it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Seen {
@@ -307,12 +310,19 @@ pub fn spawn<T: Send + 'static>(call: impl Future<Output = T> + Send + 'static) 
 }
 
 impl<T> Call<T> {
-    /// The call's result, once it has finished.
+    /// The call's result, once it has finished (within [`CALL_WAIT`]).
     ///
     /// # Panics
     ///
-    /// When the call panicked.
+    /// When the call panicked, or is still running after [`CALL_WAIT`]
+    /// (most likely waiting for an answer to a request the script did not
+    /// expect): a failing test, not a hanging one.
     pub async fn result(self) -> T {
-        self.task.await.expect("the call did not panic")
+        tokio::time::timeout(CALL_WAIT, self.task)
+            .await
+            .expect(
+                "the call finishes within 10 s (is it waiting for an unexpected request's answer?)",
+            )
+            .expect("the call did not panic")
     }
 }
