@@ -1,6 +1,7 @@
-//! The router's requests, asserted exactly against a mock API server
-//! (tower-test): an unchanged route costs one read and no write; a change is
-//! one guarded JSON patch; a failed guard means read, plan and patch again.
+//! The router's requests, asserted exactly against a mock API server (the
+//! testkit's `mock_api`, on tower-test): an unchanged route costs one read
+//! and no write; a change is one guarded JSON patch; a failed guard means
+//! read, plan and patch again.
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
-//! Route kinds at the version the API server serves (tower-test): TCPRoute
-//! and TLSRoute are `v1` on Gateway API v1.5+ standard CRDs and only
-//! `v1alpha2` on older ones. The router discovers the versions at `init`
-//! and again when a route request comes back 404.
+//! Route kinds at the version the API server serves (the testkit's
+//! `mock_api`): TCPRoute and TLSRoute are `v1` on Gateway API v1.5+ standard
+//! CRDs and only `v1alpha2` on older ones. The router discovers the versions
+//! at `init` and again when a route request comes back 404.
 
 use rollgate_testkit::mock_api::{ApiResponse, MockApi, Seen, Served, reply, status};
 use router_core::{RolloutContext, TrafficRouter};

@@ -1,8 +1,8 @@
-//! The router's requests, asserted exactly against a mock API server
-//! (tower-test): an unchanged VirtualService costs one read and no write; a
-//! change is one replace carrying the resourceVersion read; a conflict
-//! (409) is read, planned and written again; a missing object is an error
-//! naming it, with nothing written.
+//! The router's requests, asserted exactly against a mock API server (the
+//! testkit's `mock_api`, on tower-test): an unchanged VirtualService costs
+//! one read and no write; a change is one replace carrying the
+//! resourceVersion read; a conflict (409) is read, planned and written
+//! again; a missing object is an error naming it, with nothing written.
 
 use rollgate_testkit::mock_api::{self, ApiResponse, MockApi, Seen, reply, status};
 use router_core::{ManagedRoute, RolloutContext, TrafficRouter};

@@ -1,7 +1,7 @@
-//! The router's requests, asserted exactly against a mock API server
-//! (tower-test): an unchanged canary Ingress costs two reads and no write; a
-//! change is one server-side apply under our field manager; bad input is an
-//! error before any write.
+//! The router's requests, asserted exactly against a mock API server (the
+//! testkit's `mock_api`, on tower-test): an unchanged canary Ingress costs
+//! two reads and no write; a change is one server-side apply under our field
+//! manager; bad input is an error before any write.
 
 use rollgate_testkit::mock_api::{self, MockApi, reply, status};
 use router_core::{ManagedRoute, RolloutContext, TrafficRouter, Verified};

@@ -224,3 +224,108 @@ pub fn run_all<A: Adapter>(adapter: &A, dir: &Path, at_least: usize) {
         run(adapter, &path);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sets `spec.weight`; with `sloppy`, it writes even when the weight is
+    /// already in place (not idempotent).
+    struct SetWeight {
+        sloppy: bool,
+    }
+
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Fixture {
+        object: Value,
+        weight: i64,
+    }
+
+    impl Adapter for SetWeight {
+        type Fixture = Fixture;
+        fn input(&self, fixture: &Fixture) -> Value {
+            fixture.object.clone()
+        }
+        fn plan(&self, fixture: &Fixture, object: &Value) -> Result<Outcome, String> {
+            if fixture.weight < 0 {
+                return Err(format!("weight {} is below 0", fixture.weight));
+            }
+            if !self.sloppy && object["spec"]["weight"] == fixture.weight {
+                return Ok(Outcome::Unchanged);
+            }
+            let mut after = object.clone();
+            after["spec"]["weight"] = fixture.weight.into();
+            Ok(Outcome::Changed(after))
+        }
+    }
+
+    /// Runs `yaml` as a fixture file.
+    fn run_text(adapter: &SetWeight, name: &str, yaml: &str) {
+        let dir = std::env::temp_dir().join(format!("fixtures-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("01.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let result = std::panic::catch_unwind(|| run(adapter, &path));
+        std::fs::remove_dir_all(&dir).unwrap();
+        if let Err(panic) = result {
+            std::panic::resume_unwind(panic);
+        }
+    }
+
+    const CHANGE: &str = "description: d\nweight: 30\nobject: {spec: {weight: 0}}\n";
+
+    #[test]
+    fn a_matching_fixture_passes() {
+        let strict = SetWeight { sloppy: false };
+        run_text(
+            &strict,
+            "ok",
+            &format!("{CHANGE}expect: {{spec: {{weight: 30}}}}\n"),
+        );
+        run_text(
+            &strict,
+            "unchanged",
+            "description: d\nweight: 0\nobject: {spec: {weight: 0}}\nunchanged: true\n",
+        );
+        run_text(
+            &strict,
+            "error",
+            "description: d\nweight: -1\nobject: {}\nerror: below 0\n",
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "01.yaml: d")]
+    fn a_different_result_fails() {
+        let yaml = format!("{CHANGE}expect: {{spec: {{weight: 31}}}}\n");
+        run_text(&SetWeight { sloppy: false }, "differs", &yaml);
+    }
+
+    #[test]
+    #[should_panic(expected = "planning again over the result changes something")]
+    fn a_plan_that_is_not_idempotent_fails() {
+        let yaml = format!("{CHANGE}expect: {{spec: {{weight: 30}}}}\n");
+        run_text(&SetWeight { sloppy: true }, "again", &yaml);
+    }
+
+    #[test]
+    #[should_panic(expected = "expected an error")]
+    fn a_missing_error_fails() {
+        run_text(
+            &SetWeight { sloppy: false },
+            "noerror",
+            &format!("{CHANGE}error: below 0\n"),
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "unknown field")]
+    fn an_unknown_key_fails() {
+        run_text(
+            &SetWeight { sloppy: false },
+            "unknown",
+            &format!("{CHANGE}expected: {{}}\n"),
+        );
+    }
+}
