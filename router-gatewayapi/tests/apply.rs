@@ -1,15 +1,14 @@
-//! The router's requests, asserted exactly against a mock API server
-//! (tower-test): an unchanged route costs one read and no write; a change is
-//! one guarded JSON patch; a failed guard means read, plan and patch again.
+//! The router's requests, asserted exactly against a mock API server (the
+//! testkit's `mock_api`, on tower-test): an unchanged route costs one read
+//! and no write; a change is one guarded JSON patch; a failed guard means
+//! read, plan and patch again.
 
 use std::time::Duration;
 
-use http::{Request, Response};
-use kube::client::Body;
+use rollgate_testkit::mock_api::{self, MockApi, Seen, empty_reply, reply, status};
 use router_core::{ErrorKind, ManagedRoute, RolloutContext, TrafficRouter, Verified};
 use router_gatewayapi::GatewayApiRouter;
 use serde_json::{Value, json};
-use tower_test::mock::{self, Handle};
 
 const ROUTE_PATH: &str = "/apis/gateway.networking.k8s.io/v1/namespaces/default/httproutes/web";
 
@@ -46,85 +45,51 @@ fn ctx(config: Value) -> RolloutContext {
 
 /// The router over a mock API server, with the client its binary builds
 /// (the same user agent).
-fn router() -> (GatewayApiRouter, Handle<Request<Body>, Response<Body>>) {
-    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+fn router() -> (GatewayApiRouter, MockApi) {
+    let (service, api) = MockApi::new();
     let client = router_core::client::client_with_service(
         service,
         "default",
         &GatewayApiRouter::user_agent(),
     );
-    (GatewayApiRouter::with_client(client), handle)
+    (GatewayApiRouter::with_client(client), api)
 }
 
-fn reply(status: u16, body: &Value) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .body(Body::from(serde_json::to_vec(body).unwrap()))
-        .unwrap()
-}
-
-/// Expects the next request; returns (method, path, content type, body).
-async fn next(
-    handle: &mut Handle<Request<Body>, Response<Body>>,
-    response: Response<Body>,
-) -> (String, String, String, Value) {
-    let (request, send) = tokio::time::timeout(Duration::from_secs(2), handle.next_request())
-        .await
-        .expect("a request within 2 s")
-        .expect("the router sent a request");
-    let method = request.method().to_string();
-    let path = request.uri().path().to_owned();
-    let content_type = request
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let bytes = request.into_body().collect_bytes().await.unwrap();
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap()
-    };
-    send.send_response(response);
-    (method, path, content_type, body)
-}
-
-async fn no_more_requests(handle: &mut Handle<Request<Body>, Response<Body>>) {
-    let more = tokio::time::timeout(Duration::from_millis(100), handle.next_request()).await;
-    assert!(
-        matches!(more, Err(_) | Ok(None)),
-        "unexpected extra request"
-    );
+/// `set_weight(30)` on the route `web`, running while the test answers.
+fn set_weight_30(router: GatewayApiRouter) -> mock_api::Call<Result<(), router_core::Error>> {
+    mock_api::spawn(async move {
+        router
+            .set_weight(&ctx(json!({"httpRoute": "web"})), 30, &[])
+            .await
+    })
 }
 
 #[tokio::test]
 async fn an_unchanged_route_costs_one_read_and_no_write() {
-    let (router, mut handle) = router();
-    let call = tokio::spawn(async move {
-        router
-            .set_weight(&ctx(json!({"httpRoute": "web"})), 30, &[])
-            .await
-    });
-    let (method, path, _, _) = next(&mut handle, reply(200, &route(30, 70))).await;
-    assert_eq!((method.as_str(), path.as_str()), ("GET", ROUTE_PATH));
-    call.await.unwrap().unwrap();
-    no_more_requests(&mut handle).await;
+    let (router, mut api) = router();
+    let call = set_weight_30(router);
+    let get = api.next(reply(200, &route(30, 70))).await;
+    assert_eq!(
+        (get.method.as_str(), get.path.as_str()),
+        ("GET", ROUTE_PATH)
+    );
+    call.result().await.unwrap();
+    api.no_more_requests().await;
 }
 
 #[tokio::test]
 async fn a_weight_change_is_one_guarded_json_patch() {
-    let (router, mut handle) = router();
-    let call = tokio::spawn(async move {
-        router
-            .set_weight(&ctx(json!({"httpRoute": "web"})), 30, &[])
-            .await
-    });
-    next(&mut handle, reply(200, &route(0, 100))).await;
-    let (method, path, content_type, body) = next(&mut handle, reply(200, &route(30, 70))).await;
-    assert_eq!((method.as_str(), path.as_str()), ("PATCH", ROUTE_PATH));
-    assert_eq!(content_type, "application/json-patch+json");
+    let (router, mut api) = router();
+    let call = set_weight_30(router);
+    api.next(reply(200, &route(0, 100))).await;
+    let patch = api.next(reply(200, &route(30, 70))).await;
     assert_eq!(
-        body,
+        (patch.method.as_str(), patch.path.as_str()),
+        ("PATCH", ROUTE_PATH)
+    );
+    assert_eq!(patch.content_type, "application/json-patch+json");
+    assert_eq!(
+        patch.body,
         json!([
             {"op": "test", "path": "/spec/rules/0/backendRefs/0/name", "value": "web-canary"},
             {"op": "replace", "path": "/spec/rules/0/backendRefs/0/weight", "value": 30},
@@ -133,46 +98,45 @@ async fn a_weight_change_is_one_guarded_json_patch() {
             {"op": "add", "path": "/metadata/labels/rollouts.argoproj.io~1gatewayapi-canary", "value": "in-progress"}
         ])
     );
-    call.await.unwrap().unwrap();
-    no_more_requests(&mut handle).await;
+    call.result().await.unwrap();
+    api.no_more_requests().await;
 }
 
 #[tokio::test]
 async fn a_failed_guard_is_read_planned_and_patched_again() {
-    let (router, mut handle) = router();
-    let call = tokio::spawn(async move {
-        router
-            .set_weight(&ctx(json!({"httpRoute": "web"})), 30, &[])
-            .await
-    });
-    next(&mut handle, reply(200, &route(0, 100))).await;
-    let invalid = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Invalid",
-        "message": "the server rejected our request due to an error in our request", "code": 422});
-    let (method, ..) = next(&mut handle, reply(422, &invalid)).await;
-    assert_eq!(method, "PATCH");
-    let (method, ..) = next(&mut handle, reply(200, &route(0, 100))).await;
-    assert_eq!(method, "GET", "read again after the guard failed");
-    let (method, ..) = next(&mut handle, reply(200, &route(30, 70))).await;
-    assert_eq!(method, "PATCH");
-    call.await.unwrap().unwrap();
+    let (router, mut api) = router();
+    let call = set_weight_30(router);
+    api.next(reply(200, &route(0, 100))).await;
+    let invalid = status(
+        422,
+        "Invalid",
+        "the server rejected our request due to an error in our request",
+    );
+    let patch = api.next(reply(422, &invalid)).await;
+    assert_eq!(patch.method, "PATCH");
+    let get = api.next(reply(200, &route(0, 100))).await;
+    assert_eq!(get.method, "GET", "read again after the guard failed");
+    let patch = api.next(reply(200, &route(30, 70))).await;
+    assert_eq!(patch.method, "PATCH");
+    call.result().await.unwrap();
 }
 
 #[tokio::test]
 async fn verify_weight_reads_the_route_and_its_parents() {
-    let (router, mut handle) = router();
+    let (router, mut api) = router();
     let config = json!({"httpRoute": "web"});
     let r = router.clone();
     let c = config.clone();
-    let call = tokio::spawn(async move { r.verify_weight(&ctx(c), 30, &[]).await });
-    next(&mut handle, reply(200, &route(30, 70))).await;
-    assert_eq!(call.await.unwrap().unwrap(), Verified::Verified);
+    let call = mock_api::spawn(async move { r.verify_weight(&ctx(c), 30, &[]).await });
+    api.next(reply(200, &route(30, 70))).await;
+    assert_eq!(call.result().await.unwrap(), Verified::Verified);
 
     let r = router.clone();
     let c = config.clone();
-    let call = tokio::spawn(async move { r.verify_weight(&ctx(c), 50, &[]).await });
-    next(&mut handle, reply(200, &route(30, 70))).await;
+    let call = mock_api::spawn(async move { r.verify_weight(&ctx(c), 50, &[]).await });
+    api.next(reply(200, &route(30, 70))).await;
     assert_eq!(
-        call.await.unwrap().unwrap(),
+        call.result().await.unwrap(),
         Verified::NotVerified,
         "weights not in place yet"
     );
@@ -185,12 +149,12 @@ async fn verify_weight_reads_the_route_and_its_parents() {
         )
         .await;
     assert_eq!(off.unwrap(), Verified::NotImplemented);
-    no_more_requests(&mut handle).await;
+    api.no_more_requests().await;
 }
 
 #[tokio::test]
 async fn a_bad_config_changes_nothing() {
-    let (router, mut handle) = router();
+    let (router, mut api) = router();
     let err = router
         .set_weight(
             &ctx(json!({"httpRoute": "web", "httpRouteName": "typo"})),
@@ -204,76 +168,55 @@ async fn a_bad_config_changes_nothing() {
         "{err}"
     );
     assert_eq!(err.kind(), ErrorKind::Config);
-    no_more_requests(&mut handle).await;
+    api.no_more_requests().await;
 }
 
 #[tokio::test]
 async fn a_missing_route_is_not_found_and_a_lost_race_a_conflict() {
-    let (router, mut handle) = router();
-    let router = std::sync::Arc::new(router);
-    let call = {
-        let router = router.clone();
-        tokio::spawn(async move {
-            router
-                .set_weight(&ctx(json!({"httpRoute": "web"})), 30, &[])
-                .await
-        })
-    };
-    let missing = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
-        "message": "httproutes.gateway.networking.k8s.io \"web\" not found", "code": 404});
-    next(&mut handle, reply(404, &missing)).await;
+    let (router, mut api) = router();
+    let call = set_weight_30(router.clone());
+    let missing = status(
+        404,
+        "NotFound",
+        "httproutes.gateway.networking.k8s.io \"web\" not found",
+    );
+    api.next(reply(404, &missing)).await;
     // A 404 makes the router check which versions are served: none answer.
-    while let Ok(Some((_, send))) =
-        tokio::time::timeout(Duration::from_millis(300), handle.next_request()).await
-    {
-        send.send_response(reply(404, &missing));
-    }
-    let err = call.await.unwrap().unwrap_err();
+    api.answer_until_quiet(Duration::from_millis(300), |_| reply(404, &missing))
+        .await;
+    let err = call.result().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
 
     // Every write loses its race: after the last attempt, a conflict.
-    let call = tokio::spawn(async move {
-        router
-            .set_weight(&ctx(json!({"httpRoute": "web"})), 30, &[])
-            .await
-    });
-    let conflict = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Conflict",
-        "message": "the object has been modified", "code": 409});
-    while let Ok(Some((request, send))) =
-        tokio::time::timeout(Duration::from_millis(500), handle.next_request()).await
-    {
-        if request.method() == "GET" {
-            send.send_response(reply(200, &route(0, 100)));
+    let call = set_weight_30(router);
+    let conflict = status(409, "Conflict", "the object has been modified");
+    api.answer_until_quiet(Duration::from_millis(500), |seen| {
+        if seen.method == "GET" {
+            reply(200, &route(0, 100))
         } else {
-            send.send_response(reply(409, &conflict));
+            reply(409, &conflict)
         }
-    }
-    let err = call.await.unwrap().unwrap_err();
+    })
+    .await;
+    let err = call.result().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
     assert!(err.to_string().contains("still changing after"), "{err}");
 }
 
 #[tokio::test]
 async fn the_request_limit_spaces_requests_out() {
-    let (service, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
-    let router = GatewayApiRouter::with_client(kube::Client::new(service, "default"))
+    let (client, mut api) = MockApi::client();
+    let router = GatewayApiRouter::with_client(client)
         .with_request_limit(router_gatewayapi::RequestLimit { qps: 2.0, burst: 1 })
         .unwrap();
-    let call = tokio::spawn(async move {
-        router
-            .set_weight(&ctx(json!({"httpRoute": "web"})), 30, &[])
-            .await
-    });
-    let (method, ..) = next(&mut handle, reply(200, &route(0, 100))).await;
-    assert_eq!(method, "GET", "the first request goes at once");
-    let early = tokio::time::timeout(Duration::from_millis(300), handle.next_request()).await;
-    assert!(
-        early.is_err(),
-        "at 2 requests/s the patch waits about 500 ms"
-    );
-    let (method, ..) = next(&mut handle, reply(200, &route(30, 70))).await;
-    assert_eq!(method, "PATCH");
-    call.await.unwrap().unwrap();
+    let call = set_weight_30(router);
+    let get = api.next(reply(200, &route(0, 100))).await;
+    assert_eq!(get.method, "GET", "the first request goes at once");
+    // At 2 requests/s the patch waits about 500 ms.
+    api.assert_quiet_for(Duration::from_millis(300)).await;
+    let patch = api.next(reply(200, &route(30, 70))).await;
+    assert_eq!(patch.method, "PATCH");
+    call.result().await.unwrap();
 }
 
 fn beta_header_route() -> rollout_core::spec::SetHeaderRoute {
@@ -298,103 +241,104 @@ fn patched(body: &Value, keep_names: bool) -> Value {
     route
 }
 
-fn is_dry_run(query: &str) -> bool {
-    query.split('&').any(|pair| pair == "dryRun=All")
+/// Expects a PATCH and answers it with the patched route.
+async fn next_patch(api: &mut MockApi, keep_names: bool) -> Seen {
+    let seen = api
+        .next_with(|seen| reply(200, &patched(&seen.body, keep_names)))
+        .await;
+    assert_eq!(seen.method, "PATCH");
+    seen
 }
 
-/// Expects a PATCH; returns its query string and body.
-async fn next_patch(
-    handle: &mut Handle<Request<Body>, Response<Body>>,
-    keep_names: bool,
-) -> (String, Value) {
-    let (request, send) = tokio::time::timeout(Duration::from_secs(2), handle.next_request())
-        .await
-        .expect("a request within 2 s")
-        .expect("the router sent a request");
-    assert_eq!(request.method(), "PATCH");
-    let query = request.uri().query().unwrap_or("").to_owned();
-    let bytes = request.into_body().collect_bytes().await.unwrap();
-    let body: Value = serde_json::from_slice(&bytes).unwrap();
-    send.send_response(reply(200, &patched(&body, keep_names)));
-    (query, body)
+/// `set_header_route(beta)` on the route `web`, running while the test
+/// answers.
+fn set_beta_header_route(
+    router: GatewayApiRouter,
+) -> mock_api::Call<Result<(), router_core::Error>> {
+    mock_api::spawn(async move {
+        router
+            .set_header_route(&ctx(json!({"httpRoute": "web"})), &beta_header_route())
+            .await
+    })
 }
 
 #[tokio::test]
 async fn a_new_managed_rule_is_tried_as_a_dry_run_first() {
-    let (router, mut handle) = router();
-    let call = tokio::spawn(async move {
-        router
-            .set_header_route(&ctx(json!({"httpRoute": "web"})), &beta_header_route())
-            .await
-    });
-    next(&mut handle, reply(200, &route(0, 100))).await;
-    let (query, dry) = next_patch(&mut handle, true).await;
-    assert!(is_dry_run(&query), "{query}");
-    let (query, real) = next_patch(&mut handle, true).await;
-    assert!(!is_dry_run(&query), "then the real write: {query}");
-    assert_eq!(dry, real, "the same patch");
-    call.await.unwrap().unwrap();
-    no_more_requests(&mut handle).await;
+    let (router, mut api) = router();
+    let call = set_beta_header_route(router);
+    api.next(reply(200, &route(0, 100))).await;
+    let dry = next_patch(&mut api, true).await;
+    assert!(dry.has_query("dryRun=All"), "{}", dry.query);
+    let real = next_patch(&mut api, true).await;
+    assert!(
+        !real.has_query("dryRun=All"),
+        "then the real write: {}",
+        real.query
+    );
+    assert_eq!(dry.body, real.body, "the same patch");
+    call.result().await.unwrap();
+    api.no_more_requests().await;
 }
 
 #[tokio::test]
 async fn crds_that_drop_rule_names_are_refused_without_a_write() {
-    let (router, mut handle) = router();
-    let call = tokio::spawn(async move {
-        router
-            .set_header_route(&ctx(json!({"httpRoute": "web"})), &beta_header_route())
-            .await
-    });
-    next(&mut handle, reply(200, &route(0, 100))).await;
-    let (query, _) = next_patch(&mut handle, false).await;
-    assert!(is_dry_run(&query), "{query}");
-    let err = call.await.unwrap().unwrap_err().to_string();
+    let (router, mut api) = router();
+    let call = set_beta_header_route(router);
+    api.next(reply(200, &route(0, 100))).await;
+    let dry = next_patch(&mut api, false).await;
+    assert!(dry.has_query("dryRun=All"), "{}", dry.query);
+    let err = call.result().await.unwrap_err().to_string();
     assert!(
         err.contains("HTTPRoute default/web") && err.contains("v1.2"),
         "{err}"
     );
-    no_more_requests(&mut handle).await;
+    api.no_more_requests().await;
 }
 
-/// Answers the watch cache's list and watch requests from `route`; records
-/// every other request (method and path) and answers it with `route` too.
-fn serve_with_watches(
-    mut handle: Handle<Request<Body>, Response<Body>>,
-    route: Value,
-) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
-    let others = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen = others.clone();
-    tokio::spawn(async move {
-        while let Some((request, send)) = handle.next_request().await {
-            let query = request.uri().query().unwrap_or("").to_owned();
-            let path = request.uri().path().to_owned();
-            if query.split('&').any(|p| p == "watch=true") {
+/// Whether a request is the watch cache's own (a list or a watch).
+fn is_cache_request(seen: &Seen) -> bool {
+    seen.has_query("watch=true") || seen.path.ends_with("/httproutes")
+}
+
+/// Answers the watch cache's list and watch requests from `route`, and
+/// every other request with `route` too.
+fn serve_with_watches(api: MockApi, route: Value) -> mock_api::Served {
+    api.serve_async(move |seen| {
+        let watch = seen.has_query("watch=true");
+        let response = if watch {
+            empty_reply()
+        } else if seen.path.ends_with("/httproutes") {
+            let list = json!({
+                "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRouteList",
+                "metadata": {"resourceVersion": "7"}, "items": [route.clone()]
+            });
+            reply(200, &list)
+        } else {
+            reply(200, &route)
+        };
+        async move {
+            if watch {
                 // An empty watch that ends after a while; the watcher re-watches.
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                send.send_response(reply(200, &Value::Null).map(|_| Body::empty()));
-            } else if path.ends_with("/httproutes") {
-                let list = json!({
-                    "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRouteList",
-                    "metadata": {"resourceVersion": "7"}, "items": [route.clone()]
-                });
-                send.send_response(reply(200, &list));
-            } else {
-                seen.lock()
-                    .unwrap()
-                    .push(format!("{} {path}", request.method()));
-                send.send_response(reply(200, &route));
             }
+            response
         }
-    });
-    others
+    })
 }
 
 #[tokio::test]
 async fn with_a_watch_cache_an_unchanged_route_costs_no_request() {
-    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    let router =
-        GatewayApiRouter::with_client(kube::Client::new(service, "default")).with_watch_cache();
-    let others = serve_with_watches(handle, route(30, 70));
+    let (client, api) = MockApi::client();
+    let router = GatewayApiRouter::with_client(client).with_watch_cache();
+    let served = serve_with_watches(api, route(30, 70));
+    let others = || -> Vec<String> {
+        served
+            .requests()
+            .iter()
+            .filter(|seen| !is_cache_request(seen))
+            .map(|seen| format!("{} {}", seen.method, seen.path))
+            .collect()
+    };
     let ctx = ctx(json!({"httpRoute": "web"}));
     for _ in 0..3 {
         router.set_weight(&ctx, 30, &[]).await.unwrap();
@@ -403,15 +347,11 @@ async fn with_a_watch_cache_an_unchanged_route_costs_no_request() {
         router.verify_weight(&ctx, 30, &[]).await.unwrap(),
         Verified::Verified
     );
-    assert!(
-        others.lock().unwrap().is_empty(),
-        "{:?}",
-        others.lock().unwrap()
-    );
+    assert!(others().is_empty(), "{:?}", others());
 
     router.set_weight(&ctx, 50, &[]).await.unwrap();
     assert_eq!(
-        *others.lock().unwrap(),
+        others(),
         [format!("PATCH {ROUTE_PATH}")],
         "a change is one write, read from the cache"
     );
@@ -419,37 +359,32 @@ async fn with_a_watch_cache_an_unchanged_route_costs_no_request() {
 
 #[tokio::test]
 async fn every_request_names_the_router_in_its_user_agent() {
-    let (router, mut handle) = router();
-    let call = tokio::spawn(async move {
-        router
-            .set_weight(&ctx(json!({"httpRoute": "web"})), 30, &[])
-            .await
-    });
+    let (router, mut api) = router();
+    let call = set_weight_30(router);
     for _ in 0..2 {
-        let (request, send) = tokio::time::timeout(Duration::from_secs(2), handle.next_request())
-            .await
-            .unwrap()
-            .unwrap();
+        let seen = api
+            .next_with(|seen| {
+                if seen.method == "GET" {
+                    reply(200, &route(0, 100))
+                } else {
+                    reply(200, &route(30, 70))
+                }
+            })
+            .await;
         assert_eq!(
-            request.headers().get("user-agent").unwrap(),
+            seen.user_agent,
             concat!("rollgate-gatewayapi/", env!("CARGO_PKG_VERSION")),
             "{} {}",
-            request.method(),
-            request.uri()
+            seen.method,
+            seen.path_and_query
         );
-        let body = if request.method() == "GET" {
-            route(0, 100)
-        } else {
-            route(30, 70)
-        };
-        send.send_response(reply(200, &body));
     }
-    call.await.unwrap().unwrap();
+    call.result().await.unwrap();
 }
 
 #[tokio::test]
 async fn a_route_not_in_managed_routes_is_refused_before_any_request() {
-    let (router, mut handle) = router();
+    let (router, mut api) = router();
     let mut unlisted = beta_header_route();
     unlisted.name = "gamma".into();
     let err = router
@@ -476,23 +411,24 @@ async fn a_route_not_in_managed_routes_is_refused_before_any_request() {
         err.contains("setMirrorRoute shadow") && err.contains("managedRoutes"),
         "{err}"
     );
-    no_more_requests(&mut handle).await;
+    api.no_more_requests().await;
 }
 
 #[tokio::test]
 async fn an_api_error_is_one_line_naming_the_route_the_code_and_the_message() {
-    let (router, mut handle) = router();
-    let call = tokio::spawn(async move {
-        router
-            .set_weight(&ctx(json!({"httpRoute": "web"})), 30, &[])
-            .await
-    });
-    next(&mut handle, reply(200, &route(0, 100))).await;
-    let forbidden = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden",
-        "message": "httproutes.gateway.networking.k8s.io \"web\" is forbidden: User \"router\" cannot patch resource \"httproutes\"",
-        "details": {"name": "web", "group": "gateway.networking.k8s.io", "kind": "httproutes"}, "code": 403});
-    next(&mut handle, reply(403, &forbidden)).await;
-    let err = call.await.unwrap().unwrap_err();
+    let (router, mut api) = router();
+    let call = set_weight_30(router);
+    api.next(reply(200, &route(0, 100))).await;
+    let mut forbidden = status(
+        403,
+        "Forbidden",
+        "httproutes.gateway.networking.k8s.io \"web\" is forbidden: User \"router\" cannot \
+         patch resource \"httproutes\"",
+    );
+    forbidden["details"] =
+        json!({"name": "web", "group": "gateway.networking.k8s.io", "kind": "httproutes"});
+    api.next(reply(403, &forbidden)).await;
+    let err = call.result().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Forbidden);
     assert_eq!(
         err.to_string(),

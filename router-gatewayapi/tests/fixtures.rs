@@ -1,9 +1,11 @@
 //! Table tests: every YAML file in `tests/fixtures/` is a route, a call and
-//! the expected route (or "unchanged", or an error). The plan is applied as
-//! the API server would apply the JSON patch; planning again on the result
-//! must change nothing.
+//! the expected route (or "unchanged", or an error), run by the testkit's
+//! fixture runner. The plan is applied as the API server would apply the
+//! JSON patch; planning again on the result must change nothing.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use rollgate_testkit::fixtures::{self, Adapter, Outcome};
 
 use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
 use rollout_core::status::WeightDestination;
@@ -14,10 +16,10 @@ use router_gatewayapi::plan::{
 use serde::Deserialize;
 use serde_json::Value;
 
+/// A fixture's route and call (the runner reads the expectation).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Fixture {
-    description: String,
     #[serde(default)]
     kind: Option<String>,
     #[serde(default)]
@@ -26,12 +28,6 @@ struct Fixture {
     managed_routes: Vec<String>,
     call: Call,
     route: Value,
-    #[serde(default)]
-    expect: Option<Value>,
-    #[serde(default)]
-    unchanged: bool,
-    #[serde(default)]
-    error: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -99,56 +95,46 @@ fn run(f: &Fixture, object: &Value) -> Result<Option<json_patch::Patch>, router_
     } else if c.remove_managed_routes {
         plan_remove_managed(&route)
     } else {
-        panic!("{}: the call does nothing", f.description)
+        panic!("the call does nothing")
     }
+}
+
+/// Plans a fixture's call with the router's planner; the outcome is the
+/// route after the JSON patch.
+struct GatewayApi;
+
+impl Adapter for GatewayApi {
+    type Fixture = Fixture;
+
+    fn input(&self, fixture: &Fixture) -> Value {
+        fixture.route.clone()
+    }
+
+    fn plan(&self, fixture: &Fixture, object: &Value) -> Result<Outcome, String> {
+        let Some(patch) = run(fixture, object).map_err(|e| e.to_string())? else {
+            return Ok(Outcome::Unchanged);
+        };
+        let mut after = object.clone();
+        json_patch::patch(&mut after, &patch)
+            .map_err(|e| format!("the planned patch does not apply: {e}"))?;
+        Ok(Outcome::Changed(after))
+    }
+}
+
+fn fixture_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 #[test]
 fn every_fixture_plans_as_expected() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    assert!(files.len() >= 16, "{} fixtures", files.len());
-    for path in files {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let f: Fixture = serde_yaml_ng::from_str(&std::fs::read_to_string(&path).unwrap())
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let result = run(&f, &f.route);
-        if let Some(want) = &f.error {
-            let err = result
-                .err()
-                .unwrap_or_else(|| panic!("{name}: expected an error"));
-            assert!(err.to_string().contains(want.as_str()), "{name}: {err}");
-            continue;
-        }
-        let plan = result.unwrap_or_else(|e| panic!("{name}: {e}"));
-        if f.unchanged {
-            assert!(plan.is_none(), "{name}: expected no change, got {plan:?}");
-            continue;
-        }
-        let plan = plan.unwrap_or_else(|| panic!("{name}: expected a change"));
-        let mut after = f.route.clone();
-        json_patch::patch(&mut after, &plan).unwrap_or_else(|e| panic!("{name}: patch fails: {e}"));
-        let want = f
-            .expect
-            .as_ref()
-            .unwrap_or_else(|| panic!("{name}: no expectation"));
-        assert_eq!(&after, want, "{name}: {}", f.description);
-        let again = run(&f, &after).unwrap_or_else(|e| panic!("{name}: second plan: {e}"));
-        assert!(
-            again.is_none(),
-            "{name}: planning again changed something: {again:?}"
-        );
-    }
+    fixtures::run_all(&GatewayApi, &fixture_path(""), 16);
 }
 
 #[test]
 fn a_concurrent_edit_makes_the_patch_fail_instead_of_overwriting_it() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/04-multi-rule.yaml");
-    let f: Fixture = serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let (f, _) = fixtures::load::<GatewayApi>(&fixture_path("04-multi-rule.yaml"));
     let plan = run(&f, &f.route).unwrap().unwrap();
     // Someone inserts a rule at the top between our read and our write.
     let mut edited = f.route.clone();
@@ -166,9 +152,8 @@ fn a_concurrent_edit_makes_the_patch_fail_instead_of_overwriting_it() {
 
 #[test]
 fn a_rule_the_rollout_does_not_own_is_byte_identical_at_every_weight() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/19-user-rule-to-stable-untouched.yaml");
-    let f: Fixture = serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let (f, _) =
+        fixtures::load::<GatewayApi>(&fixture_path("19-user-rule-to-stable-untouched.yaml"));
     let services = Services {
         canary: "web-canary",
         stable: "web-stable",

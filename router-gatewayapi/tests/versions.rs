@@ -1,33 +1,14 @@
-//! Route kinds at the version the API server serves (tower-test): TCPRoute
-//! and TLSRoute are `v1` on Gateway API v1.5+ standard CRDs and only
-//! `v1alpha2` on older ones. The router discovers the versions at `init`
-//! and again when a route request comes back 404.
+//! Route kinds at the version the API server serves (the testkit's
+//! `mock_api`): TCPRoute and TLSRoute are `v1` on Gateway API v1.5+ standard
+//! CRDs and only `v1alpha2` on older ones. The router discovers the versions
+//! at `init` and again when a route request comes back 404.
 
-use std::sync::{Arc, Mutex};
-
-use http::{Request, Response};
-use kube::client::Body;
+use rollgate_testkit::mock_api::{ApiResponse, MockApi, Seen, Served, reply, status};
 use router_core::{RolloutContext, TrafficRouter};
 use router_gatewayapi::GatewayApiRouter;
 use serde_json::{Value, json};
-use tower_test::mock;
 
 const GROUP: &str = "/apis/gateway.networking.k8s.io";
-
-fn reply(status: u16, body: &Value) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .body(Body::from(serde_json::to_vec(body).unwrap()))
-        .unwrap()
-}
-
-fn not_found(message: &str) -> Response<Body> {
-    reply(
-        404,
-        &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
-                "code": 404, "message": message}),
-    )
-}
 
 fn resources(version: &str, kinds: &[&str]) -> Value {
     let resources: Vec<Value> = kinds
@@ -50,62 +31,66 @@ fn tcp_route(api_version: &str) -> Value {
 }
 
 /// An API server with Gateway API CRDs that serve TCPRoute at `tcp_version`
-/// only; records every request as `METHOD path`.
-fn cluster(tcp_version: &'static str) -> (GatewayApiRouter, Arc<Mutex<Vec<String>>>) {
-    let (service, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&seen);
-    tokio::spawn(async move {
-        while let Some((request, send)) = handle.next_request().await {
-            let path = request.uri().path().to_owned();
-            log.lock()
-                .unwrap()
-                .push(format!("{} {path}", request.method()));
-            let versions: &[&str] = if tcp_version == "v1" {
-                &["v1"]
-            } else {
-                &["v1", tcp_version]
-            };
-            let route = format!("{GROUP}/{tcp_version}/namespaces/default/tcproutes/db");
-            let response = if path == "/apis" {
-                let versions: Vec<Value> = versions
-                    .iter()
-                    .map(|v| json!({"groupVersion": format!("gateway.networking.k8s.io/{v}"), "version": v}))
-                    .collect();
-                reply(
-                    200,
-                    &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [{
-                        "name": "gateway.networking.k8s.io", "versions": versions,
-                        "preferredVersion": versions[0]}]}),
-                )
-            } else if path == format!("{GROUP}/v1") && tcp_version == "v1" {
-                reply(
-                    200,
-                    &resources("v1", &["HTTPRoute", "GRPCRoute", "TCPRoute"]),
-                )
-            } else if path == format!("{GROUP}/v1") {
-                reply(200, &resources("v1", &["HTTPRoute", "GRPCRoute"]))
-            } else if path == format!("{GROUP}/{tcp_version}") {
-                reply(200, &resources(tcp_version, &["TCPRoute"]))
-            } else if path == route {
-                let mut object = tcp_route(&format!("gateway.networking.k8s.io/{tcp_version}"));
-                if request.method() == "PATCH" {
-                    object["spec"]["rules"][0]["backendRefs"][0]["weight"] = json!(60);
-                    object["spec"]["rules"][0]["backendRefs"][1]["weight"] = json!(40);
-                }
-                reply(200, &object)
-            } else {
-                not_found("the server could not find the requested resource")
-            };
-            send.send_response(response);
-        }
-    });
+/// only; records every request.
+fn cluster(tcp_version: &'static str) -> (GatewayApiRouter, Served) {
+    let (service, api) = MockApi::new();
+    let served = api.serve(move |seen| answer(tcp_version, seen));
     let client = router_core::client::client_with_service(
         service,
         "default",
         &GatewayApiRouter::user_agent(),
     );
-    (GatewayApiRouter::with_client(client), seen)
+    (GatewayApiRouter::with_client(client), served)
+}
+
+/// The answer of an API server that serves TCPRoute at `tcp_version` only.
+fn answer(tcp_version: &str, seen: &Seen) -> ApiResponse {
+    let path = seen.path.as_str();
+    let versions: &[&str] = if tcp_version == "v1" {
+        &["v1"]
+    } else {
+        &["v1", tcp_version]
+    };
+    let route = format!("{GROUP}/{tcp_version}/namespaces/default/tcproutes/db");
+    if path == "/apis" {
+        let versions: Vec<Value> = versions
+            .iter()
+            .map(
+                |v| json!({"groupVersion": format!("gateway.networking.k8s.io/{v}"), "version": v}),
+            )
+            .collect();
+        reply(
+            200,
+            &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [{
+                "name": "gateway.networking.k8s.io", "versions": versions,
+                "preferredVersion": versions[0]}]}),
+        )
+    } else if path == format!("{GROUP}/v1") && tcp_version == "v1" {
+        reply(
+            200,
+            &resources("v1", &["HTTPRoute", "GRPCRoute", "TCPRoute"]),
+        )
+    } else if path == format!("{GROUP}/v1") {
+        reply(200, &resources("v1", &["HTTPRoute", "GRPCRoute"]))
+    } else if path == format!("{GROUP}/{tcp_version}") {
+        reply(200, &resources(tcp_version, &["TCPRoute"]))
+    } else if path == route {
+        let mut object = tcp_route(&format!("gateway.networking.k8s.io/{tcp_version}"));
+        if seen.method == "PATCH" {
+            object["spec"]["rules"][0]["backendRefs"][0]["weight"] = json!(60);
+            object["spec"]["rules"][0]["backendRefs"][1]["weight"] = json!(40);
+        }
+        reply(200, &object)
+    } else {
+        reply(
+            404,
+            &status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            ),
+        )
+    }
 }
 
 fn ctx() -> RolloutContext {
@@ -127,7 +112,7 @@ async fn init_discovers_that_tcp_routes_are_served_as_v1alpha2_only() {
     router.set_weight(&ctx(), 60, &[]).await.unwrap();
     let route = format!("{GROUP}/v1alpha2/namespaces/default/tcproutes/db");
     assert_eq!(
-        *seen.lock().unwrap(),
+        seen.lines(),
         [
             "GET /apis".to_owned(),
             format!("GET {GROUP}/v1"),
@@ -145,7 +130,7 @@ async fn a_404_discovers_again_and_reads_at_the_served_version() {
     router.set_weight(&ctx(), 60, &[]).await.unwrap();
     let route = format!("{GROUP}/v1alpha2/namespaces/default/tcproutes/db");
     assert_eq!(
-        *seen.lock().unwrap(),
+        seen.lines(),
         [
             format!("GET {GROUP}/v1/namespaces/default/tcproutes/db"),
             "GET /apis".to_owned(),
@@ -156,10 +141,10 @@ async fn a_404_discovers_again_and_reads_at_the_served_version() {
         ]
     );
     // Known from now on: no more discovery.
-    seen.lock().unwrap().clear();
+    seen.clear();
     router.set_weight(&ctx(), 60, &[]).await.unwrap();
     assert_eq!(
-        *seen.lock().unwrap(),
+        seen.lines(),
         [format!("GET {route}"), format!("PATCH {route}")]
     );
 }
@@ -171,7 +156,7 @@ async fn standard_channel_v1_5_serves_tcp_routes_as_v1() {
     router.set_weight(&ctx(), 60, &[]).await.unwrap();
     let route = format!("{GROUP}/v1/namespaces/default/tcproutes/db");
     assert_eq!(
-        *seen.lock().unwrap(),
+        seen.lines(),
         [
             "GET /apis".to_owned(),
             format!("GET {GROUP}/v1"),

@@ -1,10 +1,12 @@
 //! Table tests: every YAML file in `tests/fixtures/` is a VirtualService or
 //! DestinationRule, a config, a call and the expected object (or
-//! "unchanged", or an error). Planning the same call again over the result
-//! must change nothing.
+//! "unchanged", or an error), run by the testkit's fixture runner. Planning
+//! the same call again over the result must change nothing.
 
 use std::collections::BTreeSet;
 use std::path::Path;
+
+use rollgate_testkit::fixtures::{self, Adapter, Outcome};
 
 use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
 use rollout_core::status::WeightDestination;
@@ -16,21 +18,15 @@ use router_istio::plan::{
 use serde::Deserialize;
 use serde_json::Value;
 
+/// A fixture's object, config and call (the runner reads the expectation).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Fixture {
-    description: String,
     config: Value,
     #[serde(default)]
     managed_routes: Vec<String>,
     call: Call,
     object: Value,
-    #[serde(default)]
-    expect: Option<Value>,
-    #[serde(default)]
-    unchanged: bool,
-    #[serde(default)]
-    error: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -75,49 +71,29 @@ fn run(f: &Fixture, object: &Value) -> Result<Option<Value>, String> {
             .expect("a destinationRule for updateHash");
         plan_update_hash(object, dr, "web", canary, stable, &c.additional)
     } else {
-        panic!("{}: no call", f.description)
+        panic!("the fixture has no call")
     };
     result.map_err(|e| e.to_string())
+}
+
+/// Plans a fixture's call over its VirtualService or DestinationRule; the
+/// outcome is the object to write.
+struct Istio;
+
+impl Adapter for Istio {
+    type Fixture = Fixture;
+
+    fn input(&self, fixture: &Fixture) -> Value {
+        fixture.object.clone()
+    }
+
+    fn plan(&self, fixture: &Fixture, object: &Value) -> Result<Outcome, String> {
+        Ok(run(fixture, object)?.map_or(Outcome::Unchanged, Outcome::Changed))
+    }
 }
 
 #[test]
 fn every_fixture_plans_as_expected() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    names.sort();
-    assert!(names.len() >= 12, "fixtures missing: {names:?}");
-    for path in names {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let f: Fixture = serde_yaml_ng::from_str(&std::fs::read_to_string(&path).unwrap())
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let result = run(&f, &f.object);
-        if let Some(expected) = &f.error {
-            let err = result.expect_err(&format!("{name}: expected an error ({})", f.description));
-            assert!(
-                err.contains(expected.as_str()),
-                "{name}: error {err:?} lacks {expected:?}"
-            );
-            continue;
-        }
-        let planned = result.unwrap_or_else(|e| panic!("{name}: {e}"));
-        if f.unchanged {
-            assert!(
-                planned.is_none(),
-                "{name}: expected no change, got {planned:#?}"
-            );
-            continue;
-        }
-        let after = planned.unwrap_or_else(|| panic!("{name}: expected a change"));
-        let expect = f
-            .expect
-            .as_ref()
-            .unwrap_or_else(|| panic!("{name}: no expectation; got {after:#}"));
-        assert_eq!(&after, expect, "{name}: {}", f.description);
-        let again = run(&f, &after).unwrap_or_else(|e| panic!("{name}: again: {e}"));
-        assert!(again.is_none(), "{name}: planning again changes {again:#?}");
-    }
+    fixtures::run_all(&Istio, &dir, 12);
 }

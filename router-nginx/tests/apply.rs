@@ -1,16 +1,12 @@
-//! The router's requests, asserted exactly against a mock API server
-//! (tower-test): an unchanged canary Ingress costs two reads and no write; a
-//! change is one server-side apply under our field manager; bad input is an
-//! error before any write.
+//! The router's requests, asserted exactly against a mock API server (the
+//! testkit's `mock_api`, on tower-test): an unchanged canary Ingress costs
+//! two reads and no write; a change is one server-side apply under our field
+//! manager; bad input is an error before any write.
 
-use std::time::Duration;
-
-use http::{Request, Response};
-use kube::client::Body;
+use rollgate_testkit::mock_api::{self, MockApi, reply, status};
 use router_core::{ManagedRoute, RolloutContext, TrafficRouter, Verified};
 use router_nginx::NginxRouter;
 use serde_json::{Value, json};
-use tower_test::mock::{self, Handle};
 
 const INGRESSES: &str = "/apis/networking.k8s.io/v1/namespaces/default/ingresses";
 const UID: &str = "3f0c2a9e-0000-4000-8000-000000000001";
@@ -67,90 +63,34 @@ fn stored(weight: i32) -> Value {
 }
 
 fn not_found() -> Value {
-    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404,
-           "message": "ingresses.networking.k8s.io \"web-web-canary\" not found"})
+    status(
+        404,
+        "NotFound",
+        "ingresses.networking.k8s.io \"web-web-canary\" not found",
+    )
 }
 
 /// The router over a mock API server, with the client its binary builds
 /// (the same user agent).
-fn router() -> (NginxRouter, Handle<Request<Body>, Response<Body>>) {
-    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+fn router() -> (NginxRouter, MockApi) {
+    let (service, api) = MockApi::new();
     let client =
         router_core::client::client_with_service(service, "default", &NginxRouter::user_agent());
-    (NginxRouter::with_client(client), handle)
-}
-
-fn reply(status: u16, body: &Value) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .body(Body::from(serde_json::to_vec(body).unwrap()))
-        .unwrap()
-}
-
-struct Seen {
-    user_agent: String,
-    method: String,
-    path_and_query: String,
-    content_type: String,
-    body: Value,
-}
-
-async fn next(
-    handle: &mut Handle<Request<Body>, Response<Body>>,
-    response: Response<Body>,
-) -> Seen {
-    let (request, send) = tokio::time::timeout(Duration::from_secs(2), handle.next_request())
-        .await
-        .expect("a request within 2 s")
-        .expect("the router sent a request");
-    let user_agent = request
-        .headers()
-        .get("user-agent")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let method = request.method().to_string();
-    let path_and_query = request.uri().path_and_query().unwrap().to_string();
-    let content_type = request
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let bytes = request.into_body().collect_bytes().await.unwrap();
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap()
-    };
-    send.send_response(response);
-    Seen {
-        user_agent,
-        method,
-        path_and_query,
-        content_type,
-        body,
-    }
-}
-
-async fn no_more_requests(handle: &mut Handle<Request<Body>, Response<Body>>) {
-    let more = tokio::time::timeout(Duration::from_millis(100), handle.next_request()).await;
-    assert!(
-        matches!(more, Err(_) | Ok(None)),
-        "unexpected extra request"
-    );
+    (NginxRouter::with_client(client), api)
 }
 
 #[tokio::test]
 async fn the_first_weight_creates_the_canary_ingress_with_one_apply() {
-    let (router, mut handle) = router();
-    let call = tokio::spawn(async move { router.set_weight(&ctx(), 20, &[]).await });
-    let get = next(&mut handle, reply(200, &stable())).await;
+    let (router, mut api) = router();
+    let call = mock_api::spawn(async move { router.set_weight(&ctx(), 20, &[]).await });
+    let get = api.next(reply(200, &stable())).await;
     assert_eq!(
         (get.method.as_str(), get.path_and_query.as_str()),
         ("GET", &*format!("{INGRESSES}/web"))
     );
-    let get = next(&mut handle, reply(404, &not_found())).await;
+    let get = api.next(reply(404, &not_found())).await;
     assert_eq!(get.path_and_query, format!("{INGRESSES}/web-web-canary"));
-    let apply = next(&mut handle, reply(200, &stored(20))).await;
+    let apply = api.next(reply(200, &stored(20))).await;
     assert_eq!(apply.method, "PATCH");
     assert_eq!(
         apply.path_and_query,
@@ -158,31 +98,31 @@ async fn the_first_weight_creates_the_canary_ingress_with_one_apply() {
     );
     assert_eq!(apply.content_type, "application/apply-patch+yaml");
     assert_eq!(apply.body, applied(20));
-    call.await.unwrap().unwrap();
-    no_more_requests(&mut handle).await;
+    call.result().await.unwrap();
+    api.no_more_requests().await;
 }
 
 #[tokio::test]
 async fn an_unchanged_canary_ingress_costs_two_reads_and_no_write() {
-    let (router, mut handle) = router();
-    let call = tokio::spawn(async move { router.set_weight(&ctx(), 20, &[]).await });
-    next(&mut handle, reply(200, &stable())).await;
-    next(&mut handle, reply(200, &stored(20))).await;
-    call.await.unwrap().unwrap();
-    no_more_requests(&mut handle).await;
+    let (router, mut api) = router();
+    let call = mock_api::spawn(async move { router.set_weight(&ctx(), 20, &[]).await });
+    api.next(reply(200, &stable())).await;
+    api.next(reply(200, &stored(20))).await;
+    call.result().await.unwrap();
+    api.no_more_requests().await;
 }
 
 #[tokio::test]
 async fn a_header_route_keeps_the_weight_and_adds_the_header_annotations() {
-    let (router, mut handle) = router();
+    let (router, mut api) = router();
     let step: rollout_core::spec::SetHeaderRoute = serde_json::from_value(json!({
         "name": "beta", "match": [{"headerName": "x-beta", "headerValue": {"regex": "^(a|b)$"}}]
     }))
     .unwrap();
-    let call = tokio::spawn(async move { router.set_header_route(&ctx(), &step).await });
-    next(&mut handle, reply(200, &stable())).await;
-    next(&mut handle, reply(200, &stored(40))).await;
-    let apply = next(&mut handle, reply(200, &stored(40))).await;
+    let call = mock_api::spawn(async move { router.set_header_route(&ctx(), &step).await });
+    api.next(reply(200, &stable())).await;
+    api.next(reply(200, &stored(40))).await;
+    let apply = api.next(reply(200, &stored(40))).await;
     let mut want = applied(40);
     let annotations = want["metadata"]["annotations"].as_object_mut().unwrap();
     annotations.insert(
@@ -195,26 +135,26 @@ async fn a_header_route_keeps_the_weight_and_adds_the_header_annotations() {
     );
     annotations.insert("rollgate.dev/header-route".into(), json!("beta"));
     assert_eq!(apply.body, want);
-    call.await.unwrap().unwrap();
-    no_more_requests(&mut handle).await;
+    call.result().await.unwrap();
+    api.no_more_requests().await;
 }
 
 #[tokio::test]
 async fn a_missing_stable_ingress_is_an_error_naming_it_and_nothing_is_written() {
-    let (router, mut handle) = router();
-    let call = tokio::spawn(async move { router.set_weight(&ctx(), 20, &[]).await });
-    next(&mut handle, reply(404, &not_found())).await;
-    let err = call.await.unwrap().unwrap_err().to_string();
+    let (router, mut api) = router();
+    let call = mock_api::spawn(async move { router.set_weight(&ctx(), 20, &[]).await });
+    api.next(reply(404, &not_found())).await;
+    let err = call.result().await.unwrap_err().to_string();
     assert!(
         err.contains("Ingress default/web: error retrieving stableIngress `web`"),
         "{err}"
     );
-    no_more_requests(&mut handle).await;
+    api.no_more_requests().await;
 }
 
 #[tokio::test]
 async fn mirror_routes_and_experiments_are_refused_without_a_request() {
-    let (router, mut handle) = router();
+    let (router, mut api) = router();
     let step: rollout_core::spec::SetMirrorRoute = serde_json::from_value(json!({
         "name": "shadow", "match": [{"path": {"prefix": "/api"}}], "percentage": 10
     }))
@@ -241,48 +181,48 @@ async fn mirror_routes_and_experiments_are_refused_without_a_request() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("experiment destinations"), "{err}");
-    no_more_requests(&mut handle).await;
+    api.no_more_requests().await;
 }
 
 #[tokio::test]
 async fn verify_reads_the_stored_weight() {
-    let (router, mut handle) = router();
-    let call = tokio::spawn(async move {
+    let (router, mut api) = router();
+    let call = mock_api::spawn(async move {
         let at_20 = router.verify_weight(&ctx(), 20, &[]).await.unwrap();
         let at_30 = router.verify_weight(&ctx(), 30, &[]).await.unwrap();
         (at_20, at_30)
     });
-    next(&mut handle, reply(200, &stored(20))).await;
-    next(&mut handle, reply(200, &stored(20))).await;
+    api.next(reply(200, &stored(20))).await;
+    api.next(reply(200, &stored(20))).await;
     assert_eq!(
-        call.await.unwrap(),
+        call.result().await,
         (Verified::Verified, Verified::NotVerified)
     );
 }
 
 #[tokio::test]
 async fn every_request_names_the_router_in_its_user_agent() {
-    let (router, mut handle) = router();
-    let call = tokio::spawn(async move { router.set_weight(&ctx(), 20, &[]).await });
+    let (router, mut api) = router();
+    let call = mock_api::spawn(async move { router.set_weight(&ctx(), 20, &[]).await });
     let agent = concat!("rollgate-nginx/", env!("CARGO_PKG_VERSION"));
     for response in [
         reply(200, &stable()),
         reply(404, &not_found()),
         reply(200, &stored(20)),
     ] {
-        let seen = next(&mut handle, response).await;
+        let seen = api.next(response).await;
         assert_eq!(
             seen.user_agent, agent,
             "{} {}",
             seen.method, seen.path_and_query
         );
     }
-    call.await.unwrap().unwrap();
+    call.result().await.unwrap();
 }
 
 #[tokio::test]
 async fn a_route_not_in_managed_routes_is_refused_before_any_request() {
-    let (router, mut handle) = router();
+    let (router, mut api) = router();
     let step: rollout_core::spec::SetHeaderRoute = serde_json::from_value(json!({
         "name": "gamma", "match": [{"headerName": "x-gamma", "headerValue": {"exact": "1"}}]
     }))
@@ -298,19 +238,22 @@ async fn a_route_not_in_managed_routes_is_refused_before_any_request() {
          spec.strategy.canary.trafficRouting.managedRoutes (beta, shadow); a route not listed \
          there could never be removed, so nothing was changed"
     );
-    no_more_requests(&mut handle).await;
+    api.no_more_requests().await;
 }
 
 #[tokio::test]
 async fn an_api_error_is_one_line_naming_the_ingress_the_code_and_the_message() {
-    let (router, mut handle) = router();
-    let call = tokio::spawn(async move { router.set_weight(&ctx(), 20, &[]).await });
-    next(&mut handle, reply(200, &stable())).await;
-    next(&mut handle, reply(404, &not_found())).await;
-    let invalid = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Invalid", "code": 422,
-        "message": "Ingress.networking.k8s.io \"web-web-canary\" is invalid: metadata.annotations: Too long"});
-    next(&mut handle, reply(422, &invalid)).await;
-    let err = call.await.unwrap().unwrap_err().to_string();
+    let (router, mut api) = router();
+    let call = mock_api::spawn(async move { router.set_weight(&ctx(), 20, &[]).await });
+    api.next(reply(200, &stable())).await;
+    api.next(reply(404, &not_found())).await;
+    let invalid = status(
+        422,
+        "Invalid",
+        "Ingress.networking.k8s.io \"web-web-canary\" is invalid: metadata.annotations: Too long",
+    );
+    api.next(reply(422, &invalid)).await;
+    let err = call.result().await.unwrap_err().to_string();
     assert_eq!(
         err,
         "Ingress default/web-web-canary: 422 Invalid: Ingress.networking.k8s.io \"web-web-canary\" \
@@ -323,29 +266,29 @@ async fn an_api_error_is_one_line_naming_the_ingress_the_code_and_the_message() 
 #[tokio::test]
 async fn weight_zero_on_a_promoted_rollout_deletes_the_canary_ingress() {
     let config = json!({"stableIngress": "web", "deleteCanaryIngressOnCompletion": true});
-    let (nginx, mut handle) = router();
+    let (nginx, mut api) = router();
     let promoted = RolloutContext {
         promoted: true,
         config: config.clone(),
         ..ctx()
     };
-    let call = tokio::spawn(async move { nginx.set_weight(&promoted, 0, &[]).await });
-    next(&mut handle, reply(200, &stable())).await;
-    next(&mut handle, reply(200, &stored(0))).await;
-    let delete = next(&mut handle, reply(200, &stored(0))).await;
+    let call = mock_api::spawn(async move { nginx.set_weight(&promoted, 0, &[]).await });
+    api.next(reply(200, &stable())).await;
+    api.next(reply(200, &stored(0))).await;
+    let delete = api.next(reply(200, &stored(0))).await;
     assert_eq!(
         (delete.method.as_str(), delete.path_and_query.as_str()),
         ("DELETE", &*format!("{INGRESSES}/web-web-canary?"))
     );
-    call.await.unwrap().unwrap();
-    no_more_requests(&mut handle).await;
+    call.result().await.unwrap();
+    api.no_more_requests().await;
 
     // Mid-update, weight 0 keeps the canary Ingress: nothing to change.
-    let (nginx, mut handle) = router();
+    let (nginx, mut api) = router();
     let updating = RolloutContext { config, ..ctx() };
-    let call = tokio::spawn(async move { nginx.set_weight(&updating, 0, &[]).await });
-    next(&mut handle, reply(200, &stable())).await;
-    next(&mut handle, reply(200, &stored(0))).await;
-    call.await.unwrap().unwrap();
-    no_more_requests(&mut handle).await;
+    let call = mock_api::spawn(async move { nginx.set_weight(&updating, 0, &[]).await });
+    api.next(reply(200, &stable())).await;
+    api.next(reply(200, &stored(0))).await;
+    call.result().await.unwrap();
+    api.no_more_requests().await;
 }

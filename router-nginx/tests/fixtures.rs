@@ -1,9 +1,12 @@
 //! Table tests: every YAML file in `tests/fixtures/` is a stable Ingress, an
 //! optional existing canary Ingress, a config and the desired traffic, and
 //! the expected plan: the object to apply, "unchanged", "delete", or an
-//! error. Planning again over the applied object must change nothing.
+//! error, run by the testkit's fixture runner. Planning again over the
+//! object as stored after the apply must change nothing.
 
 use std::path::Path;
+
+use rollgate_testkit::fixtures::{self, Adapter, Outcome};
 
 use rollout_core::spec::SetHeaderRoute;
 use router_nginx::config::Config;
@@ -13,10 +16,11 @@ use router_nginx::plan::{
 use serde::Deserialize;
 use serde_json::Value;
 
+/// A fixture's objects and desired traffic (the runner reads the
+/// expectation).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Fixture {
-    description: String,
     #[serde(default)]
     rollout: RolloutDef,
     config: Value,
@@ -26,14 +30,6 @@ struct Fixture {
     stable: Value,
     #[serde(default)]
     canary: Option<Value>,
-    #[serde(default)]
-    expect: Option<Value>,
-    #[serde(default)]
-    unchanged: bool,
-    #[serde(default)]
-    delete: bool,
-    #[serde(default)]
-    error: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -73,8 +69,9 @@ fn promoted(status: Option<&Value>) -> bool {
     })
 }
 
-/// The fixture's plan, or its error message.
-fn run(f: &Fixture) -> Result<Plan, String> {
+/// The fixture's plan over the existing canary Ingress `canary`, or its
+/// error message.
+fn run(f: &Fixture, canary: Option<&Value>) -> Result<Plan, String> {
     let r = &f.rollout;
     let rollout = Rollout {
         name: &r.name,
@@ -92,7 +89,7 @@ fn run(f: &Fixture) -> Result<Plan, String> {
         None => None,
     };
     if f.weight == 0 && config.delete_on_completion && rollout.promoted {
-        return plan_delete(f.canary.as_ref(), &rollout).map_err(|e| e.to_string());
+        return plan_delete(canary, &rollout).map_err(|e| e.to_string());
     }
     let desired = Desired {
         weight: f.weight,
@@ -100,22 +97,41 @@ fn run(f: &Fixture) -> Result<Plan, String> {
     };
     let object =
         canary_ingress(&f.stable, &rollout, &config, &desired).map_err(|e| e.to_string())?;
-    let first = plan(f.canary.as_ref(), object, &rollout).map_err(|e| e.to_string())?;
-    if let Plan::Apply(applied) = &first {
-        // As stored after a server-side apply: our fields over the existing
-        // object, recorded as ours in managedFields; then nothing to do.
-        let mut stored = f.canary.clone().unwrap_or_else(|| serde_json::json!({}));
+    plan(canary, object, &rollout).map_err(|e| e.to_string())
+}
+
+/// Plans a fixture's desired traffic over its canary Ingress (`null` when
+/// there is none yet); the outcome of an apply is the applied object.
+struct Nginx;
+
+impl Adapter for Nginx {
+    type Fixture = Fixture;
+
+    fn input(&self, fixture: &Fixture) -> Value {
+        fixture.canary.clone().unwrap_or(Value::Null)
+    }
+
+    fn plan(&self, fixture: &Fixture, canary: &Value) -> Result<Outcome, String> {
+        let canary = (!canary.is_null()).then_some(canary);
+        Ok(match run(fixture, canary)? {
+            Plan::Unchanged => Outcome::Unchanged,
+            Plan::Delete => Outcome::Delete,
+            Plan::Apply(object) => Outcome::Changed(object),
+        })
+    }
+
+    /// As stored after a server-side apply: our fields over the existing
+    /// object, recorded as ours in managedFields.
+    fn stored_after(&self, _: &Fixture, canary: &Value, applied: &Value) -> Value {
+        let mut stored = if canary.is_null() {
+            serde_json::json!({})
+        } else {
+            canary.clone()
+        };
         merge(&mut stored, applied);
         record_apply(&mut stored, applied);
-        let again = canary_ingress(&f.stable, &rollout, &config, &desired).unwrap();
-        let second = plan(Some(&stored), again, &rollout).map_err(|e| e.to_string())?;
-        if second != Plan::Unchanged {
-            return Err(format!(
-                "planning again over the applied object: {second:?}"
-            ));
-        }
+        stored
     }
-    Ok(first)
 }
 
 /// Records `applied`'s annotations as owned by our field manager (what the
@@ -154,37 +170,5 @@ fn merge(target: &mut Value, patch: &Value) {
 #[test]
 fn every_fixture_plans_as_expected() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    names.sort();
-    assert!(names.len() >= 12, "fixtures missing: {names:?}");
-    for path in names {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let text = std::fs::read_to_string(&path).unwrap();
-        let f: Fixture = serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let result = run(&f);
-        if let Some(expected) = &f.error {
-            let err = result.expect_err(&format!("{name}: expected an error ({})", f.description));
-            assert!(
-                err.contains(expected.as_str()),
-                "{name}: error {err:?} lacks {expected:?}"
-            );
-            continue;
-        }
-        let planned = result.unwrap_or_else(|e| panic!("{name}: {e}"));
-        match planned {
-            Plan::Unchanged => assert!(f.unchanged, "{name}: unexpectedly unchanged"),
-            Plan::Delete => assert!(f.delete, "{name}: unexpectedly deleted"),
-            Plan::Apply(object) => {
-                let expect = f
-                    .expect
-                    .as_ref()
-                    .unwrap_or_else(|| panic!("{name}: applies {object:#}"));
-                assert_eq!(&object, expect, "{name}: {}", f.description);
-            }
-        }
-    }
+    fixtures::run_all(&Nginx, &dir, 12);
 }

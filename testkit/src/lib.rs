@@ -1,11 +1,20 @@
-//! Test support for the real-cluster tier (`scripts/cluster up`, then
-//! `eval "$(scripts/cluster env)"`): a namespace per test on the real API
-//! server, write counts from its audit log, and the real Argo Rollouts
-//! controller with plugins registered as users register them.
+//! Test support for the workspace's tests.
 //!
-//! Everything here is for tests that run when `ROLLGATE_E2E=1`;
-//! [`Cluster::new`] returns `None` (and says why) otherwise.
+//! - [`fixtures`]: table tests from YAML files, one runner for every router
+//!   (each supplies a small [`fixtures::Adapter`]).
+//! - `mock_api` (feature `mock-api`): a scripted API server to assert a
+//!   router's requests exactly.
+//! - The crate root: the real-cluster tier (`scripts/cluster up`, then
+//!   `eval "$(scripts/cluster env)"`): a namespace per test on the real API
+//!   server, write counts from its audit log, and the real Argo Rollouts
+//!   controller with plugins registered as users register them. Those tests
+//!   run when `ROLLGATE_E2E=1`; [`Cluster::new`] returns `None` (and says
+//!   why) otherwise.
 #![warn(missing_docs)]
+
+pub mod fixtures;
+#[cfg(feature = "mock-api")]
+pub mod mock_api;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
