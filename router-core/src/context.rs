@@ -152,6 +152,13 @@ impl RolloutContext {
         format!("{}/{}", self.namespace, self.name)
     }
 
+    /// [`check_listed`](crate::check_listed) for this rollout: a
+    /// `setHeaderRoute` or `setMirrorRoute` named `name` is refused, before
+    /// anything is read or written, unless `managedRoutes` lists it.
+    pub fn require_listed(&self, step: RouteStep, name: &str) -> Result<(), Error> {
+        crate::check_listed(&self.object_name(), step, name, &self.managed_routes)
+    }
+
     /// The `maxTrafficWeight` in effect: as set, else 100.
     pub fn max_weight(&self) -> i32 {
         self.max_traffic_weight

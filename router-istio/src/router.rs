@@ -7,9 +7,9 @@ use async_trait::async_trait;
 use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
 use rollout_core::status::WeightDestination;
+use router_core::RouteStep;
 use router_core::client::{LazyClient, UserAgent, request_error, status_code};
 use router_core::{RolloutContext, TrafficRouter, Verified};
-use router_core::{RouteStep, check_listed};
 use serde_json::Value;
 
 use crate::Error;
@@ -250,12 +250,7 @@ impl TrafficRouter for IstioRouter {
         ctx: &RolloutContext,
         step: &SetHeaderRoute,
     ) -> Result<(), router_core::Error> {
-        check_listed(
-            &ctx.object_name(),
-            RouteStep::Header,
-            &step.name,
-            &ctx.managed_routes,
-        )?;
+        ctx.require_listed(RouteStep::Header, &step.name)?;
         let config = parse(ctx)?;
         let host = self.canary_host(ctx, &config).await?;
         let names = managed_names(ctx);
@@ -272,12 +267,7 @@ impl TrafficRouter for IstioRouter {
         ctx: &RolloutContext,
         step: &SetMirrorRoute,
     ) -> Result<(), router_core::Error> {
-        check_listed(
-            &ctx.object_name(),
-            RouteStep::Mirror,
-            &step.name,
-            &ctx.managed_routes,
-        )?;
+        ctx.require_listed(RouteStep::Mirror, &step.name)?;
         let config = parse(ctx)?;
         let host = self.canary_host(ctx, &config).await?;
         let names = managed_names(ctx);
@@ -338,7 +328,7 @@ impl TrafficRouter for IstioRouter {
 
     /// Removes the http routes named in `managedRoutes`. Argo also removes
     /// the routes its steps name; its validation requires those names to be
-    /// listed in `managedRoutes`, and [`check_listed`] refuses any other, so
+    /// listed in `managedRoutes`, and [`RolloutContext::require_listed`] refuses any other, so
     /// for a valid rollout the two sets are the same.
     async fn remove_managed_routes(&self, ctx: &RolloutContext) -> Result<(), router_core::Error> {
         let config = parse(ctx)?;

@@ -4,9 +4,9 @@ use async_trait::async_trait;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
 use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
 use rollout_core::status::WeightDestination;
+use router_core::RouteStep;
 use router_core::client::{LazyClient, UserAgent, request_error, status_code};
 use router_core::{RolloutContext, TrafficRouter, Verified};
-use router_core::{RouteStep, check_listed};
 use serde_json::Value;
 
 use crate::Error;
@@ -232,12 +232,7 @@ impl TrafficRouter for NginxRouter {
         ctx: &RolloutContext,
         step: &SetHeaderRoute,
     ) -> Result<(), router_core::Error> {
-        check_listed(
-            &ctx.object_name(),
-            RouteStep::Header,
-            &step.name,
-            &ctx.managed_routes,
-        )?;
+        ctx.require_listed(RouteStep::Header, &step.name)?;
         let route = HeaderRoute::from_step(step, &ctx.object_name())?;
         self.each_ingress(
             ctx,
@@ -257,12 +252,7 @@ impl TrafficRouter for NginxRouter {
         ctx: &RolloutContext,
         step: &SetMirrorRoute,
     ) -> Result<(), router_core::Error> {
-        check_listed(
-            &ctx.object_name(),
-            RouteStep::Mirror,
-            &step.name,
-            &ctx.managed_routes,
-        )?;
+        ctx.require_listed(RouteStep::Mirror, &step.name)?;
         if step.matches.is_empty() {
             return Ok(());
         }

@@ -16,9 +16,9 @@ use json_patch::Patch;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch as KubePatch, PatchParams};
 use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
 use rollout_core::status::WeightDestination;
+use router_core::RouteStep;
 use router_core::client::{LazyClient, UserAgent, request_error, status_code};
 use router_core::{RolloutContext, TrafficRouter, Verified};
-use router_core::{RouteStep, check_listed};
 
 use crate::config::{Config, RouteKind, RouteRef};
 use crate::error::Error;
@@ -473,12 +473,7 @@ impl TrafficRouter for GatewayApiRouter {
         ctx: &RolloutContext,
         step: &SetHeaderRoute,
     ) -> Result<(), router_core::Error> {
-        check_listed(
-            &ctx.object_name(),
-            RouteStep::Header,
-            &step.name,
-            &ctx.managed_routes,
-        )?;
+        ctx.require_listed(RouteStep::Header, &step.name)?;
         self.each_route(ctx, true, |route, services| {
             plan::plan_header_route(route, services, step)
         })
@@ -491,12 +486,7 @@ impl TrafficRouter for GatewayApiRouter {
         ctx: &RolloutContext,
         step: &SetMirrorRoute,
     ) -> Result<(), router_core::Error> {
-        check_listed(
-            &ctx.object_name(),
-            RouteStep::Mirror,
-            &step.name,
-            &ctx.managed_routes,
-        )?;
+        ctx.require_listed(RouteStep::Mirror, &step.name)?;
         self.each_route(ctx, true, |route, services| {
             plan::plan_mirror_route(route, services, step)
         })
