@@ -247,3 +247,56 @@ fn one_line(value: &dyn std::fmt::Display) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// A router that talks to the Kubernetes API through a [`LazyClient`]: the
+/// three ways to give it a client, and its `User-Agent`, in one place. A
+/// router implements [`KubeRouter::with_lazy_client`] and names itself; the
+/// constructors come with the trait.
+///
+/// ```
+/// use router_core::client::{KubeRouter, LazyClient};
+/// struct Echo(LazyClient);
+/// impl KubeRouter for Echo {
+///     const PRODUCT: &'static str = "rollgate-echo";
+///     const VERSION: &'static str = "1.2.3";
+///     fn with_lazy_client(client: LazyClient) -> Self {
+///         Echo(client)
+///     }
+/// }
+/// assert_eq!(Echo::user_agent().as_str(), "rollgate-echo/1.2.3");
+/// assert!(!Echo::from_environment().0.is_connected());
+/// ```
+pub trait KubeRouter: Sized {
+    /// The product name in the `User-Agent`, e.g. `rollgate-gatewayapi`.
+    const PRODUCT: &'static str;
+    /// The version in the `User-Agent` (the router crate's version).
+    const VERSION: &'static str;
+
+    /// The router on this client.
+    fn with_lazy_client(client: LazyClient) -> Self;
+
+    /// The `User-Agent` of this router's requests: `PRODUCT/VERSION`.
+    fn user_agent() -> UserAgent {
+        UserAgent::new(Self::PRODUCT, Self::VERSION)
+            .expect("a router's product name and version make a valid header value")
+    }
+
+    /// The router using this Kubernetes client (its user agent is the
+    /// caller's: see [`KubeRouter::user_agent`]).
+    fn with_client(client: kube::Client) -> Self {
+        Self::with_lazy_client(LazyClient::ready(client))
+    }
+
+    /// The router whose client is built on first use from the environment
+    /// (the in-cluster service account, or `KUBECONFIG`), sending
+    /// [`KubeRouter::user_agent`].
+    fn from_environment() -> Self {
+        Self::with_lazy_client(LazyClient::from_environment(Self::user_agent()))
+    }
+
+    /// The router whose client is built on first use from `config`, sending
+    /// [`KubeRouter::user_agent`].
+    fn from_config(config: kube::Config) -> Self {
+        Self::with_lazy_client(LazyClient::from_config(config, Self::user_agent()))
+    }
+}

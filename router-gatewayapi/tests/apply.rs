@@ -3,6 +3,7 @@
 //! and no write; a change is one guarded JSON patch; a failed guard means
 //! read, plan and patch again.
 
+use router_gatewayapi::KubeRouter;
 use std::time::Duration;
 
 use rollgate_testkit::mock_api::{self, MockApi, Seen, empty_reply, reply, status};

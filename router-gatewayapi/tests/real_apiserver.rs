@@ -5,6 +5,7 @@
 //! Writes are counted from the API server's audit log, not from the
 //! router's own account of what it did.
 
+use router_gatewayapi::KubeRouter;
 use std::time::Duration;
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};

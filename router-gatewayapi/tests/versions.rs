@@ -6,6 +6,7 @@
 use rollgate_testkit::mock_api::{ApiResponse, MockApi, Seen, Served, reply, status};
 use router_core::{RolloutContext, TrafficRouter};
 use router_gatewayapi::GatewayApiRouter;
+use router_gatewayapi::KubeRouter;
 use serde_json::{Value, json};
 
 const GROUP: &str = "/apis/gateway.networking.k8s.io";

@@ -8,7 +8,7 @@ use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
 use rollout_core::status::WeightDestination;
 use router_core::RouteStep;
-use router_core::client::{LazyClient, UserAgent, request_error, status_code};
+use router_core::client::{KubeRouter, LazyClient, request_error, status_code};
 use router_core::{RolloutContext, TrafficRouter, Verified};
 use serde_json::Value;
 
@@ -42,45 +42,19 @@ impl std::fmt::Debug for IstioRouter {
     }
 }
 
-impl IstioRouter {
-    /// A router using this Kubernetes client (its user agent is the
-    /// caller's: see [`Self::user_agent`]) and `networking.istio.io/v1`.
-    pub fn with_client(client: kube::Client) -> Self {
-        Self::with(LazyClient::ready(client))
-    }
+impl KubeRouter for IstioRouter {
+    const PRODUCT: &'static str = "rollgate-istio";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
-    /// A router whose client is built on first use from the environment
-    /// (the in-cluster service account, or `KUBECONFIG`), sending
-    /// [`Self::user_agent`].
-    pub fn from_environment() -> Self {
-        Self::with(LazyClient::from_environment(Self::user_agent()))
-    }
-
-    /// A router whose client is built on first use from `config`, sending
-    /// [`Self::user_agent`].
-    pub fn from_config(config: kube::Config) -> Self {
-        Self::with(LazyClient::from_config(config, Self::user_agent()))
-    }
-
-    /// The `User-Agent` of this router's requests: `rollgate-istio/<version>`.
-    ///
-    /// ```
-    /// use router_istio::IstioRouter;
-    /// assert_eq!(IstioRouter::user_agent().as_str(),
-    ///            concat!("rollgate-istio/", env!("CARGO_PKG_VERSION")));
-    /// ```
-    pub fn user_agent() -> UserAgent {
-        UserAgent::new("rollgate-istio", env!("CARGO_PKG_VERSION"))
-            .expect("the crate name and version make a valid header value")
-    }
-
-    fn with(client: LazyClient) -> Self {
+    fn with_lazy_client(client: LazyClient) -> Self {
         Self {
             client,
             api_version: DEFAULT_API_VERSION.into(),
         }
     }
+}
 
+impl IstioRouter {
     /// The same router, speaking `networking.istio.io/<version>` (e.g. `v1beta1`).
     pub fn with_api_version(mut self, version: &str) -> Self {
         self.api_version = version.to_owned();

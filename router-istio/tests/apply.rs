@@ -7,6 +7,7 @@
 use rollgate_testkit::mock_api::{self, ApiResponse, MockApi, Seen, reply, status};
 use router_core::{ManagedRoute, RolloutContext, TrafficRouter};
 use router_istio::IstioRouter;
+use router_istio::KubeRouter;
 use serde_json::{Value, json};
 
 const VS: &str = "/apis/networking.istio.io/v1/namespaces/default/virtualservices/web";

@@ -3,6 +3,7 @@
 //! exactly the permissions of `examples/rbac/rollgate-istio.yaml`. Runs when
 //! `ROLLGATE_E2E=1`. Writes are counted from the API server's audit log.
 
+use router_istio::KubeRouter;
 use std::time::Duration;
 
 use kube::api::{Api, DynamicObject, PostParams};

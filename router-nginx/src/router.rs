@@ -5,7 +5,7 @@ use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParam
 use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
 use rollout_core::status::WeightDestination;
 use router_core::RouteStep;
-use router_core::client::{LazyClient, UserAgent, request_error, status_code};
+use router_core::client::{KubeRouter, LazyClient, request_error, status_code};
 use router_core::{RolloutContext, TrafficRouter, Verified};
 use serde_json::Value;
 
@@ -33,44 +33,16 @@ impl std::fmt::Debug for NginxRouter {
     }
 }
 
+impl KubeRouter for NginxRouter {
+    const PRODUCT: &'static str = "rollgate-nginx";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    fn with_lazy_client(client: LazyClient) -> Self {
+        Self { client }
+    }
+}
+
 impl NginxRouter {
-    /// A router using this Kubernetes client (its user agent is the
-    /// caller's: see [`Self::user_agent`]).
-    pub fn with_client(client: kube::Client) -> Self {
-        Self {
-            client: LazyClient::ready(client),
-        }
-    }
-
-    /// A router whose client is built on first use from the environment
-    /// (the in-cluster service account, or `KUBECONFIG`), sending
-    /// [`Self::user_agent`].
-    pub fn from_environment() -> Self {
-        Self {
-            client: LazyClient::from_environment(Self::user_agent()),
-        }
-    }
-
-    /// A router whose client is built on first use from `config`, sending
-    /// [`Self::user_agent`].
-    pub fn from_config(config: kube::Config) -> Self {
-        Self {
-            client: LazyClient::from_config(config, Self::user_agent()),
-        }
-    }
-
-    /// The `User-Agent` of this router's requests: `rollgate-nginx/<version>`.
-    ///
-    /// ```
-    /// use router_nginx::NginxRouter;
-    /// assert_eq!(NginxRouter::user_agent().as_str(),
-    ///            concat!("rollgate-nginx/", env!("CARGO_PKG_VERSION")));
-    /// ```
-    pub fn user_agent() -> UserAgent {
-        UserAgent::new("rollgate-nginx", env!("CARGO_PKG_VERSION"))
-            .expect("the crate name and version make a valid header value")
-    }
-
     async fn client(&self) -> Result<kube::Client, router_core::Error> {
         self.client.get().await
     }

@@ -5,6 +5,7 @@
 
 use rollgate_testkit::mock_api::{self, MockApi, reply, status};
 use router_core::{ManagedRoute, RolloutContext, TrafficRouter, Verified};
+use router_nginx::KubeRouter;
 use router_nginx::NginxRouter;
 use serde_json::{Value, json};
 

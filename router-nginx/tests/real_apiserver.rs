@@ -7,6 +7,7 @@
 use kube::api::{Patch, PatchParams};
 use rollgate_testkit::Cluster;
 use router_core::{ManagedRoute, RolloutContext, TrafficRouter, Verified};
+use router_nginx::KubeRouter;
 use router_nginx::NginxRouter;
 use serde_json::json;
 

@@ -9,6 +9,7 @@
 //! (`--log-format text` for plain lines); `ROLLGATE_LOG` sets their filter
 //! (default `info`).
 
+use router_gatewayapi::KubeRouter;
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -17,7 +17,7 @@ use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch as KubePatch,
 use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
 use rollout_core::status::WeightDestination;
 use router_core::RouteStep;
-use router_core::client::{LazyClient, UserAgent, request_error, status_code};
+use router_core::client::{KubeRouter, LazyClient, request_error, status_code};
 use router_core::{RolloutContext, TrafficRouter, Verified};
 
 use crate::config::{Config, RouteKind, RouteRef};
@@ -74,39 +74,11 @@ impl std::fmt::Debug for GatewayApiRouter {
     }
 }
 
-impl GatewayApiRouter {
-    /// A router using this Kubernetes client (its user agent is the
-    /// caller's: see [`Self::user_agent`]).
-    pub fn with_client(client: kube::Client) -> Self {
-        Self::with(LazyClient::ready(client))
-    }
+impl KubeRouter for GatewayApiRouter {
+    const PRODUCT: &'static str = "rollgate-gatewayapi";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
-    /// A router whose client is built on first use from the environment (the
-    /// in-cluster service account, or `KUBECONFIG`), sending
-    /// [`Self::user_agent`].
-    pub fn from_environment() -> Self {
-        Self::with(LazyClient::from_environment(Self::user_agent()))
-    }
-
-    /// A router whose client is built on first use from `config`, sending
-    /// [`Self::user_agent`].
-    pub fn from_config(config: kube::Config) -> Self {
-        Self::with(LazyClient::from_config(config, Self::user_agent()))
-    }
-
-    /// The `User-Agent` of this router's requests: `rollgate-gatewayapi/<version>`.
-    ///
-    /// ```
-    /// use router_gatewayapi::GatewayApiRouter;
-    /// assert_eq!(GatewayApiRouter::user_agent().as_str(),
-    ///            concat!("rollgate-gatewayapi/", env!("CARGO_PKG_VERSION")));
-    /// ```
-    pub fn user_agent() -> UserAgent {
-        UserAgent::new("rollgate-gatewayapi", env!("CARGO_PKG_VERSION"))
-            .expect("the crate name and version make a valid header value")
-    }
-
-    fn with(client: LazyClient) -> Self {
+    fn with_lazy_client(client: LazyClient) -> Self {
         Self {
             client,
             limiter: None,
@@ -114,7 +86,9 @@ impl GatewayApiRouter {
             versions: ServedVersions::default(),
         }
     }
+}
 
+impl GatewayApiRouter {
     /// The same router, waiting before each API request so as to stay within
     /// `limit` (no limit by default).
     ///
@@ -123,7 +97,7 @@ impl GatewayApiRouter {
     /// A rate that is not positive and finite, or a zero burst.
     ///
     /// ```
-    /// use router_gatewayapi::{GatewayApiRouter, RequestLimit};
+    /// use router_gatewayapi::{GatewayApiRouter, KubeRouter, RequestLimit};
     /// let router = GatewayApiRouter::from_environment()
     ///     .with_request_limit(RequestLimit { qps: 20.0, burst: 40 })
     ///     .unwrap();

@@ -8,6 +8,7 @@
 //! plugin hosts parse (`--log-format text` for plain lines); `ROLLGATE_LOG`
 //! sets their filter (default `info`).
 
+use router_istio::KubeRouter;
 use std::process::ExitCode;
 
 use clap::Parser;
