@@ -3,6 +3,8 @@
 //! step lookups) against Argo Rollouts' own test cases, transcribed as data
 //! in `tests/data/argo_replica_cases.json` and `tests/data/argo_step_cases.json`.
 
+mod support;
+
 use rollout_core::intstr::IntOrString;
 use rollout_core::progress::{
     CanaryReplicaCounts, all_desired_available, at_desired_replica_counts,
@@ -23,25 +25,14 @@ use rollout_core::weights::{
 };
 use rollout_core::{ReplicaSetState, Rollout};
 use serde_json::Value;
+use support::cases::int;
 
-fn data(file: &str) -> Value {
+fn cases(file: &str, section: &str) -> Vec<Value> {
     let text = match file {
         "replica" => include_str!("data/argo_replica_cases.json"),
         _ => include_str!("data/argo_step_cases.json"),
     };
-    serde_json::from_str(text).unwrap()
-}
-
-fn cases(file: &str, section: &str) -> Vec<Value> {
-    let list = data(file)[section].as_array().unwrap().clone();
-    assert!(!list.is_empty(), "no {section} cases");
-    list
-}
-
-fn int(v: &Value) -> i32 {
-    v.as_i64()
-        .map(|n| i32::try_from(n).unwrap())
-        .unwrap_or_else(|| panic!("not an int: {v}"))
+    support::cases::section(text, section)
 }
 
 fn index(v: &Value) -> usize {

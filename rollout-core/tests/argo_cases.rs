@@ -1,6 +1,8 @@
 //! Table tests: Argo Rollouts' replica and weight cases, transcribed as data
 //! in `tests/data/argo_replica_cases.json`, against rollout-core's math.
 
+mod support;
+
 use rollout_core::intstr::IntOrString;
 use rollout_core::replicas::{
     BasicCanary, Pods, TrafficRoutedCanary, approximate_weighted_counts, basic_canary_counts,
@@ -9,19 +11,10 @@ use rollout_core::replicas::{
 use rollout_core::spec::CanaryStep;
 use rollout_core::weights::{AbortWeight, abort_step_weight, abort_weight};
 use serde_json::Value;
+use support::cases::int;
 
 fn cases(section: &str) -> Vec<Value> {
-    let text = include_str!("data/argo_replica_cases.json");
-    let all: Value = serde_json::from_str(text).unwrap();
-    let list = all[section].as_array().unwrap().clone();
-    assert!(!list.is_empty(), "no {section} cases");
-    list
-}
-
-fn int(v: &Value) -> i32 {
-    v.as_i64()
-        .map(|n| i32::try_from(n).unwrap())
-        .unwrap_or_else(|| panic!("not an int: {v}"))
+    support::cases::section(include_str!("data/argo_replica_cases.json"), section)
 }
 
 fn int_or_string(v: &Value) -> Option<IntOrString> {
