@@ -26,7 +26,8 @@ use crate::handshake::{Handshake, Network, Protocol};
 use crate::server::{COOKIE_KEY, COOKIE_VALUE};
 use crate::status;
 use crate::wire::{self, goplugin, trafficrouter as pb};
-use router_core::{RolloutContext, TrafficRouter, Verified};
+use router_core::aspects::{Aspects, apply_by_aspects};
+use router_core::{RolloutContext, TrafficRouter, TrafficTarget, Verified};
 
 type Client = pb::traffic_router_client::TrafficRouterClient<Channel>;
 
@@ -418,6 +419,23 @@ impl TrafficRouter for PluginRouter {
         Ok(reply.r#type)
     }
 
+    async fn apply(&self, ctx: &RolloutContext, target: &TrafficTarget) -> Result<(), Error> {
+        apply_by_aspects(self, ctx, target).await
+    }
+
+    async fn verify(
+        &self,
+        ctx: &RolloutContext,
+        target: &TrafficTarget,
+    ) -> Result<Verified, Error> {
+        let weight = target.canary_weight.unwrap_or_default();
+        self.verify_weight_now(ctx, weight, &target.additional)
+            .await
+    }
+}
+
+#[async_trait]
+impl Aspects for PluginRouter {
     async fn set_weight(
         &self,
         rollout: &RolloutContext,
@@ -460,26 +478,6 @@ impl TrafficRouter for PluginRouter {
         .map(|_| ())
     }
 
-    async fn verify_weight(
-        &self,
-        rollout: &RolloutContext,
-        weight: i32,
-        additional: &[WeightDestination],
-    ) -> Result<Verified, Error> {
-        let req = pb::WeightRequest {
-            rollout: Some(rollout.into()),
-            desired_weight: weight,
-            additional_destinations: wire::destinations(additional),
-        };
-        let reply = self
-            .call(
-                "VerifyWeight",
-                |mut c| async move { c.verify_weight(req).await },
-            )
-            .await?;
-        Ok(reply.verification().into())
-    }
-
     async fn update_hash(
         &self,
         rollout: &RolloutContext,
@@ -510,5 +508,27 @@ impl TrafficRouter for PluginRouter {
         })
         .await
         .map(|_| ())
+    }
+}
+
+impl PluginRouter {
+    async fn verify_weight_now(
+        &self,
+        rollout: &RolloutContext,
+        weight: i32,
+        additional: &[WeightDestination],
+    ) -> Result<Verified, Error> {
+        let req = pb::WeightRequest {
+            rollout: Some(rollout.into()),
+            desired_weight: weight,
+            additional_destinations: wire::destinations(additional),
+        };
+        let reply = self
+            .call(
+                "VerifyWeight",
+                |mut c| async move { c.verify_weight(req).await },
+            )
+            .await?;
+        Ok(reply.verification().into())
     }
 }

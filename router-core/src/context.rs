@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::Error;
 use crate::managed::RouteStep;
+use crate::target::TrafficTarget;
 
 /// A route named in `trafficRouting.managedRoutes`, with its kind.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -157,6 +158,15 @@ impl RolloutContext {
     /// anything is read or written, unless `managedRoutes` lists it.
     pub fn require_listed(&self, step: RouteStep, name: &str) -> Result<(), Error> {
         crate::check_listed(&self.object_name(), step, name, &self.managed_routes)
+    }
+
+    /// Refuses `target`, before anything is read or written, when it names a
+    /// route `managedRoutes` does not list (see [`require_listed`](Self::require_listed)).
+    pub fn require_listed_routes(&self, target: &TrafficTarget) -> Result<(), Error> {
+        target
+            .named_routes()
+            .into_iter()
+            .try_for_each(|(step, name)| self.require_listed(step, name))
     }
 
     /// The `maxTrafficWeight` in effect: as set, else 100.

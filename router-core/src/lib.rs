@@ -12,16 +12,19 @@
 //!                                        └─ plugin-proto's PluginRouter ══ gRPC ══▶ plugin binary
 //! ```
 //!
-//! * [`TrafficRouter`]: one async, object-safe trait with the operations a
-//!   rollout controller needs. Every call carries a [`RolloutContext`]:
+//! * [`TrafficRouter`]: one async, object-safe trait: `apply` a
+//!   [`TrafficTarget`] (the whole desired traffic, or Argo's per-aspect
+//!   calls as targets with one aspect given) and `verify` it. Every call carries a [`RolloutContext`]:
 //!   typed facts about the rollout (services, managed routes with their
 //!   kinds, `maxTrafficWeight`, promoted / aborted) and the router's own
 //!   config block, built once by [`RolloutContext::new`] (or from a wire form).
 //! * [`Error`]: one error type whose [`ErrorKind`] (config, not found,
 //!   conflict, forbidden, invalid, unsupported, unavailable, timeout,
 //!   internal) survives the native plugin wire.
-//! * [`apply_traffic`]: the one place that turns rollout-core's
-//!   [`DesiredTraffic`](rollout_core::DesiredTraffic) into calls.
+//! * [`apply_traffic`] applies and verifies rollout-core's
+//!   [`DesiredTraffic`](rollout_core::DesiredTraffic).
+//! * [`aspects`]: the same target as Argo's per-aspect calls, in a safe
+//!   order, for routers that can only change one aspect at a time.
 //! * [`check_listed`]: a header or mirror route must be listed in
 //!   `spec.strategy.canary.trafficRouting.managedRoutes`, or it is refused
 //!   before anything is written (a route not listed there could never be
@@ -37,12 +40,14 @@
 //!   calls, for tests of hosts and controllers.
 #![warn(missing_docs)]
 
+pub mod aspects;
 #[cfg(feature = "kube")]
 pub mod client;
 mod context;
 mod error;
 mod managed;
 mod router;
+mod target;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 mod traffic;
@@ -51,4 +56,5 @@ pub use context::{ManagedRoute, RolloutContext};
 pub use error::{Error, ErrorKind};
 pub use managed::{RouteStep, check_listed};
 pub use router::{TrafficRouter, Verified};
+pub use target::{Hashes, RouteTarget, Routes, TrafficTarget};
 pub use traffic::apply_traffic;

@@ -8,7 +8,7 @@
 //! kind `{"failKind": "<kind>"}` names (an [`ErrorKind::name`]; `config`
 //! when not given),
 //! `{"delayMs": N}` makes every call take N ms, and
-//! `{"verify": "NotVerified" | "NotImplemented"}` sets what `verify_weight`
+//! `{"verify": "NotVerified" | "NotImplemented"}` sets what `verify`
 //! answers (default `Verified`).
 
 use std::io::Write as _;
@@ -21,9 +21,11 @@ use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
 use rollout_core::status::WeightDestination;
 use serde_json::{Value, json};
 
+use crate::aspects::{Aspects, apply_by_aspects};
 use crate::context::RolloutContext;
 use crate::error::{Error, ErrorKind};
 use crate::router::{TrafficRouter, Verified};
+use crate::target::TrafficTarget;
 
 /// How many calls the in-memory journal keeps; older ones are dropped.
 pub const JOURNAL_CAPACITY: usize = 10_000;
@@ -120,6 +122,8 @@ fn destinations(d: &[WeightDestination]) -> Value {
     serde_json::to_value(d).unwrap_or(Value::Null)
 }
 
+/// Records a target as the per-aspect calls Argo's protocol would make
+/// for it (see [`apply_by_aspects`]).
 #[async_trait]
 impl TrafficRouter for JournalRouter {
     async fn init(&self) -> Result<(), Error> {
@@ -130,6 +134,29 @@ impl TrafficRouter for JournalRouter {
         Ok("rollgate/journal".into())
     }
 
+    async fn apply(&self, rollout: &RolloutContext, target: &TrafficTarget) -> Result<(), Error> {
+        apply_by_aspects(self, rollout, target).await
+    }
+
+    async fn verify(
+        &self,
+        rollout: &RolloutContext,
+        target: &TrafficTarget,
+    ) -> Result<Verified, Error> {
+        let weight = target.canary_weight.unwrap_or_default();
+        let entry = json!({"call": "VerifyWeight", "weight": weight,
+            "additional": destinations(&target.additional)});
+        self.record(Some(rollout), entry).await?;
+        Ok(match rollout.config.get("verify").and_then(Value::as_str) {
+            Some("NotVerified") => Verified::NotVerified,
+            Some("NotImplemented") => Verified::NotImplemented,
+            _ => Verified::Verified,
+        })
+    }
+}
+
+#[async_trait]
+impl Aspects for JournalRouter {
     async fn set_weight(
         &self,
         rollout: &RolloutContext,
@@ -163,21 +190,6 @@ impl TrafficRouter for JournalRouter {
             json!({"call": "SetMirrorRoute", "route": route}),
         )
         .await
-    }
-
-    async fn verify_weight(
-        &self,
-        rollout: &RolloutContext,
-        weight: i32,
-        additional: &[WeightDestination],
-    ) -> Result<Verified, Error> {
-        let entry = json!({"call": "VerifyWeight", "weight": weight, "additional": destinations(additional)});
-        self.record(Some(rollout), entry).await?;
-        Ok(match rollout.config.get("verify").and_then(Value::as_str) {
-            Some("NotVerified") => Verified::NotVerified,
-            Some("NotImplemented") => Verified::NotImplemented,
-            _ => Verified::Verified,
-        })
     }
 
     async fn update_hash(

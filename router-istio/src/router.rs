@@ -8,8 +8,9 @@ use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
 use rollout_core::status::WeightDestination;
 use router_core::RouteStep;
+use router_core::aspects::{Aspects, apply_by_aspects};
 use router_core::client::{KubeRouter, LazyClient, request_error, status_code};
-use router_core::{RolloutContext, TrafficRouter, Verified};
+use router_core::{RolloutContext, TrafficRouter, TrafficTarget, Verified};
 use serde_json::Value;
 
 use crate::Error;
@@ -201,6 +202,27 @@ impl TrafficRouter for IstioRouter {
         Ok(PLUGIN_NAME.to_owned())
     }
 
+    async fn apply(
+        &self,
+        ctx: &RolloutContext,
+        target: &TrafficTarget,
+    ) -> Result<(), router_core::Error> {
+        apply_by_aspects(self, ctx, target).await
+    }
+
+    async fn verify(
+        &self,
+        ctx: &RolloutContext,
+        target: &TrafficTarget,
+    ) -> Result<Verified, router_core::Error> {
+        let weight = target.canary_weight.unwrap_or_default();
+        self.verify_weight_now(ctx, weight, &target.additional)
+            .await
+    }
+}
+
+#[async_trait]
+impl Aspects for IstioRouter {
     /// Weights on every selected route of every VirtualService (see
     /// [`plan::plan_weights`]).
     async fn set_weight(
@@ -252,34 +274,6 @@ impl TrafficRouter for IstioRouter {
         .await
     }
 
-    /// Verified when every VirtualService as stored already carries the
-    /// weights (planning them again changes nothing).
-    async fn verify_weight(
-        &self,
-        ctx: &RolloutContext,
-        weight: i32,
-        additional: &[WeightDestination],
-    ) -> Result<Verified, router_core::Error> {
-        let config = parse(ctx)?;
-        let names = managed_names(ctx);
-        let r = rollout(ctx, &config, &names);
-        for vs_ref in &config.virtual_services {
-            let (name, namespace) = vs_ref.namespaced(&ctx.namespace);
-            let object = self
-                .api("VirtualService", &namespace)
-                .await?
-                .get(&name)
-                .await
-                .map_err(|e| request_error(format!("VirtualService {namespace}/{name}"), &e))?;
-            let value = serde_json::to_value(&object)
-                .map_err(|e| router_core::Error::internal(e.to_string()))?;
-            if plan::plan_weights(&value, vs_ref, &r, weight, additional)?.is_some() {
-                return Ok(Verified::NotVerified);
-            }
-        }
-        Ok(Verified::Verified)
-    }
-
     /// Points the DestinationRule's canary and stable subsets at the
     /// ReplicaSets (no-op without a destinationRule).
     async fn update_hash(
@@ -314,5 +308,35 @@ impl TrafficRouter for IstioRouter {
             Ok(plan::plan_remove_managed(vs, &names))
         })
         .await
+    }
+}
+
+impl IstioRouter {
+    /// Verified when every VirtualService as stored already carries the
+    /// weights (planning them again changes nothing).
+    async fn verify_weight_now(
+        &self,
+        ctx: &RolloutContext,
+        weight: i32,
+        additional: &[WeightDestination],
+    ) -> Result<Verified, router_core::Error> {
+        let config = parse(ctx)?;
+        let names = managed_names(ctx);
+        let r = rollout(ctx, &config, &names);
+        for vs_ref in &config.virtual_services {
+            let (name, namespace) = vs_ref.namespaced(&ctx.namespace);
+            let object = self
+                .api("VirtualService", &namespace)
+                .await?
+                .get(&name)
+                .await
+                .map_err(|e| request_error(format!("VirtualService {namespace}/{name}"), &e))?;
+            let value = serde_json::to_value(&object)
+                .map_err(|e| router_core::Error::internal(e.to_string()))?;
+            if plan::plan_weights(&value, vs_ref, &r, weight, additional)?.is_some() {
+                return Ok(Verified::NotVerified);
+            }
+        }
+        Ok(Verified::Verified)
     }
 }

@@ -5,8 +5,9 @@ use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParam
 use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
 use rollout_core::status::WeightDestination;
 use router_core::RouteStep;
+use router_core::aspects::{Aspects, apply_by_aspects};
 use router_core::client::{KubeRouter, LazyClient, request_error, status_code};
-use router_core::{RolloutContext, TrafficRouter, Verified};
+use router_core::{RolloutContext, TrafficRouter, TrafficTarget, Verified};
 use serde_json::Value;
 
 use crate::Error;
@@ -172,6 +173,27 @@ impl TrafficRouter for NginxRouter {
         Ok(PLUGIN_NAME.to_owned())
     }
 
+    async fn apply(
+        &self,
+        ctx: &RolloutContext,
+        target: &TrafficTarget,
+    ) -> Result<(), router_core::Error> {
+        apply_by_aspects(self, ctx, target).await
+    }
+
+    async fn verify(
+        &self,
+        ctx: &RolloutContext,
+        target: &TrafficTarget,
+    ) -> Result<Verified, router_core::Error> {
+        let weight = target.canary_weight.unwrap_or_default();
+        self.verify_weight_now(ctx, weight, &target.additional)
+            .await
+    }
+}
+
+#[async_trait]
+impl Aspects for NginxRouter {
     /// Creates or updates each canary Ingress with `canary-weight: weight`
     /// (header route and other annotations kept). Experiment destinations
     /// cannot be expressed: an NGINX canary splits between two Services.
@@ -238,28 +260,6 @@ impl TrafficRouter for NginxRouter {
         }))
     }
 
-    /// Verified when every canary Ingress as stored carries `canary: "true"`
-    /// and `canary-weight: weight` (and the weight total). Once a fully
-    /// promoted rollout's canary Ingress is deleted (with
-    /// `deleteCanaryIngressOnCompletion`), weight 0 is verified by its absence.
-    async fn verify_weight(
-        &self,
-        ctx: &RolloutContext,
-        weight: i32,
-        _additional: &[WeightDestination],
-    ) -> Result<Verified, router_core::Error> {
-        let (config, rollout) = parse(ctx)?;
-        let api = self.ingresses(&ctx.namespace).await?;
-        for stable in &config.stable_ingresses {
-            let canary = read(&api, &plan::canary_ingress_name(rollout.name, stable)).await?;
-            let ok = plan::verified(canary.as_ref(), &rollout, &config, weight);
-            if !ok {
-                return Ok(Verified::NotVerified);
-            }
-        }
-        Ok(Verified::Verified)
-    }
-
     /// A no-op: the canary Ingress points at the canary Service, whose
     /// selector the controller maintains.
     async fn update_hash(
@@ -275,5 +275,29 @@ impl TrafficRouter for NginxRouter {
     /// Removes the header-route annotations; the weight stays.
     async fn remove_managed_routes(&self, ctx: &RolloutContext) -> Result<(), router_core::Error> {
         self.each_ingress(ctx, Change::RemoveHeader).await
+    }
+}
+
+impl NginxRouter {
+    /// Verified when every canary Ingress as stored carries `canary: "true"`
+    /// and `canary-weight: weight` (and the weight total). Once a fully
+    /// promoted rollout's canary Ingress is deleted (with
+    /// `deleteCanaryIngressOnCompletion`), weight 0 is verified by its absence.
+    async fn verify_weight_now(
+        &self,
+        ctx: &RolloutContext,
+        weight: i32,
+        _additional: &[WeightDestination],
+    ) -> Result<Verified, router_core::Error> {
+        let (config, rollout) = parse(ctx)?;
+        let api = self.ingresses(&ctx.namespace).await?;
+        for stable in &config.stable_ingresses {
+            let canary = read(&api, &plan::canary_ingress_name(rollout.name, stable)).await?;
+            let ok = plan::verified(canary.as_ref(), &rollout, &config, weight);
+            if !ok {
+                return Ok(Verified::NotVerified);
+            }
+        }
+        Ok(Verified::Verified)
     }
 }

@@ -17,8 +17,9 @@ use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch as KubePatch,
 use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
 use rollout_core::status::WeightDestination;
 use router_core::RouteStep;
+use router_core::aspects::{Aspects, apply_by_aspects};
 use router_core::client::{KubeRouter, LazyClient, request_error, status_code};
-use router_core::{RolloutContext, TrafficRouter, Verified};
+use router_core::{RolloutContext, TrafficRouter, TrafficTarget, Verified};
 
 use crate::config::{Config, RouteKind, RouteRef};
 use crate::error::Error;
@@ -419,6 +420,27 @@ impl TrafficRouter for GatewayApiRouter {
         Ok("GatewayAPI".into())
     }
 
+    async fn apply(
+        &self,
+        ctx: &RolloutContext,
+        target: &TrafficTarget,
+    ) -> Result<(), router_core::Error> {
+        apply_by_aspects(self, ctx, target).await
+    }
+
+    async fn verify(
+        &self,
+        ctx: &RolloutContext,
+        target: &TrafficTarget,
+    ) -> Result<Verified, router_core::Error> {
+        let weight = target.canary_weight.unwrap_or_default();
+        self.verify_weight_now(ctx, weight, &target.additional)
+            .await
+    }
+}
+
+#[async_trait]
+impl Aspects for GatewayApiRouter {
     /// Also sets the in-progress label while the canary has traffic (and
     /// removes it at weight 0), unless the config disables it.
     async fn set_weight(
@@ -467,7 +489,26 @@ impl TrafficRouter for GatewayApiRouter {
         .await
     }
 
-    async fn verify_weight(
+    /// Routes point at Services, whose selectors the rollout controller
+    /// moves between ReplicaSets: nothing to do here.
+    async fn update_hash(
+        &self,
+        _: &RolloutContext,
+        _: &str,
+        _: &str,
+        _: &[WeightDestination],
+    ) -> Result<(), router_core::Error> {
+        Ok(())
+    }
+
+    async fn remove_managed_routes(&self, ctx: &RolloutContext) -> Result<(), router_core::Error> {
+        self.each_route(ctx, true, |route, _| plan::plan_remove_managed(route))
+            .await
+    }
+}
+
+impl GatewayApiRouter {
+    async fn verify_weight_now(
         &self,
         ctx: &RolloutContext,
         weight: i32,
@@ -503,22 +544,5 @@ impl TrafficRouter for GatewayApiRouter {
             }
         }
         Ok(Verified::Verified)
-    }
-
-    /// Routes point at Services, whose selectors the rollout controller
-    /// moves between ReplicaSets: nothing to do here.
-    async fn update_hash(
-        &self,
-        _: &RolloutContext,
-        _: &str,
-        _: &str,
-        _: &[WeightDestination],
-    ) -> Result<(), router_core::Error> {
-        Ok(())
-    }
-
-    async fn remove_managed_routes(&self, ctx: &RolloutContext) -> Result<(), router_core::Error> {
-        self.each_route(ctx, true, |route, _| plan::plan_remove_managed(route))
-            .await
     }
 }
