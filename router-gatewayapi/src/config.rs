@@ -55,6 +55,11 @@ pub struct RouteRef {
     pub name: String,
     /// Whether header (and mirror) routes are managed on it.
     pub use_header_routes: bool,
+    /// The rules that are the rollout's to weight and to copy for header and
+    /// mirror routes, by `spec.rules[].name` (`rules` on a list entry);
+    /// `None`: every rule outside the managed rules that sends traffic to
+    /// both the canary and the stable Service.
+    pub rules: Option<Vec<String>>,
 }
 
 /// The configuration, validated.
@@ -106,6 +111,7 @@ struct RawRoute {
     name: String,
     #[serde(default)]
     use_header_routes: bool,
+    rules: Option<Vec<String>>,
 }
 
 impl Config {
@@ -138,20 +144,25 @@ impl Config {
                     kind,
                     name: name.clone(),
                     use_header_routes: kind.routes_requests(),
+                    rules: None,
                 });
             }
         }
-        for (kind, list) in [
-            (RouteKind::Http, &raw.http_routes),
-            (RouteKind::Grpc, &raw.grpc_routes),
-            (RouteKind::Tcp, &raw.tcp_routes),
-            (RouteKind::Tls, &raw.tls_routes),
+        for (kind, key, list) in [
+            (RouteKind::Http, "httpRoutes", &raw.http_routes),
+            (RouteKind::Grpc, "grpcRoutes", &raw.grpc_routes),
+            (RouteKind::Tcp, "tcpRoutes", &raw.tcp_routes),
+            (RouteKind::Tls, "tlsRoutes", &raw.tls_routes),
         ] {
-            for r in list {
+            for (i, r) in list.iter().enumerate() {
+                if let Some(rules) = &r.rules {
+                    check_rules(rules, &format!("{key}[{i}].rules")).map_err(config_error)?;
+                }
                 routes.push(RouteRef {
                     kind,
                     name: r.name.clone(),
                     use_header_routes: r.use_header_routes && kind.routes_requests(),
+                    rules: r.rules.clone(),
                 });
             }
         }
@@ -193,6 +204,30 @@ impl Config {
             verify_weight: raw.verify_weight.unwrap_or(true),
         })
     }
+}
+
+/// A `rules` list: at least one name, none empty, none twice.
+fn check_rules(rules: &[String], field: &str) -> Result<(), String> {
+    if rules.is_empty() {
+        return Err(format!(
+            "plugin config: {field}: an empty list (expected the names of the route's rules to \
+             weight, spec.rules[].name; leave it out to weight every rule that sends traffic to \
+             both Services)"
+        ));
+    }
+    for (i, name) in rules.iter().enumerate() {
+        if name.is_empty() {
+            return Err(format!(
+                "plugin config: {field}[{i}]: an empty name (expected a spec.rules[].name)"
+            ));
+        }
+        if rules[..i].contains(name) {
+            return Err(format!(
+                "plugin config: {field}[{i}]: rule {name:?} is listed twice"
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -243,5 +278,42 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.in_progress_label, None);
+    }
+
+    #[test]
+    fn a_route_entry_may_name_its_weighted_rules() {
+        let c = Config::parse(
+            &json!({"httpRoutes": [{"name": "a", "rules": ["main", "api"]}]}),
+            "ns/r",
+        )
+        .unwrap();
+        assert_eq!(c.routes[0].rules, Some(vec!["main".into(), "api".into()]));
+        let err = Config::parse(
+            &json!({"httpRoutes": [{"name": "a"}, {"name": "b", "rules": []}]}),
+            "ns/r",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("rollout ns/r: plugin config: httpRoutes[1].rules: an empty list"),
+            "{err}"
+        );
+        let err = Config::parse(
+            &json!({"tcpRoutes": [{"name": "t", "rules": ["x", "x"]}]}),
+            "ns/r",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("tcpRoutes[0].rules[1]: rule \"x\" is listed twice"),
+            "{err}"
+        );
+        let err = Config::parse(
+            &json!({"httpRoutes": [{"name": "a", "rules": "main"}]}),
+            "ns/r",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("expected a sequence"), "{err}");
     }
 }

@@ -8,16 +8,19 @@
 //!
 //! ```text
 //!   route object (JSON, as read) ─┐
-//!   desired traffic ──────────────┼─▶ plan::* ──▶ guarded JSON patch, or no change
-//!   managedRoutes ────────────────┘    (pure)
+//!   traffic target ───────────────┼─▶ plan::plan ──▶ one guarded JSON patch, or no change
+//!   context: managedRoutes,       │      (pure)
+//!   maxTrafficWeight, config ─────┘
 //! ```
 //!
-//! [`plan`] is pure and holds all of the routing logic; it is tested from
-//! YAML fixtures in `tests/fixtures/`. [`GatewayApiRouter`] is the thin I/O
-//! layer: it reads each route, plans, and sends a guarded JSON patch only
-//! when something changes (an unchanged state costs one read and no write),
-//! re-reading and re-planning when a guard fails or the write conflicts.
-//! `update_hash` is a no-op: routes point at Services, not ReplicaSets.
+//! [`plan::plan`] is pure and holds all of the routing logic, for any
+//! combination of weights, the in-progress label and managed routes; it is
+//! tested from YAML fixtures in `tests/fixtures/`. [`GatewayApiRouter`] is
+//! the thin I/O layer: `apply` reads each route once, plans, and sends one
+//! guarded JSON patch only when something changes, re-reading and
+//! re-planning when a guard fails or the write conflicts. The ReplicaSet
+//! hashes of a target are ignored: routes point at Services, not
+//! ReplicaSets.
 //!
 //! # Managed routes
 //!

@@ -437,3 +437,57 @@ async fn an_api_error_is_one_line_naming_the_route_the_code_and_the_message() {
          forbidden: User \"router\" cannot patch resource \"httproutes\""
     );
 }
+
+#[tokio::test]
+async fn a_weight_and_a_header_route_together_are_one_read_and_one_patch() {
+    let (router, mut api) = router();
+    let call = mock_api::spawn(async move {
+        let target = router_core::TrafficTarget {
+            canary_weight: Some(30),
+            ..router_core::TrafficTarget::header_route(beta_header_route())
+        };
+        router
+            .apply(&ctx(json!({"httpRoute": "web"})), &target)
+            .await
+    });
+    let get = api.next(reply(200, &route(0, 100))).await;
+    assert_eq!(
+        (get.method.as_str(), get.path.as_str()),
+        ("GET", ROUTE_PATH)
+    );
+    let dry = next_patch(&mut api, true).await;
+    assert!(
+        dry.has_query("dryRun=All"),
+        "the new rule's name is checked first"
+    );
+    let real = next_patch(&mut api, true).await;
+    assert!(!real.has_query("dryRun=All"));
+    assert_eq!(
+        real.body,
+        json!([
+            {"op": "test", "path": "/spec/rules/0/backendRefs/0/name", "value": "web-canary"},
+            {"op": "replace", "path": "/spec/rules/0/backendRefs/0/weight", "value": 30},
+            {"op": "test", "path": "/spec/rules/0/backendRefs/1/name", "value": "web-stable"},
+            {"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 70},
+            {"op": "add", "path": "/metadata/labels/rollouts.argoproj.io~1gatewayapi-canary", "value": "in-progress"},
+            {"op": "add", "path": "/spec/rules/-", "value": {
+                "name": "beta",
+                "matches": [{"headers": [{"type": "Exact", "name": "x-beta", "value": "yes"}]}],
+                "backendRefs": [{"name": "web-canary", "port": 80}]}}
+        ]),
+        "the weights, the label and the header rule in one guarded patch"
+    );
+    call.result().await.unwrap();
+    api.no_more_requests().await;
+}
+
+#[tokio::test]
+async fn a_target_of_hashes_only_reads_nothing() {
+    let (router, mut api) = router();
+    let target = router_core::TrafficTarget::hashes("abc", "def", &[]);
+    router
+        .apply(&ctx(json!({"httpRoute": "web"})), &target)
+        .await
+        .unwrap();
+    api.no_more_requests().await;
+}

@@ -14,16 +14,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use json_patch::Patch;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch as KubePatch, PatchParams};
-use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
-use rollout_core::status::WeightDestination;
-use router_core::RouteStep;
-use router_core::aspects::{Aspects, apply_by_aspects};
 use router_core::client::{KubeRouter, LazyClient, request_error, status_code};
 use router_core::{RolloutContext, TrafficRouter, TrafficTarget, Verified};
 
 use crate::config::{Config, RouteKind, RouteRef};
 use crate::error::Error;
-use crate::plan::{self, Route, Services};
+use crate::plan::{self, Route, Routing, Services};
 use crate::versions::ServedVersions;
 
 mod checks;
@@ -234,8 +230,8 @@ impl GatewayApiRouter {
     async fn routes(
         &self,
         ctx: &RolloutContext,
+        config: &Config,
     ) -> Result<(Vec<RouteRef>, String, kube::Client), router_core::Error> {
-        let config = Config::parse(&ctx.config, &ctx.object_name())?;
         let namespace = config
             .namespace
             .clone()
@@ -267,60 +263,12 @@ impl GatewayApiRouter {
                         kind: *kind,
                         name,
                         use_header_routes: false,
+                        rules: None,
                     });
                 }
             }
         }
         Ok((routes, namespace, client))
-    }
-
-    /// Plans and writes every route; on failure the error says which routes
-    /// were already written (the next call converges).
-    async fn each_route<F>(
-        &self,
-        ctx: &RolloutContext,
-        header_routes_only: bool,
-        plan: F,
-    ) -> Result<(), router_core::Error>
-    where
-        F: Fn(&Route<'_>, &Services<'_>) -> Result<Option<Patch>, Error> + Send + Sync,
-    {
-        let (routes, namespace, client) = self.routes(ctx).await?;
-        let managed: Vec<String> = ctx.managed_route_names().map(str::to_owned).collect();
-        let services = Services {
-            canary: &ctx.canary_service,
-            stable: &ctx.stable_service,
-            namespace: &ctx.namespace,
-        };
-        let mut written: Vec<String> = Vec::new();
-        for r in routes
-            .iter()
-            .filter(|r| r.use_header_routes || !header_routes_only)
-        {
-            let label = format!("{} {namespace}/{}", r.kind.kind(), r.name);
-            match write(
-                self,
-                &client,
-                &namespace,
-                &r.name,
-                r.kind,
-                &managed,
-                |route| plan(route, &services),
-            )
-            .await
-            {
-                Ok(true) => written.push(label),
-                Ok(false) => {}
-                Err(e) if written.is_empty() => return Err(e),
-                Err(e) => {
-                    return Err(router_core::Error::new(
-                        e.kind(),
-                        format!("{e} (already updated: {})", written.join(", ")),
-                    ));
-                }
-            }
-        }
-        Ok(())
     }
 }
 
@@ -331,7 +279,6 @@ async fn write<F>(
     namespace: &str,
     name: &str,
     kind: RouteKind,
-    managed: &[String],
     plan: F,
 ) -> Result<bool, router_core::Error>
 where
@@ -347,7 +294,6 @@ where
         let route = Route {
             object: &value,
             kind,
-            managed,
         };
         let Some(patch) = plan(&route)? else {
             return Ok(false);
@@ -420,111 +366,61 @@ impl TrafficRouter for GatewayApiRouter {
         Ok("GatewayAPI".into())
     }
 
+    /// Makes every route carry `target` with one read and at most one
+    /// guarded patch per route, whatever the combination of aspects (see
+    /// [`plan::plan`]). Routes the target cannot change (no weight given,
+    /// and no managed routes on them) are not read. A route `managedRoutes`
+    /// does not list is refused before anything is read. On failure the
+    /// error says which routes were already written (the next call
+    /// converges).
     async fn apply(
         &self,
         ctx: &RolloutContext,
         target: &TrafficTarget,
     ) -> Result<(), router_core::Error> {
-        apply_by_aspects(self, ctx, target).await
+        ctx.require_listed_routes(target)?;
+        let config = Config::parse(&ctx.config, &ctx.object_name())?;
+        let (routes, namespace, client) = self.routes(ctx, &config).await?;
+        let managed: Vec<String> = ctx.managed_route_names().map(str::to_owned).collect();
+        let mut written: Vec<String> = Vec::new();
+        for r in routes.iter().filter(|r| affects(r, target)) {
+            let routing = routing(ctx, &config, r, &managed);
+            let label = format!("{} {namespace}/{}", r.kind.kind(), r.name);
+            match write(self, &client, &namespace, &r.name, r.kind, |route| {
+                plan::plan(route, &routing, target)
+            })
+            .await
+            {
+                Ok(true) => written.push(label),
+                Ok(false) => {}
+                Err(e) if written.is_empty() => return Err(e),
+                Err(e) => {
+                    return Err(router_core::Error::new(
+                        e.kind(),
+                        format!("{e} (already updated: {})", written.join(", ")),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
+    /// Verified when every route carries `target`'s weights and managed
+    /// routes (the in-progress label is not checked) and every parent
+    /// accepted the route's current generation; `NotImplemented` when the
+    /// config turns verification off.
     async fn verify(
         &self,
         ctx: &RolloutContext,
         target: &TrafficTarget,
     ) -> Result<Verified, router_core::Error> {
-        let weight = target.canary_weight.unwrap_or_default();
-        self.verify_weight_now(ctx, weight, &target.additional)
-            .await
-    }
-}
-
-#[async_trait]
-impl Aspects for GatewayApiRouter {
-    /// Also sets the in-progress label while the canary has traffic (and
-    /// removes it at weight 0), unless the config disables it.
-    async fn set_weight(
-        &self,
-        ctx: &RolloutContext,
-        weight: i32,
-        additional: &[WeightDestination],
-    ) -> Result<(), router_core::Error> {
-        let max = ctx.max_weight();
-        let config = Config::parse(&ctx.config, &ctx.object_name())?;
-        let label = config.in_progress_label;
-        self.each_route(ctx, false, |route, services| {
-            let weights = plan::plan_weights(route, services, weight, max, additional)?;
-            let label = match &label {
-                Some((k, v)) => plan::plan_in_progress_label(route, (k, v), weight != 0)?,
-                None => None,
-            };
-            Ok(plan::combine(weights, label))
-        })
-        .await
-    }
-
-    /// Refused, changing nothing, when `managedRoutes` does not list the route.
-    async fn set_header_route(
-        &self,
-        ctx: &RolloutContext,
-        step: &SetHeaderRoute,
-    ) -> Result<(), router_core::Error> {
-        ctx.require_listed(RouteStep::Header, &step.name)?;
-        self.each_route(ctx, true, |route, services| {
-            plan::plan_header_route(route, services, step)
-        })
-        .await
-    }
-
-    /// Refused, changing nothing, when `managedRoutes` does not list the route.
-    async fn set_mirror_route(
-        &self,
-        ctx: &RolloutContext,
-        step: &SetMirrorRoute,
-    ) -> Result<(), router_core::Error> {
-        ctx.require_listed(RouteStep::Mirror, &step.name)?;
-        self.each_route(ctx, true, |route, services| {
-            plan::plan_mirror_route(route, services, step)
-        })
-        .await
-    }
-
-    /// Routes point at Services, whose selectors the rollout controller
-    /// moves between ReplicaSets: nothing to do here.
-    async fn update_hash(
-        &self,
-        _: &RolloutContext,
-        _: &str,
-        _: &str,
-        _: &[WeightDestination],
-    ) -> Result<(), router_core::Error> {
-        Ok(())
-    }
-
-    async fn remove_managed_routes(&self, ctx: &RolloutContext) -> Result<(), router_core::Error> {
-        self.each_route(ctx, true, |route, _| plan::plan_remove_managed(route))
-            .await
-    }
-}
-
-impl GatewayApiRouter {
-    async fn verify_weight_now(
-        &self,
-        ctx: &RolloutContext,
-        weight: i32,
-        additional: &[WeightDestination],
-    ) -> Result<Verified, router_core::Error> {
         let config = Config::parse(&ctx.config, &ctx.object_name())?;
         if !config.verify_weight {
             return Ok(Verified::NotImplemented);
         }
-        let (routes, namespace, client) = self.routes(ctx).await?;
+        ctx.require_listed_routes(target)?;
+        let (routes, namespace, client) = self.routes(ctx, &config).await?;
         let managed: Vec<String> = ctx.managed_route_names().map(str::to_owned).collect();
-        let services = Services {
-            canary: &ctx.canary_service,
-            stable: &ctx.stable_service,
-            namespace: &ctx.namespace,
-        };
         for r in &routes {
             let (object, _) = self
                 .read(&client, r.kind, &namespace, &r.name, true)
@@ -534,15 +430,47 @@ impl GatewayApiRouter {
             let route = Route {
                 object: &value,
                 kind: r.kind,
-                managed: &managed,
             };
-            let in_place =
-                plan::plan_weights(&route, &services, weight, ctx.max_weight(), additional)?
-                    .is_none();
+            let routing = Routing {
+                in_progress_label: None,
+                ..routing(ctx, &config, r, &managed)
+            };
+            let in_place = plan::plan(&route, &routing, target)?.is_none();
             if !in_place || !accepted(&value) {
                 return Ok(Verified::NotVerified);
             }
         }
         Ok(Verified::Verified)
+    }
+}
+
+/// Whether `target` can change route `r`: it gives a weight, or it touches
+/// the managed routes and `r` carries them.
+fn affects(r: &RouteRef, target: &TrafficTarget) -> bool {
+    target.canary_weight.is_some()
+        || (target.touches_routes() && r.use_header_routes && r.kind.routes_requests())
+}
+
+/// What the rollout's context and the config say about route `r`.
+fn routing<'a>(
+    ctx: &'a RolloutContext,
+    config: &'a Config,
+    r: &'a RouteRef,
+    managed: &'a [String],
+) -> Routing<'a> {
+    Routing {
+        services: Services {
+            canary: &ctx.canary_service,
+            stable: &ctx.stable_service,
+            namespace: &ctx.namespace,
+        },
+        max_weight: ctx.max_weight(),
+        managed_routes: managed,
+        in_progress_label: config
+            .in_progress_label
+            .as_ref()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+        rules: r.rules.as_deref(),
+        header_routes: r.use_header_routes,
     }
 }
