@@ -87,4 +87,36 @@ mod tests {
         assert_eq!(matches(RouteKind::Grpc, &rule), 0);
         assert_eq!(matches(RouteKind::Http, &json!({"matches": [{}, {}]})), 2);
     }
+
+    #[test]
+    fn a_grpc_route_past_the_total_is_refused_naming_the_count() {
+        use crate::plan::{Route, Routing, Services};
+        let object = json!({"metadata": {"name": "api", "namespace": "shop"}});
+        let route = Route {
+            object: &object,
+            kind: RouteKind::Grpc,
+        };
+        let routing = Routing::new(Services {
+            canary: "c",
+            stable: "s",
+            namespace: "shop",
+        });
+        let view = View::new(&route, &routing);
+        let rule = |n: usize| json!({"matches": vec![json!({}); n]});
+        let at_limit = [rule(64), rule(64), json!({})];
+        assert!(check(&view, at_limit.iter()).is_ok());
+        let past = [rule(64), rule(64), rule(1)];
+        assert_eq!(
+            check(&view, past.iter()).unwrap_err().to_string(),
+            "GRPCRoute shop/api: the managed routes would make 129 matches across all rules; \
+             Gateway API allows at most 128 per GRPCRoute; nothing was changed"
+        );
+        let too_many: Vec<Value> = (0..17).map(|_| json!({})).collect();
+        assert!(
+            check(&view, too_many.iter())
+                .unwrap_err()
+                .to_string()
+                .contains("17 rules; Gateway API allows at most 16 rules per GRPCRoute")
+        );
+    }
 }
