@@ -2,6 +2,10 @@
 //! already write it under `trafficRouting.plugins["argoproj-labs/gatewayAPI"]`
 //! (also accepted under `rollgate/gatewayapi`), read strictly.
 
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
+use kube::core::Selector;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -67,8 +71,8 @@ pub struct RouteRef {
 pub struct Config {
     /// The named routes (single-route keys first, then the lists), in order.
     pub routes: Vec<RouteRef>,
-    /// Label selectors discovering more routes, by kind (opaque `LabelSelector`s).
-    pub selectors: Vec<(RouteKind, Value)>,
+    /// Label selectors discovering more routes, by kind.
+    pub selectors: Vec<(RouteKind, Selector)>,
     /// The namespace of every route (the rollout's when unset).
     pub namespace: Option<String>,
     /// The GitOps label set while the canary has traffic; `None` when disabled.
@@ -93,10 +97,10 @@ struct Raw {
     tcp_routes: Vec<RawRoute>,
     #[serde(default)]
     tls_routes: Vec<RawRoute>,
-    http_route_selector: Option<Value>,
-    grpc_route_selector: Option<Value>,
-    tcp_route_selector: Option<Value>,
-    tls_route_selector: Option<Value>,
+    http_route_selector: Option<RawSelector>,
+    grpc_route_selector: Option<RawSelector>,
+    tcp_route_selector: Option<RawSelector>,
+    tls_route_selector: Option<RawSelector>,
     namespace: Option<String>,
     #[serde(default)]
     disable_in_progress_label: bool,
@@ -112,6 +116,46 @@ struct RawRoute {
     #[serde(default)]
     use_header_routes: bool,
     rules: Option<Vec<String>>,
+}
+
+/// A `metav1.LabelSelector`, read strictly.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawSelector {
+    match_labels: Option<BTreeMap<String, String>>,
+    match_expressions: Option<Vec<RawRequirement>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequirement {
+    key: String,
+    operator: String,
+    values: Option<Vec<String>>,
+}
+
+impl RawSelector {
+    /// The selector; `field` names it in the error.
+    fn selector(self, field: &str) -> Result<Selector, String> {
+        let selector = LabelSelector {
+            match_labels: self.match_labels,
+            match_expressions: self.match_expressions.map(|rs| {
+                rs.into_iter()
+                    .map(|r| LabelSelectorRequirement {
+                        key: r.key,
+                        operator: r.operator,
+                        values: r.values,
+                    })
+                    .collect()
+            }),
+        };
+        Selector::try_from(selector).map_err(|e| {
+            format!(
+                "plugin config: {field}: {e} (expected matchLabels and matchExpressions whose \
+                 operator is In or NotIn with values, or Exists or DoesNotExist without)"
+            )
+        })
+    }
 }
 
 impl Config {
@@ -172,15 +216,25 @@ impl Config {
                 r.kind.kind()
             )));
         }
-        let selectors: Vec<(RouteKind, Value)> = [
-            (RouteKind::Http, raw.http_route_selector),
-            (RouteKind::Grpc, raw.grpc_route_selector),
-            (RouteKind::Tcp, raw.tcp_route_selector),
-            (RouteKind::Tls, raw.tls_route_selector),
-        ]
-        .into_iter()
-        .filter_map(|(k, s)| s.map(|s| (k, s)))
-        .collect();
+        let mut selectors = Vec::new();
+        for (kind, field, raw) in [
+            (
+                RouteKind::Http,
+                "httpRouteSelector",
+                raw.http_route_selector,
+            ),
+            (
+                RouteKind::Grpc,
+                "grpcRouteSelector",
+                raw.grpc_route_selector,
+            ),
+            (RouteKind::Tcp, "tcpRouteSelector", raw.tcp_route_selector),
+            (RouteKind::Tls, "tlsRouteSelector", raw.tls_route_selector),
+        ] {
+            if let Some(raw) = raw {
+                selectors.push((kind, raw.selector(field).map_err(config_error)?));
+            }
+        }
         if routes.is_empty() && selectors.is_empty() {
             return Err(config_error(
                 "plugin config: names no route (expected httpRoute, grpcRoute, tcpRoute, tlsRoute, \
@@ -315,5 +369,38 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("expected a sequence"), "{err}");
+    }
+
+    #[test]
+    fn route_selectors_are_read_strictly() {
+        let c = Config::parse(
+            &json!({"httpRouteSelector": {"matchLabels": {"app": "web"},
+                "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]},
+                                     {"key": "legacy", "operator": "DoesNotExist"}]}}),
+            "ns/r",
+        )
+        .unwrap();
+        assert_eq!(c.selectors[0].0, RouteKind::Http);
+        assert_eq!(
+            c.selectors[0].1.to_string(),
+            "app=web,tier in (a,b),!legacy"
+        );
+        let err = Config::parse(
+            &json!({"tcpRouteSelector": {"matchLabel": {"a": "b"}}}),
+            "ns/r",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field `matchLabel`"), "{err}");
+        let err = Config::parse(
+            &json!({"grpcRouteSelector": {"matchExpressions": [{"key": "k", "operator": "In"}]}}),
+            "ns/r",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("rollout ns/r: plugin config: grpcRouteSelector: "),
+            "{err}"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Pure checks on what the API server returns: whether a route's parents
 //! accepted it, which rule names a write adds and whether the server kept
-//! them, and label selectors as query strings.
+//! them.
 
 use json_patch::Patch;
 use serde_json::Value;
@@ -31,36 +31,6 @@ pub(super) fn lost_rule_name(patch: &Patch, result: &Value) -> Option<String> {
         .find(|name| !kept.contains(&name.as_str()))
 }
 
-/// A `metav1.LabelSelector` as a selector string.
-pub(super) fn label_selector(selector: &Value) -> String {
-    let mut terms: Vec<String> = selector["matchLabels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                .collect()
-        })
-        .unwrap_or_default();
-    for e in selector["matchExpressions"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
-        let key = e["key"].as_str().unwrap_or("");
-        let values: Vec<&str> = e["values"]
-            .as_array()
-            .map(|v| v.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        terms.push(match e["operator"].as_str().unwrap_or("") {
-            "In" => format!("{key} in ({})", values.join(",")),
-            "NotIn" => format!("{key} notin ({})", values.join(",")),
-            "Exists" => key.to_owned(),
-            _ => format!("!{key}"),
-        });
-    }
-    terms.join(",")
-}
-
 /// Whether every parent of the route accepted its current generation with
 /// resolvable backends.
 pub(super) fn accepted(route: &Value) -> bool {
@@ -88,14 +58,6 @@ pub(super) fn accepted(route: &Value) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn label_selectors_render_as_kubernetes_selector_strings() {
-        let s = json!({"matchLabels": {"app": "web"},
-            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]},
-                                 {"key": "legacy", "operator": "DoesNotExist"}]});
-        assert_eq!(label_selector(&s), "app=web,tier in (a,b),!legacy");
-    }
 
     #[test]
     fn acceptance_needs_every_parent_for_the_current_generation() {

@@ -23,7 +23,7 @@ use crate::plan::{self, Route, Routing, Services};
 use crate::versions::ServedVersions;
 
 mod checks;
-use checks::{accepted, added_rule_names, label_selector, lost_rule_name};
+use checks::{accepted, added_rule_names, lost_rule_name};
 
 /// How often a write is retried after a failed guard or a conflict.
 pub const WRITE_ATTEMPTS: u32 = 5;
@@ -239,7 +239,7 @@ impl GatewayApiRouter {
         let client = self.client().await?;
         let mut routes = config.routes.clone();
         for (kind, selector) in &config.selectors {
-            let params = ListParams::default().labels(&label_selector(selector));
+            let params = ListParams::default().labels(&selector.to_string());
             self.throttle().await;
             let mut found = self.api(&client, *kind, &namespace)?.0.list(&params).await;
             if let Err(e) = &found
