@@ -29,9 +29,6 @@ pub enum Error {
         /// The limit and the count.
         message: String,
     },
-    /// A request limit that cannot be enforced.
-    #[error("request limit: {0} (the rate must be a positive number, the burst at least 1)")]
-    InvalidRequestLimit(String),
     /// A bug in this crate (a patch it built is not a JSON patch).
     #[error("internal error: {0}")]
     Internal(String),
@@ -44,9 +41,7 @@ impl From<Error> for router_core::Error {
         let kind = match &e {
             Error::Internal(_) => router_core::ErrorKind::Internal,
             Error::Limit { .. } => router_core::ErrorKind::Invalid,
-            Error::Config { .. } | Error::Route { .. } | Error::InvalidRequestLimit(_) => {
-                router_core::ErrorKind::Config
-            }
+            Error::Config { .. } | Error::Route { .. } => router_core::ErrorKind::Config,
         };
         Self::new(kind, e.to_string())
     }

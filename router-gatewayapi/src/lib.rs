@@ -50,7 +50,7 @@ mod router;
 mod versions;
 
 pub use error::Error;
-pub use router::{GatewayApiRouter, RequestLimit, WRITE_ATTEMPTS};
+pub use router::GatewayApiRouter;
 /// The constructors every router shares (`with_client`, `from_environment`,
 /// `from_config`) and its `user_agent`: bring it into scope to call them.
-pub use router_core::client::KubeRouter;
+pub use router_kube::client::KubeRouter;

@@ -14,7 +14,9 @@ use router_gatewayapi::GatewayApiRouter;
 use serde_json::json;
 
 mod support;
-use support::{channel, cluster, create, ctx, role_client, routes, rule, spec, web_route, weights};
+use support::{
+    channel, cluster, create, ctx, role_client, routes, rule, spec, uncached, web_route, weights,
+};
 
 #[tokio::test]
 async fn weights_header_and_mirror_routes_then_removal() {
@@ -129,10 +131,7 @@ async fn verify_needs_accepted_parents_for_the_current_generation() {
         "no gateway has accepted the route yet"
     );
     accept(&api).await;
-    assert_eq!(
-        router.verify_weight(&ctx, 30, &[]).await.unwrap(),
-        Verified::Verified
-    );
+    eventually_verified(&router, &ctx, 30).await;
     assert_eq!(
         router.verify_weight(&ctx, 50, &[]).await.unwrap(),
         Verified::NotVerified,
@@ -146,10 +145,24 @@ async fn verify_needs_accepted_parents_for_the_current_generation() {
         "the gateway has not seen the new generation"
     );
     accept(&api).await;
-    assert_eq!(
-        router.verify_weight(&ctx, 50, &[]).await.unwrap(),
-        Verified::Verified
-    );
+    eventually_verified(&router, &ctx, 50).await;
+}
+
+/// Asks until the router verifies `weight`, as a controller does on its
+/// next reconciles: the watch cache sees the gateway's status a moment
+/// after the API server stores it.
+async fn eventually_verified(
+    router: &GatewayApiRouter,
+    ctx: &router_core::RolloutContext,
+    weight: i32,
+) {
+    for _ in 0..100 {
+        if router.verify_weight(ctx, weight, &[]).await.unwrap() == Verified::Verified {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("weight {weight} not verified within 5 s of the gateway accepting the route");
 }
 
 /// Writes the route's status as a gateway controller would on accepting it.
@@ -266,7 +279,7 @@ async fn an_idle_reconcile_writes_nothing_and_with_a_cache_reads_nothing() {
     }))
     .unwrap();
 
-    let router = GatewayApiRouter::with_client(role_client(&cluster).await);
+    let router = uncached(role_client(&cluster).await);
     router.set_weight(&ctx, 30, &[]).await.unwrap();
     router.set_header_route(&ctx, &header).await.unwrap();
     cluster.audit_barrier().await;
@@ -283,7 +296,8 @@ async fn an_idle_reconcile_writes_nothing_and_with_a_cache_reads_nothing() {
     );
     assert_eq!(idle.len(), 40, "one read per idle call without a cache");
 
-    let cached = GatewayApiRouter::with_client(role_client(&cluster).await).with_watch_cache();
+    // The default: the watch cache on.
+    let cached = GatewayApiRouter::with_client(role_client(&cluster).await);
     cached.set_weight(&ctx, 30, &[]).await.unwrap();
     cluster.audit_barrier().await;
     let before = cluster.audited("httproutes", "web").len();

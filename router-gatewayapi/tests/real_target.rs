@@ -15,7 +15,9 @@ use router_gatewayapi::plan::{MAX_MATCHES, MAX_MATCHES_PER_RULE, MAX_RULES};
 use serde_json::{Value, json};
 
 mod support;
-use support::{channel, cluster, create, ctx, role_client, routes, rule, spec, web_route, weights};
+use support::{
+    channel, cluster, create, ctx, role_client, routes, rule, spec, uncached, web_route, weights,
+};
 
 fn beta() -> SetHeaderRoute {
     serde_json::from_value(json!({
@@ -36,13 +38,21 @@ fn target(weight: i32, header: Option<SetHeaderRoute>) -> TrafficTarget {
     }
 }
 
-/// The stored writes (not dry runs) on route `web` since `before` requests.
-fn writes_since(cluster: &rollgate_testkit::Cluster, before: usize) -> Vec<String> {
+/// The requests on route `web` since `before` requests, dry runs left
+/// out (they store nothing).
+fn requests_since(cluster: &rollgate_testkit::Cluster, before: usize) -> Vec<String> {
     cluster.audited_requests("httproutes", "web")[before..]
         .iter()
-        .filter(|r| !r.dry_run && r.verb != "get")
+        .filter(|r| !r.dry_run)
         .map(|r| r.verb.clone())
         .collect()
+}
+
+/// The stored writes on route `web` since `before` requests.
+fn writes_since(cluster: &rollgate_testkit::Cluster, before: usize) -> Vec<String> {
+    let mut requests = requests_since(cluster, before);
+    requests.retain(|verb| verb != "get");
+    requests
 }
 
 #[tokio::test]
@@ -61,51 +71,59 @@ async fn a_whole_target_is_one_write_and_a_user_rule_stays_byte_identical_at_0_a
                "matches": [{"headers": [{"type": "Exact", "name": "x-debug", "value": "1"}]}],
                "backendRefs": [{"name": "web-stable", "port": 80, "weight": 1}]}));
     let original = create(&api, route).await.data["spec"].clone();
-    let router = GatewayApiRouter::with_client(role_client(&cluster).await);
     let ctx = ctx(&cluster, &["beta"]);
-    for (weight, header) in [
+    // Without a cache each call reads the route once; with one (the
+    // default), not at all once the cache is filled.
+    let plain = uncached(role_client(&cluster).await);
+    let cached = GatewayApiRouter::with_client(role_client(&cluster).await);
+    cached.verify(&ctx, &target(0, None)).await.unwrap();
+    let steps = [
         (100, Some(beta())),
         (0, None),
         (100, None),
         (0, Some(beta())),
         (40, Some(beta())),
-    ] {
-        cluster.audit_barrier().await;
-        let before = cluster.audited("httproutes", "web").len();
-        let with_header = header.is_some();
-        router
-            .apply(&ctx, &target(weight, header.clone()))
-            .await
-            .unwrap();
-        cluster.audit_barrier().await;
-        assert_eq!(
-            writes_since(&cluster, before),
-            ["patch"],
-            "weight {weight} with the header route {with_header}: one write"
-        );
-        let stored = spec(&api).await;
-        assert_eq!(
-            rule(&stored, "debug-users"),
-            rule(&original, "debug-users"),
-            "the user's rule at canary weight {weight}"
-        );
-        assert_eq!(rule(&stored, "static"), rule(&original, "static"));
-        assert_eq!(
-            weights(rule(&stored, "main")),
-            (100 - i64::from(weight), i64::from(weight))
-        );
-        let has_beta = stored["rules"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["name"] == "beta");
-        assert_eq!(has_beta, with_header, "at weight {weight}");
+    ];
+    for (router, reads) in [(&plain, ["get"].as_slice()), (&cached, [].as_slice())] {
+        for (weight, header) in steps.clone() {
+            cluster.audit_barrier().await;
+            let before = cluster.audited("httproutes", "web").len();
+            let with_header = header.is_some();
+            router
+                .apply(&ctx, &target(weight, header.clone()))
+                .await
+                .unwrap();
+            cluster.audit_barrier().await;
+            let expected: Vec<&str> = reads.iter().copied().chain(["patch"]).collect();
+            assert_eq!(
+                requests_since(&cluster, before),
+                expected,
+                "weight {weight} with the header route {with_header}: one write"
+            );
+            let stored = spec(&api).await;
+            assert_eq!(
+                rule(&stored, "debug-users"),
+                rule(&original, "debug-users"),
+                "the user's rule at canary weight {weight}"
+            );
+            assert_eq!(rule(&stored, "static"), rule(&original, "static"));
+            assert_eq!(
+                weights(rule(&stored, "main")),
+                (100 - i64::from(weight), i64::from(weight))
+            );
+            let has_beta = stored["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["name"] == "beta");
+            assert_eq!(has_beta, with_header, "at weight {weight}");
 
-        // The same target again: read, nothing written.
-        let before = cluster.audited("httproutes", "web").len();
-        router.apply(&ctx, &target(weight, header)).await.unwrap();
-        cluster.audit_barrier().await;
-        assert!(writes_since(&cluster, before).is_empty());
+            // The same target again: nothing written.
+            let before = cluster.audited("httproutes", "web").len();
+            router.apply(&ctx, &target(weight, header)).await.unwrap();
+            cluster.audit_barrier().await;
+            assert_eq!(requests_since(&cluster, before), reads, "idle");
+        }
     }
 }
 

@@ -19,16 +19,24 @@ pub(super) fn added_rule_names(patch: &Patch) -> Vec<String> {
         .collect()
 }
 
-/// A rule name the patch appends that `result` (the route as the API
-/// server would store it) does not have.
-pub(super) fn lost_rule_name(patch: &Patch, result: &Value) -> Option<String> {
+/// Whether any rule of `route` (as stored) has a name.
+pub(super) fn has_named_rule(route: &Value) -> bool {
+    route["spec"]["rules"]
+        .as_array()
+        .is_some_and(|rules| rules.iter().any(|r| r["name"].is_string()))
+}
+
+/// A rule name of `added` that `result` (the route as the API server
+/// would store it) does not have.
+pub(super) fn lost_rule_name(added: &[String], result: &Value) -> Option<String> {
     let kept: Vec<&str> = result["spec"]["rules"]
         .as_array()
         .map(|rules| rules.iter().filter_map(|r| r["name"].as_str()).collect())
         .unwrap_or_default();
-    added_rule_names(patch)
-        .into_iter()
+    added
+        .iter()
         .find(|name| !kept.contains(&name.as_str()))
+        .cloned()
 }
 
 /// Whether every parent of the route accepted its current generation with
