@@ -264,6 +264,7 @@ impl Applier {
         F: FnMut(Option<&Value>) -> Result<Option<Write>, Error> + Send,
     {
         let watch = self.watch(&object.resource, &object.namespace).await?;
+        let mut last = "";
         for attempt in 0..WRITE_ATTEMPTS {
             if attempt > 0 {
                 tokio::time::sleep(FIRST_BACKOFF * 2u32.pow(attempt - 1)).await;
@@ -282,12 +283,13 @@ impl Applier {
             {
                 Sent::Done(outcome) => return Ok(outcome),
                 Sent::Changed(reason) => {
+                    last = reason;
                     tracing::debug!(object = %object.label(), attempt, reason, "changed since it was read; planning again");
                 }
             }
         }
         Err(Error::conflict(format!(
-            "{}: still changing after {WRITE_ATTEMPTS} attempts",
+            "{}: still changing after {WRITE_ATTEMPTS} attempts (the last write: {last})",
             object.label()
         )))
     }
@@ -350,7 +352,11 @@ impl Applier {
             }
             Err(e) => match status_code(&e) {
                 Some(409) => Ok(Answer::Changed("409 Conflict")),
-                Some(422) if failed_guard(&e) => Ok(Answer::Changed("a guard failed")),
+                Some(422)
+                    if matches!(write.strategy, Strategy::GuardedPatch(_)) && failed_guard(&e) =>
+                {
+                    Ok(Answer::Changed("422, a guard of the patch failed"))
+                }
                 Some(404) if matches!(write.strategy, Strategy::Delete) => Ok(Answer::Gone),
                 _ => Err(request_error(object.label(), &e)),
             },
@@ -375,17 +381,21 @@ enum Answer {
     Gone,
 }
 
-/// Whether a 422 is a JSON patch `test` operation that failed (the value
-/// differs, or the path is missing), as the API server words it: the
-/// message of the json-patch library it uses, or (kube-apiserver v1.36,
-/// seen on a real server) a bare "the server rejected our request due to
-/// an error in our request" with no field causes, which is what it answers
-/// for a patch it cannot apply to the stored object.
+/// Whether a 422 answer to a guarded JSON patch says the patch did not
+/// apply: a `test` operation found another value, or a path it names is
+/// gone. The API server words every failure to apply a JSON patch with the
+/// same generic message and no field causes (kube-apiserver 1.36: "the
+/// server rejected our request due to an error in our request"); older
+/// servers added the json-patch library's own words ("test failed").
+/// Validation failures of the patched object name their fields instead.
 fn failed_guard(error: &kube::Error) -> bool {
     let kube::Error::Api(status) = error else {
         return false;
     };
-    status.message.contains("test failed")
+    status.message == PATCH_NOT_APPLICABLE
+        || status.message.contains("test failed")
         || status.message.contains("test operation does not apply")
-        || status.message == "the server rejected our request due to an error in our request"
 }
+
+/// The API server's message for a JSON patch that does not apply.
+const PATCH_NOT_APPLICABLE: &str = "the server rejected our request due to an error in our request";

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod fake;
+
 use kube::api::ApiResource;
 use rollgate_testkit::mock_api::MockApi;
 use router_kube::client::{LazyClient, UserAgent, client_with_service};
@@ -59,6 +61,11 @@ pub fn applier(options: ApplierOptions) -> (Applier, MockApi) {
     let client = client_with_service(service, "default", &agent());
     let applier = Applier::with_options(LazyClient::ready(client), options).unwrap();
     (applier, api)
+}
+
+/// With the watch cache (the default).
+pub fn cached() -> ApplierOptions {
+    ApplierOptions::default()
 }
 
 /// Without the watch cache.
