@@ -16,11 +16,13 @@
 //! [`plan::plan`] is pure and holds all of the routing logic, for any
 //! combination of weights, the in-progress label and managed routes; it is
 //! tested from YAML fixtures in `tests/fixtures/`. [`GatewayApiRouter`] is
-//! the thin I/O layer: `apply` reads each route once, plans, and sends one
-//! guarded JSON patch only when something changes, re-reading and
-//! re-planning when a guard fails or the write conflicts. The ReplicaSet
-//! hashes of a target are ignored: routes point at Services, not
-//! ReplicaSets.
+//! the thin I/O layer: it names the routes (at the version the API server
+//! serves) and lets the shared applier of `router-kube` read each once
+//! (from its watch cache, on by default, so an unchanged state costs no
+//! request), plan, and send one guarded JSON patch only when something
+//! changes, re-reading and re-planning when a guard fails or the write
+//! conflicts. The ReplicaSet hashes of a target are ignored: routes point
+//! at Services, not ReplicaSets.
 //!
 //! # Managed routes
 //!
