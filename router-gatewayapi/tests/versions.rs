@@ -190,3 +190,32 @@ async fn a_route_that_is_really_missing_is_still_a_404_naming_it() {
         "TCPRoute default/missing: not found (the API server has no such TCPRoute)"
     );
 }
+
+#[tokio::test]
+async fn with_the_watch_cache_on_a_404_still_discovers_the_served_version() {
+    let (service, api) = MockApi::new();
+    let served = api.serve(move |seen| answer("v1alpha2", seen));
+    let client = router_kube::client::client_with_service(
+        service,
+        "default",
+        &GatewayApiRouter::user_agent(),
+    );
+    // The default options: the watch cache on (this server answers no
+    // list, so the cache never fills and reads go to the server).
+    let router = GatewayApiRouter::with_client(client);
+    router.set_weight(&ctx(), 60, &[]).await.unwrap();
+    let route = format!("{GROUP}/v1alpha2/namespaces/default/tcproutes/db");
+    let lines = served.lines();
+    assert!(
+        lines.contains(&"GET /apis".to_owned()),
+        "discovered after the 404: {lines:?}"
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("PATCH"))
+            .collect::<Vec<_>>(),
+        [&format!("PATCH {route}")],
+        "{lines:?}"
+    );
+}
