@@ -9,8 +9,9 @@ use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
 use rollout_core::status::WeightDestination;
 use router_core::RouteStep;
 use router_core::aspects::{Aspects, apply_by_aspects};
-use router_core::client::{KubeRouter, LazyClient, request_error, status_code};
 use router_core::{RolloutContext, TrafficRouter, TrafficTarget, Verified};
+use router_kube::Applier;
+use router_kube::client::{KubeRouter, request_error, status_code};
 use serde_json::Value;
 
 use crate::Error;
@@ -31,7 +32,7 @@ pub const DEFAULT_API_VERSION: &str = "v1";
 /// router reads, plans and writes again (up to [`WRITE_ATTEMPTS`] times).
 #[derive(Clone)]
 pub struct IstioRouter {
-    client: LazyClient,
+    applier: Applier,
     api_version: String,
 }
 
@@ -47,9 +48,9 @@ impl KubeRouter for IstioRouter {
     const PRODUCT: &'static str = "rollgate-istio";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
-    fn with_lazy_client(client: LazyClient) -> Self {
+    fn with_applier(applier: Applier) -> Self {
         Self {
-            client,
+            applier,
             api_version: DEFAULT_API_VERSION.into(),
         }
     }
@@ -67,7 +68,7 @@ impl IstioRouter {
         kind: &str,
         namespace: &str,
     ) -> Result<Api<DynamicObject>, router_core::Error> {
-        let client = self.client.get().await?;
+        let client = self.applier.client().await?;
         let resource = ApiResource {
             group: "networking.istio.io".into(),
             version: self.api_version.clone(),

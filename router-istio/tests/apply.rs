@@ -39,7 +39,7 @@ fn vs(canary: i64, resource_version: &str) -> Value {
 fn router() -> (IstioRouter, MockApi) {
     let (service, api) = MockApi::new();
     let client =
-        router_core::client::client_with_service(service, "default", &IstioRouter::user_agent());
+        router_kube::client::client_with_service(service, "default", &IstioRouter::user_agent());
     (IstioRouter::with_client(client), api)
 }
 

@@ -6,8 +6,9 @@ use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
 use rollout_core::status::WeightDestination;
 use router_core::RouteStep;
 use router_core::aspects::{Aspects, apply_by_aspects};
-use router_core::client::{KubeRouter, LazyClient, request_error, status_code};
 use router_core::{RolloutContext, TrafficRouter, TrafficTarget, Verified};
+use router_kube::Applier;
+use router_kube::client::{KubeRouter, request_error, status_code};
 use serde_json::Value;
 
 use crate::Error;
@@ -23,13 +24,13 @@ use crate::plan::{self, Change, FIELD_MANAGER, HeaderRoute, Plan, Rollout};
 /// others add are kept). The stable Ingress is never written.
 #[derive(Clone)]
 pub struct NginxRouter {
-    client: LazyClient,
+    applier: Applier,
 }
 
 impl std::fmt::Debug for NginxRouter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NginxRouter")
-            .field("connected", &self.client.is_connected())
+            .field("connected", &self.applier.is_connected())
             .finish()
     }
 }
@@ -38,14 +39,14 @@ impl KubeRouter for NginxRouter {
     const PRODUCT: &'static str = "rollgate-nginx";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
-    fn with_lazy_client(client: LazyClient) -> Self {
-        Self { client }
+    fn with_applier(applier: Applier) -> Self {
+        Self { applier }
     }
 }
 
 impl NginxRouter {
     async fn client(&self) -> Result<kube::Client, router_core::Error> {
-        self.client.get().await
+        self.applier.client().await
     }
 
     async fn ingresses(&self, namespace: &str) -> Result<Api<DynamicObject>, router_core::Error> {

@@ -76,7 +76,7 @@ fn not_found() -> Value {
 fn router() -> (NginxRouter, MockApi) {
     let (service, api) = MockApi::new();
     let client =
-        router_core::client::client_with_service(service, "default", &NginxRouter::user_agent());
+        router_kube::client::client_with_service(service, "default", &NginxRouter::user_agent());
     (NginxRouter::with_client(client), api)
 }
 
