@@ -19,6 +19,9 @@
 //! `ROLLGATE_ANCHOR_PLUGIN` it measures our side only;
 //! `ROLLGATE_BENCH_SIDES=rollgate,anchor` picks sides (`rollgate`, with its
 //! default flags: the watch cache on; `rollgate --no-watch-cache`; `anchor`).
+//! `ROLLGATE_BENCH_OURS` runs another build of ours (a path to a
+//! `rollgate-gatewayapi` binary) instead of the one cargo built with the
+//! bench.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,6 +56,12 @@ struct Figures {
     requests_per_idle: f64,
     /// Peak resident set of the plugin process, in KiB.
     peak_rss_kib: u64,
+    /// The largest anonymous part of the resident set (heap, stacks) seen
+    /// in a sample, in KiB.
+    peak_rss_anon_kib: u64,
+    /// The largest file-backed part of the resident set (the binary's code
+    /// and read-only data, shared libraries) seen in a sample, in KiB.
+    peak_rss_file_kib: u64,
 }
 
 struct Side {
@@ -80,9 +89,11 @@ async fn main() {
         .split(',')
         .map(|s| s.trim().parse().expect("ROLLGATE_BENCH_SIZES: numbers"))
         .collect();
+    let ours: PathBuf =
+        std::env::var_os("ROLLGATE_BENCH_OURS").map_or_else(|| OURS.into(), PathBuf::from);
     let mut sides = vec![Side {
         name: "rollgate",
-        plugin: OURS.into(),
+        plugin: ours.clone(),
         args: vec!["--qps=40".into(), "--burst=80".into()],
         // The anchor has no weight verification; ours is turned off so that
         // both advance on the controller's own pace (no gateway runs here).
@@ -90,7 +101,7 @@ async fn main() {
     }];
     sides.push(Side {
         name: "rollgate --no-watch-cache",
-        plugin: OURS.into(),
+        plugin: ours.clone(),
         args: vec![
             "--qps=40".into(),
             "--burst=80".into(),
@@ -121,7 +132,7 @@ async fn main() {
     }
     println!();
     println!(
-        "| rollouts | plugin | {} | all done (s) | requests / change | writes / change | requests / idle reconcile | peak RSS (MiB) |",
+        "| rollouts | plugin | {} | all done (s) | requests / change | writes / change | requests / idle reconcile | peak RSS (MiB) | peak anonymous (MiB) | peak file-backed (MiB) |",
         WEIGHTS
             .iter()
             .map(|w| format!("all at {w} (s)"))
@@ -129,12 +140,12 @@ async fn main() {
             .join(" | ")
     );
     println!(
-        "|---|---|{}---|---|---|---|---|",
+        "|---|---|{}---|---|---|---|---|---|---|",
         "---|".repeat(WEIGHTS.len())
     );
     for (n, name, f) in &results {
         println!(
-            "| {n} | {name} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {:.1} |",
+            "| {n} | {name} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} |",
             WEIGHTS
                 .iter()
                 .map(|w| format!("{:.1}", f.to_weight[w]))
@@ -144,7 +155,9 @@ async fn main() {
             f.requests_per_change,
             f.writes_per_change,
             f.requests_per_idle,
-            f.peak_rss_kib as f64 / 1024.0
+            f.peak_rss_kib as f64 / 1024.0,
+            f.peak_rss_anon_kib as f64 / 1024.0,
+            f.peak_rss_file_kib as f64 / 1024.0,
         );
     }
     for &n in &sizes {
@@ -279,7 +292,7 @@ async fn run(client: &Client, side: &Side, n: usize) -> Figures {
     let work = std::env::temp_dir().join(format!("rollgate-{ns}"));
     std::fs::create_dir_all(&work).unwrap();
     let mut controller = start_controller(&ns, &work);
-    let peak = Arc::new(AtomicU64::new(0));
+    let peak = Arc::new(Peaks::default());
     let sampler = tokio::spawn(sample_rss(work.join("plugin-bin"), Arc::clone(&peak)));
 
     let mut figures = Figures::default();
@@ -395,7 +408,9 @@ async fn run(client: &Client, side: &Side, n: usize) -> Figures {
     figures.requests_per_idle = plugin_requests(&ns, audit_idle).0 as f64 / n as f64;
 
     sampler.abort();
-    figures.peak_rss_kib = peak.load(Ordering::Relaxed);
+    figures.peak_rss_kib = peak.hwm.load(Ordering::Relaxed);
+    figures.peak_rss_anon_kib = peak.anon.load(Ordering::Relaxed);
+    figures.peak_rss_file_kib = peak.file.load(Ordering::Relaxed);
     let _ = controller.kill();
     let _ = controller.wait();
     let _ = std::fs::remove_dir_all(&work);
@@ -575,8 +590,20 @@ fn plugin_requests(ns: &str, from: usize) -> (u64, u64) {
     (requests, writes)
 }
 
-/// Samples the resident set of processes started from `plugin_dir`.
-async fn sample_rss(plugin_dir: PathBuf, peak: Arc<AtomicU64>) {
+/// The peaks [`sample_rss`] records, in KiB.
+#[derive(Debug, Default)]
+struct Peaks {
+    /// `VmHWM`: the kernel's own high-water mark of the resident set.
+    hwm: AtomicU64,
+    /// The largest `RssAnon` sampled.
+    anon: AtomicU64,
+    /// The largest `RssFile` sampled.
+    file: AtomicU64,
+}
+
+/// Samples the resident set of processes started from `plugin_dir` every
+/// half second.
+async fn sample_rss(plugin_dir: PathBuf, peak: Arc<Peaks>) {
     loop {
         if let Ok(procs) = std::fs::read_dir("/proc") {
             for entry in procs.flatten() {
@@ -589,10 +616,22 @@ async fn sample_rss(plugin_dir: PathBuf, peak: Arc<AtomicU64>) {
                 }
                 let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
                 for line in status.lines() {
-                    if let Some(v) = line.strip_prefix("VmHWM:") {
-                        let kib: u64 = v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0);
-                        peak.fetch_max(kib, Ordering::Relaxed);
-                    }
+                    let Some((key, value)) = line.split_once(':') else {
+                        continue;
+                    };
+                    let counter = match key {
+                        "VmHWM" => &peak.hwm,
+                        "RssAnon" => &peak.anon,
+                        "RssFile" => &peak.file,
+                        _ => continue,
+                    };
+                    let kib: u64 = value
+                        .trim()
+                        .trim_end_matches(" kB")
+                        .trim()
+                        .parse()
+                        .unwrap_or(0);
+                    counter.fetch_max(kib, Ordering::Relaxed);
                 }
             }
         }
