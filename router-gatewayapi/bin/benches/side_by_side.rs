@@ -40,6 +40,12 @@ use serde_json::{Value, json};
 const OURS: &str = env!("CARGO_BIN_EXE_rollgate-gatewayapi");
 /// Seed 002's steps; the weights the routes pass through, in order.
 const WEIGHTS: [i64; 4] = [20, 40, 60, 80];
+/// The weight changes of one rollout's update: the four steps' weights,
+/// then `maxTrafficWeight` (Argo Rollouts sends the whole traffic to the
+/// canary once the last step is done, before it becomes the stable), then
+/// 0 on the new stable. The last two come within milliseconds of each other,
+/// too fast for the harness's polls to see, so they are counted by rule.
+const WEIGHT_CHANGES: usize = WEIGHTS.len() + 2;
 
 #[derive(Debug, Default, Clone)]
 struct Figures {
@@ -385,8 +391,7 @@ async fn run(client: &Client, side: &Side, n: usize) -> Figures {
     figures.to_done = last.elapsed().as_secs_f64();
     settle().await;
     let stepping = plugin_requests(&ns, audit_start);
-    // 20, 40, 60, 80, then back to 0 on the new stable.
-    let changes = (n * 5) as f64;
+    let changes = (n * WEIGHT_CHANGES) as f64;
     figures.requests_per_change = stepping.0 as f64 / changes;
     figures.writes_per_change = stepping.1 as f64 / changes;
 
