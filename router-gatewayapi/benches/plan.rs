@@ -1,5 +1,7 @@
-//! plan() throughput on a 50-rule HTTPRoute: a weight change, and an
-//! unchanged state (the common case on every reconcile).
+//! plan() throughput on the largest HTTPRoutes Gateway API allows (16
+//! rules): a weight change, an unchanged state (the common case on every
+//! reconcile), a header route over 8 rules (8 more make 16), and a weight
+//! with a header route in one plan.
 //!
 //! Run: `cargo bench -p router-gatewayapi --bench plan`.
 
@@ -7,12 +9,13 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rollout_core::spec::{HeaderMatch, SetHeaderRoute, StringMatch};
+use router_core::TrafficTarget;
 use router_gatewayapi::config::RouteKind;
-use router_gatewayapi::plan::{Route, Services, plan_header_route, plan_weights};
+use router_gatewayapi::plan::{Route, Routing, Services, plan};
 use serde_json::json;
 
-fn fifty_rules(canary: i64) -> serde_json::Value {
-    let rules: Vec<_> = (0..50)
+fn rules(n: usize, canary: i64) -> serde_json::Value {
+    let rules: Vec<_> = (0..n)
         .map(|i| {
             json!({
                 "matches": [{"path": {"type": "PathPrefix", "value": format!("/svc{i}")}, "method": "GET"}],
@@ -36,26 +39,29 @@ fn bench(c: &mut Criterion) {
         namespace: "default",
     };
     let managed = vec!["beta".to_owned()];
-    let mut group = c.benchmark_group("plan, 50-rule HTTPRoute");
+    let routing = Routing {
+        managed_routes: &managed,
+        ..Routing::new(services)
+    };
+    let weight = TrafficTarget::weight(30, &[]);
+    let mut group = c.benchmark_group("plan, 16-rule HTTPRoute");
     group.throughput(Throughput::Elements(1));
 
-    let before = fifty_rules(0);
+    let before = rules(16, 0);
     let route = Route {
         object: &before,
         kind: RouteKind::Http,
-        managed: &managed,
     };
     group.bench_function("weights, change", |b| {
-        b.iter(|| plan_weights(black_box(&route), &services, 30, 100, &[]).unwrap())
+        b.iter(|| plan(black_box(&route), &routing, &weight).unwrap())
     });
-    let steady = fifty_rules(30);
+    let steady = rules(16, 30);
     let route = Route {
         object: &steady,
         kind: RouteKind::Http,
-        managed: &managed,
     };
     group.bench_function("weights, unchanged", |b| {
-        b.iter(|| plan_weights(black_box(&route), &services, 30, 100, &[]).unwrap())
+        b.iter(|| plan(black_box(&route), &routing, &weight).unwrap())
     });
     let step = SetHeaderRoute {
         name: "beta".into(),
@@ -67,8 +73,21 @@ fn bench(c: &mut Criterion) {
             },
         }],
     };
-    group.bench_function("header route, 50 source rules", |b| {
-        b.iter(|| plan_header_route(black_box(&route), &services, &step).unwrap())
+    let eight = rules(8, 30);
+    let route = Route {
+        object: &eight,
+        kind: RouteKind::Http,
+    };
+    let header = TrafficTarget::header_route(step.clone());
+    group.bench_function("header route, 8 source rules", |b| {
+        b.iter(|| plan(black_box(&route), &routing, &header).unwrap())
+    });
+    let both = TrafficTarget {
+        canary_weight: Some(40),
+        ..TrafficTarget::header_route(step)
+    };
+    group.bench_function("weight and header route over 8 rules, one plan", |b| {
+        b.iter(|| plan(black_box(&route), &routing, &both).unwrap())
     });
     group.finish();
 }

@@ -2,6 +2,10 @@
 //! already write it under `trafficRouting.plugins["argoproj-labs/gatewayAPI"]`
 //! (also accepted under `rollgate/gatewayapi`), read strictly.
 
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
+use kube::core::Selector;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -55,6 +59,11 @@ pub struct RouteRef {
     pub name: String,
     /// Whether header (and mirror) routes are managed on it.
     pub use_header_routes: bool,
+    /// The rules that are the rollout's to weight and to copy for header and
+    /// mirror routes, by `spec.rules[].name` (`rules` on a list entry);
+    /// `None`: every rule outside the managed rules that sends traffic to
+    /// both the canary and the stable Service.
+    pub rules: Option<Vec<String>>,
 }
 
 /// The configuration, validated.
@@ -62,8 +71,8 @@ pub struct RouteRef {
 pub struct Config {
     /// The named routes (single-route keys first, then the lists), in order.
     pub routes: Vec<RouteRef>,
-    /// Label selectors discovering more routes, by kind (opaque `LabelSelector`s).
-    pub selectors: Vec<(RouteKind, Value)>,
+    /// Label selectors discovering more routes, by kind.
+    pub selectors: Vec<(RouteKind, Selector)>,
     /// The namespace of every route (the rollout's when unset).
     pub namespace: Option<String>,
     /// The GitOps label set while the canary has traffic; `None` when disabled.
@@ -88,10 +97,10 @@ struct Raw {
     tcp_routes: Vec<RawRoute>,
     #[serde(default)]
     tls_routes: Vec<RawRoute>,
-    http_route_selector: Option<Value>,
-    grpc_route_selector: Option<Value>,
-    tcp_route_selector: Option<Value>,
-    tls_route_selector: Option<Value>,
+    http_route_selector: Option<RawSelector>,
+    grpc_route_selector: Option<RawSelector>,
+    tcp_route_selector: Option<RawSelector>,
+    tls_route_selector: Option<RawSelector>,
     namespace: Option<String>,
     #[serde(default)]
     disable_in_progress_label: bool,
@@ -106,6 +115,47 @@ struct RawRoute {
     name: String,
     #[serde(default)]
     use_header_routes: bool,
+    rules: Option<Vec<String>>,
+}
+
+/// A `metav1.LabelSelector`, read strictly.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawSelector {
+    match_labels: Option<BTreeMap<String, String>>,
+    match_expressions: Option<Vec<RawRequirement>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequirement {
+    key: String,
+    operator: String,
+    values: Option<Vec<String>>,
+}
+
+impl RawSelector {
+    /// The selector; `field` names it in the error.
+    fn selector(self, field: &str) -> Result<Selector, String> {
+        let selector = LabelSelector {
+            match_labels: self.match_labels,
+            match_expressions: self.match_expressions.map(|rs| {
+                rs.into_iter()
+                    .map(|r| LabelSelectorRequirement {
+                        key: r.key,
+                        operator: r.operator,
+                        values: r.values,
+                    })
+                    .collect()
+            }),
+        };
+        Selector::try_from(selector).map_err(|e| {
+            format!(
+                "plugin config: {field}: {e} (expected matchLabels and matchExpressions whose \
+                 operator is In or NotIn with values, or Exists or DoesNotExist without)"
+            )
+        })
+    }
 }
 
 impl Config {
@@ -138,20 +188,25 @@ impl Config {
                     kind,
                     name: name.clone(),
                     use_header_routes: kind.routes_requests(),
+                    rules: None,
                 });
             }
         }
-        for (kind, list) in [
-            (RouteKind::Http, &raw.http_routes),
-            (RouteKind::Grpc, &raw.grpc_routes),
-            (RouteKind::Tcp, &raw.tcp_routes),
-            (RouteKind::Tls, &raw.tls_routes),
+        for (kind, key, list) in [
+            (RouteKind::Http, "httpRoutes", &raw.http_routes),
+            (RouteKind::Grpc, "grpcRoutes", &raw.grpc_routes),
+            (RouteKind::Tcp, "tcpRoutes", &raw.tcp_routes),
+            (RouteKind::Tls, "tlsRoutes", &raw.tls_routes),
         ] {
-            for r in list {
+            for (i, r) in list.iter().enumerate() {
+                if let Some(rules) = &r.rules {
+                    check_rules(rules, &format!("{key}[{i}].rules")).map_err(config_error)?;
+                }
                 routes.push(RouteRef {
                     kind,
                     name: r.name.clone(),
                     use_header_routes: r.use_header_routes && kind.routes_requests(),
+                    rules: r.rules.clone(),
                 });
             }
         }
@@ -161,15 +216,25 @@ impl Config {
                 r.kind.kind()
             )));
         }
-        let selectors: Vec<(RouteKind, Value)> = [
-            (RouteKind::Http, raw.http_route_selector),
-            (RouteKind::Grpc, raw.grpc_route_selector),
-            (RouteKind::Tcp, raw.tcp_route_selector),
-            (RouteKind::Tls, raw.tls_route_selector),
-        ]
-        .into_iter()
-        .filter_map(|(k, s)| s.map(|s| (k, s)))
-        .collect();
+        let mut selectors = Vec::new();
+        for (kind, field, raw) in [
+            (
+                RouteKind::Http,
+                "httpRouteSelector",
+                raw.http_route_selector,
+            ),
+            (
+                RouteKind::Grpc,
+                "grpcRouteSelector",
+                raw.grpc_route_selector,
+            ),
+            (RouteKind::Tcp, "tcpRouteSelector", raw.tcp_route_selector),
+            (RouteKind::Tls, "tlsRouteSelector", raw.tls_route_selector),
+        ] {
+            if let Some(raw) = raw {
+                selectors.push((kind, raw.selector(field).map_err(config_error)?));
+            }
+        }
         if routes.is_empty() && selectors.is_empty() {
             return Err(config_error(
                 "plugin config: names no route (expected httpRoute, grpcRoute, tcpRoute, tlsRoute, \
@@ -193,6 +258,30 @@ impl Config {
             verify_weight: raw.verify_weight.unwrap_or(true),
         })
     }
+}
+
+/// A `rules` list: at least one name, none empty, none twice.
+fn check_rules(rules: &[String], field: &str) -> Result<(), String> {
+    if rules.is_empty() {
+        return Err(format!(
+            "plugin config: {field}: an empty list (expected the names of the route's rules to \
+             weight, spec.rules[].name; leave it out to weight every rule that sends traffic to \
+             both Services)"
+        ));
+    }
+    for (i, name) in rules.iter().enumerate() {
+        if name.is_empty() {
+            return Err(format!(
+                "plugin config: {field}[{i}]: an empty name (expected a spec.rules[].name)"
+            ));
+        }
+        if rules[..i].contains(name) {
+            return Err(format!(
+                "plugin config: {field}[{i}]: rule {name:?} is listed twice"
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -243,5 +332,75 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.in_progress_label, None);
+    }
+
+    #[test]
+    fn a_route_entry_may_name_its_weighted_rules() {
+        let c = Config::parse(
+            &json!({"httpRoutes": [{"name": "a", "rules": ["main", "api"]}]}),
+            "ns/r",
+        )
+        .unwrap();
+        assert_eq!(c.routes[0].rules, Some(vec!["main".into(), "api".into()]));
+        let err = Config::parse(
+            &json!({"httpRoutes": [{"name": "a"}, {"name": "b", "rules": []}]}),
+            "ns/r",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("rollout ns/r: plugin config: httpRoutes[1].rules: an empty list"),
+            "{err}"
+        );
+        let err = Config::parse(
+            &json!({"tcpRoutes": [{"name": "t", "rules": ["x", "x"]}]}),
+            "ns/r",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("tcpRoutes[0].rules[1]: rule \"x\" is listed twice"),
+            "{err}"
+        );
+        let err = Config::parse(
+            &json!({"httpRoutes": [{"name": "a", "rules": "main"}]}),
+            "ns/r",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("expected a sequence"), "{err}");
+    }
+
+    #[test]
+    fn route_selectors_are_read_strictly() {
+        let c = Config::parse(
+            &json!({"httpRouteSelector": {"matchLabels": {"app": "web"},
+                "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]},
+                                     {"key": "legacy", "operator": "DoesNotExist"}]}}),
+            "ns/r",
+        )
+        .unwrap();
+        assert_eq!(c.selectors[0].0, RouteKind::Http);
+        assert_eq!(
+            c.selectors[0].1.to_string(),
+            "app=web,tier in (a,b),!legacy"
+        );
+        let err = Config::parse(
+            &json!({"tcpRouteSelector": {"matchLabel": {"a": "b"}}}),
+            "ns/r",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field `matchLabel`"), "{err}");
+        let err = Config::parse(
+            &json!({"grpcRouteSelector": {"matchExpressions": [{"key": "k", "operator": "In"}]}}),
+            "ns/r",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("rollout ns/r: plugin config: grpcRouteSelector: "),
+            "{err}"
+        );
     }
 }

@@ -20,9 +20,15 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// A request limit that cannot be enforced.
-    #[error("request limit: {0} (the rate must be a positive number, the burst at least 1)")]
-    InvalidRequestLimit(String),
+    /// A write would take a route past Gateway API's limits on rules and
+    /// matches (see [`crate::plan::MAX_RULES`]); nothing is written.
+    #[error("{route}: {message}; nothing was changed")]
+    Limit {
+        /// `HTTPRoute <namespace>/<name>`.
+        route: String,
+        /// The limit and the count.
+        message: String,
+    },
     /// A bug in this crate (a patch it built is not a JSON patch).
     #[error("internal error: {0}")]
     Internal(String),
@@ -34,9 +40,8 @@ impl From<Error> for router_core::Error {
     fn from(e: Error) -> Self {
         let kind = match &e {
             Error::Internal(_) => router_core::ErrorKind::Internal,
-            Error::Config { .. } | Error::Route { .. } | Error::InvalidRequestLimit(_) => {
-                router_core::ErrorKind::Config
-            }
+            Error::Limit { .. } => router_core::ErrorKind::Invalid,
+            Error::Config { .. } | Error::Route { .. } => router_core::ErrorKind::Config,
         };
         Self::new(kind, e.to_string())
     }

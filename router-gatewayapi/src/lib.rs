@@ -8,16 +8,21 @@
 //!
 //! ```text
 //!   route object (JSON, as read) ─┐
-//!   desired traffic ──────────────┼─▶ plan::* ──▶ guarded JSON patch, or no change
-//!   managedRoutes ────────────────┘    (pure)
+//!   traffic target ───────────────┼─▶ plan::plan ──▶ one guarded JSON patch, or no change
+//!   context: managedRoutes,       │      (pure)
+//!   maxTrafficWeight, config ─────┘
 //! ```
 //!
-//! [`plan`] is pure and holds all of the routing logic; it is tested from
-//! YAML fixtures in `tests/fixtures/`. [`GatewayApiRouter`] is the thin I/O
-//! layer: it reads each route, plans, and sends a guarded JSON patch only
-//! when something changes (an unchanged state costs one read and no write),
-//! re-reading and re-planning when a guard fails or the write conflicts.
-//! `update_hash` is a no-op: routes point at Services, not ReplicaSets.
+//! [`plan::plan`] is pure and holds all of the routing logic, for any
+//! combination of weights, the in-progress label and managed routes; it is
+//! tested from YAML fixtures in `tests/fixtures/`. [`GatewayApiRouter`] is
+//! the thin I/O layer: it names the routes (at the version the API server
+//! serves) and lets the shared applier of `router-kube` read each once
+//! (from its watch cache, on by default, so an unchanged state costs no
+//! request), plan, and send one guarded JSON patch only when something
+//! changes, re-reading and re-planning when a guard fails or the write
+//! conflicts. The ReplicaSet hashes of a target are ignored: routes point
+//! at Services, not ReplicaSets.
 //!
 //! # Managed routes
 //!
@@ -47,7 +52,7 @@ mod router;
 mod versions;
 
 pub use error::Error;
-pub use router::{GatewayApiRouter, RequestLimit, WRITE_ATTEMPTS};
+pub use router::GatewayApiRouter;
 /// The constructors every router shares (`with_client`, `from_environment`,
 /// `from_config`) and its `user_agent`: bring it into scope to call them.
 pub use router_kube::client::KubeRouter;

@@ -9,6 +9,8 @@ use std::time::Duration;
 use rollgate_testkit::mock_api::{self, MockApi, Seen, empty_reply, reply, status};
 use router_core::{ErrorKind, ManagedRoute, RolloutContext, TrafficRouter, Verified};
 use router_gatewayapi::GatewayApiRouter;
+use router_kube::client::LazyClient;
+use router_kube::{Applier, ApplierOptions, RequestLimit};
 use serde_json::{Value, json};
 
 const ROUTE_PATH: &str = "/apis/gateway.networking.k8s.io/v1/namespaces/default/httproutes/web";
@@ -45,15 +47,25 @@ fn ctx(config: Value) -> RolloutContext {
 }
 
 /// The router over a mock API server, with the client its binary builds
-/// (the same user agent).
-fn router() -> (GatewayApiRouter, MockApi) {
+/// (the same user agent) and `options`.
+fn router_with(options: ApplierOptions) -> (GatewayApiRouter, MockApi) {
     let (service, api) = MockApi::new();
     let client = router_kube::client::client_with_service(
         service,
         "default",
         &GatewayApiRouter::user_agent(),
     );
-    (GatewayApiRouter::with_client(client), api)
+    let applier = Applier::with_options(LazyClient::ready(client), options).unwrap();
+    (GatewayApiRouter::with_applier(applier), api)
+}
+
+/// The router with the watch cache off (`--no-watch-cache`), so that
+/// every read is a request the test answers.
+fn router() -> (GatewayApiRouter, MockApi) {
+    router_with(ApplierOptions {
+        watch_cache: false,
+        ..ApplierOptions::default()
+    })
 }
 
 /// `set_weight(30)` on the route `web`, running while the test answers.
@@ -206,10 +218,10 @@ async fn a_missing_route_is_not_found_and_a_lost_race_a_conflict() {
 
 #[tokio::test]
 async fn the_request_limit_spaces_requests_out() {
-    let (client, mut api) = MockApi::client();
-    let router = GatewayApiRouter::with_client(client)
-        .with_request_limit(router_gatewayapi::RequestLimit { qps: 2.0, burst: 1 })
-        .unwrap();
+    let (router, mut api) = router_with(ApplierOptions {
+        request_limit: Some(RequestLimit { qps: 2.0, burst: 1 }),
+        watch_cache: false,
+    });
     let call = set_weight_30(router);
     let get = api.next(reply(200, &route(0, 100))).await;
     assert_eq!(get.method, "GET", "the first request goes at once");
@@ -327,20 +339,38 @@ fn serve_with_watches(api: MockApi, route: Value) -> mock_api::Served {
     })
 }
 
+/// The requests of `served` other than the watch cache's own.
+fn others(served: &mock_api::Served) -> Vec<String> {
+    served
+        .requests()
+        .iter()
+        .filter(|seen| !is_cache_request(seen))
+        .map(|seen| format!("{} {}", seen.method, seen.path))
+        .collect()
+}
+
+/// Calls `set_weight(30)` until the watch cache has synced (a call costs no
+/// request of its own), then forgets the requests seen.
+async fn until_synced(router: &GatewayApiRouter, ctx: &RolloutContext, served: &mock_api::Served) {
+    for _ in 0..100 {
+        served.clear();
+        router.set_weight(ctx, 30, &[]).await.unwrap();
+        if others(served).is_empty() {
+            served.clear();
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the watch cache never synced: {:?}", others(served));
+}
+
 #[tokio::test]
-async fn with_a_watch_cache_an_unchanged_route_costs_no_request() {
-    let (client, api) = MockApi::client();
-    let router = GatewayApiRouter::with_client(client).with_watch_cache();
+async fn with_the_watch_cache_an_unchanged_target_costs_no_request() {
+    // The default options: the watch cache on.
+    let (router, api) = router_with(ApplierOptions::default());
     let served = serve_with_watches(api, route(30, 70));
-    let others = || -> Vec<String> {
-        served
-            .requests()
-            .iter()
-            .filter(|seen| !is_cache_request(seen))
-            .map(|seen| format!("{} {}", seen.method, seen.path))
-            .collect()
-    };
     let ctx = ctx(json!({"httpRoute": "web"}));
+    until_synced(&router, &ctx, &served).await;
     for _ in 0..3 {
         router.set_weight(&ctx, 30, &[]).await.unwrap();
     }
@@ -348,13 +378,55 @@ async fn with_a_watch_cache_an_unchanged_route_costs_no_request() {
         router.verify_weight(&ctx, 30, &[]).await.unwrap(),
         Verified::Verified
     );
-    assert!(others().is_empty(), "{:?}", others());
+    assert!(others(&served).is_empty(), "{:?}", others(&served));
 
     router.set_weight(&ctx, 50, &[]).await.unwrap();
     assert_eq!(
-        others(),
+        others(&served),
         [format!("PATCH {ROUTE_PATH}")],
         "a change is one write, read from the cache"
+    );
+}
+
+#[tokio::test]
+async fn with_the_watch_cache_a_weight_and_a_header_route_are_one_patch_and_no_read() {
+    let (router, api) = router_with(ApplierOptions::default());
+    // A route whose rules carry names: the server keeps them, so the new
+    // managed rule needs no dry run.
+    let mut named = route(30, 70);
+    named["spec"]["rules"][0]["name"] = json!("main");
+    let served = serve_with_watches(api, named);
+    let ctx = ctx(json!({"httpRoute": "web"}));
+    until_synced(&router, &ctx, &served).await;
+    let target = router_core::TrafficTarget {
+        canary_weight: Some(40),
+        ..router_core::TrafficTarget::header_route(beta_header_route())
+    };
+    router.apply(&ctx, &target).await.unwrap();
+    let requests = served.requests();
+    let writes: Vec<&Seen> = requests.iter().filter(|s| !is_cache_request(s)).collect();
+    assert_eq!(writes.len(), 1, "{:?}", others(&served));
+    assert_eq!(
+        (writes[0].method.as_str(), writes[0].path.as_str()),
+        ("PATCH", ROUTE_PATH)
+    );
+    let ops: Vec<&str> = writes[0]
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|op| op["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            "/spec/rules/0/backendRefs/0/name",
+            "/spec/rules/0/backendRefs/0/weight",
+            "/spec/rules/0/backendRefs/1/name",
+            "/spec/rules/0/backendRefs/1/weight",
+            "/spec/rules/-"
+        ],
+        "the weights and the header rule in one patch"
     );
 }
 
@@ -436,4 +508,58 @@ async fn an_api_error_is_one_line_naming_the_route_the_code_and_the_message() {
         "HTTPRoute default/web: 403 Forbidden: httproutes.gateway.networking.k8s.io \"web\" is \
          forbidden: User \"router\" cannot patch resource \"httproutes\""
     );
+}
+
+#[tokio::test]
+async fn a_weight_and_a_header_route_together_are_one_read_and_one_patch() {
+    let (router, mut api) = router();
+    let call = mock_api::spawn(async move {
+        let target = router_core::TrafficTarget {
+            canary_weight: Some(30),
+            ..router_core::TrafficTarget::header_route(beta_header_route())
+        };
+        router
+            .apply(&ctx(json!({"httpRoute": "web"})), &target)
+            .await
+    });
+    let get = api.next(reply(200, &route(0, 100))).await;
+    assert_eq!(
+        (get.method.as_str(), get.path.as_str()),
+        ("GET", ROUTE_PATH)
+    );
+    let dry = next_patch(&mut api, true).await;
+    assert!(
+        dry.has_query("dryRun=All"),
+        "the new rule's name is checked first"
+    );
+    let real = next_patch(&mut api, true).await;
+    assert!(!real.has_query("dryRun=All"));
+    assert_eq!(
+        real.body,
+        json!([
+            {"op": "test", "path": "/spec/rules/0/backendRefs/0/name", "value": "web-canary"},
+            {"op": "replace", "path": "/spec/rules/0/backendRefs/0/weight", "value": 30},
+            {"op": "test", "path": "/spec/rules/0/backendRefs/1/name", "value": "web-stable"},
+            {"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 70},
+            {"op": "add", "path": "/metadata/labels/rollouts.argoproj.io~1gatewayapi-canary", "value": "in-progress"},
+            {"op": "add", "path": "/spec/rules/-", "value": {
+                "name": "beta",
+                "matches": [{"headers": [{"type": "Exact", "name": "x-beta", "value": "yes"}]}],
+                "backendRefs": [{"name": "web-canary", "port": 80}]}}
+        ]),
+        "the weights, the label and the header rule in one guarded patch"
+    );
+    call.result().await.unwrap();
+    api.no_more_requests().await;
+}
+
+#[tokio::test]
+async fn a_target_of_hashes_only_reads_nothing() {
+    let (router, mut api) = router();
+    let target = router_core::TrafficTarget::hashes("abc", "def", &[]);
+    router
+        .apply(&ctx(json!({"httpRoute": "web"})), &target)
+        .await
+        .unwrap();
+    api.no_more_requests().await;
 }

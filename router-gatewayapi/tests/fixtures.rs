@@ -9,10 +9,9 @@ use rollgate_testkit::fixtures::{self, Adapter, Outcome};
 
 use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
 use rollout_core::status::WeightDestination;
-use router_gatewayapi::config::RouteKind;
-use router_gatewayapi::plan::{
-    Route, Services, plan_header_route, plan_mirror_route, plan_remove_managed, plan_weights,
-};
+use router_core::TrafficTarget;
+use router_gatewayapi::config::{DEFAULT_IN_PROGRESS_LABEL, RouteKind};
+use router_gatewayapi::plan::{Route, Routing, Services, plan};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -26,6 +25,15 @@ struct Fixture {
     services: Option<ServicesDef>,
     #[serde(default)]
     managed_routes: Vec<String>,
+    /// The route entry's `rules` (the rules the config names as the rollout's).
+    #[serde(default)]
+    rules: Option<Vec<String>>,
+    /// The route entry's `useHeaderRoutes` (default true).
+    #[serde(default)]
+    use_header_routes: Option<bool>,
+    /// Whether the in-progress label is managed (default false).
+    #[serde(default)]
+    in_progress_label: bool,
     call: Call,
     route: Value,
 }
@@ -38,6 +46,7 @@ struct ServicesDef {
     namespace: String,
 }
 
+/// One of Argo's per-aspect calls, or a whole target (`apply`).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Call {
@@ -50,6 +59,26 @@ struct Call {
     set_mirror_route: Option<SetMirrorRoute>,
     #[serde(default)]
     remove_managed_routes: bool,
+    apply: Option<TrafficTarget>,
+}
+
+impl Call {
+    /// The target the call stands for.
+    fn target(&self) -> TrafficTarget {
+        if let Some(w) = self.set_weight {
+            TrafficTarget::weight(w, &self.additional)
+        } else if let Some(h) = &self.set_header_route {
+            TrafficTarget::header_route(h.clone())
+        } else if let Some(m) = &self.set_mirror_route {
+            TrafficTarget::mirror_route(m.clone())
+        } else if self.remove_managed_routes {
+            TrafficTarget::no_managed_routes()
+        } else if let Some(target) = &self.apply {
+            target.clone()
+        } else {
+            panic!("the call does nothing")
+        }
+    }
 }
 
 fn kind(name: Option<&str>) -> RouteKind {
@@ -62,41 +91,31 @@ fn kind(name: Option<&str>) -> RouteKind {
     }
 }
 
+const DEFAULT_SERVICES: Services<'static> = Services {
+    canary: "web-canary",
+    stable: "web-stable",
+    namespace: "default",
+};
+
 fn run(f: &Fixture, object: &Value) -> Result<Option<json_patch::Patch>, router_gatewayapi::Error> {
-    let default = ServicesDef {
-        canary: "web-canary".into(),
-        stable: "web-stable".into(),
-        namespace: "default".into(),
-    };
-    let s = f.services.as_ref().unwrap_or(&default);
-    let services = Services {
+    let services = f.services.as_ref().map_or(DEFAULT_SERVICES, |s| Services {
         canary: &s.canary,
         stable: &s.stable,
         namespace: &s.namespace,
-    };
+    });
     let route = Route {
         object,
         kind: kind(f.kind.as_deref()),
-        managed: &f.managed_routes,
     };
-    let c = &f.call;
-    if let Some(w) = c.set_weight {
-        plan_weights(
-            &route,
-            &services,
-            w,
-            c.max_weight.unwrap_or(100),
-            &c.additional,
-        )
-    } else if let Some(h) = &c.set_header_route {
-        plan_header_route(&route, &services, h)
-    } else if let Some(m) = &c.set_mirror_route {
-        plan_mirror_route(&route, &services, m)
-    } else if c.remove_managed_routes {
-        plan_remove_managed(&route)
-    } else {
-        panic!("the call does nothing")
-    }
+    let routing = Routing {
+        max_weight: f.call.max_weight.unwrap_or(100),
+        managed_routes: &f.managed_routes,
+        in_progress_label: f.in_progress_label.then_some(DEFAULT_IN_PROGRESS_LABEL),
+        rules: f.rules.as_deref(),
+        header_routes: f.use_header_routes.unwrap_or(true),
+        ..Routing::new(services)
+    };
+    plan(&route, &routing, &f.call.target())
 }
 
 /// Plans a fixture's call with the router's planner; the outcome is the
@@ -154,19 +173,15 @@ fn a_concurrent_edit_makes_the_patch_fail_instead_of_overwriting_it() {
 fn a_rule_the_rollout_does_not_own_is_byte_identical_at_every_weight() {
     let (f, _) =
         fixtures::load::<GatewayApi>(&fixture_path("19-user-rule-to-stable-untouched.yaml"));
-    let services = Services {
-        canary: "web-canary",
-        stable: "web-stable",
-        namespace: "default",
-    };
+    let routing = Routing::new(DEFAULT_SERVICES);
     let mut object = f.route.clone();
     for weight in [1, 80, 40, 0, 100, 0, 100, 20] {
         let route = Route {
             object: &object,
             kind: RouteKind::Http,
-            managed: &[],
         };
-        if let Some(patch) = plan_weights(&route, &services, weight, 100, &[]).unwrap() {
+        let target = TrafficTarget::weight(weight, &[]);
+        if let Some(patch) = plan(&route, &routing, &target).unwrap() {
             json_patch::patch(&mut object, &patch).unwrap();
         }
         for user_rule in [0, 2] {

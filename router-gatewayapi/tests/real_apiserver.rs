@@ -9,101 +9,14 @@ use router_gatewayapi::KubeRouter;
 use std::time::Duration;
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
-use rollgate_testkit::Cluster;
-use router_core::{ManagedRoute, RolloutContext, TrafficRouter, Verified};
+use router_core::{TrafficRouter, Verified};
 use router_gatewayapi::GatewayApiRouter;
-use serde_json::{Value, json};
+use serde_json::json;
 
-async fn cluster(test: &str) -> Option<Cluster> {
-    Cluster::new(&format!("gw-{test}")).await
-}
-
-/// A client holding exactly the permissions of `examples/rbac/rollgate-gatewayapi.yaml`:
-/// every router here runs with it.
-async fn role_client(cluster: &Cluster) -> kube::Client {
-    let rbac = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/rbac/rollgate-gatewayapi.yaml"
-    );
-    cluster.client_with_role(rbac.as_ref()).await
-}
-
-fn routes(cluster: &Cluster) -> Api<DynamicObject> {
-    cluster.api("gateway.networking.k8s.io", "v1", "HTTPRoute")
-}
-
-/// A route with a weighted rule (carrying a filter we do not own) and a rule
-/// for another backend.
-fn web_route() -> Value {
-    json!({
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-        "metadata": {"name": "web"},
-        "spec": {
-            "parentRefs": [{"name": "gw"}],
-            "rules": [
-                {"name": "main",
-                 "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                 "filters": [{"type": "RequestHeaderModifier",
-                              "requestHeaderModifier": {"add": [{"name": "x-via", "value": "gw"}]}}],
-                 "timeouts": {"request": "10s"},
-                 "backendRefs": [{"name": "web-stable", "port": 80, "weight": 100},
-                                 {"name": "web-canary", "port": 80, "weight": 0}]},
-                {"name": "static",
-                 "matches": [{"path": {"type": "PathPrefix", "value": "/static"}}],
-                 "backendRefs": [{"name": "cdn", "port": 80}]}
-            ]
-        }
-    })
-}
-
-async fn create(api: &Api<DynamicObject>, route: Value) -> DynamicObject {
-    api.create(
-        &PostParams::default(),
-        &serde_json::from_value(route).unwrap(),
-    )
-    .await
-    .expect("create the route")
-}
-
-fn ctx(cluster: &Cluster, managed: &[&str]) -> RolloutContext {
-    RolloutContext {
-        name: "web".into(),
-        namespace: cluster.namespace.clone(),
-        canary_service: "web-canary".into(),
-        stable_service: "web-stable".into(),
-        managed_routes: managed.iter().map(|s| ManagedRoute::header(*s)).collect(),
-        plugin_name: "argoproj-labs/gatewayAPI".into(),
-        config: json!({"httpRoute": "web"}),
-        ..Default::default()
-    }
-}
-
-async fn spec(api: &Api<DynamicObject>) -> Value {
-    api.get("web").await.expect("read the route").data["spec"].clone()
-}
-
-fn rule<'a>(spec: &'a Value, name: &str) -> &'a Value {
-    spec["rules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == name)
-        .unwrap_or_else(|| panic!("rule {name} in {spec:#}"))
-}
-
-/// (stable, canary) weights of a rule.
-fn weights(rule: &Value) -> (i64, i64) {
-    let weight = |service: &str| {
-        rule["backendRefs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|b| b["name"] == service)
-            .and_then(|b| b["weight"].as_i64())
-            .unwrap_or(1)
-    };
-    (weight("web-stable"), weight("web-canary"))
-}
+mod support;
+use support::{
+    channel, cluster, create, ctx, role_client, routes, rule, spec, uncached, web_route, weights,
+};
 
 #[tokio::test]
 async fn weights_header_and_mirror_routes_then_removal() {
@@ -218,10 +131,7 @@ async fn verify_needs_accepted_parents_for_the_current_generation() {
         "no gateway has accepted the route yet"
     );
     accept(&api).await;
-    assert_eq!(
-        router.verify_weight(&ctx, 30, &[]).await.unwrap(),
-        Verified::Verified
-    );
+    eventually_verified(&router, &ctx, 30).await;
     assert_eq!(
         router.verify_weight(&ctx, 50, &[]).await.unwrap(),
         Verified::NotVerified,
@@ -235,10 +145,24 @@ async fn verify_needs_accepted_parents_for_the_current_generation() {
         "the gateway has not seen the new generation"
     );
     accept(&api).await;
-    assert_eq!(
-        router.verify_weight(&ctx, 50, &[]).await.unwrap(),
-        Verified::Verified
-    );
+    eventually_verified(&router, &ctx, 50).await;
+}
+
+/// Asks until the router verifies `weight`, as a controller does on its
+/// next reconciles: the watch cache sees the gateway's status a moment
+/// after the API server stores it.
+async fn eventually_verified(
+    router: &GatewayApiRouter,
+    ctx: &router_core::RolloutContext,
+    weight: i32,
+) {
+    for _ in 0..100 {
+        if router.verify_weight(ctx, weight, &[]).await.unwrap() == Verified::Verified {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("weight {weight} not verified within 5 s of the gateway accepting the route");
 }
 
 /// Writes the route's status as a gateway controller would on accepting it.
@@ -355,7 +279,7 @@ async fn an_idle_reconcile_writes_nothing_and_with_a_cache_reads_nothing() {
     }))
     .unwrap();
 
-    let router = GatewayApiRouter::with_client(role_client(&cluster).await);
+    let router = uncached(role_client(&cluster).await);
     router.set_weight(&ctx, 30, &[]).await.unwrap();
     router.set_header_route(&ctx, &header).await.unwrap();
     cluster.audit_barrier().await;
@@ -372,7 +296,8 @@ async fn an_idle_reconcile_writes_nothing_and_with_a_cache_reads_nothing() {
     );
     assert_eq!(idle.len(), 40, "one read per idle call without a cache");
 
-    let cached = GatewayApiRouter::with_client(role_client(&cluster).await).with_watch_cache();
+    // The default: the watch cache on.
+    let cached = GatewayApiRouter::with_client(role_client(&cluster).await);
     cached.set_weight(&ctx, 30, &[]).await.unwrap();
     cluster.audit_barrier().await;
     let before = cluster.audited("httproutes", "web").len();
@@ -470,25 +395,6 @@ async fn the_audit_log_names_the_router_and_an_unlisted_route_writes_nothing() {
         "no rule added"
     );
     assert_eq!(rule(&stored, "static"), rule(&original, "static"));
-}
-
-/// The channel of the installed Gateway API CRDs, as the test run says
-/// (`ROLLGATE_GATEWAY_API_CHANNEL`, experimental by default), checked
-/// against what the API server serves.
-async fn channel(cluster: &Cluster) -> &'static str {
-    let standard = std::env::var("ROLLGATE_GATEWAY_API_CHANNEL").as_deref() == Ok("standard");
-    let group = kube::discovery::group(&cluster.client, "gateway.networking.k8s.io")
-        .await
-        .expect("the Gateway API group");
-    let tcp_alpha = group
-        .versioned_resources("v1alpha2")
-        .iter()
-        .any(|(r, _)| r.kind == "TCPRoute");
-    assert_eq!(
-        tcp_alpha, !standard,
-        "TCPRoute v1alpha2 is served by the experimental channel only"
-    );
-    if standard { "standard" } else { "experimental" }
 }
 
 #[tokio::test]

@@ -7,6 +7,8 @@ use rollgate_testkit::mock_api::{ApiResponse, MockApi, Seen, Served, reply, stat
 use router_core::{RolloutContext, TrafficRouter};
 use router_gatewayapi::GatewayApiRouter;
 use router_gatewayapi::KubeRouter;
+use router_kube::client::LazyClient;
+use router_kube::{Applier, ApplierOptions};
 use serde_json::{Value, json};
 
 const GROUP: &str = "/apis/gateway.networking.k8s.io";
@@ -32,7 +34,8 @@ fn tcp_route(api_version: &str) -> Value {
 }
 
 /// An API server with Gateway API CRDs that serve TCPRoute at `tcp_version`
-/// only; records every request.
+/// only; records every request. The router reads without a watch cache
+/// (`--no-watch-cache`), so that every read is a request to assert.
 fn cluster(tcp_version: &'static str) -> (GatewayApiRouter, Served) {
     let (service, api) = MockApi::new();
     let served = api.serve(move |seen| answer(tcp_version, seen));
@@ -41,7 +44,12 @@ fn cluster(tcp_version: &'static str) -> (GatewayApiRouter, Served) {
         "default",
         &GatewayApiRouter::user_agent(),
     );
-    (GatewayApiRouter::with_client(client), served)
+    let options = ApplierOptions {
+        watch_cache: false,
+        ..ApplierOptions::default()
+    };
+    let applier = Applier::with_options(LazyClient::ready(client), options).unwrap();
+    (GatewayApiRouter::with_applier(applier), served)
 }
 
 /// The answer of an API server that serves TCPRoute at `tcp_version` only.
@@ -179,6 +187,35 @@ async fn a_route_that_is_really_missing_is_still_a_404_naming_it() {
         .to_string();
     assert_eq!(
         err,
-        "TCPRoute default/missing: 404 NotFound: the server could not find the requested resource"
+        "TCPRoute default/missing: not found (the API server has no such TCPRoute)"
+    );
+}
+
+#[tokio::test]
+async fn with_the_watch_cache_on_a_404_still_discovers_the_served_version() {
+    let (service, api) = MockApi::new();
+    let served = api.serve(move |seen| answer("v1alpha2", seen));
+    let client = router_kube::client::client_with_service(
+        service,
+        "default",
+        &GatewayApiRouter::user_agent(),
+    );
+    // The default options: the watch cache on (this server answers no
+    // list, so the cache never fills and reads go to the server).
+    let router = GatewayApiRouter::with_client(client);
+    router.set_weight(&ctx(), 60, &[]).await.unwrap();
+    let route = format!("{GROUP}/v1alpha2/namespaces/default/tcproutes/db");
+    let lines = served.lines();
+    assert!(
+        lines.contains(&"GET /apis".to_owned()),
+        "discovered after the 404: {lines:?}"
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("PATCH"))
+            .collect::<Vec<_>>(),
+        [&format!("PATCH {route}")],
+        "{lines:?}"
     );
 }

@@ -101,7 +101,8 @@ impl Cluster {
     }
 
     /// The requests on object `name` of `resource` in the test's namespace,
-    /// from the API server's audit log: verb and user agent, in order.
+    /// from the API server's audit log: verb, user agent and whether it was
+    /// a dry run, in order.
     pub fn audited_requests(&self, resource: &str, name: &str) -> Vec<Audited> {
         let path = PathBuf::from(
             std::env::var("ROLLGATE_CLUSTER").expect("ROLLGATE_CLUSTER (scripts/cluster env)"),
@@ -118,6 +119,9 @@ impl Cluster {
                     && e["objectRef"]["name"] == name
             })
             .map(|e| Audited {
+                dry_run: e["requestURI"]
+                    .as_str()
+                    .is_some_and(|uri| uri.contains("dryRun=")),
                 verb: e["verb"].as_str().unwrap_or_default().to_owned(),
                 user_agent: e["userAgent"].as_str().unwrap_or_default().to_owned(),
             })
@@ -334,6 +338,8 @@ pub struct Audited {
     pub verb: String,
     /// The `User-Agent` the request carried.
     pub user_agent: String,
+    /// Whether it was a dry run (`dryRun=All`: validated, never stored).
+    pub dry_run: bool,
 }
 
 /// A traffic-router plugin entry of `argo-rollouts-config`.

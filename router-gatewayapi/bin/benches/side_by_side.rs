@@ -17,8 +17,8 @@
 //!
 //! Without `ROLLGATE_E2E=1` it prints how to run it and exits; without
 //! `ROLLGATE_ANCHOR_PLUGIN` it measures our side only;
-//! `ROLLGATE_BENCH_SIDES=rollgate+cache,anchor` picks sides (`rollgate`,
-//! `rollgate+cache`, `anchor`).
+//! `ROLLGATE_BENCH_SIDES=rollgate,anchor` picks sides (`rollgate`, with its
+//! default flags: the watch cache on; `rollgate --no-watch-cache`; `anchor`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -83,18 +83,18 @@ async fn main() {
     let mut sides = vec![Side {
         name: "rollgate",
         plugin: OURS.into(),
-        args: vec!["--kube-qps=40".into(), "--kube-burst=80".into()],
+        args: vec!["--qps=40".into(), "--burst=80".into()],
         // The anchor has no weight verification; ours is turned off so that
         // both advance on the controller's own pace (no gateway runs here).
         config: json!({"verifyWeight": false}),
     }];
     sides.push(Side {
-        name: "rollgate+cache",
+        name: "rollgate --no-watch-cache",
         plugin: OURS.into(),
         args: vec![
-            "--kube-qps=40".into(),
-            "--kube-burst=80".into(),
-            "--watch-cache".into(),
+            "--qps=40".into(),
+            "--burst=80".into(),
+            "--no-watch-cache".into(),
         ],
         config: json!({"verifyWeight": false}),
     });
@@ -115,7 +115,7 @@ async fn main() {
     for &n in &sizes {
         for side in &sides {
             let figures = run(&client, side, n).await;
-            println!("{n:>5} rollouts  {:<9} {figures:?}", side.name);
+            println!("{n:>5} rollouts  {:<26} {figures:?}", side.name);
             results.push((n, side.name, figures));
         }
     }
@@ -157,8 +157,8 @@ async fn main() {
         for (label, ours, anchor) in [
             ("ours/anchor", get("rollgate"), get("anchor")),
             (
-                "ours with --watch-cache/anchor",
-                get("rollgate+cache"),
+                "ours with --no-watch-cache/anchor",
+                get("rollgate --no-watch-cache"),
                 get("anchor"),
             ),
         ] {
@@ -191,7 +191,15 @@ async fn run(client: &Client, side: &Side, n: usize) -> Figures {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
-    let ns = format!("bench-{}-{n}-{suffix:x}", side.name.replace('+', "-"));
+    let slug: String = side
+        .name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == ' ')
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join("-");
+    let ns = format!("bench-{slug}-{n}-{suffix:x}");
     let pp = PostParams::default();
     Api::<Namespace>::all(client.clone())
         .create(

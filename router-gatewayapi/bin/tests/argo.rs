@@ -345,7 +345,7 @@ async fn header_and_mirror_routes_through_argo() {
         "routes",
         steps,
         &["beta", "mirror"],
-        &["--log-format=text", "--kube-qps=20"],
+        &["--log-format=text", "--qps=20"],
     )
     .await
     else {

@@ -1,62 +1,48 @@
 //! Mirror routes: a copy of the rollout's rule that sends matching requests
 //! to the stable Service and mirrors them to the canary.
 
-use json_patch::Patch;
 use rollout_core::spec::{HeaderMatch, MirrorMatch, SetMirrorRoute};
 use serde_json::{Map, Value, json};
 
-use super::{Route, Services, canary_ref, derived_rule, header_match, set_managed};
+use super::header::{canary_ref, derived_rule, header_match};
+use super::view::View;
 use crate::config::RouteKind;
 use crate::error::Error;
 
-/// Sets the managed mirror route `step.name` on an HTTPRoute: one rule
+/// The rule of mirror route `step` (with a non-empty match): one rule
 /// matching the step's requests (method, path, headers; the match entries
 /// are ORed) that sends them to the stable Service and copies `percentage`
 /// of them to the canary with a `RequestMirror` filter. The rule is a copy
-/// of the first rule that carries both Services, so mirrored requests get
-/// the user's behaviour (its filters, timeouts, retry and the rest), with
-/// the `RequestMirror` filter after the source rule's filters. An empty
-/// match removes it. Precedence with the other managed routes follows
-/// `managedRoutes` order, as for header routes.
+/// of the rollout's first rule, so mirrored requests get the user's
+/// behaviour (its filters, timeouts, retry and the rest), with the
+/// `RequestMirror` filter after the source rule's filters. Precedence with
+/// the other managed routes follows `managedRoutes` order, as for header
+/// routes.
 ///
 /// On a GRPCRoute (where `RequestMirror` is an extended filter too) the
 /// step's path is the gRPC path: `exact: /<service>/<method>` matches that
 /// method, `prefix: /<service>/` every method of the service; headers match
 /// as on HTTP; a method match is refused (every gRPC request is a POST), as
-/// is a regular-expression path. TCP and TLS routes: no change.
-pub fn plan_mirror_route(
-    route: &Route<'_>,
-    services: &Services<'_>,
-    step: &SetMirrorRoute,
-) -> Result<Option<Patch>, Error> {
-    if !route.kind.routes_requests() {
-        return Ok(None);
-    }
-    if step.matches.is_empty() {
-        return set_managed(route, &step.name, Vec::new());
-    }
-    let (_, source) = route.source_rules(services)?[0];
+/// is a regular-expression path.
+pub(super) fn rule(view: &View<'_>, step: &SetMirrorRoute) -> Result<Value, Error> {
+    let (_, source) = view.source_rules()?[0];
     let matches: Vec<Value> = step
         .matches
         .iter()
-        .map(|m| match route.kind {
-            RouteKind::Grpc => grpc_mirror_match(route, &step.name, m),
-            _ => mirror_match(route, m),
+        .map(|m| match view.route.kind {
+            RouteKind::Grpc => grpc_mirror_match(view, &step.name, m),
+            _ => mirror_match(view, m),
         })
         .collect::<Result<_, _>>()?;
-    let mut stable = source["backendRefs"]
-        .as_array()
-        .and_then(|refs| {
-            refs.iter()
-                .find(|b| route.refers_to(b, services.stable, services))
-        })
+    let mut stable = view
+        .backend_of(source, view.services().stable)
         .cloned()
-        .unwrap_or_else(|| json!({"name": services.stable}));
+        .unwrap_or_else(|| json!({"name": view.services().stable}));
     if let Some(obj) = stable.as_object_mut() {
         obj.remove("weight");
     }
     // A mirror target is an object reference: no weight, no filters.
-    let mut mirror_to = canary_ref(route, source, services);
+    let mut mirror_to = canary_ref(view, source);
     if let Some(obj) = mirror_to.as_object_mut() {
         obj.remove("filters");
     }
@@ -69,12 +55,12 @@ pub fn plan_mirror_route(
     let mut filters = source["filters"].as_array().cloned().unwrap_or_default();
     filters.push(filter);
     rule["filters"] = Value::Array(filters);
-    set_managed(route, &step.name, vec![rule])
+    Ok(rule)
 }
 
-/// A GRPCRoute match from a mirror step's match (see [`plan_mirror_route`]).
-fn grpc_mirror_match(route: &Route<'_>, name: &str, m: &MirrorMatch) -> Result<Value, Error> {
-    let refuse = |what: &str| route.error(format!("setMirrorRoute {name}: {what}"));
+/// A GRPCRoute match from a mirror step's match (see [`rule`]).
+fn grpc_mirror_match(view: &View<'_>, name: &str, m: &MirrorMatch) -> Result<Value, Error> {
+    let refuse = |what: &str| view.error(format!("setMirrorRoute {name}: {what}"));
     let mut out = Map::new();
     if m.method.is_some() {
         return Err(refuse(
@@ -110,13 +96,13 @@ fn grpc_mirror_match(route: &Route<'_>, name: &str, m: &MirrorMatch) -> Result<V
         };
         out.insert("method".into(), method);
     }
-    if let Some(headers) = mirror_headers(route, m)? {
+    if let Some(headers) = mirror_headers(view, m)? {
         out.insert("headers".into(), headers);
     }
     Ok(Value::Object(out))
 }
 
-fn mirror_match(route: &Route<'_>, m: &MirrorMatch) -> Result<Value, Error> {
+fn mirror_match(view: &View<'_>, m: &MirrorMatch) -> Result<Value, Error> {
     let mut out = Map::new();
     if let Some(method) = &m.method {
         match (&method.exact, &method.prefix, &method.regex) {
@@ -125,7 +111,7 @@ fn mirror_match(route: &Route<'_>, m: &MirrorMatch) -> Result<Value, Error> {
             }
             _ => {
                 return Err(
-                    route.error("setMirrorRoute: Gateway API matches methods exactly (use exact)")
+                    view.error("setMirrorRoute: Gateway API matches methods exactly (use exact)")
                 );
             }
         }
@@ -137,20 +123,20 @@ fn mirror_match(route: &Route<'_>, m: &MirrorMatch) -> Result<Value, Error> {
             (None, None, Some(v)) => ("RegularExpression", v.clone()),
             _ => {
                 return Err(
-                    route.error("setMirrorRoute path: set exactly one of exact, prefix and regex")
+                    view.error("setMirrorRoute path: set exactly one of exact, prefix and regex")
                 );
             }
         };
         out.insert("path".into(), json!({"type": kind, "value": value}));
     }
-    if let Some(headers) = mirror_headers(route, m)? {
+    if let Some(headers) = mirror_headers(view, m)? {
         out.insert("headers".into(), headers);
     }
     Ok(Value::Object(out))
 }
 
 /// A mirror step's header conditions as Gateway API header matches.
-fn mirror_headers(route: &Route<'_>, m: &MirrorMatch) -> Result<Option<Value>, Error> {
+fn mirror_headers(view: &View<'_>, m: &MirrorMatch) -> Result<Option<Value>, Error> {
     if m.headers.is_empty() {
         return Ok(None);
     }
@@ -159,7 +145,7 @@ fn mirror_headers(route: &Route<'_>, m: &MirrorMatch) -> Result<Option<Value>, E
         .iter()
         .map(|(name, value)| {
             header_match(
-                route,
+                view,
                 &HeaderMatch {
                     header_name: name.clone(),
                     header_value: value.clone(),

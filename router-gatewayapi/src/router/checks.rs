@@ -1,6 +1,6 @@
 //! Pure checks on what the API server returns: whether a route's parents
 //! accepted it, which rule names a write adds and whether the server kept
-//! them, and label selectors as query strings.
+//! them.
 
 use json_patch::Patch;
 use serde_json::Value;
@@ -19,46 +19,24 @@ pub(super) fn added_rule_names(patch: &Patch) -> Vec<String> {
         .collect()
 }
 
-/// A rule name the patch appends that `result` (the route as the API
-/// server would store it) does not have.
-pub(super) fn lost_rule_name(patch: &Patch, result: &Value) -> Option<String> {
+/// Whether any rule of `route` (as stored) has a name.
+pub(super) fn has_named_rule(route: &Value) -> bool {
+    route["spec"]["rules"]
+        .as_array()
+        .is_some_and(|rules| rules.iter().any(|r| r["name"].is_string()))
+}
+
+/// A rule name of `added` that `result` (the route as the API server
+/// would store it) does not have.
+pub(super) fn lost_rule_name(added: &[String], result: &Value) -> Option<String> {
     let kept: Vec<&str> = result["spec"]["rules"]
         .as_array()
         .map(|rules| rules.iter().filter_map(|r| r["name"].as_str()).collect())
         .unwrap_or_default();
-    added_rule_names(patch)
-        .into_iter()
+    added
+        .iter()
         .find(|name| !kept.contains(&name.as_str()))
-}
-
-/// A `metav1.LabelSelector` as a selector string.
-pub(super) fn label_selector(selector: &Value) -> String {
-    let mut terms: Vec<String> = selector["matchLabels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                .collect()
-        })
-        .unwrap_or_default();
-    for e in selector["matchExpressions"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
-        let key = e["key"].as_str().unwrap_or("");
-        let values: Vec<&str> = e["values"]
-            .as_array()
-            .map(|v| v.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        terms.push(match e["operator"].as_str().unwrap_or("") {
-            "In" => format!("{key} in ({})", values.join(",")),
-            "NotIn" => format!("{key} notin ({})", values.join(",")),
-            "Exists" => key.to_owned(),
-            _ => format!("!{key}"),
-        });
-    }
-    terms.join(",")
+        .cloned()
 }
 
 /// Whether every parent of the route accepted its current generation with
@@ -88,14 +66,6 @@ pub(super) fn accepted(route: &Value) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn label_selectors_render_as_kubernetes_selector_strings() {
-        let s = json!({"matchLabels": {"app": "web"},
-            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]},
-                                 {"key": "legacy", "operator": "DoesNotExist"}]});
-        assert_eq!(label_selector(&s), "app=web,tier in (a,b),!legacy");
-    }
 
     #[test]
     fn acceptance_needs_every_parent_for_the_current_generation() {

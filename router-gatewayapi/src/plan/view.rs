@@ -1,0 +1,159 @@
+//! A route as the plan sees it: which rules are managed, which are the
+//! rollout's, and which backendRefs point at the rollout's Services.
+
+use serde_json::Value;
+
+use super::{Route, Routing, Services};
+use crate::error::Error;
+use crate::precedence;
+
+/// A route as read, with what the rollout says about it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct View<'a> {
+    pub(super) route: &'a Route<'a>,
+    pub(super) routing: &'a Routing<'a>,
+}
+
+impl<'a> View<'a> {
+    pub(super) fn new(route: &'a Route<'a>, routing: &'a Routing<'a>) -> Self {
+        Self { route, routing }
+    }
+
+    pub(super) fn services(&self) -> &Services<'a> {
+        &self.routing.services
+    }
+
+    pub(super) fn error(&self, message: impl Into<String>) -> Error {
+        Error::Route {
+            route: self.route.label(),
+            message: message.into(),
+        }
+    }
+
+    pub(super) fn rules(&self) -> Result<&'a [Value], Error> {
+        match &self.route.object["spec"]["rules"] {
+            Value::Array(rules) => Ok(rules),
+            Value::Null => Ok(&[]),
+            _ => Err(self.error("spec.rules is not a list")),
+        }
+    }
+
+    /// Whether a rule is one of ours, by name: a managed route's rule
+    /// (`name`, `name-<n>`) or a companion rule keeping the managed routes'
+    /// precedence (`<rule>--<later route>`, see [`crate::precedence`]).
+    pub(super) fn is_managed(&self, rule: &Value) -> bool {
+        let managed = self.routing.managed_routes;
+        let own = |n: &str| managed.iter().any(|m| is_named(n, m));
+        rule["name"]
+            .as_str()
+            .is_some_and(|n| own(n) || precedence::is_companion(n, managed, own))
+    }
+
+    /// Whether a backendRef points at `service` in the rollout's namespace.
+    pub(super) fn refers_to(&self, backend: &Value, service: &str) -> bool {
+        backend["name"].as_str() == Some(service)
+            && matches!(backend["group"].as_str(), None | Some(""))
+            && matches!(backend["kind"].as_str(), None | Some("Service"))
+            && backend["namespace"]
+                .as_str()
+                .unwrap_or(self.route.namespace())
+                == self.services().namespace
+    }
+
+    /// The first backendRef of `rule` that points at `service`.
+    pub(super) fn backend_of<'r>(&self, rule: &'r Value, service: &str) -> Option<&'r Value> {
+        rule["backendRefs"]
+            .as_array()?
+            .iter()
+            .find(|b| self.refers_to(b, service))
+    }
+
+    /// The rollout's rules, with their index: the rules the config names
+    /// (in route order), else the unmanaged rules with both the canary and
+    /// the stable Service. Never empty.
+    pub(super) fn source_rules(&self) -> Result<Vec<(usize, &'a Value)>, Error> {
+        let rules = self.rules()?;
+        if let Some(named) = self.routing.rules {
+            return self.named_rules(rules, named);
+        }
+        let services = self.services();
+        let both = |rule: &Value| {
+            self.backend_of(rule, services.canary).is_some()
+                && self.backend_of(rule, services.stable).is_some()
+        };
+        let sources: Vec<_> = rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !self.is_managed(r) && both(r))
+            .collect();
+        if sources.is_empty() {
+            return Err(self.error(format!(
+                "no rule outside the managed rules sends traffic to both Service {} \
+                 (canaryService) and Service {} (stableService); only such rules are the \
+                 rollout's to weight",
+                services.canary, services.stable
+            )));
+        }
+        Ok(sources)
+    }
+
+    /// The rules named `named` (the config's `rules`), in route order.
+    fn named_rules(
+        &self,
+        rules: &'a [Value],
+        named: &[String],
+    ) -> Result<Vec<(usize, &'a Value)>, Error> {
+        let mut found = Vec::with_capacity(named.len());
+        for name in named {
+            let Some((i, rule)) = rules
+                .iter()
+                .enumerate()
+                .find(|(_, r)| r["name"].as_str() == Some(name))
+            else {
+                let names: Vec<&str> = rules.iter().filter_map(|r| r["name"].as_str()).collect();
+                let have = if names.is_empty() {
+                    "it names none of its rules".to_owned()
+                } else {
+                    format!("its named rules: {}", names.join(", "))
+                };
+                return Err(self.error(format!(
+                    "plugin config rules: the route has no rule named {name:?} in spec.rules \
+                     ({have})"
+                )));
+            };
+            if self.is_managed(rule) {
+                return Err(self.error(format!(
+                    "plugin config rules: rule {name:?} is a managed route's rule \
+                     (managedRoutes); name rules of your own"
+                )));
+            }
+            found.push((i, rule));
+        }
+        found.sort_by_key(|(i, _)| *i);
+        found.dedup_by_key(|(i, _)| *i);
+        Ok(found)
+    }
+}
+
+/// `name` or `<name>-<digits>`.
+pub(super) fn is_named(rule: &str, name: &str) -> bool {
+    rule == name
+        || rule
+            .strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn managed_names_are_exact_or_numbered() {
+        assert!(is_named("beta", "beta"));
+        assert!(is_named("beta-2", "beta"));
+        assert!(!is_named("beta-x", "beta"));
+        assert!(!is_named("beta-", "beta"));
+        assert!(!is_named("betamax", "beta"));
+    }
+}
