@@ -176,6 +176,15 @@ struct State {
     listing: Option<Objects>,
 }
 
+/// A watch's answer to a read.
+#[derive(Debug)]
+pub(crate) enum Cached<T> {
+    /// The watch is synced: this is the answer.
+    Synced(T),
+    /// It is not (yet, or any more): ask the API server.
+    NotSynced,
+}
+
 /// The cache of one resource in one namespace.
 #[derive(Debug)]
 pub(crate) struct Watch {
@@ -211,24 +220,24 @@ impl Watch {
     }
 
     /// The object `name` (`None` when it does not exist) once the watch has
-    /// synced; `Ok(None)` (read the server) before.
-    pub(crate) fn get(&self, name: &str) -> Result<Option<Option<Value>>, Error> {
+    /// synced.
+    pub(crate) fn get(&self, name: &str) -> Result<Cached<Option<Value>>, Error> {
         let state = self.read();
         if state.phase != Phase::Synced {
-            return Ok(None);
+            return Ok(Cached::NotSynced);
         }
         match state.objects.get(name) {
-            Some(Entry::Object(object)) => object.to_value().map(|v| Some(Some(v))),
-            Some(Entry::Deleted(_)) | None => Ok(Some(None)),
+            Some(Entry::Object(object)) => object.to_value().map(|v| Cached::Synced(Some(v))),
+            Some(Entry::Deleted(_)) | None => Ok(Cached::Synced(None)),
         }
     }
 
     /// The objects whose labels match `selector`, ordered by name, once the
-    /// watch has synced; `Ok(None)` (list from the server) before.
-    pub(crate) fn list(&self, selector: &Selector) -> Result<Option<Vec<Value>>, Error> {
+    /// watch has synced.
+    pub(crate) fn list(&self, selector: &Selector) -> Result<Cached<Vec<Value>>, Error> {
         let state = self.read();
         if state.phase != Phase::Synced {
-            return Ok(None);
+            return Ok(Cached::NotSynced);
         }
         let mut found: Vec<(&str, &CachedObject)> = state
             .objects
@@ -243,7 +252,7 @@ impl Watch {
             .into_iter()
             .map(|(_, object)| object.to_value())
             .collect::<Result<_, _>>()
-            .map(Some)
+            .map(Cached::Synced)
     }
 
     /// Keeps `object` (read from or written to the server) if it is newer
