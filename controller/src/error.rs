@@ -10,7 +10,7 @@ pub enum Error {
         action: String,
         /// The client's error.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     /// An object read from the API server is not of the expected shape.
     #[error("{object}: {message}")]
@@ -26,6 +26,9 @@ impl Error {
     /// An API error while doing `action`.
     pub(crate) fn api(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Self {
         let action = action.into();
-        move |source| Self::Api { action, source }
+        move |source| Self::Api {
+            action,
+            source: Box::new(source),
+        }
     }
 }

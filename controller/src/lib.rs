@@ -35,4 +35,4 @@ pub mod run;
 pub mod workload;
 
 pub use error::Error;
-
+pub use run::{Settings, run};

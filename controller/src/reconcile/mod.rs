@@ -1,1 +1,519 @@
-//! placeholder
+//! One reconcile of one Rollout: Rollout → [`rollout_core::decide`] → act.
+//!
+//! 1. A Rollout being deleted is left alone. A Rollout whose copy in the
+//!    cache is older than this controller's last write to it (or to one of
+//!    its ReplicaSets) is looked at again shortly, so that a stale cache
+//!    never repeats a write.
+//! 2. [`gate`]: an invalid Rollout gets `InvalidSpec` (looked at again after
+//!    20 s, as Argo does: the cause may be outside the Rollout), one asking
+//!    for what this controller does not run yet gets `Unsupported`; nothing
+//!    else is written.
+//! 3. The current ReplicaSet is found by hash, or adopted by template
+//!    equality, or created ([`replica_sets`]); its revision annotations are
+//!    kept in line, and the Rollout's `rollout.argoproj.io/revision`
+//!    annotation follows it (event `RolloutUpdated`).
+//! 4. The engine decides on the Rollout's ReplicaSets as observed
+//!    ([`crate::observe`]); the controller scales the ReplicaSets, records
+//!    the decision's events and writes the status ([`status`]), each only
+//!    when something differs, and requeues after the decision's
+//!    `requeue_after`.
+
+pub mod events;
+pub mod gate;
+mod replica_sets;
+pub mod status;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::Store;
+use kube::{Client, ResourceExt};
+use rollout_core::status::{ConditionReason, ConditionType};
+use rollout_core::{Observations, Phase, Rollout, RolloutStatus, Time};
+use serde_json::{Value, json};
+
+use crate::Error;
+use crate::workload::{self, REVISION_ANNOTATION};
+use gate::Gate;
+pub use replica_sets::scale_patch;
+
+/// The field manager of this controller's writes.
+pub const FIELD_MANAGER: &str = "rollgate-controller";
+/// How soon an invalid Rollout is looked at again (Argo's 20 s).
+pub const INVALID_RETRY: Duration = Duration::from_secs(20);
+/// How soon a Rollout is looked at again when the cache is behind our writes.
+const STALE_RETRY: Duration = Duration::from_millis(250);
+/// Templates whose defaulted form is remembered, at most.
+const DEFAULTED_CAPACITY: usize = 4096;
+
+/// The Rollout resource.
+pub fn rollout_resource() -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Rollout"))
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    /// The API client.
+    pub client: Client,
+    /// The ReplicaSets, from the watch cache.
+    pub replica_sets: Store<ReplicaSet>,
+    /// Records Events.
+    pub recorder: Recorder,
+    /// Defaulted, comparable templates by (namespace, hash).
+    defaulted: Mutex<HashMap<(String, String), Value>>,
+    /// The resourceVersion of our last write to each object, by (kind, namespace, name).
+    written: Mutex<HashMap<(&'static str, String, String), u64>>,
+}
+
+impl Context {
+    /// A context over `client` and the ReplicaSet cache `replica_sets`.
+    pub fn new(client: Client, replica_sets: Store<ReplicaSet>, recorder: Recorder) -> Self {
+        Self {
+            client,
+            replica_sets,
+            recorder,
+            defaulted: Mutex::default(),
+            written: Mutex::default(),
+        }
+    }
+
+    fn rollouts(&self, namespace: &str) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), namespace, &rollout_resource())
+    }
+
+    fn defaulted_lookup(&self, key: &(String, String)) -> Option<Value> {
+        self.defaulted.lock().ok()?.get(key).cloned()
+    }
+
+    fn defaulted_remember(&self, key: (String, String), template: Value) {
+        if let Ok(mut cache) = self.defaulted.lock() {
+            if cache.len() >= DEFAULTED_CAPACITY {
+                cache.clear();
+            }
+            cache.insert(key, template);
+        }
+    }
+
+    fn wrote(&self, kind: &'static str, namespace: &str, name: &str, version: Option<&str>) {
+        if let (Ok(mut w), Some(v)) = (self.written.lock(), version.and_then(|v| v.parse().ok())) {
+            w.insert((kind, namespace.to_owned(), name.to_owned()), v);
+        }
+    }
+
+    /// Whether the cached `version` of an object is older than our last write to it.
+    fn stale(
+        &self,
+        kind: &'static str,
+        namespace: &str,
+        name: &str,
+        version: Option<&str>,
+    ) -> bool {
+        let Some(cached) = version.and_then(|v| v.parse::<u64>().ok()) else {
+            return false;
+        };
+        self.written
+            .lock()
+            .ok()
+            .and_then(|w| {
+                w.get(&(kind, namespace.to_owned(), name.to_owned()))
+                    .copied()
+            })
+            .is_some_and(|written| cached < written)
+    }
+}
+
+/// The Rollout as the object Events are about.
+fn reference(rollout: &Rollout) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("argoproj.io/v1alpha1".into()),
+        kind: Some("Rollout".into()),
+        name: Some(rollout.metadata.name.clone()),
+        namespace: rollout.metadata.namespace.clone(),
+        uid: rollout.metadata.uid.clone(),
+        ..Default::default()
+    }
+}
+
+/// Reconciles one Rollout; see the module documentation.
+pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let namespace = object.namespace().unwrap_or_default();
+    let name = object.name_any();
+    if object.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    if ctx.stale(
+        "Rollout",
+        &namespace,
+        &name,
+        object.resource_version().as_deref(),
+    ) {
+        return Ok(Action::requeue(STALE_RETRY));
+    }
+    let _ = ctx.replica_sets.wait_until_ready().await;
+    let value = serde_json::to_value(&*object).map_err(|e| Error::Shape {
+        object: format!("rollout {namespace}/{name}"),
+        message: e.to_string(),
+    })?;
+    let live_status = value.get("status").cloned().unwrap_or(Value::Null);
+    let collision_count = live_status
+        .get("collisionCount")
+        .and_then(Value::as_i64)
+        .and_then(|c| i32::try_from(c).ok());
+    let generation = object.metadata.generation.unwrap_or(0);
+    let now = Time::from_system_time(SystemTime::now());
+    let rollout = match Rollout::from_value(value, &format!("rollout {namespace}/{name}")) {
+        Ok(rollout) => rollout,
+        Err(rollout_core::Error::Parse { field, .. }) => {
+            let message = gate::invalid_message(&name, &field.to_string());
+            return refuse_invalid(
+                &ctx,
+                &namespace,
+                &name,
+                generation,
+                &live_status,
+                message,
+                now,
+            )
+            .await;
+        }
+        Err(other) => {
+            let message = gate::invalid_message(&name, &other.to_string());
+            return refuse_invalid(
+                &ctx,
+                &namespace,
+                &name,
+                generation,
+                &live_status,
+                message,
+                now,
+            )
+            .await;
+        }
+    };
+    match gate::check(&rollout, now) {
+        Gate::Run => {}
+        Gate::Invalid(message) => {
+            return refuse_invalid(
+                &ctx,
+                &namespace,
+                &name,
+                generation,
+                &live_status,
+                message,
+                now,
+            )
+            .await;
+        }
+        Gate::Unsupported(field) => {
+            return refuse_unsupported(
+                &ctx,
+                &namespace,
+                &name,
+                &live_status,
+                field.to_string(),
+                now,
+            )
+            .await;
+        }
+    }
+    run(&ctx, rollout, &live_status, collision_count, now).await
+}
+
+/// The Rollout is run: see the module documentation, steps 3 and 4.
+async fn run(
+    ctx: &Context,
+    mut rollout: Rollout,
+    live_status: &Value,
+    collision_count: Option<i32>,
+    now: Time,
+) -> Result<Action, Error> {
+    let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
+    let name = rollout.metadata.name.clone();
+    let uid = rollout.metadata.uid.clone().unwrap_or_default();
+    let template = workload::pod_template(&rollout)
+        .map_err(|e| Error::Shape {
+            object: rollout.object_name(),
+            message: e.to_string(),
+        })?
+        .clone();
+    let hash = workload::pod_template_hash(&template, collision_count);
+
+    let cached: Vec<Arc<ReplicaSet>> = ctx
+        .replica_sets
+        .state()
+        .into_iter()
+        .filter(|rs| rs.metadata.namespace.as_deref() == Some(namespace.as_str()))
+        .filter(|rs| crate::observe::owned_by(rs, &uid))
+        .collect();
+    if cached.iter().any(|rs| {
+        ctx.stale(
+            "ReplicaSet",
+            &namespace,
+            rs.metadata.name.as_deref().unwrap_or_default(),
+            rs.metadata.resource_version.as_deref(),
+        )
+    }) {
+        return Ok(Action::requeue(STALE_RETRY));
+    }
+    let owned: Vec<&ReplicaSet> = cached.iter().map(AsRef::as_ref).collect();
+
+    let current = match replica_sets::find_or_create(
+        ctx,
+        &rollout,
+        &template,
+        &hash,
+        &owned,
+        collision_count,
+    )
+    .await?
+    {
+        replica_sets::Current::Found(rs) => {
+            let others = owned
+                .iter()
+                .copied()
+                .filter(|o| o.metadata.name != rs.metadata.name);
+            let max_other = workload::max_revision(others);
+            replica_sets::sync_current(ctx, &rollout, rs, max_other).await?
+        }
+        replica_sets::Current::Created(rs) => rs,
+        replica_sets::Current::Collision => return Ok(Action::requeue(Duration::ZERO)),
+        replica_sets::Current::Refused(message) => {
+            return refuse_create(ctx, &rollout, live_status, message, now).await;
+        }
+    };
+    let current_hash = current
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(workload::POD_TEMPLATE_HASH_LABEL))
+        .cloned()
+        .unwrap_or(hash);
+    sync_rollout_revision(ctx, &mut rollout, &current).await?;
+
+    // The Rollout's ReplicaSets as they are now: the cache, with the current one as written.
+    let mut replica_sets: Vec<ReplicaSet> = owned
+        .iter()
+        .filter(|rs| rs.metadata.name != current.metadata.name)
+        .map(|rs| (*rs).clone())
+        .collect();
+    replica_sets.insert(0, current);
+    let observations = Observations {
+        current_pod_hash: current_hash,
+        replica_sets: replica_sets
+            .iter()
+            .filter_map(crate::observe::replica_set_state)
+            .collect(),
+        ..Default::default()
+    };
+    if let Some(status) = rollout.status.as_mut() {
+        status::clear_refusals(status);
+    }
+    let decision = match rollout_core::decide(&rollout, &observations, now) {
+        Ok(decision) => decision,
+        Err(e) => {
+            // The gate let it through, so the engine refusing it is a gap between the two.
+            return refuse_unsupported(ctx, &namespace, &name, live_status, e.to_string(), now)
+                .await;
+        }
+    };
+    replica_sets::scale(ctx, &rollout, &decision.replica_sets, &replica_sets).await?;
+    let regarding = reference(&rollout);
+    for event in &decision.events {
+        events::record(
+            &ctx.recorder,
+            &regarding,
+            event.warning,
+            event.reason,
+            event.message.clone(),
+        )
+        .await;
+    }
+    write_status(ctx, &namespace, &name, live_status, &decision.status).await?;
+    Ok(match decision.requeue_after {
+        Some(after) => Action::requeue(after),
+        None => Action::await_change(),
+    })
+}
+
+/// Keeps the Rollout's revision annotation equal to its current
+/// ReplicaSet's (Argo's `setRolloutRevision`), recording `RolloutUpdated`.
+async fn sync_rollout_revision(
+    ctx: &Context,
+    rollout: &mut Rollout,
+    current: &ReplicaSet,
+) -> Result<(), Error> {
+    let Some(revision) = current
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(REVISION_ANNOTATION))
+        .cloned()
+    else {
+        return Ok(());
+    };
+    if rollout.metadata.annotations.get(REVISION_ANNOTATION) == Some(&revision) {
+        return Ok(());
+    }
+    let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    };
+    let patched = ctx
+        .rollouts(&namespace)
+        .patch(
+            &rollout.metadata.name,
+            &params,
+            &Patch::Merge(json!({"metadata": {"annotations": {REVISION_ANNOTATION: revision}}})),
+        )
+        .await
+        .map_err(Error::api(format!(
+            "set the revision of rollout {}",
+            rollout.object_name()
+        )))?;
+    ctx.wrote(
+        "Rollout",
+        &namespace,
+        &rollout.metadata.name,
+        patched.resource_version().as_deref(),
+    );
+    rollout
+        .metadata
+        .annotations
+        .insert(REVISION_ANNOTATION.into(), revision.clone());
+    events::record(
+        &ctx.recorder,
+        &reference(rollout),
+        false,
+        "RolloutUpdated",
+        format!("Rollout updated to revision {revision}"),
+    )
+    .await;
+    Ok(())
+}
+
+/// Writes `new` as the Rollout's status if it differs from `live`.
+async fn write_status(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    live: &Value,
+    new: &RolloutStatus,
+) -> Result<(), Error> {
+    let Some(patch) = status::status_patch(live, new) else {
+        return Ok(());
+    };
+    tracing::info!(rollout = %format!("{namespace}/{name}"), patch = %patch, "writing the status");
+    let patched = ctx
+        .rollouts(namespace)
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": patch})),
+        )
+        .await
+        .map_err(Error::api(format!(
+            "write the status of rollout {namespace}/{name}"
+        )))?;
+    ctx.wrote(
+        "Rollout",
+        namespace,
+        name,
+        patched.resource_version().as_deref(),
+    );
+    Ok(())
+}
+
+fn lenient_status(live: &Value) -> RolloutStatus {
+    serde_json::from_value(live.clone()).unwrap_or_default()
+}
+
+/// `InvalidSpec`, with the phase and observed generation Argo writes with it.
+async fn refuse_invalid(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    generation: i64,
+    live: &Value,
+    message: String,
+    now: Time,
+) -> Result<Action, Error> {
+    tracing::warn!(rollout = %format!("{namespace}/{name}"), %message, "invalid rollout");
+    let mut status = lenient_status(live);
+    status
+        .conditions
+        .retain(|c| c.kind != ConditionType::InvalidSpec || c.message == message);
+    status::set_condition(
+        &mut status,
+        ConditionType::InvalidSpec,
+        true,
+        ConditionReason::InvalidSpec,
+        message.clone(),
+        now,
+    );
+    status.observed_generation = Some(generation.to_string());
+    status.phase = Some(Phase::Degraded);
+    status.message = Some(format!("InvalidSpec: {message}"));
+    write_status(ctx, namespace, name, live, &status).await?;
+    Ok(Action::requeue(INVALID_RETRY))
+}
+
+/// `Unsupported`, and nothing else.
+async fn refuse_unsupported(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    live: &Value,
+    message: String,
+    now: Time,
+) -> Result<Action, Error> {
+    tracing::warn!(rollout = %format!("{namespace}/{name}"), %message, "rollout not run by this controller");
+    let mut status = lenient_status(live);
+    status::set_condition(
+        &mut status,
+        ConditionType::Other(gate::UNSUPPORTED_CONDITION.into()),
+        true,
+        ConditionReason::Other(gate::UNSUPPORTED_REASON.into()),
+        message,
+        now,
+    );
+    write_status(ctx, namespace, name, live, &status).await?;
+    Ok(Action::await_change())
+}
+
+/// The API server refused the current ReplicaSet: `Progressing` is False
+/// with `ReplicaSetCreateError` and a Warning event says why, as in Argo.
+async fn refuse_create(
+    ctx: &Context,
+    rollout: &Rollout,
+    live: &Value,
+    message: String,
+    now: Time,
+) -> Result<Action, Error> {
+    let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
+    events::record(
+        &ctx.recorder,
+        &reference(rollout),
+        true,
+        "ReplicaSetCreateError",
+        message.clone(),
+    )
+    .await;
+    let mut status = lenient_status(live);
+    status::set_condition(
+        &mut status,
+        ConditionType::Progressing,
+        false,
+        ConditionReason::Other("ReplicaSetCreateError".into()),
+        message,
+        now,
+    );
+    write_status(ctx, &namespace, &rollout.metadata.name, live, &status).await?;
+    Ok(Action::requeue(INVALID_RETRY))
+}

@@ -54,16 +54,17 @@ impl PodMetadata {
         })
     }
 
-    /// The JSON recorded in the ephemeral-metadata annotation (empty maps left out).
+    /// The JSON recorded in the ephemeral-metadata annotation, `labels`
+    /// before `annotations` as Argo writes it (empty maps left out).
     pub fn to_annotation(&self) -> String {
-        let mut obj = Map::new();
+        let mut parts = Vec::new();
         if !self.labels.is_empty() {
-            obj.insert("labels".into(), json!(self.labels));
+            parts.push(format!("\"labels\":{}", json!(self.labels)));
         }
         if !self.annotations.is_empty() {
-            obj.insert("annotations".into(), json!(self.annotations));
+            parts.push(format!("\"annotations\":{}", json!(self.annotations)));
         }
-        Value::Object(obj).to_string()
+        format!("{{{}}}", parts.join(","))
     }
 
     /// What a ReplicaSet's ephemeral-metadata annotation says was injected
@@ -78,7 +79,11 @@ impl PodMetadata {
 /// Injects `desired` into a pod template's `metadata` and removes what
 /// `existing` recorded and `desired` no longer has. Returns whether anything
 /// changed. `template` must be an object.
-pub fn sync(template: &mut Value, existing: Option<&PodMetadata>, desired: Option<&PodMetadata>) -> bool {
+pub fn sync(
+    template: &mut Value,
+    existing: Option<&PodMetadata>,
+    desired: Option<&PodMetadata>,
+) -> bool {
     let Some(obj) = template.as_object_mut() else {
         return false;
     };
@@ -162,7 +167,10 @@ mod tests {
             Some(&meta(&[("tier", "stable")]))
         ));
         assert!(sync(&mut t, Some(&meta(&[("tier", "stable")])), None));
-        assert_eq!(t["metadata"]["labels"], json!({"app": "web", "sidecar": "yes"}));
+        assert_eq!(
+            t["metadata"]["labels"],
+            json!({"app": "web", "sidecar": "yes"})
+        );
     }
 
     #[test]

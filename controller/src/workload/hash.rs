@@ -137,6 +137,9 @@ mod tests {
         let b = json!({"spec": {"containers": [{"name": "web", "image": "nginx:2"}]}});
         assert_ne!(pod_template_hash(&a, None), pod_template_hash(&b, None));
         assert_ne!(pod_template_hash(&a, Some(0)), pod_template_hash(&a, None));
-        assert_ne!(pod_template_hash(&a, Some(1)), pod_template_hash(&a, Some(2)));
+        assert_ne!(
+            pod_template_hash(&a, Some(1)),
+            pod_template_hash(&a, Some(2))
+        );
     }
 }

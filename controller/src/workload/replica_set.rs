@@ -42,7 +42,12 @@ const NOT_COPIED: [&str; 5] = [
 /// The revision annotation of a ReplicaSet: `Some(0)` when absent (as Argo
 /// counts it), `None` when it is not a number (Argo skips those).
 pub fn replica_set_revision(rs: &ReplicaSet) -> Option<u64> {
-    match rs.metadata.annotations.as_ref().and_then(|a| a.get(REVISION_ANNOTATION)) {
+    match rs
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(REVISION_ANNOTATION))
+    {
         None => Some(0),
         Some(v) => v.parse().ok(),
     }
@@ -119,7 +124,8 @@ pub fn desired_replica_set(
         DESIRED_REPLICAS_ANNOTATION.into(),
         rollout.replicas().to_string(),
     );
-    if let Some(metadata) = ephemeral.filter(|m| !m.labels.is_empty() || !m.annotations.is_empty()) {
+    if let Some(metadata) = ephemeral.filter(|m| !m.labels.is_empty() || !m.annotations.is_empty())
+    {
         annotations.insert(
             super::EPHEMERAL_METADATA_ANNOTATION.into(),
             metadata.to_annotation(),
@@ -170,9 +176,15 @@ pub fn ephemeral_metadata_for_new(
         return Ok(None);
     };
     let (value, field) = if stable_exists {
-        (&canary.canary_metadata, "spec.strategy.canary.canaryMetadata")
+        (
+            &canary.canary_metadata,
+            "spec.strategy.canary.canaryMetadata",
+        )
     } else {
-        (&canary.stable_metadata, "spec.strategy.canary.stableMetadata")
+        (
+            &canary.stable_metadata,
+            "spec.strategy.canary.stableMetadata",
+        )
     };
     value
         .as_ref()
@@ -213,7 +225,12 @@ pub fn sync_current_replica_set(
         }
     }
     let min_ready = rollout.spec.min_ready_seconds.unwrap_or(0);
-    let min_ready_changed = rs.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0) != min_ready;
+    let min_ready_changed = rs
+        .spec
+        .as_ref()
+        .and_then(|s| s.min_ready_seconds)
+        .unwrap_or(0)
+        != min_ready;
     if changed.is_empty() && !min_ready_changed {
         return None;
     }

@@ -32,18 +32,16 @@ fn holds_quantities(key: &str) -> bool {
 
 fn eq(a: &Value, b: &Value, quantities: bool) -> bool {
     match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            x.keys().chain(y.keys()).all(|k| {
-                let (va, vb) = (x.get(k), y.get(k));
-                if is_empty(va) && is_empty(vb) {
-                    return true;
-                }
-                match (va, vb) {
-                    (Some(va), Some(vb)) => eq(va, vb, quantities || holds_quantities(k)),
-                    _ => false,
-                }
-            })
-        }
+        (Value::Object(x), Value::Object(y)) => x.keys().chain(y.keys()).all(|k| {
+            let (va, vb) = (x.get(k), y.get(k));
+            if is_empty(va) && is_empty(vb) {
+                return true;
+            }
+            match (va, vb) {
+                (Some(va), Some(vb)) => eq(va, vb, quantities || holds_quantities(k)),
+                _ => false,
+            }
+        }),
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| eq(p, q, false))
         }

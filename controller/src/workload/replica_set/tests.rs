@@ -69,7 +69,10 @@ fn the_first_replica_set_gets_stable_metadata_and_an_update_canary_metadata() {
     let template = pod_template(&ro).unwrap();
     let stable = ephemeral_metadata_for_new(&ro, false).unwrap();
     let rs = desired_replica_set(&ro, template, "h1", 1, stable.as_ref()).unwrap();
-    assert_eq!(rs["spec"]["template"]["metadata"]["labels"]["role"], "stable");
+    assert_eq!(
+        rs["spec"]["template"]["metadata"]["labels"]["role"],
+        "stable"
+    );
     assert_eq!(rs["spec"]["template"]["metadata"]["annotations"]["a"], "b");
     // The ReplicaSet's own labels are the template's before injection.
     assert_eq!(rs["metadata"]["labels"].get("role"), None);
@@ -79,7 +82,10 @@ fn the_first_replica_set_gets_stable_metadata_and_an_update_canary_metadata() {
     );
     let canary = ephemeral_metadata_for_new(&ro, true).unwrap();
     let rs = desired_replica_set(&ro, template, "h2", 2, canary.as_ref()).unwrap();
-    assert_eq!(rs["spec"]["template"]["metadata"]["labels"]["role"], "canary");
+    assert_eq!(
+        rs["spec"]["template"]["metadata"]["labels"]["role"],
+        "canary"
+    );
 }
 
 #[test]
@@ -88,7 +94,10 @@ fn a_selector_of_the_wrong_shape_names_the_field() {
     ro.spec.selector = Some(json!({"matchLabels": ["app"]}));
     let template = ro.spec.template.clone().unwrap();
     let err = desired_replica_set(&ro, &template, "h", 1, None).unwrap_err();
-    assert_eq!(err.to_string(), "spec.selector.matchLabels: expected a map of strings");
+    assert_eq!(
+        err.to_string(),
+        "spec.selector.matchLabels: expected a map of strings"
+    );
 }
 
 #[test]
@@ -138,7 +147,9 @@ fn an_existing_replica_set_gets_the_rollouts_annotations_and_min_ready_seconds()
                     "spec": {"minReadySeconds": 7}}))
     );
     // Without a revision, the revision is set and there is no history.
-    let bare = replica_set(json!({"metadata": {"name": "web-h1"}, "spec": {"minReadySeconds": 7, "selector": {}}}));
+    let bare = replica_set(
+        json!({"metadata": {"name": "web-h1"}, "spec": {"minReadySeconds": 7, "selector": {}}}),
+    );
     assert_eq!(
         sync_current_replica_set(&rollout(json!({})), &bare, 0),
         Some(json!({"metadata": {"annotations": {"rollout.argoproj.io/revision": "1"}}}))

@@ -1,0 +1,123 @@
+//! Whether this controller runs a Rollout, and if not, the condition that says why.
+//!
+//! An invalid Rollout (Argo's validation rules, [`rollout_core::validate()`])
+//! gets the `InvalidSpec` condition in Argo's words: `The Rollout "<name>"
+//! is invalid: <field>: <problem>`, for the first problem as Argo reports it.
+//! A valid Rollout that asks for what this controller does not run yet gets
+//! the condition `Unsupported` (reason `UnsupportedByController`) naming the
+//! field. Either way nothing but that condition is written.
+
+use rollout_core::{FieldError, Rollout, Time};
+
+/// The verdict on one Rollout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    /// Run it.
+    Run,
+    /// Refuse it: its spec is invalid (`InvalidSpec`).
+    Invalid(String),
+    /// Refuse it: it uses what this controller does not run yet (`Unsupported`).
+    Unsupported(FieldError),
+}
+
+/// The condition type recorded on a Rollout this controller does not run.
+pub const UNSUPPORTED_CONDITION: &str = "Unsupported";
+/// Its reason.
+pub const UNSUPPORTED_REASON: &str = "UnsupportedByController";
+
+/// The `InvalidSpec` message Argo writes for `problem`.
+///
+/// ```
+/// use rollgate_controller::reconcile::gate::invalid_message;
+/// assert_eq!(invalid_message("web", "spec.replicas: must be at least 0"),
+///            "The Rollout \"web\" is invalid: spec.replicas: must be at least 0");
+/// ```
+pub fn invalid_message(name: &str, problem: &str) -> String {
+    format!("The Rollout \"{name}\" is invalid: {problem}")
+}
+
+/// Checks a parsed Rollout at `now`.
+///
+/// ```
+/// use rollgate_controller::reconcile::gate::{check, Gate};
+/// let rollout = rollout_core::Rollout::from_value(serde_json::json!({
+///     "metadata": {"name": "web"},
+///     "spec": {"selector": {"matchLabels": {"app": "web"}},
+///              "template": {"metadata": {"labels": {"app": "web"}},
+///                           "spec": {"containers": [{"name": "web", "image": "nginx"}]}},
+///              "strategy": {"canary": {"steps": [{"analysis": {"templates": [{"templateName": "t"}]}}]}}}}),
+///     "web").unwrap();
+/// let Gate::Unsupported(field) = check(&rollout, rollout_core::Time::from_unix_seconds(0)) else { panic!() };
+/// assert_eq!(field.path, "spec.strategy.canary.steps[0].analysis");
+/// ```
+pub fn check(rollout: &Rollout, now: Time) -> Gate {
+    if let Some(first) = rollout_core::validate(rollout).into_iter().next() {
+        return Gate::Invalid(invalid_message(&rollout.metadata.name, &first.to_string()));
+    }
+    match unsupported(rollout, now) {
+        Some(field) => Gate::Unsupported(field),
+        None => Gate::Run,
+    }
+}
+
+fn not_yet(path: impl Into<String>, what: &str) -> Option<FieldError> {
+    Some(FieldError::new(
+        path,
+        format!("{what} is not run by rollgate-controller yet"),
+    ))
+}
+
+/// The first field, in spec order, that asks for what this controller does
+/// not run yet.
+fn unsupported(rollout: &Rollout, now: Time) -> Option<FieldError> {
+    if let Some(field) = rollout_core::unsupported(rollout).into_iter().next() {
+        return Some(field);
+    }
+    if let Err(e) = crate::workload::pod_template(rollout) {
+        return Some(FieldError::new("", e.to_string()));
+    }
+    let Some(canary) = rollout.canary() else {
+        return not_yet("spec.strategy.blueGreen", "the blue-green strategy");
+    };
+    let base = "spec.strategy.canary";
+    if canary.canary_service.is_some() {
+        return not_yet(
+            format!("{base}.canaryService"),
+            "pointing the canary Service at the canary pods",
+        );
+    }
+    if canary.stable_service.is_some() {
+        return not_yet(
+            format!("{base}.stableService"),
+            "pointing the stable Service at the stable pods",
+        );
+    }
+    if canary.traffic_routing.is_some() {
+        return not_yet(format!("{base}.trafficRouting"), "traffic routing");
+    }
+    if canary.analysis.is_some() {
+        return not_yet(format!("{base}.analysis"), "background analysis");
+    }
+    if canary.anti_affinity.is_some() {
+        return not_yet(
+            format!("{base}.antiAffinity"),
+            "anti-affinity between canary and stable pods",
+        );
+    }
+    for (i, step) in canary.steps.iter().enumerate() {
+        let at = |field: &str| format!("{base}.steps[{i}].{field}");
+        if step.analysis().is_some() {
+            return not_yet(at("analysis"), "an analysis step");
+        }
+        if step.experiment().is_some() {
+            return not_yet(at("experiment"), "an experiment step");
+        }
+        if step.plugin().is_some() {
+            return not_yet(at("plugin"), "a step plugin");
+        }
+    }
+    if rollout_core::restart::pending(rollout, now) {
+        return not_yet("spec.restartAt", "restarting pods");
+    }
+    None
+}

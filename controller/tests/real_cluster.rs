@@ -1,0 +1,382 @@
+//! `rollgate-controller` on a real kube-apiserver, with pods made Ready by
+//! kwok (`ROLLGATE_E2E=1`; see `scripts/cluster`): a basic canary paused and
+//! promoted with the real `kubectl argo rollouts`, the ReplicaSets of Argo's
+//! own controller adopted without a redeploy, and Rollouts this controller
+//! refuses left untouched.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
+use rollgate_testkit::Cluster;
+use serde_json::{Value, json};
+
+const CONTROLLER: &str = env!("CARGO_BIN_EXE_rollgate-controller");
+
+/// `rollgate-controller --namespace <ns>`, stopped when dropped (its log's
+/// tail printed if the test is failing).
+struct Controller {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Controller {
+    fn start(cluster: &Cluster) -> Self {
+        let log =
+            std::env::temp_dir().join(format!("rollgate-controller-{}.log", cluster.namespace));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(CONTROLLER)
+            .args(["--namespace", &cluster.namespace, "--log-format", "text"])
+            .stdout(Stdio::from(file.try_clone().unwrap()))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .expect("start rollgate-controller");
+        Self { child, log }
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            eprintln!("--- rollgate-controller log (last 40 lines) ---");
+            for line in &lines[lines.len().saturating_sub(40)..] {
+                eprintln!("{line}");
+            }
+        }
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// `kubectl argo rollouts ARGS -n <ns>` with the real plugin.
+fn kubectl_argo_rollouts(cluster: &Cluster, args: &[&str]) -> Output {
+    let plugin = std::env::var("ROLLGATE_KUBECTL_ARGO_ROLLOUTS")
+        .expect("ROLLGATE_KUBECTL_ARGO_ROLLOUTS (scripts/cluster env)");
+    let output = Command::new(plugin)
+        .args(args)
+        .args(["-n", &cluster.namespace])
+        .output()
+        .expect("run kubectl-argo-rollouts");
+    assert!(
+        output.status.success(),
+        "kubectl argo rollouts {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn rollout(name: &str, image: &str, canary: Value) -> Value {
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 5,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                         "spec": {"containers": [{"name": "app", "image": image,
+                             "resources": {"requests": {"cpu": "100m"}}}]}},
+            "strategy": {"canary": canary}
+        }
+    })
+}
+
+fn basic_canary() -> Value {
+    json!({"steps": [{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}, {"pause": {"duration": "1s"}}]})
+}
+
+async fn rollout_object(cluster: &Cluster, name: &str) -> Value {
+    let object = cluster
+        .api("argoproj.io", "v1alpha1", "Rollout")
+        .get(name)
+        .await
+        .unwrap();
+    serde_json::to_value(object).unwrap()
+}
+
+/// Polls the Rollout until `done` holds for it (30 s at most).
+async fn wait_for(
+    cluster: &Cluster,
+    name: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let start = Instant::now();
+    loop {
+        let object = rollout_object(cluster, name).await;
+        if done(&object) {
+            return object;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "rollout {name}: not {what} after 30 s; status: {:#}",
+            object["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn healthy(o: &Value) -> bool {
+    let st = &o["status"];
+    st["phase"] == "Healthy"
+        && st["stableRS"] == st["currentPodHash"]
+        && st["observedGeneration"] == json!(o["metadata"]["generation"].to_string())
+        && st["availableReplicas"] == 5
+        && st["replicas"] == 5
+}
+
+/// The ReplicaSets of the test's namespace: name -> (uid, spec.replicas, resourceVersion).
+async fn replica_sets(cluster: &Cluster) -> Vec<(String, String, i32, String)> {
+    let api: Api<ReplicaSet> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let mut list: Vec<_> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|rs| {
+            (
+                rs.metadata.name.unwrap_or_default(),
+                rs.metadata.uid.unwrap_or_default(),
+                rs.spec.and_then(|s| s.replicas).unwrap_or_default(),
+                rs.metadata.resource_version.unwrap_or_default(),
+            )
+        })
+        .collect();
+    list.sort();
+    list
+}
+
+async fn pod_names(cluster: &Cluster) -> Vec<String> {
+    let api: Api<Pod> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let mut names: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    names.sort();
+    names
+}
+
+fn rollout_status_patches(cluster: &Cluster, name: &str) -> usize {
+    cluster
+        .audited_requests("rollouts", name)
+        .iter()
+        .filter(|r| r.verb == "patch" && r.user_agent.starts_with("rollgate-controller"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_basic_canary_pauses_and_is_promoted_with_kubectl_argo_rollouts() {
+    let Some(cluster) = Cluster::new("ctl-canary").await else {
+        return;
+    };
+    let _controller = Controller::start(&cluster);
+    cluster
+        .create(rollout("web", "nginx:1.27", basic_canary()))
+        .await;
+    let first = wait_for(&cluster, "web", "Healthy", healthy).await;
+    let stable = first["status"]["stableRS"].as_str().unwrap().to_owned();
+    assert_eq!(
+        first["metadata"]["annotations"]["rollout.argoproj.io/revision"],
+        "1"
+    );
+
+    kubectl_argo_rollouts(&cluster, &["set", "image", "web", "app=nginx:1.28"]);
+    let paused = wait_for(&cluster, "web", "paused at step 1", |o| {
+        o["status"]["phase"] == "Paused" && o["status"]["currentStepIndex"] == 1
+    })
+    .await;
+    let st = &paused["status"];
+    assert_eq!(st["message"], "CanaryPauseStep");
+    assert_eq!(st["pauseConditions"][0]["reason"], "CanaryPauseStep");
+    assert_eq!(st["controllerPause"], true);
+    assert_eq!(st["stableRS"], stable.as_str());
+    let canary = st["currentPodHash"].as_str().unwrap().to_owned();
+    assert_ne!(canary, stable);
+    // 20 % of 5 pods: 1 canary, 4 stable.
+    let sizes: Vec<(String, i32)> = replica_sets(&cluster)
+        .await
+        .into_iter()
+        .map(|(name, _, replicas, _)| (name, replicas))
+        .collect();
+    let mut expected = vec![(format!("web-{canary}"), 1), (format!("web-{stable}"), 4)];
+    expected.sort();
+    assert_eq!(sizes, expected);
+
+    // While paused, nothing changes, so nothing is written.
+    cluster.audit_barrier().await;
+    let before = rollout_status_patches(&cluster, "web");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    cluster.audit_barrier().await;
+    assert_eq!(
+        rollout_status_patches(&cluster, "web"),
+        before,
+        "writes while paused"
+    );
+
+    kubectl_argo_rollouts(&cluster, &["promote", "web"]);
+    let done = wait_for(&cluster, "web", "Healthy on the new revision", |o| {
+        healthy(o) && o["status"]["stableRS"] == canary.as_str()
+    })
+    .await;
+    assert_eq!(done["status"]["currentStepIndex"], 4);
+    assert_eq!(
+        done["metadata"]["annotations"]["rollout.argoproj.io/revision"],
+        "2"
+    );
+    let sizes: Vec<(String, i32)> = replica_sets(&cluster)
+        .await
+        .into_iter()
+        .map(|(name, _, replicas, _)| (name, replicas))
+        .collect();
+    let mut expected = vec![(format!("web-{canary}"), 5), (format!("web-{stable}"), 0)];
+    expected.sort();
+    assert_eq!(sizes, expected, "the old ReplicaSet is scaled down");
+
+    let shown = kubectl_argo_rollouts(&cluster, &["get", "rollout", "web", "--no-color"]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains("Healthy"),
+        "kubectl argo rollouts get: {shown}"
+    );
+    assert!(
+        shown.contains("nginx:1.28 (stable)"),
+        "kubectl argo rollouts get: {shown}"
+    );
+}
+
+#[tokio::test]
+async fn the_replica_sets_of_argos_controller_are_adopted_without_a_redeploy() {
+    let Some(cluster) = Cluster::new("ctl-adopt").await else {
+        return;
+    };
+    let mut canary = basic_canary();
+    canary["stableMetadata"] = json!({"labels": {"role": "stable"}});
+    canary["canaryMetadata"] = json!({"labels": {"role": "canary"}});
+    {
+        let _argo = cluster.start_argo(&[]).await;
+        cluster.create(rollout("shop", "nginx:1.27", canary)).await;
+        wait_for(&cluster, "shop", "Healthy under Argo's controller", healthy).await;
+    }
+    let argos = replica_sets(&cluster).await;
+    let pods = pod_names(&cluster).await;
+    assert_eq!(argos.len(), 1);
+    // Argo hashes the template its own way: found by hash, it would not be adopted.
+    let ours = rollgate_controller::workload::pod_template_hash(
+        &rollout("shop", "nginx:1.27", json!({}))["spec"]["template"],
+        None,
+    );
+    assert_ne!(
+        argos[0].0,
+        format!("shop-{ours}"),
+        "Argo's ReplicaSet has Argo's hash"
+    );
+    assert_eq!(pods.len(), 5);
+
+    let _controller = Controller::start(&cluster);
+    // Give it time to reconcile the Rollout and everything it owns.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = rollout_object(&cluster, "shop").await;
+    assert!(healthy(&after), "status: {:#}", after["status"]);
+    assert_eq!(
+        replica_sets(&cluster).await,
+        argos,
+        "the ReplicaSet was not replaced nor written"
+    );
+    assert_eq!(
+        pod_names(&cluster).await,
+        pods,
+        "the pods were not replaced"
+    );
+
+    // And it is this controller that runs the next update.
+    kubectl_argo_rollouts(&cluster, &["set", "image", "shop", "app=nginx:1.28"]);
+    let paused = wait_for(&cluster, "shop", "paused at step 1", |o| {
+        o["status"]["phase"] == "Paused" && o["status"]["currentStepIndex"] == 1
+    })
+    .await;
+    let hash = paused["status"]["currentPodHash"].as_str().unwrap();
+    let api: Api<ReplicaSet> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let new = api.get(&format!("shop-{hash}")).await.unwrap();
+    let annotations = new.metadata.annotations.unwrap_or_default();
+    assert_eq!(annotations["rollout.argoproj.io/revision"], "2");
+    let labels = new
+        .spec
+        .unwrap()
+        .template
+        .unwrap()
+        .metadata
+        .unwrap()
+        .labels
+        .unwrap();
+    assert_eq!(labels["role"], "canary", "the canary metadata is injected");
+}
+
+#[tokio::test]
+async fn invalid_and_unsupported_rollouts_get_a_condition_and_nothing_else() {
+    let Some(cluster) = Cluster::new("ctl-refuse").await else {
+        return;
+    };
+    let _controller = Controller::start(&cluster);
+    cluster
+        .create(rollout(
+            "bad",
+            "nginx",
+            json!({"steps": [{"setWeight": 150}]}),
+        ))
+        .await;
+    cluster
+        .create(rollout(
+            "routed",
+            "nginx",
+            json!({"canaryService": "c", "stableService": "s", "steps": [{"setWeight": 20}],
+                   "trafficRouting": {"nginx": {"stableIngress": "web"}}}),
+        ))
+        .await;
+    let bad = wait_for(&cluster, "bad", "InvalidSpec", |o| {
+        o["status"]["phase"] == "Degraded"
+    })
+    .await;
+    let condition = &bad["status"]["conditions"][0];
+    assert_eq!(condition["type"], "InvalidSpec");
+    assert_eq!(
+        condition["message"],
+        "The Rollout \"bad\" is invalid: spec.strategy.canary.steps[0].setWeight: 150: SetWeight needs to be between 0 and 100"
+    );
+    assert_eq!(
+        bad["status"]["message"],
+        format!("InvalidSpec: {}", condition["message"].as_str().unwrap())
+    );
+    let routed = wait_for(&cluster, "routed", "Unsupported", |o| {
+        o["status"]["conditions"][0]["type"] == "Unsupported"
+    })
+    .await;
+    let message = routed["status"]["conditions"][0]["message"]
+        .as_str()
+        .unwrap();
+    assert!(message.starts_with("spec.strategy.canary."), "{message}");
+    assert!(
+        message.ends_with("is not run by rollgate-controller yet"),
+        "{message}"
+    );
+    assert_eq!(
+        routed["status"].as_object().unwrap().len(),
+        1,
+        "only the condition: {:#}",
+        routed["status"]
+    );
+    assert!(
+        replica_sets(&cluster).await.is_empty(),
+        "no ReplicaSet for either"
+    );
+}
