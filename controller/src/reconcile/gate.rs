@@ -74,7 +74,10 @@ fn unsupported(rollout: &Rollout, now: Time) -> Option<FieldError> {
         return Some(field);
     }
     if let Err(e) = crate::workload::pod_template(rollout) {
-        return Some(FieldError::new("", e.to_string()));
+        // Its text is `<field>: <problem>`.
+        let text = e.to_string();
+        let (path, problem) = text.split_once(": ").unwrap_or(("spec", &text));
+        return Some(FieldError::new(path, problem));
     }
     let Some(canary) = rollout.canary() else {
         return not_yet("spec.strategy.blueGreen", "the blue-green strategy");
@@ -120,4 +123,97 @@ fn unsupported(rollout: &Rollout, now: Time) -> Option<FieldError> {
         return not_yet("spec.restartAt", "restarting pods");
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn rollout(canary: Value, extra_spec: Value) -> Rollout {
+        let mut spec = json!({
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                         "spec": {"containers": [{"name": "web", "image": "nginx"}]}},
+            "strategy": {"canary": canary}
+        });
+        for (k, v) in extra_spec.as_object().unwrap() {
+            spec[k] = v.clone();
+        }
+        Rollout::from_value(json!({"metadata": {"name": "web"}, "spec": spec}), "web").unwrap()
+    }
+
+    const NOW: Time = Time::from_unix_seconds(2_000_000_000);
+
+    #[test]
+    fn a_basic_canary_runs() {
+        let steps = json!({"steps": [{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}, {"pause": {"duration": "1s"}}]});
+        assert_eq!(check(&rollout(steps, json!({})), NOW), Gate::Run);
+    }
+
+    #[test]
+    fn an_invalid_rollout_is_refused_in_argos_words() {
+        let gate = check(
+            &rollout(json!({"steps": [{"setWeight": 150}]}), json!({})),
+            NOW,
+        );
+        assert_eq!(
+            gate,
+            Gate::Invalid(
+                "The Rollout \"web\" is invalid: spec.strategy.canary.steps[0].setWeight: 150: SetWeight needs to be between 0 and 100".into()
+            )
+        );
+    }
+
+    fn unsupported_path(canary: Value, extra_spec: Value) -> String {
+        match check(&rollout(canary, extra_spec), NOW) {
+            Gate::Unsupported(field) => {
+                assert!(field.to_string().contains("rollgate-controller"), "{field}");
+                field.path
+            }
+            other => panic!("expected Unsupported, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn what_is_not_run_yet_is_named() {
+        let routed = json!({"canaryService": "c", "stableService": "s",
+            "trafficRouting": {"nginx": {"stableIngress": "web"}}, "steps": [{"setWeight": 5}]});
+        assert_eq!(
+            unsupported_path(routed, json!({})),
+            "spec.strategy.canary.canaryService"
+        );
+        let routed = json!({"trafficRouting": {"plugins": {"rollgate/journal": {}}}});
+        assert_eq!(
+            unsupported_path(routed, json!({})),
+            "spec.strategy.canary.trafficRouting"
+        );
+        let background = json!({"analysis": {"templates": [{"templateName": "t"}]}});
+        assert_eq!(
+            unsupported_path(background, json!({})),
+            "spec.strategy.canary.analysis"
+        );
+        let restart = json!({"restartAt": "2020-01-01T00:00:00Z"});
+        assert_eq!(unsupported_path(json!({}), restart), "spec.restartAt");
+    }
+
+    #[test]
+    fn a_workload_reference_is_not_run_yet() {
+        let mut r = rollout(json!({}), json!({}));
+        r.spec.template = None;
+        r.spec.workload_ref = Some(rollout_core::spec::WorkloadRef {
+            api_version: Some("apps/v1".into()),
+            kind: Some("Deployment".into()),
+            name: Some("web".into()),
+            scale_down: None,
+        });
+        let Gate::Unsupported(field) = check(&r, NOW) else {
+            panic!("expected Unsupported")
+        };
+        assert!(
+            field.to_string().starts_with("spec.workloadRef: "),
+            "{field}"
+        );
+    }
 }

@@ -18,126 +18,39 @@
 //!    when something differs, and requeues after the decision's
 //!    `requeue_after`.
 
+mod context;
 pub mod events;
 pub mod gate;
+mod refuse;
 mod replica_sets;
 pub mod status;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::ObjectReference;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::ResourceExt;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
-use kube::runtime::reflector::Store;
-use kube::{Client, ResourceExt};
-use rollout_core::status::{ConditionReason, ConditionType};
-use rollout_core::{Observations, Phase, Rollout, RolloutStatus, Time};
+use rollout_core::{Observations, Rollout, Time};
 use serde_json::{Value, json};
 
 use crate::Error;
 use crate::workload::{self, REVISION_ANNOTATION};
+pub use context::Context;
+use context::{reference, write_status};
 use gate::Gate;
-pub use replica_sets::scale_patch;
-
+use refuse::{refuse_create, refuse_invalid, refuse_unsupported};
 /// The field manager of this controller's writes.
 pub const FIELD_MANAGER: &str = "rollgate-controller";
 /// How soon an invalid Rollout is looked at again (Argo's 20 s).
 pub const INVALID_RETRY: Duration = Duration::from_secs(20);
 /// How soon a Rollout is looked at again when the cache is behind our writes.
 const STALE_RETRY: Duration = Duration::from_millis(250);
-/// Templates whose defaulted form is remembered, at most.
-const DEFAULTED_CAPACITY: usize = 4096;
 
 /// The Rollout resource.
 pub fn rollout_resource() -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Rollout"))
-}
-
-/// What every reconcile shares.
-pub struct Context {
-    /// The API client.
-    pub client: Client,
-    /// The ReplicaSets, from the watch cache.
-    pub replica_sets: Store<ReplicaSet>,
-    /// Records Events.
-    pub recorder: Recorder,
-    /// Defaulted, comparable templates by (namespace, hash).
-    defaulted: Mutex<HashMap<(String, String), Value>>,
-    /// The resourceVersion of our last write to each object, by (kind, namespace, name).
-    written: Mutex<HashMap<(&'static str, String, String), u64>>,
-}
-
-impl Context {
-    /// A context over `client` and the ReplicaSet cache `replica_sets`.
-    pub fn new(client: Client, replica_sets: Store<ReplicaSet>, recorder: Recorder) -> Self {
-        Self {
-            client,
-            replica_sets,
-            recorder,
-            defaulted: Mutex::default(),
-            written: Mutex::default(),
-        }
-    }
-
-    fn rollouts(&self, namespace: &str) -> Api<DynamicObject> {
-        Api::namespaced_with(self.client.clone(), namespace, &rollout_resource())
-    }
-
-    fn defaulted_lookup(&self, key: &(String, String)) -> Option<Value> {
-        self.defaulted.lock().ok()?.get(key).cloned()
-    }
-
-    fn defaulted_remember(&self, key: (String, String), template: Value) {
-        if let Ok(mut cache) = self.defaulted.lock() {
-            if cache.len() >= DEFAULTED_CAPACITY {
-                cache.clear();
-            }
-            cache.insert(key, template);
-        }
-    }
-
-    fn wrote(&self, kind: &'static str, namespace: &str, name: &str, version: Option<&str>) {
-        if let (Ok(mut w), Some(v)) = (self.written.lock(), version.and_then(|v| v.parse().ok())) {
-            w.insert((kind, namespace.to_owned(), name.to_owned()), v);
-        }
-    }
-
-    /// Whether the cached `version` of an object is older than our last write to it.
-    fn stale(
-        &self,
-        kind: &'static str,
-        namespace: &str,
-        name: &str,
-        version: Option<&str>,
-    ) -> bool {
-        let Some(cached) = version.and_then(|v| v.parse::<u64>().ok()) else {
-            return false;
-        };
-        self.written
-            .lock()
-            .ok()
-            .and_then(|w| {
-                w.get(&(kind, namespace.to_owned(), name.to_owned()))
-                    .copied()
-            })
-            .is_some_and(|written| cached < written)
-    }
-}
-
-/// The Rollout as the object Events are about.
-fn reference(rollout: &Rollout) -> ObjectReference {
-    ObjectReference {
-        api_version: Some("argoproj.io/v1alpha1".into()),
-        kind: Some("Rollout".into()),
-        name: Some(rollout.metadata.name.clone()),
-        namespace: rollout.metadata.namespace.clone(),
-        uid: rollout.metadata.uid.clone(),
-        ..Default::default()
-    }
 }
 
 /// Reconciles one Rollout; see the module documentation.
@@ -396,124 +309,4 @@ async fn sync_rollout_revision(
     )
     .await;
     Ok(())
-}
-
-/// Writes `new` as the Rollout's status if it differs from `live`.
-async fn write_status(
-    ctx: &Context,
-    namespace: &str,
-    name: &str,
-    live: &Value,
-    new: &RolloutStatus,
-) -> Result<(), Error> {
-    let Some(patch) = status::status_patch(live, new) else {
-        return Ok(());
-    };
-    tracing::info!(rollout = %format!("{namespace}/{name}"), patch = %patch, "writing the status");
-    let patched = ctx
-        .rollouts(namespace)
-        .patch_status(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": patch})),
-        )
-        .await
-        .map_err(Error::api(format!(
-            "write the status of rollout {namespace}/{name}"
-        )))?;
-    ctx.wrote(
-        "Rollout",
-        namespace,
-        name,
-        patched.resource_version().as_deref(),
-    );
-    Ok(())
-}
-
-fn lenient_status(live: &Value) -> RolloutStatus {
-    serde_json::from_value(live.clone()).unwrap_or_default()
-}
-
-/// `InvalidSpec`, with the phase and observed generation Argo writes with it.
-async fn refuse_invalid(
-    ctx: &Context,
-    namespace: &str,
-    name: &str,
-    generation: i64,
-    live: &Value,
-    message: String,
-    now: Time,
-) -> Result<Action, Error> {
-    tracing::warn!(rollout = %format!("{namespace}/{name}"), %message, "invalid rollout");
-    let mut status = lenient_status(live);
-    status
-        .conditions
-        .retain(|c| c.kind != ConditionType::InvalidSpec || c.message == message);
-    status::set_condition(
-        &mut status,
-        ConditionType::InvalidSpec,
-        true,
-        ConditionReason::InvalidSpec,
-        message.clone(),
-        now,
-    );
-    status.observed_generation = Some(generation.to_string());
-    status.phase = Some(Phase::Degraded);
-    status.message = Some(format!("InvalidSpec: {message}"));
-    write_status(ctx, namespace, name, live, &status).await?;
-    Ok(Action::requeue(INVALID_RETRY))
-}
-
-/// `Unsupported`, and nothing else.
-async fn refuse_unsupported(
-    ctx: &Context,
-    namespace: &str,
-    name: &str,
-    live: &Value,
-    message: String,
-    now: Time,
-) -> Result<Action, Error> {
-    tracing::warn!(rollout = %format!("{namespace}/{name}"), %message, "rollout not run by this controller");
-    let mut status = lenient_status(live);
-    status::set_condition(
-        &mut status,
-        ConditionType::Other(gate::UNSUPPORTED_CONDITION.into()),
-        true,
-        ConditionReason::Other(gate::UNSUPPORTED_REASON.into()),
-        message,
-        now,
-    );
-    write_status(ctx, namespace, name, live, &status).await?;
-    Ok(Action::await_change())
-}
-
-/// The API server refused the current ReplicaSet: `Progressing` is False
-/// with `ReplicaSetCreateError` and a Warning event says why, as in Argo.
-async fn refuse_create(
-    ctx: &Context,
-    rollout: &Rollout,
-    live: &Value,
-    message: String,
-    now: Time,
-) -> Result<Action, Error> {
-    let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
-    events::record(
-        &ctx.recorder,
-        &reference(rollout),
-        true,
-        "ReplicaSetCreateError",
-        message.clone(),
-    )
-    .await;
-    let mut status = lenient_status(live);
-    status::set_condition(
-        &mut status,
-        ConditionType::Progressing,
-        false,
-        ConditionReason::Other("ReplicaSetCreateError".into()),
-        message,
-        now,
-    );
-    write_status(ctx, &namespace, &rollout.metadata.name, live, &status).await?;
-    Ok(Action::requeue(INVALID_RETRY))
 }

@@ -11,8 +11,7 @@ use serde_json::{Value, json};
 use super::{Context, FIELD_MANAGER, events};
 use crate::Error;
 use crate::workload::{
-    self, DESIRED_REPLICAS_ANNOTATION, POD_TEMPLATE_HASH_LABEL, SCALE_DOWN_DEADLINE_ANNOTATION,
-    replica_set::ephemeral_metadata_for_new,
+    self, POD_TEMPLATE_HASH_LABEL, replica_set::ephemeral_metadata_for_new, scale_patch,
 };
 
 /// What became of the current pod template's ReplicaSet.
@@ -270,41 +269,6 @@ async fn patch_replica_set(
         patched.metadata.resource_version.as_deref(),
     );
     Ok(patched)
-}
-
-/// The merge patch that scales `rs` to `target`, or `None` when its size,
-/// `desired-replicas` and `scale-down-deadline` annotations already match.
-pub fn scale_patch(
-    rs: &ReplicaSet,
-    target: &ReplicaSetTarget,
-    rollout_replicas: i32,
-) -> Option<Value> {
-    let annotations = rs.metadata.annotations.clone().unwrap_or_default();
-    let mut patch = json!({});
-    let size = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-    if size != target.replicas {
-        patch["spec"] = json!({"replicas": target.replicas});
-    }
-    let mut changed = serde_json::Map::new();
-    let desired = rollout_replicas.to_string();
-    if annotations.get(DESIRED_REPLICAS_ANNOTATION) != Some(&desired) {
-        changed.insert(DESIRED_REPLICAS_ANNOTATION.into(), desired.into());
-    }
-    let deadline = target.scale_down_deadline.map(|t| t.to_string());
-    match (annotations.get(SCALE_DOWN_DEADLINE_ANNOTATION), deadline) {
-        (Some(live), Some(want)) if *live == want => {}
-        (None, None) => {}
-        (_, Some(want)) => {
-            changed.insert(SCALE_DOWN_DEADLINE_ANNOTATION.into(), want.into());
-        }
-        (Some(_), None) => {
-            changed.insert(SCALE_DOWN_DEADLINE_ANNOTATION.into(), Value::Null);
-        }
-    }
-    if !changed.is_empty() {
-        patch["metadata"] = json!({"annotations": changed});
-    }
-    (patch != json!({})).then_some(patch)
 }
 
 /// Scales the ReplicaSets to the decision's targets, recording

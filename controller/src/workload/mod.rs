@@ -28,7 +28,7 @@ use serde_json::Value;
 pub use hash::pod_template_hash;
 pub use matching::{comparable_template, current_by_hash, current_by_template};
 pub use replica_set::{
-    desired_replica_set, max_revision, replica_set_revision, sync_current_replica_set,
+    desired_replica_set, max_revision, replica_set_revision, scale_patch, sync_current_replica_set,
 };
 
 /// The label that ties a ReplicaSet and its pods to one pod template.

@@ -21,13 +21,13 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use rollout_core::Rollout;
+use rollout_core::{ReplicaSetTarget, Rollout};
 use serde_json::{Map, Value, json};
 
 use super::ephemeral::{self, PodMetadata};
 use super::{
     DESIRED_REPLICAS_ANNOTATION, POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION,
-    REVISION_HISTORY_ANNOTATION, WorkloadError,
+    REVISION_HISTORY_ANNOTATION, SCALE_DOWN_DEADLINE_ANNOTATION, WorkloadError,
 };
 
 /// Annotations of a Rollout that are not copied to its ReplicaSets.
@@ -274,6 +274,44 @@ fn add_label(template: &mut Value, field: &str, hash: &str) -> Result<(), Worklo
         .ok_or_else(shape)?
         .insert(POD_TEMPLATE_HASH_LABEL.into(), hash.into());
     Ok(())
+}
+
+/// The merge patch that scales `rs` to `target` (Argo's `scaleReplicaSet`):
+/// `spec.replicas`, the `desired-replicas` annotation (the Rollout's
+/// `spec.replicas`) and the `scale-down-deadline` annotation the decision
+/// asks for (removed when it asks for none). `None` when all three already
+/// match: an unchanged ReplicaSet costs no write.
+pub fn scale_patch(
+    rs: &ReplicaSet,
+    target: &ReplicaSetTarget,
+    rollout_replicas: i32,
+) -> Option<Value> {
+    let annotations = rs.metadata.annotations.clone().unwrap_or_default();
+    let mut patch = json!({});
+    let size = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    if size != target.replicas {
+        patch["spec"] = json!({"replicas": target.replicas});
+    }
+    let mut changed = serde_json::Map::new();
+    let desired = rollout_replicas.to_string();
+    if annotations.get(DESIRED_REPLICAS_ANNOTATION) != Some(&desired) {
+        changed.insert(DESIRED_REPLICAS_ANNOTATION.into(), desired.into());
+    }
+    let deadline = target.scale_down_deadline.map(|t| t.to_string());
+    match (annotations.get(SCALE_DOWN_DEADLINE_ANNOTATION), deadline) {
+        (Some(live), Some(want)) if *live == want => {}
+        (None, None) => {}
+        (_, Some(want)) => {
+            changed.insert(SCALE_DOWN_DEADLINE_ANNOTATION.into(), want.into());
+        }
+        (Some(_), None) => {
+            changed.insert(SCALE_DOWN_DEADLINE_ANNOTATION.into(), Value::Null);
+        }
+    }
+    if !changed.is_empty() {
+        patch["metadata"] = json!({"annotations": changed});
+    }
+    (patch != json!({})).then_some(patch)
 }
 
 #[cfg(test)]

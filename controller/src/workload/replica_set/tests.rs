@@ -211,3 +211,34 @@ fn a_replica_set_of_argos_controller_is_adopted_by_template_equality() {
         Some("web-old".into())
     );
 }
+
+#[test]
+fn scaling_writes_only_what_differs() {
+    use rollout_core::{ReplicaSetRole, Time};
+    let rs = replica_set(json!({
+        "metadata": {"name": "web-h1", "annotations": {
+            "rollout.argoproj.io/desired-replicas": "5",
+            "scale-down-deadline": "2026-11-22T05:00:30Z"}},
+        "spec": {"replicas": 4, "selector": {}}
+    }));
+    let target = |replicas, deadline: Option<u64>| ReplicaSetTarget {
+        pod_template_hash: "h1".into(),
+        role: ReplicaSetRole::Old,
+        replicas,
+        scale_down_deadline: deadline.map(Time::from_unix_seconds),
+    };
+    let deadline = "2026-11-22T05:00:30Z"
+        .parse::<Time>()
+        .unwrap()
+        .unix_seconds();
+    assert_eq!(scale_patch(&rs, &target(4, Some(deadline)), 5), None);
+    assert_eq!(
+        scale_patch(&rs, &target(0, None), 5),
+        Some(json!({"spec": {"replicas": 0},
+                    "metadata": {"annotations": {"scale-down-deadline": null}}}))
+    );
+    assert_eq!(
+        scale_patch(&rs, &target(4, Some(deadline)), 6),
+        Some(json!({"metadata": {"annotations": {"rollout.argoproj.io/desired-replicas": "6"}}}))
+    );
+}
