@@ -61,8 +61,7 @@ const USER_AGENT: &str = concat!("rollgate-controller/", env!("CARGO_PKG_VERSION
 async fn client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client, String> {
     let mut config = match kubeconfig {
         Some(path) => {
-            let file = Kubeconfig::read_from(path)
-                .map_err(|e| format!("--kubeconfig {}: {e}", path.display()))?;
+            let file = Kubeconfig::read_from(path).map_err(|e| format!("--kubeconfig: {e}"))?;
             kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
                 .await
                 .map_err(|e| format!("--kubeconfig {}: {e}", path.display()))?

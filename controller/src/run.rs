@@ -17,7 +17,6 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use kube::Client;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 
 use crate::Error;
@@ -69,13 +68,7 @@ pub async fn run(client: Client, settings: Settings) {
         .default_backoff()
         .reflect(writer)
         .touched_objects();
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: FIELD_MANAGER.into(),
-            instance: std::env::var("POD_NAME").ok(),
-        },
-    );
+    let recorder = reconcile::events::Recorder::new(client.clone(), FIELD_MANAGER);
     let ctx = Arc::new(Context::new(client, store, recorder));
     let selector = instance_selector(settings.instance_id.as_deref());
     tracing::info!(namespace = settings.namespace.as_deref().unwrap_or("(all)"), %selector, "watching Rollouts");

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use rollgate_testkit::Cluster;
@@ -21,20 +22,55 @@ const CONTROLLER: &str = env!("CARGO_BIN_EXE_rollgate-controller");
 struct Controller {
     child: Child,
     log: PathBuf,
+    kubeconfig: Option<PathBuf>,
 }
 
 impl Controller {
     fn start(cluster: &Cluster) -> Self {
+        Self::start_with(cluster, None)
+    }
+
+    /// Runs it as a service account holding exactly the documented
+    /// ClusterRole (examples/rbac/rollgate-controller.yaml), through a
+    /// kubeconfig of its own (`--kubeconfig`).
+    async fn start_with_role(cluster: &Cluster) -> Self {
+        let rbac = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples/rbac/rollgate-controller.yaml");
+        let config = cluster.config_with_role(&rbac).await;
+        let token = config.auth_info.token.expect("a token");
+        let path = std::env::var("KUBECONFIG").expect("KUBECONFIG (scripts/cluster env)");
+        let mut kubeconfig: Value =
+            serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        for user in kubeconfig["users"].as_array_mut().unwrap() {
+            user["user"] = json!({"token": secrecy::ExposeSecret::expose_secret(&token)});
+        }
+        let file = std::env::temp_dir().join(format!(
+            "rollgate-controller-{}.kubeconfig",
+            cluster.namespace
+        ));
+        std::fs::write(&file, kubeconfig.to_string()).unwrap();
+        Self::start_with(cluster, Some(file))
+    }
+
+    fn start_with(cluster: &Cluster, kubeconfig: Option<PathBuf>) -> Self {
         let log =
             std::env::temp_dir().join(format!("rollgate-controller-{}.log", cluster.namespace));
         let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(CONTROLLER)
+        let mut command = Command::new(CONTROLLER);
+        if let Some(kubeconfig) = &kubeconfig {
+            command.arg("--kubeconfig").arg(kubeconfig);
+        }
+        let child = command
             .args(["--namespace", &cluster.namespace, "--log-format", "text"])
             .stdout(Stdio::from(file.try_clone().unwrap()))
             .stderr(Stdio::from(file))
             .spawn()
             .expect("start rollgate-controller");
-        Self { child, log }
+        Self {
+            child,
+            log,
+            kubeconfig,
+        }
     }
 }
 
@@ -51,6 +87,9 @@ impl Drop for Controller {
             }
         }
         let _ = std::fs::remove_file(&self.log);
+        if let Some(kubeconfig) = &self.kubeconfig {
+            let _ = std::fs::remove_file(kubeconfig);
+        }
     }
 }
 
@@ -191,7 +230,7 @@ async fn a_basic_canary_pauses_and_is_promoted_with_kubectl_argo_rollouts() {
     let Some(cluster) = cluster("ctl-canary").await else {
         return;
     };
-    let _controller = Controller::start(&cluster);
+    let _controller = Controller::start_with_role(&cluster).await;
     cluster
         .create(rollout("web", "nginx:1.27", basic_canary()))
         .await;
@@ -264,6 +303,42 @@ async fn a_basic_canary_pauses_and_is_promoted_with_kubectl_argo_rollouts() {
         shown.contains("nginx:1.28 (stable)"),
         "kubectl argo rollouts get: {shown}"
     );
+
+    // Events as Argo's controller records them, on the Rollout.
+    let events: Api<Event> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let recorded: Vec<(String, String)> = events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.involved_object.kind.as_deref() == Some("Rollout"))
+        .map(|e| (e.reason.unwrap_or_default(), e.message.unwrap_or_default()))
+        .collect();
+    for (reason, note) in [
+        (
+            "NewReplicaSetCreated",
+            format!("Created ReplicaSet web-{canary} (revision 2)"),
+        ),
+        (
+            "ScalingReplicaSet",
+            format!("Scaled up ReplicaSet web-{canary} (revision 2) from 0 to 1"),
+        ),
+        ("RolloutUpdated", "Rollout updated to revision 2".to_owned()),
+        (
+            "RolloutPaused",
+            "Rollout is paused (CanaryPauseStep)".to_owned(),
+        ),
+        (
+            "RolloutStepCompleted",
+            "Rollout step 1/4 completed (setWeight: 20)".to_owned(),
+        ),
+    ] {
+        assert!(
+            recorded.contains(&(reason.to_owned(), note.clone())),
+            "no event {reason}: {note}; events: {recorded:#?}"
+        );
+    }
 }
 
 #[tokio::test]

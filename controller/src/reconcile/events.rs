@@ -2,39 +2,83 @@
 //! engine's events (step completed, paused, aborted, ...) and the
 //! controller's own (`NewReplicaSetCreated`, `ScalingReplicaSet`,
 //! `RolloutUpdated`, `ReplicaSetCreateError`), each with its reason, message
-//! and type.
+//! and type, as `v1` Events from the component `rollgate-controller`.
+//!
+//! Every event is its own object, whatever its reason: kube-runtime's
+//! recorder folds events of the same reason on an object into one series and
+//! keeps only the first message ("Created ReplicaSet web-abc (revision 1)"
+//! would stand for every later revision), which is why it is not used here.
 
-use k8s_openapi::api::core::v1::ObjectReference;
-use kube::runtime::events::{Event, EventType, Recorder};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Records one event on the Rollout `regarding`. A failure to record is
-/// logged, not returned: events are for people and must not hold up the
-/// rollout.
-pub(crate) async fn record(
-    recorder: &Recorder,
-    regarding: &ObjectReference,
-    warning: bool,
-    reason: &str,
-    message: String,
-) {
-    let event = Event {
-        type_: if warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        },
-        reason: reason.to_owned(),
-        note: Some(message),
-        action: reason.to_owned(),
-        secondary: None,
-    };
-    if let Err(e) = recorder.publish(&event, regarding).await {
-        tracing::warn!(
-            rollout = regarding.name.as_deref().unwrap_or_default(),
-            reason,
-            error = %e,
-            "could not record an event"
-        );
+use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use kube::Client;
+use kube::api::{Api, PostParams};
+
+/// Records Events for the controller.
+#[derive(Clone)]
+pub struct Recorder {
+    client: Client,
+    component: String,
+}
+
+impl Recorder {
+    /// A recorder reporting as `component`.
+    pub fn new(client: Client, component: &str) -> Self {
+        Self {
+            client,
+            component: component.to_owned(),
+        }
+    }
+
+    /// Records one event on `regarding`. A failure to record is logged, not
+    /// returned: events are for people and must not hold up the rollout.
+    pub async fn record(
+        &self,
+        regarding: &ObjectReference,
+        warning: bool,
+        reason: &str,
+        message: String,
+    ) {
+        let namespace = regarding.namespace.clone().unwrap_or_default();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let now = Time(k8s_openapi::jiff::Timestamp::now());
+        let event = Event {
+            metadata: ObjectMeta {
+                name: Some(format!(
+                    "{}.{nanos:x}",
+                    regarding.name.as_deref().unwrap_or("rollout")
+                )),
+                namespace: Some(namespace.clone()),
+                ..Default::default()
+            },
+            involved_object: regarding.clone(),
+            reason: Some(reason.to_owned()),
+            message: Some(message),
+            type_: Some(if warning { "Warning" } else { "Normal" }.to_owned()),
+            source: Some(EventSource {
+                component: Some(self.component.clone()),
+                host: None,
+            }),
+            count: Some(1),
+            first_timestamp: Some(now.clone()),
+            last_timestamp: Some(now),
+            reporting_component: Some(self.component.clone()),
+            reporting_instance: Some(self.component.clone()),
+            ..Default::default()
+        };
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
+        if let Err(e) = api.create(&PostParams::default(), &event).await {
+            tracing::warn!(
+                rollout = regarding.name.as_deref().unwrap_or_default(),
+                reason,
+                error = %e,
+                "could not record an event"
+            );
+        }
     }
 }
 

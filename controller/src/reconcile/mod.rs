@@ -238,14 +238,14 @@ async fn run(
     replica_sets::scale(ctx, &rollout, &decision.replica_sets, &replica_sets).await?;
     let regarding = reference(&rollout);
     for event in &decision.events {
-        events::record(
-            &ctx.recorder,
-            &regarding,
-            event.warning,
-            event.reason,
-            event.message.clone(),
-        )
-        .await;
+        ctx.recorder
+            .record(
+                &regarding,
+                event.warning,
+                event.reason,
+                event.message.clone(),
+            )
+            .await;
     }
     write_status(ctx, &namespace, &name, live_status, &decision.status).await?;
     Ok(match decision.requeue_after {
@@ -300,13 +300,13 @@ async fn sync_rollout_revision(
         .metadata
         .annotations
         .insert(REVISION_ANNOTATION.into(), revision.clone());
-    events::record(
-        &ctx.recorder,
-        &reference(rollout),
-        false,
-        "RolloutUpdated",
-        format!("Rollout updated to revision {revision}"),
-    )
-    .await;
+    ctx.recorder
+        .record(
+            &reference(rollout),
+            false,
+            "RolloutUpdated",
+            format!("Rollout updated to revision {revision}"),
+        )
+        .await;
     Ok(())
 }

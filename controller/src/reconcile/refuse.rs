@@ -9,7 +9,7 @@ use rollout_core::{Phase, Rollout, RolloutStatus, Time};
 use serde_json::Value;
 
 use super::context::{Context, reference, write_status};
-use super::{INVALID_RETRY, events, gate, status};
+use super::{INVALID_RETRY, gate, status};
 use crate::Error;
 
 fn lenient_status(live: &Value) -> RolloutStatus {
@@ -79,14 +79,14 @@ pub(super) async fn refuse_create(
     now: Time,
 ) -> Result<Action, Error> {
     let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
-    events::record(
-        &ctx.recorder,
-        &reference(rollout),
-        true,
-        "ReplicaSetCreateError",
-        message.clone(),
-    )
-    .await;
+    ctx.recorder
+        .record(
+            &reference(rollout),
+            true,
+            "ReplicaSetCreateError",
+            message.clone(),
+        )
+        .await;
     let mut status = lenient_status(live);
     status::set_condition(
         &mut status,

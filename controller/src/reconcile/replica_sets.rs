@@ -169,14 +169,14 @@ async fn create(
                 &name,
                 rs.metadata.resource_version.as_deref(),
             );
-            events::record(
-                &ctx.recorder,
-                &super::reference(rollout),
-                false,
-                "NewReplicaSetCreated",
-                format!("Created ReplicaSet {name} (revision {revision})"),
-            )
-            .await;
+            ctx.recorder
+                .record(
+                    &super::reference(rollout),
+                    false,
+                    "NewReplicaSetCreated",
+                    format!("Created ReplicaSet {name} (revision {revision})"),
+                )
+                .await;
             tracing::info!(rollout = %rollout.object_name(), replica_set = %name, "created the ReplicaSet");
             Ok(Current::Created(rs))
         }
@@ -297,14 +297,14 @@ pub(super) async fn scale(
         if from != target.replicas {
             let name = patched.metadata.name.clone().unwrap_or_default();
             let revision = workload::replica_set_revision(&patched).unwrap_or(0);
-            events::record(
-                &ctx.recorder,
-                &super::reference(rollout),
-                false,
-                "ScalingReplicaSet",
-                events::scaled_message(&name, revision, from, target.replicas),
-            )
-            .await;
+            ctx.recorder
+                .record(
+                    &super::reference(rollout),
+                    false,
+                    "ScalingReplicaSet",
+                    events::scaled_message(&name, revision, from, target.replicas),
+                )
+                .await;
         }
     }
     Ok(())
