@@ -14,7 +14,8 @@
 //!
 //! What this controller runs today: the canary strategy without
 //! `trafficRouting` (a basic canary, whose split is the ratio of pods), with
-//! `setWeight` and `pause` steps, from a Rollout's own `spec.template`.
+//! `setWeight` and `pause` steps, from a Rollout's own `spec.template`, and
+//! its canary and stable Services' selectors ([`service`]).
 //! A Rollout asking for more (traffic routing, blue-green, analysis,
 //! experiments, step plugins, `workloadRef`, `antiAffinity`, a pending
 //! `restartAt`) gets the condition `Unsupported` naming the field and is
@@ -22,9 +23,9 @@
 //! words, and nothing else is touched.
 //!
 //! What comes next: traffic routing through the in-process routers and
-//! external plugins, analysis, `workloadRef`, the canary and stable
-//! Services' selectors, syncing ephemeral metadata on promotion, pod
-//! restarts, `revisionHistoryLimit`, leader election, Prometheus metrics and
+//! external plugins, ping-pong Services, analysis, `workloadRef`, syncing
+//! ephemeral metadata on promotion, pod restarts, `revisionHistoryLimit`,
+//! adopting orphaned ReplicaSets, leader election, Prometheus metrics and
 //! health endpoints.
 #![warn(missing_docs)]
 
@@ -32,6 +33,7 @@ mod error;
 pub mod observe;
 pub mod reconcile;
 pub mod run;
+pub mod service;
 pub mod workload;
 
 pub use error::Error;

@@ -6,7 +6,8 @@
 //! Rollouts without the label, so this controller and another (or Argo's)
 //! can share a cluster. ReplicaSets are watched into a cache (a reflector)
 //! that both feeds the reconciles and wakes the Rollout that controls a
-//! ReplicaSet when it changes. The loop ends, finishing the reconciles in
+//! ReplicaSet when it changes; Services likewise, waking the Rollout that
+//! manages one. The loop ends, finishing the reconciles in
 //! flight, on SIGTERM or Ctrl-C.
 
 use std::sync::Arc;
@@ -14,9 +15,12 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
 use kube::Client;
+use kube::api::ApiResource;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 
 use crate::Error;
@@ -53,14 +57,16 @@ pub fn instance_selector(instance_id: Option<&str>) -> String {
 /// Runs the controller until SIGTERM or Ctrl-C.
 pub async fn run(client: Client, settings: Settings) {
     let resource = reconcile::rollout_resource();
-    let (rollouts, replica_sets) = match &settings.namespace {
+    let (rollouts, replica_sets, services) = match &settings.namespace {
         Some(ns) => (
             Api::<DynamicObject>::namespaced_with(client.clone(), ns, &resource),
             Api::<ReplicaSet>::namespaced(client.clone(), ns),
+            Api::<Service>::namespaced(client.clone(), ns),
         ),
         None => (
             Api::<DynamicObject>::all_with(client.clone(), &resource),
             Api::<ReplicaSet>::all(client.clone()),
+            Api::<Service>::all(client.clone()),
         ),
     };
     let (store, writer) = reflector::store();
@@ -68,8 +74,14 @@ pub async fn run(client: Client, settings: Settings) {
         .default_backoff()
         .reflect(writer)
         .touched_objects();
+    let (service_store, service_writer) = reflector::store();
+    let service_events = watcher(services, watcher::Config::default())
+        .default_backoff()
+        .reflect(service_writer)
+        .touched_objects();
     let recorder = reconcile::events::Recorder::new(client.clone(), FIELD_MANAGER);
-    let ctx = Arc::new(Context::new(client, store, recorder));
+    let ctx = Arc::new(Context::new(client, store, service_store, recorder));
+    let owner = resource.clone();
     let selector = instance_selector(settings.instance_id.as_deref());
     tracing::info!(namespace = settings.namespace.as_deref().unwrap_or("(all)"), %selector, "watching Rollouts");
     Controller::new_with(
@@ -78,6 +90,9 @@ pub async fn run(client: Client, settings: Settings) {
         resource,
     )
     .owns_stream(replica_set_events)
+    .watches_stream(service_events, move |svc: Service| {
+        managing_rollout(&svc, &owner)
+    })
     .shutdown_on_signal()
     .run(reconcile::reconcile, error_policy, ctx)
     .for_each(|result| async move {
@@ -97,4 +112,16 @@ fn error_policy(object: Arc<DynamicObject>, error: &Error, _: Arc<Context>) -> A
         "reconcile failed; trying again"
     );
     Action::requeue(ERROR_RETRY)
+}
+
+/// The Rollout that manages a Service (its managed-by annotation), woken
+/// when the Service changes.
+fn managing_rollout(service: &Service, resource: &ApiResource) -> Option<ObjectRef<DynamicObject>> {
+    let name = service
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(crate::service::MANAGED_BY_ANNOTATION)?;
+    let namespace = service.metadata.namespace.as_deref()?;
+    Some(ObjectRef::new_with(name, resource.clone()).within(namespace))
 }

@@ -202,6 +202,22 @@ async fn replica_sets(cluster: &Cluster) -> Vec<(String, String, i32, String)> {
     list
 }
 
+/// The pod template hash a Service selects, and that the Rollout manages it.
+async fn selected(cluster: &Cluster, service: &str) -> String {
+    let api: Api<k8s_openapi::api::core::v1::Service> =
+        Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let svc = api.get(service).await.unwrap();
+    let annotations = svc.metadata.annotations.unwrap_or_default();
+    assert_eq!(
+        annotations
+            .get("argo-rollouts.argoproj.io/managed-by-rollouts")
+            .map(String::as_str),
+        Some("web"),
+        "{service} is managed by the Rollout"
+    );
+    svc.spec.unwrap().selector.unwrap_or_default()["rollouts-pod-template-hash"].clone()
+}
+
 async fn pod_names(cluster: &Cluster) -> Vec<String> {
     let api: Api<Pod> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
     let mut names: Vec<String> = api
@@ -231,9 +247,18 @@ async fn a_basic_canary_pauses_and_is_promoted_with_kubectl_argo_rollouts() {
         return;
     };
     let _controller = Controller::start_with_role(&cluster).await;
-    cluster
-        .create(rollout("web", "nginx:1.27", basic_canary()))
-        .await;
+    for service in ["web-stable", "web-canary"] {
+        cluster
+            .create(
+                json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": service},
+                "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}),
+            )
+            .await;
+    }
+    let mut canary = basic_canary();
+    canary["stableService"] = json!("web-stable");
+    canary["canaryService"] = json!("web-canary");
+    cluster.create(rollout("web", "nginx:1.27", canary)).await;
     let first = wait_for(&cluster, "web", "Healthy", healthy).await;
     let stable = first["status"]["stableRS"].as_str().unwrap().to_owned();
     assert_eq!(
@@ -262,6 +287,9 @@ async fn a_basic_canary_pauses_and_is_promoted_with_kubectl_argo_rollouts() {
     let mut expected = vec![(format!("web-{canary}"), 1), (format!("web-{stable}"), 4)];
     expected.sort();
     assert_eq!(sizes, expected);
+    // The Services select their ReplicaSets.
+    assert_eq!(selected(&cluster, "web-stable").await, stable);
+    assert_eq!(selected(&cluster, "web-canary").await, canary);
 
     // While paused, nothing changes, so nothing is written.
     cluster.audit_barrier().await;
@@ -292,6 +320,8 @@ async fn a_basic_canary_pauses_and_is_promoted_with_kubectl_argo_rollouts() {
     let mut expected = vec![(format!("web-{canary}"), 5), (format!("web-{stable}"), 0)];
     expected.sort();
     assert_eq!(sizes, expected, "the old ReplicaSet is scaled down");
+    assert_eq!(selected(&cluster, "web-stable").await, canary);
+    assert_eq!(selected(&cluster, "web-canary").await, canary);
 
     let shown = kubectl_argo_rollouts(&cluster, &["get", "rollout", "web", "--no-color"]);
     let shown = String::from_utf8_lossy(&shown.stdout);
@@ -429,6 +459,21 @@ async fn invalid_and_unsupported_rollouts_get_a_condition_and_nothing_else() {
                    "trafficRouting": {"nginx": {"stableIngress": "web"}}}),
         ))
         .await;
+    cluster
+        .create(rollout(
+            "lost",
+            "nginx",
+            json!({"stableService": "nowhere", "steps": [{"setWeight": 20}]}),
+        ))
+        .await;
+    let lost = wait_for(&cluster, "lost", "InvalidSpec", |o| {
+        o["status"]["phase"] == "Degraded"
+    })
+    .await;
+    assert_eq!(
+        lost["status"]["conditions"][0]["message"],
+        "The Rollout \"lost\" is invalid: spec.strategy.canary.stableService: services \"nowhere\" not found"
+    );
     let bad = wait_for(&cluster, "bad", "InvalidSpec", |o| {
         o["status"]["phase"] == "Degraded"
     })

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use super::events::Recorder;
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::core::v1::{ObjectReference, Service};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
@@ -28,6 +28,8 @@ pub struct Context {
     pub client: Client,
     /// The ReplicaSets, from the watch cache.
     pub replica_sets: Store<ReplicaSet>,
+    /// The Services, from the watch cache.
+    pub services: Store<Service>,
     /// Records Events.
     pub recorder: Recorder,
     /// Defaulted, comparable templates by (namespace, hash).
@@ -38,10 +40,16 @@ pub struct Context {
 
 impl Context {
     /// A context over `client` and the ReplicaSet cache `replica_sets`.
-    pub fn new(client: Client, replica_sets: Store<ReplicaSet>, recorder: Recorder) -> Self {
+    pub fn new(
+        client: Client,
+        replica_sets: Store<ReplicaSet>,
+        services: Store<Service>,
+        recorder: Recorder,
+    ) -> Self {
         Self {
             client,
             replica_sets,
+            services,
             recorder,
             defaulted: Mutex::default(),
             written: Mutex::default(),

@@ -83,18 +83,6 @@ fn unsupported(rollout: &Rollout, now: Time) -> Option<FieldError> {
         return not_yet("spec.strategy.blueGreen", "the blue-green strategy");
     };
     let base = "spec.strategy.canary";
-    if canary.canary_service.is_some() {
-        return not_yet(
-            format!("{base}.canaryService"),
-            "pointing the canary Service at the canary pods",
-        );
-    }
-    if canary.stable_service.is_some() {
-        return not_yet(
-            format!("{base}.stableService"),
-            "pointing the stable Service at the stable pods",
-        );
-    }
     if canary.traffic_routing.is_some() {
         return not_yet(format!("{base}.trafficRouting"), "traffic routing");
     }
@@ -182,7 +170,7 @@ mod tests {
             "trafficRouting": {"nginx": {"stableIngress": "web"}}, "steps": [{"setWeight": 5}]});
         assert_eq!(
             unsupported_path(routed, json!({})),
-            "spec.strategy.canary.canaryService"
+            "spec.strategy.canary.trafficRouting"
         );
         let routed = json!({"trafficRouting": {"plugins": {"rollgate/journal": {}}}});
         assert_eq!(

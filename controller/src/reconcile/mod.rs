@@ -7,7 +7,8 @@
 //! 2. [`gate`]: an invalid Rollout gets `InvalidSpec` (looked at again after
 //!    20 s, as Argo does: the cause may be outside the Rollout), one asking
 //!    for what this controller does not run yet gets `Unsupported`; nothing
-//!    else is written.
+//!    else is written. A missing or mismatched canary or stable Service makes
+//!    the Rollout invalid too, as in Argo.
 //! 3. The current ReplicaSet is found by hash, or adopted by template
 //!    equality, or created ([`replica_sets`]); its revision annotations are
 //!    kept in line, and the Rollout's `rollout.argoproj.io/revision`
@@ -16,13 +17,15 @@
 //!    ([`crate::observe`]); the controller scales the ReplicaSets, records
 //!    the decision's events and writes the status ([`status`]), each only
 //!    when something differs, and requeues after the decision's
-//!    `requeue_after`.
+//!    `requeue_after`. Before scaling, the canary and stable Services'
+//!    selectors follow the ReplicaSets ([`crate::service`]).
 
 mod context;
 pub mod events;
 pub mod gate;
 mod refuse;
 mod replica_sets;
+mod services;
 pub mod status;
 
 use std::sync::Arc;
@@ -69,6 +72,7 @@ pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
         return Ok(Action::requeue(STALE_RETRY));
     }
     let _ = ctx.replica_sets.wait_until_ready().await;
+    let _ = ctx.services.wait_until_ready().await;
     let value = serde_json::to_value(&*object).map_err(|e| Error::Shape {
         object: format!("rollout {namespace}/{name}"),
         message: e.to_string(),
@@ -109,7 +113,14 @@ pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
             .await;
         }
     };
-    match gate::check(&rollout, now) {
+    let gate = match gate::check(&rollout, now) {
+        Gate::Run => match services::validate(&ctx, &rollout) {
+            Some(field) => Gate::Invalid(gate::invalid_message(&name, &field.to_string())),
+            None => Gate::Run,
+        },
+        other => other,
+    };
+    match gate {
         Gate::Run => {}
         Gate::Invalid(message) => {
             return refuse_invalid(
@@ -171,7 +182,8 @@ async fn run(
             rs.metadata.name.as_deref().unwrap_or_default(),
             rs.metadata.resource_version.as_deref(),
         )
-    }) {
+    }) || services::stale(ctx, &rollout)
+    {
         return Ok(Action::requeue(STALE_RETRY));
     }
     let owned: Vec<&ReplicaSet> = cached.iter().map(AsRef::as_ref).collect();
@@ -216,6 +228,15 @@ async fn run(
         .map(|rs| (*rs).clone())
         .collect();
     replica_sets.insert(0, current);
+    // The Services before the ReplicaSets are scaled, as Argo orders it.
+    let stable = rollout
+        .status
+        .as_ref()
+        .and_then(|s| s.stable_rs.as_deref())
+        .and_then(|h| {
+            workload::current_by_hash(&replica_sets.iter().collect::<Vec<_>>(), h).cloned()
+        });
+    services::reconcile(ctx, &rollout, &replica_sets[0], stable.as_ref()).await?;
     let observations = Observations {
         current_pod_hash: current_hash,
         replica_sets: replica_sets
