@@ -308,6 +308,9 @@ async fn a_basic_canary_pauses_and_is_promoted_with_kubectl_argo_rollouts() {
     })
     .await;
     assert_eq!(done["status"]["currentStepIndex"], 4);
+    // What the scale subresource reads.
+    assert_eq!(done["status"]["selector"], "app=web");
+    assert_eq!(done["status"]["HPAReplicas"], done["status"]["replicas"]);
     assert_eq!(
         done["metadata"]["annotations"]["rollout.argoproj.io/revision"],
         "2"

@@ -126,8 +126,9 @@ pub(super) async fn write_status(
     name: &str,
     live: &Value,
     new: &RolloutStatus,
+    extra: &serde_json::Map<String, Value>,
 ) -> Result<(), Error> {
-    let Some(patch) = status::status_patch(live, new) else {
+    let Some(patch) = status::status_patch_with(live, new, extra) else {
         return Ok(());
     };
     tracing::info!(rollout = %format!("{namespace}/{name}"), patch = %patch, "writing the status");

@@ -54,10 +54,27 @@ pub fn check(rollout: &Rollout, now: Time) -> Gate {
     if let Some(first) = rollout_core::validate(rollout).into_iter().next() {
         return Gate::Invalid(invalid_message(&rollout.metadata.name, &first.to_string()));
     }
-    match unsupported(rollout, now) {
-        Some(field) => Gate::Unsupported(field),
+    if let Some(field) = unsupported(rollout, now) {
+        return Gate::Unsupported(field);
+    }
+    match workload_shape(rollout) {
+        Some(problem) => Gate::Invalid(invalid_message(&rollout.metadata.name, &problem)),
         None => Gate::Run,
     }
+}
+
+/// A problem building the Rollout's ReplicaSet from its spec (a selector or
+/// ephemeral metadata of the wrong shape), found before anything is written.
+fn workload_shape(rollout: &Rollout) -> Option<String> {
+    let template = crate::workload::pod_template(rollout).ok()?;
+    let built = crate::workload::desired_replica_set(rollout, template, "check", 1, None)
+        .and(crate::workload::replica_set::ephemeral_metadata_for_new(
+            rollout, true,
+        ))
+        .and(crate::workload::replica_set::ephemeral_metadata_for_new(
+            rollout, false,
+        ));
+    built.err().map(|e| e.to_string())
 }
 
 fn not_yet(path: impl Into<String>, what: &str) -> Option<FieldError> {
@@ -184,6 +201,18 @@ mod tests {
         );
         let restart = json!({"restartAt": "2020-01-01T00:00:00Z"});
         assert_eq!(unsupported_path(json!({}), restart), "spec.restartAt");
+    }
+
+    #[test]
+    fn ephemeral_metadata_of_the_wrong_shape_is_invalid() {
+        let canary = json!({"canaryMetadata": {"labels": {"role": 1}}});
+        let Gate::Invalid(message) = check(&rollout(canary, json!({})), NOW) else {
+            panic!("expected Invalid")
+        };
+        assert_eq!(
+            message,
+            "The Rollout \"web\" is invalid: spec.strategy.canary.canaryMetadata.labels.role: expected a string"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //!    else is written. A missing or mismatched canary or stable Service makes
 //!    the Rollout invalid too, as in Argo.
 //! 3. The current ReplicaSet is found by hash, or adopted by template
-//!    equality, or created ([`replica_sets`]); its revision annotations are
+//!    equality, or created (module `replica_sets`); its revision annotations are
 //!    kept in line, and the Rollout's `rollout.argoproj.io/revision`
 //!    annotation follows it (event `RolloutUpdated`).
 //! 4. The engine decides on the Rollout's ReplicaSets as observed
@@ -268,7 +268,21 @@ async fn run(
             )
             .await;
     }
-    write_status(ctx, &namespace, &name, live_status, &decision.status).await?;
+    let pods = replica_sets
+        .iter()
+        .filter_map(|rs| rs.status.as_ref())
+        .map(|s| s.replicas)
+        .sum();
+    let scale = status::scale_fields(rollout.spec.selector.as_ref(), pods);
+    write_status(
+        ctx,
+        &namespace,
+        &name,
+        live_status,
+        &decision.status,
+        &scale,
+    )
+    .await?;
     Ok(match decision.requeue_after {
         Some(after) => Action::requeue(after),
         None => Action::await_change(),

@@ -42,7 +42,7 @@ pub(super) async fn refuse_invalid(
     status.observed_generation = Some(generation.to_string());
     status.phase = Some(Phase::Degraded);
     status.message = Some(format!("InvalidSpec: {message}"));
-    write_status(ctx, namespace, name, live, &status).await?;
+    write_status(ctx, namespace, name, live, &status, &serde_json::Map::new()).await?;
     Ok(Action::requeue(INVALID_RETRY))
 }
 
@@ -65,7 +65,7 @@ pub(super) async fn refuse_unsupported(
         message,
         now,
     );
-    write_status(ctx, namespace, name, live, &status).await?;
+    write_status(ctx, namespace, name, live, &status, &serde_json::Map::new()).await?;
     Ok(Action::await_change())
 }
 
@@ -96,6 +96,14 @@ pub(super) async fn refuse_create(
         message,
         now,
     );
-    write_status(ctx, &namespace, &rollout.metadata.name, live, &status).await?;
+    write_status(
+        ctx,
+        &namespace,
+        &rollout.metadata.name,
+        live,
+        &status,
+        &serde_json::Map::new(),
+    )
+    .await?;
     Ok(Action::requeue(INVALID_RETRY))
 }

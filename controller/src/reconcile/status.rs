@@ -2,9 +2,10 @@
 //! the status subresource (as Argo's `persistRolloutStatus` does), so an
 //! unchanged state costs no write.
 //!
-//! Only the fields the engine owns are compared; fields other parties write
-//! (`collisionCount`, `HPAReplicas`, `selector`, `blueGreen`, ...) are left
-//! as they are. An absent field, `null`, `{}` and `[]` are the same, so the
+//! Only the fields the engine owns are compared, plus the ones the
+//! controller adds (`HPAReplicas` and `selector`, which the Rollout's scale
+//! subresource reads, see [`scale_fields`]); fields other parties write
+//! (`collisionCount`, `blueGreen`, ...) are left as they are. An absent field, `null`, `{}` and `[]` are the same, so the
 //! empty `canary: {}` Argo writes does not count as a change.
 
 use rollout_core::status::{Condition, ConditionReason, ConditionStatus, ConditionType};
@@ -57,12 +58,90 @@ const OWNED_CANARY: [&str; 4] = [
 /// assert_eq!(status_patch(&live, &new), Some(serde_json::json!({"currentStepIndex": 2})));
 /// ```
 pub fn status_patch(live: &Value, new: &RolloutStatus) -> Option<Value> {
-    let new = serde_json::to_value(new).unwrap_or(Value::Null);
-    let mut live = owned(live, &OWNED);
+    status_patch_with(live, new, &Map::new())
+}
+
+/// [`status_patch`] with fields the controller computes besides the
+/// engine's status (`extra`, such as [`scale_fields`]).
+pub fn status_patch_with(
+    live: &Value,
+    new: &RolloutStatus,
+    extra: &Map<String, Value>,
+) -> Option<Value> {
+    let mut new = serde_json::to_value(new).unwrap_or(Value::Null);
+    if let Some(map) = new.as_object_mut() {
+        map.extend(extra.clone());
+    }
+    let keys: Vec<&str> = OWNED
+        .iter()
+        .copied()
+        .chain(extra.keys().map(String::as_str))
+        .collect();
+    let mut live = owned(live, &keys);
     if let Some(canary) = live.get_mut("canary") {
         *canary = owned(canary, &OWNED_CANARY);
     }
     merge_diff(&live, &new)
+}
+
+/// `HPAReplicas` (the pods of all the Rollout's ReplicaSets, as their
+/// statuses count them) and `selector` (`spec.selector` written as
+/// Kubernetes' `FormatLabelSelector` writes it), which Argo's controller
+/// records for the scale subresource (`kubectl scale`, autoscalers).
+///
+/// ```
+/// use rollgate_controller::reconcile::status::scale_fields;
+/// let selector = serde_json::json!({"matchLabels": {"tier": "web", "app": "shop"},
+///     "matchExpressions": [{"key": "env", "operator": "In", "values": ["prod", "eu"]}]});
+/// let fields = scale_fields(Some(&selector), 7);
+/// assert_eq!(fields["selector"], "app=shop,env in (eu,prod),tier=web");
+/// assert_eq!(fields["HPAReplicas"], 7);
+/// ```
+pub fn scale_fields(selector: Option<&Value>, pods: i32) -> Map<String, Value> {
+    let mut map = Map::new();
+    map.insert("HPAReplicas".into(), pods.into());
+    map.insert("selector".into(), format_label_selector(selector).into());
+    map
+}
+
+fn format_label_selector(selector: Option<&Value>) -> String {
+    let mut requirements: Vec<(String, String)> = Vec::new();
+    if let Some(labels) = selector
+        .and_then(|s| s.get("matchLabels"))
+        .and_then(Value::as_object)
+    {
+        for (k, v) in labels {
+            requirements.push((k.clone(), format!("{k}={}", v.as_str().unwrap_or_default())));
+        }
+    }
+    let expressions = selector
+        .and_then(|s| s.get("matchExpressions"))
+        .and_then(Value::as_array);
+    for e in expressions.into_iter().flatten() {
+        let key = e["key"].as_str().unwrap_or_default();
+        let mut values: Vec<&str> = e["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        values.sort_unstable();
+        let text = match e["operator"].as_str().unwrap_or_default() {
+            "In" => format!("{key} in ({})", values.join(",")),
+            "NotIn" => format!("{key} notin ({})", values.join(",")),
+            "Exists" => key.to_owned(),
+            "DoesNotExist" => format!("!{key}"),
+            _ => continue,
+        };
+        requirements.push((key.to_owned(), text));
+    }
+    requirements.sort_by(|a, b| a.0.cmp(&b.0));
+    let text: Vec<String> = requirements.into_iter().map(|(_, t)| t).collect();
+    if text.is_empty() {
+        "<none>".into()
+    } else {
+        text.join(",")
+    }
 }
 
 fn owned(value: &Value, keys: &[&str]) -> Value {
@@ -172,6 +251,25 @@ mod tests {
             Some(json!({"a": null, "b": {"d": 3}, "l": [1]}))
         );
         assert_eq!(merge_diff(&new, &new), None);
+    }
+
+    #[test]
+    fn the_scale_fields_are_written_only_when_they_change() {
+        let live = json!({"HPAReplicas": 5, "selector": "app=web", "phase": "Healthy"});
+        let new = RolloutStatus {
+            phase: Some(rollout_core::Phase::Healthy),
+            ..Default::default()
+        };
+        let selector = json!({"matchLabels": {"app": "web"}});
+        assert_eq!(
+            status_patch_with(&live, &new, &scale_fields(Some(&selector), 5)),
+            None
+        );
+        assert_eq!(
+            status_patch_with(&live, &new, &scale_fields(Some(&selector), 6)),
+            Some(json!({"HPAReplicas": 6}))
+        );
+        assert_eq!(format_label_selector(None), "<none>");
     }
 
     #[test]
