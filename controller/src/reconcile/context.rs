@@ -56,6 +56,20 @@ impl Context {
         }
     }
 
+    /// Whether the ReplicaSet and Service caches have been filled.
+    ///
+    /// Asked without waiting: kube-runtime's `Store::wait_until_ready`
+    /// wakes only the last of several tasks waiting on it, so reconciles
+    /// started together before the caches are filled would wait forever
+    /// (seen on a real cluster: of three new Rollouts only one was ever
+    /// reconciled). A reconcile that finds them empty is simply requeued.
+    pub(super) fn caches_ready(&self) -> bool {
+        use futures::FutureExt as _;
+        let replica_sets = self.replica_sets.wait_until_ready().now_or_never();
+        let services = self.services.wait_until_ready().now_or_never();
+        matches!(replica_sets, Some(Ok(()))) && matches!(services, Some(Ok(())))
+    }
+
     pub(super) fn rollouts(&self, namespace: &str) -> Api<DynamicObject> {
         Api::namespaced_with(self.client.clone(), namespace, &rollout_resource())
     }

@@ -71,8 +71,9 @@ pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
     ) {
         return Ok(Action::requeue(STALE_RETRY));
     }
-    let _ = ctx.replica_sets.wait_until_ready().await;
-    let _ = ctx.services.wait_until_ready().await;
+    if !ctx.caches_ready() {
+        return Ok(Action::requeue(STALE_RETRY));
+    }
     let value = serde_json::to_value(&*object).map_err(|e| Error::Shape {
         object: format!("rollout {namespace}/{name}"),
         message: e.to_string(),

@@ -78,12 +78,16 @@ impl Drop for Controller {
         if std::thread::panicking() {
             let text = std::fs::read_to_string(&self.log).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
-            eprintln!("--- rollgate-controller log (last 40 lines) ---");
+            eprintln!(
+                "--- rollgate-controller log (last 40 lines; all of it in {}) ---",
+                self.log.display()
+            );
             for line in &lines[lines.len().saturating_sub(40)..] {
                 eprintln!("{line}");
             }
+        } else {
+            let _ = std::fs::remove_file(&self.log);
         }
-        let _ = std::fs::remove_file(&self.log);
         if let Some(kubeconfig) = &self.kubeconfig {
             let _ = std::fs::remove_file(kubeconfig);
         }
