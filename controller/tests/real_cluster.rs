@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Event;
-use kube::api::{Api, ListParams};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::json;
 
 use support::{
@@ -316,4 +316,25 @@ async fn invalid_and_unsupported_rollouts_get_a_condition_and_nothing_else() {
         rollout_object(&cluster, "elsewhere").await["status"],
         serde_json::Value::Null
     );
+
+    // Once fixed, the invalid Rollout runs, and its InvalidSpec condition goes.
+    cluster
+        .api("argoproj.io", "v1alpha1", "Rollout")
+        .patch(
+            "bad",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"spec": {"strategy": {"canary": {"steps": [{"setWeight": 20}]}}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let fixed = wait_for(&cluster, "bad", "Healthy once fixed", healthy).await;
+    let kinds: Vec<&str> = fixed["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["type"].as_str())
+        .collect();
+    assert!(!kinds.contains(&"InvalidSpec"), "{kinds:?}");
 }

@@ -85,46 +85,30 @@ pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
         .and_then(|c| i32::try_from(c).ok());
     let generation = object.metadata.generation.unwrap_or(0);
     let now = Time::from_system_time(SystemTime::now());
-    let rollout = match Rollout::from_value(value, &format!("rollout {namespace}/{name}")) {
-        Ok(rollout) => rollout,
-        Err(rollout_core::Error::Parse { field, .. }) => {
-            let message = gate::invalid_message(&name, &field.to_string());
-            return refuse_invalid(
-                &ctx,
-                &namespace,
-                &name,
-                generation,
-                &live_status,
-                message,
-                now,
-            )
-            .await;
+    let (rollout, gate) = match Rollout::from_value(value, &format!("rollout {namespace}/{name}")) {
+        Ok(rollout) => {
+            let gate = match gate::check(&rollout, now) {
+                Gate::Run => match services::validate(&ctx, &rollout) {
+                    Some(field) => Gate::Invalid(gate::invalid_message(&name, &field.to_string())),
+                    None => Gate::Run,
+                },
+                other => other,
+            };
+            (Some(rollout), gate)
         }
-        Err(other) => {
-            let message = gate::invalid_message(&name, &other.to_string());
-            return refuse_invalid(
-                &ctx,
-                &namespace,
-                &name,
-                generation,
-                &live_status,
-                message,
-                now,
-            )
-            .await;
+        // A spec that does not even read as a Rollout's (a field of the wrong type, ...).
+        Err(e) => {
+            let problem = match e {
+                rollout_core::Error::Parse { field, .. } => field.to_string(),
+                other => other.to_string(),
+            };
+            (None, Gate::Invalid(gate::invalid_message(&name, &problem)))
         }
     };
-    let gate = match gate::check(&rollout, now) {
-        Gate::Run => match services::validate(&ctx, &rollout) {
-            Some(field) => Gate::Invalid(gate::invalid_message(&name, &field.to_string())),
-            None => Gate::Run,
-        },
-        other => other,
-    };
-    match gate {
-        Gate::Run => {}
-        Gate::Invalid(message) => {
-            return refuse_invalid(
+    let refused = match gate {
+        Gate::Run => None,
+        Gate::Invalid(message) => Some(
+            refuse_invalid(
                 &ctx,
                 &namespace,
                 &name,
@@ -133,10 +117,10 @@ pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
                 message,
                 now,
             )
-            .await;
-        }
-        Gate::Unsupported(field) => {
-            return refuse_unsupported(
+            .await,
+        ),
+        Gate::Unsupported(field) => Some(
+            refuse_unsupported(
                 &ctx,
                 &namespace,
                 &name,
@@ -144,10 +128,15 @@ pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
                 field.to_string(),
                 now,
             )
-            .await;
-        }
+            .await,
+        ),
+    };
+    match (refused, rollout) {
+        (Some(refused), _) => refused,
+        (None, Some(rollout)) => run(&ctx, rollout, &live_status, collision_count, now).await,
+        // A Rollout that does not read is refused above.
+        (None, None) => Ok(Action::await_change()),
     }
-    run(&ctx, rollout, &live_status, collision_count, now).await
 }
 
 /// The Rollout is run: see the module documentation, steps 3 and 4.
