@@ -24,8 +24,8 @@
 //!
 //! What comes next: traffic routing through the in-process routers and
 //! external plugins, ping-pong Services, analysis, `workloadRef`, syncing
-//! ephemeral metadata on promotion, pod restarts, `revisionHistoryLimit`,
-//! adopting orphaned ReplicaSets, leader election, Prometheus metrics and
+//! ephemeral metadata on promotion, pod restarts, adopting orphaned
+//! ReplicaSets, leader election, Prometheus metrics and
 //! health endpoints.
 #![warn(missing_docs)]
 

@@ -131,6 +131,31 @@ async fn a_basic_canary_pauses_and_is_promoted_with_kubectl_argo_rollouts() {
         "kubectl argo rollouts get: {shown}"
     );
 
+    // With no revision history kept, the old ReplicaSet goes.
+    cluster
+        .api("argoproj.io", "v1alpha1", "Rollout")
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"revisionHistoryLimit": 0}})),
+        )
+        .await
+        .unwrap();
+    let start = std::time::Instant::now();
+    while replica_sets(&cluster).await.len() > 1 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the old ReplicaSet is still there"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let left: Vec<String> = replica_sets(&cluster)
+        .await
+        .into_iter()
+        .map(|rs| rs.0)
+        .collect();
+    assert_eq!(left, [format!("web-{canary}")]);
+
     // Events as Argo's controller records them, on the Rollout.
     let events: Api<Event> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
     let recorded: Vec<(String, String)> = events

@@ -17,8 +17,10 @@
 //!    ([`crate::observe`]); the controller scales the ReplicaSets, records
 //!    the decision's events and writes the status ([`status`]), each only
 //!    when something differs, and requeues after the decision's
-//!    `requeue_after`. Before scaling, the canary and stable Services'
-//!    selectors follow the ReplicaSets ([`crate::service`]).
+//!    `requeue_after`. Before that, old ReplicaSets beyond
+//!    `revisionHistoryLimit` are deleted ([`crate::workload::history`]) and
+//!    the canary and stable Services' selectors follow the ReplicaSets
+//!    ([`crate::service`]), in Argo's order.
 
 mod context;
 pub mod events;
@@ -218,14 +220,24 @@ async fn run(
         .map(|rs| (*rs).clone())
         .collect();
     replica_sets.insert(0, current);
+    let stable_hash = rollout.status.as_ref().and_then(|s| s.stable_rs.clone());
+    let is_stable = |rs: &ReplicaSet| {
+        rs.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(workload::POD_TEMPLATE_HASH_LABEL))
+            .is_some_and(|h| Some(h) == stable_hash.as_ref())
+    };
+    // Old ReplicaSets beyond revisionHistoryLimit go first, as in Argo.
+    let others: Vec<&ReplicaSet> = replica_sets[1..]
+        .iter()
+        .filter(|rs| !is_stable(rs))
+        .collect();
+    let deleted = replica_sets::delete_history(ctx, &rollout, &others).await?;
+    replica_sets
+        .retain(|rs| !deleted.contains(rs.metadata.name.as_ref().unwrap_or(&String::new())));
     // The Services before the ReplicaSets are scaled, as Argo orders it.
-    let stable = rollout
-        .status
-        .as_ref()
-        .and_then(|s| s.stable_rs.as_deref())
-        .and_then(|h| {
-            workload::current_by_hash(&replica_sets.iter().collect::<Vec<_>>(), h).cloned()
-        });
+    let stable = replica_sets.iter().find(|rs| is_stable(rs)).cloned();
     services::reconcile(ctx, &rollout, &replica_sets[0], stable.as_ref()).await?;
     let observations = Observations {
         current_pod_hash: current_hash,

@@ -309,3 +309,31 @@ pub(super) async fn scale(
     }
     Ok(())
 }
+
+/// Deletes the old ReplicaSets beyond `revisionHistoryLimit`
+/// ([`workload::history`]); returns their names.
+pub(super) async fn delete_history(
+    ctx: &Context,
+    rollout: &Rollout,
+    others: &[&ReplicaSet],
+) -> Result<Vec<String>, Error> {
+    let mut deleted = Vec::new();
+    for rs in workload::history::to_delete(rollout, others) {
+        let namespace = rs.metadata.namespace.clone().unwrap_or_default();
+        let name = rs.metadata.name.clone().unwrap_or_default();
+        let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
+        match api.delete(&name, &Default::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(e) => {
+                return Err(Error::api(format!("delete ReplicaSet {namespace}/{name}"))(
+                    e,
+                ));
+            }
+        }
+        tracing::info!(rollout = %rollout.object_name(), replica_set = %name,
+            "deleted an old ReplicaSet beyond revisionHistoryLimit");
+        deleted.push(name);
+    }
+    Ok(deleted)
+}

@@ -12,12 +12,14 @@
 //!   `syncReplicaSetRevision` write them;
 //! - [`ephemeral`]: `canaryMetadata` / `stableMetadata` injected into a
 //!   ReplicaSet's pod template, and taken out again for comparison;
+//! - [`history`]: the old ReplicaSets `revisionHistoryLimit` deletes;
 //! - [`matching`]: finding the current ReplicaSet, by hash label first and
 //!   then by template equality, so that ReplicaSets created by Argo's
 //!   controller are adopted instead of redeployed.
 
 pub mod ephemeral;
 pub mod hash;
+pub mod history;
 pub mod matching;
 pub mod replica_set;
 mod semantic;
