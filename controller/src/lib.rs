@@ -23,9 +23,8 @@
 //! words, and nothing else is touched.
 //!
 //! What comes next: traffic routing through the in-process routers and
-//! external plugins, ping-pong Services, analysis, `workloadRef`, syncing
-//! ephemeral metadata on promotion, pod restarts, adopting orphaned
-//! ReplicaSets, leader election, Prometheus metrics and
+//! external plugins, ping-pong Services, analysis, `workloadRef`, pod
+//! restarts, adopting orphaned ReplicaSets, leader election, Prometheus metrics and
 //! health endpoints.
 #![warn(missing_docs)]
 

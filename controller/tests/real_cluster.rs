@@ -258,6 +258,81 @@ async fn the_replica_sets_of_argos_controller_are_adopted_without_a_redeploy() {
         .labels
         .unwrap();
     assert_eq!(labels["role"], "canary", "the canary metadata is injected");
+    let old = argos[0].0.clone();
+    assert_eq!(pod_roles(&cluster, &old).await, vec!["stable"; 4]);
+    assert_eq!(
+        pod_roles(&cluster, &format!("shop-{hash}")).await,
+        ["canary"]
+    );
+
+    // Promoted, the new pods are the stable ones and the old ReplicaSet
+    // loses the stable metadata.
+    kubectl_argo_rollouts(&cluster, &["promote", "shop"]);
+    let done = wait_for(&cluster, "shop", "Healthy on the new revision", |o| {
+        healthy(o) && o["status"]["stableRS"] == hash
+    })
+    .await;
+    assert_eq!(done["status"]["currentPodHash"], hash);
+    let new = api.get(&format!("shop-{hash}")).await.unwrap();
+    let labels = new
+        .spec
+        .unwrap()
+        .template
+        .unwrap()
+        .metadata
+        .unwrap()
+        .labels
+        .unwrap();
+    assert_eq!(
+        labels["role"], "stable",
+        "the stable metadata replaces the canary one"
+    );
+    assert_eq!(
+        pod_roles(&cluster, &format!("shop-{hash}")).await,
+        vec!["stable"; 5]
+    );
+    let old_rs = api.get(&old).await.unwrap();
+    let labels = old_rs
+        .spec
+        .unwrap()
+        .template
+        .unwrap()
+        .metadata
+        .unwrap()
+        .labels
+        .unwrap();
+    assert!(!labels.contains_key("role"), "{labels:?}");
+}
+
+/// The `role` label of the live pods of a ReplicaSet, sorted.
+async fn pod_roles(cluster: &rollgate_testkit::Cluster, replica_set: &str) -> Vec<String> {
+    let api: Api<k8s_openapi::api::core::v1::Pod> =
+        Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let mut roles: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter(|p| {
+            p.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.name == replica_set)
+        })
+        .map(|p| {
+            p.metadata
+                .labels
+                .unwrap_or_default()
+                .get("role")
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    roles.sort();
+    roles
 }
 
 #[tokio::test]

@@ -17,12 +17,14 @@
 //!    ([`crate::observe`]); the controller scales the ReplicaSets, records
 //!    the decision's events and writes the status ([`status`]), each only
 //!    when something differs, and requeues after the decision's
-//!    `requeue_after`. Before that, old ReplicaSets beyond
-//!    `revisionHistoryLimit` are deleted ([`crate::workload::history`]) and
-//!    the canary and stable Services' selectors follow the ReplicaSets
-//!    ([`crate::service`]), in Argo's order.
+//!    `requeue_after`. Before that, in Argo's order: the canary/stable pod
+//!    metadata is kept on the ReplicaSets and their pods (module
+//!    `ephemeral`), old ReplicaSets beyond `revisionHistoryLimit` are
+//!    deleted ([`crate::workload::history`]) and the canary and stable
+//!    Services' selectors follow the ReplicaSets ([`crate::service`]).
 
 mod context;
+mod ephemeral;
 pub mod events;
 pub mod gate;
 mod refuse;
@@ -228,7 +230,9 @@ async fn run(
             .and_then(|l| l.get(workload::POD_TEMPLATE_HASH_LABEL))
             .is_some_and(|h| Some(h) == stable_hash.as_ref())
     };
-    // Old ReplicaSets beyond revisionHistoryLimit go first, as in Argo.
+    // In Argo's order: the pods' canary/stable metadata, then old
+    // ReplicaSets beyond revisionHistoryLimit, then the Services.
+    ephemeral::reconcile(ctx, &rollout, &mut replica_sets, stable_hash.as_deref()).await?;
     let others: Vec<&ReplicaSet> = replica_sets[1..]
         .iter()
         .filter(|rs| !is_stable(rs))
@@ -236,7 +240,6 @@ async fn run(
     let deleted = replica_sets::delete_history(ctx, &rollout, &others).await?;
     replica_sets
         .retain(|rs| !deleted.contains(rs.metadata.name.as_ref().unwrap_or(&String::new())));
-    // The Services before the ReplicaSets are scaled, as Argo orders it.
     let stable = replica_sets.iter().find(|rs| is_stable(rs)).cloned();
     services::reconcile(ctx, &rollout, &replica_sets[0], stable.as_ref()).await?;
     let observations = Observations {

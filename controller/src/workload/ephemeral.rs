@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use serde_json::{Map, Value, json};
 
 /// Labels and annotations for pods (`PodTemplateMetadata`).
@@ -109,7 +110,13 @@ pub fn sync(
         let section = meta
             .as_object_mut()
             .map(|m| m.entry(key).or_insert_with(|| Value::Object(Map::new())));
-        let Some(Value::Object(section)) = section else {
+        let Some(section) = section else {
+            continue;
+        };
+        if section.is_null() {
+            *section = Value::Object(Map::new());
+        }
+        let Value::Object(section) = section else {
             continue;
         };
         for (k, v) in want.into_iter().flatten() {
@@ -129,6 +136,62 @@ pub fn sync(
         m.retain(|_, v| !matches!(v, Value::Object(o) if o.is_empty()));
     }
     modified
+}
+
+/// The merge patch of an object's `metadata` (its labels and annotations as
+/// given) that injects `desired` and removes what `existing` recorded and
+/// `desired` no longer has; `None` when nothing changes. A Rollout's pods
+/// are relabelled with it.
+pub fn metadata_patch(
+    labels: Option<&BTreeMap<String, String>>,
+    annotations: Option<&BTreeMap<String, String>>,
+    existing: Option<&PodMetadata>,
+    desired: Option<&PodMetadata>,
+) -> Option<Value> {
+    let mut template = json!({"metadata": {"labels": labels, "annotations": annotations}});
+    if !sync(&mut template, existing, desired) {
+        return None;
+    }
+    let mut patch = Map::new();
+    for (key, before) in [("labels", labels), ("annotations", annotations)] {
+        let empty = Map::new();
+        let after = template["metadata"][key].as_object().unwrap_or(&empty);
+        let mut changes = Map::new();
+        for (k, v) in after {
+            if before.and_then(|b| b.get(k)).map(String::as_str) != v.as_str() {
+                changes.insert(k.clone(), v.clone());
+            }
+        }
+        for k in before.into_iter().flat_map(|b| b.keys()) {
+            if !after.contains_key(k) {
+                changes.insert(k.clone(), Value::Null);
+            }
+        }
+        if !changes.is_empty() {
+            patch.insert(key.into(), Value::Object(changes));
+        }
+    }
+    Some(Value::Object(patch))
+}
+
+/// The merge patch that gives a ReplicaSet's pod template the ephemeral
+/// metadata `desired` (none: take out what was injected), recording it in
+/// the ReplicaSet's ephemeral-metadata annotation as Argo's
+/// `SyncReplicaSetEphemeralPodMetadata` does; `None` when it already has it.
+pub fn replica_set_patch(rs: &ReplicaSet, desired: Option<&PodMetadata>) -> Option<Value> {
+    let recorded = PodMetadata::recorded(rs.metadata.annotations.as_ref());
+    let template = rs.spec.as_ref()?.template.as_ref()?.metadata.as_ref();
+    let template_patch = metadata_patch(
+        template.and_then(|m| m.labels.as_ref()),
+        template.and_then(|m| m.annotations.as_ref()),
+        recorded.as_ref(),
+        desired,
+    )?;
+    let record = desired.map_or(Value::Null, |d| Value::String(d.to_annotation()));
+    Some(json!({
+        "metadata": {"annotations": {super::EPHEMERAL_METADATA_ANNOTATION: record}},
+        "spec": {"template": {"metadata": template_patch}},
+    }))
 }
 
 #[cfg(test)]
@@ -183,6 +246,35 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "spec.strategy.canary.canaryMetadata.labels.a: expected a string"
+        );
+    }
+
+    #[test]
+    fn a_replica_set_switches_from_canary_to_stable_metadata() {
+        let rs: ReplicaSet = serde_json::from_value(json!({
+            "metadata": {"name": "web-h1", "annotations": {
+                "rollout.argoproj.io/ephemeral-metadata": r#"{"labels":{"role":"canary"}}"#}},
+            "spec": {"selector": {}, "template": {"metadata": {"labels": {"app": "web", "role": "canary"}}}}
+        }))
+        .unwrap();
+        let stable = meta(&[("role", "stable")]);
+        assert_eq!(
+            replica_set_patch(&rs, Some(&stable)),
+            Some(json!({
+                "metadata": {"annotations": {"rollout.argoproj.io/ephemeral-metadata": r#"{"labels":{"role":"stable"}}"#}},
+                "spec": {"template": {"metadata": {"labels": {"role": "stable"}}}}
+            }))
+        );
+        assert_eq!(
+            replica_set_patch(&rs, None),
+            Some(json!({
+                "metadata": {"annotations": {"rollout.argoproj.io/ephemeral-metadata": null}},
+                "spec": {"template": {"metadata": {"labels": {"role": null}}}}
+            }))
+        );
+        assert_eq!(
+            replica_set_patch(&rs, Some(&meta(&[("role", "canary")]))),
+            None
         );
     }
 }
