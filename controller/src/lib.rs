@@ -14,8 +14,9 @@
 //!
 //! What this controller runs today: the canary strategy without
 //! `trafficRouting` (a basic canary, whose split is the ratio of pods), with
-//! `setWeight` and `pause` steps, from a Rollout's own `spec.template`, and
-//! its canary and stable Services' selectors ([`service`]).
+//! `setWeight` and `pause` steps, from a Rollout's own `spec.template`, with
+//! its canary and stable Services' selectors ([`service`]), the canary and
+//! stable pod metadata, and `revisionHistoryLimit`.
 //! A Rollout asking for more (traffic routing, blue-green, analysis,
 //! experiments, step plugins, `workloadRef`, `antiAffinity`, a pending
 //! `restartAt`) gets the condition `Unsupported` naming the field and is
@@ -24,8 +25,8 @@
 //!
 //! What comes next: traffic routing through the in-process routers and
 //! external plugins, ping-pong Services, analysis, `workloadRef`, pod
-//! restarts, adopting orphaned ReplicaSets, leader election, Prometheus metrics and
-//! health endpoints.
+//! restarts, adopting orphaned ReplicaSets, leader election, Prometheus
+//! metrics and health endpoints.
 #![warn(missing_docs)]
 
 mod error;

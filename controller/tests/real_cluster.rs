@@ -438,3 +438,61 @@ async fn invalid_and_unsupported_rollouts_get_a_condition_and_nothing_else() {
         .collect();
     assert!(!kinds.contains(&"InvalidSpec"), "{kinds:?}");
 }
+
+#[tokio::test]
+async fn an_abort_with_kubectl_argo_rollouts_goes_back_to_stable() {
+    let Some(cluster) = cluster("ctl-abort").await else {
+        return;
+    };
+    let _controller = Controller::start(&cluster);
+    cluster
+        .create(rollout("api", "nginx:1.27", basic_canary()))
+        .await;
+    let first = wait_for(&cluster, "api", "Healthy", healthy).await;
+    let stable = first["status"]["stableRS"].as_str().unwrap().to_owned();
+    kubectl_argo_rollouts(&cluster, &["set", "image", "api", "app=nginx:1.28"]);
+    let paused = wait_for(&cluster, "api", "paused at step 1", |o| {
+        o["status"]["phase"] == "Paused" && o["status"]["currentStepIndex"] == 1
+    })
+    .await;
+    let canary = paused["status"]["currentPodHash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    kubectl_argo_rollouts(&cluster, &["abort", "api"]);
+    let aborted = wait_for(&cluster, "api", "aborted", |o| {
+        o["status"]["phase"] == "Degraded" && o["status"]["availableReplicas"] == 5
+    })
+    .await;
+    assert_eq!(aborted["status"]["abort"], true);
+    assert_eq!(aborted["status"]["stableRS"], stable.as_str());
+    assert_eq!(
+        aborted["status"]["message"],
+        "RolloutAborted: Rollout aborted update to revision 2"
+    );
+    let start = std::time::Instant::now();
+    loop {
+        let sizes: Vec<(String, i32)> = replica_sets(&cluster)
+            .await
+            .into_iter()
+            .map(|(name, _, replicas, _)| (name, replicas))
+            .collect();
+        let mut expected = vec![(format!("api-{canary}"), 0), (format!("api-{stable}"), 5)];
+        expected.sort();
+        if sizes == expected {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "after the abort: {sizes:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let shown = kubectl_argo_rollouts(&cluster, &["get", "rollout", "api", "--no-color"]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains("Degraded"),
+        "kubectl argo rollouts get: {shown}"
+    );
+}
