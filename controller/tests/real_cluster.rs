@@ -1,8 +1,9 @@
 //! `rollgate-controller` on a real kube-apiserver, with pods made Ready by
-//! kwok (`ROLLGATE_E2E=1`; see `scripts/cluster`): a basic canary paused and
-//! promoted with the real `kubectl argo rollouts`, the ReplicaSets of Argo's
-//! own controller adopted without a redeploy, and Rollouts this controller
-//! refuses left untouched.
+//! kwok (`ROLLGATE_E2E=1`; see `scripts/cluster`): a basic canary paused,
+//! restarted, promoted and aborted with the real `kubectl argo rollouts`
+//! (the binary running as a service account with exactly its documented
+//! ClusterRole), the ReplicaSets of Argo's own controller adopted without a
+//! redeploy, and Rollouts this controller refuses left untouched.
 
 mod support;
 
