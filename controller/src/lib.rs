@@ -1,0 +1,40 @@
+//! `rollgate-controller`: a Kubernetes controller that runs
+//! `argoproj.io/v1alpha1` Rollouts with [`rollout_core`].
+//!
+//! For every Rollout it watches, the controller finds or creates the
+//! ReplicaSet of the current pod template ([`workload`]), observes the
+//! Rollout's ReplicaSets from a watch cache ([`observe`]), asks
+//! [`rollout_core::decide`] what happens next and carries the decision out
+//! ([`reconcile`]): ReplicaSets scaled, the status written through the status
+//! subresource, events recorded, and a requeue when the decision asks for
+//! one. It writes what Argo Rollouts' controller writes, so
+//! `kubectl argo rollouts get / promote / abort` work against it, and it
+//! adopts the ReplicaSets Argo's controller created (a Rollout moved from
+//! one controller to the other is not redeployed).
+//!
+//! What this controller runs today: the canary strategy without
+//! `trafficRouting` (a basic canary, whose split is the ratio of pods), with
+//! `setWeight` and `pause` steps, from a Rollout's own `spec.template`, with
+//! its canary and stable Services' selectors ([`service`]), the canary and
+//! stable pod metadata, and `revisionHistoryLimit`.
+//! A Rollout asking for more (traffic routing, blue-green, analysis,
+//! experiments, step plugins, `workloadRef`, `antiAffinity`, a pending
+//! `restartAt`) gets the condition `Unsupported` naming the field and is
+//! otherwise left alone; an invalid Rollout gets `InvalidSpec`, in Argo's
+//! words, and nothing else is touched.
+//!
+//! What comes next: traffic routing through the in-process routers and
+//! external plugins, ping-pong Services, analysis, `workloadRef`, pod
+//! restarts, adopting orphaned ReplicaSets, leader election, Prometheus
+//! metrics and health endpoints.
+#![warn(missing_docs)]
+
+mod error;
+pub mod observe;
+pub mod reconcile;
+pub mod run;
+pub mod service;
+pub mod workload;
+
+pub use error::Error;
+pub use run::{Settings, run};

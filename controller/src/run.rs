@@ -1,0 +1,127 @@
+//! Running the controller: the watches, the reconcile loop and shutdown.
+//!
+//! Rollouts are watched in one namespace or all, filtered by Argo's
+//! controller-instance label (`argo-rollouts.argoproj.io/controller-instance`):
+//! with an instance id, only Rollouts labelled with it; without one, only
+//! Rollouts without the label, so this controller and another (or Argo's)
+//! can share a cluster. ReplicaSets are watched into a cache (a reflector)
+//! that both feeds the reconciles and wakes the Rollout that controls a
+//! ReplicaSet when it changes; Services likewise, waking the Rollout that
+//! manages one. The loop ends, finishing the reconciles in
+//! flight, on SIGTERM or Ctrl-C.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
+use kube::Client;
+use kube::api::ApiResource;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+
+use crate::Error;
+use crate::reconcile::{self, Context, FIELD_MANAGER};
+
+/// The label that assigns a Rollout to one controller instance.
+pub const INSTANCE_LABEL: &str = "argo-rollouts.argoproj.io/controller-instance";
+/// How soon a Rollout is tried again after a failed reconcile.
+const ERROR_RETRY: Duration = Duration::from_secs(5);
+
+/// How the controller runs.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Watch only this namespace (`None`: all).
+    pub namespace: Option<String>,
+    /// Argo's `--instance-id`.
+    pub instance_id: Option<String>,
+}
+
+/// The label selector for the Rollouts of an instance (Argo's `InstanceIDRequirement`).
+///
+/// ```
+/// use rollgate_controller::run::instance_selector;
+/// assert_eq!(instance_selector(Some("blue")), "argo-rollouts.argoproj.io/controller-instance=blue");
+/// assert_eq!(instance_selector(None), "!argo-rollouts.argoproj.io/controller-instance");
+/// ```
+pub fn instance_selector(instance_id: Option<&str>) -> String {
+    match instance_id.filter(|id| !id.is_empty()) {
+        Some(id) => format!("{INSTANCE_LABEL}={id}"),
+        None => format!("!{INSTANCE_LABEL}"),
+    }
+}
+
+/// Runs the controller until SIGTERM or Ctrl-C.
+pub async fn run(client: Client, settings: Settings) {
+    let resource = reconcile::rollout_resource();
+    let (rollouts, replica_sets, services) = match &settings.namespace {
+        Some(ns) => (
+            Api::<DynamicObject>::namespaced_with(client.clone(), ns, &resource),
+            Api::<ReplicaSet>::namespaced(client.clone(), ns),
+            Api::<Service>::namespaced(client.clone(), ns),
+        ),
+        None => (
+            Api::<DynamicObject>::all_with(client.clone(), &resource),
+            Api::<ReplicaSet>::all(client.clone()),
+            Api::<Service>::all(client.clone()),
+        ),
+    };
+    let (store, writer) = reflector::store();
+    let replica_set_events = watcher(replica_sets, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .touched_objects();
+    let (service_store, service_writer) = reflector::store();
+    let service_events = watcher(services, watcher::Config::default())
+        .default_backoff()
+        .reflect(service_writer)
+        .touched_objects();
+    let recorder = reconcile::events::Recorder::new(client.clone(), FIELD_MANAGER);
+    let ctx = Arc::new(Context::new(client, store, service_store, recorder));
+    let owner = resource.clone();
+    let selector = instance_selector(settings.instance_id.as_deref());
+    tracing::info!(namespace = settings.namespace.as_deref().unwrap_or("(all)"), %selector, "watching Rollouts");
+    Controller::new_with(
+        rollouts,
+        watcher::Config::default().labels(&selector),
+        resource,
+    )
+    .owns_stream(replica_set_events)
+    .watches_stream(service_events, move |svc: Service| {
+        managing_rollout(&svc, &owner)
+    })
+    .shutdown_on_signal()
+    .run(reconcile::reconcile, error_policy, ctx)
+    .for_each(|result| async move {
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "reconcile");
+        }
+    })
+    .await;
+    tracing::info!("stopped");
+}
+
+fn error_policy(object: Arc<DynamicObject>, error: &Error, _: Arc<Context>) -> Action {
+    tracing::warn!(
+        rollout = %format!("{}/{}", object.metadata.namespace.as_deref().unwrap_or_default(),
+            object.metadata.name.as_deref().unwrap_or_default()),
+        %error,
+        "reconcile failed; trying again"
+    );
+    Action::requeue(ERROR_RETRY)
+}
+
+/// The Rollout that manages a Service (its managed-by annotation), woken
+/// when the Service changes.
+fn managing_rollout(service: &Service, resource: &ApiResource) -> Option<ObjectRef<DynamicObject>> {
+    let name = service
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(crate::service::MANAGED_BY_ANNOTATION)?;
+    let namespace = service.metadata.namespace.as_deref()?;
+    Some(ObjectRef::new_with(name, resource.clone()).within(namespace))
+}
