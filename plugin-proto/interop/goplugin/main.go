@@ -67,7 +67,7 @@ func main() {
 	logger := hclog.New(&hclog.LoggerOptions{Name: "host", Level: hclog.Debug, Output: logs})
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig: plugin.HandshakeConfig{
-			ProtocolVersion:  1,
+			ProtocolVersion:  2,
 			MagicCookieKey:   "ROLLGATE_PLUGIN",
 			MagicCookieValue: "trafficrouter-v1",
 		},
@@ -83,8 +83,8 @@ func main() {
 	if err != nil {
 		fail(logs, "handshake: %v", err)
 	}
-	if v := client.NegotiatedVersion(); v != 1 {
-		fail(logs, "negotiated version %d, want 1", v)
+	if v := client.NegotiatedVersion(); v != 2 {
+		fail(logs, "negotiated version %d, want 2", v)
 	}
 	if err := rpcClient.Ping(); err != nil {
 		fail(logs, "health ping: %v", err)
@@ -98,7 +98,7 @@ func main() {
 	var name wrapperspb.StringValue
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := conn.Invoke(ctx, "/rollgate.trafficrouter.v1.TrafficRouter/Type", &emptypb.Empty{}, &name); err != nil {
+	if err := conn.Invoke(ctx, "/rollgate.trafficrouter.v2.TrafficRouter/Type", &emptypb.Empty{}, &name); err != nil {
 		fail(logs, "Type: %v", err)
 	}
 	if name.GetValue() != "rollgate/journal" {
