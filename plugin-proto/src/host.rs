@@ -28,6 +28,10 @@ use router_core::{RolloutContext, TrafficRouter, TrafficTarget, Verified};
 
 type Client = pb::traffic_router_client::TrafficRouterClient<Channel>;
 
+/// How long the host waits for the stderr of a plugin that exited before its
+/// handshake to be read to its end.
+const STDERR_DRAIN: Duration = Duration::from_secs(1);
+
 /// How a [`PluginRouter`] runs its plugin.
 #[derive(Debug, Clone)]
 pub struct HostOptions {
@@ -190,15 +194,20 @@ impl PluginRouter {
             .map_err(|e| self.plugin_error(format!("cannot start: {e}")))?;
         let pid = child.id();
         let label = self.label();
-        if let Some(stderr) = child.stderr.take() {
+        // Forwards the plugin's stderr; ends with the message of its last
+        // line, which says why a plugin that exits early did.
+        let last_words = child.stderr.take().map(|stderr| {
             let label = label.clone();
             tokio::spawn(async move {
+                let mut last = None;
                 let mut lines = BufReader::new(stderr).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     crate::log::forward(&label, &line);
+                    last = Some(line);
                 }
-            });
-        }
+                last.map(|line| crate::log::message(&line))
+            })
+        });
         let stdout = child
             .stdout
             .take()
@@ -217,9 +226,19 @@ impl PluginRouter {
             Ok(Err(e)) => return Err(self.plugin_error(format!("cannot read the handshake: {e}"))),
             Ok(Ok(None)) => {
                 let status = child.wait().await.ok();
+                let said = match last_words {
+                    Some(task) => tokio::time::timeout(STDERR_DRAIN, task)
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                        .flatten(),
+                    None => None,
+                };
                 return Err(self.plugin_error(format!(
-                    "exited before its handshake ({})",
-                    status.map_or_else(|| "unknown status".to_owned(), |s| s.to_string())
+                    "exited before its handshake ({}; this host offers protocol version \
+                     {NATIVE_PROTOCOL_VERSION}){}",
+                    status.map_or_else(|| "unknown status".to_owned(), |s| s.to_string()),
+                    said.map(|s| format!(": {s}")).unwrap_or_default()
                 )));
             }
             Ok(Ok(Some(line))) => line,

@@ -92,6 +92,28 @@ async fn a_plugin_that_exits_early_is_reported() {
     assert!(err.contains("exited before its handshake"), "{err}");
 }
 
+/// A plugin that refuses the host's version (as one built for protocol
+/// version 1 does) exits before its handshake; the host's error says which
+/// version it offered and what the plugin said.
+#[tokio::test]
+async fn a_plugin_that_refuses_the_hosts_version_is_reported_with_its_reason() {
+    let said = r#"{"@level":"error","@message":"incompatible API version with plugin: this plugin speaks version 1"}"#;
+    let router = PluginRouter::new(
+        "sh",
+        HostOptions {
+            args: vec!["-c".into(), format!("echo '{said}' >&2; exit 1")],
+            ..HostOptions::default()
+        },
+    );
+    let err = router.init().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert_eq!(
+        err.to_string(),
+        "plugin sh: exited before its handshake (exit status: 1; this host offers protocol \
+         version 2): incompatible API version with plugin: this plugin speaks version 1"
+    );
+}
+
 #[test]
 fn run_by_a_person_the_plugin_explains_itself() {
     let out = std::process::Command::new(PLUGIN)
