@@ -2,17 +2,12 @@
 
 use async_trait::async_trait;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
-use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
-use rollout_core::status::WeightDestination;
-use router_core::RouteStep;
-use router_core::aspects::{Aspects, apply_by_aspects};
 use router_core::client::{KubeRouter, LazyClient, request_error, status_code};
-use router_core::{RolloutContext, TrafficRouter, TrafficTarget, Verified};
+use router_core::{RolloutContext, Routes, TrafficRouter, TrafficTarget, Verified};
 use serde_json::Value;
 
-use crate::Error;
 use crate::config::{Config, PLUGIN_NAME};
-use crate::plan::{self, Change, FIELD_MANAGER, HeaderRoute, Plan, Rollout};
+use crate::plan::{self, FIELD_MANAGER, Plan, Rollout};
 
 /// Routes a rollout's traffic with NGINX canary Ingresses.
 ///
@@ -63,19 +58,20 @@ impl NginxRouter {
         ))
     }
 
-    /// Plans and writes the canary Ingress of every stable Ingress; on
-    /// failure the error names the canary Ingresses already written.
+    /// Plans and writes the canary Ingress of every stable Ingress for
+    /// `target`; on failure the error names the canary Ingresses already
+    /// written.
     async fn each_ingress(
         &self,
-        ctx: &RolloutContext,
-        change: Change<'_>,
+        config: &Config,
+        rollout: &Rollout<'_>,
+        target: &TrafficTarget,
     ) -> Result<(), router_core::Error> {
-        let (config, rollout) = parse(ctx)?;
-        let api = self.ingresses(&ctx.namespace).await?;
+        let api = self.ingresses(rollout.namespace).await?;
         let mut written: Vec<String> = Vec::new();
         for stable_name in &config.stable_ingresses {
             let result = self
-                .one_ingress(&api, &config, &rollout, stable_name, change)
+                .one_ingress(&api, config, rollout, stable_name, target)
                 .await;
             match result {
                 Ok(Some(label)) => written.push(label),
@@ -92,14 +88,15 @@ impl NginxRouter {
         Ok(())
     }
 
-    /// Returns the canary Ingress's label when it wrote.
+    /// One read of the stable and of the canary Ingress, [`plan::plan`],
+    /// and at most one write; returns the canary Ingress's label when it wrote.
     async fn one_ingress(
         &self,
         api: &Api<DynamicObject>,
         config: &Config,
         rollout: &Rollout<'_>,
         stable_name: &str,
-        change: Change<'_>,
+        target: &TrafficTarget,
     ) -> Result<Option<String>, router_core::Error> {
         let stable = read(api, stable_name).await?.ok_or_else(|| {
             router_core::Error::not_found(format!(
@@ -109,7 +106,7 @@ impl NginxRouter {
         })?;
         let canary_name = plan::canary_ingress_name(rollout.name, stable_name);
         let existing = read(api, &canary_name).await?;
-        let planned = plan::plan_call(&stable, existing.as_ref(), rollout, config, change)?;
+        let planned = plan::plan(&stable, existing.as_ref(), rollout, config, target)?;
         let label = format!("Ingress {}/{canary_name}", rollout.namespace);
         match planned {
             Plan::Unchanged => Ok(None),
@@ -173,128 +170,57 @@ impl TrafficRouter for NginxRouter {
         Ok(PLUGIN_NAME.to_owned())
     }
 
+    /// Makes every canary Ingress carry `target` with one server-side apply
+    /// each (weight and header route together), or none when it already
+    /// does; see [`plan::plan`].
+    ///
+    /// A header route maps the step's one header match onto
+    /// `canary-by-header` and `canary-by-header-value` (exact) or
+    /// `canary-by-header-pattern` (prefix, regex); ingress-nginx evaluates
+    /// the header before the weight, so a request whose header matches goes
+    /// to the canary and one without it goes by weight. ReplicaSet hashes
+    /// are nothing to NGINX: the canary Ingress points at the canary
+    /// Service, whose selector the controller maintains.
+    ///
+    /// Refused before anything is read or written: a route `managedRoutes`
+    /// does not list, a mirror route, experiment destinations with a
+    /// weight, a header route ingress-nginx cannot express (see
+    /// [`plan::check`]), and a config error.
     async fn apply(
         &self,
         ctx: &RolloutContext,
         target: &TrafficTarget,
     ) -> Result<(), router_core::Error> {
-        apply_by_aspects(self, ctx, target).await
+        ctx.require_listed_routes(target)?;
+        let (config, rollout) = parse(ctx)?;
+        plan::check(target, &ctx.object_name())?;
+        // A canary Ingress carries a weight and header routes: a target of
+        // neither (ReplicaSet hashes, a mirror route's removal) is nothing to it.
+        let header_routes = matches!(target.routes, Routes::Header(_) | Routes::Exactly { .. });
+        if target.canary_weight.is_none() && !header_routes {
+            return Ok(());
+        }
+        self.each_ingress(&config, &rollout, target).await
     }
 
+    /// Verified when every canary Ingress as stored carries `canary: "true"`
+    /// and the target's `canary-weight` (and the weight total); a target
+    /// without a weight asks nothing of them. Once a fully promoted
+    /// rollout's canary Ingress is deleted (with
+    /// `deleteCanaryIngressOnCompletion`), weight 0 is verified by its absence.
     async fn verify(
         &self,
         ctx: &RolloutContext,
         target: &TrafficTarget,
     ) -> Result<Verified, router_core::Error> {
-        let weight = target.canary_weight.unwrap_or_default();
-        self.verify_weight_now(ctx, weight, &target.additional)
-            .await
-    }
-}
-
-#[async_trait]
-impl Aspects for NginxRouter {
-    /// Creates or updates each canary Ingress with `canary-weight: weight`
-    /// (header route and other annotations kept). Experiment destinations
-    /// cannot be expressed: an NGINX canary splits between two Services.
-    async fn set_weight(
-        &self,
-        ctx: &RolloutContext,
-        weight: i32,
-        additional: &[WeightDestination],
-    ) -> Result<(), router_core::Error> {
-        if additional.iter().any(|d| d.weight > 0) {
-            return Err(router_core::Error::from(Error::Unsupported {
-                rollout: ctx.object_name(),
-                message: "experiment destinations: an ingress-nginx canary Ingress splits traffic \
-                          between the canary and stable Services only"
-                    .into(),
-            }));
-        }
-        self.each_ingress(ctx, Change::Weight(weight)).await
-    }
-
-    /// Maps the step's one header match onto `canary-by-header` and
-    /// `canary-by-header-value` (exact) or `canary-by-header-pattern`
-    /// (prefix, regex); an empty match removes it. ingress-nginx evaluates
-    /// the header before the weight: a request whose header matches always
-    /// goes to the canary, one without the header goes by weight.
-    ///
-    /// Refused, changing nothing, when `managedRoutes` does not list the route.
-    async fn set_header_route(
-        &self,
-        ctx: &RolloutContext,
-        step: &SetHeaderRoute,
-    ) -> Result<(), router_core::Error> {
-        ctx.require_listed(RouteStep::Header, &step.name)?;
-        let route = HeaderRoute::from_step(step, &ctx.object_name())?;
-        self.each_ingress(
-            ctx,
-            Change::Header {
-                name: &step.name,
-                route: route.as_ref(),
-            },
-        )
-        .await
-    }
-
-    /// ingress-nginx canary Ingresses cannot mirror traffic: a mirror route
-    /// is an error (removing one is a no-op). A route `managedRoutes` does
-    /// not list is refused first.
-    async fn set_mirror_route(
-        &self,
-        ctx: &RolloutContext,
-        step: &SetMirrorRoute,
-    ) -> Result<(), router_core::Error> {
-        ctx.require_listed(RouteStep::Mirror, &step.name)?;
-        if step.matches.is_empty() {
-            return Ok(());
-        }
-        Err(router_core::Error::from(Error::Unsupported {
-            rollout: ctx.object_name(),
-            message: format!(
-                "setMirrorRoute {}: not supported by ingress-nginx canary Ingresses (they cannot \
-                 mirror traffic; use the Istio or Gateway API router)",
-                step.name
-            ),
-        }))
-    }
-
-    /// A no-op: the canary Ingress points at the canary Service, whose
-    /// selector the controller maintains.
-    async fn update_hash(
-        &self,
-        _ctx: &RolloutContext,
-        _canary_hash: &str,
-        _stable_hash: &str,
-        _additional: &[WeightDestination],
-    ) -> Result<(), router_core::Error> {
-        Ok(())
-    }
-
-    /// Removes the header-route annotations; the weight stays.
-    async fn remove_managed_routes(&self, ctx: &RolloutContext) -> Result<(), router_core::Error> {
-        self.each_ingress(ctx, Change::RemoveHeader).await
-    }
-}
-
-impl NginxRouter {
-    /// Verified when every canary Ingress as stored carries `canary: "true"`
-    /// and `canary-weight: weight` (and the weight total). Once a fully
-    /// promoted rollout's canary Ingress is deleted (with
-    /// `deleteCanaryIngressOnCompletion`), weight 0 is verified by its absence.
-    async fn verify_weight_now(
-        &self,
-        ctx: &RolloutContext,
-        weight: i32,
-        _additional: &[WeightDestination],
-    ) -> Result<Verified, router_core::Error> {
         let (config, rollout) = parse(ctx)?;
+        let Some(weight) = target.canary_weight else {
+            return Ok(Verified::Verified);
+        };
         let api = self.ingresses(&ctx.namespace).await?;
         for stable in &config.stable_ingresses {
             let canary = read(&api, &plan::canary_ingress_name(rollout.name, stable)).await?;
-            let ok = plan::verified(canary.as_ref(), &rollout, &config, weight);
-            if !ok {
+            if !plan::verified(canary.as_ref(), &rollout, &config, weight) {
                 return Ok(Verified::NotVerified);
             }
         }

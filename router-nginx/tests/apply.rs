@@ -293,3 +293,68 @@ async fn weight_zero_on_a_promoted_rollout_deletes_the_canary_ingress() {
     call.result().await.unwrap();
     api.no_more_requests().await;
 }
+
+/// A whole target (rollout-core's desired traffic) that changes the weight
+/// and sets a header route is one read of each Ingress and one apply
+/// carrying both.
+#[tokio::test]
+async fn a_weight_and_a_header_route_together_are_one_apply() {
+    let (router, mut api) = router();
+    let beta: rollout_core::spec::SetHeaderRoute = serde_json::from_value(json!({
+        "name": "beta", "match": [{"headerName": "x-beta", "headerValue": {"exact": "yes"}}]
+    }))
+    .unwrap();
+    let target = router_core::TrafficTarget {
+        canary_weight: Some(40),
+        routes: router_core::Routes::Exactly {
+            header: vec![beta],
+            mirror: Vec::new(),
+        },
+        ..Default::default()
+    };
+    let call = mock_api::spawn(async move { router.apply(&ctx(), &target).await });
+    api.next(reply(200, &stable())).await;
+    api.next(reply(200, &stored(20))).await;
+    let apply = api.next(reply(200, &stored(40))).await;
+    assert_eq!(apply.method, "PATCH");
+    let mut want = applied(40);
+    let annotations = want["metadata"]["annotations"].as_object_mut().unwrap();
+    annotations.insert(
+        "nginx.ingress.kubernetes.io/canary-by-header".into(),
+        json!("x-beta"),
+    );
+    annotations.insert(
+        "nginx.ingress.kubernetes.io/canary-by-header-value".into(),
+        json!("yes"),
+    );
+    annotations.insert("rollgate.dev/header-route".into(), json!("beta"));
+    assert_eq!(apply.body, want);
+    call.result().await.unwrap();
+    api.no_more_requests().await;
+}
+
+/// Two header routes in one target cannot be carried by one canary
+/// Ingress: refused before any request.
+#[tokio::test]
+async fn two_header_routes_at_once_are_refused_before_any_request() {
+    let (router, mut api) = router();
+    let route = |name: &str| -> rollout_core::spec::SetHeaderRoute {
+        serde_json::from_value(json!({
+            "name": name, "match": [{"headerName": format!("x-{name}"), "headerValue": {"exact": "1"}}]
+        }))
+        .unwrap()
+    };
+    let mut c = ctx();
+    c.managed_routes.push(ManagedRoute::header("gamma"));
+    let target = router_core::TrafficTarget {
+        canary_weight: Some(10),
+        routes: router_core::Routes::Exactly {
+            header: vec![route("beta"), route("gamma")],
+            mirror: Vec::new(),
+        },
+        ..Default::default()
+    };
+    let err = router.apply(&c, &target).await.unwrap_err().to_string();
+    assert!(err.contains("one header route per canary Ingress"), "{err}");
+    api.no_more_requests().await;
+}
