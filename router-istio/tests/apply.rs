@@ -1,11 +1,13 @@
 //! The router's requests, asserted exactly against a mock API server (the
 //! testkit's `mock_api`, on tower-test): an unchanged VirtualService costs
-//! one read and no write; a change is one replace carrying the
-//! resourceVersion read; a conflict (409) is read, planned and written
-//! again; a missing object is an error naming it, with nothing written.
+//! one read and no write; a weight change is one JSON patch guarded by
+//! `test` operations; a change of routes is one replace carrying the
+//! resourceVersion read, whatever else changes with it; a failed guard
+//! (422) or a conflict (409) is read, planned and written again; a missing
+//! object is an error naming it, with nothing written.
 
 use rollgate_testkit::mock_api::{self, ApiResponse, MockApi, Seen, reply, status};
-use router_core::{ManagedRoute, RolloutContext, TrafficRouter};
+use router_core::{ManagedRoute, RolloutContext, Routes, TrafficRouter, TrafficTarget};
 use router_istio::IstioRouter;
 use router_istio::KubeRouter;
 use serde_json::{Value, json};
@@ -78,36 +80,123 @@ async fn an_unchanged_virtual_service_costs_one_read_and_no_write() {
     api.no_more_requests().await;
 }
 
+/// The JSON patch `set_weight(10)` sends over `vs(0, _)`: each weight
+/// guarded by its destination's host.
+fn weight_patch() -> Value {
+    json!([
+        {"op": "test", "path": "/spec/http/0/route/0/destination/host", "value": "web-stable"},
+        {"op": "replace", "path": "/spec/http/0/route/0/weight", "value": 90},
+        {"op": "test", "path": "/spec/http/0/route/1/destination/host", "value": "web-canary"},
+        {"op": "replace", "path": "/spec/http/0/route/1/weight", "value": 10},
+    ])
+}
+
 #[tokio::test]
-async fn a_change_is_one_replace_with_the_resource_version_read() {
+async fn a_weight_change_is_one_guarded_json_patch() {
     let (router, mut api) = router();
     let call = set_weight_10(router);
     next(&mut api, reply(200, &vs(0, "5"))).await;
-    let put = next(&mut api, reply(200, &vs(10, "6"))).await;
-    assert_eq!((put.method.as_str(), put.path.as_str()), ("PUT", VS));
-    assert_eq!(
-        put.body,
-        vs(10, "5"),
-        "the whole object, as read, with the new weights"
-    );
+    let patch = next(&mut api, reply(200, &vs(10, "6"))).await;
+    assert_eq!((patch.method.as_str(), patch.path.as_str()), ("PATCH", VS));
+    assert_eq!(patch.content_type, "application/json-patch+json");
+    assert_eq!(patch.body, weight_patch());
     call.result().await.unwrap();
     api.no_more_requests().await;
 }
 
 #[tokio::test]
-async fn a_conflict_is_read_planned_and_written_again() {
+async fn a_failed_guard_is_read_planned_and_written_again() {
     let (router, mut api) = router();
     let call = set_weight_10(router);
     next(&mut api, reply(200, &vs(0, "5"))).await;
+    let failed = status(
+        422,
+        "Invalid",
+        "the server rejected our request due to an error in our request",
+    );
+    let patch = next(&mut api, reply(422, &failed)).await;
+    assert_eq!(patch.method, "PATCH");
+    // Someone else swapped the destinations meanwhile: the next patch
+    // follows them.
+    let mut theirs = vs(0, "7");
+    theirs["spec"]["http"][0]["route"]
+        .as_array_mut()
+        .unwrap()
+        .reverse();
+    let get = next(&mut api, reply(200, &theirs)).await;
+    assert_eq!(get.method, "GET");
+    let patch = next(&mut api, reply(200, &vs(10, "8"))).await;
+    assert_eq!(
+        patch.body,
+        json!([
+            {"op": "test", "path": "/spec/http/0/route/0/destination/host", "value": "web-canary"},
+            {"op": "replace", "path": "/spec/http/0/route/0/weight", "value": 10},
+            {"op": "test", "path": "/spec/http/0/route/1/destination/host", "value": "web-stable"},
+            {"op": "replace", "path": "/spec/http/0/route/1/weight", "value": 90},
+        ])
+    );
+    call.result().await.unwrap();
+    api.no_more_requests().await;
+}
+
+fn beta() -> rollout_core::spec::SetHeaderRoute {
+    serde_json::from_value(json!({
+        "name": "beta", "match": [{"headerName": "x-beta", "headerValue": {"exact": "yes"}}]
+    }))
+    .unwrap()
+}
+
+/// `vs(canary, rv)` with the header route `beta` first.
+fn vs_with_beta(canary: i64, resource_version: &str) -> Value {
+    let mut object = vs(canary, resource_version);
+    object["spec"]["http"].as_array_mut().unwrap().insert(
+        0,
+        json!({"name": "beta", "match": [{"headers": {"x-beta": {"exact": "yes"}}}],
+               "route": [{"destination": {"host": "web-canary"}, "weight": 100}]}),
+    );
+    object
+}
+
+/// A whole target that changes the weight and sets a header route: one
+/// read and one replace carrying both.
+#[tokio::test]
+async fn a_weight_and_a_header_route_together_are_one_replace() {
+    let (router, mut api) = router();
+    let mut c = ctx();
+    c.managed_routes = vec![ManagedRoute::header("beta")];
+    let target = TrafficTarget {
+        canary_weight: Some(30),
+        routes: Routes::Exactly {
+            header: vec![beta()],
+            mirror: Vec::new(),
+        },
+        ..Default::default()
+    };
+    let call = mock_api::spawn(async move { router.apply(&c, &target).await });
+    next(&mut api, reply(200, &vs(10, "5"))).await;
+    let put = next(&mut api, reply(200, &vs_with_beta(30, "6"))).await;
+    assert_eq!((put.method.as_str(), put.path.as_str()), ("PUT", VS));
+    assert_eq!(put.body, vs_with_beta(30, "5"));
+    call.result().await.unwrap();
+    api.no_more_requests().await;
+}
+
+#[tokio::test]
+async fn a_conflict_on_a_replace_is_read_planned_and_written_again() {
+    let (router, mut api) = router();
+    let mut c = ctx();
+    c.managed_routes = vec![ManagedRoute::header("beta")];
+    let call = mock_api::spawn(async move { router.set_header_route(&c, &beta()).await });
+    next(&mut api, reply(200, &vs(10, "5"))).await;
     let put = next(&mut api, reply(409, &conflict())).await;
     assert_eq!(put.method, "PUT");
     // Someone else's edit landed meanwhile: it is in what we write next.
-    let mut theirs = vs(0, "7");
+    let mut theirs = vs(10, "7");
     theirs["spec"]["http"][0]["timeout"] = json!("3s");
     let get = next(&mut api, reply(200, &theirs)).await;
     assert_eq!(get.method, "GET");
-    let mut want = vs(10, "7");
-    want["spec"]["http"][0]["timeout"] = json!("3s");
+    let mut want = vs_with_beta(10, "7");
+    want["spec"]["http"][1]["timeout"] = json!("3s");
     let put = next(&mut api, reply(200, &want)).await;
     assert_eq!(put.method, "PUT");
     assert_eq!(put.body, want);
@@ -187,6 +276,13 @@ async fn a_max_traffic_weight_istio_cannot_express_is_refused_on_the_first_call(
         "rollout default/web: spec.strategy.canary.trafficRouting.maxTrafficWeight: 1000 is not \
          supported: Istio route weights add up to 100 (remove the field or set it to 100)"
     );
+    // The whole desired traffic of a first reconcile is refused the same way.
+    let first = TrafficTarget::desired(&rollout_core::DesiredTraffic::default());
+    let err = router.apply(&c, &first).await.unwrap_err().to_string();
+    assert!(err.contains("maxTrafficWeight: 1000"), "{err}");
+    // So is an explicit 100 accepted, and no other total.
+    c.max_traffic_weight = Some(50);
+    assert!(router.set_weight(&c, 0, &[]).await.is_err());
     assert!(router.verify_weight(&c, 0, &[]).await.is_err());
     assert!(router.update_hash(&c, "a", "b", &[]).await.is_err());
     assert!(router.remove_managed_routes(&c).await.is_err());

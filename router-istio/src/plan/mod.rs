@@ -1,29 +1,28 @@
 //! What a VirtualService or DestinationRule should become, as pure
-//! functions of the object as read and the desired traffic: the new object,
-//! or `None` when nothing changes.
+//! functions of the object as read and a [`TrafficTarget`]: the write to
+//! send, or `None` when nothing changes.
 //!
-//! The objects are edited as JSON, so fields this crate does not know
-//! (retries, timeouts, fault injection, fields of newer Istio versions)
-//! are carried over untouched.
+//! [`plan_virtual_service`] is the one plan of a VirtualService: the
+//! target's managed header and mirror routes and its weights, in one write.
+//! [`plan_destination_rule`] points the DestinationRule's subsets at the
+//! target's ReplicaSets. The objects are edited as JSON, so fields this
+//! crate does not know (retries, timeouts, fault injection, fields of newer
+//! Istio versions) are carried over untouched.
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use rollout_core::spec::{MirrorMatch, SetHeaderRoute, SetMirrorRoute, StringMatch};
-use rollout_core::status::WeightDestination;
-use serde_json::{Map, Value, json};
+use json_patch::Patch;
+use router_core::TrafficTarget;
+use serde_json::Value;
 
 use crate::Error;
 use crate::config::{DestinationRuleRef, VirtualServiceRef};
 
-/// The pod-template-hash label a subset selects on.
-pub const HASH_LABEL: &str = "rollouts-pod-template-hash";
+mod managed;
+mod patch;
+mod select;
+mod subsets;
+mod weights;
 
-/// Annotation naming the rollout that manages a DestinationRule's subsets.
-/// Not Argo's `argo-rollouts.argoproj.io/managed-by-rollouts`: Argo Rollouts'
-/// own Istio controller strips the hash labels from a DestinationRule that
-/// carries that annotation but is not referenced by `trafficRouting.istio`,
-/// which is exactly the case when this router runs as Argo's plugin.
-pub const MANAGED_BY: &str = "rollgate.dev/managed-by-rollout";
+pub use subsets::{HASH_LABEL, MANAGED_BY, plan_destination_rule};
 
 /// Istio's weights add up to 100.
 pub const TOTAL_WEIGHT: i64 = 100;
@@ -94,514 +93,96 @@ impl Rollout<'_> {
     }
 }
 
-fn routes<'v>(vs: &'v Value, kind: &str) -> &'v [Value] {
-    vs["spec"][kind].as_array().map_or(&[], Vec::as_slice)
+/// How a VirtualService is written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// Only weights change: this JSON patch, every weight it writes guarded
+    /// by `test` operations on the route's name and the destination's host
+    /// and subset.
+    Weights(Patch),
+    /// The routes change (a managed route set or removed, routes reordered,
+    /// a destination added or dropped): this whole object, replaced with
+    /// the `resourceVersion` it was read at.
+    Replace(Value),
 }
 
-/// The http routes that carry the weights: those named in `routes`, or the
-/// one unmanaged route; plus the managed mirror routes, which are weighted
-/// alongside.
-fn http_indexes(
-    vs: &Value,
-    vs_ref: &VirtualServiceRef,
-    rollout: &Rollout<'_>,
-) -> Result<Vec<usize>, Error> {
-    let http = routes(vs, "http");
-    let mut indexes = Vec::new();
-    if vs_ref.routes.is_empty() {
-        if !(vs_ref.tls_routes.is_empty() && vs_ref.tcp_routes.is_empty()) {
-            return Ok(indexes);
-        }
-        let unmanaged: Vec<usize> = (0..http.len())
-            .filter(|&i| !rollout.is_managed(&http[i]))
-            .collect();
-        match unmanaged.as_slice() {
-            [one] => indexes.push(*one),
-            _ => {
-                return Err(vs_error(
-                    vs,
-                    "spec.http[] should be set in VirtualService and it must have exactly one route \
-                     when omitting spec.strategy.canary.trafficRouting.istio.virtualService.routes",
-                ));
-            }
-        }
-    } else {
-        for name in &vs_ref.routes {
-            let i = http
-                .iter()
-                .position(|r| r["name"].as_str() == Some(name))
-                .ok_or_else(|| {
-                    vs_error(
-                        vs,
-                        format!("HTTP Route '{name}' is not found in the defined Virtual Service."),
-                    )
-                })?;
-            indexes.push(i);
-        }
-    }
-    for (i, route) in http.iter().enumerate() {
-        if !route["mirror"].is_null() && rollout.is_managed(route) && !indexes.contains(&i) {
-            indexes.push(i);
-        }
-    }
-    Ok(indexes)
-}
-
-/// The distinct ports of a route's match blocks.
-fn match_ports(route: &Value) -> BTreeSet<i64> {
-    route["match"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m["port"].as_i64())
-        .collect()
-}
-
-fn port_matches(route: &Value, port: i64) -> bool {
-    let ports = match_ports(route);
-    match ports.len() {
-        0 => port == 0,
-        1 => ports.contains(&port),
-        _ => false,
-    }
-}
-
-fn tls_indexes(vs: &Value, vs_ref: &VirtualServiceRef) -> Result<Vec<usize>, Error> {
-    let tls = routes(vs, "tls");
-    let mut indexes = Vec::new();
-    for selector in &vs_ref.tls_routes {
-        let want: BTreeSet<&str> = selector.sni_hosts.iter().map(String::as_str).collect();
-        let found: Vec<usize> = (0..tls.len())
-            .filter(|&i| {
-                let hosts: BTreeSet<&str> = tls[i]["match"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .flat_map(|m| m["sniHosts"].as_array().into_iter().flatten())
-                    .filter_map(Value::as_str)
-                    .collect();
-                port_matches(&tls[i], selector.port) && hosts == want
-            })
-            .collect();
-        if found.is_empty() {
-            return Err(vs_error(
-                vs,
-                "No matching TLS routes found in the defined Virtual Service.",
-            ));
-        }
-        indexes.extend(found);
-    }
-    Ok(indexes)
-}
-
-fn tcp_indexes(vs: &Value, vs_ref: &VirtualServiceRef) -> Result<Vec<usize>, Error> {
-    let tcp = routes(vs, "tcp");
-    let mut indexes = Vec::new();
-    for selector in &vs_ref.tcp_routes {
-        let found: Vec<usize> = (0..tcp.len())
-            .filter(|&i| port_matches(&tcp[i], selector.port))
-            .collect();
-        if found.is_empty() {
-            return Err(vs_error(
-                vs,
-                "No matching TCP routes found in the defined Virtual Service.",
-            ));
-        }
-        indexes.extend(found);
-    }
-    Ok(indexes)
-}
-
-/// Rewrites one route's destinations for `desired`: canary gets `desired`,
-/// stable the rest, experiment Services theirs (added if missing, in host
-/// order), additional subsets keep theirs, any other destination is dropped.
-fn weigh(
-    vs: &Value,
-    route: &mut Value,
-    rollout: &Rollout<'_>,
-    desired: i32,
-    additional: &[WeightDestination],
-) -> Result<(), Error> {
-    let destinations = route["route"].as_array().cloned().unwrap_or_default();
-    if !destinations.iter().any(|d| rollout.is_canary(d)) {
-        return Err(vs_error(
-            vs,
-            match rollout.destination_rule {
-                Some(dr) => format!(
-                    "Canary DestinationRule subset '{}' not found in route",
-                    dr.canary_subset_name
-                ),
-                None => format!(
-                    "Canary Service '{}' not found in route",
-                    rollout.canary_service
-                ),
-            },
-        ));
-    }
-    if !destinations.iter().any(|d| rollout.is_stable(d)) {
-        return Err(vs_error(
-            vs,
-            match rollout.destination_rule {
-                Some(dr) => format!(
-                    "Stable DestinationRule subset '{}' not found in route",
-                    dr.stable_subset_name
-                ),
-                None => format!(
-                    "Stable Service '{}' not found in route",
-                    rollout.stable_service
-                ),
-            },
-        ));
-    }
-    let extra: i64 = additional.iter().map(|a| i64::from(a.weight.max(0))).sum();
-    let kept: i64 = destinations
-        .iter()
-        .filter(|d| rollout.is_additional_subset(d))
-        .filter_map(|d| d["weight"].as_i64())
-        .sum();
-    let stable = (TOTAL_WEIGHT - i64::from(desired) - extra - kept).max(0);
-    let experiment = |d: &Value| {
-        let host = d["destination"]["host"].as_str().unwrap_or_default();
-        additional.iter().find(|a| {
-            a.service_name
-                .as_deref()
-                .is_some_and(|s| host == s || names_service(host, s))
-        })
-    };
-    let mut out = Vec::new();
-    for d in &destinations {
-        if d["destination"]["host"]
-            .as_str()
-            .unwrap_or_default()
-            .is_empty()
-        {
-            out.push(d.clone());
-            continue;
-        }
-        let weight = if rollout.is_canary(d) {
-            i64::from(desired)
-        } else if rollout.is_stable(d) {
-            stable
-        } else if let Some(a) = experiment(d) {
-            i64::from(a.weight)
-        } else if rollout.is_additional_subset(d) {
-            out.push(d.clone());
-            continue;
-        } else {
-            continue;
-        };
-        let mut d = d.clone();
-        d["weight"] = json!(weight);
-        out.push(d);
-    }
-    let mut missing: Vec<&WeightDestination> = additional
-        .iter()
-        .filter(|a| {
-            a.service_name.is_some()
-                && !destinations
-                    .iter()
-                    .any(|d| experiment(d).is_some_and(|e| e == *a))
-        })
-        .collect();
-    missing.sort_by(|a, b| a.service_name.cmp(&b.service_name));
-    for a in missing {
-        out.push(json!({"destination": {"host": a.service_name}, "weight": a.weight}));
-    }
-    route["route"] = Value::Array(out);
-    Ok(())
-}
-
-/// Puts the managed http routes first, in `managedRoutes` order; the others
-/// follow in their order.
-fn order_routes(vs: &mut Value, managed: &[String]) {
-    let Some(http) = http_mut(vs) else {
-        return;
-    };
-    if managed.is_empty() {
-        return;
-    }
-    let mut first = Vec::new();
-    for name in managed {
-        if let Some(i) = http.iter().position(|r| r["name"].as_str() == Some(name)) {
-            first.push(http.remove(i));
-        }
-    }
-    first.append(http);
-    *http = first;
-}
-
-fn changed(before: &Value, after: Value) -> Option<Value> {
-    (before != &after).then_some(after)
-}
-
-/// The VirtualService with `desired` (of 100) on the canary and the rest on
-/// stable, in every selected http, tls and tcp route and the managed mirror
-/// routes; `None` when it already is so.
+/// The one plan of a VirtualService: what `target` makes of `vs` (as read).
+///
+/// 1. Managed routes (`managedRoutes`, in order): each one the target sets
+///    is built anew (a header route last, a mirror route first) and each one
+///    it removes goes; header and mirror routes send to `canary_host` (the
+///    DestinationRule's `spec.host` with subset-level splitting, else the
+///    canary Service).
+/// 2. Weights, when the target gives them: `canary_weight` (of 100) on the
+///    canary and the rest on stable in every selected http, tls and tcp
+///    route, and in the managed mirror routes (so a mirror route set in the
+///    same target splits like the weighted route).
+/// 3. The managed routes are put first, in `managedRoutes` order.
+///
+/// `None` when nothing changes (a target of hashes only never changes a
+/// VirtualService); a [`Write::Weights`] patch when only weights change;
+/// else a [`Write::Replace`].
+///
+/// # Errors
+///
+/// Argo Rollouts' errors for a VirtualService that cannot carry the target
+/// (a route not found, the canary or stable destination missing from a
+/// route, ...), naming the object; a route the target names that
+/// `managedRoutes` does not list.
 ///
 /// ```
-/// use router_istio::{config::VirtualServiceRef, plan::{plan_weights, Rollout}};
+/// use router_core::TrafficTarget;
+/// use router_istio::{config::VirtualServiceRef, plan::{plan_virtual_service, Rollout, Write}};
 /// let vs = serde_json::json!({"metadata": {"name": "web", "namespace": "default"}, "spec": {"http": [
 ///     {"route": [{"destination": {"host": "web-stable"}, "weight": 100},
 ///                {"destination": {"host": "web-canary"}, "weight": 0}]}]}});
 /// let vs_ref: VirtualServiceRef = serde_json::from_value(serde_json::json!({"name": "web"})).unwrap();
 /// let rollout = Rollout { canary_service: "web-canary", stable_service: "web-stable",
 ///     managed_routes: &[], destination_rule: None };
-/// let after = plan_weights(&vs, &vs_ref, &rollout, 10, &[]).unwrap().unwrap();
+/// let target = TrafficTarget::weight(10, &[]);
+/// let Some(Write::Weights(patch)) = plan_virtual_service(&vs, &vs_ref, &rollout, &target, "web-canary").unwrap()
+/// else { panic!("a weight change is a guarded patch") };
+/// let mut after = vs.clone();
+/// json_patch::patch(&mut after, &patch).unwrap();
 /// assert_eq!(after["spec"]["http"][0]["route"][0]["weight"], 90);
-/// assert!(plan_weights(&after, &vs_ref, &rollout, 10, &[]).unwrap().is_none());
+/// assert!(plan_virtual_service(&after, &vs_ref, &rollout, &target, "web-canary").unwrap().is_none());
 /// ```
-pub fn plan_weights(
+pub fn plan_virtual_service(
     vs: &Value,
     vs_ref: &VirtualServiceRef,
     rollout: &Rollout<'_>,
-    desired: i32,
-    additional: &[WeightDestination],
-) -> Result<Option<Value>, Error> {
-    if !(0..=100).contains(&desired) {
-        return Err(vs_error(
-            vs,
-            format!("weight {desired} is outside 0 to 100"),
-        ));
+    target: &TrafficTarget,
+    canary_host: &str,
+) -> Result<Option<Write>, Error> {
+    if target.canary_weight.is_none() && !target.touches_routes() {
+        return Ok(None);
     }
-    if routes(vs, "http").is_empty() && routes(vs, "tls").is_empty() && routes(vs, "tcp").is_empty()
+    if let Some((step, name)) = target
+        .named_routes()
+        .into_iter()
+        .find(|(_, name)| !rollout.managed_routes.iter().any(|m| m == name))
     {
         return Err(vs_error(
             vs,
-            "Unable to get any of the HTTP, TCP or TLS routes for the Istio VirtualService",
+            format!(
+                "{step} {name}: the route is not listed in \
+                 spec.strategy.canary.trafficRouting.managedRoutes"
+            ),
         ));
     }
     let mut out = vs.clone();
-    for (kind, indexes) in [
-        ("http", http_indexes(vs, vs_ref, rollout)?),
-        ("tls", tls_indexes(vs, vs_ref)?),
-        ("tcp", tcp_indexes(vs, vs_ref)?),
-    ] {
-        for i in indexes {
-            weigh(vs, &mut out["spec"][kind][i], rollout, desired, additional)?;
-        }
+    managed::set_routes(&mut out, vs_ref, rollout, target, canary_host)?;
+    if let Some(weight) = target.canary_weight {
+        weights::set_weights(&mut out, vs_ref, rollout, weight, &target.additional)?;
     }
-    order_routes(&mut out, rollout.managed_routes);
-    Ok(changed(vs, out))
-}
-
-/// Where managed routes send requests: the DestinationRule's host with the
-/// canary subset, or the canary Service; with the port of the weighted
-/// route's first destination.
-fn canary_destination(
-    vs: &Value,
-    vs_ref: &VirtualServiceRef,
-    rollout: &Rollout<'_>,
-    canary_host: &str,
-) -> Result<Value, Error> {
-    let mut destination = Map::new();
-    destination.insert("host".into(), json!(canary_host));
-    let weighted = http_indexes(vs, vs_ref, rollout)?;
-    if let Some(port) = weighted
-        .first()
-        .and_then(|&i| routes(vs, "http")[i]["route"][0]["destination"]["port"]["number"].as_i64())
-    {
-        destination.insert("port".into(), json!({"number": port}));
+    managed::order_routes(&mut out, rollout.managed_routes);
+    if &out == vs {
+        return Ok(None);
     }
-    if let Some(dr) = rollout.destination_rule {
-        destination.insert("subset".into(), json!(dr.canary_subset_name));
-    }
-    Ok(Value::Object(destination))
-}
-
-fn istio_match(m: &StringMatch) -> Value {
-    let mut out = Map::new();
-    for (key, value) in [
-        ("exact", &m.exact),
-        ("prefix", &m.prefix),
-        ("regex", &m.regex),
-    ] {
-        if let Some(v) = value {
-            out.insert(key.into(), json!(v));
-        }
-    }
-    Value::Object(out)
-}
-
-/// The http routes, if the object has them (never inserting the field).
-fn http_mut(vs: &mut Value) -> Option<&mut Vec<Value>> {
-    vs.get_mut("spec")?.get_mut("http")?.as_array_mut()
-}
-
-fn without_route(vs: &Value, name: &str) -> Value {
-    let mut out = vs.clone();
-    if let Some(http) = http_mut(&mut out) {
-        http.retain(|r| r["name"].as_str() != Some(name));
-    }
-    out
-}
-
-/// Where a new managed route is put before the `managedRoutes` ordering.
-#[derive(Debug, Clone, Copy)]
-enum Place {
-    First,
-    Last,
-}
-
-/// The VirtualService with its http route `name` replaced by what `build`
-/// makes of the VirtualService without it (`None`: removed), then the
-/// managed routes ordered.
-fn replace_managed_route(
-    vs: &Value,
-    rollout: &Rollout<'_>,
-    name: &str,
-    place: Place,
-    build: Option<impl FnOnce(&Value) -> Result<Value, Error>>,
-) -> Result<Option<Value>, Error> {
-    if vs["spec"]["http"].as_array().is_none() {
-        return Err(vs_error(vs, "spec.http not found"));
-    }
-    let mut out = without_route(vs, name);
-    if let Some(build) = build {
-        let route = build(&out)?;
-        let http = http_mut(&mut out).expect("checked above");
-        match place {
-            Place::First => http.insert(0, route),
-            Place::Last => http.push(route),
-        }
-    }
-    order_routes(&mut out, rollout.managed_routes);
-    Ok(changed(vs, out))
-}
-
-/// The VirtualService with the managed header route `step.name` sending
-/// requests whose headers match to the canary (each match entry one Istio
-/// match block, ORed), placed by `managedRoutes` order; an empty match
-/// removes it.
-pub fn plan_header_route(
-    vs: &Value,
-    vs_ref: &VirtualServiceRef,
-    rollout: &Rollout<'_>,
-    step: &SetHeaderRoute,
-    canary_host: &str,
-) -> Result<Option<Value>, Error> {
-    let build = (!step.matches.is_empty()).then_some(|out: &Value| {
-        let destination = canary_destination(out, vs_ref, rollout, canary_host)?;
-        let matches: Vec<Value> = step
-            .matches
-            .iter()
-            .map(|m| json!({"headers": {m.header_name.clone(): istio_match(&m.header_value)}}))
-            .collect();
-        Ok(json!({"name": step.name, "match": matches,
-                  "route": [{"destination": destination, "weight": 100}]}))
-    });
-    replace_managed_route(vs, rollout, &step.name, Place::Last, build)
-}
-
-/// One Istio match block from a mirror step's match (method, uri, headers).
-fn mirror_match(m: &MirrorMatch) -> Value {
-    let mut block = Map::new();
-    if let Some(method) = &m.method {
-        block.insert("method".into(), istio_match(method));
-    }
-    if let Some(path) = &m.path {
-        block.insert("uri".into(), istio_match(path));
-    }
-    if !m.headers.is_empty() {
-        let headers: BTreeMap<&String, Value> =
-            m.headers.iter().map(|(k, v)| (k, istio_match(v))).collect();
-        block.insert("headers".into(), json!(headers));
-    }
-    Value::Object(block)
-}
-
-/// The VirtualService with the managed mirror route `step.name`: requests
-/// matching the step go where the weighted route sends them (same
-/// destinations and weights) and `percentage` of them are copied to the
-/// canary; an empty match removes it.
-pub fn plan_mirror_route(
-    vs: &Value,
-    vs_ref: &VirtualServiceRef,
-    rollout: &Rollout<'_>,
-    step: &SetMirrorRoute,
-    canary_host: &str,
-) -> Result<Option<Value>, Error> {
-    let build = (!step.matches.is_empty()).then_some(|out: &Value| {
-        let destination = canary_destination(out, vs_ref, rollout, canary_host)?;
-        let destinations = http_indexes(out, vs_ref, rollout)?
-            .first()
-            .map(|&i| routes(out, "http")[i]["route"].clone())
-            .unwrap_or_else(|| json!([]));
-        let matches: Vec<Value> = step.matches.iter().map(mirror_match).collect();
-        Ok(json!({
-            "name": step.name, "match": matches, "route": destinations,
-            "mirror": destination,
-            "mirrorPercentage": {"value": step.percentage.unwrap_or(100)}
-        }))
-    });
-    replace_managed_route(vs, rollout, &step.name, Place::First, build)
-}
-
-/// The VirtualService without the http routes named in `names` (the
-/// managed routes and the routes the steps set).
-pub fn plan_remove_managed(vs: &Value, names: &BTreeSet<String>) -> Option<Value> {
-    let mut out = vs.clone();
-    if let Some(http) = http_mut(&mut out) {
-        http.retain(|r| !r["name"].as_str().is_some_and(|n| names.contains(n)));
-    }
-    changed(vs, out)
-}
-
-/// The DestinationRule with the canary and stable subsets selecting
-/// `canary_hash` and `stable_hash` (an empty hash removes the label),
-/// experiment subsets selecting theirs (added if missing). Subsets that
-/// are none of these are kept as they are, and so are every other field.
-pub fn plan_update_hash(
-    dr: &Value,
-    dr_ref: &DestinationRuleRef,
-    rollout_name: &str,
-    canary_hash: &str,
-    stable_hash: &str,
-    additional: &[WeightDestination],
-) -> Result<Option<Value>, Error> {
-    let mut out = dr.clone();
-    out["metadata"]["annotations"][MANAGED_BY] = json!(rollout_name);
-    let mut wanted: Vec<(String, String)> = vec![
-        (dr_ref.canary_subset_name.clone(), canary_hash.to_owned()),
-        (dr_ref.stable_subset_name.clone(), stable_hash.to_owned()),
-    ];
-    for a in additional {
-        if let (Some(name), Some(hash)) = (&a.service_name, &a.pod_template_hash) {
-            wanted.push((name.clone(), hash.clone()));
-        }
-    }
-    if out["spec"]["subsets"].is_null() {
-        out["spec"]["subsets"] = json!([]);
-    }
-    let subsets = out["spec"]["subsets"]
-        .as_array_mut()
-        .ok_or_else(|| object_error(dr, "DestinationRule", "spec.subsets is not a list"))?;
-    for (i, (name, hash)) in wanted.iter().enumerate() {
-        let position = subsets
-            .iter()
-            .position(|s| s["name"].as_str() == Some(name));
-        let subset = match position {
-            Some(p) => &mut subsets[p],
-            None if i >= 2 => {
-                subsets.push(json!({"name": name, "labels": {}}));
-                subsets.last_mut().expect("just pushed")
-            }
-            None => {
-                return Err(object_error(
-                    dr,
-                    "DestinationRule",
-                    format!("subset '{name}' not found"),
-                ));
-            }
-        };
-        if hash.is_empty() {
-            if let Some(labels) = subset["labels"].as_object_mut() {
-                labels.remove(HASH_LABEL);
-            }
-        } else {
-            subset["labels"][HASH_LABEL] = json!(hash);
-        }
-    }
-    Ok(changed(dr, out))
+    Ok(Some(match patch::weight_patch(vs, &out) {
+        Some(patch) => Write::Weights(patch),
+        None => Write::Replace(out),
+    }))
 }
 
 #[cfg(test)]
@@ -615,18 +196,5 @@ mod tests {
         assert!(!names_service("web-canary", "web"));
         assert!(!names_service(".web", "web"));
         assert!(!names_service("web", ""));
-    }
-
-    #[test]
-    fn managed_routes_go_first_in_their_order() {
-        let mut vs = json!({"spec": {"http": [{"name": "primary"}, {"name": "b"}, {"name": "a"}]}});
-        order_routes(&mut vs, &["a".into(), "b".into()]);
-        let names: Vec<&str> = vs["spec"]["http"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["name"].as_str().unwrap())
-            .collect();
-        assert_eq!(names, ["a", "b", "primary"]);
     }
 }
