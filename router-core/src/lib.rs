@@ -29,20 +29,14 @@
 //!   `spec.strategy.canary.trafficRouting.managedRoutes`, or it is refused
 //!   before anything is written (a route not listed there could never be
 //!   removed).
-//! * With the `kube` feature, [`client`]: the one way a router builds its
-//!   Kubernetes client (identified by a `User-Agent` such as
-//!   `rollgate-gatewayapi/0.1.0`, so that audit logs and API priority and
-//!   fairness can tell the routers apart), built lazily on first use, and
-//!   [`client::request_error`]: an API request's failure as one line naming
-//!   the object, the status code and the server's message, of the kind the
-//!   status code says.
+//! * The Kubernetes side every router shares (client, request limits,
+//!   watch cache, write strategies and retries) is the `router-kube` crate,
+//!   built on this one.
 //! * With the `test-util` feature, [`test_util`]: a router that records its
 //!   calls, for tests of hosts and controllers.
 #![warn(missing_docs)]
 
 pub mod aspects;
-#[cfg(feature = "kube")]
-pub mod client;
 mod context;
 mod error;
 mod managed;

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use kube::api::ApiResource;
-use router_core::client::request_error;
+use router_kube::client::request_error;
 
 use crate::config::RouteKind;
 

@@ -48,7 +48,7 @@ fn ctx(config: Value) -> RolloutContext {
 /// (the same user agent).
 fn router() -> (GatewayApiRouter, MockApi) {
     let (service, api) = MockApi::new();
-    let client = router_core::client::client_with_service(
+    let client = router_kube::client::client_with_service(
         service,
         "default",
         &GatewayApiRouter::user_agent(),

@@ -36,7 +36,7 @@ fn tcp_route(api_version: &str) -> Value {
 fn cluster(tcp_version: &'static str) -> (GatewayApiRouter, Served) {
     let (service, api) = MockApi::new();
     let served = api.serve(move |seen| answer(tcp_version, seen));
-    let client = router_core::client::client_with_service(
+    let client = router_kube::client::client_with_service(
         service,
         "default",
         &GatewayApiRouter::user_agent(),

@@ -41,4 +41,4 @@ pub use error::Error;
 pub use router::{DEFAULT_API_VERSION, IstioRouter, WRITE_ATTEMPTS};
 /// The constructors every router shares (`with_client`, `from_environment`,
 /// `from_config`) and its `user_agent`: bring it into scope to call them.
-pub use router_core::client::KubeRouter;
+pub use router_kube::client::KubeRouter;

@@ -1,35 +1,34 @@
-//! The I/O layer: read, plan, write with optimistic concurrency.
-
-use std::time::Duration;
+//! The I/O layer: name the VirtualServices and the DestinationRule, read
+//! them through the shared applier, plan, and choose the write.
 
 use async_trait::async_trait;
-use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
-use router_core::client::{KubeRouter, LazyClient, request_error, status_code};
+use kube::api::ApiResource;
 use router_core::{RolloutContext, RouteTarget, TrafficRouter, TrafficTarget, Verified};
+use router_kube::client::KubeRouter;
+use router_kube::{Applier, ObjectRef, Outcome, Progress, Write};
 use serde_json::Value;
 
-use crate::Error;
-use crate::config::{Config, PLUGIN_NAME, check_max_traffic_weight};
-use crate::plan::{self, Rollout, Write};
+use crate::config::{Config, PLUGIN_NAME, VirtualServiceRef, check_max_traffic_weight};
+use crate::plan::{self, Rollout};
 
-/// How often a write that lost a race (409, or a failed guard: 422) is
-/// read, planned and sent again.
-pub const WRITE_ATTEMPTS: u32 = 5;
+pub use router_kube::WRITE_ATTEMPTS;
 
 /// Istio's served API version used by default.
 pub const DEFAULT_API_VERSION: &str = "v1";
 
 /// Routes a rollout's traffic with Istio VirtualServices and DestinationRules.
 ///
-/// Every call reads each object it changes once and writes it at most once,
-/// only when the plan changes it: a change of weights only is a JSON patch
-/// guarded by `test` operations, any other change a replace carrying the
-/// `resourceVersion` it read. A concurrent edit makes the write fail (422
-/// or 409) instead of being overwritten, and the router reads, plans and
-/// writes again (up to [`WRITE_ATTEMPTS`] times).
+/// Every call reads each object it changes once (from the applier's watch
+/// cache when it is on and synced: then an unchanged state costs no
+/// request) and writes it at most once, only when the plan changes it: a
+/// change of weights only is a JSON patch guarded by `test` operations, any
+/// other change a replace carrying the `resourceVersion` it read. A
+/// concurrent edit makes the write fail (422 or 409) instead of being
+/// overwritten, and the applier reads from the API server, plans and writes
+/// again (up to [`WRITE_ATTEMPTS`] times in all).
 #[derive(Clone)]
 pub struct IstioRouter {
-    client: LazyClient,
+    applier: Applier,
     api_version: String,
 }
 
@@ -45,32 +44,10 @@ impl KubeRouter for IstioRouter {
     const PRODUCT: &'static str = "rollgate-istio";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
-    fn with_lazy_client(client: LazyClient) -> Self {
+    fn with_applier(applier: Applier) -> Self {
         Self {
-            client,
+            applier,
             api_version: DEFAULT_API_VERSION.into(),
-        }
-    }
-}
-
-/// The objects written so far in one call, for an error that stops it.
-#[derive(Default)]
-struct Written(Vec<String>);
-
-impl Written {
-    fn record(&mut self, wrote: Option<String>) {
-        self.0.extend(wrote);
-    }
-
-    /// `e`, naming what was already written.
-    fn error(&self, e: router_core::Error) -> router_core::Error {
-        if self.0.is_empty() {
-            e
-        } else {
-            router_core::Error::new(
-                e.kind(),
-                format!("{e} (already updated: {})", self.0.join(", ")),
-            )
         }
     }
 }
@@ -82,12 +59,8 @@ impl IstioRouter {
         self
     }
 
-    async fn api(
-        &self,
-        kind: &str,
-        namespace: &str,
-    ) -> Result<Api<DynamicObject>, router_core::Error> {
-        let client = self.client.get().await?;
+    /// `kind` of `networking.istio.io` at the version in use, `name` in `namespace`.
+    fn object(&self, kind: &str, namespace: &str, name: &str) -> ObjectRef {
         let resource = ApiResource {
             group: "networking.istio.io".into(),
             version: self.api_version.clone(),
@@ -95,97 +68,59 @@ impl IstioRouter {
             kind: kind.into(),
             plural: format!("{}s", kind.to_lowercase()),
         };
-        Ok(Api::namespaced_with(client, namespace, &resource))
+        ObjectRef::new(&resource, namespace, name)
     }
 
-    async fn read(
-        &self,
-        kind: &str,
-        namespace: &str,
-        name: &str,
-    ) -> Result<Value, router_core::Error> {
-        let object = self
-            .api(kind, namespace)
+    fn virtual_service(&self, ctx: &RolloutContext, vs_ref: &VirtualServiceRef) -> ObjectRef {
+        let (name, namespace) = vs_ref.namespaced(&ctx.namespace);
+        self.object("VirtualService", &namespace, &name)
+    }
+
+    /// The object as read; an error naming it when it does not exist.
+    async fn read(&self, object: &ObjectRef) -> Result<Value, router_core::Error> {
+        self.applier
+            .get(object)
             .await?
-            .get(name)
-            .await
-            .map_err(|e| request_error(format!("{kind} {namespace}/{name}"), &e))?;
-        serde_json::to_value(&object).map_err(|e| router_core::Error::internal(e.to_string()))
+            .ok_or_else(|| not_found(object))
     }
 
-    /// Reads `kind` `name`, plans, and writes what the plan says; returns
-    /// the object's label when it wrote.
-    async fn write<F>(
-        &self,
-        kind: &str,
-        namespace: &str,
-        name: &str,
-        mut plan: F,
-    ) -> Result<Option<String>, router_core::Error>
-    where
-        F: FnMut(&Value) -> Result<Option<Write>, Error>,
-    {
-        let api = self.api(kind, namespace).await?;
-        let label = format!("{kind} {namespace}/{name}");
-        for attempt in 0..WRITE_ATTEMPTS {
-            let object = api.get(name).await.map_err(|e| request_error(&label, &e))?;
-            let value = serde_json::to_value(&object)
-                .map_err(|e| router_core::Error::internal(e.to_string()))?;
-            let result = match plan(&value)? {
-                None => return Ok(None),
-                Some(Write::Weights(patch)) => api
-                    .patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
-                    .await
-                    .map(drop),
-                Some(Write::Replace(new)) => {
-                    let new: DynamicObject = serde_json::from_value(new)
-                        .map_err(|e| router_core::Error::internal(e.to_string()))?;
-                    api.replace(name, &PostParams::default(), &new)
-                        .await
-                        .map(drop)
-                }
-            };
-            match result {
-                Ok(()) => return Ok(Some(label)),
-                Err(e) if matches!(status_code(&e), Some(409 | 422)) => {
-                    tracing::debug!(object = %label, attempt, "changed under us; planning again");
-                    tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
-                }
-                Err(e) => return Err(request_error(&label, &e)),
-            }
-        }
-        Err(router_core::Error::conflict(format!(
-            "{label}: still changing after {WRITE_ATTEMPTS} attempts"
-        )))
-    }
-
-    /// Points the DestinationRule's subsets at `target`'s ReplicaSets;
-    /// returns its label when it wrote, and its `spec.host` as read.
+    /// Points the DestinationRule's subsets at `target`'s ReplicaSets (one
+    /// replace, or nothing); also returns its `spec.host` as read.
     async fn write_destination_rule(
         &self,
         ctx: &RolloutContext,
         config: &Config,
         target: &TrafficTarget,
-    ) -> Result<(Option<String>, Option<String>), router_core::Error> {
+        progress: &mut Progress,
+    ) -> Result<Option<String>, router_core::Error> {
         let (Some(dr), Some(hashes)) = (&config.destination_rule, &target.hashes) else {
-            return Ok((None, None));
+            return Ok(None);
         };
+        let object = self.object("DestinationRule", &ctx.namespace, &dr.name);
         let mut host = None;
-        let wrote = self
-            .write("DestinationRule", &ctx.namespace, &dr.name, |object| {
-                host = object["spec"]["host"].as_str().map(str::to_owned);
-                Ok(
-                    plan::plan_destination_rule(object, dr, &ctx.name, hashes, &target.additional)?
-                        .map(Write::Replace),
-                )
+        let result = self
+            .applier
+            .converge(&object, |current| {
+                let current = current.ok_or_else(|| not_found(&object))?;
+                host = current["spec"]["host"].as_str().map(str::to_owned);
+                let planned = plan::plan_destination_rule(
+                    current,
+                    dr,
+                    &ctx.name,
+                    hashes,
+                    &target.additional,
+                )?;
+                Ok(planned.map(Write::replace))
             })
-            .await?;
-        Ok((wrote, host))
+            .await;
+        progress.track(&object, result)?;
+        Ok(host)
     }
 
     /// Where managed routes send requests: the DestinationRule's `spec.host`
-    /// with subset-level splitting, else the canary Service. Read only when
-    /// the target sets a route and the host is not known yet.
+    /// with subset-level splitting, else the canary Service. The
+    /// DestinationRule is read only when the target sets a route and its
+    /// host is not `known` yet.
     async fn canary_host(
         &self,
         ctx: &RolloutContext,
@@ -203,13 +138,17 @@ impl IstioRouter {
             return Ok(ctx.canary_service.clone());
         }
         let object = self
-            .read("DestinationRule", &ctx.namespace, &dr.name)
+            .read(&self.object("DestinationRule", &ctx.namespace, &dr.name))
             .await?;
         Ok(object["spec"]["host"]
             .as_str()
             .unwrap_or(&ctx.canary_service)
             .to_owned())
     }
+}
+
+fn not_found(object: &ObjectRef) -> router_core::Error {
+    router_core::Error::not_found(format!("{}: not found", object.label()))
 }
 
 /// Whether `target` sets (not only removes) a managed route.
@@ -249,7 +188,7 @@ fn rollout<'a>(
 #[async_trait]
 impl TrafficRouter for IstioRouter {
     async fn init(&self) -> Result<(), router_core::Error> {
-        self.api("VirtualService", "default").await.map(|_| ())
+        self.applier.client().await.map(|_| ())
     }
 
     async fn name(&self) -> Result<String, router_core::Error> {
@@ -262,7 +201,8 @@ impl TrafficRouter for IstioRouter {
     /// [`plan::plan_destination_rule`]; nothing without a
     /// `destinationRule`). When the canary weight is 0 the VirtualServices
     /// go first, so that traffic never reaches a ReplicaSet without pods
-    /// while the subsets switch; otherwise the DestinationRule does.
+    /// while the subsets switch; otherwise the DestinationRule does. On an
+    /// error, the message names the objects already written.
     ///
     /// Refused before anything is read or written: a route `managedRoutes`
     /// does not list, a `maxTrafficWeight` other than 100 (see
@@ -277,35 +217,40 @@ impl TrafficRouter for IstioRouter {
         let names = managed_names(ctx);
         let r = rollout(ctx, &config, &names);
         let weights_first = target.canary_weight == Some(0);
-        let mut written = Written::default();
+        let mut progress = Progress::new();
         let mut host = None;
         if !weights_first {
-            let (wrote, read_host) = self.write_destination_rule(ctx, &config, target).await?;
-            written.record(wrote);
-            host = read_host;
+            host = self
+                .write_destination_rule(ctx, &config, target, &mut progress)
+                .await?;
         }
         if target.canary_weight.is_some() || target.touches_routes() {
             let host = self
                 .canary_host(ctx, &config, target, host)
                 .await
-                .map_err(|e| written.error(e))?;
+                .map_err(|e| progress.error(e))?;
             for vs_ref in &config.virtual_services {
-                let (name, namespace) = vs_ref.namespaced(&ctx.namespace);
-                let wrote = self
-                    .write("VirtualService", &namespace, &name, |vs| {
-                        plan::plan_virtual_service(vs, vs_ref, &r, target, &host)
+                let object = self.virtual_service(ctx, vs_ref);
+                let result = self
+                    .applier
+                    .converge(&object, |current| {
+                        let current = current.ok_or_else(|| not_found(&object))?;
+                        let planned =
+                            plan::plan_virtual_service(current, vs_ref, &r, target, &host)?;
+                        Ok(planned.map(|write| match write {
+                            plan::Write::Weights(patch) => Write::guarded_patch(patch),
+                            plan::Write::Replace(object) => Write::replace(object),
+                        }))
                     })
-                    .await
-                    .map_err(|e| written.error(e))?;
-                written.record(wrote);
+                    .await;
+                if progress.track(&object, result)? == Outcome::Written {
+                    tracing::info!(object = %object.label(), "wrote the VirtualService");
+                }
             }
         }
         if weights_first {
-            let (wrote, _) = self
-                .write_destination_rule(ctx, &config, target)
-                .await
-                .map_err(|e| written.error(e))?;
-            written.record(wrote);
+            self.write_destination_rule(ctx, &config, target, &mut progress)
+                .await?;
         }
         Ok(())
     }
@@ -326,8 +271,7 @@ impl TrafficRouter for IstioRouter {
         let r = rollout(ctx, &config, &names);
         let weights = TrafficTarget::weight(weight, &target.additional);
         for vs_ref in &config.virtual_services {
-            let (name, namespace) = vs_ref.namespaced(&ctx.namespace);
-            let vs = self.read("VirtualService", &namespace, &name).await?;
+            let vs = self.read(&self.virtual_service(ctx, vs_ref)).await?;
             if plan::plan_virtual_service(&vs, vs_ref, &r, &weights, &ctx.canary_service)?.is_some()
             {
                 return Ok(Verified::NotVerified);

@@ -1,9 +1,11 @@
-//! The I/O layer: read the stable and canary Ingresses, plan, apply.
+//! The I/O layer: name the Ingresses, read them through the shared
+//! applier, plan, and choose the write.
 
 use async_trait::async_trait;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
-use router_core::client::{KubeRouter, LazyClient, request_error, status_code};
+use kube::api::ApiResource;
 use router_core::{RolloutContext, Routes, TrafficRouter, TrafficTarget, Verified};
+use router_kube::client::KubeRouter;
+use router_kube::{Applier, ObjectRef, Outcome, Progress, Write};
 use serde_json::Value;
 
 use crate::config::{Config, PLUGIN_NAME};
@@ -11,20 +13,24 @@ use crate::plan::{self, FIELD_MANAGER, Plan, Rollout};
 
 /// Routes a rollout's traffic with NGINX canary Ingresses.
 ///
-/// Every call reads the stable Ingress and the canary Ingress (two GETs per
-/// stable Ingress) and writes only when something changes, with one
-/// server-side apply under the field manager [`FIELD_MANAGER`] (forced: the
-/// fields we set on the canary Ingress are ours; annotations and labels
-/// others add are kept). The stable Ingress is never written.
+/// Every call reads the stable Ingress and the canary Ingress once each
+/// (from the applier's watch cache when it is on and synced: then an
+/// unchanged state costs no request) and writes the canary Ingress at most
+/// once, only when something changes, with a server-side apply under the
+/// field manager [`FIELD_MANAGER`] (forced: the fields we set on the canary
+/// Ingress are ours; annotations and labels others add are kept). A new
+/// canary Ingress is created by the same apply, not a create, so that every
+/// field we set is owned by the apply and a later apply that leaves one out
+/// removes it. The stable Ingress is never written.
 #[derive(Clone)]
 pub struct NginxRouter {
-    client: LazyClient,
+    applier: Applier,
 }
 
 impl std::fmt::Debug for NginxRouter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NginxRouter")
-            .field("connected", &self.client.is_connected())
+            .field("connected", &self.applier.is_connected())
             .finish()
     }
 }
@@ -33,115 +39,56 @@ impl KubeRouter for NginxRouter {
     const PRODUCT: &'static str = "rollgate-nginx";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
-    fn with_lazy_client(client: LazyClient) -> Self {
-        Self { client }
+    fn with_applier(applier: Applier) -> Self {
+        Self { applier }
+    }
+}
+
+/// `networking.k8s.io/v1` Ingresses.
+fn ingresses() -> ApiResource {
+    ApiResource {
+        group: "networking.k8s.io".into(),
+        version: "v1".into(),
+        api_version: "networking.k8s.io/v1".into(),
+        kind: "Ingress".into(),
+        plural: "ingresses".into(),
     }
 }
 
 impl NginxRouter {
-    async fn client(&self) -> Result<kube::Client, router_core::Error> {
-        self.client.get().await
-    }
-
-    async fn ingresses(&self, namespace: &str) -> Result<Api<DynamicObject>, router_core::Error> {
-        let resource = ApiResource {
-            group: "networking.k8s.io".into(),
-            version: "v1".into(),
-            api_version: "networking.k8s.io/v1".into(),
-            kind: "Ingress".into(),
-            plural: "ingresses".into(),
-        };
-        Ok(Api::namespaced_with(
-            self.client().await?,
-            namespace,
-            &resource,
-        ))
-    }
-
-    /// Plans and writes the canary Ingress of every stable Ingress for
-    /// `target`; on failure the error names the canary Ingresses already
-    /// written.
-    async fn each_ingress(
-        &self,
-        config: &Config,
-        rollout: &Rollout<'_>,
-        target: &TrafficTarget,
-    ) -> Result<(), router_core::Error> {
-        let api = self.ingresses(rollout.namespace).await?;
-        let mut written: Vec<String> = Vec::new();
-        for stable_name in &config.stable_ingresses {
-            let result = self
-                .one_ingress(&api, config, rollout, stable_name, target)
-                .await;
-            match result {
-                Ok(Some(label)) => written.push(label),
-                Ok(None) => {}
-                Err(e) if written.is_empty() => return Err(e),
-                Err(e) => {
-                    return Err(router_core::Error::new(
-                        e.kind(),
-                        format!("{e} (already updated: {})", written.join(", ")),
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// One read of the stable and of the canary Ingress, [`plan::plan`],
-    /// and at most one write; returns the canary Ingress's label when it wrote.
+    /// One read of the stable Ingress `stable_name` and of its canary
+    /// Ingress, [`plan::plan`], and at most one write of the canary Ingress.
     async fn one_ingress(
         &self,
-        api: &Api<DynamicObject>,
+        canary: &ObjectRef,
         config: &Config,
         rollout: &Rollout<'_>,
         stable_name: &str,
         target: &TrafficTarget,
-    ) -> Result<Option<String>, router_core::Error> {
-        let stable = read(api, stable_name).await?.ok_or_else(|| {
+    ) -> Result<Outcome, router_core::Error> {
+        let stable_ref = ObjectRef::new(&ingresses(), rollout.namespace, stable_name);
+        let stable = self.applier.get(&stable_ref).await?.ok_or_else(|| {
             router_core::Error::not_found(format!(
-                "Ingress {}/{stable_name}: error retrieving stableIngress `{stable_name}`: not found",
-                rollout.namespace
+                "{}: error retrieving stableIngress `{stable_name}`: not found",
+                stable_ref.label()
             ))
         })?;
-        let canary_name = plan::canary_ingress_name(rollout.name, stable_name);
-        let existing = read(api, &canary_name).await?;
-        let planned = plan::plan(&stable, existing.as_ref(), rollout, config, target)?;
-        let label = format!("Ingress {}/{canary_name}", rollout.namespace);
-        match planned {
-            Plan::Unchanged => Ok(None),
-            Plan::Apply(object) => {
-                let params = PatchParams::apply(FIELD_MANAGER).force();
-                api.patch(&canary_name, &params, &Patch::Apply(&object))
-                    .await
-                    .map_err(|e| request_error(&label, &e))?;
-                tracing::info!(ingress = %label, "applied the canary Ingress");
-                Ok(Some(label))
-            }
-            Plan::Delete => {
-                match api.delete(&canary_name, &DeleteParams::default()).await {
-                    Ok(_) => {}
-                    Err(e) if status_code(&e) == Some(404) => return Ok(None),
-                    Err(e) => return Err(request_error(&label, &e)),
-                }
-                tracing::info!(ingress = %label, "deleted the canary Ingress: the rollout is fully promoted");
-                Ok(Some(label))
-            }
+        let outcome = self
+            .applier
+            .converge(canary, |existing| {
+                Ok(
+                    match plan::plan(&stable, existing, rollout, config, target)? {
+                        Plan::Unchanged => None,
+                        Plan::Apply(object) => Some(Write::apply(object, FIELD_MANAGER)),
+                        Plan::Delete => Some(Write::delete()),
+                    },
+                )
+            })
+            .await?;
+        if outcome == Outcome::Written {
+            tracing::info!(ingress = %canary.label(), "wrote the canary Ingress");
         }
-    }
-}
-
-/// An Ingress as JSON, `None` when it does not exist.
-async fn read(api: &Api<DynamicObject>, name: &str) -> Result<Option<Value>, router_core::Error> {
-    match api.get_opt(name).await {
-        Ok(Some(object)) => serde_json::to_value(&object)
-            .map(Some)
-            .map_err(|e| router_core::Error::internal(e.to_string())),
-        Ok(None) => Ok(None),
-        Err(e) => Err(request_error(
-            format!("Ingress {}/{name}", api.namespace().unwrap_or_default()),
-            &e,
-        )),
+        Ok(outcome)
     }
 }
 
@@ -160,10 +107,16 @@ fn parse(ctx: &RolloutContext) -> Result<(Config, Rollout<'_>), router_core::Err
     Ok((config, rollout))
 }
 
+/// The canary Ingress of the stable Ingress `stable`.
+fn canary_ref(rollout: &Rollout<'_>, stable: &str) -> ObjectRef {
+    let name = plan::canary_ingress_name(rollout.name, stable);
+    ObjectRef::new(&ingresses(), rollout.namespace, &name)
+}
+
 #[async_trait]
 impl TrafficRouter for NginxRouter {
     async fn init(&self) -> Result<(), router_core::Error> {
-        self.client().await.map(|_| ())
+        self.applier.client().await.map(|_| ())
     }
 
     async fn name(&self) -> Result<String, router_core::Error> {
@@ -172,7 +125,8 @@ impl TrafficRouter for NginxRouter {
 
     /// Makes every canary Ingress carry `target` with one server-side apply
     /// each (weight and header route together), or none when it already
-    /// does; see [`plan::plan`].
+    /// does; see [`plan::plan`]. On an error, the message names the canary
+    /// Ingresses already written.
     ///
     /// A header route maps the step's one header match onto
     /// `canary-by-header` and `canary-by-header-value` (exact) or
@@ -200,7 +154,15 @@ impl TrafficRouter for NginxRouter {
         if target.canary_weight.is_none() && !header_routes {
             return Ok(());
         }
-        self.each_ingress(&config, &rollout, target).await
+        let mut progress = Progress::new();
+        for stable in &config.stable_ingresses {
+            let canary = canary_ref(&rollout, stable);
+            let result = self
+                .one_ingress(&canary, &config, &rollout, stable, target)
+                .await;
+            progress.track(&canary, result)?;
+        }
+        Ok(())
     }
 
     /// Verified when every canary Ingress as stored carries `canary: "true"`
@@ -217,9 +179,8 @@ impl TrafficRouter for NginxRouter {
         let Some(weight) = target.canary_weight else {
             return Ok(Verified::Verified);
         };
-        let api = self.ingresses(&ctx.namespace).await?;
         for stable in &config.stable_ingresses {
-            let canary = read(&api, &plan::canary_ingress_name(rollout.name, stable)).await?;
+            let canary: Option<Value> = self.applier.get(&canary_ref(&rollout, stable)).await?;
             if !plan::verified(canary.as_ref(), &rollout, &config, weight) {
                 return Ok(Verified::NotVerified);
             }

@@ -3,8 +3,10 @@
 //! two reads and no write; a change is one server-side apply under our field
 //! manager; bad input is an error before any write.
 
-use rollgate_testkit::mock_api::{self, MockApi, reply, status};
+use rollgate_testkit::mock_api::{self, MockApi, Served, reply, status};
 use router_core::{ManagedRoute, RolloutContext, TrafficRouter, Verified};
+use router_kube::client::LazyClient;
+use router_kube::{Applier, ApplierOptions};
 use router_nginx::KubeRouter;
 use router_nginx::NginxRouter;
 use serde_json::{Value, json};
@@ -72,12 +74,69 @@ fn not_found() -> Value {
 }
 
 /// The router over a mock API server, with the client its binary builds
-/// (the same user agent).
+/// (the same user agent) and an applier without the watch cache
+/// (`--no-watch-cache`): every read is one GET the test answers.
 fn router() -> (NginxRouter, MockApi) {
     let (service, api) = MockApi::new();
     let client =
-        router_core::client::client_with_service(service, "default", &NginxRouter::user_agent());
-    (NginxRouter::with_client(client), api)
+        router_kube::client::client_with_service(service, "default", &NginxRouter::user_agent());
+    let direct = ApplierOptions {
+        request_limit: None,
+        watch_cache: false,
+    };
+    let applier = Applier::with_options(LazyClient::ready(client), direct).unwrap();
+    (NginxRouter::with_applier(applier), api)
+}
+
+/// `/<plural>` of `kind`, as in a collection's path.
+fn plural(kind: &str) -> String {
+    let kind = kind.to_lowercase();
+    if kind.ends_with('s') {
+        format!("/{kind}es")
+    } else {
+        format!("/{kind}s")
+    }
+}
+
+/// The router with the watch cache on (the default), over a mock API
+/// server that answers from `objects` (lists, GETs; watches stay open), and
+/// the log of what it answered.
+fn cached_router(objects: Vec<Value>) -> (NginxRouter, Served) {
+    let (service, api) = MockApi::new();
+    let client =
+        router_kube::client::client_with_service(service, "default", &NginxRouter::user_agent());
+    let served = api.serve_async(move |seen| {
+        let response = if seen.has_query("watch=true") {
+            None
+        } else if let Some(object) = objects.iter().find(|o| {
+            seen.path
+                .ends_with(&format!("/{}", o["metadata"]["name"].as_str().unwrap()))
+        }) {
+            Some(reply(200, object))
+        } else {
+            let items: Vec<Value> = objects
+                .iter()
+                .filter(|o| seen.path.ends_with(&plural(o["kind"].as_str().unwrap())))
+                .cloned()
+                .collect();
+            Some(reply(
+                200,
+                &json!({"apiVersion": "v1", "kind": "List",
+                "metadata": {"resourceVersion": "10"}, "items": items}),
+            ))
+        };
+        async move {
+            match response {
+                Some(response) => response,
+                None => {
+                    // A watch with nothing to tell stays open.
+                    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                    mock_api::empty_reply()
+                }
+            }
+        }
+    });
+    (NginxRouter::with_client(client), served)
 }
 
 #[tokio::test]
@@ -357,4 +416,28 @@ async fn two_header_routes_at_once_are_refused_before_any_request() {
     let err = router.apply(&c, &target).await.unwrap_err().to_string();
     assert!(err.contains("one header route per canary Ingress"), "{err}");
     api.no_more_requests().await;
+}
+
+/// With the watch cache on (the binary's default) and synced, a target the
+/// canary Ingress already carries costs no request at all, and neither
+/// does verifying it.
+#[tokio::test]
+async fn an_unchanged_target_costs_no_request_once_the_cache_is_synced() {
+    let (router, served) = cached_router(vec![stable(), stored(20)]);
+    let target = router_core::TrafficTarget::weight(20, &[]);
+    router.apply(&ctx(), &target).await.unwrap();
+    // The list answered, the watches are open: the cache is synced.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        served.lines().iter().all(|line| !line.starts_with("PATCH")),
+        "{:?}",
+        served.lines()
+    );
+    served.clear();
+    router.apply(&ctx(), &target).await.unwrap();
+    assert_eq!(
+        router.verify(&ctx(), &target).await.unwrap(),
+        Verified::Verified
+    );
+    assert_eq!(served.lines(), Vec::<String>::new());
 }

@@ -18,8 +18,9 @@ use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
 use rollout_core::status::WeightDestination;
 use router_core::RouteStep;
 use router_core::aspects::{Aspects, apply_by_aspects};
-use router_core::client::{KubeRouter, LazyClient, request_error, status_code};
 use router_core::{RolloutContext, TrafficRouter, TrafficTarget, Verified};
+use router_kube::Applier;
+use router_kube::client::{KubeRouter, request_error, status_code};
 
 use crate::config::{Config, RouteKind, RouteRef};
 use crate::error::Error;
@@ -61,7 +62,7 @@ const CACHE_FILL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Gateway API traffic routing as a [`TrafficRouter`].
 #[derive(Clone)]
 pub struct GatewayApiRouter {
-    client: LazyClient,
+    applier: Applier,
     limiter: Option<std::sync::Arc<Limiter>>,
     cache: Option<Caches>,
     versions: ServedVersions,
@@ -70,7 +71,7 @@ pub struct GatewayApiRouter {
 impl std::fmt::Debug for GatewayApiRouter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GatewayApiRouter")
-            .field("connected", &self.client.is_connected())
+            .field("connected", &self.applier.is_connected())
             .finish()
     }
 }
@@ -79,9 +80,9 @@ impl KubeRouter for GatewayApiRouter {
     const PRODUCT: &'static str = "rollgate-gatewayapi";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
-    fn with_lazy_client(client: LazyClient) -> Self {
+    fn with_applier(applier: Applier) -> Self {
         Self {
-            client,
+            applier,
             limiter: None,
             cache: None,
             versions: ServedVersions::default(),
@@ -215,7 +216,7 @@ impl GatewayApiRouter {
     }
 
     async fn client(&self) -> Result<kube::Client, router_core::Error> {
-        self.client.get().await
+        self.applier.client().await
     }
 
     /// The API for `kind` in `namespace` at the served version.

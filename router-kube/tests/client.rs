@@ -9,7 +9,7 @@ use http::{Request, Response};
 use kube::api::{Api, DynamicObject};
 use kube::client::Body;
 use router_core::ErrorKind;
-use router_core::client::{
+use router_kube::client::{
     LazyClient, UserAgent, client_from_config, client_with_service, request_error,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -8,7 +8,10 @@ use kube::client::{Body, ClientBuilder};
 use tokio::sync::OnceCell;
 use tower_http::set_header::SetRequestHeaderLayer;
 
-use crate::{Error, ErrorKind};
+use router_core::{Error, ErrorKind};
+
+use crate::applier::Applier;
+use crate::options::ApplierOptions;
 
 /// The `User-Agent` a router sends with every request, e.g.
 /// `rollgate-gatewayapi/0.1.0`: audit logs and API priority and fairness
@@ -24,7 +27,7 @@ impl UserAgent {
     /// When the two do not make a valid header value (control characters).
     ///
     /// ```
-    /// use router_core::client::UserAgent;
+    /// use router_kube::client::UserAgent;
     /// let agent = UserAgent::new("rollgate-nginx", "0.1.0").unwrap();
     /// assert_eq!(agent.as_str(), "rollgate-nginx/0.1.0");
     /// assert!(UserAgent::new("bad\n", "1").is_err());
@@ -167,7 +170,7 @@ impl LazyClient {
 /// [`ErrorKind::Unavailable`].
 ///
 /// ```
-/// use router_core::client::request_error;
+/// use router_kube::client::request_error;
 /// let status = kube::core::Status::failure("httproutes.gateway.networking.k8s.io \"web\" not found", "NotFound")
 ///     .with_code(404);
 /// let err = request_error("HTTPRoute default/web", &kube::Error::Api(Box::new(status)));
@@ -248,23 +251,31 @@ fn one_line(value: &dyn std::fmt::Display) -> String {
         .join(" ")
 }
 
-/// A router that talks to the Kubernetes API through a [`LazyClient`]: the
-/// three ways to give it a client, and its `User-Agent`, in one place. A
-/// router implements [`KubeRouter::with_lazy_client`] and names itself; the
-/// constructors come with the trait.
+/// A router that talks to the Kubernetes API through an [`Applier`]: the
+/// ways to give it one, and its `User-Agent`, in one place. A router
+/// implements [`KubeRouter::with_applier`] and names itself; the
+/// constructors come with the trait. Every constructor but
+/// [`KubeRouter::with_applier`] and [`KubeRouter::from_environment_with`]
+/// uses [`ApplierOptions::default`]: no request limit, the watch cache on.
 ///
 /// ```
-/// use router_core::client::{KubeRouter, LazyClient};
-/// struct Echo(LazyClient);
+/// use router_kube::client::KubeRouter;
+/// use router_kube::{Applier, ApplierOptions, RequestLimit};
+/// struct Echo(Applier);
 /// impl KubeRouter for Echo {
 ///     const PRODUCT: &'static str = "rollgate-echo";
 ///     const VERSION: &'static str = "1.2.3";
-///     fn with_lazy_client(client: LazyClient) -> Self {
-///         Echo(client)
+///     fn with_applier(applier: Applier) -> Self {
+///         Echo(applier)
 ///     }
 /// }
 /// assert_eq!(Echo::user_agent().as_str(), "rollgate-echo/1.2.3");
 /// assert!(!Echo::from_environment().0.is_connected());
+/// let limited = ApplierOptions {
+///     request_limit: Some(RequestLimit { qps: 20.0, burst: 40 }),
+///     ..ApplierOptions::default()
+/// };
+/// assert!(Echo::from_environment_with(limited).is_ok());
 /// ```
 pub trait KubeRouter: Sized {
     /// The product name in the `User-Agent`, e.g. `rollgate-gatewayapi`.
@@ -272,8 +283,8 @@ pub trait KubeRouter: Sized {
     /// The version in the `User-Agent` (the router crate's version).
     const VERSION: &'static str;
 
-    /// The router on this client.
-    fn with_lazy_client(client: LazyClient) -> Self;
+    /// The router on this applier.
+    fn with_applier(applier: Applier) -> Self;
 
     /// The `User-Agent` of this router's requests: `PRODUCT/VERSION`.
     fn user_agent() -> UserAgent {
@@ -284,19 +295,36 @@ pub trait KubeRouter: Sized {
     /// The router using this Kubernetes client (its user agent is the
     /// caller's: see [`KubeRouter::user_agent`]).
     fn with_client(client: kube::Client) -> Self {
-        Self::with_lazy_client(LazyClient::ready(client))
+        Self::with_applier(Applier::new(LazyClient::ready(client)))
     }
 
     /// The router whose client is built on first use from the environment
     /// (the in-cluster service account, or `KUBECONFIG`), sending
     /// [`KubeRouter::user_agent`].
     fn from_environment() -> Self {
-        Self::with_lazy_client(LazyClient::from_environment(Self::user_agent()))
+        Self::with_applier(Applier::new(LazyClient::from_environment(
+            Self::user_agent(),
+        )))
+    }
+
+    /// Like [`KubeRouter::from_environment`], with these options (a plugin
+    /// binary's flags: see `ApplierArgs`).
+    ///
+    /// # Errors
+    ///
+    /// A [`router_core::ErrorKind::Config`] error when the request limit is
+    /// not a positive rate with a burst of at least 1.
+    fn from_environment_with(options: ApplierOptions) -> Result<Self, Error> {
+        let client = LazyClient::from_environment(Self::user_agent());
+        Ok(Self::with_applier(Applier::with_options(client, options)?))
     }
 
     /// The router whose client is built on first use from `config`, sending
     /// [`KubeRouter::user_agent`].
     fn from_config(config: kube::Config) -> Self {
-        Self::with_lazy_client(LazyClient::from_config(config, Self::user_agent()))
+        Self::with_applier(Applier::new(LazyClient::from_config(
+            config,
+            Self::user_agent(),
+        )))
     }
 }

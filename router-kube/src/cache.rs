@@ -1,0 +1,428 @@
+//! The watch cache: one kube-runtime watcher per (resource, namespace),
+//! started on first use, keeping each object compactly (its JSON bytes,
+//! without managed fields) and answering reads once it has synced.
+//!
+//! Until a watch has listed its objects, reads go to the API server. A
+//! watch that cannot list or watch (no permission, or a resource the server
+//! does not serve) is given up with one warning, and reads of its resource
+//! and namespace go to the API server from then on. A watch that fails for
+//! another reason (a dropped connection) is retried with kube-runtime's
+//! backoff, and reads go to the API server until it delivers again.
+//!
+//! Objects the applier reads from the API server or writes refresh the
+//! cache when their `resourceVersion` is newer than the cached one, so that
+//! the read after a write is not stale (a stale read would plan the same
+//! write again).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use futures::StreamExt as _;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::core::{Selector, SelectorExt as _};
+use kube::runtime::{WatchStreamExt as _, watcher};
+use router_core::Error;
+use serde_json::Value;
+use tokio::task::AbortHandle;
+
+use crate::object::{normalize, resource_version};
+
+/// An object as the watch cache keeps it: its JSON text (without managed
+/// fields), its `resourceVersion` and its labels (for selectors), parsed
+/// back into a [`Value`] on each read. A `Value` tree costs several times
+/// its JSON text in memory (see BENCHMARKS.md).
+///
+/// ```
+/// use router_kube::CachedObject;
+/// use serde_json::json;
+/// let route = json!({"apiVersion": "v1", "kind": "ConfigMap",
+///     "metadata": {"name": "web", "resourceVersion": "42", "labels": {"app": "web"},
+///                  "managedFields": [{"manager": "kubectl"}]},
+///     "data": {"weight": "30"}});
+/// let cached = CachedObject::new(&route);
+/// assert_eq!(cached.resource_version(), "42");
+/// let back = cached.to_value().unwrap();
+/// assert_eq!(back["data"], json!({"weight": "30"}));
+/// assert!(back["metadata"].get("managedFields").is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedObject {
+    json: Box<[u8]>,
+    version: Box<str>,
+    labels: Box<[(Box<str>, Box<str>)]>,
+}
+
+impl CachedObject {
+    /// `object` as kept in the cache (its managed fields dropped).
+    pub fn new(object: &Value) -> Self {
+        let version = resource_version(object).unwrap_or_default().into();
+        let labels = object["metadata"]["labels"]
+            .as_object()
+            .map(|labels| {
+                labels
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.as_str().into(), v.as_str()?.into())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let json = match object["metadata"].get("managedFields") {
+            Some(_) => {
+                let mut object = object.clone();
+                if let Some(metadata) = object["metadata"].as_object_mut() {
+                    metadata.remove("managedFields");
+                }
+                serde_json::to_vec(&object)
+            }
+            None => serde_json::to_vec(object),
+        }
+        .unwrap_or_default()
+        .into_boxed_slice();
+        Self {
+            json,
+            version,
+            labels,
+        }
+    }
+
+    /// The object, parsed again.
+    ///
+    /// # Errors
+    ///
+    /// An internal error if the text does not parse (it always does: the
+    /// cache wrote it).
+    pub fn to_value(&self) -> Result<Value, Error> {
+        serde_json::from_slice(&self.json)
+            .map_err(|e| Error::internal(format!("a cached object does not parse: {e}")))
+    }
+
+    /// Its `resourceVersion` (empty when it had none).
+    pub fn resource_version(&self) -> &str {
+        &self.version
+    }
+
+    /// Whether its labels match `selector`.
+    pub fn matches(&self, selector: &Selector) -> bool {
+        let labels: BTreeMap<String, String> = self
+            .labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        selector.matches(&labels)
+    }
+}
+
+/// Whether `incoming` is a later version than `cached`. Resource versions
+/// are etcd revisions (decimal integers) on every API server in use, and
+/// compared as such; one that is not an integer counts as newer.
+fn newer(incoming: &str, cached: &str) -> bool {
+    match (incoming.parse::<u64>(), cached.parse::<u64>()) {
+        (Ok(incoming), Ok(cached)) => incoming > cached,
+        _ => true,
+    }
+}
+
+/// What the cache keeps under a name: the object, or the fact that the
+/// applier deleted it at that version (until the watch says so too), so
+/// that an older event does not bring it back.
+#[derive(Debug)]
+enum Entry {
+    Object(CachedObject),
+    Deleted(Box<str>),
+}
+
+impl Entry {
+    fn version(&self) -> &str {
+        match self {
+            Self::Object(object) => object.resource_version(),
+            Self::Deleted(version) => version,
+        }
+    }
+}
+
+type Objects = HashMap<Box<str>, Entry>;
+
+/// Keeps `entry` under `name` unless what is there is newer.
+fn put(objects: &mut Objects, name: &str, entry: Entry) {
+    match objects.get_mut(name) {
+        Some(cached) if !newer(entry.version(), cached.version()) => {}
+        Some(cached) => *cached = entry,
+        None => {
+            objects.insert(name.into(), entry);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Listing for the first time.
+    Filling,
+    /// Serving reads.
+    Synced,
+    /// The watch failed and is being retried: reads go to the server.
+    Behind,
+    /// Given up: reads go to the server, for good.
+    Unavailable,
+}
+
+#[derive(Debug)]
+struct State {
+    phase: Phase,
+    objects: Objects,
+    /// Objects of a list in progress, swapped in when it is done.
+    listing: Option<Objects>,
+}
+
+/// The cache of one resource in one namespace.
+#[derive(Debug)]
+pub(crate) struct Watch {
+    resource: ApiResource,
+    label: String,
+    state: RwLock<State>,
+}
+
+impl Watch {
+    fn new(resource: &ApiResource, namespace: &str) -> Self {
+        let label = if namespace.is_empty() {
+            format!("{} (all namespaces)", resource.plural)
+        } else {
+            format!("{} in {namespace}", resource.plural)
+        };
+        Self {
+            resource: resource.clone(),
+            label,
+            state: RwLock::new(State {
+                phase: Phase::Filling,
+                objects: Objects::new(),
+                listing: None,
+            }),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The object `name` (`None` when it does not exist) once the watch has
+    /// synced; `Ok(None)` (read the server) before.
+    pub(crate) fn get(&self, name: &str) -> Result<Option<Option<Value>>, Error> {
+        let state = self.read();
+        if state.phase != Phase::Synced {
+            return Ok(None);
+        }
+        match state.objects.get(name) {
+            Some(Entry::Object(object)) => object.to_value().map(|v| Some(Some(v))),
+            Some(Entry::Deleted(_)) | None => Ok(Some(None)),
+        }
+    }
+
+    /// The objects whose labels match `selector`, ordered by name, once the
+    /// watch has synced; `Ok(None)` (list from the server) before.
+    pub(crate) fn list(&self, selector: &Selector) -> Result<Option<Vec<Value>>, Error> {
+        let state = self.read();
+        if state.phase != Phase::Synced {
+            return Ok(None);
+        }
+        let mut found: Vec<(&str, &CachedObject)> = state
+            .objects
+            .iter()
+            .filter_map(|(name, entry)| match entry {
+                Entry::Object(object) if object.matches(selector) => Some((&**name, object)),
+                _ => None,
+            })
+            .collect();
+        found.sort_by_key(|(name, _)| *name);
+        found
+            .into_iter()
+            .map(|(_, object)| object.to_value())
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
+
+    /// Keeps `object` (read from or written to the server) if it is newer
+    /// than the cached one.
+    pub(crate) fn refresh(&self, object: &Value) {
+        let Some(name) = object["metadata"]["name"].as_str() else {
+            return;
+        };
+        let mut state = self.write();
+        if state.phase == Phase::Unavailable {
+            return;
+        }
+        put(
+            &mut state.objects,
+            name,
+            Entry::Object(CachedObject::new(object)),
+        );
+    }
+
+    /// Forgets `name`, which the applier deleted at `version`.
+    pub(crate) fn deleted(&self, name: &str, version: Option<&str>) {
+        let mut state = self.write();
+        match version {
+            Some(version) => put(&mut state.objects, name, Entry::Deleted(version.into())),
+            None => {
+                state.objects.remove(name);
+            }
+        }
+    }
+
+    /// Takes in one event of the watcher.
+    fn event(&self, event: watcher::Event<DynamicObject>) {
+        let mut state = self.write();
+        let state = &mut *state;
+        match event {
+            watcher::Event::Init => state.listing = Some(Objects::new()),
+            watcher::Event::InitApply(object) => {
+                let listing = state.listing.get_or_insert_with(Objects::new);
+                if let Some((name, entry)) = self.entry(&object) {
+                    put(listing, &name, entry);
+                }
+            }
+            watcher::Event::InitDone => {
+                let mut listed = state.listing.take().unwrap_or_default();
+                // What the applier wrote after the list started is newer.
+                for (name, entry) in state.objects.drain() {
+                    if let Some(listed_entry) = listed.get_mut(&name)
+                        && newer(entry.version(), listed_entry.version())
+                    {
+                        *listed_entry = entry;
+                    }
+                }
+                state.objects = listed;
+                if state.phase != Phase::Synced {
+                    tracing::debug!(watch = %self.label, objects = state.objects.len(), "the watch cache is synced");
+                }
+                state.phase = Phase::Synced;
+            }
+            watcher::Event::Apply(object) => {
+                if let Some((name, entry)) = self.entry(&object) {
+                    put(&mut state.objects, &name, entry);
+                }
+                state.phase = Phase::Synced;
+            }
+            watcher::Event::Delete(object) => {
+                if let Some(name) = object.metadata.name.as_deref() {
+                    state.objects.remove(name);
+                }
+                state.phase = Phase::Synced;
+            }
+        }
+    }
+
+    /// A watched object as a cache entry, under its name.
+    fn entry(&self, object: &DynamicObject) -> Option<(String, Entry)> {
+        let name = object.metadata.name.clone()?;
+        let mut value = serde_json::to_value(object).ok()?;
+        normalize(&self.resource, &mut value);
+        Some((name, Entry::Object(CachedObject::new(&value))))
+    }
+
+    /// The watch failed; it is retried.
+    fn behind(&self, error: &watcher::Error) {
+        let mut state = self.write();
+        if state.phase == Phase::Synced {
+            tracing::info!(watch = %self.label, %error, "the watch failed; reading from the API server until it recovers");
+            state.phase = Phase::Behind;
+        } else {
+            tracing::debug!(watch = %self.label, %error, "the watch failed; retrying");
+        }
+    }
+
+    /// The watch cannot work: reads go to the server from now on.
+    fn give_up(&self, error: &watcher::Error) {
+        tracing::warn!(
+            watch = %self.label,
+            %error,
+            "cannot list and watch (does this identity have list and watch permission?); \
+             reading from the API server instead"
+        );
+        let mut state = self.write();
+        state.phase = Phase::Unavailable;
+        state.objects = Objects::new();
+        state.listing = None;
+    }
+}
+
+/// Whether a watch error will not go away by retrying: the identity may
+/// not list or watch, or the server does not serve the resource.
+fn gives_up(error: &watcher::Error) -> bool {
+    let code = match error {
+        watcher::Error::InitialListFailed(e)
+        | watcher::Error::WatchStartFailed(e)
+        | watcher::Error::WatchFailed(e) => crate::client::status_code(e),
+        watcher::Error::WatchError(status) => Some(status.code),
+        watcher::Error::NoResourceVersion => return true,
+    };
+    matches!(code, Some(401 | 403 | 404 | 405))
+}
+
+/// Every watch of an applier, by resource and namespace. Dropping it stops
+/// them.
+#[derive(Debug, Default)]
+pub(crate) struct Cache {
+    watches: Mutex<HashMap<(ApiResource, String), Arc<Watch>>>,
+    tasks: Mutex<Vec<AbortHandle>>,
+}
+
+impl Cache {
+    /// The watch of `resource` in `namespace` (every namespace when empty),
+    /// started over `client` if it is not yet.
+    pub(crate) fn watch(
+        &self,
+        client: &kube::Client,
+        resource: &ApiResource,
+        namespace: &str,
+    ) -> Arc<Watch> {
+        let mut watches = self.watches.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (resource.clone(), namespace.to_owned());
+        if let Some(watch) = watches.get(&key) {
+            return Arc::clone(watch);
+        }
+        let watch = Arc::new(Watch::new(resource, namespace));
+        let api: Api<DynamicObject> = if namespace.is_empty() {
+            Api::all_with(client.clone(), resource)
+        } else {
+            Api::namespaced_with(client.clone(), namespace, resource)
+        };
+        let task = tokio::spawn(run(api, Arc::clone(&watch)));
+        self.tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(task.abort_handle());
+        watches.insert(key, Arc::clone(&watch));
+        watch
+    }
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        for task in self
+            .tasks
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
+}
+
+/// Feeds `watch` from a watcher until it gives up.
+async fn run(api: Api<DynamicObject>, watch: Arc<Watch>) {
+    let events = watcher(api, watcher::Config::default()).default_backoff();
+    let mut events = std::pin::pin!(events);
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(event) => watch.event(event),
+            Err(error) if gives_up(&error) => {
+                watch.give_up(&error);
+                return;
+            }
+            Err(error) => watch.behind(&error),
+        }
+    }
+}

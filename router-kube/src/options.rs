@@ -1,0 +1,131 @@
+//! How an [`Applier`](crate::Applier) talks to the API server: its request
+//! limit and whether it keeps a watch cache.
+
+/// How fast an applier may send requests to the API server: a steady rate
+/// with bursts, like client-go's `QPS` and `Burst`. Every request counts:
+/// reads, writes, dry runs, and the list and watch requests of the cache.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RequestLimit {
+    /// Requests per second, sustained.
+    pub qps: f64,
+    /// Requests that may be sent at once after an idle period.
+    pub burst: u32,
+}
+
+/// An applier's options. The default has no request limit and the watch
+/// cache on.
+///
+/// ```
+/// use router_kube::ApplierOptions;
+/// let options = ApplierOptions::default();
+/// assert!(options.watch_cache);
+/// assert_eq!(options.request_limit, None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ApplierOptions {
+    /// Wait before each request so as to stay within this limit (none by
+    /// default).
+    pub request_limit: Option<RequestLimit>,
+    /// Read objects from watch caches (a kube-runtime watcher per resource
+    /// and namespace, started on first use) instead of one GET per read, so
+    /// that an unchanged state costs no request at all. On by default; it
+    /// needs `list` and `watch` permission on the resources read (without
+    /// it the applier logs once and reads directly).
+    pub watch_cache: bool,
+}
+
+impl Default for ApplierOptions {
+    fn default() -> Self {
+        Self {
+            request_limit: None,
+            watch_cache: true,
+        }
+    }
+}
+
+/// The applier's command-line flags, for every plugin binary to flatten
+/// into its own (`#[command(flatten)]`):
+///
+/// * `--qps RATE`: Kubernetes API requests per second, sustained (default:
+///   no limit). `--kube-qps` is accepted too.
+/// * `--burst N`: requests allowed at once after an idle period (needs
+///   `--qps`; default: the rate rounded up). `--kube-burst` is accepted too.
+/// * `--no-watch-cache`: read every object from the API server instead of
+///   watch caches (default: cache on).
+///
+/// ```
+/// use clap::Parser;
+/// use router_kube::{ApplierArgs, ApplierOptions, RequestLimit};
+///
+/// #[derive(Parser)]
+/// struct Args {
+///     #[command(flatten)]
+///     applier: ApplierArgs,
+/// }
+/// let args = Args::parse_from(["plugin", "--qps", "20", "--burst", "40"]);
+/// assert_eq!(ApplierOptions::from(args.applier), ApplierOptions {
+///     request_limit: Some(RequestLimit { qps: 20.0, burst: 40 }),
+///     watch_cache: true,
+/// });
+/// let args = Args::parse_from(["plugin", "--no-watch-cache"]);
+/// assert_eq!(ApplierOptions::from(args.applier), ApplierOptions {
+///     request_limit: None,
+///     watch_cache: false,
+/// });
+/// assert!(Args::try_parse_from(["plugin", "--qps", "0"]).is_err());
+/// assert!(Args::try_parse_from(["plugin", "--burst", "5"]).is_err());
+/// ```
+#[cfg(feature = "cli")]
+#[derive(Debug, Clone, Default, PartialEq, clap::Args)]
+pub struct ApplierArgs {
+    /// Kubernetes API requests per second, sustained [default: no limit]
+    #[arg(long, alias = "kube-qps", value_name = "RATE", value_parser = positive_rate)]
+    pub qps: Option<f64>,
+    /// Kubernetes API requests allowed at once after an idle period
+    /// [default: the rate rounded up]
+    #[arg(
+        long,
+        alias = "kube-burst",
+        value_name = "N",
+        requires = "qps",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub burst: Option<u32>,
+    /// Read every object from the API server instead of watch caches (which
+    /// need `list` and `watch` permission) [default: cache on]
+    #[arg(long)]
+    pub no_watch_cache: bool,
+}
+
+#[cfg(feature = "cli")]
+impl From<ApplierArgs> for ApplierOptions {
+    fn from(args: ApplierArgs) -> Self {
+        Self {
+            request_limit: args.qps.map(|qps| RequestLimit {
+                qps,
+                burst: args.burst.unwrap_or_else(|| default_burst(qps)),
+            }),
+            watch_cache: !args.no_watch_cache,
+        }
+    }
+}
+
+/// The burst for `qps` when none is given: the rate rounded up (at least 1).
+#[cfg(feature = "cli")]
+fn default_burst(qps: f64) -> u32 {
+    // `qps` is positive and finite (the parser checks); the cast saturates.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let burst = qps.ceil() as u32;
+    burst.max(1)
+}
+
+/// A positive, finite number of requests per second.
+#[cfg(feature = "cli")]
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "expected a positive number of requests per second, such as 20 or 0.5, found {text:?}"
+        )),
+    }
+}

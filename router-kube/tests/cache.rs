@@ -1,0 +1,237 @@
+//! The watch cache, against a fake API server on the testkit's mock API:
+//! once synced, an unchanged object costs no request; a write is one
+//! request and refreshes the cache; the watch's events are seen; a failed
+//! guard reads the server, not the cache; lists with selectors are served
+//! from the cache; without list permission reads go to the server.
+
+mod support;
+
+use std::time::Duration;
+
+use kube::core::{Expression, Selector};
+use router_kube::{Applier, ApplierOptions, Outcome};
+use support::fake::Fake;
+use support::*;
+
+/// An applier with `options` over the fake server `fake`.
+fn over(fake: &Fake, options: ApplierOptions) -> Applier {
+    let (applier, api) = applier(options);
+    fake.serve(api);
+    applier
+}
+
+/// Reads `web` until the cache answers (no request to the server), within 2 s.
+async fn wait_for_sync(applier: &Applier, fake: &Fake) {
+    for _ in 0..200 {
+        fake.clear();
+        applier.get(&web()).await.unwrap();
+        if fake.requests().is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the watch cache did not sync: {:?}", fake.requests());
+}
+
+#[tokio::test]
+async fn before_the_cache_syncs_reads_go_to_the_server_and_after_they_cost_nothing() {
+    let fake = Fake::with(&[("web", "30")]);
+    let applier = over(&fake, cached());
+    let first = applier.get(&web()).await.unwrap().unwrap();
+    assert_eq!(first["data"]["weight"], "30");
+    assert!(first["metadata"].get("managedFields").is_none());
+    wait_for_sync(&applier, &fake).await;
+    fake.clear();
+    for _ in 0..3 {
+        let outcome = applier.converge(&web(), want_weight("30")).await.unwrap();
+        assert_eq!(outcome, Outcome::Unchanged);
+    }
+    let cached = applier.get(&web()).await.unwrap().unwrap();
+    assert!(cached["metadata"].get("managedFields").is_none());
+    assert_eq!(cached["apiVersion"], "v1");
+    assert_eq!(fake.requests(), Vec::<String>::new());
+    assert!(
+        fake.cache_requests().is_empty(),
+        "{:?}",
+        fake.cache_requests()
+    );
+}
+
+#[tokio::test]
+async fn one_watch_per_resource_and_namespace_lists_once() {
+    let fake = Fake::with(&[("web", "30"), ("api", "10")]);
+    let applier = over(&fake, cached());
+    wait_for_sync(&applier, &fake).await;
+    let api = router_kube::ObjectRef::new(&config_maps(), "shop", "api");
+    assert_eq!(
+        applier.get(&api).await.unwrap().unwrap()["data"]["weight"],
+        "10"
+    );
+    let missing = router_kube::ObjectRef::new(&config_maps(), "shop", "none");
+    assert_eq!(applier.get(&missing).await.unwrap(), None);
+    assert_eq!(fake.requests(), Vec::<String>::new());
+    assert_eq!(fake.lists_and_watches(), (1, 1));
+}
+
+#[tokio::test]
+async fn a_write_is_one_request_and_its_answer_refreshes_the_cache() {
+    let fake = Fake::with(&[("web", "30")]);
+    let applier = over(&fake, cached());
+    wait_for_sync(&applier, &fake).await;
+    fake.clear();
+    let outcome = applier.converge(&web(), want_weight("50")).await.unwrap();
+    assert_eq!(outcome, Outcome::Written);
+    assert_eq!(fake.requests(), [format!("PATCH {PATH}")]);
+    // The watch has not told (the fake sends no event for our own write):
+    // the next read comes from the refreshed cache and plans nothing.
+    fake.clear();
+    let outcome = applier.converge(&web(), want_weight("50")).await.unwrap();
+    assert_eq!(outcome, Outcome::Unchanged);
+    assert_eq!(fake.requests(), Vec::<String>::new());
+    assert_eq!(fake.weight("web"), "50");
+}
+
+#[tokio::test]
+async fn the_watch_events_are_seen_and_older_ones_do_not_replace_newer() {
+    let fake = Fake::with(&[("web", "30")]);
+    let applier = over(&fake, cached());
+    wait_for_sync(&applier, &fake).await;
+    fake.set_weight("web", "40", true);
+    let mut seen = String::new();
+    for _ in 0..200 {
+        seen = applier.get(&web()).await.unwrap().unwrap()["data"]["weight"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if seen == "40" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(seen, "40", "the watch's change reaches the cache");
+    fake.clear();
+    assert_eq!(
+        applier.converge(&web(), want_weight("40")).await.unwrap(),
+        Outcome::Unchanged
+    );
+    assert_eq!(fake.requests(), Vec::<String>::new());
+
+    // Our write (version 9) refreshes the cache; then the watch delivers
+    // an event from before it (version 8): the newer object stays.
+    assert_eq!(
+        applier.converge(&web(), want_weight("50")).await.unwrap(),
+        Outcome::Written
+    );
+    let (_, watches) = fake.lists_and_watches();
+    fake.send_event(serde_json::json!({"type": "MODIFIED", "object": config_map("web", 8, "40")}));
+    for _ in 0..200 {
+        if fake.lists_and_watches().1 > watches {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        fake.lists_and_watches().1 > watches,
+        "the event was delivered"
+    );
+    fake.clear();
+    let cached = applier.get(&web()).await.unwrap().unwrap();
+    assert_eq!(cached["data"]["weight"], "50");
+    assert_eq!(cached["metadata"]["resourceVersion"], "9");
+    assert_eq!(fake.requests(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_failed_guard_reads_the_server_not_the_stale_cache() {
+    let fake = Fake::with(&[("web", "30")]);
+    let applier = over(&fake, cached());
+    wait_for_sync(&applier, &fake).await;
+    // Changed on the server; the watch has not told yet.
+    fake.set_weight("web", "40", false);
+    fake.clear();
+    let outcome = applier.converge(&web(), want_weight("50")).await.unwrap();
+    assert_eq!(outcome, Outcome::Written);
+    assert_eq!(
+        fake.requests(),
+        [
+            format!("PATCH {PATH}"),
+            format!("GET {PATH}"),
+            format!("PATCH {PATH}")
+        ]
+    );
+    assert_eq!(fake.weight("web"), "50");
+}
+
+#[tokio::test]
+async fn a_list_with_a_selector_is_served_from_the_cache() {
+    let fake = Fake::with(&[("web", "30"), ("api", "10")]);
+    let applier = over(&fake, cached());
+    wait_for_sync(&applier, &fake).await;
+    fake.clear();
+    let names = |found: Vec<serde_json::Value>| -> Vec<String> {
+        found
+            .iter()
+            .map(|o| o["metadata"]["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let app_web: Selector = Expression::Equal("app".into(), "web".into()).into();
+    let found = applier
+        .list(&config_maps(), "shop", &app_web)
+        .await
+        .unwrap();
+    assert_eq!(names(found), ["api", "web"]);
+    let selectors = [
+        (Expression::NotIn("app".into(), ["web".into()].into()), 0),
+        (
+            Expression::In("app".into(), ["web".into(), "x".into()].into()),
+            2,
+        ),
+        (Expression::Exists("app".into()), 2),
+        (Expression::DoesNotExist("app".into()), 0),
+        (Expression::DoesNotExist("tier".into()), 2),
+        (Expression::NotEqual("app".into(), "web".into()), 0),
+    ];
+    for (expression, count) in selectors {
+        let text = expression.to_string();
+        let found = applier
+            .list(&config_maps(), "shop", &expression.into())
+            .await
+            .unwrap();
+        assert_eq!(found.len(), count, "{text}");
+    }
+    assert_eq!(fake.requests(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn without_list_permission_reads_go_to_the_server_and_the_cache_gives_up() {
+    let fake = Fake::with(&[("web", "30")]);
+    fake.forbid_list();
+    let applier = over(&fake, cached());
+    for _ in 0..3 {
+        applier.converge(&web(), want_weight("30")).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    fake.clear();
+    for _ in 0..3 {
+        applier.converge(&web(), want_weight("30")).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(fake.requests(), vec![format!("GET {PATH}"); 3]);
+    assert_eq!(
+        fake.lists_and_watches(),
+        (1, 0),
+        "the list is not tried again"
+    );
+}
+
+#[tokio::test]
+async fn without_the_cache_every_read_is_one_get() {
+    let fake = Fake::with(&[("web", "30")]);
+    let applier = over(&fake, direct());
+    for _ in 0..3 {
+        applier.converge(&web(), want_weight("30")).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(fake.requests(), vec![format!("GET {PATH}"); 3]);
+    assert_eq!(fake.lists_and_watches(), (0, 0));
+}
