@@ -206,8 +206,10 @@ async fn weights_0_and_100_leave_other_writers_fields_byte_identical() {
         "name": "beta", "match": [{"headerName": "x-beta", "headerValue": {"exact": "yes"}}]
     }))
     .unwrap();
-    let mut desired = rollout_core::DesiredTraffic::default();
-    desired.header_routes = vec![beta];
+    let desired = rollout_core::DesiredTraffic {
+        header_routes: vec![beta],
+        ..Default::default()
+    };
     router
         .apply(&ctx, &TrafficTarget::desired(&desired))
         .await
