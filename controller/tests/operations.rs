@@ -200,4 +200,78 @@ async fn metrics_name_the_rollout_with_argos_names_and_labels() {
         http_get(controller.healthz_port, "/readyz").await,
         Some((200, "ok".into()))
     );
+
+    // Stopped with SIGTERM, the leader releases the Lease: a successor
+    // leads at once instead of after the 15 s lease.
+    drop(controller);
+    let successor = Controller::start_with_role(&cluster).await;
+    let took = until_leading(successor.metrics_port, Duration::from_secs(5)).await;
+    eprintln!(
+        "handover: the successor leads {:.1} s after it started",
+        took.as_secs_f64()
+    );
+}
+
+#[tokio::test]
+async fn a_leader_that_loses_the_lease_stops_reconciling_and_stands_by() {
+    let Some(cluster) = cluster("ctl-lost-lease").await else {
+        return;
+    };
+    let controller = Controller::start_with_role(&cluster).await;
+    until_leading(controller.metrics_port, Duration::from_secs(20)).await;
+    cluster
+        .create(rollout("web", "nginx:1.27", basic_canary()))
+        .await;
+    let first = wait_for(&cluster, "web", "Healthy", healthy).await;
+
+    // Another holder writes itself into the Lease for an hour.
+    let leases: Api<Lease> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let take = |holder: Option<&str>, seconds: i32| {
+        let leases = leases.clone();
+        let holder = holder.map(str::to_owned);
+        async move {
+            let mut lease = leases.get("rollgate-controller-lock").await.unwrap();
+            let spec = lease.spec.get_or_insert_default();
+            spec.holder_identity = holder;
+            spec.lease_duration_seconds = Some(seconds);
+            spec.renew_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+                k8s_openapi::jiff::Timestamp::now(),
+            ));
+            leases
+                .replace("rollgate-controller-lock", &Default::default(), &lease)
+                .await
+                .unwrap();
+        }
+    };
+    take(Some("another-controller"), 3600).await;
+    let start = Instant::now();
+    while leads(controller.metrics_port).await {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "still leading 5 s after losing the lease"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, text) = http_get(controller.metrics_port, "/metrics").await.unwrap();
+    assert!(
+        !text.contains("rollout_info{"),
+        "a standby reports no Rollouts:\n{text}"
+    );
+
+    // Not leading, it does not reconcile: an update is left alone.
+    kubectl_argo_rollouts(&cluster, &["set", "image", "web", "app=nginx:1.28"]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let untouched = support::rollout_object(&cluster, "web").await;
+    assert_eq!(
+        untouched["status"], first["status"],
+        "reconciled without the lease"
+    );
+
+    // The Lease given up, it leads again at once and runs the update.
+    take(None, 1).await;
+    until_leading(controller.metrics_port, Duration::from_secs(5)).await;
+    wait_for(&cluster, "web", "paused at step 1", |o| {
+        o["status"]["phase"] == "Paused" && o["status"]["currentStepIndex"] == 1
+    })
+    .await;
 }
