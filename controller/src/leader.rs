@@ -36,6 +36,13 @@
 //! * On a graceful shutdown the leader releases the Lease (no holder, a
 //!   1 s duration), so that a rolling update hands over at once; Argo's
 //!   controller leaves it to expire.
+//!
+//! The elector is written on kube's `Api<Lease>` rather than taken from a
+//! crate: of those that work with kube 4, `kube-lease-manager` (0.12) has no
+//! renew deadline (a leader that cannot reach the API server keeps
+//! believing it leads, retrying with a back-off of up to 30 s), and
+//! `kube-leader-election` (0.44) writes the Lease with a merge patch that
+//! does not check the resourceVersion, so two candidates can both take it.
 
 use std::time::Duration;
 

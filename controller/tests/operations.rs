@@ -89,10 +89,11 @@ async fn the_standby_takes_over_when_the_leader_is_killed_mid_rollout() {
         "failover: the standby leads {:.1} s after the leader was killed",
         took.as_secs_f64()
     );
-    // 15 s after the last renewal, which came at most 2 s before the kill;
-    // 0.5 s of margin for the watch, the takeover's two requests and this poll.
+    // 15 s after the last renewal, which came 0 to 2 s before the kill;
+    // 1 s of margin for the watch, the takeover's two requests and this
+    // poll on a busy machine.
     assert!(
-        killed.elapsed() < Duration::from_millis(15_500),
+        killed.elapsed() < Duration::from_secs(16),
         "failover took {:?}, more than the 15 s lease",
         killed.elapsed()
     );
