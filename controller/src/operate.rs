@@ -86,7 +86,7 @@ pub async fn operate(
         Some(election) => elect_and_run(client, settings, hooks, election).await,
     }
     servers.cancel();
-    tracing::info!("stopped");
+    tracing::info!("exiting");
     Ok(())
 }
 
