@@ -23,18 +23,26 @@
 //! otherwise left alone; an invalid Rollout gets `InvalidSpec`, in Argo's
 //! words, and nothing else is touched.
 //!
+//! As a service ([`operate`]): leader election on a Lease between replicas
+//! ([`leader`]), Prometheus metrics with Argo's names ([`metrics`]) and
+//! health endpoints ([`serve`]).
+//!
 //! What comes next: traffic routing through the in-process routers and
 //! external plugins, ping-pong Services, analysis, `workloadRef`, pod
-//! restarts, adopting orphaned ReplicaSets, leader election, Prometheus
-//! metrics and health endpoints.
+//! restarts, adopting orphaned ReplicaSets.
 #![warn(missing_docs)]
 
 mod error;
+pub mod leader;
+pub mod metrics;
 pub mod observe;
+pub mod operate;
 pub mod reconcile;
 pub mod run;
+pub mod serve;
 pub mod service;
 pub mod workload;
 
 pub use error::Error;
-pub use run::{Settings, run};
+pub use operate::{Operations, operate};
+pub use run::{Hooks, Settings, run};

@@ -8,10 +8,13 @@
 //! that both feeds the reconciles and wakes the Rollout that controls a
 //! ReplicaSet when it changes; Services likewise, waking the Rollout that
 //! manages one. The loop ends, finishing the reconciles in
-//! flight, on SIGTERM or Ctrl-C.
+//! flight, when the shutdown token is cancelled (on SIGTERM or Ctrl-C: see
+//! [`crate::operate`]); dropping its future stops it at once (leadership
+//! lost). Every reconcile is timed into the metrics, and the caches say
+//! when the controller is ready.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -21,10 +24,14 @@ use kube::api::ApiResource;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::Store;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
+use tokio_util::sync::CancellationToken;
 
 use crate::Error;
+use crate::metrics::Metrics;
 use crate::reconcile::{self, Context, FIELD_MANAGER};
+use crate::serve::Readiness;
 
 /// The label that assigns a Rollout to one controller instance.
 pub const INSTANCE_LABEL: &str = "argo-rollouts.argoproj.io/controller-instance";
@@ -54,8 +61,29 @@ pub fn instance_selector(instance_id: Option<&str>) -> String {
     }
 }
 
-/// Runs the controller until SIGTERM or Ctrl-C.
-pub async fn run(client: Client, settings: Settings) {
+/// What a running controller reports to, and what stops it.
+#[derive(Debug, Clone, Default)]
+pub struct Hooks {
+    /// Reconciles are timed here, and the Rollout cache is shown here.
+    pub metrics: Arc<Metrics>,
+    /// Says ready once the caches are filled.
+    pub readiness: Readiness,
+    /// Cancelled to stop after the reconciles in flight.
+    pub shutdown: CancellationToken,
+}
+
+/// Whether a watch cache has been filled, asked without waiting (see
+/// [`Context`]'s note on `Store::wait_until_ready`).
+fn filled<K: kube::Resource + Clone + 'static>(store: &Store<K>) -> bool
+where
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    use futures::FutureExt as _;
+    matches!(store.wait_until_ready().now_or_never(), Some(Ok(())))
+}
+
+/// Runs the controller until `hooks.shutdown` is cancelled.
+pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
     let resource = reconcile::rollout_resource();
     let (rollouts, replica_sets, services) = match &settings.namespace {
         Some(ns) => (
@@ -80,28 +108,56 @@ pub async fn run(client: Client, settings: Settings) {
         .reflect(service_writer)
         .touched_objects();
     let recorder = reconcile::events::Recorder::new(client.clone(), FIELD_MANAGER);
+    let caches = (store.clone(), service_store.clone());
     let ctx = Arc::new(Context::new(client, store, service_store, recorder));
     let owner = resource.clone();
     let selector = instance_selector(settings.instance_id.as_deref());
     tracing::info!(namespace = settings.namespace.as_deref().unwrap_or("(all)"), %selector, "watching Rollouts");
-    Controller::new_with(
+    let controller = Controller::new_with(
         rollouts,
         watcher::Config::default().labels(&selector),
         resource,
-    )
-    .owns_stream(replica_set_events)
-    .watches_stream(service_events, move |svc: Service| {
-        managing_rollout(&svc, &owner)
-    })
-    .shutdown_on_signal()
-    .run(reconcile::reconcile, error_policy, ctx)
-    .for_each(|result| async move {
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "reconcile");
-        }
-    })
-    .await;
+    );
+    let rollout_store = controller.store();
+    hooks.metrics.rollouts().set(Some(rollout_store.clone()));
+    hooks
+        .readiness
+        .running(move || filled(&rollout_store) && filled(&caches.0) && filled(&caches.1));
+    let metrics = hooks.metrics.clone();
+    controller
+        .owns_stream(replica_set_events)
+        .watches_stream(service_events, move |svc: Service| {
+            managing_rollout(&svc, &owner)
+        })
+        .graceful_shutdown_on(hooks.shutdown.clone().cancelled_owned())
+        .run(
+            move |object, ctx| timed(object, ctx, metrics.clone()),
+            error_policy,
+            ctx,
+        )
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "reconcile");
+            }
+        })
+        .await;
+    hooks.metrics.rollouts().set(None);
     tracing::info!("stopped");
+}
+
+/// One reconcile, timed into `rollout_reconcile` (and counted in
+/// `rollout_reconcile_error` when it fails).
+async fn timed(
+    object: Arc<DynamicObject>,
+    ctx: Arc<Context>,
+    metrics: Arc<Metrics>,
+) -> Result<Action, Error> {
+    let namespace = object.metadata.namespace.clone().unwrap_or_default();
+    let name = object.metadata.name.clone().unwrap_or_default();
+    let start = Instant::now();
+    let result = reconcile::reconcile(object, ctx).await;
+    metrics.reconciled(&namespace, &name, start.elapsed(), result.is_err());
+    result
 }
 
 fn error_policy(object: Arc<DynamicObject>, error: &Error, _: Arc<Context>) -> Action {

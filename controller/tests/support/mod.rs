@@ -1,6 +1,10 @@
 //! Helpers of the real-cluster tests: the controller binary as a child
 //! process, the real `kubectl argo rollouts`, and reads of the test's
 //! namespace.
+#![allow(
+    dead_code,
+    reason = "each test binary uses its own part of the helpers"
+)]
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -14,17 +18,36 @@ use serde_json::{Value, json};
 
 pub(crate) const CONTROLLER: &str = env!("CARGO_BIN_EXE_rollgate-controller");
 
-/// `rollgate-controller --namespace <ns>`, stopped when dropped (its log's
-/// tail printed if the test is failing).
+/// `rollgate-controller --namespace <ns>`, electing its leader on a Lease in
+/// the test's namespace and serving its endpoints on free loopback ports,
+/// stopped when dropped (its log's tail printed if the test is failing).
 pub(crate) struct Controller {
     child: Child,
     log: PathBuf,
     kubeconfig: Option<PathBuf>,
+    /// The port of /metrics.
+    pub(crate) metrics_port: u16,
+    /// The port of /healthz and /readyz.
+    pub(crate) healthz_port: u16,
+}
+
+/// A loopback port free now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
 }
 
 impl Controller {
     pub(crate) fn start(cluster: &Cluster) -> Self {
         Self::start_with(cluster, None)
+    }
+
+    /// Kills the process with SIGKILL, as a node failure would.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Runs it as a service account holding exactly the documented
@@ -50,8 +73,11 @@ impl Controller {
     }
 
     fn start_with(cluster: &Cluster, kubeconfig: Option<PathBuf>) -> Self {
-        let log =
-            std::env::temp_dir().join(format!("rollgate-controller-{}.log", cluster.namespace));
+        let (metrics_port, healthz_port) = (free_port(), free_port());
+        let log = std::env::temp_dir().join(format!(
+            "rollgate-controller-{}-{metrics_port}.log",
+            cluster.namespace
+        ));
         let file = std::fs::File::create(&log).unwrap();
         let mut command = Command::new(CONTROLLER);
         if let Some(kubeconfig) = &kubeconfig {
@@ -59,6 +85,10 @@ impl Controller {
         }
         let child = command
             .args(["--namespace", &cluster.namespace, "--log-format", "text"])
+            .args(["--leader-election-namespace", &cluster.namespace])
+            .args(["--bind-address", "127.0.0.1"])
+            .args(["--metrics-port", &metrics_port.to_string()])
+            .args(["--healthz-port", &healthz_port.to_string()])
             .stdout(Stdio::from(file.try_clone().unwrap()))
             .stderr(Stdio::from(file))
             .spawn()
@@ -67,12 +97,44 @@ impl Controller {
             child,
             log,
             kubeconfig,
+            metrics_port,
+            healthz_port,
         }
     }
 }
 
+/// `GET http://127.0.0.1:<port><path>`: the status code and the body, or
+/// `None` if nothing answers.
+pub(crate) async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.ok()?;
+    let status = answer.split(' ').nth(1)?.parse().ok()?;
+    let body = answer.split_once("\r\n\r\n")?.1.to_owned();
+    Some((status, body))
+}
+
 impl Drop for Controller {
+    /// Stops it as Kubernetes does: SIGTERM (it finishes the reconciles in
+    /// flight and releases the Lease, so a successor leads at once), then
+    /// SIGKILL after 5 s.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if matches!(self.child.try_wait(), Ok(Some(_)) | Err(_)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
