@@ -34,6 +34,7 @@ pub mod observe;
 pub mod reconcile;
 pub mod run;
 pub mod service;
+pub mod traffic;
 pub mod workload;
 
 pub use error::Error;

@@ -1,7 +1,7 @@
 //! `rollgate-controller`: runs `argoproj.io/v1alpha1` canary Rollouts.
 //!
 //! ```text
-//! rollgate-controller [--namespace NS] [--instance-id ID] [--kubeconfig FILE] [--log-format json|text]
+//! rollgate-controller [--namespace NS] [--instance-id ID] [--config-namespace NS] [--kubeconfig FILE] [--log-format json|text]
 //! ```
 //!
 //! The cluster comes from `--kubeconfig`, else from kube's inference
@@ -28,6 +28,10 @@ struct Args {
     /// (without it: only Rollouts without that label).
     #[arg(long)]
     instance_id: Option<String>,
+    /// The namespace of the argo-rollouts-config ConfigMap that registers
+    /// traffic-router plugins (default: POD_NAMESPACE, else argo-rollouts).
+    #[arg(long)]
+    config_namespace: Option<String>,
     /// A kubeconfig file (default: KUBECONFIG, ~/.kube/config or in-cluster).
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
@@ -93,6 +97,14 @@ async fn main() -> ExitCode {
         Settings {
             namespace: args.namespace,
             instance_id: args.instance_id,
+            config_namespace: args
+                .config_namespace
+                .or_else(|| {
+                    std::env::var("POD_NAMESPACE")
+                        .ok()
+                        .filter(|ns| !ns.is_empty())
+                })
+                .unwrap_or_else(|| "argo-rollouts".into()),
         },
     )
     .await;

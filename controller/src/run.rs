@@ -25,6 +25,8 @@ use kube::runtime::{WatchStreamExt, reflector, watcher};
 
 use crate::Error;
 use crate::reconcile::{self, Context, FIELD_MANAGER};
+use crate::traffic::{RegistrySource, Routers, registry};
+use router_kube::ApplierOptions;
 
 /// The label that assigns a Rollout to one controller instance.
 pub const INSTANCE_LABEL: &str = "argo-rollouts.argoproj.io/controller-instance";
@@ -32,12 +34,15 @@ pub const INSTANCE_LABEL: &str = "argo-rollouts.argoproj.io/controller-instance"
 const ERROR_RETRY: Duration = Duration::from_secs(5);
 
 /// How the controller runs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Watch only this namespace (`None`: all).
     pub namespace: Option<String>,
     /// Argo's `--instance-id`.
     pub instance_id: Option<String>,
+    /// The namespace of the `argo-rollouts-config` ConfigMap that registers
+    /// traffic-router plugins (Argo's: the controller's own namespace).
+    pub config_namespace: String,
 }
 
 /// The label selector for the Rollouts of an instance (Argo's `InstanceIDRequirement`).
@@ -80,7 +85,19 @@ pub async fn run(client: Client, settings: Settings) {
         .reflect(service_writer)
         .touched_objects();
     let recorder = reconcile::events::Recorder::new(client.clone(), FIELD_MANAGER);
-    let ctx = Arc::new(Context::new(client, store, service_store, recorder));
+    let registry = RegistrySource {
+        namespace: settings.config_namespace.clone(),
+        name: registry::CONFIG_MAP.into(),
+    };
+    let routers = Routers::new(client.clone(), registry, &ApplierOptions::default())
+        .expect("the default applier options have no request limit");
+    let ctx = Arc::new(Context::new(
+        client,
+        store,
+        service_store,
+        recorder,
+        routers,
+    ));
     let owner = resource.clone();
     let selector = instance_selector(settings.instance_id.as_deref());
     tracing::info!(namespace = settings.namespace.as_deref().unwrap_or("(all)"), %selector, "watching Rollouts");
@@ -94,13 +111,14 @@ pub async fn run(client: Client, settings: Settings) {
         managing_rollout(&svc, &owner)
     })
     .shutdown_on_signal()
-    .run(reconcile::reconcile, error_policy, ctx)
+    .run(reconcile::reconcile, error_policy, ctx.clone())
     .for_each(|result| async move {
         if let Err(e) = result {
             tracing::debug!(error = %e, "reconcile");
         }
     })
     .await;
+    ctx.routers.shutdown().await;
     tracing::info!("stopped");
 }
 
