@@ -24,13 +24,22 @@ pub(crate) struct Controller {
 
 impl Controller {
     pub(crate) fn start(cluster: &Cluster) -> Self {
-        Self::start_with(cluster, None)
+        Self::start_with(cluster, None, &[], &[])
     }
 
     /// Runs it as a service account holding exactly the documented
     /// ClusterRole (examples/rbac/rollgate-controller.yaml), through a
     /// kubeconfig of its own (`--kubeconfig`).
     pub(crate) async fn start_with_role(cluster: &Cluster) -> Self {
+        Self::start_with_role_and(cluster, &[], &[]).await
+    }
+
+    /// [`Controller::start_with_role`] with more arguments and environment.
+    pub(crate) async fn start_with_role_and(
+        cluster: &Cluster,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let rbac = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../examples/rbac/rollgate-controller.yaml");
         let config = cluster.config_with_role(&rbac).await;
@@ -46,10 +55,15 @@ impl Controller {
             cluster.namespace
         ));
         std::fs::write(&file, kubeconfig.to_string()).unwrap();
-        Self::start_with(cluster, Some(file))
+        Self::start_with(cluster, Some(file), args, env)
     }
 
-    fn start_with(cluster: &Cluster, kubeconfig: Option<PathBuf>) -> Self {
+    fn start_with(
+        cluster: &Cluster,
+        kubeconfig: Option<PathBuf>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let log =
             std::env::temp_dir().join(format!("rollgate-controller-{}.log", cluster.namespace));
         let file = std::fs::File::create(&log).unwrap();
@@ -59,6 +73,8 @@ impl Controller {
         }
         let child = command
             .args(["--namespace", &cluster.namespace, "--log-format", "text"])
+            .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::from(file.try_clone().unwrap()))
             .stderr(Stdio::from(file))
             .spawn()
