@@ -4,6 +4,9 @@
 //! rollgate-controller [--namespace NS] [--instance-id ID] [--config-namespace NS] [--kubeconfig FILE] [--log-format json|text]
 //! ```
 //!
+//! Traffic-router plugins are registered in the `argo-rollouts-config`
+//! ConfigMap of `--config-namespace` (default: `POD_NAMESPACE`, else
+//! `argo-rollouts`, as Argo's controller finds its own namespace).
 //! The cluster comes from `--kubeconfig`, else from kube's inference
 //! (`KUBECONFIG`, `~/.kube/config`, or the in-cluster service account).
 //! Logs go to stderr, filtered by `ROLLGATE_LOG` (default `info`). SIGTERM
