@@ -6,7 +6,9 @@
 //! promoted and aborted with the real `kubectl argo rollouts`), and a
 //! Rollout through an external plugin (the journal router, registered in
 //! the `argo-rollouts-config` ConfigMap) whose journal shows the step's
-//! weights. The Gateway API route is not served by a gateway here, so the
+//! weights; a router error (the HTTPRoute missing) is the `TrafficRouting`
+//! condition with nothing of the decision written, until the route exists.
+//! The Gateway API route is not served by a gateway here, so the
 //! router's `verifyWeight` is off (it would wait for a gateway to accept
 //! the route).
 
@@ -373,4 +375,71 @@ async fn an_external_plugin_registered_in_the_config_map_routes_the_steps() {
     );
     drop(controller);
     let _ = std::fs::remove_file(&journal_file);
+}
+
+#[tokio::test]
+async fn a_router_error_is_a_condition_until_the_route_exists() {
+    let Some(cluster) = cluster("ctl-gwerr").await else {
+        return;
+    };
+    let controller = Controller::start_with_role(&cluster).await;
+    services(&cluster).await;
+    let mut canary = support::basic_canary();
+    canary["canaryService"] = json!("web-canary");
+    canary["stableService"] = json!("web-stable");
+    canary["trafficRouting"] = json!({"plugins": {"argoproj-labs/gatewayAPI": {"httpRoute": "web", "verifyWeight": false}}});
+    cluster.create(rollout("web", "nginx:1.27", canary)).await;
+    let failed = wait_for(&cluster, "web", "failing on the missing route", |o| {
+        o["status"]["conditions"]
+            .as_array()
+            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "TrafficRouting"))
+    })
+    .await;
+    let condition = failed["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "TrafficRouting")
+        .unwrap()
+        .clone();
+    assert_eq!(condition["status"], "False");
+    assert_eq!(condition["reason"], "TrafficRoutingError");
+    let message = condition["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("traffic router \"argoproj-labs/gatewayAPI\": ")
+            && message.contains("web"),
+        "{message}"
+    );
+    // Nothing of the decision past the failure: no phase, no weights recorded.
+    assert!(
+        failed["status"]["phase"].is_null(),
+        "{:#}",
+        failed["status"]
+    );
+    assert!(
+        failed["status"]["canary"].is_null(),
+        "{:#}",
+        failed["status"]
+    );
+
+    cluster
+        .create(
+            json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": {"name": "web"},
+            "spec": {"parentRefs": [{"name": "gw"}], "rules": [
+                {"backendRefs": [{"name": "web-canary", "port": 80, "weight": 0},
+                                 {"name": "web-stable", "port": 80, "weight": 100}]}]}}),
+        )
+        .await;
+    let running = wait_for(&cluster, "web", "Healthy once the route exists", healthy).await;
+    assert!(
+        running["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["type"] != "TrafficRouting"),
+        "the condition goes: {:#}",
+        running["status"]
+    );
+    drop(controller);
 }
