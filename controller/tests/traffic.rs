@@ -346,6 +346,12 @@ async fn an_external_plugin_registered_in_the_config_map_routes_the_steps() {
         .as_str()
         .unwrap()
         .to_owned();
+    // The journal router answers Verified; the status records it with the weights.
+    assert_eq!(
+        paused["status"]["canary"]["weights"]["canary"]["weight"],
+        20
+    );
+    assert_eq!(paused["status"]["canary"]["weights"]["verified"], true);
     let entries = journal(&journal_file);
     assert_eq!(applied_weights(&entries).last(), Some(&20), "{entries:#?}");
     assert!(
