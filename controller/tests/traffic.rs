@@ -7,7 +7,8 @@
 //! Rollout through an external plugin (the journal router, registered in
 //! the `argo-rollouts-config` ConfigMap) whose journal shows the step's
 //! weights; a router error (the HTTPRoute missing) is the `TrafficRouting`
-//! condition with nothing of the decision written, until the route exists.
+//! condition with nothing of the decision written, until the route exists;
+//! and a weight the plugin answers NotVerified for holds the step.
 //! The Gateway API route is not served by a gateway here, so the
 //! router's `verifyWeight` is off (it would wait for a gateway to accept
 //! the route).
@@ -446,6 +447,47 @@ async fn a_router_error_is_a_condition_until_the_route_exists() {
             .all(|c| c["type"] != "TrafficRouting"),
         "the condition goes: {:#}",
         running["status"]
+    );
+    drop(controller);
+}
+
+#[tokio::test]
+async fn a_weight_the_router_has_not_verified_holds_the_step() {
+    let Some(cluster) = cluster("ctl-verify").await else {
+        return;
+    };
+    let binary = journal_router();
+    let registered = format!(
+        "- name: acme/journal\n  location: file://{}\n",
+        binary.display()
+    );
+    cluster
+        .create(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "argo-rollouts-config"},
+            "data": {"trafficRouterPlugins": registered}}))
+        .await;
+    let controller =
+        Controller::start_with_role_and(&cluster, &["--config-namespace", &cluster.namespace], &[])
+            .await;
+    services(&cluster).await;
+    let mut canary = support::basic_canary();
+    canary["canaryService"] = json!("web-canary");
+    canary["stableService"] = json!("web-stable");
+    canary["trafficRouting"] = json!({"plugins": {"acme/journal": {"verify": "NotVerified"}}});
+    cluster.create(rollout("web", "nginx:1.27", canary)).await;
+    wait_for(&cluster, "web", "Healthy", healthy).await;
+    kubectl_argo_rollouts(&cluster, &["set", "image", "web", "app=nginx:1.28"]);
+    wait_for(&cluster, "web", "at weight 20, not verified", |o| {
+        let weights = &o["status"]["canary"]["weights"];
+        weights["canary"]["weight"] == 20 && weights["verified"] == false
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let held = support::rollout_object(&cluster, "web").await;
+    assert_eq!(
+        held["status"]["currentStepIndex"], 0,
+        "the step waits for the weight to be verified: {:#}",
+        held["status"]
     );
     drop(controller);
 }
