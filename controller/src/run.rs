@@ -26,7 +26,6 @@ use kube::runtime::{WatchStreamExt, reflector, watcher};
 use crate::Error;
 use crate::reconcile::{self, Context, FIELD_MANAGER};
 use crate::traffic::{RegistrySource, Routers, registry};
-use router_kube::ApplierOptions;
 
 /// The label that assigns a Rollout to one controller instance.
 pub const INSTANCE_LABEL: &str = "argo-rollouts.argoproj.io/controller-instance";
@@ -89,8 +88,7 @@ pub async fn run(client: Client, settings: Settings) {
         namespace: settings.config_namespace.clone(),
         name: registry::CONFIG_MAP.into(),
     };
-    let routers = Routers::new(client.clone(), registry, &ApplierOptions::default())
-        .expect("the default applier options have no request limit");
+    let routers = Routers::new(client.clone(), registry);
     let ctx = Arc::new(Context::new(
         client,
         store,

@@ -275,9 +275,11 @@ async fn an_external_plugin_registered_in_the_config_map_routes_the_steps() {
     let journal_file = std::env::temp_dir().join(format!("{}.journal", cluster.namespace));
     let _ = std::fs::remove_file(&journal_file);
     let registered = format!(
-        "- name: acme/journal\n  location: file://{}\n  sha256: {}\n",
-        binary.display(),
-        rollgate_controller::traffic::registry::sha256_hex(&std::fs::read(&binary).unwrap())
+        "- name: acme/journal\n  location: file://{path}\n  sha256: {}\n\
+         - name: acme/tampered\n  location: file://{path}\n  sha256: {}\n",
+        rollgate_controller::traffic::registry::sha256_hex(&std::fs::read(&binary).unwrap()),
+        "0".repeat(64),
+        path = binary.display(),
     );
     cluster
         .create(json!({"apiVersion": "v1", "kind": "ConfigMap",
@@ -326,6 +328,43 @@ async fn an_external_plugin_registered_in_the_config_map_routes_the_steps() {
         0,
         "nothing is written for a Rollout whose plugin cannot run"
     );
+    // A registered plugin whose file does not have the registered sha256 is not started.
+    cluster
+        .api("argoproj.io", "v1alpha1", "Rollout")
+        .patch(
+            "other",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"strategy": {"canary": {"trafficRouting":
+                {"plugins": {"acme/missing": null, "acme/tampered": {}}}}}}})),
+        )
+        .await
+        .unwrap();
+    let tampered = wait_for(&cluster, "other", "refused for its sha256", |o| {
+        o["status"]["conditions"].as_array().is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c["type"] == "TrafficRouting"
+                    && c["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("acme/tampered"))
+            })
+        })
+    })
+    .await;
+    let message = tampered["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "TrafficRouting")
+        .unwrap()["message"]
+        .clone();
+    assert!(
+        message
+            .as_str()
+            .unwrap()
+            .starts_with("traffic router plugin \"acme/tampered\" cannot be loaded: sha256 of "),
+        "{message}"
+    );
+    assert!(support::replica_sets(&cluster).await.is_empty());
     cluster
         .api("argoproj.io", "v1alpha1", "Rollout")
         .delete("other", &Default::default())

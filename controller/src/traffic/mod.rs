@@ -19,6 +19,12 @@
 //!   [`plugin_proto::PluginRouter`] over the native gRPC protocol: one
 //!   process per plugin, shared by every Rollout that names it, started
 //!   when a Rollout first needs it (and restarted by the host if it dies).
+//!   A registration under one of the in-process routers' names (a
+//!   ConfigMap written for Argo's controller registers
+//!   `argoproj-labs/gatewayAPI`, say) is not used: the linked router runs.
+//!   The registry is read when a Rollout names a plugin that is not running
+//!   yet; a plugin once started keeps its registration until the controller
+//!   restarts (Argo reads it once, at start-up).
 //!
 //! [`Routers::select`] resolves a Rollout's routers before the controller
 //! writes anything for it: a plugin that is not registered or cannot be
@@ -48,8 +54,8 @@ use kube::api::Api;
 use plugin_proto::{HostOptions, PluginRouter};
 use rollout_core::{DesiredTraffic, Rollout};
 use router_core::{RolloutContext, TrafficRouter, Verified};
+use router_kube::Applier;
 use router_kube::client::{KubeRouter, LazyClient};
-use router_kube::{Applier, ApplierOptions};
 use serde_json::Value;
 
 /// Why a Rollout's traffic could not be routed.
@@ -63,6 +69,14 @@ pub enum TrafficError {
         /// The key or field path in it.
         field: String,
         /// What is wrong.
+        message: String,
+    },
+    /// The plugin registry's ConfigMap cannot be read (a missing one lists no plugins).
+    #[error("ConfigMap {config_map} cannot be read: {message}")]
+    RegistryUnreadable {
+        /// `<namespace>/<name>` of the ConfigMap.
+        config_map: String,
+        /// The API server's answer.
         message: String,
     },
     /// The Rollout names a plugin the registry does not list.
@@ -148,27 +162,19 @@ impl std::fmt::Debug for Routers {
 }
 
 impl Routers {
-    /// The in-process routers on `client` (one [`Applier`] each, with
-    /// `options`), and external plugins registered in `registry`.
-    ///
-    /// # Errors
-    ///
-    /// A request limit in `options` that is not a positive rate with a
-    /// burst of at least 1.
-    pub fn new(
-        client: Client,
-        registry: RegistrySource,
-        options: &ApplierOptions,
-    ) -> Result<Self, router_kube::Error> {
-        let applier = || Applier::with_options(LazyClient::ready(client.clone()), *options);
-        Ok(Self {
-            gateway_api: Arc::new(router_gatewayapi::GatewayApiRouter::with_applier(applier()?)),
-            nginx: Arc::new(router_nginx::NginxRouter::with_applier(applier()?)),
-            istio: Arc::new(router_istio::IstioRouter::with_applier(applier()?)),
+    /// The in-process routers on `client`, one [`Applier`] each (no request
+    /// limit beyond the client's, the watch cache on), and external plugins
+    /// registered in `registry`.
+    pub fn new(client: Client, registry: RegistrySource) -> Self {
+        let applier = || Applier::new(LazyClient::ready(client.clone()));
+        Self {
+            gateway_api: Arc::new(router_gatewayapi::GatewayApiRouter::with_applier(applier())),
+            nginx: Arc::new(router_nginx::NginxRouter::with_applier(applier())),
+            istio: Arc::new(router_istio::IstioRouter::with_applier(applier())),
             client,
             registry,
             plugins: tokio::sync::Mutex::default(),
-        })
+        }
     }
 
     /// The routers `rollout` names, in Argo's order (the `istio` and `nginx`
@@ -235,48 +241,43 @@ impl Routers {
     /// registry, checked and started now.
     async fn external(&self, name: &str) -> Result<Arc<PluginRouter>, TrafficError> {
         let mut plugins = self.plugins.lock().await;
-        let router = match plugins.get(name) {
-            Some(router) => router.clone(),
-            None => {
-                let registered = self.read_registry().await?;
-                let item = registered.iter().find(|p| p.name == name).ok_or_else(|| {
-                    TrafficError::NotRegistered {
-                        plugin: name.to_owned(),
-                        config_map: self.registry.label(),
-                    }
-                })?;
-                let program = registry::binary(item)?;
-                tracing::info!(plugin = name, program = %program.display(), "loading traffic router plugin");
-                let router = Arc::new(PluginRouter::new(
-                    program,
-                    HostOptions {
-                        args: item.args.clone(),
-                        ..HostOptions::default()
-                    },
-                ));
-                plugins.insert(name.to_owned(), router.clone());
-                router
+        if let Some(router) = plugins.get(name).cloned() {
+            // Starts the process again if it died (a no-op call otherwise).
+            start(&router, name).await?;
+            return Ok(router);
+        }
+        let registered = self.read_registry().await?;
+        let item = registered.iter().find(|p| p.name == name).ok_or_else(|| {
+            TrafficError::NotRegistered {
+                plugin: name.to_owned(),
+                config_map: self.registry.label(),
             }
-        };
-        // Starts the process if it is not running (a no-op call otherwise).
-        router.init().await.map_err(|e| TrafficError::PluginLoad {
-            plugin: name.to_owned(),
-            message: e.message().to_owned(),
         })?;
+        let program = registry::binary(item)?;
+        tracing::info!(plugin = name, program = %program.display(), "loading traffic router plugin");
+        let router = Arc::new(PluginRouter::new(
+            program,
+            HostOptions {
+                args: item.args.clone(),
+                ..HostOptions::default()
+            },
+        ));
+        // Kept only once it starts: a plugin that does not is looked up in
+        // the registry again next time (its registration may be fixed).
+        start(&router, name).await?;
+        plugins.insert(name.to_owned(), router.clone());
         Ok(router)
     }
 
     async fn read_registry(&self) -> Result<Vec<registry::PluginItem>, TrafficError> {
         let label = self.registry.label();
         let api = Api::<ConfigMap>::namespaced(self.client.clone(), &self.registry.namespace);
-        let config_map =
-            api.get_opt(&self.registry.name)
-                .await
-                .map_err(|e| TrafficError::Registry {
-                    config_map: label.clone(),
-                    field: "(the object)".into(),
-                    message: format!("cannot be read: {e}"),
-                })?;
+        let config_map = api.get_opt(&self.registry.name).await.map_err(|e| {
+            TrafficError::RegistryUnreadable {
+                config_map: label.clone(),
+                message: e.to_string(),
+            }
+        })?;
         let text = config_map
             .as_ref()
             .and_then(|c| c.data.as_ref())
@@ -293,6 +294,14 @@ impl Routers {
             plugin.shutdown().await;
         }
     }
+}
+
+/// Starts the plugin `name` if it is not running (its handshake and `Init`).
+async fn start(router: &PluginRouter, name: &str) -> Result<(), TrafficError> {
+    router.init().await.map_err(|e| TrafficError::PluginLoad {
+        plugin: name.to_owned(),
+        message: e.message().to_owned(),
+    })
 }
 
 /// The context for Argo's own `trafficRouting.<field>` block, read by the
