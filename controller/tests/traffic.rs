@@ -8,7 +8,8 @@
 //! the `argo-rollouts-config` ConfigMap) whose journal shows the step's
 //! weights; a router error (the HTTPRoute missing) is the `TrafficRouting`
 //! condition with nothing of the decision written, until the route exists;
-//! and a weight the plugin answers NotVerified for holds the step.
+//! a weight the plugin answers NotVerified for holds the step; and Argo's
+//! own `trafficRouting.nginx` block runs on the in-process NGINX router.
 //! The Gateway API route is not served by a gateway here, so the
 //! router's `verifyWeight` is off (it would wait for a gateway to accept
 //! the route).
@@ -527,6 +528,49 @@ async fn a_weight_the_router_has_not_verified_holds_the_step() {
         held["status"]["currentStepIndex"], 0,
         "the step waits for the weight to be verified: {:#}",
         held["status"]
+    );
+    drop(controller);
+}
+
+#[tokio::test]
+async fn argos_own_nginx_block_runs_on_the_in_process_nginx_router() {
+    let Some(cluster) = cluster("ctl-nginx").await else {
+        return;
+    };
+    let controller = Controller::start_with_role(&cluster).await;
+    services(&cluster).await;
+    cluster
+        .create(
+            json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "web", "annotations": {"kubernetes.io/ingress.class": "nginx"}},
+            "spec": {"rules": [{"host": "web.example.com", "http": {"paths": [
+                {"path": "/", "pathType": "Prefix",
+                 "backend": {"service": {"name": "web-stable", "port": {"number": 80}}}}]}}]}}),
+        )
+        .await;
+    let mut canary = support::basic_canary();
+    canary["canaryService"] = json!("web-canary");
+    canary["stableService"] = json!("web-stable");
+    canary["trafficRouting"] = json!({"nginx": {"stableIngress": "web"}});
+    cluster.create(rollout("web", "nginx:1.27", canary)).await;
+    wait_for(&cluster, "web", "Healthy", healthy).await;
+    kubectl_argo_rollouts(&cluster, &["set", "image", "web", "app=nginx:1.28"]);
+    wait_for(&cluster, "web", "paused at step 1", |o| {
+        o["status"]["phase"] == "Paused" && o["status"]["currentStepIndex"] == 1
+    })
+    .await;
+    let ingress = cluster
+        .api("networking.k8s.io", "v1", "Ingress")
+        .get("web-web-canary")
+        .await
+        .expect("the canary Ingress");
+    let annotations = ingress.metadata.annotations.unwrap_or_default();
+    assert_eq!(
+        annotations
+            .get("nginx.ingress.kubernetes.io/canary-weight")
+            .map(String::as_str),
+        Some("20"),
+        "{annotations:?}"
     );
     drop(controller);
 }
