@@ -5,6 +5,8 @@
 //! ClusterRole), the ReplicaSets of Argo's own controller adopted without a
 //! redeploy, and Rollouts this controller refuses left untouched.
 
+// The helpers are shared with the other test files, which use the rest of them.
+#[allow(dead_code)]
 mod support;
 
 use std::time::Duration;

@@ -257,3 +257,32 @@ pub(crate) fn rollout_status_patches(cluster: &Cluster, name: &str) -> usize {
         .filter(|r| r.verb == "patch" && r.user_agent.starts_with("rollgate-controller"))
         .count()
 }
+
+/// The canary and stable Services `web-canary` and `web-stable`, selecting `app: web`.
+pub(crate) async fn services(cluster: &Cluster) {
+    for service in ["web-stable", "web-canary"] {
+        cluster
+            .create(
+                json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": service},
+                "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}),
+            )
+            .await;
+    }
+}
+
+/// Fully promoted to `hash` and Healthy. The old ReplicaSet stays up for
+/// `scaleDownDelaySeconds` (30 s by default with traffic routing, as in
+/// Argo), so the pods are not counted.
+pub(crate) fn promoted(o: &Value, hash: &str) -> bool {
+    let st = &o["status"];
+    st["phase"] == "Healthy" && st["stableRS"] == hash && st["currentPodHash"] == hash
+}
+
+/// The Rollout's condition of type `kind`, if it has one.
+pub(crate) fn condition(rollout: &Value, kind: &str) -> Option<Value> {
+    rollout["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
+        .cloned()
+}
