@@ -12,24 +12,28 @@
 //! adopts the ReplicaSets Argo's controller created (a Rollout moved from
 //! one controller to the other is not redeployed).
 //!
-//! What this controller runs today: the canary strategy without
-//! `trafficRouting` (a basic canary, whose split is the ratio of pods), with
-//! `setWeight` and `pause` steps, from a Rollout's own `spec.template`, with
-//! its canary and stable Services' selectors ([`service`]), the canary and
-//! stable pod metadata, and `revisionHistoryLimit`.
-//! A Rollout asking for more (traffic routing, blue-green, analysis,
-//! experiments, step plugins, `workloadRef`, `antiAffinity`, a pending
-//! `restartAt`) gets the condition `Unsupported` naming the field and is
-//! otherwise left alone; an invalid Rollout gets `InvalidSpec`, in Argo's
-//! words, and nothing else is touched.
+//! What this controller runs today: the canary strategy with `setWeight`,
+//! `pause`, `setHeaderRoute` and `setMirrorRoute` steps, from a Rollout's
+//! own `spec.template`, with its canary and stable Services' selectors
+//! ([`service`]), the canary and stable pod metadata, and
+//! `revisionHistoryLimit`; either a basic canary (no `trafficRouting`: the
+//! split is the ratio of pods) or one whose traffic a router carries
+//! ([`traffic`]): the Gateway API, NGINX and Istio routers in-process, any
+//! other plugin loaded from Argo's `argo-rollouts-config` ConfigMap and run
+//! over the native gRPC plugin protocol.
+//! A Rollout asking for more (another of Argo's routers, blue-green,
+//! analysis, experiments, step plugins, `workloadRef`, `antiAffinity`, a
+//! pending `restartAt`) gets the condition `Unsupported` naming the field
+//! and is otherwise left alone; an invalid Rollout gets `InvalidSpec`, in
+//! Argo's words, and nothing else is touched.
 //!
 //! As a service ([`operate`]): leader election on a Lease between replicas
 //! ([`leader`]), Prometheus metrics with Argo's names ([`metrics`]) and
 //! health endpoints ([`serve`]).
 //!
-//! What comes next: traffic routing through the in-process routers and
-//! external plugins, ping-pong Services, analysis, `workloadRef`, pod
-//! restarts, adopting orphaned ReplicaSets.
+//! What comes next: plugins downloaded from `http(s)` locations, ping-pong
+//! Services, analysis, `workloadRef`, pod restarts, adopting orphaned
+//! ReplicaSets.
 #![warn(missing_docs)]
 
 mod error;
@@ -41,6 +45,7 @@ pub mod reconcile;
 pub mod run;
 pub mod serve;
 pub mod service;
+pub mod traffic;
 pub mod workload;
 
 pub use error::Error;

@@ -1,13 +1,16 @@
 //! `rollgate-controller`: runs `argoproj.io/v1alpha1` canary Rollouts.
 //!
 //! ```text
-//! rollgate-controller [--namespace NS] [--instance-id ID] [--kubeconfig FILE] [--log-format json|text]
+//! rollgate-controller [--namespace NS] [--instance-id ID] [--config-namespace NS] [--kubeconfig FILE] [--log-format json|text]
 //!     [--leader-elect[=true|false]] [--leader-election-namespace NS]
 //!     [--leader-election-lease-duration 15s] [--leader-election-renew-deadline 10s]
 //!     [--leader-election-retry-period 2s]
 //!     [--metrics-port 8090] [--healthz-port 8080] [--bind-address 0.0.0.0]
 //! ```
 //!
+//! Traffic-router plugins are registered in the `argo-rollouts-config`
+//! ConfigMap of `--config-namespace` (default: `POD_NAMESPACE`, else
+//! `argo-rollouts`, as Argo's controller finds its own namespace).
 //! The cluster comes from `--kubeconfig`, else from kube's inference
 //! (`KUBECONFIG`, `~/.kube/config`, or the in-cluster service account).
 //! Logs go to stderr, filtered by `ROLLGATE_LOG` (default `info`). SIGTERM
@@ -39,6 +42,10 @@ struct Args {
     /// (without it: only Rollouts without that label).
     #[arg(long)]
     instance_id: Option<String>,
+    /// The namespace of the argo-rollouts-config ConfigMap that registers
+    /// traffic-router plugins (default: POD_NAMESPACE, else argo-rollouts).
+    #[arg(long)]
+    config_namespace: Option<String>,
     /// A kubeconfig file (default: KUBECONFIG, ~/.kube/config or in-cluster).
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
@@ -187,6 +194,14 @@ async fn main() -> ExitCode {
     let settings = Settings {
         namespace: args.namespace,
         instance_id: args.instance_id,
+        config_namespace: args
+            .config_namespace
+            .or_else(|| {
+                std::env::var("POD_NAMESPACE")
+                    .ok()
+                    .filter(|ns| !ns.is_empty())
+            })
+            .unwrap_or_else(|| "argo-rollouts".into()),
     };
     match operate(client, metrics, settings, operations).await {
         Ok(()) => ExitCode::SUCCESS,

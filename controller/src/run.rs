@@ -32,6 +32,7 @@ use crate::Error;
 use crate::metrics::Metrics;
 use crate::reconcile::{self, Context, FIELD_MANAGER};
 use crate::serve::Readiness;
+use crate::traffic::{RegistrySource, Routers, registry};
 
 /// The label that assigns a Rollout to one controller instance.
 pub const INSTANCE_LABEL: &str = "argo-rollouts.argoproj.io/controller-instance";
@@ -39,12 +40,15 @@ pub const INSTANCE_LABEL: &str = "argo-rollouts.argoproj.io/controller-instance"
 const ERROR_RETRY: Duration = Duration::from_secs(5);
 
 /// How the controller runs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Watch only this namespace (`None`: all).
     pub namespace: Option<String>,
     /// Argo's `--instance-id`.
     pub instance_id: Option<String>,
+    /// The namespace of the `argo-rollouts-config` ConfigMap that registers
+    /// traffic-router plugins (Argo's: the controller's own namespace).
+    pub config_namespace: String,
 }
 
 /// The label selector for the Rollouts of an instance (Argo's `InstanceIDRequirement`).
@@ -109,7 +113,18 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         .touched_objects();
     let recorder = reconcile::events::Recorder::new(client.clone(), FIELD_MANAGER);
     let caches = (store.clone(), service_store.clone());
-    let ctx = Arc::new(Context::new(client, store, service_store, recorder));
+    let registry = RegistrySource {
+        namespace: settings.config_namespace.clone(),
+        name: registry::CONFIG_MAP.into(),
+    };
+    let routers = Routers::new(client.clone(), registry);
+    let ctx = Arc::new(Context::new(
+        client,
+        store,
+        service_store,
+        recorder,
+        routers,
+    ));
     let owner = resource.clone();
     let selector = instance_selector(settings.instance_id.as_deref());
     tracing::info!(namespace = settings.namespace.as_deref().unwrap_or("(all)"), %selector, "watching Rollouts");
@@ -133,7 +148,7 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         .run(
             move |object, ctx| timed(object, ctx, metrics.clone()),
             error_policy,
-            ctx,
+            ctx.clone(),
         )
         .for_each(|result| async move {
             if let Err(e) = result {
@@ -142,6 +157,7 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         })
         .await;
     hooks.metrics.rollouts().set(None);
+    ctx.routers.shutdown().await;
     tracing::info!("stopped");
 }
 

@@ -354,7 +354,7 @@ async fn invalid_and_unsupported_rollouts_get_a_condition_and_nothing_else() {
             "routed",
             "nginx",
             json!({"canaryService": "c", "stableService": "s", "steps": [{"setWeight": 20}],
-                   "trafficRouting": {"nginx": {"stableIngress": "web"}}}),
+                   "trafficRouting": {"alb": {"ingress": "web", "servicePort": 80}}}),
         ))
         .await;
     cluster
@@ -398,7 +398,10 @@ async fn invalid_and_unsupported_rollouts_get_a_condition_and_nothing_else() {
     let message = routed["status"]["conditions"][0]["message"]
         .as_str()
         .unwrap();
-    assert!(message.starts_with("spec.strategy.canary."), "{message}");
+    assert!(
+        message.starts_with("spec.strategy.canary.trafficRouting.alb: "),
+        "{message}"
+    );
     assert!(
         message.ends_with("is not run by rollgate-controller yet"),
         "{message}"

@@ -32,6 +32,10 @@ pub struct Context {
     pub services: Store<Service>,
     /// Records Events.
     pub recorder: Recorder,
+    /// The traffic routers, in-process and external.
+    pub routers: crate::traffic::Routers,
+    /// Traffic failures in a row, by (namespace, name), for the backoff.
+    traffic_failures: Mutex<HashMap<(String, String), u32>>,
     /// Defaulted, comparable templates by (namespace, hash).
     defaulted: Mutex<HashMap<(String, String), Value>>,
     /// The resourceVersion of our last write to each object, by (kind, namespace, name).
@@ -39,18 +43,22 @@ pub struct Context {
 }
 
 impl Context {
-    /// A context over `client` and the ReplicaSet cache `replica_sets`.
+    /// A context over `client`, the ReplicaSet and Service caches and the
+    /// traffic routers.
     pub fn new(
         client: Client,
         replica_sets: Store<ReplicaSet>,
         services: Store<Service>,
         recorder: Recorder,
+        routers: crate::traffic::Routers,
     ) -> Self {
         Self {
             client,
             replica_sets,
             services,
             recorder,
+            routers,
+            traffic_failures: Mutex::default(),
             defaulted: Mutex::default(),
             written: Mutex::default(),
         }
@@ -68,6 +76,25 @@ impl Context {
         let replica_sets = self.replica_sets.wait_until_ready().now_or_never();
         let services = self.services.wait_until_ready().now_or_never();
         matches!(replica_sets, Some(Ok(()))) && matches!(services, Some(Ok(())))
+    }
+
+    /// Counts one more traffic failure of a Rollout in a row; returns the count.
+    pub(super) fn traffic_failed(&self, namespace: &str, name: &str) -> u32 {
+        let Ok(mut failures) = self.traffic_failures.lock() else {
+            return 1;
+        };
+        let count = failures
+            .entry((namespace.to_owned(), name.to_owned()))
+            .or_insert(0);
+        *count = count.saturating_add(1);
+        *count
+    }
+
+    /// Forgets a Rollout's traffic failures once its traffic is applied.
+    pub(super) fn traffic_succeeded(&self, namespace: &str, name: &str) {
+        if let Ok(mut failures) = self.traffic_failures.lock() {
+            failures.remove(&(namespace.to_owned(), name.to_owned()));
+        }
     }
 
     pub(super) fn rollouts(&self, namespace: &str) -> Api<DynamicObject> {

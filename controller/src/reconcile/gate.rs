@@ -100,8 +100,18 @@ fn unsupported(rollout: &Rollout, now: Time) -> Option<FieldError> {
         return not_yet("spec.strategy.blueGreen", "the blue-green strategy");
     };
     let base = "spec.strategy.canary";
-    if canary.traffic_routing.is_some() {
-        return not_yet(format!("{base}.trafficRouting"), "traffic routing");
+    if let Some(routing) = &canary.traffic_routing {
+        // The in-process routers read Argo's `istio` and `nginx` blocks and
+        // any plugin is run (crate::traffic); Argo's other routers are not.
+        if let Some(provider) = routing
+            .providers()
+            .find(|p| !matches!(*p, "istio" | "nginx" | "plugins"))
+        {
+            return not_yet(
+                format!("{base}.trafficRouting.{provider}"),
+                &format!("the {provider} traffic router"),
+            );
+        }
     }
     if canary.analysis.is_some() {
         return not_yet(format!("{base}.analysis"), "background analysis");
@@ -184,15 +194,16 @@ mod tests {
     #[test]
     fn what_is_not_run_yet_is_named() {
         let routed = json!({"canaryService": "c", "stableService": "s",
-            "trafficRouting": {"nginx": {"stableIngress": "web"}}, "steps": [{"setWeight": 5}]});
+            "trafficRouting": {"alb": {"ingress": "web", "servicePort": 80}}, "steps": [{"setWeight": 5}]});
         assert_eq!(
             unsupported_path(routed, json!({})),
-            "spec.strategy.canary.trafficRouting"
+            "spec.strategy.canary.trafficRouting.alb"
         );
-        let routed = json!({"trafficRouting": {"plugins": {"rollgate/journal": {}}}});
+        let routed = json!({"canaryService": "c", "stableService": "s",
+            "trafficRouting": {"traefik": {"weightedTraefikServiceName": "web"}}});
         assert_eq!(
             unsupported_path(routed, json!({})),
-            "spec.strategy.canary.trafficRouting"
+            "spec.strategy.canary.trafficRouting.traefik"
         );
         let background = json!({"analysis": {"templates": [{"templateName": "t"}]}});
         assert_eq!(
@@ -201,6 +212,24 @@ mod tests {
         );
         let restart = json!({"restartAt": "2020-01-01T00:00:00Z"});
         assert_eq!(unsupported_path(json!({}), restart), "spec.restartAt");
+    }
+
+    #[test]
+    fn the_routers_this_controller_runs_are_let_through() {
+        for routing in [
+            json!({"nginx": {"stableIngress": "web"}}),
+            json!({"istio": {"virtualService": {"name": "web"}}}),
+            json!({"plugins": {"argoproj-labs/gatewayAPI": {"httpRoute": "web"}}}),
+            json!({"plugins": {"acme/router": {}}}),
+        ] {
+            let canary = json!({"canaryService": "c", "stableService": "s",
+                "trafficRouting": routing, "steps": [{"setWeight": 5}]});
+            assert_eq!(
+                check(&rollout(canary, json!({})), NOW),
+                Gate::Run,
+                "{routing}"
+            );
+        }
     }
 
     #[test]

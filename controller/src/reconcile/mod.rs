@@ -13,15 +13,25 @@
 //!    equality, or created (module `replica_sets`); its revision annotations are
 //!    kept in line, and the Rollout's `rollout.argoproj.io/revision`
 //!    annotation follows it (event `RolloutUpdated`).
+//!    Before that, the Rollout's traffic routers are resolved
+//!    ([`crate::traffic::Routers::select`]): one that cannot run (a plugin
+//!    not registered or not loadable) stops the reconcile with the
+//!    condition that names it ([`traffic`]), and nothing else is written.
 //! 4. The engine decides on the Rollout's ReplicaSets as observed
-//!    ([`crate::observe`]); the controller scales the ReplicaSets, records
-//!    the decision's events and writes the status ([`status`]), each only
-//!    when something differs, and requeues after the decision's
-//!    `requeue_after`. Before that, in Argo's order: the canary/stable pod
+//!    ([`crate::observe`]) and on the routers' last answer to "is the weight
+//!    in place?" (`status.canary.weights.verified`); the routers apply the
+//!    decision's desired traffic ([`traffic`]; a failure stops the reconcile
+//!    there, with a condition, an event and a backoff); then the controller
+//!    scales the ReplicaSets, records the decision's events and writes the
+//!    status ([`status`]) with the routers' new answer, each only when
+//!    something differs, and requeues after the decision's `requeue_after`.
+//!    Before the decision, in Argo's order: the canary/stable pod
 //!    metadata is kept on the ReplicaSets and their pods (module
 //!    `ephemeral`), old ReplicaSets beyond `revisionHistoryLimit` are
 //!    deleted ([`crate::workload::history`]) and the canary and stable
-//!    Services' selectors follow the ReplicaSets ([`crate::service`]).
+//!    Services' selectors follow the ReplicaSets ([`crate::service`]): the
+//!    canary Service selects the current ReplicaSet once it is available,
+//!    the stable Service the stable one, with or without traffic routing.
 
 mod context;
 mod ephemeral;
@@ -31,6 +41,7 @@ mod refuse;
 mod replica_sets;
 mod services;
 pub mod status;
+pub mod traffic;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -161,6 +172,11 @@ async fn run(
         })?
         .clone();
     let hash = workload::pod_template_hash(&template, collision_count);
+    // The routers first: one that cannot run stops the reconcile before anything is written.
+    let routers = match ctx.routers.select(&rollout).await {
+        Ok(routers) => routers,
+        Err(e) => return traffic::failed(ctx, &rollout, live_status, &e, now).await,
+    };
 
     let cached: Vec<Arc<ReplicaSet>> = ctx
         .replica_sets
@@ -248,12 +264,13 @@ async fn run(
             .iter()
             .filter_map(crate::observe::replica_set_state)
             .collect(),
+        traffic_verified: traffic::verified(&rollout),
         ..Default::default()
     };
     if let Some(status) = rollout.status.as_mut() {
         status::clear_refusals(status);
     }
-    let decision = match rollout_core::decide(&rollout, &observations, now) {
+    let mut decision = match rollout_core::decide(&rollout, &observations, now) {
         Ok(decision) => decision,
         Err(e) => {
             // The gate let it through, so the engine refusing it is a gap between the two.
@@ -261,6 +278,18 @@ async fn run(
                 .await;
         }
     };
+    // Traffic before the ReplicaSets are scaled, as in Argo; the status records its answer.
+    if let Some(desired) = decision.traffic.as_ref().filter(|_| !routers.is_empty()) {
+        match crate::traffic::apply(&routers, desired).await {
+            Ok(verified) => {
+                ctx.traffic_succeeded(&namespace, &name);
+                if let Some(weights) = decision.status.canary.weights.as_mut() {
+                    weights.verified = verified;
+                }
+            }
+            Err(e) => return traffic::failed(ctx, &rollout, live_status, &e, now).await,
+        }
+    }
     replica_sets::scale(ctx, &rollout, &decision.replica_sets, &replica_sets).await?;
     let regarding = reference(&rollout);
     for event in &decision.events {

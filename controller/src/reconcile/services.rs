@@ -26,8 +26,42 @@ pub(super) fn validate(ctx: &Context, rollout: &Rollout) -> Option<FieldError> {
     })
 }
 
+/// Where the canary Service points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CanaryTarget {
+    /// The current ReplicaSet.
+    Current,
+    /// The stable ReplicaSet (after an abort).
+    Stable,
+    /// Where it points now (an abort whose traffic is not back on stable yet).
+    Unchanged,
+}
+
+/// Argo's rule: after an abort the canary Service selects the stable
+/// ReplicaSet; with traffic routing and `dynamicStableScale` only once the
+/// canary's weight is back to 0 (the status records the weight as applied),
+/// so that the traffic still sent to the canary Service keeps its pods.
+fn canary_target(rollout: &Rollout) -> CanaryTarget {
+    let status = rollout.status.as_ref();
+    if !status.is_some_and(|s| s.abort) {
+        return CanaryTarget::Current;
+    }
+    let canary = rollout.canary();
+    let dynamic =
+        canary.is_some_and(|c| c.traffic_routing.is_some() && c.dynamic_stable_scale == Some(true));
+    let weight = status
+        .and_then(|s| s.canary.weights.as_ref())
+        .map_or(0, |w| w.canary.weight);
+    if dynamic && weight != 0 {
+        CanaryTarget::Unchanged
+    } else {
+        CanaryTarget::Stable
+    }
+}
+
 /// Points the Services at their ReplicaSets: the stable Service at
-/// `stable`, the canary Service at `current` (at `stable` after an abort).
+/// `stable`, the canary Service at `current` (at `stable` after an abort,
+/// see [`canary_target`]).
 pub(super) async fn reconcile(
     ctx: &Context,
     rollout: &Rollout,
@@ -35,12 +69,12 @@ pub(super) async fn reconcile(
     stable: Option<&ReplicaSet>,
 ) -> Result<(), Error> {
     let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
-    let aborted = rollout.status.as_ref().is_some_and(|s| s.abort);
+    let canary_target = canary_target(rollout);
     for r in service::references(rollout) {
-        let target = if r.stable || aborted {
-            stable
-        } else {
-            Some(current)
+        let target = match (r.stable, canary_target) {
+            (true, _) | (false, CanaryTarget::Stable) => stable,
+            (false, CanaryTarget::Current) => Some(current),
+            (false, CanaryTarget::Unchanged) => continue,
         };
         let (Some(rs), Some(svc)) = (target, cached(ctx, &namespace, r.name)) else {
             continue;
@@ -97,4 +131,47 @@ pub(super) fn stale(ctx: &Context, rollout: &Rollout) -> bool {
             )
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn rollout(canary: Value, status: Value) -> Rollout {
+        Rollout::from_value(
+            json!({"metadata": {"name": "web"},
+                   "spec": {"strategy": {"canary": canary}}, "status": status}),
+            "web",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn after_an_abort_the_canary_service_selects_stable() {
+        let routed = json!({"trafficRouting": {"plugins": {"acme/r": {}}}});
+        let at = |weight: i32| {
+            json!({"abort": true, "canary": {"weights": {
+                "canary": {"weight": weight, "podTemplateHash": "b"},
+                "stable": {"weight": 100 - weight, "podTemplateHash": "a"}}}})
+        };
+        assert_eq!(
+            canary_target(&rollout(routed.clone(), json!({}))),
+            CanaryTarget::Current
+        );
+        assert_eq!(
+            canary_target(&rollout(routed.clone(), at(20))),
+            CanaryTarget::Stable
+        );
+        let mut dynamic = routed;
+        dynamic["dynamicStableScale"] = json!(true);
+        assert_eq!(
+            canary_target(&rollout(dynamic.clone(), at(20))),
+            CanaryTarget::Unchanged
+        );
+        assert_eq!(
+            canary_target(&rollout(dynamic, at(0))),
+            CanaryTarget::Stable
+        );
+    }
 }

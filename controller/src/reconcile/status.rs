@@ -229,11 +229,13 @@ pub fn set_condition(
 }
 
 /// Removes the conditions by which this controller refuses a Rollout
-/// (`InvalidSpec`, `Unsupported`), once it runs it.
+/// (`InvalidSpec`, `Unsupported`) or reports that its traffic could not be
+/// routed (`TrafficRouting`), once it runs it.
 pub fn clear_refusals(status: &mut RolloutStatus) {
     status.conditions.retain(|c| {
         c.kind != ConditionType::InvalidSpec
             && c.kind.as_str() != super::gate::UNSUPPORTED_CONDITION
+            && c.kind.as_str() != super::traffic::TRAFFIC_CONDITION
     });
 }
 

@@ -41,7 +41,7 @@ fn free_port() -> u16 {
 
 impl Controller {
     pub(crate) fn start(cluster: &Cluster) -> Self {
-        Self::start_with(cluster, None)
+        Self::start_with(cluster, None, &[], &[])
     }
 
     /// Kills the process with SIGKILL, as a node failure would.
@@ -54,6 +54,15 @@ impl Controller {
     /// ClusterRole (examples/rbac/rollgate-controller.yaml), through a
     /// kubeconfig of its own (`--kubeconfig`).
     pub(crate) async fn start_with_role(cluster: &Cluster) -> Self {
+        Self::start_with_role_and(cluster, &[], &[]).await
+    }
+
+    /// [`Controller::start_with_role`] with more arguments and environment.
+    pub(crate) async fn start_with_role_and(
+        cluster: &Cluster,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let rbac = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../examples/rbac/rollgate-controller.yaml");
         let config = cluster.config_with_role(&rbac).await;
@@ -69,10 +78,15 @@ impl Controller {
             cluster.namespace
         ));
         std::fs::write(&file, kubeconfig.to_string()).unwrap();
-        Self::start_with(cluster, Some(file))
+        Self::start_with(cluster, Some(file), args, env)
     }
 
-    fn start_with(cluster: &Cluster, kubeconfig: Option<PathBuf>) -> Self {
+    fn start_with(
+        cluster: &Cluster,
+        kubeconfig: Option<PathBuf>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let (metrics_port, healthz_port) = (free_port(), free_port());
         let log = std::env::temp_dir().join(format!(
             "rollgate-controller-{}-{metrics_port}.log",
@@ -89,6 +103,8 @@ impl Controller {
             .args(["--bind-address", "127.0.0.1"])
             .args(["--metrics-port", &metrics_port.to_string()])
             .args(["--healthz-port", &healthz_port.to_string()])
+            .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::from(file.try_clone().unwrap()))
             .stderr(Stdio::from(file))
             .spawn()
@@ -302,4 +318,33 @@ pub(crate) fn rollout_status_patches(cluster: &Cluster, name: &str) -> usize {
         .iter()
         .filter(|r| r.verb == "patch" && r.user_agent.starts_with("rollgate-controller"))
         .count()
+}
+
+/// The canary and stable Services `web-canary` and `web-stable`, selecting `app: web`.
+pub(crate) async fn services(cluster: &Cluster) {
+    for service in ["web-stable", "web-canary"] {
+        cluster
+            .create(
+                json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": service},
+                "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}),
+            )
+            .await;
+    }
+}
+
+/// Fully promoted to `hash` and Healthy. The old ReplicaSet stays up for
+/// `scaleDownDelaySeconds` (30 s by default with traffic routing, as in
+/// Argo), so the pods are not counted.
+pub(crate) fn promoted(o: &Value, hash: &str) -> bool {
+    let st = &o["status"];
+    st["phase"] == "Healthy" && st["stableRS"] == hash && st["currentPodHash"] == hash
+}
+
+/// The Rollout's condition of type `kind`, if it has one.
+pub(crate) fn condition(rollout: &Value, kind: &str) -> Option<Value> {
+    rollout["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
+        .cloned()
 }
