@@ -3,7 +3,7 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
-        "proto/rollgate/trafficrouter.proto",
+        "proto/rollgate/trafficrouter/v2/trafficrouter.proto",
         "proto/plugin/grpc_controller.proto",
         "proto/plugin/grpc_stdio.proto",
         "proto/plugin/grpc_broker.proto",

@@ -1,14 +1,18 @@
-//! Round-trip latency of `set_weight`: through the plugin host to a plugin
-//! process over its unix socket, versus the same router called in-process.
-//! Prints p50 and p99 at 1 and 64 concurrent callers, and their ratios.
+//! Round-trip latency of `Apply`: through the plugin host to a plugin
+//! process over its unix socket (one native `Apply` call each), versus the
+//! same router called in-process. Two targets: `set_weight` (Argo's
+//! per-aspect call, a target with the weight alone) and a whole step (the
+//! desired traffic of a step that sets the weight and a header route). Prints
+//! p50 and p99 at 1 and 64 concurrent callers, and their ratios.
 //!
 //! Run: `cargo bench -p plugin-proto --bench roundtrip`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use plugin_proto::{HostOptions, PluginRouter, RolloutContext, TrafficRouter};
-use rollout_core::Rollout;
+use plugin_proto::{HostOptions, PluginRouter, RolloutContext, TrafficRouter, TrafficTarget};
+use rollout_core::spec::{HeaderMatch, SetHeaderRoute, StringMatch};
+use rollout_core::{DesiredTraffic, Rollout};
 use router_core::test_util::JournalRouter;
 
 const PLUGIN: &str = env!("CARGO_BIN_EXE_rollgate-journal-router");
@@ -22,8 +26,10 @@ fn context() -> RolloutContext {
             "metadata": {"name": "web", "namespace": "shop"},
             "spec": {"replicas": 10, "strategy": {"canary": {
                 "canaryService": "web-canary", "stableService": "web-stable",
-                "steps": [{"setWeight": 20}, {"pause": {}}],
-                "trafficRouting": {"plugins": {"rollgate/journal": {"httpRoute": "web"}}}}}}
+                "steps": [{"setWeight": 20}, {"setHeaderRoute": {"name": "beta",
+                    "match": [{"headerName": "x-beta", "headerValue": {"exact": "yes"}}]}}, {"pause": {}}],
+                "trafficRouting": {"managedRoutes": [{"name": "beta"}],
+                    "plugins": {"rollgate/journal": {"httpRoute": "web"}}}}}}
         }),
         "bench",
     )
@@ -31,8 +37,40 @@ fn context() -> RolloutContext {
     RolloutContext::new(&rollout, "rollgate/journal").expect("configured")
 }
 
-/// Latencies of `callers` tasks each making `calls` set_weight calls.
-async fn measure(router: Arc<dyn TrafficRouter>, callers: usize, calls: usize) -> Vec<Duration> {
+/// The target of the `i`th call.
+type Target = fn(usize) -> TrafficTarget;
+
+/// Argo's `SetWeight` as a target: the weight alone.
+fn set_weight(i: usize) -> TrafficTarget {
+    TrafficTarget::weight((i % 100) as i32, &[])
+}
+
+/// A step's whole desired traffic: weight, ReplicaSets and a header route.
+fn step(i: usize) -> TrafficTarget {
+    let mut desired = DesiredTraffic::default();
+    desired.canary.weight = (i % 100) as i32;
+    desired.canary.pod_template_hash = Some("5898765588".into());
+    desired.stable.pod_template_hash = Some("5c9d79697b".into());
+    desired.header_routes = vec![SetHeaderRoute {
+        name: "beta".into(),
+        matches: vec![HeaderMatch {
+            header_name: "x-beta".into(),
+            header_value: StringMatch {
+                exact: Some("yes".into()),
+                ..StringMatch::default()
+            },
+        }],
+    }];
+    TrafficTarget::desired(&desired)
+}
+
+/// Latencies of `callers` tasks each making `calls` applies of `target(i)`.
+async fn measure(
+    router: Arc<dyn TrafficRouter>,
+    target: Target,
+    callers: usize,
+    calls: usize,
+) -> Vec<Duration> {
     let ctx = Arc::new(context());
     let tasks: Vec<_> = (0..callers)
         .map(|_| {
@@ -40,11 +78,9 @@ async fn measure(router: Arc<dyn TrafficRouter>, callers: usize, calls: usize) -
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(calls);
                 for i in 0..calls {
+                    let target = target(i);
                     let started = Instant::now();
-                    router
-                        .set_weight(&ctx, (i % 100) as i32, &[])
-                        .await
-                        .expect("set_weight");
+                    router.apply(&ctx, &target).await.expect("apply");
                     latencies.push(started.elapsed());
                 }
                 latencies
@@ -79,32 +115,43 @@ fn main() {
         plugin.init().await.expect("plugin starts");
         let plugin_dyn: Arc<dyn TrafficRouter> = plugin.clone();
         // Warm up both paths.
-        measure(in_process.clone(), 1, 1_000).await;
-        measure(plugin_dyn.clone(), 1, 1_000).await;
+        measure(in_process.clone(), set_weight, 1, 1_000).await;
+        measure(plugin_dyn.clone(), set_weight, 1, 1_000).await;
 
-        println!("set_weight round trip: plugin over a unix socket vs in-process (same router)");
+        println!("Apply round trip: plugin over a unix socket vs in-process (same router)");
         println!(
-            "{:<10} {:>14} {:>14} {:>14} {:>14} {:>10} {:>10}",
-            "callers", "plugin p50", "plugin p99", "inproc p50", "inproc p99", "p50 x", "p99 x"
+            "{:<12} {:<8} {:>14} {:>14} {:>14} {:>14} {:>10} {:>10}",
+            "target",
+            "callers",
+            "plugin p50",
+            "plugin p99",
+            "inproc p50",
+            "inproc p99",
+            "p50 x",
+            "p99 x"
         );
-        for (callers, calls) in [
-            (1, SEQUENTIAL_CALLS),
-            (CONCURRENT_CALLERS, CALLS_PER_CALLER),
-        ] {
-            let remote = measure(plugin_dyn.clone(), callers, calls).await;
-            let local = measure(in_process.clone(), callers, calls).await;
-            let (rp50, rp99) = (percentile(&remote, 0.50), percentile(&remote, 0.99));
-            let (lp50, lp99) = (percentile(&local, 0.50), percentile(&local, 0.99));
-            println!(
-                "{:<10} {:>11.1} µs {:>11.1} µs {:>11.2} µs {:>11.2} µs {:>10.0} {:>10.0}",
-                callers,
-                micros(rp50),
-                micros(rp99),
-                micros(lp50),
-                micros(lp99),
-                micros(rp50) / micros(lp50).max(0.001),
-                micros(rp99) / micros(lp99).max(0.001),
-            );
+        let targets: [(&str, Target); 2] = [("set_weight", set_weight), ("step", step)];
+        for (label, target) in targets {
+            for (callers, calls) in [
+                (1, SEQUENTIAL_CALLS),
+                (CONCURRENT_CALLERS, CALLS_PER_CALLER),
+            ] {
+                let remote = measure(plugin_dyn.clone(), target, callers, calls).await;
+                let local = measure(in_process.clone(), target, callers, calls).await;
+                let (rp50, rp99) = (percentile(&remote, 0.50), percentile(&remote, 0.99));
+                let (lp50, lp99) = (percentile(&local, 0.50), percentile(&local, 0.99));
+                println!(
+                    "{:<12} {:<8} {:>11.1} µs {:>11.1} µs {:>11.2} µs {:>11.2} µs {:>10.0} {:>10.0}",
+                    label,
+                    callers,
+                    micros(rp50),
+                    micros(rp99),
+                    micros(lp50),
+                    micros(lp99),
+                    micros(rp50) / micros(lp50).max(0.001),
+                    micros(rp99) / micros(lp99).max(0.001),
+                );
+            }
         }
         plugin.shutdown().await;
     });

@@ -7,8 +7,14 @@ use std::str::FromStr;
 /// go-plugin's core protocol version; always 1.
 pub const CORE_PROTOCOL_VERSION: u32 = 1;
 
-/// The application protocol version of Rollgate's traffic-router plugins.
-pub const APP_PROTOCOL_VERSION: u32 = 1;
+/// The application protocol version of Rollgate's native gRPC protocol
+/// (`rollgate.trafficrouter.v2`: `Apply` and `Verify` carrying a traffic
+/// target). Version 1, one call per aspect, is no longer spoken.
+pub const NATIVE_PROTOCOL_VERSION: u32 = 2;
+
+/// The application protocol version Argo Rollouts' traffic-router plugins
+/// speak over net/rpc (its handshake's `ProtocolVersion`).
+pub const ARGO_PROTOCOL_VERSION: u32 = 1;
 
 /// How the host reaches the plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,9 +38,10 @@ pub enum Protocol {
 ///
 /// ```
 /// use plugin_proto::handshake::{Handshake, Network, Protocol};
-/// let h: Handshake = "1|1|unix|/tmp/plugin123/plugin.sock|grpc|".parse().unwrap();
+/// let h: Handshake = "1|2|unix|/tmp/plugin123/plugin.sock|grpc|".parse().unwrap();
 /// assert_eq!((h.network, h.protocol), (Network::Unix, Protocol::Grpc));
-/// assert_eq!(h.to_string(), "1|1|unix|/tmp/plugin123/plugin.sock|grpc|");
+/// assert_eq!(h.app_version, 2);
+/// assert_eq!(h.to_string(), "1|2|unix|/tmp/plugin123/plugin.sock|grpc|");
 /// assert!("hello".parse::<Handshake>().is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,23 +140,24 @@ impl fmt::Display for Handshake {
     }
 }
 
-/// The app protocol version to speak given the host's
-/// `PLUGIN_PROTOCOL_VERSIONS` (a comma list); `None` when the host offers
-/// versions and ours is not among them.
+/// Whether a host that offers `offered` (its `PLUGIN_PROTOCOL_VERSIONS`, a
+/// comma list) can speak `version`. A host that offers nothing is
+/// go-plugin's legacy form and gets the plugin's version; the host checks
+/// the handshake line.
 ///
 /// ```
-/// use plugin_proto::handshake::negotiate_app_version;
-/// assert_eq!(negotiate_app_version(None), Some(1));
-/// assert_eq!(negotiate_app_version(Some("1,2")), Some(1));
-/// assert_eq!(negotiate_app_version(Some("2,3")), None);
+/// use plugin_proto::handshake::{offers_version, NATIVE_PROTOCOL_VERSION};
+/// assert!(offers_version(None, NATIVE_PROTOCOL_VERSION));
+/// assert!(offers_version(Some("1, 2"), 2));
+/// assert!(!offers_version(Some("1"), NATIVE_PROTOCOL_VERSION));
 /// ```
-pub fn negotiate_app_version(offered: Option<&str>) -> Option<u32> {
+pub fn offers_version(offered: Option<&str>, version: u32) -> bool {
     match offered.map(str::trim).filter(|s| !s.is_empty()) {
-        None => Some(APP_PROTOCOL_VERSION),
+        None => true,
         Some(list) => list
             .split(',')
             .filter_map(|v| v.trim().parse::<u32>().ok())
-            .find(|v| *v == APP_PROTOCOL_VERSION),
+            .any(|v| v == version),
     }
 }
 

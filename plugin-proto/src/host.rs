@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use hyper_util::rt::TokioIo;
-use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
-use rollout_core::status::WeightDestination;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::process::{Child, Command};
@@ -22,14 +20,17 @@ use tonic_health::pb::health_client::HealthClient;
 
 use router_core::{Error, ErrorKind};
 
-use crate::handshake::{Handshake, Network, Protocol};
+use crate::handshake::{Handshake, NATIVE_PROTOCOL_VERSION, Network, Protocol};
 use crate::server::{COOKIE_KEY, COOKIE_VALUE};
 use crate::status;
 use crate::wire::{self, goplugin, trafficrouter as pb};
-use router_core::aspects::{Aspects, apply_by_aspects};
 use router_core::{RolloutContext, TrafficRouter, TrafficTarget, Verified};
 
 type Client = pb::traffic_router_client::TrafficRouterClient<Channel>;
+
+/// How long the host waits for the stderr of a plugin that exited before its
+/// handshake to be read to its end.
+const STDERR_DRAIN: Duration = Duration::from_secs(1);
 
 /// How a [`PluginRouter`] runs its plugin.
 #[derive(Debug, Clone)]
@@ -61,9 +62,17 @@ impl Default for HostOptions {
 
 /// A traffic router that runs in a plugin process.
 ///
-/// The process is started on first use (spawned with the magic cookie; its
-/// handshake is read and checked within a deadline; the connection is
-/// health-checked and the router initialised) and supervised afterwards:
+/// It speaks the native protocol, version 2: each [`TrafficRouter::apply`]
+/// is one `Apply` call carrying the whole [`TrafficTarget`] and each
+/// [`TrafficRouter::verify`] one `Verify` call, so Argo's per-aspect
+/// operations (provided by the trait on top of them) are one call each too,
+/// and a step that changes the weight and a route together is one call, not
+/// two. The process is started on first use (spawned with the magic cookie
+/// and `PLUGIN_PROTOCOL_VERSIONS=2`; its handshake is read and checked
+/// within a deadline, and a plugin that answers another protocol version is
+/// refused with an [`ErrorKind::Config`] error naming both versions; the
+/// connection is health-checked and the router initialised) and supervised
+/// afterwards:
 /// when a call fails because the process died or the connection broke, that
 /// call returns an [`ErrorKind::Unavailable`] error and the next call starts
 /// a fresh process and runs `init` again. An error the router answered with
@@ -71,8 +80,7 @@ impl Default for HostOptions {
 /// restarts the plugin, whatever its kind (a router whose API server is
 /// unavailable is itself alive). A call that outlives its deadline returns
 /// an [`ErrorKind::Timeout`] error and leaves the plugin running for other
-/// calls. The
-/// plugin's stderr is forwarded to this process's `tracing` logs. Dropping
+/// calls. The plugin's stderr is forwarded to this process's `tracing` logs. Dropping
 /// the router (or [`PluginRouter::shutdown`]) asks the plugin to exit and
 /// kills it after a grace period.
 ///
@@ -173,7 +181,10 @@ impl PluginRouter {
             .args(&self.options.args)
             .envs(self.options.env.iter().map(|(k, v)| (k, v)))
             .env(COOKIE_KEY, COOKIE_VALUE)
-            .env("PLUGIN_PROTOCOL_VERSIONS", "1")
+            .env(
+                "PLUGIN_PROTOCOL_VERSIONS",
+                NATIVE_PROTOCOL_VERSION.to_string(),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -183,15 +194,20 @@ impl PluginRouter {
             .map_err(|e| self.plugin_error(format!("cannot start: {e}")))?;
         let pid = child.id();
         let label = self.label();
-        if let Some(stderr) = child.stderr.take() {
+        // Forwards the plugin's stderr; ends with the message of its last
+        // line, which says why a plugin that exits early did.
+        let last_words = child.stderr.take().map(|stderr| {
             let label = label.clone();
             tokio::spawn(async move {
+                let mut last = None;
                 let mut lines = BufReader::new(stderr).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     crate::log::forward(&label, &line);
+                    last = Some(line);
                 }
-            });
-        }
+                last.map(|line| crate::log::message(&line))
+            })
+        });
         let stdout = child
             .stdout
             .take()
@@ -210,9 +226,19 @@ impl PluginRouter {
             Ok(Err(e)) => return Err(self.plugin_error(format!("cannot read the handshake: {e}"))),
             Ok(Ok(None)) => {
                 let status = child.wait().await.ok();
+                let said = match last_words {
+                    Some(task) => tokio::time::timeout(STDERR_DRAIN, task)
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                        .flatten(),
+                    None => None,
+                };
                 return Err(self.plugin_error(format!(
-                    "exited before its handshake ({})",
-                    status.map_or_else(|| "unknown status".to_owned(), |s| s.to_string())
+                    "exited before its handshake ({}; this host offers protocol version \
+                     {NATIVE_PROTOCOL_VERSION}){}",
+                    status.map_or_else(|| "unknown status".to_owned(), |s| s.to_string()),
+                    said.map(|s| format!(": {s}")).unwrap_or_default()
                 )));
             }
             Ok(Ok(Some(line))) => line,
@@ -221,6 +247,15 @@ impl PluginRouter {
             let _ = child.start_kill();
             self.plugin_error(format!("{e}"))
         })?;
+        if handshake.app_version != NATIVE_PROTOCOL_VERSION {
+            let _ = child.start_kill();
+            return Err(Error::config(format!(
+                "plugin {label}: it speaks version {} of the traffic-router plugin protocol; \
+                 this host speaks version {NATIVE_PROTOCOL_VERSION} (rollgate.trafficrouter.v2): \
+                 install a plugin binary built for it",
+                handshake.app_version
+            )));
+        }
         if handshake.protocol != Protocol::Grpc || handshake.network != Network::Unix {
             let _ = child.start_kill();
             return Err(self.plugin_error(format!(
@@ -419,116 +454,39 @@ impl TrafficRouter for PluginRouter {
         Ok(reply.r#type)
     }
 
+    /// One `Apply` call carrying the whole target. Routes `managedRoutes`
+    /// does not list are refused here, before the plugin is started or called.
     async fn apply(&self, ctx: &RolloutContext, target: &TrafficTarget) -> Result<(), Error> {
-        apply_by_aspects(self, ctx, target).await
+        ctx.require_listed_routes(target)?;
+        let req = pb::ApplyRequest {
+            rollout: Some(ctx.into()),
+            target: Some(target.into()),
+        };
+        self.call("Apply", |mut c| async move { c.apply(req).await })
+            .await
+            .map(|_| ())
     }
 
+    /// One `Verify` call carrying the whole target.
     async fn verify(
         &self,
         ctx: &RolloutContext,
         target: &TrafficTarget,
     ) -> Result<Verified, Error> {
-        let weight = target.canary_weight.unwrap_or_default();
-        self.verify_weight_now(ctx, weight, &target.additional)
-            .await
-    }
-}
-
-#[async_trait]
-impl Aspects for PluginRouter {
-    async fn set_weight(
-        &self,
-        rollout: &RolloutContext,
-        weight: i32,
-        additional: &[WeightDestination],
-    ) -> Result<(), Error> {
-        let req = pb::WeightRequest {
-            rollout: Some(rollout.into()),
-            desired_weight: weight,
-            additional_destinations: wire::destinations(additional),
-        };
-        self.call("SetWeight", |mut c| async move { c.set_weight(req).await })
-            .await
-            .map(|_| ())
-    }
-
-    async fn set_header_route(
-        &self,
-        rollout: &RolloutContext,
-        route: &SetHeaderRoute,
-    ) -> Result<(), Error> {
-        let req = wire::header_route(rollout, route);
-        self.call("SetHeaderRoute", |mut c| async move {
-            c.set_header_route(req).await
-        })
-        .await
-        .map(|_| ())
-    }
-
-    async fn set_mirror_route(
-        &self,
-        rollout: &RolloutContext,
-        route: &SetMirrorRoute,
-    ) -> Result<(), Error> {
-        let req = wire::mirror_route(rollout, route);
-        self.call("SetMirrorRoute", |mut c| async move {
-            c.set_mirror_route(req).await
-        })
-        .await
-        .map(|_| ())
-    }
-
-    async fn update_hash(
-        &self,
-        rollout: &RolloutContext,
-        canary_hash: &str,
-        stable_hash: &str,
-        additional: &[WeightDestination],
-    ) -> Result<(), Error> {
-        let req = pb::UpdateHashRequest {
-            rollout: Some(rollout.into()),
-            canary_hash: canary_hash.to_owned(),
-            stable_hash: stable_hash.to_owned(),
-            additional_destinations: wire::destinations(additional),
-        };
-        self.call(
-            "UpdateHash",
-            |mut c| async move { c.update_hash(req).await },
-        )
-        .await
-        .map(|_| ())
-    }
-
-    async fn remove_managed_routes(&self, rollout: &RolloutContext) -> Result<(), Error> {
-        let req = pb::RolloutRequest {
-            rollout: Some(rollout.into()),
-        };
-        self.call("RemoveManagedRoutes", |mut c| async move {
-            c.remove_managed_routes(req).await
-        })
-        .await
-        .map(|_| ())
-    }
-}
-
-impl PluginRouter {
-    async fn verify_weight_now(
-        &self,
-        rollout: &RolloutContext,
-        weight: i32,
-        additional: &[WeightDestination],
-    ) -> Result<Verified, Error> {
-        let req = pb::WeightRequest {
-            rollout: Some(rollout.into()),
-            desired_weight: weight,
-            additional_destinations: wire::destinations(additional),
+        let req = pb::VerifyRequest {
+            rollout: Some(ctx.into()),
+            target: Some(target.into()),
         };
         let reply = self
-            .call(
-                "VerifyWeight",
-                |mut c| async move { c.verify_weight(req).await },
-            )
+            .call("Verify", |mut c| async move { c.verify(req).await })
             .await?;
-        Ok(reply.verification().into())
+        wire::verified_from(&reply).ok_or_else(|| {
+            Error::internal(format!(
+                "plugin {}: Verify answered verification {}; expected NOT_VERIFIED (0), \
+                 VERIFIED (1) or NOT_IMPLEMENTED (2)",
+                self.label(),
+                reply.verification
+            ))
+        })
     }
 }

@@ -1,9 +1,10 @@
 //! The wire forms of the traffic-router contract, a plugin server and a
 //! plugin host.
 //!
-//! The contract itself ([`TrafficRouter`], [`RolloutContext`], [`Error`]
-//! and its kinds, `apply_traffic`) lives in `router-core`, free of any
-//! protocol; this crate carries it across process boundaries:
+//! The contract itself ([`TrafficRouter`], [`RolloutContext`],
+//! [`TrafficTarget`], [`Error`] and its kinds, `apply_traffic`) lives in
+//! `router-core`, free of any protocol; this crate carries it across process
+//! boundaries:
 //!
 //! ```text
 //!   controller ──▶ router_core::apply_traffic() ──▶ dyn TrafficRouter
@@ -12,17 +13,47 @@
 //! ```
 //!
 //! * [`serve`] runs a router as a plugin process speaking the native gRPC
-//!   protocol (`proto/rollgate/trafficrouter.proto`) with hashicorp
-//!   go-plugin's conventions: magic-cookie check, a unix socket in a private
-//!   directory, the handshake line `1|1|unix|<path>|grpc|` on stdout,
+//!   protocol (`rollgate.trafficrouter.v2`,
+//!   `proto/rollgate/trafficrouter/v2/trafficrouter.proto`): `Apply` and
+//!   `Verify`, each carrying the rollout's typed context and the whole
+//!   [`TrafficTarget`], so one step is one call whatever it changes. It
+//!   follows hashicorp go-plugin's conventions: magic-cookie check, a unix
+//!   socket in a private directory, the handshake line
+//!   `1|2|unix|<path>|grpc|` (app protocol version 2) on stdout,
 //!   `grpc.health.v1` service `plugin` SERVING, `plugin.GRPCController/Shutdown`,
 //!   and logs as hclog-style JSON lines on stderr. A go-plugin host that
 //!   allows gRPC can load such a binary too. Errors cross with their kind
 //!   as a gRPC status code ([`status`]).
 //! * [`netrpc`] serves the same router to Argo Rollouts over its net/rpc
-//!   plugin protocol, where errors are text.
+//!   plugin protocol (app protocol version 1, Argo's), where errors are
+//!   text; Argo's per-aspect calls become the trait's per-aspect methods,
+//!   each an `apply` of a target with that one aspect given.
 //! * [`PluginRouter`] is the host side: it spawns and supervises a plugin
 //!   binary and is itself a [`TrafficRouter`].
+//!
+//! # Protocol versions
+//!
+//! * **Native gRPC, version 2** (`rollgate.trafficrouter.v2`, app protocol
+//!   version 2): `Init`, `Type`, `Apply(ApplyRequest{rollout, target})` and
+//!   `Verify(VerifyRequest{rollout, target}) -> VerifyResponse`. The target
+//!   message mirrors [`TrafficTarget`] (optional canary weight, optional
+//!   hashes, additional destinations, routes as a `oneof` of `as_is`,
+//!   `exactly`, `header` and `mirror`, with typed header and mirror routes)
+//!   and the context mirrors [`RolloutContext`] (the plugin's config block
+//!   stays JSON: it is the user's free form). The host offers only version
+//!   2 (`PLUGIN_PROTOCOL_VERSIONS=2`) and refuses a plugin whose handshake
+//!   answers another version, naming both; the plugin refuses a host that
+//!   does not offer 2.
+//! * **Native gRPC, version 1** (`rollgate.trafficrouter.v1`: `SetWeight`,
+//!   `VerifyWeight`, `UpdateHash`, `SetHeaderRoute`, `SetMirrorRoute`,
+//!   `RemoveManagedRoutes`, one call per aspect) is removed without a
+//!   transition: it never had a released consumer. A step that changed the
+//!   weight and a header route took two calls there; it is one `Apply` now.
+//! * **Argo's net/rpc** is unchanged (app protocol version 1, the magic
+//!   cookie `ARGO_ROLLOUTS_RPC_PLUGIN=trafficrouter`).
+//!
+//! The native magic cookie (`ROLLGATE_PLUGIN=trafficrouter-v1`) names the
+//! kind of plugin, not the protocol version, and is unchanged.
 #![warn(missing_docs)]
 
 pub mod gob;
@@ -36,5 +67,5 @@ pub mod wire;
 
 pub use host::{HostOptions, PluginRouter};
 /// The contract's types, as the host and server signatures use them.
-pub use router_core::{Error, ErrorKind, RolloutContext, TrafficRouter, Verified};
+pub use router_core::{Error, ErrorKind, RolloutContext, TrafficRouter, TrafficTarget, Verified};
 pub use server::{COOKIE_KEY, COOKIE_VALUE, serve, serve_with};

@@ -124,6 +124,18 @@ impl Visit for Fields {
     }
 }
 
+/// The message of a line a plugin wrote to stderr: hclog JSON's
+/// `@message`, or the line as it is.
+pub(crate) fn message(line: &str) -> String {
+    serde_json::from_str::<Map<String, Value>>(line)
+        .ok()
+        .and_then(|mut o| match o.remove("@message") {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        })
+        .unwrap_or_else(|| line.trim().to_owned())
+}
+
 /// Re-emits a line a plugin wrote to stderr as a `tracing` event of the
 /// host: hclog JSON keeps its level and message (other keys become a
 /// `fields` value); anything else is logged as it is, at debug level.
@@ -181,5 +193,13 @@ mod tests {
         assert_eq!(v["@timestamp"], "2026-09-21T14:13:20.000000Z");
         assert_eq!(v["rollout"], "shop/web");
         assert_eq!(v["weight"], 20);
+    }
+
+    #[test]
+    fn the_message_of_a_line_is_hclog_s_or_the_line() {
+        let json = r#"{"@level":"error","@message":"cannot start","pid":7}"#;
+        assert_eq!(message(json), "cannot start");
+        assert_eq!(message("panicked at main.rs:3\n"), "panicked at main.rs:3");
+        assert_eq!(message(r#"{"other": 1}"#), r#"{"other": 1}"#);
     }
 }

@@ -13,7 +13,8 @@ use tokio_stream::wrappers::UnixListenerStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::handshake::{
-    CORE_PROTOCOL_VERSION, Handshake, Network, Protocol, negotiate_app_version,
+    ARGO_PROTOCOL_VERSION, CORE_PROTOCOL_VERSION, Handshake, NATIVE_PROTOCOL_VERSION, Network,
+    Protocol, offers_version,
 };
 use crate::log::LogFormat;
 use crate::wire::{self, goplugin, trafficrouter as pb};
@@ -22,7 +23,9 @@ use router_core::TrafficRouter;
 
 /// The environment variable a host sets so the plugin knows it is one.
 pub const COOKIE_KEY: &str = "ROLLGATE_PLUGIN";
-/// Its value for traffic routers.
+/// Its value for traffic routers. It names the kind of plugin; the protocol
+/// version is negotiated separately
+/// ([`NATIVE_PROTOCOL_VERSION`](crate::handshake::NATIVE_PROTOCOL_VERSION)).
 pub const COOKIE_VALUE: &str = "trafficrouter-v1";
 
 /// What a person who runs a plugin binary directly is told (go-plugin's words).
@@ -58,11 +61,17 @@ pub fn serve<R: TrafficRouter + 'static>(router: R, default_plugin_name: &str) -
 ///
 /// Call it from a plugin binary's `main`. The host is recognised by its
 /// magic cookie: with `ROLLGATE_PLUGIN=trafficrouter-v1` the binary speaks
-/// Rollgate's native gRPC protocol; with `ARGO_ROLLOUTS_RPC_PLUGIN=trafficrouter`
-/// (stock Argo Rollouts) it speaks go-plugin net/rpc, reading the router's
+/// Rollgate's native gRPC protocol (version 2: `Apply` and `Verify` map to
+/// the router's [`TrafficRouter::apply`] and [`TrafficRouter::verify`]);
+/// with `ARGO_ROLLOUTS_RPC_PLUGIN=trafficrouter` (stock Argo Rollouts) it
+/// speaks go-plugin net/rpc (version 1, Argo's), reading the router's
 /// config from `trafficRouting.plugins[<plugin_name>]`. Without either
 /// cookie (a person ran the binary) it prints an explanation to stderr and
 /// returns failure.
+///
+/// A host's `PLUGIN_PROTOCOL_VERSIONS` that does not include the form's
+/// version is refused: an error naming both on stderr, failure, no
+/// handshake.
 ///
 /// Either way it listens on a unix socket in `PLUGIN_UNIX_SOCKET_DIR` (or a
 /// fresh private temporary directory), prints the handshake line on stdout,
@@ -85,13 +94,21 @@ pub fn serve_with<R: TrafficRouter + 'static>(
     }
     crate::log::init_plugin_logging(log_format);
     let offered = std::env::var("PLUGIN_PROTOCOL_VERSIONS").ok();
-    let Some(app_version) = negotiate_app_version(offered.as_deref()) else {
+    // Argo's net/rpc form keeps Argo's version; the native form speaks its own.
+    let app_version = if argo {
+        ARGO_PROTOCOL_VERSION
+    } else {
+        NATIVE_PROTOCOL_VERSION
+    };
+    if !offers_version(offered.as_deref(), app_version) {
+        let offered = offered.unwrap_or_default();
         tracing::error!(
-            offered = offered.as_deref().unwrap_or(""),
-            "incompatible API version with plugin: this plugin speaks version 1"
+            offered = %offered,
+            "incompatible API version with plugin: the host offers version(s) {offered}; \
+             this plugin speaks version {app_version}"
         );
         return ExitCode::FAILURE;
-    };
+    }
     let plugin_name = plugin_name.to_owned();
     // Argo calls one plugin stream at a time per rollout worker and each call
     // is short: one thread serves net/rpc without cross-thread wake-ups.
@@ -282,72 +299,20 @@ impl pb::traffic_router_server::TrafficRouter for RouterService {
         Ok(Response::new(pb::TypeResponse { r#type: name }))
     }
 
-    async fn set_weight(&self, req: Request<pb::WeightRequest>) -> Reply<pb::Empty> {
+    async fn apply(&self, req: Request<pb::ApplyRequest>) -> Reply<pb::Empty> {
         let req = req.into_inner();
-        let ctx = wire::rollout_from(req.rollout).map_err(status)?;
-        let extra = wire::destinations_from(req.additional_destinations);
-        self.router
-            .set_weight(&ctx, req.desired_weight, &extra)
-            .await
-            .map_err(status)?;
+        let (ctx, target) = wire::request("Apply", req.rollout, req.target).map_err(status)?;
+        self.router.apply(&ctx, &target).await.map_err(status)?;
         Ok(Response::new(pb::Empty {}))
     }
 
-    async fn verify_weight(
-        &self,
-        req: Request<pb::WeightRequest>,
-    ) -> Reply<pb::VerifyWeightResponse> {
+    async fn verify(&self, req: Request<pb::VerifyRequest>) -> Reply<pb::VerifyResponse> {
         let req = req.into_inner();
-        let ctx = wire::rollout_from(req.rollout).map_err(status)?;
-        let extra = wire::destinations_from(req.additional_destinations);
-        let verified = self
-            .router
-            .verify_weight(&ctx, req.desired_weight, &extra)
-            .await
-            .map_err(status)?;
-        Ok(Response::new(pb::VerifyWeightResponse {
+        let (ctx, target) = wire::request("Verify", req.rollout, req.target).map_err(status)?;
+        let verified = self.router.verify(&ctx, &target).await.map_err(status)?;
+        Ok(Response::new(pb::VerifyResponse {
             verification: pb::Verification::from(verified).into(),
         }))
-    }
-
-    async fn update_hash(&self, req: Request<pb::UpdateHashRequest>) -> Reply<pb::Empty> {
-        let req = req.into_inner();
-        let ctx = wire::rollout_from(req.rollout).map_err(status)?;
-        let extra = wire::destinations_from(req.additional_destinations);
-        self.router
-            .update_hash(&ctx, &req.canary_hash, &req.stable_hash, &extra)
-            .await
-            .map_err(status)?;
-        Ok(Response::new(pb::Empty {}))
-    }
-
-    async fn set_header_route(&self, req: Request<pb::SetHeaderRouteRequest>) -> Reply<pb::Empty> {
-        let (rollout, route) = wire::header_route_from(req.into_inner());
-        let ctx = wire::rollout_from(rollout).map_err(status)?;
-        self.router
-            .set_header_route(&ctx, &route)
-            .await
-            .map_err(status)?;
-        Ok(Response::new(pb::Empty {}))
-    }
-
-    async fn set_mirror_route(&self, req: Request<pb::SetMirrorRouteRequest>) -> Reply<pb::Empty> {
-        let (rollout, route) = wire::mirror_route_from(req.into_inner());
-        let ctx = wire::rollout_from(rollout).map_err(status)?;
-        self.router
-            .set_mirror_route(&ctx, &route)
-            .await
-            .map_err(status)?;
-        Ok(Response::new(pb::Empty {}))
-    }
-
-    async fn remove_managed_routes(&self, req: Request<pb::RolloutRequest>) -> Reply<pb::Empty> {
-        let ctx = wire::rollout_from(req.into_inner().rollout).map_err(status)?;
-        self.router
-            .remove_managed_routes(&ctx)
-            .await
-            .map_err(status)?;
-        Ok(Response::new(pb::Empty {}))
     }
 }
 

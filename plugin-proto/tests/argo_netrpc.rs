@@ -8,12 +8,17 @@
 //! * by hashicorp/go-plugin's client with Argo's handshake and calls shaped
 //!   like Argo's (`interop/argo host`), including 32 concurrent calls.
 //!
-//! The harnesses check the replies; these tests check what the router received.
+//! The harnesses check the replies; these tests check what the router
+//! received: each of Argo's per-aspect calls as one `Apply` of a target
+//! with exactly that aspect given.
 //! They need the Go toolchain; skipped without it, except under CI.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
+use rollout_core::status::WeightDestination;
+use router_core::TrafficTarget;
 use serde_json::{Value, json};
 
 const PLUGIN: &str = env!("CARGO_BIN_EXE_rollgate-journal-router");
@@ -58,6 +63,85 @@ fn read_journal(file: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// The Apply entries' targets whose canary weight is below 100 (the
+/// sequential calls), and the weights of those at 100 or more (the
+/// concurrent calls, each checked to carry the weight alone), sorted.
+fn applies(entries: &[Value]) -> (Vec<Value>, Vec<i64>) {
+    let mut sequential = Vec::new();
+    let mut concurrent = Vec::new();
+    for e in entries.iter().filter(|e| e["call"] == "Apply") {
+        match e["target"]["canaryWeight"].as_i64() {
+            Some(w) if w >= 100 => {
+                assert_eq!(e["target"], target(&TrafficTarget::weight(w as i32, &[])));
+                concurrent.push(w);
+            }
+            _ => sequential.push(e["target"].clone()),
+        }
+    }
+    concurrent.sort_unstable();
+    (sequential, concurrent)
+}
+
+fn target(t: &TrafficTarget) -> Value {
+    serde_json::to_value(t).unwrap()
+}
+
+fn extra() -> Vec<WeightDestination> {
+    vec![WeightDestination {
+        weight: 10,
+        service_name: Some("web-exp".into()),
+        pod_template_hash: Some("abc".into()),
+    }]
+}
+
+fn beta() -> SetHeaderRoute {
+    serde_json::from_value(
+        json!({"name": "beta", "match": [{"headerName": "x-beta", "headerValue": {"exact": "yes"}}]}),
+    )
+    .unwrap()
+}
+
+/// Each of Argo's per-aspect calls arrives as one Apply carrying exactly
+/// that aspect (the rest as they are), in the order Argo made them;
+/// `VerifyWeight` as a Verify of the weight alone.
+fn assert_one_aspect_per_call(
+    entries: &[Value],
+    hash_destinations: &[WeightDestination],
+    mirror: Value,
+) {
+    assert_eq!(entries[0]["call"], "Init");
+    let mirror: SetMirrorRoute = serde_json::from_value(mirror).unwrap();
+    let (sequential, concurrent) = applies(entries);
+    assert_eq!(
+        sequential,
+        [
+            target(&TrafficTarget::hashes(
+                "5898765588",
+                "5c9d79697b",
+                hash_destinations
+            )),
+            target(&TrafficTarget::weight(30, &extra())),
+            target(&TrafficTarget::header_route(beta())),
+            target(&TrafficTarget::mirror_route(mirror)),
+            target(&TrafficTarget::no_managed_routes()),
+        ]
+    );
+    assert_eq!(
+        concurrent,
+        (100..132).collect::<Vec<_>>(),
+        "every concurrent call arrived once"
+    );
+    let verifies: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["call"] == "Verify")
+        .map(|e| &e["target"])
+        .collect();
+    assert_eq!(verifies.len(), 3);
+    for v in verifies {
+        assert_eq!(*v, target(&TrafficTarget::weight(30, &[])));
+    }
+}
+
 #[test]
 fn argo_rollouts_own_client_loads_and_drives_the_plugin() {
     let Some(harness) = go_build("argo-controller") else {
@@ -85,24 +169,21 @@ fn argo_rollouts_own_client_loads_and_drives_the_plugin() {
     assert!(stdout.starts_with("ok: "), "{stdout}");
 
     let entries = read_journal(&journal);
-    assert_eq!(entries[0]["call"], "Init");
-    let find = |call: &str| {
-        entries
-            .iter()
-            .find(|e| e["call"] == call)
-            .unwrap_or_else(|| panic!("no {call}"))
-    };
-    let weight = find("SetWeight");
+    assert_one_aspect_per_call(
+        &entries,
+        &extra(),
+        json!({"name": "shadow", "match": [{"method": {"exact": "GET"}, "path": {"prefix": "/api"},
+            "headers": {"x-user": {"regex": "^a"}}}], "percentage": 20}),
+    );
+    let weight = entries
+        .iter()
+        .find(|e| e["target"]["canaryWeight"] == 30)
+        .unwrap();
     assert_eq!(
         weight["plugin"], "argoproj-labs/gatewayAPI",
         "the name came from the ConfigMap args"
     );
     assert_eq!(weight["rollout"], "default/rollout-canary");
-    assert_eq!(weight["weight"], 30);
-    assert_eq!(
-        weight["additional"],
-        json!([{"weight": 10, "serviceName": "web-exp", "podTemplateHash": "abc"}])
-    );
     // The typed context, read from Argo's own v1alpha1.Rollout: the kinds of
     // the managed routes from its steps; mid-update (stableRS is not the
     // current pod hash), not aborted.
@@ -114,26 +195,6 @@ fn argo_rollouts_own_client_loads_and_drives_the_plugin() {
         (&weight["promoted"], &weight["aborted"]),
         (&json!(false), &json!(false))
     );
-    let hash = find("UpdateHash");
-    assert_eq!(
-        (hash["canaryHash"].as_str(), hash["stableHash"].as_str()),
-        (Some("5898765588"), Some("5c9d79697b"))
-    );
-    assert_eq!(
-        find("SetHeaderRoute")["route"],
-        json!({"name": "beta", "match": [{"headerName": "x-beta", "headerValue": {"exact": "yes"}}]})
-    );
-    assert_eq!(
-        find("SetMirrorRoute")["route"],
-        json!({"name": "shadow", "match": [{"method": {"exact": "GET"}, "path": {"prefix": "/api"},
-            "headers": {"x-user": {"regex": "^a"}}}], "percentage": 20})
-    );
-    find("RemoveManagedRoutes");
-    let concurrent = entries
-        .iter()
-        .filter(|e| e["call"] == "SetWeight" && e["weight"].as_i64().is_some_and(|w| w >= 100))
-        .count();
-    assert_eq!(concurrent, 32);
 }
 
 #[test]
@@ -158,45 +219,14 @@ fn argo_shaped_host_drives_the_plugin_over_netrpc() {
     assert!(stdout.starts_with("ok: "), "{stdout}");
 
     let entries = read_journal(&journal);
-    let find = |call: &str| {
-        entries
-            .iter()
-            .find(|e| e["call"] == call)
-            .unwrap_or_else(|| panic!("no {call}"))
-    };
-    assert_eq!(entries[0]["call"], "Init");
-    let hash = find("UpdateHash");
-    assert_eq!(
-        (hash["canaryHash"].as_str(), hash["stableHash"].as_str()),
-        (Some("5898765588"), Some("5c9d79697b"))
+    // Argo's UpdateHash here carries no additional destinations.
+    assert_one_aspect_per_call(
+        &entries,
+        &[],
+        json!({"name": "shadow", "match": [{"method": {"exact": "GET"}, "path": {"prefix": "/api"}}],
+            "percentage": 20}),
     );
+    let hash = &entries[1];
     assert_eq!(hash["rollout"], "default/rollout-canary");
-    let weight = find("SetWeight");
-    assert_eq!(weight["weight"], 30);
-    assert_eq!(
-        weight["additional"],
-        json!([{"weight": 10, "serviceName": "web-exp", "podTemplateHash": "abc"}])
-    );
-    assert_eq!(weight["maxTrafficWeight"], 100);
-    assert_eq!(
-        find("SetHeaderRoute")["route"],
-        json!({"name": "beta", "match": [{"headerName": "x-beta", "headerValue": {"exact": "yes"}}]})
-    );
-    assert_eq!(
-        find("SetMirrorRoute")["route"],
-        json!({"name": "shadow", "match": [{"method": {"exact": "GET"}, "path": {"prefix": "/api"}}], "percentage": 20})
-    );
-    find("RemoveManagedRoutes");
-    let mut concurrent: Vec<i64> = entries
-        .iter()
-        .filter(|e| e["call"] == "SetWeight")
-        .filter_map(|e| e["weight"].as_i64())
-        .filter(|w| *w >= 100)
-        .collect();
-    concurrent.sort_unstable();
-    assert_eq!(
-        concurrent,
-        (100..132).collect::<Vec<_>>(),
-        "every concurrent call arrived once"
-    );
+    assert_eq!(hash["maxTrafficWeight"], 100);
 }

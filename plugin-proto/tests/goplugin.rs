@@ -1,6 +1,8 @@
 //! hashicorp/go-plugin's real client (built from the Go module proxy) loads
-//! the journal router binary over gRPC: handshake, health ping, a call on
-//! our service, and a graceful shutdown through `GRPCController`.
+//! the journal router binary over gRPC: handshake (app protocol version 2),
+//! health ping, a call on our service, and a graceful shutdown through
+//! `GRPCController`; a go-plugin client offering only version 1 is refused
+//! by the plugin with both versions named.
 //!
 //! Needs the Go toolchain; skipped with a message without it, except under
 //! CI (`CI` set), where a missing toolchain fails the test.

@@ -1,5 +1,6 @@
-//! The plugin host against real plugin processes: the journal router binary
-//! built from this crate, and deliberately broken programs.
+//! The plugin host against real plugin processes (the journal router binary
+//! built from this crate): calls, errors, restarts, deadlines, concurrency
+//! and shutdown. Starting up and the handshake are in `handshake.rs`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use rollout_core::status::WeightDestination;
 use rollout_core::{DesiredTraffic, Rollout};
 use router_core::test_util::JOURNAL_ENV;
 use router_core::{
-    Error, ErrorKind, RolloutContext, RouteStep, TrafficRouter, Verified, apply_traffic,
+    Error, ErrorKind, RolloutContext, TrafficRouter, TrafficTarget, Verified, apply_traffic,
 };
 use serde_json::{Value, json};
 
@@ -77,22 +78,8 @@ fn calls(file: &PathBuf) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn every_operation_round_trips_through_the_plugin() {
-    let (router, file) = host(HostOptions::default());
-    let ctx = context(json!({"httpRoute": "web"}));
-    let extra = [WeightDestination {
-        weight: 50,
-        service_name: Some("web-exp".into()),
-        pod_template_hash: Some("abc".into()),
-    }];
-    assert_eq!(router.name().await.unwrap(), "rollgate/journal");
-    router
-        .update_hash(&ctx, "canary1", "stable1", &extra)
-        .await
-        .unwrap();
-    router.set_weight(&ctx, 200, &extra).await.unwrap();
-    let header = SetHeaderRoute {
+fn beta() -> SetHeaderRoute {
+    SetHeaderRoute {
         name: "beta".into(),
         matches: vec![HeaderMatch {
             header_name: "x-beta".into(),
@@ -101,9 +88,11 @@ async fn every_operation_round_trips_through_the_plugin() {
                 ..Default::default()
             },
         }],
-    };
-    router.set_header_route(&ctx, &header).await.unwrap();
-    let mirror = SetMirrorRoute {
+    }
+}
+
+fn shadow() -> SetMirrorRoute {
+    SetMirrorRoute {
         name: "shadow".into(),
         matches: vec![MirrorMatch {
             method: Some(StringMatch {
@@ -124,8 +113,41 @@ async fn every_operation_round_trips_through_the_plugin() {
             .into(),
         }],
         percentage: Some(20),
-    };
-    router.set_mirror_route(&ctx, &mirror).await.unwrap();
+    }
+}
+
+/// The calls and the targets the plugin received.
+fn received(file: &PathBuf) -> Vec<(String, Value)> {
+    journal(file)
+        .into_iter()
+        .map(|e| (e["call"].as_str().unwrap().to_owned(), e["target"].clone()))
+        .collect()
+}
+
+fn sent(call: &str, target: &TrafficTarget) -> (String, Value) {
+    (call.to_owned(), serde_json::to_value(target).unwrap())
+}
+
+/// Argo's per-aspect operations, provided by the trait on the host, cross
+/// as one `Apply` (or `Verify`) each, carrying that one aspect; the plugin
+/// receives exactly the target the host was given.
+#[tokio::test]
+async fn every_operation_round_trips_through_the_plugin() {
+    let (router, file) = host(HostOptions::default());
+    let ctx = context(json!({"httpRoute": "web"}));
+    let extra = [WeightDestination {
+        weight: 50,
+        service_name: Some("web-exp".into()),
+        pod_template_hash: Some("abc".into()),
+    }];
+    assert_eq!(router.name().await.unwrap(), "rollgate/journal");
+    router
+        .update_hash(&ctx, "canary1", "stable1", &extra)
+        .await
+        .unwrap();
+    router.set_weight(&ctx, 200, &extra).await.unwrap();
+    router.set_header_route(&ctx, &beta()).await.unwrap();
+    router.set_mirror_route(&ctx, &shadow()).await.unwrap();
     assert_eq!(
         router.verify_weight(&ctx, 200, &extra).await.unwrap(),
         Verified::Verified
@@ -136,42 +158,52 @@ async fn every_operation_round_trips_through_the_plugin() {
         router.verify_weight(&not_yet, 1, &[]).await.unwrap(),
         Verified::NotVerified
     );
-
-    let entries = journal(&file);
+    let not_implemented = context(json!({"verify": "NotImplemented"}));
     assert_eq!(
-        calls(&file),
+        router
+            .verify(&not_implemented, &TrafficTarget::default())
+            .await
+            .unwrap(),
+        Verified::NotImplemented
+    );
+
+    assert_eq!(
+        received(&file),
         [
-            "Init",
-            "UpdateHash",
-            "SetWeight",
-            "SetHeaderRoute",
-            "SetMirrorRoute",
-            "VerifyWeight",
-            "RemoveManagedRoutes",
-            "VerifyWeight"
+            ("Init".to_owned(), Value::Null),
+            sent(
+                "Apply",
+                &TrafficTarget::hashes("canary1", "stable1", &extra)
+            ),
+            sent("Apply", &TrafficTarget::weight(200, &extra)),
+            sent("Apply", &TrafficTarget::header_route(beta())),
+            sent("Apply", &TrafficTarget::mirror_route(shadow())),
+            sent("Verify", &TrafficTarget::weight(200, &extra)),
+            sent("Apply", &TrafficTarget::no_managed_routes()),
+            sent("Verify", &TrafficTarget::weight(1, &[])),
+            sent("Verify", &TrafficTarget::default()),
         ]
     );
-    assert_eq!(entries[1]["canaryHash"], "canary1");
-    assert_eq!(entries[1]["stableHash"], "stable1");
+    // The typed context crossed too.
+    let entries = journal(&file);
+    assert_eq!(entries[1]["rollout"], "shop/web");
+    assert_eq!(entries[1]["maxTrafficWeight"], 1000);
+    assert_eq!(entries[1]["plugin"], "rollgate/journal");
     assert_eq!(
-        entries[1]["additional"],
-        json!([{"weight": 50, "serviceName": "web-exp", "podTemplateHash": "abc"}])
+        entries[1]["managedRoutes"],
+        json!([{"name": "beta", "kind": "setHeaderRoute"}, {"name": "shadow", "kind": "setMirrorRoute"}])
     );
-    assert_eq!(entries[2]["weight"], 200);
-    assert_eq!(entries[2]["rollout"], "shop/web");
-    assert_eq!(entries[2]["maxTrafficWeight"], 1000);
-    assert_eq!(entries[2]["plugin"], "rollgate/journal");
-    assert_eq!(entries[3]["route"], serde_json::to_value(&header).unwrap());
-    assert_eq!(entries[4]["route"], serde_json::to_value(&mirror).unwrap());
     router.shutdown().await;
 }
 
+/// A step that changes the weight and a header route together (and every
+/// other aspect of the desired traffic) is one `Apply` across the process
+/// boundary, with all of them in it; so is the step back to stable.
 #[tokio::test]
-async fn apply_traffic_makes_the_calls_in_order() {
+async fn a_step_is_one_apply_across_the_process_boundary() {
     let (router, file) = host(HostOptions::default());
     let r = rollout(json!({}));
     let ctx = RolloutContext::new(&r, "rollgate/journal").unwrap();
-    assert_eq!(ctx.managed_routes[1].kind, RouteStep::Mirror);
     let mut desired = DesiredTraffic {
         max_weight: 1000,
         canary: WeightDestination {
@@ -180,55 +212,74 @@ async fn apply_traffic_makes_the_calls_in_order() {
             pod_template_hash: Some("c1".into()),
         },
         stable: WeightDestination {
-            weight: 900,
+            weight: 850,
             service_name: Some("web-stable".into()),
             pod_template_hash: Some("s1".into()),
         },
-        header_routes: vec![SetHeaderRoute {
-            name: "beta".into(),
-            matches: vec![HeaderMatch {
-                header_name: "x-beta".into(),
-                header_value: StringMatch {
-                    exact: Some("yes".into()),
-                    ..Default::default()
-                },
-            }],
+        additional: vec![WeightDestination {
+            weight: 50,
+            service_name: Some("web-exp".into()),
+            pod_template_hash: Some("e1".into()),
         }],
+        header_routes: vec![beta()],
         ..Default::default()
     };
     assert_eq!(
         apply_traffic(&router, &ctx, &desired).await.unwrap(),
         Verified::Verified
     );
-    // The mirror route is not desired: removed with an empty setMirrorRoute (its step kind).
-    let entries = journal(&file);
+    let step = TrafficTarget::desired(&desired);
     assert_eq!(
-        calls(&file),
+        received(&file),
         [
-            "Init",
-            "UpdateHash",
-            "SetWeight",
-            "SetHeaderRoute",
-            "SetMirrorRoute",
-            "VerifyWeight"
+            ("Init".to_owned(), Value::Null),
+            sent("Apply", &step),
+            sent("Verify", &step)
         ]
     );
-    assert_eq!(entries[4]["route"], json!({"name": "shadow"}));
+    let apply = &journal(&file)[1]["target"];
+    assert_eq!(apply["canaryWeight"], 100);
+    assert_eq!(
+        apply["routes"]["exactly"]["header"][0],
+        serde_json::to_value(beta()).unwrap()
+    );
+    assert_eq!(
+        apply["routes"]["exactly"].get("mirror"),
+        None,
+        "the mirror route is not in effect, so it goes"
+    );
 
-    // Back to stable: weight first, then the hash; all managed routes removed at once.
+    // Back to stable, every managed route removed: one call again.
     desired.canary.weight = 0;
     desired.header_routes.clear();
     apply_traffic(&router, &ctx, &desired).await.unwrap();
+    let back = TrafficTarget::desired(&desired);
     assert_eq!(
-        calls(&file)[6..],
-        [
-            "SetWeight",
-            "UpdateHash",
-            "RemoveManagedRoutes",
-            "VerifyWeight"
-        ]
+        received(&file)[3..],
+        [sent("Apply", &back), sent("Verify", &back)]
     );
     router.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_route_managed_routes_does_not_list_is_refused_before_the_plugin_starts() {
+    let (router, file) = host(HostOptions::default());
+    let step = TrafficTarget {
+        canary_weight: Some(100),
+        ..TrafficTarget::header_route(SetHeaderRoute {
+            name: "gamma".into(),
+            ..beta()
+        })
+    };
+    let err = router.apply(&context(json!({})), &step).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(
+        err.to_string()
+            .starts_with("rollout shop/web: setHeaderRoute gamma: the route is not listed"),
+        "{err}"
+    );
+    assert_eq!(router.starts(), 0);
+    assert!(journal(&file).is_empty());
 }
 
 #[tokio::test]
@@ -298,7 +349,7 @@ async fn a_plugin_killed_mid_call_is_restarted_and_reinitialised() {
     router.set_weight(&ctx, 3, &[]).await.unwrap();
     assert_eq!(router.starts(), 2);
     assert_ne!(router.pid().await, Some(pid));
-    assert_eq!(calls(&file), ["Init", "SetWeight", "Init", "SetWeight"]);
+    assert_eq!(calls(&file), ["Init", "Apply", "Init", "Apply"]);
     router.shutdown().await;
 }
 
@@ -313,7 +364,7 @@ async fn a_hanging_call_hits_its_deadline_and_the_host_stays_usable() {
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
     assert!(
         err.to_string()
-            .contains("SetWeight did not answer within 300ms"),
+            .contains("Apply did not answer within 300ms"),
         "{err}"
     );
     router
@@ -340,8 +391,8 @@ async fn sixty_four_concurrent_callers() {
     }
     let mut weights: Vec<i64> = journal(&file)
         .iter()
-        .filter(|e| e["call"] == "SetWeight")
-        .map(|e| e["weight"].as_i64().unwrap())
+        .filter(|e| e["call"] == "Apply")
+        .map(|e| e["target"]["canaryWeight"].as_i64().unwrap())
         .collect();
     weights.sort_unstable();
     assert_eq!(weights, (0..64).collect::<Vec<_>>());
@@ -365,139 +416,4 @@ async fn shutdown_ends_the_process_gracefully() {
         .status()
         .unwrap();
     assert!(!alive.success(), "process {pid} still running");
-}
-
-#[tokio::test]
-async fn garbage_handshake_is_rejected() {
-    let router = PluginRouter::new(
-        "sh",
-        HostOptions {
-            args: vec!["-c".into(), "echo hello; sleep 5".into()],
-            ..HostOptions::default()
-        },
-    );
-    let err = router.init().await.unwrap_err().to_string();
-    assert!(err.contains(r#"invalid handshake line "hello""#), "{err}");
-}
-
-#[tokio::test]
-async fn a_netrpc_handshake_is_refused_by_the_grpc_host() {
-    let router = PluginRouter::new(
-        "sh",
-        HostOptions {
-            args: vec![
-                "-c".into(),
-                "echo '1|1|unix|/tmp/x.sock|netrpc|'; sleep 5".into(),
-            ],
-            ..HostOptions::default()
-        },
-    );
-    let err = router.init().await.unwrap_err().to_string();
-    assert!(
-        err.contains("this host speaks gRPC over a unix socket"),
-        "{err}"
-    );
-}
-
-#[tokio::test]
-async fn missing_handshake_times_out() {
-    let router = PluginRouter::new(
-        "sh",
-        HostOptions {
-            args: vec!["-c".into(), "sleep 30".into()],
-            handshake_timeout: Duration::from_millis(500),
-            ..HostOptions::default()
-        },
-    );
-    let err = router.init().await.unwrap_err().to_string();
-    assert!(err.contains("no handshake within 500ms"), "{err}");
-}
-
-#[tokio::test]
-async fn a_plugin_that_exits_early_is_reported() {
-    let router = PluginRouter::new(
-        "sh",
-        HostOptions {
-            args: vec!["-c".into(), "exit 3".into()],
-            ..HostOptions::default()
-        },
-    );
-    let err = router.init().await.unwrap_err().to_string();
-    assert!(err.contains("exited before its handshake"), "{err}");
-}
-
-#[test]
-fn run_by_a_person_the_plugin_explains_itself() {
-    let out = std::process::Command::new(PLUGIN)
-        .env_remove("ROLLGATE_PLUGIN")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("This binary is a plugin"), "{stderr}");
-    assert!(out.stdout.is_empty());
-}
-
-#[test]
-fn a_wrong_cookie_is_refused() {
-    let out = std::process::Command::new(PLUGIN)
-        .env("ROLLGATE_PLUGIN", "something-else")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-}
-
-#[test]
-fn an_unsupported_protocol_version_is_refused() {
-    let out = std::process::Command::new(PLUGIN)
-        .env("ROLLGATE_PLUGIN", plugin_proto::COOKIE_VALUE)
-        .env("PLUGIN_PROTOCOL_VERSIONS", "7")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("\"@level\":\"error\""),
-        "logs are JSON lines: {stderr}"
-    );
-    assert!(stderr.contains("incompatible API version"), "{stderr}");
-}
-
-#[test]
-fn a_plugin_whose_host_dies_exits_on_its_own() {
-    for (cookie, value, protocol) in [
-        ("ROLLGATE_PLUGIN", plugin_proto::COOKIE_VALUE, "grpc"),
-        ("ARGO_ROLLOUTS_RPC_PLUGIN", "trafficrouter", "netrpc"),
-    ] {
-        orphaned_plugin_exits(cookie, value, protocol);
-    }
-}
-
-fn orphaned_plugin_exits(cookie: &str, value: &str, protocol: &str) {
-    use std::io::Read;
-    // The shell starts the plugin and exits a second later without stopping it, as
-    // a host killed with SIGKILL would. The pipe reaches end of file only
-    // when the plugin, which holds it as stdout, has exited too.
-    let mut shell = std::process::Command::new("sh")
-        .arg("-c")
-        .arg("\"$0\" 2>/dev/null & sleep 1")
-        .arg(PLUGIN)
-        .env(cookie, value)
-        .env("PLUGIN_PROTOCOL_VERSIONS", "1")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = shell.stdout.take().unwrap();
-    assert!(shell.wait().unwrap().success());
-    let (done, finished) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut out = String::new();
-        let _ = stdout.read_to_string(&mut out);
-        let _ = done.send(out);
-    });
-    let out = finished
-        .recv_timeout(Duration::from_secs(20))
-        .unwrap_or_else(|_| panic!("the orphaned {protocol} plugin is still running after 20 s"));
-    assert!(out.starts_with("1|1|unix|"), "it had started: {out}");
-    assert!(out.trim_end().ends_with(&format!("|{protocol}|")), "{out}");
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use plugin_proto::TrafficTarget;
 use plugin_proto::handshake::{Handshake, Protocol};
 
 const PLUGIN: &str = env!("CARGO_BIN_EXE_rollgate-journal-router");
@@ -17,6 +18,26 @@ const PLUGIN: &str = env!("CARGO_BIN_EXE_rollgate-journal-router");
 fn recorded() -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/netrpc/argo-session.bin"))
         .unwrap()
+}
+
+/// What the recorded session's calls (InitPlugin, SetWeight 30,
+/// SetHeaderRoute beta, RemoveManagedRoutes) reach the router as, sorted.
+fn recorded_calls() -> Vec<String> {
+    let beta = serde_json::from_value(serde_json::json!(
+        {"name": "beta", "match": [{"headerName": "x-beta", "headerValue": {"exact": "yes"}}]}
+    ))
+    .unwrap();
+    let mut calls: Vec<String> = [
+        TrafficTarget::weight(30, &[]),
+        TrafficTarget::header_route(beta),
+        TrafficTarget::no_managed_routes(),
+    ]
+    .iter()
+    .map(|t| format!("Apply {}", serde_json::to_value(t).unwrap()))
+    .chain(["Init".to_owned()])
+    .collect();
+    calls.sort();
+    calls
 }
 
 /// Starts the plugin as Argo would and connects to it.
@@ -76,30 +97,30 @@ fn a_recorded_argo_session_replays_against_the_plugin() {
     let journal = journal_path("full");
     let (child, mut conn) = start(&journal);
     conn.write_all(&recorded()).unwrap();
-    let calls = || -> Vec<String> {
+    let entries = || -> Vec<serde_json::Value> {
         std::fs::read_to_string(&journal)
             .unwrap_or_default()
             .lines()
-            .map(|l| {
-                serde_json::from_str::<serde_json::Value>(l).unwrap()["call"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned()
-            })
+            .map(|l| serde_json::from_str(l).unwrap())
             .collect()
     };
     let started = Instant::now();
-    while calls().len() < 4 && started.elapsed() < Duration::from_secs(10) {
+    while entries().len() < 4 && started.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(20));
     }
     // Replayed at once, the calls are served concurrently (as Go's net/rpc
-    // server does), so they may finish in any order.
-    let mut got = calls();
+    // server does), so they may finish in any order. Argo's SetWeight,
+    // SetHeaderRoute and RemoveManagedRoutes each arrive as one Apply
+    // carrying that aspect alone.
+    let mut got: Vec<String> = entries()
+        .iter()
+        .map(|e| match e["call"].as_str().unwrap() {
+            "Apply" => format!("Apply {}", e["target"]),
+            call => call.to_owned(),
+        })
+        .collect();
     got.sort();
-    assert_eq!(
-        got,
-        ["Init", "RemoveManagedRoutes", "SetHeaderRoute", "SetWeight"]
-    );
+    assert_eq!(got, recorded_calls());
     conn.shutdown(std::net::Shutdown::Both).unwrap();
     let (status, stderr) = wait_exit(child, conn);
     assert!(status.success(), "{status}: {stderr}");

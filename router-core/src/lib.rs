@@ -23,8 +23,6 @@
 //!   internal) survives the native plugin wire.
 //! * [`apply_traffic`] applies and verifies rollout-core's
 //!   [`DesiredTraffic`](rollout_core::DesiredTraffic).
-//! * [`aspects`]: the same target as Argo's per-aspect calls, in a safe
-//!   order, for routers that can only change one aspect at a time.
 //! * [`check_listed`]: a header or mirror route must be listed in
 //!   `spec.strategy.canary.trafficRouting.managedRoutes`, or it is refused
 //!   before anything is written (a route not listed there could never be
@@ -36,7 +34,6 @@
 //!   calls, for tests of hosts and controllers.
 #![warn(missing_docs)]
 
-pub mod aspects;
 mod context;
 mod error;
 mod managed;

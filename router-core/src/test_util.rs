@@ -1,6 +1,7 @@
 //! Test doubles (feature `test-util`): [`JournalRouter`], a reference router
-//! that records every call instead of touching a data plane, for tests,
-//! benchmarks and trying a plugin protocol end to end.
+//! that records every call (the whole [`TrafficTarget`] it is given) instead
+//! of touching a data plane, for tests, benchmarks and trying a plugin
+//! protocol end to end.
 //!
 //! Its behaviour can be steered from the rollout's plugin config, so a test
 //! can make it misbehave across a process boundary:
@@ -17,11 +18,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
-use rollout_core::status::WeightDestination;
 use serde_json::{Value, json};
 
-use crate::aspects::{Aspects, apply_by_aspects};
 use crate::context::RolloutContext;
 use crate::error::{Error, ErrorKind};
 use crate::router::{TrafficRouter, Verified};
@@ -118,12 +116,14 @@ impl JournalRouter {
     }
 }
 
-fn destinations(d: &[WeightDestination]) -> Value {
-    serde_json::to_value(d).unwrap_or(Value::Null)
-}
-
-/// Records a target as the per-aspect calls Argo's protocol would make
-/// for it (see [`apply_by_aspects`]).
+/// Records what it is asked: `{"call": "Init"}`, `{"call": "Apply", "target":
+/// <target>}` and `{"call": "Verify", "target": <target>}`, the target as its
+/// JSON form (camelCase), plus the rollout context's `rollout`
+/// (`namespace/name`), `maxTrafficWeight` (in effect), `managedRoutes`
+/// (`name` and `kind`), `promoted`, `aborted` and `plugin`. So a test sees
+/// exactly which aspects a call carried, and in how many calls they came.
+/// Like every router it refuses, recording nothing, a target naming a route
+/// `managedRoutes` does not list.
 #[async_trait]
 impl TrafficRouter for JournalRouter {
     async fn init(&self) -> Result<(), Error> {
@@ -135,7 +135,9 @@ impl TrafficRouter for JournalRouter {
     }
 
     async fn apply(&self, rollout: &RolloutContext, target: &TrafficTarget) -> Result<(), Error> {
-        apply_by_aspects(self, rollout, target).await
+        rollout.require_listed_routes(target)?;
+        let entry = json!({"call": "Apply", "target": target});
+        self.record(Some(rollout), entry).await
     }
 
     async fn verify(
@@ -143,69 +145,12 @@ impl TrafficRouter for JournalRouter {
         rollout: &RolloutContext,
         target: &TrafficTarget,
     ) -> Result<Verified, Error> {
-        let weight = target.canary_weight.unwrap_or_default();
-        let entry = json!({"call": "VerifyWeight", "weight": weight,
-            "additional": destinations(&target.additional)});
+        let entry = json!({"call": "Verify", "target": target});
         self.record(Some(rollout), entry).await?;
         Ok(match rollout.config.get("verify").and_then(Value::as_str) {
             Some("NotVerified") => Verified::NotVerified,
             Some("NotImplemented") => Verified::NotImplemented,
             _ => Verified::Verified,
         })
-    }
-}
-
-#[async_trait]
-impl Aspects for JournalRouter {
-    async fn set_weight(
-        &self,
-        rollout: &RolloutContext,
-        weight: i32,
-        additional: &[WeightDestination],
-    ) -> Result<(), Error> {
-        let entry =
-            json!({"call": "SetWeight", "weight": weight, "additional": destinations(additional)});
-        self.record(Some(rollout), entry).await
-    }
-
-    async fn set_header_route(
-        &self,
-        rollout: &RolloutContext,
-        route: &SetHeaderRoute,
-    ) -> Result<(), Error> {
-        self.record(
-            Some(rollout),
-            json!({"call": "SetHeaderRoute", "route": route}),
-        )
-        .await
-    }
-
-    async fn set_mirror_route(
-        &self,
-        rollout: &RolloutContext,
-        route: &SetMirrorRoute,
-    ) -> Result<(), Error> {
-        self.record(
-            Some(rollout),
-            json!({"call": "SetMirrorRoute", "route": route}),
-        )
-        .await
-    }
-
-    async fn update_hash(
-        &self,
-        rollout: &RolloutContext,
-        canary_hash: &str,
-        stable_hash: &str,
-        additional: &[WeightDestination],
-    ) -> Result<(), Error> {
-        let entry = json!({"call": "UpdateHash", "canaryHash": canary_hash, "stableHash": stable_hash,
-            "additional": destinations(additional)});
-        self.record(Some(rollout), entry).await
-    }
-
-    async fn remove_managed_routes(&self, rollout: &RolloutContext) -> Result<(), Error> {
-        self.record(Some(rollout), json!({"call": "RemoveManagedRoutes"}))
-            .await
     }
 }

@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
+use rollout_core::spec::{HeaderMatch, SetHeaderRoute, SetMirrorRoute, StringMatch};
 use rollout_core::status::WeightDestination;
 use rollout_core::{DesiredTraffic, Rollout};
 use router_core::test_util::JournalRouter;
 use router_core::{
-    ErrorKind, ManagedRoute, RolloutContext, TrafficRouter, Verified, apply_traffic,
+    ErrorKind, ManagedRoute, RolloutContext, TrafficRouter, TrafficTarget, Verified, apply_traffic,
 };
 use serde_json::{Value, json};
 
@@ -81,34 +82,112 @@ async fn apply_traffic_drives_a_router_in_process() {
             weight: 0,
             ..Default::default()
         },
-        header_routes: vec![rollout_core::spec::SetHeaderRoute {
-            name: "beta".into(),
-            matches: Vec::new(),
-        }],
+        header_routes: vec![beta()],
         ..Default::default()
     };
     let verified = apply_traffic(router.as_ref(), &ctx, &desired)
         .await
         .unwrap();
     assert_eq!(verified, Verified::NotVerified);
-    let calls: Vec<(Value, Value)> = journal
-        .entries()
-        .iter()
-        .map(|e| (e["call"].clone(), e["route"]["name"].clone()))
-        .collect();
-    // Weight 0: the weight before the hashes; each managed route by its kind.
+    // One apply of the whole desired traffic, one verify of the same target.
+    let target = json!({
+        "canaryWeight": 0,
+        "hashes": {"canary": "", "stable": ""},
+        "routes": {"exactly": {"header": [
+            {"name": "beta", "match": [{"headerName": "x-beta", "headerValue": {"exact": "yes"}}]}
+        ]}}
+    });
+    let entries = journal.entries();
+    let calls: Vec<(&Value, &Value)> = entries.iter().map(|e| (&e["call"], &e["target"])).collect();
     assert_eq!(
         calls,
+        [(&json!("Apply"), &target), (&json!("Verify"), &target)]
+    );
+    assert_eq!(entries[0]["maxTrafficWeight"], 1000);
+    assert_eq!(
+        entries[0]["managedRoutes"],
+        json!([{"name": "beta", "kind": "setHeaderRoute"}, {"name": "shadow", "kind": "setMirrorRoute"},
+            {"name": "spare", "kind": "setHeaderRoute"}])
+    );
+}
+
+fn beta() -> SetHeaderRoute {
+    SetHeaderRoute {
+        name: "beta".into(),
+        matches: vec![HeaderMatch {
+            header_name: "x-beta".into(),
+            header_value: StringMatch {
+                exact: Some("yes".into()),
+                ..Default::default()
+            },
+        }],
+    }
+}
+
+/// Argo's per-aspect calls, provided by the trait, are one apply (or
+/// verify) each, of a target with that one aspect given.
+#[tokio::test]
+async fn each_per_aspect_call_is_one_apply_of_that_aspect() {
+    let ctx = RolloutContext::new(&rollout(json!({})), "rollgate/journal").unwrap();
+    let journal = JournalRouter::new();
+    let extra = [WeightDestination {
+        weight: 10,
+        service_name: Some("web-exp".into()),
+        pod_template_hash: Some("abc".into()),
+    }];
+    journal.set_weight(&ctx, 300, &extra).await.unwrap();
+    journal.update_hash(&ctx, "c1", "s1", &[]).await.unwrap();
+    journal.set_header_route(&ctx, &beta()).await.unwrap();
+    let removal = SetMirrorRoute {
+        name: "shadow".into(),
+        ..Default::default()
+    };
+    journal.set_mirror_route(&ctx, &removal).await.unwrap();
+    journal.remove_managed_routes(&ctx).await.unwrap();
+    assert_eq!(
+        journal.verify_weight(&ctx, 300, &[]).await.unwrap(),
+        Verified::NotVerified
+    );
+    let extra_json = json!([{"weight": 10, "serviceName": "web-exp", "podTemplateHash": "abc"}]);
+    let got: Vec<Value> = journal
+        .entries()
+        .iter()
+        .map(|e| json!({"call": e["call"], "target": e["target"]}))
+        .collect();
+    assert_eq!(
+        got,
         [
-            (json!("SetWeight"), Value::Null),
-            (json!("UpdateHash"), Value::Null),
-            (json!("SetHeaderRoute"), json!("beta")),
-            (json!("SetMirrorRoute"), json!("shadow")),
-            (json!("SetHeaderRoute"), json!("spare")),
-            (json!("VerifyWeight"), Value::Null),
+            json!({"call": "Apply", "target": {"canaryWeight": 300, "additional": extra_json, "routes": "asIs"}}),
+            json!({"call": "Apply", "target": {"hashes": {"canary": "c1", "stable": "s1"}, "routes": "asIs"}}),
+            json!({"call": "Apply", "target": {"routes": {"header": serde_json::to_value(beta()).unwrap()}}}),
+            json!({"call": "Apply", "target": {"routes": {"mirror": {"name": "shadow"}}}}),
+            json!({"call": "Apply", "target": {"routes": {"exactly": {}}}}),
+            json!({"call": "Verify", "target": {"canaryWeight": 300, "routes": "asIs"}}),
         ]
     );
-    assert_eq!(journal.entries()[0]["maxTrafficWeight"], 1000);
+}
+
+#[tokio::test]
+async fn a_route_managed_routes_does_not_list_is_refused_and_nothing_recorded() {
+    let ctx = RolloutContext::new(&rollout(json!({})), "rollgate/journal").unwrap();
+    let journal = JournalRouter::new();
+    let unlisted = SetHeaderRoute {
+        name: "gamma".into(),
+        ..beta()
+    };
+    let err = journal
+        .apply(&ctx, &TrafficTarget::header_route(unlisted))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(
+        err.to_string().starts_with(
+            "rollout default/web: setHeaderRoute gamma: the route is not listed in \
+             spec.strategy.canary.trafficRouting.managedRoutes (beta, shadow, spare)"
+        ),
+        "{err}"
+    );
+    assert!(journal.entries().is_empty());
 }
 
 #[tokio::test]

@@ -151,31 +151,49 @@ impl VirtualServiceRef {
     }
 }
 
-/// Refuses a `maxTrafficWeight` other than 100: Istio's route weights add
-/// up to 100, and a weight relative to another total cannot be written
-/// without rounding (Argo Rollouts' validation refuses `maxTrafficWeight`
-/// with Istio for the same reason). Checked on every call, before anything
-/// is read or written, so that such a rollout is refused from its first
-/// call and never part-way through.
+/// Refuses a `maxTrafficWeight` other than 100, as Argo Rollouts does.
+///
+/// Argo's Istio router has no notion of another total: it writes the canary
+/// weight as it comes and gives stable `100 - weight`, and Argo's
+/// validation refuses `maxTrafficWeight` unless NGINX or a plugin routes the
+/// traffic ("Canary maxTrafficWeight in traffic routing only supported in
+/// Nginx and Plugins"), so a Rollout with `trafficRouting.istio` and the
+/// field never runs. This router follows that rule rather than converting
+/// weights: a weight of another total cannot be written in Istio's 100
+/// without rounding, and rounding would make `verify` and the step's
+/// recorded weight disagree with what the data plane carries.
+///
+/// When: the router runs this check first on every call, before reading or
+/// writing anything, so a rollout whose spec carries the field is refused
+/// at its first call (nothing written) and on every call after; a spec
+/// edited to carry it mid-rollout is refused from then on, with the data
+/// plane left as the last accepted call made it (each call writes whole
+/// objects), as Argo's validation holds a Rollout whose spec turned
+/// invalid. A plugin's `init` carries no rollout, so no earlier point
+/// exists.
 ///
 /// ```
 /// use router_istio::config::check_max_traffic_weight;
-/// assert!(check_max_traffic_weight(100, "default/web").is_ok());
-/// let err = check_max_traffic_weight(1000, "default/web").unwrap_err();
+/// assert!(check_max_traffic_weight(None, "default/web").is_ok());
+/// assert!(check_max_traffic_weight(Some(100), "default/web").is_ok());
+/// let err = check_max_traffic_weight(Some(1000), "default/web").unwrap_err();
 /// assert!(err.to_string().starts_with(
 ///     "rollout default/web: spec.strategy.canary.trafficRouting.maxTrafficWeight: 1000"), "{err}");
 /// ```
-pub fn check_max_traffic_weight(max_traffic_weight: i32, rollout: &str) -> Result<(), Error> {
-    if max_traffic_weight == 100 {
-        return Ok(());
+pub fn check_max_traffic_weight(
+    max_traffic_weight: Option<i32>,
+    rollout: &str,
+) -> Result<(), Error> {
+    match max_traffic_weight {
+        None | Some(100) => Ok(()),
+        Some(other) => Err(Error::Config {
+            rollout: rollout.to_owned(),
+            message: format!(
+                "spec.strategy.canary.trafficRouting.maxTrafficWeight: {other} is not \
+                 supported: Istio route weights add up to 100 (remove the field or set it to 100)"
+            ),
+        }),
     }
-    Err(Error::Config {
-        rollout: rollout.to_owned(),
-        message: format!(
-            "spec.strategy.canary.trafficRouting.maxTrafficWeight: {max_traffic_weight} is not \
-             supported: Istio route weights add up to 100 (remove the field or set it to 100)"
-        ),
-    })
 }
 
 #[cfg(test)]

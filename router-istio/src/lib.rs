@@ -9,16 +9,21 @@
 //! (see [`config`]).
 //!
 //! ```text
-//!   VirtualService / DestinationRule (JSON) ─┐
-//!   desired traffic ─────────────────────────┼─▶ plan::* ──▶ new object, or no change
-//!   managedRoutes ───────────────────────────┘    (pure)
+//!   VirtualService (JSON) ─┐
+//!   TrafficTarget ─────────┼─▶ plan::plan_virtual_service ──▶ guarded weight patch, replace, or nothing
+//!   managedRoutes ─────────┘    (pure)
+//!   DestinationRule + hashes ─▶ plan::plan_destination_rule ─▶ replace, or nothing
 //! ```
 //!
-//! [`IstioRouter`] reads each object, plans, and replaces it only when
-//! something changes, with the `resourceVersion` it read, so a concurrent
-//! edit is never overwritten (the router reads and plans again). Unlike
-//! Argo's, its DestinationRule update keeps subsets that are not the
-//! rollout's.
+//! [`IstioRouter`] reads each object once and writes it at most once, only
+//! when something changes, whatever combination of weights, header and
+//! mirror routes and ReplicaSets the target carries: a change of weights
+//! only is a JSON patch whose `test` operations guard each destination it
+//! reweights, a change of routes a replace with the `resourceVersion` it
+//! read, so a concurrent edit is never overwritten (the router reads and
+//! plans again). Unlike Argo's, its DestinationRule update keeps subsets
+//! that are not the rollout's. A `maxTrafficWeight` other than 100 is
+//! refused, as Argo refuses it (see [`config::check_max_traffic_weight`]).
 //!
 //! The router implements `router-core`'s [`TrafficRouter`](router_core::TrafficRouter):
 //! it reads only the typed [`RolloutContext`](router_core::RolloutContext) and

@@ -1,35 +1,31 @@
-//! The I/O layer: read, plan, write with optimistic concurrency.
-
-use std::collections::BTreeSet;
-use std::time::Duration;
+//! The I/O layer: name the VirtualServices and the DestinationRule, read
+//! them through the shared applier, plan, and choose the write.
 
 use async_trait::async_trait;
-use kube::api::{Api, ApiResource, DynamicObject, PostParams};
-use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
-use rollout_core::status::WeightDestination;
-use router_core::RouteStep;
-use router_core::aspects::{Aspects, apply_by_aspects};
-use router_core::{RolloutContext, TrafficRouter, TrafficTarget, Verified};
-use router_kube::Applier;
-use router_kube::client::{KubeRouter, request_error, status_code};
+use kube::api::ApiResource;
+use router_core::{RolloutContext, RouteTarget, TrafficRouter, TrafficTarget, Verified};
+use router_kube::client::KubeRouter;
+use router_kube::{Applier, ObjectRef, Outcome, Progress, Write};
 use serde_json::Value;
 
-use crate::Error;
 use crate::config::{Config, PLUGIN_NAME, VirtualServiceRef, check_max_traffic_weight};
 use crate::plan::{self, Rollout};
 
-/// How often a write that lost a race (409) is read, planned and sent again.
-pub const WRITE_ATTEMPTS: u32 = 5;
+pub use router_kube::WRITE_ATTEMPTS;
 
 /// Istio's served API version used by default.
 pub const DEFAULT_API_VERSION: &str = "v1";
 
 /// Routes a rollout's traffic with Istio VirtualServices and DestinationRules.
 ///
-/// Every call reads each object once and writes only when the plan changes
-/// it, with a replace carrying the `resourceVersion` it read: a concurrent
-/// edit makes the write fail (409) instead of being overwritten, and the
-/// router reads, plans and writes again (up to [`WRITE_ATTEMPTS`] times).
+/// Every call reads each object it changes once (from the applier's watch
+/// cache when it is on and synced: then an unchanged state costs no
+/// request) and writes it at most once, only when the plan changes it: a
+/// change of weights only is a JSON patch guarded by `test` operations, any
+/// other change a replace carrying the `resourceVersion` it read. A
+/// concurrent edit makes the write fail (422 or 409) instead of being
+/// overwritten, and the applier reads from the API server, plans and writes
+/// again (up to [`WRITE_ATTEMPTS`] times in all).
 #[derive(Clone)]
 pub struct IstioRouter {
     applier: Applier,
@@ -63,12 +59,8 @@ impl IstioRouter {
         self
     }
 
-    async fn api(
-        &self,
-        kind: &str,
-        namespace: &str,
-    ) -> Result<Api<DynamicObject>, router_core::Error> {
-        let client = self.applier.client().await?;
+    /// `kind` of `networking.istio.io` at the version in use, `name` in `namespace`.
+    fn object(&self, kind: &str, namespace: &str, name: &str) -> ObjectRef {
         let resource = ApiResource {
             group: "networking.istio.io".into(),
             version: self.api_version.clone(),
@@ -76,102 +68,102 @@ impl IstioRouter {
             kind: kind.into(),
             plural: format!("{}s", kind.to_lowercase()),
         };
-        Ok(Api::namespaced_with(client, namespace, &resource))
+        ObjectRef::new(&resource, namespace, name)
     }
 
-    /// Reads `kind` `name`, plans, and replaces it when the plan changes it;
-    /// `Ok(true)` when it wrote.
-    async fn write<F>(
-        &self,
-        kind: &str,
-        namespace: &str,
-        name: &str,
-        plan: F,
-    ) -> Result<bool, router_core::Error>
-    where
-        F: Fn(&Value) -> Result<Option<Value>, Error>,
-    {
-        let api = self.api(kind, namespace).await?;
-        let label = format!("{kind} {namespace}/{name}");
-        for attempt in 0..WRITE_ATTEMPTS {
-            let object = api.get(name).await.map_err(|e| request_error(&label, &e))?;
-            let value = serde_json::to_value(&object)
-                .map_err(|e| router_core::Error::internal(e.to_string()))?;
-            let Some(new) = plan(&value)? else {
-                return Ok(false);
-            };
-            let new: DynamicObject = serde_json::from_value(new)
-                .map_err(|e| router_core::Error::internal(e.to_string()))?;
-            match api.replace(name, &PostParams::default(), &new).await {
-                Ok(_) => return Ok(true),
-                Err(e) if status_code(&e) == Some(409) => {
-                    tracing::debug!(object = %label, attempt, "changed under us; planning again");
-                    tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
-                }
-                Err(e) => return Err(request_error(&label, &e)),
-            }
-        }
-        Err(router_core::Error::conflict(format!(
-            "{label}: still changing after {WRITE_ATTEMPTS} attempts"
-        )))
+    fn virtual_service(&self, ctx: &RolloutContext, vs_ref: &VirtualServiceRef) -> ObjectRef {
+        let (name, namespace) = vs_ref.namespaced(&ctx.namespace);
+        self.object("VirtualService", &namespace, &name)
     }
 
-    /// Runs `plan` on every VirtualService; on failure the error names the
-    /// ones already written.
-    async fn each_virtual_service<F>(
+    /// The object as read; an error naming it when it does not exist.
+    async fn read(&self, object: &ObjectRef) -> Result<Value, router_core::Error> {
+        self.applier
+            .get(object)
+            .await?
+            .ok_or_else(|| not_found(object))
+    }
+
+    /// Points the DestinationRule's subsets at `target`'s ReplicaSets (one
+    /// replace, or nothing); also returns its `spec.host` as read.
+    async fn write_destination_rule(
         &self,
         ctx: &RolloutContext,
         config: &Config,
-        plan: F,
-    ) -> Result<(), router_core::Error>
-    where
-        F: Fn(&Value, &VirtualServiceRef) -> Result<Option<Value>, Error>,
-    {
-        let mut written = Vec::new();
-        for vs_ref in &config.virtual_services {
-            let (name, namespace) = vs_ref.namespaced(&ctx.namespace);
-            match self
-                .write("VirtualService", &namespace, &name, |vs| plan(vs, vs_ref))
-                .await
-            {
-                Ok(true) => written.push(format!("VirtualService {namespace}/{name}")),
-                Ok(false) => {}
-                Err(e) if written.is_empty() => return Err(e),
-                Err(e) => {
-                    return Err(router_core::Error::new(
-                        e.kind(),
-                        format!("{e} (already updated: {})", written.join(", ")),
-                    ));
-                }
-            }
-        }
-        Ok(())
+        target: &TrafficTarget,
+        progress: &mut Progress,
+    ) -> Result<Option<String>, router_core::Error> {
+        let (Some(dr), Some(hashes)) = (&config.destination_rule, &target.hashes) else {
+            return Ok(None);
+        };
+        let object = self.object("DestinationRule", &ctx.namespace, &dr.name);
+        let mut host = None;
+        let result = self
+            .applier
+            .converge(&object, |current| {
+                let current = current.ok_or_else(|| not_found(&object))?;
+                host = current["spec"]["host"].as_str().map(str::to_owned);
+                let planned = plan::plan_destination_rule(
+                    current,
+                    dr,
+                    &ctx.name,
+                    hashes,
+                    &target.additional,
+                )?;
+                Ok(planned.map(Write::replace))
+            })
+            .await;
+        progress.track(&object, result)?;
+        Ok(host)
     }
 
     /// Where managed routes send requests: the DestinationRule's `spec.host`
-    /// with subset-level splitting, else the canary Service.
+    /// with subset-level splitting, else the canary Service. The
+    /// DestinationRule is read only when the target sets a route and its
+    /// host is not `known` yet.
     async fn canary_host(
         &self,
         ctx: &RolloutContext,
         config: &Config,
+        target: &TrafficTarget,
+        known: Option<String>,
     ) -> Result<String, router_core::Error> {
         let Some(dr) = &config.destination_rule else {
             return Ok(ctx.canary_service.clone());
         };
-        let api = self.api("DestinationRule", &ctx.namespace).await?;
-        let object = api.get(&dr.name).await.map_err(|e| {
-            request_error(format!("DestinationRule {}/{}", ctx.namespace, dr.name), &e)
-        })?;
-        Ok(object.data["spec"]["host"]
+        if let Some(host) = known {
+            return Ok(host);
+        }
+        if !sets_a_route(target) {
+            return Ok(ctx.canary_service.clone());
+        }
+        let object = self
+            .read(&self.object("DestinationRule", &ctx.namespace, &dr.name))
+            .await?;
+        Ok(object["spec"]["host"]
             .as_str()
             .unwrap_or(&ctx.canary_service)
             .to_owned())
     }
 }
 
+fn not_found(object: &ObjectRef) -> router_core::Error {
+    router_core::Error::not_found(format!("{}: not found", object.label()))
+}
+
+/// Whether `target` sets (not only removes) a managed route.
+fn sets_a_route(target: &TrafficTarget) -> bool {
+    target.named_routes().into_iter().any(|(_, name)| {
+        matches!(
+            target.route(name),
+            RouteTarget::Header(_) | RouteTarget::Mirror(_)
+        )
+    })
+}
+
 /// The config, after refusing a `maxTrafficWeight` Istio cannot express.
 fn parse(ctx: &RolloutContext) -> Result<Config, router_core::Error> {
-    check_max_traffic_weight(ctx.max_weight(), &ctx.object_name())?;
+    check_max_traffic_weight(ctx.max_traffic_weight, &ctx.object_name())?;
     Config::parse(&ctx.config, &ctx.object_name()).map_err(router_core::Error::from)
 }
 
@@ -196,145 +188,92 @@ fn rollout<'a>(
 #[async_trait]
 impl TrafficRouter for IstioRouter {
     async fn init(&self) -> Result<(), router_core::Error> {
-        self.api("VirtualService", "default").await.map(|_| ())
+        self.applier.client().await.map(|_| ())
     }
 
     async fn name(&self) -> Result<String, router_core::Error> {
         Ok(PLUGIN_NAME.to_owned())
     }
 
+    /// Makes every VirtualService carry `target` (its managed routes and
+    /// weights in one write each, see [`plan::plan_virtual_service`]) and
+    /// the DestinationRule its ReplicaSets (see
+    /// [`plan::plan_destination_rule`]; nothing without a
+    /// `destinationRule`). When the canary weight is 0 the VirtualServices
+    /// go first, so that traffic never reaches a ReplicaSet without pods
+    /// while the subsets switch; otherwise the DestinationRule does. On an
+    /// error, the message names the objects already written.
+    ///
+    /// Refused before anything is read or written: a route `managedRoutes`
+    /// does not list, a `maxTrafficWeight` other than 100 (see
+    /// [`check_max_traffic_weight`]), and a config error.
     async fn apply(
         &self,
         ctx: &RolloutContext,
         target: &TrafficTarget,
     ) -> Result<(), router_core::Error> {
-        apply_by_aspects(self, ctx, target).await
+        ctx.require_listed_routes(target)?;
+        let config = parse(ctx)?;
+        let names = managed_names(ctx);
+        let r = rollout(ctx, &config, &names);
+        let weights_first = target.canary_weight == Some(0);
+        let mut progress = Progress::new();
+        let mut host = None;
+        if !weights_first {
+            host = self
+                .write_destination_rule(ctx, &config, target, &mut progress)
+                .await?;
+        }
+        if target.canary_weight.is_some() || target.touches_routes() {
+            let host = self
+                .canary_host(ctx, &config, target, host)
+                .await
+                .map_err(|e| progress.error(e))?;
+            for vs_ref in &config.virtual_services {
+                let object = self.virtual_service(ctx, vs_ref);
+                let result = self
+                    .applier
+                    .converge(&object, |current| {
+                        let current = current.ok_or_else(|| not_found(&object))?;
+                        let planned =
+                            plan::plan_virtual_service(current, vs_ref, &r, target, &host)?;
+                        Ok(planned.map(|write| match write {
+                            plan::Write::Weights(patch) => Write::guarded_patch(patch),
+                            plan::Write::Replace(object) => Write::replace(object),
+                        }))
+                    })
+                    .await;
+                if progress.track(&object, result)? == Outcome::Written {
+                    tracing::info!(object = %object.label(), "wrote the VirtualService");
+                }
+            }
+        }
+        if weights_first {
+            self.write_destination_rule(ctx, &config, target, &mut progress)
+                .await?;
+        }
+        Ok(())
     }
 
+    /// Verified when every VirtualService as stored already carries the
+    /// target's weights (planning them again changes nothing); a target
+    /// without a weight asks nothing of them.
     async fn verify(
         &self,
         ctx: &RolloutContext,
         target: &TrafficTarget,
     ) -> Result<Verified, router_core::Error> {
-        let weight = target.canary_weight.unwrap_or_default();
-        self.verify_weight_now(ctx, weight, &target.additional)
-            .await
-    }
-}
-
-#[async_trait]
-impl Aspects for IstioRouter {
-    /// Weights on every selected route of every VirtualService (see
-    /// [`plan::plan_weights`]).
-    async fn set_weight(
-        &self,
-        ctx: &RolloutContext,
-        weight: i32,
-        additional: &[WeightDestination],
-    ) -> Result<(), router_core::Error> {
         let config = parse(ctx)?;
-        let names = managed_names(ctx);
-        let r = rollout(ctx, &config, &names);
-        self.each_virtual_service(ctx, &config, |vs, vs_ref| {
-            plan::plan_weights(vs, vs_ref, &r, weight, additional)
-        })
-        .await
-    }
-
-    /// Refused, changing nothing, when `managedRoutes` does not list the route.
-    async fn set_header_route(
-        &self,
-        ctx: &RolloutContext,
-        step: &SetHeaderRoute,
-    ) -> Result<(), router_core::Error> {
-        ctx.require_listed(RouteStep::Header, &step.name)?;
-        let config = parse(ctx)?;
-        let host = self.canary_host(ctx, &config).await?;
-        let names = managed_names(ctx);
-        let r = rollout(ctx, &config, &names);
-        self.each_virtual_service(ctx, &config, |vs, vs_ref| {
-            plan::plan_header_route(vs, vs_ref, &r, step, &host)
-        })
-        .await
-    }
-
-    /// Refused, changing nothing, when `managedRoutes` does not list the route.
-    async fn set_mirror_route(
-        &self,
-        ctx: &RolloutContext,
-        step: &SetMirrorRoute,
-    ) -> Result<(), router_core::Error> {
-        ctx.require_listed(RouteStep::Mirror, &step.name)?;
-        let config = parse(ctx)?;
-        let host = self.canary_host(ctx, &config).await?;
-        let names = managed_names(ctx);
-        let r = rollout(ctx, &config, &names);
-        self.each_virtual_service(ctx, &config, |vs, vs_ref| {
-            plan::plan_mirror_route(vs, vs_ref, &r, step, &host)
-        })
-        .await
-    }
-
-    /// Points the DestinationRule's canary and stable subsets at the
-    /// ReplicaSets (no-op without a destinationRule).
-    async fn update_hash(
-        &self,
-        ctx: &RolloutContext,
-        canary_hash: &str,
-        stable_hash: &str,
-        additional: &[WeightDestination],
-    ) -> Result<(), router_core::Error> {
-        let config = parse(ctx)?;
-        let Some(dr) = &config.destination_rule else {
-            return Ok(());
+        let Some(weight) = target.canary_weight else {
+            return Ok(Verified::Verified);
         };
-        self.write("DestinationRule", &ctx.namespace, &dr.name, |object| {
-            plan::plan_update_hash(object, dr, &ctx.name, canary_hash, stable_hash, additional)
-        })
-        .await
-        .map(|_| ())
-    }
-
-    /// Removes the http routes named in `managedRoutes`. Argo also removes
-    /// the routes its steps name; its validation requires those names to be
-    /// listed in `managedRoutes`, and [`RolloutContext::require_listed`] refuses any other, so
-    /// for a valid rollout the two sets are the same.
-    async fn remove_managed_routes(&self, ctx: &RolloutContext) -> Result<(), router_core::Error> {
-        let config = parse(ctx)?;
-        let names: BTreeSet<String> = managed_names(ctx).into_iter().collect();
-        if names.is_empty() {
-            return Ok(());
-        }
-        self.each_virtual_service(ctx, &config, |vs, _| {
-            Ok(plan::plan_remove_managed(vs, &names))
-        })
-        .await
-    }
-}
-
-impl IstioRouter {
-    /// Verified when every VirtualService as stored already carries the
-    /// weights (planning them again changes nothing).
-    async fn verify_weight_now(
-        &self,
-        ctx: &RolloutContext,
-        weight: i32,
-        additional: &[WeightDestination],
-    ) -> Result<Verified, router_core::Error> {
-        let config = parse(ctx)?;
         let names = managed_names(ctx);
         let r = rollout(ctx, &config, &names);
+        let weights = TrafficTarget::weight(weight, &target.additional);
         for vs_ref in &config.virtual_services {
-            let (name, namespace) = vs_ref.namespaced(&ctx.namespace);
-            let object = self
-                .api("VirtualService", &namespace)
-                .await?
-                .get(&name)
-                .await
-                .map_err(|e| request_error(format!("VirtualService {namespace}/{name}"), &e))?;
-            let value = serde_json::to_value(&object)
-                .map_err(|e| router_core::Error::internal(e.to_string()))?;
-            if plan::plan_weights(&value, vs_ref, &r, weight, additional)?.is_some() {
+            let vs = self.read(&self.virtual_service(ctx, vs_ref)).await?;
+            if plan::plan_virtual_service(&vs, vs_ref, &r, &weights, &ctx.canary_service)?.is_some()
+            {
                 return Ok(Verified::NotVerified);
             }
         }

@@ -10,7 +10,7 @@ use router_core::Error;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use crate::cache::{Cache, Watch};
+use crate::cache::{Cache, Cached, Watch};
 use crate::client::{LazyClient, request_error, status_code};
 use crate::limit::{Limiter, limited, limiter};
 use crate::object::{ObjectRef, normalize, resource_version};
@@ -155,7 +155,7 @@ impl Applier {
     pub async fn get(&self, object: &ObjectRef) -> Result<Option<Value>, Error> {
         let watch = self.watch(&object.resource, &object.namespace).await?;
         if let Some(watch) = &watch
-            && let Some(cached) = watch.get(&object.name)?
+            && let Cached::Synced(cached) = watch.get(&object.name)?
         {
             return Ok(cached);
         }
@@ -189,7 +189,7 @@ impl Applier {
 
     /// The objects of `resource` in `namespace` whose labels match
     /// `selector` (every namespace when `namespace` is empty), ordered by
-    /// name when they come from the cache: from the watch cache when it is
+    /// name as the API server orders them: from the watch cache when it is
     /// on and synced, else with one LIST.
     ///
     /// ```
@@ -214,7 +214,7 @@ impl Applier {
     ) -> Result<Vec<Value>, Error> {
         let watch = self.watch(resource, namespace).await?;
         if let Some(watch) = &watch
-            && let Some(found) = watch.list(selector)?
+            && let Cached::Synced(found) = watch.list(selector)?
         {
             return Ok(found);
         }

@@ -1,6 +1,7 @@
 //! The watch cache: one kube-runtime watcher per (resource, namespace),
-//! started on first use, keeping each object compactly (its JSON bytes,
-//! without managed fields) and answering reads once it has synced.
+//! started on first use, keeping each object compactly (its JSON text
+//! without managed fields, LZ4-compressed) and answering reads once it has
+//! synced.
 //!
 //! Until a watch has listed its objects, reads go to the API server. A
 //! watch that cannot list or watch (no permission, or a resource the server
@@ -28,9 +29,10 @@ use tokio::task::AbortHandle;
 use crate::object::{normalize, resource_version};
 
 /// An object as the watch cache keeps it: its JSON text (without managed
-/// fields), its `resourceVersion` and its labels (for selectors), parsed
-/// back into a [`Value`] on each read. A `Value` tree costs several times
-/// its JSON text in memory (see BENCHMARKS.md).
+/// fields) compressed with LZ4, its `resourceVersion` and its labels (for
+/// selectors); decompressed and parsed back into a [`Value`] on each read.
+/// A `Value` tree costs about ten times its JSON text in
+/// memory, the compressed text about half of it (see BENCHMARKS.md).
 ///
 /// ```
 /// use router_kube::CachedObject;
@@ -47,7 +49,8 @@ use crate::object::{normalize, resource_version};
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedObject {
-    json: Box<[u8]>,
+    /// The JSON text, LZ4-compressed, its length first.
+    compressed: Box<[u8]>,
     version: Box<str>,
     labels: Box<[(Box<str>, Box<str>)]>,
 }
@@ -65,7 +68,7 @@ impl CachedObject {
                     .collect()
             })
             .unwrap_or_default();
-        let json = match object["metadata"].get("managedFields") {
+        let text = match object["metadata"].get("managedFields") {
             Some(_) => {
                 let mut object = object.clone();
                 if let Some(metadata) = object["metadata"].as_object_mut() {
@@ -75,10 +78,9 @@ impl CachedObject {
             }
             None => serde_json::to_vec(object),
         }
-        .unwrap_or_default()
-        .into_boxed_slice();
+        .unwrap_or_default();
         Self {
-            json,
+            compressed: lz4_flex::block::compress_prepend_size(&text).into_boxed_slice(),
             version,
             labels,
         }
@@ -88,10 +90,12 @@ impl CachedObject {
     ///
     /// # Errors
     ///
-    /// An internal error if the text does not parse (it always does: the
-    /// cache wrote it).
+    /// An internal error if the text does not decompress or parse (it
+    /// always does: the cache wrote it).
     pub fn to_value(&self) -> Result<Value, Error> {
-        serde_json::from_slice(&self.json)
+        let text = lz4_flex::block::decompress_size_prepended(&self.compressed)
+            .map_err(|e| Error::internal(format!("a cached object does not decompress: {e}")))?;
+        serde_json::from_slice(&text)
             .map_err(|e| Error::internal(format!("a cached object does not parse: {e}")))
     }
 
@@ -172,6 +176,15 @@ struct State {
     listing: Option<Objects>,
 }
 
+/// A watch's answer to a read.
+#[derive(Debug)]
+pub(crate) enum Cached<T> {
+    /// The watch is synced: this is the answer.
+    Synced(T),
+    /// It is not (yet, or any more): ask the API server.
+    NotSynced,
+}
+
 /// The cache of one resource in one namespace.
 #[derive(Debug)]
 pub(crate) struct Watch {
@@ -207,24 +220,24 @@ impl Watch {
     }
 
     /// The object `name` (`None` when it does not exist) once the watch has
-    /// synced; `Ok(None)` (read the server) before.
-    pub(crate) fn get(&self, name: &str) -> Result<Option<Option<Value>>, Error> {
+    /// synced.
+    pub(crate) fn get(&self, name: &str) -> Result<Cached<Option<Value>>, Error> {
         let state = self.read();
         if state.phase != Phase::Synced {
-            return Ok(None);
+            return Ok(Cached::NotSynced);
         }
         match state.objects.get(name) {
-            Some(Entry::Object(object)) => object.to_value().map(|v| Some(Some(v))),
-            Some(Entry::Deleted(_)) | None => Ok(Some(None)),
+            Some(Entry::Object(object)) => object.to_value().map(|v| Cached::Synced(Some(v))),
+            Some(Entry::Deleted(_)) | None => Ok(Cached::Synced(None)),
         }
     }
 
     /// The objects whose labels match `selector`, ordered by name, once the
-    /// watch has synced; `Ok(None)` (list from the server) before.
-    pub(crate) fn list(&self, selector: &Selector) -> Result<Option<Vec<Value>>, Error> {
+    /// watch has synced.
+    pub(crate) fn list(&self, selector: &Selector) -> Result<Cached<Vec<Value>>, Error> {
         let state = self.read();
         if state.phase != Phase::Synced {
-            return Ok(None);
+            return Ok(Cached::NotSynced);
         }
         let mut found: Vec<(&str, &CachedObject)> = state
             .objects
@@ -239,7 +252,7 @@ impl Watch {
             .into_iter()
             .map(|(_, object)| object.to_value())
             .collect::<Result<_, _>>()
-            .map(Some)
+            .map(Cached::Synced)
     }
 
     /// Keeps `object` (read from or written to the server) if it is newer

@@ -12,11 +12,11 @@
 //!   router on an [`Applier`].
 //! * [`Applier`]: reads ([`Applier::get`], [`Applier::list`]) from a watch
 //!   cache that is on by default (one kube-runtime watcher per resource and
-//!   namespace, objects kept as compact JSON without managed fields), and
-//!   [`Applier::converge`]: read, plan, at most one [`Write`] (a guarded
-//!   JSON patch, a server-side apply, a replace at the version read, a
-//!   create or a delete, optionally after a dry-run preflight), retried from
-//!   a fresh read on a conflict or a failed guard.
+//!   namespace, objects kept as LZ4-compressed JSON without managed
+//!   fields), and [`Applier::converge`]: read, plan, at most one [`Write`]
+//!   (a guarded JSON patch, a server-side apply, a replace at the version
+//!   read, a create or a delete, optionally after a dry-run preflight),
+//!   retried from a fresh read on a conflict or a failed guard.
 //! * [`ApplierOptions`]: a [`RequestLimit`] (QPS and burst) on every request
 //!   and the cache switch; with the `cli` feature, `ApplierArgs`, the flags
 //!   `--qps`, `--burst` and `--no-watch-cache` every plugin binary takes.

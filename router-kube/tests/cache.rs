@@ -235,3 +235,23 @@ async fn without_the_cache_every_read_is_one_get() {
     assert_eq!(fake.requests(), vec![format!("GET {PATH}"); 3]);
     assert_eq!(fake.lists_and_watches(), (0, 0));
 }
+
+#[tokio::test]
+async fn the_request_limit_spaces_the_caches_list_and_watch_too() {
+    let fake = Fake::with(&[("web", "30")]);
+    let options = ApplierOptions {
+        request_limit: Some(router_kube::RequestLimit { qps: 5.0, burst: 1 }),
+        watch_cache: true,
+    };
+    let applier = over(&fake, options);
+    // The read (a GET before the cache syncs), the list and the watch.
+    applier.get(&web()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (closest, count) = fake.closest_requests();
+    assert_eq!(count, 3, "a GET, a list and a watch");
+    assert!(
+        closest >= Duration::from_millis(150),
+        "5 requests per second: {closest:?} between two"
+    );
+    assert_eq!(fake.lists_and_watches(), (1, 1));
+}

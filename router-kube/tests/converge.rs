@@ -350,3 +350,58 @@ async fn an_error_after_writes_names_the_objects_already_updated() {
     );
     api.no_more_requests().await;
 }
+
+#[tokio::test]
+async fn an_empty_patch_and_a_delete_of_nothing_send_no_write() {
+    let (applier, mut api) = applier(direct());
+    let call = mock_api::spawn(async move {
+        let empty = applier
+            .converge(&web(), |_| {
+                Ok(Some(router_kube::Write::guarded_patch(json_patch::Patch(
+                    Vec::new(),
+                ))))
+            })
+            .await?;
+        let gone = applier
+            .converge(&web(), |_| Ok(Some(router_kube::Write::delete())))
+            .await?;
+        Ok::<_, router_core::Error>((empty, gone))
+    });
+    assert_eq!(
+        api.next(reply(200, &config_map("web", 7, "30")))
+            .await
+            .method,
+        "GET"
+    );
+    let not_found = status(404, "NotFound", "configmaps \"web\" not found");
+    assert_eq!(api.next(reply(404, &not_found)).await.method, "GET");
+    assert_eq!(
+        call.result().await.unwrap(),
+        (Outcome::Unchanged, Outcome::Unchanged)
+    );
+    api.no_more_requests().await;
+}
+
+#[tokio::test]
+async fn a_replace_of_an_object_that_does_not_exist_is_refused_before_any_write() {
+    let (applier, mut api) = applier(direct());
+    let call = mock_api::spawn(async move {
+        applier
+            .converge(&web(), |_| {
+                Ok(Some(router_kube::Write::replace(config_map(
+                    "web", 1, "50",
+                ))))
+            })
+            .await
+    });
+    let not_found = status(404, "NotFound", "configmaps \"web\" not found");
+    api.next(reply(404, &not_found)).await;
+    let err = call.result().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Internal);
+    assert_eq!(
+        err.to_string(),
+        "ConfigMap shop/web: a replace needs the object as read, with its resourceVersion \
+         (plan a create for an object that does not exist)"
+    );
+    api.no_more_requests().await;
+}

@@ -10,12 +10,13 @@
 //!
 //! ```text
 //!   stable Ingress ───┐
-//!   canary Ingress ───┼─▶ plan::canary_ingress + plan::plan ──▶ server-side apply, delete, or nothing
-//!   desired traffic ──┘    (pure)
+//!   canary Ingress ───┼─▶ plan::plan ──▶ server-side apply, delete, or nothing
+//!   TrafficTarget ────┘    (pure)
 //! ```
 //!
-//! [`NginxRouter`] is the I/O layer: two reads per stable Ingress per call and
-//! a write only when something changes. Mirror routes are refused: an
+//! [`NginxRouter`] is the I/O layer: for any target (weight and header
+//! route together, or Argo's one aspect at a time) one read of each stable
+//! and canary Ingress and at most one write per canary Ingress. Mirror routes are refused: an
 //! ingress-nginx canary cannot mirror traffic. After full promotion the canary
 //! Ingress stays at weight 0, as Argo leaves it, unless
 //! `deleteCanaryIngressOnCompletion` is set.

@@ -1,27 +1,27 @@
-//! The I/O layer: read the stable and canary Ingresses, plan, apply.
+//! The I/O layer: name the Ingresses, read them through the shared
+//! applier, plan, and choose the write.
 
 use async_trait::async_trait;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
-use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
-use rollout_core::status::WeightDestination;
-use router_core::RouteStep;
-use router_core::aspects::{Aspects, apply_by_aspects};
-use router_core::{RolloutContext, TrafficRouter, TrafficTarget, Verified};
-use router_kube::Applier;
-use router_kube::client::{KubeRouter, request_error, status_code};
+use kube::api::ApiResource;
+use router_core::{RolloutContext, Routes, TrafficRouter, TrafficTarget, Verified};
+use router_kube::client::KubeRouter;
+use router_kube::{Applier, ObjectRef, Outcome, Progress, Write};
 use serde_json::Value;
 
-use crate::Error;
 use crate::config::{Config, PLUGIN_NAME};
-use crate::plan::{self, Change, FIELD_MANAGER, HeaderRoute, Plan, Rollout};
+use crate::plan::{self, FIELD_MANAGER, Plan, Rollout};
 
 /// Routes a rollout's traffic with NGINX canary Ingresses.
 ///
-/// Every call reads the stable Ingress and the canary Ingress (two GETs per
-/// stable Ingress) and writes only when something changes, with one
-/// server-side apply under the field manager [`FIELD_MANAGER`] (forced: the
-/// fields we set on the canary Ingress are ours; annotations and labels
-/// others add are kept). The stable Ingress is never written.
+/// Every call reads the stable Ingress and the canary Ingress once each
+/// (from the applier's watch cache when it is on and synced: then an
+/// unchanged state costs no request) and writes the canary Ingress at most
+/// once, only when something changes, with a server-side apply under the
+/// field manager [`FIELD_MANAGER`] (forced: the fields we set on the canary
+/// Ingress are ours; annotations and labels others add are kept). A new
+/// canary Ingress is created by the same apply, not a create, so that every
+/// field we set is owned by the apply and a later apply that leaves one out
+/// removes it. The stable Ingress is never written.
 #[derive(Clone)]
 pub struct NginxRouter {
     applier: Applier,
@@ -44,108 +44,51 @@ impl KubeRouter for NginxRouter {
     }
 }
 
-impl NginxRouter {
-    async fn client(&self) -> Result<kube::Client, router_core::Error> {
-        self.applier.client().await
-    }
-
-    async fn ingresses(&self, namespace: &str) -> Result<Api<DynamicObject>, router_core::Error> {
-        let resource = ApiResource {
-            group: "networking.k8s.io".into(),
-            version: "v1".into(),
-            api_version: "networking.k8s.io/v1".into(),
-            kind: "Ingress".into(),
-            plural: "ingresses".into(),
-        };
-        Ok(Api::namespaced_with(
-            self.client().await?,
-            namespace,
-            &resource,
-        ))
-    }
-
-    /// Plans and writes the canary Ingress of every stable Ingress; on
-    /// failure the error names the canary Ingresses already written.
-    async fn each_ingress(
-        &self,
-        ctx: &RolloutContext,
-        change: Change<'_>,
-    ) -> Result<(), router_core::Error> {
-        let (config, rollout) = parse(ctx)?;
-        let api = self.ingresses(&ctx.namespace).await?;
-        let mut written: Vec<String> = Vec::new();
-        for stable_name in &config.stable_ingresses {
-            let result = self
-                .one_ingress(&api, &config, &rollout, stable_name, change)
-                .await;
-            match result {
-                Ok(Some(label)) => written.push(label),
-                Ok(None) => {}
-                Err(e) if written.is_empty() => return Err(e),
-                Err(e) => {
-                    return Err(router_core::Error::new(
-                        e.kind(),
-                        format!("{e} (already updated: {})", written.join(", ")),
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Returns the canary Ingress's label when it wrote.
-    async fn one_ingress(
-        &self,
-        api: &Api<DynamicObject>,
-        config: &Config,
-        rollout: &Rollout<'_>,
-        stable_name: &str,
-        change: Change<'_>,
-    ) -> Result<Option<String>, router_core::Error> {
-        let stable = read(api, stable_name).await?.ok_or_else(|| {
-            router_core::Error::not_found(format!(
-                "Ingress {}/{stable_name}: error retrieving stableIngress `{stable_name}`: not found",
-                rollout.namespace
-            ))
-        })?;
-        let canary_name = plan::canary_ingress_name(rollout.name, stable_name);
-        let existing = read(api, &canary_name).await?;
-        let planned = plan::plan_call(&stable, existing.as_ref(), rollout, config, change)?;
-        let label = format!("Ingress {}/{canary_name}", rollout.namespace);
-        match planned {
-            Plan::Unchanged => Ok(None),
-            Plan::Apply(object) => {
-                let params = PatchParams::apply(FIELD_MANAGER).force();
-                api.patch(&canary_name, &params, &Patch::Apply(&object))
-                    .await
-                    .map_err(|e| request_error(&label, &e))?;
-                tracing::info!(ingress = %label, "applied the canary Ingress");
-                Ok(Some(label))
-            }
-            Plan::Delete => {
-                match api.delete(&canary_name, &DeleteParams::default()).await {
-                    Ok(_) => {}
-                    Err(e) if status_code(&e) == Some(404) => return Ok(None),
-                    Err(e) => return Err(request_error(&label, &e)),
-                }
-                tracing::info!(ingress = %label, "deleted the canary Ingress: the rollout is fully promoted");
-                Ok(Some(label))
-            }
-        }
+/// `networking.k8s.io/v1` Ingresses.
+fn ingresses() -> ApiResource {
+    ApiResource {
+        group: "networking.k8s.io".into(),
+        version: "v1".into(),
+        api_version: "networking.k8s.io/v1".into(),
+        kind: "Ingress".into(),
+        plural: "ingresses".into(),
     }
 }
 
-/// An Ingress as JSON, `None` when it does not exist.
-async fn read(api: &Api<DynamicObject>, name: &str) -> Result<Option<Value>, router_core::Error> {
-    match api.get_opt(name).await {
-        Ok(Some(object)) => serde_json::to_value(&object)
-            .map(Some)
-            .map_err(|e| router_core::Error::internal(e.to_string())),
-        Ok(None) => Ok(None),
-        Err(e) => Err(request_error(
-            format!("Ingress {}/{name}", api.namespace().unwrap_or_default()),
-            &e,
-        )),
+impl NginxRouter {
+    /// One read of the stable Ingress `stable_name` and of its canary
+    /// Ingress, [`plan::plan`], and at most one write of the canary Ingress.
+    async fn one_ingress(
+        &self,
+        canary: &ObjectRef,
+        config: &Config,
+        rollout: &Rollout<'_>,
+        stable_name: &str,
+        target: &TrafficTarget,
+    ) -> Result<Outcome, router_core::Error> {
+        let stable_ref = ObjectRef::new(&ingresses(), rollout.namespace, stable_name);
+        let stable = self.applier.get(&stable_ref).await?.ok_or_else(|| {
+            router_core::Error::not_found(format!(
+                "{}: error retrieving stableIngress `{stable_name}`: not found",
+                stable_ref.label()
+            ))
+        })?;
+        let outcome = self
+            .applier
+            .converge(canary, |existing| {
+                Ok(
+                    match plan::plan(&stable, existing, rollout, config, target)? {
+                        Plan::Unchanged => None,
+                        Plan::Apply(object) => Some(Write::apply(object, FIELD_MANAGER)),
+                        Plan::Delete => Some(Write::delete()),
+                    },
+                )
+            })
+            .await?;
+        if outcome == Outcome::Written {
+            tracing::info!(ingress = %canary.label(), "wrote the canary Ingress");
+        }
+        Ok(outcome)
     }
 }
 
@@ -164,138 +107,81 @@ fn parse(ctx: &RolloutContext) -> Result<(Config, Rollout<'_>), router_core::Err
     Ok((config, rollout))
 }
 
+/// The canary Ingress of the stable Ingress `stable`.
+fn canary_ref(rollout: &Rollout<'_>, stable: &str) -> ObjectRef {
+    let name = plan::canary_ingress_name(rollout.name, stable);
+    ObjectRef::new(&ingresses(), rollout.namespace, &name)
+}
+
 #[async_trait]
 impl TrafficRouter for NginxRouter {
     async fn init(&self) -> Result<(), router_core::Error> {
-        self.client().await.map(|_| ())
+        self.applier.client().await.map(|_| ())
     }
 
     async fn name(&self) -> Result<String, router_core::Error> {
         Ok(PLUGIN_NAME.to_owned())
     }
 
+    /// Makes every canary Ingress carry `target` with one server-side apply
+    /// each (weight and header route together), or none when it already
+    /// does; see [`plan::plan`]. On an error, the message names the canary
+    /// Ingresses already written.
+    ///
+    /// A header route maps the step's one header match onto
+    /// `canary-by-header` and `canary-by-header-value` (exact) or
+    /// `canary-by-header-pattern` (prefix, regex); ingress-nginx evaluates
+    /// the header before the weight, so a request whose header matches goes
+    /// to the canary and one without it goes by weight. ReplicaSet hashes
+    /// are nothing to NGINX: the canary Ingress points at the canary
+    /// Service, whose selector the controller maintains.
+    ///
+    /// Refused before anything is read or written: a route `managedRoutes`
+    /// does not list, a mirror route, experiment destinations with a
+    /// weight, a header route ingress-nginx cannot express (see
+    /// [`plan::check`]), and a config error.
     async fn apply(
         &self,
         ctx: &RolloutContext,
         target: &TrafficTarget,
     ) -> Result<(), router_core::Error> {
-        apply_by_aspects(self, ctx, target).await
+        ctx.require_listed_routes(target)?;
+        let (config, rollout) = parse(ctx)?;
+        plan::check(target, &ctx.object_name())?;
+        // A canary Ingress carries a weight and header routes: a target of
+        // neither (ReplicaSet hashes, a mirror route's removal) is nothing to it.
+        let header_routes = matches!(target.routes, Routes::Header(_) | Routes::Exactly { .. });
+        if target.canary_weight.is_none() && !header_routes {
+            return Ok(());
+        }
+        let mut progress = Progress::new();
+        for stable in &config.stable_ingresses {
+            let canary = canary_ref(&rollout, stable);
+            let result = self
+                .one_ingress(&canary, &config, &rollout, stable, target)
+                .await;
+            progress.track(&canary, result)?;
+        }
+        Ok(())
     }
 
+    /// Verified when every canary Ingress as stored carries `canary: "true"`
+    /// and the target's `canary-weight` (and the weight total); a target
+    /// without a weight asks nothing of them. Once a fully promoted
+    /// rollout's canary Ingress is deleted (with
+    /// `deleteCanaryIngressOnCompletion`), weight 0 is verified by its absence.
     async fn verify(
         &self,
         ctx: &RolloutContext,
         target: &TrafficTarget,
     ) -> Result<Verified, router_core::Error> {
-        let weight = target.canary_weight.unwrap_or_default();
-        self.verify_weight_now(ctx, weight, &target.additional)
-            .await
-    }
-}
-
-#[async_trait]
-impl Aspects for NginxRouter {
-    /// Creates or updates each canary Ingress with `canary-weight: weight`
-    /// (header route and other annotations kept). Experiment destinations
-    /// cannot be expressed: an NGINX canary splits between two Services.
-    async fn set_weight(
-        &self,
-        ctx: &RolloutContext,
-        weight: i32,
-        additional: &[WeightDestination],
-    ) -> Result<(), router_core::Error> {
-        if additional.iter().any(|d| d.weight > 0) {
-            return Err(router_core::Error::from(Error::Unsupported {
-                rollout: ctx.object_name(),
-                message: "experiment destinations: an ingress-nginx canary Ingress splits traffic \
-                          between the canary and stable Services only"
-                    .into(),
-            }));
-        }
-        self.each_ingress(ctx, Change::Weight(weight)).await
-    }
-
-    /// Maps the step's one header match onto `canary-by-header` and
-    /// `canary-by-header-value` (exact) or `canary-by-header-pattern`
-    /// (prefix, regex); an empty match removes it. ingress-nginx evaluates
-    /// the header before the weight: a request whose header matches always
-    /// goes to the canary, one without the header goes by weight.
-    ///
-    /// Refused, changing nothing, when `managedRoutes` does not list the route.
-    async fn set_header_route(
-        &self,
-        ctx: &RolloutContext,
-        step: &SetHeaderRoute,
-    ) -> Result<(), router_core::Error> {
-        ctx.require_listed(RouteStep::Header, &step.name)?;
-        let route = HeaderRoute::from_step(step, &ctx.object_name())?;
-        self.each_ingress(
-            ctx,
-            Change::Header {
-                name: &step.name,
-                route: route.as_ref(),
-            },
-        )
-        .await
-    }
-
-    /// ingress-nginx canary Ingresses cannot mirror traffic: a mirror route
-    /// is an error (removing one is a no-op). A route `managedRoutes` does
-    /// not list is refused first.
-    async fn set_mirror_route(
-        &self,
-        ctx: &RolloutContext,
-        step: &SetMirrorRoute,
-    ) -> Result<(), router_core::Error> {
-        ctx.require_listed(RouteStep::Mirror, &step.name)?;
-        if step.matches.is_empty() {
-            return Ok(());
-        }
-        Err(router_core::Error::from(Error::Unsupported {
-            rollout: ctx.object_name(),
-            message: format!(
-                "setMirrorRoute {}: not supported by ingress-nginx canary Ingresses (they cannot \
-                 mirror traffic; use the Istio or Gateway API router)",
-                step.name
-            ),
-        }))
-    }
-
-    /// A no-op: the canary Ingress points at the canary Service, whose
-    /// selector the controller maintains.
-    async fn update_hash(
-        &self,
-        _ctx: &RolloutContext,
-        _canary_hash: &str,
-        _stable_hash: &str,
-        _additional: &[WeightDestination],
-    ) -> Result<(), router_core::Error> {
-        Ok(())
-    }
-
-    /// Removes the header-route annotations; the weight stays.
-    async fn remove_managed_routes(&self, ctx: &RolloutContext) -> Result<(), router_core::Error> {
-        self.each_ingress(ctx, Change::RemoveHeader).await
-    }
-}
-
-impl NginxRouter {
-    /// Verified when every canary Ingress as stored carries `canary: "true"`
-    /// and `canary-weight: weight` (and the weight total). Once a fully
-    /// promoted rollout's canary Ingress is deleted (with
-    /// `deleteCanaryIngressOnCompletion`), weight 0 is verified by its absence.
-    async fn verify_weight_now(
-        &self,
-        ctx: &RolloutContext,
-        weight: i32,
-        _additional: &[WeightDestination],
-    ) -> Result<Verified, router_core::Error> {
         let (config, rollout) = parse(ctx)?;
-        let api = self.ingresses(&ctx.namespace).await?;
+        let Some(weight) = target.canary_weight else {
+            return Ok(Verified::Verified);
+        };
         for stable in &config.stable_ingresses {
-            let canary = read(&api, &plan::canary_ingress_name(rollout.name, stable)).await?;
-            let ok = plan::verified(canary.as_ref(), &rollout, &config, weight);
-            if !ok {
+            let canary: Option<Value> = self.applier.get(&canary_ref(&rollout, stable)).await?;
+            if !plan::verified(canary.as_ref(), &rollout, &config, weight) {
                 return Ok(Verified::NotVerified);
             }
         }

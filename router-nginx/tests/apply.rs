@@ -3,8 +3,10 @@
 //! two reads and no write; a change is one server-side apply under our field
 //! manager; bad input is an error before any write.
 
-use rollgate_testkit::mock_api::{self, MockApi, reply, status};
+use rollgate_testkit::mock_api::{self, MockApi, Served, reply, status};
 use router_core::{ManagedRoute, RolloutContext, TrafficRouter, Verified};
+use router_kube::client::LazyClient;
+use router_kube::{Applier, ApplierOptions};
 use router_nginx::KubeRouter;
 use router_nginx::NginxRouter;
 use serde_json::{Value, json};
@@ -72,12 +74,69 @@ fn not_found() -> Value {
 }
 
 /// The router over a mock API server, with the client its binary builds
-/// (the same user agent).
+/// (the same user agent) and an applier without the watch cache
+/// (`--no-watch-cache`): every read is one GET the test answers.
 fn router() -> (NginxRouter, MockApi) {
     let (service, api) = MockApi::new();
     let client =
         router_kube::client::client_with_service(service, "default", &NginxRouter::user_agent());
-    (NginxRouter::with_client(client), api)
+    let direct = ApplierOptions {
+        request_limit: None,
+        watch_cache: false,
+    };
+    let applier = Applier::with_options(LazyClient::ready(client), direct).unwrap();
+    (NginxRouter::with_applier(applier), api)
+}
+
+/// `/<plural>` of `kind`, as in a collection's path.
+fn plural(kind: &str) -> String {
+    let kind = kind.to_lowercase();
+    if kind.ends_with('s') {
+        format!("/{kind}es")
+    } else {
+        format!("/{kind}s")
+    }
+}
+
+/// The router with the watch cache on (the default), over a mock API
+/// server that answers from `objects` (lists, GETs; watches stay open), and
+/// the log of what it answered.
+fn cached_router(objects: Vec<Value>) -> (NginxRouter, Served) {
+    let (service, api) = MockApi::new();
+    let client =
+        router_kube::client::client_with_service(service, "default", &NginxRouter::user_agent());
+    let served = api.serve_async(move |seen| {
+        let response = if seen.has_query("watch=true") {
+            None
+        } else if let Some(object) = objects.iter().find(|o| {
+            seen.path
+                .ends_with(&format!("/{}", o["metadata"]["name"].as_str().unwrap()))
+        }) {
+            Some(reply(200, object))
+        } else {
+            let items: Vec<Value> = objects
+                .iter()
+                .filter(|o| seen.path.ends_with(&plural(o["kind"].as_str().unwrap())))
+                .cloned()
+                .collect();
+            Some(reply(
+                200,
+                &json!({"apiVersion": "v1", "kind": "List",
+                "metadata": {"resourceVersion": "10"}, "items": items}),
+            ))
+        };
+        async move {
+            match response {
+                Some(response) => response,
+                None => {
+                    // A watch with nothing to tell stays open.
+                    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                    mock_api::empty_reply()
+                }
+            }
+        }
+    });
+    (NginxRouter::with_client(client), served)
 }
 
 #[tokio::test]
@@ -292,4 +351,93 @@ async fn weight_zero_on_a_promoted_rollout_deletes_the_canary_ingress() {
     api.next(reply(200, &stored(0))).await;
     call.result().await.unwrap();
     api.no_more_requests().await;
+}
+
+/// A whole target (rollout-core's desired traffic) that changes the weight
+/// and sets a header route is one read of each Ingress and one apply
+/// carrying both.
+#[tokio::test]
+async fn a_weight_and_a_header_route_together_are_one_apply() {
+    let (router, mut api) = router();
+    let beta: rollout_core::spec::SetHeaderRoute = serde_json::from_value(json!({
+        "name": "beta", "match": [{"headerName": "x-beta", "headerValue": {"exact": "yes"}}]
+    }))
+    .unwrap();
+    let target = router_core::TrafficTarget {
+        canary_weight: Some(40),
+        routes: router_core::Routes::Exactly {
+            header: vec![beta],
+            mirror: Vec::new(),
+        },
+        ..Default::default()
+    };
+    let call = mock_api::spawn(async move { router.apply(&ctx(), &target).await });
+    api.next(reply(200, &stable())).await;
+    api.next(reply(200, &stored(20))).await;
+    let apply = api.next(reply(200, &stored(40))).await;
+    assert_eq!(apply.method, "PATCH");
+    let mut want = applied(40);
+    let annotations = want["metadata"]["annotations"].as_object_mut().unwrap();
+    annotations.insert(
+        "nginx.ingress.kubernetes.io/canary-by-header".into(),
+        json!("x-beta"),
+    );
+    annotations.insert(
+        "nginx.ingress.kubernetes.io/canary-by-header-value".into(),
+        json!("yes"),
+    );
+    annotations.insert("rollgate.dev/header-route".into(), json!("beta"));
+    assert_eq!(apply.body, want);
+    call.result().await.unwrap();
+    api.no_more_requests().await;
+}
+
+/// Two header routes in one target cannot be carried by one canary
+/// Ingress: refused before any request.
+#[tokio::test]
+async fn two_header_routes_at_once_are_refused_before_any_request() {
+    let (router, mut api) = router();
+    let route = |name: &str| -> rollout_core::spec::SetHeaderRoute {
+        serde_json::from_value(json!({
+            "name": name, "match": [{"headerName": format!("x-{name}"), "headerValue": {"exact": "1"}}]
+        }))
+        .unwrap()
+    };
+    let mut c = ctx();
+    c.managed_routes.push(ManagedRoute::header("gamma"));
+    let target = router_core::TrafficTarget {
+        canary_weight: Some(10),
+        routes: router_core::Routes::Exactly {
+            header: vec![route("beta"), route("gamma")],
+            mirror: Vec::new(),
+        },
+        ..Default::default()
+    };
+    let err = router.apply(&c, &target).await.unwrap_err().to_string();
+    assert!(err.contains("one header route per canary Ingress"), "{err}");
+    api.no_more_requests().await;
+}
+
+/// With the watch cache on (the binary's default) and synced, a target the
+/// canary Ingress already carries costs no request at all, and neither
+/// does verifying it.
+#[tokio::test]
+async fn an_unchanged_target_costs_no_request_once_the_cache_is_synced() {
+    let (router, served) = cached_router(vec![stable(), stored(20)]);
+    let target = router_core::TrafficTarget::weight(20, &[]);
+    router.apply(&ctx(), &target).await.unwrap();
+    // The list answered, the watches are open: the cache is synced.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        served.lines().iter().all(|line| !line.starts_with("PATCH")),
+        "{:?}",
+        served.lines()
+    );
+    served.clear();
+    router.apply(&ctx(), &target).await.unwrap();
+    assert_eq!(
+        router.verify(&ctx(), &target).await.unwrap(),
+        Verified::Verified
+    );
+    assert_eq!(served.lines(), Vec::<String>::new());
 }

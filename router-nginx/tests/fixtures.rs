@@ -1,18 +1,19 @@
 //! Table tests: every YAML file in `tests/fixtures/` is a stable Ingress, an
-//! optional existing canary Ingress, a config and the desired traffic, and
-//! the expected plan: the object to apply, "unchanged", "delete", or an
-//! error, run by the testkit's fixture runner. Planning again over the
-//! object as stored after the apply must change nothing.
+//! optional existing canary Ingress, a config and the desired traffic (a
+//! weight and the header route in effect, if any: every other managed route
+//! removed), and the expected plan of [`plan`]: the object to apply,
+//! "unchanged", "delete", or an error, run by the testkit's fixture runner.
+//! Planning again over the object as stored after the apply must change
+//! nothing.
 
 use std::path::Path;
 
 use rollgate_testkit::fixtures::{self, Adapter, Outcome};
 
 use rollout_core::spec::SetHeaderRoute;
+use router_core::{Routes, TrafficTarget};
 use router_nginx::config::Config;
-use router_nginx::plan::{
-    Desired, FIELD_MANAGER, HeaderRoute, Plan, Rollout, canary_ingress, plan, plan_delete,
-};
+use router_nginx::plan::{FIELD_MANAGER, Plan, Rollout, owned_annotations, plan};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -84,20 +85,15 @@ fn run(f: &Fixture, canary: Option<&Value>) -> Result<Plan, String> {
     };
     let label = format!("{}/{}", r.namespace, r.name);
     let config = Config::parse(&f.config, &label).map_err(|e| e.to_string())?;
-    let header = match &f.header_route {
-        Some(step) => HeaderRoute::from_step(step, &label).map_err(|e| e.to_string())?,
-        None => None,
+    let target = TrafficTarget {
+        canary_weight: Some(f.weight),
+        routes: Routes::Exactly {
+            header: f.header_route.iter().cloned().collect(),
+            mirror: Vec::new(),
+        },
+        ..Default::default()
     };
-    if f.weight == 0 && config.delete_on_completion && rollout.promoted {
-        return plan_delete(canary, &rollout).map_err(|e| e.to_string());
-    }
-    let desired = Desired {
-        weight: f.weight,
-        header: header.as_ref(),
-    };
-    let object =
-        canary_ingress(&f.stable, &rollout, &config, &desired).map_err(|e| e.to_string())?;
-    plan(canary, object, &rollout).map_err(|e| e.to_string())
+    plan(&f.stable, canary, &rollout, &config, &target).map_err(|e| e.to_string())
 }
 
 /// Plans a fixture's desired traffic over its canary Ingress (`null` when
@@ -120,14 +116,23 @@ impl Adapter for Nginx {
         })
     }
 
-    /// As stored after a server-side apply: our fields over the existing
-    /// object, recorded as ours in managedFields.
+    /// As stored after a server-side apply: the annotations we applied
+    /// before and leave out now removed, our fields over the rest of the
+    /// existing object, recorded as ours in managedFields.
     fn stored_after(&self, _: &Fixture, canary: &Value, applied: &Value) -> Value {
         let mut stored = if canary.is_null() {
             serde_json::json!({})
         } else {
             canary.clone()
         };
+        let dropped = owned_annotations(&stored, FIELD_MANAGER);
+        if let Some(annotations) = stored["metadata"]["annotations"].as_object_mut() {
+            for key in dropped {
+                if applied["metadata"]["annotations"][&key].is_null() {
+                    annotations.remove(&key);
+                }
+            }
+        }
         merge(&mut stored, applied);
         record_apply(&mut stored, applied);
         stored

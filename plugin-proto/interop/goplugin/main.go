@@ -2,7 +2,8 @@
 // own client, the way a go-plugin host that allows gRPC would: handshake,
 // health ping, one call on the plugin's service over the shared connection,
 // then Kill, which asks the plugin to shut down through GRPCController and
-// waits for it to exit.
+// waits for it to exit; and a host offering only protocol version 1, which
+// the plugin (version 2) must refuse.
 //
 // Usage: goplugin-host <plugin binary>. Prints "ok: ..." and exits 0 on success.
 package main
@@ -67,7 +68,7 @@ func main() {
 	logger := hclog.New(&hclog.LoggerOptions{Name: "host", Level: hclog.Debug, Output: logs})
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig: plugin.HandshakeConfig{
-			ProtocolVersion:  1,
+			ProtocolVersion:  2,
 			MagicCookieKey:   "ROLLGATE_PLUGIN",
 			MagicCookieValue: "trafficrouter-v1",
 		},
@@ -83,8 +84,8 @@ func main() {
 	if err != nil {
 		fail(logs, "handshake: %v", err)
 	}
-	if v := client.NegotiatedVersion(); v != 1 {
-		fail(logs, "negotiated version %d, want 1", v)
+	if v := client.NegotiatedVersion(); v != 2 {
+		fail(logs, "negotiated version %d, want 2", v)
 	}
 	if err := rpcClient.Ping(); err != nil {
 		fail(logs, "health ping: %v", err)
@@ -98,7 +99,7 @@ func main() {
 	var name wrapperspb.StringValue
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := conn.Invoke(ctx, "/rollgate.trafficrouter.v1.TrafficRouter/Type", &emptypb.Empty{}, &name); err != nil {
+	if err := conn.Invoke(ctx, "/rollgate.trafficrouter.v2.TrafficRouter/Type", &emptypb.Empty{}, &name); err != nil {
 		fail(logs, "Type: %v", err)
 	}
 	if name.GetValue() != "rollgate/journal" {
@@ -119,5 +120,31 @@ func main() {
 	if !strings.Contains(out, "plugin serving") {
 		fail(logs, "the plugin's JSON log lines were not read by the host")
 	}
-	fmt.Println("ok: handshake, health ping, Type, graceful shutdown through GRPCController")
+
+	// A host built for protocol version 1 (one call per aspect) offers only
+	// version 1: the plugin, which speaks 2, must refuse it and say why.
+	oldLogs := &lockedBuffer{}
+	old := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig: plugin.HandshakeConfig{
+			ProtocolVersion:  1,
+			MagicCookieKey:   "ROLLGATE_PLUGIN",
+			MagicCookieValue: "trafficrouter-v1",
+		},
+		Plugins:          plugin.PluginSet{"trafficrouter": routerPlugin{}},
+		Cmd:              exec.Command(os.Args[1]),
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		Logger:           hclog.New(&hclog.LoggerOptions{Name: "old-host", Level: hclog.Debug, Output: oldLogs}),
+		StartTimeout:     20 * time.Second,
+	})
+	defer old.Kill()
+	_, err = old.Client()
+	if err == nil {
+		fail(oldLogs, "a host offering only protocol version 1 was served")
+	}
+	// Kill waits for the plugin's stderr to be read to its end.
+	old.Kill()
+	if !strings.Contains(oldLogs.String(), "the host offers version(s) 1; this plugin speaks version 2") {
+		fail(oldLogs, "the plugin's refusal (%v) did not name both versions", err)
+	}
+	fmt.Println("ok: handshake, health ping, Type, graceful shutdown through GRPCController; a version 1 host refused")
 }

@@ -4,7 +4,9 @@
 //! `trafficRouterPlugins`, with any flags below under `args`) it reads its
 //! config from `trafficRouting.plugins["rollgate/istio"]` (or the name given
 //! with `--plugin-name`). The Kubernetes client comes from the in-cluster
-//! service account or `KUBECONFIG`. Logs are JSON lines on stderr, the form
+//! service account or `KUBECONFIG`; objects are read from watch caches
+//! (`--no-watch-cache` reads each with a GET instead) and `--qps` and
+//! `--burst` limit the API request rate (default: no limit). Logs are JSON lines on stderr, the form
 //! plugin hosts parse (`--log-format text` for plain lines); `ROLLGATE_LOG`
 //! sets their filter (default `info`).
 
@@ -15,6 +17,7 @@ use clap::Parser;
 use plugin_proto::log::LogFormat;
 use router_istio::config::PLUGIN_NAME;
 use router_istio::{DEFAULT_API_VERSION, IstioRouter};
+use router_kube::ApplierArgs;
 
 /// The Istio traffic router plugin for Argo Rollouts and Rollgate.
 #[derive(Debug, Parser)]
@@ -29,10 +32,18 @@ struct Args {
     /// Log lines on stderr: `json` (hclog, which plugin hosts parse) or `text`.
     #[arg(long, default_value = "json")]
     log_format: LogFormat,
+    #[command(flatten)]
+    applier: ApplierArgs,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let router = IstioRouter::from_environment().with_api_version(&args.istio_api_version);
+    let router = match IstioRouter::from_environment_with(args.applier.into()) {
+        Ok(router) => router.with_api_version(&args.istio_api_version),
+        Err(e) => {
+            eprintln!("rollgate-istio: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     plugin_proto::serve_with(router, &args.plugin_name, args.log_format)
 }

@@ -23,8 +23,9 @@ struct State {
     /// Watch events not yet sent.
     events: Vec<Value>,
     requests: Vec<Seen>,
-    /// Every request, never cleared.
+    /// Every request, never cleared, with when it came.
     all: Vec<Seen>,
+    times: Vec<tokio::time::Instant>,
     forbid_list: bool,
 }
 
@@ -100,6 +101,18 @@ impl Fake {
         (lists, watches)
     }
 
+    /// The shortest time between two requests so far, and how many came.
+    pub fn closest_requests(&self) -> (Duration, usize) {
+        let state = self.lock();
+        let closest = state
+            .times
+            .windows(2)
+            .map(|pair| pair[1] - pair[0])
+            .min()
+            .unwrap_or(Duration::MAX);
+        (closest, state.times.len())
+    }
+
     /// `name`'s weight on the server.
     pub fn weight(&self, name: &str) -> String {
         self.lock().objects[name]["data"]["weight"]
@@ -150,6 +163,7 @@ impl Fake {
                     let mut state = fake.lock();
                     state.requests.push(seen.clone());
                     state.all.push(seen.clone());
+                    state.times.push(tokio::time::Instant::now());
                 }
                 let fake = fake.clone();
                 tokio::spawn(async move {

@@ -4,7 +4,9 @@
 //! `trafficRouterPlugins`, with any flags below under `args`) it reads its
 //! config from `trafficRouting.plugins["rollgate/nginx"]` (or the name given
 //! with `--plugin-name`). The Kubernetes client comes from the in-cluster
-//! service account or `KUBECONFIG`. Logs are JSON lines on stderr, the form
+//! service account or `KUBECONFIG`; objects are read from watch caches
+//! (`--no-watch-cache` reads each with a GET instead) and `--qps` and
+//! `--burst` limit the API request rate (default: no limit). Logs are JSON lines on stderr, the form
 //! plugin hosts parse (`--log-format text` for plain lines); `ROLLGATE_LOG`
 //! sets their filter (default `info`).
 
@@ -13,6 +15,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use plugin_proto::log::LogFormat;
+use router_kube::ApplierArgs;
 use router_nginx::NginxRouter;
 use router_nginx::config::PLUGIN_NAME;
 
@@ -26,13 +29,18 @@ struct Args {
     /// Log lines on stderr: `json` (hclog, which plugin hosts parse) or `text`.
     #[arg(long, default_value = "json")]
     log_format: LogFormat,
+    #[command(flatten)]
+    applier: ApplierArgs,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    plugin_proto::serve_with(
-        NginxRouter::from_environment(),
-        &args.plugin_name,
-        args.log_format,
-    )
+    let router = match NginxRouter::from_environment_with(args.applier.into()) {
+        Ok(router) => router,
+        Err(e) => {
+            eprintln!("rollgate-nginx: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    plugin_proto::serve_with(router, &args.plugin_name, args.log_format)
 }

@@ -1,0 +1,53 @@
+//! `rollgate-controller`: a Kubernetes controller that runs
+//! `argoproj.io/v1alpha1` Rollouts with [`rollout_core`].
+//!
+//! For every Rollout it watches, the controller finds or creates the
+//! ReplicaSet of the current pod template ([`workload`]), observes the
+//! Rollout's ReplicaSets from a watch cache ([`observe`]), asks
+//! [`rollout_core::decide`] what happens next and carries the decision out
+//! ([`reconcile`]): ReplicaSets scaled, the status written through the status
+//! subresource, events recorded, and a requeue when the decision asks for
+//! one. It writes what Argo Rollouts' controller writes, so
+//! `kubectl argo rollouts get / promote / abort` work against it, and it
+//! adopts the ReplicaSets Argo's controller created (a Rollout moved from
+//! one controller to the other is not redeployed).
+//!
+//! What this controller runs today: the canary strategy with `setWeight`,
+//! `pause`, `setHeaderRoute` and `setMirrorRoute` steps, from a Rollout's
+//! own `spec.template`, with its canary and stable Services' selectors
+//! ([`service`]), the canary and stable pod metadata, and
+//! `revisionHistoryLimit`; either a basic canary (no `trafficRouting`: the
+//! split is the ratio of pods) or one whose traffic a router carries
+//! ([`traffic`]): the Gateway API, NGINX and Istio routers in-process, any
+//! other plugin loaded from Argo's `argo-rollouts-config` ConfigMap and run
+//! over the native gRPC plugin protocol.
+//! A Rollout asking for more (another of Argo's routers, blue-green,
+//! analysis, experiments, step plugins, `workloadRef`, `antiAffinity`, a
+//! pending `restartAt`) gets the condition `Unsupported` naming the field
+//! and is otherwise left alone; an invalid Rollout gets `InvalidSpec`, in
+//! Argo's words, and nothing else is touched.
+//!
+//! As a service ([`operate`]): leader election on a Lease between replicas
+//! ([`leader`]), Prometheus metrics with Argo's names ([`metrics`]) and
+//! health endpoints ([`serve`]).
+//!
+//! What comes next: plugins downloaded from `http(s)` locations, ping-pong
+//! Services, analysis, `workloadRef`, pod restarts, adopting orphaned
+//! ReplicaSets.
+#![warn(missing_docs)]
+
+mod error;
+pub mod leader;
+pub mod metrics;
+pub mod observe;
+pub mod operate;
+pub mod reconcile;
+pub mod run;
+pub mod serve;
+pub mod service;
+pub mod traffic;
+pub mod workload;
+
+pub use error::Error;
+pub use operate::{Operations, operate};
+pub use run::{Hooks, Settings, run};

@@ -1,0 +1,213 @@
+//! `rollgate-controller`: runs `argoproj.io/v1alpha1` canary Rollouts.
+//!
+//! ```text
+//! rollgate-controller [--namespace NS] [--instance-id ID] [--config-namespace NS] [--kubeconfig FILE] [--log-format json|text]
+//!     [--leader-elect[=true|false]] [--leader-election-namespace NS]
+//!     [--leader-election-lease-duration 15s] [--leader-election-renew-deadline 10s]
+//!     [--leader-election-retry-period 2s]
+//!     [--metrics-port 8090] [--healthz-port 8080] [--bind-address 0.0.0.0]
+//! ```
+//!
+//! Traffic-router plugins are registered in the `argo-rollouts-config`
+//! ConfigMap of `--config-namespace` (default: `POD_NAMESPACE`, else
+//! `argo-rollouts`, as Argo's controller finds its own namespace).
+//! The cluster comes from `--kubeconfig`, else from kube's inference
+//! (`KUBECONFIG`, `~/.kube/config`, or the in-cluster service account).
+//! Logs go to stderr, filtered by `ROLLGATE_LOG` (default `info`). SIGTERM
+//! or Ctrl-C stops it after the reconciles in flight (and releases the
+//! Lease). The defaults of the election and the ports are Argo's; Argo's
+//! spellings `--metricsPort` and `--healthzPort` are accepted too.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use rollgate_controller::leader::{self, Election};
+use rollgate_controller::metrics::Metrics;
+use rollgate_controller::{Operations, Settings, operate};
+use tracing_subscriber::EnvFilter;
+
+/// Runs Argo Rollouts' canary Rollouts with Rollgate's engine.
+#[derive(Debug, Parser)]
+#[command(name = "rollgate-controller", version)]
+struct Args {
+    /// Watch Rollouts in this namespace only (default: all namespaces).
+    #[arg(long)]
+    namespace: Option<String>,
+    /// Run only Rollouts labelled argo-rollouts.argoproj.io/controller-instance=ID
+    /// (without it: only Rollouts without that label).
+    #[arg(long)]
+    instance_id: Option<String>,
+    /// The namespace of the argo-rollouts-config ConfigMap that registers
+    /// traffic-router plugins (default: POD_NAMESPACE, else argo-rollouts).
+    #[arg(long)]
+    config_namespace: Option<String>,
+    /// A kubeconfig file (default: KUBECONFIG, ~/.kube/config or in-cluster).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// The shape of log lines.
+    #[arg(long, value_enum, default_value_t = LogFormat::Json)]
+    log_format: LogFormat,
+    /// Elect a leader among the replicas on a Lease, so that only one
+    /// reconciles (--leader-elect=false: run at once, alone).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_value_t = true,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    leader_elect: bool,
+    /// The Lease's namespace (default: POD_NAMESPACE, else the service
+    /// account's or the kubeconfig context's namespace).
+    #[arg(long, value_name = "NS")]
+    leader_election_namespace: Option<String>,
+    /// How long a leader's record holds without a renewal.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = duration)]
+    leader_election_lease_duration: Duration,
+    /// How long the leader keeps trying to renew before it stops leading.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    leader_election_renew_deadline: Duration,
+    /// How often the leader renews, and how long a failed attempt waits.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = duration)]
+    leader_election_retry_period: Duration,
+    /// The port of /metrics.
+    #[arg(
+        long,
+        alias = "metricsPort",
+        value_name = "PORT",
+        default_value_t = 8090
+    )]
+    metrics_port: u16,
+    /// The port of /healthz and /readyz.
+    #[arg(
+        long,
+        alias = "healthzPort",
+        value_name = "PORT",
+        default_value_t = 8080
+    )]
+    healthz_port: u16,
+    /// The address both ports listen on.
+    #[arg(long, value_name = "IP", default_value = "0.0.0.0")]
+    bind_address: IpAddr,
+}
+
+/// A duration flag, in Go's notation as Argo takes it (`15s`, `1m30s`, `500ms`).
+fn duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|_| format!("expected a duration such as 15s, 1m or 500ms, found \"{text}\""))
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Plain text for people.
+    Text,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("ROLLGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.with_ansi(false).init(),
+    }
+}
+
+/// Every request says who sends it (the API server's audit log records it).
+const USER_AGENT: &str = concat!("rollgate-controller/", env!("CARGO_PKG_VERSION"));
+
+async fn client(kubeconfig: Option<&PathBuf>, metrics: &Metrics) -> Result<kube::Client, String> {
+    let mut config = match kubeconfig {
+        Some(path) => {
+            let file = Kubeconfig::read_from(path).map_err(|e| format!("--kubeconfig: {e}"))?;
+            kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+                .await
+                .map_err(|e| format!("--kubeconfig {}: {e}", path.display()))?
+        }
+        None => kube::Config::infer().await.map_err(|e| {
+            format!("no cluster configuration (KUBECONFIG, ~/.kube/config or in-cluster): {e}")
+        })?,
+    };
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(USER_AGENT),
+    ));
+    let builder = kube::client::ClientBuilder::try_from(config)
+        .map_err(|e| format!("cannot build a Kubernetes client: {e}"))?;
+    Ok(builder.with_layer(&metrics.count_requests()).build())
+}
+
+/// The election the flags ask for, checked.
+fn election(args: &Args, client: &kube::Client) -> Result<Option<Election>, String> {
+    if !args.leader_elect {
+        return Ok(None);
+    }
+    let namespace = args
+        .leader_election_namespace
+        .clone()
+        .or_else(|| {
+            std::env::var("POD_NAMESPACE")
+                .ok()
+                .filter(|ns| !ns.is_empty())
+        })
+        .unwrap_or_else(|| client.default_namespace().to_owned());
+    let election = Election {
+        namespace,
+        name: leader::lease_name(args.instance_id.as_deref()),
+        identity: leader::identity(),
+        lease_duration: args.leader_election_lease_duration,
+        renew_deadline: args.leader_election_renew_deadline,
+        retry_period: args.leader_election_retry_period,
+    };
+    election.check().map_err(|e| e.to_string())?;
+    Ok(Some(election))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(args.log_format);
+    let metrics = Arc::new(Metrics::new());
+    let client = match client(args.kubeconfig.as_ref(), &metrics).await {
+        Ok(client) => client,
+        Err(message) => {
+            eprintln!("rollgate-controller: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let election = match election(&args, &client) {
+        Ok(election) => election,
+        Err(message) => {
+            eprintln!("rollgate-controller: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let operations = Operations {
+        election,
+        bind_address: args.bind_address,
+        metrics_port: args.metrics_port,
+        healthz_port: args.healthz_port,
+    };
+    let settings = Settings {
+        namespace: args.namespace,
+        instance_id: args.instance_id,
+        config_namespace: args
+            .config_namespace
+            .or_else(|| {
+                std::env::var("POD_NAMESPACE")
+                    .ok()
+                    .filter(|ns| !ns.is_empty())
+            })
+            .unwrap_or_else(|| "argo-rollouts".into()),
+    };
+    match operate(client, metrics, settings, operations).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rollgate-controller: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! What the engine needs to know about a Rollout's ReplicaSets.
+//!
+//! The ReplicaSets come from the controller's watch cache (a reflector over
+//! a ReplicaSet watch), never from a list per reconcile; this module picks
+//! the Rollout's own (controlled by its uid) and turns each into a
+//! [`rollout_core::ReplicaSetState`].
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use rollout_core::{ReplicaSetState, Time};
+
+use crate::workload::{POD_TEMPLATE_HASH_LABEL, SCALE_DOWN_DEADLINE_ANNOTATION};
+
+/// Whether `rs` is controlled by the Rollout with this uid.
+pub fn owned_by(rs: &ReplicaSet, uid: &str) -> bool {
+    rs.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.controller == Some(true) && o.uid == uid && o.kind == "Rollout")
+}
+
+/// The engine's view of one ReplicaSet. A ReplicaSet without the
+/// `rollouts-pod-template-hash` label is not one of a Rollout's and gives
+/// `None`; a revision or deadline that is not readable counts as absent (as
+/// Argo reads them).
+///
+/// ```
+/// use rollgate_controller::observe::replica_set_state;
+/// let rs = serde_json::from_value(serde_json::json!({
+///     "metadata": {"name": "web-abc", "labels": {"rollouts-pod-template-hash": "abc"},
+///                  "annotations": {"rollout.argoproj.io/revision": "3",
+///                                  "scale-down-deadline": "2026-11-22T05:00:30Z"}},
+///     "spec": {"replicas": 2, "selector": {}},
+///     "status": {"replicas": 2, "readyReplicas": 2, "availableReplicas": 1}})).unwrap();
+/// let state = replica_set_state(&rs).unwrap();
+/// assert_eq!((state.revision, state.spec_replicas, state.available_replicas), (3, 2, 1));
+/// assert_eq!(state.scale_down_deadline.unwrap().to_string(), "2026-11-22T05:00:30Z");
+/// ```
+pub fn replica_set_state(rs: &ReplicaSet) -> Option<ReplicaSetState> {
+    let hash = rs.metadata.labels.as_ref()?.get(POD_TEMPLATE_HASH_LABEL)?;
+    let annotations = rs.metadata.annotations.as_ref();
+    let annotation = |key: &str| annotations.and_then(|a| a.get(key));
+    let status = rs.status.as_ref();
+    Some(ReplicaSetState {
+        pod_template_hash: hash.clone(),
+        revision: crate::workload::replica_set_revision(rs).unwrap_or(0),
+        // The API server defaults spec.replicas to 1.
+        spec_replicas: rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+        replicas: status.map_or(0, |s| s.replicas),
+        ready_replicas: status.and_then(|s| s.ready_replicas).unwrap_or(0),
+        available_replicas: status.and_then(|s| s.available_replicas).unwrap_or(0),
+        scale_down_deadline: annotation(SCALE_DOWN_DEADLINE_ANNOTATION)
+            .and_then(|t| t.parse::<Time>().ok()),
+    })
+}

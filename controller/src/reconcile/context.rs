@@ -1,0 +1,194 @@
+//! What every reconcile shares: the client, the ReplicaSet cache, the
+//! event recorder, the defaulted templates already asked for, and the
+//! resourceVersion of this controller's last write to each object (so that a
+//! reconcile on a cache that has not seen that write yet waits instead of
+//! writing the same thing again).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::events::Recorder;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::{ObjectReference, Service};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::runtime::reflector::Store;
+use kube::{Client, ResourceExt};
+use rollout_core::{Rollout, RolloutStatus};
+use serde_json::{Value, json};
+
+use super::{rollout_resource, status};
+use crate::Error;
+
+/// Templates whose defaulted form is remembered, at most.
+const DEFAULTED_CAPACITY: usize = 4096;
+
+/// What every reconcile shares.
+pub struct Context {
+    /// The API client.
+    pub client: Client,
+    /// The ReplicaSets, from the watch cache.
+    pub replica_sets: Store<ReplicaSet>,
+    /// The Services, from the watch cache.
+    pub services: Store<Service>,
+    /// Records Events.
+    pub recorder: Recorder,
+    /// The traffic routers, in-process and external.
+    pub routers: crate::traffic::Routers,
+    /// Traffic failures in a row, by (namespace, name), for the backoff.
+    traffic_failures: Mutex<HashMap<(String, String), u32>>,
+    /// Defaulted, comparable templates by (namespace, hash).
+    defaulted: Mutex<HashMap<(String, String), Value>>,
+    /// The resourceVersion of our last write to each object, by (kind, namespace, name).
+    written: Mutex<HashMap<(&'static str, String, String), u64>>,
+}
+
+impl Context {
+    /// A context over `client`, the ReplicaSet and Service caches and the
+    /// traffic routers.
+    pub fn new(
+        client: Client,
+        replica_sets: Store<ReplicaSet>,
+        services: Store<Service>,
+        recorder: Recorder,
+        routers: crate::traffic::Routers,
+    ) -> Self {
+        Self {
+            client,
+            replica_sets,
+            services,
+            recorder,
+            routers,
+            traffic_failures: Mutex::default(),
+            defaulted: Mutex::default(),
+            written: Mutex::default(),
+        }
+    }
+
+    /// Whether the ReplicaSet and Service caches have been filled.
+    ///
+    /// Asked without waiting: kube-runtime's `Store::wait_until_ready`
+    /// wakes only the last of several tasks waiting on it, so reconciles
+    /// started together before the caches are filled would wait forever
+    /// (seen on a real cluster: of three new Rollouts only one was ever
+    /// reconciled). A reconcile that finds them empty is simply requeued.
+    pub(super) fn caches_ready(&self) -> bool {
+        use futures::FutureExt as _;
+        let replica_sets = self.replica_sets.wait_until_ready().now_or_never();
+        let services = self.services.wait_until_ready().now_or_never();
+        matches!(replica_sets, Some(Ok(()))) && matches!(services, Some(Ok(())))
+    }
+
+    /// Counts one more traffic failure of a Rollout in a row; returns the count.
+    pub(super) fn traffic_failed(&self, namespace: &str, name: &str) -> u32 {
+        let Ok(mut failures) = self.traffic_failures.lock() else {
+            return 1;
+        };
+        let count = failures
+            .entry((namespace.to_owned(), name.to_owned()))
+            .or_insert(0);
+        *count = count.saturating_add(1);
+        *count
+    }
+
+    /// Forgets a Rollout's traffic failures once its traffic is applied.
+    pub(super) fn traffic_succeeded(&self, namespace: &str, name: &str) {
+        if let Ok(mut failures) = self.traffic_failures.lock() {
+            failures.remove(&(namespace.to_owned(), name.to_owned()));
+        }
+    }
+
+    pub(super) fn rollouts(&self, namespace: &str) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), namespace, &rollout_resource())
+    }
+
+    pub(super) fn defaulted_lookup(&self, key: &(String, String)) -> Option<Value> {
+        self.defaulted.lock().ok()?.get(key).cloned()
+    }
+
+    pub(super) fn defaulted_remember(&self, key: (String, String), template: Value) {
+        if let Ok(mut cache) = self.defaulted.lock() {
+            if cache.len() >= DEFAULTED_CAPACITY {
+                cache.clear();
+            }
+            cache.insert(key, template);
+        }
+    }
+
+    pub(super) fn wrote(
+        &self,
+        kind: &'static str,
+        namespace: &str,
+        name: &str,
+        version: Option<&str>,
+    ) {
+        if let (Ok(mut w), Some(v)) = (self.written.lock(), version.and_then(|v| v.parse().ok())) {
+            w.insert((kind, namespace.to_owned(), name.to_owned()), v);
+        }
+    }
+
+    /// Whether the cached `version` of an object is older than our last write to it.
+    pub(super) fn stale(
+        &self,
+        kind: &'static str,
+        namespace: &str,
+        name: &str,
+        version: Option<&str>,
+    ) -> bool {
+        let Some(cached) = version.and_then(|v| v.parse::<u64>().ok()) else {
+            return false;
+        };
+        self.written
+            .lock()
+            .ok()
+            .and_then(|w| {
+                w.get(&(kind, namespace.to_owned(), name.to_owned()))
+                    .copied()
+            })
+            .is_some_and(|written| cached < written)
+    }
+}
+
+/// The Rollout as the object Events are about.
+pub(super) fn reference(rollout: &Rollout) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("argoproj.io/v1alpha1".into()),
+        kind: Some("Rollout".into()),
+        name: Some(rollout.metadata.name.clone()),
+        namespace: rollout.metadata.namespace.clone(),
+        uid: rollout.metadata.uid.clone(),
+        ..Default::default()
+    }
+}
+
+/// Writes `new` as the Rollout's status if it differs from `live`.
+pub(super) async fn write_status(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    live: &Value,
+    new: &RolloutStatus,
+    extra: &serde_json::Map<String, Value>,
+) -> Result<(), Error> {
+    let Some(patch) = status::status_patch_with(live, new, extra) else {
+        return Ok(());
+    };
+    tracing::info!(rollout = %format!("{namespace}/{name}"), patch = %patch, "writing the status");
+    let patched = ctx
+        .rollouts(namespace)
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": patch})),
+        )
+        .await
+        .map_err(Error::api(format!(
+            "write the status of rollout {namespace}/{name}"
+        )))?;
+    ctx.wrote(
+        "Rollout",
+        namespace,
+        name,
+        patched.resource_version().as_deref(),
+    );
+    Ok(())
+}

@@ -1,0 +1,265 @@
+//! Whether this controller runs a Rollout, and if not, the condition that says why.
+//!
+//! An invalid Rollout (Argo's validation rules, [`rollout_core::validate()`])
+//! gets the `InvalidSpec` condition in Argo's words: `The Rollout "<name>"
+//! is invalid: <field>: <problem>`, for the first problem as Argo reports it.
+//! A valid Rollout that asks for what this controller does not run yet gets
+//! the condition `Unsupported` (reason `UnsupportedByController`) naming the
+//! field. Either way nothing but that condition is written.
+
+use rollout_core::{FieldError, Rollout, Time};
+
+/// The verdict on one Rollout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    /// Run it.
+    Run,
+    /// Refuse it: its spec is invalid (`InvalidSpec`).
+    Invalid(String),
+    /// Refuse it: it uses what this controller does not run yet (`Unsupported`).
+    Unsupported(FieldError),
+}
+
+/// The condition type recorded on a Rollout this controller does not run.
+pub const UNSUPPORTED_CONDITION: &str = "Unsupported";
+/// Its reason.
+pub const UNSUPPORTED_REASON: &str = "UnsupportedByController";
+
+/// The `InvalidSpec` message Argo writes for `problem`.
+///
+/// ```
+/// use rollgate_controller::reconcile::gate::invalid_message;
+/// assert_eq!(invalid_message("web", "spec.replicas: must be at least 0"),
+///            "The Rollout \"web\" is invalid: spec.replicas: must be at least 0");
+/// ```
+pub fn invalid_message(name: &str, problem: &str) -> String {
+    format!("The Rollout \"{name}\" is invalid: {problem}")
+}
+
+/// Checks a parsed Rollout at `now`.
+///
+/// ```
+/// use rollgate_controller::reconcile::gate::{check, Gate};
+/// let rollout = rollout_core::Rollout::from_value(serde_json::json!({
+///     "metadata": {"name": "web"},
+///     "spec": {"selector": {"matchLabels": {"app": "web"}},
+///              "template": {"metadata": {"labels": {"app": "web"}},
+///                           "spec": {"containers": [{"name": "web", "image": "nginx"}]}},
+///              "strategy": {"canary": {"steps": [{"analysis": {"templates": [{"templateName": "t"}]}}]}}}}),
+///     "web").unwrap();
+/// let Gate::Unsupported(field) = check(&rollout, rollout_core::Time::from_unix_seconds(0)) else { panic!() };
+/// assert_eq!(field.path, "spec.strategy.canary.steps[0].analysis");
+/// ```
+pub fn check(rollout: &Rollout, now: Time) -> Gate {
+    if let Some(first) = rollout_core::validate(rollout).into_iter().next() {
+        return Gate::Invalid(invalid_message(&rollout.metadata.name, &first.to_string()));
+    }
+    if let Some(field) = unsupported(rollout, now) {
+        return Gate::Unsupported(field);
+    }
+    match workload_shape(rollout) {
+        Some(problem) => Gate::Invalid(invalid_message(&rollout.metadata.name, &problem)),
+        None => Gate::Run,
+    }
+}
+
+/// A problem building the Rollout's ReplicaSet from its spec (a selector or
+/// ephemeral metadata of the wrong shape), found before anything is written.
+fn workload_shape(rollout: &Rollout) -> Option<String> {
+    let template = crate::workload::pod_template(rollout).ok()?;
+    let built = crate::workload::desired_replica_set(rollout, template, "check", 1, None)
+        .and(crate::workload::replica_set::ephemeral_metadata_for_new(
+            rollout, true,
+        ))
+        .and(crate::workload::replica_set::ephemeral_metadata_for_new(
+            rollout, false,
+        ));
+    built.err().map(|e| e.to_string())
+}
+
+fn not_yet(path: impl Into<String>, what: &str) -> Option<FieldError> {
+    Some(FieldError::new(
+        path,
+        format!("{what} is not run by rollgate-controller yet"),
+    ))
+}
+
+/// The first field, in spec order, that asks for what this controller does
+/// not run yet.
+fn unsupported(rollout: &Rollout, now: Time) -> Option<FieldError> {
+    if let Some(field) = rollout_core::unsupported(rollout).into_iter().next() {
+        return Some(field);
+    }
+    if let Err(e) = crate::workload::pod_template(rollout) {
+        // Its text is `<field>: <problem>`.
+        let text = e.to_string();
+        let (path, problem) = text.split_once(": ").unwrap_or(("spec", &text));
+        return Some(FieldError::new(path, problem));
+    }
+    let Some(canary) = rollout.canary() else {
+        return not_yet("spec.strategy.blueGreen", "the blue-green strategy");
+    };
+    let base = "spec.strategy.canary";
+    if let Some(routing) = &canary.traffic_routing {
+        // The in-process routers read Argo's `istio` and `nginx` blocks and
+        // any plugin is run (crate::traffic); Argo's other routers are not.
+        if let Some(provider) = routing
+            .providers()
+            .find(|p| !matches!(*p, "istio" | "nginx" | "plugins"))
+        {
+            return not_yet(
+                format!("{base}.trafficRouting.{provider}"),
+                &format!("the {provider} traffic router"),
+            );
+        }
+    }
+    if canary.analysis.is_some() {
+        return not_yet(format!("{base}.analysis"), "background analysis");
+    }
+    if canary.anti_affinity.is_some() {
+        return not_yet(
+            format!("{base}.antiAffinity"),
+            "anti-affinity between canary and stable pods",
+        );
+    }
+    for (i, step) in canary.steps.iter().enumerate() {
+        let at = |field: &str| format!("{base}.steps[{i}].{field}");
+        if step.analysis().is_some() {
+            return not_yet(at("analysis"), "an analysis step");
+        }
+        if step.experiment().is_some() {
+            return not_yet(at("experiment"), "an experiment step");
+        }
+        if step.plugin().is_some() {
+            return not_yet(at("plugin"), "a step plugin");
+        }
+    }
+    if rollout_core::restart::pending(rollout, now) {
+        return not_yet("spec.restartAt", "restarting pods");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn rollout(canary: Value, extra_spec: Value) -> Rollout {
+        let mut spec = json!({
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                         "spec": {"containers": [{"name": "web", "image": "nginx"}]}},
+            "strategy": {"canary": canary}
+        });
+        for (k, v) in extra_spec.as_object().unwrap() {
+            spec[k] = v.clone();
+        }
+        Rollout::from_value(json!({"metadata": {"name": "web"}, "spec": spec}), "web").unwrap()
+    }
+
+    const NOW: Time = Time::from_unix_seconds(2_000_000_000);
+
+    #[test]
+    fn a_basic_canary_runs() {
+        let steps = json!({"steps": [{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}, {"pause": {"duration": "1s"}}]});
+        assert_eq!(check(&rollout(steps, json!({})), NOW), Gate::Run);
+    }
+
+    #[test]
+    fn an_invalid_rollout_is_refused_in_argos_words() {
+        let gate = check(
+            &rollout(json!({"steps": [{"setWeight": 150}]}), json!({})),
+            NOW,
+        );
+        assert_eq!(
+            gate,
+            Gate::Invalid(
+                "The Rollout \"web\" is invalid: spec.strategy.canary.steps[0].setWeight: 150: SetWeight needs to be between 0 and 100".into()
+            )
+        );
+    }
+
+    fn unsupported_path(canary: Value, extra_spec: Value) -> String {
+        match check(&rollout(canary, extra_spec), NOW) {
+            Gate::Unsupported(field) => {
+                assert!(field.to_string().contains("rollgate-controller"), "{field}");
+                field.path
+            }
+            other => panic!("expected Unsupported, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn what_is_not_run_yet_is_named() {
+        let routed = json!({"canaryService": "c", "stableService": "s",
+            "trafficRouting": {"alb": {"ingress": "web", "servicePort": 80}}, "steps": [{"setWeight": 5}]});
+        assert_eq!(
+            unsupported_path(routed, json!({})),
+            "spec.strategy.canary.trafficRouting.alb"
+        );
+        let routed = json!({"canaryService": "c", "stableService": "s",
+            "trafficRouting": {"traefik": {"weightedTraefikServiceName": "web"}}});
+        assert_eq!(
+            unsupported_path(routed, json!({})),
+            "spec.strategy.canary.trafficRouting.traefik"
+        );
+        let background = json!({"analysis": {"templates": [{"templateName": "t"}]}});
+        assert_eq!(
+            unsupported_path(background, json!({})),
+            "spec.strategy.canary.analysis"
+        );
+        let restart = json!({"restartAt": "2020-01-01T00:00:00Z"});
+        assert_eq!(unsupported_path(json!({}), restart), "spec.restartAt");
+    }
+
+    #[test]
+    fn the_routers_this_controller_runs_are_let_through() {
+        for routing in [
+            json!({"nginx": {"stableIngress": "web"}}),
+            json!({"istio": {"virtualService": {"name": "web"}}}),
+            json!({"plugins": {"argoproj-labs/gatewayAPI": {"httpRoute": "web"}}}),
+            json!({"plugins": {"acme/router": {}}}),
+        ] {
+            let canary = json!({"canaryService": "c", "stableService": "s",
+                "trafficRouting": routing, "steps": [{"setWeight": 5}]});
+            assert_eq!(
+                check(&rollout(canary, json!({})), NOW),
+                Gate::Run,
+                "{routing}"
+            );
+        }
+    }
+
+    #[test]
+    fn ephemeral_metadata_of_the_wrong_shape_is_invalid() {
+        let canary = json!({"canaryMetadata": {"labels": {"role": 1}}});
+        let Gate::Invalid(message) = check(&rollout(canary, json!({})), NOW) else {
+            panic!("expected Invalid")
+        };
+        assert_eq!(
+            message,
+            "The Rollout \"web\" is invalid: spec.strategy.canary.canaryMetadata.labels.role: expected a string"
+        );
+    }
+
+    #[test]
+    fn a_workload_reference_is_not_run_yet() {
+        let mut r = rollout(json!({}), json!({}));
+        r.spec.template = None;
+        r.spec.workload_ref = Some(rollout_core::spec::WorkloadRef {
+            api_version: Some("apps/v1".into()),
+            kind: Some("Deployment".into()),
+            name: Some("web".into()),
+            scale_down: None,
+        });
+        let Gate::Unsupported(field) = check(&r, NOW) else {
+            panic!("expected Unsupported")
+        };
+        assert!(
+            field.to_string().starts_with("spec.workloadRef: "),
+            "{field}"
+        );
+    }
+}

@@ -1,0 +1,177 @@
+//! The controller's writes to the canary and stable Services (rules in
+//! [`crate::service`]): each Service read from the watch cache, patched only
+//! when its selector must switch, with Argo's `SwitchService` event.
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::reflector::ObjectRef;
+use rollout_core::{FieldError, Rollout};
+
+use super::{Context, FIELD_MANAGER, reference};
+use crate::Error;
+use crate::service;
+
+fn cached(ctx: &Context, namespace: &str, name: &str) -> Option<std::sync::Arc<Service>> {
+    ctx.services
+        .get(&ObjectRef::<Service>::new(name).within(namespace))
+}
+
+/// The first problem with the Services the Rollout names, if any.
+pub(super) fn validate(ctx: &Context, rollout: &Rollout) -> Option<FieldError> {
+    let namespace = rollout.metadata.namespace.as_deref().unwrap_or_default();
+    service::references(rollout).into_iter().find_map(|r| {
+        let found = cached(ctx, namespace, r.name);
+        service::validate(rollout, r, found.as_deref())
+    })
+}
+
+/// Where the canary Service points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CanaryTarget {
+    /// The current ReplicaSet.
+    Current,
+    /// The stable ReplicaSet (after an abort).
+    Stable,
+    /// Where it points now (an abort whose traffic is not back on stable yet).
+    Unchanged,
+}
+
+/// Argo's rule: after an abort the canary Service selects the stable
+/// ReplicaSet; with traffic routing and `dynamicStableScale` only once the
+/// canary's weight is back to 0 (the status records the weight as applied),
+/// so that the traffic still sent to the canary Service keeps its pods.
+fn canary_target(rollout: &Rollout) -> CanaryTarget {
+    let status = rollout.status.as_ref();
+    if !status.is_some_and(|s| s.abort) {
+        return CanaryTarget::Current;
+    }
+    let canary = rollout.canary();
+    let dynamic =
+        canary.is_some_and(|c| c.traffic_routing.is_some() && c.dynamic_stable_scale == Some(true));
+    let weight = status
+        .and_then(|s| s.canary.weights.as_ref())
+        .map_or(0, |w| w.canary.weight);
+    if dynamic && weight != 0 {
+        CanaryTarget::Unchanged
+    } else {
+        CanaryTarget::Stable
+    }
+}
+
+/// Points the Services at their ReplicaSets: the stable Service at
+/// `stable`, the canary Service at `current` (at `stable` after an abort,
+/// see [`canary_target`]).
+pub(super) async fn reconcile(
+    ctx: &Context,
+    rollout: &Rollout,
+    current: &ReplicaSet,
+    stable: Option<&ReplicaSet>,
+) -> Result<(), Error> {
+    let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
+    let canary_target = canary_target(rollout);
+    for r in service::references(rollout) {
+        let target = match (r.stable, canary_target) {
+            (true, _) | (false, CanaryTarget::Stable) => stable,
+            (false, CanaryTarget::Current) => Some(current),
+            (false, CanaryTarget::Unchanged) => continue,
+        };
+        let (Some(rs), Some(svc)) = (target, cached(ctx, &namespace, r.name)) else {
+            continue;
+        };
+        let Some((patch, before)) = service::switch(rollout, &svc, rs) else {
+            continue;
+        };
+        let after = patch["spec"]["selector"][crate::workload::POD_TEMPLATE_HASH_LABEL]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..Default::default()
+        };
+        let patched = Api::<Service>::namespaced(ctx.client.clone(), &namespace)
+            .patch(r.name, &params, &Patch::Merge(patch))
+            .await
+            .map_err(Error::api(format!(
+                "switch the selector of Service {namespace}/{}",
+                r.name
+            )))?;
+        ctx.wrote(
+            "Service",
+            &namespace,
+            r.name,
+            patched.metadata.resource_version.as_deref(),
+        );
+        ctx.recorder
+            .record(
+                &reference(rollout),
+                false,
+                "SwitchService",
+                format!(
+                    "Switched selector for service '{}' from '{before}' to '{after}'",
+                    r.name
+                ),
+            )
+            .await;
+    }
+    Ok(())
+}
+
+/// Whether the cache is behind a write of ours to one of the Rollout's Services.
+pub(super) fn stale(ctx: &Context, rollout: &Rollout) -> bool {
+    let namespace = rollout.metadata.namespace.as_deref().unwrap_or_default();
+    service::references(rollout).into_iter().any(|r| {
+        cached(ctx, namespace, r.name).is_some_and(|svc| {
+            ctx.stale(
+                "Service",
+                namespace,
+                r.name,
+                svc.metadata.resource_version.as_deref(),
+            )
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn rollout(canary: Value, status: Value) -> Rollout {
+        Rollout::from_value(
+            json!({"metadata": {"name": "web"},
+                   "spec": {"strategy": {"canary": canary}}, "status": status}),
+            "web",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn after_an_abort_the_canary_service_selects_stable() {
+        let routed = json!({"trafficRouting": {"plugins": {"acme/r": {}}}});
+        let at = |weight: i32| {
+            json!({"abort": true, "canary": {"weights": {
+                "canary": {"weight": weight, "podTemplateHash": "b"},
+                "stable": {"weight": 100 - weight, "podTemplateHash": "a"}}}})
+        };
+        assert_eq!(
+            canary_target(&rollout(routed.clone(), json!({}))),
+            CanaryTarget::Current
+        );
+        assert_eq!(
+            canary_target(&rollout(routed.clone(), at(20))),
+            CanaryTarget::Stable
+        );
+        let mut dynamic = routed;
+        dynamic["dynamicStableScale"] = json!(true);
+        assert_eq!(
+            canary_target(&rollout(dynamic.clone(), at(20))),
+            CanaryTarget::Unchanged
+        );
+        assert_eq!(
+            canary_target(&rollout(dynamic, at(0))),
+            CanaryTarget::Stable
+        );
+    }
+}

@@ -1,0 +1,350 @@
+//! Helpers of the real-cluster tests: the controller binary as a child
+//! process, the real `kubectl argo rollouts`, and reads of the test's
+//! namespace.
+#![allow(
+    dead_code,
+    reason = "each test binary uses its own part of the helpers"
+)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
+use rollgate_testkit::Cluster;
+use serde_json::{Value, json};
+
+pub(crate) const CONTROLLER: &str = env!("CARGO_BIN_EXE_rollgate-controller");
+
+/// `rollgate-controller --namespace <ns>`, electing its leader on a Lease in
+/// the test's namespace and serving its endpoints on free loopback ports,
+/// stopped when dropped (its log's tail printed if the test is failing).
+pub(crate) struct Controller {
+    child: Child,
+    log: PathBuf,
+    kubeconfig: Option<PathBuf>,
+    /// The port of /metrics.
+    pub(crate) metrics_port: u16,
+    /// The port of /healthz and /readyz.
+    pub(crate) healthz_port: u16,
+}
+
+/// A loopback port free now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl Controller {
+    pub(crate) fn start(cluster: &Cluster) -> Self {
+        Self::start_with(cluster, None, &[], &[])
+    }
+
+    /// Kills the process with SIGKILL, as a node failure would.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Runs it as a service account holding exactly the documented
+    /// ClusterRole (examples/rbac/rollgate-controller.yaml), through a
+    /// kubeconfig of its own (`--kubeconfig`).
+    pub(crate) async fn start_with_role(cluster: &Cluster) -> Self {
+        Self::start_with_role_and(cluster, &[], &[]).await
+    }
+
+    /// [`Controller::start_with_role`] with more arguments and environment.
+    pub(crate) async fn start_with_role_and(
+        cluster: &Cluster,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let rbac = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples/rbac/rollgate-controller.yaml");
+        let config = cluster.config_with_role(&rbac).await;
+        let token = config.auth_info.token.expect("a token");
+        let path = std::env::var("KUBECONFIG").expect("KUBECONFIG (scripts/cluster env)");
+        let mut kubeconfig: Value =
+            serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        for user in kubeconfig["users"].as_array_mut().unwrap() {
+            user["user"] = json!({"token": secrecy::ExposeSecret::expose_secret(&token)});
+        }
+        let file = std::env::temp_dir().join(format!(
+            "rollgate-controller-{}.kubeconfig",
+            cluster.namespace
+        ));
+        std::fs::write(&file, kubeconfig.to_string()).unwrap();
+        Self::start_with(cluster, Some(file), args, env)
+    }
+
+    fn start_with(
+        cluster: &Cluster,
+        kubeconfig: Option<PathBuf>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let (metrics_port, healthz_port) = (free_port(), free_port());
+        let log = std::env::temp_dir().join(format!(
+            "rollgate-controller-{}-{metrics_port}.log",
+            cluster.namespace
+        ));
+        let file = std::fs::File::create(&log).unwrap();
+        let mut command = Command::new(CONTROLLER);
+        if let Some(kubeconfig) = &kubeconfig {
+            command.arg("--kubeconfig").arg(kubeconfig);
+        }
+        let child = command
+            .args(["--namespace", &cluster.namespace, "--log-format", "text"])
+            .args(["--leader-election-namespace", &cluster.namespace])
+            .args(["--bind-address", "127.0.0.1"])
+            .args(["--metrics-port", &metrics_port.to_string()])
+            .args(["--healthz-port", &healthz_port.to_string()])
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::from(file.try_clone().unwrap()))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .expect("start rollgate-controller");
+        Self {
+            child,
+            log,
+            kubeconfig,
+            metrics_port,
+            healthz_port,
+        }
+    }
+}
+
+/// `GET http://127.0.0.1:<port><path>`: the status code and the body, or
+/// `None` if nothing answers.
+pub(crate) async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.ok()?;
+    let status = answer.split(' ').nth(1)?.parse().ok()?;
+    let body = answer.split_once("\r\n\r\n")?.1.to_owned();
+    Some((status, body))
+}
+
+impl Drop for Controller {
+    /// Stops it as Kubernetes does: SIGTERM (it finishes the reconciles in
+    /// flight and releases the Lease, so a successor leads at once), then
+    /// SIGKILL after 5 s.
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if matches!(self.child.try_wait(), Ok(Some(_)) | Err(_)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            eprintln!(
+                "--- rollgate-controller log (last 40 lines; all of it in {}) ---",
+                self.log.display()
+            );
+            for line in &lines[lines.len().saturating_sub(40)..] {
+                eprintln!("{line}");
+            }
+        } else {
+            let _ = std::fs::remove_file(&self.log);
+        }
+        if let Some(kubeconfig) = &self.kubeconfig {
+            let _ = std::fs::remove_file(kubeconfig);
+        }
+    }
+}
+
+/// `kubectl argo rollouts ARGS -n <ns>` with the real plugin.
+pub(crate) fn kubectl_argo_rollouts(cluster: &Cluster, args: &[&str]) -> Output {
+    let plugin = std::env::var("ROLLGATE_KUBECTL_ARGO_ROLLOUTS")
+        .expect("ROLLGATE_KUBECTL_ARGO_ROLLOUTS (scripts/cluster env)");
+    let output = Command::new(plugin)
+        .args(args)
+        .args(["-n", &cluster.namespace])
+        .output()
+        .expect("run kubectl-argo-rollouts");
+    assert!(
+        output.status.success(),
+        "kubectl argo rollouts {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// The test's cluster; under CI a run without one fails instead of passing
+/// vacuously.
+pub(crate) async fn cluster(prefix: &str) -> Option<Cluster> {
+    let cluster = Cluster::new(prefix).await;
+    assert!(
+        cluster.is_some() || std::env::var_os("CI").is_none(),
+        "CI must run the real-cluster tests: ROLLGATE_E2E=1 and a cluster (scripts/cluster up)"
+    );
+    cluster
+}
+
+pub(crate) fn rollout(name: &str, image: &str, canary: Value) -> Value {
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 5,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                         "spec": {"containers": [{"name": "app", "image": image,
+                             "resources": {"requests": {"cpu": "100m"}}}]}},
+            "strategy": {"canary": canary}
+        }
+    })
+}
+
+pub(crate) fn basic_canary() -> Value {
+    json!({"steps": [{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}, {"pause": {"duration": "1s"}}]})
+}
+
+pub(crate) async fn rollout_object(cluster: &Cluster, name: &str) -> Value {
+    let object = cluster
+        .api("argoproj.io", "v1alpha1", "Rollout")
+        .get(name)
+        .await
+        .unwrap();
+    serde_json::to_value(object).unwrap()
+}
+
+/// Polls the Rollout until `done` holds for it (30 s at most).
+pub(crate) async fn wait_for(
+    cluster: &Cluster,
+    name: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let start = Instant::now();
+    loop {
+        let object = rollout_object(cluster, name).await;
+        if done(&object) {
+            return object;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "rollout {name}: not {what} after 30 s; status: {:#}",
+            object["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub(crate) fn healthy(o: &Value) -> bool {
+    let st = &o["status"];
+    st["phase"] == "Healthy"
+        && st["stableRS"] == st["currentPodHash"]
+        && st["observedGeneration"] == json!(o["metadata"]["generation"].to_string())
+        && st["availableReplicas"] == 5
+        && st["replicas"] == 5
+}
+
+/// The ReplicaSets of the test's namespace: name -> (uid, spec.replicas, resourceVersion).
+pub(crate) async fn replica_sets(cluster: &Cluster) -> Vec<(String, String, i32, String)> {
+    let api: Api<ReplicaSet> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let mut list: Vec<_> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|rs| {
+            (
+                rs.metadata.name.unwrap_or_default(),
+                rs.metadata.uid.unwrap_or_default(),
+                rs.spec.and_then(|s| s.replicas).unwrap_or_default(),
+                rs.metadata.resource_version.unwrap_or_default(),
+            )
+        })
+        .collect();
+    list.sort();
+    list
+}
+
+/// The pod template hash a Service selects, and that the Rollout manages it.
+pub(crate) async fn selected(cluster: &Cluster, service: &str) -> String {
+    let api: Api<k8s_openapi::api::core::v1::Service> =
+        Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let svc = api.get(service).await.unwrap();
+    let annotations = svc.metadata.annotations.unwrap_or_default();
+    assert_eq!(
+        annotations
+            .get("argo-rollouts.argoproj.io/managed-by-rollouts")
+            .map(String::as_str),
+        Some("web"),
+        "{service} is managed by the Rollout"
+    );
+    svc.spec.unwrap().selector.unwrap_or_default()["rollouts-pod-template-hash"].clone()
+}
+
+pub(crate) async fn pod_names(cluster: &Cluster) -> Vec<String> {
+    let api: Api<Pod> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let mut names: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    names.sort();
+    names
+}
+
+pub(crate) fn rollout_status_patches(cluster: &Cluster, name: &str) -> usize {
+    cluster
+        .audited_requests("rollouts", name)
+        .iter()
+        .filter(|r| r.verb == "patch" && r.user_agent.starts_with("rollgate-controller"))
+        .count()
+}
+
+/// The canary and stable Services `web-canary` and `web-stable`, selecting `app: web`.
+pub(crate) async fn services(cluster: &Cluster) {
+    for service in ["web-stable", "web-canary"] {
+        cluster
+            .create(
+                json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": service},
+                "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}),
+            )
+            .await;
+    }
+}
+
+/// Fully promoted to `hash` and Healthy. The old ReplicaSet stays up for
+/// `scaleDownDelaySeconds` (30 s by default with traffic routing, as in
+/// Argo), so the pods are not counted.
+pub(crate) fn promoted(o: &Value, hash: &str) -> bool {
+    let st = &o["status"];
+    st["phase"] == "Healthy" && st["stableRS"] == hash && st["currentPodHash"] == hash
+}
+
+/// The Rollout's condition of type `kind`, if it has one.
+pub(crate) fn condition(rollout: &Value, kind: &str) -> Option<Value> {
+    rollout["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
+        .cloned()
+}
