@@ -19,6 +19,9 @@
 //! `ROLLGATE_ANCHOR_PLUGIN` it measures our side only;
 //! `ROLLGATE_BENCH_SIDES=rollgate,anchor` picks sides (`rollgate`, with its
 //! default flags: the watch cache on; `rollgate --no-watch-cache`; `anchor`).
+//! `ROLLGATE_BENCH_OURS` runs another build of ours (a path to a
+//! `rollgate-gatewayapi` binary) instead of the one cargo built with the
+//! bench.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,6 +40,12 @@ use serde_json::{Value, json};
 const OURS: &str = env!("CARGO_BIN_EXE_rollgate-gatewayapi");
 /// Seed 002's steps; the weights the routes pass through, in order.
 const WEIGHTS: [i64; 4] = [20, 40, 60, 80];
+/// The weight changes of one rollout's update: the four steps' weights,
+/// then `maxTrafficWeight` (Argo Rollouts sends the whole traffic to the
+/// canary once the last step is done, before it becomes the stable), then
+/// 0 on the new stable. The last two come within milliseconds of each other,
+/// too fast for the harness's polls to see, so they are counted by rule.
+const WEIGHT_CHANGES: usize = WEIGHTS.len() + 2;
 
 #[derive(Debug, Default, Clone)]
 struct Figures {
@@ -53,6 +62,12 @@ struct Figures {
     requests_per_idle: f64,
     /// Peak resident set of the plugin process, in KiB.
     peak_rss_kib: u64,
+    /// The largest anonymous part of the resident set (heap, stacks) seen
+    /// in a sample, in KiB.
+    peak_rss_anon_kib: u64,
+    /// The largest file-backed part of the resident set (the binary's code
+    /// and read-only data, shared libraries) seen in a sample, in KiB.
+    peak_rss_file_kib: u64,
 }
 
 struct Side {
@@ -80,9 +95,11 @@ async fn main() {
         .split(',')
         .map(|s| s.trim().parse().expect("ROLLGATE_BENCH_SIZES: numbers"))
         .collect();
+    let ours: PathBuf =
+        std::env::var_os("ROLLGATE_BENCH_OURS").map_or_else(|| OURS.into(), PathBuf::from);
     let mut sides = vec![Side {
         name: "rollgate",
-        plugin: OURS.into(),
+        plugin: ours.clone(),
         args: vec!["--qps=40".into(), "--burst=80".into()],
         // The anchor has no weight verification; ours is turned off so that
         // both advance on the controller's own pace (no gateway runs here).
@@ -90,7 +107,7 @@ async fn main() {
     }];
     sides.push(Side {
         name: "rollgate --no-watch-cache",
-        plugin: OURS.into(),
+        plugin: ours.clone(),
         args: vec![
             "--qps=40".into(),
             "--burst=80".into(),
@@ -121,7 +138,7 @@ async fn main() {
     }
     println!();
     println!(
-        "| rollouts | plugin | {} | all done (s) | requests / change | writes / change | requests / idle reconcile | peak RSS (MiB) |",
+        "| rollouts | plugin | {} | all done (s) | requests / change | writes / change | requests / idle reconcile | peak RSS (MiB) | peak anonymous (MiB) | peak file-backed (MiB) |",
         WEIGHTS
             .iter()
             .map(|w| format!("all at {w} (s)"))
@@ -129,12 +146,12 @@ async fn main() {
             .join(" | ")
     );
     println!(
-        "|---|---|{}---|---|---|---|---|",
+        "|---|---|{}---|---|---|---|---|---|---|",
         "---|".repeat(WEIGHTS.len())
     );
     for (n, name, f) in &results {
         println!(
-            "| {n} | {name} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {:.1} |",
+            "| {n} | {name} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} |",
             WEIGHTS
                 .iter()
                 .map(|w| format!("{:.1}", f.to_weight[w]))
@@ -144,7 +161,9 @@ async fn main() {
             f.requests_per_change,
             f.writes_per_change,
             f.requests_per_idle,
-            f.peak_rss_kib as f64 / 1024.0
+            f.peak_rss_kib as f64 / 1024.0,
+            f.peak_rss_anon_kib as f64 / 1024.0,
+            f.peak_rss_file_kib as f64 / 1024.0,
         );
     }
     for &n in &sizes {
@@ -279,7 +298,7 @@ async fn run(client: &Client, side: &Side, n: usize) -> Figures {
     let work = std::env::temp_dir().join(format!("rollgate-{ns}"));
     std::fs::create_dir_all(&work).unwrap();
     let mut controller = start_controller(&ns, &work);
-    let peak = Arc::new(AtomicU64::new(0));
+    let peak = Arc::new(Peaks::default());
     let sampler = tokio::spawn(sample_rss(work.join("plugin-bin"), Arc::clone(&peak)));
 
     let mut figures = Figures::default();
@@ -372,8 +391,7 @@ async fn run(client: &Client, side: &Side, n: usize) -> Figures {
     figures.to_done = last.elapsed().as_secs_f64();
     settle().await;
     let stepping = plugin_requests(&ns, audit_start);
-    // 20, 40, 60, 80, then back to 0 on the new stable.
-    let changes = (n * 5) as f64;
+    let changes = (n * WEIGHT_CHANGES) as f64;
     figures.requests_per_change = stepping.0 as f64 / changes;
     figures.writes_per_change = stepping.1 as f64 / changes;
 
@@ -395,7 +413,9 @@ async fn run(client: &Client, side: &Side, n: usize) -> Figures {
     figures.requests_per_idle = plugin_requests(&ns, audit_idle).0 as f64 / n as f64;
 
     sampler.abort();
-    figures.peak_rss_kib = peak.load(Ordering::Relaxed);
+    figures.peak_rss_kib = peak.hwm.load(Ordering::Relaxed);
+    figures.peak_rss_anon_kib = peak.anon.load(Ordering::Relaxed);
+    figures.peak_rss_file_kib = peak.file.load(Ordering::Relaxed);
     let _ = controller.kill();
     let _ = controller.wait();
     let _ = std::fs::remove_dir_all(&work);
@@ -575,8 +595,20 @@ fn plugin_requests(ns: &str, from: usize) -> (u64, u64) {
     (requests, writes)
 }
 
-/// Samples the resident set of processes started from `plugin_dir`.
-async fn sample_rss(plugin_dir: PathBuf, peak: Arc<AtomicU64>) {
+/// The peaks [`sample_rss`] records, in KiB.
+#[derive(Debug, Default)]
+struct Peaks {
+    /// `VmHWM`: the kernel's own high-water mark of the resident set.
+    hwm: AtomicU64,
+    /// The largest `RssAnon` sampled.
+    anon: AtomicU64,
+    /// The largest `RssFile` sampled.
+    file: AtomicU64,
+}
+
+/// Samples the resident set of processes started from `plugin_dir` every
+/// half second.
+async fn sample_rss(plugin_dir: PathBuf, peak: Arc<Peaks>) {
     loop {
         if let Ok(procs) = std::fs::read_dir("/proc") {
             for entry in procs.flatten() {
@@ -589,10 +621,22 @@ async fn sample_rss(plugin_dir: PathBuf, peak: Arc<AtomicU64>) {
                 }
                 let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
                 for line in status.lines() {
-                    if let Some(v) = line.strip_prefix("VmHWM:") {
-                        let kib: u64 = v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0);
-                        peak.fetch_max(kib, Ordering::Relaxed);
-                    }
+                    let Some((key, value)) = line.split_once(':') else {
+                        continue;
+                    };
+                    let counter = match key {
+                        "VmHWM" => &peak.hwm,
+                        "RssAnon" => &peak.anon,
+                        "RssFile" => &peak.file,
+                        _ => continue,
+                    };
+                    let kib: u64 = value
+                        .trim()
+                        .trim_end_matches(" kB")
+                        .trim()
+                        .parse()
+                        .unwrap_or(0);
+                    counter.fetch_max(kib, Ordering::Relaxed);
                 }
             }
         }
