@@ -68,7 +68,7 @@ mod progress;
 mod write;
 
 pub use applier::{Applier, WRITE_ATTEMPTS};
-pub use cache::CachedObject;
+pub use cache::{CachedObject, LIST_PAGE_SIZE};
 pub use error::Error;
 pub use object::ObjectRef;
 #[cfg(feature = "cli")]

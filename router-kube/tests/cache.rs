@@ -74,6 +74,30 @@ async fn one_watch_per_resource_and_namespace_lists_once() {
 }
 
 #[tokio::test]
+async fn the_cache_lists_in_small_pages() {
+    let fake = Fake::with(&[("web", "30")]);
+    let (applier, api) = applier(cached());
+    fake.serve(api);
+    applier.get(&web()).await.unwrap();
+    for _ in 0..200 {
+        if fake.lists_and_watches().0 > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let lists: Vec<_> = fake
+        .cache_requests()
+        .into_iter()
+        .filter(|seen| !seen.has_query("watch=true"))
+        .collect();
+    assert!(!lists.is_empty(), "no list request");
+    let page = format!("limit={}", router_kube::LIST_PAGE_SIZE);
+    for list in &lists {
+        assert!(list.has_query(&page), "{}", list.path_and_query);
+    }
+}
+
+#[tokio::test]
 async fn a_write_is_one_request_and_its_answer_refreshes_the_cache() {
     let fake = Fake::with(&[("web", "30")]);
     let applier = over(&fake, cached());
