@@ -53,16 +53,6 @@ fn router() -> (IstioRouter, MockApi) {
     (IstioRouter::with_applier(applier), api)
 }
 
-/// `/<plural>` of `kind`, as in a collection's path.
-fn plural(kind: &str) -> String {
-    let kind = kind.to_lowercase();
-    if kind.ends_with('s') {
-        format!("/{kind}es")
-    } else {
-        format!("/{kind}s")
-    }
-}
-
 /// The router with the watch cache on (the default), over a mock API
 /// server that answers from `objects` (lists, GETs; watches stay open), and
 /// the log of what it answered.
@@ -70,37 +60,7 @@ fn cached_router(objects: Vec<Value>) -> (IstioRouter, Served) {
     let (service, api) = MockApi::new();
     let client =
         router_kube::client::client_with_service(service, "default", &IstioRouter::user_agent());
-    let served = api.serve_async(move |seen| {
-        let response = if seen.has_query("watch=true") {
-            None
-        } else if let Some(object) = objects.iter().find(|o| {
-            seen.path
-                .ends_with(&format!("/{}", o["metadata"]["name"].as_str().unwrap()))
-        }) {
-            Some(reply(200, object))
-        } else {
-            let items: Vec<Value> = objects
-                .iter()
-                .filter(|o| seen.path.ends_with(&plural(o["kind"].as_str().unwrap())))
-                .cloned()
-                .collect();
-            Some(reply(
-                200,
-                &json!({"apiVersion": "v1", "kind": "List",
-                "metadata": {"resourceVersion": "10"}, "items": items}),
-            ))
-        };
-        async move {
-            match response {
-                Some(response) => response,
-                None => {
-                    // A watch with nothing to tell stays open.
-                    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
-                    mock_api::empty_reply()
-                }
-            }
-        }
-    });
+    let served = api.serve_objects(objects);
     (IstioRouter::with_client(client), served)
 }
 

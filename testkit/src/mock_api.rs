@@ -263,6 +263,59 @@ impl MockApi {
     }
 }
 
+impl MockApi {
+    /// Answers from `objects` in the background, as an API server holding
+    /// them would for a watch cache: a GET of a name is that object, a list
+    /// (a collection path ending in an object kind's plural) is those
+    /// objects at resourceVersion 10, and a watch stays open with nothing to
+    /// tell (for 30 s). Writes are not answered: a test of an unchanged
+    /// state asserts that none is sent.
+    pub fn serve_objects(self, objects: Vec<Value>) -> Served {
+        self.serve_async(move |seen| {
+            let response = if seen.has_query("watch=true") {
+                None
+            } else if let Some(object) = objects.iter().find(|o| {
+                let name = o["metadata"]["name"].as_str().unwrap_or_default();
+                seen.path.ends_with(&format!("/{name}"))
+            }) {
+                Some(reply(200, object))
+            } else {
+                let items: Vec<Value> = objects
+                    .iter()
+                    .filter(|o| {
+                        let kind = o["kind"].as_str().unwrap_or_default();
+                        seen.path.ends_with(&collection(kind))
+                    })
+                    .cloned()
+                    .collect();
+                let list = json!({"apiVersion": "v1", "kind": "List",
+                    "metadata": {"resourceVersion": "10"}, "items": items});
+                Some(reply(200, &list))
+            };
+            async move {
+                match response {
+                    Some(response) => response,
+                    None => {
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                        empty_reply()
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// `/<plural>` of `kind` as it ends a collection's path (`Ingress` ->
+/// `/ingresses`, `VirtualService` -> `/virtualservices`).
+fn collection(kind: &str) -> String {
+    let kind = kind.to_lowercase();
+    if kind.ends_with('s') {
+        format!("/{kind}es")
+    } else {
+        format!("/{kind}s")
+    }
+}
+
 /// The requests a [`MockApi::serve`] loop has answered, in order.
 #[derive(Clone, Default)]
 pub struct Served {
