@@ -18,8 +18,10 @@ use crate::options::ApplierOptions;
 use crate::write::{Outcome, Strategy, Write};
 
 /// How many times [`Applier::converge`] reads, plans and writes before it
-/// gives up on an object that keeps changing.
-pub const WRITE_ATTEMPTS: u32 = 5;
+/// gives up on an object that keeps changing: with the doubling pause, a
+/// writer that keeps changing the object for up to about 1.3 s (another
+/// controller's burst of updates, on a loaded API server) is outlasted.
+pub const WRITE_ATTEMPTS: u32 = 8;
 
 /// The pause after the first lost race; it doubles after each.
 const FIRST_BACKOFF: Duration = Duration::from_millis(10);

@@ -130,12 +130,12 @@ async fn another_invalid_answer_is_returned_at_once_with_the_server_message() {
 }
 
 #[tokio::test]
-async fn an_object_that_keeps_changing_is_a_conflict_after_five_attempts() {
+async fn an_object_that_keeps_changing_is_a_conflict_after_eight_attempts() {
     let (applier, api) = applier(direct());
     let call = mock_api::spawn(async move { applier.converge(&web(), want_weight("50")).await });
     let mut api = api;
     let seen = api
-        .answer_until_quiet(Duration::from_millis(500), |seen| {
+        .answer_until_quiet(Duration::from_millis(1500), |seen| {
             if seen.method == "GET" {
                 reply(200, &config_map("web", 7, "30"))
             } else {
@@ -147,12 +147,12 @@ async fn an_object_that_keeps_changing_is_a_conflict_after_five_attempts() {
         })
         .await;
     let methods: Vec<&str> = seen.iter().map(|s| s.method.as_str()).collect();
-    assert_eq!(methods, ["GET", "PATCH"].repeat(5));
+    assert_eq!(methods, ["GET", "PATCH"].repeat(8));
     let err = call.result().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict);
     assert_eq!(
         err.to_string(),
-        "ConfigMap shop/web: still changing after 5 attempts (the last write: 409 Conflict)"
+        "ConfigMap shop/web: still changing after 8 attempts (the last write: 409 Conflict)"
     );
 }
 
