@@ -203,7 +203,7 @@ async fn a_missing_route_is_not_found_and_a_lost_race_a_conflict() {
     // Every write loses its race: after the last attempt, a conflict.
     let call = set_weight_30(router);
     let conflict = status(409, "Conflict", "the object has been modified");
-    api.answer_until_quiet(Duration::from_millis(500), |seen| {
+    api.answer_until_quiet(Duration::from_millis(1500), |seen| {
         if seen.method == "GET" {
             reply(200, &route(0, 100))
         } else {
