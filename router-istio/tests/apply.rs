@@ -10,8 +10,7 @@ use rollgate_testkit::mock_api::{self, ApiResponse, MockApi, Seen, Served, reply
 use router_core::{ManagedRoute, RolloutContext, Routes, TrafficRouter, TrafficTarget};
 use router_istio::IstioRouter;
 use router_istio::KubeRouter;
-use router_kube::client::LazyClient;
-use router_kube::{Applier, ApplierOptions};
+use router_kube::ApplierOptions;
 use serde_json::{Value, json};
 
 const VS: &str = "/apis/networking.istio.io/v1/namespaces/default/virtualservices/web";
@@ -49,8 +48,10 @@ fn router() -> (IstioRouter, MockApi) {
         request_limit: None,
         watch_cache: false,
     };
-    let applier = Applier::with_options(LazyClient::ready(client), direct).unwrap();
-    (IstioRouter::with_applier(applier), api)
+    (
+        IstioRouter::with_client_options(client, direct).unwrap(),
+        api,
+    )
 }
 
 /// The router with the watch cache on (the default), over a mock API

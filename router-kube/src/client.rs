@@ -298,6 +298,19 @@ pub trait KubeRouter: Sized {
         Self::with_applier(Applier::new(LazyClient::ready(client)))
     }
 
+    /// [`KubeRouter::with_client`] with these options (e.g. without the
+    /// watch cache, so that every read is a request a test can answer).
+    ///
+    /// # Errors
+    ///
+    /// As [`KubeRouter::from_environment_with`].
+    fn with_client_options(client: kube::Client, options: ApplierOptions) -> Result<Self, Error> {
+        Ok(Self::with_applier(Applier::with_options(
+            LazyClient::ready(client),
+            options,
+        )?))
+    }
+
     /// The router whose client is built on first use from the environment
     /// (the in-cluster service account, or `KUBECONFIG`), sending
     /// [`KubeRouter::user_agent`].

@@ -5,8 +5,7 @@
 
 use rollgate_testkit::mock_api::{self, MockApi, Served, reply, status};
 use router_core::{ManagedRoute, RolloutContext, TrafficRouter, Verified};
-use router_kube::client::LazyClient;
-use router_kube::{Applier, ApplierOptions};
+use router_kube::ApplierOptions;
 use router_nginx::KubeRouter;
 use router_nginx::NginxRouter;
 use serde_json::{Value, json};
@@ -84,8 +83,10 @@ fn router() -> (NginxRouter, MockApi) {
         request_limit: None,
         watch_cache: false,
     };
-    let applier = Applier::with_options(LazyClient::ready(client), direct).unwrap();
-    (NginxRouter::with_applier(applier), api)
+    (
+        NginxRouter::with_client_options(client, direct).unwrap(),
+        api,
+    )
 }
 
 /// The router with the watch cache on (the default), over a mock API
