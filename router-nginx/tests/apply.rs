@@ -144,18 +144,10 @@ async fn a_header_route_keeps_the_weight_and_adds_the_header_annotations() {
     api.next(reply(200, &stable())).await;
     api.next(reply(200, &stored(40))).await;
     let apply = api.next(reply(200, &stored(40))).await;
-    let mut want = applied(40);
-    let annotations = want["metadata"]["annotations"].as_object_mut().unwrap();
-    annotations.insert(
-        "nginx.ingress.kubernetes.io/canary-by-header".into(),
-        json!("x-beta"),
+    assert_eq!(
+        apply.body,
+        applied_with_beta(40, "canary-by-header-pattern", "^(a|b)$")
     );
-    annotations.insert(
-        "nginx.ingress.kubernetes.io/canary-by-header-pattern".into(),
-        json!("^(a|b)$"),
-    );
-    annotations.insert("rollgate.dev/header-route".into(), json!("beta"));
-    assert_eq!(apply.body, want);
     call.result().await.unwrap();
     api.no_more_requests().await;
 }
@@ -337,18 +329,10 @@ async fn a_weight_and_a_header_route_together_are_one_apply() {
     api.next(reply(200, &stored(20))).await;
     let apply = api.next(reply(200, &stored(40))).await;
     assert_eq!(apply.method, "PATCH");
-    let mut want = applied(40);
-    let annotations = want["metadata"]["annotations"].as_object_mut().unwrap();
-    annotations.insert(
-        "nginx.ingress.kubernetes.io/canary-by-header".into(),
-        json!("x-beta"),
+    assert_eq!(
+        apply.body,
+        applied_with_beta(40, "canary-by-header-value", "yes")
     );
-    annotations.insert(
-        "nginx.ingress.kubernetes.io/canary-by-header-value".into(),
-        json!("yes"),
-    );
-    annotations.insert("rollgate.dev/header-route".into(), json!("beta"));
-    assert_eq!(apply.body, want);
     call.result().await.unwrap();
     api.no_more_requests().await;
 }
@@ -401,4 +385,21 @@ async fn an_unchanged_target_costs_no_request_once_the_cache_is_synced() {
         Verified::Verified
     );
     assert_eq!(served.lines(), Vec::<String>::new());
+}
+
+/// [`applied`] carrying the header route `beta` on `x-beta`, matched by
+/// `annotation` (`canary-by-header-value` or `-pattern`) = `value`.
+fn applied_with_beta(weight: i32, annotation: &str, value: &str) -> Value {
+    let mut want = applied(weight);
+    let annotations = want["metadata"]["annotations"].as_object_mut().unwrap();
+    annotations.insert(
+        "nginx.ingress.kubernetes.io/canary-by-header".into(),
+        json!("x-beta"),
+    );
+    annotations.insert(
+        format!("nginx.ingress.kubernetes.io/{annotation}"),
+        json!(value),
+    );
+    annotations.insert("rollgate.dev/header-route".into(), json!("beta"));
+    want
 }
