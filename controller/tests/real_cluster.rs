@@ -288,10 +288,17 @@ async fn the_replica_sets_of_argos_controller_are_adopted_without_a_redeploy() {
         labels["role"], "stable",
         "the stable metadata replaces the canary one"
     );
-    assert_eq!(
-        pod_roles(&cluster, &format!("shop-{hash}")).await,
-        vec!["stable"; 5]
-    );
+    // The pods are relabelled after the ReplicaSet, in the same or the
+    // next reconcile: give the patches a moment to land.
+    let mut roles = pod_roles(&cluster, &format!("shop-{hash}")).await;
+    for _ in 0..50 {
+        if roles == vec!["stable"; 5] {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        roles = pod_roles(&cluster, &format!("shop-{hash}")).await;
+    }
+    assert_eq!(roles, vec!["stable"; 5]);
     let old_rs = api.get(&old).await.unwrap();
     let labels = old_rs
         .spec
