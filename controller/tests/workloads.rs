@@ -207,14 +207,23 @@ async fn scale_down_progressively_hands_the_pods_over_from_the_deployment() {
         (d.status.and_then(|s| s.available_replicas) == Some(3)).then_some(())
     })
     .await;
-    cluster
-        .create(referencing("web", "web", "progressively", json!([])))
-        .await;
-    wait_for(&cluster, "web", "Healthy", |o| healthy_with(o, 3)).await;
+    // The Rollout's pods are ready but, with a long minReadySeconds, not
+    // available: the Rollout stays Progressing, and the Deployment still
+    // gives way pod for pod (spec.replicas - readyReplicas), where
+    // `onsuccess` would wait for Healthy.
+    let mut rollout = referencing("web", "web", "progressively", json!([]));
+    rollout["spec"]["minReadySeconds"] = json!(3600);
+    rollout["spec"]["progressDeadlineSeconds"] = json!(7200);
+    cluster.create(rollout).await;
     wait_until("the Deployment at 0", || async {
         (deployment_replicas(&cluster, "web").await.0 == 0).then_some(())
     })
     .await;
+    let progressing = support::rollout_object(&cluster, "web").await;
+    let st = &progressing["status"];
+    assert_eq!(st["phase"], "Progressing", "{st:#}");
+    assert_eq!(st["readyReplicas"], 3, "{st:#}");
+    assert_ne!(st["availableReplicas"], 3, "{st:#}");
     // The controller scaled it (the field manager of spec.replicas).
     assert_eq!(
         replicas_manager(&cluster, "web").await,
