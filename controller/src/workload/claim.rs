@@ -11,6 +11,12 @@
 //!   adopted (the Rollout's controller reference added), unless the Rollout
 //!   or the ReplicaSet is being deleted.
 //!
+//! An adopted ReplicaSet takes part like any of the Rollout's: found as the
+//! current one by hash or template, scaled down as an old one. One without
+//! the `rollouts-pod-template-hash` label (not made by a Rollout) is
+//! adopted, but the engine does not see it, so it is not scaled down as
+//! Argo would scale it.
+//!
 //! [`adopt_patch`] and [`release_patch`] are the strategic merge patches
 //! Kubernetes' `ReplicaSetControllerRefManager` sends, both conditional on
 //! the ReplicaSet's uid, so a ReplicaSet deleted and re-created under the

@@ -16,7 +16,7 @@
 //! - [`matching`]: finding the current ReplicaSet, by hash label first and
 //!   then by template equality, so that ReplicaSets created by Argo's
 //!   controller are adopted instead of redeployed;
-//! - [`reference`]: `spec.workloadRef`, the template taken from a
+//! - [`reference`](mod@reference): `spec.workloadRef`, the template taken from a
 //!   Deployment, and what `scaleDown` does to it;
 //! - [`anti_affinity`]: the anti-affinity term injected against the stable
 //!   ReplicaSet's pods;
