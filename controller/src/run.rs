@@ -245,3 +245,58 @@ fn managing_rollout(service: &Service, resource: &ApiResource) -> Option<ObjectR
     let namespace = service.metadata.namespace.as_deref()?;
     Some(ObjectRef::new_with(name, resource.clone()).within(namespace))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::reflector::store::Writer;
+    use serde_json::json;
+
+    #[test]
+    fn a_deployment_wakes_the_rollouts_that_reference_it() {
+        let resource = reconcile::rollout_resource();
+        let mut writer: Writer<DynamicObject> = Writer::new(resource.clone());
+        for (namespace, name, reference) in [
+            (
+                "shop",
+                "web",
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}),
+            ),
+            (
+                "shop",
+                "web-too",
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}),
+            ),
+            (
+                "shop",
+                "api",
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"}),
+            ),
+            ("shop", "own", json!(null)),
+            (
+                "other",
+                "web",
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}),
+            ),
+        ] {
+            let object: DynamicObject = serde_json::from_value(json!({
+                "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"workloadRef": reference}
+            }))
+            .unwrap();
+            writer.apply_watcher_event(&watcher::Event::Apply(object));
+        }
+        let store = writer.as_reader();
+        let deployment: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "shop"}
+        }))
+        .unwrap();
+        let mut woken: Vec<String> = referencing_rollouts(&deployment, &store, &resource)
+            .into_iter()
+            .map(|r| format!("{}/{}", r.namespace.unwrap_or_default(), r.name))
+            .collect();
+        woken.sort();
+        assert_eq!(woken, ["shop/web", "shop/web-too"]);
+    }
+}
