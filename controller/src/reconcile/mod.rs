@@ -15,8 +15,8 @@
 //!    the Rollout invalid too, as in Argo.
 //! 3. The ReplicaSets of the Rollout's namespace are claimed (module
 //!    `claim`): orphans matching its selector adopted, its own that no
-//!    longer match released. The current ReplicaSet is found by hash, or adopted by template
-//!    equality, or created (module `replica_sets`); its revision annotations are
+//!    longer match released. The current ReplicaSet is found by hash, or
+//!    adopted by template equality, or created (module `replica_sets`); its revision annotations are
 //!    kept in line, and the Rollout's `rollout.argoproj.io/revision`
 //!    annotation follows it (event `RolloutUpdated`), as its
 //!    workload-generation annotation follows a referenced Deployment
@@ -66,7 +66,7 @@ use rollout_core::{Observations, Rollout, Time};
 use serde_json::{Value, json};
 
 use crate::Error;
-use crate::workload::reference::{ReferenceError, Referenced, ScaleDownInputs};
+use crate::workload::reference::{ReferenceError, Referenced};
 use crate::workload::{self, REVISION_ANNOTATION};
 pub use context::Context;
 use context::{reference, write_status};
@@ -347,26 +347,7 @@ async fn run(
     }
     replica_sets::scale(ctx, &rollout, &decision.replica_sets, &replica_sets).await?;
     if let Some(referenced) = &live.referenced {
-        let current = &replica_sets[0];
-        let before = current.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-        let current_hash = observations.current_pod_hash.as_str();
-        let inputs = ScaleDownInputs {
-            live_phase: live_status.get("phase").and_then(Value::as_str),
-            live_ready_replicas: live_status
-                .get("readyReplicas")
-                .and_then(Value::as_i64)
-                .and_then(|r| i32::try_from(r).ok())
-                .unwrap_or(0),
-            rollout_replicas: rollout.spec.replicas,
-            revision: workload::replica_set_revision(current).unwrap_or(0),
-            current_replicas_before: before,
-            current_replicas_after: decision
-                .replica_sets
-                .iter()
-                .find(|t| t.pod_template_hash == current_hash)
-                .map_or(before, |t| t.replicas),
-            fully_promoted: decision.status.stable_rs.as_deref() == Some(current_hash),
-        };
+        let inputs = workload_ref::inputs(live_status, &rollout, &replica_sets[0], &decision);
         workload_ref::scale_deployment(ctx, &rollout, referenced, &inputs).await?;
     }
     let regarding = reference(&rollout);

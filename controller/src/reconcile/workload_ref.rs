@@ -7,9 +7,10 @@
 //! `scaleDown` asks (a merge patch of `spec.replicas`, only when it differs
 //! from the cached Deployment's).
 
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
-use rollout_core::Rollout;
+use rollout_core::{Decision, Rollout};
 use serde_json::{Map, Value, json};
 
 use super::{Context, FIELD_MANAGER};
@@ -88,6 +89,41 @@ pub fn status_fields(generation: Option<i64>) -> Map<String, Value> {
         generation.map_or(Value::Null, |g| g.to_string().into()),
     );
     map
+}
+
+/// What [`deployment_scale`] reads of this reconcile: the Rollout's status
+/// as read (`live_status`), its current ReplicaSet before scaling and the
+/// decision.
+pub(super) fn inputs<'a>(
+    live_status: &'a Value,
+    rollout: &Rollout,
+    current: &ReplicaSet,
+    decision: &Decision,
+) -> ScaleDownInputs<'a> {
+    let before = current.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let hash = current
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(crate::workload::POD_TEMPLATE_HASH_LABEL))
+        .map(String::as_str);
+    ScaleDownInputs {
+        live_phase: live_status.get("phase").and_then(Value::as_str),
+        live_ready_replicas: live_status
+            .get("readyReplicas")
+            .and_then(Value::as_i64)
+            .and_then(|r| i32::try_from(r).ok())
+            .unwrap_or(0),
+        rollout_replicas: rollout.spec.replicas,
+        revision: crate::workload::replica_set_revision(current).unwrap_or(0),
+        current_replicas_before: before,
+        current_replicas_after: decision
+            .replica_sets
+            .iter()
+            .find(|t| Some(t.pod_template_hash.as_str()) == hash)
+            .map_or(before, |t| t.replicas),
+        fully_promoted: hash.is_some() && decision.status.stable_rs.as_deref() == hash,
+    }
 }
 
 /// Scales the referenced Deployment as its `scaleDown` asks for this
