@@ -14,26 +14,30 @@
 //!
 //! What this controller runs today: the canary strategy with `setWeight`,
 //! `pause`, `setHeaderRoute` and `setMirrorRoute` steps, from a Rollout's
-//! own `spec.template`, with its canary and stable Services' selectors
-//! ([`service`]), the canary and stable pod metadata, and
-//! `revisionHistoryLimit`; either a basic canary (no `trafficRouting`: the
-//! split is the ratio of pods) or one whose traffic a router carries
+//! own `spec.template` or an `apps/v1` Deployment's (`workloadRef`, with
+//! `scaleDown` never / onsuccess / progressively:
+//! [`workload::reference`]), with its canary and stable Services' selectors
+//! ([`service`]), the canary and stable pod metadata, `antiAffinity`
+//! ([`workload::anti_affinity`]), orphaned ReplicaSets adopted and released
+//! ([`workload::claim`]), and `revisionHistoryLimit`; either a basic canary
+//! (no `trafficRouting`: the split is the ratio of pods) or one whose
+//! traffic a router carries
 //! ([`traffic`]): the Gateway API, NGINX and Istio routers in-process, any
 //! other plugin loaded from Argo's `argo-rollouts-config` ConfigMap and run
 //! over the native gRPC plugin protocol.
 //! A Rollout asking for more (another of Argo's routers, blue-green,
-//! analysis, experiments, step plugins, `workloadRef`, `antiAffinity`, a
-//! pending `restartAt`) gets the condition `Unsupported` naming the field
-//! and is otherwise left alone; an invalid Rollout gets `InvalidSpec`, in
-//! Argo's words, and nothing else is touched.
+//! analysis, experiments, step plugins, a `workloadRef` to a ReplicaSet or a
+//! PodTemplate, a pending `restartAt`) gets the condition `Unsupported`
+//! naming the field and is otherwise left alone; an invalid Rollout gets
+//! `InvalidSpec`, in Argo's words, and nothing else is touched.
 //!
 //! As a service ([`operate`]): leader election on a Lease between replicas
 //! ([`leader`]), Prometheus metrics with Argo's names ([`metrics`]) and
 //! health endpoints ([`serve`]).
 //!
 //! What comes next: plugins downloaded from `http(s)` locations, ping-pong
-//! Services, analysis, `workloadRef`, pod restarts, adopting orphaned
-//! ReplicaSets.
+//! Services, analysis, pod restarts, `workloadRef` to a ReplicaSet or a
+//! PodTemplate.
 #![warn(missing_docs)]
 
 mod error;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Service;
 use kube::Client;
 use kube::api::ApiResource;
@@ -89,16 +89,18 @@ where
 /// Runs the controller until `hooks.shutdown` is cancelled.
 pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
     let resource = reconcile::rollout_resource();
-    let (rollouts, replica_sets, services) = match &settings.namespace {
+    let (rollouts, replica_sets, services, deployments) = match &settings.namespace {
         Some(ns) => (
             Api::<DynamicObject>::namespaced_with(client.clone(), ns, &resource),
             Api::<ReplicaSet>::namespaced(client.clone(), ns),
             Api::<Service>::namespaced(client.clone(), ns),
+            Api::<Deployment>::namespaced(client.clone(), ns),
         ),
         None => (
             Api::<DynamicObject>::all_with(client.clone(), &resource),
             Api::<ReplicaSet>::all(client.clone()),
             Api::<Service>::all(client.clone()),
+            Api::<Deployment>::all(client.clone()),
         ),
     };
     let (store, writer) = reflector::store();
@@ -111,20 +113,34 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         .default_backoff()
         .reflect(service_writer)
         .touched_objects();
+    // Only the template, selector, replicas and generation are read: the
+    // managed fields and the last applied configuration are not kept.
+    let (deployment_store, deployment_writer) = reflector::store();
+    let deployment_events = watcher(deployments, watcher::Config::default())
+        .default_backoff()
+        .modify(|d: &mut Deployment| {
+            d.metadata.managed_fields = None;
+            if let Some(a) = d.metadata.annotations.as_mut() {
+                a.remove("kubectl.kubernetes.io/last-applied-configuration");
+            }
+        })
+        .reflect(deployment_writer)
+        .touched_objects();
     let recorder = reconcile::events::Recorder::new(client.clone(), FIELD_MANAGER);
-    let caches = (store.clone(), service_store.clone());
+    let caches = (
+        store.clone(),
+        service_store.clone(),
+        deployment_store.clone(),
+    );
     let registry = RegistrySource {
         namespace: settings.config_namespace.clone(),
         name: registry::CONFIG_MAP.into(),
     };
     let routers = Routers::new(client.clone(), registry);
-    let ctx = Arc::new(Context::new(
-        client,
-        store,
-        service_store,
-        recorder,
-        routers,
-    ));
+    let ctx = Arc::new(
+        Context::new(client, store, service_store, recorder, routers)
+            .with_deployments(deployment_store),
+    );
     let owner = resource.clone();
     let selector = instance_selector(settings.instance_id.as_deref());
     tracing::info!(namespace = settings.namespace.as_deref().unwrap_or("(all)"), %selector, "watching Rollouts");
@@ -135,14 +151,19 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
     );
     let rollout_store = controller.store();
     hooks.metrics.rollouts().set(Some(rollout_store.clone()));
-    hooks
-        .readiness
-        .running(move || filled(&rollout_store) && filled(&caches.0) && filled(&caches.1));
+    hooks.readiness.running(move || {
+        filled(&rollout_store) && filled(&caches.0) && filled(&caches.1) && filled(&caches.2)
+    });
     let metrics = hooks.metrics.clone();
+    let referencing = controller.store();
+    let deployment_owner = owner.clone();
     controller
         .owns_stream(replica_set_events)
         .watches_stream(service_events, move |svc: Service| {
             managing_rollout(&svc, &owner)
+        })
+        .watches_stream(deployment_events, move |d: Deployment| {
+            referencing_rollouts(&d, &referencing, &deployment_owner)
         })
         .graceful_shutdown_on(hooks.shutdown.clone().cancelled_owned())
         .run(
@@ -186,6 +207,33 @@ fn error_policy(object: Arc<DynamicObject>, error: &Error, _: Arc<Context>) -> A
     Action::requeue(ERROR_RETRY)
 }
 
+/// The Rollouts whose `workloadRef` names a Deployment, woken when it changes.
+fn referencing_rollouts(
+    deployment: &Deployment,
+    rollouts: &Store<DynamicObject>,
+    resource: &ApiResource,
+) -> Vec<ObjectRef<DynamicObject>> {
+    let (Some(namespace), Some(name)) = (
+        deployment.metadata.namespace.as_deref(),
+        deployment.metadata.name.as_deref(),
+    ) else {
+        return Vec::new();
+    };
+    rollouts
+        .state()
+        .iter()
+        .filter(|r| r.metadata.namespace.as_deref() == Some(namespace))
+        .filter(|r| {
+            let reference = &r.data["spec"]["workloadRef"];
+            reference["kind"] == "Deployment" && reference["name"] == name
+        })
+        .filter_map(|r| {
+            let rollout = r.metadata.name.as_deref()?;
+            Some(ObjectRef::new_with(rollout, resource.clone()).within(namespace))
+        })
+        .collect()
+}
+
 /// The Rollout that manages a Service (its managed-by annotation), woken
 /// when the Service changes.
 fn managing_rollout(service: &Service, resource: &ApiResource) -> Option<ObjectRef<DynamicObject>> {
@@ -196,4 +244,59 @@ fn managing_rollout(service: &Service, resource: &ApiResource) -> Option<ObjectR
         .get(crate::service::MANAGED_BY_ANNOTATION)?;
     let namespace = service.metadata.namespace.as_deref()?;
     Some(ObjectRef::new_with(name, resource.clone()).within(namespace))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::reflector::store::Writer;
+    use serde_json::json;
+
+    #[test]
+    fn a_deployment_wakes_the_rollouts_that_reference_it() {
+        let resource = reconcile::rollout_resource();
+        let mut writer: Writer<DynamicObject> = Writer::new(resource.clone());
+        for (namespace, name, reference) in [
+            (
+                "shop",
+                "web",
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}),
+            ),
+            (
+                "shop",
+                "web-too",
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}),
+            ),
+            (
+                "shop",
+                "api",
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"}),
+            ),
+            ("shop", "own", json!(null)),
+            (
+                "other",
+                "web",
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}),
+            ),
+        ] {
+            let object: DynamicObject = serde_json::from_value(json!({
+                "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"workloadRef": reference}
+            }))
+            .unwrap();
+            writer.apply_watcher_event(&watcher::Event::Apply(object));
+        }
+        let store = writer.as_reader();
+        let deployment: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "shop"}
+        }))
+        .unwrap();
+        let mut woken: Vec<String> = referencing_rollouts(&deployment, &store, &resource)
+            .into_iter()
+            .map(|r| format!("{}/{}", r.namespace.unwrap_or_default(), r.name))
+            .collect();
+        woken.sort();
+        assert_eq!(woken, ["shop/web", "shop/web-too"]);
+    }
 }

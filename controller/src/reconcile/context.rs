@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::events::Recorder;
-use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ObjectReference, Service};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::reflector::Store;
@@ -30,6 +30,9 @@ pub struct Context {
     pub replica_sets: Store<ReplicaSet>,
     /// The Services, from the watch cache.
     pub services: Store<Service>,
+    /// The Deployments Rollouts may reference (`workloadRef`), from the
+    /// watch cache; see [`Context::with_deployments`].
+    pub deployments: Store<Deployment>,
     /// Records Events.
     pub recorder: Recorder,
     /// The traffic routers, in-process and external.
@@ -56,6 +59,8 @@ impl Context {
             client,
             replica_sets,
             services,
+            // Replaced by the watch cache's in `with_deployments`.
+            deployments: kube::runtime::reflector::store().0,
             recorder,
             routers,
             traffic_failures: Mutex::default(),
@@ -64,7 +69,14 @@ impl Context {
         }
     }
 
-    /// Whether the ReplicaSet and Service caches have been filled.
+    /// The context reading Deployments from `deployments` (a watch cache
+    /// that must be filled before the context reports its caches ready).
+    pub fn with_deployments(mut self, deployments: Store<Deployment>) -> Self {
+        self.deployments = deployments;
+        self
+    }
+
+    /// Whether the ReplicaSet, Service and Deployment caches have been filled.
     ///
     /// Asked without waiting: kube-runtime's `Store::wait_until_ready`
     /// wakes only the last of several tasks waiting on it, so reconciles
@@ -75,7 +87,10 @@ impl Context {
         use futures::FutureExt as _;
         let replica_sets = self.replica_sets.wait_until_ready().now_or_never();
         let services = self.services.wait_until_ready().now_or_never();
-        matches!(replica_sets, Some(Ok(()))) && matches!(services, Some(Ok(())))
+        let deployments = self.deployments.wait_until_ready().now_or_never();
+        matches!(replica_sets, Some(Ok(())))
+            && matches!(services, Some(Ok(())))
+            && matches!(deployments, Some(Ok(())))
     }
 
     /// Counts one more traffic failure of a Rollout in a row; returns the count.

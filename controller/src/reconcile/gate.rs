@@ -116,12 +116,6 @@ fn unsupported(rollout: &Rollout, now: Time) -> Option<FieldError> {
     if canary.analysis.is_some() {
         return not_yet(format!("{base}.analysis"), "background analysis");
     }
-    if canary.anti_affinity.is_some() {
-        return not_yet(
-            format!("{base}.antiAffinity"),
-            "anti-affinity between canary and stable pods",
-        );
-    }
     for (i, step) in canary.steps.iter().enumerate() {
         let at = |field: &str| format!("{base}.steps[{i}].{field}");
         if step.analysis().is_some() {
@@ -245,7 +239,32 @@ mod tests {
     }
 
     #[test]
-    fn a_workload_reference_is_not_run_yet() {
+    fn anti_affinity_and_a_resolved_workload_reference_run() {
+        let preferred = json!({"antiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": {"weight": 50}}});
+        assert_eq!(check(&rollout(preferred, json!({})), NOW), Gate::Run);
+        let required =
+            json!({"antiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {}}});
+        assert_eq!(check(&rollout(required, json!({})), NOW), Gate::Run);
+
+        let mut r = rollout(json!({}), json!({}));
+        let template = r.spec.template.take().unwrap();
+        r.spec.selector = None;
+        r.spec.workload_ref = Some(rollout_core::spec::WorkloadRef {
+            api_version: Some("apps/v1".into()),
+            kind: Some("Deployment".into()),
+            name: Some("web".into()),
+            scale_down: None,
+        });
+        let deployment = serde_json::from_value(json!({"metadata": {"name": "web"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": template}}))
+        .unwrap();
+        let (resolved, _) = crate::workload::reference::resolve(r, |_| Some(deployment)).unwrap();
+        assert_eq!(check(&resolved, NOW), Gate::Run);
+    }
+
+    #[test]
+    fn a_deployment_template_its_selector_does_not_select_is_invalid_in_argos_words() {
         let mut r = rollout(json!({}), json!({}));
         r.spec.template = None;
         r.spec.workload_ref = Some(rollout_core::spec::WorkloadRef {
@@ -254,12 +273,23 @@ mod tests {
             name: Some("web".into()),
             scale_down: None,
         });
-        let Gate::Unsupported(field) = check(&r, NOW) else {
-            panic!("expected Unsupported")
+        // The Rollout's own selector (app: web) against the Deployment's pod labels.
+        let deployment = serde_json::from_value(json!({"metadata": {"name": "web"},
+            "spec": {"selector": {"matchLabels": {"app": "api"}},
+                     "template": {"metadata": {"labels": {"app": "api"}},
+                                  "spec": {"containers": [{"name": "api", "image": "nginx"}]}}}}))
+        .unwrap();
+        let (resolved, _) = crate::workload::reference::resolve(r, |_| Some(deployment)).unwrap();
+        let Gate::Invalid(message) = check(&resolved, NOW) else {
+            panic!("expected Invalid")
         };
         assert!(
-            field.to_string().starts_with("spec.workloadRef: "),
-            "{field}"
+            message.starts_with("The Rollout \"web\" is invalid: spec.template.metadata.labels: "),
+            "{message}"
+        );
+        assert!(
+            message.contains("`selector` does not match template `labels`"),
+            "{message}"
         );
     }
 }

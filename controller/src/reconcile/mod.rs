@@ -4,15 +4,23 @@
 //!    cache is older than this controller's last write to it (or to one of
 //!    its ReplicaSets) is looked at again shortly, so that a stale cache
 //!    never repeats a write.
-//! 2. [`gate`]: an invalid Rollout gets `InvalidSpec` (looked at again after
+//! 2. A Rollout with `spec.workloadRef` gets its template from the
+//!    Deployment in the watch cache ([`crate::workload::reference`]); a
+//!    reference that cannot be resolved makes the Rollout invalid, in Argo's
+//!    words.
+//!    [`gate`]: an invalid Rollout gets `InvalidSpec` (looked at again after
 //!    20 s, as Argo does: the cause may be outside the Rollout), one asking
 //!    for what this controller does not run yet gets `Unsupported`; nothing
 //!    else is written. A missing or mismatched canary or stable Service makes
 //!    the Rollout invalid too, as in Argo.
-//! 3. The current ReplicaSet is found by hash, or adopted by template
-//!    equality, or created (module `replica_sets`); its revision annotations are
+//! 3. The ReplicaSets of the Rollout's namespace are claimed (module
+//!    `claim`): orphans matching its selector adopted, its own that no
+//!    longer match released. The current ReplicaSet is found by hash, or
+//!    adopted by template equality, or created (module `replica_sets`); its revision annotations are
 //!    kept in line, and the Rollout's `rollout.argoproj.io/revision`
-//!    annotation follows it (event `RolloutUpdated`).
+//!    annotation follows it (event `RolloutUpdated`), as its
+//!    workload-generation annotation follows a referenced Deployment
+//!    ([`workload_ref`]).
 //!    Before that, the Rollout's traffic routers are resolved
 //!    ([`crate::traffic::Routers::select`]): one that cannot run (a plugin
 //!    not registered or not loadable) stops the reconcile with the
@@ -32,7 +40,10 @@
 //!    Services' selectors follow the ReplicaSets ([`crate::service`]): the
 //!    canary Service selects the current ReplicaSet once it is available,
 //!    the stable Service the stable one, with or without traffic routing.
+//!    After the ReplicaSets are scaled, a referenced Deployment is scaled
+//!    as its `scaleDown` asks ([`workload_ref`]).
 
+mod claim;
 mod context;
 mod ephemeral;
 pub mod events;
@@ -42,6 +53,7 @@ mod replica_sets;
 mod services;
 pub mod status;
 pub mod traffic;
+pub mod workload_ref;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -54,6 +66,7 @@ use rollout_core::{Observations, Rollout, Time};
 use serde_json::{Value, json};
 
 use crate::Error;
+use crate::workload::reference::{ReferenceError, Referenced};
 use crate::workload::{self, REVISION_ANNOTATION};
 pub use context::Context;
 use context::{reference, write_status};
@@ -100,8 +113,9 @@ pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
         .and_then(|c| i32::try_from(c).ok());
     let generation = object.metadata.generation.unwrap_or(0);
     let now = Time::from_system_time(SystemTime::now());
-    let (rollout, gate) = match Rollout::from_value(value, &format!("rollout {namespace}/{name}")) {
-        Ok(rollout) => {
+    let parsed = Rollout::from_value(value, &format!("rollout {namespace}/{name}"));
+    let (rollout, gate, referenced) = match parsed.map(|r| resolve(&ctx, r)) {
+        Ok(Ok((rollout, referenced))) => {
             let gate = match gate::check(&rollout, now) {
                 Gate::Run => match services::validate(&ctx, &rollout) {
                     Some(field) => Gate::Invalid(gate::invalid_message(&name, &field.to_string())),
@@ -109,15 +123,25 @@ pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
                 },
                 other => other,
             };
-            (Some(rollout), gate)
+            (Some(rollout), gate, referenced)
         }
+        Ok(Err(ReferenceError::Invalid(problem))) => (
+            None,
+            Gate::Invalid(gate::invalid_message(&name, &problem)),
+            None,
+        ),
+        Ok(Err(ReferenceError::Unsupported(field))) => (None, Gate::Unsupported(field), None),
         // A spec that does not even read as a Rollout's (a field of the wrong type, ...).
         Err(e) => {
             let problem = match e {
                 rollout_core::Error::Parse { field, .. } => field.to_string(),
                 other => other.to_string(),
             };
-            (None, Gate::Invalid(gate::invalid_message(&name, &problem)))
+            (
+                None,
+                Gate::Invalid(gate::invalid_message(&name, &problem)),
+                None,
+            )
         }
     };
     let refused = match gate {
@@ -148,23 +172,53 @@ pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
     };
     match (refused, rollout) {
         (Some(refused), _) => refused,
-        (None, Some(rollout)) => run(&ctx, rollout, &live_status, collision_count, now).await,
+        (None, Some(rollout)) => {
+            let live = Live {
+                status: &live_status,
+                collision_count,
+                referenced,
+            };
+            run(&ctx, rollout, &live, now).await
+        }
         // A Rollout that does not read is refused above.
         (None, None) => Ok(Action::await_change()),
     }
+}
+
+/// The Rollout's template resolved from its `workloadRef`, if it has one
+/// (see [`crate::workload::reference::resolve`]), from the cached Deployment.
+fn resolve(
+    ctx: &Context,
+    rollout: Rollout,
+) -> Result<(Rollout, Option<Referenced>), ReferenceError> {
+    let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
+    workload::reference::resolve(rollout, |name| {
+        let key = kube::runtime::reflector::ObjectRef::new(name).within(&namespace);
+        ctx.deployments.get(&key).map(|d| (*d).clone())
+    })
+}
+
+/// What a run reads of the Rollout besides its spec.
+struct Live<'a> {
+    /// The status as read.
+    status: &'a Value,
+    /// `status.collisionCount`.
+    collision_count: Option<i32>,
+    /// The Deployment its template comes from, if any.
+    referenced: Option<Referenced>,
 }
 
 /// The Rollout is run: see the module documentation, steps 3 and 4.
 async fn run(
     ctx: &Context,
     mut rollout: Rollout,
-    live_status: &Value,
-    collision_count: Option<i32>,
+    live: &Live<'_>,
     now: Time,
 ) -> Result<Action, Error> {
+    let live_status = live.status;
+    let collision_count = live.collision_count;
     let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
     let name = rollout.metadata.name.clone();
-    let uid = rollout.metadata.uid.clone().unwrap_or_default();
     let template = workload::pod_template(&rollout)
         .map_err(|e| Error::Shape {
             object: rollout.object_name(),
@@ -178,13 +232,14 @@ async fn run(
         Err(e) => return traffic::failed(ctx, &rollout, live_status, &e, now).await,
     };
 
-    let cached: Vec<Arc<ReplicaSet>> = ctx
+    workload_ref::sync_generation_annotation(ctx, &mut rollout, live.referenced.as_ref()).await?;
+    let in_namespace: Vec<Arc<ReplicaSet>> = ctx
         .replica_sets
         .state()
         .into_iter()
         .filter(|rs| rs.metadata.namespace.as_deref() == Some(namespace.as_str()))
-        .filter(|rs| crate::observe::owned_by(rs, &uid))
         .collect();
+    let cached = claim::claim_replica_sets(ctx, &rollout, in_namespace).await?;
     if cached.iter().any(|rs| {
         ctx.stale(
             "ReplicaSet",
@@ -291,6 +346,10 @@ async fn run(
         }
     }
     replica_sets::scale(ctx, &rollout, &decision.replica_sets, &replica_sets).await?;
+    if let Some(referenced) = &live.referenced {
+        let inputs = workload_ref::inputs(live_status, &rollout, &replica_sets[0], &decision);
+        workload_ref::scale_deployment(ctx, &rollout, referenced, &inputs).await?;
+    }
     let regarding = reference(&rollout);
     for event in &decision.events {
         ctx.recorder
@@ -307,7 +366,10 @@ async fn run(
         .filter_map(|rs| rs.status.as_ref())
         .map(|s| s.replicas)
         .sum();
-    let scale = status::scale_fields(rollout.spec.selector.as_ref(), pods);
+    let mut scale = status::scale_fields(rollout.spec.selector.as_ref(), pods);
+    scale.extend(workload_ref::status_fields(
+        live.referenced.as_ref().map(|r| r.generation),
+    ));
     write_status(
         ctx,
         &namespace,

@@ -58,7 +58,8 @@ pub(super) async fn find_or_create(
     if !owned.is_empty() {
         match defaulted_template(ctx, rollout, template, hash).await? {
             Ok(desired) => {
-                if let Some(rs) = workload::current_by_template(owned, &desired) {
+                let anti_affinity = workload::anti_affinity::strategy(rollout);
+                if let Some(rs) = workload::current_by_template(owned, &desired, anti_affinity) {
                     tracing::info!(
                         rollout = %rollout.object_name(),
                         replica_set = rs.metadata.name.as_deref().unwrap_or_default(),
@@ -147,8 +148,11 @@ async fn create(
     let stable_exists = stable.is_some_and(|s| workload::current_by_hash(owned, s).is_some());
     let ephemeral =
         ephemeral_metadata_for_new(rollout, stable_exists).map_err(|e| shape(rollout, e))?;
-    let body = workload::desired_replica_set(rollout, template, hash, revision, ephemeral.as_ref())
-        .map_err(|e| shape(rollout, e))?;
+    let mut body =
+        workload::desired_replica_set(rollout, template, hash, revision, ephemeral.as_ref())
+            .map_err(|e| shape(rollout, e))?;
+    // The anti-affinity term against the stable pods: in the ReplicaSet only, after the hash.
+    workload::anti_affinity::inject(&mut body["spec"]["template"], rollout, hash);
     let name = body["metadata"]["name"]
         .as_str()
         .unwrap_or_default()

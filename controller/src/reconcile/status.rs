@@ -167,7 +167,7 @@ fn is_empty(v: Option<&Value>) -> bool {
 
 /// RFC 7386 merge patch from `old` to `new` (objects recursed, anything
 /// else replaced whole; removed fields become `null`).
-fn merge_diff(old: &Value, new: &Value) -> Option<Value> {
+pub(crate) fn merge_diff(old: &Value, new: &Value) -> Option<Value> {
     let (Some(o), Some(n)) = (old.as_object(), new.as_object()) else {
         return (old != new).then(|| new.clone());
     };

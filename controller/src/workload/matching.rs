@@ -4,8 +4,8 @@
 //! `rollouts-pod-template-hash` label is the template's hash
 //! ([`current_by_hash`]); failing that, the first ReplicaSet (oldest first)
 //! whose pod template equals the Rollout's, ignoring the hash label, the
-//! injected canary/stable metadata and the deprecated `serviceAccount` field
-//! ([`current_by_template`]).
+//! injected canary/stable metadata, the injected anti-affinity term and the
+//! deprecated `serviceAccount` field ([`current_by_template`]).
 //!
 //! The second step is what adopts a ReplicaSet created by Argo's controller,
 //! whose hash is computed differently (see [`super::hash`]): moving a
@@ -19,6 +19,7 @@
 //! defaults of the cluster's own version.
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
+use rollout_core::spec::AntiAffinity;
 use serde_json::Value;
 
 use super::ephemeral::{self, PodMetadata};
@@ -36,14 +37,17 @@ pub fn current_by_hash<'a>(replica_sets: &[&'a ReplicaSet], hash: &str) -> Optio
 }
 
 /// The oldest ReplicaSet whose pod template equals `desired`, a template in
-/// the API server's defaulted form made comparable by [`comparable_template`].
+/// the API server's defaulted form made comparable by [`comparable_template`];
+/// `anti_affinity` is the Rollout's (see [`super::anti_affinity::strategy`]),
+/// whose injected term is not part of the comparison.
 pub fn current_by_template<'a>(
     replica_sets: &[&'a ReplicaSet],
     desired: &Value,
+    anti_affinity: Option<&AntiAffinity>,
 ) -> Option<&'a ReplicaSet> {
-    oldest_first(replica_sets)
-        .into_iter()
-        .find(|rs| live_template(rs).is_some_and(|live| semantic::equal(&live, desired)))
+    oldest_first(replica_sets).into_iter().find(|rs| {
+        live_template(rs, anti_affinity).is_some_and(|live| semantic::equal(&live, desired))
+    })
 }
 
 /// A pod template made comparable: without the hash label and the
@@ -63,11 +67,13 @@ pub fn comparable_template(mut template: Value) -> Value {
 }
 
 /// A live ReplicaSet's pod template without what Argo injects into it: the
-/// ephemeral metadata its annotation records, then made comparable.
-fn live_template(rs: &ReplicaSet) -> Option<Value> {
+/// ephemeral metadata its annotation records and the anti-affinity term,
+/// then made comparable.
+fn live_template(rs: &ReplicaSet, anti_affinity: Option<&AntiAffinity>) -> Option<Value> {
     let mut template = serde_json::to_value(&rs.spec.as_ref()?.template).ok()?;
     let recorded = PodMetadata::recorded(rs.metadata.annotations.as_ref());
     ephemeral::sync(&mut template, recorded.as_ref(), None);
+    super::anti_affinity::remove(&mut template, anti_affinity);
     Some(comparable_template(template))
 }
 

@@ -15,12 +15,21 @@
 //! - [`history`]: the old ReplicaSets `revisionHistoryLimit` deletes;
 //! - [`matching`]: finding the current ReplicaSet, by hash label first and
 //!   then by template equality, so that ReplicaSets created by Argo's
-//!   controller are adopted instead of redeployed.
+//!   controller are adopted instead of redeployed;
+//! - [`reference`](mod@reference): `spec.workloadRef`, the template taken from a
+//!   Deployment, and what `scaleDown` does to it;
+//! - [`anti_affinity`]: the anti-affinity term injected against the stable
+//!   ReplicaSet's pods;
+//! - [`claim`]: orphaned ReplicaSets adopted, and the Rollout's own
+//!   released when they no longer match its selector.
 
+pub mod anti_affinity;
+pub mod claim;
 pub mod ephemeral;
 pub mod hash;
 pub mod history;
 pub mod matching;
+pub mod reference;
 pub mod replica_set;
 mod semantic;
 
@@ -49,11 +58,10 @@ pub const SCALE_DOWN_DEADLINE_ANNOTATION: &str = "scale-down-deadline";
 /// What makes a Rollout's workload unusable, naming the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WorkloadError {
-    /// `spec.workloadRef` is set: not run by this controller yet.
-    #[error(
-        "spec.workloadRef: a Rollout that takes its pod template from another workload is not supported by rollgate-controller yet; write the template in spec.template"
-    )]
-    WorkloadRefNotSupported,
+    /// `spec.workloadRef` is set and has not been resolved
+    /// ([`reference::resolve`] fills `spec.template` in from the workload).
+    #[error("spec.workloadRef: the referenced workload's pod template has not been read yet")]
+    Unresolved,
     /// Neither `spec.template` nor `spec.workloadRef`.
     #[error("spec.template: required: the pod template of the Rollout's pods")]
     MissingTemplate,
@@ -69,8 +77,9 @@ pub enum WorkloadError {
 
 /// The pod template of a Rollout (`spec.template`).
 ///
-/// A Rollout with `spec.workloadRef` is refused for now
-/// ([`WorkloadError::WorkloadRefNotSupported`]).
+/// A Rollout with `spec.workloadRef` has its template once
+/// [`reference::resolve`] has read it from the Deployment; before that
+/// there is none ([`WorkloadError::Unresolved`]).
 ///
 /// ```
 /// use rollgate_controller::workload::{pod_template, WorkloadError};
@@ -78,11 +87,11 @@ pub enum WorkloadError {
 ///     "metadata": {"name": "web"},
 ///     "spec": {"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
 ///              "strategy": {"canary": {}}}}), "web").unwrap();
-/// assert_eq!(pod_template(&rollout), Err(WorkloadError::WorkloadRefNotSupported));
+/// assert_eq!(pod_template(&rollout), Err(WorkloadError::Unresolved));
 /// ```
 pub fn pod_template(rollout: &Rollout) -> Result<&Value, WorkloadError> {
     if rollout.spec.workload_ref.is_some() {
-        return Err(WorkloadError::WorkloadRefNotSupported);
+        return Err(WorkloadError::Unresolved);
     }
     match &rollout.spec.template {
         None => Err(WorkloadError::MissingTemplate),

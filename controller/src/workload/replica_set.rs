@@ -16,7 +16,9 @@
 //! Rollout's annotations copied, the revision raised to the highest other
 //! revision + 1 when it is lower (going back to an older template makes its
 //! ReplicaSet the newest revision), the previous revision appended to
-//! `revision-history`, and `minReadySeconds` kept equal to the Rollout's.
+//! `revision-history`, `minReadySeconds` kept equal to the Rollout's, and
+//! the injected anti-affinity term kept naming the current stable
+//! ReplicaSet ([`super::anti_affinity`]).
 
 use std::collections::BTreeMap;
 
@@ -24,6 +26,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use rollout_core::{ReplicaSetTarget, Rollout};
 use serde_json::{Map, Value, json};
 
+use super::anti_affinity;
 use super::ephemeral::{self, PodMetadata};
 use super::{
     DESIRED_REPLICAS_ANNOTATION, POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION,
@@ -231,7 +234,20 @@ pub fn sync_current_replica_set(
         .and_then(|s| s.min_ready_seconds)
         .unwrap_or(0)
         != min_ready;
-    if changed.is_empty() && !min_ready_changed {
+    let hash = rs
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(POD_TEMPLATE_HASH_LABEL))
+        .cloned()
+        .unwrap_or_default();
+    let live_template = rs
+        .spec
+        .as_ref()
+        .and_then(|s| serde_json::to_value(&s.template).ok())
+        .unwrap_or(Value::Null);
+    let affinity_changed = anti_affinity::needs_update(&live_template, rollout, &hash);
+    if changed.is_empty() && !min_ready_changed && !affinity_changed {
         return None;
     }
     let mut patch = json!({});
@@ -239,7 +255,18 @@ pub fn sync_current_replica_set(
         patch["metadata"] = json!({"annotations": changed});
     }
     if min_ready_changed {
-        patch["spec"] = json!({"minReadySeconds": min_ready});
+        patch["spec"]["minReadySeconds"] = json!(min_ready);
+    }
+    // As Argo, any update of the ReplicaSet also sets its affinity to the
+    // template's own plus the term against the current stable ReplicaSet.
+    let live_affinity = live_template
+        .pointer("/spec/affinity")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let desired_affinity = anti_affinity::affinity(rollout, &hash).unwrap_or(Value::Null);
+    if let Some(affinity) = crate::reconcile::status::merge_diff(&live_affinity, &desired_affinity)
+    {
+        patch["spec"]["template"] = json!({"spec": {"affinity": affinity}});
     }
     Some(patch)
 }

@@ -197,14 +197,14 @@ fn a_replica_set_of_argos_controller_is_adopted_by_template_equality() {
     assert!(current_by_hash(&all, "ourhash").is_none());
     // ... but by template, against the defaulted desired template.
     let desired = comparable_template(defaulted("ourhash", "nginx:1.27"));
-    let found = current_by_template(&all, &desired).map(|rs| rs.metadata.name.clone());
+    let found = current_by_template(&all, &desired, None).map(|rs| rs.metadata.name.clone());
     assert_eq!(found, Some(Some("web-7d4b9c8f5".into())));
     // A different image is a different template.
     let changed = comparable_template(defaulted("ourhash", "nginx:1.28"));
-    assert!(current_by_template(&all, &changed).is_none());
+    assert!(current_by_template(&all, &changed, None).is_none());
     // Undefaulted, the Rollout's template does not match: defaulting matters.
     let raw = comparable_template(pod_template(&rollout(json!({}))).unwrap().clone());
-    assert!(current_by_template(&all, &raw).is_none());
+    assert!(current_by_template(&all, &raw, None).is_none());
     // By label: the one labelled so.
     assert_eq!(
         current_by_hash(&all, "old").and_then(|rs| rs.metadata.name.clone()),
@@ -241,4 +241,57 @@ fn scaling_writes_only_what_differs() {
         scale_patch(&rs, &target(4, Some(deadline)), 6),
         Some(json!({"metadata": {"annotations": {"rollout.argoproj.io/desired-replicas": "6"}}}))
     );
+}
+
+fn anti_affinity_rollout(stable: &str) -> Rollout {
+    let mut ro = rollout(json!({}));
+    let mut value = serde_json::to_value(&ro).unwrap();
+    value["spec"]["strategy"]["canary"]["antiAffinity"] =
+        json!({"requiredDuringSchedulingIgnoredDuringExecution": {}});
+    value["status"] = json!({"stableRS": stable});
+    ro = Rollout::from_value(value, "web").unwrap();
+    ro
+}
+
+#[test]
+fn a_replica_set_naming_an_old_stable_gets_the_term_against_the_new_one() {
+    let old = anti_affinity_rollout("s1");
+    let mut template = old.spec.template.clone().unwrap();
+    crate::workload::anti_affinity::inject(&mut template, &old, "c1");
+    template["metadata"]["labels"]["rollouts-pod-template-hash"] = json!("c1");
+    let rs = replica_set(json!({
+        "metadata": {"name": "web-c1", "labels": {"app": "web", "rollouts-pod-template-hash": "c1"},
+                     "annotations": {"rollout.argoproj.io/revision": "3"}},
+        "spec": {"minReadySeconds": 7, "selector": {}, "template": template}
+    }));
+    // In line: nothing to write.
+    assert_eq!(sync_current_replica_set(&old, &rs, 2), None);
+    // The stable ReplicaSet is now s2: the term follows it.
+    let moved = anti_affinity_rollout("s2");
+    let patch = sync_current_replica_set(&moved, &rs, 2).unwrap();
+    assert_eq!(
+        patch,
+        json!({"spec": {"template": {"spec": {"affinity": {"podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [{
+                "labelSelector": {"matchExpressions": [{"key": "rollouts-pod-template-hash",
+                    "operator": "In", "values": ["s2"]}]},
+                "namespaces": ["shop"], "topologyKey": "kubernetes.io/hostname"}]}}}}}})
+    );
+}
+
+#[test]
+fn the_injected_term_is_not_part_of_template_equality() {
+    let ro = anti_affinity_rollout("s1");
+    let mut live = defaulted("argohash", "nginx:1.27");
+    crate::workload::anti_affinity::inject(&mut live, &ro, "argohash");
+    assert!(live["spec"]["affinity"].is_object());
+    let rs = replica_set(json!({
+        "metadata": {"name": "web-argohash", "labels": {"rollouts-pod-template-hash": "argohash"}},
+        "spec": {"selector": {}, "template": live}
+    }));
+    let desired = comparable_template(defaulted("ourhash", "nginx:1.27"));
+    let strategy = crate::workload::anti_affinity::strategy(&ro);
+    assert!(current_by_template(&[&rs], &desired, strategy).is_some());
+    // Without knowing the Rollout asks for anti-affinity, the term is a difference.
+    assert!(current_by_template(&[&rs], &desired, None).is_none());
 }
