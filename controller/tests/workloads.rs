@@ -263,7 +263,7 @@ async fn a_missing_deployment_is_invalid_until_it_exists_and_never_leaves_it_alo
     let message = condition(&invalid, "InvalidSpec").unwrap()["message"].clone();
     assert_eq!(
         message,
-        "The Rollout \"api\" is invalid: spec.workloadRef: Invalid value: v1alpha1.ObjectRef{APIVersion:\"apps/v1\", Kind:\"Deployment\", Name:\"api\", ScaleDown:\"never\"}: deployments.apps \"api\" not found"
+        "The Rollout \"api\" is invalid: spec.workloadRef: Invalid value: {apiVersion: \"apps/v1\", kind: \"Deployment\", name: \"api\", scaleDown: \"never\"}: deployments.apps \"api\" not found"
     );
     assert!(rollout_replica_sets(&cluster, "api").await.is_empty());
 

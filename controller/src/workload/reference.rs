@@ -15,9 +15,11 @@
 //! `spec.workloadRef`: a Rollout with both a workload reference and a
 //! template with labels or annotations, a kind Argo does not resolve, an
 //! API version the cluster does not serve, and a Deployment that does not
-//! exist. Argo writes the reference in Go's syntax in that message
-//! (`v1alpha1.ObjectRef{APIVersion:"apps/v1", ...}`); so does this, so that
-//! the condition reads the same under either controller.
+//! exist. Argo prints the reference as a Go struct in that message
+//! (`v1alpha1.ObjectRef{APIVersion:"apps/v1", ...}`); this prints the same
+//! fields under the Rollout's own field names
+//! (`{apiVersion: "apps/v1", kind: "Deployment", ...}`), a deliberate
+//! difference: the rest of the message is Argo's.
 //!
 //! Two deliberate differences: a `ReplicaSet` or `PodTemplate` reference
 //! (which Argo resolves too) gets `Unsupported`, and a `scaleDown` other than
@@ -112,11 +114,11 @@ pub fn resolve(
     let scale_down_text = reference.scale_down.clone().unwrap_or_default();
     let invalid = |problem: &str| {
         ReferenceError::Invalid(format!(
-            "spec.workloadRef: Invalid value: v1alpha1.ObjectRef{{APIVersion:{}, Kind:{}, Name:{}, ScaleDown:{}}}: {problem}",
-            go_quoted(&api_version),
-            go_quoted(&kind),
-            go_quoted(&name),
-            go_quoted(&scale_down_text),
+            "spec.workloadRef: Invalid value: {{apiVersion: {}, kind: {}, name: {}, scaleDown: {}}}: {problem}",
+            quoted(&api_version),
+            quoted(&kind),
+            quoted(&name),
+            quoted(&scale_down_text),
         ))
     };
     if !template_is_empty(rollout.spec.template.as_ref()) {
@@ -147,7 +149,7 @@ pub fn resolve(
     if version != "v1" {
         return Err(invalid(&format!(
             "the server could not find the requested resource, GroupVersion {} not found",
-            go_quoted(&api_version)
+            quoted(&api_version)
         )));
     }
     let scale_down = match scale_down_text.as_str() {
@@ -157,14 +159,14 @@ pub fn resolve(
         other => {
             return Err(ReferenceError::Invalid(format!(
                 "spec.workloadRef.scaleDown: {}: expected never, onsuccess or progressively",
-                go_quoted(other)
+                quoted(other)
             )));
         }
     };
     let Some(found) = deployment(&name) else {
         return Err(invalid(&format!(
             "deployments.apps {} not found",
-            go_quoted(&name)
+            quoted(&name)
         )));
     };
     let spec = found.spec.unwrap_or_default();
@@ -192,8 +194,8 @@ fn template_is_empty(template: Option<&Value>) -> bool {
     !non_empty("labels") && !non_empty("annotations")
 }
 
-/// A string as Go's `%q` writes it (for the ASCII of Kubernetes names).
-fn go_quoted(s: &str) -> String {
+/// A string in double quotes, escaped as JSON.
+fn quoted(s: &str) -> String {
     Value::String(s.to_owned()).to_string()
 }
 

@@ -98,7 +98,7 @@ fn a_missing_deployment_is_invalid_in_argos_words() {
     assert_eq!(
         err,
         ReferenceError::Invalid(
-            "spec.workloadRef: Invalid value: v1alpha1.ObjectRef{APIVersion:\"apps/v1\", Kind:\"Deployment\", Name:\"web\", ScaleDown:\"onsuccess\"}: deployments.apps \"web\" not found".into()
+            "spec.workloadRef: Invalid value: {apiVersion: \"apps/v1\", kind: \"Deployment\", name: \"web\", scaleDown: \"onsuccess\"}: deployments.apps \"web\" not found".into()
         )
     );
 }
