@@ -32,6 +32,8 @@ use crate::Error;
 use crate::metrics::Metrics;
 use crate::reconcile::{self, Context, FIELD_MANAGER};
 use crate::serve::Readiness;
+use crate::traffic::binaries::PluginBinaries;
+use crate::traffic::download::Limits;
 use crate::traffic::{RegistrySource, Routers, registry};
 
 /// The label that assigns a Rollout to one controller instance.
@@ -49,6 +51,9 @@ pub struct Settings {
     /// The namespace of the `argo-rollouts-config` ConfigMap that registers
     /// traffic-router plugins (Argo's: the controller's own namespace).
     pub config_namespace: String,
+    /// Where plugins registered with an `http(s)` location are downloaded
+    /// (see [`crate::traffic::binaries`]).
+    pub plugin_dir: std::path::PathBuf,
 }
 
 /// The label selector for the Rollouts of an instance (Argo's `InstanceIDRequirement`).
@@ -117,7 +122,8 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         namespace: settings.config_namespace.clone(),
         name: registry::CONFIG_MAP.into(),
     };
-    let routers = Routers::new(client.clone(), registry);
+    let binaries = PluginBinaries::new(settings.plugin_dir.clone(), Limits::default());
+    let routers = Routers::new(client.clone(), registry, binaries);
     let ctx = Arc::new(Context::new(
         client,
         store,
