@@ -24,12 +24,12 @@ use kube::api::ApiResource;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::reflector::Store;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
 use crate::metrics::Metrics;
+use crate::reconcile::filled;
 use crate::reconcile::{self, Context, FIELD_MANAGER};
 use crate::serve::Readiness;
 use crate::traffic::binaries::PluginBinaries;
@@ -81,16 +81,6 @@ pub struct Hooks {
     pub shutdown: CancellationToken,
 }
 
-/// Whether a watch cache has been filled, asked without waiting (see
-/// [`Context`]'s note on `Store::wait_until_ready`).
-fn filled<K: kube::Resource + Clone + 'static>(store: &Store<K>) -> bool
-where
-    K::DynamicType: Eq + std::hash::Hash + Clone,
-{
-    use futures::FutureExt as _;
-    matches!(store.wait_until_ready().now_or_never(), Some(Ok(())))
-}
-
 /// Runs the controller until `hooks.shutdown` is cancelled.
 pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
     let resource = reconcile::rollout_resource();
@@ -117,7 +107,6 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         .reflect(service_writer)
         .touched_objects();
     let recorder = reconcile::events::Recorder::new(client.clone(), FIELD_MANAGER);
-    let caches = (store.clone(), service_store.clone());
     let registry = RegistrySource {
         namespace: settings.config_namespace.clone(),
         name: registry::CONFIG_MAP.into(),
@@ -141,9 +130,10 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
     );
     let rollout_store = controller.store();
     hooks.metrics.rollouts().set(Some(rollout_store.clone()));
+    let caches = ctx.clone();
     hooks
         .readiness
-        .running(move || filled(&rollout_store) && filled(&caches.0) && filled(&caches.1));
+        .running(move || filled(&rollout_store) && caches.caches_ready());
     let metrics = hooks.metrics.clone();
     controller
         .owns_stream(replica_set_events)

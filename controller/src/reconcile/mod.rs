@@ -56,6 +56,7 @@ use serde_json::{Value, json};
 use crate::Error;
 use crate::workload::{self, REVISION_ANNOTATION};
 pub use context::Context;
+pub(crate) use context::filled;
 use context::{reference, write_status};
 use gate::Gate;
 use refuse::{refuse_create, refuse_invalid, refuse_unsupported};
