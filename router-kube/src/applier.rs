@@ -75,6 +75,12 @@ impl Applier {
         Self::build(client, ApplierOptions::default(), None)
     }
 
+    /// An applier over `client` with [`ApplierOptions::uncached`]: no
+    /// request limit and no watch cache, so that every read is a request.
+    pub fn uncached(client: LazyClient) -> Self {
+        Self::build(client, ApplierOptions::uncached(), None)
+    }
+
     /// An applier over `client` with `options`.
     ///
     /// # Errors

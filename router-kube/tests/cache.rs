@@ -251,7 +251,7 @@ async fn without_list_permission_reads_go_to_the_server_and_the_cache_gives_up()
 #[tokio::test]
 async fn without_the_cache_every_read_is_one_get() {
     let fake = Fake::with(&[("web", "30")]);
-    let applier = over(&fake, direct());
+    let applier = over(&fake, ApplierOptions::uncached());
     for _ in 0..3 {
         applier.converge(&web(), want_weight("30")).await.unwrap();
     }
