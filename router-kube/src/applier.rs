@@ -136,6 +136,18 @@ impl Applier {
             .cloned()
     }
 
+    /// Stops the watch caches of `resource` (in every namespace), so that
+    /// no more requests go out for it: for a resource no longer used, such
+    /// as a kind the API server now serves at another version. A later read
+    /// of it starts a new watch. Returns how many watches were stopped (0
+    /// without the watch cache).
+    pub fn stop_watches(&self, resource: &ApiResource) -> usize {
+        self.inner
+            .cache
+            .as_ref()
+            .map_or(0, |cache| cache.stop(resource))
+    }
+
     /// The watch of `resource` in `namespace`, when caching is on.
     async fn watch(
         &self,
