@@ -66,6 +66,9 @@ pub enum DownloadError {
     /// The location is not an `http://` or `https://` URL.
     #[error("expected an http:// or https:// URL")]
     NotHttp,
+    /// The location cannot be read as a URL.
+    #[error("not a valid URL: {0}")]
+    InvalidUrl(String),
     /// No CA certificates to verify an `https://` server with.
     #[error("cannot load the system's CA certificates to verify {url}: {message}")]
     Certificates {
@@ -139,7 +142,9 @@ pub async fn download(url: &str, to: &Path, limits: &Limits) -> Result<Downloade
 }
 
 async fn fetch(url: &str, to: &Path, limits: &Limits) -> Result<Downloaded, DownloadError> {
-    let mut uri: Uri = url.parse().map_err(|_| DownloadError::NotHttp)?;
+    let mut uri: Uri = url
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| DownloadError::InvalidUrl(e.to_string()))?;
     let mut redirects = 0;
     let response = loop {
         let response = get(&uri).await?;

@@ -176,6 +176,15 @@ async fn https_is_refused_by_a_server_speaking_plain_http() {
     );
 }
 
+#[tokio::test]
+async fn a_location_that_is_not_a_url_is_refused_before_any_request() {
+    let (result, _dir) = fetch_to("http://127.0.0.1:9/a plugin", Limits::default()).await;
+    assert_eq!(
+        result.unwrap_err().to_string(),
+        "not a valid URL: invalid uri character"
+    );
+}
+
 #[test]
 fn a_relative_location_resolves_against_the_directory_of_the_url() {
     let from: Uri = "http://127.0.0.1:8080/releases/v1/plugin".parse().unwrap();
