@@ -348,6 +348,11 @@ impl Watch {
     /// The watch was stopped: reads that still hold it go to the server.
     fn stop(&self) {
         tracing::debug!(watch = %self.label, "the watch is stopped");
+        self.unavailable();
+    }
+
+    /// Reads go to the server from now on; nothing is kept.
+    fn unavailable(&self) {
         let mut state = self.write();
         state.phase = Phase::Unavailable;
         state.objects = Objects::new();
@@ -362,10 +367,7 @@ impl Watch {
             "cannot list and watch (does this identity have list and watch permission?); \
              reading from the API server instead"
         );
-        let mut state = self.write();
-        state.phase = Phase::Unavailable;
-        state.objects = Objects::new();
-        state.listing = None;
+        self.unavailable();
     }
 }
 
