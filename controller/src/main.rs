@@ -1,7 +1,8 @@
 //! `rollgate-controller`: runs `argoproj.io/v1alpha1` canary Rollouts.
 //!
 //! ```text
-//! rollgate-controller [--namespace NS] [--instance-id ID] [--config-namespace NS] [--kubeconfig FILE] [--log-format json|text]
+//! rollgate-controller [--namespace NS] [--instance-id ID] [--config-namespace NS] [--plugin-dir DIR]
+//!     [--kubeconfig FILE] [--log-format json|text]
 //!     [--leader-elect[=true|false]] [--leader-election-namespace NS]
 //!     [--leader-election-lease-duration 15s] [--leader-election-renew-deadline 10s]
 //!     [--leader-election-retry-period 2s]
@@ -10,7 +11,8 @@
 //!
 //! Traffic-router plugins are registered in the `argo-rollouts-config`
 //! ConfigMap of `--config-namespace` (default: `POD_NAMESPACE`, else
-//! `argo-rollouts`, as Argo's controller finds its own namespace).
+//! `argo-rollouts`, as Argo's controller finds its own namespace); those
+//! with an `http(s)` location are downloaded into `--plugin-dir`.
 //! The cluster comes from `--kubeconfig`, else from kube's inference
 //! (`KUBECONFIG`, `~/.kube/config`, or the in-cluster service account).
 //! Logs go to stderr, filtered by `ROLLGATE_LOG` (default `info`). SIGTERM
@@ -28,6 +30,7 @@ use clap::{Parser, ValueEnum};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use rollgate_controller::leader::{self, Election};
 use rollgate_controller::metrics::Metrics;
+use rollgate_controller::traffic::binaries::default_plugin_dir;
 use rollgate_controller::{Operations, Settings, operate};
 use tracing_subscriber::EnvFilter;
 
@@ -46,6 +49,10 @@ struct Args {
     /// traffic-router plugins (default: POD_NAMESPACE, else argo-rollouts).
     #[arg(long)]
     config_namespace: Option<String>,
+    /// Where plugins registered with an http(s) location are downloaded
+    /// (default: rollgate-plugin-bin in the temporary directory, $TMPDIR or /tmp).
+    #[arg(long, value_name = "DIR", default_value_os_t = default_plugin_dir())]
+    plugin_dir: PathBuf,
     /// A kubeconfig file (default: KUBECONFIG, ~/.kube/config or in-cluster).
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
@@ -202,6 +209,7 @@ async fn main() -> ExitCode {
                     .filter(|ns| !ns.is_empty())
             })
             .unwrap_or_else(|| "argo-rollouts".into()),
+        plugin_dir: args.plugin_dir,
     };
     match operate(client, metrics, settings, operations).await {
         Ok(()) => ExitCode::SUCCESS,

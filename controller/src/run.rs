@@ -23,15 +23,17 @@ use kube::Client;
 use kube::api::ApiResource;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
 use crate::metrics::Metrics;
+use crate::reconcile::filled;
 use crate::reconcile::{self, Context, FIELD_MANAGER};
 use crate::serve::Readiness;
+use crate::traffic::binaries::PluginBinaries;
+use crate::traffic::download::Limits;
 use crate::traffic::{RegistrySource, Routers, registry};
 
 /// The label that assigns a Rollout to one controller instance.
@@ -49,6 +51,9 @@ pub struct Settings {
     /// The namespace of the `argo-rollouts-config` ConfigMap that registers
     /// traffic-router plugins (Argo's: the controller's own namespace).
     pub config_namespace: String,
+    /// Where plugins registered with an `http(s)` location are downloaded
+    /// (see [`crate::traffic::binaries`]).
+    pub plugin_dir: std::path::PathBuf,
 }
 
 /// The label selector for the Rollouts of an instance (Argo's `InstanceIDRequirement`).
@@ -74,16 +79,6 @@ pub struct Hooks {
     pub readiness: Readiness,
     /// Cancelled to stop after the reconciles in flight.
     pub shutdown: CancellationToken,
-}
-
-/// Whether a watch cache has been filled, asked without waiting (see
-/// [`Context`]'s note on `Store::wait_until_ready`).
-fn filled<K: kube::Resource + Clone + 'static>(store: &Store<K>) -> bool
-where
-    K::DynamicType: Eq + std::hash::Hash + Clone,
-{
-    use futures::FutureExt as _;
-    matches!(store.wait_until_ready().now_or_never(), Some(Ok(())))
 }
 
 /// Runs the controller until `hooks.shutdown` is cancelled.
@@ -127,16 +122,12 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         .reflect(deployment_writer)
         .touched_objects();
     let recorder = reconcile::events::Recorder::new(client.clone(), FIELD_MANAGER);
-    let caches = (
-        store.clone(),
-        service_store.clone(),
-        deployment_store.clone(),
-    );
     let registry = RegistrySource {
         namespace: settings.config_namespace.clone(),
         name: registry::CONFIG_MAP.into(),
     };
-    let routers = Routers::new(client.clone(), registry);
+    let binaries = PluginBinaries::new(settings.plugin_dir.clone(), Limits::default());
+    let routers = Routers::new(client.clone(), registry, binaries);
     let ctx = Arc::new(
         Context::new(client, store, service_store, recorder, routers)
             .with_deployments(deployment_store),
@@ -151,9 +142,10 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
     );
     let rollout_store = controller.store();
     hooks.metrics.rollouts().set(Some(rollout_store.clone()));
-    hooks.readiness.running(move || {
-        filled(&rollout_store) && filled(&caches.0) && filled(&caches.1) && filled(&caches.2)
-    });
+    let caches = ctx.clone();
+    hooks
+        .readiness
+        .running(move || filled(&rollout_store) && caches.caches_ready());
     let metrics = hooks.metrics.clone();
     let referencing = controller.store();
     let deployment_owner = owner.clone();

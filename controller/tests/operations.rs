@@ -13,6 +13,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::Api;
 use serde_json::json;
 
+use support::progress::{eventually, set_image, update_to_pause};
 use support::{
     Controller, basic_canary, cluster, healthy, http_get, kubectl_argo_rollouts, rollout, wait_for,
 };
@@ -38,12 +39,18 @@ async fn leads(port: u16) -> bool {
 
 /// Waits until the controller on `port` leads; how long that took.
 async fn until_leading(port: u16, limit: Duration) -> Duration {
-    let start = Instant::now();
-    while !leads(port).await {
-        assert!(start.elapsed() < limit, "not leading after {limit:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    start.elapsed()
+    eventually(limit, "leading", || async {
+        leads(port).await.then_some(())
+    })
+    .await
+    .1
+}
+
+/// A controller with exactly its ClusterRole, once it leads.
+async fn leading_controller(cluster: &rollgate_testkit::Cluster) -> Controller {
+    let controller = Controller::start_with_role(cluster).await;
+    until_leading(controller.metrics_port, Duration::from_secs(20)).await;
+    controller
 }
 
 #[tokio::test]
@@ -51,18 +58,13 @@ async fn the_standby_takes_over_when_the_leader_is_killed_mid_rollout() {
     let Some(cluster) = cluster("ctl-failover").await else {
         return;
     };
-    let mut first = Controller::start_with_role(&cluster).await;
-    until_leading(first.metrics_port, Duration::from_secs(20)).await;
+    let mut first = leading_controller(&cluster).await;
     let second = Controller::start_with_role(&cluster).await;
     // The standby serves, is ready, and does not lead.
-    let start = Instant::now();
-    while http_get(second.healthz_port, "/healthz").await.is_none() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the standby does not serve"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(Duration::from_secs(10), "serving on the standby", || {
+        http_get(second.healthz_port, "/healthz")
+    })
+    .await;
     assert_eq!(
         http_get(second.healthz_port, "/readyz").await.map(|a| a.0),
         Some(200)
@@ -76,11 +78,7 @@ async fn the_standby_takes_over_when_the_leader_is_killed_mid_rollout() {
         .await;
     wait_for(&cluster, "web", "Healthy", healthy).await;
     assert!(!leads(second.metrics_port).await, "two leaders");
-    kubectl_argo_rollouts(&cluster, &["set", "image", "web", "app=nginx:1.28"]);
-    wait_for(&cluster, "web", "paused at step 1", |o| {
-        o["status"]["phase"] == "Paused" && o["status"]["currentStepIndex"] == 1
-    })
-    .await;
+    update_to_pause(&cluster, "web", "nginx:1.28", 1).await;
 
     first.kill();
     let killed = Instant::now();
@@ -122,8 +120,7 @@ async fn metrics_name_the_rollout_with_argos_names_and_labels() {
     let Some(cluster) = cluster("ctl-metrics").await else {
         return;
     };
-    let controller = Controller::start_with_role(&cluster).await;
-    until_leading(controller.metrics_port, Duration::from_secs(20)).await;
+    let controller = leading_controller(&cluster).await;
     cluster
         .create(rollout(
             "web",
@@ -134,24 +131,21 @@ async fn metrics_name_the_rollout_with_argos_names_and_labels() {
     wait_for(&cluster, "web", "Healthy", healthy).await;
     let ns = &cluster.namespace;
     // The gauges come from the watch cache: give it a moment to see the last status.
-    let start = Instant::now();
-    let text = loop {
-        let (status, text) = http_get(controller.metrics_port, "/metrics")
-            .await
-            .expect("/metrics answers");
-        assert_eq!(status, 200);
-        let info = format!(
-            r#"rollout_info{{namespace="{ns}",name="web",strategy="canary",traffic_router="",phase="Completed"}}"#
-        );
-        if sample(&text, &info) == Some(1.0) {
-            break text;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "no {info} in:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let info = format!(
+        r#"rollout_info{{namespace="{ns}",name="web",strategy="canary",traffic_router="",phase="Completed"}}"#
+    );
+    let (text, _) = eventually(
+        Duration::from_secs(10),
+        &format!("{info} on /metrics"),
+        || async {
+            let (status, text) = http_get(controller.metrics_port, "/metrics")
+                .await
+                .expect("/metrics answers");
+            assert_eq!(status, 200);
+            (sample(&text, &info) == Some(1.0)).then_some(text)
+        },
+    )
+    .await;
     let rollout = format!(r#"namespace="{ns}",name="web""#);
     for (series, value) in [
         (format!("rollout_info_replicas_available{{{rollout}}}"), 5.0),
@@ -218,8 +212,7 @@ async fn a_leader_that_loses_the_lease_stops_reconciling_and_stands_by() {
     let Some(cluster) = cluster("ctl-lost-lease").await else {
         return;
     };
-    let controller = Controller::start_with_role(&cluster).await;
-    until_leading(controller.metrics_port, Duration::from_secs(20)).await;
+    let controller = leading_controller(&cluster).await;
     cluster
         .create(rollout("web", "nginx:1.27", basic_canary()))
         .await;
@@ -245,14 +238,12 @@ async fn a_leader_that_loses_the_lease_stops_reconciling_and_stands_by() {
         }
     };
     take(Some("another-controller"), 3600).await;
-    let start = Instant::now();
-    while leads(controller.metrics_port).await {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "still leading 5 s after losing the lease"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        Duration::from_secs(5),
+        "standing by after losing the lease",
+        || async { (!leads(controller.metrics_port).await).then_some(()) },
+    )
+    .await;
     let (_, text) = http_get(controller.metrics_port, "/metrics").await.unwrap();
     assert!(
         !text.contains("rollout_info{"),
@@ -260,7 +251,7 @@ async fn a_leader_that_loses_the_lease_stops_reconciling_and_stands_by() {
     );
 
     // Not leading, it does not reconcile: an update is left alone.
-    kubectl_argo_rollouts(&cluster, &["set", "image", "web", "app=nginx:1.28"]);
+    set_image(&cluster, "web", "nginx:1.28");
     tokio::time::sleep(Duration::from_secs(3)).await;
     let untouched = support::rollout_object(&cluster, "web").await;
     assert_eq!(
@@ -272,7 +263,7 @@ async fn a_leader_that_loses_the_lease_stops_reconciling_and_stands_by() {
     take(None, 1).await;
     until_leading(controller.metrics_port, Duration::from_secs(5)).await;
     wait_for(&cluster, "web", "paused at step 1", |o| {
-        o["status"]["phase"] == "Paused" && o["status"]["currentStepIndex"] == 1
+        support::progress::paused_at(o, 1)
     })
     .await;
 }

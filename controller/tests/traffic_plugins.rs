@@ -1,50 +1,26 @@
 //! `rollgate-controller` routing traffic through external plugins on a
 //! real kube-apiserver (`ROLLGATE_E2E=1`; see `scripts/cluster`), running as
 //! a service account with exactly its documented ClusterRole: the journal
-//! router registered in the `argo-rollouts-config` ConfigMap (with its
-//! `sha256`) carries the steps' weights, as its journal shows; a plugin not
-//! registered, or whose file does not match its `sha256`, is the
+//! router registered in the `argo-rollouts-config` ConfigMap with an
+//! `http://` location on loopback and its `sha256` is downloaded once and
+//! carries the steps' weights, as its journal shows; a plugin not
+//! registered, or whose download does not match its `sha256`, is the
 //! `TrafficRouting` condition with nothing written; and a weight the plugin
-//! answers NotVerified for holds the step.
+//! (from a `file://` location) answers NotVerified for holds the step.
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
 
+use support::plugins::{FileServer, journal_router, register_plugins, start_with_plugins};
+use support::progress::{set_image, update_to_pause};
 use support::{
-    CONTROLLER, Controller, cluster, condition, healthy, kubectl_argo_rollouts, promoted, rollout,
-    services, wait_for,
+    cluster, condition, healthy, kubectl_argo_rollouts, promoted, rollout, services, wait_for,
 };
-
-/// The journal router binary, built for this test if it is not yet.
-fn journal_router() -> PathBuf {
-    let dir = PathBuf::from(CONTROLLER).parent().unwrap().to_path_buf();
-    let binary = dir.join("rollgate-journal-router");
-    if !binary.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "-p",
-                "plugin-proto",
-                "--bin",
-                "rollgate-journal-router",
-            ])
-            .status()
-            .expect("run cargo build");
-        assert!(
-            status.success(),
-            "cargo build -p plugin-proto --bin rollgate-journal-router"
-        );
-    }
-    binary
-}
 
 fn journal(path: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(path)
@@ -72,25 +48,21 @@ async fn an_external_plugin_registered_in_the_config_map_routes_the_steps() {
     let binary = journal_router();
     let journal_file = std::env::temp_dir().join(format!("{}.journal", cluster.namespace));
     let _ = std::fs::remove_file(&journal_file);
+    // The same binary under two paths: one registered with its sha256, the
+    // other with a sha256 it does not have.
+    let server = FileServer::start(&binary).await;
+    let journal_location = format!("{}/journal/rollgate-journal-router", server.base);
+    let tampered_location = format!("{}/tampered/rollgate-journal-router", server.base);
     let registered = format!(
-        "- name: acme/journal\n  location: file://{path}\n  sha256: {}\n\
-         - name: acme/tampered\n  location: file://{path}\n  sha256: {}\n",
+        "- name: acme/journal\n  location: {journal_location}\n  sha256: {}\n\
+         - name: acme/tampered\n  location: {tampered_location}\n  sha256: {}\n",
         rollgate_controller::traffic::registry::sha256_hex(&std::fs::read(&binary).unwrap()),
         "0".repeat(64),
-        path = binary.display(),
     );
-    cluster
-        .create(json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "argo-rollouts-config"},
-            "data": {"trafficRouterPlugins": registered}}))
-        .await;
+    register_plugins(&cluster, &registered).await;
     let journal_path = journal_file.display().to_string();
-    let controller = Controller::start_with_role_and(
-        &cluster,
-        &["--config-namespace", &cluster.namespace],
-        &[("ROLLGATE_JOURNAL", &journal_path)],
-    )
-    .await;
+    let (controller, plugin_dir) =
+        start_with_plugins(&cluster, &[("ROLLGATE_JOURNAL", &journal_path)]).await;
     services(&cluster).await;
 
     // A plugin that is not registered: a condition naming it, and nothing written.
@@ -118,7 +90,7 @@ async fn an_external_plugin_registered_in_the_config_map_routes_the_steps() {
         0,
         "nothing is written for a Rollout whose plugin cannot run"
     );
-    // A registered plugin whose file does not have the registered sha256 is not started.
+    // A registered plugin whose download does not have the registered sha256 is not started.
     cluster
         .api("argoproj.io", "v1alpha1", "Rollout")
         .patch(
@@ -138,14 +110,26 @@ async fn an_external_plugin_registered_in_the_config_map_routes_the_steps() {
     })
     .await;
     let message = condition(&tampered, "TrafficRouting").unwrap()["message"].clone();
+    let message = message.as_str().unwrap();
     assert!(
-        message
-            .as_str()
-            .unwrap()
-            .starts_with("traffic router plugin \"acme/tampered\" cannot be loaded: sha256 of "),
+        message.starts_with(&format!(
+            "traffic router plugin \"acme/tampered\" cannot be loaded: location {tampered_location:?}: \
+             the downloaded file's sha256 is "
+        )),
+        "{message}"
+    );
+    assert!(
+        message.ends_with(&format!(
+            "not the registered {}; it is deleted and not run",
+            "0".repeat(64)
+        )),
         "{message}"
     );
     assert!(support::replica_sets(&cluster).await.is_empty());
+    assert!(
+        !plugin_dir.path().join("acme/tampered").exists(),
+        "a download that does not match is not kept"
+    );
     cluster
         .api("argoproj.io", "v1alpha1", "Rollout")
         .delete("other", &Default::default())
@@ -158,11 +142,7 @@ async fn an_external_plugin_registered_in_the_config_map_routes_the_steps() {
     canary["steps"] = support::basic_canary()["steps"].clone();
     cluster.create(rollout("web", "nginx:1.27", canary)).await;
     wait_for(&cluster, "web", "Healthy", healthy).await;
-    kubectl_argo_rollouts(&cluster, &["set", "image", "web", "app=nginx:1.28"]);
-    let paused = wait_for(&cluster, "web", "paused at step 1", |o| {
-        o["status"]["phase"] == "Paused" && o["status"]["currentStepIndex"] == 1
-    })
-    .await;
+    let paused = update_to_pause(&cluster, "web", "nginx:1.28", 1).await;
     let canary_hash = paused["status"]["currentPodHash"]
         .as_str()
         .unwrap()
@@ -200,6 +180,12 @@ async fn an_external_plugin_registered_in_the_config_map_routes_the_steps() {
             .any(|e| e.reason.as_deref() == Some("TrafficRoutingError")),
         "the unregistered plugin's Warning event"
     );
+    // Downloaded once, into the plugin directory under its name.
+    assert_eq!(server.hits("/journal/rollgate-journal-router"), 1);
+    assert_eq!(
+        std::fs::read(plugin_dir.path().join("acme/journal")).unwrap(),
+        std::fs::read(&binary).unwrap()
+    );
     drop(controller);
     let _ = std::fs::remove_file(&journal_file);
 }
@@ -214,14 +200,8 @@ async fn a_weight_the_router_has_not_verified_holds_the_step() {
         "- name: acme/journal\n  location: file://{}\n",
         binary.display()
     );
-    cluster
-        .create(json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "argo-rollouts-config"},
-            "data": {"trafficRouterPlugins": registered}}))
-        .await;
-    let controller =
-        Controller::start_with_role_and(&cluster, &["--config-namespace", &cluster.namespace], &[])
-            .await;
+    register_plugins(&cluster, &registered).await;
+    let (controller, _plugin_dir) = start_with_plugins(&cluster, &[]).await;
     services(&cluster).await;
     let mut canary = support::basic_canary();
     canary["canaryService"] = json!("web-canary");
@@ -229,7 +209,7 @@ async fn a_weight_the_router_has_not_verified_holds_the_step() {
     canary["trafficRouting"] = json!({"plugins": {"acme/journal": {"verify": "NotVerified"}}});
     cluster.create(rollout("web", "nginx:1.27", canary)).await;
     wait_for(&cluster, "web", "Healthy", healthy).await;
-    kubectl_argo_rollouts(&cluster, &["set", "image", "web", "app=nginx:1.28"]);
+    set_image(&cluster, "web", "nginx:1.28");
     wait_for(&cluster, "web", "at weight 20, not verified", |o| {
         let weights = &o["status"]["canary"]["weights"];
         weights["canary"]["weight"] == 20 && weights["verified"] == false

@@ -6,7 +6,9 @@
 //! The router asks the API server (discovery of `gateway.networking.k8s.io`)
 //! at start and again whenever a request for a route comes back 404, and
 //! uses each kind's most stable served version. Until the first discovery
-//! every kind is assumed at `v1`.
+//! every kind is assumed at `v1`. A discovery that moves a kind to another
+//! version says which resources are no longer used, so that the router
+//! stops the applier's watches of them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -77,8 +79,12 @@ impl ServedVersions {
     }
 
     /// Asks the API server which version of each route kind it serves (its
-    /// most stable one) and remembers it.
-    pub(crate) async fn discover(&self, client: &kube::Client) -> Result<(), router_core::Error> {
+    /// most stable one) and remembers it; returns the resources used until
+    /// now that are not any more (a kind at its previous version).
+    pub(crate) async fn discover(
+        &self,
+        client: &kube::Client,
+    ) -> Result<Vec<ApiResource>, router_core::Error> {
         let group = match kube::discovery::group(client, GROUP).await {
             Ok(group) => Some(group),
             Err(kube::Error::Discovery(_)) => None,
@@ -91,6 +97,7 @@ impl ServedVersions {
             .0
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut retired = Vec::new();
         for kind in KINDS {
             let resource = found
                 .iter()
@@ -100,22 +107,46 @@ impl ServedVersions {
             if served.get(&kind) != Some(&entry) {
                 tracing::info!(kind = kind.kind(), served = ?entry_version(&entry), "Gateway API version");
             }
-            served.insert(kind, entry);
+            // Before any discovery the kind was used at v1.
+            let used = match served.insert(kind, entry.clone()) {
+                Some(Served::At(resource)) => Some(resource),
+                Some(Served::Nowhere) => None,
+                None => Some(at_version(kind, "v1")),
+            };
+            if let Some(used) = used
+                && entry != Served::At(used.clone())
+            {
+                retired.push(used);
+            }
         }
-        Ok(())
+        Ok(retired)
     }
 
-    /// After a 404 for `kind`: discovers again; true when the version to use
-    /// changed (the request is worth sending again).
-    pub(crate) async fn changed_after_not_found(
+    /// After a 404 for `kind`: discovers again. Says whether the version to
+    /// use for `kind` changed (the request is worth sending again), and
+    /// which resources are no longer used.
+    pub(crate) async fn rediscover_after_not_found(
         &self,
         client: &kube::Client,
         kind: RouteKind,
-    ) -> Result<bool, router_core::Error> {
+    ) -> Result<Rediscovered, router_core::Error> {
         let before = self.resource(kind).ok();
-        self.discover(client).await?;
-        Ok(self.resource(kind).ok() != before && self.resource(kind).is_ok())
+        let retired = self.discover(client).await?;
+        let now = self.resource(kind).ok();
+        Ok(Rediscovered {
+            changed: now.is_some() && now != before,
+            retired,
+        })
     }
+}
+
+/// What a discovery after a 404 found.
+#[derive(Debug)]
+pub(crate) struct Rediscovered {
+    /// The kind asked about is served at another version now.
+    pub(crate) changed: bool,
+    /// Resources used until now and not any more.
+    pub(crate) retired: Vec<ApiResource>,
 }
 
 fn entry_version(entry: &Served) -> Option<&str> {

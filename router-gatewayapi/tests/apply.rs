@@ -62,10 +62,7 @@ fn router_with(options: ApplierOptions) -> (GatewayApiRouter, MockApi) {
 /// The router with the watch cache off (`--no-watch-cache`), so that
 /// every read is a request the test answers.
 fn router() -> (GatewayApiRouter, MockApi) {
-    router_with(ApplierOptions {
-        watch_cache: false,
-        ..ApplierOptions::default()
-    })
+    router_with(ApplierOptions::uncached())
 }
 
 /// `set_weight(30)` on the route `web`, running while the test answers.
@@ -220,7 +217,7 @@ async fn a_missing_route_is_not_found_and_a_lost_race_a_conflict() {
 async fn the_request_limit_spaces_requests_out() {
     let (router, mut api) = router_with(ApplierOptions {
         request_limit: Some(RequestLimit { qps: 2.0, burst: 1 }),
-        watch_cache: false,
+        ..ApplierOptions::uncached()
     });
     let call = set_weight_30(router);
     let get = api.next(reply(200, &route(0, 100))).await;

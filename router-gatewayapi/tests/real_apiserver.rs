@@ -14,9 +14,7 @@ use router_gatewayapi::GatewayApiRouter;
 use serde_json::json;
 
 mod support;
-use support::{
-    channel, cluster, create, ctx, role_client, routes, rule, spec, uncached, web_route, weights,
-};
+use support::{channel, cluster, create, ctx, role_client, routes, rule, spec, web_route, weights};
 
 #[tokio::test]
 async fn weights_header_and_mirror_routes_then_removal() {
@@ -279,7 +277,7 @@ async fn an_idle_reconcile_writes_nothing_and_with_a_cache_reads_nothing() {
     }))
     .unwrap();
 
-    let router = uncached(role_client(&cluster).await);
+    let router = GatewayApiRouter::with_client_uncached(role_client(&cluster).await);
     router.set_weight(&ctx, 30, &[]).await.unwrap();
     router.set_header_route(&ctx, &header).await.unwrap();
     cluster.audit_barrier().await;

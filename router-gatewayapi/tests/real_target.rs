@@ -15,9 +15,7 @@ use router_gatewayapi::plan::{MAX_MATCHES, MAX_MATCHES_PER_RULE, MAX_RULES};
 use serde_json::{Value, json};
 
 mod support;
-use support::{
-    channel, cluster, create, ctx, role_client, routes, rule, spec, uncached, web_route, weights,
-};
+use support::{channel, cluster, create, ctx, role_client, routes, rule, spec, web_route, weights};
 
 fn beta() -> SetHeaderRoute {
     serde_json::from_value(json!({
@@ -74,7 +72,7 @@ async fn a_whole_target_is_one_write_and_a_user_rule_stays_byte_identical_at_0_a
     let ctx = ctx(&cluster, &["beta"]);
     // Without a cache each call reads the route once; with one (the
     // default), not at all once the cache is filled.
-    let plain = uncached(role_client(&cluster).await);
+    let plain = GatewayApiRouter::with_client_uncached(role_client(&cluster).await);
     let cached = GatewayApiRouter::with_client(role_client(&cluster).await);
     cached.verify(&ctx, &target(0, None)).await.unwrap();
     let steps = [

@@ -7,8 +7,6 @@ use rollgate_testkit::mock_api::{ApiResponse, MockApi, Seen, Served, reply, stat
 use router_core::{RolloutContext, TrafficRouter};
 use router_gatewayapi::GatewayApiRouter;
 use router_gatewayapi::KubeRouter;
-use router_kube::client::LazyClient;
-use router_kube::{Applier, ApplierOptions};
 use serde_json::{Value, json};
 
 const GROUP: &str = "/apis/gateway.networking.k8s.io";
@@ -44,12 +42,7 @@ fn cluster(tcp_version: &'static str) -> (GatewayApiRouter, Served) {
         "default",
         &GatewayApiRouter::user_agent(),
     );
-    let options = ApplierOptions {
-        watch_cache: false,
-        ..ApplierOptions::default()
-    };
-    let applier = Applier::with_options(LazyClient::ready(client), options).unwrap();
-    (GatewayApiRouter::with_applier(applier), served)
+    (GatewayApiRouter::with_client_uncached(client), served)
 }
 
 /// The answer of an API server that serves TCPRoute at `tcp_version` only.

@@ -10,7 +10,6 @@ use rollgate_testkit::mock_api::{self, ApiResponse, MockApi, Seen, Served, reply
 use router_core::{ManagedRoute, RolloutContext, Routes, TrafficRouter, TrafficTarget};
 use router_istio::IstioRouter;
 use router_istio::KubeRouter;
-use router_kube::ApplierOptions;
 use serde_json::{Value, json};
 
 const VS: &str = "/apis/networking.istio.io/v1/namespaces/default/virtualservices/web";
@@ -44,14 +43,7 @@ fn router() -> (IstioRouter, MockApi) {
     let (service, api) = MockApi::new();
     let client =
         router_kube::client::client_with_service(service, "default", &IstioRouter::user_agent());
-    let direct = ApplierOptions {
-        request_limit: None,
-        watch_cache: false,
-    };
-    (
-        IstioRouter::with_client_options(client, direct).unwrap(),
-        api,
-    )
+    (IstioRouter::with_client_uncached(client), api)
 }
 
 /// The router with the watch cache on (the default), over a mock API

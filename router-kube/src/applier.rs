@@ -75,6 +75,12 @@ impl Applier {
         Self::build(client, ApplierOptions::default(), None)
     }
 
+    /// An applier over `client` with [`ApplierOptions::uncached`]: no
+    /// request limit and no watch cache, so that every read is a request.
+    pub fn uncached(client: LazyClient) -> Self {
+        Self::build(client, ApplierOptions::uncached(), None)
+    }
+
     /// An applier over `client` with `options`.
     ///
     /// # Errors
@@ -128,6 +134,18 @@ impl Applier {
             })
             .await
             .cloned()
+    }
+
+    /// Stops the watch caches of `resource` (in every namespace), so that
+    /// no more requests go out for it: for a resource no longer used, such
+    /// as a kind the API server now serves at another version. A later read
+    /// of it starts a new watch. Returns how many watches were stopped (0
+    /// without the watch cache).
+    pub fn stop_watches(&self, resource: &ApiResource) -> usize {
+        self.inner
+            .cache
+            .as_ref()
+            .map_or(0, |cache| cache.stop(resource))
     }
 
     /// The watch of `resource` in `namespace`, when caching is on.

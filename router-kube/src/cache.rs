@@ -345,6 +345,20 @@ impl Watch {
         }
     }
 
+    /// The watch was stopped: reads that still hold it go to the server.
+    fn stop(&self) {
+        tracing::debug!(watch = %self.label, "the watch is stopped");
+        self.unavailable();
+    }
+
+    /// Reads go to the server from now on; nothing is kept.
+    fn unavailable(&self) {
+        let mut state = self.write();
+        state.phase = Phase::Unavailable;
+        state.objects = Objects::new();
+        state.listing = None;
+    }
+
     /// The watch cannot work: reads go to the server from now on.
     fn give_up(&self, error: &watcher::Error) {
         tracing::warn!(
@@ -353,10 +367,7 @@ impl Watch {
             "cannot list and watch (does this identity have list and watch permission?); \
              reading from the API server instead"
         );
-        let mut state = self.write();
-        state.phase = Phase::Unavailable;
-        state.objects = Objects::new();
-        state.listing = None;
+        self.unavailable();
     }
 }
 
@@ -373,12 +384,14 @@ fn gives_up(error: &watcher::Error) -> bool {
     matches!(code, Some(401 | 403 | 404 | 405))
 }
 
-/// Every watch of an applier, by resource and namespace. Dropping it stops
-/// them.
+/// A watch and the task feeding it.
+type Running = (Arc<Watch>, AbortHandle);
+
+/// Every watch of an applier, by resource and namespace, with the task
+/// feeding it. Dropping it stops them.
 #[derive(Debug, Default)]
 pub(crate) struct Cache {
-    watches: Mutex<HashMap<(ApiResource, String), Arc<Watch>>>,
-    tasks: Mutex<Vec<AbortHandle>>,
+    watches: Mutex<HashMap<(ApiResource, String), Running>>,
 }
 
 impl Cache {
@@ -392,7 +405,7 @@ impl Cache {
     ) -> Arc<Watch> {
         let mut watches = self.watches.lock().unwrap_or_else(PoisonError::into_inner);
         let key = (resource.clone(), namespace.to_owned());
-        if let Some(watch) = watches.get(&key) {
+        if let Some((watch, _)) = watches.get(&key) {
             return Arc::clone(watch);
         }
         let watch = Arc::new(Watch::new(resource, namespace));
@@ -402,23 +415,35 @@ impl Cache {
             Api::namespaced_with(client.clone(), namespace, resource)
         };
         let task = tokio::spawn(run(api, Arc::clone(&watch)));
-        self.tasks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(task.abort_handle());
-        watches.insert(key, Arc::clone(&watch));
+        watches.insert(key, (Arc::clone(&watch), task.abort_handle()));
         watch
+    }
+
+    /// Stops the watches of `resource` in every namespace; how many there
+    /// were. A later read of it starts a new watch.
+    pub(crate) fn stop(&self, resource: &ApiResource) -> usize {
+        let mut watches = self.watches.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = watches.len();
+        watches.retain(|(watched, _), (watch, task)| {
+            if watched == resource {
+                task.abort();
+                watch.stop();
+                false
+            } else {
+                true
+            }
+        });
+        before - watches.len()
     }
 }
 
 impl Drop for Cache {
     fn drop(&mut self) {
-        for task in self
-            .tasks
+        let watches = self
+            .watches
             .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .drain(..)
-        {
+            .unwrap_or_else(PoisonError::into_inner);
+        for (_, task) in watches.values() {
             task.abort();
         }
     }

@@ -298,8 +298,15 @@ pub trait KubeRouter: Sized {
         Self::with_applier(Applier::new(LazyClient::ready(client)))
     }
 
-    /// [`KubeRouter::with_client`] with these options (e.g. without the
-    /// watch cache, so that every read is a request a test can answer).
+    /// [`KubeRouter::with_client`] without the watch cache or a request
+    /// limit ([`Applier::uncached`]): every read is a request, which a test
+    /// can answer or count.
+    fn with_client_uncached(client: kube::Client) -> Self {
+        Self::with_applier(Applier::uncached(LazyClient::ready(client)))
+    }
+
+    /// [`KubeRouter::with_client`] with these options (e.g. a request
+    /// limit).
     ///
     /// # Errors
     ///

@@ -34,6 +34,24 @@ pub struct ApplierOptions {
     pub watch_cache: bool,
 }
 
+impl ApplierOptions {
+    /// No request limit and no watch cache (`--no-watch-cache`): every read
+    /// is a request to the API server, which a test can answer or count.
+    ///
+    /// ```
+    /// use router_kube::ApplierOptions;
+    /// let options = ApplierOptions::uncached();
+    /// assert!(!options.watch_cache);
+    /// assert_eq!(options.request_limit, None);
+    /// ```
+    pub const fn uncached() -> Self {
+        Self {
+            request_limit: None,
+            watch_cache: false,
+        }
+    }
+}
+
 impl Default for ApplierOptions {
     fn default() -> Self {
         Self {

@@ -251,7 +251,7 @@ async fn without_list_permission_reads_go_to_the_server_and_the_cache_gives_up()
 #[tokio::test]
 async fn without_the_cache_every_read_is_one_get() {
     let fake = Fake::with(&[("web", "30")]);
-    let applier = over(&fake, direct());
+    let applier = over(&fake, ApplierOptions::uncached());
     for _ in 0..3 {
         applier.converge(&web(), want_weight("30")).await.unwrap();
     }
@@ -278,4 +278,27 @@ async fn the_request_limit_spaces_the_caches_list_and_watch_too() {
         "5 requests per second: {closest:?} between two"
     );
     assert_eq!(fake.lists_and_watches(), (1, 1));
+}
+
+#[tokio::test]
+async fn a_stopped_watch_answers_no_read_and_a_later_read_starts_another() {
+    let fake = Fake::with(&[("web", "30")]);
+    let applier = over(&fake, cached());
+    wait_for_sync(&applier, &fake).await;
+    assert_eq!(fake.lists_and_watches(), (1, 1));
+    assert_eq!(applier.stop_watches(&config_maps()), 1);
+    assert_eq!(applier.stop_watches(&config_maps()), 0, "already stopped");
+    // A change the server would have told the stopped watch of is read
+    // from the server: the next read is a GET, and starts a new watch,
+    // which then serves reads.
+    fake.clear();
+    fake.set_weight("web", "40", true);
+    let read = applier.get(&web()).await.unwrap().unwrap();
+    assert_eq!(read["data"]["weight"], "40");
+    assert_eq!(
+        fake.requests(),
+        ["GET /api/v1/namespaces/shop/configmaps/web"]
+    );
+    wait_for_sync(&applier, &fake).await;
+    assert_eq!(fake.lists_and_watches(), (2, 2));
 }

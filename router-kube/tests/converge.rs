@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use rollgate_testkit::mock_api::{self, reply, status};
 use router_core::ErrorKind;
-use router_kube::Outcome;
+use router_kube::{ApplierOptions, Outcome};
 use serde_json::json;
 use support::*;
 
 #[tokio::test]
 async fn an_unchanged_object_costs_one_get_without_the_cache() {
-    let (applier, mut api) = applier(direct());
+    let (applier, mut api) = applier(ApplierOptions::uncached());
     let call = mock_api::spawn(async move { applier.converge(&web(), want_weight("30")).await });
     let get = api.next(reply(200, &config_map("web", 7, "30"))).await;
     assert_eq!((get.method.as_str(), get.path.as_str()), ("GET", PATH));
@@ -25,7 +25,7 @@ async fn an_unchanged_object_costs_one_get_without_the_cache() {
 
 #[tokio::test]
 async fn a_change_is_one_read_and_one_guarded_patch() {
-    let (applier, mut api) = applier(direct());
+    let (applier, mut api) = applier(ApplierOptions::uncached());
     let call = mock_api::spawn(async move { applier.converge(&web(), want_weight("50")).await });
     api.next(reply(200, &config_map("web", 7, "30"))).await;
     let patch = api.next(reply(200, &config_map("web", 8, "50"))).await;
@@ -55,7 +55,7 @@ fn failed_test() -> serde_json::Value {
 
 #[tokio::test]
 async fn a_failed_guard_reads_the_server_again_and_plans_again() {
-    let (applier, mut api) = applier(direct());
+    let (applier, mut api) = applier(ApplierOptions::uncached());
     let call = mock_api::spawn(async move { applier.converge(&web(), want_weight("50")).await });
     api.next(reply(200, &config_map("web", 7, "30"))).await;
     let first = api.next(reply(422, &failed_test())).await;
@@ -72,7 +72,7 @@ async fn a_failed_guard_reads_the_server_again_and_plans_again() {
 
 #[tokio::test]
 async fn a_conflict_reads_again_and_a_replace_carries_the_version_read() {
-    let (applier, mut api) = applier(direct());
+    let (applier, mut api) = applier(ApplierOptions::uncached());
     let call = mock_api::spawn(async move {
         applier
             .converge(&web(), |current| {
@@ -110,7 +110,7 @@ async fn a_conflict_reads_again_and_a_replace_carries_the_version_read() {
 
 #[tokio::test]
 async fn another_invalid_answer_is_returned_at_once_with_the_server_message() {
-    let (applier, mut api) = applier(direct());
+    let (applier, mut api) = applier(ApplierOptions::uncached());
     let call = mock_api::spawn(async move { applier.converge(&web(), want_weight("50")).await });
     api.next(reply(200, &config_map("web", 7, "30"))).await;
     let invalid = status(
@@ -131,7 +131,7 @@ async fn another_invalid_answer_is_returned_at_once_with_the_server_message() {
 
 #[tokio::test]
 async fn an_object_that_keeps_changing_is_a_conflict_after_eight_attempts() {
-    let (applier, api) = applier(direct());
+    let (applier, api) = applier(ApplierOptions::uncached());
     let call = mock_api::spawn(async move { applier.converge(&web(), want_weight("50")).await });
     let mut api = api;
     let seen = api
@@ -196,7 +196,7 @@ fn with_preflight(
 
 #[tokio::test]
 async fn a_preflight_error_writes_nothing() {
-    let (applier, mut api) = applier(direct());
+    let (applier, mut api) = applier(ApplierOptions::uncached());
     let call = mock_api::spawn(async move { applier.converge(&web(), with_preflight).await });
     api.next(reply(200, &config_map("web", 7, "30"))).await;
     let dry = api.next(reply(200, &config_map("web", 7, "50"))).await;
@@ -213,7 +213,7 @@ async fn a_preflight_error_writes_nothing() {
 
 #[tokio::test]
 async fn a_preflight_that_passes_is_followed_by_the_write() {
-    let (applier, mut api) = applier(direct());
+    let (applier, mut api) = applier(ApplierOptions::uncached());
     let call = mock_api::spawn(async move { applier.converge(&web(), with_preflight).await });
     api.next(reply(200, &config_map("web", 7, "30"))).await;
     let mut preview = config_map("web", 7, "50");
@@ -230,7 +230,7 @@ async fn a_preflight_that_passes_is_followed_by_the_write() {
 
 #[tokio::test]
 async fn server_side_apply_is_forced_under_its_field_manager() {
-    let (applier, mut api) = applier(direct());
+    let (applier, mut api) = applier(ApplierOptions::uncached());
     let call = mock_api::spawn(async move {
         applier
             .converge(&web(), |current| {
@@ -267,7 +267,7 @@ async fn server_side_apply_is_forced_under_its_field_manager() {
 
 #[tokio::test]
 async fn a_create_that_finds_the_object_plans_again_from_it() {
-    let (applier, mut api) = applier(direct());
+    let (applier, mut api) = applier(ApplierOptions::uncached());
     let call = mock_api::spawn(async move {
         applier
             .converge(&web(), |current| match current {
@@ -300,7 +300,7 @@ async fn a_create_that_finds_the_object_plans_again_from_it() {
 
 #[tokio::test]
 async fn a_delete_is_conditional_on_the_version_read_and_a_gone_object_is_unchanged() {
-    let (applier, mut api) = applier(direct());
+    let (applier, mut api) = applier(ApplierOptions::uncached());
     let delete = |_: Option<&serde_json::Value>| Ok(Some(router_kube::Write::delete()));
     let call = mock_api::spawn(async move { applier.converge(&web(), delete).await });
     api.next(reply(200, &config_map("web", 7, "30"))).await;
@@ -321,7 +321,7 @@ async fn a_delete_is_conditional_on_the_version_read_and_a_gone_object_is_unchan
 
 #[tokio::test]
 async fn an_error_after_writes_names_the_objects_already_updated() {
-    let (applier, mut api) = applier(direct());
+    let (applier, mut api) = applier(ApplierOptions::uncached());
     let call = mock_api::spawn(async move {
         let mut progress = router_kube::Progress::new();
         for name in ["a", "b", "c"] {
@@ -353,7 +353,7 @@ async fn an_error_after_writes_names_the_objects_already_updated() {
 
 #[tokio::test]
 async fn an_empty_patch_and_a_delete_of_nothing_send_no_write() {
-    let (applier, mut api) = applier(direct());
+    let (applier, mut api) = applier(ApplierOptions::uncached());
     let call = mock_api::spawn(async move {
         let empty = applier
             .converge(&web(), |_| {
@@ -384,7 +384,7 @@ async fn an_empty_patch_and_a_delete_of_nothing_send_no_write() {
 
 #[tokio::test]
 async fn a_replace_of_an_object_that_does_not_exist_is_refused_before_any_write() {
-    let (applier, mut api) = applier(direct());
+    let (applier, mut api) = applier(ApplierOptions::uncached());
     let call = mock_api::spawn(async move {
         applier
             .converge(&web(), |_| {

@@ -50,13 +50,6 @@ async fn applier(options: ApplierOptions) -> Applier {
     Applier::with_options(LazyClient::from_config(config, agent()), options).unwrap()
 }
 
-fn direct() -> ApplierOptions {
-    ApplierOptions {
-        request_limit: None,
-        watch_cache: false,
-    }
-}
-
 async fn create(cluster: &Cluster, name: &str, weight: &str, labels: Value) {
     cluster.create(ingress(name, weight, labels)).await;
 }
@@ -196,7 +189,7 @@ async fn the_watch_cache_syncs_follows_the_watch_and_is_refreshed_by_writes() {
 
 /// The names a LIST without the cache finds.
 async fn applier_direct_list(cluster: &Cluster, selector: &Selector) -> Vec<String> {
-    applier(direct())
+    applier(ApplierOptions::uncached())
         .await
         .list(&ingresses(), &cluster.namespace, selector)
         .await
@@ -229,7 +222,7 @@ async fn a_failed_guard_is_read_again_and_planned_again() {
     };
     create(&cluster, "web", "30", json!({})).await;
     let web = ObjectRef::new(&ingresses(), &cluster.namespace, "web");
-    let applier = applier(direct()).await;
+    let applier = applier(ApplierOptions::uncached()).await;
     let mut seen = 0;
     verbs(&cluster, "web", &mut seen).await;
     let mut interfere = once(|| block_on(other_writer(&cluster, "web", "40")));

@@ -5,7 +5,6 @@
 
 use rollgate_testkit::mock_api::{self, MockApi, Served, reply, status};
 use router_core::{ManagedRoute, RolloutContext, TrafficRouter, Verified};
-use router_kube::ApplierOptions;
 use router_nginx::KubeRouter;
 use router_nginx::NginxRouter;
 use serde_json::{Value, json};
@@ -79,14 +78,7 @@ fn router() -> (NginxRouter, MockApi) {
     let (service, api) = MockApi::new();
     let client =
         router_kube::client::client_with_service(service, "default", &NginxRouter::user_agent());
-    let direct = ApplierOptions {
-        request_limit: None,
-        watch_cache: false,
-    };
-    (
-        NginxRouter::with_client_options(client, direct).unwrap(),
-        api,
-    )
+    (NginxRouter::with_client_uncached(client), api)
 }
 
 /// The router with the watch cache on (the default), over a mock API

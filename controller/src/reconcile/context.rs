@@ -76,21 +76,11 @@ impl Context {
         self
     }
 
-    /// Whether the ReplicaSet, Service and Deployment caches have been filled.
-    ///
-    /// Asked without waiting: kube-runtime's `Store::wait_until_ready`
-    /// wakes only the last of several tasks waiting on it, so reconciles
-    /// started together before the caches are filled would wait forever
-    /// (seen on a real cluster: of three new Rollouts only one was ever
-    /// reconciled). A reconcile that finds them empty is simply requeued.
-    pub(super) fn caches_ready(&self) -> bool {
-        use futures::FutureExt as _;
-        let replica_sets = self.replica_sets.wait_until_ready().now_or_never();
-        let services = self.services.wait_until_ready().now_or_never();
-        let deployments = self.deployments.wait_until_ready().now_or_never();
-        matches!(replica_sets, Some(Ok(())))
-            && matches!(services, Some(Ok(())))
-            && matches!(deployments, Some(Ok(())))
+    /// Whether the ReplicaSet, Service and Deployment caches have been
+    /// filled (see [`filled`]). A reconcile that finds them empty is
+    /// requeued.
+    pub(crate) fn caches_ready(&self) -> bool {
+        filled(&self.replica_sets) && filled(&self.services) && filled(&self.deployments)
     }
 
     /// Counts one more traffic failure of a Rollout in a row; returns the count.
@@ -161,6 +151,21 @@ impl Context {
             })
             .is_some_and(|written| cached < written)
     }
+}
+
+/// Whether a watch cache has been filled.
+///
+/// Asked without waiting: kube-runtime's `Store::wait_until_ready` wakes
+/// only the last of several tasks waiting on it, so reconciles started
+/// together before the caches are filled would wait forever (seen on a real
+/// cluster: of three new Rollouts only one was ever reconciled).
+pub(crate) fn filled<K>(store: &Store<K>) -> bool
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    use futures::FutureExt as _;
+    matches!(store.wait_until_ready().now_or_never(), Some(Ok(())))
 }
 
 /// The Rollout as the object Events are about.

@@ -69,6 +69,7 @@ use crate::Error;
 use crate::workload::reference::{ReferenceError, Referenced};
 use crate::workload::{self, REVISION_ANNOTATION};
 pub use context::Context;
+pub(crate) use context::filled;
 use context::{reference, write_status};
 use gate::Gate;
 use refuse::{refuse_create, refuse_invalid, refuse_unsupported};

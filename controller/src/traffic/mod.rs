@@ -14,8 +14,9 @@
 //!   [`router_kube::Applier`] with its watch cache.
 //! * **External plugins**: any other `trafficRouting.plugins` entry, loaded
 //!   as Argo registers plugins ([`registry`]: the `argo-rollouts-config`
-//!   ConfigMap in the controller's namespace, `file://` locations, `sha256`
-//!   checked before the process starts) and run through
+//!   ConfigMap in the controller's namespace; [`binaries`]: `file://`
+//!   locations, or `http(s)://` ones downloaded into the plugin directory,
+//!   `sha256` checked before the process starts) and run through
 //!   [`plugin_proto::PluginRouter`] over the native gRPC protocol: one
 //!   process per plugin, shared by every Rollout that names it, started
 //!   when a Rollout first needs it (and restarted by the host if it dies).
@@ -42,7 +43,11 @@
 //! header and mirror routes are removed when the Rollout is fully promoted
 //! or aborted, as the engine's desired traffic says.
 
+pub mod binaries;
+pub mod download;
 pub mod registry;
+#[cfg(test)]
+mod test_server;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -150,6 +155,7 @@ pub struct Routers {
     gateway_api: Arc<router_gatewayapi::GatewayApiRouter>,
     nginx: Arc<router_nginx::NginxRouter>,
     istio: Arc<router_istio::IstioRouter>,
+    binaries: binaries::PluginBinaries,
     plugins: tokio::sync::Mutex<HashMap<String, Arc<PluginRouter>>>,
 }
 
@@ -164,8 +170,12 @@ impl std::fmt::Debug for Routers {
 impl Routers {
     /// The in-process routers on `client`, one [`Applier`] each (no request
     /// limit beyond the client's, the watch cache on), and external plugins
-    /// registered in `registry`.
-    pub fn new(client: Client, registry: RegistrySource) -> Self {
+    /// registered in `registry`, whose files `binaries` provides.
+    pub fn new(
+        client: Client,
+        registry: RegistrySource,
+        binaries: binaries::PluginBinaries,
+    ) -> Self {
         let applier = || Applier::new(LazyClient::ready(client.clone()));
         Self {
             gateway_api: Arc::new(router_gatewayapi::GatewayApiRouter::with_applier(applier())),
@@ -173,6 +183,7 @@ impl Routers {
             istio: Arc::new(router_istio::IstioRouter::with_applier(applier())),
             client,
             registry,
+            binaries,
             plugins: tokio::sync::Mutex::default(),
         }
     }
@@ -253,7 +264,7 @@ impl Routers {
                 config_map: self.registry.label(),
             }
         })?;
-        let program = registry::binary(item)?;
+        let program = self.binaries.binary(item).await?;
         tracing::info!(plugin = name, program = %program.display(), "loading traffic router plugin");
         let router = Arc::new(PluginRouter::new(
             program,

@@ -5,20 +5,9 @@
 //!
 //! Argo's rules are followed: a name is `<namespace>/<name>` (letters,
 //! digits and `-`, then letters, digits, `_`, `-` and `.`), and a
-//! registration is looked up by that name. Where this controller differs,
-//! it says so:
-//!
-//! * Only `file://` locations are run. Argo downloads `http(s)://`
-//!   locations at start-up; this controller does not download anything, so
-//!   such a plugin is refused with a message saying to use a `file://`
-//!   location.
-//! * The file is run where it is, not copied into a plugin directory.
-//! * `sha256`, when given, is checked for `file://` locations too (Argo
-//!   checks it only after a download), before the process starts; it must
-//!   be 64 hexadecimal digits (Argo compares other lengths against a digest
-//!   it computes differently, which can never match a real file's).
-
-use std::path::{Path, PathBuf};
+//! registration is looked up by that name. Which file a registration runs,
+//! and how its location and `sha256` are checked, is
+//! [`super::binaries`]'s job.
 
 use serde::Deserialize;
 
@@ -35,7 +24,7 @@ pub const TRAFFIC_ROUTER_PLUGINS_KEY: &str = "trafficRouterPlugins";
 pub struct PluginItem {
     /// The name Rollouts use under `trafficRouting.plugins`.
     pub name: String,
-    /// `file:///path/to/binary` (or, in Argo, an `http(s)` URL).
+    /// `file:///path/to/binary`, or an `http://` or `https://` URL to download it from.
     pub location: String,
     /// The expected SHA-256 of the file, in hexadecimal.
     #[serde(default)]
@@ -43,7 +32,8 @@ pub struct PluginItem {
     /// Arguments for the plugin process.
     #[serde(default)]
     pub args: Vec<String>,
-    /// Argo's `headersFrom` (used for downloads only; ignored here).
+    /// Argo's `headersFrom` (request headers for a download, from Secrets;
+    /// not supported: a download that names it is refused).
     #[serde(default, rename = "headersFrom")]
     pub headers_from: Option<serde_json::Value>,
 }
@@ -127,62 +117,6 @@ pub fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
-/// The binary a registration runs, checked: a `file://` location naming a
-/// regular file whose SHA-256 is `sha256` when that is given.
-///
-/// # Errors
-///
-/// [`TrafficError::PluginLoad`] naming the plugin: another scheme, a file
-/// that cannot be read, a `sha256` that is not 64 hexadecimal digits or that
-/// does not match.
-pub fn binary(plugin: &PluginItem) -> Result<PathBuf, TrafficError> {
-    let load_error = |message: String| TrafficError::PluginLoad {
-        plugin: plugin.name.clone(),
-        message,
-    };
-    let Some(path) = plugin.location.strip_prefix("file://") else {
-        let message =
-            if plugin.location.starts_with("http://") || plugin.location.starts_with("https://") {
-                format!(
-                    "location {:?}: rollgate-controller does not download plugins; \
-                 put the binary on the controller's file system and use a file:// location",
-                    plugin.location
-                )
-            } else {
-                format!(
-                    "location {:?}: expected a file:// location",
-                    plugin.location
-                )
-            };
-        return Err(load_error(message));
-    };
-    let path = Path::new(path);
-    let bytes = std::fs::read(path).map_err(|e| {
-        load_error(format!(
-            "location {:?}: cannot read {}: {e}",
-            plugin.location,
-            path.display()
-        ))
-    })?;
-    if !plugin.sha256.is_empty() {
-        let expected = plugin.sha256.to_ascii_lowercase();
-        if expected.len() != 64 || !expected.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(load_error(format!(
-                "sha256 {:?}: expected 64 hexadecimal digits",
-                plugin.sha256
-            )));
-        }
-        let actual = sha256_hex(&bytes);
-        if actual != expected {
-            return Err(load_error(format!(
-                "sha256 of {} is {actual}, not the registered {expected}",
-                path.display()
-            )));
-        }
-    }
-    Ok(path.to_path_buf())
-}
-
 /// The SHA-256 of `bytes` in lowercase hexadecimal.
 ///
 /// ```
@@ -190,71 +124,23 @@ pub fn binary(plugin: &PluginItem) -> Result<PathBuf, TrafficError> {
 /// assert_eq!(sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 /// ```
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, bytes)
-        .as_ref()
+    hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+}
+
+/// `bytes` in lowercase hexadecimal.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
         .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+        .fold(String::with_capacity(bytes.len() * 2), |mut text, b| {
+            let _ = write!(text, "{b:02x}");
+            text
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn item(location: String, sha256: &str) -> PluginItem {
-        PluginItem {
-            name: "acme/router".into(),
-            location,
-            sha256: sha256.into(),
-            args: Vec::new(),
-            headers_from: None,
-        }
-    }
-
-    #[test]
-    fn a_file_location_is_checked_against_its_sha256() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("router");
-        std::fs::write(&path, b"#!/bin/sh\n").unwrap();
-        let location = format!("file://{}", path.display());
-        let good = sha256_hex(b"#!/bin/sh\n");
-        assert_eq!(binary(&item(location.clone(), "")).unwrap(), path);
-        assert_eq!(
-            binary(&item(location.clone(), &good.to_uppercase())).unwrap(),
-            path
-        );
-        let bad = "0".repeat(64);
-        let err = binary(&item(location.clone(), &bad)).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            format!(
-                "traffic router plugin \"acme/router\" cannot be loaded: sha256 of {} is {good}, not the registered {bad}",
-                path.display()
-            )
-        );
-        let err = binary(&item(location, "abc")).unwrap_err();
-        assert!(
-            err.to_string()
-                .ends_with("sha256 \"abc\": expected 64 hexadecimal digits"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn other_locations_are_refused_naming_the_plugin() {
-        let err = binary(&item("https://example.com/router".into(), "")).unwrap_err();
-        assert!(
-            err.to_string().contains("does not download plugins"),
-            "{err}"
-        );
-        let err = binary(&item("file:///nonexistent/router".into(), "")).unwrap_err();
-        assert!(
-            err.to_string().starts_with(
-                "traffic router plugin \"acme/router\" cannot be loaded: location \"file:///nonexistent/router\": cannot read"
-            ),
-            "{err}"
-        );
-    }
 
     #[test]
     fn a_value_of_the_wrong_shape_names_the_key() {

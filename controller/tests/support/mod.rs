@@ -16,6 +16,9 @@ use kube::api::{Api, ListParams};
 use rollgate_testkit::Cluster;
 use serde_json::{Value, json};
 
+pub(crate) mod plugins;
+pub(crate) mod progress;
+
 pub(crate) const CONTROLLER: &str = env!("CARGO_BIN_EXE_rollgate-controller");
 
 /// `rollgate-controller --namespace <ns>`, electing its leader on a Lease in

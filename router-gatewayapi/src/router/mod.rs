@@ -61,8 +61,11 @@ impl TrafficRouter for GatewayApiRouter {
     /// again when a route request comes back 404).
     async fn init(&self) -> Result<(), router_core::Error> {
         let client = self.applier.client().await?;
-        if let Err(e) = self.versions.discover(&client).await {
-            tracing::warn!(error = %e, "Gateway API version discovery failed; assuming v1");
+        match self.versions.discover(&client).await {
+            Ok(retired) => self.stop_watches(&retired),
+            Err(e) => {
+                tracing::warn!(error = %e, "Gateway API version discovery failed; assuming v1");
+            }
         }
         Ok(())
     }

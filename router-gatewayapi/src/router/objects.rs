@@ -68,8 +68,9 @@ impl GatewayApiRouter {
     }
 
     /// `op` with the resource of `kind` at its served version; when it
-    /// fails as not found, the versions are discovered again and, if the
-    /// kind's version changed, `op` runs once more at the new one.
+    /// fails as not found, the versions are discovered again, the watches
+    /// of versions no longer used are stopped and, if the kind's version
+    /// changed, `op` runs once more at the new one.
     async fn served<T, F, Fut>(&self, kind: RouteKind, mut op: F) -> Result<T, router_core::Error>
     where
         F: FnMut(kube::api::ApiResource) -> Fut,
@@ -78,13 +79,29 @@ impl GatewayApiRouter {
         match op(self.versions.resource(kind)?).await {
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 let client = self.applier.client().await?;
-                if self.versions.changed_after_not_found(&client, kind).await? {
+                let found = self
+                    .versions
+                    .rediscover_after_not_found(&client, kind)
+                    .await?;
+                self.stop_watches(&found.retired);
+                if found.changed {
                     op(self.versions.resource(kind)?).await
                 } else {
                     Err(e)
                 }
             }
             other => other,
+        }
+    }
+
+    /// Stops the applier's watches of route resources no longer used.
+    pub(super) fn stop_watches(&self, retired: &[kube::api::ApiResource]) {
+        for resource in retired {
+            let stopped = self.applier.stop_watches(resource);
+            if stopped > 0 {
+                tracing::info!(resource = %resource.api_version, kind = %resource.kind, watches = stopped,
+                    "stopped the watches of a version no longer used");
+            }
         }
     }
 }

@@ -5,9 +5,6 @@
 use kube::api::{Api, DynamicObject, PostParams};
 use rollgate_testkit::Cluster;
 use router_core::{ManagedRoute, RolloutContext};
-use router_gatewayapi::{GatewayApiRouter, KubeRouter};
-use router_kube::client::LazyClient;
-use router_kube::{Applier, ApplierOptions};
 use serde_json::{Value, json};
 
 pub(crate) async fn cluster(test: &str) -> Option<Cluster> {
@@ -118,15 +115,4 @@ pub(crate) async fn channel(cluster: &Cluster) -> &'static str {
         "TCPRoute v1alpha2 is served by the experimental channel only"
     );
     if standard { "standard" } else { "experimental" }
-}
-
-/// The router on `client` with the watch cache off: every read is a GET.
-pub(crate) fn uncached(client: kube::Client) -> GatewayApiRouter {
-    let options = ApplierOptions {
-        watch_cache: false,
-        ..ApplierOptions::default()
-    };
-    GatewayApiRouter::with_applier(
-        Applier::with_options(LazyClient::ready(client), options).expect("valid options"),
-    )
 }

@@ -68,18 +68,10 @@ pub fn cached() -> ApplierOptions {
     ApplierOptions::default()
 }
 
-/// Without the watch cache.
-pub fn direct() -> ApplierOptions {
-    ApplierOptions {
-        request_limit: None,
-        watch_cache: false,
-    }
-}
-
 /// Without the watch cache, at `qps` with a burst of 1.
 pub fn limited(qps: f64) -> ApplierOptions {
     ApplierOptions {
         request_limit: Some(RequestLimit { qps, burst: 1 }),
-        watch_cache: false,
+        ..ApplierOptions::uncached()
     }
 }

@@ -1,0 +1,114 @@
+//! External traffic-router plugins for the controller's tests: the journal
+//! router, registered in the test namespace's `argo-rollouts-config` and,
+//! for downloads, served over HTTP on loopback.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rollgate_testkit::Cluster;
+use serde_json::json;
+
+use super::{CONTROLLER, Controller};
+
+/// The journal router binary, built for this test if it is not yet.
+pub(crate) fn journal_router() -> PathBuf {
+    let dir = PathBuf::from(CONTROLLER).parent().unwrap().to_path_buf();
+    let binary = dir.join("rollgate-journal-router");
+    if !binary.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "-p",
+                "plugin-proto",
+                "--bin",
+                "rollgate-journal-router",
+            ])
+            .status()
+            .expect("run cargo build");
+        assert!(
+            status.success(),
+            "cargo build -p plugin-proto --bin rollgate-journal-router"
+        );
+    }
+    binary
+}
+
+/// Writes `plugins` (the YAML list) as `trafficRouterPlugins` of the
+/// `argo-rollouts-config` ConfigMap in the test's namespace.
+pub(crate) async fn register_plugins(cluster: &Cluster, plugins: &str) {
+    cluster
+        .create(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "argo-rollouts-config"},
+            "data": {"trafficRouterPlugins": plugins}}))
+        .await;
+}
+
+/// The controller reading its plugin registry in the test's namespace
+/// (with exactly its ClusterRole), downloading into a directory of its
+/// own, with `env`; the directory goes when the returned value is dropped.
+pub(crate) async fn start_with_plugins(
+    cluster: &Cluster,
+    env: &[(&str, &str)],
+) -> (Controller, tempfile::TempDir) {
+    let plugin_dir = tempfile::tempdir().expect("a plugin directory");
+    let plugin_dir_arg = plugin_dir.path().display().to_string();
+    let controller = Controller::start_with_role_and(
+        cluster,
+        &[
+            "--config-namespace",
+            &cluster.namespace,
+            "--plugin-dir",
+            &plugin_dir_arg,
+        ],
+        env,
+    )
+    .await;
+    (controller, plugin_dir)
+}
+
+/// A file served over HTTP on 127.0.0.1 under any path, counting the
+/// requests of each path.
+pub(crate) struct FileServer {
+    /// `http://127.0.0.1:PORT`.
+    pub(crate) base: String,
+    hits: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<AtomicUsize>>>>,
+}
+
+impl FileServer {
+    /// Serves `file` until the test's runtime ends.
+    pub(crate) async fn start(file: &Path) -> Self {
+        let body = std::fs::read(file).expect("the file to serve");
+        let hits: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<AtomicUsize>>>> =
+            Arc::default();
+        let counted = hits.clone();
+        let router = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+            let body = body.clone();
+            let counter = counted
+                .lock()
+                .unwrap()
+                .entry(uri.path().to_owned())
+                .or_default()
+                .clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                body
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self { base, hits }
+    }
+
+    /// How many times `path` was asked for.
+    pub(crate) fn hits(&self, path: &str) -> usize {
+        self.hits
+            .lock()
+            .unwrap()
+            .get(path)
+            .map_or(0, |c| c.load(Ordering::SeqCst))
+    }
+}
