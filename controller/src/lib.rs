@@ -7,8 +7,10 @@
 //! [`rollout_core::decide`] what happens next and carries the decision out
 //! ([`reconcile`]): ReplicaSets scaled, the status written through the status
 //! subresource, events recorded, and a requeue when the decision asks for
-//! one. It writes what Argo Rollouts' controller writes, so
-//! `kubectl argo rollouts get / promote / abort` work against it, and it
+//! one. It writes what Argo Rollouts' controller writes, so every
+//! `kubectl argo rollouts` command for a canary (`get`, `set image`,
+//! `promote`, `abort`, `retry`, `pause`, `undo`, `restart`) works against
+//! it (pods are restarted by eviction, as Argo does), and it
 //! adopts the ReplicaSets Argo's controller created (a Rollout moved from
 //! one controller to the other is not redeployed).
 //!
@@ -22,8 +24,8 @@
 //! other plugin loaded from Argo's `argo-rollouts-config` ConfigMap and run
 //! over the native gRPC plugin protocol.
 //! A Rollout asking for more (another of Argo's routers, blue-green,
-//! analysis, experiments, step plugins, `workloadRef`, `antiAffinity`, a
-//! pending `restartAt`) gets the condition `Unsupported` naming the field
+//! analysis, experiments, step plugins, `workloadRef`, `antiAffinity`)
+//! gets the condition `Unsupported` naming the field
 //! and is otherwise left alone; an invalid Rollout gets `InvalidSpec`, in
 //! Argo's words, and nothing else is touched.
 //!
@@ -32,7 +34,7 @@
 //! health endpoints ([`serve`]).
 //!
 //! What comes next: plugins downloaded from `http(s)` locations, ping-pong
-//! Services, analysis, `workloadRef`, pod restarts, adopting orphaned
+//! Services, analysis, `workloadRef`, adopting orphaned
 //! ReplicaSets.
 #![warn(missing_docs)]
 
