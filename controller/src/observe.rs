@@ -117,3 +117,52 @@ pub fn pod_state(pod: &Pod, replica_sets: &[&ReplicaSet]) -> Option<PodState> {
 fn time(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> Option<Time> {
     serde_json::to_value(t).ok()?.as_str()?.parse().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rs(uid: &str, hash: &str) -> ReplicaSet {
+        serde_json::from_value(json!({
+            "metadata": {"name": format!("web-{hash}"), "uid": uid,
+                         "labels": {POD_TEMPLATE_HASH_LABEL: hash}},
+            "spec": {"selector": {}}}))
+        .unwrap()
+    }
+
+    fn pod(owner: &str, extra: serde_json::Value) -> Pod {
+        let mut pod = json!({
+            "metadata": {"name": "web-x", "creationTimestamp": "2026-11-22T05:00:00Z",
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                              "name": "web", "uid": owner, "controller": true}]}});
+        for (k, v) in extra.as_object().unwrap() {
+            pod[k] = v.clone();
+        }
+        serde_json::from_value(pod).unwrap()
+    }
+
+    #[test]
+    fn a_pod_of_another_owner_is_not_the_rollouts() {
+        let (a, b) = (rs("uid-a", "aaa"), rs("uid-b", "bbb"));
+        assert!(pod_state(&pod("uid-z", json!({})), &[&a, &b]).is_none());
+        let state = pod_state(&pod("uid-b", json!({})), &[&a, &b]).unwrap();
+        assert_eq!(state.pod_template_hash, "bbb", "the owner's hash");
+    }
+
+    #[test]
+    fn readiness_and_termination_are_read_from_the_pod() {
+        let owner = rs("uid-a", "aaa");
+        let not_ready = pod(
+            "uid-a",
+            json!({"status": {"conditions": [{"type": "Ready", "status": "False",
+                "lastTransitionTime": "2026-11-22T05:00:05Z"}]}}),
+        );
+        let state = pod_state(&not_ready, &[&owner]).unwrap();
+        assert_eq!(state.ready_since, None);
+        assert_eq!(state.created.to_string(), "2026-11-22T05:00:00Z");
+        let mut going = pod("uid-a", json!({}));
+        going.metadata.deletion_timestamp = going.metadata.creation_timestamp.clone();
+        assert!(pod_state(&going, &[&owner]).unwrap().terminating);
+    }
+}
