@@ -7,8 +7,10 @@
 //! [`rollout_core::decide`] what happens next and carries the decision out
 //! ([`reconcile`]): ReplicaSets scaled, the status written through the status
 //! subresource, events recorded, and a requeue when the decision asks for
-//! one. It writes what Argo Rollouts' controller writes, so
-//! `kubectl argo rollouts get / promote / abort` work against it, and it
+//! one. It writes what Argo Rollouts' controller writes, so every
+//! `kubectl argo rollouts` command for a canary (`get`, `set image`,
+//! `promote`, `abort`, `retry`, `pause`, `undo`, `restart`) works against
+//! it (pods are restarted by eviction, as Argo does), and it
 //! adopts the ReplicaSets Argo's controller created (a Rollout moved from
 //! one controller to the other is not redeployed).
 //!
@@ -27,7 +29,7 @@
 //! over the native gRPC plugin protocol.
 //! A Rollout asking for more (another of Argo's routers, blue-green,
 //! analysis, experiments, step plugins, a `workloadRef` to a ReplicaSet or a
-//! PodTemplate, a pending `restartAt`) gets the condition `Unsupported`
+//! PodTemplate) gets the condition `Unsupported`
 //! naming the field and is otherwise left alone; an invalid Rollout gets
 //! `InvalidSpec`, in Argo's words, and nothing else is touched.
 //!
@@ -35,8 +37,8 @@
 //! ([`leader`]), Prometheus metrics with Argo's names ([`metrics`]) and
 //! health endpoints ([`serve`]).
 //!
-//! What comes next: plugins downloaded from `http(s)` locations, ping-pong
-//! Services, analysis, pod restarts, `workloadRef` to a ReplicaSet or a
+//! What comes next: `headersFrom` on plugin downloads, ping-pong
+//! Services, analysis, `workloadRef` to a ReplicaSet or a
 //! PodTemplate.
 #![warn(missing_docs)]
 

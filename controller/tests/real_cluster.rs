@@ -10,13 +10,12 @@ mod support;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::json;
 
 use support::{
     Controller, basic_canary, cluster, healthy, kubectl_argo_rollouts, pod_names, replica_sets,
-    rollout, rollout_object, rollout_status_patches, selected, wait_for,
+    rollout, rollout_events, rollout_object, rollout_status_patches, selected, wait_for,
 };
 
 #[tokio::test]
@@ -158,16 +157,7 @@ async fn a_basic_canary_pauses_and_is_promoted_with_kubectl_argo_rollouts() {
     assert_eq!(left, [format!("web-{canary}")]);
 
     // Events as Argo's controller records them, on the Rollout.
-    let events: Api<Event> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let recorded: Vec<(String, String)> = events
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|e| e.involved_object.kind.as_deref() == Some("Rollout"))
-        .map(|e| (e.reason.unwrap_or_default(), e.message.unwrap_or_default()))
-        .collect();
+    let recorded = rollout_events(&cluster).await;
     for (reason, note) in [
         (
             "NewReplicaSetCreated",

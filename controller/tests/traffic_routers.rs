@@ -12,53 +12,12 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
-use rollgate_testkit::Cluster;
 use serde_json::{Value, json};
 
 use support::{
-    Controller, cluster, condition, healthy, kubectl_argo_rollouts, promoted, rollout, selected,
-    services, wait_for,
+    Controller, cluster, condition, healthy, kubectl_argo_rollouts, promoted, rollout, route,
+    selected, services, user_rule, user_rule_in, wait_for, wait_for_route, weights,
 };
-
-/// A rule of the user's: header `x-beta: 1` goes to stable only.
-fn user_rule() -> Value {
-    json!({"matches": [{"headers": [{"type": "Exact", "name": "x-beta", "value": "1"}]}],
-           "backendRefs": [{"name": "web-stable", "port": 80, "weight": 1}]})
-}
-
-async fn route(cluster: &Cluster) -> Value {
-    let object = cluster
-        .api("gateway.networking.k8s.io", "v1", "HTTPRoute")
-        .get("web")
-        .await
-        .unwrap();
-    serde_json::to_value(object).unwrap()["spec"].clone()
-}
-
-/// The (canary, stable) weights of the rule that sends traffic to both.
-fn weights(spec: &Value) -> (i64, i64) {
-    let rule = spec["rules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| {
-            r["matches"].is_null()
-                || r["matches"] == json!([{"path": {"type": "PathPrefix", "value": "/"}}])
-        })
-        .expect("the weighted rule");
-    let weight = |name: &str| {
-        rule["backendRefs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|b| b["name"] == name)
-            .and_then(|b| b["weight"].as_i64())
-            .unwrap_or(1)
-    };
-    (weight("web-canary"), weight("web-stable"))
-}
 
 fn rule_named<'a>(spec: &'a Value, name: &str) -> Option<&'a Value> {
     spec["rules"]
@@ -66,31 +25,6 @@ fn rule_named<'a>(spec: &'a Value, name: &str) -> Option<&'a Value> {
         .unwrap()
         .iter()
         .find(|r| r["name"].as_str().is_some_and(|n| n.contains(name)))
-}
-
-fn user_rule_in(spec: &Value) -> &Value {
-    spec["rules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["matches"][0]["headers"][0]["name"] == "x-beta")
-        .expect("the user's rule")
-}
-
-/// Polls the HTTPRoute until `done` holds (30 s at most).
-async fn wait_for_route(cluster: &Cluster, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let start = Instant::now();
-    loop {
-        let spec = route(cluster).await;
-        if done(&spec) {
-            return spec;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "HTTPRoute web: not {what} after 30 s: {spec:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[tokio::test]

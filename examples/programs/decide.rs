@@ -60,6 +60,7 @@ fn run() -> anyhow::Result<ExitCode> {
             ready_replicas: replicas,
             available_replicas: replicas,
             scale_down_deadline: None,
+            created: None,
         }],
         ..Default::default()
     };

@@ -63,6 +63,11 @@ pub struct ReplicaSetState {
     pub available_replicas: i32,
     /// Its `scale-down-deadline` annotation, if set.
     pub scale_down_deadline: Option<Time>,
+    /// `metadata.creationTimestamp`, if known. `rollbackWindow` orders
+    /// ReplicaSets by it, as Argo does: going back to an older template
+    /// raises its ReplicaSet's revision but not its creation time. Without
+    /// it (on either side of a comparison) the revisions order them.
+    pub created: Option<Time>,
 }
 
 /// A pod of one of the Rollout's ReplicaSets, as observed.

@@ -365,6 +365,8 @@ impl Sim {
                         ready_replicas: available,
                         available_replicas: available,
                         scale_down_deadline: rs.scale_down_deadline,
+                        // The simulator's revisions follow creation order.
+                        created: None,
                     }
                 })
                 .collect(),

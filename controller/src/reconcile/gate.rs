@@ -7,7 +7,7 @@
 //! the condition `Unsupported` (reason `UnsupportedByController`) naming the
 //! field. Either way nothing but that condition is written.
 
-use rollout_core::{FieldError, Rollout, Time};
+use rollout_core::{FieldError, Rollout};
 
 /// The verdict on one Rollout.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +36,7 @@ pub fn invalid_message(name: &str, problem: &str) -> String {
     format!("The Rollout \"{name}\" is invalid: {problem}")
 }
 
-/// Checks a parsed Rollout at `now`.
+/// Checks a parsed Rollout.
 ///
 /// ```
 /// use rollgate_controller::reconcile::gate::{check, Gate};
@@ -47,14 +47,14 @@ pub fn invalid_message(name: &str, problem: &str) -> String {
 ///                           "spec": {"containers": [{"name": "web", "image": "nginx"}]}},
 ///              "strategy": {"canary": {"steps": [{"analysis": {"templates": [{"templateName": "t"}]}}]}}}}),
 ///     "web").unwrap();
-/// let Gate::Unsupported(field) = check(&rollout, rollout_core::Time::from_unix_seconds(0)) else { panic!() };
+/// let Gate::Unsupported(field) = check(&rollout) else { panic!() };
 /// assert_eq!(field.path, "spec.strategy.canary.steps[0].analysis");
 /// ```
-pub fn check(rollout: &Rollout, now: Time) -> Gate {
+pub fn check(rollout: &Rollout) -> Gate {
     if let Some(first) = rollout_core::validate(rollout).into_iter().next() {
         return Gate::Invalid(invalid_message(&rollout.metadata.name, &first.to_string()));
     }
-    if let Some(field) = unsupported(rollout, now) {
+    if let Some(field) = unsupported(rollout) {
         return Gate::Unsupported(field);
     }
     match workload_shape(rollout) {
@@ -86,7 +86,7 @@ fn not_yet(path: impl Into<String>, what: &str) -> Option<FieldError> {
 
 /// The first field, in spec order, that asks for what this controller does
 /// not run yet.
-fn unsupported(rollout: &Rollout, now: Time) -> Option<FieldError> {
+fn unsupported(rollout: &Rollout) -> Option<FieldError> {
     if let Some(field) = rollout_core::unsupported(rollout).into_iter().next() {
         return Some(field);
     }
@@ -128,9 +128,6 @@ fn unsupported(rollout: &Rollout, now: Time) -> Option<FieldError> {
             return not_yet(at("plugin"), "a step plugin");
         }
     }
-    if rollout_core::restart::pending(rollout, now) {
-        return not_yet("spec.restartAt", "restarting pods");
-    }
     None
 }
 
@@ -153,20 +150,15 @@ mod tests {
         Rollout::from_value(json!({"metadata": {"name": "web"}, "spec": spec}), "web").unwrap()
     }
 
-    const NOW: Time = Time::from_unix_seconds(2_000_000_000);
-
     #[test]
     fn a_basic_canary_runs() {
         let steps = json!({"steps": [{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}, {"pause": {"duration": "1s"}}]});
-        assert_eq!(check(&rollout(steps, json!({})), NOW), Gate::Run);
+        assert_eq!(check(&rollout(steps, json!({}))), Gate::Run);
     }
 
     #[test]
     fn an_invalid_rollout_is_refused_in_argos_words() {
-        let gate = check(
-            &rollout(json!({"steps": [{"setWeight": 150}]}), json!({})),
-            NOW,
-        );
+        let gate = check(&rollout(json!({"steps": [{"setWeight": 150}]}), json!({})));
         assert_eq!(
             gate,
             Gate::Invalid(
@@ -176,7 +168,7 @@ mod tests {
     }
 
     fn unsupported_path(canary: Value, extra_spec: Value) -> String {
-        match check(&rollout(canary, extra_spec), NOW) {
+        match check(&rollout(canary, extra_spec)) {
             Gate::Unsupported(field) => {
                 assert!(field.to_string().contains("rollgate-controller"), "{field}");
                 field.path
@@ -204,8 +196,12 @@ mod tests {
             unsupported_path(background, json!({})),
             "spec.strategy.canary.analysis"
         );
+    }
+
+    #[test]
+    fn a_pending_restart_runs() {
         let restart = json!({"restartAt": "2020-01-01T00:00:00Z"});
-        assert_eq!(unsupported_path(json!({}), restart), "spec.restartAt");
+        assert_eq!(check(&rollout(json!({}), restart)), Gate::Run);
     }
 
     #[test]
@@ -218,18 +214,14 @@ mod tests {
         ] {
             let canary = json!({"canaryService": "c", "stableService": "s",
                 "trafficRouting": routing, "steps": [{"setWeight": 5}]});
-            assert_eq!(
-                check(&rollout(canary, json!({})), NOW),
-                Gate::Run,
-                "{routing}"
-            );
+            assert_eq!(check(&rollout(canary, json!({}))), Gate::Run, "{routing}");
         }
     }
 
     #[test]
     fn ephemeral_metadata_of_the_wrong_shape_is_invalid() {
         let canary = json!({"canaryMetadata": {"labels": {"role": 1}}});
-        let Gate::Invalid(message) = check(&rollout(canary, json!({})), NOW) else {
+        let Gate::Invalid(message) = check(&rollout(canary, json!({}))) else {
             panic!("expected Invalid")
         };
         assert_eq!(
@@ -242,10 +234,10 @@ mod tests {
     fn anti_affinity_and_a_resolved_workload_reference_run() {
         let preferred = json!({"antiAffinity": {
             "preferredDuringSchedulingIgnoredDuringExecution": {"weight": 50}}});
-        assert_eq!(check(&rollout(preferred, json!({})), NOW), Gate::Run);
+        assert_eq!(check(&rollout(preferred, json!({}))), Gate::Run);
         let required =
             json!({"antiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {}}});
-        assert_eq!(check(&rollout(required, json!({})), NOW), Gate::Run);
+        assert_eq!(check(&rollout(required, json!({}))), Gate::Run);
 
         let mut r = rollout(json!({}), json!({}));
         let template = r.spec.template.take().unwrap();
@@ -260,7 +252,7 @@ mod tests {
             "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": template}}))
         .unwrap();
         let (resolved, _) = crate::workload::reference::resolve(r, |_| Some(deployment)).unwrap();
-        assert_eq!(check(&resolved, NOW), Gate::Run);
+        assert_eq!(check(&resolved), Gate::Run);
     }
 
     #[test]
@@ -280,7 +272,7 @@ mod tests {
                                   "spec": {"containers": [{"name": "api", "image": "nginx"}]}}}}))
         .unwrap();
         let (resolved, _) = crate::workload::reference::resolve(r, |_| Some(deployment)).unwrap();
-        let Gate::Invalid(message) = check(&resolved, NOW) else {
+        let Gate::Invalid(message) = check(&resolved) else {
             panic!("expected Invalid")
         };
         assert!(

@@ -50,6 +50,7 @@ pub mod events;
 pub mod gate;
 mod refuse;
 mod replica_sets;
+mod restart;
 mod services;
 pub mod status;
 pub mod traffic;
@@ -117,7 +118,7 @@ pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
     let parsed = Rollout::from_value(value, &format!("rollout {namespace}/{name}"));
     let (rollout, gate, referenced) = match parsed.map(|r| resolve(&ctx, r)) {
         Ok(Ok((rollout, referenced))) => {
-            let gate = match gate::check(&rollout, now) {
+            let gate = match gate::check(&rollout) {
                 Gate::Run => match services::validate(&ctx, &rollout) {
                     Some(field) => Gate::Invalid(gate::invalid_message(&name, &field.to_string())),
                     None => Gate::Run,
@@ -321,6 +322,7 @@ async fn run(
             .filter_map(crate::observe::replica_set_state)
             .collect(),
         traffic_verified: traffic::verified(&rollout),
+        pods: restart::observe(ctx, &rollout, &replica_sets, now).await?,
         ..Default::default()
     };
     if let Some(status) = rollout.status.as_mut() {
@@ -334,6 +336,14 @@ async fn run(
                 .await;
         }
     };
+    tracing::debug!(rollout = %rollout.object_name(), restart = ?decision.restart,
+        requeue_after = ?decision.requeue_after, pods = ?observations.pods.as_ref().map(Vec::len), "decided");
+    // Pods evicted for spec.restartAt: nothing else of this decision holds.
+    if let Some(pods) = &decision.restart
+        && restart::evict(&ctx.client, &rollout, pods).await? > 0
+    {
+        return Ok(Action::requeue(restart::RESTART_CHECK));
+    }
     // Traffic before the ReplicaSets are scaled, as in Argo; the status records its answer.
     if let Some(desired) = decision.traffic.as_ref().filter(|_| !routers.is_empty()) {
         match crate::traffic::apply(&routers, desired).await {

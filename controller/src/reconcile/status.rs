@@ -104,6 +104,16 @@ pub fn scale_fields(selector: Option<&Value>, pods: i32) -> Map<String, Value> {
     map
 }
 
+/// `spec.selector` as a list request's label selector (empty: every object).
+pub(super) fn label_selector(selector: Option<&Value>) -> String {
+    let text = format_label_selector(selector);
+    if text == "<none>" {
+        String::new()
+    } else {
+        text
+    }
+}
+
 fn format_label_selector(selector: Option<&Value>) -> String {
     let mut requirements: Vec<(String, String)> = Vec::new();
     if let Some(labels) = selector

@@ -143,10 +143,13 @@ impl Drop for Controller {
     /// flight and releases the Lease, so a successor leads at once), then
     /// SIGKILL after 5 s.
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .stderr(Stdio::null())
-            .status();
+        // Only a process still running (and so not reaped): its id is still its own.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(5) {
             if matches!(self.child.try_wait(), Ok(Some(_)) | Err(_)) {
@@ -238,6 +241,17 @@ pub(crate) async fn wait_for(
     what: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
+    wait_for_within(cluster, name, what, Duration::from_secs(30), done).await
+}
+
+/// Polls the Rollout until `done` holds for it (`limit` at most).
+pub(crate) async fn wait_for_within(
+    cluster: &Cluster,
+    name: &str,
+    what: &str,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let start = Instant::now();
     loop {
         let object = rollout_object(cluster, name).await;
@@ -245,8 +259,8 @@ pub(crate) async fn wait_for(
             return object;
         }
         assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "rollout {name}: not {what} after 30 s; status: {:#}",
+            start.elapsed() < limit,
+            "rollout {name}: not {what} after {limit:?}; status: {:#}",
             object["status"]
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -282,6 +296,45 @@ pub(crate) async fn replica_sets(cluster: &Cluster) -> Vec<(String, String, i32,
         .collect();
     list.sort();
     list
+}
+
+/// The ReplicaSets of the test's namespace: (name, spec.replicas), by name.
+pub(crate) async fn replica_set_sizes(cluster: &Cluster) -> Vec<(String, i32)> {
+    replica_sets(cluster)
+        .await
+        .into_iter()
+        .map(|(name, _, replicas, _)| (name, replicas))
+        .collect()
+}
+
+/// The annotation `key` of the ReplicaSet `name`.
+pub(crate) async fn replica_set_annotation(
+    cluster: &Cluster,
+    name: &str,
+    key: &str,
+) -> Option<String> {
+    let api: Api<ReplicaSet> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    api.get(name)
+        .await
+        .unwrap()
+        .metadata
+        .annotations?
+        .remove(key)
+}
+
+/// The Events recorded on Rollouts in the test's namespace: (reason, message).
+pub(crate) async fn rollout_events(cluster: &Cluster) -> Vec<(String, String)> {
+    let events: Api<k8s_openapi::api::core::v1::Event> =
+        Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.involved_object.kind.as_deref() == Some("Rollout"))
+        .map(|e| (e.reason.unwrap_or_default(), e.message.unwrap_or_default()))
+        .collect()
 }
 
 /// The pod template hash a Service selects, and that the Rollout manages it.
@@ -350,4 +403,73 @@ pub(crate) fn condition(rollout: &Value, kind: &str) -> Option<Value> {
         .iter()
         .find(|c| c["type"] == kind)
         .cloned()
+}
+
+/// A rule of the user's: header `x-beta: 1` goes to stable only.
+pub(crate) fn user_rule() -> Value {
+    json!({"matches": [{"headers": [{"type": "Exact", "name": "x-beta", "value": "1"}]}],
+           "backendRefs": [{"name": "web-stable", "port": 80, "weight": 1}]})
+}
+
+/// The spec of the HTTPRoute `web`.
+pub(crate) async fn route(cluster: &Cluster) -> Value {
+    let object = cluster
+        .api("gateway.networking.k8s.io", "v1", "HTTPRoute")
+        .get("web")
+        .await
+        .unwrap();
+    serde_json::to_value(object).unwrap()["spec"].clone()
+}
+
+/// The (canary, stable) weights of the rule that sends traffic to both.
+pub(crate) fn weights(spec: &Value) -> (i64, i64) {
+    let rule = spec["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["matches"].is_null()
+                || r["matches"] == json!([{"path": {"type": "PathPrefix", "value": "/"}}])
+        })
+        .expect("the weighted rule");
+    let weight = |name: &str| {
+        rule["backendRefs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["name"] == name)
+            .and_then(|b| b["weight"].as_i64())
+            .unwrap_or(1)
+    };
+    (weight("web-canary"), weight("web-stable"))
+}
+
+/// The user's rule ([`user_rule`]) in a route's spec.
+pub(crate) fn user_rule_in(spec: &Value) -> &Value {
+    spec["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["matches"][0]["headers"][0]["name"] == "x-beta")
+        .expect("the user's rule")
+}
+
+/// Polls the HTTPRoute until `done` holds (30 s at most).
+pub(crate) async fn wait_for_route(
+    cluster: &Cluster,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let start = Instant::now();
+    loop {
+        let spec = route(cluster).await;
+        if done(&spec) {
+            return spec;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "HTTPRoute web: not {what} after 30 s: {spec:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -256,6 +256,7 @@ impl<'a> Pass<'a> {
 
     fn run(&mut self) {
         self.reset_on_new_template_or_steps();
+        self.skip_steps_within_rollback_window();
         self.promote_full_and_abort();
         // A full promotion treats every step as done: no pauses, no waiting
         // on analysis or plugin outcomes.

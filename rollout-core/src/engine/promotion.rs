@@ -1,7 +1,16 @@
 //! The start and the end of an update: the status reset when the pod
-//! template or the steps change (a return to the stable template, or to a
-//! recent revision inside `rollbackWindow`, skips the steps), and promotion
+//! template or the steps change (a return to the stable template, or to an
+//! older ReplicaSet inside `rollbackWindow`, skips the steps), and promotion
 //! of the current template to stable once it is due.
+//!
+//! `rollbackWindow` follows Argo's `isRollbackWithinWindow`: the current
+//! ReplicaSet was created before the stable one, and fewer than
+//! `revisions` ReplicaSets were created between the two. The pass that
+//! resets the status skips the steps only when that ReplicaSet still has
+//! pods asked of it (`spec.replicas` above 0, Argo's `IsActive`); every
+//! later pass inside the window clears pauses and an abort and goes to the
+//! end of the steps, and the promotion that follows is "Rollback within
+//! window".
 //!
 //! Contract: these stages change the status being decided (the step index
 //! included) and record events; a promotion refreshes the cached stable
@@ -40,36 +49,69 @@ impl Pass<'_> {
         self.set_index(0);
         self.progressed = true;
         self.template_or_steps_changed = true;
+        if self.steps().is_empty() {
+            return;
+        }
         // Back on the stable template (a rollback, or new steps for a promoted
         // rollout): every step counts as done.
-        if !self.steps().is_empty() && self.is_rollback() {
+        if self.fully_promoted() {
             self.set_index(self.steps().len());
             if !same_template {
                 self.event(false, "SkipSteps", "Rollback to stable ReplicaSets".into());
             }
+        } else if self.rollback_within_window()
+            && self.new_rs().is_some_and(|rs| rs.spec_replicas > 0)
+        {
+            self.set_index(self.steps().len());
+            self.event(
+                false,
+                "SkipSteps",
+                "Rollback to active ReplicaSets within RollbackWindow".into(),
+            );
         }
     }
 
-    /// The current template is the stable one, or an older revision inside
-    /// `rollbackWindow` that still has pods.
-    fn is_rollback(&self) -> bool {
-        if self.fully_promoted() {
-            return true;
+    /// After the reset, inside `rollbackWindow`: no pause and no abort
+    /// hold the rollback back, and every step counts as done.
+    pub(super) fn skip_steps_within_rollback_window(&mut self) {
+        if self.template_or_steps_changed || !self.rollback_within_window() {
+            return;
         }
+        self.st.pause_conditions.clear();
+        self.st.controller_pause = false;
+        self.st.abort = false;
+        self.st.aborted_at = None;
+        if !self.steps().is_empty() {
+            self.set_index(self.steps().len());
+        }
+    }
+
+    /// Argo's `isRollbackWithinWindow`: the current ReplicaSet is older than
+    /// the stable one, and fewer than `rollbackWindow.revisions`
+    /// ReplicaSets are newer than it and older than the stable one.
+    fn rollback_within_window(&self) -> bool {
         let window = self
             .ro
             .spec
             .rollback_window
             .as_ref()
-            .and_then(|w| w.revisions);
-        match (window, self.new_rs(), self.stable_rs()) {
-            (Some(w), Some(new), Some(stable)) if w > 0 => {
-                new.revision < stable.revision
-                    && new.available_replicas > 0
-                    && stable.revision - new.revision <= u64::try_from(w).unwrap_or(0)
-            }
-            _ => false,
+            .and_then(|w| w.revisions)
+            .and_then(|w| usize::try_from(w).ok())
+            .filter(|w| *w > 0);
+        let (Some(window), Some(new), Some(stable)) = (window, self.new_rs(), self.stable_rs())
+        else {
+            return false;
+        };
+        if !created_before(new, stable) {
+            return false;
         }
+        let between = self
+            .obs
+            .replica_sets
+            .iter()
+            .filter(|rs| created_before(new, rs) && created_before(rs, stable))
+            .count();
+        between < window
     }
 
     /// Promotes the current template to stable when it is due; returns whether it did.
@@ -91,8 +133,8 @@ impl Pass<'_> {
             None
         } else if self.st.promote_full {
             Some("Full promotion requested".to_owned())
-        } else if self.is_rollback() {
-            Some("Fast rollback".to_owned())
+        } else if self.rollback_within_window() {
+            Some("Rollback within window".to_owned())
         } else if self.index() >= self.steps().len() {
             Some(format!("Completed all {} canary steps", self.steps().len()))
         } else {
@@ -156,4 +198,13 @@ fn clear_update_state(st: &mut RolloutStatus) {
     st.promote_full = false;
     st.canary.current_step_analysis_run_status = None;
     st.canary.current_background_analysis_run_status = None;
+}
+
+/// Whether `a` was created before `b`: by creation time when both are
+/// known, else by revision.
+fn created_before(a: &ReplicaSetState, b: &ReplicaSetState) -> bool {
+    match (a.created, b.created) {
+        (Some(x), Some(y)) => x < y,
+        _ => a.revision < b.revision,
+    }
 }
