@@ -13,7 +13,10 @@
 //! one controller to the other is not redeployed).
 //!
 //! What this controller runs today: the canary strategy with `setWeight`,
-//! `pause`, `setHeaderRoute` and `setMirrorRoute` steps, from a Rollout's
+//! `pause`, `setHeaderRoute`, `setMirrorRoute` and `analysis` steps and
+//! background analysis (AnalysisRuns created from the templates in the
+//! watch caches and terminated when no longer wanted, their phases read
+//! back: [`analysis`]; nothing measures them yet), from a Rollout's
 //! own `spec.template`, with its canary and stable Services' selectors
 //! ([`service`]), the canary and stable pod metadata, and
 //! `revisionHistoryLimit`; either a basic canary (no `trafficRouting`: the
@@ -22,7 +25,7 @@
 //! other plugin loaded from Argo's `argo-rollouts-config` ConfigMap and run
 //! over the native gRPC plugin protocol.
 //! A Rollout asking for more (another of Argo's routers, blue-green,
-//! analysis, experiments, step plugins, `workloadRef`, `antiAffinity`, a
+//! experiments, step plugins, `workloadRef`, `antiAffinity`, a
 //! pending `restartAt`) gets the condition `Unsupported` naming the field
 //! and is otherwise left alone; an invalid Rollout gets `InvalidSpec`, in
 //! Argo's words, and nothing else is touched.
@@ -32,10 +35,11 @@
 //! health endpoints ([`serve`]).
 //!
 //! What comes next: plugins downloaded from `http(s)` locations, ping-pong
-//! Services, analysis, `workloadRef`, pod restarts, adopting orphaned
+//! Services, measuring AnalysisRuns, `workloadRef`, pod restarts, adopting orphaned
 //! ReplicaSets.
 #![warn(missing_docs)]
 
+pub mod analysis;
 mod error;
 pub mod leader;
 pub mod metrics;

@@ -29,10 +29,12 @@ use kube::runtime::{WatchStreamExt, reflector, watcher};
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
+use crate::analysis;
 use crate::metrics::Metrics;
 use crate::reconcile::{self, Context, FIELD_MANAGER};
 use crate::serve::Readiness;
 use crate::traffic::{RegistrySource, Routers, registry};
+use rollgate_analysis::TemplateKind;
 
 /// The label that assigns a Rollout to one controller instance.
 pub const INSTANCE_LABEL: &str = "argo-rollouts.argoproj.io/controller-instance";
@@ -111,6 +113,7 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         .default_backoff()
         .reflect(service_writer)
         .touched_objects();
+    let (analysis, analysis_events) = analysis_watches(&client, settings.namespace.as_deref());
     let recorder = reconcile::events::Recorder::new(client.clone(), FIELD_MANAGER);
     let caches = (store.clone(), service_store.clone());
     let registry = RegistrySource {
@@ -124,6 +127,7 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         service_store,
         recorder,
         routers,
+        analysis,
     ));
     let owner = resource.clone();
     let selector = instance_selector(settings.instance_id.as_deref());
@@ -134,6 +138,7 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         resource,
     );
     let rollout_store = controller.store();
+    let referencing = rollout_store.clone();
     hooks.metrics.rollouts().set(Some(rollout_store.clone()));
     hooks
         .readiness
@@ -144,6 +149,12 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         .watches_stream(service_events, move |svc: Service| {
             managing_rollout(&svc, &owner)
         })
+        .owns_stream_with(analysis_events.runs, reconcile::rollout_resource())
+        .watches_stream_with(
+            analysis_events.templates,
+            move |template: DynamicObject| referencing_rollouts(&referencing, &template),
+            analysis::template_resource(),
+        )
         .graceful_shutdown_on(hooks.shutdown.clone().cancelled_owned())
         .run(
             move |object, ctx| timed(object, ctx, metrics.clone()),
@@ -184,6 +195,87 @@ fn error_policy(object: Arc<DynamicObject>, error: &Error, _: Arc<Context>) -> A
         "reconcile failed; trying again"
     );
     Action::requeue(ERROR_RETRY)
+}
+
+/// A stream of changed objects from a watch.
+type Touched = futures::stream::BoxStream<'static, Result<DynamicObject, watcher::Error>>;
+
+/// The watch streams of the analysis kinds, each feeding its cache.
+struct AnalysisEvents {
+    runs: Touched,
+    templates: Touched,
+}
+
+/// Watches AnalysisRuns, AnalysisTemplates (in the namespace watched, or
+/// all) and ClusterAnalysisTemplates into caches; the template streams are
+/// merged into one (a ClusterAnalysisTemplate comes with its `kind`).
+fn analysis_watches(
+    client: &Client,
+    namespace: Option<&str>,
+) -> (analysis::Caches, AnalysisEvents) {
+    let api = |resource: &ApiResource, namespaced: bool| match namespace.filter(|_| namespaced) {
+        Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, resource),
+        None => Api::<DynamicObject>::all_with(client.clone(), resource),
+    };
+    let watch = |resource: ApiResource, namespaced: bool| {
+        let writer = reflector::store::Writer::new(resource.clone());
+        let store = writer.as_reader();
+        let events = watcher(api(&resource, namespaced), watcher::Config::default())
+            .default_backoff()
+            .reflect(writer)
+            .touched_objects();
+        (store, events)
+    };
+    let (runs, run_events) = watch(analysis::run_resource(), true);
+    let (templates, template_events) = watch(analysis::template_resource(), true);
+    let (cluster_templates, cluster_events) = watch(analysis::cluster_template_resource(), false);
+    let cluster_events = cluster_events.map(|event| {
+        event.map(|mut t: DynamicObject| {
+            t.types = Some(kube::api::TypeMeta {
+                api_version: "argoproj.io/v1alpha1".into(),
+                kind: "ClusterAnalysisTemplate".into(),
+            });
+            t
+        })
+    });
+    let caches = analysis::Caches {
+        runs,
+        templates,
+        cluster_templates,
+    };
+    let events = AnalysisEvents {
+        runs: run_events.boxed(),
+        templates: futures::stream::select(template_events, cluster_events).boxed(),
+    };
+    (caches, events)
+}
+
+/// The Rollouts that reference a template that changed (directly), looked
+/// at again: one waiting for a missing template runs once it exists.
+fn referencing_rollouts(
+    rollouts: &Store<DynamicObject>,
+    template: &DynamicObject,
+) -> Vec<ObjectRef<DynamicObject>> {
+    let cluster = template.types.as_ref().map(|t| t.kind.as_str())
+        == Some("ClusterAnalysisTemplate")
+        || template.metadata.namespace.is_none();
+    let kind = if cluster {
+        TemplateKind::Cluster
+    } else {
+        TemplateKind::Namespaced
+    };
+    let name = template.metadata.name.as_deref().unwrap_or_default();
+    rollouts
+        .state()
+        .iter()
+        .filter(|r| cluster || r.metadata.namespace == template.metadata.namespace)
+        .filter(|r| {
+            r.data
+                .get("spec")
+                .is_some_and(|spec| analysis::references(spec, kind, name))
+        })
+        .map(|r| ObjectRef::from_obj_with(r.as_ref(), reconcile::rollout_resource()))
+        .collect()
 }
 
 /// The Rollout that manages a Service (its managed-by annotation), woken

@@ -8,7 +8,8 @@
 //!    20 s, as Argo does: the cause may be outside the Rollout), one asking
 //!    for what this controller does not run yet gets `Unsupported`; nothing
 //!    else is written. A missing or mismatched canary or stable Service makes
-//!    the Rollout invalid too, as in Argo.
+//!    the Rollout invalid too, as in Argo, and so does an analysis template
+//!    that is missing or does not merge ([`crate::analysis::Caches::check`]).
 //! 3. The current ReplicaSet is found by hash, or adopted by template
 //!    equality, or created (module `replica_sets`); its revision annotations are
 //!    kept in line, and the Rollout's `rollout.argoproj.io/revision`
@@ -22,7 +23,9 @@
 //!    in place?" (`status.canary.weights.verified`); the routers apply the
 //!    decision's desired traffic ([`traffic`]; a failure stops the reconcile
 //!    there, with a condition, an event and a backoff); then the controller
-//!    scales the ReplicaSets, records the decision's events and writes the
+//!    scales the ReplicaSets, creates and terminates AnalysisRuns (module
+//!    `analysis`; the engine reads their phases from the watch cache,
+//!    [`crate::analysis`]), records the decision's events and writes the
 //!    status ([`status`]) with the routers' new answer, each only when
 //!    something differs, and requeues after the decision's `requeue_after`.
 //!    Before the decision, in Argo's order: the canary/stable pod
@@ -33,6 +36,7 @@
 //!    canary Service selects the current ReplicaSet once it is available,
 //!    the stable Service the stable one, with or without traffic routing.
 
+mod analysis;
 mod context;
 mod ephemeral;
 pub mod events;
@@ -102,8 +106,14 @@ pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
     let now = Time::from_system_time(SystemTime::now());
     let (rollout, gate) = match Rollout::from_value(value, &format!("rollout {namespace}/{name}")) {
         Ok(rollout) => {
+            let analysis = crate::analysis::uses_analysis(&rollout);
+            if analysis && !ctx.analysis.ready_for(&rollout) {
+                return Ok(Action::requeue(STALE_RETRY));
+            }
             let gate = match gate::check(&rollout, now) {
-                Gate::Run => match services::validate(&ctx, &rollout) {
+                Gate::Run => match services::validate(&ctx, &rollout)
+                    .or_else(|| analysis.then(|| ctx.analysis.check(&rollout)).flatten())
+                {
                     Some(field) => Gate::Invalid(gate::invalid_message(&name, &field.to_string())),
                     None => Gate::Run,
                 },
@@ -258,8 +268,13 @@ async fn run(
         .retain(|rs| !deleted.contains(rs.metadata.name.as_ref().unwrap_or(&String::new())));
     let stable = replica_sets.iter().find(|rs| is_stable(rs)).cloned();
     services::reconcile(ctx, &rollout, &replica_sets[0], stable.as_ref()).await?;
+    let runs = ctx.analysis.owned_runs(&namespace, &uid);
     let observations = Observations {
-        current_pod_hash: current_hash,
+        current_pod_hash: current_hash.clone(),
+        analysis_runs: runs
+            .iter()
+            .map(crate::analysis::ObservedRun::state)
+            .collect(),
         replica_sets: replica_sets
             .iter()
             .filter_map(crate::observe::replica_set_state)
@@ -291,6 +306,13 @@ async fn run(
         }
     }
     replica_sets::scale(ctx, &rollout, &decision.replica_sets, &replica_sets).await?;
+    let analysis_runs = analysis::Runs {
+        rollout: &rollout,
+        observed: &runs,
+        stable_hash: stable_hash.as_deref(),
+        current_hash: &current_hash,
+    };
+    analysis::reconcile(ctx, &analysis_runs, &decision, rollout.status.as_ref()).await?;
     let regarding = reference(&rollout);
     for event in &decision.events {
         ctx.recorder
