@@ -13,6 +13,8 @@
 //! - [`run`]: the AnalysisRun for one of the engine's
 //!   [`rollout_core::AnalysisRunRequest`]s: name, labels, annotations,
 //!   owner, spec.
+//! - [`history`]: which completed runs are deleted beyond the Rollout's
+//!   history limits.
 //!
 //! Measuring the metrics (providers, conditions, a run's phase from its
 //! measurements) is not part of this crate yet: a run created from it stays
@@ -21,6 +23,7 @@
 
 pub mod args;
 mod error;
+pub mod history;
 pub mod merge;
 pub mod parse;
 pub mod run;

@@ -134,8 +134,10 @@ pub struct ObservedRun {
     pub message: Option<String>,
     /// `spec.terminate`.
     pub terminate: bool,
-    /// `metadata.resourceVersion`.
-    pub resource_version: Option<String>,
+    /// Its `rollouts-pod-template-hash` label.
+    pub pod_hash: Option<String>,
+    /// `metadata.creationTimestamp`, as the API server writes it.
+    pub created: String,
 }
 
 impl ObservedRun {
@@ -153,7 +155,18 @@ impl ObservedRun {
                 .pointer("/spec/terminate")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
-            resource_version: run.metadata.resource_version.clone(),
+            pod_hash: run
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(rollgate_analysis::args::POD_TEMPLATE_HASH_LABEL))
+                .cloned(),
+            created: run
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map(|t| t.0.to_string())
+                .unwrap_or_default(),
         }
     }
 

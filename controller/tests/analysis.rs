@@ -146,7 +146,10 @@ async fn an_analysis_step_passes_then_a_failed_run_aborts_the_next_update() {
     cluster.create(template("success-rate")).await;
     let steps =
         json!({"steps": [{"setWeight": 20}, step_analysis("success-rate"), {"setWeight": 60}]});
-    cluster.create(rollout("web", "nginx:1.27", steps)).await;
+    let mut web = rollout("web", "nginx:1.27", steps);
+    // No successful run is kept once it is no longer current.
+    web["spec"]["analysis"] = json!({"successfulRunHistoryLimit": 0});
+    cluster.create(web).await;
     let first = wait_for(&cluster, "web", "Healthy", healthy).await;
     let stable = first["status"]["stableRS"].as_str().unwrap().to_owned();
     let uid = rollout_uid(&cluster, "web").await;
@@ -223,6 +226,14 @@ async fn an_analysis_step_passes_then_a_failed_run_aborts_the_next_update() {
     })
     .await;
     assert_ne!(promoted["status"]["stableRS"], stable.as_str());
+    let start = Instant::now();
+    while runs(&cluster).get_opt(&name).await.unwrap().is_some() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the successful run {name} is kept beyond successfulRunHistoryLimit 0"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let succeeded = events(&cluster, "AnalysisRunSuccessful").await;
     assert!(
         succeeded.iter().any(|m| m.starts_with(&format!(

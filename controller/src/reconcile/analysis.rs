@@ -12,11 +12,15 @@
 //!   `AnalysisRun<Phase>`, `Step Analysis Run '<name>' Status New:
 //!   '<phase>' Previous: '<phase>'` (a warning for Failed and Error).
 //!
-//! Argo also deletes completed runs beyond the Rollout's
-//! `analysis.successfulRunHistoryLimit` / `unsuccessfulRunHistoryLimit`;
-//! this controller keeps them all.
+//! - of the runs that are not current, those beyond the Rollout's
+//!   `analysis.successfulRunHistoryLimit` / `unsuccessfulRunHistoryLimit`
+//!   (5 each) and those of ReplicaSets that are gone are deleted
+//!   ([`rollgate_analysis::history`]).
 
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use std::collections::BTreeMap;
+
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use rollgate_analysis::history::{self, PastRun};
 use rollgate_analysis::merge::resolve_templates;
 use rollgate_analysis::run::{RunSource, analysis_field, new_run};
 use rollout_core::status::RolloutAnalysisRunStatus;
@@ -37,6 +41,9 @@ pub(super) struct Runs<'a> {
     pub stable_hash: Option<&'a str>,
     /// The current ReplicaSet's pod template hash.
     pub current_hash: &'a str,
+    /// The pod template hash of each of its ReplicaSets, and whether it is
+    /// being deleted.
+    pub replica_sets: BTreeMap<String, bool>,
 }
 
 /// Creates and terminates runs for `decision`, and records the events of
@@ -62,11 +69,28 @@ pub(super) async fn reconcile(
             create(ctx, runs, &api, request).await?;
         }
     }
-    for run in runs.observed {
-        if wanted.contains(&run.name.as_str()) || run.terminate || run.phase().is_completed() {
-            continue;
+    let past: Vec<&ObservedRun> = runs
+        .observed
+        .iter()
+        .filter(|r| !wanted.contains(&r.name.as_str()))
+        .collect();
+    for run in &past {
+        if !run.terminate && !run.phase().is_completed() {
+            terminate(&api, &namespace, &run.name).await?;
         }
-        terminate(&api, &namespace, &run.name).await?;
+    }
+    let past: Vec<PastRun<'_>> = past
+        .iter()
+        .map(|r| PastRun {
+            name: &r.name,
+            pod_hash: r.pod_hash.as_deref(),
+            phase: &r.phase,
+            created: &r.created,
+        })
+        .collect();
+    let limits = history::limits(rollout.spec.analysis.as_ref());
+    for name in history::to_delete(&past, &runs.replica_sets, limits) {
+        delete(&api, &namespace, name).await?;
     }
     let previous = previous.map(|s| &s.canary);
     let current = &decision.status.canary;
@@ -179,6 +203,18 @@ async fn create(
     }
 }
 
+/// Argo's `deleteAnalysisRuns`: one run deleted (already gone is fine).
+async fn delete(api: &Api<DynamicObject>, namespace: &str, name: &str) -> Result<(), Error> {
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => {
+            tracing::info!(run = %format!("{namespace}/{name}"), "deleted the AnalysisRun");
+            Ok(())
+        }
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(Error::api(format!("delete analysisrun {namespace}/{name}"))(e)),
+    }
+}
+
 /// Argo's `cancelAnalysisRuns`: `spec.terminate: true`, as a merge patch.
 async fn terminate(api: &Api<DynamicObject>, namespace: &str, name: &str) -> Result<(), Error> {
     let params = PatchParams {
@@ -214,7 +250,8 @@ mod tests {
             phase: phase.into(),
             message: None,
             terminate: false,
-            resource_version: None,
+            pod_hash: Some("abc".into()),
+            created: String::new(),
         }
     }
 

@@ -311,6 +311,17 @@ async fn run(
         observed: &runs,
         stable_hash: stable_hash.as_deref(),
         current_hash: &current_hash,
+        replica_sets: replica_sets
+            .iter()
+            .filter_map(|rs| {
+                let hash = rs
+                    .metadata
+                    .labels
+                    .as_ref()?
+                    .get(workload::POD_TEMPLATE_HASH_LABEL)?;
+                Some((hash.clone(), rs.metadata.deletion_timestamp.is_some()))
+            })
+            .collect(),
     };
     analysis::reconcile(ctx, &analysis_runs, &decision, rollout.status.as_ref()).await?;
     let regarding = reference(&rollout);
