@@ -88,6 +88,14 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A run's metrics that Argo's `ValidateMetrics` refuses.
+    #[error("{}{message}", index.map(|i| format!("metrics[{i}]: ")).unwrap_or_default())]
+    InvalidMetric {
+        /// The metric's index, when the problem is one metric's.
+        index: Option<usize>,
+        /// Argo's words for the problem.
+        message: String,
+    },
     /// A metric of a step's analysis that never ends.
     #[error(
         "{template} has metric {metric} which runs indefinitely. Invalid value for count: {count}"

@@ -6,7 +6,9 @@
 //! run until the rollout is promoted.
 //!
 //! The metric rules the measuring side applies when a run starts (Argo's
-//! `ValidateMetrics`: limits, providers) are not checked here.
+//! `ValidateMetrics`: names, limits, durations, providers) are
+//! [`metrics`]; Argo's rollout controller does not apply them, and neither
+//! does [`check_rollout`].
 //!
 //! Where Argo differs: it ignores an argument whose value cannot be taken
 //! from the Rollout here (and fails later, creating the run); here that is
@@ -157,6 +159,102 @@ pub fn bounded(template: &AnalysisTemplate) -> Result<(), Error> {
     Ok(())
 }
 
+/// Argo's `ValidateMetrics`, on a run's metrics with their arguments put
+/// in: at least one metric, unique names, and for each metric the limits,
+/// durations and exactly one provider. The message is Argo's, prefixed
+/// with `metrics[i]: `, except that a duration that does not read says
+/// what was expected in words.
+///
+/// ```
+/// use rollgate_analysis::{types::Metric, validate::metrics};
+/// let defined: Vec<Metric> = serde_json::from_value(serde_json::json!([
+///     {"name": "a", "count": 3, "interval": "1m", "failureLimit": 2, "consecutiveSuccessLimit": 2,
+///      "provider": {"web": {"url": "http://127.0.0.1/"}}}])).unwrap();
+/// assert_eq!(metrics(&defined).unwrap_err().to_string(), "metrics[0]: count (3) must be >= \
+///     failureLimit + consecutiveSuccessLimit (2 + 2) if both >= 0");
+/// ```
+pub fn metrics(metrics: &[Metric]) -> Result<(), Error> {
+    let invalid = |index, message| Error::InvalidMetric { index, message };
+    if metrics.is_empty() {
+        return Err(invalid(None, "no metrics specified".into()));
+    }
+    for (i, metric) in metrics.iter().enumerate() {
+        if metrics[..i].iter().any(|m| m.name == metric.name) {
+            return Err(invalid(
+                Some(i),
+                format!("duplicate name '{}'", metric.name),
+            ));
+        }
+        metric_rules(metric).map_err(|e| invalid(Some(i), e))?;
+    }
+    Ok(())
+}
+
+/// Argo's `ValidateMetric`.
+fn metric_rules(metric: &Metric) -> Result<(), String> {
+    let value = |v: &Option<IntOrString>| v.as_ref().map_or(0, int_value);
+    let count = value(&metric.count);
+    let failure = value(&metric.failure_limit);
+    let success = value(&metric.consecutive_success_limit);
+    let inconclusive = value(&metric.inconclusive_limit);
+    if success < 0 {
+        return Err("consecutiveSuccessLimit must be >= 0".into());
+    }
+    if failure < -1 {
+        return Err("failureLimit must be >= 0, or -1 to be disabled".into());
+    }
+    if success == 0 && failure == -1 {
+        return Err("failureLimit and consecutiveSuccessLimit cannot both be disabled".into());
+    }
+    if inconclusive < 0 {
+        return Err("inconclusiveLimit must be >= 0".into());
+    }
+    if metric
+        .consecutive_error_limit
+        .as_ref()
+        .is_some_and(|l| int_value(l) < 0)
+    {
+        return Err("consecutiveErrorLimit must be >= 0".into());
+    }
+    if count > 0 {
+        if failure >= 0 && count < failure + success {
+            return Err(format!(
+                "count ({count}) must be >= failureLimit + consecutiveSuccessLimit ({failure} + {success}) if both >= 0"
+            ));
+        }
+        if failure < 0 && count < success {
+            return Err("count must be >= consecutiveSuccessLimit".into());
+        }
+        if count < inconclusive {
+            return Err("count must be >= inconclusiveLimit".into());
+        }
+    }
+    let interval = metric.interval.as_deref().filter(|i| !i.is_empty());
+    if count > 1 && interval.is_none() {
+        return Err("interval must be specified when count > 1".into());
+    }
+    for (field, text) in [
+        ("interval", interval),
+        (
+            "startDelay",
+            metric.initial_delay.as_deref().filter(|d| !d.is_empty()),
+        ),
+    ] {
+        if let Some(text) = text
+            && rollout_core::intstr::go_duration_nanos(text).is_none()
+        {
+            return Err(format!(
+                "invalid {field} string: \"{text}\" is not a duration such as 30s or 5m"
+            ));
+        }
+    }
+    match metric.provider.count() {
+        0 => Err("no provider specified".into()),
+        1 => Ok(()),
+        _ => Err("multiple providers specified".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +264,94 @@ mod tests {
         AnalysisTemplate::from_value(json!({"kind": "ClusterAnalysisTemplate",
             "metadata": {"name": "t"}, "spec": {"metrics": metrics, "args": args}}))
         .unwrap()
+    }
+
+    fn rules(metric: serde_json::Value) -> Result<(), String> {
+        let mut metric = metric;
+        if metric.get("provider").is_none() {
+            metric["provider"] = json!({"web": {"url": "http://127.0.0.1/"}});
+        }
+        metrics(&[serde_json::from_value(metric).unwrap()]).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn argos_metric_rules() {
+        let err = |m| rules(m).unwrap_err();
+        assert_eq!(
+            metrics(&[]).unwrap_err().to_string(),
+            "no metrics specified"
+        );
+        assert_eq!(rules(json!({"name": "a"})), Ok(()));
+        assert_eq!(
+            err(json!({"name": "a", "consecutiveSuccessLimit": -1})),
+            "metrics[0]: consecutiveSuccessLimit must be >= 0"
+        );
+        assert_eq!(
+            err(json!({"name": "a", "failureLimit": -2})),
+            "metrics[0]: failureLimit must be >= 0, or -1 to be disabled"
+        );
+        assert_eq!(
+            err(json!({"name": "a", "failureLimit": -1})),
+            "metrics[0]: failureLimit and consecutiveSuccessLimit cannot both be disabled"
+        );
+        assert_eq!(
+            rules(
+                json!({"name": "a", "failureLimit": -1, "consecutiveSuccessLimit": 2, "count": 3, "interval": "1s"})
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            err(
+                json!({"name": "a", "failureLimit": -1, "consecutiveSuccessLimit": 4, "count": 3, "interval": "1s"})
+            ),
+            "metrics[0]: count must be >= consecutiveSuccessLimit"
+        );
+        assert_eq!(
+            err(json!({"name": "a", "inconclusiveLimit": -1})),
+            "metrics[0]: inconclusiveLimit must be >= 0"
+        );
+        assert_eq!(
+            err(json!({"name": "a", "consecutiveErrorLimit": -1})),
+            "metrics[0]: consecutiveErrorLimit must be >= 0"
+        );
+        assert_eq!(
+            err(json!({"name": "a", "count": 2, "inconclusiveLimit": 3, "interval": "1s"})),
+            "metrics[0]: count must be >= inconclusiveLimit"
+        );
+        assert_eq!(
+            err(json!({"name": "a", "count": 2})),
+            "metrics[0]: interval must be specified when count > 1"
+        );
+        assert_eq!(
+            err(json!({"name": "a", "interval": "soon"})),
+            "metrics[0]: invalid interval string: \"soon\" is not a duration such as 30s or 5m"
+        );
+        assert_eq!(
+            err(json!({"name": "a", "initialDelay": "5"})),
+            "metrics[0]: invalid startDelay string: \"5\" is not a duration such as 30s or 5m"
+        );
+        assert_eq!(
+            err(json!({"name": "a", "provider": {}})),
+            "metrics[0]: no provider specified"
+        );
+        assert_eq!(
+            err(json!({"name": "a", "provider": {"web": {"url": "u"}, "datadog": {}}})),
+            "metrics[0]: multiple providers specified"
+        );
+        assert_eq!(
+            err(json!({"name": "a", "provider": {"plugin": {"x/a": {}, "x/b": {}}}})),
+            "metrics[0]: multiple providers specified"
+        );
+        let two = [
+            serde_json::from_value(json!({"name": "a", "provider": {"web": {"url": "u"}}}))
+                .unwrap(),
+            serde_json::from_value(json!({"name": "a", "provider": {"web": {"url": "u"}}}))
+                .unwrap(),
+        ];
+        assert_eq!(
+            metrics(&two).unwrap_err().to_string(),
+            "metrics[1]: duplicate name 'a'"
+        );
     }
 
     #[test]
