@@ -193,13 +193,58 @@ async fn create(
             tracing::info!(rollout = %rollout.object_name(), run = %request.name, "created the AnalysisRun {what}");
             Ok(())
         }
-        // Created by an earlier reconcile whose result the cache has not shown yet.
-        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 409 => taken(api, &run, rollout).await,
         Err(e) => Err(Error::api(format!(
             "create analysisrun {namespace}/{} for rollout {}",
             request.name,
             rollout.object_name()
         ))(e)),
+    }
+}
+
+/// The name of a run to create is taken. As Argo's
+/// `CreateWithCollisionCounter` reads it: a run of the same Rollout and spec
+/// that has not completed is the one an earlier reconcile created (the
+/// cache had not shown it yet); any other is an error, and the Rollout is
+/// looked at again once the cache holds that run, so that the engine names
+/// the next run after it (`.1`, `.2`, ...).
+async fn taken(
+    api: &Api<DynamicObject>,
+    wanted: &rollgate_analysis::AnalysisRun,
+    rollout: &Rollout,
+) -> Result<(), Error> {
+    let name = &wanted.metadata.name;
+    let object = format!(
+        "analysisrun {}/{name}",
+        wanted.metadata.namespace.as_deref().unwrap_or_default()
+    );
+    let existing = api
+        .get(name)
+        .await
+        .map_err(Error::api(format!("read {object}")))?;
+    let existing = serde_json::to_value(existing)
+        .ok()
+        .and_then(|v| rollgate_analysis::AnalysisRun::from_value(v).ok());
+    let ours = existing.as_ref().is_some_and(|run| {
+        let controller = run
+            .metadata
+            .owner_references
+            .iter()
+            .find(|o| o.controller == Some(true));
+        controller.map(|o| &o.uid) == rollout.metadata.uid.as_ref()
+            && !run.phase().is_completed()
+            && run.spec.semantically_equal(&wanted.spec)
+    });
+    if ours {
+        Ok(())
+    } else {
+        Err(Error::Shape {
+            object,
+            message: format!(
+                "exists already as another run than the one rollout {} asks for; trying again with the next name",
+                rollout.object_name()
+            ),
+        })
     }
 }
 
