@@ -346,7 +346,7 @@ mod tests {
         assert!(text.contains("example/web:1.4.1 (canary)"), "{text}");
         assert!(text.contains("$ kubectl argo rollouts promote rollout-canary\n"));
         assert!(text.contains(
-            "RolloutAborted: Rollout aborted update to revision 3: Background analysis phase failed"
+            "RolloutAborted: Rollout aborted update to revision 3: Background analysis phase error/failed"
         ));
         // The story ends on a full view of the aborted rollout.
         let last = text.rsplit("── ").next().unwrap();

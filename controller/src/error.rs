@@ -12,6 +12,16 @@ pub enum Error {
         #[source]
         source: Box<kube::Error>,
     },
+    /// The AnalysisRun the engine asks for cannot be built (its templates
+    /// changed since the Rollout was checked).
+    #[error("rollout {rollout}: {source}")]
+    Analysis {
+        /// `<namespace>/<name>`.
+        rollout: String,
+        /// What is wrong.
+        #[source]
+        source: Box<rollgate_analysis::Error>,
+    },
     /// An object read from the API server is not of the expected shape.
     #[error("{object}: {message}")]
     Shape {

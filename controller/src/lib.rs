@@ -15,7 +15,10 @@
 //! one controller to the other is not redeployed).
 //!
 //! What this controller runs today: the canary strategy with `setWeight`,
-//! `pause`, `setHeaderRoute` and `setMirrorRoute` steps, from a Rollout's
+//! `pause`, `setHeaderRoute`, `setMirrorRoute` and `analysis` steps and
+//! background analysis (AnalysisRuns created from the templates in the
+//! watch caches and terminated when no longer wanted, their phases read
+//! back: [`analysis`]; nothing measures them yet), from a Rollout's
 //! own `spec.template` or an `apps/v1` Deployment's (`workloadRef`, with
 //! `scaleDown` never / onsuccess / progressively:
 //! [`workload::reference`]), with its canary and stable Services' selectors
@@ -28,20 +31,21 @@
 //! other plugin loaded from Argo's `argo-rollouts-config` ConfigMap and run
 //! over the native gRPC plugin protocol.
 //! A Rollout asking for more (another of Argo's routers, blue-green,
-//! analysis, experiments, step plugins, a `workloadRef` to a ReplicaSet or a
-//! PodTemplate) gets the condition `Unsupported`
-//! naming the field and is otherwise left alone; an invalid Rollout gets
-//! `InvalidSpec`, in Argo's words, and nothing else is touched.
+//! experiments, step plugins, a `workloadRef` to a ReplicaSet or a
+//! PodTemplate) gets the condition `Unsupported` naming the field and is
+//! otherwise left alone; an invalid Rollout gets `InvalidSpec`, in Argo's
+//! words, and nothing else is touched.
 //!
 //! As a service ([`operate`]): leader election on a Lease between replicas
 //! ([`leader`]), Prometheus metrics with Argo's names ([`metrics`]) and
 //! health endpoints ([`serve`]).
 //!
 //! What comes next: `headersFrom` on plugin downloads, ping-pong
-//! Services, analysis, `workloadRef` to a ReplicaSet or a
+//! Services, measuring AnalysisRuns, `workloadRef` to a ReplicaSet or a
 //! PodTemplate.
 #![warn(missing_docs)]
 
+pub mod analysis;
 mod error;
 pub mod leader;
 pub mod metrics;

@@ -28,6 +28,7 @@ use kube::runtime::{WatchStreamExt, reflector, watcher};
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
+use crate::analysis;
 use crate::metrics::Metrics;
 use crate::reconcile::filled;
 use crate::reconcile::{self, Context, FIELD_MANAGER};
@@ -35,6 +36,7 @@ use crate::serve::Readiness;
 use crate::traffic::binaries::PluginBinaries;
 use crate::traffic::download::Limits;
 use crate::traffic::{RegistrySource, Routers, registry};
+use rollgate_analysis::TemplateKind;
 
 /// The label that assigns a Rollout to one controller instance.
 pub const INSTANCE_LABEL: &str = "argo-rollouts.argoproj.io/controller-instance";
@@ -121,6 +123,7 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         })
         .reflect(deployment_writer)
         .touched_objects();
+    let (analysis, analysis_events) = analysis_watches(&client, settings.namespace.as_deref());
     let recorder = reconcile::events::Recorder::new(client.clone(), FIELD_MANAGER);
     let registry = RegistrySource {
         namespace: settings.config_namespace.clone(),
@@ -129,7 +132,7 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
     let binaries = PluginBinaries::new(settings.plugin_dir.clone(), Limits::default());
     let routers = Routers::new(client.clone(), registry, binaries);
     let ctx = Arc::new(
-        Context::new(client, store, service_store, recorder, routers)
+        Context::new(client, store, service_store, recorder, routers, analysis)
             .with_deployments(deployment_store),
     );
     let owner = resource.clone();
@@ -141,13 +144,14 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         resource,
     );
     let rollout_store = controller.store();
+    let template_referencing = rollout_store.clone();
     hooks.metrics.rollouts().set(Some(rollout_store.clone()));
     let caches = ctx.clone();
     hooks
         .readiness
         .running(move || filled(&rollout_store) && caches.caches_ready());
     let metrics = hooks.metrics.clone();
-    let referencing = controller.store();
+    let deployment_referencing = controller.store();
     let deployment_owner = owner.clone();
     controller
         .owns_stream(replica_set_events)
@@ -155,8 +159,16 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
             managing_rollout(&svc, &owner)
         })
         .watches_stream(deployment_events, move |d: Deployment| {
-            referencing_rollouts(&d, &referencing, &deployment_owner)
+            rollouts_referencing_deployment(&d, &deployment_referencing, &deployment_owner)
         })
+        .owns_stream_with(analysis_events.runs, reconcile::rollout_resource())
+        .watches_stream_with(
+            analysis_events.templates,
+            move |template: DynamicObject| {
+                rollouts_referencing_template(&template_referencing, &template)
+            },
+            analysis::template_resource(),
+        )
         .graceful_shutdown_on(hooks.shutdown.clone().cancelled_owned())
         .run(
             move |object, ctx| timed(object, ctx, metrics.clone()),
@@ -200,7 +212,7 @@ fn error_policy(object: Arc<DynamicObject>, error: &Error, _: Arc<Context>) -> A
 }
 
 /// The Rollouts whose `workloadRef` names a Deployment, woken when it changes.
-fn referencing_rollouts(
+fn rollouts_referencing_deployment(
     deployment: &Deployment,
     rollouts: &Store<DynamicObject>,
     resource: &ApiResource,
@@ -223,6 +235,87 @@ fn referencing_rollouts(
             let rollout = r.metadata.name.as_deref()?;
             Some(ObjectRef::new_with(rollout, resource.clone()).within(namespace))
         })
+        .collect()
+}
+
+/// A stream of changed objects from a watch.
+type Touched = futures::stream::BoxStream<'static, Result<DynamicObject, watcher::Error>>;
+
+/// The watch streams of the analysis kinds, each feeding its cache.
+struct AnalysisEvents {
+    runs: Touched,
+    templates: Touched,
+}
+
+/// Watches AnalysisRuns, AnalysisTemplates (in the namespace watched, or
+/// all) and ClusterAnalysisTemplates into caches; the template streams are
+/// merged into one (a ClusterAnalysisTemplate comes with its `kind`).
+fn analysis_watches(
+    client: &Client,
+    namespace: Option<&str>,
+) -> (analysis::Caches, AnalysisEvents) {
+    let api = |resource: &ApiResource, namespaced: bool| match namespace.filter(|_| namespaced) {
+        Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, resource),
+        None => Api::<DynamicObject>::all_with(client.clone(), resource),
+    };
+    let watch = |resource: ApiResource, namespaced: bool| {
+        let writer = reflector::store::Writer::new(resource.clone());
+        let store = writer.as_reader();
+        let events = watcher(api(&resource, namespaced), watcher::Config::default())
+            .default_backoff()
+            .reflect(writer)
+            .touched_objects();
+        (store, events)
+    };
+    let (runs, run_events) = watch(analysis::run_resource(), true);
+    let (templates, template_events) = watch(analysis::template_resource(), true);
+    let (cluster_templates, cluster_events) = watch(analysis::cluster_template_resource(), false);
+    let cluster_events = cluster_events.map(|event| {
+        event.map(|mut t: DynamicObject| {
+            t.types = Some(kube::api::TypeMeta {
+                api_version: "argoproj.io/v1alpha1".into(),
+                kind: "ClusterAnalysisTemplate".into(),
+            });
+            t
+        })
+    });
+    let caches = analysis::Caches {
+        runs,
+        templates,
+        cluster_templates,
+    };
+    let events = AnalysisEvents {
+        runs: run_events.boxed(),
+        templates: futures::stream::select(template_events, cluster_events).boxed(),
+    };
+    (caches, events)
+}
+
+/// The Rollouts that reference a template that changed (directly), looked
+/// at again: one waiting for a missing template runs once it exists.
+fn rollouts_referencing_template(
+    rollouts: &Store<DynamicObject>,
+    template: &DynamicObject,
+) -> Vec<ObjectRef<DynamicObject>> {
+    let cluster = template.types.as_ref().map(|t| t.kind.as_str())
+        == Some("ClusterAnalysisTemplate")
+        || template.metadata.namespace.is_none();
+    let kind = if cluster {
+        TemplateKind::Cluster
+    } else {
+        TemplateKind::Namespaced
+    };
+    let name = template.metadata.name.as_deref().unwrap_or_default();
+    rollouts
+        .state()
+        .iter()
+        .filter(|r| cluster || r.metadata.namespace == template.metadata.namespace)
+        .filter(|r| {
+            r.data
+                .get("spec")
+                .is_some_and(|spec| analysis::references(spec, kind, name))
+        })
+        .map(|r| ObjectRef::from_obj_with(r.as_ref(), reconcile::rollout_resource()))
         .collect()
 }
 
@@ -284,10 +377,11 @@ mod tests {
             "metadata": {"name": "web", "namespace": "shop"}
         }))
         .unwrap();
-        let mut woken: Vec<String> = referencing_rollouts(&deployment, &store, &resource)
-            .into_iter()
-            .map(|r| format!("{}/{}", r.namespace.unwrap_or_default(), r.name))
-            .collect();
+        let mut woken: Vec<String> =
+            rollouts_referencing_deployment(&deployment, &store, &resource)
+                .into_iter()
+                .map(|r| format!("{}/{}", r.namespace.unwrap_or_default(), r.name))
+                .collect();
         woken.sort();
         assert_eq!(woken, ["shop/web", "shop/web-too"]);
     }

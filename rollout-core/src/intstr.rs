@@ -146,7 +146,14 @@ fn simple_duration(s: &str) -> Option<Duration> {
 /// more `<number><unit>` with a decimal number (`1`, `1.5`, `.5`) and a unit
 /// of `ns`, `us` (or `µs`), `ms`, `s`, `m`, `h`; `"0"` alone is zero. `None`
 /// on anything else or on overflow of 64-bit nanoseconds.
-fn go_duration_nanos(s: &str) -> Option<i64> {
+///
+/// ```
+/// use rollout_core::intstr::go_duration_nanos;
+/// assert_eq!(go_duration_nanos("1m30s"), Some(90_000_000_000));
+/// assert_eq!(go_duration_nanos("1.5h"), Some(5_400_000_000_000));
+/// assert_eq!(go_duration_nanos("5"), None);
+/// ```
+pub fn go_duration_nanos(s: &str) -> Option<i64> {
     let (negative, mut rest) = match s.as_bytes().first()? {
         b'-' => (true, &s[1..]),
         b'+' => (false, &s[1..]),

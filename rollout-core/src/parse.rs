@@ -61,7 +61,13 @@ impl Rollout {
 /// Rewrites serde's messages in the words of someone who writes Kubernetes
 /// YAML: no Rust type names (`i32`, `struct RolloutSpec`, `a map`), the
 /// value found quoted as it was written.
-pub(crate) fn plain_words(message: &str) -> String {
+///
+/// ```
+/// use rollout_core::plain_words;
+/// assert_eq!(plain_words("invalid type: string \"x\", expected i32"),
+///            "expected an integer from -2147483648 to 2147483647, found the string \"x\"");
+/// ```
+pub fn plain_words(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("invalid type: ")
         && let Some((found, expected)) = rest.split_once(", expected ")
     {

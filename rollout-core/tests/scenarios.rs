@@ -395,7 +395,7 @@ fn failed_step_analysis_aborts_and_retry_runs_a_fresh_analysis() {
     assert_eq!(
         message(&sim).as_deref(),
         Some(
-            "RolloutAborted: Rollout aborted update to revision 2: Step-based analysis phase failed"
+            "RolloutAborted: Rollout aborted update to revision 2: Step-based analysis phase error/failed"
         )
     );
     assert_eq!(sim.router.canary_weight(), Some(0));
@@ -454,7 +454,7 @@ fn failing_background_analysis_aborts() {
     assert!(
         message(&sim)
             .unwrap()
-            .ends_with("Background analysis phase failed"),
+            .ends_with("Background analysis phase error/failed"),
         "{:?}",
         message(&sim)
     );

@@ -37,6 +37,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// The traffic routers, in-process and external.
     pub routers: crate::traffic::Routers,
+    /// AnalysisRuns and templates, from the watch caches.
+    pub analysis: crate::analysis::Caches,
     /// Traffic failures in a row, by (namespace, name), for the backoff.
     traffic_failures: Mutex<HashMap<(String, String), u32>>,
     /// Defaulted, comparable templates by (namespace, hash).
@@ -46,14 +48,15 @@ pub struct Context {
 }
 
 impl Context {
-    /// A context over `client`, the ReplicaSet and Service caches and the
-    /// traffic routers.
+    /// A context over `client`, the ReplicaSet, Service and analysis caches
+    /// and the traffic routers.
     pub fn new(
         client: Client,
         replica_sets: Store<ReplicaSet>,
         services: Store<Service>,
         recorder: Recorder,
         routers: crate::traffic::Routers,
+        analysis: crate::analysis::Caches,
     ) -> Self {
         Self {
             client,
@@ -63,6 +66,7 @@ impl Context {
             deployments: kube::runtime::reflector::store().0,
             recorder,
             routers,
+            analysis,
             traffic_failures: Mutex::default(),
             defaulted: Mutex::default(),
             written: Mutex::default(),

@@ -45,10 +45,10 @@ pub fn invalid_message(name: &str, problem: &str) -> String {
 ///     "spec": {"selector": {"matchLabels": {"app": "web"}},
 ///              "template": {"metadata": {"labels": {"app": "web"}},
 ///                           "spec": {"containers": [{"name": "web", "image": "nginx"}]}},
-///              "strategy": {"canary": {"steps": [{"analysis": {"templates": [{"templateName": "t"}]}}]}}}}),
+///              "strategy": {"blueGreen": {"activeService": "web"}}}}),
 ///     "web").unwrap();
 /// let Gate::Unsupported(field) = check(&rollout) else { panic!() };
-/// assert_eq!(field.path, "spec.strategy.canary.steps[0].analysis");
+/// assert_eq!(field.path, "spec.strategy.blueGreen");
 /// ```
 pub fn check(rollout: &Rollout) -> Gate {
     if let Some(first) = rollout_core::validate(rollout).into_iter().next() {
@@ -113,14 +113,8 @@ fn unsupported(rollout: &Rollout) -> Option<FieldError> {
             );
         }
     }
-    if canary.analysis.is_some() {
-        return not_yet(format!("{base}.analysis"), "background analysis");
-    }
     for (i, step) in canary.steps.iter().enumerate() {
         let at = |field: &str| format!("{base}.steps[{i}].{field}");
-        if step.analysis().is_some() {
-            return not_yet(at("analysis"), "an analysis step");
-        }
         if step.experiment().is_some() {
             return not_yet(at("experiment"), "an experiment step");
         }
@@ -157,6 +151,13 @@ mod tests {
     }
 
     #[test]
+    fn analysis_steps_and_background_analysis_run() {
+        let canary = json!({"analysis": {"templates": [{"templateName": "t"}], "startingStep": 1},
+            "steps": [{"setWeight": 20}, {"analysis": {"templates": [{"templateName": "t"}]}}]});
+        assert_eq!(check(&rollout(canary, json!({}))), Gate::Run);
+    }
+
+    #[test]
     fn an_invalid_rollout_is_refused_in_argos_words() {
         let gate = check(&rollout(json!({"steps": [{"setWeight": 150}]}), json!({})));
         assert_eq!(
@@ -190,11 +191,6 @@ mod tests {
         assert_eq!(
             unsupported_path(routed, json!({})),
             "spec.strategy.canary.trafficRouting.traefik"
-        );
-        let background = json!({"analysis": {"templates": [{"templateName": "t"}]}});
-        assert_eq!(
-            unsupported_path(background, json!({})),
-            "spec.strategy.canary.analysis"
         );
     }
 

@@ -12,7 +12,8 @@
 //!    20 s, as Argo does: the cause may be outside the Rollout), one asking
 //!    for what this controller does not run yet gets `Unsupported`; nothing
 //!    else is written. A missing or mismatched canary or stable Service makes
-//!    the Rollout invalid too, as in Argo.
+//!    the Rollout invalid too, as in Argo, and so does an analysis template
+//!    that is missing or does not merge ([`crate::analysis::Caches::check`]).
 //! 3. The ReplicaSets of the Rollout's namespace are claimed (module
 //!    `claim`): orphans matching its selector adopted, its own that no
 //!    longer match released. The current ReplicaSet is found by hash, or
@@ -30,7 +31,9 @@
 //!    in place?" (`status.canary.weights.verified`); the routers apply the
 //!    decision's desired traffic ([`traffic`]; a failure stops the reconcile
 //!    there, with a condition, an event and a backoff); then the controller
-//!    scales the ReplicaSets, records the decision's events and writes the
+//!    scales the ReplicaSets, creates and terminates AnalysisRuns (module
+//!    `analysis`; the engine reads their phases from the watch cache,
+//!    [`crate::analysis`]), records the decision's events and writes the
 //!    status ([`status`]) with the routers' new answer, each only when
 //!    something differs, and requeues after the decision's `requeue_after`.
 //!    Before the decision, in Argo's order: the canary/stable pod
@@ -43,6 +46,7 @@
 //!    After the ReplicaSets are scaled, a referenced Deployment is scaled
 //!    as its `scaleDown` asks ([`workload_ref`]).
 
+mod analysis;
 mod claim;
 mod context;
 mod ephemeral;
@@ -118,8 +122,14 @@ pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
     let parsed = Rollout::from_value(value, &format!("rollout {namespace}/{name}"));
     let (rollout, gate, referenced) = match parsed.map(|r| resolve(&ctx, r)) {
         Ok(Ok((rollout, referenced))) => {
+            let analysis = crate::analysis::uses_analysis(&rollout);
+            if analysis && !ctx.analysis.ready_for(&rollout) {
+                return Ok(Action::requeue(STALE_RETRY));
+            }
             let gate = match gate::check(&rollout) {
-                Gate::Run => match services::validate(&ctx, &rollout) {
+                Gate::Run => match services::validate(&ctx, &rollout)
+                    .or_else(|| analysis.then(|| ctx.analysis.check(&rollout)).flatten())
+                {
                     Some(field) => Gate::Invalid(gate::invalid_message(&name, &field.to_string())),
                     None => Gate::Run,
                 },
@@ -315,8 +325,14 @@ async fn run(
         .retain(|rs| !deleted.contains(rs.metadata.name.as_ref().unwrap_or(&String::new())));
     let stable = replica_sets.iter().find(|rs| is_stable(rs)).cloned();
     services::reconcile(ctx, &rollout, &replica_sets[0], stable.as_ref()).await?;
+    let uid = rollout.metadata.uid.clone().unwrap_or_default();
+    let runs = ctx.analysis.owned_runs(&namespace, &uid);
     let observations = Observations {
-        current_pod_hash: current_hash,
+        current_pod_hash: current_hash.clone(),
+        analysis_runs: runs
+            .iter()
+            .map(crate::analysis::ObservedRun::state)
+            .collect(),
         replica_sets: replica_sets
             .iter()
             .filter_map(crate::observe::replica_set_state)
@@ -361,6 +377,24 @@ async fn run(
         let inputs = workload_ref::inputs(live_status, &rollout, &replica_sets[0], &decision);
         workload_ref::scale_deployment(ctx, &rollout, referenced, &inputs).await?;
     }
+    let analysis_runs = analysis::Runs {
+        rollout: &rollout,
+        observed: &runs,
+        stable_hash: stable_hash.as_deref(),
+        current_hash: &current_hash,
+        replica_sets: replica_sets
+            .iter()
+            .filter_map(|rs| {
+                let hash = rs
+                    .metadata
+                    .labels
+                    .as_ref()?
+                    .get(workload::POD_TEMPLATE_HASH_LABEL)?;
+                Some((hash.clone(), rs.metadata.deletion_timestamp.is_some()))
+            })
+            .collect(),
+    };
+    analysis::reconcile(ctx, &analysis_runs, &decision, rollout.status.as_ref()).await?;
     let regarding = reference(&rollout);
     for event in &decision.events {
         ctx.recorder

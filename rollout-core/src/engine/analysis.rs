@@ -4,7 +4,8 @@
 //!
 //! Contract: a run is named after the Rollout, the current template's hash
 //! and revision (and the step index for a step's run); Failed or Error
-//! aborts with a message naming the phase, Inconclusive pauses with
+//! aborts with Argo's message (`Step-based analysis phase error/failed: `
+//! and the run's message), Inconclusive pauses with
 //! `InconclusiveAnalysisRun`, anything else waits.
 
 use super::Pass;
@@ -45,7 +46,7 @@ impl Pass<'_> {
         let run = self.track_run(recorded, &base);
         let (phase, message) = (run.status.clone(), run.message.clone());
         self.st.canary.current_background_analysis_run_status = Some(run);
-        self.act_on_outcome("Background analysis", &phase, message.as_deref());
+        self.analysis_outcome("Background analysis", &phase, message.as_deref());
     }
 
     /// Picks up the run recorded in status, or names a fresh one (the first
@@ -120,7 +121,7 @@ impl Pass<'_> {
         let run = self.track_run(recorded, &base);
         let (phase, message) = (run.status.clone(), run.message.clone());
         self.st.canary.current_step_analysis_run_status = Some(run);
-        self.act_on_outcome("Step-based analysis", &phase, message.as_deref());
+        self.analysis_outcome("Step-based analysis", &phase, message.as_deref());
     }
 
     fn step_plugin_gate(&mut self, p: &PluginStep) {
@@ -136,7 +137,21 @@ impl Pass<'_> {
         );
     }
 
-    /// Acts on the phase of an analysis or a step plugin: Failed or Error
+    /// Acts on the phase of an AnalysisRun as Argo does: Failed or Error
+    /// abort with `<what> phase error/failed[: <the run's message>]`,
+    /// Inconclusive pauses, any other phase waits.
+    fn analysis_outcome(&mut self, what: &str, phase: &str, message: Option<&str>) {
+        match phase {
+            "Failed" | "Error" => self.abort(format!(
+                "{what} phase error/failed{}",
+                message.map(|m| format!(": {m}")).unwrap_or_default()
+            )),
+            "Inconclusive" => self.pause(PauseReason::InconclusiveAnalysisRun),
+            _ => {}
+        }
+    }
+
+    /// Acts on the phase of a step plugin: Failed or Error
     /// abort with a message naming `what`, the phase and its message;
     /// Inconclusive pauses; any other phase waits.
     fn act_on_outcome(&mut self, what: &str, phase: &str, message: Option<&str>) {

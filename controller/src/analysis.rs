@@ -1,0 +1,226 @@
+//! What the controller knows of AnalysisRuns, AnalysisTemplates and
+//! ClusterAnalysisTemplates: three watch caches, the runs a Rollout owns as
+//! the engine sees them, and templates read from the caches for
+//! [`rollgate_analysis`].
+//!
+//! The caches are filled only when the cluster has Argo's analysis CRDs; a
+//! Rollout without analysis never waits for them. Nobody measures the runs
+//! yet: a run this controller creates stays as its status says (`Pending`
+//! when it has none) until a controller that measures writes it, and the
+//! engine acts on that phase as Argo's controller does.
+
+use std::sync::Arc;
+
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::reflector::{ObjectRef, Store};
+use rollgate_analysis::{AnalysisTemplate, TemplateKind};
+use rollout_core::{AnalysisPhase, AnalysisRunState, FieldError, Rollout};
+use serde_json::Value;
+
+/// The `AnalysisRun` resource.
+pub fn run_resource() -> ApiResource {
+    gvk("AnalysisRun")
+}
+
+/// The `AnalysisTemplate` resource.
+pub fn template_resource() -> ApiResource {
+    gvk("AnalysisTemplate")
+}
+
+/// The `ClusterAnalysisTemplate` resource.
+pub fn cluster_template_resource() -> ApiResource {
+    gvk("ClusterAnalysisTemplate")
+}
+
+fn gvk(kind: &str) -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk("argoproj.io", "v1alpha1", kind))
+}
+
+/// The three watch caches.
+#[derive(Clone)]
+pub struct Caches {
+    /// AnalysisRuns.
+    pub runs: Store<DynamicObject>,
+    /// AnalysisTemplates.
+    pub templates: Store<DynamicObject>,
+    /// ClusterAnalysisTemplates.
+    pub cluster_templates: Store<DynamicObject>,
+}
+
+impl Caches {
+    /// Whether the caches a Rollout needs have been filled (asked without
+    /// waiting, see [`crate::reconcile::Context`]): the runs and the
+    /// AnalysisTemplates, and the ClusterAnalysisTemplates when it names
+    /// one. Those are watched cluster-wide even with `--namespace`, as Argo
+    /// watches them, which takes a cluster-wide grant; a controller bound
+    /// in its namespace alone runs the Rollouts that name none.
+    pub fn ready_for(&self, rollout: &Rollout) -> bool {
+        use futures::FutureExt as _;
+        let filled =
+            |s: &Store<DynamicObject>| matches!(s.wait_until_ready().now_or_never(), Some(Ok(())));
+        let cluster = rollgate_analysis::validate::analyses(rollout)
+            .iter()
+            .flat_map(|(_, a)| &a.templates)
+            .any(|r| TemplateKind::of(r) == TemplateKind::Cluster);
+        filled(&self.runs)
+            && filled(&self.templates)
+            && (!cluster || filled(&self.cluster_templates))
+    }
+
+    /// The runs controlled by the Rollout with this uid, in its namespace.
+    pub fn owned_runs(&self, namespace: &str, uid: &str) -> Vec<ObservedRun> {
+        self.runs
+            .state()
+            .iter()
+            .filter(|r| r.metadata.namespace.as_deref() == Some(namespace))
+            .filter(|r| {
+                r.metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|o| o.controller == Some(true) && o.uid == uid)
+            })
+            .map(ObservedRun::of)
+            .collect()
+    }
+
+    /// The template of this kind and name (an AnalysisTemplate in
+    /// `namespace`), read strictly: `Err` names the template and the field
+    /// that does not read.
+    pub fn template(
+        &self,
+        namespace: &str,
+        kind: TemplateKind,
+        name: &str,
+    ) -> Result<Option<AnalysisTemplate>, rollgate_analysis::Error> {
+        let found = match kind {
+            TemplateKind::Namespaced => self
+                .templates
+                .get(&ObjectRef::new_with(name, template_resource()).within(namespace)),
+            TemplateKind::Cluster => self
+                .cluster_templates
+                .get(&ObjectRef::new_with(name, cluster_template_resource())),
+        };
+        let Some(object) = found else {
+            return Ok(None);
+        };
+        let mut value = serde_json::to_value(&*object).unwrap_or(Value::Null);
+        if let Some(map) = value.as_object_mut() {
+            map.insert("kind".into(), kind.as_str().into());
+        }
+        AnalysisTemplate::from_value(value).map(Some)
+    }
+
+    /// The first problem with the templates the Rollout references (see
+    /// [`rollgate_analysis::validate::check_rollout`]).
+    pub fn check(&self, rollout: &Rollout) -> Option<FieldError> {
+        let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
+        let json = serde_json::to_value(rollout).unwrap_or(Value::Null);
+        rollgate_analysis::validate::check_rollout(rollout, &json, &mut |kind, name: &str| {
+            self.template(&namespace, kind, name)
+        })
+    }
+}
+
+/// An AnalysisRun of a Rollout as observed: what the engine and the
+/// controller's writes need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedRun {
+    /// Its name.
+    pub name: String,
+    /// `status.phase` as written (empty when it has no status yet).
+    pub phase: String,
+    /// `status.message`.
+    pub message: Option<String>,
+    /// `spec.terminate`.
+    pub terminate: bool,
+    /// Its `rollouts-pod-template-hash` label.
+    pub pod_hash: Option<String>,
+    /// `metadata.creationTimestamp`, as the API server writes it.
+    pub created: String,
+}
+
+impl ObservedRun {
+    /// Reads the fields leniently from the object: a run is someone else's
+    /// output as much as ours.
+    pub fn of(run: &Arc<DynamicObject>) -> Self {
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+        let status = run.data.get("status");
+        Self {
+            name: run.metadata.name.clone().unwrap_or_default(),
+            phase: text(status.and_then(|s| s.get("phase"))).unwrap_or_default(),
+            message: text(status.and_then(|s| s.get("message"))).filter(|m| !m.is_empty()),
+            terminate: run
+                .data
+                .pointer("/spec/terminate")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            pod_hash: run
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(rollgate_analysis::args::POD_TEMPLATE_HASH_LABEL))
+                .cloned(),
+            created: run
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map(|t| t.0.to_string())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The phase; empty or unknown reads as `Pending`.
+    pub fn phase(&self) -> AnalysisPhase {
+        rollgate_analysis::types::parse_phase(&self.phase).unwrap_or(AnalysisPhase::Pending)
+    }
+
+    /// The engine's view of it.
+    pub fn state(&self) -> AnalysisRunState {
+        AnalysisRunState {
+            name: self.name.clone(),
+            phase: self.phase(),
+            message: self.message.clone(),
+        }
+    }
+}
+
+/// Whether a Rollout (as JSON) has any analysis: step or background.
+pub fn uses_analysis(rollout: &Rollout) -> bool {
+    !rollgate_analysis::validate::analyses(rollout).is_empty()
+}
+
+/// Whether a Rollout (as its JSON from the watch) references the template
+/// of this kind and name, directly: it is looked at again when the
+/// template changes.
+///
+/// ```
+/// use rollgate_analysis::TemplateKind;
+/// use rollgate_controller::analysis::references;
+/// let spec = serde_json::json!({"strategy": {"canary": {"analysis": {
+///     "templates": [{"templateName": "rate", "clusterScope": true}]}}}});
+/// assert!(references(&spec, TemplateKind::Cluster, "rate"));
+/// assert!(!references(&spec, TemplateKind::Namespaced, "rate"));
+/// ```
+pub fn references(spec: &Value, kind: TemplateKind, name: &str) -> bool {
+    let canary = spec.pointer("/strategy/canary");
+    let refs = |analysis: Option<&Value>| {
+        analysis
+            .and_then(|a| a.get("templates"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|r| {
+                r.get("templateName").and_then(Value::as_str) == Some(name)
+                    && (r.get("clusterScope").and_then(Value::as_bool) == Some(true))
+                        == (kind == TemplateKind::Cluster)
+            })
+    };
+    let steps = canary
+        .and_then(|c| c.get("steps"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|s| refs(s.get("analysis")));
+    steps || refs(canary.and_then(|c| c.get("analysis")))
+}
