@@ -10,7 +10,6 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Event;
@@ -18,32 +17,13 @@ use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
 
 use support::{
-    CONTROLLER, Controller, cluster, condition, healthy, kubectl_argo_rollouts, promoted, rollout,
-    services, wait_for,
+    Controller, cluster, condition, healthy, kubectl_argo_rollouts, promoted, rollout, services,
+    wait_for,
 };
 
 /// The journal router binary, built for this test if it is not yet.
 fn journal_router() -> PathBuf {
-    let dir = PathBuf::from(CONTROLLER).parent().unwrap().to_path_buf();
-    let binary = dir.join("rollgate-journal-router");
-    if !binary.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "-p",
-                "plugin-proto",
-                "--bin",
-                "rollgate-journal-router",
-            ])
-            .status()
-            .expect("run cargo build");
-        assert!(
-            status.success(),
-            "cargo build -p plugin-proto --bin rollgate-journal-router"
-        );
-    }
-    binary
+    rollgate_testkit::workspace_binary("plugin-proto", "rollgate-journal-router")
 }
 
 fn journal(path: &std::path::Path) -> Vec<Value> {
