@@ -13,30 +13,63 @@ use serde_json::{Value, json};
 /// The task accepting HTTPRoute generations; stopped when dropped.
 pub struct Gateway {
     task: tokio::task::JoinHandle<()>,
-    seen: Arc<Mutex<Vec<Value>>>,
+    api: Api<DynamicObject>,
+    route: String,
+    /// (generation, spec.rules) of each generation accepted.
+    seen: Arc<Mutex<Vec<(i64, Value)>>>,
 }
 
 impl Gateway {
     /// Accepts every generation of HTTPRoute `route` through `api`.
     pub fn serve(api: Api<DynamicObject>, route: &str) -> Self {
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let task = tokio::spawn(accept(api, route.to_owned(), Arc::clone(&seen)));
-        Self { task, seen }
+        let task = tokio::spawn(accept(api.clone(), route.to_owned(), Arc::clone(&seen)));
+        Self {
+            task,
+            api,
+            route: route.to_owned(),
+            seen,
+        }
     }
 
-    /// The route's `spec.rules` at each generation accepted, in order.
-    pub fn seen(&self) -> Vec<Value> {
-        self.seen
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+    /// The route's `spec.rules` at each generation accepted, in order, once
+    /// the route's current generation is among them (a minute at most).
+    ///
+    /// # Panics
+    ///
+    /// When the current generation is not accepted within a minute.
+    pub async fn seen(&self) -> Vec<Value> {
+        let started = std::time::Instant::now();
+        loop {
+            let current = self
+                .api
+                .get(&self.route)
+                .await
+                .ok()
+                .and_then(|r| r.metadata.generation);
+            let seen = self
+                .seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            if current.is_some() && seen.last().map(|(g, _)| *g) == current {
+                return seen.into_iter().map(|(_, rules)| rules).collect();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the gateway did not accept generation {current:?} of HTTPRoute {}",
+                self.route
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The (stable, canary) weights of rule `rule` at each generation
-    /// accepted, repeats folded.
-    pub fn weights_seen(&self, rule: &str) -> Vec<(i64, i64)> {
+    /// accepted, repeats folded, as [`Gateway::seen`].
+    pub async fn weights_seen(&self, rule: &str) -> Vec<(i64, i64)> {
         let mut weights: Vec<_> = self
             .seen()
+            .await
             .iter()
             .filter_map(|rules| named(rules, rule))
             .map(weights)
@@ -52,7 +85,7 @@ impl Drop for Gateway {
     }
 }
 
-async fn accept(api: Api<DynamicObject>, name: String, seen: Arc<Mutex<Vec<Value>>>) {
+async fn accept(api: Api<DynamicObject>, name: String, seen: Arc<Mutex<Vec<(i64, Value)>>>) {
     let mut accepted = 0;
     loop {
         if let Ok(route) = api.get(&name).await {
@@ -75,7 +108,7 @@ async fn accept(api: Api<DynamicObject>, name: String, seen: Arc<Mutex<Vec<Value
                     accepted = generation;
                     seen.lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .push(route.data["spec"]["rules"].clone());
+                        .push((generation, route.data["spec"]["rules"].clone()));
                 }
             }
         }

@@ -17,7 +17,7 @@
 pub mod gateway;
 mod scene;
 
-pub use scene::{Scene, View, phase, replicas, status};
+pub use scene::{Scene, View, condition, expected, phase, replicas, status};
 
 use std::path::Path;
 

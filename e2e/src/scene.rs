@@ -191,3 +191,19 @@ pub fn replicas(view: &View, hash: &Value) -> i64 {
         .and_then(|h| view["replicaSets"][h].as_i64())
         .unwrap_or(-1)
 }
+
+/// `(status, reason, message)` of the Rollout's condition of type `kind` in
+/// `view`, if it has one.
+pub fn condition(view: &View, kind: &str) -> Option<(String, String, String)> {
+    let c = status(view)["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)?;
+    let text = |f: &str| c[f].as_str().unwrap_or_default().to_owned();
+    Some((text("status"), text("reason"), text("message")))
+}
+
+/// [`condition`]'s answer for `(status, reason, message)`, to compare with.
+pub fn expected(status: &str, reason: &str, message: &str) -> Option<(String, String, String)> {
+    Some((status.to_owned(), reason.to_owned(), message.to_owned()))
+}

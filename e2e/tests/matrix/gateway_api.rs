@@ -1,9 +1,13 @@
 //! Seed 001 (Gateway API): the shared set-up of the HTTPRoute scenarios,
 //! and the seed's own scenario.
 
+use std::time::{Duration, Instant};
+
 use kube::api::{Patch, PatchParams};
 use rollgate_e2e::gateway::{self, Gateway};
-use rollgate_e2e::{GATEWAY_API, Scene, Under, View, phase, replicas, scenario, status};
+use rollgate_e2e::{
+    GATEWAY_API, Scene, Under, View, condition, expected, phase, replicas, scenario, status,
+};
 use serde_json::{Value, json};
 
 /// The Rollout of the HTTPRoute scenarios.
@@ -140,8 +144,8 @@ pub(crate) async fn set_image(s: &Scene, image: &str) {
 
 /// The user's rule stayed byte-identical in every generation of the route
 /// the gateway accepted, and is still there.
-pub(crate) fn assert_users_rule_untouched(gateway: &Gateway) {
-    let seen = gateway.seen();
+pub(crate) async fn assert_users_rule_untouched(gateway: &Gateway) {
+    let seen = gateway.seen().await;
     let first = gateway::named(&seen[0], "users")
         .expect("the user's rule")
         .clone();
@@ -180,11 +184,16 @@ async fn seed_001_gateway_api(under: Under) {
         return;
     };
     let first = s
-        .until("first revision Healthy, all on stable", |v| {
-            phase(v) == "Healthy" && web(v) == (100, 0)
+        .until("first revision Healthy, all on stable, Completed", |v| {
+            phase(v) == "Healthy"
+                && web(v) == (100, 0)
+                && condition(v, "Completed")
+                    == expected("True", "RolloutCompleted", "RolloutCompleted")
         })
         .await;
     let stable = status(&first)["stableRS"].clone();
+    // As Argo: no Paused condition before the first pause.
+    assert_eq!(condition(&first, "Paused"), None, "{first:#}");
 
     set_image(&s, "example.com/web:2").await;
     let paused = s
@@ -199,7 +208,23 @@ async fn seed_001_gateway_api(under: Under) {
     assert_eq!(replicas(&paused, &canary), 1, "{paused:#}");
     assert_eq!(replicas(&paused, &stable), 2, "{paused:#}");
     assert_eq!(s.shown_status(), "Paused");
+    assert_eq!(status(&paused)["message"], "CanaryPauseStep");
+    assert_eq!(
+        status(&paused)["pauseConditions"][0]["reason"],
+        "CanaryPauseStep"
+    );
+    // Argo's conditions at a pause (its controller may write them in the
+    // reconcile after the phase).
+    s.until("the pause's conditions", |v| {
+        condition(v, "Paused") == expected("True", "RolloutPaused", "Rollout is paused")
+            && condition(v, "Progressing")
+                == expected("Unknown", "RolloutPaused", "Rollout is paused")
+            && condition(v, "Completed")
+                == expected("False", "RolloutCompleted", "RolloutCompleted")
+    })
+    .await;
 
+    let promoted_at = Instant::now();
     s.kubectl(&["promote", ROLLOUT]);
     let done = s
         .until("promoted and Healthy on the new revision", |v| {
@@ -208,11 +233,27 @@ async fn seed_001_gateway_api(under: Under) {
         .await;
     assert_eq!(replicas(&done, &canary), 2, "{done:#}");
     assert_eq!(s.shown_status(), "Healthy");
-    let seen = gateway.weights_seen("web");
+    s.until("the conditions once promoted", |v| {
+        condition(v, "Paused") == expected("False", "RolloutPaused", "Rollout is paused")
+            && condition(v, "Completed") == expected("True", "RolloutCompleted", "RolloutCompleted")
+    })
+    .await;
+    // The old ReplicaSet stays up for scaleDownDelaySeconds (30 s by
+    // default with traffic routing), so that the routes have moved off it.
+    s.until("the old ReplicaSet scaled down", |v| {
+        replicas(v, &stable) == 0
+    })
+    .await;
+    assert!(
+        promoted_at.elapsed() >= Duration::from_secs(25),
+        "the old ReplicaSet is scaled down after scaleDownDelaySeconds (30 s), not {:?}",
+        promoted_at.elapsed()
+    );
+    let seen = gateway.weights_seen("web").await;
     assert!(
         in_order(&seen, &[(100, 0), (50, 50), (0, 100), (100, 0)]),
         "the gateway saw 50/50, then 0/100, then all on the new stable: {seen:?}"
     );
     super::assert_route_writer(&s, GATEWAY_API, "httproutes", "web", &["patch"]).await;
-    assert_users_rule_untouched(&gateway);
+    assert_users_rule_untouched(&gateway).await;
 }

@@ -3,8 +3,10 @@
 //! `promote` step by step, `promote --full`, `abort` then `retry`, and a
 //! template change in the middle of an update.
 
+use std::time::{Duration, Instant};
+
 use rollgate_e2e::gateway::Gateway;
-use rollgate_e2e::{Scene, Under, View, phase, replicas, scenario, status};
+use rollgate_e2e::{Scene, Under, View, condition, expected, phase, replicas, scenario, status};
 use serde_json::{Value, json};
 
 use crate::gateway_api::{ROLLOUT, assert_users_rule_untouched, in_order, scene, set_image, web};
@@ -62,12 +64,12 @@ async fn promote_step_by_step(under: Under) {
     s.until("Healthy on the new revision", |v| promoted_to(v, &canary))
         .await;
     assert_eq!(s.shown_status(), "Healthy");
-    let seen = gateway.weights_seen("web");
+    let seen = gateway.weights_seen("web").await;
     assert!(
         in_order(&seen, &[(80, 20), (40, 60), (0, 100), (100, 0)]),
         "the gateway saw each step's weights in order: {seen:?}"
     );
-    assert_users_rule_untouched(&gateway);
+    assert_users_rule_untouched(&gateway).await;
 }
 
 scenario!(promote_full);
@@ -83,13 +85,13 @@ async fn promote_full(under: Under) {
         .until("Healthy on the new revision", |v| promoted_to(v, &canary))
         .await;
     assert_eq!(replicas(&done, &canary), 2, "{done:#}");
-    let seen = gateway.weights_seen("web");
+    let seen = gateway.weights_seen("web").await;
     assert!(
         !seen.contains(&(40, 60)),
         "the skipped step's weight never reached the route: {seen:?}"
     );
     assert!(in_order(&seen, &[(80, 20), (100, 0)]), "{seen:?}");
-    assert_users_rule_untouched(&gateway);
+    assert_users_rule_untouched(&gateway).await;
 }
 
 scenario!(abort_then_retry);
@@ -103,6 +105,7 @@ async fn abort_then_retry(under: Under) {
     let Some((s, gateway, stable, canary)) = paused_at_20("abort-retry", under).await else {
         return;
     };
+    let aborted_at = Instant::now();
     s.kubectl(&["abort", ROLLOUT]);
     let aborted = s
         .until("aborted: Degraded, all traffic on stable", |v| {
@@ -117,11 +120,24 @@ async fn abort_then_retry(under: Under) {
         "{:#}",
         status(&aborted)
     );
+    assert_eq!(
+        condition(&aborted, "Progressing"),
+        expected(
+            "False",
+            "RolloutAborted",
+            "Rollout aborted update to revision 2"
+        )
+    );
     assert_eq!(s.shown_status(), "Degraded");
     s.until("the canary ReplicaSet scaled down", |v| {
         replicas(v, &canary) == 0 && replicas(v, &stable) == 2
     })
     .await;
+    assert!(
+        aborted_at.elapsed() >= Duration::from_secs(25),
+        "the canary is scaled down after abortScaleDownDelaySeconds (30 s), not {:?}",
+        aborted_at.elapsed()
+    );
 
     s.kubectl(&["retry", "rollout", ROLLOUT]);
     let again = s
@@ -133,12 +149,12 @@ async fn abort_then_retry(under: Under) {
     s.kubectl(&["promote", ROLLOUT, "--full"]);
     s.until("Healthy on the new revision", |v| promoted_to(v, &canary))
         .await;
-    let seen = gateway.weights_seen("web");
+    let seen = gateway.weights_seen("web").await;
     assert!(
         in_order(&seen, &[(80, 20), (100, 0), (80, 20), (100, 0)]),
         "20 %, back to 0 on the abort, 20 % on the retry: {seen:?}"
     );
-    assert_users_rule_untouched(&gateway);
+    assert_users_rule_untouched(&gateway).await;
 }
 
 scenario!(template_change_mid_rollout);
@@ -169,7 +185,7 @@ async fn template_change_mid_rollout(under: Under) {
         status(&restarted)["canary"]["weights"]["canary"]["podTemplateHash"],
         newest
     );
-    let seen = gateway.weights_seen("web");
+    let seen = gateway.weights_seen("web").await;
     assert!(in_order(&seen, &[(40, 60), (80, 20)]), "{seen:?}");
-    assert_users_rule_untouched(&gateway);
+    assert_users_rule_untouched(&gateway).await;
 }

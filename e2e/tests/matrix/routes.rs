@@ -89,5 +89,5 @@ async fn header_and_mirror_routes(under: Under) {
     })
     .await;
     crate::assert_route_writer(&s, GATEWAY_API, "httproutes", "web", &["patch"]).await;
-    assert_users_rule_untouched(&gateway);
+    assert_users_rule_untouched(&gateway).await;
 }
