@@ -47,7 +47,9 @@ async fn until_leading(port: u16, limit: Duration) -> Duration {
 }
 
 /// A controller with exactly its ClusterRole, once it leads.
-async fn leading_controller(cluster: &rollgate_testkit::Cluster) -> Controller {
+async fn leading_controller(
+    cluster: &rollgate_testkit::Cluster,
+) -> rollgate_testkit::RollgateController {
     let controller = Controller::start_with_role(cluster).await;
     until_leading(controller.metrics_port, Duration::from_secs(20)).await;
     controller

@@ -210,28 +210,17 @@ pub(crate) fn update(st: &mut RolloutStatus, prev: &RolloutStatus, cx: Context<'
         false,
     );
 
-    let revision = cx.revision;
-    if promoted {
-        set(
-            st,
-            Type::Completed,
-            Status::True,
-            Reason::RolloutCompleted,
-            format_args!("Rollout completed update to revision {revision} ({hash})"),
-            cx.now,
-            false,
-        );
-    } else {
-        set(
-            st,
-            Type::Completed,
-            Status::False,
-            Reason::RolloutCompleted,
-            format_args!("Rollout is updating"),
-            cx.now,
-            false,
-        );
-    }
+    // Argo words the Completed condition with its reason, whether true or
+    // false (`RolloutCompleted`); the revision and hash are in the event.
+    set(
+        st,
+        Type::Completed,
+        Status::from_bool(promoted),
+        Reason::RolloutCompleted,
+        format_args!("RolloutCompleted"),
+        cx.now,
+        false,
+    );
 
     let healthy =
         !paused && promoted && counts.updated == r && counts.available == r && counts.replicas == r;
@@ -249,19 +238,22 @@ pub(crate) fn update(st: &mut RolloutStatus, prev: &RolloutStatus, cx: Context<'
         false,
     );
 
-    set(
-        st,
-        Type::Paused,
-        Status::from_bool(paused),
-        Reason::RolloutPaused,
-        if paused {
-            format_args!("Rollout is paused")
-        } else {
-            format_args!("Rollout is not paused")
-        },
-        cx.now,
-        false,
-    );
+    // As Argo: the Paused condition appears with the first pause and then
+    // follows it, worded "Rollout is paused" whether true or false. (Argo
+    // also leaves it as it is while the rollout is aborted; here it follows
+    // the pause state then too, so an aborted rollout, which has no pause
+    // condition, does not read as paused.)
+    if paused || st.conditions.iter().any(|c| c.kind == Type::Paused) {
+        set(
+            st,
+            Type::Paused,
+            Status::from_bool(paused),
+            Reason::RolloutPaused,
+            format_args!("Rollout is paused"),
+            cx.now,
+            false,
+        );
+    }
 
     let (phase, message) = phase(cx.rollout, st);
     st.phase = Some(phase);

@@ -9,12 +9,19 @@
 //!   server, write counts from its audit log, and the real Argo Rollouts
 //!   controller with plugins registered as users register them. Those tests
 //!   run when `ROLLGATE_E2E=1`; [`Cluster::new`] returns `None` (and says
-//!   why) otherwise.
+//!   why) otherwise; [`RollgateController`] runs `rollgate-controller`
+//!   for a test's namespace, [`kubectl_argo_rollouts`] the real kubectl
+//!   plugin, and [`workspace_binary`] builds another package's binary.
 #![warn(missing_docs)]
 
+mod binaries;
 pub mod fixtures;
 #[cfg(feature = "mock-api")]
 pub mod mock_api;
+mod rollgate;
+
+pub use binaries::workspace_binary;
+pub use rollgate::{RollgateController, kubectl_argo_rollouts};
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -1,19 +1,19 @@
-//! Helpers of the real-cluster tests: the controller binary as a child
-//! process, the real `kubectl argo rollouts`, and reads of the test's
-//! namespace.
+//! Helpers of the real-cluster tests: this package's controller binary as
+//! a child process (testkit's [`RollgateController`]), and reads of the
+//! test's namespace.
 #![allow(
     dead_code,
     reason = "each test binary uses its own part of the helpers"
 )]
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
-use rollgate_testkit::Cluster;
+pub(crate) use rollgate_testkit::kubectl_argo_rollouts;
+use rollgate_testkit::{Cluster, RollgateController};
 use serde_json::{Value, json};
 
 pub(crate) mod plugins;
@@ -21,43 +21,18 @@ pub(crate) mod progress;
 
 pub(crate) const CONTROLLER: &str = env!("CARGO_BIN_EXE_rollgate-controller");
 
-/// `rollgate-controller --namespace <ns>`, electing its leader on a Lease in
-/// the test's namespace and serving its endpoints on free loopback ports,
-/// stopped when dropped (its log's tail printed if the test is failing).
-pub(crate) struct Controller {
-    child: Child,
-    log: PathBuf,
-    kubeconfig: Option<PathBuf>,
-    /// The port of /metrics.
-    pub(crate) metrics_port: u16,
-    /// The port of /healthz and /readyz.
-    pub(crate) healthz_port: u16,
-}
-
-/// A loopback port free now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
+/// `rollgate-controller` for the test's namespace: testkit's
+/// [`RollgateController`] on this package's binary.
+pub(crate) struct Controller;
 
 impl Controller {
-    pub(crate) fn start(cluster: &Cluster) -> Self {
-        Self::start_with(cluster, None, &[], &[])
+    pub(crate) fn start(cluster: &Cluster) -> RollgateController {
+        RollgateController::start(Path::new(CONTROLLER), cluster)
     }
 
-    /// Kills the process with SIGKILL, as a node failure would.
-    pub(crate) fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Runs it as a service account holding exactly the documented
-    /// ClusterRole (examples/rbac/rollgate-controller.yaml), through a
-    /// kubeconfig of its own (`--kubeconfig`).
-    pub(crate) async fn start_with_role(cluster: &Cluster) -> Self {
-        Self::start_with_role_and(cluster, &[], &[]).await
+    /// As a service account holding exactly the documented ClusterRole.
+    pub(crate) async fn start_with_role(cluster: &Cluster) -> RollgateController {
+        RollgateController::start_with_role(Path::new(CONTROLLER), cluster).await
     }
 
     /// [`Controller::start_with_role`] with more arguments and environment.
@@ -65,60 +40,8 @@ impl Controller {
         cluster: &Cluster,
         args: &[&str],
         env: &[(&str, &str)],
-    ) -> Self {
-        let rbac = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../examples/rbac/rollgate-controller.yaml");
-        let config = cluster.config_with_role(&rbac).await;
-        let token = config.auth_info.token.expect("a token");
-        let path = std::env::var("KUBECONFIG").expect("KUBECONFIG (scripts/cluster env)");
-        let mut kubeconfig: Value =
-            serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        for user in kubeconfig["users"].as_array_mut().unwrap() {
-            user["user"] = json!({"token": secrecy::ExposeSecret::expose_secret(&token)});
-        }
-        let file = std::env::temp_dir().join(format!(
-            "rollgate-controller-{}.kubeconfig",
-            cluster.namespace
-        ));
-        std::fs::write(&file, kubeconfig.to_string()).unwrap();
-        Self::start_with(cluster, Some(file), args, env)
-    }
-
-    fn start_with(
-        cluster: &Cluster,
-        kubeconfig: Option<PathBuf>,
-        args: &[&str],
-        env: &[(&str, &str)],
-    ) -> Self {
-        let (metrics_port, healthz_port) = (free_port(), free_port());
-        let log = std::env::temp_dir().join(format!(
-            "rollgate-controller-{}-{metrics_port}.log",
-            cluster.namespace
-        ));
-        let file = std::fs::File::create(&log).unwrap();
-        let mut command = Command::new(CONTROLLER);
-        if let Some(kubeconfig) = &kubeconfig {
-            command.arg("--kubeconfig").arg(kubeconfig);
-        }
-        let child = command
-            .args(["--namespace", &cluster.namespace, "--log-format", "text"])
-            .args(["--leader-election-namespace", &cluster.namespace])
-            .args(["--bind-address", "127.0.0.1"])
-            .args(["--metrics-port", &metrics_port.to_string()])
-            .args(["--healthz-port", &healthz_port.to_string()])
-            .args(args)
-            .envs(env.iter().copied())
-            .stdout(Stdio::from(file.try_clone().unwrap()))
-            .stderr(Stdio::from(file))
-            .spawn()
-            .expect("start rollgate-controller");
-        Self {
-            child,
-            log,
-            kubeconfig,
-            metrics_port,
-            healthz_port,
-        }
+    ) -> RollgateController {
+        RollgateController::start_with_role_and(Path::new(CONTROLLER), cluster, args, env).await
     }
 }
 
@@ -136,63 +59,6 @@ pub(crate) async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let status = answer.split(' ').nth(1)?.parse().ok()?;
     let body = answer.split_once("\r\n\r\n")?.1.to_owned();
     Some((status, body))
-}
-
-impl Drop for Controller {
-    /// Stops it as Kubernetes does: SIGTERM (it finishes the reconciles in
-    /// flight and releases the Lease, so a successor leads at once), then
-    /// SIGKILL after 5 s.
-    fn drop(&mut self) {
-        // Only a process still running (and so not reaped): its id is still its own.
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .stderr(Stdio::null())
-                .status();
-        }
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(5) {
-            if matches!(self.child.try_wait(), Ok(Some(_)) | Err(_)) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
-            eprintln!(
-                "--- rollgate-controller log (last 40 lines; all of it in {}) ---",
-                self.log.display()
-            );
-            for line in &lines[lines.len().saturating_sub(40)..] {
-                eprintln!("{line}");
-            }
-        } else {
-            let _ = std::fs::remove_file(&self.log);
-        }
-        if let Some(kubeconfig) = &self.kubeconfig {
-            let _ = std::fs::remove_file(kubeconfig);
-        }
-    }
-}
-
-/// `kubectl argo rollouts ARGS -n <ns>` with the real plugin.
-pub(crate) fn kubectl_argo_rollouts(cluster: &Cluster, args: &[&str]) -> Output {
-    let plugin = std::env::var("ROLLGATE_KUBECTL_ARGO_ROLLOUTS")
-        .expect("ROLLGATE_KUBECTL_ARGO_ROLLOUTS (scripts/cluster env)");
-    let output = Command::new(plugin)
-        .args(args)
-        .args(["-n", &cluster.namespace])
-        .output()
-        .expect("run kubectl-argo-rollouts");
-    assert!(
-        output.status.success(),
-        "kubectl argo rollouts {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
 }
 
 /// The test's cluster; under CI a run without one fails instead of passing

@@ -3,37 +3,17 @@
 //! for downloads, served over HTTP on loopback.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rollgate_testkit::Cluster;
+use rollgate_testkit::{Cluster, RollgateController};
 use serde_json::json;
 
-use super::{CONTROLLER, Controller};
+use super::Controller;
 
 /// The journal router binary, built for this test if it is not yet.
 pub(crate) fn journal_router() -> PathBuf {
-    let dir = PathBuf::from(CONTROLLER).parent().unwrap().to_path_buf();
-    let binary = dir.join("rollgate-journal-router");
-    if !binary.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "-p",
-                "plugin-proto",
-                "--bin",
-                "rollgate-journal-router",
-            ])
-            .status()
-            .expect("run cargo build");
-        assert!(
-            status.success(),
-            "cargo build -p plugin-proto --bin rollgate-journal-router"
-        );
-    }
-    binary
+    rollgate_testkit::workspace_binary("plugin-proto", "rollgate-journal-router")
 }
 
 /// Writes `plugins` (the YAML list) as `trafficRouterPlugins` of the
@@ -52,7 +32,7 @@ pub(crate) async fn register_plugins(cluster: &Cluster, plugins: &str) {
 pub(crate) async fn start_with_plugins(
     cluster: &Cluster,
     env: &[(&str, &str)],
-) -> (Controller, tempfile::TempDir) {
+) -> (RollgateController, tempfile::TempDir) {
     let plugin_dir = tempfile::tempdir().expect("a plugin directory");
     let plugin_dir_arg = plugin_dir.path().display().to_string();
     let controller = Controller::start_with_role_and(

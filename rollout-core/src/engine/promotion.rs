@@ -136,7 +136,12 @@ impl Pass<'_> {
         } else if self.rollback_within_window() {
             Some("Rollback within window".to_owned())
         } else if self.index() >= self.steps().len() {
-            Some(format!("Completed all {} canary steps", self.steps().len()))
+            // As Argo (`reconcileTrafficRouting`): at the end of the steps the
+            // whole traffic goes to the canary, and the stable ReplicaSet
+            // changes only once the router has that weight in place and has
+            // not reported it unverified.
+            self.weight_in_place()
+                .then(|| format!("Completed all {} canary steps", self.steps().len()))
         } else {
             None
         };

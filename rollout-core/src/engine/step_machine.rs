@@ -118,7 +118,7 @@ impl Pass<'_> {
     /// The router was told this step's weight (recorded in the incoming
     /// status) and did not report it unverified. Always true without traffic
     /// routing.
-    fn weight_in_place(&self) -> bool {
+    pub(super) fn weight_in_place(&self) -> bool {
         if !self.c.routes_traffic() {
             return true;
         }

@@ -1,0 +1,152 @@
+//! The end-to-end scenario matrix of the real-cluster tier: each scenario
+//! is one async function taking the controller under test, [`Under::Argo`]
+//! (Argo Rollouts' own controller with the Rollgate plugin binaries
+//! registered in `argo-rollouts-config`) or [`Under::Rollgate`]
+//! (`rollgate-controller` with its in-process routers, as a service account
+//! holding exactly `examples/rbac/rollgate-controller.yaml`'s ClusterRole),
+//! and [`scenario!`] makes one `#[tokio::test]` of each pair. The
+//! assertions are the same under both; where the controllers legitimately
+//! differ, the scenario branches on a named method of [`Under`] that says
+//! why.
+//!
+//! The tests run when `ROLLGATE_E2E=1` (`scripts/cluster up`, then
+//! `eval "$(scripts/cluster env)"`), each in a namespace of its own with a
+//! controller of its own; without it they return at once, after saying so.
+#![warn(missing_docs)]
+
+pub mod gateway;
+mod scene;
+
+pub use scene::{Scene, View, condition, expected, phase, replicas, status};
+
+use std::path::Path;
+
+use rollgate_testkit::{Argo, Cluster, Plugin, RollgateController, workspace_binary};
+
+/// The controller a scenario runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Under {
+    /// Argo Rollouts' controller, loading the Rollgate plugin binary of the
+    /// scenario's router as users register it (`file://` in
+    /// `argo-rollouts-config`).
+    Argo,
+    /// `rollgate-controller`, running the router in-process under the same
+    /// plugin name.
+    Rollgate,
+}
+
+/// A traffic router of the matrix: the name rollouts give it under
+/// `trafficRouting.plugins`, and its plugin binary for Argo's controller.
+#[derive(Debug, Clone, Copy)]
+pub struct Router {
+    /// The plugin name in `trafficRouting.plugins`.
+    pub plugin: &'static str,
+    /// The package (and binary) of the plugin process.
+    pub binary: &'static str,
+}
+
+/// The Gateway API router, under the name Argo's own Gateway API plugin has.
+pub const GATEWAY_API: Router = Router {
+    plugin: "argoproj-labs/gatewayAPI",
+    binary: "rollgate-gatewayapi",
+};
+
+/// The NGINX canary Ingress router.
+pub const NGINX: Router = Router {
+    plugin: "rollgate/nginx",
+    binary: "rollgate-nginx",
+};
+
+/// The Istio router.
+pub const ISTIO: Router = Router {
+    plugin: "rollgate/istio",
+    binary: "rollgate-istio",
+};
+
+/// A controller running for one scenario; stopped when dropped.
+pub enum Running {
+    /// Argo's controller (`--namespaced`).
+    Argo(Argo),
+    /// `rollgate-controller --namespace`.
+    Rollgate(RollgateController),
+}
+
+impl Under {
+    /// Starts the controller for `cluster`'s namespace with `router`.
+    /// `plugin_args` are the plugin's `args` in `argo-rollouts-config`
+    /// under Argo; see [`Under::passes_plugin_args`].
+    ///
+    /// # Panics
+    ///
+    /// When a binary cannot be built or a process not started.
+    pub async fn start(self, cluster: &Cluster, router: Router, plugin_args: &[&str]) -> Running {
+        match self {
+            Self::Argo => {
+                let path = workspace_binary(router.binary, router.binary);
+                let path = path.to_str().expect("a UTF-8 target directory");
+                Running::Argo(
+                    cluster
+                        .start_argo(&[Plugin {
+                            name: router.plugin,
+                            path,
+                            args: plugin_args,
+                        }])
+                        .await,
+                )
+            }
+            Self::Rollgate => {
+                let binary = workspace_binary("rollgate-controller", "rollgate-controller");
+                Running::Rollgate(
+                    RollgateController::start_with_role(Path::new(&binary), cluster).await,
+                )
+            }
+        }
+    }
+
+    /// Difference: the route writes come from the plugin process under
+    /// Argo (its own user agent, `rollgate-<router>/<version>`) and from
+    /// the controller process under Rollgate, whose in-process routers
+    /// share its client (`rollgate-controller/<version>`).
+    pub fn route_writer(self, router: Router) -> String {
+        let process = match self {
+            Self::Argo => router.binary,
+            Self::Rollgate => "rollgate-controller",
+        };
+        format!("{process}/{}", env!("CARGO_PKG_VERSION"))
+    }
+
+    /// Difference: plugin `args` are a property of a plugin process
+    /// registered in `argo-rollouts-config`; the in-process routers of
+    /// `rollgate-controller` take no command line of their own.
+    pub fn passes_plugin_args(self) -> bool {
+        self == Self::Argo
+    }
+
+    /// Difference: `rollgate-controller` does not run `workloadRef` yet (it
+    /// refuses it with the `Unsupported` condition, as the README says), so
+    /// a scenario whose seed takes its template from a Deployment writes
+    /// the same template into the Rollout under it.
+    pub fn runs_workload_ref(self) -> bool {
+        self == Self::Argo
+    }
+}
+
+/// One `#[tokio::test]` per controller for the scenario function `$name`
+/// (an `async fn(Under)` in scope): `$name::under_argo` and
+/// `$name::under_rollgate`.
+#[macro_export]
+macro_rules! scenario {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn under_argo() {
+                super::$name($crate::Under::Argo).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn under_rollgate() {
+                super::$name($crate::Under::Rollgate).await;
+            }
+        }
+    };
+}
