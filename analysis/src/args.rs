@@ -29,7 +29,7 @@ use crate::Error;
 use crate::types::{Argument, FieldRef};
 
 /// The label that carries a ReplicaSet's pod template hash.
-pub const POD_TEMPLATE_HASH_LABEL: &str = "rollouts-pod-template-hash";
+pub use rollout_core::spec::POD_TEMPLATE_HASH_LABEL;
 
 /// What a Rollout's arguments are resolved against.
 #[derive(Debug, Clone, Copy)]

@@ -40,10 +40,10 @@ use crate::types::{
 pub const ROLLOUT_TYPE_LABEL: &str = "rollout-type";
 /// The step index of a step's run.
 pub const STEP_INDEX_LABEL: &str = "step-index";
-/// The Rollout's revision, on the run.
-pub const REVISION_ANNOTATION: &str = "rollout.argoproj.io/revision";
 /// Argo's controller-instance label, copied from the Rollout to its runs.
-pub const INSTANCE_ID_LABEL: &str = "argo-rollouts.argoproj.io/controller-instance-id";
+pub use rollout_core::spec::INSTANCE_ID_LABEL;
+/// The Rollout's revision, on the run.
+pub use rollout_core::spec::REVISION_ANNOTATION;
 
 /// Where an analysis of this kind is written in a Rollout.
 ///

@@ -41,7 +41,7 @@ struct Args {
     /// Watch Rollouts in this namespace only (default: all namespaces).
     #[arg(long)]
     namespace: Option<String>,
-    /// Run only Rollouts labelled argo-rollouts.argoproj.io/controller-instance=ID
+    /// Run only Rollouts labelled argo-rollouts.argoproj.io/controller-instance-id=ID
     /// (without it: only Rollouts without that label).
     #[arg(long)]
     instance_id: Option<String>,

@@ -1,7 +1,7 @@
 //! Running the controller: the watches, the reconcile loop and shutdown.
 //!
 //! Rollouts are watched in one namespace or all, filtered by Argo's
-//! controller-instance label (`argo-rollouts.argoproj.io/controller-instance`):
+//! controller-instance label (`argo-rollouts.argoproj.io/controller-instance-id`):
 //! with an instance id, only Rollouts labelled with it; without one, only
 //! Rollouts without the label, so this controller and another (or Argo's)
 //! can share a cluster. ReplicaSets are watched into a cache (a reflector)
@@ -39,7 +39,7 @@ use crate::traffic::{RegistrySource, Routers, registry};
 use rollgate_analysis::TemplateKind;
 
 /// The label that assigns a Rollout to one controller instance.
-pub const INSTANCE_LABEL: &str = "argo-rollouts.argoproj.io/controller-instance";
+pub use rollout_core::spec::INSTANCE_ID_LABEL as INSTANCE_LABEL;
 /// How soon a Rollout is tried again after a failed reconcile.
 const ERROR_RETRY: Duration = Duration::from_secs(5);
 
@@ -62,8 +62,8 @@ pub struct Settings {
 ///
 /// ```
 /// use rollgate_controller::run::instance_selector;
-/// assert_eq!(instance_selector(Some("blue")), "argo-rollouts.argoproj.io/controller-instance=blue");
-/// assert_eq!(instance_selector(None), "!argo-rollouts.argoproj.io/controller-instance");
+/// assert_eq!(instance_selector(Some("blue")), "argo-rollouts.argoproj.io/controller-instance-id=blue");
+/// assert_eq!(instance_selector(None), "!argo-rollouts.argoproj.io/controller-instance-id");
 /// ```
 pub fn instance_selector(instance_id: Option<&str>) -> String {
     match instance_id.filter(|id| !id.is_empty()) {

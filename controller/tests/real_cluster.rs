@@ -372,7 +372,7 @@ async fn invalid_and_unsupported_rollouts_get_a_condition_and_nothing_else() {
     // Another controller instance's Rollout is not touched.
     let mut elsewhere = rollout("elsewhere", "nginx", json!({"steps": [{"setWeight": 20}]}));
     elsewhere["metadata"]["labels"] =
-        json!({"argo-rollouts.argoproj.io/controller-instance": "blue"});
+        json!({"argo-rollouts.argoproj.io/controller-instance-id": "blue"});
     cluster.create(elsewhere).await;
     let bad = wait_for(&cluster, "bad", "InvalidSpec", |o| {
         o["status"]["phase"] == "Degraded"

@@ -121,14 +121,6 @@ impl Under {
     pub fn passes_plugin_args(self) -> bool {
         self == Self::Argo
     }
-
-    /// Difference: `rollgate-controller` does not run `workloadRef` yet (it
-    /// refuses it with the `Unsupported` condition, as the README says), so
-    /// a scenario whose seed takes its template from a Deployment writes
-    /// the same template into the Rollout under it.
-    pub fn runs_workload_ref(self) -> bool {
-        self == Self::Argo
-    }
 }
 
 /// One `#[tokio::test]` per controller for the scenario function `$name`

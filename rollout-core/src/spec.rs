@@ -475,8 +475,17 @@ impl Rollout {
     }
 }
 
-/// The annotation Argo keeps the rollout revision in.
+/// The annotation Argo keeps the rollout revision in (on the Rollout, its
+/// ReplicaSets and its AnalysisRuns).
 pub const REVISION_ANNOTATION: &str = "rollout.argoproj.io/revision";
+
+/// The label naming a ReplicaSet's pod-template hash, on the ReplicaSet,
+/// its pods, the Services selecting them and the AnalysisRuns measuring them.
+pub const POD_TEMPLATE_HASH_LABEL: &str = "rollouts-pod-template-hash";
+
+/// The label assigning a Rollout (and what is created for it) to one
+/// controller instance (`--instance-id`).
+pub const INSTANCE_ID_LABEL: &str = "argo-rollouts.argoproj.io/controller-instance-id";
 
 impl CanaryStrategy {
     /// `trafficRouting.maxTrafficWeight`, or 100.

@@ -43,7 +43,7 @@ pub use replica_set::{
 };
 
 /// The label that ties a ReplicaSet and its pods to one pod template.
-pub const POD_TEMPLATE_HASH_LABEL: &str = "rollouts-pod-template-hash";
+pub use rollout_core::spec::POD_TEMPLATE_HASH_LABEL;
 /// The revision of a ReplicaSet (and of the Rollout).
 pub const REVISION_ANNOTATION: &str = rollout_core::spec::REVISION_ANNOTATION;
 /// The revisions a ReplicaSet had before, comma-separated.

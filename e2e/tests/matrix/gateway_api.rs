@@ -171,16 +171,7 @@ scenario!(seed_001_gateway_api);
 /// the new revision with all traffic on it as the stable.
 async fn seed_001_gateway_api(under: Under) {
     let steps = json!([{"setWeight": 50}, {"pause": {}}, {"setWeight": 100}]);
-    let Some((s, gateway)) = scene(
-        "seed-001",
-        under,
-        steps,
-        &[],
-        under.runs_workload_ref(),
-        &[],
-    )
-    .await
-    else {
+    let Some((s, gateway)) = scene("seed-001", under, steps, &[], true, &[]).await else {
         return;
     };
     let first = s
