@@ -449,33 +449,14 @@ async fn sync_rollout_revision(
     if rollout.metadata.annotations.get(REVISION_ANNOTATION) == Some(&revision) {
         return Ok(());
     }
-    let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
-    let params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.into()),
-        ..Default::default()
-    };
-    let patched = ctx
-        .rollouts(&namespace)
-        .patch(
-            &rollout.metadata.name,
-            &params,
-            &Patch::Merge(json!({"metadata": {"annotations": {REVISION_ANNOTATION: revision}}})),
-        )
-        .await
-        .map_err(Error::api(format!(
-            "set the revision of rollout {}",
-            rollout.object_name()
-        )))?;
-    ctx.wrote(
-        "Rollout",
-        &namespace,
-        &rollout.metadata.name,
-        patched.resource_version().as_deref(),
-    );
-    rollout
-        .metadata
-        .annotations
-        .insert(REVISION_ANNOTATION.into(), revision.clone());
+    set_rollout_annotation(
+        ctx,
+        rollout,
+        REVISION_ANNOTATION,
+        Some(&revision),
+        "revision",
+    )
+    .await?;
     ctx.recorder
         .record(
             &reference(rollout),
@@ -484,5 +465,49 @@ async fn sync_rollout_revision(
             format!("Rollout updated to revision {revision}"),
         )
         .await;
+    Ok(())
+}
+
+/// Sets (or, with `None`, removes) one annotation of the Rollout with a
+/// merge patch, records the write, and updates `rollout` to match; `what`
+/// names the annotation in an error ("set the <what> of rollout ns/name").
+pub(super) async fn set_rollout_annotation(
+    ctx: &Context,
+    rollout: &mut Rollout,
+    key: &str,
+    value: Option<&str>,
+    what: &str,
+) -> Result<(), Error> {
+    let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    };
+    let patch = json!({"metadata": {"annotations": {key: value}}});
+    let patched = ctx
+        .rollouts(&namespace)
+        .patch(&rollout.metadata.name, &params, &Patch::Merge(patch))
+        .await
+        .map_err(Error::api(format!(
+            "set the {what} of rollout {}",
+            rollout.object_name()
+        )))?;
+    ctx.wrote(
+        "Rollout",
+        &namespace,
+        &rollout.metadata.name,
+        patched.resource_version().as_deref(),
+    );
+    match value {
+        Some(value) => {
+            rollout
+                .metadata
+                .annotations
+                .insert(key.into(), value.into());
+        }
+        None => {
+            rollout.metadata.annotations.remove(key);
+        }
+    }
     Ok(())
 }

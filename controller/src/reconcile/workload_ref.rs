@@ -8,7 +8,6 @@
 //! from the cached Deployment's).
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use rollout_core::{Decision, Rollout};
 use serde_json::{Map, Value, json};
@@ -36,41 +35,14 @@ pub(super) async fn sync_generation_annotation(
     if live == desired.as_ref() {
         return Ok(());
     }
-    let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
-    let params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.into()),
-        ..Default::default()
-    };
-    let patch = json!({"metadata": {"annotations": {WORKLOAD_GENERATION_ANNOTATION: desired}}});
-    let patched = ctx
-        .rollouts(&namespace)
-        .patch(&rollout.metadata.name, &params, &Patch::Merge(patch))
-        .await
-        .map_err(Error::api(format!(
-            "set the workload generation of rollout {}",
-            rollout.object_name()
-        )))?;
-    ctx.wrote(
-        "Rollout",
-        &namespace,
-        &rollout.metadata.name,
-        patched.resource_version().as_deref(),
-    );
-    match desired {
-        Some(generation) => {
-            rollout
-                .metadata
-                .annotations
-                .insert(WORKLOAD_GENERATION_ANNOTATION.into(), generation);
-        }
-        None => {
-            rollout
-                .metadata
-                .annotations
-                .remove(WORKLOAD_GENERATION_ANNOTATION);
-        }
-    }
-    Ok(())
+    super::set_rollout_annotation(
+        ctx,
+        rollout,
+        WORKLOAD_GENERATION_ANNOTATION,
+        desired.as_deref(),
+        "workload generation",
+    )
+    .await
 }
 
 /// `status.workloadObservedGeneration`: the referenced Deployment's
