@@ -4,6 +4,9 @@
 //!   (each supplies a small [`fixtures::Adapter`]).
 //! - `mock_api` (feature `mock-api`): a scripted API server to assert a
 //!   router's requests exactly.
+//! - `bench` (feature `bench`): what the side-by-side benchmarks share:
+//!   benchmark namespaces of routes and rollouts, waits, audit-log request
+//!   counts, resident set and CPU time from `/proc`.
 //! - The crate root: the real-cluster tier (`scripts/cluster up`, then
 //!   `eval "$(scripts/cluster env)"`): a namespace per test on the real API
 //!   server, write counts from its audit log, and the real Argo Rollouts
@@ -12,6 +15,8 @@
 //!   why) otherwise.
 #![warn(missing_docs)]
 
+#[cfg(feature = "bench")]
+pub mod bench;
 pub mod fixtures;
 #[cfg(feature = "mock-api")]
 pub mod mock_api;
