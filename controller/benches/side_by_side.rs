@@ -35,6 +35,8 @@
 //! ```
 //!
 //! `ROLLGATE_BENCH_SIDES` picks sides (default `rollgate,argo`);
+//! `ROLLGATE_BENCH_CONTROLLER` runs another build of `rollgate-controller`
+//! (a path) instead of the one cargo built with the bench;
 //! `ROLLGATE_BENCH_PLUGIN` is the plugin binary for Argo's side (default:
 //! `rollgate-gatewayapi` beside the bench's own release build). A kwok
 //! node holds 1,000 pods: settled runs need N / 1,000 nodes, stepping runs
@@ -205,7 +207,9 @@ impl Running {
         let log = std::fs::File::create(work.join("controller.log")).unwrap();
         let mut command = match side.kind {
             SideKind::Rollgate => {
-                let mut c = Command::new(ROLLGATE);
+                let bin = std::env::var_os("ROLLGATE_BENCH_CONTROLLER")
+                    .map_or_else(|| PathBuf::from(ROLLGATE), PathBuf::from);
+                let mut c = Command::new(bin);
                 c.args(["--namespace", ns, "--config-namespace", ns])
                     .args(["--leader-elect=false", "--log-format", "text"])
                     .args(["--metrics-port", "0", "--healthz-port", "0"])
@@ -245,9 +249,27 @@ impl Running {
         }
     }
 
-    fn stop(mut self) {
+    fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Running {
+    /// Stops the controller (also when the harness panics), and for Argo
+    /// the plugin processes it started, then removes the work directory.
+    fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let plugins = self.work.join("plugin-bin");
+        if let Ok(procs) = std::fs::read_dir("/proc") {
+            for entry in procs.flatten() {
+                if std::fs::read_link(entry.path().join("exe"))
+                    .is_ok_and(|e| e.starts_with(&plugins))
+                {
+                    let _ = Command::new("kill").arg(entry.file_name()).status();
+                }
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.work);
     }
 }

@@ -371,12 +371,22 @@ fn poll_interval(n: usize) -> Duration {
 }
 
 /// Every object of `api`, in one plain list (no `limit`: a plugin's own
-/// paged lists are told apart from the harness's by it).
+/// paged lists are told apart from the harness's by it). A failed list is
+/// tried again, up to 10 times a second apart: on a loaded machine the API
+/// server drops a kept-alive connection now and then.
 async fn list(api: &Api<DynamicObject>) -> Vec<DynamicObject> {
-    api.list(&ListParams::default())
-        .await
-        .expect("list for the benchmark")
-        .items
+    let mut attempt = 0;
+    loop {
+        match api.list(&ListParams::default()).await {
+            Ok(list) => return list.items,
+            Err(e) if attempt < 10 => {
+                attempt += 1;
+                eprintln!("list for the benchmark failed ({e}); trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => panic!("list for the benchmark: {e}"),
+        }
+    }
 }
 
 /// Rollout `demo-<i>`: one replica of `example.com/demo:1`, seed 002's
