@@ -7,7 +7,7 @@
 //! (`--namespace`; Argo's `--namespaced`), with the same client limits
 //! (`--qps`, `--burst`: Argo's defaults 40 and 80 unless
 //! `ROLLGATE_BENCH_QPS` / `ROLLGATE_BENCH_BURST` say otherwise; the plugin
-//! process Argo starts has the same limits of its own), and Argo with
+//! process Argo starts has the same limits of its own), and both with
 //! `--rollout-threads` from `ROLLGATE_BENCH_THREADS` (default 10, Argo's).
 //!
 //! Two modes (`ROLLGATE_BENCH_MODES`, default `stepping,settled`):
@@ -215,6 +215,7 @@ impl Running {
                     .args(["--metrics-port", "0", "--healthz-port", "0"])
                     .args(["--bind-address", "127.0.0.1"])
                     .args(["--qps", &limits.qps, "--burst", &limits.burst])
+                    .args(["--rollout-threads", &limits.threads])
                     .env("ROLLGATE_LOG", "warn");
                 c
             }

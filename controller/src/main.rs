@@ -6,7 +6,7 @@
 //!     [--leader-election-lease-duration 15s] [--leader-election-renew-deadline 10s]
 //!     [--leader-election-retry-period 2s]
 //!     [--metrics-port 8090] [--healthz-port 8080] [--bind-address 0.0.0.0]
-//!     [--qps 40] [--burst 80]
+//!     [--qps 40] [--burst 80] [--rollout-threads 10]
 //! ```
 //!
 //! Traffic-router plugins are registered in the `argo-rollouts-config`
@@ -99,6 +99,9 @@ struct Args {
     /// (Argo's default: 80).
     #[arg(long, value_name = "N", default_value_t = 80, value_parser = clap::value_parser!(u32).range(1..))]
     burst: u32,
+    /// How many Rollouts are reconciled at once (Argo's default: 10).
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    rollout_threads: u16,
 }
 
 /// A `--qps` value: a positive number of requests per second.
@@ -233,6 +236,7 @@ async fn main() -> ExitCode {
                     .filter(|ns| !ns.is_empty())
             })
             .unwrap_or_else(|| "argo-rollouts".into()),
+        rollout_threads: args.rollout_threads,
     };
     match operate(client, metrics, settings, operations).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -250,7 +254,8 @@ mod tests {
     #[test]
     fn client_limits_default_to_argos_and_reject_nonsense() {
         let args = Args::try_parse_from(["rollgate-controller"]).unwrap();
-        assert_eq!((args.qps, args.burst), (40.0, 80));
+        assert_eq!((args.qps, args.burst, args.rollout_threads), (40.0, 80, 10));
+        assert!(Args::try_parse_from(["rollgate-controller", "--rollout-threads", "0"]).is_err());
         let args =
             Args::try_parse_from(["rollgate-controller", "--qps", "7.5", "--burst", "9"]).unwrap();
         assert_eq!((args.qps, args.burst), (7.5, 9));

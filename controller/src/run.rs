@@ -49,6 +49,9 @@ pub struct Settings {
     /// The namespace of the `argo-rollouts-config` ConfigMap that registers
     /// traffic-router plugins (Argo's: the controller's own namespace).
     pub config_namespace: String,
+    /// How many Rollouts are reconciled at once (Argo's `--rollout-threads`,
+    /// default 10); at least 1.
+    pub rollout_threads: u16,
 }
 
 /// The label selector for the Rollouts of an instance (Argo's `InstanceIDRequirement`).
@@ -140,6 +143,10 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         .running(move || filled(&rollout_store) && filled(&caches.0) && filled(&caches.1));
     let metrics = hooks.metrics.clone();
     controller
+        .with_config(
+            kube::runtime::controller::Config::default()
+                .concurrency(settings.rollout_threads.max(1)),
+        )
         .owns_stream(replica_set_events)
         .watches_stream(service_events, move |svc: Service| {
             managing_rollout(&svc, &owner)
