@@ -7,6 +7,7 @@
 //!     [--leader-election-lease-duration 15s] [--leader-election-renew-deadline 10s]
 //!     [--leader-election-retry-period 2s]
 //!     [--metrics-port 8090] [--healthz-port 8080] [--bind-address 0.0.0.0]
+//!     [--qps 40] [--burst 80] [--rollout-threads 10]
 //! ```
 //!
 //! Traffic-router plugins are registered in the `argo-rollouts-config`
@@ -32,6 +33,7 @@ use rollgate_controller::leader::{self, Election};
 use rollgate_controller::metrics::Metrics;
 use rollgate_controller::traffic::binaries::default_plugin_dir;
 use rollgate_controller::{Operations, Settings, operate};
+use router_kube::RequestLimit;
 use tracing_subscriber::EnvFilter;
 
 /// Runs Argo Rollouts' canary Rollouts with Rollgate's engine.
@@ -96,6 +98,27 @@ struct Args {
     /// The address both ports listen on.
     #[arg(long, value_name = "IP", default_value = "0.0.0.0")]
     bind_address: IpAddr,
+    /// Kubernetes API requests per second, sustained, for the controller
+    /// and the routers it runs in-process together (Argo's default: 40).
+    #[arg(long, value_name = "RATE", default_value_t = 40.0, value_parser = positive_rate)]
+    qps: f64,
+    /// Kubernetes API requests allowed at once after an idle period
+    /// (Argo's default: 80).
+    #[arg(long, value_name = "N", default_value_t = 80, value_parser = clap::value_parser!(u32).range(1..))]
+    burst: u32,
+    /// How many Rollouts are reconciled at once (Argo's default: 10).
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    rollout_threads: u16,
+}
+
+/// A `--qps` value: a positive number of requests per second.
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "expected a positive number of requests per second such as 40, found \"{text}\""
+        )),
+    }
 }
 
 /// A duration flag, in Go's notation as Argo takes it (`15s`, `1m30s`, `500ms`).
@@ -126,7 +149,11 @@ fn init_logging(format: LogFormat) {
 /// Every request says who sends it (the API server's audit log records it).
 const USER_AGENT: &str = concat!("rollgate-controller/", env!("CARGO_PKG_VERSION"));
 
-async fn client(kubeconfig: Option<&PathBuf>, metrics: &Metrics) -> Result<kube::Client, String> {
+async fn client(
+    kubeconfig: Option<&PathBuf>,
+    limit: RequestLimit,
+    metrics: &Metrics,
+) -> Result<kube::Client, String> {
     let mut config = match kubeconfig {
         Some(path) => {
             let file = Kubeconfig::read_from(path).map_err(|e| format!("--kubeconfig: {e}"))?;
@@ -144,7 +171,10 @@ async fn client(kubeconfig: Option<&PathBuf>, metrics: &Metrics) -> Result<kube:
     ));
     let builder = kube::client::ClientBuilder::try_from(config)
         .map_err(|e| format!("cannot build a Kubernetes client: {e}"))?;
-    Ok(builder.with_layer(&metrics.count_requests()).build())
+    let client = builder.with_layer(&metrics.count_requests()).build();
+    limit
+        .limit(client)
+        .map_err(|e| format!("--qps {} --burst {}: {e}", limit.qps, limit.burst))
 }
 
 /// The election the flags ask for, checked.
@@ -178,7 +208,11 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.log_format);
     let metrics = Arc::new(Metrics::new());
-    let client = match client(args.kubeconfig.as_ref(), &metrics).await {
+    let limit = RequestLimit {
+        qps: args.qps,
+        burst: args.burst,
+    };
+    let client = match client(args.kubeconfig.as_ref(), limit, &metrics).await {
         Ok(client) => client,
         Err(message) => {
             eprintln!("rollgate-controller: {message}");
@@ -210,6 +244,7 @@ async fn main() -> ExitCode {
             })
             .unwrap_or_else(|| "argo-rollouts".into()),
         plugin_dir: args.plugin_dir,
+        rollout_threads: args.rollout_threads,
     };
     match operate(client, metrics, settings, operations).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -217,5 +252,33 @@ async fn main() -> ExitCode {
             eprintln!("rollgate-controller: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_limits_default_to_argos_and_reject_nonsense() {
+        let args = Args::try_parse_from(["rollgate-controller"]).unwrap();
+        assert_eq!((args.qps, args.burst, args.rollout_threads), (40.0, 80, 10));
+        assert!(Args::try_parse_from(["rollgate-controller", "--rollout-threads", "0"]).is_err());
+        let args =
+            Args::try_parse_from(["rollgate-controller", "--qps", "7.5", "--burst", "9"]).unwrap();
+        assert_eq!((args.qps, args.burst), (7.5, 9));
+        for bad in [["--qps", "0"], ["--qps", "fast"], ["--burst", "0"]] {
+            let err = Args::try_parse_from(["rollgate-controller", bad[0], bad[1]])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(bad[0]), "{bad:?}: {err}");
+        }
+        let err = Args::try_parse_from(["rollgate-controller", "--qps=-1"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("positive number of requests per second"),
+            "{err}"
+        );
     }
 }

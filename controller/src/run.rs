@@ -56,6 +56,9 @@ pub struct Settings {
     /// Where plugins registered with an `http(s)` location are downloaded
     /// (see [`crate::traffic::binaries`]).
     pub plugin_dir: std::path::PathBuf,
+    /// How many Rollouts are reconciled at once (Argo's `--rollout-threads`,
+    /// default 10); at least 1.
+    pub rollout_threads: u16,
 }
 
 /// The label selector for the Rollouts of an instance (Argo's `InstanceIDRequirement`).
@@ -154,6 +157,10 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
     let deployment_referencing = controller.store();
     let deployment_owner = owner.clone();
     controller
+        .with_config(
+            kube::runtime::controller::Config::default()
+                .concurrency(settings.rollout_threads.max(1)),
+        )
         .owns_stream(replica_set_events)
         .watches_stream(service_events, move |svc: Service| {
             managing_rollout(&svc, &owner)

@@ -70,3 +70,27 @@ impl tower::Service<Request<Body>> for Limited {
         })
     }
 }
+
+impl RequestLimit {
+    /// `client`, sending each request only when this limit allows it, as
+    /// client-go's `QPS` and `Burst` do for a Go controller's clientset.
+    /// Clones of the returned client share one budget, so a controller and
+    /// the routers it runs in-process stay within the limit together.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRequestLimit`] when the rate is not positive and
+    /// finite or the burst is 0.
+    ///
+    /// ```
+    /// # async fn demo(client: kube::Client) -> Result<(), router_kube::Error> {
+    /// use router_kube::RequestLimit;
+    /// let limited = RequestLimit { qps: 40.0, burst: 80 }.limit(client)?;
+    /// # drop(limited);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn limit(self, client: kube::Client) -> Result<kube::Client, Error> {
+        Ok(limited(client, limiter(self)?))
+    }
+}

@@ -4,6 +4,9 @@
 //!   (each supplies a small [`fixtures::Adapter`]).
 //! - `mock_api` (feature `mock-api`): a scripted API server to assert a
 //!   router's requests exactly.
+//! - `bench` (feature `bench`): what the side-by-side benchmarks share:
+//!   benchmark namespaces of routes and rollouts, waits, audit-log request
+//!   counts, resident set and CPU time from `/proc`.
 //! - The crate root: the real-cluster tier (`scripts/cluster up`, then
 //!   `eval "$(scripts/cluster env)"`): a namespace per test on the real API
 //!   server, write counts from its audit log, and the real Argo Rollouts
@@ -14,6 +17,8 @@
 //!   plugin, and [`workspace_binary`] builds another package's binary.
 #![warn(missing_docs)]
 
+#[cfg(feature = "bench")]
+pub mod bench;
 mod binaries;
 pub mod fixtures;
 #[cfg(feature = "mock-api")]

@@ -1,0 +1,524 @@
+//! The two controllers side by side on one cluster: `rollgate` (this
+//! crate's `rollgate-controller`, release build, the Gateway API router
+//! in-process) and `argo` (Argo Rollouts' controller from `scripts/cluster`,
+//! `$ROLLGATE_ARGO_ROLLOUTS_CONTROLLER`, with the `rollgate-gatewayapi`
+//! release binary registered under `argoproj-labs/gatewayAPI`). Each side
+//! runs alone, one after the other, watching only its own namespace
+//! (`--namespace`; Argo's `--namespaced`), with the same client limits
+//! (`--qps`, `--burst`: Argo's defaults 40 and 80 unless
+//! `ROLLGATE_BENCH_QPS` / `ROLLGATE_BENCH_BURST` say otherwise; the plugin
+//! process Argo starts has the same limits of its own), and both with
+//! `--rollout-threads` from `ROLLGATE_BENCH_THREADS` (default 10, Argo's).
+//!
+//! Two modes (`ROLLGATE_BENCH_MODES`, default `stepping,settled`):
+//!
+//! * `stepping`: N rollouts, each with one HTTPRoute and seed 002's steps
+//!   (setWeight 20, pause, 40, pause 10 s, 60, pause 10 s, 80, pause 10 s),
+//!   settled Healthy, then every image changed; the harness waits until
+//!   every route carries 20 and every rollout is Paused, sends each the
+//!   promote patches of `kubectl argo rollouts promote`, and records when
+//!   every route has carried 40, 60 and 80 and when every rollout is
+//!   Healthy again at 0. Requests are the controller's (and for Argo its
+//!   plugin's) requests in the namespace, from the API server's audit log,
+//!   per rollout per step; RSS and CPU seconds are the controller
+//!   process's (plus, for Argo, the plugin process's).
+//! * `settled`: N rollouts (1 replica each, kwok pods, no traffic routing)
+//!   created and settled Healthy; then the controller's resident set after
+//!   settling, its CPU seconds and requests over one idle minute, and the
+//!   resident set per rollout (the slope between sizes).
+//!
+//! ```sh
+//! cargo build --release -p rollgate-gatewayapi
+//! ROLLGATE_KWOK_NODES=12 scripts/cluster up && eval "$(scripts/cluster env)"
+//! ROLLGATE_BENCH_SIZES=100,1000 ROLLGATE_BENCH_MODES=stepping \
+//!   cargo bench -p rollgate-controller --bench side_by_side
+//! ```
+//!
+//! `ROLLGATE_BENCH_SIDES` picks sides (default `rollgate,argo`);
+//! `ROLLGATE_BENCH_CONTROLLER` runs another build of `rollgate-controller`
+//! (a path) instead of the one cargo built with the bench;
+//! `ROLLGATE_BENCH_PLUGIN` is the plugin binary for Argo's side (default:
+//! `rollgate-gatewayapi` beside the bench's own release build). A kwok
+//! node holds 1,000 pods: settled runs need N / 1,000 nodes, stepping runs
+//! twice that.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::Client;
+use kube::api::{Api, PostParams};
+use rollgate_testkit::bench::{
+    self, BenchNamespace, ProcessFigures, Requests, Sampler, WEIGHTS, canary_rollout, ratio,
+};
+use serde_json::json;
+
+const ROLLGATE: &str = env!("CARGO_BIN_EXE_rollgate-controller");
+/// Seed 002's steps per update.
+const STEPS: usize = 8;
+/// How long the idle measurement of a settled run lasts.
+const IDLE: Duration = Duration::from_secs(60);
+/// The limit of any one wait.
+const LIMIT: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SideKind {
+    Rollgate,
+    Argo,
+}
+
+struct Side {
+    name: &'static str,
+    kind: SideKind,
+}
+
+struct Limits {
+    qps: String,
+    burst: String,
+    threads: String,
+    plugin: PathBuf,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Stepping {
+    /// Seconds from the image change until every route carries 20 and
+    /// every rollout is Paused.
+    to_20: f64,
+    /// Seconds from the promotion until every route has carried the weight.
+    to_weight: BTreeMap<i64, f64>,
+    /// Seconds from the promotion until every rollout is Healthy at 0.
+    to_done: f64,
+    /// Requests (and writes) per rollout per step while stepping.
+    per_step: (f64, f64),
+    /// Requests per rollout for one idle reconcile of each.
+    per_idle: f64,
+    process: ProcessFigures,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Settled {
+    /// Seconds from the controller's start until every rollout is Healthy.
+    to_healthy: f64,
+    /// Resident set after settling, in KiB.
+    rss_kib: u64,
+    /// CPU seconds over one idle minute.
+    idle_cpu: f64,
+    /// Requests over the idle minute.
+    idle_requests: u64,
+    process: ProcessFigures,
+}
+
+#[tokio::main]
+async fn main() {
+    if !bench::enabled("then cargo build --release -p rollgate-gatewayapi for Argo's side") {
+        return;
+    }
+    let sizes = bench::sizes("100");
+    let modes = bench::env_list("ROLLGATE_BENCH_MODES", "stepping,settled");
+    let chosen = bench::env_list("ROLLGATE_BENCH_SIDES", "rollgate,argo");
+    let sides: Vec<Side> = [
+        Side {
+            name: "rollgate",
+            kind: SideKind::Rollgate,
+        },
+        Side {
+            name: "argo",
+            kind: SideKind::Argo,
+        },
+    ]
+    .into_iter()
+    .filter(|s| chosen.iter().any(|c| c == s.name))
+    .collect();
+    let limits = Limits {
+        qps: std::env::var("ROLLGATE_BENCH_QPS").unwrap_or_else(|_| "40".into()),
+        burst: std::env::var("ROLLGATE_BENCH_BURST").unwrap_or_else(|_| "80".into()),
+        threads: std::env::var("ROLLGATE_BENCH_THREADS").unwrap_or_else(|_| "10".into()),
+        plugin: plugin_binary(),
+    };
+    let client = Client::try_default().await.expect("KUBECONFIG");
+    let mut stepping: Vec<(usize, &str, Stepping)> = Vec::new();
+    let mut settled: Vec<(usize, &str, Settled)> = Vec::new();
+    for &n in &sizes {
+        for mode in &modes {
+            for side in &sides {
+                println!(
+                    "{n} rollouts, {mode}, {}: started, load average {}",
+                    side.name,
+                    bench::load_average()
+                );
+                match mode.as_str() {
+                    "stepping" => {
+                        let f = run_stepping(&client, side, &limits, n).await;
+                        println!("{n:>6} {mode} {:<9} {f:?}", side.name);
+                        stepping.push((n, side.name, f));
+                    }
+                    "settled" => {
+                        let f = run_settled(&client, side, &limits, n).await;
+                        println!("{n:>6} {mode} {:<9} {f:?}", side.name);
+                        settled.push((n, side.name, f));
+                    }
+                    other => panic!(
+                        "ROLLGATE_BENCH_MODES: expected stepping or settled, found \"{other}\""
+                    ),
+                }
+                println!("  finished, load average {}", bench::load_average());
+            }
+        }
+    }
+    print_stepping(&sizes, &stepping);
+    print_settled(&sizes, &settled);
+}
+
+/// The `rollgate-gatewayapi` binary Argo's side loads.
+fn plugin_binary() -> PathBuf {
+    let path = std::env::var_os("ROLLGATE_BENCH_PLUGIN").map_or_else(
+        || {
+            // target/release/deps/side_by_side-* → target/release/
+            let exe = std::env::current_exe().expect("the bench's own path");
+            exe.parent()
+                .and_then(Path::parent)
+                .expect("the bench runs from target/<profile>/deps")
+                .join("rollgate-gatewayapi")
+        },
+        PathBuf::from,
+    );
+    if !path.is_file() {
+        eprintln!(
+            "no plugin binary at {}: cargo build --release -p rollgate-gatewayapi, or set ROLLGATE_BENCH_PLUGIN (needed by the argo side)",
+            path.display()
+        );
+    }
+    path
+}
+
+/// A controller process of one side, in a work directory of its own.
+struct Running {
+    child: Child,
+    work: PathBuf,
+    sampler: Sampler,
+}
+
+impl Running {
+    fn start(side: &Side, limits: &Limits, ns: &str) -> Self {
+        let work = std::env::temp_dir().join(format!("rollgate-{ns}"));
+        std::fs::create_dir_all(&work).unwrap();
+        let log = std::fs::File::create(work.join("controller.log")).unwrap();
+        let mut command = match side.kind {
+            SideKind::Rollgate => {
+                let bin = std::env::var_os("ROLLGATE_BENCH_CONTROLLER")
+                    .map_or_else(|| PathBuf::from(ROLLGATE), PathBuf::from);
+                let mut c = Command::new(bin);
+                c.args(["--namespace", ns, "--config-namespace", ns])
+                    .args(["--leader-elect=false", "--log-format", "text"])
+                    .args(["--metrics-port", "0", "--healthz-port", "0"])
+                    .args(["--bind-address", "127.0.0.1"])
+                    .args(["--qps", &limits.qps, "--burst", &limits.burst])
+                    .args(["--rollout-threads", &limits.threads])
+                    .env("ROLLGATE_LOG", "warn");
+                c
+            }
+            SideKind::Argo => {
+                let bin = std::env::var("ROLLGATE_ARGO_ROLLOUTS_CONTROLLER")
+                    .expect("ROLLGATE_ARGO_ROLLOUTS_CONTROLLER (scripts/cluster env)");
+                let mut c = Command::new(bin);
+                c.args(["--namespaced", "--namespace", ns, "--leader-elect=false"])
+                    .args(["--metricsPort", "0", "--healthzPort", "0"])
+                    .args(["--rollout-threads", &limits.threads])
+                    .args(["--qps", &limits.qps, "--burst", &limits.burst])
+                    .args(["--loglevel", "warn"]);
+                c
+            }
+        };
+        let child = command
+            .env("POD_NAMESPACE", ns)
+            .current_dir(&work)
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap_or_else(|e| panic!("start the {} controller: {e}", side.name));
+        let pid = child.id();
+        // The controller itself, and for Argo the plugin processes it starts
+        // from its own plugin-bin/ (never another run's processes).
+        let plugins = work.join("plugin-bin");
+        let sampler = Sampler::start(move |p, exe| p == pid || exe.starts_with(&plugins));
+        Self {
+            child,
+            work,
+            sampler,
+        }
+    }
+
+    fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Running {
+    /// Stops the controller (also when the harness panics), and for Argo
+    /// the plugin processes it started, then removes the work directory.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let plugins = self.work.join("plugin-bin");
+        if let Ok(procs) = std::fs::read_dir("/proc") {
+            for entry in procs.flatten() {
+                if std::fs::read_link(entry.path().join("exe"))
+                    .is_ok_and(|e| e.starts_with(&plugins))
+                {
+                    let _ = Command::new("kill").arg(entry.file_name()).status();
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.work);
+    }
+}
+
+/// The requests of a side's controller (and plugin) in `ns` since audit
+/// line `from`.
+fn side_requests(side: &Side, ns: &str, from: u64) -> Requests {
+    let agents: &[&str] = match side.kind {
+        SideKind::Rollgate => &["rollgate-controller/"],
+        SideKind::Argo => &["rollouts-controller/", "rollgate-gatewayapi/"],
+    };
+    bench::audited_requests(from, |e| {
+        e["objectRef"]["namespace"] == ns && agents.iter().any(|a| bench::user_agent_is(e, a))
+    })
+}
+
+/// Argo registers the plugin in `argo-rollouts-config` of its namespace,
+/// with the same client limits as the controller's.
+async fn register_plugin(client: &Client, ns: &str, limits: &Limits) {
+    let plugins = format!(
+        "- name: argoproj-labs/gatewayAPI\n  location: file://{}\n  args:\n    - \"--qps={}\"\n    - \"--burst={}\"\n",
+        limits.plugin.display(),
+        limits.qps,
+        limits.burst
+    );
+    Api::<ConfigMap>::namespaced(client.clone(), ns)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "argo-rollouts-config"},
+                "data": {"trafficRouterPlugins": plugins}
+            }))
+            .unwrap(),
+        )
+        .await
+        .expect("write argo-rollouts-config");
+}
+
+async fn run_stepping(client: &Client, side: &Side, limits: &Limits, n: usize) -> Stepping {
+    let ns = BenchNamespace::create(client, &format!("{} stepping", side.name), n).await;
+    if side.kind == SideKind::Argo {
+        register_plugin(client, &ns.name, limits).await;
+    }
+    ns.create_routes(n).await;
+    let namespace = ns.name.clone();
+    ns.create_rollouts(n, |i| {
+        canary_rollout(
+            i,
+            Some((
+                "argoproj-labs/gatewayAPI",
+                json!({"httpRoute": format!("demo-{i}"), "namespace": namespace, "verifyWeight": false}),
+            )),
+        )
+    })
+    .await;
+    let running = Running::start(side, limits, &ns.name);
+    let mut figures = Stepping::default();
+    ns.wait_all(n, Some(0), "Healthy", LIMIT).await;
+
+    let audit_start = bench::audit_offset();
+    let started = Instant::now();
+    ns.change_images(n).await;
+    // Paused, too: promoting before the pause is recorded would be lost.
+    ns.wait_all(n, Some(20), "Paused", LIMIT).await;
+    figures.to_20 = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    ns.promote_all(n, |object| {
+        let rollout = rollout_core::Rollout::from_value(
+            serde_json::to_value(&object).unwrap(),
+            "the benchmark's rollout",
+        )
+        .expect("a valid rollout");
+        let patch = rollout_core::ops::promote(&rollout);
+        let mut patches = Vec::new();
+        if let Some(body) = patch.status_body() {
+            patches.push((true, body));
+        }
+        if let Some(body) = patch.spec_body() {
+            patches.push((false, body));
+        }
+        patches
+    })
+    .await;
+    let mut highest = HashMap::new();
+    for weight in &WEIGHTS[1..] {
+        ns.wait_reached(n, *weight, &mut highest, LIMIT).await;
+        figures
+            .to_weight
+            .insert(*weight, started.elapsed().as_secs_f64());
+    }
+    ns.wait_all(n, Some(0), "Healthy", LIMIT).await;
+    figures.to_done = started.elapsed().as_secs_f64();
+    bench::settle().await;
+    let stepping = side_requests(side, &ns.name, audit_start);
+    let steps = (n * STEPS) as f64;
+    figures.per_step = (stepping.all as f64 / steps, stepping.writes as f64 / steps);
+
+    let audit_idle = bench::audit_offset();
+    ns.touch_all(n).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    bench::settle().await;
+    figures.per_idle = side_requests(side, &ns.name, audit_idle).all as f64 / n as f64;
+    figures.process = running.sampler.figures().await;
+    running.stop();
+    delete_and_wait(client, ns).await;
+    figures
+}
+
+async fn run_settled(client: &Client, side: &Side, limits: &Limits, n: usize) -> Settled {
+    let ns = BenchNamespace::create(client, &format!("{} settled", side.name), n).await;
+    ns.create_rollouts(n, |i| canary_rollout(i, None)).await;
+    let started = Instant::now();
+    let running = Running::start(side, limits, &ns.name);
+    ns.wait_all(n, None, "Healthy", LIMIT).await;
+    let mut figures = Settled {
+        to_healthy: started.elapsed().as_secs_f64(),
+        ..Settled::default()
+    };
+    // Steady: the last writes of settling answered, the caches full.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let before = running.sampler.figures().await;
+    let audit_idle = bench::audit_offset();
+    tokio::time::sleep(IDLE).await;
+    let after = running.sampler.figures().await;
+    bench::settle().await;
+    figures.rss_kib = after.rss_kib;
+    figures.idle_cpu = after.cpu_seconds - before.cpu_seconds;
+    figures.idle_requests = side_requests(side, &ns.name, audit_idle).all;
+    figures.process = after;
+    running.stop();
+    delete_and_wait(client, ns).await;
+    figures
+}
+
+/// Deletes the namespace and waits until it is gone, so that the garbage
+/// collection of its objects does not run beside the next side.
+async fn delete_and_wait(client: &Client, ns: BenchNamespace) {
+    let name = ns.name.clone();
+    ns.delete().await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let started = Instant::now();
+    while namespaces.get_opt(&name).await.ok().flatten().is_some() {
+        if started.elapsed() > Duration::from_secs(900) {
+            eprintln!("namespace {name} still terminating after 15 minutes; going on");
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn print_stepping(sizes: &[usize], results: &[(usize, &str, Stepping)]) {
+    if results.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "| rollouts | controller | all at 20 (s) | all at 40 (s) | all at 60 (s) | all at 80 (s) | all done (s) | requests / rollout / step | writes / rollout / step | requests / idle reconcile | peak RSS (MiB) | CPU (s) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (n, name, f) in results {
+        println!(
+            "| {n} | {name} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} |",
+            f.to_20,
+            f.to_weight[&40],
+            f.to_weight[&60],
+            f.to_weight[&80],
+            f.to_done,
+            f.per_step.0,
+            f.per_step.1,
+            f.per_idle,
+            mib(f.process.peak_rss_kib),
+            f.process.cpu_seconds,
+        );
+    }
+    for &n in sizes {
+        let get = |name| results.iter().find(|(m, s, _)| *m == n && *s == name);
+        let (Some((_, _, ours)), Some((_, _, argo))) = (get("rollgate"), get("argo")) else {
+            continue;
+        };
+        println!(
+            "stepping ratios rollgate/argo at {n}: to 20 {}, to 40 {}, to 80 {}, to done {}, whole update {}, requests/step {}, writes/step {}, peak RSS {}, CPU {}",
+            ratio(ours.to_20, argo.to_20),
+            ratio(ours.to_weight[&40], argo.to_weight[&40]),
+            ratio(ours.to_weight[&80], argo.to_weight[&80]),
+            ratio(ours.to_done, argo.to_done),
+            ratio(ours.to_20 + ours.to_done, argo.to_20 + argo.to_done),
+            ratio(ours.per_step.0, argo.per_step.0),
+            ratio(ours.per_step.1, argo.per_step.1),
+            ratio(
+                ours.process.peak_rss_kib as f64,
+                argo.process.peak_rss_kib as f64
+            ),
+            ratio(ours.process.cpu_seconds, argo.process.cpu_seconds),
+        );
+    }
+}
+
+fn print_settled(sizes: &[usize], results: &[(usize, &str, Settled)]) {
+    if results.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "| rollouts | controller | all Healthy (s) | RSS settled (MiB) | peak RSS (MiB) | CPU s / idle minute | requests / idle minute | KiB / rollout (slope from the previous size) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (n, name, f) in results {
+        let previous = results
+            .iter()
+            .filter(|(m, s, _)| s == name && m < n)
+            .max_by_key(|(m, _, _)| *m);
+        let slope = previous.map_or_else(
+            || "-".to_owned(),
+            |(m, _, p)| {
+                format!(
+                    "{:.1}",
+                    (f.rss_kib as f64 - p.rss_kib as f64) / (n - m) as f64
+                )
+            },
+        );
+        println!(
+            "| {n} | {name} | {:.1} | {:.1} | {:.1} | {:.2} | {} | {slope} |",
+            f.to_healthy,
+            mib(f.rss_kib),
+            mib(f.process.peak_rss_kib),
+            f.idle_cpu,
+            f.idle_requests,
+        );
+    }
+    for &n in sizes {
+        let get = |name| results.iter().find(|(m, s, _)| *m == n && *s == name);
+        let (Some((_, _, ours)), Some((_, _, argo))) = (get("rollgate"), get("argo")) else {
+            continue;
+        };
+        println!(
+            "settled ratios rollgate/argo at {n}: RSS {}, peak RSS {}, idle CPU {}, time to Healthy {}",
+            ratio(ours.rss_kib as f64, argo.rss_kib as f64),
+            ratio(
+                ours.process.peak_rss_kib as f64,
+                argo.process.peak_rss_kib as f64
+            ),
+            ratio(ours.idle_cpu, argo.idle_cpu),
+            ratio(ours.to_healthy, argo.to_healthy),
+        );
+    }
+}

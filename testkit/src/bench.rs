@@ -1,0 +1,648 @@
+//! What the side-by-side benchmarks on the real-cluster tier share
+//! (feature `bench`): the run's settings from the environment, the
+//! objects of a benchmark namespace (Services, HTTPRoutes and Rollouts with
+//! seed 002's steps), the waits for weights and phases, the image change
+//! and promotion of every rollout, request counts from the API server's
+//! audit log, and resident set and CPU time of processes from `/proc`.
+//!
+//! Both harnesses (`rollgate-gatewayapi`'s plugin-level one and
+//! `rollgate-controller`'s controller-level one) start their own processes;
+//! this module measures them.
+//!
+//! ```
+//! use rollgate_testkit::bench::{WEIGHTS, canary_rollout, canary_weight};
+//! use serde_json::json;
+//! let rollout = canary_rollout(7, Some(("argoproj-labs/gatewayAPI", json!({"httpRoute": "demo-7"}))));
+//! assert_eq!(rollout["spec"]["strategy"]["canary"]["steps"][0]["setWeight"], WEIGHTS[0]);
+//! let route = json!({"spec": {"rules": [{"backendRefs": [
+//!     {"name": "demo-7-stable", "weight": 60}, {"name": "demo-7-canary", "weight": 40}]}]}});
+//! assert_eq!(canary_weight(&route), Some(40));
+//! ```
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use kube::Client;
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
+};
+use serde_json::{Value, json};
+
+/// Seed 002's steps; the weights the routes pass through, in order.
+pub const WEIGHTS: [i64; 4] = [20, 40, 60, 80];
+
+/// The weight changes of one rollout's update: the four steps' weights,
+/// then `maxTrafficWeight` (Argo Rollouts sends the whole traffic to the
+/// canary once the last step is done, before it becomes the stable), then
+/// 0 on the new stable. The last two come within milliseconds of each other,
+/// too fast for a poll to see, so they are counted by rule.
+pub const WEIGHT_CHANGES: usize = WEIGHTS.len() + 2;
+
+/// How many objects a harness creates or patches at once.
+const PARALLEL: usize = 16;
+
+/// A comma-separated list from the environment variable `name`, trimmed,
+/// or `default` when it is unset.
+///
+/// ```
+/// use rollgate_testkit::bench::env_list;
+/// assert_eq!(env_list("ROLLGATE_BENCH_DOC_UNSET", "1, 100"), ["1", "100"]);
+/// ```
+pub fn env_list(name: &str, default: &str) -> Vec<String> {
+    std::env::var(name)
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The sizes in `ROLLGATE_BENCH_SIZES` (numbers of rollouts), or `default`.
+///
+/// # Panics
+///
+/// When an entry is not a whole number, naming it.
+pub fn sizes(default: &str) -> Vec<usize> {
+    env_list("ROLLGATE_BENCH_SIZES", default)
+        .iter()
+        .map(|s| {
+            s.parse().unwrap_or_else(|_| {
+                panic!("ROLLGATE_BENCH_SIZES: expected whole numbers, found \"{s}\"")
+            })
+        })
+        .collect()
+}
+
+/// Whether the real cluster is there (`ROLLGATE_E2E=1`); says how to run
+/// the benchmark on stderr when it is not.
+pub fn enabled(how: &str) -> bool {
+    if std::env::var("ROLLGATE_E2E").as_deref() == Ok("1") {
+        return true;
+    }
+    eprintln!(
+        "this benchmark needs the real cluster: scripts/cluster up && eval \"$(scripts/cluster env)\"; {how}"
+    );
+    false
+}
+
+/// The API resource of `group/version` `kind`.
+pub fn resource(group: &str, version: &str, kind: &str) -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind))
+}
+
+/// A benchmark's namespace and the APIs of the objects in it.
+pub struct BenchNamespace {
+    /// A client from `KUBECONFIG`, without a request limit.
+    pub client: Client,
+    /// `bench-<slug>-<n>-<random>`.
+    pub name: String,
+    /// Rollouts in the namespace.
+    pub rollouts: Api<DynamicObject>,
+    /// HTTPRoutes in the namespace.
+    pub routes: Api<DynamicObject>,
+}
+
+impl BenchNamespace {
+    /// Creates `bench-<slug of side>-<n>-<random>`.
+    ///
+    /// # Panics
+    ///
+    /// When the API server refuses the namespace.
+    pub async fn create(client: &Client, side: &str, n: usize) -> Self {
+        let suffix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let slug = side
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { ' ' })
+            .collect::<String>()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join("-")
+            .to_ascii_lowercase();
+        let name = format!("bench-{slug}-{n}-{suffix:x}");
+        Api::<Namespace>::all(client.clone())
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": name}})).unwrap(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
+        Self {
+            client: client.clone(),
+            rollouts: Api::namespaced_with(
+                client.clone(),
+                &name,
+                &resource("argoproj.io", "v1alpha1", "Rollout"),
+            ),
+            routes: Api::namespaced_with(
+                client.clone(),
+                &name,
+                &resource("gateway.networking.k8s.io", "v1", "HTTPRoute"),
+            ),
+            name,
+        }
+    }
+
+    /// Creates, for rollouts `0..n`, the Services `demo-<i>-stable` and
+    /// `demo-<i>-canary` and the HTTPRoute `demo-<i>` sending everything to
+    /// the stable one, [`PARALLEL`] rollouts at a time.
+    ///
+    /// # Panics
+    ///
+    /// When the API server refuses one.
+    pub async fn create_routes(&self, n: usize) {
+        let services: Api<Service> = Api::namespaced(self.client.clone(), &self.name);
+        futures::stream::iter(0..n)
+            .map(|i| {
+                let services = services.clone();
+                async move {
+                    for role in ["stable", "canary"] {
+                        let service = json!({
+                            "metadata": {"name": format!("demo-{i}-{role}")},
+                            "spec": {"selector": {"app": format!("demo-{i}")}, "ports": [{"port": 80}]}
+                        });
+                        services
+                            .create(&PostParams::default(), &serde_json::from_value(service).unwrap())
+                            .await
+                            .unwrap_or_else(|e| panic!("create Service demo-{i}-{role}: {e}"));
+                    }
+                    let route = json!({
+                        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                        "metadata": {"name": format!("demo-{i}")},
+                        "spec": {"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [
+                            {"name": format!("demo-{i}-stable"), "port": 80, "weight": 100},
+                            {"name": format!("demo-{i}-canary"), "port": 80, "weight": 0}]}]}
+                    });
+                    self.routes
+                        .create(&PostParams::default(), &serde_json::from_value(route).unwrap())
+                        .await
+                        .unwrap_or_else(|e| panic!("create HTTPRoute demo-{i}: {e}"));
+                }
+            })
+            .buffer_unordered(PARALLEL)
+            .collect::<()>()
+            .await;
+    }
+
+    /// Creates rollouts `0..n`, `rollout(i)` each, [`PARALLEL`] at a time.
+    ///
+    /// # Panics
+    ///
+    /// When the API server refuses one.
+    pub async fn create_rollouts(&self, n: usize, rollout: impl Fn(usize) -> Value) {
+        let rollout = &rollout;
+        futures::stream::iter(0..n)
+            .map(|i| async move {
+                self.rollouts
+                    .create(
+                        &PostParams::default(),
+                        &serde_json::from_value(rollout(i)).unwrap(),
+                    )
+                    .await
+                    .unwrap_or_else(|e| panic!("create Rollout demo-{i}: {e}"));
+            })
+            .buffer_unordered(PARALLEL)
+            .collect::<()>()
+            .await;
+    }
+
+    /// Changes the image of rollouts `0..n` (the update to step through).
+    ///
+    /// # Panics
+    ///
+    /// When a patch is refused.
+    pub async fn change_images(&self, n: usize) {
+        let image = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "demo", "image": "example.com/demo:2"}]}}}});
+        self.patch_all(n, |_| async { vec![(false, image.clone())] })
+            .await;
+    }
+
+    /// Promotes rollouts `0..n` past their pause with the patches
+    /// `kubectl argo rollouts promote` sends (from `rollout_core::ops`,
+    /// given by `promote` for the rollout as read now).
+    ///
+    /// # Panics
+    ///
+    /// When a read or patch is refused.
+    pub async fn promote_all<F>(&self, n: usize, promote: F)
+    where
+        F: Fn(DynamicObject) -> Vec<(bool, Value)>,
+    {
+        let promote = &promote;
+        self.patch_all(n, |i| async move {
+            let object = self
+                .rollouts
+                .get(&format!("demo-{i}"))
+                .await
+                .unwrap_or_else(|e| panic!("read Rollout demo-{i}: {e}"));
+            promote(object)
+        })
+        .await;
+    }
+
+    /// Sends, for each rollout `i` in `0..n`, the merge patches `patches(i)`
+    /// gives (`true`: to the status subresource).
+    async fn patch_all<F, Fut>(&self, n: usize, patches: F)
+    where
+        F: Fn(usize) -> Fut,
+        Fut: Future<Output = Vec<(bool, Value)>>,
+    {
+        let patches = &patches;
+        futures::stream::iter(0..n)
+            .map(|i| async move {
+                let name = format!("demo-{i}");
+                for (status, body) in patches(i).await {
+                    let params = PatchParams::default();
+                    let patch = Patch::Merge(&body);
+                    let result = if status {
+                        self.rollouts.patch_status(&name, &params, &patch).await
+                    } else {
+                        self.rollouts.patch(&name, &params, &patch).await
+                    };
+                    result.unwrap_or_else(|e| panic!("patch Rollout {name}: {e}"));
+                }
+            })
+            .buffer_unordered(PARALLEL)
+            .collect::<()>()
+            .await;
+    }
+
+    /// Touches an annotation of rollouts `0..n`: one reconcile each with
+    /// nothing to change.
+    ///
+    /// # Panics
+    ///
+    /// When a patch is refused.
+    pub async fn touch_all(&self, n: usize) {
+        let touch = json!({"metadata": {"annotations": {"bench/touch": "1"}}});
+        self.patch_all(n, |_| async { vec![(false, touch.clone())] })
+            .await;
+    }
+
+    /// Waits until `n` rollouts are in `phase` and, with a `weight`, every
+    /// route's canary weight is it.
+    ///
+    /// # Panics
+    ///
+    /// After `limit`, saying how many were there.
+    pub async fn wait_all(&self, n: usize, weight: Option<i64>, phase: &str, limit: Duration) {
+        let started = Instant::now();
+        loop {
+            let at = match weight {
+                Some(weight) => list(&self.routes)
+                    .await
+                    .iter()
+                    .filter(|r| canary_weight(&r.data) == Some(weight))
+                    .count(),
+                None => n,
+            };
+            let in_phase = list(&self.rollouts)
+                .await
+                .iter()
+                .filter(|r| r.data["status"]["phase"] == phase)
+                .count();
+            if at == n && in_phase == n {
+                return;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "after {limit:?}: {at} of {n} routes at canary weight {weight:?}, {in_phase} of {n} rollouts {phase}"
+            );
+            tokio::time::sleep(poll_interval(n)).await;
+        }
+    }
+
+    /// Waits until every one of `n` routes has carried a canary weight of
+    /// at least `weight` (tracking the highest weight seen per route in
+    /// `highest`).
+    ///
+    /// # Panics
+    ///
+    /// After `limit`, saying how many had.
+    pub async fn wait_reached(
+        &self,
+        n: usize,
+        weight: i64,
+        highest: &mut HashMap<String, i64>,
+        limit: Duration,
+    ) {
+        let started = Instant::now();
+        loop {
+            for route in list(&self.routes).await {
+                let w = canary_weight(&route.data).unwrap_or(0);
+                let entry = highest
+                    .entry(route.metadata.name.unwrap_or_default())
+                    .or_insert(w);
+                *entry = (*entry).max(w);
+            }
+            let at = highest.values().filter(|&&w| w >= weight).count();
+            if at == n {
+                return;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "{at} of {n} routes reached canary weight {weight} after {limit:?}"
+            );
+            tokio::time::sleep(poll_interval(n) / 2).await;
+        }
+    }
+
+    /// Deletes the namespace (and everything in it), not waiting for it to go.
+    pub async fn delete(self) {
+        let _ = Api::<Namespace>::all(self.client)
+            .delete(&self.name, &Default::default())
+            .await;
+    }
+}
+
+/// How long a wait over `n` objects pauses between lists: half a second,
+/// longer for thousands, so that the harness's own lists stay a small part
+/// of the API server's work.
+fn poll_interval(n: usize) -> Duration {
+    Duration::from_millis(500).max(Duration::from_millis(n as u64 / 4))
+}
+
+/// Every object of `api`, in one plain list (no `limit`: a plugin's own
+/// paged lists are told apart from the harness's by it). A failed list is
+/// tried again, up to 10 times a second apart: on a loaded machine the API
+/// server drops a kept-alive connection now and then.
+async fn list(api: &Api<DynamicObject>) -> Vec<DynamicObject> {
+    let mut attempt = 0;
+    loop {
+        match api.list(&ListParams::default()).await {
+            Ok(list) => return list.items,
+            Err(e) if attempt < 10 => {
+                attempt += 1;
+                eprintln!("list for the benchmark failed ({e}); trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => panic!("list for the benchmark: {e}"),
+        }
+    }
+}
+
+/// Rollout `demo-<i>`: one replica of `example.com/demo:1`, seed 002's
+/// steps (setWeight 20, pause, 40, pause 10 s, 60, pause 10 s, 80, pause
+/// 10 s), the Services `demo-<i>-canary` and `demo-<i>-stable`, and with a
+/// `router` (plugin name and configuration) traffic routed through it.
+pub fn canary_rollout(i: usize, router: Option<(&str, Value)>) -> Value {
+    let mut canary = json!({
+        "steps": [{"setWeight": 20}, {"pause": {}}, {"setWeight": 40}, {"pause": {"duration": 10}},
+                  {"setWeight": 60}, {"pause": {"duration": 10}}, {"setWeight": 80}, {"pause": {"duration": 10}}]
+    });
+    if let Some((name, config)) = router {
+        canary["canaryService"] = json!(format!("demo-{i}-canary"));
+        canary["stableService"] = json!(format!("demo-{i}-stable"));
+        canary["trafficRouting"] = json!({"plugins": {name: config}});
+    }
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": format!("demo-{i}")},
+        "spec": {
+            "replicas": 1, "revisionHistoryLimit": 2,
+            "selector": {"matchLabels": {"app": format!("demo-{i}")}},
+            "template": {"metadata": {"labels": {"app": format!("demo-{i}")}},
+                         "spec": {"containers": [{"name": "demo", "image": "example.com/demo:1"}]}},
+            "strategy": {"canary": canary}
+        }
+    })
+}
+
+/// The weight of a route's backend whose name ends in `-canary` (1 when it
+/// has none, as the Gateway API defaults it).
+pub fn canary_weight(route: &Value) -> Option<i64> {
+    route["spec"]["rules"][0]["backendRefs"]
+        .as_array()?
+        .iter()
+        .find(|b| b["name"].as_str().is_some_and(|n| n.ends_with("-canary")))
+        .map(|b| b["weight"].as_i64().unwrap_or(1))
+}
+
+/// The API server's audit log (`$ROLLGATE_CLUSTER/audit.log`).
+///
+/// # Panics
+///
+/// Without `ROLLGATE_CLUSTER` (`scripts/cluster env` sets it).
+pub fn audit_path() -> PathBuf {
+    PathBuf::from(std::env::var("ROLLGATE_CLUSTER").expect("ROLLGATE_CLUSTER")).join("audit.log")
+}
+
+/// Where the audit log ends now (its length in bytes): where counting
+/// starts.
+pub fn audit_offset() -> u64 {
+    std::fs::metadata(audit_path()).map_or(0, |m| m.len())
+}
+
+/// Lets the audit log catch up with the requests already answered.
+pub async fn settle() {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+/// Requests counted from the audit log.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Requests {
+    /// Every request (`ResponseComplete` events).
+    pub all: u64,
+    /// Writes: create, update, patch, delete.
+    pub writes: u64,
+}
+
+/// The requests since audit offset `from` ([`audit_offset`]) that
+/// `select` picks (given each `ResponseComplete` event of the audit log),
+/// read line by line: the log of a large run is gigabytes.
+pub fn audited_requests(from: u64, select: impl Fn(&Value) -> bool) -> Requests {
+    use std::io::{BufRead, Seek, SeekFrom};
+    let mut requests = Requests::default();
+    let Ok(mut file) = std::fs::File::open(audit_path()) else {
+        return requests;
+    };
+    if file.seek(SeekFrom::Start(from)).is_err() {
+        return requests;
+    }
+    for line in std::io::BufReader::new(file).lines().map_while(Result::ok) {
+        let Ok(event) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if event["stage"] != "ResponseComplete" || !select(&event) {
+            continue;
+        }
+        requests.all += 1;
+        if matches!(
+            event["verb"].as_str(),
+            Some("patch" | "update" | "create" | "delete" | "deletecollection")
+        ) {
+            requests.writes += 1;
+        }
+    }
+    requests
+}
+
+/// Whether an audit event's user agent starts with `prefix` (Argo's
+/// controller sends `rollouts-controller/...`, ours
+/// `rollgate-controller/...`).
+pub fn user_agent_is(event: &Value, prefix: &str) -> bool {
+    event["userAgent"]
+        .as_str()
+        .is_some_and(|agent| agent.starts_with(prefix))
+}
+
+/// What a [`Sampler`] has seen of the processes it watches.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct ProcessFigures {
+    /// The largest sum over the processes of `VmHWM` (each one's own
+    /// high-water mark of the resident set), in KiB.
+    pub peak_rss_kib: u64,
+    /// The largest sum of `RssAnon` sampled (heap, stacks), in KiB.
+    pub peak_rss_anon_kib: u64,
+    /// The largest sum of `RssFile` sampled (code, libraries), in KiB.
+    pub peak_rss_file_kib: u64,
+    /// The sum of `VmRSS` at the last sample, in KiB.
+    pub rss_kib: u64,
+    /// CPU time (user and system) of the processes so far, in seconds.
+    pub cpu_seconds: f64,
+}
+
+/// The kernel's clock ticks per second in `/proc/<pid>/stat` (`USER_HZ`,
+/// 100 on every Linux architecture this runs on).
+const USER_HZ: f64 = 100.0;
+
+/// Samples the processes that `watch` picks (given each process's id and
+/// executable), every half second, until dropped.
+pub struct Sampler {
+    figures: Arc<Mutex<ProcessFigures>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Sampler {
+    /// Starts sampling the processes that `watch` accepts by id and
+    /// executable path (e.g. one child and every process started from a
+    /// directory of its own: never a binary path other runs may share).
+    pub fn start(watch: impl Fn(u32, &std::path::Path) -> bool + Send + 'static) -> Self {
+        let figures = Arc::new(Mutex::new(ProcessFigures::default()));
+        let shared = Arc::clone(&figures);
+        let task = tokio::spawn(async move {
+            // CPU time per process seen, kept after it exits.
+            let mut cpu: HashMap<u32, f64> = HashMap::new();
+            loop {
+                sample(&watch, &mut cpu, &shared);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+        Self { figures, task }
+    }
+
+    /// The figures so far (after one more sample).
+    pub async fn figures(&self) -> ProcessFigures {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        *self.figures.lock().unwrap()
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn sample(
+    watch: &impl Fn(u32, &std::path::Path) -> bool,
+    cpu: &mut HashMap<u32, f64>,
+    figures: &Mutex<ProcessFigures>,
+) {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    let (mut hwm, mut anon, mut file, mut rss) = (0, 0, 0, 0);
+    for entry in procs.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let path = entry.path();
+        if !std::fs::read_link(path.join("exe")).is_ok_and(|exe| watch(pid, &exe)) {
+            continue;
+        }
+        let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
+        for line in status.lines() {
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
+            let kib: u64 = value
+                .trim()
+                .trim_end_matches(" kB")
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            match key {
+                "VmHWM" => hwm += kib,
+                "RssAnon" => anon += kib,
+                "RssFile" => file += kib,
+                "VmRSS" => rss += kib,
+                _ => {}
+            }
+        }
+        if let Some(seconds) = std::fs::read_to_string(path.join("stat"))
+            .ok()
+            .and_then(|stat| cpu_seconds(&stat))
+        {
+            cpu.insert(pid, seconds);
+        }
+    }
+    let mut figures = figures.lock().unwrap();
+    figures.peak_rss_kib = figures.peak_rss_kib.max(hwm);
+    figures.peak_rss_anon_kib = figures.peak_rss_anon_kib.max(anon);
+    figures.peak_rss_file_kib = figures.peak_rss_file_kib.max(file);
+    figures.rss_kib = rss;
+    figures.cpu_seconds = cpu.values().sum();
+}
+
+/// User plus system CPU seconds from a `/proc/<pid>/stat` line (fields 14
+/// and 15, counted after the parenthesised command name, which may hold
+/// spaces).
+///
+/// ```
+/// let stat = "42 (a b) S 1 42 42 0 -1 0 0 0 0 0 250 50 0 0 20 0 1 0";
+/// assert_eq!(rollgate_testkit::bench::cpu_seconds(stat), Some(3.0));
+/// ```
+pub fn cpu_seconds(stat: &str) -> Option<f64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the name: state is field 3, utime 14 and stime 15.
+    let user: f64 = fields.get(11)?.parse().ok()?;
+    let system: f64 = fields.get(12)?.parse().ok()?;
+    Some((user + system) / USER_HZ)
+}
+
+/// `ours / theirs` to two decimals, or `-` when theirs is 0.
+///
+/// ```
+/// use rollgate_testkit::bench::ratio;
+/// assert_eq!(ratio(1.0, 4.0), "0.25");
+/// assert_eq!(ratio(1.0, 0.0), "-");
+/// ```
+pub fn ratio(ours: f64, theirs: f64) -> String {
+    if theirs > 0.0 {
+        format!("{:.2}", ours / theirs)
+    } else {
+        "-".into()
+    }
+}
+
+/// The machine's load averages (`/proc/loadavg`'s first three fields), to
+/// print beside the times they affect.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
