@@ -106,24 +106,19 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
     let (store, writer) = reflector::store();
     let replica_set_events = watcher(replica_sets, watcher::Config::default())
         .default_backoff()
+        .modify(lean)
         .reflect(writer)
         .touched_objects();
     let (service_store, service_writer) = reflector::store();
     let service_events = watcher(services, watcher::Config::default())
         .default_backoff()
+        .modify(lean)
         .reflect(service_writer)
         .touched_objects();
-    // Only the template, selector, replicas and generation are read: the
-    // managed fields and the last applied configuration are not kept.
     let (deployment_store, deployment_writer) = reflector::store();
     let deployment_events = watcher(deployments, watcher::Config::default())
         .default_backoff()
-        .modify(|d: &mut Deployment| {
-            d.metadata.managed_fields = None;
-            if let Some(a) = d.metadata.annotations.as_mut() {
-                a.remove("kubectl.kubernetes.io/last-applied-configuration");
-            }
-        })
+        .modify(lean)
         .reflect(deployment_writer)
         .touched_objects();
     let (analysis, analysis_events) = analysis_watches(&client, settings.namespace.as_deref());
@@ -141,11 +136,14 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
     let owner = resource.clone();
     let selector = instance_selector(settings.instance_id.as_deref());
     tracing::info!(namespace = settings.namespace.as_deref().unwrap_or("(all)"), %selector, "watching Rollouts");
-    let controller = Controller::new_with(
-        rollouts,
-        watcher::Config::default().labels(&selector),
-        resource,
-    );
+    let rollout_writer = reflector::store::Writer::new(resource.clone());
+    let rollout_reader = rollout_writer.as_reader();
+    let rollout_events = watcher(rollouts, watcher::Config::default().labels(&selector))
+        .default_backoff()
+        .modify(lean)
+        .reflect(rollout_writer)
+        .applied_objects();
+    let controller = Controller::for_stream_with(rollout_events, rollout_reader, resource);
     let rollout_store = controller.store();
     let template_referencing = rollout_store.clone();
     hooks.metrics.rollouts().set(Some(rollout_store.clone()));
@@ -270,6 +268,7 @@ fn analysis_watches(
         let store = writer.as_reader();
         let events = watcher(api(&resource, namespaced), watcher::Config::default())
             .default_backoff()
+            .modify(lean)
             .reflect(writer)
             .touched_objects();
         (store, events)
@@ -338,11 +337,41 @@ fn managing_rollout(service: &Service, resource: &ApiResource) -> Option<ObjectR
     Some(ObjectRef::new_with(name, resource.clone()).within(namespace))
 }
 
+/// What the watch caches keep of an object: all of it but its managed
+/// fields and `kubectl apply`'s last applied configuration, which nothing
+/// here reads and which can be most of a small object's size.
+fn lean<K: kube::Resource>(object: &mut K) {
+    let metadata = object.meta_mut();
+    metadata.managed_fields = None;
+    if let Some(annotations) = metadata.annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use kube::runtime::reflector::store::Writer;
     use serde_json::json;
+
+    #[test]
+    fn the_caches_keep_all_but_managed_fields_and_the_last_applied_configuration() {
+        let mut rs: ReplicaSet = serde_json::from_value(json!({
+            "metadata": {"name": "web-abc",
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}",
+                                "rollout.argoproj.io/revision": "2"},
+                "managedFields": [{"manager": "kubectl", "operation": "Apply"}]},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}}}
+        }))
+        .unwrap();
+        lean(&mut rs);
+        assert_eq!(rs.metadata.managed_fields, None);
+        assert_eq!(
+            serde_json::to_value(&rs.metadata.annotations).unwrap(),
+            json!({"rollout.argoproj.io/revision": "2"})
+        );
+        assert_eq!(rs.spec.unwrap().replicas, Some(3));
+    }
 
     #[test]
     fn a_deployment_wakes_the_rollouts_that_reference_it() {
