@@ -91,6 +91,7 @@ pub use decision::{
 };
 pub use engine::{VERIFY_RETRY, decide};
 pub use error::{Diagnostic, Error, FieldError};
+pub use parse::plain_words;
 pub use spec::{CanaryStep, CanaryStrategy, Rollout};
 pub use status::{Phase, RolloutStatus};
 pub use time::{ParseTimeError, Time};

@@ -60,8 +60,16 @@ impl Rollout {
 
 /// Rewrites serde's messages in the words of someone who writes Kubernetes
 /// YAML: no Rust type names (`i32`, `struct RolloutSpec`, `a map`), the
-/// value found quoted as it was written.
-pub(crate) fn plain_words(message: &str) -> String {
+/// value found quoted as it was written. Other crates that read
+/// configuration with serde use it for the same words.
+///
+/// ```
+/// assert_eq!(
+///     rollout_core::plain_words("invalid type: string \"ten\", expected f64"),
+///     "expected a number, found the string \"ten\""
+/// );
+/// ```
+pub fn plain_words(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("invalid type: ")
         && let Some((found, expected)) = rest.split_once(", expected ")
     {

@@ -1,0 +1,224 @@
+//! Order statistics of the pairwise differences `x[i] - y[j]` of two sorted
+//! samples, without forming the `n × m` differences.
+//!
+//! The differences form a matrix whose rows (one per `x[i]`, columns taking
+//! `y` from its largest value down) ascend along both axes. A selection keeps,
+//! per row, the range of columns that may still hold the wanted order
+//! statistic and narrows it with pivots drawn from a random sample of the
+//! remaining candidates (Floyd and Rivest's sampling idea): each round costs a
+//! few passes of `O(n + m)`, and a few rounds leave few enough candidates to
+//! select among directly. Comparisons are made on the computed differences
+//! (`x[i] - y[j]` in `f64`), which are monotone in each argument, so the value
+//! returned is exactly the one a full sort of the computed differences puts
+//! at that rank.
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+/// The pairwise differences of two samples sorted ascending, with no NaN.
+pub(crate) struct Differences<'a> {
+    x: &'a [f64],
+    y: &'a [f64],
+}
+
+/// Candidates left at which the selection stops narrowing and selects directly.
+const DIRECT: usize = 4096;
+/// Random candidates drawn per round to place the pivots.
+const SAMPLE: usize = 384;
+
+impl<'a> Differences<'a> {
+    /// `x` and `y` must be sorted ascending, non-empty and free of NaN.
+    pub(crate) fn new(x: &'a [f64], y: &'a [f64]) -> Self {
+        debug_assert!(!x.is_empty() && !y.is_empty());
+        Self { x, y }
+    }
+
+    /// How many differences there are.
+    pub(crate) fn len(&self) -> usize {
+        self.x.len() * self.y.len()
+    }
+
+    /// The element in row `i`, column `c` (columns ascend).
+    fn at(&self, i: usize, c: usize) -> f64 {
+        self.x[i] - self.y[self.y.len() - 1 - c]
+    }
+
+    /// Per row, how many differences are below `p` (`strict`) or at most `p`;
+    /// returns the total.
+    fn count(&self, p: f64, strict: bool, out: &mut [usize]) -> usize {
+        let m = self.y.len();
+        let mut c = m;
+        let mut total = 0;
+        // A row's count falls as `x[i]` grows, so one column pointer serves all rows.
+        for (i, slot) in out.iter_mut().enumerate() {
+            while c > 0 {
+                let d = self.at(i, c - 1);
+                if (strict && d >= p) || (!strict && d > p) {
+                    c -= 1;
+                } else {
+                    break;
+                }
+            }
+            *slot = c;
+            total += c;
+        }
+        total
+    }
+
+    /// The `k`-th smallest difference, counting from 1.
+    ///
+    /// # Panics
+    /// When `k` is 0 or more than [`Differences::len`] (a caller's bug, not input).
+    pub(crate) fn kth(&self, k: usize) -> f64 {
+        assert!(
+            k >= 1 && k <= self.len(),
+            "rank {k} out of 1..={}",
+            self.len()
+        );
+        let n = self.x.len();
+        let m = self.y.len();
+        let mut lo = vec![0usize; n];
+        let mut hi = vec![m; n];
+        let mut below = vec![0usize; n];
+        let mut upto = vec![0usize; n];
+        let mut widths = vec![0usize; n];
+        let mut rng = SmallRng::seed_from_u64(0x6a75_6467_6521);
+        let mut sample = Vec::with_capacity(SAMPLE);
+        loop {
+            let mut active = 0;
+            let mut skipped = 0;
+            for i in 0..n {
+                skipped += lo[i];
+                active += hi[i] - lo[i];
+                widths[i] = active;
+            }
+            let rank = k - skipped; // 1-based among the candidates
+            if active <= DIRECT.max(n + m) {
+                return self.select_directly(&lo, &hi, rank, active);
+            }
+            sample.clear();
+            for _ in 0..SAMPLE {
+                let r = rng.random_range(0..active);
+                let i = widths.partition_point(|&w| w <= r);
+                let before = if i == 0 { 0 } else { widths[i - 1] };
+                sample.push(self.at(i, lo[i] + r - before));
+            }
+            sample.sort_unstable_by(f64::total_cmp);
+            let q = rank as f64 / active as f64 * SAMPLE as f64;
+            let spread = 2.0 * (SAMPLE as f64).sqrt();
+            let a = sample[((q - spread).floor().max(0.0) as usize).min(SAMPLE - 1)];
+            let b = sample[((q + spread).ceil() as usize).min(SAMPLE - 1)];
+            let less_a = self.count(a, true, &mut below);
+            if k <= less_a {
+                clamp_into(&mut hi, &below, &lo);
+                continue;
+            }
+            let upto_b = self.count(b, false, &mut upto);
+            if k > upto_b {
+                clamp_into(&mut lo, &upto, &hi);
+                continue;
+            }
+            if a == b {
+                return a;
+            }
+            let before = active;
+            for i in 0..n {
+                lo[i] = below[i].clamp(lo[i], hi[i]);
+                hi[i] = upto[i].clamp(lo[i], hi[i]);
+            }
+            let after: usize = (0..n).map(|i| hi[i] - lo[i]).sum();
+            if after == before {
+                // Every candidate lies in [a, b]: split at a single pivot instead.
+                let p = b;
+                let less = self.count(p, true, &mut below);
+                if k > less {
+                    return p; // the rank falls among the differences equal to b
+                }
+                clamp_into(&mut hi, &below, &lo);
+            }
+        }
+    }
+
+    /// The `k`-th and `k + 1`-th smallest differences (for an even count's median).
+    pub(crate) fn kth_and_next(&self, k: usize) -> (f64, f64) {
+        let first = self.kth(k);
+        let mut upto = vec![0usize; self.x.len()];
+        if self.count(first, false, &mut upto) > k {
+            return (first, first);
+        }
+        let m = self.y.len();
+        let next = upto
+            .iter()
+            .enumerate()
+            .filter(|&(_, &c)| c < m)
+            .map(|(i, &c)| self.at(i, c))
+            .min_by(f64::total_cmp)
+            .unwrap_or(first);
+        (first, next)
+    }
+
+    fn select_directly(&self, lo: &[usize], hi: &[usize], rank: usize, active: usize) -> f64 {
+        let mut left = Vec::with_capacity(active);
+        for (i, (&l, &h)) in lo.iter().zip(hi).enumerate() {
+            left.extend((l..h).map(|c| self.at(i, c)));
+        }
+        let (_, v, _) = left.select_nth_unstable_by(rank - 1, f64::total_cmp);
+        *v
+    }
+}
+
+/// `bound[i] = new[i]` kept within `[floor[i], bound[i]]` (or `[bound[i], floor[i]]`).
+fn clamp_into(bound: &mut [usize], new: &[usize], other: &[usize]) {
+    for i in 0..bound.len() {
+        let (a, b) = if other[i] <= bound[i] {
+            (other[i], bound[i])
+        } else {
+            (bound[i], other[i])
+        };
+        bound[i] = new[i].clamp(a, b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn brute(x: &[f64], y: &[f64]) -> Vec<f64> {
+        let mut d: Vec<f64> = x
+            .iter()
+            .flat_map(|a| y.iter().map(move |b| a - b))
+            .collect();
+        d.sort_by(f64::total_cmp);
+        d
+    }
+
+    #[test]
+    fn every_rank_matches_a_full_sort() {
+        let mut rng = SmallRng::seed_from_u64(7);
+        for (n, m, levels) in [
+            (1, 1, 3),
+            (3, 7, 2),
+            (40, 25, 1000),
+            (90, 130, 5),
+            (200, 150, 100000),
+        ] {
+            let mut x: Vec<f64> = (0..n)
+                .map(|_| rng.random_range(0..levels) as f64 / 7.0)
+                .collect();
+            let mut y: Vec<f64> = (0..m)
+                .map(|_| rng.random_range(0..levels) as f64 / 3.0)
+                .collect();
+            x.sort_by(f64::total_cmp);
+            y.sort_by(f64::total_cmp);
+            let all = brute(&x, &y);
+            let d = Differences::new(&x, &y);
+            let step = (all.len() / 97).max(1);
+            for k in (1..=all.len()).step_by(step).chain([all.len()]) {
+                assert_eq!(d.kth(k), all[k - 1], "n={n} m={m} k={k}");
+                if k < all.len() {
+                    assert_eq!(d.kth_and_next(k), (all[k - 1], all[k]), "n={n} m={m} k={k}");
+                }
+            }
+        }
+    }
+}
