@@ -168,19 +168,15 @@ fn decide(
 ) -> (Classification, String, bool) {
     if canary.is_empty() || baseline.is_empty() {
         let which = match (canary.is_empty(), baseline.is_empty()) {
-            (true, true) => "neither the canary nor the baseline has",
-            (true, false) => "the canary has",
-            _ => "the baseline has",
+            (true, true) => "neither the canary nor the baseline has samples",
+            (true, false) => "the canary has no samples",
+            _ => "the baseline has no samples",
         };
         return match config.nan_strategy {
-            NanStrategy::Remove => (
-                Classification::NoData,
-                format!("{which} no samples"),
-                config.critical,
-            ),
+            NanStrategy::Remove => (Classification::NoData, which.to_owned(), config.critical),
             NanStrategy::Replace => (
                 Classification::Pass,
-                format!("{which} no samples (nanStrategy replace passes it)"),
+                format!("{which} (nanStrategy replace passes it)"),
                 false,
             ),
         };

@@ -117,9 +117,10 @@ pub(crate) fn score(config: &JudgeConfig, metrics: Vec<MetricResult>) -> Verdict
         })
         .collect();
     let critical = scored.iter().find(|m| m.critical);
+    // Required data that is missing is Kayenta's NodataFailMetric, not Nodata.
     let no_data = scored
         .iter()
-        .filter(|m| m.classification == Classification::NoData)
+        .filter(|m| m.classification == Classification::NoData && !m.missing_required_data)
         .count();
     let (score, reason) = if let Some(m) = critical {
         (
