@@ -1,27 +1,4 @@
-//! One metric's classification, as Kayenta's `MannWhitneyClassifier.classify`
-//! and `NetflixACAJudge.classifyMetric` (kayenta-judge) decide it.
-//!
-//! 1. NaN samples are removed or read as 0 (`nanStrategy`); then, with
-//!    `outliers.strategy: remove`, each side loses the values outside its
-//!    fences (`IQRDetector` with reduced sensitivity: the wider of
-//!    `Q1 - f·IQR` / `Q3 + f·IQR` and the 1st / 99th percentiles).
-//! 2. A side left empty is NoData (with `remove`; with `replace` it passes).
-//! 3. Identical samples, or samples of a single value, pass.
-//! 4. Otherwise the 98 % confidence interval of the Hodges-Lehmann shift
-//!    decides: High when its lower bound lies above `0.25 · |estimate|` and
-//!    the effect size reaches `allowedIncrease`; Low when its upper bound lies
-//!    below `-0.25 · |estimate|` and the effect size is at most
-//!    `allowedDecrease`; a direction that is not bad passes. An effect size
-//!    that cannot be computed (a mean of 0) is not checked.
-//! 5. A critical metric's High (Low) fails the run when the effect also
-//!    reaches `criticalIncrease` (`criticalDecrease`); its NoData or Error
-//!    fails the run too.
-//!
-//! Deliberate differences: an infinite sample makes the metric Error with a
-//! reason naming it (in Kayenta it reaches the statistics and fails there);
-//! a critical metric's Error fails the run (Kayenta's exception path drops
-//! the critical flag); the Mann-Whitney p-value is computed and reported,
-//! though, as in Kayenta, the interval decides.
+//! One metric's classification.
 
 use serde::Serialize;
 
@@ -116,7 +93,30 @@ pub struct MetricResult {
     pub comparison: Option<Comparison>,
 }
 
-/// Classifies one metric from its canary and baseline samples.
+/// One metric's classification, as Kayenta's `MannWhitneyClassifier.classify`
+/// and `NetflixACAJudge.classifyMetric` (kayenta-judge) decide it.
+///
+/// 1. NaN samples are removed or read as 0 (`nanStrategy`); then, with
+///    `outliers.strategy: remove`, each side loses the values outside its
+///    fences (`IQRDetector` with reduced sensitivity: the wider of
+///    `Q1 - f·IQR` / `Q3 + f·IQR` and the 1st / 99th percentiles).
+/// 2. A side left empty is NoData (with `remove`; with `replace` it passes).
+/// 3. Identical samples, or samples of a single value, pass.
+/// 4. Otherwise the 98 % confidence interval of the Hodges-Lehmann shift
+///    decides: High when its lower bound lies above `0.25 · |estimate|` and
+///    the effect size reaches `allowedIncrease`; Low when its upper bound lies
+///    below `-0.25 · |estimate|` and the effect size is at most
+///    `allowedDecrease`; a direction that is not bad passes. An effect size
+///    that cannot be computed (a mean of 0) is not checked.
+/// 5. A critical metric's High (Low) fails the run when the effect also
+///    reaches `criticalIncrease` (`criticalDecrease`); its NoData or Error
+///    fails the run too.
+///
+/// Deliberate differences: an infinite sample makes the metric Error with a
+/// reason naming it (in Kayenta it reaches the statistics and fails there);
+/// a critical metric's Error fails the run (Kayenta's exception path drops
+/// the critical flag); the Mann-Whitney p-value is computed and reported,
+/// though, as in Kayenta, the interval decides.
 pub fn classify(config: &MetricConfig, canary: &[f64], baseline: &[f64]) -> MetricResult {
     let mut result = MetricResult {
         name: config.name.clone(),

@@ -7,7 +7,7 @@
 //! there are no ties and one sample has at most 8 values, and otherwise the
 //! normal approximation with the tie correction and a continuity correction
 //! of one half. One deliberate limit: the exact distribution is counted only
-//! up to [`exact::MAX_PAIRS`](crate::exact) pairs (two million); beyond that
+//! up to two million pairs (`n1 × n2`); beyond that
 //! the approximation, which is then as precise as anything a canary reads, is
 //! used.
 

@@ -1,13 +1,4 @@
-//! The run's score and result, as Kayenta's `WeightedSumScorer`,
-//! `ThresholdScoreClassifier` and `ScoringHelper` (kayenta-judge) compute them.
-//!
-//! Muted metrics are left out. A critical metric that failed fails the run
-//! with a score of 0; so does NoData on half of the metrics or more.
-//! Otherwise each group scores the share of its Pass among its Pass, High,
-//! Low and required-but-missing metrics (NoData and Error count in neither
-//! part; a group with none of them scores 100), and the run scores the sum
-//! of group scores times their weights out of 100, rounded to two decimals.
-//! Groups without a weight share what is left of 100 equally.
+//! The run's score and result.
 
 use std::collections::BTreeMap;
 
@@ -54,7 +45,21 @@ pub struct GroupScore {
     pub no_data: bool,
 }
 
-/// The judgement of a run.
+/// The judgement of a run: its score and result, as Kayenta's
+/// `WeightedSumScorer`, `ThresholdScoreClassifier` and `ScoringHelper`
+/// (kayenta-judge) compute them. It prints (`Display`) as a summary line and
+/// one row per metric, for a measurement's message.
+///
+/// Muted metrics are left out. A critical metric that failed fails the run
+/// with a score of 0; so does NoData on half of the metrics or more.
+/// Otherwise each group scores the share of its Pass among its Pass, High,
+/// Low and required-but-missing metrics (NoData and Error count in neither
+/// part; a group with none of them scores 100), and the run scores the sum
+/// of group scores times their weights out of 100, rounded to two decimals.
+/// Groups without a weight share what is left of 100 equally.
+///
+/// Deliberate difference: a metric without groups is a group of its own
+/// (Kayenta scores it in no group at all, so its failure would go unseen).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Verdict {

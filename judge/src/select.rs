@@ -24,7 +24,7 @@ pub(crate) struct Differences<'a> {
 /// Candidates left at which the selection stops narrowing and selects directly.
 const DIRECT: usize = 4096;
 /// Random candidates drawn per round to place the pivots.
-const SAMPLE: usize = 384;
+const SAMPLE: usize = 1024;
 
 impl<'a> Differences<'a> {
     /// `x` and `y` must be sorted ascending, non-empty and free of NaN.
