@@ -103,11 +103,13 @@ impl<'a> Differences<'a> {
                 let before = if i == 0 { 0 } else { widths[i - 1] };
                 sample.push(self.at(i, lo[i] + r - before));
             }
-            sample.sort_unstable_by(f64::total_cmp);
             let q = rank as f64 / active as f64 * SAMPLE as f64;
             let spread = 2.0 * (SAMPLE as f64).sqrt();
-            let a = sample[((q - spread).floor().max(0.0) as usize).min(SAMPLE - 1)];
-            let b = sample[((q + spread).ceil() as usize).min(SAMPLE - 1)];
+            let ia = ((q - spread).floor().max(0.0) as usize).min(SAMPLE - 1);
+            let ib = ((q + spread).ceil() as usize).min(SAMPLE - 1);
+            // Two partial selections place both pivots without sorting the sample.
+            let (_, &mut b, _) = sample.select_nth_unstable_by(ib, f64::total_cmp);
+            let (_, &mut a, _) = sample[..=ib].select_nth_unstable_by(ia, f64::total_cmp);
             let less_a = self.count(a, true, &mut below);
             if k <= less_a {
                 clamp_into(&mut hi, &below, &lo);
