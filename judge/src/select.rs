@@ -65,11 +65,68 @@ impl<'a> Differences<'a> {
         total
     }
 
-    /// The `k`-th smallest difference, counting from 1.
+    /// Narrows the candidates to a span that holds every rank in
+    /// `first..=last` (counting from 1), so that several close order
+    /// statistics share the first rounds of their selections.
+    pub(crate) fn span(&self, first: usize, last: usize) -> Span {
+        let n = self.x.len();
+        let mut span = Span::whole(self);
+        let mut below = vec![0usize; n];
+        let mut upto = vec![0usize; n];
+        let mut rng = SmallRng::seed_from_u64(0x7370_616e);
+        let mut sample = Vec::with_capacity(SAMPLE);
+        let spread = 2.0 * (SAMPLE as f64).sqrt();
+        loop {
+            let (active, skipped, widths) = span.widths();
+            if active <= DIRECT.max(n + self.y.len()) {
+                return span;
+            }
+            self.draw(&span, &widths, active, &mut rng, &mut sample);
+            let q1 = (first - skipped) as f64 / active as f64 * SAMPLE as f64;
+            let q2 = (last - skipped) as f64 / active as f64 * SAMPLE as f64;
+            let ia = ((q1 - spread).floor().max(0.0) as usize).min(SAMPLE - 1);
+            let ib = ((q2 + spread).ceil() as usize).min(SAMPLE - 1);
+            let (_, &mut b, _) = sample.select_nth_unstable_by(ib, f64::total_cmp);
+            let (_, &mut a, _) = sample[..=ib].select_nth_unstable_by(ia, f64::total_cmp);
+            let mut progress = false;
+            if first > self.count(a, true, &mut below) {
+                clamp_into(&mut span.lo, &below, &span.hi);
+                progress = true;
+            }
+            if last <= self.count(b, false, &mut upto) {
+                clamp_into(&mut span.hi, &upto, &span.lo);
+                progress = true;
+            }
+            let (after, _, _) = span.widths();
+            if !progress || after == active {
+                return span;
+            }
+        }
+    }
+
+    /// Draws `SAMPLE` candidates of `span` at random into `sample`.
+    fn draw(
+        &self,
+        span: &Span,
+        widths: &[usize],
+        active: usize,
+        rng: &mut SmallRng,
+        sample: &mut Vec<f64>,
+    ) {
+        sample.clear();
+        for _ in 0..SAMPLE {
+            let r = rng.random_range(0..active);
+            let i = widths.partition_point(|&w| w <= r);
+            let before = if i == 0 { 0 } else { widths[i - 1] };
+            sample.push(self.at(i, span.lo[i] + r - before));
+        }
+    }
+
+    /// The `k`-th smallest difference (counting from 1), which must lie in `span`.
     ///
     /// # Panics
     /// When `k` is 0 or more than [`Differences::len`] (a caller's bug, not input).
-    pub(crate) fn kth(&self, k: usize) -> f64 {
+    pub(crate) fn kth_in(&self, k: usize, span: &Span) -> f64 {
         assert!(
             k >= 1 && k <= self.len(),
             "rank {k} out of 1..={}",
@@ -77,8 +134,8 @@ impl<'a> Differences<'a> {
         );
         let n = self.x.len();
         let m = self.y.len();
-        let mut lo = vec![0usize; n];
-        let mut hi = vec![m; n];
+        let mut lo = span.lo.clone();
+        let mut hi = span.hi.clone();
         let mut below = vec![0usize; n];
         let mut upto = vec![0usize; n];
         let mut widths = vec![0usize; n];
@@ -141,9 +198,10 @@ impl<'a> Differences<'a> {
         }
     }
 
-    /// The `k`-th and `k + 1`-th smallest differences (for an even count's median).
-    pub(crate) fn kth_and_next(&self, k: usize) -> (f64, f64) {
-        let first = self.kth(k);
+    /// The `k`-th and `k + 1`-th smallest differences (for an even count's
+    /// median); the `k`-th must lie in `span`.
+    pub(crate) fn kth_and_next(&self, k: usize, span: &Span) -> (f64, f64) {
+        let first = self.kth_in(k, span);
         let mut upto = vec![0usize; self.x.len()];
         if self.count(first, false, &mut upto) > k {
             return (first, first);
@@ -166,6 +224,39 @@ impl<'a> Differences<'a> {
         }
         let (_, v, _) = left.select_nth_unstable_by(rank - 1, f64::total_cmp);
         *v
+    }
+}
+
+/// Per row, the columns `lo[i]..hi[i]` that may hold the order statistics
+/// sought; every difference left of them ranks below.
+pub(crate) struct Span {
+    lo: Vec<usize>,
+    hi: Vec<usize>,
+}
+
+impl Span {
+    fn whole(d: &Differences<'_>) -> Self {
+        Self {
+            lo: vec![0; d.x.len()],
+            hi: vec![d.y.len(); d.x.len()],
+        }
+    }
+
+    /// The candidates, the differences ranked below them, and the running
+    /// totals of candidates per row.
+    fn widths(&self) -> (usize, usize, Vec<usize>) {
+        let (mut active, mut skipped) = (0, 0);
+        let widths = self
+            .lo
+            .iter()
+            .zip(&self.hi)
+            .map(|(&l, &h)| {
+                skipped += l;
+                active += h - l;
+                active
+            })
+            .collect();
+        (active, skipped, widths)
     }
 }
 
@@ -216,9 +307,30 @@ mod tests {
             let d = Differences::new(&x, &y);
             let step = (all.len() / 97).max(1);
             for k in (1..=all.len()).step_by(step).chain([all.len()]) {
-                assert_eq!(d.kth(k), all[k - 1], "n={n} m={m} k={k}");
+                assert_eq!(
+                    d.kth_in(k, &Span::whole(&d)),
+                    all[k - 1],
+                    "n={n} m={m} k={k}"
+                );
                 if k < all.len() {
-                    assert_eq!(d.kth_and_next(k), (all[k - 1], all[k]), "n={n} m={m} k={k}");
+                    let whole = Span::whole(&d);
+                    assert_eq!(
+                        d.kth_and_next(k, &whole),
+                        (all[k - 1], all[k]),
+                        "n={n} m={m} k={k}"
+                    );
+                    let last = (k + all.len() / 10).min(all.len());
+                    let span = d.span(k, last);
+                    assert_eq!(
+                        d.kth_in(k, &span),
+                        all[k - 1],
+                        "n={n} m={m} k={k} in a span"
+                    );
+                    assert_eq!(
+                        d.kth_in(last, &span),
+                        all[last - 1],
+                        "n={n} m={m} rank {last} in a span"
+                    );
                 }
             }
         }

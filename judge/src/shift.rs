@@ -45,20 +45,24 @@ pub(crate) fn shift_sorted(
 ) -> LocationShift {
     let d = Differences::new(canary, baseline);
     let n = d.len();
-    let estimate = if n % 2 == 1 {
-        d.kth(n / 2 + 1)
-    } else {
-        let (a, b) = d.kth_and_next(n / 2);
-        (a + b) / 2.0
-    };
     let z = Normal::standard().inverse_cdf(1.0 - (1.0 - confidence) / 2.0);
     let reach = z * sigma(canary.len(), baseline.len(), within_ties);
     let half = n as f64 / 2.0;
     let rank = |r: f64| (r.ceil().max(1.0) as usize).min(n);
+    let (lower, upper) = (rank(half - 0.5 - reach), rank(half + 0.5 + reach));
+    let middle = n.div_ceil(2);
+    // The three order statistics lie close together: narrow to them once.
+    let span = d.span(lower.min(middle), upper.max((middle + 1).min(n)));
+    let estimate = if n % 2 == 1 {
+        d.kth_in(middle, &span)
+    } else {
+        let (a, b) = d.kth_and_next(n / 2, &span);
+        (a + b) / 2.0
+    };
     LocationShift {
         estimate,
-        lower: d.kth(rank(half - 0.5 - reach)),
-        upper: d.kth(rank(half + 0.5 + reach)),
+        lower: d.kth_in(lower, &span),
+        upper: d.kth_in(upper, &span),
         confidence,
     }
 }
