@@ -78,7 +78,7 @@ impl<'a> Differences<'a> {
         let spread = 2.0 * (SAMPLE as f64).sqrt();
         loop {
             let (active, skipped, widths) = span.widths();
-            if active <= DIRECT.max(n + self.y.len()) {
+            if active <= DIRECT.max(n + self.y.len()).max(2 * (last - first + 1)) {
                 return span;
             }
             self.draw(&span, &widths, active, &mut rng, &mut sample);
@@ -97,8 +97,10 @@ impl<'a> Differences<'a> {
                 clamp_into(&mut span.hi, &upto, &span.lo);
                 progress = true;
             }
+            // Stop once a round takes less than a quarter off: the span is
+            // then about as narrow as the ranks sought allow.
             let (after, _, _) = span.widths();
-            if !progress || after == active {
+            if !progress || after * 4 > active * 3 {
                 return span;
             }
         }
