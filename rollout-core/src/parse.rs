@@ -60,12 +60,14 @@ impl Rollout {
 
 /// Rewrites serde's messages in the words of someone who writes Kubernetes
 /// YAML: no Rust type names (`i32`, `struct RolloutSpec`, `a map`), the
-/// value found quoted as it was written.
+/// value found quoted as it was written. Other crates that read
+/// configuration with serde use it for the same words.
 ///
 /// ```
-/// use rollout_core::plain_words;
-/// assert_eq!(plain_words("invalid type: string \"x\", expected i32"),
-///            "expected an integer from -2147483648 to 2147483647, found the string \"x\"");
+/// assert_eq!(
+///     rollout_core::plain_words("invalid type: string \"ten\", expected f64"),
+///     "expected a number, found the string \"ten\""
+/// );
 /// ```
 pub fn plain_words(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("invalid type: ")
