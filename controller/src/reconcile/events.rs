@@ -5,7 +5,7 @@
 //! and type, as `v1` Events from the component `rollgate-controller`.
 //!
 //! Events are folded as client-go's recorder (the one Argo's controller
-//! uses) folds them, by [`correlate`]: an identical event is a patch of the
+//! uses) folds them (module `correlate`): an identical event is a patch of the
 //! earlier Event's `count` and `lastTimestamp`, the tenth distinct message
 //! of one reason on an object within 10 minutes is "(combined from similar
 //! events): ..." and further ones patch that Event, and an object has 25

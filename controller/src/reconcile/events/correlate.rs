@@ -30,7 +30,7 @@ use std::num::NonZeroUsize;
 
 use hashlink::{LinkedHashSet, LruCache};
 use k8s_openapi::api::core::v1::Event;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value};
 
@@ -154,29 +154,28 @@ impl Correlator {
     fn aggregate(&mut self, event: Event, now: Timestamp) -> (Event, String) {
         let key = aggregate_key(&event);
         let message = event.message.clone().unwrap_or_default();
-        let aggregate = match self.aggregates.get_mut(&key) {
-            Some(aggregate) if now.duration_since(aggregate.last) <= AGGREGATE_WINDOW => aggregate,
-            _ => {
-                self.aggregates.insert(
-                    key.clone(),
-                    Aggregate {
-                        messages: LinkedHashSet::new(),
-                        last: now,
-                    },
-                );
-                self.aggregates.get_mut(&key).expect("just inserted")
-            }
-        };
+        let mut aggregate = self
+            .aggregates
+            .remove(&key)
+            .filter(|aggregate| now.duration_since(aggregate.last) <= AGGREGATE_WINDOW)
+            .unwrap_or_else(|| Aggregate {
+                messages: LinkedHashSet::new(),
+                last: now,
+            });
         aggregate.messages.insert(message.clone());
         aggregate.last = now;
-        if aggregate.messages.len() < AGGREGATE_MAX_EVENTS {
+        let combine = aggregate.messages.len() >= AGGREGATE_MAX_EVENTS;
+        if combine {
+            aggregate.messages.pop_front();
+        }
+        self.aggregates.insert(key.clone(), aggregate);
+        if !combine {
             let identity = event_key(&event);
             return (event, identity);
         }
-        aggregate.messages.pop_front();
         let now = Time(now);
         let combined = Event {
-            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            metadata: ObjectMeta {
                 name: Some(event_name(&event, now.0)),
                 namespace: event.metadata.namespace.clone(),
                 ..Default::default()
