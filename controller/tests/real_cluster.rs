@@ -182,6 +182,25 @@ async fn a_basic_canary_pauses_and_is_promoted_with_kubectl_argo_rollouts() {
             "no event {reason}: {note}; events: {recorded:#?}"
         );
     }
+    // An event recorded again by one controller is a further count of its
+    // Event, not another. The second pause's is another Event: the
+    // controller restarted in between, and a new one starts with nothing
+    // remembered, as Argo's does.
+    let mut sorted = recorded.clone();
+    sorted.sort();
+    let repeated: Vec<_> = sorted
+        .windows(2)
+        .filter(|pair| pair[0] == pair[1])
+        .map(|pair| pair[0].clone())
+        .collect();
+    assert_eq!(
+        repeated,
+        [(
+            "RolloutPaused".to_owned(),
+            "Rollout is paused (CanaryPauseStep)".to_owned()
+        )],
+        "events: {recorded:#?}"
+    );
 }
 
 #[tokio::test]
