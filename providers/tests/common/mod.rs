@@ -7,8 +7,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// A request as it arrived.
 #[derive(Debug, Clone)]
@@ -72,6 +75,33 @@ pub struct Server {
 
 impl Server {
     pub async fn start(handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
+        Self::listen(None, handler).await
+    }
+
+    /// The same server over TLS, with a self-signed certificate for
+    /// 127.0.0.1 (tests/tls: an EC P-256 key, valid for 100 years, made
+    /// with `openssl req -x509 -addext subjectAltName=IP:127.0.0.1` and
+    /// stored as DER).
+    pub async fn start_tls(handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
+        let cert = CertificateDer::from(include_bytes!("../tls/cert.der").to_vec());
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            include_bytes!("../tls/key.der").to_vec(),
+        ));
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("ring's protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .expect("the test certificate and key");
+        Self::listen(Some(TlsAcceptor::from(Arc::new(config))), handler).await
+    }
+
+    async fn listen(
+        tls: Option<TlsAcceptor>,
+        handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1");
@@ -83,8 +113,15 @@ impl Server {
             while let Ok((stream, _)) = listener.accept().await {
                 let handler = handler.clone();
                 let recorded = recorded.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let _ = serve(stream, handler, recorded).await;
+                    let _ = match tls {
+                        Some(acceptor) => match acceptor.accept(stream).await {
+                            Ok(stream) => serve(stream, handler, recorded).await,
+                            Err(e) => Err(e),
+                        },
+                        None => serve(stream, handler, recorded).await,
+                    };
                 });
             }
         });
@@ -95,13 +132,17 @@ impl Server {
         format!("http://{}{path}", self.addr)
     }
 
+    pub fn https_url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.addr)
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.requests.lock().expect("the request log").clone()
     }
 }
 
 async fn serve(
-    mut stream: TcpStream,
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
     handler: Arc<Handler>,
     recorded: Arc<Mutex<Vec<Recorded>>>,
 ) -> std::io::Result<()> {
