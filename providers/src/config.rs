@@ -32,6 +32,7 @@ pub(crate) fn headers(
             field: format!("{field}[{i}].key"),
             problem: format!("{:?} is not an HTTP header name", header.key),
         })?;
+        substituted(&header.value, &format!("{field}[{i}].value"))?;
         let value = HeaderValue::from_str(&header.value).map_err(|_| Failure::Config {
             field: format!("{field}[{i}].value"),
             problem: "expected text without control characters".to_owned(),

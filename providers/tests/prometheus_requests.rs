@@ -288,6 +288,23 @@ fn the_metric_is_checked_before_anything_is_sent() {
         (
             PrometheusMetric {
                 headers: vec![WebMetricHeader {
+                    key: "Authorization".into(),
+                    value: "Bearer {{args.token}}".into(),
+                }],
+                ..good.clone()
+            },
+            "provider.prometheus.headers[0].value: {{args.token}} was not substituted",
+        ),
+        (
+            PrometheusMetric {
+                address: Some("http://{{args.host}}:9090".into()),
+                ..good.clone()
+            },
+            "provider.prometheus.address: {{args.host}} was not substituted",
+        ),
+        (
+            PrometheusMetric {
+                headers: vec![WebMetricHeader {
                     key: "bad header".into(),
                     value: "v".into(),
                 }],

@@ -86,6 +86,7 @@ impl PrometheusQuery {
                 problem: "prometheus address is not configured: expected a URL such as http://prometheus.monitoring:9090".to_owned(),
             })
         })?;
+        config::substituted(address, "provider.prometheus.address").map_err(fail)?;
         let base = config::url(address, "provider.prometheus.address").map_err(fail)?;
         let endpoint = endpoint(&base).map_err(fail)?;
         let query = spec.query.as_deref().unwrap_or_default();
