@@ -111,3 +111,81 @@ impl Credentials {
 fn field(provider: &str, rest: &str) -> String {
     format!("provider.{provider}.authentication.{rest}")
 }
+
+#[cfg(test)]
+mod tests {
+    use rollgate_analysis::types::{BasicAuthConfig, OAuth2Config, Sigv4Config};
+
+    use super::*;
+
+    #[test]
+    fn secrets_stay_out_of_debug_output_and_headers_are_sensitive() {
+        let basic = Credentials::Basic {
+            username: "argo".into(),
+            password: "s3cret".into(),
+        };
+        assert!(!format!("{basic:?}").contains("s3cret"));
+        assert!(!format!("{:?}", Credentials::Bearer("t0ken".into())).contains("t0ken"));
+        assert!(basic.header().unwrap().is_sensitive());
+    }
+
+    #[test]
+    fn oauth2_and_sigv4_are_refused_with_their_field() {
+        let oauth2 = Authentication {
+            oauth2: Some(OAuth2Config {
+                token_url: Some("https://idp.example/token".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let sigv4 = Authentication {
+            sigv4: Some(Sigv4Config {
+                region: Some("eu-west-1".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let error = Credentials::from_authentication(Some(&oauth2), "web").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("provider.web.authentication.oauth2: OAuth2 client credentials are not supported yet"),
+            "{error}"
+        );
+        let error = Credentials::from_authentication(Some(&sigv4), "prometheus").unwrap_err();
+        assert!(
+            error.to_string().starts_with(
+                "provider.prometheus.authentication.sigv4: AWS SigV4 signing is not supported yet"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn basic_auth_needs_both_parts_or_neither() {
+        let with = |username: Option<&str>, password: Option<&str>| Authentication {
+            basic_auth: Some(BasicAuthConfig {
+                username: username.map(str::to_owned),
+                password: password.map(str::to_owned),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            Credentials::from_authentication(Some(&with(None, None)), "web").unwrap(),
+            None
+        );
+        let error =
+            Credentials::from_authentication(Some(&with(None, Some("p"))), "web").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "provider.web.authentication.basicAuth.username: missing mandatory parameter in metric for basic auth setup: username"
+        );
+        assert_eq!(
+            Credentials::from_authentication(Some(&with(Some("u"), Some("p"))), "web").unwrap(),
+            Some(Credentials::Basic {
+                username: "u".into(),
+                password: "p".into()
+            })
+        );
+    }
+}

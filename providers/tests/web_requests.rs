@@ -164,7 +164,12 @@ async fn a_self_signed_server_needs_insecure() {
         .await
         .unwrap_err();
     assert!(matches!(error.failure, Failure::Request(_)), "{error}");
-    assert!(error.to_string().contains("certificate"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("invalid peer certificate: UnknownIssuer"),
+        "{error}"
+    );
 
     let insecure = WebMetric {
         insecure: Some(true),

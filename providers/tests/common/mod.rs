@@ -80,7 +80,8 @@ impl Server {
 
     /// The same server over TLS, with a self-signed certificate for
     /// 127.0.0.1 (tests/tls: an EC P-256 key, valid for 100 years, made
-    /// with `openssl req -x509 -addext subjectAltName=IP:127.0.0.1` and
+    /// with `openssl req -x509 -addext subjectAltName=IP:127.0.0.1 -addext
+    /// basicConstraints=critical,CA:FALSE` and
     /// stored as DER).
     pub async fn start_tls(handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
         let cert = CertificateDer::from(include_bytes!("../tls/cert.der").to_vec());
