@@ -91,7 +91,9 @@ impl Client {
         insecure: bool,
         timeout: Duration,
     ) -> Result<Answer, Failure> {
-        let client = if insecure {
+        // Plain `http` never reaches the TLS configuration: it goes through
+        // either pool, so it works without the system's certificates.
+        let client = if insecure || exchange.uri.scheme_str() == Some("http") {
             &self.unverified
         } else {
             self.verified
