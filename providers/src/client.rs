@@ -110,7 +110,7 @@ impl Client {
             let response = client
                 .request(request)
                 .await
-                .map_err(|e| Failure::Request(causes(&e)))?;
+                .map_err(|e| Failure::Request(with_hint(causes(&e))))?;
             let status = response.status();
             let body = Limited::new(response.into_body(), MAX_BODY_BYTES)
                 .collect()
@@ -157,6 +157,17 @@ fn causes(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+/// A certificate the system does not trust gets a word on what to do.
+fn with_hint(message: String) -> String {
+    if message.contains("invalid peer certificate") {
+        format!(
+            "{message} (the server's certificate is not trusted by the system's CA certificates; insecure: true skips the check)"
+        )
+    } else {
+        message
+    }
 }
 
 /// `insecure: true`: any server certificate is accepted, as Go's
