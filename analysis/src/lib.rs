@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod args;
+pub mod condition;
 mod error;
 pub mod history;
 pub mod merge;
