@@ -292,16 +292,30 @@ impl Conditions {
         })
     }
 
-    /// The conditions in words, for a message: `successCondition "..."`,
-    /// `failureCondition "..."`, or both joined by "and"; empty when there
-    /// are none.
+    /// The conditions in words, for a message (see [`describe`]).
     pub fn describe(&self) -> String {
-        [ConditionKind::Success, ConditionKind::Failure]
-            .into_iter()
-            .filter_map(|k| self.text(k).map(|t| format!("{} \"{t}\"", k.field())))
-            .collect::<Vec<_>>()
-            .join(" and ")
+        describe_conditions(
+            self.text(ConditionKind::Success),
+            self.text(ConditionKind::Failure),
+        )
     }
+}
+
+/// Conditions in words: `successCondition "..."`, `failureCondition
+/// "..."`, or both joined by "and"; empty when there are none (an empty
+/// condition counts as none).
+pub fn describe_conditions(success: Option<&str>, failure: Option<&str>) -> String {
+    [
+        (ConditionKind::Success, success),
+        (ConditionKind::Failure, failure),
+    ]
+    .into_iter()
+    .filter_map(|(k, c)| {
+        c.filter(|c| !c.is_empty())
+            .map(|t| format!("{} \"{t}\"", k.field()))
+    })
+    .collect::<Vec<_>>()
+    .join(" and ")
 }
 
 /// A measured value as conditions see it, from JSON: numbers, strings,

@@ -22,8 +22,10 @@
 #![warn(missing_docs)]
 
 pub mod args;
+pub mod assess;
 pub mod condition;
 mod error;
+pub mod evaluate;
 pub mod history;
 pub mod merge;
 pub mod parse;
