@@ -52,7 +52,9 @@ pub enum Action {
     Measure,
     /// Complete the measurement in flight (a Job still running).
     Resume,
-    /// Stop the measurement in flight: the run is terminating.
+    /// Stop the measurement in flight: the run is terminating. As in
+    /// Argo, a stopped measurement that ends `Successful` or
+    /// `Inconclusive` carries the message `Metric Terminated`.
     Terminate,
 }
 
@@ -108,7 +110,24 @@ pub fn decide(spec: &AnalysisRunSpec, status: Option<&AnalysisRunStatus>, now: T
             };
         }
     };
+    status.started_at.get_or_insert_with(|| now.to_string());
+    if terminating(spec, &status) {
+        // Argo stops measurements in flight before it assesses the run.
+        let stop = tasks(&rules.metrics, &status, true, now);
+        if !stop.is_empty() {
+            return Decision {
+                measure: stop,
+                status,
+                next_reconcile: None,
+            };
+        }
+    }
     assess_status(spec, &rules, &mut status, now);
+    if !status.phase().is_completed() && terminating(spec, &status) {
+        // A metric has just ended the run early: Argo's controller sees its
+        // own status change and assesses again at once.
+        assess_status(spec, &rules, &mut status, now);
+    }
     collect_garbage(&rules, &mut status);
     if status.phase().is_completed() {
         return Decision {
@@ -240,7 +259,6 @@ fn terminating(spec: &AnalysisRunSpec, status: &AnalysisRunStatus) -> bool {
 /// message changed only when the phase changes (as Argo does).
 fn assess_status(spec: &AnalysisRunSpec, rules: &Rules, status: &mut AnalysisRunStatus, now: Time) {
     let terminating = terminating(spec, status);
-    status.started_at.get_or_insert_with(|| now.to_string());
     let mut results: Vec<Option<&mut MetricResult>> = Vec::with_capacity(rules.metrics.len());
     let mut remaining: Vec<&mut MetricResult> = status.metric_results.iter_mut().collect();
     for metric in &rules.metrics {
