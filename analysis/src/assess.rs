@@ -86,11 +86,17 @@ pub fn record(
         Outcome::Error(message) => (AnalysisPhase::Error, String::new(), message),
     };
     count(result, phase);
+    let finished = finished_at.to_string();
+    let started = if started_at == finished_at {
+        finished.clone()
+    } else {
+        started_at.to_string()
+    };
     result.measurements.push(Measurement {
         phase: phase.as_str().to_owned(),
         message,
-        started_at: Some(started_at.to_string()),
-        finished_at: Some(finished_at.to_string()),
+        started_at: Some(started),
+        finished_at: Some(finished),
         value,
         ..Measurement::default()
     });
