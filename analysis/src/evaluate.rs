@@ -102,7 +102,6 @@ pub fn decide(spec: &AnalysisRunSpec, status: Option<&AnalysisRunStatus>, now: T
         Err(message) => {
             status.phase = AnalysisPhase::Error.as_str().to_owned();
             status.message = message;
-            status.completed_at.get_or_insert_with(|| now.to_string());
             return Decision {
                 measure: Vec::new(),
                 status,
