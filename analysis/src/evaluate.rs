@@ -21,6 +21,7 @@ use regex::Regex;
 use rollout_core::intstr::go_duration_nanos;
 use rollout_core::{AnalysisPhase, Time};
 
+use crate::Error;
 use crate::assess::{self, Outcome, effective_count, result_phase};
 use crate::condition::Conditions;
 use crate::types::{
@@ -423,13 +424,15 @@ pub fn record_measurement(
     outcome: Outcome,
     started_at: Time,
     finished_at: Time,
-) -> Result<(), String> {
-    let rules = resolve(spec)?;
+) -> Result<(), Error> {
+    let rules = resolve(spec).map_err(|message| Error::InvalidRun { message })?;
     let index = rules
         .metrics
         .iter()
         .position(|m| m.name == metric)
-        .ok_or_else(|| format!("spec.metrics: the run has no metric named \"{metric}\""))?;
+        .ok_or_else(|| Error::UnknownMetric {
+            metric: metric.to_owned(),
+        })?;
     let position = match status.metric_results.iter().position(|r| r.name == metric) {
         Some(p) => p,
         None => {

@@ -362,6 +362,9 @@ fn recording_an_unknown_metric_changes_nothing() {
     let s = spec(serde_json::json!({"metrics": [{"name": "rate", "provider": web()}]}));
     let mut status = AnalysisRunStatus::default();
     let err = record_measurement(&s, &mut status, "other", value(1.0), at(T0), at(T0)).unwrap_err();
-    assert_eq!(err, "spec.metrics: the run has no metric named \"other\"");
+    assert_eq!(
+        err.to_string(),
+        "spec.metrics: the run has no metric named \"other\""
+    );
     assert_eq!(status, AnalysisRunStatus::default());
 }
