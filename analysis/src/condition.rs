@@ -182,7 +182,7 @@ impl Compiled {
     fn new(text: &str) -> Self {
         Self {
             text: text.to_owned(),
-            program: expr::compile(text).map_err(|e| e.to_string()),
+            program: expr::compile(text).map_err(|e| one_line(&e.to_string())),
         }
     }
 
@@ -208,6 +208,26 @@ impl Compiled {
                 format!("could not evaluate {field} \"{text}\": {e}")
             }
         })
+    }
+}
+
+/// A parser's message drawn over several lines (position, the expression
+/// with a caret, what was expected) as one line: `expected ... (at line:column)`.
+fn one_line(message: &str) -> String {
+    if !message.contains('\n') {
+        return message.to_owned();
+    }
+    let position = message
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("--> "))
+        .map(str::trim);
+    let expected = message
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("= "))
+        .map(str::trim);
+    match (expected, position) {
+        (Some(e), Some(p)) => format!("{e} (at {p})"),
+        _ => message.split_whitespace().collect::<Vec<_>>().join(" "),
     }
 }
 

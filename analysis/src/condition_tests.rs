@@ -122,3 +122,15 @@ fn describe_names_both_conditions() {
     );
     assert_eq!(Conditions::new(None, None).describe(), "");
 }
+
+#[test]
+fn a_syntax_error_reads_on_one_line() {
+    let err = Conditions::new(Some("result >"), None)
+        .assess(&Value::Integer(1))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        "could not evaluate successCondition \"result >\": expected conditional_if, negation_op, \
+         sign_op, value, array, map, or ident (at 1:9)"
+    );
+}
