@@ -110,4 +110,17 @@ pub enum Error {
         /// Its count as written (`<nil>` when absent).
         count: String,
     },
+    /// A measurement recorded for a metric the run does not have.
+    #[error("spec.metrics: the run has no metric named \"{metric}\"")]
+    UnknownMetric {
+        /// The metric's name.
+        metric: String,
+    },
+    /// A run whose spec Argo refuses (its message, as the run's status
+    /// would carry it).
+    #[error("{message}")]
+    InvalidRun {
+        /// Argo's message, such as `Analysis spec invalid: ...`.
+        message: String,
+    },
 }

@@ -16,13 +16,22 @@
 //! - [`history`]: which completed runs are deleted beyond the Rollout's
 //!   history limits.
 //!
-//! Measuring the metrics (providers, conditions, a run's phase from its
-//! measurements) is not part of this crate yet: a run created from it stays
-//! `Pending` until a controller that measures writes its status.
+//! - [`condition`]: `successCondition` and `failureCondition` in Argo's
+//!   expression language, and the phase of one measured value.
+//! - [`assess`]: measurements recorded, and the phases of metrics and of
+//!   the run assessed from them, with the run's message.
+//! - [`evaluate`]: one step of a run, [`evaluate::decide`]: the
+//!   measurements due now, the phases, and when to look again.
+//!
+//! Taking the measurements (the providers) is left to the caller: nothing
+//! here does I/O or reads a clock.
 #![warn(missing_docs)]
 
 pub mod args;
+pub mod assess;
+pub mod condition;
 mod error;
+pub mod evaluate;
 pub mod history;
 pub mod merge;
 pub mod parse;

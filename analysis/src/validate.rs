@@ -20,6 +20,7 @@ use rollout_core::{AnalysisKind, FieldError, Rollout};
 use serde_json::Value;
 
 use crate::Error;
+use crate::assess::int_value;
 use crate::merge::resolve_templates;
 use crate::run::{RunSource, analysis_field, run_spec};
 use crate::types::{AnalysisTemplate, Argument, Metric, TemplateKind};
@@ -105,14 +106,6 @@ where
             })
         })
     })
-}
-
-/// Kubernetes' `IntOrString.IntValue`: a string that is not an integer counts as 0.
-fn int_value(value: &IntOrString) -> i64 {
-    match value {
-        IntOrString::Int(n) => *n,
-        IntOrString::String(s) => s.parse().unwrap_or(0),
-    }
 }
 
 /// `count` with the template's argument values put in for `{{args.NAME}}`

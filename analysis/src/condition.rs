@@ -1,0 +1,368 @@
+//! A metric's `successCondition` and `failureCondition`, in Argo's
+//! expression language (expr), and the phase of one measured value.
+//!
+//! Conditions see the measured value as `result` and the helpers Argo's
+//! conditions use: `asInt`, `asFloat`, `isNaN`, `isInf`, `isNil` and
+//! `default`. They are compiled once per metric ([`Conditions::of`]) and
+//! evaluated for every measurement ([`Conditions::assess`]).
+//!
+//! Argo's rules (`utils/evaluate/evaluate.go`, `EvaluateResult`):
+//! - neither condition: every value is `Successful`;
+//! - only `successCondition`: `Failed` when it is false;
+//! - only `failureCondition`: `Successful` when it is false;
+//! - both: `Failed` when the failure condition holds, `Successful` when only
+//!   the success condition holds, `Inconclusive` when neither holds;
+//! - a condition that does not compile or run, or that is not a boolean,
+//!   makes the measurement an `Error`.
+//!
+//! Where Rollgate differs: the message of a condition that yields something
+//! other than a boolean names the kind of value in words ("a number")
+//! where Argo prints a Go type name.
+
+use std::sync::LazyLock;
+
+use expr::{Context, ContextProvider, Environment, Program, Value};
+use rollout_core::AnalysisPhase;
+
+use crate::types::Metric;
+
+/// Functions of Argo's condition environment, shared by every evaluation.
+static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.add_function("asInt", |c| one_arg(&c.args, "asInt").and_then(as_int));
+    env.add_function("asFloat", |c| {
+        one_arg(&c.args, "asFloat").and_then(as_float)
+    });
+    env.add_function("isNaN", |c| {
+        let v = one_arg(&c.args, "isNaN")?;
+        Ok(Value::Bool(number(v, "isNaN")?.is_nan()))
+    });
+    env.add_function("isInf", |c| {
+        let v = one_arg(&c.args, "isInf")?;
+        Ok(Value::Bool(number(v, "isInf")?.is_infinite()))
+    });
+    // As in Argo, `isNil` and `default` look at the measured value whatever
+    // their first argument is.
+    env.add_function("isNil", |c| Ok(Value::Bool(result_is_nil(c.ctx))));
+    env.add_function("default", |c| {
+        if c.args.len() != 2 {
+            return Err(expr::Error::ExprError(
+                "default() takes the result and a default value".into(),
+            ));
+        }
+        Ok(if result_is_nil(c.ctx) {
+            c.args[1].clone()
+        } else {
+            c.ctx.get("result").cloned().unwrap_or_default()
+        })
+    });
+    env
+});
+
+/// Whether the measured value is nil or an empty list (Go's nil slice).
+fn result_is_nil(ctx: &dyn ContextProvider) -> bool {
+    match ctx.get("result") {
+        None | Some(Value::Nil) => true,
+        Some(_) => false,
+    }
+}
+
+fn one_arg<'v>(args: &'v [Value], name: &str) -> expr::Result<&'v Value> {
+    match args {
+        [v] => Ok(v),
+        _ => Err(expr::Error::ExprError(format!(
+            "{name}() takes one argument, {} given",
+            args.len()
+        ))),
+    }
+}
+
+fn number(v: &Value, name: &str) -> expr::Result<f64> {
+    match v {
+        Value::Float(f) => Ok(*f),
+        Value::Integer(i) => Ok(*i as f64),
+        other => Err(expr::Error::ExprError(format!(
+            "{name}() expects a number, got {}",
+            describe(other)
+        ))),
+    }
+}
+
+/// Argo's `asInt`: a number truncated towards zero, or a string holding a
+/// whole number.
+fn as_int(v: &Value) -> expr::Result<Value> {
+    match v {
+        Value::Integer(i) => Ok(Value::Integer(*i)),
+        // Go's int64(float64) truncates; NaN and out-of-range values
+        // saturate here where Go's result is unspecified.
+        Value::Float(f) => Ok(Value::Integer(*f as i64)),
+        Value::String(s) => s
+            .parse()
+            .map(Value::Integer)
+            .map_err(|_| expr::Error::ExprError(format!("asInt(): \"{s}\" is not a whole number"))),
+        other => Err(expr::Error::ExprError(format!(
+            "asInt() not supported on {}",
+            describe(other)
+        ))),
+    }
+}
+
+/// Argo's `asFloat`: a number, or a string holding one.
+fn as_float(v: &Value) -> expr::Result<Value> {
+    match v {
+        Value::Integer(i) => Ok(Value::Float(*i as f64)),
+        Value::Float(f) => Ok(Value::Float(*f)),
+        Value::String(s) => s
+            .trim()
+            .parse()
+            .map(Value::Float)
+            .map_err(|_| expr::Error::ExprError(format!("asFloat(): \"{s}\" is not a number"))),
+        other => Err(expr::Error::ExprError(format!(
+            "asFloat() not supported on {}",
+            describe(other)
+        ))),
+    }
+}
+
+/// The kind of an expression value, in words.
+fn describe(v: &Value) -> &'static str {
+    match v {
+        Value::Integer(_) | Value::Float(_) => "a number",
+        Value::Bool(_) => "a boolean",
+        Value::Nil => "nil",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Map(_) | Value::KeyedMap(_) => "a map",
+        _ => "a value of another kind",
+    }
+}
+
+/// The context of one evaluation: `result` and nothing else, borrowed.
+struct ResultScope<'v>(&'v Value);
+
+impl ContextProvider for ResultScope<'_> {
+    fn get(&self, key: &str) -> Option<&Value> {
+        (key == "result").then_some(self.0)
+    }
+
+    fn to_context(&self) -> Context {
+        let mut ctx = Context::default();
+        ctx.insert("result", self.0.clone());
+        ctx
+    }
+}
+
+/// Which of the two conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConditionKind {
+    /// `successCondition`.
+    Success,
+    /// `failureCondition`.
+    Failure,
+}
+
+impl ConditionKind {
+    /// The field's name, as in the metric.
+    pub fn field(self) -> &'static str {
+        match self {
+            Self::Success => "successCondition",
+            Self::Failure => "failureCondition",
+        }
+    }
+}
+
+/// One condition, as written and compiled (or why it does not compile).
+#[derive(Debug)]
+struct Compiled {
+    text: String,
+    program: Result<Program, String>,
+}
+
+impl Compiled {
+    fn new(text: &str) -> Self {
+        Self {
+            text: text.to_owned(),
+            program: expr::compile(text).map_err(|e| one_line(&e.to_string())),
+        }
+    }
+
+    /// The condition's truth for `result`, or Argo's message for an error.
+    fn holds(&self, kind: ConditionKind, result: &Value) -> Result<bool, String> {
+        let outcome = match &self.program {
+            Ok(program) => ENVIRONMENT
+                .run(program, &ResultScope(result))
+                .map_err(|e| e.to_string())
+                .and_then(|v| match v {
+                    Value::Bool(b) => Ok(b),
+                    other => Err(format!("expected a boolean, but got {}", describe(&other))),
+                }),
+            Err(e) => Err(e.clone()),
+        };
+        outcome.map_err(|e| {
+            let (field, text) = (kind.field(), &self.text);
+            if nil_or_empty(result) {
+                format!(
+                    "could not evaluate {field} \"{text}\": metric result is nil or empty: no data returned from the metric provider"
+                )
+            } else {
+                format!("could not evaluate {field} \"{text}\": {e}")
+            }
+        })
+    }
+}
+
+/// A parser's message drawn over several lines (position, the expression
+/// with a caret, what was expected) as one line: `expected ... (at line:column)`.
+fn one_line(message: &str) -> String {
+    if !message.contains('\n') {
+        return message.to_owned();
+    }
+    let position = message
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("--> "))
+        .map(str::trim);
+    let expected = message
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("= "))
+        .map(str::trim);
+    match (expected, position) {
+        (Some(e), Some(p)) => format!("{e} (at {p})"),
+        _ => message.split_whitespace().collect::<Vec<_>>().join(" "),
+    }
+}
+
+fn nil_or_empty(v: &Value) -> bool {
+    match v {
+        Value::Nil => true,
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+/// A metric's conditions, compiled once.
+///
+/// ```
+/// use expr::Value;
+/// use rollgate_analysis::condition::Conditions;
+/// use rollout_core::AnalysisPhase;
+/// let c = Conditions::new(Some("result[0] >= 0.95"), Some("result[0] < 0.9"));
+/// let value = |v: f64| Value::Array(vec![Value::Float(v)]);
+/// assert_eq!(c.assess(&value(0.99)), Ok(AnalysisPhase::Successful));
+/// assert_eq!(c.assess(&value(0.92)), Ok(AnalysisPhase::Inconclusive));
+/// assert_eq!(c.assess(&value(0.5)), Ok(AnalysisPhase::Failed));
+/// ```
+#[derive(Debug)]
+pub struct Conditions {
+    success: Option<Compiled>,
+    failure: Option<Compiled>,
+}
+
+impl Conditions {
+    /// The conditions as written (an empty string counts as absent, as in
+    /// Argo).
+    pub fn new(success: Option<&str>, failure: Option<&str>) -> Self {
+        let compile = |c: Option<&str>| c.filter(|c| !c.is_empty()).map(Compiled::new);
+        Self {
+            success: compile(success),
+            failure: compile(failure),
+        }
+    }
+
+    /// The conditions of a metric.
+    pub fn of(metric: &Metric) -> Self {
+        Self::new(
+            metric.success_condition.as_deref(),
+            metric.failure_condition.as_deref(),
+        )
+    }
+
+    /// The condition of a kind, as written.
+    pub fn text(&self, kind: ConditionKind) -> Option<&str> {
+        match kind {
+            ConditionKind::Success => self.success.as_ref(),
+            ConditionKind::Failure => self.failure.as_ref(),
+        }
+        .map(|c| c.text.as_str())
+    }
+
+    /// The phase of a measurement whose value is `result` (Argo's
+    /// `EvaluateResult`); `Err` holds the measurement's message when a
+    /// condition cannot be evaluated (the measurement is then an `Error`).
+    pub fn assess(&self, result: &Value) -> Result<AnalysisPhase, String> {
+        let success = match &self.success {
+            Some(c) => Some(c.holds(ConditionKind::Success, result)?),
+            None => None,
+        };
+        let failure = match &self.failure {
+            Some(c) => Some(c.holds(ConditionKind::Failure, result)?),
+            None => None,
+        };
+        let (success, failure) = match (success, failure) {
+            (None, None) => return Ok(AnalysisPhase::Successful),
+            (Some(s), None) => (s, !s),
+            (None, Some(f)) => (!f, f),
+            (Some(s), Some(f)) => (s, f),
+        };
+        Ok(if failure {
+            AnalysisPhase::Failed
+        } else if success {
+            AnalysisPhase::Successful
+        } else {
+            AnalysisPhase::Inconclusive
+        })
+    }
+
+    /// The conditions in words, for a message (see [`describe`]).
+    pub fn describe(&self) -> String {
+        describe_conditions(
+            self.text(ConditionKind::Success),
+            self.text(ConditionKind::Failure),
+        )
+    }
+}
+
+/// Conditions in words: `successCondition "..."`, `failureCondition
+/// "..."`, or both joined by "and"; empty when there are none (an empty
+/// condition counts as none).
+pub fn describe_conditions(success: Option<&str>, failure: Option<&str>) -> String {
+    [
+        (ConditionKind::Success, success),
+        (ConditionKind::Failure, failure),
+    ]
+    .into_iter()
+    .filter_map(|(k, c)| {
+        c.filter(|c| !c.is_empty())
+            .map(|t| format!("{} \"{t}\"", k.field()))
+    })
+    .collect::<Vec<_>>()
+    .join(" and ")
+}
+
+/// A measured value as conditions see it, from JSON: numbers, strings,
+/// booleans, null, lists and maps keep their shape (a whole number stays
+/// an integer).
+///
+/// ```
+/// use rollgate_analysis::condition::from_json;
+/// let v = from_json(&serde_json::json!([0.5, 2]));
+/// assert_eq!(v, expr::Value::Array(vec![expr::Value::Float(0.5), expr::Value::Integer(2)]));
+/// ```
+pub fn from_json(json: &serde_json::Value) -> Value {
+    match json {
+        serde_json::Value::Null => Value::Nil,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .map(Value::Integer)
+            .unwrap_or_else(|| Value::Float(n.as_f64().unwrap_or(f64::NAN))),
+        serde_json::Value::String(s) => Value::String(s.clone()),
+        serde_json::Value::Array(a) => Value::Array(a.iter().map(from_json).collect()),
+        serde_json::Value::Object(o) => {
+            Value::Map(o.iter().map(|(k, v)| (k.clone(), from_json(v))).collect())
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "condition_tests.rs"]
+mod tests;

@@ -1,0 +1,136 @@
+//! Argo's `evaluate_test.go` cases, in Rollgate's own data.
+
+use expr::Value;
+use rollout_core::AnalysisPhase::{Failed, Inconclusive, Successful};
+
+use super::*;
+
+fn list(values: &[f64]) -> Value {
+    Value::Array(values.iter().map(|v| Value::Float(*v)).collect())
+}
+
+#[test]
+fn neither_condition_is_successful() {
+    assert_eq!(
+        Conditions::new(None, None).assess(&Value::Integer(0)),
+        Ok(Successful)
+    );
+    assert_eq!(
+        Conditions::new(Some(""), Some("")).assess(&Value::Nil),
+        Ok(Successful)
+    );
+}
+
+#[test]
+fn success_condition_alone_fails_when_false() {
+    let c = Conditions::new(Some("result > 10"), None);
+    assert_eq!(c.assess(&Value::Integer(11)), Ok(Successful));
+    assert_eq!(c.assess(&Value::Integer(10)), Ok(Failed));
+}
+
+#[test]
+fn failure_condition_alone_succeeds_when_false() {
+    let c = Conditions::new(None, Some("result > 10"));
+    assert_eq!(c.assess(&Value::Integer(11)), Ok(Failed));
+    assert_eq!(c.assess(&Value::Integer(3)), Ok(Successful));
+}
+
+#[test]
+fn both_conditions_false_is_inconclusive_and_failure_wins() {
+    let c = Conditions::new(Some("result >= 5"), Some("result <= 5"));
+    assert_eq!(c.assess(&Value::Integer(5)), Ok(Failed));
+    assert_eq!(c.assess(&Value::Integer(6)), Ok(Successful));
+    let c = Conditions::new(Some("result > 5"), Some("result < 3"));
+    assert_eq!(c.assess(&Value::Integer(4)), Ok(Inconclusive));
+}
+
+#[test]
+fn lists_index_and_len() {
+    let c = Conditions::new(Some("len(result) == 2 && result[0] > result[1]"), None);
+    assert_eq!(c.assess(&list(&[2.0, 1.0])), Ok(Successful));
+    assert_eq!(c.assess(&list(&[1.0, 2.0])), Ok(Failed));
+    assert_eq!(c.assess(&list(&[3.0])), Ok(Failed));
+}
+
+#[test]
+fn helpers_as_argo_provides_them() {
+    let ok = |cond: &str, v: Value| Conditions::new(Some(cond), None).assess(&v);
+    assert_eq!(ok("isNaN(result)", Value::Float(f64::NAN)), Ok(Successful));
+    assert_eq!(ok("isNaN(result)", Value::Float(1.0)), Ok(Failed));
+    assert_eq!(
+        ok("isInf(result)", Value::Float(f64::NEG_INFINITY)),
+        Ok(Successful)
+    );
+    assert_eq!(
+        ok("asInt(result) == 12", Value::String("12".into())),
+        Ok(Successful)
+    );
+    assert_eq!(ok("asInt(result) == 3", Value::Float(3.9)), Ok(Successful));
+    assert_eq!(
+        ok("asFloat(result) == 0.25", Value::String("0.25".into())),
+        Ok(Successful)
+    );
+    assert_eq!(ok("default(result, 7) == 7", Value::Nil), Ok(Successful));
+    assert_eq!(
+        ok("default(result, 7) == 2", Value::Integer(2)),
+        Ok(Successful)
+    );
+    assert_eq!(ok("isNil(result)", Value::Nil), Ok(Successful));
+    assert_eq!(ok("isNil(result)", Value::Integer(0)), Ok(Failed));
+    let map = from_json(&serde_json::json!({"status": "ok", "rate": 0.99}));
+    assert_eq!(
+        ok("result.status == 'ok' && result.rate > 0.9", map),
+        Ok(Successful)
+    );
+}
+
+#[test]
+fn a_condition_that_cannot_run_is_an_error_naming_it() {
+    let c = Conditions::new(Some("asInt(result) > 1"), None);
+    assert_eq!(
+        c.assess(&Value::String("abc".into())).unwrap_err(),
+        "could not evaluate successCondition \"asInt(result) > 1\": asInt(): \"abc\" is not a whole number"
+    );
+    let c = Conditions::new(None, Some("result +"));
+    let err = c.assess(&Value::Integer(1)).unwrap_err();
+    assert!(
+        err.starts_with("could not evaluate failureCondition \"result +\": "),
+        "{err}"
+    );
+    let c = Conditions::new(Some("result"), None);
+    assert_eq!(
+        c.assess(&Value::Integer(1)).unwrap_err(),
+        "could not evaluate successCondition \"result\": expected a boolean, but got a number"
+    );
+}
+
+#[test]
+fn an_empty_result_says_no_data_was_returned() {
+    let c = Conditions::new(Some("result[0] > 1"), None);
+    assert_eq!(
+        c.assess(&list(&[])).unwrap_err(),
+        "could not evaluate successCondition \"result[0] > 1\": metric result is nil or empty: no data returned from the metric provider"
+    );
+}
+
+#[test]
+fn describe_names_both_conditions() {
+    let c = Conditions::new(Some("result > 1"), Some("result < 0"));
+    assert_eq!(
+        c.describe(),
+        "successCondition \"result > 1\" and failureCondition \"result < 0\""
+    );
+    assert_eq!(Conditions::new(None, None).describe(), "");
+}
+
+#[test]
+fn a_syntax_error_reads_on_one_line() {
+    let err = Conditions::new(Some("result >"), None)
+        .assess(&Value::Integer(1))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        "could not evaluate successCondition \"result >\": expected conditional_if, negation_op, \
+         sign_op, value, array, map, or ident (at 1:9)"
+    );
+}
