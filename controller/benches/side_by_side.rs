@@ -338,23 +338,7 @@ async fn run_stepping(client: &Client, side: &Side, limits: &Limits, n: usize) -
     figures.to_20 = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    ns.promote_all(n, |object| {
-        let rollout = rollout_core::Rollout::from_value(
-            serde_json::to_value(&object).unwrap(),
-            "the benchmark's rollout",
-        )
-        .expect("a valid rollout");
-        let patch = rollout_core::ops::promote(&rollout);
-        let mut patches = Vec::new();
-        if let Some(body) = patch.status_body() {
-            patches.push((true, body));
-        }
-        if let Some(body) = patch.spec_body() {
-            patches.push((false, body));
-        }
-        patches
-    })
-    .await;
+    ns.promote_all(n).await;
     let mut highest = HashMap::new();
     for weight in &WEIGHTS[1..] {
         ns.wait_reached(n, *weight, &mut highest, LIMIT).await;

@@ -226,24 +226,20 @@ impl BenchNamespace {
     }
 
     /// Promotes rollouts `0..n` past their pause with the patches
-    /// `kubectl argo rollouts promote` sends (from `rollout_core::ops`,
-    /// given by `promote` for the rollout as read now).
+    /// `kubectl argo rollouts promote` sends ([`promote_patches`] of the
+    /// rollout as read now).
     ///
     /// # Panics
     ///
     /// When a read or patch is refused.
-    pub async fn promote_all<F>(&self, n: usize, promote: F)
-    where
-        F: Fn(DynamicObject) -> Vec<(bool, Value)>,
-    {
-        let promote = &promote;
+    pub async fn promote_all(&self, n: usize) {
         self.patch_all(n, |i| async move {
             let object = self
                 .rollouts
                 .get(&format!("demo-{i}"))
                 .await
                 .unwrap_or_else(|e| panic!("read Rollout demo-{i}: {e}"));
-            promote(object)
+            promote_patches(object)
         })
         .await;
     }
@@ -645,4 +641,26 @@ pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default()
+}
+
+/// The merge patches `kubectl argo rollouts promote` sends for `object`
+/// as read now (`rollout_core::ops::promote`), each with `true` when it
+/// goes to the status subresource.
+///
+/// # Panics
+///
+/// When `object` is not a valid Rollout (the benchmarks create them).
+pub fn promote_patches(object: DynamicObject) -> Vec<(bool, Value)> {
+    let value = serde_json::to_value(&object).expect("a Rollout as JSON");
+    let rollout = rollout_core::Rollout::from_value(value, "the benchmark's rollout")
+        .expect("a valid rollout");
+    let patch = rollout_core::ops::promote(&rollout);
+    let mut patches = Vec::new();
+    if let Some(body) = patch.status_body() {
+        patches.push((true, body));
+    }
+    if let Some(body) = patch.spec_body() {
+        patches.push((false, body));
+    }
+    patches
 }

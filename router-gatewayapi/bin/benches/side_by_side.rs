@@ -231,21 +231,7 @@ async fn run(client: &Client, side: &Side, n: usize) -> Figures {
 
     // Promote every rollout past the indefinite pause, as kubectl does.
     let started = Instant::now();
-    ns.promote_all(n, |object| {
-        let rollout =
-            rollout_core::Rollout::from_value(serde_json::to_value(&object).unwrap(), "demo")
-                .unwrap();
-        let patch = rollout_core::ops::promote(&rollout);
-        let mut patches = Vec::new();
-        if let Some(body) = patch.status_body() {
-            patches.push((true, body));
-        }
-        if let Some(body) = patch.spec_body() {
-            patches.push((false, body));
-        }
-        patches
-    })
-    .await;
+    ns.promote_all(n).await;
     // Rollouts move on independently: wait until every route has carried
     // at least the weight at some point (the highest weight seen per route).
     let mut highest = std::collections::HashMap::new();
