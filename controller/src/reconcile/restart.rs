@@ -8,10 +8,12 @@
 //! ([`crate::observe::pod_state`]). The engine names the pods to replace
 //! and how many may go now ([`rollout_core::Decision::restart`]); each is
 //! evicted through the Eviction API (`policy/v1`), so PodDisruptionBudgets
-//! are honoured. A budget refusing an eviction answers HTTP 429 with a
-//! `Retry-After`: the API client waits that long and asks again (up to 15
-//! times, as client-go also retries such answers for Argo); if it is still
-//! refused, that pod is skipped until the next look, as in Argo. A pod
+//! are honoured. A budget refusing an eviction answers HTTP 429: the API
+//! client asks again as its retry policy says, but for at most
+//! [`EVICTION_WAIT`] (a reconcile must not wait minutes on a budget); if it
+//! is still refused, that pod is skipped until the next look, as in Argo,
+//! and the rest of the decision (the status saying the rollout is
+//! restarting) is written. A pod
 //! already gone (404) is skipped too,
 //! where Argo fails the reconcile and retries it: the next list no longer
 //! has it either way. When at least one pod was evicted nothing else of the
@@ -64,6 +66,10 @@ pub(super) async fn observe(
     ))
 }
 
+/// How long one eviction may take, retries of a refusal included, before
+/// the pod is left for the next look.
+pub(super) const EVICTION_WAIT: Duration = Duration::from_secs(3);
+
 /// Evicts the pods of `restart` in order until `max_evictions` went;
 /// returns how many did.
 pub(super) async fn evict(
@@ -82,26 +88,32 @@ pub(super) async fn evict(
             "apiVersion": "policy/v1", "kind": "Eviction",
             "metadata": {"name": pod, "namespace": namespace},
         });
-        let answer = api
-            .create_subresource::<_, serde_json::Value>(
+        let answer = tokio::time::timeout(
+            EVICTION_WAIT,
+            api.create_subresource::<_, serde_json::Value>(
                 "eviction",
                 pod,
                 &PostParams::default(),
                 &body,
-            )
-            .await;
+            ),
+        )
+        .await;
         match answer {
-            Ok(_) => {
+            Err(_elapsed) => {
+                tracing::warn!(rollout = %rollout.object_name(), pod = %pod,
+                    "eviction still refused after {EVICTION_WAIT:?}; trying again later");
+            }
+            Ok(Ok(_)) => {
                 tracing::info!(rollout = %rollout.object_name(), pod = %pod,
                     "evicted a pod created before spec.restartAt");
                 evicted += 1;
             }
-            Err(kube::Error::Api(status)) if status.code == 429 => {
+            Ok(Err(kube::Error::Api(status))) if status.code == 429 => {
                 tracing::warn!(rollout = %rollout.object_name(), pod = %pod, reason = %status.message,
                     "eviction refused (a disruption budget); trying again later");
             }
-            Err(kube::Error::Api(status)) if status.code == 404 => {}
-            Err(e) => {
+            Ok(Err(kube::Error::Api(status))) if status.code == 404 => {}
+            Ok(Err(e)) => {
                 return Err(Error::api(format!("evict pod {namespace}/{pod}"))(e));
             }
         }
@@ -185,5 +197,30 @@ mod tests {
         .await;
         let error = call.await.unwrap().unwrap_err().to_string();
         assert!(error.starts_with("evict pod shop/web-a: "), "{error}");
+    }
+
+    #[tokio::test]
+    async fn an_eviction_still_refused_after_the_wait_leaves_the_pod_for_later() {
+        let (client, mut api) = MockApi::client();
+        let restart = PodRestart {
+            pods: vec!["web-a".into(), "web-b".into()],
+            max_evictions: 1,
+        };
+        let call = tokio::spawn(async move { evict(&client, &rollout(), &restart).await });
+        // web-a's eviction is never answered within the wait (as when the
+        // client keeps retrying a budget's refusals): the next pod is asked.
+        let (seen, unanswered) = api
+            .next_within(Duration::from_secs(2))
+            .await
+            .expect("web-a's eviction");
+        assert_eq!(seen.path, "/api/v1/namespaces/shop/pods/web-a/eviction");
+        let (second, answer) = api
+            .next_within(EVICTION_WAIT + Duration::from_secs(5))
+            .await
+            .expect("web-b's eviction once web-a's wait is over");
+        answer.send_response(reply(201, &json!({"kind": "Status", "status": "Success"})));
+        assert_eq!(second.path, "/api/v1/namespaces/shop/pods/web-b/eviction");
+        assert_eq!(call.await.unwrap().unwrap(), 1, "web-b went; web-a waits");
+        drop(unanswered);
     }
 }
