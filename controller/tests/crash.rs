@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use support::{
     Controller, cluster, kubectl_argo_rollouts, promoted, replica_sets, rollout, rollout_object,
-    route, services, user_rule, user_rule_in, wait_for, wait_for_route, weights,
+    route, services, user_rule_in, wait_for, wait_for_route, weights,
 };
 
 /// The rules the rollout manages: those with a name (the user's rule and
@@ -81,16 +81,7 @@ async fn a_controller_killed_mid_rollout_resumes_at_the_same_step() {
     let leaderless = ["--leader-elect=false"];
     let mut controller = Controller::start_with_role_and(&cluster, &leaderless, &[]).await;
     services(&cluster).await;
-    cluster
-        .create(
-            json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-            "metadata": {"name": "web"},
-            "spec": {"parentRefs": [{"name": "gw"}], "rules": [
-                user_rule(),
-                {"backendRefs": [{"name": "web-canary", "port": 80, "weight": 0},
-                                 {"name": "web-stable", "port": 80, "weight": 100}]}]}}),
-        )
-        .await;
+    support::create_route_with_user_rule(&cluster).await;
     let user_before = user_rule_in(&route(&cluster).await).clone();
     let canary = json!({
         "canaryService": "web-canary", "stableService": "web-stable",

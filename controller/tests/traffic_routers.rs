@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use support::{
     Controller, cluster, condition, healthy, kubectl_argo_rollouts, promoted, rollout, route,
-    selected, services, user_rule, user_rule_in, wait_for, wait_for_route, weights,
+    selected, services, user_rule_in, wait_for, wait_for_route, weights,
 };
 
 fn rule_named<'a>(spec: &'a Value, name: &str) -> Option<&'a Value> {
@@ -34,16 +34,7 @@ async fn gateway_api_weights_follow_the_steps_under_this_controller() {
     };
     let controller = Controller::start_with_role(&cluster).await;
     services(&cluster).await;
-    cluster
-        .create(
-            json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-            "metadata": {"name": "web"},
-            "spec": {"parentRefs": [{"name": "gw"}], "rules": [
-                user_rule(),
-                {"backendRefs": [{"name": "web-canary", "port": 80, "weight": 0},
-                                 {"name": "web-stable", "port": 80, "weight": 100}]}]}}),
-        )
-        .await;
+    support::create_route_with_user_rule(&cluster).await;
     let user_before = user_rule_in(&route(&cluster).await).clone();
     let canary = json!({
         "canaryService": "web-canary", "stableService": "web-stable",

@@ -277,6 +277,21 @@ pub(crate) fn user_rule() -> Value {
            "backendRefs": [{"name": "web-stable", "port": 80, "weight": 1}]})
 }
 
+/// Creates the HTTPRoute `web` on Gateway `gw`: the user's rule
+/// ([`user_rule`]) and a rule all on `web-stable`, which the rollout weights.
+pub(crate) async fn create_route_with_user_rule(cluster: &Cluster) {
+    cluster
+        .create(
+            json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": {"name": "web"},
+            "spec": {"parentRefs": [{"name": "gw"}], "rules": [
+                user_rule(),
+                {"backendRefs": [{"name": "web-canary", "port": 80, "weight": 0},
+                                 {"name": "web-stable", "port": 80, "weight": 100}]}]}}),
+        )
+        .await;
+}
+
 /// The spec of the HTTPRoute `web`.
 pub(crate) async fn route(cluster: &Cluster) -> Value {
     let object = cluster
