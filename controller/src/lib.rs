@@ -40,7 +40,7 @@
 //! ([`leader`]), Prometheus metrics with Argo's names ([`metrics`]) and
 //! health endpoints ([`serve`]).
 //!
-//! What comes next: ping-pong Services, measuring AnalysisRuns, `workloadRef` to a ReplicaSet or a
+//! What comes next: measuring AnalysisRuns, `workloadRef` to a ReplicaSet or a
 //! PodTemplate.
 #![warn(missing_docs)]
 

@@ -7,6 +7,7 @@ mod gateway_api;
 mod istio;
 mod nginx;
 mod operations;
+mod ping_pong;
 mod routes;
 
 use rollgate_e2e::{Router, Scene};
