@@ -3,6 +3,7 @@
 //! assertions (see the crate's documentation). Driven with the real
 //! `kubectl argo rollouts` wherever a user would type a command.
 
+mod analysis;
 mod gateway_api;
 mod istio;
 mod nginx;
