@@ -425,7 +425,36 @@ pub fn record_measurement(
     started_at: Time,
     finished_at: Time,
 ) -> Result<(), Error> {
-    let rules = resolve(spec).map_err(|message| Error::InvalidRun { message })?;
+    let (metric, result) = metric_result(spec, status, metric)?;
+    let in_flight = result
+        .measurements
+        .last()
+        .is_some_and(|m| m.finished_at.is_none());
+    let started_at = if in_flight {
+        result
+            .measurements
+            .pop()
+            .and_then(|m| m.started_at)
+            .map_or(started_at, |s| time_of(&s))
+    } else {
+        started_at
+    };
+    let conditions = Conditions::of(&metric);
+    assess::record(result, &conditions, outcome, started_at, finished_at);
+    Ok(())
+}
+
+/// The metric named `metric` (its arguments put in) and its result in
+/// `status`, which is created (`Running`, marked dry-run as the spec says)
+/// when the metric has none yet: what recording any measurement starts
+/// with. `Err` when the spec has no such metric or does not resolve; the
+/// status is then unchanged.
+pub(crate) fn metric_result<'s>(
+    spec: &AnalysisRunSpec,
+    status: &'s mut AnalysisRunStatus,
+    metric: &str,
+) -> Result<(Metric, &'s mut MetricResult), Error> {
+    let mut rules = resolve(spec).map_err(|message| Error::InvalidRun { message })?;
     let index = rules
         .metrics
         .iter()
@@ -445,23 +474,10 @@ pub fn record_measurement(
             status.metric_results.len() - 1
         }
     };
-    let result = &mut status.metric_results[position];
-    let in_flight = result
-        .measurements
-        .last()
-        .is_some_and(|m| m.finished_at.is_none());
-    let started_at = if in_flight {
-        result
-            .measurements
-            .pop()
-            .and_then(|m| m.started_at)
-            .map_or(started_at, |s| time_of(&s))
-    } else {
-        started_at
-    };
-    let conditions = Conditions::of(&rules.metrics[index]);
-    assess::record(result, &conditions, outcome, started_at, finished_at);
-    Ok(())
+    Ok((
+        rules.metrics.swap_remove(index),
+        &mut status.metric_results[position],
+    ))
 }
 
 #[cfg(test)]
