@@ -8,7 +8,9 @@
 //! through the Job controller, with no status written by the test. A
 //! failing Job is one whose pod cannot be scheduled (a node selector no
 //! node has) and whose `activeDeadlineSeconds` runs out, so that the Job
-//! controller fails it (`DeadlineExceeded`).
+//! controller fails it (`DeadlineExceeded`). Job specs the API server
+//! refuses (a misspelt field under strict field validation, a restart
+//! policy a Job cannot have) create nothing.
 //!
 //! Skips without `ROLLGATE_E2E=1`.
 
@@ -241,4 +243,49 @@ async fn a_terminated_run_deletes_its_job() {
     let (status, done) = reconcile(&provider, &run, &stop, Some(&status)).await;
     assert!(done.is_empty());
     assert_eq!(status.phase, "Inconclusive", "{status:?}");
+}
+
+#[tokio::test]
+async fn job_specs_the_api_server_refuses_create_nothing() {
+    let Some(cluster) = Cluster::new("job-refused").await else {
+        return;
+    };
+    let provider = JobProvider::new(cluster.client.clone());
+    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let mut misspelt = job_metric("misspelt", json!({}), json!({}));
+    misspelt["provider"]["job"]["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] =
+        json!("Always");
+    let (run, spec) = analysis_run(
+        &cluster,
+        "web-refused",
+        json!([
+            misspelt,
+            job_metric("restarts", json!({}), json!({"restartPolicy": "Always"}))
+        ]),
+    )
+    .await;
+    let status = AnalysisRunStatus::default();
+    let err = provider
+        .run(&run, &spec.metrics[0], &status, now())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(&format!(
+            "metric \"misspelt\" (Job {}/{}.misspelt.1): creating the Job: ",
+            cluster.namespace, run.uid
+        )) && err.contains("unknown field \"spec.template.spec.containers[0].imagePullPolicyy\""),
+        "{err}"
+    );
+    let err = provider
+        .run(&run, &spec.metrics[1], &status, now())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("spec.template.spec.restartPolicy: Required value: valid values: \"OnFailure\", \"Never\""),
+        "{err}"
+    );
+    let listed = jobs.list(&Default::default()).await.unwrap();
+    assert!(listed.items.is_empty(), "{:?}", listed.items);
 }
