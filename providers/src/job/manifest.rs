@@ -42,7 +42,7 @@ struct JobMetadata {
 /// let uid = "4e8ea5b6-2e46-4b5b-9a4e-0b7b4f0a4c21";
 /// assert_eq!(job_name(uid, "smoke", 3).unwrap(), format!("{uid}.smoke.3"));
 /// let long = job_name(uid, "a-metric-with-a-rather-long-name", 1).unwrap();
-/// assert_eq!(long, format!("{uid}.a-metric-with-a-rat.1"));
+/// assert_eq!(long, format!("{uid}.a-metric-with-a-rather-l.1"));
 /// assert_eq!(long.len(), 63);
 /// ```
 pub fn job_name(uid: &str, metric: &str, id: u64) -> Result<String, Failure> {
