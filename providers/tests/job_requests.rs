@@ -496,3 +496,21 @@ async fn garbage_collection_keeps_the_newest_jobs_of_the_metric() {
     assert_eq!(call.result().await.unwrap(), ["s1", "s2"]);
     api.no_more_requests().await;
 }
+
+#[tokio::test]
+async fn an_api_server_that_does_not_answer_is_said_in_words() {
+    // Nothing listens on the discard port of the loopback address.
+    let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+    let provider = JobProvider::new(kube::Client::try_from(config).unwrap());
+    let err = provider
+        .terminate(&run(), &metric(), &in_flight("j", Some("shop")))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(
+            "metric \"smoke\" (Job shop/j): deleting the Job: no answer from the API server: "
+        ),
+        "{err}"
+    );
+}

@@ -427,6 +427,9 @@ fn kubernetes(action: &'static str, error: kube::Error) -> Failure {
     let message = match error {
         kube::Error::Api(status) if !status.message.is_empty() => status.message,
         kube::Error::Api(status) => format!("the API server answered {}", status.code),
+        kube::Error::Service(e) => format!("no answer from the API server: {e}"),
+        kube::Error::HyperError(e) => format!("no answer from the API server: {e}"),
+        kube::Error::SerdeError(e) => format!("the API server's answer does not read: {e}"),
         other => other.to_string(),
     };
     Failure::Kubernetes { action, message }
