@@ -51,11 +51,13 @@ pub struct Task {
 pub enum Action {
     /// Take a new measurement.
     Measure,
-    /// Complete the measurement in flight (a Job still running).
+    /// Complete the measurement in flight (a Job still running): see
+    /// [`in_flight`](crate::in_flight).
     Resume,
     /// Stop the measurement in flight: the run is terminating. As in
     /// Argo, a stopped measurement that ends `Successful` or
-    /// `Inconclusive` carries the message `Metric Terminated`.
+    /// `Inconclusive` carries the message `Metric Terminated`
+    /// ([`record_progress`](crate::in_flight::record_progress) gives it).
     Terminate,
 }
 
