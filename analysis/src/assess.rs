@@ -103,7 +103,7 @@ pub fn record(
 }
 
 /// Argo's counters for one completed measurement.
-fn count(result: &mut MetricResult, phase: AnalysisPhase) {
+pub(crate) fn count(result: &mut MetricResult, phase: AnalysisPhase) {
     match phase {
         AnalysisPhase::Successful => {
             result.successful += 1;
@@ -342,7 +342,8 @@ pub fn is_worse(current: AnalysisPhase, new: AnalysisPhase) -> bool {
 /// Which measured values, against which conditions, made a metric end as
 /// it did: ` (values [0.42, 0.40] against successCondition "result >
 /// 0.95")`, from the measurements kept whose phase is the metric's. Empty
-/// for an `Error` (the error message says why) or when none were kept.
+/// for an `Error` (the error message says why) or when none were kept
+/// (a Job's measurements have no value).
 ///
 /// Rollgate adds this to Argo's message so that a Rollout's abort message
 /// names the values; Argo's message alone does not.
@@ -353,7 +354,7 @@ pub fn explain(metric: &Metric, result: &MetricResult, phase: AnalysisPhase) -> 
     let values: Vec<&str> = result
         .measurements
         .iter()
-        .filter(|m| m.phase == phase.as_str())
+        .filter(|m| m.phase == phase.as_str() && !m.value.is_empty())
         .map(|m| m.value.as_str())
         .collect();
     if values.is_empty() {

@@ -51,11 +51,13 @@ pub struct Task {
 pub enum Action {
     /// Take a new measurement.
     Measure,
-    /// Complete the measurement in flight (a Job still running).
+    /// Complete the measurement in flight (a Job still running): see
+    /// [`in_flight`](crate::in_flight).
     Resume,
     /// Stop the measurement in flight: the run is terminating. As in
     /// Argo, a stopped measurement that ends `Successful` or
-    /// `Inconclusive` carries the message `Metric Terminated`.
+    /// `Inconclusive` carries the message `Metric Terminated`
+    /// ([`record_progress`](crate::in_flight::record_progress) gives it).
     Terminate,
 }
 
@@ -425,7 +427,36 @@ pub fn record_measurement(
     started_at: Time,
     finished_at: Time,
 ) -> Result<(), Error> {
-    let rules = resolve(spec).map_err(|message| Error::InvalidRun { message })?;
+    let (metric, result) = metric_result(spec, status, metric)?;
+    let in_flight = result
+        .measurements
+        .last()
+        .is_some_and(|m| m.finished_at.is_none());
+    let started_at = if in_flight {
+        result
+            .measurements
+            .pop()
+            .and_then(|m| m.started_at)
+            .map_or(started_at, |s| time_of(&s))
+    } else {
+        started_at
+    };
+    let conditions = Conditions::of(&metric);
+    assess::record(result, &conditions, outcome, started_at, finished_at);
+    Ok(())
+}
+
+/// The metric named `metric` (its arguments put in) and its result in
+/// `status`, which is created (`Running`, marked dry-run as the spec says)
+/// when the metric has none yet: what recording any measurement starts
+/// with. `Err` when the spec has no such metric or does not resolve; the
+/// status is then unchanged.
+pub(crate) fn metric_result<'s>(
+    spec: &AnalysisRunSpec,
+    status: &'s mut AnalysisRunStatus,
+    metric: &str,
+) -> Result<(Metric, &'s mut MetricResult), Error> {
+    let mut rules = resolve(spec).map_err(|message| Error::InvalidRun { message })?;
     let index = rules
         .metrics
         .iter()
@@ -445,23 +476,10 @@ pub fn record_measurement(
             status.metric_results.len() - 1
         }
     };
-    let result = &mut status.metric_results[position];
-    let in_flight = result
-        .measurements
-        .last()
-        .is_some_and(|m| m.finished_at.is_none());
-    let started_at = if in_flight {
-        result
-            .measurements
-            .pop()
-            .and_then(|m| m.started_at)
-            .map_or(started_at, |s| time_of(&s))
-    } else {
-        started_at
-    };
-    let conditions = Conditions::of(&rules.metrics[index]);
-    assess::record(result, &conditions, outcome, started_at, finished_at);
-    Ok(())
+    Ok((
+        rules.metrics.swap_remove(index),
+        &mut status.metric_results[position],
+    ))
 }
 
 #[cfg(test)]

@@ -74,6 +74,27 @@ pub enum Failure {
     /// `jsonPath` found nothing in the response (Argo's words).
     #[error("result of web metric produced no value (jsonPath {0:?})")]
     NoValue(String),
+    /// The API server refused or failed a request about a metric's Job, in
+    /// its words (for a Job it will not create: the field and the rule).
+    #[error("{action}: {message}")]
+    Kubernetes {
+        /// What was asked, such as `creating the Job`.
+        action: &'static str,
+        /// The API server's message, or why no answer came.
+        message: String,
+    },
+    /// A Job measurement in flight that does not say which Job it follows
+    /// (Argo's words).
+    #[error("job metadata reference missing")]
+    MissingJobReference,
+    /// A Job of the measurement's name exists and is not the run's.
+    #[error(
+        "a Job of this name already exists and is not this AnalysisRun's (its owner's uid is {owner:?})"
+    )]
+    NotOwned {
+        /// The uid the Job names as its owner (empty when none).
+        owner: String,
+    },
 }
 
 fn excerpt_suffix(excerpt: &str) -> String {

@@ -1,13 +1,17 @@
-//! Argo Rollouts' Prometheus and web metric providers: each takes one
-//! measurement of a metric over HTTP(S) and returns the value its
-//! conditions read, or an error naming the metric, the address and what
-//! failed.
+//! Argo Rollouts' Prometheus, web and Job metric providers. The first two
+//! take one measurement of a metric over HTTP(S) and return the value its
+//! conditions read; the Job provider runs a Kubernetes Job and follows it
+//! to its end. Each fails with an error naming the metric, the address
+//! (or Job) and what failed.
 //!
 //! - [`PrometheusQuery`]: an instant query (`/api/v1/query`); a scalar is a
 //!   number, a vector an array of numbers (`result[0]`).
 //! - [`WebRequest`]: a `GET`, `POST` or `PUT` whose JSON answer is read
 //!   with a Kubernetes JSONPath (`{$.data.ok}`), or whose text is the value
 //!   when it is not JSON.
+//! - [`job::JobProvider`]: a Job from the metric's template; the
+//!   measurement is in flight until the Job completes (`Successful`) or
+//!   fails (`Failed`).
 //! - [`Client`]: the HTTP(S) client both use (rustls; the system's CA
 //!   certificates, or none for `insecure: true`); bodies are read up to
 //!   [`MAX_BODY_BYTES`].
@@ -22,6 +26,7 @@ mod auth;
 mod client;
 mod config;
 mod error;
+pub mod job;
 mod jsonpath;
 mod prometheus;
 mod value;
