@@ -48,6 +48,7 @@
 pub mod analysis;
 mod error;
 pub mod leader;
+pub mod measure;
 pub mod metrics;
 pub mod observe;
 pub mod operate;
