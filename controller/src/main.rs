@@ -16,7 +16,9 @@
 //! with an `http(s)` location are downloaded into `--plugin-dir`.
 //! The cluster comes from `--kubeconfig`, else from kube's inference
 //! (`KUBECONFIG`, `~/.kube/config`, or the in-cluster service account).
-//! Logs go to stderr, filtered by `ROLLGATE_LOG` (default `info`). SIGTERM
+//! Logs go to stderr, filtered by `ROLLGATE_LOG` (default `info`).
+//! `ARGO_ROLLOUTS_PROMETHEUS_ADDRESS` is the address of Prometheus metrics
+//! that set none, as in Argo. SIGTERM
 //! or Ctrl-C stops it after the reconciles in flight (and releases the
 //! Lease). The defaults of the election and the ports are Argo's; Argo's
 //! spellings `--metricsPort` and `--healthzPort` are accepted too.

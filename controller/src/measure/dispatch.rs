@@ -93,6 +93,32 @@ impl Providers {
     }
 }
 
+/// Argo's key of a Prometheus metric's query, as measured, in its result's
+/// metadata.
+pub const RESOLVED_PROMETHEUS_QUERY: &str = "ResolvedPrometheusQuery";
+
+/// What the provider adds to a metric's result when it is first measured
+/// (Argo's `GetMetadata`): a Prometheus metric's query with its arguments
+/// put in; nothing for the others.
+///
+/// ```
+/// use rollgate_controller::measure::dispatch::metadata;
+/// let metric = serde_json::from_value(serde_json::json!({"name": "rate",
+///     "provider": {"prometheus": {"query": "sum(up)"}}})).unwrap();
+/// assert_eq!(metadata(&metric)["ResolvedPrometheusQuery"], "sum(up)");
+/// ```
+pub fn metadata(metric: &Metric) -> std::collections::BTreeMap<String, String> {
+    metric
+        .provider
+        .prometheus
+        .as_ref()
+        .and_then(|p| p.query.clone())
+        .filter(|q| !q.is_empty())
+        .map(|q| (RESOLVED_PROMETHEUS_QUERY.to_owned(), q))
+        .into_iter()
+        .collect()
+}
+
 /// A provider Rollgate is adding: the measurement is an error until it lands.
 fn not_yet(metric: &Metric, provider: &str) -> Outcome {
     Outcome::Error(format!(

@@ -240,18 +240,16 @@ async fn step(
         }
     }
     tracing::info!(analysisrun = %format!("{namespace}/{name}"), measurements = metrics.len(), "taking measurements");
-    let taken = futures::future::join_all(metrics.iter().map(|(metric, action)| async {
+    let secrets = &secrets;
+    let taken = futures::future::join_all(metrics.iter().map(|(metric, action)| async move {
         let started = now();
         let outcome = measurer.providers.measure(metric, *action).await;
-        (
-            metric.name.as_str(),
-            redact(outcome, &secrets),
-            started,
-            now(),
-        )
+        (metric, redact(outcome, secrets), started, now())
     }))
     .await;
-    for (metric, outcome, started, finished) in taken {
+    for (resolved, outcome, started, finished) in taken {
+        let metric = resolved.name.as_str();
+        let first = !status.metric_results.iter().any(|r| r.name == metric);
         if let Outcome::Error(message) = &outcome {
             tracing::warn!(analysisrun = %format!("{namespace}/{name}"), metric, error = %message, "measurement had an error");
         }
@@ -259,6 +257,13 @@ async fn step(
             evaluate::record_measurement(spec, &mut status, metric, outcome, started, finished)
         {
             tracing::warn!(analysisrun = %format!("{namespace}/{name}"), metric, error = %e, "measurement not recorded");
+        }
+        if first && let Some(result) = status.metric_results.iter_mut().find(|r| r.name == metric) {
+            // Argo's provider metadata, on the result it creates.
+            result.metadata = dispatch::metadata(resolved)
+                .into_iter()
+                .map(|(k, v)| (k, secrets.redact(&v)))
+                .collect();
         }
     }
     let second = evaluate::decide(spec, Some(&status), now());

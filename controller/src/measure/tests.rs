@@ -384,3 +384,64 @@ async fn a_run_our_write_has_not_reached_yet_is_not_measured_again() {
     assert_eq!(action, Action::await_change());
     api.no_more_requests().await;
 }
+
+#[tokio::test]
+async fn a_prometheus_metric_with_basic_auth_from_a_secret_records_its_resolved_query() {
+    let (address, mut requests) = web_server(
+        200,
+        r#"{"status": "success", "data": {"resultType": "vector",
+            "result": [{"metric": {}, "value": [1764669600, "0.8"]}]}}"#,
+    )
+    .await;
+    let spec = json!({
+        "args": [{"name": "hash", "value": "abc123"},
+                 {"name": "password", "valueFrom": {"secretKeyRef": {"name": "prom", "key": "password"}}}],
+        "metrics": [{"name": "success-rate", "successCondition": "result[0] >= 0.75",
+            "provider": {"prometheus": {"address": address,
+                "query": "sum(rate(ok{hash=\"{{args.hash}}\"}[1m]))",
+                "authentication": {"basicAuth": {"username": "argo", "password": "{{args.password}}"}}}}}]});
+    let (client, mut api) = MockApi::client();
+    let measurer = measurer(client);
+    let object = run_object(spec, None);
+    let call = mock_api::spawn({
+        let object = object.clone();
+        async move { reconcile(object, &measurer).await }
+    });
+    api.next(reply(
+        200,
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "prom"},
+            "data": {"password": base64::engine::general_purpose::STANDARD.encode("pr0m-pw")}}),
+    ))
+    .await;
+    let write = api
+        .next_with(|seen| reply(200, &patched(&object, &seen.body, "8")))
+        .await;
+    let status = &write.body["status"];
+    assert_eq!(status["phase"], "Successful");
+    let result = &status["metricResults"][0];
+    assert_eq!(
+        result["metadata"],
+        json!({"ResolvedPrometheusQuery": "sum(rate(ok{hash=\"abc123\"}[1m]))"})
+    );
+    assert_eq!(result["measurements"][0]["value"], "[0.8]");
+    let head = requests.recv().await.unwrap();
+    assert!(head.starts_with("POST /api/v1/query HTTP/1.1"), "{head}");
+    let basic = base64::engine::general_purpose::STANDARD.encode("argo:pr0m-pw");
+    assert!(
+        head.to_ascii_lowercase().contains(&format!(
+            "authorization: basic {}",
+            basic.to_ascii_lowercase()
+        )),
+        "{head}"
+    );
+    assert_eq!(
+        [
+            api.next_with(event_reply).await,
+            api.next_with(event_reply).await
+        ]
+        .map(|e| e.body["reason"].clone()),
+        [json!("MetricSuccessful"), json!("AnalysisRunSuccessful")]
+    );
+    assert_eq!(call.result().await.unwrap(), Action::await_change());
+    api.no_more_requests().await;
+}
