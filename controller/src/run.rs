@@ -288,9 +288,13 @@ async fn fan_out<const N: usize>(
     use futures::SinkExt as _;
     let mut watch = std::pin::pin!(watch);
     while let Some(event) = watch.next().await {
-        let Ok(object) = event else {
-            // The watch's backoff retries; the caches say whether it recovered.
-            continue;
+        let object = match event {
+            Ok(object) => object,
+            Err(error) => {
+                // The watch's backoff retries; the caches say whether it recovered.
+                tracing::debug!(%error, "AnalysisRun watch");
+                continue;
+            }
         };
         for sender in &mut to {
             let _ = sender.send(object.clone()).await;
