@@ -445,3 +445,46 @@ async fn a_prometheus_metric_with_basic_auth_from_a_secret_records_its_resolved_
     assert_eq!(call.result().await.unwrap(), Action::await_change());
     api.no_more_requests().await;
 }
+
+#[tokio::test]
+async fn a_terminated_run_ends_with_what_it_measured_and_measures_no_more() {
+    let (client, mut api) = MockApi::client();
+    let measurer = measurer(client);
+    let now = now().to_string();
+    let spec = json!({"terminate": true, "metrics": [{"name": "rate", "interval": "1s", "count": 3,
+        "successCondition": "result > 0.9",
+        "provider": {"web": {"url": "http://127.0.0.1:9/"}}}]});
+    let status = json!({"phase": "Running", "startedAt": now,
+        "metricResults": [{"name": "rate", "phase": "Running", "count": 1, "successful": 1,
+            "consecutiveSuccess": 1,
+            "measurements": [{"phase": "Successful", "value": "1", "startedAt": now, "finishedAt": now}]}]});
+    let object = run_object(spec, Some(status));
+    let call = mock_api::spawn({
+        let object = object.clone();
+        async move { reconcile(object, &measurer).await }
+    });
+    let write = api
+        .next_with(|seen| reply(200, &patched(&object, &seen.body, "8")))
+        .await;
+    let status = &write.body["status"];
+    assert_eq!(status["phase"], "Successful");
+    assert_eq!(status["metricResults"][0]["phase"], "Successful");
+    assert!(status["completedAt"].is_string());
+    // The list goes whole (a merge patch replaces lists): it holds only the
+    // measurement taken before, nothing new was measured.
+    let measurements = status["metricResults"][0]["measurements"]
+        .as_array()
+        .unwrap();
+    assert_eq!(measurements.len(), 1);
+    assert_eq!(measurements[0]["value"], "1");
+    assert_eq!(
+        [
+            api.next_with(event_reply).await,
+            api.next_with(event_reply).await
+        ]
+        .map(|e| e.body["reason"].clone()),
+        [json!("MetricSuccessful"), json!("AnalysisRunSuccessful")]
+    );
+    assert_eq!(call.result().await.unwrap(), Action::await_change());
+    api.no_more_requests().await;
+}
