@@ -89,3 +89,34 @@ async fn requests_through_the_layer_are_counted_with_argos_labels() {
         "missing {line:?} in:\n{text}"
     );
 }
+
+#[test]
+fn analysis_runs_have_argos_series() {
+    let metrics = Metrics::new();
+    metrics.analysis_run_reconciled("shop", "web-1", Duration::from_millis(5), true);
+    metrics.analysis_runs().set(Some(cached(&[json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisRun",
+        "metadata": {"namespace": "shop", "name": "web-1"},
+        "spec": {"metrics": [
+            {"name": "rate", "provider": {"prometheus": {"query": "up"}}},
+            {"name": "lat", "provider": {"job": {"spec": {}}}}],
+            "dryRun": [{"metricName": "lat"}]},
+        "status": {"phase": "Running", "metricResults": [{"name": "rate", "phase": "Successful"}]}
+    })])));
+    let text = metrics.encode();
+    for line in [
+        "# TYPE analysis_run_info gauge",
+        r#"analysis_run_info{namespace="shop",name="web-1",phase="Running"} 1"#,
+        r#"analysis_run_phase{namespace="shop",name="web-1",phase="Running"} 1"#,
+        r#"analysis_run_phase{namespace="shop",name="web-1",phase="Pending"} 0"#,
+        r#"analysis_run_metric_type{namespace="shop",name="web-1",metric="rate",type="Prometheus"} 1"#,
+        r#"analysis_run_metric_type{namespace="shop",name="web-1",metric="lat",type="Job"} 1"#,
+        r#"analysis_run_metric_phase{namespace="shop",name="web-1",metric="rate",type="Prometheus",dry_run="false",phase="Successful"} 1"#,
+        r#"analysis_run_metric_phase{namespace="shop",name="web-1",metric="lat",type="Job",dry_run="true",phase="Pending"} 1"#,
+        r#"analysis_run_reconcile_bucket{namespace="shop",name="web-1",le="0.01"} 1"#,
+        "# TYPE analysis_run_reconcile_error untyped",
+        r#"analysis_run_reconcile_error{namespace="shop",name="web-1"} 1"#,
+    ] {
+        assert!(text.contains(line), "no {line} in:\n{text}");
+    }
+}

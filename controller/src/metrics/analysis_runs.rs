@@ -1,0 +1,216 @@
+//! The per-AnalysisRun gauges, computed at each scrape from the
+//! controller's AnalysisRun cache, as Argo's `analysisRunCollector`
+//! computes them from its lister: `analysis_run_info`, the deprecated
+//! `analysis_run_phase`, `analysis_run_metric_type` and
+//! `analysis_run_metric_phase`. Argo's `analysis_template_info` and
+//! `analysis_template_metric_info` are not exported yet.
+
+use std::sync::{Arc, Mutex};
+
+use kube::api::DynamicObject;
+use kube::runtime::reflector::Store;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::gauge::ConstGauge;
+use rollgate_analysis::types::{AnalysisRunSpec, Metric};
+use serde_json::Value;
+
+/// The phases `analysis_run_phase` and `analysis_run_metric_phase` list,
+/// in Argo's order (an empty phase counts as `Pending`).
+pub const PHASES: [&str; 6] = [
+    "Pending",
+    "Error",
+    "Failed",
+    "Successful",
+    "Running",
+    "Inconclusive",
+];
+
+/// The AnalysisRuns the gauges are about: the running controller's cache,
+/// or none while this process is not leading.
+#[derive(Debug, Clone, Default)]
+pub struct AnalysisRunCache(Arc<Mutex<Option<Store<DynamicObject>>>>);
+
+impl AnalysisRunCache {
+    /// Points the gauges at `store` (`None`: no runs).
+    pub fn set(&self, store: Option<Store<DynamicObject>>) {
+        if let Ok(mut cache) = self.0.lock() {
+            *cache = store;
+        }
+    }
+
+    fn runs(&self) -> Vec<Arc<DynamicObject>> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|s| s.as_ref().map(Store::state))
+            .unwrap_or_default()
+    }
+}
+
+/// One metric of a run, as the gauges label it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricGauges {
+    /// The metric's name.
+    pub metric: String,
+    /// Argo's provider type (`Prometheus`, `Web`, `Job`, ...).
+    pub kind: &'static str,
+    /// `true` or `false`.
+    pub dry_run: bool,
+    /// Its result's phase, empty without one.
+    pub phase: String,
+}
+
+/// What the gauges say about one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunGauges {
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `status.phase` as written (empty without a status).
+    pub phase: String,
+    /// Its metrics, in the spec's order.
+    pub metrics: Vec<MetricGauges>,
+}
+
+/// The gauges of one run, from its object as the API server returns it
+/// (read leniently: a metric that does not read counts as `Unknown
+/// Provider`).
+///
+/// ```
+/// use rollgate_controller::metrics::analysis_runs::gauges;
+/// let run = serde_json::json!({"metadata": {"namespace": "shop", "name": "web-1"},
+///     "spec": {"metrics": [{"name": "rate", "provider": {"web": {"url": "http://127.0.0.1/"}}}]},
+///     "status": {"phase": "Running", "metricResults": [{"name": "rate", "phase": "Failed"}]}});
+/// let g = gauges(&run);
+/// assert_eq!((g.phase.as_str(), g.metrics[0].kind, g.metrics[0].phase.as_str()), ("Running", "Web", "Failed"));
+/// ```
+pub fn gauges(run: &Value) -> RunGauges {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let metrics: Vec<Value> = run["spec"]["metrics"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let read: Vec<Option<Metric>> = metrics
+        .iter()
+        .map(|m| serde_json::from_value(m.clone()).ok())
+        .collect();
+    let dry_run = serde_json::from_value::<AnalysisRunSpec>(run["spec"].clone())
+        .map(|spec| rollgate_analysis::evaluate::dry_run(&spec))
+        .unwrap_or_default();
+    let results = run["status"]["metricResults"].as_array();
+    let metrics = metrics
+        .iter()
+        .zip(&read)
+        .enumerate()
+        .map(|(i, (raw, metric))| {
+            let name = text(&raw["name"]);
+            let phase = results
+                .into_iter()
+                .flatten()
+                .find(|r| r["name"] == name.as_str())
+                .map(|r| text(&r["phase"]))
+                .unwrap_or_default();
+            MetricGauges {
+                kind: metric
+                    .as_ref()
+                    .map_or("Unknown Provider", |m| m.provider.kind()),
+                dry_run: dry_run.get(i).copied().unwrap_or(false),
+                metric: name,
+                phase,
+            }
+        })
+        .collect();
+    RunGauges {
+        namespace: text(&run["metadata"]["namespace"]),
+        name: text(&run["metadata"]["name"]),
+        phase: text(&run["status"]["phase"]),
+        metrics,
+    }
+}
+
+/// 1 for `phase` (an empty one counts as `Pending`), 0 otherwise.
+fn is(phase: &str, candidate: &str) -> i64 {
+    i64::from(phase == candidate || (phase.is_empty() && candidate == "Pending"))
+}
+
+impl Collector for AnalysisRunCache {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let runs: Vec<RunGauges> = self
+            .runs()
+            .iter()
+            .map(|r| gauges(&serde_json::to_value(&**r).unwrap_or_default()))
+            .collect();
+        let mut family = encoder.encode_descriptor(
+            "analysis_run_info",
+            "Information about analysis run.",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for r in &runs {
+            let labels = [
+                ("namespace", r.namespace.as_str()),
+                ("name", r.name.as_str()),
+                ("phase", r.phase.as_str()),
+            ];
+            ConstGauge::new(1i64).encode(family.encode_family(&labels)?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "analysis_run_phase",
+            "Information on the state of the Analysis Run (DEPRECATED - use analysis_run_info)",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for r in &runs {
+            for phase in PHASES {
+                let labels = [
+                    ("namespace", r.namespace.as_str()),
+                    ("name", r.name.as_str()),
+                    ("phase", phase),
+                ];
+                ConstGauge::new(is(&r.phase, phase)).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "analysis_run_metric_type",
+            "Information on the type of a specific metric in the Analysis Runs",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for r in &runs {
+            for m in &r.metrics {
+                let labels = [
+                    ("namespace", r.namespace.as_str()),
+                    ("name", r.name.as_str()),
+                    ("metric", m.metric.as_str()),
+                    ("type", m.kind),
+                ];
+                ConstGauge::new(1i64).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "analysis_run_metric_phase",
+            "Information on the duration of a specific metric in the Analysis Run",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for r in &runs {
+            for m in &r.metrics {
+                let dry_run = if m.dry_run { "true" } else { "false" };
+                for phase in PHASES {
+                    let labels = [
+                        ("namespace", r.namespace.as_str()),
+                        ("name", r.name.as_str()),
+                        ("metric", m.metric.as_str()),
+                        ("type", m.kind),
+                        ("dry_run", dry_run),
+                        ("phase", phase),
+                    ];
+                    ConstGauge::new(is(&m.phase, phase)).encode(family.encode_family(&labels)?)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
