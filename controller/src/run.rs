@@ -133,7 +133,7 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
     let measurer = Arc::new(measure::Measurer::new(
         client.clone(),
         recorder.clone(),
-        measure::dispatch::Providers::from_env(),
+        measure::dispatch::Providers::from_env(client.clone()),
         hooks.metrics.clone(),
     ));
     let run_store = analysis.runs.clone();

@@ -4,55 +4,126 @@
 //! |---|---|
 //! | `prometheus` | an instant query ([`rollgate_providers::PrometheusQuery`]); `address` falls back to `ARGO_ROLLOUTS_PROMETHEUS_ADDRESS`, as in Argo |
 //! | `web` | one request ([`rollgate_providers::WebRequest`]) |
-//! | `job`, `plugin["rollgate/judge"]` | not yet: the measurement is an `Error` saying so |
+//! | `job` | a Kubernetes Job ([`rollgate_providers::job`]), a measurement in flight until the Job ends; in `ARGO_ROLLOUTS_ANALYSIS_JOB_NAMESPACE` when set, as in Argo |
+//! | `plugin["rollgate/judge"]` | not yet: the measurement is an `Error` saying so |
 //! | every other (`datadog`, `newRelic`, `kayenta`, `wavefront`, `cloudWatch`, `graphite`, `influxdb`, `skywalking`, other plugins) | not implemented by this controller: the measurement is an `Error` saying so |
 //!
-//! The metric arrives with its arguments (and Secrets) put in. A provider
-//! that keeps a measurement in flight (a Job) is asked to resume or stop it
-//! through [`Action`]; the providers here finish every measurement at once,
-//! so they take a new one for [`Action::Resume`] and none is ever in flight
-//! to terminate.
+//! The metric arrives with its arguments (and Secrets) put in. A Job stays
+//! in flight: [`Action::Resume`] follows it and [`Action::Terminate`]
+//! deletes it. The other providers finish every measurement at once, so
+//! they take a new one for [`Action::Resume`] and have none in flight to
+//! terminate.
 
 use std::time::SystemTime;
 
 use rollgate_analysis::assess::Outcome;
 use rollgate_analysis::evaluate::Action;
-use rollgate_analysis::types::Metric;
+use rollgate_analysis::in_flight::Progress;
+use rollgate_analysis::types::{AnalysisRunStatus, Metric};
+use rollgate_providers::job::{JobProvider, RunRef};
 use rollgate_providers::{Client, PrometheusQuery, WebRequest};
+use rollout_core::Time;
 
 /// The plugin name of the embedded canary judge.
 pub const JUDGE_PLUGIN: &str = "rollgate/judge";
 
+/// Argo's variable naming the namespace analysis Jobs run in.
+pub const JOB_NAMESPACE_ENV: &str = "ARGO_ROLLOUTS_ANALYSIS_JOB_NAMESPACE";
+
 /// What the providers need besides the metric.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Providers {
     /// The HTTP(S) client of the Prometheus and web providers.
     pub client: Client,
     /// Argo's `ARGO_ROLLOUTS_PROMETHEUS_ADDRESS`: the Prometheus address of
     /// a metric that sets none.
     pub prometheus_address: Option<String>,
+    /// The Job provider; `None`: Job metrics are an error saying so.
+    pub jobs: Option<JobProvider>,
+}
+
+impl std::fmt::Debug for Providers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Providers")
+            .field("prometheus_address", &self.prometheus_address)
+            .field("jobs", &self.jobs.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one provider call answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Taken {
+    /// A measurement finished at once (Prometheus, web, errors).
+    Finished(Outcome),
+    /// A measurement kept in flight, or its end (a Job's).
+    Progress(Progress),
 }
 
 impl Providers {
-    /// The providers with the Prometheus address from the environment, as
-    /// Argo's controller reads it.
-    pub fn from_env() -> Self {
+    /// The providers with the Prometheus address and the Job namespace
+    /// from the environment, as Argo's controller reads them; Jobs through
+    /// `kube`.
+    pub fn from_env(kube: kube::Client) -> Self {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let mut jobs = JobProvider::new(kube);
+        if let Some(namespace) = env(JOB_NAMESPACE_ENV) {
+            jobs = jobs.with_namespace(namespace);
+        }
         Self {
             client: Client::new(),
-            prometheus_address: std::env::var("ARGO_ROLLOUTS_PROMETHEUS_ADDRESS")
-                .ok()
-                .filter(|a| !a.is_empty()),
+            prometheus_address: env("ARGO_ROLLOUTS_PROMETHEUS_ADDRESS"),
+            jobs: Some(jobs),
         }
     }
 
-    /// Takes one measurement of `metric` (its arguments resolved). Every
-    /// failure is an [`Outcome::Error`] whose message names the metric.
+    /// Takes, follows or stops one measurement of `metric` (its arguments
+    /// resolved) of the run `run`, whose status so far is `status`. Every
+    /// failure is an error measurement whose message names the metric.
+    pub async fn take(
+        &self,
+        run: Option<&RunRef>,
+        metric: &Metric,
+        action: Action,
+        status: &AnalysisRunStatus,
+        now: Time,
+    ) -> Taken {
+        if metric.provider.job.is_none() {
+            return Taken::Finished(self.measure(metric, action).await);
+        }
+        let (Some(jobs), Some(run)) = (&self.jobs, run) else {
+            return Taken::Progress(Progress::error(format!(
+                "metric {:?}: Job metrics need a stored AnalysisRun and a Kubernetes client",
+                metric.name
+            )));
+        };
+        let in_flight = status
+            .metric_results
+            .iter()
+            .find(|r| r.name == metric.name)
+            .and_then(|r| r.measurements.last());
+        let answer = match (action, in_flight) {
+            (Action::Measure, _) => jobs.run(run, metric, status, now).await,
+            (Action::Resume, Some(m)) => jobs.resume(run, metric, m, now).await,
+            (Action::Terminate, Some(m)) => jobs.terminate(run, metric, m).await,
+            (Action::Resume | Action::Terminate, None) => {
+                return Taken::Progress(Progress::error(format!(
+                    "metric {:?}: no measurement in flight to follow",
+                    metric.name
+                )));
+            }
+        };
+        Taken::Progress(answer.unwrap_or_else(|e| Progress::error(e.to_string())))
+    }
+
+    /// Takes one measurement of `metric` (its arguments resolved) with a
+    /// provider that finishes at once. Every failure is an
+    /// [`Outcome::Error`] whose message names the metric.
     pub async fn measure(&self, metric: &Metric, action: Action) -> Outcome {
         let provider = &metric.provider;
         if action == Action::Terminate {
-            // Only a provider with measurements in flight has one to stop;
-            // none of those runs here yet.
-            return not_yet(metric, provider.kind());
+            // Only a provider with measurements in flight has one to stop.
+            return not_implemented(metric, provider.kind());
         }
         if let Some(spec) = &provider.prometheus {
             let query = match PrometheusQuery::new(
@@ -79,9 +150,6 @@ impl Providers {
                 Err(e) => Outcome::Error(e.to_string()),
             };
         }
-        if provider.job.is_some() {
-            return not_yet(metric, "job");
-        }
         if let Some(plugins) = &provider.plugin {
             if plugins.contains_key(JUDGE_PLUGIN) {
                 return not_yet(metric, JUDGE_PLUGIN);
@@ -90,6 +158,24 @@ impl Providers {
             return not_implemented(metric, &format!("plugin {}", names.join(", ")));
         }
         not_implemented(metric, provider.kind())
+    }
+
+    /// Collects `metric`'s Jobs of `run` down to `limit`, when it is a Job
+    /// metric (Argo's `GarbageCollect`); a failure is logged and tried
+    /// again at the next trim.
+    pub async fn collect(&self, run: Option<&RunRef>, metric: &Metric, limit: usize) {
+        let (Some(jobs), Some(run), Some(_)) = (&self.jobs, run, &metric.provider.job) else {
+            return;
+        };
+        match jobs.garbage_collect(run, &metric.name, limit).await {
+            Ok(deleted) if !deleted.is_empty() => {
+                tracing::info!(analysisrun = %format!("{}/{}", run.namespace, run.name), metric = %metric.name, ?deleted, "deleted old measurement Jobs");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(analysisrun = %format!("{}/{}", run.namespace, run.name), error = %e, "old measurement Jobs not deleted");
+            }
+        }
     }
 }
 
@@ -130,7 +216,7 @@ fn not_yet(metric: &Metric, provider: &str) -> Outcome {
 /// A provider of Argo's this controller does not implement.
 fn not_implemented(metric: &Metric, provider: &str) -> Outcome {
     Outcome::Error(format!(
-        "metric {:?}: provider {provider} is not implemented by rollgate-controller (it measures prometheus and web metrics)",
+        "metric {:?}: provider {provider} is not implemented by rollgate-controller (it measures prometheus, web and job metrics)",
         metric.name
     ))
 }
@@ -156,24 +242,20 @@ mod tests {
         let providers = Providers::default();
         let cases = [
             (
-                json!({"job": {"spec": {}}}),
-                "metric \"rate\": provider job is not supported by rollgate-controller yet",
-            ),
-            (
                 json!({"plugin": {"rollgate/judge": {}}}),
                 "metric \"rate\": provider rollgate/judge is not supported by rollgate-controller yet",
             ),
             (
                 json!({"datadog": {"query": "x"}}),
-                "metric \"rate\": provider Datadog is not implemented by rollgate-controller (it measures prometheus and web metrics)",
+                "metric \"rate\": provider Datadog is not implemented by rollgate-controller (it measures prometheus, web and job metrics)",
             ),
             (
                 json!({"newRelic": {"query": "x"}}),
-                "metric \"rate\": provider NewRelic is not implemented by rollgate-controller (it measures prometheus and web metrics)",
+                "metric \"rate\": provider NewRelic is not implemented by rollgate-controller (it measures prometheus, web and job metrics)",
             ),
             (
                 json!({"plugin": {"acme/metrics": {}}}),
-                "metric \"rate\": provider plugin acme/metrics is not implemented by rollgate-controller (it measures prometheus and web metrics)",
+                "metric \"rate\": provider plugin acme/metrics is not implemented by rollgate-controller (it measures prometheus, web and job metrics)",
             ),
         ];
         for (provider, expected) in cases {

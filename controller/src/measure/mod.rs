@@ -43,6 +43,8 @@ use kube::{Client, ResourceExt};
 use rollgate_analysis::AnalysisRun;
 use rollgate_analysis::assess::Outcome;
 use rollgate_analysis::evaluate::{self, Decision};
+use rollgate_analysis::in_flight::{self, Progress, Verdict};
+use rollgate_analysis::retention;
 use rollgate_analysis::types::{AnalysisRunSpec, AnalysisRunStatus};
 use rollout_core::{AnalysisPhase, Time};
 use tokio_util::sync::CancellationToken;
@@ -52,7 +54,8 @@ use crate::analysis::run_resource;
 use crate::metrics::Metrics;
 use crate::reconcile::FIELD_MANAGER;
 use crate::reconcile::events::Recorder;
-use dispatch::Providers;
+use dispatch::{Providers, Taken};
+use rollgate_providers::job::RunRef;
 use secrets::{SecretError, Secrets};
 
 /// Argo's `--analysis-threads` default: runs reconciled at once.
@@ -169,7 +172,16 @@ pub async fn reconcile(object: Arc<DynamicObject>, measurer: &Measurer) -> Resul
             if old.as_ref().is_some_and(|s| s.phase().is_completed()) {
                 return Ok(Action::await_change());
             }
-            let (new, next) = step(&run.spec, old.as_ref(), &namespace, &name, measurer).await?;
+            let run_ref = RunRef::of(&run);
+            let (new, next) = step(
+                &run.spec,
+                old.as_ref(),
+                run_ref.as_ref(),
+                &namespace,
+                &name,
+                measurer,
+            )
+            .await?;
             (old, new, next)
         }
         Err(e) => {
@@ -202,11 +214,13 @@ fn now() -> Time {
 async fn step(
     spec: &AnalysisRunSpec,
     old: Option<&AnalysisRunStatus>,
+    run: Option<&RunRef>,
     namespace: &str,
     name: &str,
     measurer: &Measurer,
 ) -> Result<(AnalysisRunStatus, Option<Time>), Error> {
     let first = evaluate::decide(spec, old, now());
+    collect(spec, old, &first.status, run, measurer).await;
     if first.measure.is_empty() {
         return Ok((first.status, first.next_reconcile));
     }
@@ -241,21 +255,31 @@ async fn step(
     }
     tracing::info!(analysisrun = %format!("{namespace}/{name}"), measurements = metrics.len(), "taking measurements");
     let secrets = &secrets;
+    let so_far = &status;
     let taken = futures::future::join_all(metrics.iter().map(|(metric, action)| async move {
         let started = now();
-        let outcome = measurer.providers.measure(metric, *action).await;
-        (metric, redact(outcome, secrets), started, now())
+        let taken = measurer
+            .providers
+            .take(run, metric, *action, so_far, started)
+            .await;
+        (metric, *action, redact(taken, secrets), started, now())
     }))
     .await;
-    for (resolved, outcome, started, finished) in taken {
+    for (resolved, action, taken, started, finished) in taken {
         let metric = resolved.name.as_str();
         let first = !status.metric_results.iter().any(|r| r.name == metric);
-        if let Outcome::Error(message) = &outcome {
+        if let Some(message) = failure(&taken) {
             tracing::warn!(analysisrun = %format!("{namespace}/{name}"), metric, error = %message, "measurement had an error");
         }
-        if let Err(e) =
-            evaluate::record_measurement(spec, &mut status, metric, outcome, started, finished)
-        {
+        let recorded = match taken {
+            Taken::Finished(outcome) => {
+                evaluate::record_measurement(spec, &mut status, metric, outcome, started, finished)
+            }
+            Taken::Progress(progress) => {
+                in_flight::record_progress(spec, &mut status, metric, action, progress, finished)
+            }
+        };
+        if let Err(e) = recorded {
             tracing::warn!(analysisrun = %format!("{namespace}/{name}"), metric, error = %e, "measurement not recorded");
         }
         if first && let Some(result) = status.metric_results.iter_mut().find(|r| r.name == metric) {
@@ -267,7 +291,37 @@ async fn step(
         }
     }
     let second = evaluate::decide(spec, Some(&status), now());
+    collect(spec, Some(&status), &second.status, run, measurer).await;
     Ok((second.status, second.next_reconcile))
+}
+
+/// Has the providers collect what they keep per measurement (a Job
+/// metric's Jobs) for every metric `decide` trimmed from `before` to
+/// `after`, down to the same number.
+async fn collect(
+    spec: &AnalysisRunSpec,
+    before: Option<&AnalysisRunStatus>,
+    after: &AnalysisRunStatus,
+    run: Option<&RunRef>,
+    measurer: &Measurer,
+) {
+    for trimmed in retention::trimmed(before, after) {
+        if let Some(metric) = spec.metrics.iter().find(|m| m.name == trimmed.metric) {
+            measurer.providers.collect(run, metric, trimmed.limit).await;
+        }
+    }
+}
+
+/// The error message of a measurement that failed, if it did.
+fn failure(taken: &Taken) -> Option<&str> {
+    match taken {
+        Taken::Finished(Outcome::Error(message)) => Some(message),
+        Taken::Progress(Progress::Finished {
+            verdict: Verdict::Error,
+            message,
+        }) => Some(message),
+        _ => None,
+    }
 }
 
 /// Argo's end of a run whose arguments do not resolve: `Error`, with the
@@ -278,15 +332,33 @@ fn unresolved(mut status: AnalysisRunStatus, problem: &str) -> AnalysisRunStatus
     status
 }
 
-/// The outcome with every Secret's value replaced, in the message and in
-/// the recorded text.
-fn redact(outcome: Outcome, secrets: &Secrets) -> Outcome {
-    match outcome {
-        Outcome::Error(message) => Outcome::Error(secrets.redact(&message)),
-        Outcome::Value { result, text } => Outcome::Value {
+/// What was taken with every Secret's value replaced, in the messages, the
+/// recorded text and the metadata.
+fn redact(taken: Taken, secrets: &Secrets) -> Taken {
+    match taken {
+        Taken::Finished(Outcome::Error(message)) => {
+            Taken::Finished(Outcome::Error(secrets.redact(&message)))
+        }
+        Taken::Finished(Outcome::Value { result, text }) => Taken::Finished(Outcome::Value {
             result,
             text: secrets.redact(&text),
-        },
+        }),
+        Taken::Progress(Progress::Finished { verdict, message }) => {
+            Taken::Progress(Progress::Finished {
+                verdict,
+                message: secrets.redact(&message),
+            })
+        }
+        Taken::Progress(Progress::Running {
+            resume_at,
+            metadata,
+        }) => Taken::Progress(Progress::Running {
+            resume_at,
+            metadata: metadata
+                .into_iter()
+                .map(|(k, v)| (k, secrets.redact(&v)))
+                .collect(),
+        }),
     }
 }
 
