@@ -4,8 +4,9 @@
 //! to its end. Each fails with an error naming the metric, the address
 //! (or Job) and what failed.
 //!
-//! - [`PrometheusQuery`]: an instant query (`/api/v1/query`); a scalar is a
-//!   number, a vector an array of numbers (`result[0]`).
+//! - [`PrometheusQuery`]: an instant query (`/api/v1/query`), or with
+//!   `rangeQuery` a range query (`/api/v1/query_range`); a scalar is a
+//!   number, a vector or a matrix an array of numbers (`result[0]`).
 //! - [`WebRequest`]: a `GET`, `POST` or `PUT` whose JSON answer is read
 //!   with a Kubernetes JSONPath (`{$.data.ok}`), or whose text is the value
 //!   when it is not JSON.
