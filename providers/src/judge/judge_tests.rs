@@ -164,15 +164,9 @@ fn the_documented_template_reads_and_judges_without_conditions() {
         .map(|l| l.strip_prefix(' ').unwrap_or(l))
         .collect::<Vec<_>>()
         .join("\n");
-    let start = docs.find("```yaml\n").unwrap() + "```yaml\n".len();
-    let yaml = &docs[start..start + docs[start..].find("```").unwrap()];
-    let template: serde_json::Value = serde_yaml_ng::from_str(yaml).unwrap();
-    let metric = template["spec"]["metrics"][0].to_string();
-    // As the run's arguments would be substituted.
-    let metric = metric
-        .replace("{{args.canary-hash}}", "6f9c7d")
-        .replace("{{args.stable-hash}}", "5b8d4c");
-    let metric: Metric = serde_json::from_str(&metric).unwrap();
+    let template: serde_json::Value =
+        serde_yaml_ng::from_str(yaml_block(&docs, "```yaml")).unwrap();
+    let metric = documented(&template["spec"]["metrics"][0]);
     let judge = CanaryJudge::of(&metric, None, None).unwrap();
     assert_eq!(judge.config().metrics.len(), 2);
     assert_eq!(
@@ -183,4 +177,30 @@ fn the_documented_template_reads_and_judges_without_conditions() {
         Conditions::of(&metric).describe(),
         r#"successCondition "result.result == "Pass"" and failureCondition "result.result == "Fail"""#
     );
+}
+
+#[test]
+fn the_readmes_example_reads() {
+    let readme = include_str!("../../../README.md");
+    let at = readme.find("rollgate/judge:").unwrap();
+    let start = readme[..at].rfind("```yaml").unwrap();
+    let metrics: serde_json::Value =
+        serde_yaml_ng::from_str(yaml_block(&readme[start..], "```yaml")).unwrap();
+    let judge = CanaryJudge::of(&documented(&metrics["metrics"][0]), None, None).unwrap();
+    assert_eq!(judge.config().metrics[0].name, "latency-p99");
+}
+
+/// The text of the first block opened by `fence` in `text`.
+fn yaml_block<'t>(text: &'t str, fence: &str) -> &'t str {
+    let start = text.find(fence).unwrap() + fence.len() + 1;
+    &text[start..start + text[start..].find("```").unwrap()]
+}
+
+/// A documented metric, its arguments substituted as a run's would be.
+fn documented(metric: &serde_json::Value) -> Metric {
+    let text = metric
+        .to_string()
+        .replace("{{args.canary-hash}}", "6f9c7d")
+        .replace("{{args.stable-hash}}", "5b8d4c");
+    serde_json::from_str(&text).unwrap()
 }

@@ -78,7 +78,7 @@
 //! score) and `result.metrics.NAME` (a judge metric's `classification`,
 //! `reason`, `canary` and `baseline` `count`/`median`/`mean`, and, when
 //! compared, `comparison.test.pValue`, `comparison.shift`, `effectSize`).
-//! Its `value` is `{"result":"Fail","score":40}`; its message the verdict's
+//! Its `value` is `{"result":"Fail","score":40.0}`; its message the verdict's
 //! table. A metric without conditions takes
 //! [`JUDGE_SUCCESS_CONDITION`](rollgate_analysis::condition::JUDGE_SUCCESS_CONDITION)
 //! and
@@ -238,10 +238,10 @@ impl CanaryJudge {
                 sides[s] = match measured.result {
                     MetricResult::Numbers(values) => values,
                     MetricResult::Number(value) => vec![value],
-                    other => {
-                        return Err(fail(Failure::PrometheusResponse(format!(
-                            "expected a matrix of samples, found {other:?}"
-                        ))));
+                    MetricResult::Json(_) | MetricResult::Text(_) => {
+                        return Err(fail(Failure::PrometheusResponse(
+                            "expected a matrix of samples".to_owned(),
+                        )));
                     }
                 };
             }

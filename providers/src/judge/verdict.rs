@@ -15,7 +15,7 @@ pub struct Judgement {
     /// `metrics` and `groups` keyed by name (numbers that are not defined,
     /// such as the median of no samples, are null).
     pub result: Value,
-    /// The measurement's `value`: `{"result":"Fail","score":40}`.
+    /// The measurement's `value`: `{"result":"Fail","score":40.0}`.
     pub value: String,
     /// The measurement's message: the verdict's summary line and table.
     pub message: String,
