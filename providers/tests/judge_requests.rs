@@ -206,3 +206,25 @@ async fn data_for_some_metrics_only_is_judged_by_kayentas_rules() {
         Some("critical metric errors is NoData: the canary has no samples")
     );
 }
+
+#[tokio::test]
+async fn prometheus_warnings_are_kept_with_their_judge_metric_and_side() {
+    let server = Server::start(|request| {
+        let reply = answer(request, 1.0);
+        let mut body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        body["warnings"] = json!(["results may be partial"]);
+        Reply::json(200, &body.to_string())
+    })
+    .await;
+    let judge = CanaryJudge::new("judge", &block(&server.url("")), None, None).unwrap();
+    let judgement = judge.measure(&Client::new(), at()).await.unwrap();
+    assert_eq!(
+        judgement.warnings,
+        [
+            "latency (canary): results may be partial",
+            "latency (baseline): results may be partial",
+            "errors (canary): results may be partial",
+            "errors (baseline): results may be partial",
+        ]
+    );
+}

@@ -40,7 +40,7 @@ fn judged(canary_factor: f64, p99_factor: f64) -> Judgement {
         ],
     )
     .unwrap();
-    Judgement::new(verdict)
+    Judgement::new(verdict, Vec::new())
 }
 
 fn judge_metric(success: Option<&str>) -> Metric {

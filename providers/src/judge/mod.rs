@@ -227,6 +227,7 @@ impl CanaryJudge {
     /// judges the samples.
     pub async fn measure(&self, client: &Client, now: SystemTime) -> Result<Judgement, Error> {
         let mut samples: Vec<[Vec<f64>; 2]> = Vec::with_capacity(self.queries.len());
+        let mut warnings = Vec::new();
         for (i, pair) in self.queries.iter().enumerate() {
             let mut sides: [Vec<f64>; 2] = Default::default();
             for (s, query) in pair.iter().enumerate() {
@@ -235,6 +236,12 @@ impl CanaryJudge {
                     .measure(client, now)
                     .await
                     .map_err(|e| fail(e.failure))?;
+                warnings.extend(
+                    measured
+                        .warnings
+                        .iter()
+                        .map(|w| format!("{} ({}): {w}", self.config.metrics[i].name, SIDES[s])),
+                );
                 sides[s] = match measured.result {
                     MetricResult::Numbers(values) => values,
                     MetricResult::Number(value) => vec![value],
@@ -288,7 +295,7 @@ impl CanaryJudge {
                 failure: Failure::NoData(missing.join("; ")),
             });
         }
-        Ok(Judgement::new(verdict))
+        Ok(Judgement::new(verdict, warnings))
     }
 
     fn query_failed(

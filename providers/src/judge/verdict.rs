@@ -19,10 +19,13 @@ pub struct Judgement {
     pub value: String,
     /// The measurement's message: the verdict's summary line and table.
     pub message: String,
+    /// Prometheus' warnings, each after its judge metric and side
+    /// (`latency (canary): ...`), for the measurement's metadata.
+    pub warnings: Vec<String>,
 }
 
 impl Judgement {
-    pub(super) fn new(verdict: Verdict) -> Self {
+    pub(super) fn new(verdict: Verdict, warnings: Vec<String>) -> Self {
         let mut result = serde_json::to_value(&verdict).unwrap_or_default();
         if let Value::Object(object) = &mut result {
             for key in ["metrics", "groups"] {
@@ -42,6 +45,7 @@ impl Judgement {
             result,
             value,
             message,
+            warnings,
         }
     }
 

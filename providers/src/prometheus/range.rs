@@ -10,9 +10,10 @@
 //!
 //! Where Rollgate differs: the expressions are compiled and `step` parsed
 //! when the metric is checked, so a typo is a configuration error naming
-//! the field rather than an error at every measurement; and `now()` is
-//! the measurement's time as the caller gives it, so a measurement reads
-//! one clock throughout.
+//! the field rather than an error at every measurement; a `step` of 0 or
+//! less and a `start` after `end` are refused before sending (Argo sends
+//! them and Prometheus refuses them); and `now()` is the measurement's time
+//! as the caller gives it, so a measurement reads one clock throughout.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
