@@ -176,6 +176,13 @@ async fn no_data_for_any_judge_metric_is_an_error_naming_each() {
             server.url("/api/v1/query_range")
         )
     );
+    // A metric that nanStrategy replace passes without samples is no data
+    // either.
+    let mut replacing = block(&server.url(""));
+    replacing["metrics"][1]["nanStrategy"] = json!("replace");
+    let judge = CanaryJudge::new("judge", &replacing, None, None).unwrap();
+    let error = judge.measure(&Client::new(), at()).await.unwrap_err();
+    assert!(matches!(error.failure, Failure::NoData(_)), "{error}");
 }
 
 #[tokio::test]

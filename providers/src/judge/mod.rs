@@ -99,7 +99,7 @@ mod verdict;
 use std::time::SystemTime;
 
 use rollgate_analysis::types::{JUDGE_PLUGIN, Metric};
-use rollgate_judge::{Classification, JudgeConfig, Samples};
+use rollgate_judge::{JudgeConfig, Samples};
 
 use crate::auth::Credentials;
 use crate::client::Client;
@@ -270,10 +270,12 @@ impl CanaryJudge {
             address: self.address.clone(),
             failure: Failure::Judge(e.to_string()),
         })?;
+        // Samples on both sides, after NaN handling: a metric that
+        // `nanStrategy: replace` passes without any does not count.
         let compared = verdict
             .metrics
             .iter()
-            .any(|m| !m.muted && m.classification != Classification::NoData);
+            .any(|m| !m.muted && m.canary.count > 0 && m.baseline.count > 0);
         if !compared {
             let missing: Vec<String> = verdict
                 .metrics
