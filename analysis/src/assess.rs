@@ -7,7 +7,7 @@ use expr::Value;
 use rollout_core::intstr::IntOrString;
 use rollout_core::{AnalysisPhase, Time};
 
-use crate::condition::{Conditions, describe_conditions};
+use crate::condition::{Conditions, describe_conditions, effective};
 use crate::types::{Measurement, Metric, MetricResult, RunSummary, parse_phase};
 
 /// Errors in a row tolerated when a metric does not say (Argo's
@@ -48,6 +48,17 @@ pub enum Outcome {
         /// The value as the measurement records it.
         text: String,
     },
+    /// A value with an account of how it was reached (the judge's
+    /// per-metric table), assessed as [`Outcome::Value`] and kept as the
+    /// measurement's message.
+    Explained {
+        /// The value as conditions see it (`result`).
+        result: Value,
+        /// The value as the measurement records it.
+        text: String,
+        /// The measurement's message.
+        message: String,
+    },
     /// The measurement could not be taken; the message says why.
     Error(String),
 }
@@ -82,6 +93,14 @@ pub fn record(
         Outcome::Value { result: v, text } => match conditions.assess(&v) {
             Ok(phase) => (phase, text, String::new()),
             Err(message) => (AnalysisPhase::Error, text, message),
+        },
+        Outcome::Explained {
+            result: v,
+            text,
+            message,
+        } => match conditions.assess(&v) {
+            Ok(phase) => (phase, text, message),
+            Err(error) => (AnalysisPhase::Error, text, format!("{error}\n{message}")),
         },
         Outcome::Error(message) => (AnalysisPhase::Error, String::new(), message),
     };
@@ -360,10 +379,8 @@ pub fn explain(metric: &Metric, result: &MetricResult, phase: AnalysisPhase) -> 
     if values.is_empty() {
         return String::new();
     }
-    let conditions = describe_conditions(
-        metric.success_condition.as_deref(),
-        metric.failure_condition.as_deref(),
-    );
+    let (success, failure) = effective(metric);
+    let conditions = describe_conditions(success, failure);
     if conditions.is_empty() {
         format!(" (values [{}])", values.join(", "))
     } else {

@@ -63,6 +63,25 @@ pub enum Failure {
     /// A result type the conditions cannot read (Argo's words).
     #[error("Prometheus metric type not supported (result type {0:?})")]
     UnsupportedResultType(String),
+    /// A query of the judge failed.
+    #[error("{field} (judge metric {judge_metric:?}, the {side}'s query): {failure}")]
+    JudgeQuery {
+        /// The query's field path, such as
+        /// `provider.plugin["rollgate/judge"].metrics[0].query`.
+        field: String,
+        /// The judge metric's name.
+        judge_metric: String,
+        /// `canary` or `baseline`.
+        side: &'static str,
+        /// What failed.
+        failure: Box<Self>,
+    },
+    /// No judge metric has samples for both the canary and the baseline.
+    #[error("no data to judge: {0}")]
+    NoData(String),
+    /// The judge refused the samples.
+    #[error("the judge refused the samples: {0}")]
+    Judge(String),
     /// `jsonPath` does not parse.
     #[error("provider.web.jsonPath: {path:?} is not a JSONPath such as {{$.data.ok}}: {problem}")]
     JsonPath {

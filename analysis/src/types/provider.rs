@@ -48,7 +48,21 @@ pub struct MetricProvider {
     pub plugin: Option<BTreeMap<String, Value>>,
 }
 
+/// The plugin name of Rollgate's embedded canary judge
+/// (`provider.plugin["rollgate/judge"]`), measured by
+/// `rollgate_providers::judge`.
+pub const JUDGE_PLUGIN: &str = "rollgate/judge";
+
 impl MetricProvider {
+    /// Whether the provider is the embedded canary judge and nothing else.
+    pub fn is_judge(&self) -> bool {
+        self.count() == 1
+            && self
+                .plugin
+                .as_ref()
+                .is_some_and(|p| p.contains_key(JUDGE_PLUGIN))
+    }
+
     /// How many providers are set (a plugin counts once per entry, as in Argo).
     pub fn count(&self) -> usize {
         [
