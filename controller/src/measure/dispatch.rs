@@ -5,7 +5,7 @@
 //! | `prometheus` | an instant query ([`rollgate_providers::PrometheusQuery`]); `address` falls back to `ARGO_ROLLOUTS_PROMETHEUS_ADDRESS`, as in Argo |
 //! | `web` | one request ([`rollgate_providers::WebRequest`]) |
 //! | `job` | a Kubernetes Job ([`rollgate_providers::job`]), a measurement in flight until the Job ends; in `ARGO_ROLLOUTS_ANALYSIS_JOB_NAMESPACE` when set, as in Argo |
-//! | `plugin["rollgate/judge"]` | not yet: the measurement is an `Error` saying so |
+//! | `plugin["rollgate/judge"]` | the embedded canary judge ([`rollgate_providers::judge`]): range queries for the canary and the baseline, judged; the verdict's table is the measurement's message; its Prometheus `address` falls back as a `prometheus` metric's |
 //! | every other (`datadog`, `newRelic`, `kayenta`, `wavefront`, `cloudWatch`, `graphite`, `influxdb`, `skywalking`, other plugins) | not implemented by this controller: the measurement is an `Error` saying so |
 //!
 //! The metric arrives with its arguments (and Secrets) put in. A Job stays
@@ -21,11 +21,11 @@ use rollgate_analysis::evaluate::Action;
 use rollgate_analysis::in_flight::Progress;
 use rollgate_analysis::types::{AnalysisRunStatus, Metric};
 use rollgate_providers::job::{JobProvider, RunRef};
+use rollgate_providers::judge::CanaryJudge;
 use rollgate_providers::{Client, PrometheusQuery, WebRequest};
 use rollout_core::Time;
 
-/// The plugin name of the embedded canary judge.
-pub const JUDGE_PLUGIN: &str = "rollgate/judge";
+pub use rollgate_analysis::types::JUDGE_PLUGIN;
 
 /// Argo's variable naming the namespace analysis Jobs run in.
 pub const JOB_NAMESPACE_ENV: &str = "ARGO_ROLLOUTS_ANALYSIS_JOB_NAMESPACE";
@@ -152,7 +152,15 @@ impl Providers {
         }
         if let Some(plugins) = &provider.plugin {
             if plugins.contains_key(JUDGE_PLUGIN) {
-                return not_yet(metric, JUDGE_PLUGIN);
+                let judge = match CanaryJudge::of(metric, None, self.prometheus_address.as_deref())
+                {
+                    Ok(judge) => judge,
+                    Err(e) => return Outcome::Error(e.to_string()),
+                };
+                return match judge.measure(&self.client, SystemTime::now()).await {
+                    Ok(judgement) => judgement.outcome(),
+                    Err(e) => Outcome::Error(e.to_string()),
+                };
             }
             let names: Vec<&str> = plugins.keys().map(String::as_str).collect();
             return not_implemented(metric, &format!("plugin {}", names.join(", ")));
@@ -205,18 +213,10 @@ pub fn metadata(metric: &Metric) -> std::collections::BTreeMap<String, String> {
         .collect()
 }
 
-/// A provider Rollgate is adding: the measurement is an error until it lands.
-fn not_yet(metric: &Metric, provider: &str) -> Outcome {
-    Outcome::Error(format!(
-        "metric {:?}: provider {provider} is not supported by rollgate-controller yet",
-        metric.name
-    ))
-}
-
 /// A provider of Argo's this controller does not implement.
 fn not_implemented(metric: &Metric, provider: &str) -> Outcome {
     Outcome::Error(format!(
-        "metric {:?}: provider {provider} is not implemented by rollgate-controller (it measures prometheus, web and job metrics)",
+        "metric {:?}: provider {provider} is not implemented by rollgate-controller (it measures prometheus, web, job and rollgate/judge metrics)",
         metric.name
     ))
 }
@@ -233,7 +233,9 @@ mod tests {
     fn error_of(outcome: Outcome) -> String {
         match outcome {
             Outcome::Error(message) => message,
-            Outcome::Value { text, .. } => panic!("expected an error, measured {text}"),
+            Outcome::Value { text, .. } | Outcome::Explained { text, .. } => {
+                panic!("expected an error, measured {text}")
+            }
         }
     }
 
@@ -242,20 +244,16 @@ mod tests {
         let providers = Providers::default();
         let cases = [
             (
-                json!({"plugin": {"rollgate/judge": {}}}),
-                "metric \"rate\": provider rollgate/judge is not supported by rollgate-controller yet",
-            ),
-            (
                 json!({"datadog": {"query": "x"}}),
-                "metric \"rate\": provider Datadog is not implemented by rollgate-controller (it measures prometheus, web and job metrics)",
+                "metric \"rate\": provider Datadog is not implemented by rollgate-controller (it measures prometheus, web, job and rollgate/judge metrics)",
             ),
             (
                 json!({"newRelic": {"query": "x"}}),
-                "metric \"rate\": provider NewRelic is not implemented by rollgate-controller (it measures prometheus, web and job metrics)",
+                "metric \"rate\": provider NewRelic is not implemented by rollgate-controller (it measures prometheus, web, job and rollgate/judge metrics)",
             ),
             (
                 json!({"plugin": {"acme/metrics": {}}}),
-                "metric \"rate\": provider plugin acme/metrics is not implemented by rollgate-controller (it measures prometheus, web and job metrics)",
+                "metric \"rate\": provider plugin acme/metrics is not implemented by rollgate-controller (it measures prometheus, web, job and rollgate/judge metrics)",
             ),
         ];
         for (provider, expected) in cases {

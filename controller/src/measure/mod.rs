@@ -343,6 +343,15 @@ fn redact(taken: Taken, secrets: &Secrets) -> Taken {
             result,
             text: secrets.redact(&text),
         }),
+        Taken::Finished(Outcome::Explained {
+            result,
+            text,
+            message,
+        }) => Taken::Finished(Outcome::Explained {
+            result,
+            text: secrets.redact(&text),
+            message: secrets.redact(&message),
+        }),
         Taken::Progress(Progress::Finished { verdict, message }) => {
             Taken::Progress(Progress::Finished {
                 verdict,
