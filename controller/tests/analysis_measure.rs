@@ -315,6 +315,24 @@ async fn a_run_written_by_hand_is_measured_to_completion() {
         events(&cluster, "AnalysisRun", "smoke", "AnalysisRunSuccessful").await,
         ["Analysis Completed. Result: Successful"]
     );
+    // One status write per look that measured, none once it is complete.
+    let writes = || {
+        cluster
+            .audited_requests("analysisruns", "smoke")
+            .into_iter()
+            .filter(|r| r.verb == "patch" && r.user_agent.starts_with("rollgate-controller/"))
+            .count()
+    };
+    cluster.audit_barrier().await;
+    assert_eq!(
+        writes(),
+        2,
+        "{:?}",
+        cluster.audited_requests("analysisruns", "smoke")
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    cluster.audit_barrier().await;
+    assert_eq!(writes(), 2, "writes to a completed run");
     let (code, metrics) = http_get(controller.metrics_port, "/metrics").await.unwrap();
     assert_eq!(code, 200);
     let ns = &cluster.namespace;
