@@ -23,6 +23,25 @@ use rollgate_providers::{Client, PrometheusQuery, WebRequest};
 /// The plugin name of the embedded canary judge.
 pub const JUDGE_PLUGIN: &str = "rollgate/judge";
 
+/// One measurement as a provider took it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Taken {
+    /// The value, or why there is none.
+    pub outcome: Outcome,
+    /// The measurement's metadata: Prometheus' warnings (`warnings`,
+    /// each quoted, as Argo writes them).
+    pub metadata: std::collections::BTreeMap<String, String>,
+}
+
+impl From<Outcome> for Taken {
+    fn from(outcome: Outcome) -> Self {
+        Self {
+            outcome,
+            metadata: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
 /// What the providers need besides the metric.
 #[derive(Debug, Clone, Default)]
 pub struct Providers {
@@ -47,12 +66,12 @@ impl Providers {
 
     /// Takes one measurement of `metric` (its arguments resolved). Every
     /// failure is an [`Outcome::Error`] whose message names the metric.
-    pub async fn measure(&self, metric: &Metric, action: Action) -> Outcome {
+    pub async fn measure(&self, metric: &Metric, action: Action) -> Taken {
         let provider = &metric.provider;
         if action == Action::Terminate {
             // Only a provider with measurements in flight has one to stop;
             // none of those runs here yet.
-            return not_yet(metric, provider.kind());
+            return not_yet(metric, provider.kind()).into();
         }
         if let Some(spec) = &provider.prometheus {
             let query = match PrometheusQuery::new(
@@ -62,34 +81,41 @@ impl Providers {
                 self.prometheus_address.as_deref(),
             ) {
                 Ok(query) => query,
-                Err(e) => return Outcome::Error(e.to_string()),
+                Err(e) => return Outcome::Error(e.to_string()).into(),
             };
             return match query.measure(&self.client, SystemTime::now()).await {
-                Ok(measured) => measured.into_outcome(),
-                Err(e) => Outcome::Error(e.to_string()),
+                Ok(measured) => Taken {
+                    metadata: measured
+                        .warnings_metadata()
+                        .map(|w| ("warnings".to_owned(), w))
+                        .into_iter()
+                        .collect(),
+                    outcome: measured.into_outcome(),
+                },
+                Err(e) => Outcome::Error(e.to_string()).into(),
             };
         }
         if let Some(spec) = &provider.web {
             let request = match WebRequest::new(&metric.name, spec, None) {
                 Ok(request) => request,
-                Err(e) => return Outcome::Error(e.to_string()),
+                Err(e) => return Outcome::Error(e.to_string()).into(),
             };
             return match request.measure(&self.client).await {
-                Ok(measured) => measured.into_outcome(),
-                Err(e) => Outcome::Error(e.to_string()),
+                Ok(measured) => measured.into_outcome().into(),
+                Err(e) => Outcome::Error(e.to_string()).into(),
             };
         }
         if provider.job.is_some() {
-            return not_yet(metric, "job");
+            return not_yet(metric, "job").into();
         }
         if let Some(plugins) = &provider.plugin {
             if plugins.contains_key(JUDGE_PLUGIN) {
-                return not_yet(metric, JUDGE_PLUGIN);
+                return not_yet(metric, JUDGE_PLUGIN).into();
             }
             let names: Vec<&str> = plugins.keys().map(String::as_str).collect();
-            return not_implemented(metric, &format!("plugin {}", names.join(", ")));
+            return not_implemented(metric, &format!("plugin {}", names.join(", "))).into();
         }
-        not_implemented(metric, provider.kind())
+        not_implemented(metric, provider.kind()).into()
     }
 }
 
@@ -144,8 +170,8 @@ mod tests {
         serde_json::from_value(json!({"name": "rate", "provider": provider})).unwrap()
     }
 
-    fn error_of(outcome: Outcome) -> String {
-        match outcome {
+    fn error_of(taken: Taken) -> String {
+        match taken.outcome {
             Outcome::Error(message) => message,
             Outcome::Value { text, .. } => panic!("expected an error, measured {text}"),
         }

@@ -243,11 +243,12 @@ async fn step(
     let secrets = &secrets;
     let taken = futures::future::join_all(metrics.iter().map(|(metric, action)| async move {
         let started = now();
-        let outcome = measurer.providers.measure(metric, *action).await;
-        (metric, redact(outcome, secrets), started, now())
+        let taken = measurer.providers.measure(metric, *action).await;
+        (metric, taken, started, now())
     }))
     .await;
-    for (resolved, outcome, started, finished) in taken {
+    for (resolved, taken, started, finished) in taken {
+        let outcome = redact(taken.outcome, secrets);
         let metric = resolved.name.as_str();
         let first = !status.metric_results.iter().any(|r| r.name == metric);
         if let Outcome::Error(message) = &outcome {
@@ -257,6 +258,19 @@ async fn step(
             evaluate::record_measurement(spec, &mut status, metric, outcome, started, finished)
         {
             tracing::warn!(analysisrun = %format!("{namespace}/{name}"), metric, error = %e, "measurement not recorded");
+        }
+        if !taken.metadata.is_empty()
+            && let Some(last) = status
+                .metric_results
+                .iter_mut()
+                .find(|r| r.name == metric)
+                .and_then(|r| r.measurements.last_mut())
+        {
+            last.metadata = taken
+                .metadata
+                .into_iter()
+                .map(|(k, v)| (k, secrets.redact(&v)))
+                .collect();
         }
         if first && let Some(result) = status.metric_results.iter_mut().find(|r| r.name == metric) {
             // Argo's provider metadata, on the result it creates.

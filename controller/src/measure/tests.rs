@@ -389,7 +389,7 @@ async fn a_run_our_write_has_not_reached_yet_is_not_measured_again() {
 async fn a_prometheus_metric_with_basic_auth_from_a_secret_records_its_resolved_query() {
     let (address, mut requests) = web_server(
         200,
-        r#"{"status": "success", "data": {"resultType": "vector",
+        r#"{"status": "success", "warnings": ["partial response"], "data": {"resultType": "vector",
             "result": [{"metric": {}, "value": [1764669600, "0.8"]}]}}"#,
     )
     .await;
@@ -424,6 +424,10 @@ async fn a_prometheus_metric_with_basic_auth_from_a_secret_records_its_resolved_
         json!({"ResolvedPrometheusQuery": "sum(rate(ok{hash=\"abc123\"}[1m]))"})
     );
     assert_eq!(result["measurements"][0]["value"], "[0.8]");
+    assert_eq!(
+        result["measurements"][0]["metadata"],
+        json!({"warnings": "\"partial response\""})
+    );
     let head = requests.recv().await.unwrap();
     assert!(head.starts_with("POST /api/v1/query HTTP/1.1"), "{head}");
     let basic = base64::engine::general_purpose::STANDARD.encode("argo:pr0m-pw");
