@@ -18,17 +18,19 @@
 //!    run that completed;
 //! 5. a requeue at the next measurement's time.
 //!
-//! A completed run is not touched; `spec.terminate` ends it as Argo does
+//! A completed run is not measured again, and is deleted when its
+//! `ttlStrategy` says ([`ttl`]); `spec.terminate` ends a run as Argo does
 //! (the evaluator's rules). A spec that does not read ends the run in
 //! `Error` naming the field. Where Rollgate differs from Argo: Secrets are
 //! read only when a measurement is due (Argo reads them at every
 //! reconcile), a failure to reach the API server while reading one is
-//! retried rather than ending the run, and `ttlStrategy` (deleting a
-//! completed run) is not applied yet.
+//! retried rather than ending the run, and the status is written over the
+//! version read (Argo's patch has no precondition).
 
 pub mod dispatch;
 pub mod secrets;
 pub mod status;
+pub mod ttl;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -166,8 +168,8 @@ pub async fn reconcile(object: Arc<DynamicObject>, measurer: &Measurer) -> Resul
     let (old, new, next) = match AnalysisRun::from_value(value) {
         Ok(run) => {
             let old = run.status.clone();
-            if old.as_ref().is_some_and(|s| s.phase().is_completed()) {
-                return Ok(Action::await_change());
+            if let Some(old) = old.as_ref().filter(|s| s.phase().is_completed()) {
+                return collect(&run.spec, old, &namespace, &name, measurer).await;
             }
             let (new, next) = step(&run.spec, old.as_ref(), &namespace, &name, measurer).await?;
             (old, new, next)
@@ -191,6 +193,36 @@ pub async fn reconcile(object: Arc<DynamicObject>, measurer: &Measurer) -> Resul
         Some(due) => Action::requeue(due.saturating_since(now())),
         None => Action::await_change(),
     })
+}
+
+/// A completed run: deleted once its `ttlStrategy` says so ([`ttl`]),
+/// looked at again then, or left alone.
+async fn collect(
+    spec: &AnalysisRunSpec,
+    status: &AnalysisRunStatus,
+    namespace: &str,
+    name: &str,
+    measurer: &Measurer,
+) -> Result<Action, Error> {
+    let Some(expires) = ttl::expires_at(spec, status) else {
+        return Ok(Action::await_change());
+    };
+    let now = now();
+    if expires > now {
+        return Ok(Action::requeue(expires.saturating_since(now)));
+    }
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(measurer.client.clone(), namespace, &run_resource());
+    match api.delete(name, &Default::default()).await {
+        Ok(_) => {
+            tracing::info!(analysisrun = %format!("{namespace}/{name}"), "deleted: its ttlStrategy expired");
+            Ok(Action::await_change())
+        }
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(Action::await_change()),
+        Err(e) => Err(Error::api(format!(
+            "deleting AnalysisRun {namespace}/{name} past its ttlStrategy"
+        ))(e)),
+    }
 }
 
 fn now() -> Time {
