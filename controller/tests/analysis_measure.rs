@@ -348,4 +348,31 @@ async fn a_run_written_by_hand_is_measured_to_completion() {
     ] {
         assert!(metrics.contains(&series), "no {series} in:\n{metrics}");
     }
+
+    // A run with a ttlStrategy is deleted once it has passed.
+    cluster
+        .create(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisRun",
+            "metadata": {"name": "short-lived"},
+            "spec": {
+                "ttlStrategy": {"secondsAfterSuccess": 1},
+                "metrics": [{"name": "healthy", "successCondition": "result.ok == true",
+                    "provider": {"web": {"url": format!("{}/health", endpoint.address)}}}]
+            }
+        }))
+        .await;
+    let start = Instant::now();
+    let mut seen_successful = false;
+    loop {
+        match runs(&cluster).get_opt("short-lived").await.unwrap() {
+            Some(run) => seen_successful |= run.data["status"]["phase"] == "Successful",
+            None if seen_successful => break,
+            None => panic!("short-lived was deleted before it was seen Successful"),
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "short-lived not deleted after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
