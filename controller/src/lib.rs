@@ -40,7 +40,7 @@
 //! ([`leader`]), Prometheus metrics with Argo's names ([`metrics`]) and
 //! health endpoints ([`serve`]).
 //!
-//! What comes next: the judge metric provider, `workloadRef` to a ReplicaSet or a
+//! What comes next: `workloadRef` to a ReplicaSet or a
 //! PodTemplate.
 #![warn(missing_docs)]
 

@@ -137,6 +137,11 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         hooks.metrics.clone(),
     ));
     let run_store = analysis.runs.clone();
+    let analysis_stores = crate::metrics::analysis_runs::Stores {
+        runs: analysis.runs.clone(),
+        templates: analysis.templates.clone(),
+        cluster_templates: analysis.cluster_templates.clone(),
+    };
     let registry = RegistrySource {
         namespace: settings.config_namespace.clone(),
         name: registry::CONFIG_MAP.into(),
@@ -160,7 +165,7 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
     let rollout_store = controller.store();
     let template_referencing = rollout_store.clone();
     hooks.metrics.rollouts().set(Some(rollout_store.clone()));
-    hooks.metrics.analysis_runs().set(Some(run_store.clone()));
+    hooks.metrics.analysis_runs().set(Some(analysis_stores));
     let caches = ctx.clone();
     hooks
         .readiness

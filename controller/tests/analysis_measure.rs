@@ -315,6 +315,24 @@ async fn a_run_written_by_hand_is_measured_to_completion() {
         events(&cluster, "AnalysisRun", "smoke", "AnalysisRunSuccessful").await,
         ["Analysis Completed. Result: Successful"]
     );
+    // One status write per look that measured, none once it is complete.
+    let writes = || {
+        cluster
+            .audited_requests("analysisruns", "smoke")
+            .into_iter()
+            .filter(|r| r.verb == "patch" && r.user_agent.starts_with("rollgate-controller/"))
+            .count()
+    };
+    cluster.audit_barrier().await;
+    assert_eq!(
+        writes(),
+        2,
+        "{:?}",
+        cluster.audited_requests("analysisruns", "smoke")
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    cluster.audit_barrier().await;
+    assert_eq!(writes(), 2, "writes to a completed run");
     let (code, metrics) = http_get(controller.metrics_port, "/metrics").await.unwrap();
     assert_eq!(code, 200);
     let ns = &cluster.namespace;
@@ -329,5 +347,32 @@ async fn a_run_written_by_hand_is_measured_to_completion() {
         format!("analysis_run_reconcile_count{{namespace=\"{ns}\",name=\"smoke\"}}"),
     ] {
         assert!(metrics.contains(&series), "no {series} in:\n{metrics}");
+    }
+
+    // A run with a ttlStrategy is deleted once it has passed.
+    cluster
+        .create(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisRun",
+            "metadata": {"name": "short-lived"},
+            "spec": {
+                "ttlStrategy": {"secondsAfterSuccess": 1},
+                "metrics": [{"name": "healthy", "successCondition": "result.ok == true",
+                    "provider": {"web": {"url": format!("{}/health", endpoint.address)}}}]
+            }
+        }))
+        .await;
+    let start = Instant::now();
+    let mut seen_successful = false;
+    loop {
+        match runs(&cluster).get_opt("short-lived").await.unwrap() {
+            Some(run) => seen_successful |= run.data["status"]["phase"] == "Successful",
+            None if seen_successful => break,
+            None => panic!("short-lived was deleted before it was seen Successful"),
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "short-lived not deleted after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

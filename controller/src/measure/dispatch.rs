@@ -10,9 +10,9 @@
 //!
 //! The metric arrives with its arguments (and Secrets) put in. A Job stays
 //! in flight: [`Action::Resume`] follows it and [`Action::Terminate`]
-//! deletes it. The other providers finish every measurement at once, so
-//! they take a new one for [`Action::Resume`] and have none in flight to
-//! terminate.
+//! deletes it ([`Providers::take`]). The other providers finish every
+//! measurement at once, so they take a new one for [`Action::Resume`] and
+//! have none in flight to terminate.
 
 use std::time::SystemTime;
 
@@ -30,10 +30,38 @@ pub use rollgate_analysis::types::JUDGE_PLUGIN;
 /// Argo's variable naming the namespace analysis Jobs run in.
 pub const JOB_NAMESPACE_ENV: &str = "ARGO_ROLLOUTS_ANALYSIS_JOB_NAMESPACE";
 
+/// One measurement as a provider took it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Taken {
+    /// The value, or why there is none.
+    pub outcome: Outcome,
+    /// The measurement's metadata: Prometheus' warnings (`warnings`,
+    /// each quoted, as Argo writes them).
+    pub metadata: std::collections::BTreeMap<String, String>,
+}
+
+impl From<Outcome> for Taken {
+    fn from(outcome: Outcome) -> Self {
+        Self {
+            outcome,
+            metadata: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+/// What one provider call answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// A measurement finished at once (Prometheus, web, the judge, errors).
+    Finished(Taken),
+    /// A measurement kept in flight, or its end (a Job's).
+    Progress(Progress),
+}
+
 /// What the providers need besides the metric.
 #[derive(Clone, Default)]
 pub struct Providers {
-    /// The HTTP(S) client of the Prometheus and web providers.
+    /// The HTTP(S) client of the Prometheus, web and judge providers.
     pub client: Client,
     /// Argo's `ARGO_ROLLOUTS_PROMETHEUS_ADDRESS`: the Prometheus address of
     /// a metric that sets none.
@@ -49,15 +77,6 @@ impl std::fmt::Debug for Providers {
             .field("jobs", &self.jobs.is_some())
             .finish_non_exhaustive()
     }
-}
-
-/// What one provider call answered.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Taken {
-    /// A measurement finished at once (Prometheus, web, errors).
-    Finished(Outcome),
-    /// A measurement kept in flight, or its end (a Job's).
-    Progress(Progress),
 }
 
 impl Providers {
@@ -87,12 +106,12 @@ impl Providers {
         action: Action,
         status: &AnalysisRunStatus,
         now: Time,
-    ) -> Taken {
+    ) -> Answer {
         if metric.provider.job.is_none() {
-            return Taken::Finished(self.measure(metric, action).await);
+            return Answer::Finished(self.measure(metric, action).await);
         }
         let (Some(jobs), Some(run)) = (&self.jobs, run) else {
-            return Taken::Progress(Progress::error(format!(
+            return Answer::Progress(Progress::error(format!(
                 "metric {:?}: Job metrics need a stored AnalysisRun and a Kubernetes client",
                 metric.name
             )));
@@ -107,65 +126,13 @@ impl Providers {
             (Action::Resume, Some(m)) => jobs.resume(run, metric, m, now).await,
             (Action::Terminate, Some(m)) => jobs.terminate(run, metric, m).await,
             (Action::Resume | Action::Terminate, None) => {
-                return Taken::Progress(Progress::error(format!(
+                return Answer::Progress(Progress::error(format!(
                     "metric {:?}: no measurement in flight to follow",
                     metric.name
                 )));
             }
         };
-        Taken::Progress(answer.unwrap_or_else(|e| Progress::error(e.to_string())))
-    }
-
-    /// Takes one measurement of `metric` (its arguments resolved) with a
-    /// provider that finishes at once. Every failure is an
-    /// [`Outcome::Error`] whose message names the metric.
-    pub async fn measure(&self, metric: &Metric, action: Action) -> Outcome {
-        let provider = &metric.provider;
-        if action == Action::Terminate {
-            // Only a provider with measurements in flight has one to stop.
-            return not_implemented(metric, provider.kind());
-        }
-        if let Some(spec) = &provider.prometheus {
-            let query = match PrometheusQuery::new(
-                &metric.name,
-                spec,
-                None,
-                self.prometheus_address.as_deref(),
-            ) {
-                Ok(query) => query,
-                Err(e) => return Outcome::Error(e.to_string()),
-            };
-            return match query.measure(&self.client, SystemTime::now()).await {
-                Ok(measured) => measured.into_outcome(),
-                Err(e) => Outcome::Error(e.to_string()),
-            };
-        }
-        if let Some(spec) = &provider.web {
-            let request = match WebRequest::new(&metric.name, spec, None) {
-                Ok(request) => request,
-                Err(e) => return Outcome::Error(e.to_string()),
-            };
-            return match request.measure(&self.client).await {
-                Ok(measured) => measured.into_outcome(),
-                Err(e) => Outcome::Error(e.to_string()),
-            };
-        }
-        if let Some(plugins) = &provider.plugin {
-            if plugins.contains_key(JUDGE_PLUGIN) {
-                let judge = match CanaryJudge::of(metric, None, self.prometheus_address.as_deref())
-                {
-                    Ok(judge) => judge,
-                    Err(e) => return Outcome::Error(e.to_string()),
-                };
-                return match judge.measure(&self.client, SystemTime::now()).await {
-                    Ok(judgement) => judgement.outcome(),
-                    Err(e) => Outcome::Error(e.to_string()),
-                };
-            }
-            let names: Vec<&str> = plugins.keys().map(String::as_str).collect();
-            return not_implemented(metric, &format!("plugin {}", names.join(", ")));
-        }
-        not_implemented(metric, provider.kind())
+        Answer::Progress(answer.unwrap_or_else(|e| Progress::error(e.to_string())))
     }
 
     /// Collects `metric`'s Jobs of `run` down to `limit`, when it is a Job
@@ -175,14 +142,92 @@ impl Providers {
         let (Some(jobs), Some(run), Some(_)) = (&self.jobs, run, &metric.provider.job) else {
             return;
         };
+        let label = format!("{}/{}", run.namespace, run.name);
         match jobs.garbage_collect(run, &metric.name, limit).await {
             Ok(deleted) if !deleted.is_empty() => {
-                tracing::info!(analysisrun = %format!("{}/{}", run.namespace, run.name), metric = %metric.name, ?deleted, "deleted old measurement Jobs");
+                tracing::info!(analysisrun = %label, metric = %metric.name, ?deleted, "deleted old measurement Jobs");
             }
             Ok(_) => {}
             Err(e) => {
-                tracing::warn!(analysisrun = %format!("{}/{}", run.namespace, run.name), error = %e, "old measurement Jobs not deleted");
+                tracing::warn!(analysisrun = %label, error = %e, "old measurement Jobs not deleted");
             }
+        }
+    }
+
+    /// Takes one measurement of `metric` (its arguments resolved) with a
+    /// provider that finishes at once. Every failure is an
+    /// [`Outcome::Error`] whose message names the metric.
+    async fn measure(&self, metric: &Metric, action: Action) -> Taken {
+        let provider = &metric.provider;
+        if action == Action::Terminate || provider.job.is_some() {
+            // Only a Job has a measurement in flight to stop ([`Self::take`]).
+            return not_implemented(metric, provider.kind()).into();
+        }
+        if let Some(spec) = &provider.prometheus {
+            let query = match PrometheusQuery::new(
+                &metric.name,
+                spec,
+                None,
+                self.prometheus_address.as_deref(),
+            ) {
+                Ok(query) => query,
+                Err(e) => return Outcome::Error(e.to_string()).into(),
+            };
+            return match query.measure(&self.client, SystemTime::now()).await {
+                Ok(measured) => Taken {
+                    metadata: measured
+                        .warnings_metadata()
+                        .map(|w| ("warnings".to_owned(), w))
+                        .into_iter()
+                        .collect(),
+                    outcome: measured.into_outcome(),
+                },
+                Err(e) => Outcome::Error(e.to_string()).into(),
+            };
+        }
+        if let Some(spec) = &provider.web {
+            let request = match WebRequest::new(&metric.name, spec, None) {
+                Ok(request) => request,
+                Err(e) => return Outcome::Error(e.to_string()).into(),
+            };
+            return match request.measure(&self.client).await {
+                Ok(measured) => measured.into_outcome().into(),
+                Err(e) => Outcome::Error(e.to_string()).into(),
+            };
+        }
+        if let Some(plugins) = &provider.plugin {
+            if plugins.contains_key(JUDGE_PLUGIN) {
+                return self.judge(metric).await;
+            }
+            let names: Vec<&str> = plugins.keys().map(String::as_str).collect();
+            return not_implemented(metric, &format!("plugin {}", names.join(", "))).into();
+        }
+        not_implemented(metric, provider.kind()).into()
+    }
+
+    /// One verdict of the embedded canary judge, with Prometheus' warnings
+    /// in the measurement's metadata as for a `prometheus` metric.
+    async fn judge(&self, metric: &Metric) -> Taken {
+        let judge = match CanaryJudge::of(metric, None, self.prometheus_address.as_deref()) {
+            Ok(judge) => judge,
+            Err(e) => return Outcome::Error(e.to_string()).into(),
+        };
+        match judge.measure(&self.client, SystemTime::now()).await {
+            Ok(judgement) => {
+                let warnings: Vec<String> = judgement
+                    .warnings
+                    .iter()
+                    .map(|w| format!("\"{w}\""))
+                    .collect();
+                Taken {
+                    metadata: (!warnings.is_empty())
+                        .then(|| ("warnings".to_owned(), warnings.join(", ")))
+                        .into_iter()
+                        .collect(),
+                    outcome: judgement.outcome(),
+                }
+            }
+            Err(e) => Outcome::Error(e.to_string()).into(),
         }
     }
 }
@@ -230,8 +275,8 @@ mod tests {
         serde_json::from_value(json!({"name": "rate", "provider": provider})).unwrap()
     }
 
-    fn error_of(outcome: Outcome) -> String {
-        match outcome {
+    fn error_of(taken: Taken) -> String {
+        match taken.outcome {
             Outcome::Error(message) => message,
             Outcome::Value { text, .. } | Outcome::Explained { text, .. } => {
                 panic!("expected an error, measured {text}")
@@ -260,6 +305,14 @@ mod tests {
             let message = error_of(providers.measure(&metric(provider), Action::Measure).await);
             assert_eq!(message, expected);
         }
+        // The judge: a configuration it cannot read is an error naming the
+        // metric and the plugin's field.
+        let judged = metric(json!({"plugin": {"rollgate/judge": {}}}));
+        let message = error_of(providers.measure(&judged, Action::Measure).await);
+        assert!(
+            message.starts_with("metric \"rate\"") && message.contains("rollgate/judge"),
+            "{message}"
+        );
     }
 
     #[tokio::test]

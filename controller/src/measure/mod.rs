@@ -18,19 +18,21 @@
 //!    run that completed;
 //! 5. a requeue at the next measurement's time.
 //!
-//! A completed run is not touched; `spec.terminate` ends it as Argo does
+//! A completed run is not measured again, and is deleted when its
+//! `ttlStrategy` says ([`ttl`]); `spec.terminate` ends a run as Argo does
 //! (the evaluator's rules). A spec that does not read ends the run in
 //! `Error` naming the field. Where Rollgate differs from Argo: Secrets are
 //! read only when a measurement is due (Argo reads them at every
 //! reconcile), a failure to reach the API server while reading one is
-//! retried rather than ending the run, and `ttlStrategy` (deleting a
-//! completed run) is not applied yet.
+//! retried rather than ending the run, and the status is written over the
+//! version read (Argo's patch has no precondition).
 
 pub mod dispatch;
 pub mod secrets;
 pub mod status;
+pub mod ttl;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -54,7 +56,7 @@ use crate::analysis::run_resource;
 use crate::metrics::Metrics;
 use crate::reconcile::FIELD_MANAGER;
 use crate::reconcile::events::Recorder;
-use dispatch::{Providers, Taken};
+use dispatch::{Answer, Providers};
 use rollgate_providers::job::RunRef;
 use secrets::{SecretError, Secrets};
 
@@ -169,8 +171,8 @@ pub async fn reconcile(object: Arc<DynamicObject>, measurer: &Measurer) -> Resul
     let (old, new, next) = match AnalysisRun::from_value(value) {
         Ok(run) => {
             let old = run.status.clone();
-            if old.as_ref().is_some_and(|s| s.phase().is_completed()) {
-                return Ok(Action::await_change());
+            if let Some(old) = old.as_ref().filter(|s| s.phase().is_completed()) {
+                return collect(&run.spec, old, &namespace, &name, measurer).await;
             }
             let run_ref = RunRef::of(&run);
             let (new, next) = step(
@@ -205,6 +207,36 @@ pub async fn reconcile(object: Arc<DynamicObject>, measurer: &Measurer) -> Resul
     })
 }
 
+/// A completed run: deleted once its `ttlStrategy` says so ([`ttl`]),
+/// looked at again then, or left alone.
+async fn collect(
+    spec: &AnalysisRunSpec,
+    status: &AnalysisRunStatus,
+    namespace: &str,
+    name: &str,
+    measurer: &Measurer,
+) -> Result<Action, Error> {
+    let Some(expires) = ttl::expires_at(spec, status) else {
+        return Ok(Action::await_change());
+    };
+    let now = now();
+    if expires > now {
+        return Ok(Action::requeue(expires.saturating_since(now)));
+    }
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(measurer.client.clone(), namespace, &run_resource());
+    match api.delete(name, &Default::default()).await {
+        Ok(_) => {
+            tracing::info!(analysisrun = %format!("{namespace}/{name}"), "deleted: its ttlStrategy expired");
+            Ok(Action::await_change())
+        }
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(Action::await_change()),
+        Err(e) => Err(Error::api(format!(
+            "deleting AnalysisRun {namespace}/{name} past its ttlStrategy"
+        ))(e)),
+    }
+}
+
 fn now() -> Time {
     Time::from_system_time(SystemTime::now())
 }
@@ -220,7 +252,7 @@ async fn step(
     measurer: &Measurer,
 ) -> Result<(AnalysisRunStatus, Option<Time>), Error> {
     let first = evaluate::decide(spec, old, now());
-    collect(spec, old, &first.status, run, measurer).await;
+    collect_measurements(spec, old, &first.status, run, measurer).await;
     if first.measure.is_empty() {
         return Ok((first.status, first.next_reconcile));
     }
@@ -256,31 +288,68 @@ async fn step(
     tracing::info!(analysisrun = %format!("{namespace}/{name}"), measurements = metrics.len(), "taking measurements");
     let secrets = &secrets;
     let so_far = &status;
-    let taken = futures::future::join_all(metrics.iter().map(|(metric, action)| async move {
+    let answers = futures::future::join_all(metrics.iter().map(|(metric, action)| async move {
         let started = now();
-        let taken = measurer
+        let answer = measurer
             .providers
             .take(run, metric, *action, so_far, started)
             .await;
-        (metric, *action, redact(taken, secrets), started, now())
+        (metric, *action, answer, started, now())
     }))
     .await;
-    for (resolved, action, taken, started, finished) in taken {
+    for (resolved, action, answer, started, finished) in answers {
         let metric = resolved.name.as_str();
         let first = !status.metric_results.iter().any(|r| r.name == metric);
-        if let Some(message) = failure(&taken) {
-            tracing::warn!(analysisrun = %format!("{namespace}/{name}"), metric, error = %message, "measurement had an error");
-        }
-        let recorded = match taken {
-            Taken::Finished(outcome) => {
-                evaluate::record_measurement(spec, &mut status, metric, outcome, started, finished)
+        let (recorded, taken) = match answer {
+            Answer::Finished(taken) => {
+                let outcome = redact(taken.outcome, secrets);
+                if let Outcome::Error(message) = &outcome {
+                    tracing::warn!(analysisrun = %format!("{namespace}/{name}"), metric, error = %message, "measurement had an error");
+                }
+                let recorded = evaluate::record_measurement(
+                    spec,
+                    &mut status,
+                    metric,
+                    outcome,
+                    started,
+                    finished,
+                );
+                (recorded, taken.metadata)
             }
-            Taken::Progress(progress) => {
-                in_flight::record_progress(spec, &mut status, metric, action, progress, finished)
+            Answer::Progress(progress) => {
+                let progress = redact_progress(progress, secrets);
+                if let Progress::Finished {
+                    verdict: Verdict::Error,
+                    message,
+                } = &progress
+                {
+                    tracing::warn!(analysisrun = %format!("{namespace}/{name}"), metric, error = %message, "measurement had an error");
+                }
+                let recorded = in_flight::record_progress(
+                    spec,
+                    &mut status,
+                    metric,
+                    action,
+                    progress,
+                    finished,
+                );
+                (recorded, BTreeMap::new())
             }
         };
         if let Err(e) = recorded {
             tracing::warn!(analysisrun = %format!("{namespace}/{name}"), metric, error = %e, "measurement not recorded");
+        }
+        if !taken.is_empty()
+            && let Some(last) = status
+                .metric_results
+                .iter_mut()
+                .find(|r| r.name == metric)
+                .and_then(|r| r.measurements.last_mut())
+        {
+            last.metadata = taken
+                .into_iter()
+                .map(|(k, v)| (k, secrets.redact(&v)))
+                .collect();
         }
         if first && let Some(result) = status.metric_results.iter_mut().find(|r| r.name == metric) {
             // Argo's provider metadata, on the result it creates.
@@ -291,14 +360,14 @@ async fn step(
         }
     }
     let second = evaluate::decide(spec, Some(&status), now());
-    collect(spec, Some(&status), &second.status, run, measurer).await;
+    collect_measurements(spec, Some(&status), &second.status, run, measurer).await;
     Ok((second.status, second.next_reconcile))
 }
 
 /// Has the providers collect what they keep per measurement (a Job
 /// metric's Jobs) for every metric `decide` trimmed from `before` to
 /// `after`, down to the same number.
-async fn collect(
+async fn collect_measurements(
     spec: &AnalysisRunSpec,
     before: Option<&AnalysisRunStatus>,
     after: &AnalysisRunStatus,
@@ -312,18 +381,6 @@ async fn collect(
     }
 }
 
-/// The error message of a measurement that failed, if it did.
-fn failure(taken: &Taken) -> Option<&str> {
-    match taken {
-        Taken::Finished(Outcome::Error(message)) => Some(message),
-        Taken::Progress(Progress::Finished {
-            verdict: Verdict::Error,
-            message,
-        }) => Some(message),
-        _ => None,
-    }
-}
-
 /// Argo's end of a run whose arguments do not resolve: `Error`, with the
 /// reason, and no `completedAt`.
 fn unresolved(mut status: AnalysisRunStatus, problem: &str) -> AnalysisRunStatus {
@@ -332,42 +389,45 @@ fn unresolved(mut status: AnalysisRunStatus, problem: &str) -> AnalysisRunStatus
     status
 }
 
-/// What was taken with every Secret's value replaced, in the messages, the
-/// recorded text and the metadata.
-fn redact(taken: Taken, secrets: &Secrets) -> Taken {
-    match taken {
-        Taken::Finished(Outcome::Error(message)) => {
-            Taken::Finished(Outcome::Error(secrets.redact(&message)))
-        }
-        Taken::Finished(Outcome::Value { result, text }) => Taken::Finished(Outcome::Value {
+/// The outcome with every Secret's value replaced, in the message and in
+/// the recorded text.
+fn redact(outcome: Outcome, secrets: &Secrets) -> Outcome {
+    match outcome {
+        Outcome::Error(message) => Outcome::Error(secrets.redact(&message)),
+        Outcome::Value { result, text } => Outcome::Value {
             result,
             text: secrets.redact(&text),
-        }),
-        Taken::Finished(Outcome::Explained {
+        },
+        Outcome::Explained {
             result,
             text,
             message,
-        }) => Taken::Finished(Outcome::Explained {
+        } => Outcome::Explained {
             result,
             text: secrets.redact(&text),
             message: secrets.redact(&message),
-        }),
-        Taken::Progress(Progress::Finished { verdict, message }) => {
-            Taken::Progress(Progress::Finished {
-                verdict,
-                message: secrets.redact(&message),
-            })
-        }
-        Taken::Progress(Progress::Running {
+        },
+    }
+}
+
+/// A measurement in flight with every Secret's value replaced, in its
+/// message and metadata.
+fn redact_progress(progress: Progress, secrets: &Secrets) -> Progress {
+    match progress {
+        Progress::Finished { verdict, message } => Progress::Finished {
+            verdict,
+            message: secrets.redact(&message),
+        },
+        Progress::Running {
             resume_at,
             metadata,
-        }) => Taken::Progress(Progress::Running {
+        } => Progress::Running {
             resume_at,
             metadata: metadata
                 .into_iter()
                 .map(|(k, v)| (k, secrets.redact(&v)))
                 .collect(),
-        }),
+        },
     }
 }
 

@@ -389,7 +389,7 @@ async fn a_run_our_write_has_not_reached_yet_is_not_measured_again() {
 async fn a_prometheus_metric_with_basic_auth_from_a_secret_records_its_resolved_query() {
     let (address, mut requests) = web_server(
         200,
-        r#"{"status": "success", "data": {"resultType": "vector",
+        r#"{"status": "success", "warnings": ["partial response"], "data": {"resultType": "vector",
             "result": [{"metric": {}, "value": [1764669600, "0.8"]}]}}"#,
     )
     .await;
@@ -424,6 +424,10 @@ async fn a_prometheus_metric_with_basic_auth_from_a_secret_records_its_resolved_
         json!({"ResolvedPrometheusQuery": "sum(rate(ok{hash=\"abc123\"}[1m]))"})
     );
     assert_eq!(result["measurements"][0]["value"], "[0.8]");
+    assert_eq!(
+        result["measurements"][0]["metadata"],
+        json!({"warnings": "\"partial response\""})
+    );
     let head = requests.recv().await.unwrap();
     assert!(head.starts_with("POST /api/v1/query HTTP/1.1"), "{head}");
     let basic = base64::engine::general_purpose::STANDARD.encode("argo:pr0m-pw");
@@ -484,6 +488,37 @@ async fn a_terminated_run_ends_with_what_it_measured_and_measures_no_more() {
         ]
         .map(|e| e.body["reason"].clone()),
         [json!("MetricSuccessful"), json!("AnalysisRunSuccessful")]
+    );
+    assert_eq!(call.result().await.unwrap(), Action::await_change());
+    api.no_more_requests().await;
+}
+
+#[tokio::test]
+async fn a_completed_run_past_its_ttl_is_deleted_and_one_before_it_waits() {
+    let spec = json!({"metrics": [], "ttlStrategy": {"secondsAfterCompletion": 30}});
+    let status = |completed: &str| json!({"phase": "Successful", "startedAt": completed, "completedAt": completed});
+    let (client, mut api) = MockApi::client();
+    let measurer = measurer(client);
+    let recent = run_object(spec.clone(), Some(status(&now().to_string())));
+    let action = reconcile(recent, &measurer).await.unwrap();
+    assert!(
+        action == Action::requeue(Duration::from_secs(31))
+            || action == Action::requeue(Duration::from_secs(30)),
+        "{action:?}"
+    );
+    api.no_more_requests().await;
+
+    let old = run_object(spec, Some(status("2026-01-01T00:00:00Z")));
+    let call = mock_api::spawn(async move { reconcile(old, &measurer).await });
+    let delete = api
+        .next(reply(200, &api_status(200, "Success", "deleted")))
+        .await;
+    assert_eq!(
+        (delete.method.as_str(), delete.path.as_str()),
+        (
+            "DELETE",
+            "/apis/argoproj.io/v1alpha1/namespaces/shop/analysisruns/web-abc-2-1"
+        )
     );
     assert_eq!(call.result().await.unwrap(), Action::await_change());
     api.no_more_requests().await;

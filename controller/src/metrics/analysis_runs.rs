@@ -2,8 +2,10 @@
 //! controller's AnalysisRun cache, as Argo's `analysisRunCollector`
 //! computes them from its lister: `analysis_run_info`, the deprecated
 //! `analysis_run_phase`, `analysis_run_metric_type` and
-//! `analysis_run_metric_phase`. Argo's `analysis_template_info` and
-//! `analysis_template_metric_info` are not exported yet.
+//! `analysis_run_metric_phase`; and from the template caches, as Argo's
+//! same collector, `analysis_template_info` and
+//! `analysis_template_metric_info` for AnalysisTemplates and
+//! ClusterAnalysisTemplates (namespace empty).
 
 use std::sync::{Arc, Mutex};
 
@@ -26,25 +28,32 @@ pub const PHASES: [&str; 6] = [
     "Inconclusive",
 ];
 
-/// The AnalysisRuns the gauges are about: the running controller's cache,
-/// or none while this process is not leading.
+/// The AnalysisRuns and templates the gauges are about: the running
+/// controller's caches, or none while this process is not leading.
 #[derive(Debug, Clone, Default)]
-pub struct AnalysisRunCache(Arc<Mutex<Option<Store<DynamicObject>>>>);
+pub struct AnalysisRunCache(Arc<Mutex<Option<Stores>>>);
+
+/// The caches behind [`AnalysisRunCache`].
+#[derive(Debug, Clone)]
+pub struct Stores {
+    /// AnalysisRuns.
+    pub runs: Store<DynamicObject>,
+    /// AnalysisTemplates.
+    pub templates: Store<DynamicObject>,
+    /// ClusterAnalysisTemplates.
+    pub cluster_templates: Store<DynamicObject>,
+}
 
 impl AnalysisRunCache {
-    /// Points the gauges at `store` (`None`: no runs).
-    pub fn set(&self, store: Option<Store<DynamicObject>>) {
+    /// Points the gauges at `stores` (`None`: no runs or templates).
+    pub fn set(&self, stores: Option<Stores>) {
         if let Ok(mut cache) = self.0.lock() {
-            *cache = store;
+            *cache = stores;
         }
     }
 
-    fn runs(&self) -> Vec<Arc<DynamicObject>> {
-        self.0
-            .lock()
-            .ok()
-            .and_then(|s| s.as_ref().map(Store::state))
-            .unwrap_or_default()
+    fn stores(&self) -> Option<Stores> {
+        self.0.lock().ok().and_then(|s| s.clone())
     }
 }
 
@@ -135,13 +144,36 @@ fn is(phase: &str, candidate: &str) -> i64 {
     i64::from(phase == candidate || (phase.is_empty() && candidate == "Pending"))
 }
 
+/// A template's metrics as `analysis_template_metric_info` labels them:
+/// (name, Argo's provider type), read leniently.
+fn template_metrics(template: &Value) -> Vec<(String, &'static str)> {
+    template["spec"]["metrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            let kind = serde_json::from_value::<Metric>(m.clone())
+                .map_or("Unknown Provider", |m| m.provider.kind());
+            (m["name"].as_str().unwrap_or_default().to_owned(), kind)
+        })
+        .collect()
+}
+
 impl Collector for AnalysisRunCache {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let runs: Vec<RunGauges> = self
-            .runs()
-            .iter()
-            .map(|r| gauges(&serde_json::to_value(&**r).unwrap_or_default()))
-            .collect();
+        let stores = self.stores();
+        let state = |pick: fn(&Stores) -> &Store<DynamicObject>| -> Vec<Value> {
+            stores
+                .as_ref()
+                .map(|s| pick(s).state())
+                .unwrap_or_default()
+                .iter()
+                .map(|o| serde_json::to_value(&**o).unwrap_or_default())
+                .collect()
+        };
+        let runs: Vec<RunGauges> = state(|s| &s.runs).iter().map(gauges).collect();
+        let mut templates = state(|s| &s.templates);
+        templates.extend(state(|s| &s.cluster_templates));
         let mut family = encoder.encode_descriptor(
             "analysis_run_info",
             "Information about analysis run.",
@@ -209,6 +241,42 @@ impl Collector for AnalysisRunCache {
                     ];
                     ConstGauge::new(is(&m.phase, phase)).encode(family.encode_family(&labels)?)?;
                 }
+            }
+        }
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+        let mut family = encoder.encode_descriptor(
+            "analysis_template_info",
+            "Information about analysis templates.",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for t in &templates {
+            let (namespace, name) = (
+                text(&t["metadata"]["namespace"]),
+                text(&t["metadata"]["name"]),
+            );
+            let labels = [("namespace", namespace.as_str()), ("name", name.as_str())];
+            ConstGauge::new(1i64).encode(family.encode_family(&labels)?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "analysis_template_metric_info",
+            "Information on metrics in analysis templates.",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for t in &templates {
+            let (namespace, name) = (
+                text(&t["metadata"]["namespace"]),
+                text(&t["metadata"]["name"]),
+            );
+            for (metric, kind) in template_metrics(t) {
+                let labels = [
+                    ("namespace", namespace.as_str()),
+                    ("name", name.as_str()),
+                    ("type", kind),
+                    ("metric", metric.as_str()),
+                ];
+                ConstGauge::new(1i64).encode(family.encode_family(&labels)?)?;
             }
         }
         Ok(())

@@ -14,6 +14,8 @@
 //! | `analysis_run_metric_phase` | namespace, name, metric, type, dry_run, phase | 1 for the metric's phase, 0 for the others |
 //! | `analysis_run_reconcile` | namespace, name | histogram of an AnalysisRun's reconcile seconds (Argo's buckets) |
 //! | `analysis_run_reconcile_error` | namespace, name | AnalysisRun reconciles that failed |
+//! | `analysis_template_info` | namespace, name | 1 per AnalysisTemplate and ClusterAnalysisTemplate (namespace empty) |
+//! | `analysis_template_metric_info` | namespace, name, type, metric | 1 per metric of a template |
 //! | `controller_clientset_k8s_request_total` | kind, namespace, name, verb, status_code | API requests ([`requests`]) |
 //! | `leader_election_master_status` | name | 1 while this process leads, 0 otherwise (client-go's) |
 //!

@@ -94,7 +94,17 @@ async fn requests_through_the_layer_are_counted_with_argos_labels() {
 fn analysis_runs_have_argos_series() {
     let metrics = Metrics::new();
     metrics.analysis_run_reconciled("shop", "web-1", Duration::from_millis(5), true);
-    metrics.analysis_runs().set(Some(cached(&[json!({
+    let template = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
+        "metadata": {"namespace": "shop", "name": "rate"},
+        "spec": {"metrics": [{"name": "rate", "provider": {"web": {"url": "http://127.0.0.1/"}}}]}
+    });
+    let cluster_template = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ClusterAnalysisTemplate",
+        "metadata": {"name": "errors"},
+        "spec": {"metrics": [{"name": "errors", "provider": {"prometheus": {"query": "up"}}}]}
+    });
+    let runs = cached(&[json!({
         "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisRun",
         "metadata": {"namespace": "shop", "name": "web-1"},
         "spec": {"metrics": [
@@ -102,7 +112,14 @@ fn analysis_runs_have_argos_series() {
             {"name": "lat", "provider": {"job": {"spec": {}}}}],
             "dryRun": [{"metricName": "lat"}]},
         "status": {"phase": "Running", "metricResults": [{"name": "rate", "phase": "Successful"}]}
-    })])));
+    })]);
+    metrics
+        .analysis_runs()
+        .set(Some(crate::metrics::analysis_runs::Stores {
+            runs,
+            templates: cached(&[template]),
+            cluster_templates: cached(&[cluster_template]),
+        }));
     let text = metrics.encode();
     for line in [
         "# TYPE analysis_run_info gauge",
@@ -116,6 +133,10 @@ fn analysis_runs_have_argos_series() {
         r#"analysis_run_reconcile_bucket{namespace="shop",name="web-1",le="0.01"} 1"#,
         "# TYPE analysis_run_reconcile_error untyped",
         r#"analysis_run_reconcile_error{namespace="shop",name="web-1"} 1"#,
+        r#"analysis_template_info{namespace="shop",name="rate"} 1"#,
+        r#"analysis_template_info{namespace="",name="errors"} 1"#,
+        r#"analysis_template_metric_info{namespace="shop",name="rate",type="Web",metric="rate"} 1"#,
+        r#"analysis_template_metric_info{namespace="",name="errors",type="Prometheus",metric="errors"} 1"#,
     ] {
         assert!(text.contains(line), "no {line} in:\n{text}");
     }
