@@ -85,6 +85,40 @@ impl MetricProvider {
     }
 }
 
+impl MetricProvider {
+    /// Argo's name of the provider (`metricproviders.Type`), as the
+    /// `type` label of the analysis metrics shows it: `Prometheus`, `Web`,
+    /// `Job`, `Kayenta`, `Datadog`, `Wavefront`, `NewRelic`, `CloudWatch`,
+    /// `Graphite`, `Influxdb`, `skywalking` (sic), `RPCPlugin`, or `Unknown
+    /// Provider` when none is set. Of several, the first in that order.
+    ///
+    /// ```
+    /// use rollgate_analysis::types::{MetricProvider, WebMetric};
+    /// let provider = MetricProvider { web: Some(WebMetric::default()), ..Default::default() };
+    /// assert_eq!(provider.kind(), "Web");
+    /// assert_eq!(MetricProvider::default().kind(), "Unknown Provider");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        [
+            (self.prometheus.is_some(), "Prometheus"),
+            (self.job.is_some(), "Job"),
+            (self.kayenta.is_some(), "Kayenta"),
+            (self.web.is_some(), "Web"),
+            (self.datadog.is_some(), "Datadog"),
+            (self.wavefront.is_some(), "Wavefront"),
+            (self.new_relic.is_some(), "NewRelic"),
+            (self.cloud_watch.is_some(), "CloudWatch"),
+            (self.graphite.is_some(), "Graphite"),
+            (self.influxdb.is_some(), "Influxdb"),
+            (self.skywalking.is_some(), "skywalking"),
+            (self.plugin.is_some(), "RPCPlugin"),
+        ]
+        .into_iter()
+        .find(|(set, _)| *set)
+        .map_or("Unknown Provider", |(_, kind)| kind)
+    }
+}
+
 /// `provider.prometheus`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
