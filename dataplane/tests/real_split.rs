@@ -53,6 +53,18 @@ fn route_weights(rawdata: &Value) -> (i64, i64) {
     (of("web-stable"), of("web-canary"))
 }
 
+/// How many servers Traefik balances over for the Service `service`.
+fn servers(rawdata: &Value, service: &str) -> usize {
+    rawdata["services"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(name, _)| name.contains(service))
+        .filter_map(|(_, s)| s["loadBalancer"]["servers"].as_array())
+        .map(Vec::len)
+        .sum()
+}
+
 /// Every upstream of Traefik's configuration is a loopback address, and
 /// there is at least one.
 fn assert_loopback_upstreams(rawdata: &Value) {
@@ -190,6 +202,8 @@ async fn measured_split_follows_each_set_weight_step() {
         let rawdata = plane
             .wait_for(&format!("weight {weight}"), PATIENCE, |r| {
                 route_weights(r) == (100 - weight, weight)
+                    && servers(r, "web-canary") > 0
+                    && servers(r, "web-stable") > 0
             })
             .await
             .unwrap();
