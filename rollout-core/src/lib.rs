@@ -56,6 +56,7 @@
 //! virtual clock.
 #![warn(missing_docs)]
 
+pub mod bluegreen;
 pub mod conditions;
 mod decision;
 mod engine;
@@ -87,7 +88,7 @@ pub mod weights;
 pub use decision::{
     AnalysisKind, AnalysisPhase, AnalysisRunRequest, AnalysisRunState, Decision, DesiredTraffic,
     Event, Observations, PingPongTraffic, PodRestart, PodState, ReplicaSetRole, ReplicaSetState,
-    ReplicaSetTarget, StepPluginState,
+    ReplicaSetTarget, ServiceSelector, StepPluginState,
 };
 pub use engine::{VERIFY_RETRY, decide};
 pub use error::{Diagnostic, Error, FieldError};

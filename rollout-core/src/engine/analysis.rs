@@ -9,7 +9,7 @@
 //! `InconclusiveAnalysisRun`, anything else waits.
 
 use super::Pass;
-use crate::decision::{AnalysisKind, AnalysisPhase, AnalysisRunRequest};
+use crate::decision::{AnalysisKind, AnalysisPhase, AnalysisRunRequest, Observations};
 use crate::spec::{AnalysisStep, CanaryStep, PluginStep};
 use crate::status::{PauseReason, RolloutAnalysisRunStatus};
 use crate::steps;
@@ -49,39 +49,12 @@ impl Pass<'_> {
         self.analysis_outcome("Background analysis", &phase, message.as_deref());
     }
 
-    /// Picks up the run recorded in status, or names a fresh one (the first
-    /// of `base`, `base.1`, `base.2`, ... that no observed run has), and
-    /// records its observed phase.
     fn track_run(
         &self,
         recorded: Option<RolloutAnalysisRunStatus>,
         base: &str,
     ) -> RolloutAnalysisRunStatus {
-        let name = match recorded {
-            Some(r) if r.name == base || r.name.starts_with(&format!("{base}.")) => r.name,
-            _ => (0..)
-                .map(|n| {
-                    if n == 0 {
-                        base.to_owned()
-                    } else {
-                        format!("{base}.{n}")
-                    }
-                })
-                .find(|n| self.obs.analysis_run(n).is_none())
-                .unwrap_or_else(|| base.to_owned()),
-        };
-        match self.obs.analysis_run(&name) {
-            Some(seen) => RolloutAnalysisRunStatus {
-                name,
-                status: seen.phase.as_str().to_owned(),
-                message: seen.message.clone(),
-            },
-            None => RolloutAnalysisRunStatus {
-                name,
-                status: AnalysisPhase::Pending.as_str().to_owned(),
-                message: None,
-            },
-        }
+        track_run(self.obs, recorded, base)
     }
 
     /// Analysis and plugin actions wait for an outcome: Successful lets the
@@ -192,5 +165,40 @@ impl Pass<'_> {
             });
         }
         runs
+    }
+}
+
+/// Picks up the run recorded in status, or names a fresh one (the first of
+/// `base`, `base.1`, `base.2`, ... that no observed run has), and records
+/// its observed phase (`Pending` while it is not observed).
+pub(crate) fn track_run(
+    obs: &Observations,
+    recorded: Option<RolloutAnalysisRunStatus>,
+    base: &str,
+) -> RolloutAnalysisRunStatus {
+    let name = match recorded {
+        Some(r) if r.name == base || r.name.starts_with(&format!("{base}.")) => r.name,
+        _ => (0..)
+            .map(|n| {
+                if n == 0 {
+                    base.to_owned()
+                } else {
+                    format!("{base}.{n}")
+                }
+            })
+            .find(|n| obs.analysis_run(n).is_none())
+            .unwrap_or_else(|| base.to_owned()),
+    };
+    match obs.analysis_run(&name) {
+        Some(seen) => RolloutAnalysisRunStatus {
+            name,
+            status: seen.phase.as_str().to_owned(),
+            message: seen.message.clone(),
+        },
+        None => RolloutAnalysisRunStatus {
+            name,
+            status: AnalysisPhase::Pending.as_str().to_owned(),
+            message: None,
+        },
     }
 }

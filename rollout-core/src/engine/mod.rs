@@ -23,9 +23,9 @@
 //! - [`pod_restart`] — `spec.restartAt`.
 
 mod abort;
-mod analysis;
+pub(crate) mod analysis;
 mod pod_restart;
-mod promotion;
+pub(crate) mod promotion;
 mod replica_sets;
 mod step_machine;
 mod traffic;
@@ -112,10 +112,14 @@ pub(crate) fn run(checked: &Checked<'_>, observed: &Observations, now: Time) -> 
     let Checked {
         rollout,
         canary,
+        blue_green,
         surge,
         unavailable,
         step_hash,
     } = *checked;
+    if let Some(bg) = blue_green {
+        return crate::bluegreen::run(rollout, bg, observed, now);
+    }
     let mut pass = Pass {
         ro: rollout,
         c: canary,
@@ -290,6 +294,7 @@ impl<'a> Pass<'a> {
                 deadline_exceeded: self.deadline_exceeded,
                 revision,
                 now: self.now,
+                blue_green: None,
             },
         );
         let analysis_runs = self.analysis_requests();
@@ -306,6 +311,7 @@ impl<'a> Pass<'a> {
             replica_sets,
             analysis_runs,
             events: self.events,
+            services: Vec::new(),
             restart: self.restart,
             requeue_after,
         }
