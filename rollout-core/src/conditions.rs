@@ -417,7 +417,10 @@ pub fn phase(rollout: &Rollout, st: &RolloutStatus) -> (Phase, Cow<'static, str>
                     .as_ref()
                     .is_some_and(|r| completed_phase(&r.status));
             return if analysis_pending {
-                (Phase::Progressing, "waiting for analysis to complete".into())
+                (
+                    Phase::Progressing,
+                    "waiting for analysis to complete".into(),
+                )
             } else {
                 (
                     Phase::Progressing,
@@ -444,10 +447,7 @@ pub fn phase(rollout: &Rollout, st: &RolloutStatus) -> (Phase, Cow<'static, str>
 
 /// Whether an AnalysisRun phase as recorded in a status is a final one.
 fn completed_phase(phase: &str) -> bool {
-    matches!(
-        phase,
-        "Successful" | "Failed" | "Error" | "Inconclusive"
-    )
+    matches!(phase, "Successful" | "Failed" | "Error" | "Inconclusive")
 }
 
 /// The phase of a Rollout as read from the API server, by Argo's rules

@@ -50,8 +50,8 @@ impl Pass<'_> {
     }
 
     pub(super) fn reconcile_analysis_runs(&mut self) {
-        let fully_promoted = self.prev.stable_rs.is_some()
-            && self.prev.stable_rs == self.prev.current_pod_hash;
+        let fully_promoted =
+            self.prev.stable_rs.is_some() && self.prev.stable_rs == self.prev.current_pod_hash;
         if fully_promoted
             || self.aborted()
             || self.prev.promote_full
@@ -60,7 +60,11 @@ impl Pass<'_> {
         {
             return;
         }
-        let spec = self.bg.pre_promotion_analysis.as_ref().filter(|a| !a.templates.is_empty());
+        let spec = self
+            .bg
+            .pre_promotion_analysis
+            .as_ref()
+            .filter(|a| !a.templates.is_empty());
         let run = self.pre.take();
         self.pre = match spec {
             None => None,
@@ -69,7 +73,11 @@ impl Pass<'_> {
                 self.analysis_run(spec, run, skip, "pre", AnalysisKind::PrePromotion)
             }
         };
-        let spec = self.bg.post_promotion_analysis.as_ref().filter(|a| !a.templates.is_empty());
+        let spec = self
+            .bg
+            .post_promotion_analysis
+            .as_ref()
+            .filter(|a| !a.templates.is_empty());
         let run = self.post.take();
         self.post = match spec {
             None => None,
@@ -153,9 +161,7 @@ impl Pass<'_> {
     fn skip_pre_promotion(&self, started: bool) -> bool {
         let current = self.current_hash();
         let active = self.prev.blue_green.active_selector.as_deref();
-        if self.prev.stable_rs.as_deref() == Some(current)
-            || active.is_none_or(|a| a == current)
-        {
+        if self.prev.stable_rs.as_deref() == Some(current) || active.is_none_or(|a| a == current) {
             return true;
         }
         if started {

@@ -58,7 +58,10 @@
 //! // The new pods are ready: the rollout pauses before the switch.
 //! assert_eq!(decision.status.pause_conditions[0].reason.as_str(), "BlueGreenPause");
 //! assert_eq!(decision.status.blue_green.active_selector.as_deref(), Some("old"));
-//! assert!(decision.services.is_empty());
+//! // Each Service keeps the selector it has.
+//! let selectors: Vec<_> = decision.services.iter()
+//!     .map(|s| (s.service_name.as_str(), s.pod_template_hash.as_deref())).collect();
+//! assert_eq!(selectors, [("web-preview", Some("new")), ("web", Some("old"))]);
 //! ```
 
 mod analysis;
@@ -124,8 +127,14 @@ pub(crate) fn run(
             .and_then(|s| observed.service_selector(s))
             .map(str::to_owned),
         services: Vec::new(),
-        pre: analysis::observed_run(observed, prev.blue_green.pre_promotion_analysis_run_status.as_ref()),
-        post: analysis::observed_run(observed, prev.blue_green.post_promotion_analysis_run_status.as_ref()),
+        pre: analysis::observed_run(
+            observed,
+            prev.blue_green.pre_promotion_analysis_run_status.as_ref(),
+        ),
+        post: analysis::observed_run(
+            observed,
+            prev.blue_green.post_promotion_analysis_run_status.as_ref(),
+        ),
         runs: Vec::new(),
         targets: Vec::new(),
         deadline_exceeded: false,

@@ -157,7 +157,9 @@ impl Pass<'_> {
         if self.bg.auto_promotion_enabled != Some(false) {
             return match (self.auto_promotion_seconds(), started) {
                 (None, _) => true,
-                (Some(seconds), Some(started)) => self.now > started + seconds,
+                // Argo compares with "after"; at the very instant it would wait
+                // for its next resync, which a virtual clock does not have.
+                (Some(seconds), Some(started)) => self.now >= started + seconds,
                 (Some(_), None) => false,
             };
         }

@@ -14,8 +14,8 @@ impl Pass<'_> {
     pub(super) fn sync_status(&mut self) {
         let changed = self.template_changed();
         self.st.current_pod_hash = Some(self.current_hash().to_owned());
-        self.st.promote_full = self.prev.promote_full
-            && self.st.stable_rs.as_deref() != Some(self.current_hash());
+        self.st.promote_full =
+            self.prev.promote_full && self.st.stable_rs.as_deref() != Some(self.current_hash());
         if changed {
             self.st.promote_full = false;
         }
@@ -33,7 +33,8 @@ impl Pass<'_> {
         match self.promotion_reason() {
             Some(reason) => self.promote_stable(reason),
             None => {
-                self.st.blue_green.scale_up_preview_check_point = self.scale_up_preview_check_point();
+                self.st.blue_green.scale_up_preview_check_point =
+                    self.scale_up_preview_check_point();
             }
         }
     }

@@ -43,8 +43,7 @@ impl<'a> Pass<'a> {
             .active_selector
             .as_deref()
             .and_then(|h| self.obs.replica_set(h));
-        if active.is_none_or(|a| a.pod_template_hash == self.current_hash()) || prev.promote_full
-        {
+        if active.is_none_or(|a| a.pod_template_hash == self.current_hash()) || prev.promote_full {
             return self.r;
         }
         if prev.current_pod_hash.as_deref() != Some(self.current_hash()) {
@@ -60,9 +59,7 @@ impl<'a> Pass<'a> {
     /// Argo's `shouldDelayScaleDownOnAbort`: aborted over a stable
     /// ReplicaSet, and `abortScaleDownDelaySeconds` is not 0.
     fn delay_scale_down_on_abort(&self) -> bool {
-        self.aborted()
-            && self.stable.is_some()
-            && self.bg.abort_scale_down_delay_seconds != Some(0)
+        self.aborted() && self.stable.is_some() && self.bg.abort_scale_down_delay_seconds != Some(0)
     }
 
     pub(super) fn reconcile_replica_sets(&mut self) {
@@ -73,7 +70,12 @@ impl<'a> Pass<'a> {
         };
         self.target(current, ReplicaSetRole::Current, size, deadline);
         if let Some(stable) = self.stable.filter(|s| s.pod_template_hash != current) {
-            self.target(&stable.pod_template_hash, ReplicaSetRole::Stable, self.r, None);
+            self.target(
+                &stable.pod_template_hash,
+                ReplicaSetRole::Stable,
+                self.r,
+                None,
+            );
         }
         self.scale_down_others();
     }
@@ -91,9 +93,7 @@ impl<'a> Pass<'a> {
             }
             Some(deadline) => (0, Some(deadline)),
             None => {
-                let stable_ready = self
-                    .stable
-                    .is_some_and(|s| s.available_replicas >= self.r);
+                let stable_ready = self.stable.is_some_and(|s| s.available_replicas >= self.r);
                 if !stable_ready {
                     return (new.spec_replicas, None);
                 }

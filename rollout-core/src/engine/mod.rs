@@ -1,4 +1,5 @@
-//! `decide`: one reconcile pass of a canary Rollout, as a pure function.
+//! `decide`: one reconcile pass of a canary Rollout, as a pure function
+//! (a blue-green Rollout is handed to [`crate::bluegreen`]).
 //!
 //! The pass follows Argo Rollouts' order: reset on a new template or new
 //! steps, operations recorded on the object (promote-full, abort, retry),
@@ -69,7 +70,8 @@ static EMPTY_STATUS: RolloutStatus = RolloutStatus::EMPTY;
 /// How soon to look again when the router reports the weight not in place yet.
 pub const VERIFY_RETRY: Duration = Duration::from_secs(10);
 
-/// Decides what a canary Rollout does next.
+/// Decides what a canary or blue-green Rollout does next (blue-green:
+/// see [`crate::bluegreen`]).
 ///
 /// Given the Rollout (spec and current status), what the controller
 /// observed and the current time, returns the status to write, the traffic
@@ -85,8 +87,8 @@ pub const VERIFY_RETRY: Duration = Duration::from_secs(10);
 ///
 /// An invalid Rollout yields [`Error::Invalid`] listing every problem; the
 /// controller should record it (condition `InvalidSpec`) and change nothing.
-/// A valid Rollout using what this engine does not run yet (blue-green,
-/// experiment steps; see [`crate::unsupported`]) yields
+/// A valid Rollout using what this engine does not run yet (experiment
+/// steps; see [`crate::unsupported`]) yields
 /// [`Error::Unsupported`] naming the field, and likewise changes nothing.
 /// This validates the whole spec on every call; to decide an unchanged spec
 /// many times, validate it once with [`crate::ValidRollout`].

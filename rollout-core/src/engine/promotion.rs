@@ -20,9 +20,9 @@
 
 use super::Pass;
 use crate::decision::{Observations, ReplicaSetState};
-use crate::spec::Rollout;
 use crate::pingpong;
 use crate::progress;
+use crate::spec::Rollout;
 use crate::status::RolloutStatus;
 use crate::steps;
 

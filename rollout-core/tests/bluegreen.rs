@@ -1,0 +1,687 @@
+//! Blue-green decisions, one pass at a time, for the cases Argo Rollouts'
+//! `rollout/bluegreen_test.go` and `rollout/analysis_test.go` check: the
+//! pause and auto-promotion, the Service switches, `previewReplicaCount`,
+//! scale-down delays and their revision limit, abort, pre- and
+//! post-promotion analysis, fast rollback and `promote --full`.
+
+use std::time::Duration;
+
+use rollout_core::{
+    AnalysisKind, AnalysisPhase, AnalysisRunState, Decision, Observations, Phase, ReplicaSetRole,
+    ReplicaSetState, Rollout, ServiceSelector, Time, decide,
+};
+use serde_json::{Value, json};
+
+/// A blue-green Rollout of 2 replicas with `web` active and `web-preview`
+/// preview Services, `extra` merged into its strategy, and `status`.
+fn rollout(extra: Value, status: Value) -> Rollout {
+    let mut strategy = json!({"activeService": "web", "previewService": "web-preview"});
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        strategy[k] = v.clone();
+    }
+    Rollout::from_value(
+        json!({"metadata": {"name": "web", "namespace": "default", "generation": 1},
+            "spec": {"replicas": 2, "strategy": {"blueGreen": strategy}},
+            "status": status}),
+        "web.yaml",
+    )
+    .unwrap()
+}
+
+/// The status of an update from `old` to `new` in progress: the active
+/// Service still on `old`, the preview on `new`; `extra` merged in.
+fn updating(extra: Value) -> Value {
+    let mut st = json!({"currentPodHash": "new", "stableRS": "old", "observedGeneration": "1",
+        "blueGreen": {"activeSelector": "old", "previewSelector": "new"}});
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        st[k] = v.clone();
+    }
+    st
+}
+
+fn rs(hash: &str, revision: u64, spec: i32, available: i32) -> ReplicaSetState {
+    ReplicaSetState {
+        pod_template_hash: hash.into(),
+        revision,
+        spec_replicas: spec,
+        replicas: spec,
+        ready_replicas: available,
+        available_replicas: available,
+        ..Default::default()
+    }
+}
+
+fn at(seconds: u64) -> Time {
+    Time::from_unix_seconds(seconds)
+}
+
+/// Observations of the current template `new` with these ReplicaSets, the
+/// Services on `active` and `preview`, and these AnalysisRuns.
+fn seen(
+    replica_sets: Vec<ReplicaSetState>,
+    active: &str,
+    preview: &str,
+    runs: &[(&str, AnalysisPhase)],
+) -> Observations {
+    let service = |name: &str, hash: &str| ServiceSelector {
+        service_name: name.into(),
+        pod_template_hash: (!hash.is_empty()).then(|| hash.into()),
+    };
+    Observations {
+        current_pod_hash: "new".into(),
+        replica_sets,
+        services: vec![service("web", active), service("web-preview", preview)],
+        analysis_runs: runs
+            .iter()
+            .map(|(name, phase)| AnalysisRunState {
+                name: (*name).into(),
+                phase: *phase,
+                message: Some(format!("run {}", phase.as_str())),
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// Both ReplicaSets fully up and available.
+fn both_ready() -> Vec<ReplicaSetState> {
+    vec![rs("old", 1, 2, 2), rs("new", 2, 2, 2)]
+}
+
+fn size(d: &Decision, hash: &str) -> Option<(i32, Option<Time>)> {
+    d.replica_sets
+        .iter()
+        .find(|t| t.pod_template_hash == hash)
+        .map(|t| (t.replicas, t.scale_down_deadline))
+}
+
+fn service(d: &Decision, name: &str) -> Option<String> {
+    d.services
+        .iter()
+        .find(|s| s.service_name == name)
+        .and_then(|s| s.pod_template_hash.clone())
+}
+
+fn pauses(d: &Decision) -> Vec<&str> {
+    d.status
+        .pause_conditions
+        .iter()
+        .map(|c| c.reason.as_str())
+        .collect()
+}
+
+fn reasons(d: &Decision) -> Vec<&str> {
+    d.events.iter().map(|e| e.reason).collect()
+}
+
+#[test]
+fn a_first_deploy_is_stable_at_once_and_the_active_service_follows_once_available() {
+    let r = rollout(json!({}), Value::Null);
+    let nothing = Observations {
+        current_pod_hash: "new".into(),
+        ..Default::default()
+    };
+    let d = decide(&r, &nothing, at(0)).unwrap();
+    assert_eq!(d.status.stable_rs.as_deref(), Some("new"));
+    assert_eq!(
+        size(&d, "new"),
+        Some((0, None)),
+        "created empty, as Argo creates it"
+    );
+    assert_eq!(reasons(&d), ["SwitchService", "RolloutCompleted"]);
+    assert_eq!(service(&d, "web-preview").as_deref(), Some("new"));
+    assert_eq!(
+        service(&d, "web"),
+        None,
+        "no active switch before the pods exist"
+    );
+
+    let r = rollout(json!({}), serde_json::to_value(&d.status).unwrap());
+    let up = seen(vec![rs("new", 1, 0, 0)], "", "new", &[]);
+    let d = decide(&r, &up, at(1)).unwrap();
+    assert_eq!(size(&d, "new"), Some((2, None)));
+    assert_eq!(service(&d, "web"), None);
+
+    let r = rollout(json!({}), serde_json::to_value(&d.status).unwrap());
+    let ready = seen(vec![rs("new", 1, 2, 2)], "", "new", &[]);
+    let d = decide(&r, &ready, at(20)).unwrap();
+    assert_eq!(service(&d, "web").as_deref(), Some("new"));
+    assert_eq!(d.status.blue_green.active_selector.as_deref(), Some("new"));
+    assert_eq!(
+        d.status.phase,
+        Some(Phase::Healthy),
+        "{:?}",
+        d.status.message
+    );
+}
+
+#[test]
+fn a_new_template_points_the_preview_service_at_it_and_resets_the_update() {
+    let r = rollout(
+        json!({}),
+        json!({"currentPodHash": "old", "stableRS": "old",
+            "blueGreen": {"activeSelector": "old", "previewSelector": "old",
+                "prePromotionAnalysisRunStatus": {"name": "web-old-1-pre", "status": "Successful"}}}),
+    );
+    let d = decide(
+        &r,
+        &seen(vec![rs("old", 1, 2, 2)], "old", "old", &[]),
+        at(0),
+    )
+    .unwrap();
+    assert_eq!(service(&d, "web-preview").as_deref(), Some("new"));
+    assert_eq!(
+        d.events[0].message,
+        "Switched selector for service 'web-preview' from 'old' to 'new'"
+    );
+    assert_eq!(d.status.current_pod_hash.as_deref(), Some("new"));
+    assert_eq!(d.status.blue_green.pre_promotion_analysis_run_status, None);
+    assert_eq!(size(&d, "new"), Some((0, None)));
+    assert_eq!(
+        size(&d, "old"),
+        None,
+        "nothing else is scaled in the pass that resets"
+    );
+    assert_eq!(d.requeue_after, Some(Duration::ZERO));
+}
+
+#[test]
+fn the_pause_waits_for_the_new_replica_set_to_be_available() {
+    let r = rollout(json!({"autoPromotionEnabled": false}), updating(json!({})));
+    let d = decide(
+        &r,
+        &seen(
+            vec![rs("old", 1, 2, 2), rs("new", 2, 2, 1)],
+            "old",
+            "new",
+            &[],
+        ),
+        at(0),
+    )
+    .unwrap();
+    assert!(pauses(&d).is_empty());
+    assert_eq!(service(&d, "web"), None);
+    assert_eq!(d.status.phase, Some(Phase::Progressing));
+}
+
+#[test]
+fn auto_promotion_disabled_pauses_until_a_person_promotes() {
+    let r = rollout(json!({"autoPromotionEnabled": false}), updating(json!({})));
+    let d = decide(&r, &seen(both_ready(), "old", "new", &[]), at(0)).unwrap();
+    assert_eq!(pauses(&d), ["BlueGreenPause"]);
+    assert!(d.status.controller_pause);
+    assert_eq!(d.status.phase, Some(Phase::Paused));
+    assert_eq!(d.status.message.as_deref(), Some("BlueGreenPause"));
+    assert_eq!(
+        service(&d, "web").as_deref(),
+        Some("old"),
+        "the active Service stays on the old pods"
+    );
+
+    // Nothing moves while the pause holds, however long.
+    let paused = serde_json::to_value(&d.status).unwrap();
+    let r = rollout(json!({"autoPromotionEnabled": false}), paused.clone());
+    let d = decide(&r, &seen(both_ready(), "old", "new", &[]), at(3600)).unwrap();
+    assert_eq!(pauses(&d), ["BlueGreenPause"]);
+    assert_eq!(service(&d, "web").as_deref(), Some("old"));
+
+    // `promote` removes the pause condition and leaves controllerPause.
+    let mut promoted = paused;
+    promoted["pauseConditions"] = Value::Null;
+    let r = rollout(json!({"autoPromotionEnabled": false}), promoted);
+    let d = decide(&r, &seen(both_ready(), "old", "new", &[]), at(3601)).unwrap();
+    assert_eq!(service(&d, "web").as_deref(), Some("new"));
+    assert!(!d.status.controller_pause);
+    assert_eq!(d.status.stable_rs.as_deref(), Some("new"));
+    assert!(d.events.iter().any(|e| e.message
+        == "Rollout completed update to revision 2 (new): Completed blue-green update"));
+}
+
+#[test]
+fn auto_promotion_seconds_promote_once_they_have_passed() {
+    let spec = json!({"autoPromotionSeconds": 10});
+    let paused = updating(json!({"controllerPause": true,
+        "pauseConditions": [{"reason": "BlueGreenPause", "startTime": "1970-01-01T00:00:00Z"}]}));
+    let r = rollout(spec.clone(), paused.clone());
+    let d = decide(&r, &seen(both_ready(), "old", "new", &[]), at(4)).unwrap();
+    assert_eq!(pauses(&d), ["BlueGreenPause"]);
+    // Once the status is written, the pass asks to be woken when the time is up.
+    let written = rollout(spec.clone(), serde_json::to_value(&d.status).unwrap());
+    let again = decide(&written, &seen(both_ready(), "old", "new", &[]), at(4)).unwrap();
+    assert_eq!(again.requeue_after, Some(Duration::from_secs(6)));
+
+    let d = decide(&r, &seen(both_ready(), "old", "new", &[]), at(11)).unwrap();
+    assert!(pauses(&d).is_empty());
+    assert_eq!(service(&d, "web").as_deref(), Some("new"));
+    assert_eq!(d.status.stable_rs.as_deref(), Some("new"));
+
+    // A person's `spec.paused` holds the switch even after the time.
+    let mut held = rollout(spec, paused);
+    held.spec.paused = Some(true);
+    let d = decide(&held, &seen(both_ready(), "old", "new", &[]), at(11)).unwrap();
+    assert_eq!(service(&d, "web"), None, "left as it is");
+    assert_eq!(d.status.phase, Some(Phase::Paused));
+}
+
+#[test]
+fn without_a_pause_the_active_service_switches_once_the_new_pods_are_available() {
+    let r = rollout(json!({}), updating(json!({})));
+    let d = decide(&r, &seen(both_ready(), "old", "new", &[]), at(0)).unwrap();
+    assert!(pauses(&d).is_empty());
+    assert_eq!(service(&d, "web").as_deref(), Some("new"));
+    assert_eq!(d.status.blue_green.active_selector.as_deref(), Some("new"));
+    assert_eq!(d.status.stable_rs.as_deref(), Some("new"));
+    assert_eq!(
+        size(&d, "old"),
+        Some((2, None)),
+        "the old stable is sized as stable in this pass"
+    );
+}
+
+#[test]
+fn an_active_service_already_on_the_new_pods_skips_the_pause() {
+    let r = rollout(json!({"autoPromotionEnabled": false}), updating(json!({})));
+    let d = decide(&r, &seen(both_ready(), "new", "new", &[]), at(0)).unwrap();
+    assert!(pauses(&d).is_empty());
+    assert_eq!(d.status.stable_rs.as_deref(), Some("new"));
+}
+
+#[test]
+fn the_previous_active_replica_set_is_scaled_down_after_its_delay() {
+    let promoted = json!({"currentPodHash": "new", "stableRS": "new",
+        "blueGreen": {"activeSelector": "new", "previewSelector": "new"}});
+    for (spec, deadline, now, want) in [
+        // No deadline yet: one is set 30 s (the default) ahead, the pods stay.
+        (json!({}), None, 0, (2, Some(at(30)))),
+        (
+            json!({"scaleDownDelaySeconds": 5}),
+            None,
+            0,
+            (2, Some(at(5))),
+        ),
+        // Before the deadline the pods stay; after it they go.
+        (json!({}), Some(at(30)), 29, (2, Some(at(30)))),
+        (json!({}), Some(at(30)), 30, (0, Some(at(30)))),
+        // A delay of 0 sets no deadline, and Argo then keeps the pods.
+        (json!({"scaleDownDelaySeconds": 0}), None, 0, (2, None)),
+    ] {
+        let r = rollout(spec.clone(), promoted.clone());
+        let mut old = rs("old", 1, 2, 2);
+        old.scale_down_deadline = deadline;
+        let d = decide(
+            &r,
+            &seen(vec![old, rs("new", 2, 2, 2)], "new", "new", &[]),
+            at(now),
+        )
+        .unwrap();
+        assert_eq!(size(&d, "old"), Some(want), "{spec} at {now}");
+        assert_eq!(d.replica_sets[0].role, ReplicaSetRole::Current);
+    }
+}
+
+#[test]
+fn beyond_the_revision_limit_old_replica_sets_go_at_once() {
+    let r = rollout(
+        json!({"scaleDownDelayRevisionLimit": 1}),
+        json!({"currentPodHash": "new", "stableRS": "new",
+            "blueGreen": {"activeSelector": "new", "previewSelector": "new"}}),
+    );
+    let replica_sets = vec![rs("a", 1, 2, 2), rs("b", 2, 2, 2), rs("new", 3, 2, 2)];
+    let d = decide(&r, &seen(replica_sets, "new", "new", &[]), at(0)).unwrap();
+    assert_eq!(
+        size(&d, "b"),
+        Some((2, Some(at(30)))),
+        "the newest keeps its delay"
+    );
+    assert_eq!(size(&d, "a"), Some((0, None)));
+}
+
+#[test]
+fn a_replica_set_a_service_still_selects_is_not_scaled_down() {
+    let r = rollout(
+        json!({}),
+        json!({"currentPodHash": "new", "stableRS": "new",
+            "blueGreen": {"activeSelector": "new", "previewSelector": "new"}}),
+    );
+    let d = decide(&r, &seen(both_ready(), "new", "old", &[]), at(0)).unwrap();
+    assert_eq!(size(&d, "old"), None);
+}
+
+#[test]
+fn preview_replica_count_sizes_the_preview_until_the_checkpoint() {
+    let spec = json!({"previewReplicaCount": 1, "autoPromotionEnabled": false});
+    let r = rollout(spec.clone(), updating(json!({})));
+    let d = decide(
+        &r,
+        &seen(
+            vec![rs("old", 1, 2, 2), rs("new", 2, 0, 0)],
+            "old",
+            "new",
+            &[],
+        ),
+        at(0),
+    )
+    .unwrap();
+    assert_eq!(size(&d, "new"), Some((1, None)));
+
+    let d = decide(
+        &r,
+        &seen(
+            vec![rs("old", 1, 2, 2), rs("new", 2, 1, 1)],
+            "old",
+            "new",
+            &[],
+        ),
+        at(10),
+    )
+    .unwrap();
+    assert_eq!(pauses(&d), ["BlueGreenPause"], "paused at the preview size");
+    assert!(!d.status.blue_green.scale_up_preview_check_point);
+
+    // Promoted: the checkpoint is passed and the preview scales up before the switch.
+    let r = rollout(spec.clone(), updating(json!({"controllerPause": true})));
+    let d = decide(
+        &r,
+        &seen(
+            vec![rs("old", 1, 2, 2), rs("new", 2, 1, 1)],
+            "old",
+            "new",
+            &[],
+        ),
+        at(20),
+    )
+    .unwrap();
+    assert!(d.status.blue_green.scale_up_preview_check_point);
+    assert_eq!(service(&d, "web"), None);
+    let r = rollout(spec, serde_json::to_value(&d.status).unwrap());
+    let d = decide(
+        &r,
+        &seen(
+            vec![rs("old", 1, 2, 2), rs("new", 2, 1, 1)],
+            "old",
+            "new",
+            &[],
+        ),
+        at(21),
+    )
+    .unwrap();
+    assert_eq!(size(&d, "new"), Some((2, None)));
+}
+
+#[test]
+fn the_counts_follow_the_active_replica_set() {
+    let r = rollout(json!({"autoPromotionEnabled": false}), updating(json!({})));
+    let d = decide(
+        &r,
+        &seen(
+            vec![rs("old", 1, 2, 2), rs("new", 2, 2, 1)],
+            "old",
+            "new",
+            &[],
+        ),
+        at(0),
+    )
+    .unwrap();
+    assert_eq!(
+        d.status.available_replicas,
+        Some(2),
+        "the active (old) ReplicaSet's"
+    );
+    assert_eq!(d.status.replicas, Some(4));
+    assert_eq!(d.status.updated_replicas, Some(2));
+}
+
+#[test]
+fn an_abort_sends_the_active_service_back_and_keeps_the_preview_for_its_delay() {
+    let aborted = json!({"currentPodHash": "new", "stableRS": "old", "abort": true,
+        "abortedAt": "1970-01-01T00:00:00Z",
+        "blueGreen": {"activeSelector": "new", "previewSelector": "new"}});
+    let r = rollout(json!({}), aborted.clone());
+    let d = decide(&r, &seen(both_ready(), "new", "new", &[]), at(0)).unwrap();
+    assert_eq!(service(&d, "web").as_deref(), Some("old"));
+    assert_eq!(size(&d, "new"), Some((2, Some(at(30)))));
+    assert_eq!(size(&d, "old"), Some((2, None)));
+    assert_eq!(d.status.phase, Some(Phase::Degraded));
+    assert!(
+        d.status
+            .message
+            .as_deref()
+            .unwrap()
+            .starts_with("RolloutAborted: Rollout aborted update to revision 2")
+    );
+
+    let mut preview = rs("new", 2, 2, 2);
+    preview.scale_down_deadline = Some(at(30));
+    let d = decide(
+        &r,
+        &seen(vec![rs("old", 1, 2, 2), preview], "old", "new", &[]),
+        at(30),
+    )
+    .unwrap();
+    assert_eq!(size(&d, "new"), Some((0, Some(at(30)))));
+
+    // 0 keeps the preview's pods for as long as the rollout stays aborted.
+    let r = rollout(json!({"abortScaleDownDelaySeconds": 0}), aborted);
+    let d = decide(&r, &seen(both_ready(), "old", "new", &[]), at(100)).unwrap();
+    assert_eq!(size(&d, "new"), Some((2, None)));
+}
+
+#[test]
+fn pre_promotion_analysis_gates_the_switch() {
+    let spec = json!({"prePromotionAnalysis": {"templates": [{"templateName": "smoke"}]}});
+    let r = rollout(spec.clone(), updating(json!({})));
+    let d = decide(&r, &seen(both_ready(), "old", "new", &[]), at(0)).unwrap();
+    assert_eq!(d.analysis_runs.len(), 1);
+    assert_eq!(d.analysis_runs[0].name, "web-new-2-pre");
+    assert_eq!(d.analysis_runs[0].kind, AnalysisKind::PrePromotion);
+    assert_eq!(service(&d, "web").as_deref(), Some("old"));
+
+    let with_run = |phase: &str| {
+        updating(
+            json!({"blueGreen": {"activeSelector": "old", "previewSelector": "new",
+            "prePromotionAnalysisRunStatus": {"name": "web-new-2-pre", "status": phase}}}),
+        )
+    };
+    let r = rollout(spec.clone(), with_run("Running"));
+    let running = [("web-new-2-pre", AnalysisPhase::Running)];
+    let d = decide(&r, &seen(both_ready(), "old", "new", &running), at(10)).unwrap();
+    assert_eq!(service(&d, "web").as_deref(), Some("old"));
+    assert_eq!(d.analysis_runs[0].name, "web-new-2-pre");
+
+    let passed = [("web-new-2-pre", AnalysisPhase::Successful)];
+    let d = decide(&r, &seen(both_ready(), "old", "new", &passed), at(20)).unwrap();
+    assert_eq!(service(&d, "web").as_deref(), Some("new"));
+
+    let failed = [("web-new-2-pre", AnalysisPhase::Failed)];
+    let d = decide(&r, &seen(both_ready(), "old", "new", &failed), at(20)).unwrap();
+    assert!(d.status.abort);
+    assert_eq!(service(&d, "web").as_deref(), Some("old"));
+    let message = &d
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.reason.as_str() == "RolloutAborted")
+        .unwrap()
+        .message;
+    assert_eq!(
+        message,
+        "Rollout aborted update to revision 2: Blue/green pre-promotion analysis phase error/failed: run Failed"
+    );
+}
+
+#[test]
+fn an_inconclusive_run_pauses_and_holds_the_services() {
+    let spec = json!({"prePromotionAnalysis": {"templates": [{"templateName": "smoke"}]}});
+    let r = rollout(
+        spec,
+        updating(
+            json!({"blueGreen": {"activeSelector": "old", "previewSelector": "new",
+        "prePromotionAnalysisRunStatus": {"name": "web-new-2-pre", "status": "Running"}}}),
+        ),
+    );
+    let runs = [("web-new-2-pre", AnalysisPhase::Inconclusive)];
+    let d = decide(&r, &seen(both_ready(), "old", "new", &runs), at(0)).unwrap();
+    assert_eq!(pauses(&d), ["InconclusiveAnalysisRun"]);
+    assert_eq!(d.status.phase, Some(Phase::Paused));
+}
+
+#[test]
+fn post_promotion_analysis_decides_whether_the_new_replica_set_becomes_stable() {
+    let spec = json!({"postPromotionAnalysis": {"templates": [{"templateName": "smoke"}]}});
+    let switched = |run: Value| {
+        json!({"currentPodHash": "new", "stableRS": "old",
+            "blueGreen": {"activeSelector": "new", "previewSelector": "new",
+                "postPromotionAnalysisRunStatus": run}})
+    };
+    // Switched, run not started yet: it is requested; old pods stay up.
+    let r = rollout(spec.clone(), switched(Value::Null));
+    let d = decide(&r, &seen(both_ready(), "new", "new", &[]), at(0)).unwrap();
+    assert_eq!(d.analysis_runs[0].name, "web-new-2-post");
+    assert_eq!(d.analysis_runs[0].kind, AnalysisKind::PostPromotion);
+    assert_eq!(d.status.stable_rs.as_deref(), Some("old"));
+    assert_eq!(d.status.phase, Some(Phase::Progressing));
+    assert_eq!(
+        d.status.message.as_deref(),
+        Some("waiting for analysis to complete")
+    );
+    assert_eq!(size(&d, "old"), Some((2, None)));
+
+    let r = rollout(
+        spec.clone(),
+        switched(json!({"name": "web-new-2-post", "status": "Running"})),
+    );
+    let passed = [("web-new-2-post", AnalysisPhase::Successful)];
+    let d = decide(&r, &seen(both_ready(), "new", "new", &passed), at(60)).unwrap();
+    assert_eq!(d.status.stable_rs.as_deref(), Some("new"));
+
+    let failed = [("web-new-2-post", AnalysisPhase::Error)];
+    let d = decide(&r, &seen(both_ready(), "new", "new", &failed), at(60)).unwrap();
+    assert!(d.status.abort);
+    assert_eq!(d.status.stable_rs.as_deref(), Some("old"));
+    // The next pass switches the active Service back to the stable pods.
+    let r = rollout(spec, serde_json::to_value(&d.status).unwrap());
+    let d = decide(&r, &seen(both_ready(), "new", "new", &failed), at(61)).unwrap();
+    assert_eq!(service(&d, "web").as_deref(), Some("old"));
+    assert!(d.analysis_runs.is_empty());
+}
+
+#[test]
+fn while_post_promotion_analysis_runs_without_a_delay_old_replica_sets_stay() {
+    let spec = json!({"postPromotionAnalysis": {"templates": [{"templateName": "smoke"}]}});
+    let r = rollout(
+        spec,
+        json!({"currentPodHash": "new", "stableRS": "stable",
+        "blueGreen": {"activeSelector": "new", "previewSelector": "new",
+            "postPromotionAnalysisRunStatus": {"name": "web-new-3-post", "status": "Running"}}}),
+    );
+    let replica_sets = vec![
+        rs("older", 1, 2, 2),
+        rs("stable", 2, 2, 2),
+        rs("new", 3, 2, 2),
+    ];
+    let d = decide(
+        &r,
+        &seen(
+            replica_sets,
+            "new",
+            "new",
+            &[("web-new-3-post", AnalysisPhase::Running)],
+        ),
+        at(0),
+    )
+    .unwrap();
+    assert_eq!(size(&d, "older"), None);
+}
+
+#[test]
+fn going_back_to_a_replica_set_within_its_delay_switches_at_once() {
+    // `new` was the previous active ReplicaSet, still within its scale-down delay.
+    let r = rollout(
+        json!({"autoPromotionEnabled": false}),
+        json!({"currentPodHash": "new", "stableRS": "later",
+            "blueGreen": {"activeSelector": "later", "previewSelector": "new"}}),
+    );
+    let mut back = rs("new", 1, 2, 2);
+    back.scale_down_deadline = Some(at(30));
+    let d = decide(
+        &r,
+        &seen(vec![back, rs("later", 2, 2, 2)], "later", "new", &[]),
+        at(0),
+    )
+    .unwrap();
+    assert!(pauses(&d).is_empty());
+    assert_eq!(service(&d, "web").as_deref(), Some("new"));
+    assert!(
+        d.events
+            .iter()
+            .any(|e| e.message.ends_with("(new): Fast rollback"))
+    );
+}
+
+#[test]
+fn promote_full_skips_the_pause_and_the_analysis() {
+    let r = rollout(
+        json!({"autoPromotionEnabled": false,
+            "prePromotionAnalysis": {"templates": [{"templateName": "smoke"}]}}),
+        updating(json!({"promoteFull": true})),
+    );
+    let d = decide(&r, &seen(both_ready(), "old", "new", &[]), at(0)).unwrap();
+    assert!(pauses(&d).is_empty());
+    assert!(d.analysis_runs.is_empty());
+    assert_eq!(service(&d, "web").as_deref(), Some("new"));
+    assert!(!d.status.promote_full);
+    assert!(
+        d.events
+            .iter()
+            .any(|e| e.message.ends_with("Full promotion requested"))
+    );
+}
+
+#[test]
+fn a_promoted_rollout_is_healthy_and_completed() {
+    let r = rollout(
+        json!({}),
+        json!({"currentPodHash": "new", "stableRS": "new", "observedGeneration": "1",
+            "blueGreen": {"activeSelector": "new", "previewSelector": "new"}}),
+    );
+    let d = decide(
+        &r,
+        &seen(vec![rs("new", 2, 2, 2)], "new", "new", &[]),
+        at(0),
+    )
+    .unwrap();
+    assert_eq!(d.status.phase, Some(Phase::Healthy));
+    let condition = |kind: &str| {
+        d.status
+            .conditions
+            .iter()
+            .find(|c| c.kind.as_str() == kind)
+            .map(|c| (c.status.as_str().to_owned(), c.reason.as_str().to_owned()))
+    };
+    assert_eq!(
+        condition("Healthy"),
+        Some(("True".into(), "RolloutHealthy".into()))
+    );
+    assert_eq!(
+        condition("Completed"),
+        Some(("True".into(), "RolloutCompleted".into()))
+    );
+    assert_eq!(
+        condition("Available"),
+        Some(("True".into(), "AvailableReason".into()))
+    );
+    assert_eq!(
+        condition("Progressing"),
+        Some(("True".into(), "NewReplicaSetAvailable".into()))
+    );
+    // A fixed point: deciding again changes nothing and asks for no call.
+    let again = rollout(json!({}), serde_json::to_value(&d.status).unwrap());
+    let d2 = decide(
+        &again,
+        &seen(vec![rs("new", 2, 2, 2)], "new", "new", &[]),
+        at(5),
+    )
+    .unwrap();
+    assert_eq!(d2.status, d.status);
+    assert_eq!(d2.requeue_after, None);
+}
