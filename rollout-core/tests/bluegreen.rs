@@ -685,3 +685,38 @@ fn a_promoted_rollout_is_healthy_and_completed() {
     assert_eq!(d2.status, d.status);
     assert_eq!(d2.requeue_after, None);
 }
+
+/// Deliberate difference: Argo resets `scaleUpPreviewCheckPoint` on a new
+/// template and then reads the old value back; here the new preview starts
+/// over at `previewReplicaCount`.
+#[test]
+fn a_new_template_starts_the_preview_over_at_its_count() {
+    let spec = json!({"previewReplicaCount": 1});
+    let r = rollout(
+        spec.clone(),
+        json!({"currentPodHash": "mid", "stableRS": "old",
+            "blueGreen": {"activeSelector": "old", "previewSelector": "mid",
+                "scaleUpPreviewCheckPoint": true}}),
+    );
+    let replica_sets = vec![rs("old", 1, 2, 2), rs("mid", 2, 2, 2)];
+    let d = decide(&r, &seen(replica_sets.clone(), "old", "mid", &[]), at(0)).unwrap();
+    assert!(!d.status.blue_green.scale_up_preview_check_point);
+    let r = rollout(spec, serde_json::to_value(&d.status).unwrap());
+    let mut replica_sets = replica_sets;
+    replica_sets.push(rs("new", 3, 0, 0));
+    let d = decide(&r, &seen(replica_sets, "old", "new", &[]), at(1)).unwrap();
+    assert_eq!(size(&d, "new"), Some((1, None)));
+}
+
+/// Deliberate difference: `autoPromotionSeconds` ends at its very second
+/// (Argo waits until strictly after it).
+#[test]
+fn auto_promotion_seconds_end_at_their_second() {
+    let r = rollout(
+        json!({"autoPromotionSeconds": 10}),
+        updating(json!({"controllerPause": true,
+            "pauseConditions": [{"reason": "BlueGreenPause", "startTime": "1970-01-01T00:00:00Z"}]})),
+    );
+    let d = decide(&r, &seen(both_ready(), "old", "new", &[]), at(10)).unwrap();
+    assert_eq!(service(&d, "web").as_deref(), Some("new"));
+}

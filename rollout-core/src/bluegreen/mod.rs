@@ -30,7 +30,15 @@
 //! group verification of the AWS load balancer controller is not done (the
 //! engine behaves as if verification were off, Argo's default); a Service
 //! is not looked up to tell whether it still selects an old ReplicaSet: the
-//! selectors observed in [`Observations::services`] are what counts.
+//! selectors observed in [`Observations::services`] are what counts; a new
+//! pod template resets `scaleUpPreviewCheckPoint` (Argo resets it and then
+//! reads the old value back, so a preview replaced mid-update skipped
+//! `previewReplicaCount`); and `autoPromotionSeconds` ends at its very
+//! second (Argo waits until strictly after it, for its next resync).
+//!
+//! Decisions list every Service the pass reconciled in
+//! [`Decision::services`], with the selector it keeps or gets; the
+//! `SwitchService` event is recorded only when that changes it.
 //!
 //! ```
 //! use rollout_core::{decide, Observations, ReplicaSetState, Rollout, ServiceSelector, Time};
