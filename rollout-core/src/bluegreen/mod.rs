@@ -23,7 +23,11 @@
 //! target names), patch the Services of [`Decision::services`], create the
 //! AnalysisRuns it lists and terminate the others, then write the status.
 //! [`Decision::traffic`] is `None`: a blue-green Rollout moves traffic by
-//! Service selectors only.
+//! Service selectors only. `previewMetadata` and `activeMetadata` follow the
+//! roles of [`Decision::replica_sets`] as canary and stable metadata do (Argo's
+//! `reconcileEphemeralMetadata`): the current ReplicaSet carries
+//! `previewMetadata` until it is the stable one, the stable one
+//! `activeMetadata` (a first ReplicaSet, stable from the start, too).
 //!
 //! Deliberate differences from Argo: `spec.restartAt` is not run for a
 //! blue-green Rollout (validation reports it as unsupported); the target
