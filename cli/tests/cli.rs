@@ -543,7 +543,7 @@ fn the_corpus_lints_and_plans() {
 }
 
 /// The README's `rollgate lint examples/manifests/*.yaml`: every complete
-/// seed Rollout is valid (blue-green ones with a warning), files without a
+/// seed Rollout is valid (blue-green ones too), files without a
 /// Rollout are skipped, and the command exits 0.
 #[test]
 fn the_readme_lint_of_the_seed_manifests_exits_0() {

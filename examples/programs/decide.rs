@@ -7,7 +7,9 @@
 //!
 //! The cluster it describes: the Rollout's stable ReplicaSet (hash `stable`)
 //! runs every pod, and the pod template has just changed (hash `canary`), so
-//! the decision is the first step of a canary update.
+//! the decision is the first step of a canary update (for a blue-green
+//! Rollout, the pass that starts the update: the new ReplicaSet is created
+//! and the preview Service points at it).
 
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -83,7 +85,12 @@ fn run() -> anyhow::Result<ExitCode> {
             "  traffic: canary {} and stable {} of {}",
             t.canary.weight, t.stable.weight, t.max_weight
         ),
+        None if rollout.blue_green().is_some() => {}
         None => println!("  traffic: follows the pod ratio (basic canary)"),
+    }
+    for service in &decision.services {
+        let hash = service.pod_template_hash.as_deref().unwrap_or_default();
+        println!("  Service {} selects {hash}", service.service_name);
     }
     for run in &decision.analysis_runs {
         println!("  AnalysisRun {} should run", run.name);
