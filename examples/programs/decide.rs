@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use anyhow::Context;
-use rollout_core::{Observations, ReplicaSetState, Time, decide, manifest};
+use rollout_core::{Observations, ReplicaSetState, ServiceSelector, Time, decide, manifest};
 
 fn main() -> ExitCode {
     match run() {
@@ -52,6 +52,19 @@ fn run() -> anyhow::Result<ExitCode> {
     let status = rollout.status.get_or_insert_with(Default::default);
     status.stable_rs = Some("stable".into());
     status.current_pod_hash = Some("stable".into());
+    // A blue-green Rollout's Services select the stable pods.
+    let services: Vec<ServiceSelector> = rollout
+        .blue_green()
+        .map(|bg| {
+            std::iter::once(bg.active_service.clone())
+                .chain(bg.preview_service.clone())
+                .map(|service_name| ServiceSelector {
+                    service_name,
+                    pod_template_hash: Some("stable".into()),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let observed = Observations {
         current_pod_hash: "canary".into(),
         replica_sets: vec![ReplicaSetState {
@@ -64,6 +77,7 @@ fn run() -> anyhow::Result<ExitCode> {
             scale_down_deadline: None,
             created: None,
         }],
+        services,
         ..Default::default()
     };
 

@@ -60,6 +60,10 @@ fn a_blue_green_update_starts_behind_the_preview_service() {
         stdout.contains("scale ReplicaSet canary (Current) to 0 pods"),
         "{stdout}"
     );
-    assert!(stdout.contains("selects canary"), "{stdout}");
+    assert!(
+        stdout.contains("Service notifications-service-green selects canary"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("basic canary"), "{stdout}");
+    assert!(!stdout.contains("RolloutCompleted"), "{stdout}");
 }
