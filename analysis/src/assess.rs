@@ -7,7 +7,7 @@ use expr::Value;
 use rollout_core::intstr::IntOrString;
 use rollout_core::{AnalysisPhase, Time};
 
-use crate::condition::{Conditions, describe_conditions};
+use crate::condition::{Conditions, describe_conditions, effective};
 use crate::types::{Measurement, Metric, MetricResult, RunSummary, parse_phase};
 
 /// Errors in a row tolerated when a metric does not say (Argo's
@@ -48,6 +48,17 @@ pub enum Outcome {
         /// The value as the measurement records it.
         text: String,
     },
+    /// A value with an account of how it was reached (the judge's
+    /// per-metric table), assessed as [`Outcome::Value`] and kept as the
+    /// measurement's message.
+    Explained {
+        /// The value as conditions see it (`result`).
+        result: Value,
+        /// The value as the measurement records it.
+        text: String,
+        /// The measurement's message.
+        message: String,
+    },
     /// The measurement could not be taken; the message says why.
     Error(String),
 }
@@ -83,6 +94,14 @@ pub fn record(
             Ok(phase) => (phase, text, String::new()),
             Err(message) => (AnalysisPhase::Error, text, message),
         },
+        Outcome::Explained {
+            result: v,
+            text,
+            message,
+        } => match conditions.assess(&v) {
+            Ok(phase) => (phase, text, message),
+            Err(error) => (AnalysisPhase::Error, text, format!("{error}\n{message}")),
+        },
         Outcome::Error(message) => (AnalysisPhase::Error, String::new(), message),
     };
     count(result, phase);
@@ -103,7 +122,7 @@ pub fn record(
 }
 
 /// Argo's counters for one completed measurement.
-fn count(result: &mut MetricResult, phase: AnalysisPhase) {
+pub(crate) fn count(result: &mut MetricResult, phase: AnalysisPhase) {
     match phase {
         AnalysisPhase::Successful => {
             result.successful += 1;
@@ -342,7 +361,8 @@ pub fn is_worse(current: AnalysisPhase, new: AnalysisPhase) -> bool {
 /// Which measured values, against which conditions, made a metric end as
 /// it did: ` (values [0.42, 0.40] against successCondition "result >
 /// 0.95")`, from the measurements kept whose phase is the metric's. Empty
-/// for an `Error` (the error message says why) or when none were kept.
+/// for an `Error` (the error message says why) or when none were kept
+/// (a Job's measurements have no value).
 ///
 /// Rollgate adds this to Argo's message so that a Rollout's abort message
 /// names the values; Argo's message alone does not.
@@ -353,16 +373,14 @@ pub fn explain(metric: &Metric, result: &MetricResult, phase: AnalysisPhase) -> 
     let values: Vec<&str> = result
         .measurements
         .iter()
-        .filter(|m| m.phase == phase.as_str())
+        .filter(|m| m.phase == phase.as_str() && !m.value.is_empty())
         .map(|m| m.value.as_str())
         .collect();
     if values.is_empty() {
         return String::new();
     }
-    let conditions = describe_conditions(
-        metric.success_condition.as_deref(),
-        metric.failure_condition.as_deref(),
-    );
+    let (success, failure) = effective(metric);
+    let conditions = describe_conditions(success, failure);
     if conditions.is_empty() {
         format!(" (values [{}])", values.join(", "))
     } else {

@@ -268,12 +268,10 @@ impl Conditions {
         }
     }
 
-    /// The conditions of a metric.
+    /// The conditions of a metric ([`effective`]).
     pub fn of(metric: &Metric) -> Self {
-        Self::new(
-            metric.success_condition.as_deref(),
-            metric.failure_condition.as_deref(),
-        )
+        let (success, failure) = effective(metric);
+        Self::new(success, failure)
     }
 
     /// The condition of a kind, as written.
@@ -319,6 +317,49 @@ impl Conditions {
             self.text(ConditionKind::Failure),
         )
     }
+}
+
+/// The judge's `successCondition` when its metric gives neither condition.
+pub const JUDGE_SUCCESS_CONDITION: &str = r#"result.result == "Pass""#;
+/// The judge's `failureCondition` when its metric gives neither condition.
+pub const JUDGE_FAILURE_CONDITION: &str = r#"result.result == "Fail""#;
+
+/// The conditions a metric's measurements are assessed by: its own, as
+/// written. A metric of the embedded judge
+/// ([`JUDGE_PLUGIN`](crate::types::JUDGE_PLUGIN)) that gives neither takes
+/// [`JUDGE_SUCCESS_CONDITION`] and [`JUDGE_FAILURE_CONDITION`], so that a
+/// verdict of Pass is Successful, Marginal Inconclusive and Fail Failed.
+/// (Argo has no such default: without conditions every value is
+/// Successful, which would let a failing judge pass.)
+///
+/// ```
+/// use rollgate_analysis::condition::effective;
+/// use rollgate_analysis::types::{Metric, MetricProvider};
+/// let judge = Metric {
+///     name: "judge".into(),
+///     provider: MetricProvider {
+///         plugin: Some([("rollgate/judge".to_owned(), serde_json::json!({}))].into()),
+///         ..MetricProvider::default()
+///     },
+///     ..Metric::default()
+/// };
+/// assert_eq!(effective(&judge).1, Some(r#"result.result == "Fail""#));
+/// let own = Metric { success_condition: Some("result.score > 90".into()), ..judge };
+/// assert_eq!(effective(&own), (Some("result.score > 90"), None));
+/// ```
+pub fn effective(metric: &Metric) -> (Option<&str>, Option<&str>) {
+    let success = given(&metric.success_condition);
+    let failure = given(&metric.failure_condition);
+    if success.is_none() && failure.is_none() && metric.provider.is_judge() {
+        (Some(JUDGE_SUCCESS_CONDITION), Some(JUDGE_FAILURE_CONDITION))
+    } else {
+        (success, failure)
+    }
+}
+
+/// A condition as written; an empty one counts as absent.
+fn given(condition: &Option<String>) -> Option<&str> {
+    condition.as_deref().filter(|c| !c.is_empty())
 }
 
 /// Conditions in words: `successCondition "..."`, `failureCondition

@@ -134,3 +134,33 @@ fn a_syntax_error_reads_on_one_line() {
          sign_op, value, array, map, or ident (at 1:9)"
     );
 }
+
+#[test]
+fn a_judge_metric_without_conditions_reads_the_verdict() {
+    use crate::types::{JUDGE_PLUGIN, MetricProvider};
+    let mut metric = Metric {
+        name: "judge".into(),
+        provider: MetricProvider {
+            plugin: Some([(JUDGE_PLUGIN.to_owned(), serde_json::json!({}))].into()),
+            ..MetricProvider::default()
+        },
+        ..Metric::default()
+    };
+    let verdict = |r: &str| from_json(&serde_json::json!({"result": r, "score": 60.0}));
+    let c = Conditions::of(&metric);
+    assert_eq!(c.assess(&verdict("Pass")), Ok(Successful));
+    assert_eq!(c.assess(&verdict("Marginal")), Ok(Inconclusive));
+    assert_eq!(c.assess(&verdict("Fail")), Ok(Failed));
+    // A condition of its own replaces both defaults.
+    metric.failure_condition = Some("result.score < 50".into());
+    let c = Conditions::of(&metric);
+    assert_eq!(c.text(ConditionKind::Success), None);
+    assert_eq!(c.assess(&verdict("Fail")), Ok(Successful));
+    // Another plugin keeps Argo's rule: no conditions, every value succeeds.
+    metric.failure_condition = None;
+    metric.provider.plugin = Some([("acme/metrics".to_owned(), serde_json::json!({}))].into());
+    assert_eq!(
+        Conditions::of(&metric).assess(&verdict("Fail")),
+        Ok(Successful)
+    );
+}

@@ -116,6 +116,24 @@ pub enum Error {
         /// The metric's name.
         metric: String,
     },
+    /// A measurement resumed or stopped while the metric has none in
+    /// flight.
+    #[error("status.metricResults: metric \"{metric}\" has no measurement in flight to {action}")]
+    NothingInFlight {
+        /// The metric's name.
+        metric: String,
+        /// `resume` or `terminate`.
+        action: &'static str,
+    },
+    /// A new measurement started while the metric's last one is still in
+    /// flight (it is resumed or stopped, not started again).
+    #[error(
+        "status.metricResults: metric \"{metric}\" has a measurement in flight: resume or terminate it instead of measuring again"
+    )]
+    StillInFlight {
+        /// The metric's name.
+        metric: String,
+    },
     /// A run whose spec Argo refuses (its message, as the run's status
     /// would carry it).
     #[error("{message}")]

@@ -51,11 +51,13 @@ pub struct Task {
 pub enum Action {
     /// Take a new measurement.
     Measure,
-    /// Complete the measurement in flight (a Job still running).
+    /// Complete the measurement in flight (a Job still running): see
+    /// [`in_flight`](crate::in_flight).
     Resume,
     /// Stop the measurement in flight: the run is terminating. As in
     /// Argo, a stopped measurement that ends `Successful` or
-    /// `Inconclusive` carries the message `Metric Terminated`.
+    /// `Inconclusive` carries the message `Metric Terminated`
+    /// ([`record_progress`](crate::in_flight::record_progress) gives it).
     Terminate,
 }
 
@@ -157,7 +159,7 @@ fn resolve(spec: &AnalysisRunSpec) -> Result<Rules, String> {
     let metrics = spec
         .metrics
         .iter()
-        .map(|m| resolve_args(m, &spec.args))
+        .map(|m| resolve_args(m, &spec.args, None))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("Unable to resolve metric arguments: {e}"))?;
     validate::metrics(&metrics).map_err(|e| format!("Analysis spec invalid: {e}"))?;
@@ -190,6 +192,34 @@ fn resolve(spec: &AnalysisRunSpec) -> Result<Rules, String> {
     })
 }
 
+/// Which of the spec's metrics are dry runs, in their order (Argo's
+/// `GetDryRunMetrics`): a `dryRun` rule's `metricName` is a regular
+/// expression matched anywhere in a name. A rule that matches nothing or
+/// does not compile makes none a dry run (the run ends in `Error` when it
+/// is decided).
+///
+/// ```
+/// use rollgate_analysis::evaluate::dry_run;
+/// use rollgate_analysis::types::AnalysisRunSpec;
+/// let spec: AnalysisRunSpec = serde_json::from_value(serde_json::json!({
+///     "metrics": [{"name": "rate", "provider": {"web": {"url": "http://127.0.0.1/"}}},
+///                 {"name": "latency", "provider": {"web": {"url": "http://127.0.0.1/"}}}],
+///     "dryRun": [{"metricName": "lat.*"}]})).unwrap();
+/// assert_eq!(dry_run(&spec), [false, true]);
+/// ```
+pub fn dry_run(spec: &AnalysisRunSpec) -> Vec<bool> {
+    let mut dry_run = vec![false; spec.metrics.len()];
+    for rule in &spec.dry_run {
+        let Some(matched) = matching(&rule.metric_name, &spec.metrics) else {
+            return vec![false; spec.metrics.len()];
+        };
+        for i in matched {
+            dry_run[i] = true;
+        }
+    }
+    dry_run
+}
+
 /// The metrics whose name the pattern matches anywhere (Go's
 /// `regexp.MatchString`); `None` when none does or the pattern does not
 /// compile.
@@ -201,11 +231,50 @@ fn matching(pattern: &str, metrics: &[Metric]) -> Option<Vec<usize>> {
     (!matched.is_empty()).then_some(matched)
 }
 
+/// Argo's `ResolveMetricArgs` at measurement time: every `{{args.NAME}}`
+/// in the metric replaced by the argument's value, an argument read from a
+/// Secret (`valueFrom.secretKeyRef`) by its entry in `secrets` (argument
+/// name to the Secret's value, read by the caller in the run's namespace).
+///
+/// `Err` carries Argo's words, for the run's message after "Unable to
+/// resolve metric arguments: ": a placeholder naming no argument, an
+/// argument without a value, or a Secret's argument missing from
+/// `secrets`.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use rollgate_analysis::evaluate::resolve_metric;
+/// use rollgate_analysis::types::{Argument, Metric};
+/// let metric: Metric = serde_json::from_value(serde_json::json!({"name": "rate",
+///     "provider": {"web": {"url": "http://127.0.0.1/{{args.path}}",
+///         "headers": [{"key": "Authorization", "value": "Bearer {{args.token}}"}]}}})).unwrap();
+/// let args: Vec<Argument> = serde_json::from_value(serde_json::json!([
+///     {"name": "path", "value": "ok"},
+///     {"name": "token", "valueFrom": {"secretKeyRef": {"name": "api", "key": "token"}}}])).unwrap();
+/// let secrets = BTreeMap::from([("token".to_owned(), "s3cret".to_owned())]);
+/// let web = resolve_metric(&metric, &args, &secrets).unwrap().provider.web.unwrap();
+/// assert_eq!(web.url, "http://127.0.0.1/ok");
+/// assert_eq!(web.headers[0].value, "Bearer s3cret");
+/// assert!(resolve_metric(&metric, &args, &BTreeMap::new()).is_err());
+/// ```
+pub fn resolve_metric(
+    metric: &Metric,
+    args: &[Argument],
+    secrets: &std::collections::BTreeMap<String, String>,
+) -> Result<Metric, String> {
+    resolve_args(metric, args, Some(secrets))
+}
+
 /// Argo's `ResolveMetricArgs`: every `{{args.NAME}}` in the metric replaced
-/// by the argument's value (a Secret's value by a stand-in, since the
-/// schedule does not depend on it). A placeholder naming no argument, or
-/// an argument without a value, is an error.
-fn resolve_args(metric: &Metric, args: &[Argument]) -> Result<Metric, String> {
+/// by the argument's value; a Secret's value comes from `secrets`, or is a
+/// stand-in when there are none (the schedule does not depend on it). A
+/// placeholder naming no argument, or an argument without a value, is an
+/// error.
+fn resolve_args(
+    metric: &Metric,
+    args: &[Argument],
+    secrets: Option<&std::collections::BTreeMap<String, String>>,
+) -> Result<Metric, String> {
     let text = serde_json::to_string(metric).map_err(|e| e.to_string())?;
     if !text.contains("{{") {
         return Ok(metric.clone());
@@ -226,7 +295,12 @@ fn resolve_args(metric: &Metric, args: &[Argument]) -> Result<Metric, String> {
             .and_then(|n| args.iter().find(|a| a.name == n))
             .ok_or_else(|| format!("failed to resolve {{{{{tag}}}}}"))?;
         let value = match (&arg.value, &arg.value_from) {
-            (_, Some(from)) if from.secret_key_ref.is_some() => "temp-for-secret".to_owned(),
+            (_, Some(from)) if from.secret_key_ref.is_some() => match secrets {
+                None => "temp-for-secret".to_owned(),
+                Some(secrets) => secrets.get(&arg.name).cloned().ok_or_else(|| {
+                    format!("the Secret of argument \"{}\" was not read", arg.name)
+                })?,
+            },
             (Some(v), _) => v.clone(),
             (None, _) => return Err(format!("argument \"{}\" was not supplied", arg.name)),
         };
@@ -425,7 +499,36 @@ pub fn record_measurement(
     started_at: Time,
     finished_at: Time,
 ) -> Result<(), Error> {
-    let rules = resolve(spec).map_err(|message| Error::InvalidRun { message })?;
+    let (metric, result) = metric_result(spec, status, metric)?;
+    let in_flight = result
+        .measurements
+        .last()
+        .is_some_and(|m| m.finished_at.is_none());
+    let started_at = if in_flight {
+        result
+            .measurements
+            .pop()
+            .and_then(|m| m.started_at)
+            .map_or(started_at, |s| time_of(&s))
+    } else {
+        started_at
+    };
+    let conditions = Conditions::of(&metric);
+    assess::record(result, &conditions, outcome, started_at, finished_at);
+    Ok(())
+}
+
+/// The metric named `metric` (its arguments put in) and its result in
+/// `status`, which is created (`Running`, marked dry-run as the spec says)
+/// when the metric has none yet: what recording any measurement starts
+/// with. `Err` when the spec has no such metric or does not resolve; the
+/// status is then unchanged.
+pub(crate) fn metric_result<'s>(
+    spec: &AnalysisRunSpec,
+    status: &'s mut AnalysisRunStatus,
+    metric: &str,
+) -> Result<(Metric, &'s mut MetricResult), Error> {
+    let mut rules = resolve(spec).map_err(|message| Error::InvalidRun { message })?;
     let index = rules
         .metrics
         .iter()
@@ -445,23 +548,10 @@ pub fn record_measurement(
             status.metric_results.len() - 1
         }
     };
-    let result = &mut status.metric_results[position];
-    let in_flight = result
-        .measurements
-        .last()
-        .is_some_and(|m| m.finished_at.is_none());
-    let started_at = if in_flight {
-        result
-            .measurements
-            .pop()
-            .and_then(|m| m.started_at)
-            .map_or(started_at, |s| time_of(&s))
-    } else {
-        started_at
-    };
-    let conditions = Conditions::of(&rules.metrics[index]);
-    assess::record(result, &conditions, outcome, started_at, finished_at);
-    Ok(())
+    Ok((
+        rules.metrics.swap_remove(index),
+        &mut status.metric_results[position],
+    ))
 }
 
 #[cfg(test)]

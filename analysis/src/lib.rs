@@ -22,6 +22,10 @@
 //!   the run assessed from them, with the run's message.
 //! - [`evaluate`]: one step of a run, [`evaluate::decide`]: the
 //!   measurements due now, the phases, and when to look again.
+//! - [`in_flight`]: measurements that take time (a Job): recorded
+//!   `Running`, then resumed or stopped until the provider says how they
+//!   ended; [`retention`]: which metrics `decide` trimmed, so that such a
+//!   provider collects its objects to the same limit.
 //!
 //! Taking the measurements (the providers) is left to the caller: nothing
 //! here does I/O or reads a clock.
@@ -33,8 +37,10 @@ pub mod condition;
 mod error;
 pub mod evaluate;
 pub mod history;
+pub mod in_flight;
 pub mod merge;
 pub mod parse;
+pub mod retention;
 pub mod run;
 pub mod types;
 pub mod validate;

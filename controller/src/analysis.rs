@@ -4,10 +4,9 @@
 //! [`rollgate_analysis`].
 //!
 //! The caches are filled only when the cluster has Argo's analysis CRDs; a
-//! Rollout without analysis never waits for them. Nobody measures the runs
-//! yet: a run this controller creates stays as its status says (`Pending`
-//! when it has none) until a controller that measures writes it, and the
-//! engine acts on that phase as Argo's controller does.
+//! Rollout without analysis never waits for them. The runs are measured by
+//! [`crate::measure`] (whoever created them), and the engine acts on
+//! their phase as Argo's controller does.
 
 use std::sync::Arc;
 

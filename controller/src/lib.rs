@@ -18,7 +18,7 @@
 //! `pause`, `setHeaderRoute`, `setMirrorRoute` and `analysis` steps and
 //! background analysis (AnalysisRuns created from the templates in the
 //! watch caches and terminated when no longer wanted, their phases read
-//! back: [`analysis`]; nothing measures them yet), from a Rollout's
+//! back: [`analysis`]; every run measured with its providers: [`measure`]), from a Rollout's
 //! own `spec.template` or an `apps/v1` Deployment's (`workloadRef`, with
 //! `scaleDown` never / onsuccess / progressively:
 //! [`workload::reference`]), with its canary and stable Services' selectors
@@ -40,14 +40,14 @@
 //! ([`leader`]), Prometheus metrics with Argo's names ([`metrics`]) and
 //! health endpoints ([`serve`]).
 //!
-//! What comes next: `headersFrom` on plugin downloads, ping-pong
-//! Services, measuring AnalysisRuns, `workloadRef` to a ReplicaSet or a
+//! What comes next: `workloadRef` to a ReplicaSet or a
 //! PodTemplate.
 #![warn(missing_docs)]
 
 pub mod analysis;
 mod error;
 pub mod leader;
+pub mod measure;
 pub mod metrics;
 pub mod observe;
 pub mod operate;

@@ -7,7 +7,7 @@
 //!     [--leader-election-lease-duration 15s] [--leader-election-renew-deadline 10s]
 //!     [--leader-election-retry-period 2s]
 //!     [--metrics-port 8090] [--healthz-port 8080] [--bind-address 0.0.0.0]
-//!     [--qps 40] [--burst 80] [--rollout-threads 10]
+//!     [--qps 40] [--burst 80] [--rollout-threads 10] [--analysis-threads 30]
 //! ```
 //!
 //! Traffic-router plugins are registered in the `argo-rollouts-config`
@@ -16,7 +16,9 @@
 //! with an `http(s)` location are downloaded into `--plugin-dir`.
 //! The cluster comes from `--kubeconfig`, else from kube's inference
 //! (`KUBECONFIG`, `~/.kube/config`, or the in-cluster service account).
-//! Logs go to stderr, filtered by `ROLLGATE_LOG` (default `info`). SIGTERM
+//! Logs go to stderr, filtered by `ROLLGATE_LOG` (default `info`).
+//! `ARGO_ROLLOUTS_PROMETHEUS_ADDRESS` is the address of Prometheus metrics
+//! that set none, as in Argo. SIGTERM
 //! or Ctrl-C stops it after the reconciles in flight (and releases the
 //! Lease). The defaults of the election and the ports are Argo's; Argo's
 //! spellings `--metricsPort` and `--healthzPort` are accepted too.
@@ -109,6 +111,10 @@ struct Args {
     /// How many Rollouts are reconciled at once (Argo's default: 10).
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     rollout_threads: u16,
+    /// How many AnalysisRuns are measured at once (Argo's default: 30).
+    #[arg(long, value_name = "N", default_value_t = rollgate_controller::measure::DEFAULT_ANALYSIS_THREADS,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    analysis_threads: u16,
 }
 
 /// A `--qps` value: a positive number of requests per second.
@@ -245,6 +251,7 @@ async fn main() -> ExitCode {
             .unwrap_or_else(|| "argo-rollouts".into()),
         plugin_dir: args.plugin_dir,
         rollout_threads: args.rollout_threads,
+        analysis_threads: args.analysis_threads,
     };
     match operate(client, metrics, settings, operations).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -262,7 +269,15 @@ mod tests {
     #[test]
     fn client_limits_default_to_argos_and_reject_nonsense() {
         let args = Args::try_parse_from(["rollgate-controller"]).unwrap();
-        assert_eq!((args.qps, args.burst, args.rollout_threads), (40.0, 80, 10));
+        assert_eq!(
+            (
+                args.qps,
+                args.burst,
+                args.rollout_threads,
+                args.analysis_threads
+            ),
+            (40.0, 80, 10, 30)
+        );
         assert!(Args::try_parse_from(["rollgate-controller", "--rollout-threads", "0"]).is_err());
         let args =
             Args::try_parse_from(["rollgate-controller", "--qps", "7.5", "--burst", "9"]).unwrap();

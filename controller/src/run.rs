@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Error;
 use crate::analysis;
+use crate::measure;
 use crate::metrics::Metrics;
 use crate::reconcile::filled;
 use crate::reconcile::{self, Context, FIELD_MANAGER};
@@ -59,6 +60,10 @@ pub struct Settings {
     /// How many Rollouts are reconciled at once (Argo's `--rollout-threads`,
     /// default 10); at least 1.
     pub rollout_threads: u16,
+    /// How many AnalysisRuns are reconciled (measured) at once (Argo's
+    /// `--analysis-threads`, default [`crate::measure::DEFAULT_ANALYSIS_THREADS`]);
+    /// at least 1.
+    pub analysis_threads: u16,
 }
 
 /// The label selector for the Rollouts of an instance (Argo's `InstanceIDRequirement`).
@@ -121,8 +126,22 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         .modify(lean)
         .reflect(deployment_writer)
         .touched_objects();
-    let (analysis, analysis_events) = analysis_watches(&client, settings.namespace.as_deref());
+    let selector = instance_selector(settings.instance_id.as_deref());
+    let (analysis, analysis_events) =
+        analysis_watches(&client, settings.namespace.as_deref(), &selector);
     let recorder = reconcile::events::Recorder::new(client.clone(), FIELD_MANAGER);
+    let measurer = Arc::new(measure::Measurer::new(
+        client.clone(),
+        recorder.clone(),
+        measure::dispatch::Providers::from_env(client.clone()),
+        hooks.metrics.clone(),
+    ));
+    let run_store = analysis.runs.clone();
+    let analysis_stores = crate::metrics::analysis_runs::Stores {
+        runs: analysis.runs.clone(),
+        templates: analysis.templates.clone(),
+        cluster_templates: analysis.cluster_templates.clone(),
+    };
     let registry = RegistrySource {
         namespace: settings.config_namespace.clone(),
         name: registry::CONFIG_MAP.into(),
@@ -134,7 +153,6 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
             .with_deployments(deployment_store),
     );
     let owner = resource.clone();
-    let selector = instance_selector(settings.instance_id.as_deref());
     tracing::info!(namespace = settings.namespace.as_deref().unwrap_or("(all)"), %selector, "watching Rollouts");
     let rollout_writer = reflector::store::Writer::new(resource.clone());
     let rollout_reader = rollout_writer.as_reader();
@@ -147,6 +165,7 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
     let rollout_store = controller.store();
     let template_referencing = rollout_store.clone();
     hooks.metrics.rollouts().set(Some(rollout_store.clone()));
+    hooks.metrics.analysis_runs().set(Some(analysis_stores));
     let caches = ctx.clone();
     hooks
         .readiness
@@ -154,7 +173,7 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
     let metrics = hooks.metrics.clone();
     let deployment_referencing = controller.store();
     let deployment_owner = owner.clone();
-    controller
+    let rollouts = controller
         .with_config(
             kube::runtime::controller::Config::default()
                 .concurrency(settings.rollout_threads.max(1)),
@@ -166,7 +185,10 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         .watches_stream(deployment_events, move |d: Deployment| {
             rollouts_referencing_deployment(&d, &deployment_referencing, &deployment_owner)
         })
-        .owns_stream_with(analysis_events.runs, reconcile::rollout_resource())
+        .owns_stream_with(
+            analysis_events.rollout_runs.map(Ok),
+            reconcile::rollout_resource(),
+        )
         .watches_stream_with(
             analysis_events.templates,
             move |template: DynamicObject| {
@@ -184,9 +206,21 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "reconcile");
             }
-        })
-        .await;
+        });
+    let measuring = measure::run(
+        analysis_events.measured_runs,
+        run_store,
+        measurer,
+        settings.analysis_threads,
+        hooks.shutdown.clone(),
+    );
+    // The runs' watch feeds both controllers; it ends when they both have.
+    tokio::select! {
+        () = analysis_events.runs_watch => {}
+        ((), ()) = futures::future::join(rollouts, measuring) => {}
+    }
     hooks.metrics.rollouts().set(None);
+    hooks.metrics.analysis_runs().set(None);
     ctx.routers.shutdown().await;
     tracing::info!("stopped");
 }
@@ -246,34 +280,82 @@ fn rollouts_referencing_deployment(
 /// A stream of changed objects from a watch.
 type Touched = futures::stream::BoxStream<'static, Result<DynamicObject, watcher::Error>>;
 
+/// The changed objects of a watch shared by several controllers.
+type Shared = futures::channel::mpsc::Receiver<DynamicObject>;
+
+/// Sends every object the watch touched to each of `to`, waiting while one
+/// has not taken its earlier ones; a receiver that is gone (its controller
+/// stopped) is skipped. Ends when the watch does.
+async fn fan_out<const N: usize>(
+    watch: impl futures::Stream<Item = Result<DynamicObject, watcher::Error>>,
+    mut to: [futures::channel::mpsc::Sender<DynamicObject>; N],
+) {
+    use futures::SinkExt as _;
+    let mut watch = std::pin::pin!(watch);
+    while let Some(event) = watch.next().await {
+        let object = match event {
+            Ok(object) => object,
+            Err(error) => {
+                // The watch's backoff retries; the caches say whether it recovered.
+                tracing::debug!(%error, "AnalysisRun watch");
+                continue;
+            }
+        };
+        for sender in &mut to {
+            let _ = sender.send(object.clone()).await;
+        }
+    }
+}
+
+/// How many run changes the shared watch holds for a controller that has
+/// not taken them yet.
+const SHARED_RUNS_BUFFER: usize = 1024;
+
 /// The watch streams of the analysis kinds, each feeding its cache.
 struct AnalysisEvents {
-    runs: Touched,
+    /// The runs' watch, which must be polled for the two streams below.
+    runs_watch: futures::future::BoxFuture<'static, ()>,
+    /// Changed runs, for the Rollouts that own them.
+    rollout_runs: Shared,
+    /// Changed runs, for the reconciler that measures them.
+    measured_runs: Shared,
     templates: Touched,
 }
 
-/// Watches AnalysisRuns, AnalysisTemplates (in the namespace watched, or
-/// all) and ClusterAnalysisTemplates into caches; the template streams are
-/// merged into one (a ClusterAnalysisTemplate comes with its `kind`).
+/// Watches AnalysisRuns (of this instance, as Argo selects them by its
+/// instance-id label), AnalysisTemplates (in the namespace watched, or
+/// all) and ClusterAnalysisTemplates into caches; the runs' watch is
+/// shared by the Rollout controller and the measuring one; the template
+/// streams are merged into one (a ClusterAnalysisTemplate comes with its
+/// `kind`).
 fn analysis_watches(
     client: &Client,
     namespace: Option<&str>,
+    instance: &str,
 ) -> (analysis::Caches, AnalysisEvents) {
     let api = |resource: &ApiResource, namespaced: bool| match namespace.filter(|_| namespaced) {
         Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, resource),
         None => Api::<DynamicObject>::all_with(client.clone(), resource),
     };
-    let watch = |resource: ApiResource, namespaced: bool| {
+    let watch_with = |resource: ApiResource, namespaced: bool, config: watcher::Config| {
         let writer = reflector::store::Writer::new(resource.clone());
         let store = writer.as_reader();
-        let events = watcher(api(&resource, namespaced), watcher::Config::default())
+        let events = watcher(api(&resource, namespaced), config)
             .default_backoff()
             .modify(lean)
             .reflect(writer)
             .touched_objects();
         (store, events)
     };
-    let (runs, run_events) = watch(analysis::run_resource(), true);
+    let watch = |resource, namespaced| watch_with(resource, namespaced, watcher::Config::default());
+    let (runs, run_events) = watch_with(
+        analysis::run_resource(),
+        true,
+        watcher::Config::default().labels(instance),
+    );
+    let (rollout_tx, rollout_runs) = futures::channel::mpsc::channel(SHARED_RUNS_BUFFER);
+    let (measured_tx, measured_runs) = futures::channel::mpsc::channel(SHARED_RUNS_BUFFER);
+    let runs_watch = Box::pin(fan_out(run_events, [rollout_tx, measured_tx]));
     let (templates, template_events) = watch(analysis::template_resource(), true);
     let (cluster_templates, cluster_events) = watch(analysis::cluster_template_resource(), false);
     let cluster_events = cluster_events.map(|event| {
@@ -291,7 +373,9 @@ fn analysis_watches(
         cluster_templates,
     };
     let events = AnalysisEvents {
-        runs: run_events.boxed(),
+        runs_watch,
+        rollout_runs,
+        measured_runs,
         templates: futures::stream::select(template_events, cluster_events).boxed(),
     };
     (caches, events)

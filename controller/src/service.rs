@@ -1,13 +1,19 @@
-//! The canary and stable Services of a basic canary: their
-//! `rollouts-pod-template-hash` selector follows the ReplicaSets, as Argo's
-//! `reconcileStableAndCanaryService` / `ensureSVCTargets` do.
+//! The Services of a canary: their `rollouts-pod-template-hash` selector
+//! follows the ReplicaSets, as Argo's `reconcilePingAndPongService`,
+//! `reconcileStableAndCanaryService` and `ensureSVCTargets` do.
 //!
 //! - `stableService` selects the stable ReplicaSet; `canaryService` the
 //!   current one, or the stable one after an abort (no traffic routing).
-//! - A selector is switched only to a ReplicaSet with at least one available
-//!   pod; a Service not yet managed by the Rollout (no
+//! - With `pingPong`, while an update is in progress (the status's stable
+//!   and current hashes differ), the ping-pong Service in the canary's role
+//!   ([`rollout_core::pingpong::services`]) selects the current ReplicaSet
+//!   at once, whatever its availability; the one in the stable role is left
+//!   as it is (it selected those pods when it was the canary's).
+//! - Otherwise a selector is switched only to a ReplicaSet with at least
+//!   one available pod; a Service not yet managed by the Rollout (no
 //!   `argo-rollouts.argoproj.io/managed-by-rollouts` annotation) is adopted
-//!   only once the ReplicaSet is fully available, and gets the annotation.
+//!   only once the ReplicaSet is fully available. Either way it gets the
+//!   annotation.
 //! - A referenced Service must exist, select only labels of the pod template
 //!   (besides the hash) and not be managed by another Rollout; otherwise the
 //!   Rollout is invalid, with Argo's messages.
@@ -22,38 +28,84 @@ use crate::workload::POD_TEMPLATE_HASH_LABEL;
 /// The annotation naming the Rollout that manages a Service.
 pub const MANAGED_BY_ANNOTATION: &str = "argo-rollouts.argoproj.io/managed-by-rollouts";
 
+/// What a Service the Rollout names is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `stableService`.
+    Stable,
+    /// `canaryService`.
+    Canary,
+    /// `pingPong.pingService` or `pingPong.pongService`: the roles alternate
+    /// (see [`rollout_core::pingpong`]).
+    PingPong,
+}
+
 /// A Service the Rollout names, and the field that names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reference<'a> {
-    /// `spec.strategy.canary.stableService` or `...canaryService`.
+    /// `spec.strategy.canary.stableService`, `...canaryService`,
+    /// `...pingPong.pingService` or `...pingPong.pongService`.
     pub field: &'static str,
     /// The Service's name.
     pub name: &'a str,
-    /// Whether it is the stable Service.
-    pub stable: bool,
+    /// What it is for.
+    pub role: Role,
 }
 
-/// The Services a canary Rollout names, stable first.
+/// The Services a canary Rollout names, in Argo's order: stable, canary,
+/// ping, pong.
 pub fn references(rollout: &Rollout) -> Vec<Reference<'_>> {
     let Some(canary) = rollout.canary() else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    if let Some(name) = canary.stable_service.as_deref().filter(|n| !n.is_empty()) {
-        out.push(Reference {
-            field: "spec.strategy.canary.stableService",
-            name,
-            stable: true,
-        });
+    let ping_pong = canary.ping_pong.as_ref();
+    [
+        (
+            "spec.strategy.canary.stableService",
+            canary.stable_service.as_deref(),
+            Role::Stable,
+        ),
+        (
+            "spec.strategy.canary.canaryService",
+            canary.canary_service.as_deref(),
+            Role::Canary,
+        ),
+        (
+            "spec.strategy.canary.pingPong.pingService",
+            ping_pong.map(|p| p.ping_service.as_str()),
+            Role::PingPong,
+        ),
+        (
+            "spec.strategy.canary.pingPong.pongService",
+            ping_pong.map(|p| p.pong_service.as_str()),
+            Role::PingPong,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(field, name, role)| {
+        let name = name.filter(|n| !n.is_empty())?;
+        Some(Reference { field, name, role })
+    })
+    .collect()
+}
+
+/// With `pingPong`, while an update is in progress, the ping-pong Service
+/// in the canary's role; `None` otherwise (Argo's
+/// `reconcilePingAndPongService`: a Rollout is fully promoted when its
+/// status's stable and current hashes are equal, unset ones included).
+pub fn ping_pong_canary(rollout: &Rollout) -> Option<&str> {
+    let spec = rollout.canary()?.ping_pong.as_ref()?;
+    let status = rollout.status.as_ref();
+    let stable = status.and_then(|s| s.stable_rs.as_deref()).unwrap_or("");
+    let current = status
+        .and_then(|s| s.current_pod_hash.as_deref())
+        .unwrap_or("");
+    if stable == current {
+        return None;
     }
-    if let Some(name) = canary.canary_service.as_deref().filter(|n| !n.is_empty()) {
-        out.push(Reference {
-            field: "spec.strategy.canary.canaryService",
-            name,
-            stable: false,
-        });
-    }
-    out
+    let side = status.and_then(|s| s.canary.stable_ping_pong);
+    let (_, canary) = rollout_core::pingpong::services(spec, side);
+    Some(canary).filter(|n| !n.is_empty())
 }
 
 /// Argo's checks of a referenced Service (`ValidateService`, and the
@@ -120,10 +172,26 @@ fn hash_of(rs: &ReplicaSet) -> Option<&str> {
         .map(String::as_str)
 }
 
+/// Whether a selector switch waits for the ReplicaSet's pods (Argo's
+/// `checkRsAvailability`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    /// At least one available pod, all of them to adopt a Service.
+    Checked,
+    /// At once (the ping-pong Service in the canary's role).
+    Unchecked,
+}
+
 /// The selector switch for `service` to select `rs`, as a merge patch (with
 /// the managed-by annotation on adoption), and the hash selected before; or
-/// `None` when it already selects it or `rs` is not available enough yet.
-pub fn switch(rollout: &Rollout, service: &Service, rs: &ReplicaSet) -> Option<(Value, String)> {
+/// `None` when it already selects it or, with [`Availability::Checked`],
+/// `rs` is not available enough yet.
+pub fn switch(
+    rollout: &Rollout,
+    service: &Service,
+    rs: &ReplicaSet,
+    availability: Availability,
+) -> Option<(Value, String)> {
     let desired = hash_of(rs)?;
     let current = service
         .spec
@@ -142,13 +210,12 @@ pub fn switch(rollout: &Rollout, service: &Service, rs: &ReplicaSet) -> Option<(
         .and_then(|s| s.available_replicas)
         .unwrap_or(0);
     let managed = managed_by(service).is_some();
-    // Adopting a Service: only onto a fully available ReplicaSet.
-    let fully_available = spec_replicas != 0 && available != 0 && spec_replicas <= available;
-    if !managed && !fully_available {
-        return None;
-    }
-    if available == 0 {
-        return None;
+    if availability == Availability::Checked {
+        // Adopting a Service: only onto a fully available ReplicaSet.
+        let fully_available = spec_replicas != 0 && available != 0 && spec_replicas <= available;
+        if (!managed && !fully_available) || available == 0 {
+            return None;
+        }
     }
     let mut patch = json!({"spec": {"selector": {POD_TEMPLATE_HASH_LABEL: desired}}});
     if !managed {
@@ -221,8 +288,12 @@ mod tests {
     fn a_service_is_adopted_only_onto_a_fully_available_replica_set() {
         let ro = rollout();
         let fresh = service(json!({"app": "web"}), None);
-        assert_eq!(switch(&ro, &fresh, &replica_set("h1", 3, 2)), None);
-        let (patch, before) = switch(&ro, &fresh, &replica_set("h1", 3, 3)).unwrap();
+        assert_eq!(
+            switch(&ro, &fresh, &replica_set("h1", 3, 2), Availability::Checked),
+            None
+        );
+        let (patch, before) =
+            switch(&ro, &fresh, &replica_set("h1", 3, 3), Availability::Checked).unwrap();
         assert_eq!(before, "");
         assert_eq!(
             patch,
@@ -238,13 +309,91 @@ mod tests {
             json!({"app": "web", POD_TEMPLATE_HASH_LABEL: "h1"}),
             Some("web"),
         );
-        assert_eq!(switch(&ro, &managed, &replica_set("h1", 3, 3)), None);
-        assert_eq!(switch(&ro, &managed, &replica_set("h2", 3, 0)), None);
-        let (patch, before) = switch(&ro, &managed, &replica_set("h2", 3, 1)).unwrap();
+        assert_eq!(
+            switch(
+                &ro,
+                &managed,
+                &replica_set("h1", 3, 3),
+                Availability::Checked
+            ),
+            None
+        );
+        assert_eq!(
+            switch(
+                &ro,
+                &managed,
+                &replica_set("h2", 3, 0),
+                Availability::Checked
+            ),
+            None
+        );
+        let (patch, before) = switch(
+            &ro,
+            &managed,
+            &replica_set("h2", 3, 1),
+            Availability::Checked,
+        )
+        .unwrap();
         assert_eq!(before, "h1");
         assert_eq!(
             patch,
             json!({"spec": {"selector": {POD_TEMPLATE_HASH_LABEL: "h2"}}})
+        );
+    }
+
+    fn ping_pong(status: Value) -> Rollout {
+        Rollout::from_value(
+            json!({"metadata": {"name": "web"},
+                   "spec": {"template": {"metadata": {"labels": {"app": "web"}}},
+                            "strategy": {"canary": {
+                                "pingPong": {"pingService": "web-ping", "pongService": "web-pong"},
+                                "trafficRouting": {"istio": {"virtualService": {"name": "web"}}}}}},
+                   "status": status}),
+            "web",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_ping_pong_service_in_the_canary_role_follows_an_update_at_once() {
+        let first = ping_pong(json!({}));
+        let refs = references(&first);
+        assert_eq!(
+            refs.iter().map(|r| (r.field, r.name)).collect::<Vec<_>>(),
+            [
+                ("spec.strategy.canary.pingPong.pingService", "web-ping"),
+                ("spec.strategy.canary.pingPong.pongService", "web-pong")
+            ]
+        );
+        assert_eq!(
+            ping_pong_canary(&first),
+            None,
+            "nothing to do before any status"
+        );
+        let settled = ping_pong(json!({"stableRS": "h1", "currentPodHash": "h1",
+                                       "canary": {"stablePingPong": "ping"}}));
+        assert_eq!(ping_pong_canary(&settled), None, "fully promoted");
+        let updating = ping_pong(json!({"stableRS": "h1", "currentPodHash": "h2",
+                                        "canary": {"stablePingPong": "ping"}}));
+        assert_eq!(ping_pong_canary(&updating), Some("web-pong"));
+        let next = ping_pong(json!({"stableRS": "h2", "currentPodHash": "h3",
+                                    "canary": {"stablePingPong": "pong"}}));
+        assert_eq!(ping_pong_canary(&next), Some("web-ping"));
+        // At once: no pod of the new ReplicaSet needs to be available, and
+        // a Service not yet managed is adopted with the annotation.
+        let fresh = service(json!({"app": "web"}), None);
+        let (patch, before) = switch(
+            &updating,
+            &fresh,
+            &replica_set("h2", 3, 0),
+            Availability::Unchecked,
+        )
+        .unwrap();
+        assert_eq!(before, "");
+        assert_eq!(
+            patch,
+            json!({"spec": {"selector": {POD_TEMPLATE_HASH_LABEL: "h2"}},
+                   "metadata": {"annotations": {MANAGED_BY_ANNOTATION: "web"}}})
         );
     }
 }

@@ -2,10 +2,12 @@
 //! real kube-apiserver (`ROLLGATE_E2E=1`; see `scripts/cluster`), running as
 //! a service account with exactly its documented ClusterRole: the journal
 //! router registered in the `argo-rollouts-config` ConfigMap with an
-//! `http://` location on loopback and its `sha256` is downloaded once and
+//! `http://` location on loopback that asks for a token (sent from the
+//! Secret its `headersFrom` names) and its `sha256` is downloaded once and
 //! carries the steps' weights, as its journal shows; a plugin not
-//! registered, or whose download does not match its `sha256`, is the
-//! `TrafficRouting` condition with nothing written; and a weight the plugin
+//! registered, whose download does not match its `sha256`, or whose
+//! `headersFrom` Secret does not exist, is the `TrafficRouting` condition
+//! with nothing written; and a weight the plugin
 //! (from a `file://` location) answers NotVerified for holds the step.
 
 mod support;
@@ -16,7 +18,9 @@ use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
 
-use support::plugins::{FileServer, journal_router, register_plugins, start_with_plugins};
+use support::plugins::{
+    DOWNLOAD_TOKEN, FileServer, journal_router, register_plugins, start_with_plugins,
+};
 use support::progress::{set_image, update_to_pause};
 use support::{
     cluster, condition, healthy, kubectl_argo_rollouts, promoted, rollout, services, wait_for,
@@ -51,15 +55,23 @@ async fn an_external_plugin_registered_in_the_config_map_routes_the_steps() {
     // The same binary under two paths: one registered with its sha256, the
     // other with a sha256 it does not have.
     let server = FileServer::start(&binary).await;
-    let journal_location = format!("{}/journal/rollgate-journal-router", server.base);
+    let journal_location = format!("{}/private/journal/rollgate-journal-router", server.base);
     let tampered_location = format!("{}/tampered/rollgate-journal-router", server.base);
     let registered = format!(
         "- name: acme/journal\n  location: {journal_location}\n  sha256: {}\n\
+         \x20 headersFrom:\n  - secretRef:\n      name: plugin-download\n\
+         - name: acme/locked\n  location: {journal_location}\n\
+         \x20 headersFrom:\n  - secretRef:\n      name: no-such-secret\n\
          - name: acme/tampered\n  location: {tampered_location}\n  sha256: {}\n",
         rollgate_controller::traffic::registry::sha256_hex(&std::fs::read(&binary).unwrap()),
         "0".repeat(64),
     );
     register_plugins(&cluster, &registered).await;
+    cluster
+        .create(json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "plugin-download"},
+            "stringData": {"Authorization": DOWNLOAD_TOKEN}}))
+        .await;
     let journal_path = journal_file.display().to_string();
     let (controller, plugin_dir) =
         start_with_plugins(&cluster, &[("ROLLGATE_JOURNAL", &journal_path)]).await;
@@ -130,6 +142,34 @@ async fn an_external_plugin_registered_in_the_config_map_routes_the_steps() {
         !plugin_dir.path().join("acme/tampered").exists(),
         "a download that does not match is not kept"
     );
+    // A registration whose headersFrom Secret does not exist: named, nothing downloaded.
+    cluster
+        .api("argoproj.io", "v1alpha1", "Rollout")
+        .patch(
+            "other",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"strategy": {"canary": {"trafficRouting":
+                {"plugins": {"acme/tampered": null, "acme/locked": {}}}}}}})),
+        )
+        .await
+        .unwrap();
+    let locked = wait_for(&cluster, "other", "refused for its Secret", |o| {
+        condition(o, "TrafficRouting").is_some_and(|c| {
+            c["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("acme/locked"))
+        })
+    })
+    .await;
+    assert_eq!(
+        condition(&locked, "TrafficRouting").unwrap()["message"],
+        format!(
+            "traffic router plugin \"acme/locked\" cannot be loaded: headersFrom[0].secretRef: \
+             Secret {}/no-such-secret does not exist",
+            cluster.namespace
+        )
+    );
+    assert_eq!(server.hits("/private/journal/rollgate-journal-router"), 0);
     cluster
         .api("argoproj.io", "v1alpha1", "Rollout")
         .delete("other", &Default::default())
@@ -180,8 +220,8 @@ async fn an_external_plugin_registered_in_the_config_map_routes_the_steps() {
             .any(|e| e.reason.as_deref() == Some("TrafficRoutingError")),
         "the unregistered plugin's Warning event"
     );
-    // Downloaded once, into the plugin directory under its name.
-    assert_eq!(server.hits("/journal/rollgate-journal-router"), 1);
+    // Downloaded once, with the Secret's token, into the plugin directory under its name.
+    assert_eq!(server.hits("/private/journal/rollgate-journal-router"), 1);
     assert_eq!(
         std::fs::read(plugin_dir.path().join("acme/journal")).unwrap(),
         std::fs::read(&binary).unwrap()

@@ -84,23 +84,33 @@ impl Under {
             Self::Argo => {
                 let path = workspace_binary(router.binary, router.binary);
                 let path = path.to_str().expect("a UTF-8 target directory");
-                Running::Argo(
-                    cluster
-                        .start_argo(&[Plugin {
-                            name: router.plugin,
-                            path,
-                            args: plugin_args,
-                        }])
-                        .await,
-                )
+                let plugin = Plugin {
+                    name: router.plugin,
+                    path,
+                    args: plugin_args,
+                };
+                Running::Argo(cluster.start_argo(&[plugin]).await)
             }
-            Self::Rollgate => {
-                let binary = workspace_binary("rollgate-controller", "rollgate-controller");
-                Running::Rollgate(
-                    RollgateController::start_with_role(Path::new(&binary), cluster).await,
-                )
-            }
+            Self::Rollgate => Self::start_rollgate(cluster).await,
         }
+    }
+
+    /// Starts the controller for `cluster`'s namespace with no traffic
+    /// router, for basic canaries (traffic follows the pod ratio).
+    ///
+    /// # Panics
+    ///
+    /// As [`Under::start`].
+    pub async fn start_basic(self, cluster: &Cluster) -> Running {
+        match self {
+            Self::Argo => Running::Argo(cluster.start_argo(&[]).await),
+            Self::Rollgate => Self::start_rollgate(cluster).await,
+        }
+    }
+
+    async fn start_rollgate(cluster: &Cluster) -> Running {
+        let binary = workspace_binary("rollgate-controller", "rollgate-controller");
+        Running::Rollgate(RollgateController::start_with_role(Path::new(&binary), cluster).await)
     }
 
     /// Difference: the route writes come from the plugin process under
@@ -120,6 +130,17 @@ impl Under {
     /// `rollgate-controller` take no command line of their own.
     pub fn passes_plugin_args(self) -> bool {
         self == Self::Argo
+    }
+
+    /// Difference: an AnalysisRun's message, and so the abort message of
+    /// its Rollout, is Argo's (`Metric "m" assessed Failed due to failed
+    /// (4) > failureLimit (3)`) under both, and under Rollgate goes on
+    /// with the values that made the metric fail and the condition they
+    /// were held against (`(values [[0.8], ...] against successCondition
+    /// "...")`); Argo's stops at the limit, and its values are read from
+    /// the run's measurements.
+    pub fn explains_values(self) -> bool {
+        self == Self::Rollgate
     }
 }
 

@@ -66,6 +66,12 @@ impl Scene {
         self.controller = Some(self.under.start(&self.cluster, router, plugin_args).await);
     }
 
+    /// Starts the controller under test with no traffic router (see
+    /// [`Under::start_basic`]).
+    pub async fn start_basic(&mut self) {
+        self.controller = Some(self.under.start_basic(&self.cluster).await);
+    }
+
     /// Adds object `name` of `apiVersion`/`kind` to every [`View`], under `key`.
     pub fn watch(&mut self, key: &'static str, api_version: &str, kind: &str, name: &str) {
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));

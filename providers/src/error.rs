@@ -63,6 +63,25 @@ pub enum Failure {
     /// A result type the conditions cannot read (Argo's words).
     #[error("Prometheus metric type not supported (result type {0:?})")]
     UnsupportedResultType(String),
+    /// A query of the judge failed.
+    #[error("{field} (judge metric {judge_metric:?}, the {side}'s query): {failure}")]
+    JudgeQuery {
+        /// The query's field path, such as
+        /// `provider.plugin["rollgate/judge"].metrics[0].query`.
+        field: String,
+        /// The judge metric's name.
+        judge_metric: String,
+        /// `canary` or `baseline`.
+        side: &'static str,
+        /// What failed.
+        failure: Box<Self>,
+    },
+    /// No judge metric has samples for both the canary and the baseline.
+    #[error("no data to judge: {0}")]
+    NoData(String),
+    /// The judge refused the samples.
+    #[error("the judge refused the samples: {0}")]
+    Judge(String),
     /// `jsonPath` does not parse.
     #[error("provider.web.jsonPath: {path:?} is not a JSONPath such as {{$.data.ok}}: {problem}")]
     JsonPath {
@@ -74,6 +93,27 @@ pub enum Failure {
     /// `jsonPath` found nothing in the response (Argo's words).
     #[error("result of web metric produced no value (jsonPath {0:?})")]
     NoValue(String),
+    /// The API server refused or failed a request about a metric's Job, in
+    /// its words (for a Job it will not create: the field and the rule).
+    #[error("{action}: {message}")]
+    Kubernetes {
+        /// What was asked, such as `creating the Job`.
+        action: &'static str,
+        /// The API server's message, or why no answer came.
+        message: String,
+    },
+    /// A Job measurement in flight that does not say which Job it follows
+    /// (Argo's words).
+    #[error("job metadata reference missing")]
+    MissingJobReference,
+    /// A Job of the measurement's name exists and is not the run's.
+    #[error(
+        "a Job of this name already exists and is not this AnalysisRun's (its owner's uid is {owner:?})"
+    )]
+    NotOwned {
+        /// The uid the Job names as its owner (empty when none).
+        owner: String,
+    },
 }
 
 fn excerpt_suffix(excerpt: &str) -> String {

@@ -1,13 +1,22 @@
-//! Argo Rollouts' Prometheus and web metric providers: each takes one
-//! measurement of a metric over HTTP(S) and returns the value its
-//! conditions read, or an error naming the metric, the address and what
-//! failed.
+//! Argo Rollouts' Prometheus, web and Job metric providers, and the
+//! embedded canary judge. Prometheus and web take one measurement of a
+//! metric over HTTP(S) and return the value its conditions read; the
+//! judge runs Prometheus range queries and judges them; the Job provider runs a Kubernetes Job and follows it
+//! to its end. Each fails with an error naming the metric, the address
+//! (or Job) and what failed.
 //!
-//! - [`PrometheusQuery`]: an instant query (`/api/v1/query`); a scalar is a
-//!   number, a vector an array of numbers (`result[0]`).
+//! - [`PrometheusQuery`]: an instant query (`/api/v1/query`), or with
+//!   `rangeQuery` a range query (`/api/v1/query_range`); a scalar is a
+//!   number, a vector or a matrix an array of numbers (`result[0]`).
 //! - [`WebRequest`]: a `GET`, `POST` or `PUT` whose JSON answer is read
 //!   with a Kubernetes JSONPath (`{$.data.ok}`), or whose text is the value
 //!   when it is not JSON.
+//! - [`job::JobProvider`]: a Job from the metric's template; the
+//!   measurement is in flight until the Job completes (`Successful`) or
+//!   fails (`Failed`).
+//! - [`judge::CanaryJudge`]: the embedded canary judge (`plugin:
+//!   {rollgate/judge: ...}`): a range query per judge metric for the
+//!   canary and for the baseline, judged by [`rollgate_judge`].
 //! - [`Client`]: the HTTP(S) client both use (rustls; the system's CA
 //!   certificates, or none for `insecure: true`); bodies are read up to
 //!   [`MAX_BODY_BYTES`].
@@ -22,7 +31,9 @@ mod auth;
 mod client;
 mod config;
 mod error;
+pub mod job;
 mod jsonpath;
+pub mod judge;
 mod prometheus;
 mod value;
 mod web;

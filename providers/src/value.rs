@@ -89,3 +89,34 @@ pub(crate) fn format_samples(values: &[f64]) -> String {
     let items: Vec<String> = values.iter().map(|v| format_sample(*v)).collect();
     format!("[{}]", items.join(","))
 }
+
+impl Measured {
+    /// The measurement as the analysis crate records it: `result` as the
+    /// metric's conditions read it (a number, an array of numbers, the
+    /// JSON found by `jsonPath` with its shape, or the body's text) and
+    /// `value` as the measurement's text.
+    ///
+    /// ```
+    /// use rollgate_analysis::assess::Outcome;
+    /// use rollgate_providers::{Measured, MetricResult};
+    /// let measured = Measured { result: MetricResult::Numbers(vec![0.8]), value: "[0.8]".into(),
+    ///     warnings: Vec::new() };
+    /// let Outcome::Value { result, text } = measured.into_outcome() else { unreachable!() };
+    /// assert_eq!(result, expr::Value::Array(vec![expr::Value::Float(0.8)]));
+    /// assert_eq!(text, "[0.8]");
+    /// ```
+    pub fn into_outcome(self) -> rollgate_analysis::assess::Outcome {
+        let result = match self.result {
+            MetricResult::Number(n) => expr::Value::Float(n),
+            MetricResult::Numbers(values) => {
+                expr::Value::Array(values.into_iter().map(expr::Value::Float).collect())
+            }
+            MetricResult::Json(json) => rollgate_analysis::condition::from_json(&json),
+            MetricResult::Text(text) => expr::Value::String(text),
+        };
+        rollgate_analysis::assess::Outcome::Value {
+            result,
+            text: self.value,
+        }
+    }
+}

@@ -1,11 +1,12 @@
 //! The Prometheus provider against a local server on 127.0.0.1: the exact
-//! request it sends and how it reads each kind of answer.
+//! request it sends, an instant or a range query, and how it reads each
+//! kind of answer.
 
 mod common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Reply, Server};
+use common::{Reply, Server, matrix};
 use rollgate_analysis::types::{
     Authentication, BasicAuthConfig, PrometheusMetric, PrometheusRangeQuery, WebMetricHeader,
 };
@@ -110,6 +111,70 @@ async fn the_callers_bearer_token_is_sent_and_a_header_of_the_metric_replaces_it
     assert_eq!(
         requests[1].header("authorization"),
         Some("Bearer from-headers")
+    );
+}
+
+#[tokio::test]
+async fn a_range_query_posts_end_query_start_and_step_and_reads_a_matrix() {
+    let server = Server::start(|_| Reply::json(200, &matrix(&[vec![1.0, 2.0], vec![3.0]]))).await;
+    let spec = PrometheusMetric {
+        address: Some(server.url("")),
+        query: Some("rate(http_requests_total[1m])".into()),
+        range_query: Some(PrometheusRangeQuery {
+            start: Some(r#"now() - duration("1h")"#.into()),
+            end: Some("now()".into()),
+            step: Some("1m".into()),
+        }),
+        ..Default::default()
+    };
+    let query = PrometheusQuery::new("rate", &spec, None, None).unwrap();
+    assert_eq!(
+        query.endpoint().to_string(),
+        server.url("/api/v1/query_range")
+    );
+    let measured = query.measure(&Client::new(), at()).await.unwrap();
+    assert_eq!(measured.result, MetricResult::Numbers(vec![1.0, 2.0, 3.0]));
+    assert_eq!(measured.value, "[1,2,3]");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].method, "POST");
+    assert_eq!(requests[0].target, "/api/v1/query_range");
+    assert_eq!(
+        requests[0].body_text(),
+        "end=1700000000.5&query=rate%28http_requests_total%5B1m%5D%29&start=1699996400.5&step=60"
+    );
+}
+
+#[tokio::test]
+async fn a_range_query_falls_back_to_get_with_the_same_parameters() {
+    let server = Server::start(|request| {
+        if request.method == "POST" {
+            Reply::text(405, "method not allowed")
+        } else {
+            Reply::json(200, &matrix(&[vec![0.5]]))
+        }
+    })
+    .await;
+    let spec = PrometheusMetric {
+        address: Some(server.url("/prom")),
+        query: Some("up".into()),
+        range_query: Some(PrometheusRangeQuery {
+            start: Some(
+                r#"date("2023-08-14 00:00:00", "2006-01-02 15:04:05", "UTC") - duration("1h")"#
+                    .into(),
+            ),
+            end: Some(r#"date("2023-08-14 00:00:00", "2006-01-02 15:04:05", "UTC")"#.into()),
+            step: Some("90s".into()),
+        }),
+        ..Default::default()
+    };
+    let query = PrometheusQuery::new("up", &spec, None, None).unwrap();
+    query.measure(&Client::new(), at()).await.unwrap();
+    let requests = server.requests();
+    assert_eq!(requests[1].method, "GET");
+    assert_eq!(
+        requests[1].target,
+        "/prom/api/v1/query_range?end=1691971200&query=up&start=1691967600&step=90"
     );
 }
 
@@ -283,7 +348,18 @@ fn the_metric_is_checked_before_anything_is_sent() {
                 range_query: Some(PrometheusRangeQuery::default()),
                 ..good.clone()
             },
-            "provider.prometheus.rangeQuery: range queries are not supported yet",
+            "provider.prometheus.rangeQuery.start: expected a time expression such as now() - duration(\"5m\")",
+        ),
+        (
+            PrometheusMetric {
+                range_query: Some(PrometheusRangeQuery {
+                    start: Some("now() - duration(\"5m\")".into()),
+                    end: Some("now()".into()),
+                    step: None,
+                }),
+                ..good.clone()
+            },
+            "provider.prometheus.rangeQuery.step: expected a duration above 0 such as 30s or 1m, found \"\"",
         ),
         (
             PrometheusMetric {

@@ -1,120 +1,25 @@
 //! The Prometheus provider against a real Prometheus (Debian's package,
-//! installed by scripts/prometheus) scraping a small exporter of ours on
-//! 127.0.0.1 whose counters we control: one pod-template-hash answers
-//! every request, the other fails 20 % of them.
+//! installed by scripts/prometheus) scraping testkit's exporter on
+//! 127.0.0.1, whose error ratios the test sets: one pod-template-hash
+//! answers every request, the other fails 20 % of them.
 //!
 //! Skips, saying why, when Prometheus cannot be installed; fails instead
 //! when `CI` is set.
 
-mod common;
-
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{Reply, Server};
 use rollgate_analysis::types::PrometheusMetric;
 use rollgate_providers::{Client, Measured, MetricResult, PrometheusQuery};
+use rollgate_testkit::exporter::{Exporter, success_rate};
+use rollgate_testkit::prometheus::Prometheus;
 
 /// How long Prometheus may take to start and scrape twice on a loaded
 /// machine.
 const READY_WITHIN: Duration = Duration::from_secs(120);
 
-/// The success rate of one pod-template-hash, as an analysis template
-/// writes it once `{{args.hash}}` is substituted.
-fn success_rate(hash: &str) -> String {
-    format!(
-        r#"sum(rate(http_requests_total{{pod_template_hash="{hash}",code!~"5.."}}[1m])) / sum(rate(http_requests_total{{pod_template_hash="{hash}"}}[1m]))"#
-    )
-}
-
-/// The Prometheus binary, or `None` (after saying why) when it cannot be
-/// installed and `CI` is not set.
-fn prometheus_binary() -> Option<PathBuf> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/prometheus");
-    let output = Command::new(&script)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap_or_else(|e| panic!("{} could not be run: {e}", script.display()));
-    if output.status.success() {
-        let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-        return Some(PathBuf::from(path));
-    }
-    let why = format!(
-        "Prometheus is not installed and {} could not install it ({})",
-        script.display(),
-        output.status
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!("{why}; CI is set, so this is a failure");
-    }
-    eprintln!("skipping the real-Prometheus test: {why}");
-    None
-}
-
-/// Prometheus, stopped when dropped.
-struct Prometheus {
-    child: Child,
-    address: String,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Prometheus {
-    fn start(binary: &PathBuf, exporter: &str) -> Self {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let config = dir.path().join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-                 scrape_configs:\n  - job_name: exporter\n    static_configs:\n      - targets: [\"{exporter}\"]\n"
-            ),
-        )
-        .expect("the Prometheus configuration");
-        // A free loopback port: bound, then given to Prometheus.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let log = dir.path().join("prometheus.log");
-        let child = Command::new(binary)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("the Prometheus log"))
-            .spawn()
-            .unwrap_or_else(|e| panic!("{} could not start: {e}", binary.display()));
-        Self {
-            child,
-            address: format!("http://127.0.0.1:{port}"),
-            log,
-            _dir: dir,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn measure(prometheus: &Prometheus, client: &Client, query: &str) -> Measured {
     let spec = PrometheusMetric {
-        address: Some(prometheus.address.clone()),
+        address: Some(prometheus.address().to_owned()),
         query: Some(query.to_owned()),
         timeout: Some(10),
         ..Default::default()
@@ -128,41 +33,23 @@ async fn measure(prometheus: &Prometheus, client: &Client, query: &str) -> Measu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_success_rate_query_through_a_real_prometheus_reads_the_exporters_ratio() {
-    let Some(binary) = prometheus_binary() else {
+    // Every request of "stable1" succeeds; 20 % of "canary2"'s fail.
+    let exporter = Exporter::start().await;
+    exporter.set_error_ratio("stable1", 0.0);
+    exporter.set_error_ratio("canary2", 0.2);
+    let Some(mut prometheus) = Prometheus::start(&[exporter.target()]) else {
         return;
     };
-    // Each scrape adds 100 requests per hash: all good for "stable1", 20
-    // failing for "canary2".
-    let scrapes = Arc::new(AtomicU64::new(0));
-    let counter = scrapes.clone();
-    let exporter = Server::start(move |request| {
-        if request.target != "/metrics" {
-            return Reply::text(404, "not found");
-        }
-        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-        Reply::text(
-            200,
-            &format!(
-                "# TYPE http_requests_total counter\n\
-                 http_requests_total{{pod_template_hash=\"stable1\",code=\"200\"}} {}\n\
-                 http_requests_total{{pod_template_hash=\"canary2\",code=\"200\"}} {}\n\
-                 http_requests_total{{pod_template_hash=\"canary2\",code=\"500\"}} {}\n",
-                100 * n,
-                80 * n,
-                20 * n
-            ),
-        )
-    })
-    .await;
-    let prometheus = Prometheus::start(&binary, &exporter.addr.to_string());
+    prometheus.until_scraped(&exporter, 2, READY_WITHIN).await;
     let client = Client::new();
 
-    // Wait until Prometheus is up and has two scrapes of the canary.
+    // A scrape the exporter has answered may not be stored yet: wait until
+    // a query sees two samples of the canary.
     let deadline = Instant::now() + READY_WITHIN;
     let canary = loop {
         let spec = PrometheusMetric {
-            address: Some(prometheus.address.clone()),
-            query: Some(success_rate("canary2")),
+            address: Some(prometheus.address().to_owned()),
+            query: Some(success_rate("canary2", "1m")),
             timeout: Some(5),
             ..Default::default()
         };
@@ -174,7 +61,7 @@ async fn a_success_rate_query_through_a_real_prometheus_reads_the_exporters_rati
             }
             other => panic!(
                 "Prometheus had no success rate within {READY_WITHIN:?} ({} scrapes): {other:?}\nlog:\n{}",
-                scrapes.load(Ordering::SeqCst),
+                exporter.scrapes(),
                 prometheus.log()
             ),
         }
@@ -185,12 +72,12 @@ async fn a_success_rate_query_through_a_real_prometheus_reads_the_exporters_rati
     assert_eq!(values.len(), 1, "{canary:?}");
     assert!((values[0] - 0.8).abs() < 1e-9, "{canary:?}");
 
-    let stable = measure(&prometheus, &client, &success_rate("stable1")).await;
+    let stable = measure(&prometheus, &client, &success_rate("stable1", "1m")).await;
     assert_eq!(stable.result, MetricResult::Numbers(vec![1.0]));
     assert_eq!(stable.value, "[1]");
 
     // No series for the hash: an empty array, as Argo measures it.
-    let none = measure(&prometheus, &client, &success_rate("absent3")).await;
+    let none = measure(&prometheus, &client, &success_rate("absent3", "1m")).await;
     assert_eq!(none.result, MetricResult::Numbers(vec![]));
     assert_eq!(none.value, "[]");
 

@@ -433,6 +433,42 @@ fn inconclusive_analysis_pauses_until_promoted() {
 }
 
 #[test]
+fn an_inconclusive_step_run_resumed_by_clearing_its_pause_is_measured_again() {
+    // Only the pause condition is cleared (an older client, or a hand-made
+    // patch): the controller's pause stays, so Argo's needsNewAnalysisRun
+    // creates a fresh run for the same step rather than pausing again on
+    // the inconclusive one.
+    let mut sim = deployed(analysis_rollout());
+    sim.script_analysis(|_| (AnalysisPhase::Inconclusive, Duration::from_secs(30)));
+    sim.set_image("web:2");
+    sim.settle();
+    assert_eq!(message(&sim).as_deref(), Some("InconclusiveAnalysisRun"));
+    let step = sim.step_index();
+    sim.script_analysis(|_| (AnalysisPhase::Successful, Duration::from_secs(30)));
+    let status = sim.rollout.status.as_mut().unwrap();
+    assert!(status.controller_pause);
+    status.pause_conditions.clear();
+    sim.settle();
+    let names: Vec<_> = sim.analysis_runs.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(
+        names[1],
+        format!("{}.1", names[0]),
+        "a fresh run of the same step"
+    );
+    assert!(
+        names[0].ends_with(&format!("-{}", step.unwrap())),
+        "{names:?}"
+    );
+    assert_eq!(
+        sim.phase(),
+        Some(Phase::Healthy),
+        "{:#?}",
+        sim.rollout.status
+    );
+}
+
+#[test]
 fn failing_background_analysis_aborts() {
     let mut r = manifest("seed001-rollout-canary.yaml");
     r.spec.strategy.canary.as_mut().unwrap().analysis =

@@ -47,9 +47,11 @@ pub struct RolloutContext {
     pub namespace: String,
     /// `metadata.uid`, when known (owner references need it).
     pub uid: Option<String>,
-    /// `canary.canaryService`.
+    /// `canary.canaryService`; with `canary.pingPong` and neither Service
+    /// named, the ping-pong Service in the canary's role (Argo's
+    /// `GetStableAndCanaryServices`, see [`rollout_core::pingpong`]).
     pub canary_service: String,
-    /// `canary.stableService`.
+    /// `canary.stableService`, or the ping-pong Service in the stable role.
     pub stable_service: String,
     /// `trafficRouting.managedRoutes`, in precedence order, with their kinds.
     pub managed_routes: Vec<ManagedRoute>,
@@ -115,6 +117,19 @@ impl RolloutContext {
             )
         })?;
         let status = rollout.status.as_ref();
+        let named = |s: &Option<String>| s.clone().filter(|n| !n.is_empty());
+        let (stable_service, canary_service) = match (
+            named(&canary.stable_service),
+            named(&canary.canary_service),
+            &canary.ping_pong,
+        ) {
+            (None, None, Some(pp)) => {
+                let side = status.and_then(|s| s.canary.stable_ping_pong);
+                let (stable, canary) = rollout_core::pingpong::services(pp, side);
+                (stable.to_owned(), canary.to_owned())
+            }
+            (stable, canary, _) => (stable.unwrap_or_default(), canary.unwrap_or_default()),
+        };
         Ok(Self {
             name: rollout.metadata.name.clone(),
             namespace: rollout
@@ -123,8 +138,8 @@ impl RolloutContext {
                 .clone()
                 .unwrap_or_else(|| "default".into()),
             uid: rollout.metadata.uid.clone().filter(|u| !u.is_empty()),
-            canary_service: canary.canary_service.clone().unwrap_or_default(),
-            stable_service: canary.stable_service.clone().unwrap_or_default(),
+            canary_service,
+            stable_service,
             managed_routes: canary
                 .managed_routes()
                 .map(|name| ManagedRoute {

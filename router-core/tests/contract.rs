@@ -201,3 +201,95 @@ async fn the_journal_fails_with_the_kind_it_is_told() {
     assert_eq!(err.kind(), ErrorKind::Conflict);
     assert_eq!(err.message(), "HTTPRoute default/web: 409 Conflict");
 }
+
+/// Records the Services each call's context names.
+#[derive(Default)]
+struct ServiceNames(std::sync::Mutex<Vec<(String, String)>>);
+
+#[async_trait::async_trait]
+impl TrafficRouter for ServiceNames {
+    async fn init(&self) -> Result<(), router_core::Error> {
+        Ok(())
+    }
+
+    async fn name(&self) -> Result<String, router_core::Error> {
+        Ok("rollgate/services".into())
+    }
+
+    async fn apply(
+        &self,
+        rollout: &RolloutContext,
+        _target: &TrafficTarget,
+    ) -> Result<(), router_core::Error> {
+        self.0.lock().unwrap().push((
+            rollout.stable_service.clone(),
+            rollout.canary_service.clone(),
+        ));
+        Ok(())
+    }
+
+    async fn verify(
+        &self,
+        _rollout: &RolloutContext,
+        _target: &TrafficTarget,
+    ) -> Result<Verified, router_core::Error> {
+        Ok(Verified::Verified)
+    }
+}
+
+fn ping_pong(status: Value) -> Rollout {
+    Rollout::from_value(
+        json!({
+            "metadata": {"name": "web"},
+            "spec": {"strategy": {"canary": {
+                "pingPong": {"pingService": "web-ping", "pongService": "web-pong"},
+                "trafficRouting": {"plugins": {"rollgate/services": {}}}}}},
+            "status": status
+        }),
+        "web.yaml",
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn with_ping_pong_the_services_are_the_pair_in_their_roles_and_the_desired_traffics() {
+    let during = ping_pong(json!({"stableRS": "a", "currentPodHash": "b",
+                                  "canary": {"stablePingPong": "ping"}}));
+    let ctx = RolloutContext::new(&during, "rollgate/services").unwrap();
+    assert_eq!(
+        (ctx.stable_service.as_str(), ctx.canary_service.as_str()),
+        ("web-ping", "web-pong")
+    );
+    let unset = RolloutContext::new(&ping_pong(json!({})), "rollgate/services").unwrap();
+    assert_eq!(
+        (unset.stable_service.as_str(), unset.canary_service.as_str()),
+        ("web-pong", "web-ping"),
+        "a status that does not say ping means pong"
+    );
+    // In the pass that promotes, the desired traffic names the Services after the swap.
+    let router = ServiceNames::default();
+    let service = |name: &str, weight: i32| WeightDestination {
+        weight,
+        service_name: Some(name.into()),
+        ..WeightDestination::default()
+    };
+    let swapped = DesiredTraffic {
+        max_weight: 100,
+        canary: service("web-ping", 0),
+        stable: service("web-pong", 100),
+        ..DesiredTraffic::default()
+    };
+    apply_traffic(&router, &ctx, &swapped).await.unwrap();
+    let unnamed = DesiredTraffic {
+        max_weight: 100,
+        ..DesiredTraffic::default()
+    };
+    apply_traffic(&router, &ctx, &unnamed).await.unwrap();
+    assert_eq!(
+        *router.0.lock().unwrap(),
+        [
+            ("web-pong".to_owned(), "web-ping".to_owned()),
+            ("web-ping".to_owned(), "web-pong".to_owned())
+        ]
+    );
+}

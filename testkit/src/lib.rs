@@ -7,6 +7,9 @@
 //! - `bench` (feature `bench`): what the side-by-side benchmarks share:
 //!   benchmark namespaces of routes and rollouts, waits, audit-log request
 //!   counts, resident set and CPU time from `/proc`.
+//! - `prometheus` and `exporter` (feature `prometheus`): a real Prometheus
+//!   on 127.0.0.1 scraping, every second, an exporter of request counters
+//!   per pod-template-hash whose error ratios the test sets at run time.
 //! - The crate root: the real-cluster tier (`scripts/cluster up`, then
 //!   `eval "$(scripts/cluster env)"`): a namespace per test on the real API
 //!   server, write counts from its audit log, and the real Argo Rollouts
@@ -20,9 +23,13 @@
 #[cfg(feature = "bench")]
 pub mod bench;
 mod binaries;
+#[cfg(feature = "prometheus")]
+pub mod exporter;
 pub mod fixtures;
 #[cfg(feature = "mock-api")]
 pub mod mock_api;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 mod rollgate;
 
 pub use binaries::workspace_binary;

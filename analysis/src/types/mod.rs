@@ -26,8 +26,8 @@ pub use analysis_run::{
     parse_phase,
 };
 pub use provider::{
-    Authentication, BasicAuthConfig, JobMetric, MetricProvider, OAuth2Config, PrometheusMetric,
-    PrometheusRangeQuery, Sigv4Config, WebMetric, WebMetricHeader,
+    Authentication, BasicAuthConfig, JUDGE_PLUGIN, JobMetric, MetricProvider, OAuth2Config,
+    PrometheusMetric, PrometheusRangeQuery, Sigv4Config, WebMetric, WebMetricHeader,
 };
 
 /// The API group and version of every analysis object.

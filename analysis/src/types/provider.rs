@@ -48,7 +48,21 @@ pub struct MetricProvider {
     pub plugin: Option<BTreeMap<String, Value>>,
 }
 
+/// The plugin name of Rollgate's embedded canary judge
+/// (`provider.plugin["rollgate/judge"]`), measured by
+/// `rollgate_providers::judge`.
+pub const JUDGE_PLUGIN: &str = "rollgate/judge";
+
 impl MetricProvider {
+    /// Whether the provider is the embedded canary judge and nothing else.
+    pub fn is_judge(&self) -> bool {
+        self.count() == 1
+            && self
+                .plugin
+                .as_ref()
+                .is_some_and(|p| p.contains_key(JUDGE_PLUGIN))
+    }
+
     /// How many providers are set (a plugin counts once per entry, as in Argo).
     pub fn count(&self) -> usize {
         [
@@ -68,6 +82,40 @@ impl MetricProvider {
         .filter(|set| **set)
         .count()
             + self.plugin.as_ref().map_or(0, BTreeMap::len)
+    }
+}
+
+impl MetricProvider {
+    /// Argo's name of the provider (`metricproviders.Type`), as the
+    /// `type` label of the analysis metrics shows it: `Prometheus`, `Web`,
+    /// `Job`, `Kayenta`, `Datadog`, `Wavefront`, `NewRelic`, `CloudWatch`,
+    /// `Graphite`, `Influxdb`, `skywalking` (sic), `RPCPlugin`, or `Unknown
+    /// Provider` when none is set. Of several, the first in that order.
+    ///
+    /// ```
+    /// use rollgate_analysis::types::{MetricProvider, WebMetric};
+    /// let provider = MetricProvider { web: Some(WebMetric::default()), ..Default::default() };
+    /// assert_eq!(provider.kind(), "Web");
+    /// assert_eq!(MetricProvider::default().kind(), "Unknown Provider");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        [
+            (self.prometheus.is_some(), "Prometheus"),
+            (self.job.is_some(), "Job"),
+            (self.kayenta.is_some(), "Kayenta"),
+            (self.web.is_some(), "Web"),
+            (self.datadog.is_some(), "Datadog"),
+            (self.wavefront.is_some(), "Wavefront"),
+            (self.new_relic.is_some(), "NewRelic"),
+            (self.cloud_watch.is_some(), "CloudWatch"),
+            (self.graphite.is_some(), "Graphite"),
+            (self.influxdb.is_some(), "Influxdb"),
+            (self.skywalking.is_some(), "skywalking"),
+            (self.plugin.is_some(), "RPCPlugin"),
+        ]
+        .into_iter()
+        .find(|(set, _)| *set)
+        .map_or("Unknown Provider", |(_, kind)| kind)
     }
 }
 

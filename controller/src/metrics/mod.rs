@@ -8,14 +8,24 @@
 //! | `rollout_phase` (deprecated in Argo, kept) | namespace, name, strategy, phase | 1 for the Rollout's phase, 0 for the others |
 //! | `rollout_reconcile` | namespace, name | histogram of reconcile seconds (buckets 0.01, 0.15, 0.25, 0.5, 1) |
 //! | `rollout_reconcile_error` | namespace, name | reconciles that failed |
+//! | `analysis_run_info` | namespace, name, phase | 1 per AnalysisRun in the cache ([`analysis_runs`]) |
+//! | `analysis_run_phase` (deprecated in Argo, kept) | namespace, name, phase | 1 for the run's phase, 0 for the others |
+//! | `analysis_run_metric_type` | namespace, name, metric, type | 1 per metric, with Argo's provider type |
+//! | `analysis_run_metric_phase` | namespace, name, metric, type, dry_run, phase | 1 for the metric's phase, 0 for the others |
+//! | `analysis_run_reconcile` | namespace, name | histogram of an AnalysisRun's reconcile seconds (Argo's buckets) |
+//! | `analysis_run_reconcile_error` | namespace, name | AnalysisRun reconciles that failed |
+//! | `analysis_template_info` | namespace, name | 1 per AnalysisTemplate and ClusterAnalysisTemplate (namespace empty) |
+//! | `analysis_template_metric_info` | namespace, name, type, metric | 1 per metric of a template |
 //! | `controller_clientset_k8s_request_total` | kind, namespace, name, verb, status_code | API requests ([`requests`]) |
 //! | `leader_election_master_status` | name | 1 while this process leads, 0 otherwise (client-go's) |
 //!
 //! The exposition is Prometheus's text format 0.0.4, as Argo's controller
 //! serves. One deliberate difference: `rollout_reconcile_error` is typed
 //! `untyped` rather than `counter`, because the client library names every
-//! counter `<name>_total` and the series must keep Argo's name.
+//! counter `<name>_total` and the series must keep Argo's name (the same
+//! for `analysis_run_reconcile_error`).
 
+pub mod analysis_runs;
 pub mod requests;
 pub mod rollouts;
 
@@ -31,6 +41,7 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+pub use analysis_runs::AnalysisRunCache;
 pub use requests::{CountRequests, RequestCounts};
 pub use rollouts::RolloutCache;
 
@@ -64,6 +75,9 @@ pub struct Metrics {
     requests: Arc<RequestCounts>,
     leader: Family<LeaseLabels, Gauge>,
     rollouts: RolloutCache,
+    run_reconcile: Family<RolloutLabels, Histogram>,
+    run_errors: Arc<ReconcileErrors>,
+    runs: AnalysisRunCache,
 }
 
 impl Default for Metrics {
@@ -85,7 +99,10 @@ impl Metrics {
             "Rollout reconciliation performance",
             reconcile.clone(),
         );
-        let errors = Arc::new(ReconcileErrors::default());
+        let errors = Arc::new(ReconcileErrors::new(
+            "rollout_reconcile_error",
+            "Error occurring during the rollout",
+        ));
         registry.register_collector(Box::new(errors.clone()));
         let requests = Arc::new(RequestCounts::default());
         registry.register(
@@ -101,6 +118,21 @@ impl Metrics {
         );
         let rollouts = RolloutCache::default();
         registry.register_collector(Box::new(rollouts.clone()));
+        let run_reconcile = Family::<RolloutLabels, Histogram>::new_with_constructor(
+            reconcile_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "analysis_run_reconcile",
+            "Analysis Run reconciliation performance",
+            run_reconcile.clone(),
+        );
+        let run_errors = Arc::new(ReconcileErrors::new(
+            "analysis_run_reconcile_error",
+            "Error occurring during the analysis run",
+        ));
+        registry.register_collector(Box::new(run_errors.clone()));
+        let runs = AnalysisRunCache::default();
+        registry.register_collector(Box::new(runs.clone()));
         Self {
             registry,
             reconcile,
@@ -108,6 +140,9 @@ impl Metrics {
             requests,
             leader,
             rollouts,
+            run_reconcile,
+            run_errors,
+            runs,
         }
     }
 
@@ -123,6 +158,32 @@ impl Metrics {
         if failed {
             self.errors.add(labels);
         }
+    }
+
+    /// Records one reconcile of an AnalysisRun (`analysis_run_reconcile`,
+    /// and `analysis_run_reconcile_error` if it failed).
+    pub fn analysis_run_reconciled(
+        &self,
+        namespace: &str,
+        name: &str,
+        took: Duration,
+        failed: bool,
+    ) {
+        let labels = RolloutLabels {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        };
+        self.run_reconcile
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+        if failed {
+            self.run_errors.add(labels);
+        }
+    }
+
+    /// Where the per-AnalysisRun gauges come from.
+    pub fn analysis_runs(&self) -> &AnalysisRunCache {
+        &self.runs
     }
 
     /// The layer that counts the client's requests into `controller_clientset_k8s_request_total`.
@@ -166,14 +227,26 @@ fn reconcile_histogram() -> Histogram {
     Histogram::new(RECONCILE_BUCKETS)
 }
 
-/// `rollout_reconcile_error` by Rollout, encoded under Argo's exact name
-/// (see the module documentation).
-#[derive(Debug, Default)]
-struct ReconcileErrors(Mutex<BTreeMap<RolloutLabels, i64>>);
+/// `rollout_reconcile_error` by Rollout (or `analysis_run_reconcile_error`
+/// by run), encoded under Argo's exact name (see the module documentation).
+#[derive(Debug)]
+struct ReconcileErrors {
+    name: &'static str,
+    help: &'static str,
+    counts: Mutex<BTreeMap<RolloutLabels, i64>>,
+}
 
 impl ReconcileErrors {
+    fn new(name: &'static str, help: &'static str) -> Self {
+        Self {
+            name,
+            help,
+            counts: Mutex::default(),
+        }
+    }
+
     fn add(&self, labels: RolloutLabels) {
-        if let Ok(mut counts) = self.0.lock() {
+        if let Ok(mut counts) = self.counts.lock() {
             *counts.entry(labels).or_default() += 1;
         }
     }
@@ -181,13 +254,9 @@ impl ReconcileErrors {
 
 impl Collector for ReconcileErrors {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let counts = self.0.lock().map(|c| c.clone()).unwrap_or_default();
-        let mut metric = encoder.encode_descriptor(
-            "rollout_reconcile_error",
-            "Error occurring during the rollout",
-            None,
-            MetricType::Unknown,
-        )?;
+        let counts = self.counts.lock().map(|c| c.clone()).unwrap_or_default();
+        let mut metric =
+            encoder.encode_descriptor(self.name, self.help, None, MetricType::Unknown)?;
         for (labels, count) in &counts {
             ConstGauge::new(*count).encode(metric.encode_family(labels)?)?;
         }

@@ -89,3 +89,55 @@ async fn requests_through_the_layer_are_counted_with_argos_labels() {
         "missing {line:?} in:\n{text}"
     );
 }
+
+#[test]
+fn analysis_runs_have_argos_series() {
+    let metrics = Metrics::new();
+    metrics.analysis_run_reconciled("shop", "web-1", Duration::from_millis(5), true);
+    let template = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
+        "metadata": {"namespace": "shop", "name": "rate"},
+        "spec": {"metrics": [{"name": "rate", "provider": {"web": {"url": "http://127.0.0.1/"}}}]}
+    });
+    let cluster_template = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ClusterAnalysisTemplate",
+        "metadata": {"name": "errors"},
+        "spec": {"metrics": [{"name": "errors", "provider": {"prometheus": {"query": "up"}}}]}
+    });
+    let runs = cached(&[json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisRun",
+        "metadata": {"namespace": "shop", "name": "web-1"},
+        "spec": {"metrics": [
+            {"name": "rate", "provider": {"prometheus": {"query": "up"}}},
+            {"name": "lat", "provider": {"job": {"spec": {}}}}],
+            "dryRun": [{"metricName": "lat"}]},
+        "status": {"phase": "Running", "metricResults": [{"name": "rate", "phase": "Successful"}]}
+    })]);
+    metrics
+        .analysis_runs()
+        .set(Some(crate::metrics::analysis_runs::Stores {
+            runs,
+            templates: cached(&[template]),
+            cluster_templates: cached(&[cluster_template]),
+        }));
+    let text = metrics.encode();
+    for line in [
+        "# TYPE analysis_run_info gauge",
+        r#"analysis_run_info{namespace="shop",name="web-1",phase="Running"} 1"#,
+        r#"analysis_run_phase{namespace="shop",name="web-1",phase="Running"} 1"#,
+        r#"analysis_run_phase{namespace="shop",name="web-1",phase="Pending"} 0"#,
+        r#"analysis_run_metric_type{namespace="shop",name="web-1",metric="rate",type="Prometheus"} 1"#,
+        r#"analysis_run_metric_type{namespace="shop",name="web-1",metric="lat",type="Job"} 1"#,
+        r#"analysis_run_metric_phase{namespace="shop",name="web-1",metric="rate",type="Prometheus",dry_run="false",phase="Successful"} 1"#,
+        r#"analysis_run_metric_phase{namespace="shop",name="web-1",metric="lat",type="Job",dry_run="true",phase="Pending"} 1"#,
+        r#"analysis_run_reconcile_bucket{namespace="shop",name="web-1",le="0.01"} 1"#,
+        "# TYPE analysis_run_reconcile_error untyped",
+        r#"analysis_run_reconcile_error{namespace="shop",name="web-1"} 1"#,
+        r#"analysis_template_info{namespace="shop",name="rate"} 1"#,
+        r#"analysis_template_info{namespace="",name="errors"} 1"#,
+        r#"analysis_template_metric_info{namespace="shop",name="rate",type="Web",metric="rate"} 1"#,
+        r#"analysis_template_metric_info{namespace="",name="errors",type="Prometheus",metric="errors"} 1"#,
+    ] {
+        assert!(text.contains(line), "no {line} in:\n{text}");
+    }
+}

@@ -1,4 +1,4 @@
-//! The controller's writes to the canary and stable Services (rules in
+//! The controller's writes to the canary, stable and ping-pong Services (rules in
 //! [`crate::service`]): each Service read from the watch cache, patched only
 //! when its selector must switch, with Argo's `SwitchService` event.
 
@@ -10,7 +10,7 @@ use rollout_core::{FieldError, Rollout};
 
 use super::{Context, FIELD_MANAGER, reference};
 use crate::Error;
-use crate::service;
+use crate::service::{self, Availability, Role};
 
 fn cached(ctx: &Context, namespace: &str, name: &str) -> Option<std::sync::Arc<Service>> {
     ctx.services
@@ -70,16 +70,23 @@ pub(super) async fn reconcile(
 ) -> Result<(), Error> {
     let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
     let canary_target = canary_target(rollout);
-    for r in service::references(rollout) {
-        let target = match (r.stable, canary_target) {
-            (true, _) | (false, CanaryTarget::Stable) => stable,
-            (false, CanaryTarget::Current) => Some(current),
-            (false, CanaryTarget::Unchanged) => continue,
+    // Argo's order: the ping-pong Service in the canary's role, then the
+    // stable and canary Services.
+    let ping_pong = service::ping_pong_canary(rollout)
+        .map(|name| (name, Some(current), Availability::Unchecked));
+    let named = service::references(rollout).into_iter().filter_map(|r| {
+        let target = match (r.role, canary_target) {
+            (Role::PingPong, _) | (Role::Canary, CanaryTarget::Unchanged) => return None,
+            (Role::Stable, _) | (Role::Canary, CanaryTarget::Stable) => stable,
+            (Role::Canary, CanaryTarget::Current) => Some(current),
         };
-        let (Some(rs), Some(svc)) = (target, cached(ctx, &namespace, r.name)) else {
+        Some((r.name, target, Availability::Checked))
+    });
+    for (name, target, availability) in ping_pong.into_iter().chain(named) {
+        let (Some(rs), Some(svc)) = (target, cached(ctx, &namespace, name)) else {
             continue;
         };
-        let Some((patch, before)) = service::switch(rollout, &svc, rs) else {
+        let Some((patch, before)) = service::switch(rollout, &svc, rs, availability) else {
             continue;
         };
         let after = patch["spec"]["selector"][crate::workload::POD_TEMPLATE_HASH_LABEL]
@@ -91,16 +98,15 @@ pub(super) async fn reconcile(
             ..Default::default()
         };
         let patched = Api::<Service>::namespaced(ctx.client.clone(), &namespace)
-            .patch(r.name, &params, &Patch::Merge(patch))
+            .patch(name, &params, &Patch::Merge(patch))
             .await
             .map_err(Error::api(format!(
-                "switch the selector of Service {namespace}/{}",
-                r.name
+                "switch the selector of Service {namespace}/{name}"
             )))?;
         ctx.wrote(
             "Service",
             &namespace,
-            r.name,
+            name,
             patched.metadata.resource_version.as_deref(),
         );
         ctx.recorder
@@ -108,10 +114,7 @@ pub(super) async fn reconcile(
                 &reference(rollout),
                 false,
                 "SwitchService",
-                format!(
-                    "Switched selector for service '{}' from '{before}' to '{after}'",
-                    r.name
-                ),
+                format!("Switched selector for service '{name}' from '{before}' to '{after}'"),
             )
             .await;
     }

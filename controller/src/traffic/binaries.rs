@@ -27,13 +27,17 @@
 //!   directory.
 //! * The download's size and duration are bounded ([`Limits`]; Argo's
 //!   are not).
-//! * `headersFrom` (request headers from Secrets) is not supported: a
-//!   registration that uses it is refused, naming the field.
+//! * `headersFrom`: the download sends the entries of the Secrets it
+//!   names as request headers ([`super::headers`]), as Argo does; on a
+//!   redirect to another host the credentials among them are dropped
+//!   ([`super::download`]).
 
 use std::collections::HashMap;
 use std::io::Read as _;
 use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
+
+use http::HeaderMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::TrafficError;
@@ -76,22 +80,27 @@ impl PluginBinaries {
     }
 
     /// The file `plugin` runs, checked against its `sha256` when that is
-    /// given; downloaded first for an `http(s)` location not yet
-    /// downloaded.
+    /// given; downloaded first, sending `headers` (those of its
+    /// `headersFrom`), for an `http(s)` location not yet downloaded.
     ///
     /// # Errors
     ///
     /// [`TrafficError::PluginLoad`] naming the plugin, its location and
     /// what failed: another scheme, a file that cannot be read, a `sha256`
-    /// that is not 64 hexadecimal digits or does not match, `headersFrom`
-    /// on a download, a failed download.
-    pub async fn binary(&self, plugin: &PluginItem) -> Result<PathBuf, TrafficError> {
+    /// that is not 64 hexadecimal digits or does not match, a failed
+    /// download.
+    pub async fn binary(
+        &self,
+        plugin: &PluginItem,
+        headers: &HeaderMap,
+    ) -> Result<PathBuf, TrafficError> {
         let expected = expected_sha256(plugin)?;
         let location = plugin.location.as_str();
         let path = if let Some(path) = location.strip_prefix("file://") {
             PathBuf::from(path)
         } else if location.starts_with("http://") || location.starts_with("https://") {
-            self.downloaded_file(plugin, expected.as_deref()).await?
+            self.downloaded_file(plugin, expected.as_deref(), headers)
+                .await?
         } else {
             return Err(load_error(
                 plugin,
@@ -108,16 +117,8 @@ impl PluginBinaries {
         &self,
         plugin: &PluginItem,
         expected: Option<&str>,
+        headers: &HeaderMap,
     ) -> Result<PathBuf, TrafficError> {
-        let headers = plugin.headers_from.as_ref();
-        if headers.is_some_and(|h| !h.is_null() && h.as_array().is_none_or(|a| !a.is_empty())) {
-            return Err(load_error(
-                plugin,
-                "headersFrom: request headers from Secrets are not supported; \
-                 serve the plugin without them or use a file:// location"
-                    .into(),
-            ));
-        }
         let key = (
             plugin.name.clone(),
             plugin.location.clone(),
@@ -161,7 +162,9 @@ impl PluginBinaries {
             DOWNLOADS.fetch_add(1, Ordering::Relaxed)
         ));
         tracing::info!(plugin = %plugin.name, location = %plugin.location, "downloading plugin");
-        let result = self.download_to(plugin, &partial, expected, &path).await;
+        let result = self
+            .download_to(plugin, &partial, expected, &path, headers)
+            .await;
         if result.is_err() {
             let _ = std::fs::remove_file(&partial);
         }
@@ -177,9 +180,10 @@ impl PluginBinaries {
         partial: &Path,
         expected: Option<&str>,
         path: &Path,
+        headers: &HeaderMap,
     ) -> Result<(), TrafficError> {
         let location = &plugin.location;
-        let file = download::download(location, partial, &self.limits)
+        let file = download::download(location, partial, &self.limits, headers)
             .await
             .map_err(|e| {
                 load_error(

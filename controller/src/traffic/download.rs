@@ -6,6 +6,11 @@
 //! size of the body is bounded and the whole download has a deadline
 //! ([`Limits`]).
 //!
+//! The caller's request headers go with every request; on a redirect to
+//! a host that is neither the first request's host nor one of its
+//! subdomains, `Authorization`, `WWW-Authenticate`, `Cookie` and `Cookie2`
+//! are dropped, as Go's client drops them for Argo.
+//!
 //! `https://` is verified against the system's CA certificates (rustls,
 //! no OpenSSL).
 
@@ -13,7 +18,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt as _, Empty};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
@@ -125,15 +130,20 @@ pub enum DownloadError {
 }
 
 /// Downloads `url` into a new file at `to` (which must not exist), within
-/// `limits`, and returns the body's SHA-256 and length. On failure the file
-/// may be left partly written: the caller removes it.
+/// `limits`, sending `headers`, and returns the body's SHA-256 and length.
+/// On failure the file may be left partly written: the caller removes it.
 ///
 /// # Errors
 ///
 /// See [`DownloadError`].
-pub async fn download(url: &str, to: &Path, limits: &Limits) -> Result<Downloaded, DownloadError> {
+pub async fn download(
+    url: &str,
+    to: &Path,
+    limits: &Limits,
+    headers: &HeaderMap,
+) -> Result<Downloaded, DownloadError> {
     let started = Instant::now();
-    let result = tokio::time::timeout(limits.timeout, fetch(url, to, limits)).await;
+    let result = tokio::time::timeout(limits.timeout, fetch(url, to, limits, headers)).await;
     let downloaded = result.map_err(|_| DownloadError::TimedOut {
         timeout: limits.timeout,
     })??;
@@ -141,13 +151,19 @@ pub async fn download(url: &str, to: &Path, limits: &Limits) -> Result<Downloade
     Ok(downloaded)
 }
 
-async fn fetch(url: &str, to: &Path, limits: &Limits) -> Result<Downloaded, DownloadError> {
-    let mut uri: Uri = url
+async fn fetch(
+    url: &str,
+    to: &Path,
+    limits: &Limits,
+    headers: &HeaderMap,
+) -> Result<Downloaded, DownloadError> {
+    let first: Uri = url
         .parse()
         .map_err(|e: http::uri::InvalidUri| DownloadError::InvalidUrl(e.to_string()))?;
+    let mut uri = first.clone();
     let mut redirects = 0;
     let response = loop {
-        let response = get(&uri).await?;
+        let response = get(&uri, &headers_for(headers, &first, &uri)).await?;
         if !response.status().is_redirection() || response.status() == StatusCode::NOT_MODIFIED {
             break response;
         }
@@ -186,19 +202,39 @@ async fn fetch(url: &str, to: &Path, limits: &Limits) -> Result<Downloaded, Down
     write_body(&uri, response.into_body(), to, limits.max_bytes).await
 }
 
-/// One GET of `uri` (no redirect followed).
-async fn get(uri: &Uri) -> Result<Response<Incoming>, DownloadError> {
+/// The headers that go to `to` when the download started at `first`: all
+/// of `headers`, less the credentials when `to`'s host is neither
+/// `first`'s nor one of its subdomains (Go's `shouldCopyHeaderOnRedirect`).
+fn headers_for(headers: &HeaderMap, first: &Uri, to: &Uri) -> HeaderMap {
+    const CREDENTIALS: [&str; 4] = ["authorization", "www-authenticate", "cookie", "cookie2"];
+    let host = |uri: &Uri| uri.host().unwrap_or_default().to_ascii_lowercase();
+    let (first, to) = (host(first), host(to));
+    let trusted = to == first || to.ends_with(&format!(".{first}"));
+    let mut sent = headers.clone();
+    if !trusted {
+        for name in CREDENTIALS {
+            sent.remove(HeaderName::from_static(name));
+        }
+    }
+    sent
+}
+
+/// One GET of `uri` with `headers` (no redirect followed).
+async fn get(uri: &Uri, headers: &HeaderMap) -> Result<Response<Incoming>, DownloadError> {
     let request_error = |e: &dyn std::error::Error| DownloadError::Request {
         url: uri.to_string(),
         message: causes(e),
     };
-    let request = Request::get(uri.clone())
-        .header(
-            http::header::USER_AGENT,
-            concat!("rollgate-controller/", env!("CARGO_PKG_VERSION")),
-        )
+    let mut request = Request::get(uri.clone())
         .body(Empty::<Bytes>::new())
         .map_err(|e| request_error(&e))?;
+    let sent = request.headers_mut();
+    sent.extend(headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+    sent.entry(http::header::USER_AGENT)
+        .or_insert(HeaderValue::from_static(concat!(
+            "rollgate-controller/",
+            env!("CARGO_PKG_VERSION")
+        )));
     match uri.scheme_str() {
         Some("http") => {
             let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());

@@ -45,6 +45,7 @@
 
 pub mod binaries;
 pub mod download;
+pub mod headers;
 pub mod registry;
 #[cfg(test)]
 mod test_server;
@@ -264,7 +265,9 @@ impl Routers {
                 config_map: self.registry.label(),
             }
         })?;
-        let program = self.binaries.binary(item).await?;
+        let headers =
+            headers::download_headers(&self.client, &self.registry.namespace, item).await?;
+        let program = self.binaries.binary(item, &headers).await?;
         tracing::info!(plugin = name, program = %program.display(), "loading traffic router plugin");
         let router = Arc::new(PluginRouter::new(
             program,

@@ -1,7 +1,7 @@
 //! The traffic-router plugins registered for the controller, as Argo
 //! Rollouts registers them: the `trafficRouterPlugins` key of the
 //! `argo-rollouts-config` ConfigMap in the controller's namespace, a YAML
-//! list of `name`, `location`, `sha256` and `args`.
+//! list of `name`, `location`, `sha256`, `args` and `headersFrom`.
 //!
 //! Argo's rules are followed: a name is `<namespace>/<name>` (letters,
 //! digits and `-`, then letters, digits, `_`, `-` and `.`), and a
@@ -32,10 +32,26 @@ pub struct PluginItem {
     /// Arguments for the plugin process.
     #[serde(default)]
     pub args: Vec<String>,
-    /// Argo's `headersFrom` (request headers for a download, from Secrets;
-    /// not supported: a download that names it is refused).
-    #[serde(default, rename = "headersFrom")]
-    pub headers_from: Option<serde_json::Value>,
+    /// Secrets in the controller's namespace whose entries are sent as
+    /// request headers when the plugin is downloaded (Argo's `headersFrom`:
+    /// each key a header name, its value the header's value).
+    #[serde(default)]
+    pub headers_from: Vec<HeadersFrom>,
+}
+
+/// One entry of a plugin's `headersFrom`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeadersFrom {
+    /// The Secret the headers come from.
+    pub secret_ref: SecretRef,
+}
+
+/// A Secret in the controller's namespace, by name.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SecretRef {
+    /// The Secret's name.
+    pub name: String,
 }
 
 /// Reads the `trafficRouterPlugins` value of the ConfigMap `source`
@@ -83,6 +99,16 @@ pub fn parse(text: &str, source: &str) -> Result<Vec<PluginItem>, TrafficError> 
                     "{:?}: a plugin name must be of the form <namespace>/<name>",
                     plugin.name
                 ),
+            ));
+        }
+        if let Some(j) = plugin
+            .headers_from
+            .iter()
+            .position(|h| h.secret_ref.name.is_empty())
+        {
+            return Err(registry_error(
+                format!("{TRAFFIC_ROUTER_PLUGINS_KEY}[{i}].headersFrom[{j}].secretRef.name"),
+                "expected the name of a Secret".into(),
             ));
         }
     }
@@ -152,5 +178,34 @@ mod tests {
             "{err}"
         );
         assert_eq!(parse("  \n", "ns/cm").unwrap(), Vec::new());
+    }
+
+    #[test]
+    fn headers_from_names_secrets() {
+        let plugins = parse(
+            "- name: acme/router\n  location: https://127.0.0.1/router\n  headersFrom:\n  - secretRef:\n      name: token\n",
+            "ns/cm",
+        )
+        .unwrap();
+        assert_eq!(plugins[0].headers_from[0].secret_ref.name, "token");
+        let err = parse(
+            "- name: acme/router\n  location: https://127.0.0.1/router\n  headersFrom:\n  - secretRef: {}\n",
+            "ns/cm",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("ConfigMap ns/cm: trafficRouterPlugins"),
+            "{err}"
+        );
+        let err = parse(
+            "- name: acme/router\n  location: https://127.0.0.1/router\n  headersFrom:\n  - secretRef:\n      name: ''\n",
+            "ns/cm",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ConfigMap ns/cm: trafficRouterPlugins[0].headersFrom[0].secretRef.name: expected the name of a Secret"
+        );
     }
 }

@@ -49,8 +49,12 @@ pub(crate) async fn start_with_plugins(
     (controller, plugin_dir)
 }
 
+/// The token a [`FileServer`] asks for under `/private/`.
+pub(crate) const DOWNLOAD_TOKEN: &str = "Bearer rollgate-e2e-download";
+
 /// A file served over HTTP on 127.0.0.1 under any path, counting the
-/// requests of each path.
+/// requests of each path; under `/private/` only to requests whose
+/// `Authorization` is [`DOWNLOAD_TOKEN`] (others are answered 401).
 pub(crate) struct FileServer {
     /// `http://127.0.0.1:PORT`.
     pub(crate) base: String,
@@ -60,23 +64,32 @@ pub(crate) struct FileServer {
 impl FileServer {
     /// Serves `file` until the test's runtime ends.
     pub(crate) async fn start(file: &Path) -> Self {
+        use axum::response::IntoResponse as _;
         let body = std::fs::read(file).expect("the file to serve");
         let hits: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<AtomicUsize>>>> =
             Arc::default();
         let counted = hits.clone();
-        let router = axum::Router::new().fallback(move |uri: axum::http::Uri| {
-            let body = body.clone();
-            let counter = counted
-                .lock()
-                .unwrap()
-                .entry(uri.path().to_owned())
-                .or_default()
-                .clone();
-            async move {
-                counter.fetch_add(1, Ordering::SeqCst);
-                body
-            }
-        });
+        let router = axum::Router::new().fallback(
+            move |uri: axum::http::Uri, headers: axum::http::HeaderMap| {
+                let body = body.clone();
+                let counter = counted
+                    .lock()
+                    .unwrap()
+                    .entry(uri.path().to_owned())
+                    .or_default()
+                    .clone();
+                async move {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let authorized = headers
+                        .get(axum::http::header::AUTHORIZATION)
+                        .is_some_and(|v| v == DOWNLOAD_TOKEN);
+                    if uri.path().starts_with("/private/") && !authorized {
+                        return axum::http::StatusCode::UNAUTHORIZED.into_response();
+                    }
+                    body.into_response()
+                }
+            },
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router).await });

@@ -3,10 +3,12 @@
 //! assertions (see the crate's documentation). Driven with the real
 //! `kubectl argo rollouts` wherever a user would type a command.
 
+mod analysis;
 mod gateway_api;
 mod istio;
 mod nginx;
 mod operations;
+mod ping_pong;
 mod routes;
 
 use rollgate_e2e::{Router, Scene};

@@ -1,13 +1,16 @@
-//! The Prometheus provider: one instant query (`/api/v1/query`) per
-//! measurement, as Argo's provider sends it through Prometheus' Go client.
+//! The Prometheus provider: one query per measurement, an instant query
+//! (`/api/v1/query`) or, with `rangeQuery`, a range query
+//! (`/api/v1/query_range`), as Argo's provider sends them through
+//! Prometheus' Go client.
 //!
 //! The query arrives with its `{{args.NAME}}` already substituted by the
 //! caller (the controller, which resolves arguments and Secrets); an
 //! argument left in it is refused rather than sent.
 
+mod range;
 mod response;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
@@ -19,6 +22,7 @@ use crate::client::{Client, Exchange};
 use crate::config;
 use crate::error::{Error, Failure};
 use crate::value::Measured;
+use range::{Range, unix_seconds};
 
 /// Argo's timeout when `timeout` is not set: 30 seconds.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -32,6 +36,7 @@ pub struct PrometheusQuery {
     timeout: Duration,
     insecure: bool,
     headers: http::HeaderMap,
+    range: Option<Range>,
 }
 
 impl PrometheusQuery {
@@ -47,8 +52,11 @@ impl PrometheusQuery {
     /// - `credentials` are the caller's, resolved from Secrets; without
     ///   them, `authentication.basicAuth` (after substitution) is used, with
     ///   Argo's rule that a username needs a password and the reverse.
-    /// - `rangeQuery`, `authentication.oauth2` and `authentication.sigv4`
-    ///   are not supported yet and are refused, not ignored.
+    /// - `rangeQuery` makes it a range query: `start` and `end` are
+    ///   expressions yielding a time (`now() - duration("5m")`), `step` a
+    ///   duration such as `1m`; all three are required.
+    /// - `authentication.oauth2` and `authentication.sigv4` are not
+    ///   supported yet and are refused, not ignored.
     ///
     /// ```
     /// use rollgate_analysis::types::PrometheusMetric;
@@ -88,7 +96,18 @@ impl PrometheusQuery {
         })?;
         config::substituted(address, "provider.prometheus.address").map_err(fail)?;
         let base = config::url(address, "provider.prometheus.address").map_err(fail)?;
-        let endpoint = endpoint(&base).map_err(fail)?;
+        let range = spec
+            .range_query
+            .as_ref()
+            .map(Range::new)
+            .transpose()
+            .map_err(fail)?;
+        let path = if range.is_some() {
+            "/api/v1/query_range"
+        } else {
+            "/api/v1/query"
+        };
+        let endpoint = endpoint(&base, path).map_err(fail)?;
         let query = spec.query.as_deref().unwrap_or_default();
         if query.trim().is_empty() {
             return Err(fail(Failure::Config {
@@ -97,12 +116,6 @@ impl PrometheusQuery {
             }));
         }
         config::substituted(query, "provider.prometheus.query").map_err(fail)?;
-        if spec.range_query.is_some() {
-            return Err(fail(Failure::Config {
-                field: "provider.prometheus.rangeQuery".to_owned(),
-                problem: "range queries are not supported yet; use an instant query".to_owned(),
-            }));
-        }
         let timeout = match spec.timeout {
             None => DEFAULT_TIMEOUT,
             Some(seconds) if seconds > 0 => Duration::from_secs(seconds.unsigned_abs()),
@@ -130,10 +143,12 @@ impl PrometheusQuery {
             timeout,
             insecure: spec.insecure.unwrap_or(false),
             headers,
+            range,
         })
     }
 
-    /// The URL queried: the address with `/api/v1/query` after its path.
+    /// The URL queried: the address with `/api/v1/query` (or
+    /// `/api/v1/query_range`) after its path.
     pub fn endpoint(&self) -> &Uri {
         &self.endpoint
     }
@@ -146,16 +161,19 @@ impl PrometheusQuery {
     /// Runs the query at `now` and returns what Prometheus measured.
     ///
     /// As Prometheus' Go client: a `POST` with the form `query=...&time=...`
-    /// (`time` in Unix seconds); a server that answers `405 Method Not
-    /// Allowed` is asked again with a `GET` and the same parameters in the
-    /// URL.
+    /// (`time` in Unix seconds), or for a range query
+    /// `end=...&query=...&start=...&step=...` (times in Unix seconds, `step`
+    /// in seconds); a server that answers `405 Method Not Allowed` is asked
+    /// again with a `GET` and the same parameters in the URL. A range
+    /// query's answer is a matrix: `result` holds every value of every
+    /// series, series after series, as Argo reads it.
     pub async fn measure(&self, client: &Client, now: SystemTime) -> Result<Measured, Error> {
         let fail = |failure| Error {
             metric: self.metric.clone(),
             address: self.endpoint.to_string(),
             failure,
         };
-        let form = self.form(now);
+        let form = self.form(now).map_err(fail)?;
         let mut headers = self.headers.clone();
         headers.insert(
             CONTENT_TYPE,
@@ -186,29 +204,38 @@ impl PrometheusQuery {
         response::measurement(answer.status.as_u16(), &answer.body).map_err(fail)
     }
 
-    /// `query=...&time=...`, URL-encoded.
-    fn form(&self, now: SystemTime) -> String {
-        let seconds = now
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        form_urlencoded::Serializer::new(String::new())
-            .append_pair("query", &self.query)
-            .append_pair("time", &format!("{seconds}"))
-            .finish()
+    /// The parameters, URL-encoded in the order Go's `url.Values` encodes
+    /// them (by name): `query=...&time=...`, or
+    /// `end=...&query=...&start=...&step=...`.
+    fn form(&self, now: SystemTime) -> Result<String, Failure> {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        match &self.range {
+            None => form
+                .append_pair("query", &self.query)
+                .append_pair("time", &unix_seconds(now)),
+            Some(range) => {
+                let window = range.window(now)?;
+                form.append_pair("end", &unix_seconds(window.end))
+                    .append_pair("query", &self.query)
+                    .append_pair("start", &unix_seconds(window.start))
+                    .append_pair("step", &format!("{}", window.step.as_secs_f64()))
+            }
+        };
+        Ok(form.finish())
     }
 }
 
-/// `address` + `/api/v1/query`, joined as Go's `path.Join` joins them.
-fn endpoint(base: &Uri) -> Result<Uri, Failure> {
+/// `address` + `path`, joined as Go's `path.Join` joins them.
+fn endpoint(base: &Uri, api: &str) -> Result<Uri, Failure> {
     let path = base.path().trim_end_matches('/');
     let text = format!(
-        "{}://{}{path}/api/v1/query",
+        "{}://{}{path}{api}",
         base.scheme_str().unwrap_or("http"),
         base.authority().map_or("", |a| a.as_str()),
     );
     text.parse().map_err(|_| Failure::Config {
         field: "provider.prometheus.address".to_owned(),
-        problem: format!("{base} with /api/v1/query after it is not a URL"),
+        problem: format!("{base} with {api} after it is not a URL"),
     })
 }
 

@@ -200,3 +200,20 @@ async fn serve(
     stream.write_all(&reply.body).await?;
     stream.shutdown().await
 }
+
+/// A matrix answer: one series per list of values, one value per step.
+pub fn matrix(series: &[Vec<f64>]) -> String {
+    let result: Vec<serde_json::Value> = series
+        .iter()
+        .map(|values| {
+            let points: Vec<serde_json::Value> = values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| serde_json::json!([1_700_000_000 + i as i64 * 15, v.to_string()]))
+                .collect();
+            serde_json::json!({"metric": {}, "values": points})
+        })
+        .collect();
+    serde_json::json!({"status": "success", "data": {"resultType": "matrix", "result": result}})
+        .to_string()
+}

@@ -33,14 +33,7 @@ impl Pass<'_> {
             self.revision()
         );
         let mut recorded = self.st.canary.current_background_analysis_run_status.take();
-        // Resumed after an inconclusive run (the person removed the pause):
-        // measure again with a fresh run, as Argo does.
-        if recorded
-            .as_ref()
-            .is_some_and(|r| r.status == AnalysisPhase::Inconclusive.as_str())
-            && self.st.controller_pause
-            && !self.st.has_pause(PauseReason::InconclusiveAnalysisRun)
-        {
+        if self.resumed_after_inconclusive(recorded.as_ref()) {
             recorded = None;
         }
         let run = self.track_run(recorded, &base);
@@ -49,6 +42,20 @@ impl Pass<'_> {
         self.analysis_outcome("Background analysis", &phase, message.as_deref());
     }
 
+    /// Whether `recorded` ended Inconclusive and the person has since
+    /// removed the pause it caused (the controller's pause still set, its
+    /// condition gone): then it is measured again with a fresh run, as
+    /// Argo's `needsNewAnalysisRun` decides. (`kubectl argo rollouts
+    /// promote` on an inconclusive step's run moves to the next step
+    /// instead, clearing the controller's pause.)
+    fn resumed_after_inconclusive(&self, recorded: Option<&RolloutAnalysisRunStatus>) -> bool {
+        recorded.is_some_and(|r| r.status == AnalysisPhase::Inconclusive.as_str())
+            && self.st.controller_pause
+            && !self.st.has_pause(PauseReason::InconclusiveAnalysisRun)
+            && !self.st.has_pause(PauseReason::CanaryPauseStep)
+    }
+
+    /// [`track_run`] on this pass's observations.
     fn track_run(
         &self,
         recorded: Option<RolloutAnalysisRunStatus>,
@@ -90,7 +97,10 @@ impl Pass<'_> {
             self.revision(),
             index
         );
-        let recorded = self.st.canary.current_step_analysis_run_status.take();
+        let mut recorded = self.st.canary.current_step_analysis_run_status.take();
+        if self.resumed_after_inconclusive(recorded.as_ref()) {
+            recorded = None;
+        }
         let run = self.track_run(recorded, &base);
         let (phase, message) = (run.status.clone(), run.message.clone());
         self.st.canary.current_step_analysis_run_status = Some(run);

@@ -6,6 +6,7 @@ use axum::routing::get;
 use super::*;
 use crate::traffic::registry::sha256_hex;
 use crate::traffic::test_server::{Hits, serve};
+use http::HeaderMap;
 
 const PLUGIN: &[u8] = b"#!/bin/sh\necho plugin\n";
 
@@ -15,7 +16,7 @@ fn item(location: String, sha256: &str) -> PluginItem {
         location,
         sha256: sha256.into(),
         args: Vec::new(),
-        headers_from: None,
+        headers_from: Vec::new(),
     }
 }
 
@@ -71,7 +72,7 @@ async fn a_download_is_checked_stored_as_argo_names_it_and_made_once() {
     let dir = tempfile::tempdir().unwrap();
     let binaries = PluginBinaries::new(dir.path().join("plugin-bin"), Limits::default());
     let plugin = item(format!("{base}/plugin"), &sha256_hex(PLUGIN).to_uppercase());
-    let path = binaries.binary(&plugin).await.unwrap();
+    let path = binaries.binary(&plugin, &HeaderMap::new()).await.unwrap();
     assert_eq!(path, dir.path().join("plugin-bin/acme/router"));
     assert_eq!(std::fs::read(&path).unwrap(), PLUGIN);
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -79,17 +80,35 @@ async fn a_download_is_checked_stored_as_argo_names_it_and_made_once() {
     assert_eq!(mode(&dir.path().join("plugin-bin/acme")), 0o700);
     assert_eq!(hits.count(), 1);
     // The same registration again: no request.
-    assert_eq!(binaries.binary(&plugin).await.unwrap(), path);
+    assert_eq!(
+        binaries.binary(&plugin, &HeaderMap::new()).await.unwrap(),
+        path
+    );
     assert_eq!(hits.count(), 1);
     // Without a sha256 it is another registration: downloaded again, run unchecked (as Argo).
     let unchecked = item(format!("{base}/plugin"), "");
-    assert_eq!(binaries.binary(&unchecked).await.unwrap(), path);
+    assert_eq!(
+        binaries
+            .binary(&unchecked, &HeaderMap::new())
+            .await
+            .unwrap(),
+        path
+    );
     assert_eq!(hits.count(), 2);
-    assert_eq!(binaries.binary(&unchecked).await.unwrap(), path);
+    assert_eq!(
+        binaries
+            .binary(&unchecked, &HeaderMap::new())
+            .await
+            .unwrap(),
+        path
+    );
     assert_eq!(hits.count(), 2);
     // A new controller finds the file with the registered digest and does not download it.
     let restarted = PluginBinaries::new(dir.path().join("plugin-bin"), Limits::default());
-    assert_eq!(restarted.binary(&plugin).await.unwrap(), path);
+    assert_eq!(
+        restarted.binary(&plugin, &HeaderMap::new()).await.unwrap(),
+        path
+    );
     assert_eq!(hits.count(), 2);
     assert_eq!(files(dir.path()), ["plugin-bin/acme/router"]);
 }
@@ -102,7 +121,7 @@ async fn a_download_that_does_not_match_its_sha256_is_deleted_and_never_run() {
     let location = format!("{base}/other");
     let expected = sha256_hex(PLUGIN);
     let err = binaries
-        .binary(&item(location.clone(), &expected))
+        .binary(&item(location.clone(), &expected), &HeaderMap::new())
         .await
         .unwrap_err();
     let actual = sha256_hex(b"#!/bin/sh\necho something else\n");
@@ -116,7 +135,7 @@ async fn a_download_that_does_not_match_its_sha256_is_deleted_and_never_run() {
     assert!(files(dir.path()).is_empty(), "{:?}", files(dir.path()));
     // Not remembered: the next try downloads again.
     binaries
-        .binary(&item(location, &expected))
+        .binary(&item(location, &expected), &HeaderMap::new())
         .await
         .unwrap_err();
     assert_eq!(other.count(), 2);
@@ -128,10 +147,13 @@ async fn a_file_changed_after_its_download_is_not_run() {
     let dir = tempfile::tempdir().unwrap();
     let binaries = PluginBinaries::new(dir.path().to_path_buf(), Limits::default());
     let plugin = item(format!("{base}/plugin"), &sha256_hex(PLUGIN));
-    let path = binaries.binary(&plugin).await.unwrap();
+    let path = binaries.binary(&plugin, &HeaderMap::new()).await.unwrap();
     std::fs::write(&path, b"#!/bin/sh\necho replaced\n").unwrap();
     // Remembered as downloaded, but checked again before it runs.
-    let err = binaries.binary(&plugin).await.unwrap_err();
+    let err = binaries
+        .binary(&plugin, &HeaderMap::new())
+        .await
+        .unwrap_err();
     assert!(
         err.to_string().contains(&format!(
             "sha256 of {} is {}",
@@ -149,7 +171,7 @@ async fn a_failed_download_names_the_plugin_and_the_location_and_leaves_nothing(
     let binaries = PluginBinaries::new(dir.path().to_path_buf(), Limits::default());
     let location = format!("{base}/missing");
     let err = binaries
-        .binary(&item(location.clone(), ""))
+        .binary(&item(location.clone(), ""), &HeaderMap::new())
         .await
         .unwrap_err();
     assert_eq!(
@@ -163,20 +185,6 @@ async fn a_failed_download_names_the_plugin_and_the_location_and_leaves_nothing(
 }
 
 #[tokio::test]
-async fn headers_from_secrets_are_refused_naming_the_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let binaries = PluginBinaries::new(dir.path().to_path_buf(), Limits::default());
-    let mut plugin = item("http://127.0.0.1:9/plugin".into(), "");
-    plugin.headers_from = Some(serde_json::json!([{"secretRef": {"name": "token"}}]));
-    let err = binaries.binary(&plugin).await.unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("headersFrom: request headers from Secrets are not supported"),
-        "{err}"
-    );
-}
-
-#[tokio::test]
 async fn a_file_location_is_checked_against_its_sha256() {
     let dir = tempfile::tempdir().unwrap();
     let binaries = PluginBinaries::new(dir.path().join("plugin-bin"), Limits::default());
@@ -185,19 +193,25 @@ async fn a_file_location_is_checked_against_its_sha256() {
     let location = format!("file://{}", path.display());
     let good = sha256_hex(b"#!/bin/sh\n");
     assert_eq!(
-        binaries.binary(&item(location.clone(), "")).await.unwrap(),
+        binaries
+            .binary(&item(location.clone(), ""), &HeaderMap::new())
+            .await
+            .unwrap(),
         path
     );
     assert_eq!(
         binaries
-            .binary(&item(location.clone(), &good.to_uppercase()))
+            .binary(
+                &item(location.clone(), &good.to_uppercase()),
+                &HeaderMap::new()
+            )
             .await
             .unwrap(),
         path
     );
     let bad = "0".repeat(64);
     let err = binaries
-        .binary(&item(location.clone(), &bad))
+        .binary(&item(location.clone(), &bad), &HeaderMap::new())
         .await
         .unwrap_err();
     assert_eq!(
@@ -207,7 +221,10 @@ async fn a_file_location_is_checked_against_its_sha256() {
             path.display()
         )
     );
-    let err = binaries.binary(&item(location, "abc")).await.unwrap_err();
+    let err = binaries
+        .binary(&item(location, "abc"), &HeaderMap::new())
+        .await
+        .unwrap_err();
     assert!(
         err.to_string()
             .ends_with("sha256 \"abc\": expected 64 hexadecimal digits"),
@@ -224,7 +241,10 @@ async fn other_locations_are_refused_naming_the_plugin() {
     let dir = tempfile::tempdir().unwrap();
     let binaries = PluginBinaries::new(dir.path().to_path_buf(), Limits::default());
     let err = binaries
-        .binary(&item("ftp://127.0.0.1/router".into(), ""))
+        .binary(
+            &item("ftp://127.0.0.1/router".into(), ""),
+            &HeaderMap::new(),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -232,7 +252,10 @@ async fn other_locations_are_refused_naming_the_plugin() {
         "traffic router plugin \"acme/router\" cannot be loaded: expected a file://, http:// or https:// location"
     );
     let err = binaries
-        .binary(&item("file:///nonexistent/router".into(), ""))
+        .binary(
+            &item("file:///nonexistent/router".into(), ""),
+            &HeaderMap::new(),
+        )
         .await
         .unwrap_err();
     assert!(

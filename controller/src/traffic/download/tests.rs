@@ -49,6 +49,22 @@ fn server() -> Router {
             }),
         )
         .route(
+            "/private",
+            get(|headers: axum::http::HeaderMap| async move {
+                let bearer = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+                let teams = headers.get_all("x-team").iter().count();
+                if bearer == Some(b"Bearer t0ken") && teams == 2 {
+                    PLUGIN.into_response()
+                } else {
+                    StatusCode::UNAUTHORIZED.into_response()
+                }
+            }),
+        )
+        .route(
+            "/private-moved",
+            get(|| async { Redirect::temporary("/private") }),
+        )
+        .route(
             "/typed",
             get(|| async { ([(header::CONTENT_TYPE, "application/octet-stream")], PLUGIN) }),
         )
@@ -59,7 +75,7 @@ async fn fetch_to(
     limits: Limits,
 ) -> (Result<Downloaded, DownloadError>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let result = download(url, &dir.path().join("plugin"), &limits).await;
+    let result = download(url, &dir.path().join("plugin"), &limits, &HeaderMap::new()).await;
     (result, dir)
 }
 
@@ -75,9 +91,14 @@ async fn the_body_is_written_to_a_new_file_only_its_owner_may_run() {
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "{mode:o}");
     // The file must be new: an existing one is not overwritten.
-    let err = download(&format!("{base}/typed"), &path, &Limits::default())
-        .await
-        .unwrap_err();
+    let err = download(
+        &format!("{base}/typed"),
+        &path,
+        &Limits::default(),
+        &HeaderMap::new(),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, DownloadError::File { .. }), "{err}");
 }
 
@@ -205,4 +226,66 @@ fn a_relative_location_resolves_against_the_directory_of_the_url() {
         Some("https://127.0.0.2/other")
     );
     assert_eq!(redirect_target(&from, None), None);
+}
+
+fn credentials() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::AUTHORIZATION,
+        HeaderValue::from_static("Bearer t0ken"),
+    );
+    headers.append("x-team", HeaderValue::from_static("payments"));
+    headers.append("x-team", HeaderValue::from_static("platform"));
+    headers
+}
+
+#[tokio::test]
+async fn the_callers_headers_go_with_the_request_and_its_redirects_on_the_same_host() {
+    let base = serve(server()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let to = |name: &str| dir.path().join(name);
+    let err = download(
+        &format!("{base}/private"),
+        &to("a"),
+        &Limits::default(),
+        &HeaderMap::new(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("GET {base}/private answered 401 Unauthorized")
+    );
+    for (path, file) in [("/private", "b"), ("/private-moved", "c")] {
+        let downloaded = download(
+            &format!("{base}{path}"),
+            &to(file),
+            &Limits::default(),
+            &credentials(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(downloaded.sha256, sha256_hex(PLUGIN), "{path}");
+    }
+}
+
+#[test]
+fn credentials_are_dropped_on_a_redirect_to_another_host_as_go_drops_them() {
+    let first: Uri = "https://releases.example.test/plugin".parse().unwrap();
+    let sent = |to: &str| headers_for(&credentials(), &first, &to.parse().unwrap());
+    for same in [
+        "https://releases.example.test/v2/plugin",
+        "http://RELEASES.example.test:8443/plugin",
+        "https://cdn.releases.example.test/plugin",
+    ] {
+        assert_eq!(sent(same), credentials(), "{same}");
+    }
+    for other in [
+        "https://example.test/plugin",
+        "https://objects.storage.test/plugin",
+    ] {
+        let headers = sent(other);
+        assert!(headers.get(header::AUTHORIZATION).is_none(), "{other}");
+        assert_eq!(headers.get_all("x-team").iter().count(), 2, "{other}");
+    }
 }
