@@ -2,12 +2,13 @@
 //! [`AnalysisRunRequest`]s, as Argo's `newAnalysisRunFromRollout` and
 //! `NewAnalysisRunFromTemplates` build it:
 //!
-//! - named as the engine named it (`<rollout>-<hash>-<revision>[-<step>]`,
+//! - named as the engine named it (`<rollout>-<hash>-<revision>[-<step>|-pre|-post]`,
 //!   with `.N` after a collision), in the Rollout's namespace, controlled by
 //!   the Rollout (an owner reference with `controller` and
 //!   `blockOwnerDeletion`);
 //! - labels `rollouts-pod-template-hash` (the current ReplicaSet's),
-//!   `rollout-type` (`Step` or `Background`), `step-index` for a step's
+//!   `rollout-type` (`Step`, `Background`, `PrePromotion` or
+//!   `PostPromotion`), `step-index` for a step's
 //!   run, Argo's controller-instance-id label when the Rollout carries it,
 //!   then `analysisRunMetadata.labels`, then the Rollout's
 //!   `selector.matchLabels` (later ones win, as in Argo);
@@ -36,7 +37,7 @@ use crate::types::{
     ObjectMeta, OwnerReference,
 };
 
-/// How the run came about: `Step` or `Background`.
+/// How the run came about: `Step`, `Background`, `PrePromotion` or `PostPromotion`.
 pub const ROLLOUT_TYPE_LABEL: &str = "rollout-type";
 /// The step index of a step's run.
 pub const STEP_INDEX_LABEL: &str = "step-index";
@@ -53,11 +54,15 @@ pub use rollout_core::spec::REVISION_ANNOTATION;
 ///            "spec.strategy.canary.steps[2].analysis");
 /// assert_eq!(rollgate_analysis::run::analysis_field(AnalysisKind::Background),
 ///            "spec.strategy.canary.analysis");
+/// assert_eq!(rollgate_analysis::run::analysis_field(AnalysisKind::PrePromotion),
+///            "spec.strategy.blueGreen.prePromotionAnalysis");
 /// ```
 pub fn analysis_field(kind: AnalysisKind) -> String {
     match kind {
         AnalysisKind::Step(i) => format!("spec.strategy.canary.steps[{i}].analysis"),
         AnalysisKind::Background => "spec.strategy.canary.analysis".to_owned(),
+        AnalysisKind::PrePromotion => "spec.strategy.blueGreen.prePromotionAnalysis".to_owned(),
+        AnalysisKind::PostPromotion => "spec.strategy.blueGreen.postPromotionAnalysis".to_owned(),
     }
 }
 
@@ -179,6 +184,12 @@ pub fn new_run(
         }
         AnalysisKind::Background => {
             labels.insert(ROLLOUT_TYPE_LABEL.into(), "Background".into());
+        }
+        AnalysisKind::PrePromotion => {
+            labels.insert(ROLLOUT_TYPE_LABEL.into(), "PrePromotion".into());
+        }
+        AnalysisKind::PostPromotion => {
+            labels.insert(ROLLOUT_TYPE_LABEL.into(), "PostPromotion".into());
         }
     }
     if let Some(id) = rollout

@@ -26,8 +26,20 @@ use crate::run::{RunSource, analysis_field, run_spec};
 use crate::types::{AnalysisTemplate, Argument, Metric, TemplateKind};
 
 /// Every analysis of a Rollout with where it is: the steps' in order, then
-/// background analysis (Argo's order).
+/// background analysis (Argo's order); for blue-green, pre- then
+/// post-promotion analysis.
 pub fn analyses(rollout: &Rollout) -> Vec<(AnalysisKind, &AnalysisStep)> {
+    if let Some(bg) = rollout.blue_green() {
+        let pre = bg
+            .pre_promotion_analysis
+            .as_ref()
+            .map(|a| (AnalysisKind::PrePromotion, a));
+        let post = bg
+            .post_promotion_analysis
+            .as_ref()
+            .map(|a| (AnalysisKind::PostPromotion, a));
+        return pre.into_iter().chain(post).collect();
+    }
     let Some(canary) = rollout.canary() else {
         return Vec::new();
     };

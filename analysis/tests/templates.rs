@@ -155,10 +155,34 @@ impl World {
     }
 
     fn run(&self, kind: AnalysisKind, name: &str) -> Result<AnalysisRun, Error> {
-        let canary = self.rollout.canary().unwrap();
         let spec = match kind {
-            AnalysisKind::Step(i) => canary.steps[i].analysis().unwrap().clone(),
-            AnalysisKind::Background => canary.analysis.as_ref().unwrap().run.clone(),
+            AnalysisKind::Step(i) => self.rollout.canary().unwrap().steps[i]
+                .analysis()
+                .unwrap()
+                .clone(),
+            AnalysisKind::Background => self
+                .rollout
+                .canary()
+                .unwrap()
+                .analysis
+                .as_ref()
+                .unwrap()
+                .run
+                .clone(),
+            AnalysisKind::PrePromotion => self
+                .rollout
+                .blue_green()
+                .unwrap()
+                .pre_promotion_analysis
+                .clone()
+                .unwrap(),
+            AnalysisKind::PostPromotion => self
+                .rollout
+                .blue_green()
+                .unwrap()
+                .post_promotion_analysis
+                .clone()
+                .unwrap(),
         };
         let field = format!("{}.templates", analysis_field(kind));
         let templates =

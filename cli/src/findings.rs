@@ -35,7 +35,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn blue_green_is_unsupported_not_invalid() {
+    fn blue_green_is_valid_and_run() {
         let r = Rollout::from_value(
             serde_json::json!({"metadata": {"name": "bg"},
                 "spec": {"selector": {"matchLabels": {"app": "bg"}},
@@ -47,6 +47,6 @@ mod tests {
         .unwrap();
         let f = of(&r);
         assert!(f.errors.is_empty(), "{:?}", f.errors);
-        assert_eq!(f.unsupported.len(), 1);
+        assert!(f.unsupported.is_empty(), "{:?}", f.unsupported);
     }
 }

@@ -359,14 +359,28 @@ fn blue_green_finish(rollout: &Rollout) -> String {
         Some(s) => format!("behind the preview Service {s}"),
         None => "without a preview Service".to_owned(),
     };
-    let promotion = match (bg.auto_promotion_enabled, bg.auto_promotion_seconds) {
-        (Some(false), Some(s)) if s > 0 => format!("on promote, or after {s}s"),
+    let pods = match bg.preview_replica_count {
+        Some(n) => format!(" with {n} pod{} until promoted", plural(n)),
+        None => String::new(),
+    };
+    let seconds = bg.auto_promotion_seconds.filter(|s| *s > 0);
+    // As Argo: with autoPromotionEnabled false, autoPromotionSeconds is not read.
+    let promotion = match (bg.auto_promotion_enabled, seconds) {
         (Some(false), _) => "on promote (kubectl argo rollouts promote)".to_owned(),
+        (_, Some(s)) => format!("{s}s after it is available, or on promote"),
         _ => "as soon as it is available".to_owned(),
     };
+    let analysis = |a: &Option<rollout_core::spec::AnalysisStep>, when: &str| {
+        a.as_ref()
+            .map(|_| format!("; {when}-promotion analysis must succeed"))
+            .unwrap_or_default()
+    };
+    let delay = bg.scale_down_delay_seconds.unwrap_or(30);
     format!(
-        "blue-green (not run by Rollgate yet): the new version starts {preview}; the active Service {} switches to it {promotion}",
-        bg.active_service
+        "blue-green: the new version starts {preview}{pods}; the active Service {} switches to it {promotion}{}{}; the old version keeps its pods {delay}s, then is scaled down",
+        bg.active_service,
+        analysis(&bg.pre_promotion_analysis, "before the switch, pre"),
+        analysis(&bg.post_promotion_analysis, "after the switch, post"),
     )
 }
 

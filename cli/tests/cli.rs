@@ -273,34 +273,56 @@ fn lint_names_each_rollout_of_a_multi_document_file_and_skips_others() {
 #[test]
 fn features_not_run_yet_are_warnings_unless_strict() {
     let path = write(
-        "bluegreen.yaml",
+        "experiment.yaml",
         &format!(
-            "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {{name: bg}}\nspec:\n{POD}  strategy:\n    blueGreen:\n      activeService: web\n"
+            "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {{name: ex}}\nspec:\n{POD}  strategy:\n    canary:\n      steps:\n      - experiment:\n          templates: [{{name: c, specRef: canary}}]\n"
         ),
     );
     let out = rollgate(&["lint", path.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stdout));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("bluegreen.yaml:8: default/bg: spec.strategy.blueGreen: warning: "),
+        stdout.contains(
+            "experiment.yaml:10: default/ex: spec.strategy.canary.steps[0].experiment: warning: "
+        ),
         "{stdout}"
     );
     assert!(
-        stdout.contains("default/bg: valid, with 1 warning"),
+        stdout.contains("default/ex: valid, with 1 warning"),
         "{stdout}"
     );
     let out = rollgate(&["lint", "--strict", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stdout).contains("spec.strategy.blueGreen: error: "));
+    assert!(text(&out.stdout).contains("spec.strategy.canary.steps[0].experiment: error: "));
     // Plan describes it instead of failing, and warns.
     let out = rollgate(&["plan", path.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("the active Service web switches to it"));
     assert!(
         text(&out.stderr).starts_with("warning: "),
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn blue_green_is_valid_and_planned_without_a_warning() {
+    let path = write(
+        "bluegreen.yaml",
+        &format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {{name: bg}}\nspec:\n{POD}  strategy:\n    blueGreen:\n      activeService: web\n"
+        ),
+    );
+    let out = rollgate(&["lint", "--strict", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("default/bg: valid"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = rollgate(&["plan", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("the active Service web switches to it"));
+    assert_eq!(text(&out.stderr), "");
 }
 
 #[test]
@@ -521,7 +543,7 @@ fn the_corpus_lints_and_plans() {
 }
 
 /// The README's `rollgate lint examples/manifests/*.yaml`: every complete
-/// seed Rollout is valid (blue-green ones with a warning), files without a
+/// seed Rollout is valid (blue-green ones too), files without a
 /// Rollout are skipped, and the command exits 0.
 #[test]
 fn the_readme_lint_of_the_seed_manifests_exits_0() {

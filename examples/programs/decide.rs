@@ -7,13 +7,15 @@
 //!
 //! The cluster it describes: the Rollout's stable ReplicaSet (hash `stable`)
 //! runs every pod, and the pod template has just changed (hash `canary`), so
-//! the decision is the first step of a canary update.
+//! the decision is the first step of a canary update (for a blue-green
+//! Rollout, the pass that starts the update: the new ReplicaSet is created
+//! and the preview Service points at it).
 
 use std::process::ExitCode;
 use std::time::SystemTime;
 
 use anyhow::Context;
-use rollout_core::{Observations, ReplicaSetState, Time, decide, manifest};
+use rollout_core::{Observations, ReplicaSetState, ServiceSelector, Time, decide, manifest};
 
 fn main() -> ExitCode {
     match run() {
@@ -50,6 +52,19 @@ fn run() -> anyhow::Result<ExitCode> {
     let status = rollout.status.get_or_insert_with(Default::default);
     status.stable_rs = Some("stable".into());
     status.current_pod_hash = Some("stable".into());
+    // A blue-green Rollout's Services select the stable pods.
+    let services: Vec<ServiceSelector> = rollout
+        .blue_green()
+        .map(|bg| {
+            std::iter::once(bg.active_service.clone())
+                .chain(bg.preview_service.clone())
+                .map(|service_name| ServiceSelector {
+                    service_name,
+                    pod_template_hash: Some("stable".into()),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let observed = Observations {
         current_pod_hash: "canary".into(),
         replica_sets: vec![ReplicaSetState {
@@ -62,6 +77,7 @@ fn run() -> anyhow::Result<ExitCode> {
             scale_down_deadline: None,
             created: None,
         }],
+        services,
         ..Default::default()
     };
 
@@ -83,7 +99,12 @@ fn run() -> anyhow::Result<ExitCode> {
             "  traffic: canary {} and stable {} of {}",
             t.canary.weight, t.stable.weight, t.max_weight
         ),
+        None if rollout.blue_green().is_some() => {}
         None => println!("  traffic: follows the pod ratio (basic canary)"),
+    }
+    for service in &decision.services {
+        let hash = service.pod_template_hash.as_deref().unwrap_or_default();
+        println!("  Service {} selects {hash}", service.service_name);
     }
     for run in &decision.analysis_runs {
         println!("  AnalysisRun {} should run", run.name);

@@ -46,3 +46,24 @@ fn an_invalid_rollout_is_reported_by_line() {
     );
     assert!(stderr.contains(&want), "{stderr}");
 }
+
+#[test]
+fn a_blue_green_update_starts_behind_the_preview_service() {
+    let out = decide("examples/manifests/seed000-notifications-service-bluegreen.yaml");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("scale ReplicaSet canary (Current) to 0 pods"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Service notifications-service-green selects canary"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("basic canary"), "{stdout}");
+    assert!(!stdout.contains("RolloutCompleted"), "{stdout}");
+}

@@ -1,6 +1,7 @@
 //! `decide()` on a 20-step traffic-routed canary, mid-update and idle: on a
 //! Rollout validated once (`ValidRollout::decide`, as a controller runs an
-//! unchanged spec) and validated on every call (`decide(&Rollout, ..)`).
+//! unchanged spec) and validated on every call (`decide(&Rollout, ..)`);
+//! and a blue-green rollout paused before its switch.
 //!
 //! Run: `cargo bench -p rollout-core --bench decide`. On a machine shared
 //! with other work, `ROLLGATE_BENCH_CLOCK=cpu` times the thread's on-CPU
@@ -38,6 +39,25 @@ fn twenty_step_rollout() -> Rollout {
         "bench",
     )
     .expect("a valid rollout")
+}
+
+/// A blue-green rollout of 10 replicas paused before the switch
+/// (`autoPromotionEnabled: false`), its preview fully up.
+fn blue_green_paused() -> Sim {
+    let rollout = Rollout::from_value(
+        serde_json::json!({"metadata": {"name": "web", "namespace": "default"},
+            "spec": {"replicas": 10,
+                "template": {"spec": {"containers": [{"name": "web", "image": "web:1"}]}},
+                "strategy": {"blueGreen": {"activeService": "web", "previewService": "web-preview",
+                    "autoPromotionEnabled": false}}}}),
+        "bench",
+    )
+    .expect("a valid rollout");
+    let mut sim = Sim::new(rollout, Time::from_unix_seconds(1_790_000_000));
+    sim.settle();
+    sim.set_image("web:2");
+    sim.settle();
+    sim
 }
 
 /// The rollout as a controller reads it: through JSON from the API server.
@@ -116,6 +136,14 @@ fn bench(c: &mut Criterion) {
             },
         );
     }
+    let sim = blue_green_paused();
+    let (rollout, observed, now) = (as_read(&sim), sim.observe(), sim.now);
+    let valid = ValidRollout::new(rollout).expect("valid");
+    group.bench_function("blue-green, paused before the switch", |b| {
+        measure(b, cpu_clock, || {
+            black_box(&valid).decide(black_box(&observed), black_box(now))
+        })
+    });
     group.finish();
 }
 

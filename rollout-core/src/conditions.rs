@@ -92,6 +92,19 @@ pub(crate) struct Context<'a> {
     pub(crate) deadline_exceeded: bool,
     pub(crate) revision: u64,
     pub(crate) now: Time,
+    /// For a blue-green Rollout, where the Services stand.
+    pub(crate) blue_green: Option<BlueGreenProgress>,
+}
+
+/// Where a blue-green update stands, for the conditions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BlueGreenProgress {
+    /// The active Service (and the preview Service, if any) select the
+    /// current ReplicaSet (Argo's completed blue-green strategy).
+    pub(crate) complete: bool,
+    /// The ReplicaSet the active Service selects asks for and has available
+    /// `spec.replicas` pods.
+    pub(crate) active_saturated: bool,
 }
 
 /// Writes counts, conditions, phase, message and observed generation.
@@ -121,7 +134,17 @@ pub(crate) fn update(st: &mut RolloutStatus, prev: &RolloutStatus, cx: Context<'
     let (name, hash) = (cx.rollout.metadata.name.as_str(), cx.current_hash);
     let progressed = counts != Counts::of(prev)
         || st.current_step_index != prev.current_step_index
-        || st.current_pod_hash != prev.current_pod_hash;
+        || st.current_pod_hash != prev.current_pod_hash
+        || (cx.blue_green.is_some()
+            && (st.blue_green.active_selector != prev.blue_green.active_selector
+                || st.blue_green.preview_selector != prev.blue_green.preview_selector));
+    // Argo's `RolloutHealthy` without the pause: for blue-green the Services
+    // select the current ReplicaSet, which has every pod available; for a
+    // canary it is promoted with every pod available.
+    let completed = match cx.blue_green {
+        Some(bg) => bg.complete && counts.updated == r && counts.available == r,
+        None => promoted && counts.updated == r && counts.available == r && counts.replicas == r,
+    };
     let was = prev.condition(&Type::Progressing).map(|c| &c.reason);
     let set_progressing = |st: &mut RolloutStatus, status, reason, message: fmt::Arguments<'_>| {
         set(
@@ -172,7 +195,10 @@ pub(crate) fn update(st: &mut RolloutStatus, prev: &RolloutStatus, cx: Context<'
             Reason::RolloutRetry,
             format_args!("Retrying Rollout after abort"),
         );
-    } else if promoted && counts.available >= r && counts.updated >= r {
+    } else if match cx.blue_green {
+        Some(_) => completed,
+        None => promoted && counts.available >= r && counts.updated >= r,
+    } {
         set_progressing(
             st,
             Status::True,
@@ -195,7 +221,10 @@ pub(crate) fn update(st: &mut RolloutStatus, prev: &RolloutStatus, cx: Context<'
         );
     }
 
-    let available = counts.available >= r - cx.max_unavailable;
+    let available = match cx.blue_green {
+        Some(bg) => bg.active_saturated,
+        None => counts.available >= r - cx.max_unavailable,
+    };
     set(
         st,
         Type::Available,
@@ -222,8 +251,7 @@ pub(crate) fn update(st: &mut RolloutStatus, prev: &RolloutStatus, cx: Context<'
         false,
     );
 
-    let healthy =
-        !paused && promoted && counts.updated == r && counts.available == r && counts.replicas == r;
+    let healthy = !paused && completed;
     set(
         st,
         Type::Healthy,
@@ -326,9 +354,11 @@ fn set(
 ///
 /// Conditions are read in the order they are recorded: the first one that is
 /// `InvalidSpec`, or whose reason is `RolloutAborted` or
-/// `ProgressDeadlineExceeded`, makes the rollout Degraded. Blue-green
-/// rollouts are not run by this engine; their phase is computed as a
-/// canary's without the steps check.
+/// `ProgressDeadlineExceeded`, makes the rollout Degraded. A blue-green
+/// rollout is Progressing until the active Service selects the current
+/// ReplicaSet ("active service cutover pending") and that ReplicaSet is
+/// stable ("waiting for analysis to complete" while post-promotion analysis
+/// runs, else "waiting for post-promotion verification to complete").
 ///
 /// ```
 /// use rollout_core::{conditions::phase, Phase, Rollout, RolloutStatus};
@@ -374,7 +404,31 @@ pub fn phase(rollout: &Rollout, st: &RolloutStatus) -> (Phase, Cow<'static, str>
             "updated replicas are still becoming available".into(),
         );
     }
-    if let Some(c) = rollout.canary() {
+    if let Some(bg) = rollout.blue_green() {
+        let active = st.blue_green.active_selector.as_deref();
+        if active.is_none() || active != st.current_pod_hash.as_deref() {
+            return (Phase::Progressing, "active service cutover pending".into());
+        }
+        if st.stable_rs.is_none() || st.stable_rs != st.current_pod_hash {
+            let analysis_pending = bg.post_promotion_analysis.is_some()
+                && !st
+                    .blue_green
+                    .post_promotion_analysis_run_status
+                    .as_ref()
+                    .is_some_and(|r| completed_phase(&r.status));
+            return if analysis_pending {
+                (
+                    Phase::Progressing,
+                    "waiting for analysis to complete".into(),
+                )
+            } else {
+                (
+                    Phase::Progressing,
+                    "waiting for post-promotion verification to complete".into(),
+                )
+            };
+        }
+    } else if let Some(c) = rollout.canary() {
         if c.traffic_routing.is_none() && st.replicas.unwrap_or(0) > updated {
             return (
                 Phase::Progressing,
@@ -389,6 +443,11 @@ pub fn phase(rollout: &Rollout, st: &RolloutStatus) -> (Phase, Cow<'static, str>
         }
     }
     (Phase::Healthy, Cow::Borrowed(""))
+}
+
+/// Whether an AnalysisRun phase as recorded in a status is a final one.
+fn completed_phase(phase: &str) -> bool {
+    matches!(phase, "Successful" | "Failed" | "Error" | "Inconclusive")
 }
 
 /// The phase of a Rollout as read from the API server, by Argo's rules

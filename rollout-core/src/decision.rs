@@ -30,6 +30,14 @@ pub struct Observations {
     /// whose ReplicaSet is not in `replica_sets` are ignored. `None`: not
     /// listed; a pending restart then waits (see [`crate::restart`]).
     pub pods: Option<Vec<PodState>>,
+    /// A blue-green Rollout's active and preview Services as observed: the
+    /// `rollouts-pod-template-hash` each one's selector carries. A Service
+    /// listed with `None`, or not listed, has no such label, as a Service
+    /// just created for the Rollout: the update then points it at the
+    /// current ReplicaSet at once, as Argo does. A controller lists both
+    /// Services and, as Argo does, does not decide while one of them does
+    /// not exist. Canary Rollouts leave this empty.
+    pub services: Vec<ServiceSelector>,
 }
 
 impl Observations {
@@ -38,6 +46,14 @@ impl Observations {
         self.replica_sets
             .iter()
             .find(|rs| rs.pod_template_hash == hash)
+    }
+
+    /// The `rollouts-pod-template-hash` the Service of this name selects, if observed with one.
+    pub fn service_selector(&self, service: &str) -> Option<&str> {
+        self.services
+            .iter()
+            .find(|s| s.service_name == service)
+            .and_then(|s| s.pod_template_hash.as_deref())
     }
 
     /// The AnalysisRun with this name.
@@ -165,6 +181,13 @@ pub struct Decision {
     pub analysis_runs: Vec<AnalysisRunRequest>,
     /// Kubernetes events worth recording, in order.
     pub events: Vec<Event>,
+    /// The `rollouts-pod-template-hash` selector each Service must carry
+    /// (blue-green: the active and preview Services). A Service not listed
+    /// is left as it is. The controller patches a Service whose selector
+    /// differs (adding `argo-rollouts.argoproj.io/managed-by-rollouts` with
+    /// the Rollout's name when it is missing), after scaling the ReplicaSets
+    /// and before writing the status, which records these selectors as set.
+    pub services: Vec<ServiceSelector>,
     /// Pods to restart for `spec.restartAt`, if any may be restarted now.
     /// This comes first: when the controller evicted at least one of them it
     /// applies nothing else of this decision (the availability it was
@@ -222,6 +245,19 @@ pub struct DesiredTraffic {
     pub ping_pong: Option<PingPongTraffic>,
 }
 
+/// A Service and the `rollouts-pod-template-hash` its selector carries:
+/// as observed in [`Observations::services`] (`None`: no such label), and
+/// as decided in [`Decision::services`] (always set there).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceSelector {
+    /// The Service's name.
+    pub service_name: String,
+    /// The pod template hash it selects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_template_hash: Option<String>,
+}
+
 /// The ping-pong Services in their current roles (see [`crate::pingpong`]).
 ///
 /// While the update is in progress (the canary's pod template hash is not
@@ -264,7 +300,7 @@ pub struct ReplicaSetTarget {
 /// An AnalysisRun the rollout needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnalysisRunRequest {
-    /// The run's name (Argo's scheme: `<rollout>-<hash>-<revision>[-<step>][.<attempt>]`).
+    /// The run's name (Argo's scheme: `<rollout>-<hash>-<revision>[-<step>|-pre|-post][.<attempt>]`).
     pub name: String,
     /// A step run or the background run.
     pub kind: AnalysisKind,
@@ -279,6 +315,11 @@ pub enum AnalysisKind {
     Step(usize),
     /// `canary.analysis`, running in the background.
     Background,
+    /// `blueGreen.prePromotionAnalysis`, gating the switch of the active Service.
+    PrePromotion,
+    /// `blueGreen.postPromotionAnalysis`, after the switch and before the
+    /// new ReplicaSet becomes stable.
+    PostPromotion,
 }
 
 /// A Kubernetes event to record on the Rollout.

@@ -1,6 +1,6 @@
-//! A sans-IO progressive-delivery engine for canary Rollouts.
+//! A sans-IO progressive-delivery engine for canary and blue-green Rollouts.
 //!
-//! `rollout-core` decides what a canary update does next. It reads a Rollout
+//! `rollout-core` decides what a canary or blue-green update does next. It reads a Rollout
 //! as users write it (`argoproj.io/v1alpha1`, Argo Rollouts' field names),
 //! plus what a controller observed and the current time, and returns a
 //! [`Decision`]: the status to write, the traffic the router should apply,
@@ -36,6 +36,10 @@
 //! (what a controller records) and [`conditions::rollout_phase`] (what a
 //! reader shows).
 //!
+//! [`bluegreen`] runs `spec.strategy.blueGreen`: its decisions name the
+//! selector the active and preview Services must carry
+//! ([`Decision::services`]) and carry no traffic.
+//!
 //! [`ValidRollout`] validates a spec once for a controller that decides it
 //! many times. [`restart`] runs `spec.restartAt` (pods to evict are part of
 //! the decision) and [`pingpong`] runs `canary.pingPong` (the Services in
@@ -56,6 +60,7 @@
 //! virtual clock.
 #![warn(missing_docs)]
 
+pub mod bluegreen;
 pub mod conditions;
 mod decision;
 mod engine;
@@ -87,7 +92,7 @@ pub mod weights;
 pub use decision::{
     AnalysisKind, AnalysisPhase, AnalysisRunRequest, AnalysisRunState, Decision, DesiredTraffic,
     Event, Observations, PingPongTraffic, PodRestart, PodState, ReplicaSetRole, ReplicaSetState,
-    ReplicaSetTarget, StepPluginState,
+    ReplicaSetTarget, ServiceSelector, StepPluginState,
 };
 pub use engine::{VERIFY_RETRY, decide};
 pub use error::{Diagnostic, Error, FieldError};

@@ -4,7 +4,8 @@
 //! observations of simulated ReplicaSets whose pods become available a
 //! fixed time after they are created, applies each decision (scales the
 //! ReplicaSets, hands the traffic to a [`SimRouter`] that records what it
-//! was told, runs scripted AnalysisRuns, writes the status), and moves the
+//! was told, points Services where a blue-green decision says, runs
+//! scripted AnalysisRuns, writes the status), and moves the
 //! clock straight to the next moment anything can happen. Scenarios run in
 //! microseconds and read like specs:
 //!
@@ -39,7 +40,7 @@ use serde_json::Value;
 
 use crate::decision::{
     AnalysisPhase, AnalysisRunRequest, AnalysisRunState, Decision, DesiredTraffic, Event,
-    Observations, PodRestart, PodState, ReplicaSetState, StepPluginState,
+    Observations, PodRestart, PodState, ReplicaSetState, ServiceSelector, StepPluginState,
 };
 use crate::engine::decide;
 use crate::ops;
@@ -179,6 +180,9 @@ pub struct Sim {
     pub analysis_runs: Vec<SimAnalysisRun>,
     /// Every event emitted, with its time.
     pub events: Vec<(Time, Event)>,
+    /// The Services a decision pointed somewhere (blue-green's active and
+    /// preview Services): name → the pod template hash their selector carries.
+    pub services: BTreeMap<String, String>,
     /// How long a new pod takes to become available.
     pub pod_ready_after: Duration,
     /// Outcome of `plugin` steps: phase and how long they take.
@@ -212,6 +216,7 @@ impl Sim {
             router: SimRouter::default(),
             analysis_runs: Vec::new(),
             events: Vec::new(),
+            services: BTreeMap::new(),
             pod_ready_after: DEFAULT_POD_READY_AFTER,
             step_plugin: None,
             plugin_started: None,
@@ -395,6 +400,14 @@ impl Sim {
             },
             traffic_verified: self.router.verify,
             pods: self.observe_pods(),
+            services: self
+                .services
+                .iter()
+                .map(|(name, hash)| ServiceSelector {
+                    service_name: name.clone(),
+                    pod_template_hash: Some(hash.clone()),
+                })
+                .collect(),
         }
     }
 
@@ -500,6 +513,12 @@ impl Sim {
         }
         if let Some(traffic) = &d.traffic {
             self.router.apply(now, traffic);
+        }
+        for service in &d.services {
+            if let Some(hash) = &service.pod_template_hash {
+                self.services
+                    .insert(service.service_name.clone(), hash.clone());
+            }
         }
         for run in &mut self.analysis_runs {
             if !d.analysis_runs.iter().any(|r| r.name == run.name) && !run.phase(now).is_completed()

@@ -163,7 +163,7 @@ pub struct Strategy {
     /// The canary strategy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<CanaryStrategy>,
-    /// The blue-green strategy (parsed and validated; not run by this engine yet).
+    /// The blue-green strategy (see [`crate::bluegreen`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blue_green: Option<BlueGreenStrategy>,
 }
@@ -407,8 +407,7 @@ pub struct AnalysisArg {
     pub value_from: Option<Value>,
 }
 
-/// `spec.strategy.blueGreen`. Parsed and validated by Argo's rules; the
-/// engine reports [`crate::Error::Unsupported`] when asked to run one.
+/// `spec.strategy.blueGreen`, run by [`crate::bluegreen`] as Argo runs it.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BlueGreenStrategy {
@@ -417,7 +416,8 @@ pub struct BlueGreenStrategy {
     /// The Service that points at the new version before promotion.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preview_service: Option<String>,
-    /// Promote without a pause (default true).
+    /// Promote without a pause (default true); `false` pauses with
+    /// `BlueGreenPause` until `promote`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_promotion_enabled: Option<bool>,
     /// Promote automatically after this many seconds of pause.
@@ -426,13 +426,13 @@ pub struct BlueGreenStrategy {
     /// Pods of the new version before promotion.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preview_replica_count: Option<i32>,
-    /// Seconds the previous active ReplicaSet is kept after the switch.
+    /// Seconds the previous active ReplicaSet is kept after the switch (default 30).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_down_delay_seconds: Option<i32>,
-    /// Old ReplicaSets kept during their delay.
+    /// Old ReplicaSets kept during their delay (default: all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_down_delay_revision_limit: Option<i32>,
-    /// Seconds the preview ReplicaSet is kept after an abort.
+    /// Seconds the preview ReplicaSet is kept after an abort (default 30; 0 keeps it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abort_scale_down_delay_seconds: Option<i32>,
     /// Analysis gating the switch.
@@ -464,6 +464,11 @@ impl Rollout {
     /// The canary strategy, if that is the strategy.
     pub fn canary(&self) -> Option<&CanaryStrategy> {
         self.spec.strategy.canary.as_ref()
+    }
+
+    /// The blue-green strategy, if that is the strategy.
+    pub fn blue_green(&self) -> Option<&BlueGreenStrategy> {
+        self.spec.strategy.blue_green.as_ref()
     }
 
     /// The `rollout.argoproj.io/revision` annotation, if set and numeric.

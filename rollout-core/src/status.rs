@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 use crate::pingpong::PingPongType;
 use crate::time::Time;
 
+mod blue_green;
 mod lenient;
+
+pub use blue_green::BlueGreenStatus;
 
 /// `status` of a Rollout. Unknown fields are ignored on input.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -63,7 +66,15 @@ pub struct RolloutStatus {
         skip_serializing_if = "CanaryStatus::is_empty"
     )]
     pub canary: CanaryStatus,
-    /// Pods of all ReplicaSets of the rollout.
+    /// Blue-green-specific status.
+    #[serde(
+        default,
+        deserialize_with = "lenient::or_default",
+        skip_serializing_if = "BlueGreenStatus::is_empty"
+    )]
+    pub blue_green: BlueGreenStatus,
+    /// Pods of all ReplicaSets of the rollout (for blue-green, `readyReplicas`
+    /// and `availableReplicas` count the active ReplicaSet's pods).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
     /// Pods of the current (canary) ReplicaSet.
@@ -405,6 +416,7 @@ impl RolloutStatus {
             current_background_analysis_run_status: None,
             stable_ping_pong: None,
         },
+        blue_green: BlueGreenStatus::EMPTY,
         replicas: None,
         updated_replicas: None,
         ready_replicas: None,
@@ -429,6 +441,7 @@ impl RolloutStatus {
             stable_rs: self.stable_rs.clone(),
             promote_full: self.promote_full,
             canary: CanaryStatus::default(),
+            blue_green: self.blue_green.clone(),
             replicas: self.replicas,
             updated_replicas: self.updated_replicas,
             ready_replicas: self.ready_replicas,

@@ -29,7 +29,7 @@ use std::sync::LazyLock;
 use crate::decision::{Decision, Observations};
 use crate::error::{Error, FieldError};
 use crate::replicas;
-use crate::spec::{CanaryStrategy, Rollout};
+use crate::spec::{BlueGreenStrategy, CanaryStrategy, Rollout};
 use crate::status::RolloutStatus;
 use crate::steps;
 use crate::time::Time;
@@ -80,6 +80,7 @@ impl ValidRollout {
             &Checked {
                 rollout: &self.rollout,
                 canary: self.limits.canary(&self.rollout),
+                blue_green: self.rollout.blue_green(),
                 surge: self.limits.surge,
                 unavailable: self.limits.unavailable,
                 step_hash: Some(&self.step_hash),
@@ -90,8 +91,8 @@ impl ValidRollout {
     }
 }
 
-/// What validation leaves to the engine: the canary strategy is present and
-/// these limits resolve.
+/// What validation leaves to the engine: a strategy is present and, for a
+/// canary, these limits resolve (a blue-green Rollout reads neither).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Limits {
     surge: i32,
@@ -110,6 +111,8 @@ impl Limits {
 pub(crate) struct Checked<'a> {
     pub(crate) rollout: &'a Rollout,
     pub(crate) canary: &'a CanaryStrategy,
+    /// The blue-green strategy, when that is the strategy (`canary` is then empty).
+    pub(crate) blue_green: Option<&'a BlueGreenStrategy>,
     pub(crate) surge: i32,
     pub(crate) unavailable: i32,
     /// The steps' hash when computed ahead (`None`: compare on demand).
@@ -123,6 +126,7 @@ impl<'a> Checked<'a> {
         Ok(Self {
             rollout,
             canary: limits.canary(rollout),
+            blue_green: rollout.blue_green(),
             surge: limits.surge,
             unavailable: limits.unavailable,
             step_hash: None,
@@ -132,9 +136,15 @@ impl<'a> Checked<'a> {
 
 fn check(rollout: &Rollout) -> Result<Limits, Error> {
     validate::check(rollout)?;
+    if rollout.blue_green().is_some() {
+        return Ok(Limits {
+            surge: 0,
+            unavailable: 0,
+        });
+    }
     let canary = rollout.canary().ok_or_else(|| Error::Unsupported {
         object: rollout.object_name(),
-        field: FieldError::new("spec.strategy", "only the canary strategy is supported"),
+        field: FieldError::new("spec.strategy", "a canary or blue-green strategy is needed"),
     })?;
     let (surge, unavailable) = replicas::surge_and_unavailable(
         canary.max_surge.as_ref(),

@@ -80,7 +80,7 @@ fn surge_and_unavailable_match_argo() {
     let mut checked = 0;
     for c in cases("maxSurgeUnavailable") {
         if c["strategy"] == "blueGreen" {
-            continue; // blue-green has no surge; not run by this engine yet
+            continue; // the blue-green engine reads neither maxSurge nor maxUnavailable
         }
         // resolveFenceposts reads an unset value as 0; the rollout helpers use the 25% default.
         let fence = c["function"] == "resolveFenceposts";

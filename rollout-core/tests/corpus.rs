@@ -5,7 +5,7 @@
 //!
 //! Every Rollout there is one that Argo's validation accepts, so each must
 //! parse and validate here with no error; the shapes the engine does not run
-//! yet (blue-green, experiment steps) may carry an *unsupported*
+//! yet (experiment steps) may carry an *unsupported*
 //! warning, and nothing else may. The few files that the engine still rejects are listed
 //! in [`KNOWN_GAPS`] with the reason; the test checks that they still fail, so
 //! whoever closes a gap also removes it from the list.
@@ -32,12 +32,11 @@ struct KnownGap {
 const KNOWN_GAPS: &[KnownGap] = &[];
 
 /// Whether the Rollout uses a shape the engine may report as not supported
-/// yet: blue-green or an experiment step.
+/// yet: an experiment step.
 fn uses_shape_not_run_yet(rollout: &Rollout) -> bool {
-    rollout.spec.strategy.blue_green.is_some()
-        || rollout
-            .canary()
-            .is_some_and(|c| c.steps.iter().any(|s| s.experiment().is_some()))
+    rollout
+        .canary()
+        .is_some_and(|c| c.steps.iter().any(|s| s.experiment().is_some()))
 }
 
 /// One YAML document of a corpus file.

@@ -69,7 +69,7 @@ fn complete_canary_rollouts_validate_cleanly() {
 }
 
 #[test]
-fn blue_green_rollouts_are_valid_and_reported_as_not_run_yet() {
+fn blue_green_rollouts_are_valid_and_run() {
     let (path, rollout) = rollouts()
         .into_iter()
         .find(|(p, r)| !is_fragment(p) && r.spec.strategy.blue_green.is_some())
@@ -82,12 +82,18 @@ fn blue_green_rollouts_are_valid_and_reported_as_not_run_yet() {
         report.errors
     );
     assert!(
-        report.warnings.iter().any(
-            |w| w.kind == WarningKind::Unsupported && w.field.path == "spec.strategy.blueGreen"
-        ),
+        !report
+            .warnings
+            .iter()
+            .any(|w| w.kind == WarningKind::Unsupported),
         "{}: {:?}",
         path.display(),
         report.warnings
+    );
+    assert!(
+        rollout_core::ValidRollout::new(rollout).is_ok(),
+        "{}",
+        path.display()
     );
 }
 

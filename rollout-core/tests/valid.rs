@@ -87,15 +87,19 @@ fn an_invalid_rollout_is_refused_as_decide_refuses_it() {
 }
 
 #[test]
-fn a_blue_green_rollout_is_not_run() {
+fn a_blue_green_rollout_is_run_alike() {
     let r = Rollout::from_value(
         json!({"metadata": {"name": "web"},
             "spec": {"strategy": {"blueGreen": {"activeService": "web-active"}}}}),
         "web.yaml",
     )
     .unwrap();
-    let by_decide = decide(&r, &Observations::default(), Time::from_unix_seconds(0)).unwrap_err();
-    let err = ValidRollout::new(r).unwrap_err();
-    assert!(err.to_string().contains("spec.strategy"), "{err}");
-    assert_eq!(err.to_string(), by_decide.to_string());
+    let seen = Observations {
+        current_pod_hash: "abc".into(),
+        ..Default::default()
+    };
+    let by_decide = decide(&r, &seen, Time::from_unix_seconds(0)).unwrap();
+    let valid = ValidRollout::new(r).unwrap();
+    assert_eq!(valid.decide(&seen, Time::from_unix_seconds(0)), by_decide);
+    assert_eq!(by_decide.status.stable_rs.as_deref(), Some("abc"));
 }

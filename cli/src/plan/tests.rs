@@ -176,4 +176,15 @@ fn blue_green_gets_a_summary() {
         "{}",
         p.finish
     );
+    assert!(p.unsupported.is_empty(), "{:?}", p.unsupported);
+    let timed = plan_of(
+        "kind: Rollout\nmetadata: {name: bg}\nspec:\n  strategy:\n    blueGreen:\n      activeService: web\n      autoPromotionSeconds: 30\n      prePromotionAnalysis: {templates: [{templateName: smoke}]}\n",
+    );
+    assert!(
+        timed.finish.contains(
+            "switches to it 30s after it is available, or on promote; before the switch, pre-promotion analysis must succeed"
+        ),
+        "{}",
+        timed.finish
+    );
 }

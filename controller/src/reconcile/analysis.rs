@@ -189,6 +189,8 @@ async fn create(
             let what = match request.kind {
                 AnalysisKind::Step(i) => format!("for step {i}"),
                 AnalysisKind::Background => "in the background".to_owned(),
+                AnalysisKind::PrePromotion => "before promotion".to_owned(),
+                AnalysisKind::PostPromotion => "after promotion".to_owned(),
             };
             tracing::info!(rollout = %rollout.object_name(), run = %request.name, "created the AnalysisRun {what}");
             Ok(())

@@ -9,7 +9,7 @@
 //! `InconclusiveAnalysisRun`, anything else waits.
 
 use super::Pass;
-use crate::decision::{AnalysisKind, AnalysisPhase, AnalysisRunRequest};
+use crate::decision::{AnalysisKind, AnalysisPhase, AnalysisRunRequest, Observations};
 use crate::spec::{AnalysisStep, CanaryStep, PluginStep};
 use crate::status::{PauseReason, RolloutAnalysisRunStatus};
 use crate::steps;
@@ -55,39 +55,13 @@ impl Pass<'_> {
             && !self.st.has_pause(PauseReason::CanaryPauseStep)
     }
 
-    /// Picks up the run recorded in status, or names a fresh one (the first
-    /// of `base`, `base.1`, `base.2`, ... that no observed run has), and
-    /// records its observed phase.
+    /// [`track_run`] on this pass's observations.
     fn track_run(
         &self,
         recorded: Option<RolloutAnalysisRunStatus>,
         base: &str,
     ) -> RolloutAnalysisRunStatus {
-        let name = match recorded {
-            Some(r) if r.name == base || r.name.starts_with(&format!("{base}.")) => r.name,
-            _ => (0..)
-                .map(|n| {
-                    if n == 0 {
-                        base.to_owned()
-                    } else {
-                        format!("{base}.{n}")
-                    }
-                })
-                .find(|n| self.obs.analysis_run(n).is_none())
-                .unwrap_or_else(|| base.to_owned()),
-        };
-        match self.obs.analysis_run(&name) {
-            Some(seen) => RolloutAnalysisRunStatus {
-                name,
-                status: seen.phase.as_str().to_owned(),
-                message: seen.message.clone(),
-            },
-            None => RolloutAnalysisRunStatus {
-                name,
-                status: AnalysisPhase::Pending.as_str().to_owned(),
-                message: None,
-            },
-        }
+        track_run(self.obs, recorded, base)
     }
 
     /// Analysis and plugin actions wait for an outcome: Successful lets the
@@ -201,5 +175,40 @@ impl Pass<'_> {
             });
         }
         runs
+    }
+}
+
+/// Picks up the run recorded in status, or names a fresh one (the first of
+/// `base`, `base.1`, `base.2`, ... that no observed run has), and records
+/// its observed phase (`Pending` while it is not observed).
+pub(crate) fn track_run(
+    obs: &Observations,
+    recorded: Option<RolloutAnalysisRunStatus>,
+    base: &str,
+) -> RolloutAnalysisRunStatus {
+    let name = match recorded {
+        Some(r) if r.name == base || r.name.starts_with(&format!("{base}.")) => r.name,
+        _ => (0..)
+            .map(|n| {
+                if n == 0 {
+                    base.to_owned()
+                } else {
+                    format!("{base}.{n}")
+                }
+            })
+            .find(|n| obs.analysis_run(n).is_none())
+            .unwrap_or_else(|| base.to_owned()),
+    };
+    match obs.analysis_run(&name) {
+        Some(seen) => RolloutAnalysisRunStatus {
+            name,
+            status: seen.phase.as_str().to_owned(),
+            message: seen.message.clone(),
+        },
+        None => RolloutAnalysisRunStatus {
+            name,
+            status: AnalysisPhase::Pending.as_str().to_owned(),
+            message: None,
+        },
     }
 }

@@ -1,4 +1,5 @@
-//! `decide`: one reconcile pass of a canary Rollout, as a pure function.
+//! `decide`: one reconcile pass of a canary Rollout, as a pure function
+//! (a blue-green Rollout is handed to [`crate::bluegreen`]).
 //!
 //! The pass follows Argo Rollouts' order: reset on a new template or new
 //! steps, operations recorded on the object (promote-full, abort, retry),
@@ -23,9 +24,9 @@
 //! - [`pod_restart`] — `spec.restartAt`.
 
 mod abort;
-mod analysis;
+pub(crate) mod analysis;
 mod pod_restart;
-mod promotion;
+pub(crate) mod promotion;
 mod replica_sets;
 mod step_machine;
 mod traffic;
@@ -69,7 +70,8 @@ static EMPTY_STATUS: RolloutStatus = RolloutStatus::EMPTY;
 /// How soon to look again when the router reports the weight not in place yet.
 pub const VERIFY_RETRY: Duration = Duration::from_secs(10);
 
-/// Decides what a canary Rollout does next.
+/// Decides what a canary or blue-green Rollout does next (blue-green:
+/// see [`crate::bluegreen`]).
 ///
 /// Given the Rollout (spec and current status), what the controller
 /// observed and the current time, returns the status to write, the traffic
@@ -85,8 +87,8 @@ pub const VERIFY_RETRY: Duration = Duration::from_secs(10);
 ///
 /// An invalid Rollout yields [`Error::Invalid`] listing every problem; the
 /// controller should record it (condition `InvalidSpec`) and change nothing.
-/// A valid Rollout using what this engine does not run yet (blue-green,
-/// experiment steps; see [`crate::unsupported`]) yields
+/// A valid Rollout using what this engine does not run yet (experiment
+/// steps; see [`crate::unsupported`]) yields
 /// [`Error::Unsupported`] naming the field, and likewise changes nothing.
 /// This validates the whole spec on every call; to decide an unchanged spec
 /// many times, validate it once with [`crate::ValidRollout`].
@@ -112,10 +114,14 @@ pub(crate) fn run(checked: &Checked<'_>, observed: &Observations, now: Time) -> 
     let Checked {
         rollout,
         canary,
+        blue_green,
         surge,
         unavailable,
         step_hash,
     } = *checked;
+    if let Some(bg) = blue_green {
+        return crate::bluegreen::run(rollout, bg, observed, now);
+    }
     let mut pass = Pass {
         ro: rollout,
         c: canary,
@@ -290,6 +296,7 @@ impl<'a> Pass<'a> {
                 deadline_exceeded: self.deadline_exceeded,
                 revision,
                 now: self.now,
+                blue_green: None,
             },
         );
         let analysis_runs = self.analysis_requests();
@@ -306,6 +313,7 @@ impl<'a> Pass<'a> {
             replica_sets,
             analysis_runs,
             events: self.events,
+            services: Vec::new(),
             restart: self.restart,
             requeue_after,
         }

@@ -19,9 +19,10 @@
 //! here sizes ReplicaSets or moves traffic.
 
 use super::Pass;
-use crate::decision::ReplicaSetState;
+use crate::decision::{Observations, ReplicaSetState};
 use crate::pingpong;
 use crate::progress;
+use crate::spec::Rollout;
 use crate::status::RolloutStatus;
 use crate::steps;
 
@@ -90,28 +91,7 @@ impl Pass<'_> {
     /// the stable one, and fewer than `rollbackWindow.revisions`
     /// ReplicaSets are newer than it and older than the stable one.
     fn rollback_within_window(&self) -> bool {
-        let window = self
-            .ro
-            .spec
-            .rollback_window
-            .as_ref()
-            .and_then(|w| w.revisions)
-            .and_then(|w| usize::try_from(w).ok())
-            .filter(|w| *w > 0);
-        let (Some(window), Some(new), Some(stable)) = (window, self.new_rs(), self.stable_rs())
-        else {
-            return false;
-        };
-        if !created_before(new, stable) {
-            return false;
-        }
-        let between = self
-            .obs
-            .replica_sets
-            .iter()
-            .filter(|rs| created_before(new, rs) && created_before(rs, stable))
-            .count();
-        between < window
+        rollback_within_window(self.ro, self.obs, self.new_rs(), self.stable_rs())
     }
 
     /// Promotes the current template to stable when it is due; returns whether it did.
@@ -205,9 +185,39 @@ fn clear_update_state(st: &mut RolloutStatus) {
     st.canary.current_background_analysis_run_status = None;
 }
 
+/// Argo's `isRollbackWithinWindow`: the current ReplicaSet `new` is older
+/// than the `stable` one, and fewer than `rollbackWindow.revisions`
+/// ReplicaSets are newer than it and older than the stable one.
+pub(crate) fn rollback_within_window(
+    rollout: &Rollout,
+    obs: &Observations,
+    new: Option<&ReplicaSetState>,
+    stable: Option<&ReplicaSetState>,
+) -> bool {
+    let window = rollout
+        .spec
+        .rollback_window
+        .as_ref()
+        .and_then(|w| w.revisions)
+        .and_then(|w| usize::try_from(w).ok())
+        .filter(|w| *w > 0);
+    let (Some(window), Some(new), Some(stable)) = (window, new, stable) else {
+        return false;
+    };
+    if !created_before(new, stable) {
+        return false;
+    }
+    let between = obs
+        .replica_sets
+        .iter()
+        .filter(|rs| created_before(new, rs) && created_before(rs, stable))
+        .count();
+    between < window
+}
+
 /// Whether `a` was created before `b`: by creation time when both are
 /// known, else by revision.
-fn created_before(a: &ReplicaSetState, b: &ReplicaSetState) -> bool {
+pub(crate) fn created_before(a: &ReplicaSetState, b: &ReplicaSetState) -> bool {
     match (a.created, b.created) {
         (Some(x), Some(y)) => x < y,
         _ => a.revision < b.revision,

@@ -2,7 +2,7 @@
 //! engine does not run yet ([`WarningKind::Unsupported`]), and settings that
 //! are valid yet have no effect or a surprising one ([`WarningKind::Suspicious`]).
 
-use super::path::{BLUE_GREEN, CANARY, Path, TRAFFIC_ROUTING};
+use super::path::{CANARY, Path, TRAFFIC_ROUTING};
 use super::steps::non_empty_kinds;
 use super::{Validator, WarningKind};
 use crate::intstr::Rounding;
@@ -10,10 +10,10 @@ use crate::spec::{AnalysisTemplateRef, CanaryStrategy, Rollout, StepAction};
 
 /// Every warning for the rollout.
 pub(super) fn warnings(v: &mut Validator, r: &Rollout) {
-    if r.spec.strategy.blue_green.is_some() {
+    if r.spec.strategy.blue_green.is_some() && r.spec.restart_at.is_some() {
         v.unsupported(
-            BLUE_GREEN,
-            "the blue-green strategy is not run by this engine yet",
+            "spec.restartAt",
+            "restarting the pods of a blue-green Rollout is not run by this engine yet",
         );
     }
     if let Some(c) = &r.spec.strategy.canary {

@@ -2,6 +2,7 @@
 //! example manifests, and a simulated cluster where revision 1 is deployed.
 #![allow(dead_code)] // each test binary uses its own part
 
+pub(crate) mod blue_green;
 pub(crate) mod cases;
 
 use std::path::Path;

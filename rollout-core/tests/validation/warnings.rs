@@ -8,9 +8,17 @@ use super::*;
 #[test]
 fn argo_features_the_engine_does_not_run_are_warnings() {
     let bg = with_strategy(json!({"blueGreen": {"activeService": "a", "previewService": "p"}}));
-    let report = lint(&rollout(bg));
+    let report = lint(&rollout(bg.clone()));
+    assert!(report.is_valid() && report.is_runnable(), "{report:?}");
+    let mut restarted = rollout(bg);
+    restarted.spec.restart_at = Some("2024-01-01T00:00:00Z".into());
+    let report = lint(&restarted);
     assert!(report.is_valid() && !report.is_runnable());
     assert_eq!(report.warnings[0].kind, WarningKind::Unsupported);
+    assert_eq!(
+        report.warnings[0].field.to_string(),
+        "spec.restartAt: restarting the pods of a blue-green Rollout is not run by this engine yet"
+    );
     let experiment = canary(json!({"steps": [{"setWeight": 10},
         {"experiment": {"templates": [{"name": "c", "specRef": "canary"}], "duration": "10m"}}]}));
     assert_valid(experiment.clone());
