@@ -1,4 +1,5 @@
-//! What every reconcile shares: the client, the ReplicaSet cache, the
+//! What every reconcile shares: the client, the watch caches (of packed
+//! objects, [`crate::cache`]), the
 //! event recorder, the defaulted templates already asked for, and the
 //! resourceVersion of this controller's last write to each object (so that a
 //! reconcile on a cache that has not seen that write yet waits instead of
@@ -18,6 +19,7 @@ use serde_json::{Value, json};
 
 use super::{rollout_resource, status};
 use crate::Error;
+use crate::cache::Cache;
 
 /// Templates whose defaulted form is remembered, at most.
 const DEFAULTED_CAPACITY: usize = 4096;
@@ -27,12 +29,12 @@ pub struct Context {
     /// The API client.
     pub client: Client,
     /// The ReplicaSets, from the watch cache.
-    pub replica_sets: Store<ReplicaSet>,
+    pub replica_sets: Cache<ReplicaSet>,
     /// The Services, from the watch cache.
-    pub services: Store<Service>,
+    pub services: Cache<Service>,
     /// The Deployments Rollouts may reference (`workloadRef`), from the
     /// watch cache; see [`Context::with_deployments`].
-    pub deployments: Store<Deployment>,
+    pub deployments: Cache<Deployment>,
     /// Records Events.
     pub recorder: Recorder,
     /// The traffic routers, in-process and external.
@@ -52,8 +54,8 @@ impl Context {
     /// and the traffic routers.
     pub fn new(
         client: Client,
-        replica_sets: Store<ReplicaSet>,
-        services: Store<Service>,
+        replica_sets: Cache<ReplicaSet>,
+        services: Cache<Service>,
         recorder: Recorder,
         routers: crate::traffic::Routers,
         analysis: crate::analysis::Caches,
@@ -75,7 +77,7 @@ impl Context {
 
     /// The context reading Deployments from `deployments` (a watch cache
     /// that must be filled before the context reports its caches ready).
-    pub fn with_deployments(mut self, deployments: Store<Deployment>) -> Self {
+    pub fn with_deployments(mut self, deployments: Cache<Deployment>) -> Self {
         self.deployments = deployments;
         self
     }
