@@ -15,6 +15,7 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use rollout_core::{Rollout, RolloutStatus};
+use router_kube::CompressedJson;
 use serde_json::{Value, json};
 
 use super::{rollout_resource, status};
@@ -43,8 +44,9 @@ pub struct Context {
     pub analysis: crate::analysis::Caches,
     /// Traffic failures in a row, by (namespace, name), for the backoff.
     traffic_failures: Mutex<HashMap<(String, String), u32>>,
-    /// Defaulted, comparable templates by (namespace, hash).
-    defaulted: Mutex<HashMap<(String, String), Value>>,
+    /// Defaulted, comparable templates by (namespace, hash), compressed
+    /// (one per Rollout being updated; parsed, each would cost several KiB).
+    defaulted: Mutex<HashMap<(String, String), CompressedJson>>,
     /// The resourceVersion of our last write to each object, by (kind, namespace, name).
     written: Mutex<HashMap<(&'static str, String, String), u64>>,
 }
@@ -112,16 +114,19 @@ impl Context {
         Api::namespaced_with(self.client.clone(), namespace, &rollout_resource())
     }
 
+    /// The defaulted template remembered for (namespace, hash); `None`
+    /// when there is none (or it does not read back: it is asked for again).
     pub(super) fn defaulted_lookup(&self, key: &(String, String)) -> Option<Value> {
-        self.defaulted.lock().ok()?.get(key).cloned()
+        let text = self.defaulted.lock().ok()?.get(key)?.clone();
+        text.decode("a defaulted pod template").ok()
     }
 
-    pub(super) fn defaulted_remember(&self, key: (String, String), template: Value) {
+    pub(super) fn defaulted_remember(&self, key: (String, String), template: &Value) {
         if let Ok(mut cache) = self.defaulted.lock() {
             if cache.len() >= DEFAULTED_CAPACITY {
                 cache.clear();
             }
-            cache.insert(key, template);
+            cache.insert(key, CompressedJson::from_value(template));
         }
     }
 
