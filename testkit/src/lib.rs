@@ -7,6 +7,8 @@
 //! - `bench` (feature `bench`): what the side-by-side benchmarks share:
 //!   benchmark namespaces of routes and rollouts, waits, audit-log request
 //!   counts, resident set and CPU time from `/proc`.
+//! - `heap` (feature `heap`): heap footprints counted by dhat's allocator,
+//!   for the memory benchmarks.
 //! - The crate root: the real-cluster tier (`scripts/cluster up`, then
 //!   `eval "$(scripts/cluster env)"`): a namespace per test on the real API
 //!   server, write counts from its audit log, and the real Argo Rollouts
@@ -21,6 +23,8 @@
 pub mod bench;
 mod binaries;
 pub mod fixtures;
+#[cfg(feature = "heap")]
+pub mod heap;
 #[cfg(feature = "mock-api")]
 pub mod mock_api;
 mod rollgate;
