@@ -8,13 +8,13 @@
 //! [`crate::measure`] (whoever created them), and the engine acts on
 //! their phase as Argo's controller does.
 
-use std::sync::Arc;
-
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use rollgate_analysis::{AnalysisTemplate, TemplateKind};
 use rollout_core::{AnalysisPhase, AnalysisRunState, FieldError, Rollout};
 use serde_json::Value;
+
+use crate::cache::Cache;
 
 /// The `AnalysisRun` resource.
 pub fn run_resource() -> ApiResource {
@@ -35,15 +35,15 @@ fn gvk(kind: &str) -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk("argoproj.io", "v1alpha1", kind))
 }
 
-/// The three watch caches.
+/// The three watch caches (of packed objects, [`crate::cache`]).
 #[derive(Clone)]
 pub struct Caches {
     /// AnalysisRuns.
-    pub runs: Store<DynamicObject>,
+    pub runs: Cache<DynamicObject>,
     /// AnalysisTemplates.
-    pub templates: Store<DynamicObject>,
+    pub templates: Cache<DynamicObject>,
     /// ClusterAnalysisTemplates.
-    pub cluster_templates: Store<DynamicObject>,
+    pub cluster_templates: Cache<DynamicObject>,
 }
 
 impl Caches {
@@ -56,7 +56,7 @@ impl Caches {
     pub fn ready_for(&self, rollout: &Rollout) -> bool {
         use futures::FutureExt as _;
         let filled =
-            |s: &Store<DynamicObject>| matches!(s.wait_until_ready().now_or_never(), Some(Ok(())));
+            |s: &Cache<DynamicObject>| matches!(s.wait_until_ready().now_or_never(), Some(Ok(())));
         let cluster = rollgate_analysis::validate::analyses(rollout)
             .iter()
             .flat_map(|(_, a)| &a.templates)
@@ -66,21 +66,22 @@ impl Caches {
             && (!cluster || filled(&self.cluster_templates))
     }
 
-    /// The runs controlled by the Rollout with this uid, in its namespace.
-    pub fn owned_runs(&self, namespace: &str, uid: &str) -> Vec<ObservedRun> {
-        self.runs
-            .state()
-            .iter()
-            .filter(|r| r.metadata.namespace.as_deref() == Some(namespace))
-            .filter(|r| {
-                r.metadata
+    /// The runs controlled by the Rollout with this uid, in its namespace
+    /// (only those are unpacked).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Cache`] if one does not read back.
+    pub fn owned_runs(&self, namespace: &str, uid: &str) -> Result<Vec<ObservedRun>, crate::Error> {
+        let runs = crate::cache::select(&self.runs, |run| {
+            run.namespace.as_deref() == Some(namespace)
+                && run
                     .owner_references
                     .iter()
                     .flatten()
                     .any(|o| o.controller == Some(true) && o.uid == uid)
-            })
-            .map(ObservedRun::of)
-            .collect()
+        })?;
+        Ok(runs.iter().map(ObservedRun::of).collect())
     }
 
     /// The template of this kind and name (an AnalysisTemplate in
@@ -103,7 +104,14 @@ impl Caches {
         let Some(object) = found else {
             return Ok(None);
         };
-        let mut value = serde_json::to_value(&*object).unwrap_or(Value::Null);
+        let object = object
+            .unpack()
+            .map_err(|e| rollgate_analysis::Error::Shape {
+                object: format!("{} {name}", kind.as_str()),
+                field: "(the watch cache's copy)".into(),
+                message: e.to_string(),
+            })?;
+        let mut value = serde_json::to_value(&object).unwrap_or(Value::Null);
         if let Some(map) = value.as_object_mut() {
             map.insert("kind".into(), kind.as_str().into());
         }
@@ -142,7 +150,7 @@ pub struct ObservedRun {
 impl ObservedRun {
     /// Reads the fields leniently from the object: a run is someone else's
     /// output as much as ours.
-    pub fn of(run: &Arc<DynamicObject>) -> Self {
+    pub fn of(run: &DynamicObject) -> Self {
         let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
         let status = run.data.get("status");
         Self {

@@ -22,6 +22,10 @@ pub enum Error {
         #[source]
         source: Box<rollgate_analysis::Error>,
     },
+    /// An object of a watch cache does not read back from its packed form
+    /// (see [`crate::cache`]).
+    #[error("the watch cache: {0}")]
+    Cache(#[source] Box<router_kube::Error>),
     /// An object read from the API server is not of the expected shape.
     #[error("{object}: {message}")]
     Shape {

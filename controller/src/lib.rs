@@ -3,7 +3,8 @@
 //!
 //! For every Rollout it watches, the controller finds or creates the
 //! ReplicaSet of the current pod template ([`workload`]), observes the
-//! Rollout's ReplicaSets from a watch cache ([`observe`]), asks
+//! Rollout's ReplicaSets from a watch cache ([`observe`]; every watch cache
+//! keeps its objects packed, [`cache`]), asks
 //! [`rollout_core::decide`] what happens next and carries the decision out
 //! ([`reconcile`]): ReplicaSets scaled, the status written through the status
 //! subresource, events recorded, and a requeue when the decision asks for
@@ -45,6 +46,7 @@
 #![warn(missing_docs)]
 
 pub mod analysis;
+pub mod cache;
 mod error;
 pub mod leader;
 pub mod measure;

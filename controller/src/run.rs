@@ -7,7 +7,8 @@
 //! can share a cluster. ReplicaSets are watched into a cache (a reflector)
 //! that both feeds the reconciles and wakes the Rollout that controls a
 //! ReplicaSet when it changes; Services likewise, waking the Rollout that
-//! manages one. The loop ends, finishing the reconciles in
+//! manages one. Every cache keeps its objects packed ([`crate::cache`]);
+//! a reconcile unpacks the Rollout it is given. The loop ends, finishing the reconciles in
 //! flight, when the shutdown token is cancelled (on SIGTERM or Ctrl-C: see
 //! [`crate::operate`]); dropping its future stops it at once (leadership
 //! lost). Every reconcile is timed into the metrics, and the caches say
@@ -20,15 +21,18 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Service;
 use kube::Client;
+use kube::Resource;
 use kube::api::ApiResource;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
+use router_kube::Packed;
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
 use crate::analysis;
+use crate::cache::{Cache, lean, unpack, unpack_or_warn};
 use crate::measure;
 use crate::metrics::Metrics;
 use crate::reconcile::filled;
@@ -96,16 +100,16 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
     let resource = reconcile::rollout_resource();
     let (rollouts, replica_sets, services, deployments) = match &settings.namespace {
         Some(ns) => (
-            Api::<DynamicObject>::namespaced_with(client.clone(), ns, &resource),
-            Api::<ReplicaSet>::namespaced(client.clone(), ns),
-            Api::<Service>::namespaced(client.clone(), ns),
-            Api::<Deployment>::namespaced(client.clone(), ns),
+            Api::<Packed<DynamicObject>>::namespaced_with(client.clone(), ns, &resource),
+            Api::<Packed<ReplicaSet>>::namespaced(client.clone(), ns),
+            Api::<Packed<Service>>::namespaced(client.clone(), ns),
+            Api::<Packed<Deployment>>::namespaced(client.clone(), ns),
         ),
         None => (
-            Api::<DynamicObject>::all_with(client.clone(), &resource),
-            Api::<ReplicaSet>::all(client.clone()),
-            Api::<Service>::all(client.clone()),
-            Api::<Deployment>::all(client.clone()),
+            Api::<Packed<DynamicObject>>::all_with(client.clone(), &resource),
+            Api::<Packed<ReplicaSet>>::all(client.clone()),
+            Api::<Packed<Service>>::all(client.clone()),
+            Api::<Packed<Deployment>>::all(client.clone()),
         ),
     };
     let (store, writer) = reflector::store();
@@ -179,11 +183,11 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
                 .concurrency(settings.rollout_threads.max(1)),
         )
         .owns_stream(replica_set_events)
-        .watches_stream(service_events, move |svc: Service| {
-            managing_rollout(&svc, &owner)
+        .watches_stream(service_events, move |svc: Packed<Service>| {
+            managing_rollout(svc.meta(), &owner)
         })
-        .watches_stream(deployment_events, move |d: Deployment| {
-            rollouts_referencing_deployment(&d, &deployment_referencing, &deployment_owner)
+        .watches_stream(deployment_events, move |d: Packed<Deployment>| {
+            rollouts_referencing_deployment(d.meta(), &deployment_referencing, &deployment_owner)
         })
         .owns_stream_with(
             analysis_events.rollout_runs.map(Ok),
@@ -191,8 +195,8 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         )
         .watches_stream_with(
             analysis_events.templates,
-            move |template: DynamicObject| {
-                rollouts_referencing_template(&template_referencing, &template)
+            move |template: Packed<DynamicObject>| {
+                rollouts_referencing_template(&template_referencing, template.meta())
             },
             analysis::template_resource(),
         )
@@ -225,47 +229,54 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
     tracing::info!("stopped");
 }
 
-/// One reconcile, timed into `rollout_reconcile` (and counted in
-/// `rollout_reconcile_error` when it fails).
+/// One reconcile of the Rollout unpacked from the cache, timed into
+/// `rollout_reconcile` (and counted in `rollout_reconcile_error` when it
+/// fails).
 async fn timed(
-    object: Arc<DynamicObject>,
+    object: Arc<Packed<DynamicObject>>,
     ctx: Arc<Context>,
     metrics: Arc<Metrics>,
 ) -> Result<Action, Error> {
-    let namespace = object.metadata.namespace.clone().unwrap_or_default();
-    let name = object.metadata.name.clone().unwrap_or_default();
+    let namespace = object.meta().namespace.clone().unwrap_or_default();
+    let name = object.meta().name.clone().unwrap_or_default();
     let start = Instant::now();
-    let result = reconcile::reconcile(object, ctx).await;
+    let result = match unpack(&object) {
+        Ok(rollout) => reconcile::reconcile(Arc::new(rollout), ctx).await,
+        Err(e) => Err(e),
+    };
     metrics.reconciled(&namespace, &name, start.elapsed(), result.is_err());
     result
 }
 
-fn error_policy(object: Arc<DynamicObject>, error: &Error, _: Arc<Context>) -> Action {
+fn error_policy(object: Arc<Packed<DynamicObject>>, error: &Error, _: Arc<Context>) -> Action {
+    let metadata = object.meta();
     tracing::warn!(
-        rollout = %format!("{}/{}", object.metadata.namespace.as_deref().unwrap_or_default(),
-            object.metadata.name.as_deref().unwrap_or_default()),
+        rollout = %format!("{}/{}", metadata.namespace.as_deref().unwrap_or_default(),
+            metadata.name.as_deref().unwrap_or_default()),
         %error,
         "reconcile failed; trying again"
     );
     Action::requeue(ERROR_RETRY)
 }
 
-/// The Rollouts whose `workloadRef` names a Deployment, woken when it changes.
+/// The Rollouts whose `workloadRef` names a Deployment (its metadata),
+/// woken when it changes. The Rollouts of its namespace are unpacked to
+/// read their references.
 fn rollouts_referencing_deployment(
-    deployment: &Deployment,
-    rollouts: &Store<DynamicObject>,
+    deployment: &kube::api::ObjectMeta,
+    rollouts: &Cache<DynamicObject>,
     resource: &ApiResource,
-) -> Vec<ObjectRef<DynamicObject>> {
-    let (Some(namespace), Some(name)) = (
-        deployment.metadata.namespace.as_deref(),
-        deployment.metadata.name.as_deref(),
-    ) else {
+) -> Vec<ObjectRef<Packed<DynamicObject>>> {
+    let (Some(namespace), Some(name)) =
+        (deployment.namespace.as_deref(), deployment.name.as_deref())
+    else {
         return Vec::new();
     };
     rollouts
         .state()
         .iter()
-        .filter(|r| r.metadata.namespace.as_deref() == Some(namespace))
+        .filter(|r| r.meta().namespace.as_deref() == Some(namespace))
+        .filter_map(unpack_or_warn)
         .filter(|r| {
             let reference = &r.data["spec"]["workloadRef"];
             reference["kind"] == "Deployment" && reference["name"] == name
@@ -278,17 +289,17 @@ fn rollouts_referencing_deployment(
 }
 
 /// A stream of changed objects from a watch.
-type Touched = futures::stream::BoxStream<'static, Result<DynamicObject, watcher::Error>>;
+type Touched = futures::stream::BoxStream<'static, Result<Packed<DynamicObject>, watcher::Error>>;
 
 /// The changed objects of a watch shared by several controllers.
-type Shared = futures::channel::mpsc::Receiver<DynamicObject>;
+type Shared = futures::channel::mpsc::Receiver<Packed<DynamicObject>>;
 
 /// Sends every object the watch touched to each of `to`, waiting while one
 /// has not taken its earlier ones; a receiver that is gone (its controller
 /// stopped) is skipped. Ends when the watch does.
 async fn fan_out<const N: usize>(
-    watch: impl futures::Stream<Item = Result<DynamicObject, watcher::Error>>,
-    mut to: [futures::channel::mpsc::Sender<DynamicObject>; N],
+    watch: impl futures::Stream<Item = Result<Packed<DynamicObject>, watcher::Error>>,
+    mut to: [futures::channel::mpsc::Sender<Packed<DynamicObject>>; N],
 ) {
     use futures::SinkExt as _;
     let mut watch = std::pin::pin!(watch);
@@ -326,16 +337,16 @@ struct AnalysisEvents {
 /// instance-id label), AnalysisTemplates (in the namespace watched, or
 /// all) and ClusterAnalysisTemplates into caches; the runs' watch is
 /// shared by the Rollout controller and the measuring one; the template
-/// streams are merged into one (a ClusterAnalysisTemplate comes with its
-/// `kind`).
+/// streams are merged into one (a ClusterAnalysisTemplate is the one without a
+/// namespace).
 fn analysis_watches(
     client: &Client,
     namespace: Option<&str>,
     instance: &str,
 ) -> (analysis::Caches, AnalysisEvents) {
     let api = |resource: &ApiResource, namespaced: bool| match namespace.filter(|_| namespaced) {
-        Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, resource),
-        None => Api::<DynamicObject>::all_with(client.clone(), resource),
+        Some(ns) => Api::<Packed<DynamicObject>>::namespaced_with(client.clone(), ns, resource),
+        None => Api::<Packed<DynamicObject>>::all_with(client.clone(), resource),
     };
     let watch_with = |resource: ApiResource, namespaced: bool, config: watcher::Config| {
         let writer = reflector::store::Writer::new(resource.clone());
@@ -358,15 +369,6 @@ fn analysis_watches(
     let runs_watch = Box::pin(fan_out(run_events, [rollout_tx, measured_tx]));
     let (templates, template_events) = watch(analysis::template_resource(), true);
     let (cluster_templates, cluster_events) = watch(analysis::cluster_template_resource(), false);
-    let cluster_events = cluster_events.map(|event| {
-        event.map(|mut t: DynamicObject| {
-            t.types = Some(kube::api::TypeMeta {
-                api_version: "argoproj.io/v1alpha1".into(),
-                kind: "ClusterAnalysisTemplate".into(),
-            });
-            t
-        })
-    });
     let caches = analysis::Caches {
         runs,
         templates,
@@ -381,29 +383,32 @@ fn analysis_watches(
     (caches, events)
 }
 
-/// The Rollouts that reference a template that changed (directly), looked
-/// at again: one waiting for a missing template runs once it exists.
+/// The Rollouts that reference a template that changed (directly, by the
+/// template's metadata: a ClusterAnalysisTemplate has no namespace),
+/// looked at again: one waiting for a missing template runs once it
+/// exists. The Rollouts that may reference it are unpacked to read their
+/// references.
 fn rollouts_referencing_template(
-    rollouts: &Store<DynamicObject>,
-    template: &DynamicObject,
-) -> Vec<ObjectRef<DynamicObject>> {
-    let cluster = template.types.as_ref().map(|t| t.kind.as_str())
-        == Some("ClusterAnalysisTemplate")
-        || template.metadata.namespace.is_none();
+    rollouts: &Cache<DynamicObject>,
+    template: &kube::api::ObjectMeta,
+) -> Vec<ObjectRef<Packed<DynamicObject>>> {
+    let cluster = template.namespace.is_none();
     let kind = if cluster {
         TemplateKind::Cluster
     } else {
         TemplateKind::Namespaced
     };
-    let name = template.metadata.name.as_deref().unwrap_or_default();
+    let name = template.name.as_deref().unwrap_or_default();
     rollouts
         .state()
         .iter()
-        .filter(|r| cluster || r.metadata.namespace == template.metadata.namespace)
+        .filter(|r| cluster || r.meta().namespace == template.namespace)
         .filter(|r| {
-            r.data
-                .get("spec")
-                .is_some_and(|spec| analysis::references(spec, kind, name))
+            unpack_or_warn(r).is_some_and(|r| {
+                r.data
+                    .get("spec")
+                    .is_some_and(|spec| analysis::references(spec, kind, name))
+            })
         })
         .map(|r| ObjectRef::from_obj_with(r.as_ref(), reconcile::rollout_resource()))
         .collect()
@@ -411,25 +416,16 @@ fn rollouts_referencing_template(
 
 /// The Rollout that manages a Service (its managed-by annotation), woken
 /// when the Service changes.
-fn managing_rollout(service: &Service, resource: &ApiResource) -> Option<ObjectRef<DynamicObject>> {
+fn managing_rollout(
+    service: &kube::api::ObjectMeta,
+    resource: &ApiResource,
+) -> Option<ObjectRef<Packed<DynamicObject>>> {
     let name = service
-        .metadata
         .annotations
         .as_ref()?
         .get(crate::service::MANAGED_BY_ANNOTATION)?;
-    let namespace = service.metadata.namespace.as_deref()?;
+    let namespace = service.namespace.as_deref()?;
     Some(ObjectRef::new_with(name, resource.clone()).within(namespace))
-}
-
-/// What the watch caches keep of an object: all of it but its managed
-/// fields and `kubectl apply`'s last applied configuration, which nothing
-/// here reads and which can be most of a small object's size.
-fn lean<K: kube::Resource>(object: &mut K) {
-    let metadata = object.meta_mut();
-    metadata.managed_fields = None;
-    if let Some(annotations) = metadata.annotations.as_mut() {
-        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
-    }
 }
 
 #[cfg(test)]
@@ -439,28 +435,9 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn the_caches_keep_all_but_managed_fields_and_the_last_applied_configuration() {
-        let mut rs: ReplicaSet = serde_json::from_value(json!({
-            "metadata": {"name": "web-abc",
-                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}",
-                                "rollout.argoproj.io/revision": "2"},
-                "managedFields": [{"manager": "kubectl", "operation": "Apply"}]},
-            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}}}
-        }))
-        .unwrap();
-        lean(&mut rs);
-        assert_eq!(rs.metadata.managed_fields, None);
-        assert_eq!(
-            serde_json::to_value(&rs.metadata.annotations).unwrap(),
-            json!({"rollout.argoproj.io/revision": "2"})
-        );
-        assert_eq!(rs.spec.unwrap().replicas, Some(3));
-    }
-
-    #[test]
     fn a_deployment_wakes_the_rollouts_that_reference_it() {
         let resource = reconcile::rollout_resource();
-        let mut writer: Writer<DynamicObject> = Writer::new(resource.clone());
+        let mut writer: Writer<Packed<DynamicObject>> = Writer::new(resource.clone());
         for (namespace, name, reference) in [
             (
                 "shop",
@@ -484,7 +461,7 @@ mod tests {
                 json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}),
             ),
         ] {
-            let object: DynamicObject = serde_json::from_value(json!({
+            let object: Packed<DynamicObject> = serde_json::from_value(json!({
                 "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
                 "metadata": {"name": name, "namespace": namespace},
                 "spec": {"workloadRef": reference}
@@ -498,7 +475,7 @@ mod tests {
         }))
         .unwrap();
         let mut woken: Vec<String> =
-            rollouts_referencing_deployment(&deployment, &store, &resource)
+            rollouts_referencing_deployment(&deployment.metadata, &store, &resource)
                 .into_iter()
                 .map(|r| format!("{}/{}", r.namespace.unwrap_or_default(), r.name))
                 .collect();

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use kube::api::{ApiResource, DynamicObject};
 use kube::core::Selector;
+use rollgate_testkit::heap::{footprint, header, heap};
 use rollgate_testkit::mock_api::{MockApi, empty_reply, reply};
 use router_kube::client::{LazyClient, UserAgent, client_with_service};
 use router_kube::{Applier, ApplierOptions, CachedObject, ObjectRef};
@@ -83,29 +84,6 @@ fn without_managed_fields(mut route: Value) -> Value {
         .expect("metadata")
         .remove("managedFields");
     route
-}
-
-fn heap() -> (usize, usize) {
-    let stats = dhat::HeapStats::get();
-    (stats.curr_bytes, stats.curr_blocks)
-}
-
-/// Heap growth while `build` makes what it returns, kept alive.
-fn footprint<T>(build: impl FnOnce() -> T) -> (T, usize, usize) {
-    let (bytes, blocks) = heap();
-    let kept = build();
-    let (after_bytes, after_blocks) = heap();
-    (kept, after_bytes - bytes, after_blocks - blocks)
-}
-
-fn row(name: &str, bytes: usize, blocks: usize) {
-    let per_object = bytes as f64 / OBJECTS as f64;
-    let blocks_per_object = blocks as f64 / OBJECTS as f64;
-    let estimate = (bytes + 16 * blocks) as f64 / (1024.0 * 1024.0);
-    println!(
-        "{name:<44} {per_object:>9.0} {blocks_per_object:>9.1} {:>12.2} {estimate:>12.2}",
-        bytes as f64 / (1024.0 * 1024.0)
-    );
 }
 
 fn routes_resource() -> ApiResource {
@@ -186,6 +164,10 @@ fn applier_cache() -> (usize, usize) {
     })
 }
 
+fn row(name: &str, bytes: usize, blocks: usize) {
+    rollgate_testkit::heap::row(name, OBJECTS, bytes, blocks);
+}
+
 fn main() {
     let _profiler = dhat::Profiler::builder().testing().build();
     let served: Vec<Value> = (0..OBJECTS).map(route).collect();
@@ -203,10 +185,7 @@ fn main() {
         text as f64 / OBJECTS as f64,
         stripped_text as f64 / OBJECTS as f64
     );
-    println!(
-        "{:<44} {:>9} {:>9} {:>12} {:>12}",
-        "held as", "bytes/obj", "blocks/obj", "MiB (1,000)", "MiB w/ malloc"
-    );
+    header(OBJECTS);
     let (values, bytes, blocks) = footprint(|| stripped.to_vec());
     row("serde_json::Value (no managed fields)", bytes, blocks);
     drop(values);

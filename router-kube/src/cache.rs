@@ -27,6 +27,7 @@ use serde_json::Value;
 use tokio::task::AbortHandle;
 
 use crate::object::{normalize, resource_version};
+use crate::packed::CompressedJson;
 
 /// An object as the watch cache keeps it: its JSON text (without managed
 /// fields) compressed with LZ4, its `resourceVersion` and its labels (for
@@ -49,8 +50,8 @@ use crate::object::{normalize, resource_version};
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedObject {
-    /// The JSON text, LZ4-compressed, its length first.
-    compressed: Box<[u8]>,
+    /// The JSON text, compressed.
+    text: CompressedJson,
     version: Box<str>,
     labels: Box<[(Box<str>, Box<str>)]>,
 }
@@ -74,13 +75,12 @@ impl CachedObject {
                 if let Some(metadata) = object["metadata"].as_object_mut() {
                     metadata.remove("managedFields");
                 }
-                serde_json::to_vec(&object)
+                CompressedJson::from_value(&object)
             }
-            None => serde_json::to_vec(object),
-        }
-        .unwrap_or_default();
+            None => CompressedJson::from_value(object),
+        };
         Self {
-            compressed: lz4_flex::block::compress_prepend_size(&text).into_boxed_slice(),
+            text,
             version,
             labels,
         }
@@ -93,10 +93,7 @@ impl CachedObject {
     /// An internal error if the text does not decompress or parse (it
     /// always does: the cache wrote it).
     pub fn to_value(&self) -> Result<Value, Error> {
-        let text = lz4_flex::block::decompress_size_prepended(&self.compressed)
-            .map_err(|e| Error::internal(format!("a cached object does not decompress: {e}")))?;
-        serde_json::from_slice(&text)
-            .map_err(|e| Error::internal(format!("a cached object does not parse: {e}")))
+        Ok(self.text.decode("a cached object")?)
     }
 
     /// Its `resourceVersion` (empty when it had none).

@@ -22,6 +22,10 @@
 //!   `--qps`, `--burst` and `--no-watch-cache` every plugin binary takes.
 //! * [`Progress`]: which objects a call has written, so that an error on a
 //!   later one says so.
+//! * [`CompressedJson`] and [`Packed`]: objects kept as LZ4-compressed JSON
+//!   text, the applier's cache entries and, as [`Packed`], what a
+//!   kube-runtime reflector store can hold in place of parsed objects (the
+//!   controller's watch caches).
 //!
 //! ```no_run
 //! use json_patch::Patch;
@@ -64,6 +68,7 @@ mod error;
 mod limit;
 mod object;
 mod options;
+mod packed;
 mod progress;
 mod write;
 
@@ -74,5 +79,6 @@ pub use object::ObjectRef;
 #[cfg(feature = "cli")]
 pub use options::ApplierArgs;
 pub use options::{ApplierOptions, RequestLimit};
+pub use packed::{CompressedJson, Packed};
 pub use progress::Progress;
 pub use write::{Outcome, Write};

@@ -7,6 +7,8 @@
 //! - `bench` (feature `bench`): what the side-by-side benchmarks share:
 //!   benchmark namespaces of routes and rollouts, waits, audit-log request
 //!   counts, resident set and CPU time from `/proc`.
+//! - `heap` (feature `heap`): heap footprints counted by dhat's allocator,
+//!   for the memory benchmarks.
 //! - `prometheus` and `exporter` (feature `prometheus`): a real Prometheus
 //!   on 127.0.0.1 scraping, every second, an exporter of request counters
 //!   per pod-template-hash whose error ratios the test sets at run time.
@@ -26,6 +28,8 @@ mod binaries;
 #[cfg(feature = "prometheus")]
 pub mod exporter;
 pub mod fixtures;
+#[cfg(feature = "heap")]
+pub mod heap;
 #[cfg(feature = "mock-api")]
 pub mod mock_api;
 #[cfg(feature = "prometheus")]

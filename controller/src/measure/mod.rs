@@ -40,7 +40,6 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use rollgate_analysis::AnalysisRun;
 use rollgate_analysis::assess::Outcome;
@@ -53,11 +52,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Error;
 use crate::analysis::run_resource;
+use crate::cache::{Cache, unpack};
 use crate::metrics::Metrics;
 use crate::reconcile::FIELD_MANAGER;
 use crate::reconcile::events::Recorder;
 use dispatch::{Answer, Providers};
+use kube::Resource as _;
 use rollgate_providers::job::RunRef;
+use router_kube::Packed;
 use secrets::{SecretError, Secrets};
 
 /// Argo's `--analysis-threads` default: runs reconciled at once.
@@ -107,8 +109,8 @@ impl Measurer {
 /// shared with the Rollout side) and `reader` (its cache), `threads` at
 /// once, until `shutdown` is cancelled.
 pub async fn run(
-    trigger: impl futures::Stream<Item = DynamicObject> + Send + 'static,
-    reader: Store<DynamicObject>,
+    trigger: impl futures::Stream<Item = Packed<DynamicObject>> + Send + 'static,
+    reader: Cache<DynamicObject>,
     measurer: Arc<Measurer>,
     threads: u16,
     shutdown: CancellationToken,
@@ -125,21 +127,29 @@ pub async fn run(
         .await;
 }
 
-/// One reconcile, timed into `analysis_run_reconcile`.
-async fn timed(object: Arc<DynamicObject>, measurer: Arc<Measurer>) -> Result<Action, Error> {
-    let namespace = object.namespace().unwrap_or_default();
-    let name = object.name_any();
+/// One reconcile of the run as the cache holds it (packed), timed into
+/// `analysis_run_reconcile`.
+async fn timed(
+    packed: Arc<Packed<DynamicObject>>,
+    measurer: Arc<Measurer>,
+) -> Result<Action, Error> {
+    let namespace = packed.meta().namespace.clone().unwrap_or_default();
+    let name = packed.meta().name.clone().unwrap_or_default();
     let start = Instant::now();
-    let result = reconcile(object, &measurer).await;
+    let result = match unpack(&packed) {
+        Ok(object) => reconcile(Arc::new(object), &measurer).await,
+        Err(e) => Err(e),
+    };
     measurer
         .metrics
         .analysis_run_reconciled(&namespace, &name, start.elapsed(), result.is_err());
     result
 }
 
-fn error_policy(object: Arc<DynamicObject>, error: &Error, _: Arc<Measurer>) -> Action {
+fn error_policy(object: Arc<Packed<DynamicObject>>, error: &Error, _: Arc<Measurer>) -> Action {
+    let meta = object.meta();
     tracing::warn!(
-        analysisrun = %format!("{}/{}", object.namespace().unwrap_or_default(), object.name_any()),
+        analysisrun = %format!("{}/{}", meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default()),
         %error,
         "reconcile failed; trying again"
     );

@@ -9,8 +9,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::cache::{Cache, unpack};
 use kube::api::DynamicObject;
-use kube::runtime::reflector::Store;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -37,11 +37,11 @@ pub struct AnalysisRunCache(Arc<Mutex<Option<Stores>>>);
 #[derive(Debug, Clone)]
 pub struct Stores {
     /// AnalysisRuns.
-    pub runs: Store<DynamicObject>,
+    pub runs: Cache<DynamicObject>,
     /// AnalysisTemplates.
-    pub templates: Store<DynamicObject>,
+    pub templates: Cache<DynamicObject>,
     /// ClusterAnalysisTemplates.
-    pub cluster_templates: Store<DynamicObject>,
+    pub cluster_templates: Cache<DynamicObject>,
 }
 
 impl AnalysisRunCache {
@@ -162,13 +162,14 @@ fn template_metrics(template: &Value) -> Vec<(String, &'static str)> {
 impl Collector for AnalysisRunCache {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let stores = self.stores();
-        let state = |pick: fn(&Stores) -> &Store<DynamicObject>| -> Vec<Value> {
+        let state = |pick: fn(&Stores) -> &Cache<DynamicObject>| -> Vec<Value> {
             stores
                 .as_ref()
                 .map(|s| pick(s).state())
                 .unwrap_or_default()
                 .iter()
-                .map(|o| serde_json::to_value(&**o).unwrap_or_default())
+                .filter_map(|packed| unpack(packed).ok())
+                .map(|o| serde_json::to_value(&o).unwrap_or_default())
                 .collect()
         };
         let runs: Vec<RunGauges> = state(|s| &s.runs).iter().map(gauges).collect();

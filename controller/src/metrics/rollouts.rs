@@ -1,12 +1,13 @@
 //! The per-Rollout gauges, computed at each scrape from the controller's
-//! Rollout cache, as Argo's `rolloutCollector` computes them from its
-//! lister: `rollout_info`, `rollout_info_replicas_{available,unavailable,
+//! Rollout cache (each Rollout unpacked for it, [`crate::cache`]), as
+//! Argo's `rolloutCollector` computes them from its lister: `rollout_info`, `rollout_info_replicas_{available,unavailable,
 //! desired,updated}` and the deprecated `rollout_phase`.
 
 use std::sync::{Arc, Mutex};
 
 use kube::api::DynamicObject;
-use kube::runtime::reflector::Store;
+
+use crate::cache::{Cache, unpack_or_warn};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -27,22 +28,26 @@ pub const PHASES: [&str; 6] = [
 /// none while this process is not leading (a standby has no cache, as
 /// Argo's, whose informers start with leadership).
 #[derive(Debug, Clone, Default)]
-pub struct RolloutCache(Arc<Mutex<Option<Store<DynamicObject>>>>);
+pub struct RolloutCache(Arc<Mutex<Option<Cache<DynamicObject>>>>);
 
 impl RolloutCache {
     /// Points the gauges at `store` (`None`: no Rollouts).
-    pub fn set(&self, store: Option<Store<DynamicObject>>) {
+    pub fn set(&self, store: Option<Cache<DynamicObject>>) {
         if let Ok(mut cache) = self.0.lock() {
             *cache = store;
         }
     }
 
-    fn rollouts(&self) -> Vec<Arc<DynamicObject>> {
-        self.0
+    /// The cached Rollouts, unpacked (one that does not read back is left
+    /// out, with a warning).
+    fn rollouts(&self) -> Vec<DynamicObject> {
+        let packed = self
+            .0
             .lock()
             .ok()
-            .and_then(|s| s.as_ref().map(Store::state))
-            .unwrap_or_default()
+            .and_then(|s| s.as_ref().map(Cache::state))
+            .unwrap_or_default();
+        packed.iter().filter_map(unpack_or_warn).collect()
     }
 }
 
@@ -153,7 +158,7 @@ impl Collector for RolloutCache {
         let all: Vec<RolloutGauges> = self
             .rollouts()
             .iter()
-            .filter_map(|o| serde_json::to_value(o.as_ref()).ok())
+            .filter_map(|o| serde_json::to_value(o).ok())
             .map(|v| gauges(&v))
             .collect();
         let mut family = |name: &str,

@@ -2,12 +2,13 @@ use super::*;
 use kube::api::DynamicObject;
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::watcher;
+use router_kube::Packed;
 use serde_json::json;
 
-fn cached(objects: &[serde_json::Value]) -> kube::runtime::reflector::Store<DynamicObject> {
-    let mut writer = Writer::<DynamicObject>::new(crate::reconcile::rollout_resource());
+fn cached(objects: &[serde_json::Value]) -> crate::cache::Cache<DynamicObject> {
+    let mut writer = Writer::<Packed<DynamicObject>>::new(crate::reconcile::rollout_resource());
     for object in objects {
-        let object: DynamicObject = serde_json::from_value(object.clone()).unwrap();
+        let object: Packed<DynamicObject> = serde_json::from_value(object.clone()).unwrap();
         writer.apply_watcher_event(&watcher::Event::Apply(object));
     }
     writer.as_reader()

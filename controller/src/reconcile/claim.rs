@@ -9,22 +9,24 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, ObjectMeta, Patch, PatchParams};
+use kube::{Resource, ResourceExt};
 use rollout_core::Rollout;
+use router_kube::Packed;
 
 use super::{Context, FIELD_MANAGER};
 use crate::Error;
 use crate::workload::claim::{Claim, adopt_patch, claim, release_patch, selector};
 
 /// The Rollout's ReplicaSets among `in_namespace` (the cached ReplicaSets
-/// of its namespace) after adopting and releasing: those it controlled and
-/// still matches, and those it has just adopted, as the API server returned
-/// them.
+/// of its namespace, packed) after adopting and releasing: those it
+/// controlled and still matches (unpacked; the others are claimed by their
+/// metadata and never unpacked), and those it has just adopted, as the API
+/// server returned them.
 pub(super) async fn claim_replica_sets(
     ctx: &Context,
     rollout: &Rollout,
-    in_namespace: Vec<Arc<ReplicaSet>>,
+    in_namespace: Vec<Arc<Packed<ReplicaSet>>>,
 ) -> Result<Vec<Arc<ReplicaSet>>, Error> {
     let uid = rollout.metadata.uid.clone().unwrap_or_default();
     let selector = selector(rollout.spec.selector.as_ref()).map_err(|e| Error::Shape {
@@ -35,14 +37,15 @@ pub(super) async fn claim_replica_sets(
     let deleted = false;
     let mut claimed = Vec::new();
     let mut may_adopt: Option<bool> = None;
-    for rs in in_namespace {
-        match claim(&rs, &uid, deleted, &selector) {
-            Claim::Keep => claimed.push(rs),
+    for packed in in_namespace {
+        let rs = packed.meta();
+        match claim(rs, &uid, deleted, &selector) {
+            Claim::Keep => claimed.push(Arc::new(crate::cache::unpack(&packed)?)),
             Claim::Ignore => {}
             Claim::Release => {
-                let patch = release_patch(&uid, rs.metadata.uid.as_deref().unwrap_or_default());
-                if patch_owner(ctx, &rs, patch).await?.is_some() {
-                    tracing::info!(rollout = %rollout.object_name(), replica_set = %rs.name_any(),
+                let patch = release_patch(&uid, rs.uid.as_deref().unwrap_or_default());
+                if patch_owner(ctx, rs, patch).await?.is_some() {
+                    tracing::info!(rollout = %rollout.object_name(), replica_set = %packed.name_any(),
                         "released a ReplicaSet that no longer matches the Rollout's selector");
                 }
             }
@@ -53,9 +56,9 @@ pub(super) async fn claim_replica_sets(
                 if may_adopt != Some(true) {
                     continue;
                 }
-                let patch = adopt_patch(rollout, rs.metadata.uid.as_deref().unwrap_or_default());
-                if let Some(adopted) = patch_owner(ctx, &rs, patch).await? {
-                    tracing::info!(rollout = %rollout.object_name(), replica_set = %rs.name_any(),
+                let patch = adopt_patch(rollout, rs.uid.as_deref().unwrap_or_default());
+                if let Some(adopted) = patch_owner(ctx, rs, patch).await? {
+                    tracing::info!(rollout = %rollout.object_name(), replica_set = %packed.name_any(),
                         "adopted an orphaned ReplicaSet matching the Rollout's selector");
                     claimed.push(Arc::new(adopted));
                 }
@@ -83,15 +86,15 @@ async fn still_there(ctx: &Context, rollout: &Rollout) -> Result<bool, Error> {
     }
 }
 
-/// Sends an owner-reference patch; `None` when the ReplicaSet is gone (or
-/// was re-created: the patch names its uid).
+/// Sends an owner-reference patch to the ReplicaSet with this metadata;
+/// `None` when it is gone (or was re-created: the patch names its uid).
 async fn patch_owner(
     ctx: &Context,
-    rs: &ReplicaSet,
+    rs: &ObjectMeta,
     patch: serde_json::Value,
 ) -> Result<Option<ReplicaSet>, Error> {
-    let namespace = rs.namespace().unwrap_or_default();
-    let name = rs.name_any();
+    let namespace = rs.namespace.clone().unwrap_or_default();
+    let name = rs.name.clone().unwrap_or_default();
     let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
     let params = PatchParams {
         field_manager: Some(FIELD_MANAGER.into()),

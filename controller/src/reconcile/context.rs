@@ -1,4 +1,5 @@
-//! What every reconcile shares: the client, the ReplicaSet cache, the
+//! What every reconcile shares: the client, the watch caches (of packed
+//! objects, [`crate::cache`]), the
 //! event recorder, the defaulted templates already asked for, and the
 //! resourceVersion of this controller's last write to each object (so that a
 //! reconcile on a cache that has not seen that write yet waits instead of
@@ -14,10 +15,12 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use rollout_core::{Rollout, RolloutStatus};
+use router_kube::CompressedJson;
 use serde_json::{Value, json};
 
 use super::{rollout_resource, status};
 use crate::Error;
+use crate::cache::Cache;
 
 /// Templates whose defaulted form is remembered, at most.
 const DEFAULTED_CAPACITY: usize = 4096;
@@ -27,12 +30,12 @@ pub struct Context {
     /// The API client.
     pub client: Client,
     /// The ReplicaSets, from the watch cache.
-    pub replica_sets: Store<ReplicaSet>,
+    pub replica_sets: Cache<ReplicaSet>,
     /// The Services, from the watch cache.
-    pub services: Store<Service>,
+    pub services: Cache<Service>,
     /// The Deployments Rollouts may reference (`workloadRef`), from the
     /// watch cache; see [`Context::with_deployments`].
-    pub deployments: Store<Deployment>,
+    pub deployments: Cache<Deployment>,
     /// Records Events.
     pub recorder: Recorder,
     /// The traffic routers, in-process and external.
@@ -41,8 +44,9 @@ pub struct Context {
     pub analysis: crate::analysis::Caches,
     /// Traffic failures in a row, by (namespace, name), for the backoff.
     traffic_failures: Mutex<HashMap<(String, String), u32>>,
-    /// Defaulted, comparable templates by (namespace, hash).
-    defaulted: Mutex<HashMap<(String, String), Value>>,
+    /// Defaulted, comparable templates by (namespace, hash), compressed
+    /// (one per Rollout being updated; parsed, each would cost several KiB).
+    defaulted: Mutex<HashMap<(String, String), CompressedJson>>,
     /// The resourceVersion of our last write to each object, by (kind, namespace, name).
     written: Mutex<HashMap<(&'static str, String, String), u64>>,
 }
@@ -52,8 +56,8 @@ impl Context {
     /// and the traffic routers.
     pub fn new(
         client: Client,
-        replica_sets: Store<ReplicaSet>,
-        services: Store<Service>,
+        replica_sets: Cache<ReplicaSet>,
+        services: Cache<Service>,
         recorder: Recorder,
         routers: crate::traffic::Routers,
         analysis: crate::analysis::Caches,
@@ -75,7 +79,7 @@ impl Context {
 
     /// The context reading Deployments from `deployments` (a watch cache
     /// that must be filled before the context reports its caches ready).
-    pub fn with_deployments(mut self, deployments: Store<Deployment>) -> Self {
+    pub fn with_deployments(mut self, deployments: Cache<Deployment>) -> Self {
         self.deployments = deployments;
         self
     }
@@ -110,16 +114,19 @@ impl Context {
         Api::namespaced_with(self.client.clone(), namespace, &rollout_resource())
     }
 
+    /// The defaulted template remembered for (namespace, hash); `None`
+    /// when there is none (or it does not read back: it is asked for again).
     pub(super) fn defaulted_lookup(&self, key: &(String, String)) -> Option<Value> {
-        self.defaulted.lock().ok()?.get(key).cloned()
+        let text = self.defaulted.lock().ok()?.get(key)?.clone();
+        text.decode("a defaulted pod template").ok()
     }
 
-    pub(super) fn defaulted_remember(&self, key: (String, String), template: Value) {
+    pub(super) fn defaulted_remember(&self, key: (String, String), template: &Value) {
         if let Ok(mut cache) = self.defaulted.lock() {
             if cache.len() >= DEFAULTED_CAPACITY {
                 cache.clear();
             }
-            cache.insert(key, template);
+            cache.insert(key, CompressedJson::from_value(template));
         }
     }
 

@@ -64,10 +64,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use kube::ResourceExt;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
 use rollout_core::{Observations, Rollout, Time};
+use router_kube::Packed;
 use serde_json::{Value, json};
 
 use crate::Error;
@@ -206,7 +207,10 @@ fn resolve(
     let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
     workload::reference::resolve(rollout, |name| {
         let key = kube::runtime::reflector::ObjectRef::new(name).within(&namespace);
-        ctx.deployments.get(&key).map(|d| (*d).clone())
+        crate::cache::get(&ctx.deployments, &key).unwrap_or_else(|error| {
+            tracing::warn!(%error, "the cached Deployment does not read back; reading it as missing");
+            None
+        })
     })
 }
 
@@ -245,11 +249,11 @@ async fn run(
     };
 
     workload_ref::sync_generation_annotation(ctx, &mut rollout, live.referenced.as_ref()).await?;
-    let in_namespace: Vec<Arc<ReplicaSet>> = ctx
+    let in_namespace: Vec<Arc<Packed<ReplicaSet>>> = ctx
         .replica_sets
         .state()
         .into_iter()
-        .filter(|rs| rs.metadata.namespace.as_deref() == Some(namespace.as_str()))
+        .filter(|rs| rs.meta().namespace.as_deref() == Some(namespace.as_str()))
         .collect();
     let cached = claim::claim_replica_sets(ctx, &rollout, in_namespace).await?;
     if cached.iter().any(|rs| {
@@ -326,7 +330,7 @@ async fn run(
     let stable = replica_sets.iter().find(|rs| is_stable(rs)).cloned();
     services::reconcile(ctx, &rollout, &replica_sets[0], stable.as_ref()).await?;
     let uid = rollout.metadata.uid.clone().unwrap_or_default();
-    let runs = ctx.analysis.owned_runs(&namespace, &uid);
+    let runs = ctx.analysis.owned_runs(&namespace, &uid)?;
     let observations = Observations {
         current_pod_hash: current_hash.clone(),
         analysis_runs: runs

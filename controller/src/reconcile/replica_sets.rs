@@ -123,7 +123,7 @@ async fn defaulted_template(
         message: format!("the defaulted pod template cannot be read: {e}"),
     })?;
     let comparable = workload::comparable_template(serde_json::to_value(typed).unwrap_or_default());
-    ctx.defaulted_remember(key, comparable.clone());
+    ctx.defaulted_remember(key, &comparable);
     Ok(Ok(comparable))
 }
 

@@ -5,24 +5,30 @@
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, Patch, PatchParams};
+use std::sync::Arc;
+
+use kube::Resource;
 use kube::runtime::reflector::ObjectRef;
 use rollout_core::{FieldError, Rollout};
+use router_kube::Packed;
 
 use super::{Context, FIELD_MANAGER, reference};
 use crate::Error;
+use crate::cache::{unpack, unpack_or_warn};
 use crate::service::{self, Availability, Role};
 
-fn cached(ctx: &Context, namespace: &str, name: &str) -> Option<std::sync::Arc<Service>> {
-    ctx.services
-        .get(&ObjectRef::<Service>::new(name).within(namespace))
+/// The cached Service, packed.
+fn cached(ctx: &Context, namespace: &str, name: &str) -> Option<Arc<Packed<Service>>> {
+    ctx.services.get(&ObjectRef::new(name).within(namespace))
 }
 
-/// The first problem with the Services the Rollout names, if any.
+/// The first problem with the Services the Rollout names, if any (a cached
+/// Service that does not read back counts as missing, with a warning).
 pub(super) fn validate(ctx: &Context, rollout: &Rollout) -> Option<FieldError> {
     let namespace = rollout.metadata.namespace.as_deref().unwrap_or_default();
     service::references(rollout).into_iter().find_map(|r| {
-        let found = cached(ctx, namespace, r.name);
-        service::validate(rollout, r, found.as_deref())
+        let found = cached(ctx, namespace, r.name).and_then(|svc| unpack_or_warn(&svc));
+        service::validate(rollout, r, found.as_ref())
     })
 }
 
@@ -86,6 +92,7 @@ pub(super) async fn reconcile(
         let (Some(rs), Some(svc)) = (target, cached(ctx, &namespace, name)) else {
             continue;
         };
+        let svc = unpack(&svc)?;
         let Some((patch, before)) = service::switch(rollout, &svc, rs, availability) else {
             continue;
         };
@@ -130,7 +137,7 @@ pub(super) fn stale(ctx: &Context, rollout: &Rollout) -> bool {
                 "Service",
                 namespace,
                 r.name,
-                svc.metadata.resource_version.as_deref(),
+                svc.meta().resource_version.as_deref(),
             )
         })
     })

@@ -24,8 +24,8 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::{Selector, SelectorExt};
 use rollout_core::Rollout;
 use serde_json::{Value, json};
@@ -70,23 +70,24 @@ pub fn selector(spec_selector: Option<&Value>) -> Result<Selector, WorkloadError
     Selector::try_from(parsed).map_err(|_| shape())
 }
 
-/// The claim of a Rollout (uid `uid`, deleted or not) on `rs`.
-pub fn claim(rs: &ReplicaSet, uid: &str, rollout_deleted: bool, selector: &Selector) -> Claim {
+/// The claim of a Rollout (uid `uid`, deleted or not) on the ReplicaSet
+/// whose metadata is `rs` (nothing else of it counts, so a watch cache's
+/// packed ReplicaSets are claimed without reading them back).
+pub fn claim(rs: &ObjectMeta, uid: &str, rollout_deleted: bool, selector: &Selector) -> Claim {
     let controller = rs
-        .metadata
         .owner_references
         .iter()
         .flatten()
         .find(|o| o.controller == Some(true));
     let empty = BTreeMap::new();
-    let matches = selector.matches(rs.metadata.labels.as_ref().unwrap_or(&empty));
+    let matches = selector.matches(rs.labels.as_ref().unwrap_or(&empty));
     match controller {
         Some(owner) if owner.uid != uid => Claim::Ignore,
         Some(_) if matches => Claim::Keep,
         Some(_) if rollout_deleted => Claim::Ignore,
         Some(_) => Claim::Release,
         None if rollout_deleted || !matches => Claim::Ignore,
-        None if rs.metadata.deletion_timestamp.is_some() => Claim::Ignore,
+        None if rs.deletion_timestamp.is_some() => Claim::Ignore,
         None => Claim::Adopt,
     }
 }
@@ -117,6 +118,7 @@ pub fn release_patch(rollout_uid: &str, rs_uid: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::apps::v1::ReplicaSet;
 
     fn rs(labels: Value, owner: Option<&str>, deleting: bool) -> ReplicaSet {
         let mut metadata = json!({"name": "web-abc", "namespace": "shop", "uid": "rs-1",
@@ -142,35 +144,47 @@ mod tests {
             None,
             false,
         );
-        assert_eq!(claim(&orphan, "u-1", false, &web()), Claim::Adopt);
+        assert_eq!(claim(&orphan.metadata, "u-1", false, &web()), Claim::Adopt);
         // Not while the Rollout or the ReplicaSet is being deleted, nor when it does not match.
-        assert_eq!(claim(&orphan, "u-1", true, &web()), Claim::Ignore);
+        assert_eq!(claim(&orphan.metadata, "u-1", true, &web()), Claim::Ignore);
         let deleting = rs(json!({"app": "web"}), None, true);
-        assert_eq!(claim(&deleting, "u-1", false, &web()), Claim::Ignore);
+        assert_eq!(
+            claim(&deleting.metadata, "u-1", false, &web()),
+            Claim::Ignore
+        );
         let other = rs(json!({"app": "db"}), None, false);
-        assert_eq!(claim(&other, "u-1", false, &web()), Claim::Ignore);
+        assert_eq!(claim(&other.metadata, "u-1", false, &web()), Claim::Ignore);
     }
 
     #[test]
     fn owned_replica_sets_are_kept_while_they_match_and_released_after() {
         let owned = rs(json!({"app": "web"}), Some("u-1"), false);
-        assert_eq!(claim(&owned, "u-1", false, &web()), Claim::Keep);
+        assert_eq!(claim(&owned.metadata, "u-1", false, &web()), Claim::Keep);
         let relabelled = rs(json!({"app": "web-old"}), Some("u-1"), false);
-        assert_eq!(claim(&relabelled, "u-1", false, &web()), Claim::Release);
-        assert_eq!(claim(&relabelled, "u-1", true, &web()), Claim::Ignore);
+        assert_eq!(
+            claim(&relabelled.metadata, "u-1", false, &web()),
+            Claim::Release
+        );
+        assert_eq!(
+            claim(&relabelled.metadata, "u-1", true, &web()),
+            Claim::Ignore
+        );
     }
 
     #[test]
     fn another_controllers_replica_sets_are_left_alone() {
         let theirs = rs(json!({"app": "web"}), Some("u-2"), false);
-        assert_eq!(claim(&theirs, "u-1", false, &web()), Claim::Ignore);
+        assert_eq!(claim(&theirs.metadata, "u-1", false, &web()), Claim::Ignore);
         // A Deployment's ReplicaSet matching the Rollout's selector too.
         let mut deployment_rs = rs(json!({"app": "web"}), None, false);
         deployment_rs.metadata.owner_references = serde_json::from_value(json!([
             {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "d-1", "controller": true}
         ]))
         .unwrap();
-        assert_eq!(claim(&deployment_rs, "u-1", false, &web()), Claim::Ignore);
+        assert_eq!(
+            claim(&deployment_rs.metadata, "u-1", false, &web()),
+            Claim::Ignore
+        );
     }
 
     #[test]

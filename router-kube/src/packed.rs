@@ -1,0 +1,329 @@
+//! Objects kept compactly in memory, for every watch cache of Rollgate:
+//! [`CompressedJson`], a value's JSON text compressed with LZ4, and
+//! [`Packed`], a Kubernetes object whose metadata stays readable while the
+//! rest of it is kept as [`CompressedJson`], in the form a kube-runtime
+//! reflector store can hold.
+//!
+//! Parsed, an object costs about ten times its JSON text (every map is a
+//! tree of nodes, every string an allocation of its own); its text,
+//! compressed, about half of the text (BENCHMARKS.md, "The applier's watch
+//! cache" and the controller's settled runs). Reading one back parses it
+//! again, so a cache of packed objects trades CPU on each read for memory.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use kube::Resource;
+use kube::api::ObjectMeta;
+use serde::de::{DeserializeOwned, Deserializer};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::Error;
+
+/// A value's JSON text, LZ4-compressed (its length first).
+///
+/// ```
+/// use router_kube::CompressedJson;
+/// use serde_json::json;
+/// let text = CompressedJson::from_value(&json!({"data": {"weight": "30"}}));
+/// let back: serde_json::Value = text.decode("ConfigMap shop/web").unwrap();
+/// assert_eq!(back["data"]["weight"], "30");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct CompressedJson(Box<[u8]>);
+
+impl CompressedJson {
+    /// `value` as compressed JSON text.
+    ///
+    /// # Errors
+    ///
+    /// `value` does not serialize as JSON (a map with keys that are not
+    /// strings, or a type whose `Serialize` fails).
+    pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
+        serde_json::to_vec(value).map(|text| Self::compress(&text))
+    }
+
+    /// A JSON value as compressed text (a [`Value`] always serializes).
+    pub fn from_value(value: &Value) -> Self {
+        Self::compress(&serde_json::to_vec(value).unwrap_or_default())
+    }
+
+    fn compress(text: &[u8]) -> Self {
+        Self(lz4_flex::block::compress_prepend_size(text).into_boxed_slice())
+    }
+
+    /// The value, decompressed and parsed again as a `T`; `what` names it
+    /// in the error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unpack`] if the text does not decompress or does not read
+    /// as a `T`.
+    pub fn decode<T: DeserializeOwned>(&self, what: &str) -> Result<T, Error> {
+        let unpack = |message: String| Error::Unpack {
+            object: what.to_owned(),
+            message,
+        };
+        let text = lz4_flex::block::decompress_size_prepended(&self.0)
+            .map_err(|e| unpack(format!("does not decompress: {e}")))?;
+        serde_json::from_slice(&text).map_err(|e| unpack(format!("does not read back: {e}")))
+    }
+
+    /// How many bytes it holds.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether it holds nothing (never: even empty text has its length).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for CompressedJson {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CompressedJson({} bytes)", self.0.len())
+    }
+}
+
+/// A Kubernetes object of type `K` held compactly: its metadata as read
+/// (without `managedFields`), and everything else (`spec`, `status`,
+/// `data`, ...) as [`CompressedJson`]. It is a [`Resource`] of `K`'s kind
+/// whose [`meta`](Resource::meta) is the object's metadata, and it reads
+/// from JSON as a `K` does (the object is read as a `K`, then packed), so a
+/// kube-runtime watcher and reflector can keep `Packed<K>` in place of `K`:
+/// what selects, keys and maps objects by their metadata (owner references,
+/// labels, names) works unchanged, and [`Packed::unpack`] gives the whole
+/// object back.
+///
+/// ```
+/// use k8s_openapi::api::core::v1::ConfigMap;
+/// use kube::ResourceExt;
+/// use router_kube::Packed;
+/// let packed: Packed<ConfigMap> = serde_json::from_value(serde_json::json!({
+///     "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web"},
+///                  "managedFields": [{"manager": "kubectl"}]},
+///     "data": {"weight": "30"}})).unwrap();
+/// assert_eq!(packed.labels()["app"], "web");
+/// let config_map = packed.unpack().unwrap();
+/// assert_eq!(config_map.data.unwrap()["weight"], "30");
+/// assert_eq!(config_map.metadata.name.as_deref(), Some("web"));
+/// assert_eq!(config_map.metadata.managed_fields, None);
+/// ```
+pub struct Packed<K> {
+    metadata: ObjectMeta,
+    /// The object without its metadata.
+    rest: CompressedJson,
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K: Resource + Serialize + DeserializeOwned> Packed<K> {
+    /// `object`, packed (its managed fields dropped).
+    ///
+    /// # Errors
+    ///
+    /// `object` does not serialize as JSON.
+    pub fn new(object: &K) -> Result<Self, serde_json::Error> {
+        let mut value = serde_json::to_value(object)?;
+        if let Some(fields) = value.as_object_mut() {
+            fields.remove("metadata");
+        }
+        let mut metadata = object.meta().clone();
+        metadata.managed_fields = None;
+        Ok(Self {
+            metadata,
+            rest: CompressedJson::from_value(&value),
+            kind: PhantomData,
+        })
+    }
+
+    /// The whole object again: the metadata (as it is now, with any change
+    /// made through [`meta_mut`](Resource::meta_mut)) and the rest,
+    /// decompressed and read.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unpack`], naming the object, if the packed text does not
+    /// read back as a `K` (it always does: it was written from one).
+    pub fn unpack(&self) -> Result<K, Error> {
+        let what = self.label();
+        let mut value: Value = self.rest.decode(&what)?;
+        let metadata = serde_json::to_value(&self.metadata).map_err(|e| Error::Unpack {
+            object: what.clone(),
+            message: format!("its metadata does not serialize: {e}"),
+        })?;
+        if let Some(fields) = value.as_object_mut() {
+            fields.insert("metadata".into(), metadata);
+        }
+        serde_json::from_value(value).map_err(|e| Error::Unpack {
+            object: what,
+            message: format!("does not read back: {e}"),
+        })
+    }
+
+    /// How many bytes the compressed part holds.
+    pub fn packed_len(&self) -> usize {
+        self.rest.len()
+    }
+
+    /// `<namespace>/<name>` (or `<name>`), as errors name it.
+    fn label(&self) -> String {
+        let name = self.metadata.name.as_deref().unwrap_or_default();
+        match self.metadata.namespace.as_deref() {
+            Some(namespace) => format!("{namespace}/{name}"),
+            None => name.to_owned(),
+        }
+    }
+}
+
+impl<K: Resource> Resource for Packed<K> {
+    type DynamicType = K::DynamicType;
+    type Scope = K::Scope;
+
+    fn kind(dt: &Self::DynamicType) -> Cow<'_, str> {
+        K::kind(dt)
+    }
+
+    fn group(dt: &Self::DynamicType) -> Cow<'_, str> {
+        K::group(dt)
+    }
+
+    fn version(dt: &Self::DynamicType) -> Cow<'_, str> {
+        K::version(dt)
+    }
+
+    fn api_version(dt: &Self::DynamicType) -> Cow<'_, str> {
+        K::api_version(dt)
+    }
+
+    fn plural(dt: &Self::DynamicType) -> Cow<'_, str> {
+        K::plural(dt)
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+impl<'de, K: Resource + Serialize + DeserializeOwned> Deserialize<'de> for Packed<K> {
+    /// Reads a `K` (so that what a `K` refuses is refused here too) and
+    /// packs it.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let object = K::deserialize(deserializer)?;
+        Self::new(&object).map_err(serde::de::Error::custom)
+    }
+}
+
+impl<K> Clone for Packed<K> {
+    fn clone(&self) -> Self {
+        Self {
+            metadata: self.metadata.clone(),
+            rest: self.rest.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<K> fmt::Debug for Packed<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Packed")
+            .field("metadata", &self.metadata)
+            .field("rest", &self.rest)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::ReplicaSet;
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+    use serde_json::json;
+
+    fn replica_set() -> Value {
+        json!({
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": "web-abc", "namespace": "shop", "uid": "rs-1",
+                "resourceVersion": "42", "generation": 3,
+                "labels": {"app": "web", "rollouts-pod-template-hash": "abc"},
+                "annotations": {"rollout.argoproj.io/revision": "2"},
+                "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+                    "name": "web", "uid": "r-1", "controller": true, "blockOwnerDeletion": true}],
+                "managedFields": [{"manager": "rollgate-controller", "operation": "Update"}]},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": "example.com/web:2",
+                        "resources": {"limits": {"cpu": "500m"}}, "ports": [{"containerPort": 8080}]}]}}},
+            "status": {"replicas": 3, "readyReplicas": 2, "availableReplicas": 2}
+        })
+    }
+
+    #[test]
+    fn a_typed_object_comes_back_whole_but_its_managed_fields() {
+        let packed: Packed<ReplicaSet> = serde_json::from_value(replica_set()).unwrap();
+        assert_eq!(packed.meta().managed_fields, None);
+        assert_eq!(
+            packed.meta().owner_references.as_ref().unwrap()[0].uid,
+            "r-1"
+        );
+        let mut expected = replica_set();
+        expected["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("managedFields");
+        let back = serde_json::to_value(packed.unpack().unwrap()).unwrap();
+        assert_eq!(back, expected);
+    }
+
+    #[test]
+    fn a_dynamic_object_comes_back_whole() {
+        let resource =
+            ApiResource::from_gvk(&GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Rollout"));
+        let rollout = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "web", "namespace": "shop", "generation": 2},
+            "spec": {"replicas": 5, "strategy": {"canary": {"steps": [{"setWeight": 20}, {"pause": {}}]}}},
+            "status": {"phase": "Paused", "currentStepIndex": 1}});
+        let packed: Packed<DynamicObject> = serde_json::from_value(rollout.clone()).unwrap();
+        assert_eq!(<Packed<DynamicObject>>::kind(&resource), "Rollout");
+        assert_eq!(<Packed<DynamicObject>>::plural(&resource), "rollouts");
+        let back = serde_json::to_value(packed.unpack().unwrap()).unwrap();
+        assert_eq!(back, rollout);
+    }
+
+    #[test]
+    fn a_change_to_the_metadata_is_in_the_object_unpacked() {
+        let mut packed: Packed<ReplicaSet> = serde_json::from_value(replica_set()).unwrap();
+        packed.meta_mut().annotations = None;
+        let back = packed.unpack().unwrap();
+        assert_eq!(back.metadata.annotations, None);
+        assert_eq!(back.spec.unwrap().replicas, Some(3));
+    }
+
+    #[test]
+    fn what_the_type_refuses_does_not_pack() {
+        let mut rs = replica_set();
+        rs["spec"]["replicas"] = json!("three");
+        let error = serde_json::from_value::<Packed<ReplicaSet>>(rs).unwrap_err();
+        assert!(error.to_string().contains("invalid type"), "{error}");
+    }
+
+    #[test]
+    fn text_that_does_not_decompress_names_the_object() {
+        let broken = CompressedJson(vec![200, 0, 0, 0, 1, 2, 3].into_boxed_slice());
+        let error = broken
+            .decode::<Value>("ReplicaSet shop/web-abc")
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("ReplicaSet shop/web-abc: does not decompress"),
+            "{error}"
+        );
+    }
+}
