@@ -81,6 +81,57 @@ pub fn progress_deadline(rollout: &Rollout, prev: &RolloutStatus) -> Option<Time
     Some(cond.last_update_time + Duration::from_secs(u64::try_from(secs).unwrap_or(0)))
 }
 
+/// Where `progressDeadlineSeconds` stands for an update that is neither
+/// paused, aborted nor promoted (the caller checks those first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DeadlineCheck {
+    /// No deadline runs (the Progressing condition is not ReplicaSetUpdated).
+    NotRunning,
+    /// It runs until this time: wake then.
+    Until(Time),
+    /// It has passed; with `progressDeadlineAbort` the update aborts with
+    /// the message, unless it had already passed at the last look.
+    Exceeded {
+        /// Whether the status already said so (nothing new to do).
+        already: bool,
+        /// Argo's abort message for it.
+        abort_message: Option<String>,
+    },
+}
+
+/// [`DeadlineCheck`] for `rollout` and its current ReplicaSet `hash`, from
+/// the status before this pass, at `now`: the rule both strategies share.
+pub(crate) fn check_progress_deadline(
+    rollout: &Rollout,
+    prev: &RolloutStatus,
+    hash: &str,
+    now: Time,
+) -> DeadlineCheck {
+    if prev
+        .condition(&Type::Progressing)
+        .is_some_and(|c| c.reason == Reason::ProgressDeadlineExceeded)
+    {
+        // Stays exceeded until something progresses (see `update`).
+        return DeadlineCheck::Exceeded {
+            already: true,
+            abort_message: None,
+        };
+    }
+    match progress_deadline(rollout, prev) {
+        None => DeadlineCheck::NotRunning,
+        Some(deadline) if now < deadline => DeadlineCheck::Until(deadline),
+        Some(_) => DeadlineCheck::Exceeded {
+            already: false,
+            abort_message: (rollout.spec.progress_deadline_abort == Some(true)).then(|| {
+                format!(
+                    "ReplicaSet {:?} has timed out progressing.",
+                    replica_set_name(rollout, hash)
+                )
+            }),
+        },
+    }
+}
+
 /// What [`update`] needs besides the statuses.
 pub(crate) struct Context<'a> {
     pub(crate) rollout: &'a Rollout,

@@ -91,7 +91,7 @@ use crate::decision::{
 };
 use crate::engine::promotion::{created_before, rollback_within_window};
 use crate::spec::{BlueGreenStrategy, Rollout};
-use crate::status::{BlueGreenStatus, ConditionReason, ConditionType, PauseReason, RolloutStatus};
+use crate::status::{BlueGreenStatus, PauseReason, RolloutStatus};
 use crate::time::Time;
 
 use pause::PauseContext;
@@ -307,28 +307,16 @@ impl<'a> Pass<'a> {
         if self.aborted() || promoted || self.halted() || !self.prev.pause_conditions.is_empty() {
             return;
         }
-        if self
-            .prev
-            .condition(&ConditionType::Progressing)
-            .is_some_and(|c| c.reason == ConditionReason::ProgressDeadlineExceeded)
+        match conditions::check_progress_deadline(self.ro, self.prev, self.current_hash(), self.now)
         {
-            self.deadline_exceeded = true;
-            return;
-        }
-        let Some(deadline) = conditions::progress_deadline(self.ro, self.prev) else {
-            return;
-        };
-        if self.now < deadline {
-            self.wake_at(deadline);
-            return;
-        }
-        self.deadline_exceeded = true;
-        if self.ro.spec.progress_deadline_abort == Some(true) {
-            let message = format!(
-                "ReplicaSet {:?} has timed out progressing.",
-                conditions::replica_set_name(self.ro, self.current_hash())
-            );
-            self.pause.add_abort(message);
+            conditions::DeadlineCheck::NotRunning => {}
+            conditions::DeadlineCheck::Until(deadline) => self.wake_at(deadline),
+            conditions::DeadlineCheck::Exceeded { abort_message, .. } => {
+                self.deadline_exceeded = true;
+                if let Some(message) = abort_message {
+                    self.pause.add_abort(message);
+                }
+            }
         }
     }
 

@@ -9,7 +9,6 @@
 
 use super::Pass;
 use crate::conditions;
-use crate::status::{ConditionReason, ConditionType};
 
 impl Pass<'_> {
     /// `promoteFull` and `abort` as recorded on the object. When both are
@@ -66,29 +65,17 @@ impl Pass<'_> {
         {
             return;
         }
-        if self
-            .prev
-            .condition(&ConditionType::Progressing)
-            .is_some_and(|c| c.reason == ConditionReason::ProgressDeadlineExceeded)
+        match conditions::check_progress_deadline(self.ro, self.prev, self.current_hash(), self.now)
         {
-            // Stays exceeded until something progresses (see `conditions::update`).
-            self.deadline_exceeded = true;
-            return;
-        }
-        let Some(deadline) = conditions::progress_deadline(self.ro, self.prev) else {
-            return;
-        };
-        if self.now < deadline {
-            self.wake_at(deadline);
-            return;
-        }
-        self.deadline_exceeded = true;
-        if self.ro.spec.progress_deadline_abort == Some(true) {
-            self.st.abort = true;
-            self.abort_reason = Some(format!(
-                "ReplicaSet {:?} has timed out progressing.",
-                conditions::replica_set_name(self.ro, self.current_hash())
-            ));
+            conditions::DeadlineCheck::NotRunning => {}
+            conditions::DeadlineCheck::Until(deadline) => self.wake_at(deadline),
+            conditions::DeadlineCheck::Exceeded { abort_message, .. } => {
+                self.deadline_exceeded = true;
+                if let Some(message) = abort_message {
+                    self.st.abort = true;
+                    self.abort_reason = Some(message);
+                }
+            }
         }
     }
 
