@@ -44,6 +44,26 @@ fn applied_weights(entries: &[Value]) -> Vec<i64> {
     weights
 }
 
+/// Has the Rollout `other` name the plugin `to` instead of `from`, and
+/// returns it once its `TrafficRouting` condition names `to`.
+async fn switch_plugin(cluster: &rollgate_testkit::Cluster, from: &str, to: &str) -> Value {
+    cluster
+        .api("argoproj.io", "v1alpha1", "Rollout")
+        .patch(
+            "other",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"strategy": {"canary": {"trafficRouting":
+                {"plugins": {from: null, to: {}}}}}}})),
+        )
+        .await
+        .unwrap();
+    wait_for(cluster, "other", &format!("refused for {to}"), |o| {
+        condition(o, "TrafficRouting")
+            .is_some_and(|c| c["message"].as_str().is_some_and(|m| m.contains(to)))
+    })
+    .await
+}
+
 #[tokio::test]
 async fn an_external_plugin_registered_in_the_config_map_routes_the_steps() {
     let Some(cluster) = cluster("ctl-plugin").await else {
@@ -103,24 +123,7 @@ async fn an_external_plugin_registered_in_the_config_map_routes_the_steps() {
         "nothing is written for a Rollout whose plugin cannot run"
     );
     // A registered plugin whose download does not have the registered sha256 is not started.
-    cluster
-        .api("argoproj.io", "v1alpha1", "Rollout")
-        .patch(
-            "other",
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(json!({"spec": {"strategy": {"canary": {"trafficRouting":
-                {"plugins": {"acme/missing": null, "acme/tampered": {}}}}}}})),
-        )
-        .await
-        .unwrap();
-    let tampered = wait_for(&cluster, "other", "refused for its sha256", |o| {
-        condition(o, "TrafficRouting").is_some_and(|c| {
-            c["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("acme/tampered"))
-        })
-    })
-    .await;
+    let tampered = switch_plugin(&cluster, "acme/missing", "acme/tampered").await;
     let message = condition(&tampered, "TrafficRouting").unwrap()["message"].clone();
     let message = message.as_str().unwrap();
     assert!(
@@ -143,24 +146,7 @@ async fn an_external_plugin_registered_in_the_config_map_routes_the_steps() {
         "a download that does not match is not kept"
     );
     // A registration whose headersFrom Secret does not exist: named, nothing downloaded.
-    cluster
-        .api("argoproj.io", "v1alpha1", "Rollout")
-        .patch(
-            "other",
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(json!({"spec": {"strategy": {"canary": {"trafficRouting":
-                {"plugins": {"acme/tampered": null, "acme/locked": {}}}}}}})),
-        )
-        .await
-        .unwrap();
-    let locked = wait_for(&cluster, "other", "refused for its Secret", |o| {
-        condition(o, "TrafficRouting").is_some_and(|c| {
-            c["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("acme/locked"))
-        })
-    })
-    .await;
+    let locked = switch_plugin(&cluster, "acme/tampered", "acme/locked").await;
     assert_eq!(
         condition(&locked, "TrafficRouting").unwrap()["message"],
         format!(
