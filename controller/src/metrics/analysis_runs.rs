@@ -175,111 +175,131 @@ impl Collector for AnalysisRunCache {
         let runs: Vec<RunGauges> = state(|s| &s.runs).iter().map(gauges).collect();
         let mut templates = state(|s| &s.templates);
         templates.extend(state(|s| &s.cluster_templates));
-        let mut family = encoder.encode_descriptor(
+        gauge_family(
+            &mut encoder,
             "analysis_run_info",
             "Information about analysis run.",
-            None,
-            prometheus_client::metrics::MetricType::Gauge,
+            runs.iter()
+                .map(|r| (labels(&run_labels(r), &[("phase", r.phase.as_str())]), 1)),
         )?;
-        for r in &runs {
-            let labels = [
-                ("namespace", r.namespace.as_str()),
-                ("name", r.name.as_str()),
-                ("phase", r.phase.as_str()),
-            ];
-            ConstGauge::new(1i64).encode(family.encode_family(&labels)?)?;
-        }
-        let mut family = encoder.encode_descriptor(
+        gauge_family(
+            &mut encoder,
             "analysis_run_phase",
             "Information on the state of the Analysis Run (DEPRECATED - use analysis_run_info)",
-            None,
-            prometheus_client::metrics::MetricType::Gauge,
+            runs.iter().flat_map(|r| {
+                PHASES.iter().map(move |phase| {
+                    (
+                        labels(&run_labels(r), &[("phase", phase)]),
+                        is(&r.phase, phase),
+                    )
+                })
+            }),
         )?;
-        for r in &runs {
-            for phase in PHASES {
-                let labels = [
-                    ("namespace", r.namespace.as_str()),
-                    ("name", r.name.as_str()),
-                    ("phase", phase),
-                ];
-                ConstGauge::new(is(&r.phase, phase)).encode(family.encode_family(&labels)?)?;
-            }
-        }
-        let mut family = encoder.encode_descriptor(
+        let metric = |r: &'_ RunGauges, m: &'_ MetricGauges| {
+            labels(
+                &run_labels(r),
+                &[("metric", m.metric.as_str()), ("type", m.kind)],
+            )
+        };
+        gauge_family(
+            &mut encoder,
             "analysis_run_metric_type",
             "Information on the type of a specific metric in the Analysis Runs",
-            None,
-            prometheus_client::metrics::MetricType::Gauge,
+            runs.iter()
+                .flat_map(|r| r.metrics.iter().map(move |m| (metric(r, m), 1))),
         )?;
-        for r in &runs {
-            for m in &r.metrics {
-                let labels = [
-                    ("namespace", r.namespace.as_str()),
-                    ("name", r.name.as_str()),
-                    ("metric", m.metric.as_str()),
-                    ("type", m.kind),
-                ];
-                ConstGauge::new(1i64).encode(family.encode_family(&labels)?)?;
-            }
-        }
-        let mut family = encoder.encode_descriptor(
+        gauge_family(
+            &mut encoder,
             "analysis_run_metric_phase",
             "Information on the duration of a specific metric in the Analysis Run",
-            None,
-            prometheus_client::metrics::MetricType::Gauge,
+            runs.iter().flat_map(|r| {
+                r.metrics.iter().flat_map(move |m| {
+                    let dry_run = if m.dry_run { "true" } else { "false" };
+                    PHASES.iter().map(move |phase| {
+                        let extra = [
+                            ("metric", m.metric.as_str()),
+                            ("type", m.kind),
+                            ("dry_run", dry_run),
+                            ("phase", *phase),
+                        ];
+                        (labels(&run_labels(r), &extra), is(&m.phase, phase))
+                    })
+                })
+            }),
         )?;
-        for r in &runs {
-            for m in &r.metrics {
-                let dry_run = if m.dry_run { "true" } else { "false" };
-                for phase in PHASES {
-                    let labels = [
-                        ("namespace", r.namespace.as_str()),
-                        ("name", r.name.as_str()),
-                        ("metric", m.metric.as_str()),
-                        ("type", m.kind),
-                        ("dry_run", dry_run),
-                        ("phase", phase),
-                    ];
-                    ConstGauge::new(is(&m.phase, phase)).encode(family.encode_family(&labels)?)?;
-                }
-            }
-        }
-        let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-        let mut family = encoder.encode_descriptor(
+        let named: Vec<(String, String, &Value)> = templates
+            .iter()
+            .map(|t| {
+                let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+                (
+                    text(&t["metadata"]["namespace"]),
+                    text(&t["metadata"]["name"]),
+                    t,
+                )
+            })
+            .collect();
+        gauge_family(
+            &mut encoder,
             "analysis_template_info",
             "Information about analysis templates.",
-            None,
-            prometheus_client::metrics::MetricType::Gauge,
+            named.iter().map(|t| (labels(&template_labels(t), &[]), 1)),
         )?;
-        for t in &templates {
-            let (namespace, name) = (
-                text(&t["metadata"]["namespace"]),
-                text(&t["metadata"]["name"]),
-            );
-            let labels = [("namespace", namespace.as_str()), ("name", name.as_str())];
-            ConstGauge::new(1i64).encode(family.encode_family(&labels)?)?;
-        }
-        let mut family = encoder.encode_descriptor(
+        gauge_family(
+            &mut encoder,
             "analysis_template_metric_info",
             "Information on metrics in analysis templates.",
-            None,
-            prometheus_client::metrics::MetricType::Gauge,
+            named.iter().flat_map(|t| {
+                template_metrics(t.2)
+                    .into_iter()
+                    .map(move |(metric, kind)| {
+                        let extra = [("type", kind), ("metric", metric.as_str())];
+                        (labels(&template_labels(t), &extra), 1)
+                    })
+            }),
         )?;
-        for t in &templates {
-            let (namespace, name) = (
-                text(&t["metadata"]["namespace"]),
-                text(&t["metadata"]["name"]),
-            );
-            for (metric, kind) in template_metrics(t) {
-                let labels = [
-                    ("namespace", namespace.as_str()),
-                    ("name", name.as_str()),
-                    ("type", kind),
-                    ("metric", metric.as_str()),
-                ];
-                ConstGauge::new(1i64).encode(family.encode_family(&labels)?)?;
-            }
-        }
         Ok(())
     }
+}
+
+/// A run's `namespace` and `name` labels.
+fn run_labels(r: &RunGauges) -> [(&'static str, &str); 2] {
+    [
+        ("namespace", r.namespace.as_str()),
+        ("name", r.name.as_str()),
+    ]
+}
+
+/// A template's `namespace` and `name` labels.
+fn template_labels<'a>(t: &'a (String, String, &Value)) -> [(&'static str, &'a str); 2] {
+    [("namespace", t.0.as_str()), ("name", t.1.as_str())]
+}
+
+/// `base` then `extra`, as owned label pairs.
+fn labels(
+    base: &[(&'static str, &str)],
+    extra: &[(&'static str, &str)],
+) -> Vec<(&'static str, String)> {
+    base.iter()
+        .chain(extra)
+        .map(|(k, v)| (*k, (*v).to_owned()))
+        .collect()
+}
+
+/// One gauge family, `name` with `help`, and its samples (labels, value).
+fn gauge_family(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    samples: impl Iterator<Item = (Vec<(&'static str, String)>, i64)>,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(
+        name,
+        help,
+        None,
+        prometheus_client::metrics::MetricType::Gauge,
+    )?;
+    for (labels, value) in samples {
+        ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
 }
