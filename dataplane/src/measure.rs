@@ -7,25 +7,45 @@ use serde_json::Value;
 
 use crate::Error;
 use crate::tally::Tally;
-use crate::traefik::{upstream_ip, upstreams, weights};
+use crate::traefik::{upstream_ip, upstreams};
 
-/// The total weight Traefik gives the backends whose service name contains
-/// `service` (0 when it lists none): Traefik names a Gateway API backend
-/// `<namespace>-<service>-<port>` followed by a suffix.
+/// The (stable, canary) weights of the route's split: those of the
+/// weighted service that lists the backend `stable` (Traefik names a
+/// Gateway API backend `<namespace>-<service>-<port>` followed by a
+/// suffix, so any name containing it counts), leaving out the rules of
+/// managed routes that send to the canary alone; 0 for a side not listed,
+/// `(0, 0)` when no weighted service lists `stable`.
 ///
 /// ```
-/// let rawdata = serde_json::json!({"services": {"route": {"weighted": {"services": [
-///     {"name": "ns-web-stable-80-abc", "weight": 80},
-///     {"name": "ns-web-canary-80-abc", "weight": 20}]}}}});
-/// assert_eq!(rollgate_dataplane::measure::weight_of(&rawdata, "web-canary"), 20);
-/// assert_eq!(rollgate_dataplane::measure::weight_of(&rawdata, "web-preview"), 0);
+/// let rawdata = serde_json::json!({"services": {
+///     "rule-0-wrr": {"weighted": {"services": [
+///         {"name": "ns-web-stable-http-80", "weight": 80},
+///         {"name": "ns-web-canary-http-80", "weight": 20}]}},
+///     "rule-1-wrr": {"weighted": {"services": [{"name": "ns-web-canary-http-80", "weight": 1}]}}}});
+/// let split = rollgate_dataplane::measure::split(&rawdata, "web-stable", "web-canary");
+/// assert_eq!(split, (80, 20));
 /// ```
-pub fn weight_of(rawdata: &Value, service: &str) -> i64 {
-    weights(rawdata)
-        .iter()
-        .filter(|(name, _)| name.contains(service))
-        .map(|(_, w)| *w)
-        .sum()
+pub fn split(rawdata: &Value, stable: &str, canary: &str) -> (i64, i64) {
+    let weight = |backends: &[Value], service: &str| -> i64 {
+        backends
+            .iter()
+            .filter(|b| b["name"].as_str().is_some_and(|n| n.contains(service)))
+            .map(|b| b["weight"].as_i64().unwrap_or(1))
+            .sum()
+    };
+    rawdata["services"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, s)| s["weighted"]["services"].as_array())
+        .find(|backends| {
+            backends
+                .iter()
+                .any(|b| b["name"].as_str().is_some_and(|n| n.contains(stable)))
+        })
+        .map_or((0, 0), |backends| {
+            (weight(backends, stable), weight(backends, canary))
+        })
 }
 
 /// How many servers Traefik balances over for the backends whose service

@@ -71,6 +71,35 @@ impl Record {
             })
             .collect()
     }
+
+    /// The start of the first window of `width` from `from` on in which
+    /// every request was answered 2xx by `version` (and there was at
+    /// least one): when traffic was back on that version alone.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use rollgate_dataplane::tally::{Outcome, Record};
+    /// let t0 = SystemTime::UNIX_EPOCH;
+    /// let at = |s, v: &str| Outcome { at: t0 + Duration::from_secs(s), answer: Some((v.into(), 200)) };
+    /// let record = Record::new(vec![at(0, "1"), at(0, "2"), at(1, "2"), at(2, "1"), at(3, "1")], Duration::ZERO);
+    /// assert_eq!(record.first_window_all_on(t0, Duration::from_secs(1), "1"), Some(t0 + Duration::from_secs(2)));
+    /// assert_eq!(record.first_window_all_on(t0, Duration::from_secs(1), "3"), None);
+    /// ```
+    pub fn first_window_all_on(
+        &self,
+        from: SystemTime,
+        width: Duration,
+        version: &str,
+    ) -> Option<SystemTime> {
+        self.windows(from, width)
+            .into_iter()
+            .find(|(_, tally)| {
+                tally.answered() > 0
+                    && tally.unsuccessful() == 0
+                    && tally.by_version(version) == tally.answered()
+            })
+            .map(|(start, _)| start)
+    }
 }
 
 /// What a load saw.

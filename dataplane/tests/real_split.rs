@@ -19,7 +19,7 @@ use support::Stage;
 async fn measured_split_follows_each_set_weight_step(under: Under) {
     let canary =
         json!({"steps": [{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]});
-    let Some(stage) = Stage::start(under, "dp-split", canary, &[]).await else {
+    let Some(stage) = Stage::with_rollout(under, "dp-split", canary).await else {
         return;
     };
     stage.wait_weight(0).await;

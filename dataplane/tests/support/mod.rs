@@ -9,8 +9,9 @@
 
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use kube::api::{Api, DynamicObject};
-use rollgate_dataplane::measure::{loopback_upstreams, servers, split_error, weight_of};
+use rollgate_dataplane::measure::{loopback_upstreams, servers, split, split_error};
 use rollgate_dataplane::{DataPlane, Tally};
 use rollgate_e2e::{GATEWAY_API, Running, Under};
 use rollgate_testkit::{Cluster, kubectl_argo_rollouts};
@@ -36,22 +37,16 @@ pub(crate) struct Stage {
     /// The controller the scenario runs under.
     pub(crate) under: Under,
     rollouts: Api<DynamicObject>,
-    _controller: Running,
+    controller: Option<Running>,
 }
 
 impl Stage {
-    /// The data-plane tier is up and the stage set: `objects` (such as
-    /// AnalysisTemplates) created, then the Rollout with `canary` as its
-    /// canary strategy (the route and Services added), Healthy on version
-    /// 1 with Traefik balancing over its four pods. `None`, after saying
-    /// why, without the data plane (a failure when `ROLLGATE_DATAPLANE=1`
-    /// is set but Traefik is missing).
-    pub(crate) async fn start(
-        under: Under,
-        prefix: &str,
-        canary: Value,
-        objects: &[Value],
-    ) -> Option<Self> {
+    /// The data-plane tier is up and the stage set: Traefik in front of the
+    /// route `web`, the Services and the pod runner; no Rollout and no
+    /// controller yet ([`Stage::roll_out`]). `None`, after saying why,
+    /// without the data plane (a failure when `ROLLGATE_DATAPLANE=1` is set
+    /// but Traefik is missing).
+    pub(crate) async fn start(under: Under, prefix: &str) -> Option<Self> {
         if std::env::var_os("ROLLGATE_TRAEFIK").is_none() {
             assert!(
                 std::env::var("ROLLGATE_DATAPLANE").as_deref() != Ok("1"),
@@ -65,8 +60,7 @@ impl Stage {
             Under::Rollgate => "rg",
         };
         let cluster = Cluster::new(&format!("{prefix}-{suffix}")).await?;
-        let ns = cluster.namespace.clone();
-        let plane = DataPlane::start(cluster.client.clone(), &ns)
+        let plane = DataPlane::start(cluster.client.clone(), &cluster.namespace)
             .await
             .expect("the data plane");
         for service in ["web-stable", "web-canary"] {
@@ -87,15 +81,34 @@ impl Stage {
                              {"name": "web-canary", "port": 80, "weight": 0}]}]}
             }))
             .await;
-        for object in objects {
-            cluster.create(object.clone()).await;
-        }
+        let rollouts = cluster.api("argoproj.io", "v1alpha1", "Rollout");
+        Some(Self {
+            cluster,
+            plane,
+            under,
+            rollouts,
+            controller: None,
+        })
+    }
+
+    /// [`Stage::start`], then [`Stage::roll_out`] with `canary`.
+    pub(crate) async fn with_rollout(under: Under, prefix: &str, canary: Value) -> Option<Self> {
+        let mut stage = Self::start(under, prefix).await?;
+        stage.roll_out(canary).await;
+        Some(stage)
+    }
+
+    /// Creates the Rollout `web` with `canary` as its canary strategy (the
+    /// Services and the route added), starts the controller, and waits
+    /// until it is Healthy on version 1 with Traefik balancing over its
+    /// four pods.
+    pub(crate) async fn roll_out(&mut self, canary: Value) {
         let mut canary = canary;
         canary["canaryService"] = json!("web-canary");
         canary["stableService"] = json!("web-stable");
         canary["trafficRouting"]["plugins"] =
-            json!({GATEWAY_API.plugin: {"httpRoute": "web", "namespace": ns}});
-        cluster
+            json!({GATEWAY_API.plugin: {"httpRoute": "web", "namespace": self.cluster.namespace}});
+        self.cluster
             .create(json!({
                 "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
                 "metadata": {"name": "web"},
@@ -109,26 +122,15 @@ impl Stage {
                 }
             }))
             .await;
-        let controller = under.start(&cluster, GATEWAY_API, &[]).await;
-        let rollouts = cluster.api("argoproj.io", "v1alpha1", "Rollout");
-        let stage = Self {
-            cluster,
-            plane,
-            under,
-            rollouts,
-            _controller: controller,
-        };
-        stage
-            .wait_rollout("Healthy", |s| s["phase"] == "Healthy")
+        self.controller = Some(self.under.start(&self.cluster, GATEWAY_API, &[]).await);
+        self.wait_rollout("Healthy", |s| s["phase"] == "Healthy")
             .await;
-        stage
-            .plane
+        self.plane
             .wait_for("4 stable upstreams", PATIENCE, |r| {
-                weight_of(r, "web-canary") == 0 && servers(r, "web-stable") >= 4
+                split(r, "web-stable", "web-canary") == (100, 0) && servers(r, "web-stable") >= 4
             })
             .await
             .unwrap();
-        Some(stage)
     }
 
     /// The Rollout's status once it satisfies `done`.
@@ -183,6 +185,73 @@ impl Stage {
         kubectl_argo_rollouts(&self.cluster, &["promote", "web"]);
     }
 
+    /// `kubectl argo rollouts abort web`.
+    pub(crate) fn abort(&self) {
+        kubectl_argo_rollouts(&self.cluster, &["abort", "web"]);
+    }
+
+    /// Waits until one of Traefik's routers has a rule mentioning `text`
+    /// (`present`), or none has (`!present`).
+    pub(crate) async fn wait_rule(&self, text: &str, present: bool) -> Value {
+        let what = format!(
+            "a rule with {text} {}",
+            if present { "present" } else { "gone" }
+        );
+        self.plane
+            .wait_for(&what, PATIENCE, |r| {
+                let found = r["routers"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .any(|(_, router)| {
+                        router["rule"]
+                            .as_str()
+                            .is_some_and(|rule| rule.contains(text))
+                    });
+                found == present
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the ReplicaSets other than the stable one have no pods
+    /// left (a previous stable goes `scaleDownDelaySeconds`, 30 s by
+    /// default, after promotion).
+    pub(crate) async fn wait_old_scaled_down(&self) {
+        let sets: Api<ReplicaSet> =
+            Api::namespaced(self.cluster.client.clone(), &self.cluster.namespace);
+        let started = Instant::now();
+        loop {
+            let stable = self
+                .wait_rollout("a stable ReplicaSet", |s| s["stableRS"].is_string())
+                .await;
+            let hash = stable["stableRS"].as_str().unwrap_or_default().to_owned();
+            let others: Vec<i32> = sets
+                .list(&Default::default())
+                .await
+                .map(|l| l.items)
+                .unwrap_or_default()
+                .iter()
+                .filter(|rs| {
+                    rs.metadata
+                        .name
+                        .as_deref()
+                        .is_some_and(|n| !n.ends_with(&hash))
+                })
+                .map(|rs| rs.status.as_ref().map_or(0, |s| s.replicas))
+                .collect();
+            if others.iter().all(|n| *n == 0) {
+                return;
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "{:?}: the old ReplicaSets keep {others:?} pods",
+                self.under
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     /// Waits until Traefik routes `weight` % to the canary (with servers
     /// behind both sides while the weight is between 0 and 100) and checks
     /// that every upstream it has is a 127.x address.
@@ -191,8 +260,7 @@ impl Stage {
         let rawdata = self
             .plane
             .wait_for(&format!("weight {weight}"), PATIENCE, |r| {
-                weight_of(r, "web-canary") == weight
-                    && weight_of(r, "web-stable") == 100 - weight
+                split(r, "web-stable", "web-canary") == (100 - weight, weight)
                     && (weight == 0 || servers(r, "web-canary") > 0)
                     && (weight == 100 || servers(r, "web-stable") > 0)
             })
