@@ -29,7 +29,7 @@ async fn header_route_sends_every_matching_request_to_the_canary(under: Under) {
     let Some(stage) = Stage::with_rollout(under, "dp-header", canary).await else {
         return;
     };
-    stage.update_to("2");
+    stage.update_to("2").await;
     stage.wait_pause(2).await;
     stage.wait_rule("x-canary", true).await;
     stage.wait_weight(20).await;

@@ -80,7 +80,7 @@ async fn the_judge_catches_a_latency_regression_a_fixed_threshold_lets_through()
     let load = Load::steady(stage.plane.traefik.web, 100, Duration::from_secs(150))
         .start()
         .unwrap();
-    stage.update_to("2");
+    stage.update_to("2").await;
     let status = stage.wait_rollout("aborted", |s| s["abort"] == true).await;
     let runs = stage.cluster.api("argoproj.io", "v1alpha1", "AnalysisRun");
     let run = runs

@@ -25,7 +25,7 @@ async fn measured_split_follows_each_set_weight_step(under: Under) {
     stage.wait_weight(0).await;
     stage.assert_split(0).await;
 
-    stage.update_to("2");
+    let stable = stage.update_to("2").await;
     for (step, weight) in [(1, 20), (3, 50)] {
         stage.wait_pause(step).await;
         stage.wait_weight(weight).await;
@@ -34,7 +34,7 @@ async fn measured_split_follows_each_set_weight_step(under: Under) {
     }
 
     // Promoted: version 2 is stable and takes everything.
-    stage.wait_promoted().await;
+    stage.wait_promoted(&stable).await;
     stage.wait_weight(0).await;
     stage.wait_all_on("2").await;
     stage.assert_split(100).await;

@@ -166,18 +166,25 @@ impl Stage {
         .await
     }
 
-    /// Waits until the Rollout is Healthy on the version it updated to.
-    pub(crate) async fn wait_promoted(&self) -> Value {
+    /// Waits until the Rollout is Healthy on a stable ReplicaSet other
+    /// than `from` (the stable one before the update, as
+    /// [`Stage::update_to`] returns it), the one it updated to.
+    pub(crate) async fn wait_promoted(&self, from: &str) -> Value {
         self.wait_rollout("Healthy on the new version", |s| {
-            s["phase"] == "Healthy" && s["stableRS"] == s["currentPodHash"]
+            s["phase"] == "Healthy" && s["stableRS"] == s["currentPodHash"] && s["stableRS"] != from
         })
         .await
     }
 
-    /// `kubectl argo rollouts set image web web=example.com/web:<version>`.
-    pub(crate) fn update_to(&self, version: &str) {
+    /// `kubectl argo rollouts set image web web=example.com/web:<version>`;
+    /// returns the stable ReplicaSet's hash before the update.
+    pub(crate) async fn update_to(&self, version: &str) -> String {
+        let before = self
+            .wait_rollout("a stable ReplicaSet", |s| s["stableRS"].is_string())
+            .await;
         let image = format!("web=example.com/web:{version}");
         kubectl_argo_rollouts(&self.cluster, &["set", "image", "web", &image]);
+        before["stableRS"].as_str().unwrap_or_default().to_owned()
     }
 
     /// `kubectl argo rollouts promote web`.
@@ -229,8 +236,8 @@ impl Stage {
             let others: Vec<i32> = sets
                 .list(&Default::default())
                 .await
-                .map(|l| l.items)
-                .unwrap_or_default()
+                .expect("the ReplicaSets")
+                .items
                 .iter()
                 .filter(|rs| {
                     rs.metadata
