@@ -1,8 +1,17 @@
 //! `promote [--full]`, `abort`, `retry rollout`, `pause`, `resume` and
 //! `restart`: read the Rollout, build the patch with `rollout_core::ops`,
-//! send its status part to the status subresource and then its spec part
-//! (the order kubectl-argo-rollouts uses), and say what was done in
-//! kubectl-argo-rollouts' words.
+//! send it, and say what was done in kubectl-argo-rollouts' words.
+//!
+//! When an operation has both a spec part and a status part (`promote` and
+//! `resume` of a Rollout paused with `spec.paused`, `promote --full` of
+//! one), the spec part (`paused: false`) is sent first, then the status
+//! part to the status subresource. kubectl-argo-rollouts sends them the
+//! other way round, and then the result depends on timing: if Argo's
+//! controller reconciles between the two requests, it sees the pause
+//! conditions cleared while `spec.paused` still holds and pauses at the
+//! step again, so the rollout stays Paused until a second `promote`. Sent
+//! spec first, every state in between is still paused by its pause
+//! conditions, and the promotion always goes on.
 
 use std::io::Write;
 use std::time::{Duration, SystemTime};
@@ -64,14 +73,14 @@ pub(crate) async fn run(
         }
     };
     let api = session.rollouts();
-    if let Some(body) = patch.status_body() {
-        session
-            .merge_patch(&api, "rollout", name, &body, true)
-            .await?;
-    }
     if let Some(body) = patch.spec_body() {
         session
             .merge_patch(&api, "rollout", name, &body, false)
+            .await?;
+    }
+    if let Some(body) = patch.status_body() {
+        session
+            .merge_patch(&api, "rollout", name, &body, true)
             .await?;
     }
     writeln!(out, "rollout '{name}' {}", op.done())?;

@@ -19,8 +19,11 @@ use super::client::Session;
 use super::snapshot::Snapshot;
 use crate::view::RolloutInfo;
 
-/// How long changes arriving together are gathered into one drawing.
+/// How long changes arriving together are gathered into one drawing: until
+/// none came for `SETTLE`, for `SETTLE_AT_MOST` at most (pods of a busy
+/// namespace never stop changing).
 const SETTLE: Duration = Duration::from_millis(200);
+const SETTLE_AT_MOST: Duration = Duration::from_secs(1);
 
 /// Prints Rollout `name`'s tree once, or on every change with `watch`.
 pub(crate) async fn rollout(
@@ -55,7 +58,16 @@ pub(crate) async fn rollout(
             return Ok(());
         }
         // Let a burst of changes (a scale-up touches many objects) settle.
-        while let Ok(Some(())) = tokio::time::timeout(SETTLE, changes.next()).await {}
+        let until = Instant::now() + SETTLE_AT_MOST;
+        while Instant::now() < until {
+            let quiet = (Instant::now() + SETTLE).min(until);
+            if !matches!(
+                tokio::time::timeout_at(quiet, changes.next()).await,
+                Ok(Some(()))
+            ) {
+                break;
+            }
+        }
         let text = draw(&Snapshot::read(session, name).await?);
         if text != last {
             write_frame(out, &text, terminal, false)?;
