@@ -8,9 +8,14 @@
 //! One module per verb group: [`client`] connects (kubeconfig, context and
 //! namespace as kubectl takes them) and reads and patches objects,
 //! [`snapshot`] gathers a Rollout with its ReplicaSets, pods and
-//! AnalysisRuns, [`info`] turns that into the tree view, [`get`], [`list`]
-//! and [`status`] print, [`act`] sends the status and spec operations and
-//! [`template`] the pod template ones.
+//! AnalysisRuns, [`info`] turns that into the tree view, [`changes`]
+//! watches for what `--watch` redraws on, [`get`], [`list`] and [`status`]
+//! print, [`act`] sends the status and spec operations and [`template`] the
+//! pod template ones.
+//!
+//! A Rollout is read with `rollout_core`'s reader, so one whose spec that
+//! reader refuses (a step with two actions, a field of the wrong type) is
+//! an error naming the field rather than a view.
 
 mod act;
 mod changes;

@@ -102,3 +102,33 @@ fn exit(phase: Phase, object: &str, line: &str) -> ExitCode {
         ExitCode::SUCCESS
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_and_exit_codes_follow_kubectl_argo_rollouts() {
+        assert_eq!(line(Phase::Healthy, ""), "Healthy");
+        assert_eq!(
+            line(Phase::Paused, "CanaryPauseStep"),
+            "Paused - CanaryPauseStep"
+        );
+        assert_eq!(
+            exit(Phase::Healthy, "rollout a/b", "Healthy"),
+            ExitCode::SUCCESS
+        );
+        assert_eq!(
+            exit(Phase::Paused, "rollout a/b", "Paused"),
+            ExitCode::SUCCESS
+        );
+        assert_eq!(
+            exit(
+                Phase::Degraded,
+                "rollout a/b",
+                "Degraded - RolloutAborted: x"
+            ),
+            ExitCode::from(DEGRADED)
+        );
+    }
+}
