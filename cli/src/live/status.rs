@@ -9,7 +9,9 @@
 //! code is ours, so a pipeline can tell "failed" from "not done yet".
 //! As in Argo, `Paused` and `Progressing` are not final: a Rollout waiting
 //! at a pause step times out. With `--watch=false` the status is printed
-//! once and only Degraded exits 1.
+//! once and only Degraded exits 1. A malformed argument is refused with
+//! exit code 2 too (the command line parser's code), before anything is
+//! read: it prints a usage error instead of a status line.
 
 use std::io::Write;
 use std::process::ExitCode;
