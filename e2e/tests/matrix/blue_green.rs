@@ -11,6 +11,7 @@
 //! 127.0.0.1 whose answer the test sets (`{"rate": N}`, good at 0.95 and
 //! above).
 
+use kube::api::ListParams;
 use rollgate_e2e::{Scene, Under, View, condition, phase, replicas, scenario, status};
 use rollgate_testkit::web::Endpoint;
 use serde_json::{Value, json};
@@ -134,6 +135,55 @@ async fn update(s: &Scene, image: &str, old: &Value) -> Value {
     current(&v).clone()
 }
 
+/// The `role` label of each pod of the ReplicaSet with pod template hash
+/// `hash`, by pod name.
+async fn pod_roles(s: &Scene, hash: &Value) -> Vec<String> {
+    let selector = format!(
+        "rollouts-pod-template-hash={}",
+        hash.as_str().expect("a hash")
+    );
+    let mut pods = s
+        .cluster
+        .api("", "v1", "Pod")
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .expect("list the pods")
+        .items;
+    pods.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    pods.into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .map(|p| {
+            p.metadata
+                .labels
+                .and_then(|l| l.get("role").cloned())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Waits (a minute at most) until every one of the `REPLICAS` pods of the
+/// ReplicaSet with pod template hash `hash` is labelled `role`.
+async fn until_pod_roles(s: &Scene, hash: &Value, role: &str) {
+    let started = std::time::Instant::now();
+    loop {
+        let roles = pod_roles(s, hash).await;
+        if roles.len() == REPLICAS as usize && roles.iter().all(|r| r == role) {
+            eprintln!(
+                "{:?}: pods labelled role={role}: after {:?}",
+                s.under,
+                started.elapsed()
+            );
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "{:?}: the pods of {hash} labelled role={role}: {roles:?}",
+            s.under
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
 /// The run under `key` has phase `wanted`.
 fn run_phase(v: &View, key: &str, wanted: &str) -> bool {
     v[key]["status"]["phase"] == wanted
@@ -141,17 +191,30 @@ fn run_phase(v: &View, key: &str, wanted: &str) -> bool {
 
 scenario!(blue_green_promote);
 
+/// The `role` label of the pod template of the ReplicaSet under `key`
+/// (`previewMetadata` / `activeMetadata`).
+fn role<'a>(v: &'a View, key: &str) -> Option<&'a str> {
+    v[key]["spec"]["template"]["metadata"]["labels"]["role"].as_str()
+}
+
 /// Promote: the new version behind the preview Service, paused
-/// (`autoPromotionEnabled: false`) with the active Service on the old;
-/// `promote` switches the active Service, and the old ReplicaSet keeps its
-/// pods for `scaleDownDelaySeconds`, then goes to 0.
+/// (`autoPromotionEnabled: false`) with the active Service on the old and
+/// `previewMetadata` on the new pods; `promote` switches the active
+/// Service, the new pods get `activeMetadata`, and the old ReplicaSet keeps
+/// its pods for `scaleDownDelaySeconds` (its `scale-down-deadline`
+/// annotation), then goes to 0.
 async fn blue_green_promote(under: Under) {
-    let strategy = json!({"autoPromotionEnabled": false, "scaleDownDelaySeconds": 8});
-    let Some((s, blue)) = healthy_first("bg-promote", under, vec![], rollout(strategy)).await
+    let strategy = json!({"autoPromotionEnabled": false, "scaleDownDelaySeconds": 8,
+        "activeMetadata": {"labels": {"role": "active"}},
+        "previewMetadata": {"labels": {"role": "preview"}}});
+    let Some((mut s, blue)) = healthy_first("bg-promote", under, vec![], rollout(strategy)).await
     else {
         return;
     };
+    let rs = |hash: &Value| format!("{ROLLOUT}-{}", hash.as_str().expect("a hash"));
+    s.watch("blue_rs", "apps/v1", "ReplicaSet", &rs(&blue));
     let green = update(&s, "2", &blue).await;
+    s.watch("green_rs", "apps/v1", "ReplicaSet", &rs(&green));
     let paused = s
         .until("paused with green behind the preview Service", |v| {
             phase(v) == "Paused"
@@ -159,6 +222,11 @@ async fn blue_green_promote(under: Under) {
                 && replicas(v, &green) == REPLICAS
         })
         .await;
+    assert_eq!(
+        (role(&paused, "green_rs"), role(&paused, "blue_rs")),
+        (Some("preview"), Some("active"))
+    );
+    until_pod_roles(&s, &green, "preview").await;
     assert_eq!(selected(&paused, "active"), blue.as_str(), "{paused:#}");
     assert_eq!(
         status(&paused)["pauseConditions"][0]["reason"],
@@ -175,12 +243,23 @@ async fn blue_green_promote(under: Under) {
                 && status(v)["stableRS"] == green
         })
         .await;
-    assert_eq!(
-        replicas(&promoted, &blue),
-        REPLICAS,
-        "blue keeps its pods during scaleDownDelaySeconds: {promoted:#}"
-    );
     assert_eq!(status(&promoted)["blueGreen"]["activeSelector"], green);
+    // The pass after the switch (Argo's order: the old ReplicaSets are
+    // reconciled before the active Service) gives blue its deadline.
+    s.until("blue keeps its pods until its scale-down deadline", |v| {
+        assert_eq!(
+            replicas(v, &blue),
+            REPLICAS,
+            "blue keeps its pods during scaleDownDelaySeconds: {v:#}"
+        );
+        v["blue_rs"]["metadata"]["annotations"]["scale-down-deadline"].is_string()
+    })
+    .await;
+    s.until("green's pods carry activeMetadata", |v| {
+        role(v, "green_rs") == Some("active")
+    })
+    .await;
+    until_pod_roles(&s, &green, "active").await;
     s.until("blue scaled down after its delay", |v| {
         replicas(v, &blue) == 0
     })
