@@ -103,9 +103,7 @@ fn unsupported(rollout: &Rollout) -> Option<FieldError> {
     // Blue-green runs as a whole: its Services are switched by selector and
     // it has no traffic routing (Argo's BlueGreenStrategy has no such field,
     // so `blueGreen.trafficRouting` does not even read as a Rollout).
-    let Some(canary) = rollout.canary() else {
-        return None;
-    };
+    let canary = rollout.canary()?;
     let base = "spec.strategy.canary";
     if let Some(routing) = &canary.traffic_routing {
         // The in-process routers read Argo's `istio` and `nginx` blocks and

@@ -90,7 +90,7 @@ fn the_first_replica_set_gets_stable_metadata_and_an_update_canary_metadata() {
 
 #[test]
 fn a_blue_green_replica_set_gets_active_metadata_first_and_preview_metadata_in_an_update() {
-    let mut spec = serde_json::to_value(&rollout(json!({}))).unwrap();
+    let mut spec = serde_json::to_value(rollout(json!({}))).unwrap();
     spec["spec"]["strategy"] = json!({"blueGreen": {
         "activeService": "web", "previewService": "web-preview",
         "activeMetadata": {"labels": {"role": "active"}},
