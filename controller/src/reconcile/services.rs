@@ -172,7 +172,10 @@ pub(super) fn observe_blue_green(
 /// Gives each Service of `decided` (the decision's
 /// [`rollout_core::Decision::services`]) its selector, patching only a
 /// Service whose selector differs or that is not yet annotated as managed
-/// by the Rollout (Argo's `switchServiceSelector`).
+/// by the Rollout (Argo's `switchServiceSelector`). Unlike Argo, which
+/// records `SwitchService` for every such patch (also "from 'h' to 'h'"
+/// when it only adds the annotation), the event is the engine's and is
+/// recorded only when the selector changes.
 pub(super) async fn apply_blue_green(
     ctx: &Context,
     rollout: &Rollout,
