@@ -96,14 +96,77 @@ struct RequestLabels {
     pod_template_hash: String,
 }
 
+/// Request metrics in Prometheus' text format: the counter
+/// `rollgate_backend_requests_total` and the histogram
+/// `rollgate_backend_request_duration_seconds`, labelled by `code`,
+/// `version` and `pod_template_hash`. Clones share their counts, so the
+/// backends given one [`Metrics`] are counted together (one series per
+/// version, hash and code, however many pods serve it).
+#[derive(Clone)]
+pub struct Metrics {
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RequestLabels, Histogram>,
+    registry: Arc<Registry>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([0.005, 0.01, 0.02, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])
+        });
+        registry.register(
+            "rollgate_backend_requests",
+            "Requests answered, by status code",
+            requests.clone(),
+        );
+        registry.register(
+            "rollgate_backend_request_duration_seconds",
+            "Time from a request to its answer",
+            latency.clone(),
+        );
+        Self {
+            requests,
+            latency,
+            registry: Arc::new(registry),
+        }
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// Everything counted so far, in Prometheus' text format (OpenMetrics
+    /// text, ending in `# EOF`).
+    ///
+    /// ```
+    /// let text = rollgate_dataplane::backend::Metrics::default().encode();
+    /// assert!(text.ends_with("# EOF\n"), "{text}");
+    /// ```
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+
+    fn count(&self, labels: &RequestLabels, seconds: f64) {
+        self.requests.get_or_create(labels).inc();
+        self.latency.get_or_create(labels).observe(seconds);
+    }
+}
+
 /// What one backend serves: who it is, how it behaves, what it counted.
 struct Served {
     version: String,
     pod_template_hash: String,
     behaviours: Behaviours,
-    requests: Family<RequestLabels, Counter>,
-    latency: Family<RequestLabels, Histogram>,
-    registry: Registry,
+    metrics: Metrics,
     /// Decides which requests fail.
     dice: std::sync::Mutex<SmallRng>,
 }
@@ -141,6 +204,21 @@ impl Backend {
         identity: Identity,
         behaviours: Behaviours,
     ) -> Result<Self, Error> {
+        Self::start_counted(address, identity, behaviours, Metrics::default()).await
+    }
+
+    /// [`Backend::start`], counting into `metrics` (which `/metrics`
+    /// serves), shared with other backends.
+    ///
+    /// # Errors
+    ///
+    /// As [`Backend::start`].
+    pub async fn start_counted(
+        address: SocketAddr,
+        identity: Identity,
+        behaviours: Behaviours,
+        metrics: Metrics,
+    ) -> Result<Self, Error> {
         if !address.ip().is_loopback() {
             return Err(Error::NotLoopback(address.to_string()));
         }
@@ -151,33 +229,16 @@ impl Backend {
         let address = listener
             .local_addr()
             .map_err(|source| Error::Listen { address, source })?;
-        let mut registry = Registry::default();
-        let requests = Family::<RequestLabels, Counter>::default();
-        let latency = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])
-        });
-        registry.register(
-            "rollgate_backend_requests",
-            "Requests answered, by status code",
-            requests.clone(),
-        );
-        registry.register(
-            "rollgate_backend_request_duration_seconds",
-            "Time from a request to its answer",
-            latency.clone(),
-        );
         let served = Arc::new(Served {
             version: identity.version,
             pod_template_hash: identity.pod_template_hash,
             behaviours,
-            requests,
-            latency,
-            registry,
+            metrics,
             dice: std::sync::Mutex::new(SmallRng::seed_from_u64(seed(address))),
         });
         let app = Router::new()
             .route("/", get(answer))
-            .route("/metrics", get(metrics))
+            .route("/metrics", get(metrics_page))
             .with_state(served);
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -214,20 +275,14 @@ async fn answer(State(served): State<Arc<Served>>) -> (StatusCode, String) {
         version: served.version.clone(),
         pod_template_hash: served.pod_template_hash.clone(),
     };
-    served.requests.get_or_create(&labels).inc();
     served
-        .latency
-        .get_or_create(&labels)
-        .observe(started.elapsed().as_secs_f64());
+        .metrics
+        .count(&labels, started.elapsed().as_secs_f64());
     (code, format!("{}\n", served.version))
 }
 
-async fn metrics(State(served): State<Arc<Served>>) -> (StatusCode, String) {
-    let mut text = String::new();
-    match prometheus_client::encoding::text::encode(&mut text, &served.registry) {
-        Ok(()) => (StatusCode::OK, text),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
+async fn metrics_page(State(served): State<Arc<Served>>) -> String {
+    served.metrics.encode()
 }
 
 /// A seed that differs between backends and runs.

@@ -7,8 +7,9 @@ use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use crate::load::{Load, Tally};
+use crate::load::Load;
 use crate::runner::PodRunner;
+use crate::tally::Tally;
 use crate::traefik::{self, Traefik};
 use crate::{Behaviours, Error};
 
@@ -48,7 +49,7 @@ impl DataPlane {
         let server = config.cluster_url.to_string();
         let traefik = Traefik::start(namespace, server.trim_end_matches('/')).await?;
         let behaviours = Behaviours::default();
-        let runner = PodRunner::start(client.clone(), namespace, behaviours.clone());
+        let runner = PodRunner::start(client.clone(), namespace, behaviours.clone())?;
         let gvk = |kind| GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", kind);
         apply(
             Api::all_with(client.clone(), &ApiResource::from_gvk(&gvk("GatewayClass"))),

@@ -10,7 +10,10 @@
 //! - [`backend`]: one pod's backend, answering with its version (the image
 //!   tag), failing and delaying as its version's [`Behaviour`] says, with
 //!   Prometheus metrics.
-//! - [`load`]: a bounded load generator and the split it measures.
+//! - [`load`]: a bounded load generator; [`tally`]: what it saw, as a
+//!   whole or per window of time.
+//! - [`measure`]: what the scenarios read from Traefik's configuration
+//!   (weights, servers, loopback upstreams) and wait for.
 //! - [`DataPlane`]: the three together for one namespace, with the
 //!   GatewayClass and Gateway that put Traefik in front of its routes.
 //!
@@ -22,13 +25,16 @@ pub mod backend;
 mod dataplane;
 mod http;
 pub mod load;
+pub mod measure;
 pub mod runner;
+pub mod tally;
 pub mod traefik;
 
 pub use backend::{Behaviour, Behaviours};
 pub use dataplane::{DataPlane, GATEWAY_CLASS};
-pub use load::{Load, Tally};
+pub use load::Load;
 pub use runner::PodRunner;
+pub use tally::{Record, Tally};
 pub use traefik::Traefik;
 
 /// What can go wrong in the data plane.

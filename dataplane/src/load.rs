@@ -1,16 +1,17 @@
-//! A bounded load generator and the split it measures: a fixed number of
-//! requests, over a few kept-alive connections, to a loopback address only,
-//! stopping by itself when they are sent or when its time is up, whichever
-//! comes first. Each answer's body names the version that served it.
+//! A bounded load generator: a fixed number of requests, over a few
+//! kept-alive connections, to a loopback address only, stopping by itself
+//! when they are sent or when its time is up, whichever comes first (or
+//! when told to). Each answer's body names the version that served it;
+//! [`crate::tally`] counts what was seen.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::Error;
 use crate::http::Connection;
+use crate::tally::{Outcome, Record, Tally};
 
 /// What to send.
 #[derive(Debug, Clone)]
@@ -27,11 +28,15 @@ pub struct Load {
     pub connections: usize,
     /// When to stop even if not every request was sent.
     pub time_limit: Duration,
+    /// The least time from one request of a connection to its next
+    /// (`Duration::ZERO`: back to back). With `connections` connections,
+    /// at most `connections / pace` requests a second.
+    pub pace: Duration,
 }
 
 impl Load {
-    /// `requests` requests of `GET /` to `target` over 4 connections, for
-    /// at most 60 s.
+    /// `requests` requests of `GET /` to `target` over 4 connections, back
+    /// to back, for at most 60 s.
     pub fn new(target: SocketAddr, requests: usize) -> Self {
         Self {
             target,
@@ -40,7 +45,36 @@ impl Load {
             requests,
             connections: 4,
             time_limit: Duration::from_secs(60),
+            pace: Duration::ZERO,
         }
+    }
+
+    /// A steady background load on `target`: `per_second` requests a
+    /// second over 4 connections, for `time_limit` at most (and so at most
+    /// `per_second × time_limit` requests).
+    pub fn steady(target: SocketAddr, per_second: u32, time_limit: Duration) -> Self {
+        let connections = 4;
+        let per_second = per_second.max(1);
+        let requests = usize::try_from(u64::from(per_second) * time_limit.as_secs().max(1))
+            .unwrap_or(usize::MAX);
+        Self {
+            pace: Duration::from_secs(connections) / per_second,
+            connections: 4,
+            ..Self::new(target, requests).within(time_limit)
+        }
+    }
+
+    /// This load with a time limit of `time_limit`.
+    #[must_use]
+    pub fn within(self, time_limit: Duration) -> Self {
+        Self { time_limit, ..self }
+    }
+
+    /// This load with `name: value` on every request.
+    #[must_use]
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
     }
 
     /// Sends the load and counts the answers.
@@ -50,126 +84,110 @@ impl Load {
     /// [`Error::NotLoopback`] when the target is outside 127.0.0.0/8
     /// (nothing is sent).
     pub async fn run(&self) -> Result<Tally, Error> {
+        Ok(self.start()?.finish().await.tally())
+    }
+
+    /// Starts sending in the background; [`Running::stop`] ends it early,
+    /// [`Running::finish`] waits for its end.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotLoopback`] when the target is outside 127.0.0.0/8
+    /// (nothing is sent).
+    pub fn start(&self) -> Result<Running, Error> {
         if !self.target.ip().is_loopback() {
             return Err(Error::NotLoopback(self.target.to_string()));
         }
         let tickets = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
         let deadline = Instant::now() + self.time_limit;
-        let started = Instant::now();
-        let mut workers = Vec::new();
-        for _ in 0..self.connections.max(1) {
-            let load = self.clone();
-            let tickets = Arc::clone(&tickets);
-            workers.push(tokio::spawn(async move {
-                load.worker(&tickets, deadline).await
-            }));
-        }
-        let mut tally = Tally::default();
-        for worker in workers {
-            if let Ok(part) = worker.await {
-                tally.merge(part);
-            }
-        }
-        tally.elapsed = started.elapsed();
-        Ok(tally)
+        let workers = (0..self.connections.max(1))
+            .map(|_| {
+                let load = self.clone();
+                let tickets = Arc::clone(&tickets);
+                let stop = Arc::clone(&stop);
+                tokio::spawn(async move { load.worker(&tickets, &stop, deadline).await })
+            })
+            .collect();
+        Ok(Running {
+            stop,
+            workers,
+            started: Instant::now(),
+        })
     }
 
-    async fn worker(&self, tickets: &AtomicUsize, deadline: Instant) -> Tally {
+    async fn worker(
+        &self,
+        tickets: &AtomicUsize,
+        stop: &AtomicBool,
+        deadline: Instant,
+    ) -> Vec<Outcome> {
         let headers: Vec<(&str, &str)> = self
             .headers
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
-        let mut tally = Tally::default();
+        let mut outcomes = Vec::new();
         let mut connection: Option<Connection> = None;
-        while Instant::now() < deadline && tickets.fetch_add(1, Ordering::Relaxed) < self.requests {
+        let mut next = Instant::now();
+        while Instant::now() < deadline
+            && !stop.load(Ordering::Relaxed)
+            && tickets.fetch_add(1, Ordering::Relaxed) < self.requests
+        {
+            if !self.pace.is_zero() {
+                tokio::time::sleep_until(next.into()).await;
+                next = Instant::now() + self.pace;
+            }
+            let at = SystemTime::now();
             if connection.is_none() {
                 connection = Connection::open(self.target).await.ok();
             }
             let Some(open) = connection.as_mut() else {
-                tally.failed += 1;
+                outcomes.push(Outcome { at, answer: None });
                 continue;
             };
             let remaining = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(remaining, open.get(&self.path, &headers)).await {
+            let answer = match tokio::time::timeout(remaining, open.get(&self.path, &headers)).await
+            {
                 Ok(Ok((code, body))) => {
-                    let version = String::from_utf8_lossy(&body).trim().to_owned();
-                    *tally.answers.entry((version, code)).or_default() += 1;
+                    Some((String::from_utf8_lossy(&body).trim().to_owned(), code))
                 }
                 _ => {
-                    tally.failed += 1;
                     connection = None;
+                    None
                 }
+            };
+            outcomes.push(Outcome { at, answer });
+        }
+        outcomes
+    }
+}
+
+/// A load being sent; its workers stop at its limits, or when told to.
+#[derive(Debug)]
+pub struct Running {
+    stop: Arc<AtomicBool>,
+    workers: Vec<tokio::task::JoinHandle<Vec<Outcome>>>,
+    started: Instant,
+}
+
+impl Running {
+    /// Stops sending (the requests in flight complete) and returns what
+    /// was seen.
+    pub async fn stop(self) -> Record {
+        self.stop.store(true, Ordering::Relaxed);
+        self.finish().await
+    }
+
+    /// Waits until the load has been sent (or its time is up) and returns
+    /// what was seen.
+    pub async fn finish(self) -> Record {
+        let mut outcomes = Vec::new();
+        for worker in self.workers {
+            if let Ok(part) = worker.await {
+                outcomes.extend(part);
             }
         }
-        tally
-    }
-}
-
-/// What a load saw.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Tally {
-    /// Answers by (version in the body, status code).
-    pub answers: BTreeMap<(String, u16), usize>,
-    /// Requests that got no answer (connection refused or reset, time up).
-    pub failed: usize,
-    /// How long the load ran.
-    pub elapsed: Duration,
-}
-
-impl Tally {
-    fn merge(&mut self, other: Self) {
-        for (key, n) in other.answers {
-            *self.answers.entry(key).or_default() += n;
-        }
-        self.failed += other.failed;
-    }
-
-    /// Requests answered, with any status.
-    pub fn answered(&self) -> usize {
-        self.answers.values().sum()
-    }
-
-    /// Requests answered by `version`, with any status.
-    pub fn by_version(&self, version: &str) -> usize {
-        self.answers
-            .iter()
-            .filter(|((v, _), _)| v == version)
-            .map(|(_, n)| n)
-            .sum()
-    }
-
-    /// The percentage of answered requests that `version` served (0 when
-    /// nothing was answered).
-    ///
-    /// ```
-    /// use rollgate_dataplane::Tally;
-    /// let mut tally = Tally::default();
-    /// tally.answers.insert(("1".into(), 200), 750);
-    /// tally.answers.insert(("2".into(), 200), 200);
-    /// tally.answers.insert(("2".into(), 500), 50);
-    /// assert_eq!(tally.share("2"), 25.0);
-    /// ```
-    pub fn share(&self, version: &str) -> f64 {
-        let answered = self.answered();
-        if answered == 0 {
-            return 0.0;
-        }
-        // Counts stay far below 2^52: exact as floating point.
-        #[allow(clippy::cast_precision_loss)]
-        let share = 100.0 * self.by_version(version) as f64 / answered as f64;
-        share
-    }
-
-    /// Requests that did not succeed: no answer, or an answer other than
-    /// 2xx.
-    pub fn unsuccessful(&self) -> usize {
-        self.failed
-            + self
-                .answers
-                .iter()
-                .filter(|((_, code), _)| !(200..300).contains(code))
-                .map(|(_, n)| n)
-                .sum::<usize>()
+        Record::new(outcomes, self.started.elapsed())
     }
 }

@@ -11,6 +11,10 @@
 //! address is also a valid domain name there, and Traefik dials each
 //! address as written, so it reaches the pod at its own address and port,
 //! never through a Service's cluster IP.
+//!
+//! Every backend of a runner counts into one [`Metrics`], served on
+//! [`PodRunner::metrics_address`]: the one target a Prometheus scrapes for
+//! the whole namespace, whose series outlive the pods that served them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -23,7 +27,8 @@ use kube::Client;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use crate::backend::{Backend, Behaviours, Identity, version_of};
+use crate::Error;
+use crate::backend::{Backend, Behaviours, Identity, Metrics, version_of};
 
 /// The `managed-by` label of the runner's EndpointSlices and its field manager.
 const MANAGER: &str = "rollgate-dataplane";
@@ -38,6 +43,8 @@ const DEFAULT_PORT: u16 = 8080;
 /// dropped.
 pub struct PodRunner {
     task: tokio::task::JoinHandle<()>,
+    metrics_task: tokio::task::JoinHandle<()>,
+    metrics_address: SocketAddr,
     problems: Arc<Mutex<Vec<String>>>,
 }
 
@@ -47,22 +54,39 @@ impl PodRunner {
     /// when none is declared), behaving as `behaviours` says for its
     /// version; each Service with a selector gets an EndpointSlice
     /// `<service>-loopback` listing the ready pods it selects whose backend
-    /// is up.
-    pub fn start(client: Client, namespace: &str, behaviours: Behaviours) -> Self {
+    /// is up. The backends' metrics are served on a free port of
+    /// 127.0.0.1 ([`PodRunner::metrics_address`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Listen`] when no loopback port can be bound for the
+    /// metrics.
+    pub fn start(client: Client, namespace: &str, behaviours: Behaviours) -> Result<Self, Error> {
+        let metrics = Metrics::default();
+        let (metrics_address, metrics_task) = serve_metrics(metrics.clone())?;
         let problems = Arc::new(Mutex::new(Vec::new()));
         let world = World {
             pods: Api::namespaced(client.clone(), namespace),
             services: Api::namespaced(client.clone(), namespace),
             slices: Api::namespaced(client, namespace),
             behaviours,
+            metrics,
             backends: HashMap::new(),
             published: HashMap::new(),
             problems: Arc::clone(&problems),
         };
-        Self {
+        Ok(Self {
             task: tokio::spawn(world.run()),
+            metrics_task,
+            metrics_address,
             problems,
-        }
+        })
+    }
+
+    /// Where every backend's metrics are served together (`/metrics`),
+    /// for Prometheus to scrape.
+    pub fn metrics_address(&self) -> SocketAddr {
+        self.metrics_address
     }
 
     /// What went wrong so far (a pod whose backend could not start, a
@@ -78,7 +102,32 @@ impl PodRunner {
 impl Drop for PodRunner {
     fn drop(&mut self) {
         self.task.abort();
+        self.metrics_task.abort();
     }
+}
+
+/// Serves `metrics` on `GET /metrics` at a free port of 127.0.0.1.
+fn serve_metrics(metrics: Metrics) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), Error> {
+    let wanted = SocketAddr::from(([127, 0, 0, 1], 0));
+    let listen = |source| Error::Listen {
+        address: wanted,
+        source,
+    };
+    let listener = std::net::TcpListener::bind(wanted).map_err(listen)?;
+    listener.set_nonblocking(true).map_err(listen)?;
+    let address = listener.local_addr().map_err(listen)?;
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(listen)?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let metrics = metrics.clone();
+            async move { metrics.encode() }
+        }),
+    );
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((address, task))
 }
 
 /// A running pod's backend, with what it was started for.
@@ -93,6 +142,7 @@ struct World {
     services: Api<Service>,
     slices: Api<EndpointSlice>,
     behaviours: Behaviours,
+    metrics: Metrics,
     /// Pod name to its backend.
     backends: HashMap<String, Running>,
     /// Service name to the slice last written for it.
@@ -145,7 +195,14 @@ impl World {
                 continue;
             }
             let identity = identity(pod);
-            match Backend::start(*address, identity, self.behaviours.clone()).await {
+            match Backend::start_counted(
+                *address,
+                identity,
+                self.behaviours.clone(),
+                self.metrics.clone(),
+            )
+            .await
+            {
                 Ok(backend) => {
                     self.backends.insert(
                         name.clone(),
@@ -270,6 +327,9 @@ fn ready(pod: &Pod) -> bool {
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
+/// Who `pod` is: its version, and its ReplicaSet's hash (Argo's
+/// `rollouts-pod-template-hash` label, else a Deployment's
+/// `pod-template-hash`).
 fn identity(pod: &Pod) -> Identity {
     let image = pod
         .spec
@@ -283,7 +343,10 @@ fn identity(pod: &Pod) -> Identity {
             .metadata
             .labels
             .as_ref()
-            .and_then(|l| l.get("pod-template-hash"))
+            .and_then(|l| {
+                l.get("rollouts-pod-template-hash")
+                    .or_else(|| l.get("pod-template-hash"))
+            })
             .cloned()
             .unwrap_or_default(),
     }

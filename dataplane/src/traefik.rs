@@ -213,26 +213,6 @@ pub fn upstream_ip(upstream: &str) -> Option<IpAddr> {
         .ok()
 }
 
-/// The weights of the HTTP service `weighted` in `rawdata`: the name of
-/// each service it splits over (as Traefik names the Gateway API backend
-/// references, `<namespace>-<service>-<port>` followed by a suffix) and its
-/// weight.
-pub fn weights(rawdata: &Value) -> Vec<(String, i64)> {
-    rawdata["services"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter_map(|(_, s)| s["weighted"]["services"].as_array())
-        .flatten()
-        .map(|s| {
-            (
-                s["name"].as_str().unwrap_or_default().to_owned(),
-                s["weight"].as_i64().unwrap_or(1),
-            )
-        })
-        .collect()
-}
-
 fn setting(name: &str) -> Result<String, Error> {
     std::env::var(name).map_err(|_| Error::Setting(name.to_owned()))
 }
