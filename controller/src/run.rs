@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Error;
 use crate::analysis;
-use crate::cache::{Cache, lean, unpack, unpack_or_warn};
+use crate::cache::{Cache, unpack, unpack_or_warn};
 use crate::measure;
 use crate::metrics::Metrics;
 use crate::reconcile::filled;
@@ -115,19 +115,16 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
     let (store, writer) = reflector::store();
     let replica_set_events = watcher(replica_sets, watcher::Config::default())
         .default_backoff()
-        .modify(lean)
         .reflect(writer)
         .touched_objects();
     let (service_store, service_writer) = reflector::store();
     let service_events = watcher(services, watcher::Config::default())
         .default_backoff()
-        .modify(lean)
         .reflect(service_writer)
         .touched_objects();
     let (deployment_store, deployment_writer) = reflector::store();
     let deployment_events = watcher(deployments, watcher::Config::default())
         .default_backoff()
-        .modify(lean)
         .reflect(deployment_writer)
         .touched_objects();
     let selector = instance_selector(settings.instance_id.as_deref());
@@ -162,7 +159,6 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
     let rollout_reader = rollout_writer.as_reader();
     let rollout_events = watcher(rollouts, watcher::Config::default().labels(&selector))
         .default_backoff()
-        .modify(lean)
         .reflect(rollout_writer)
         .applied_objects();
     let controller = Controller::for_stream_with(rollout_events, rollout_reader, resource);
@@ -184,7 +180,8 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         )
         .owns_stream(replica_set_events)
         .watches_stream(service_events, move |svc: Packed<Service>| {
-            managing_rollout(svc.meta(), &owner)
+            // The managed-by annotation is packed: a changed Service is unpacked.
+            unpack_or_warn(&svc).and_then(|svc| managing_rollout(&svc.metadata, &owner))
         })
         .watches_stream(deployment_events, move |d: Packed<Deployment>| {
             rollouts_referencing_deployment(d.meta(), &deployment_referencing, &deployment_owner)
@@ -276,7 +273,7 @@ fn rollouts_referencing_deployment(
         .state()
         .iter()
         .filter(|r| r.meta().namespace.as_deref() == Some(namespace))
-        .filter_map(unpack_or_warn)
+        .filter_map(|r| unpack_or_warn(r))
         .filter(|r| {
             let reference = &r.data["spec"]["workloadRef"];
             reference["kind"] == "Deployment" && reference["name"] == name
@@ -353,7 +350,6 @@ fn analysis_watches(
         let store = writer.as_reader();
         let events = watcher(api(&resource, namespaced), config)
             .default_backoff()
-            .modify(lean)
             .reflect(writer)
             .touched_objects();
         (store, events)

@@ -18,6 +18,7 @@ use rollout_core::{Rollout, RolloutStatus};
 use router_kube::CompressedJson;
 use serde_json::{Value, json};
 
+use super::written::Written;
 use super::{rollout_resource, status};
 use crate::Error;
 use crate::cache::Cache;
@@ -47,8 +48,8 @@ pub struct Context {
     /// Defaulted, comparable templates by (namespace, hash), compressed
     /// (one per Rollout being updated; parsed, each would cost several KiB).
     defaulted: Mutex<HashMap<(String, String), CompressedJson>>,
-    /// The resourceVersion of our last write to each object, by (kind, namespace, name).
-    written: Mutex<HashMap<(&'static str, String, String), u64>>,
+    /// Our last writes the caches have not caught up with yet.
+    written: Written,
 }
 
 impl Context {
@@ -73,7 +74,7 @@ impl Context {
             analysis,
             traffic_failures: Mutex::default(),
             defaulted: Mutex::default(),
-            written: Mutex::default(),
+            written: Written::default(),
         }
     }
 
@@ -130,6 +131,7 @@ impl Context {
         }
     }
 
+    /// Remembers our write of `kind` `namespace/name`, answered with `version`.
     pub(super) fn wrote(
         &self,
         kind: &'static str,
@@ -137,12 +139,11 @@ impl Context {
         name: &str,
         version: Option<&str>,
     ) {
-        if let (Ok(mut w), Some(v)) = (self.written.lock(), version.and_then(|v| v.parse().ok())) {
-            w.insert((kind, namespace.to_owned(), name.to_owned()), v);
-        }
+        self.written.record(kind, namespace, name, version);
     }
 
-    /// Whether the cached `version` of an object is older than our last write to it.
+    /// Whether the cached `version` of an object is older than our last
+    /// write to it ([`Written::stale`]).
     pub(super) fn stale(
         &self,
         kind: &'static str,
@@ -150,17 +151,7 @@ impl Context {
         name: &str,
         version: Option<&str>,
     ) -> bool {
-        let Some(cached) = version.and_then(|v| v.parse::<u64>().ok()) else {
-            return false;
-        };
-        self.written
-            .lock()
-            .ok()
-            .and_then(|w| {
-                w.get(&(kind, namespace.to_owned(), name.to_owned()))
-                    .copied()
-            })
-            .is_some_and(|written| cached < written)
+        self.written.stale(kind, namespace, name, version)
     }
 }
 

@@ -61,6 +61,7 @@ mod services;
 pub mod status;
 pub mod traffic;
 pub mod workload_ref;
+mod written;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
