@@ -115,9 +115,6 @@ fn unsupported(rollout: &Rollout) -> Option<FieldError> {
     }
     for (i, step) in canary.steps.iter().enumerate() {
         let at = |field: &str| format!("{base}.steps[{i}].{field}");
-        if step.experiment().is_some() {
-            return not_yet(at("experiment"), "an experiment step");
-        }
         if step.plugin().is_some() {
             return not_yet(at("plugin"), "a step plugin");
         }
@@ -192,6 +189,13 @@ mod tests {
             unsupported_path(routed, json!({})),
             "spec.strategy.canary.trafficRouting.traefik"
         );
+    }
+
+    #[test]
+    fn experiment_steps_run() {
+        let canary = json!({"steps": [{"setWeight": 20},
+            {"experiment": {"templates": [{"name": "c", "specRef": "canary"}]}}]});
+        assert_eq!(check(&rollout(canary, json!({}))), Gate::Run);
     }
 
     #[test]
