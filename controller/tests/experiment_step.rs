@@ -263,7 +263,9 @@ async fn the_experiment_is_created_as_argo_creates_it_and_its_phase_drives_the_s
 
     // The same Rollout under Argo's controller creates the same Experiment.
     let ours = comparable(&created, &canary, &stable, &cluster.namespace);
+    assert_eq!(ours["metadata"]["name"], "web-CANARY-2-1");
     if let Some(argos) = argos_experiment().await {
+        assert_eq!(argos["metadata"]["name"], "web-CANARY-2-1");
         let mut differ = Vec::new();
         differences(&ours, &argos, "", &mut differ);
         assert!(
