@@ -90,7 +90,7 @@ impl Glance {
             ),
             pods: rs
                 .map(|rs| {
-                    let ready = rs.pods.iter().filter(|p| p.running).count();
+                    let ready = rs.pods.iter().filter(|p| p.status == "Running").count();
                     (rs.name.clone(), rs.pods.len(), ready)
                 })
                 .collect(),
@@ -106,7 +106,7 @@ fn pods_line(info: &RolloutInfo) -> String {
         .flat_map(|r| &r.replica_sets)
         .filter(|rs| !rs.pods.is_empty() || !rs.tags.is_empty())
         .map(|rs| {
-            let ready = rs.pods.iter().filter(|p| p.running).count();
+            let ready = rs.pods.iter().filter(|p| p.status == "Running").count();
             let role = rs.tags.first().copied().unwrap_or("old");
             if rs.pods.is_empty() {
                 format!("{role} scaled down")

@@ -3,6 +3,7 @@
 mod demo;
 mod findings;
 mod lint;
+mod live;
 mod load;
 mod plan;
 mod plan_text;
@@ -14,10 +15,14 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
-/// Check Argo Rollouts manifests, plan their canaries, watch one run.
+/// Check Argo Rollouts manifests, plan their canaries, watch and operate
+/// live Rollouts.
 ///
-/// Rollgate is progressive delivery for Kubernetes. These commands read
-/// Rollouts from YAML files and need no cluster.
+/// Rollgate is progressive delivery for Kubernetes. `plan`, `lint` and
+/// `demo` read Rollouts from YAML files and need no cluster; `get`, `list`,
+/// `status`, `promote`, `abort`, `retry`, `pause`, `resume`, `restart`,
+/// `set image` and `undo` work on a cluster, as `kubectl argo rollouts`
+/// does, under Argo's controller or rollgate-controller.
 #[derive(Debug, Parser)]
 #[command(name = "rollgate", version)]
 struct Cli {
@@ -70,6 +75,8 @@ enum Command {
         #[arg(long)]
         fast: bool,
     },
+    #[command(flatten)]
+    Live(live::LiveCommand),
     /// Print a shell completion script.
     ///
     /// For example `rollgate completions bash >
@@ -129,6 +136,7 @@ fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             demo::command(file.as_deref(), fast, out)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Live(command) => Ok(live::run(command, out)?),
         Command::Completions { shell } => {
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "rollgate", &mut buf);

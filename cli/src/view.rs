@@ -5,7 +5,8 @@
 //!
 //! [`RolloutInfo::of`] gathers what the view shows from a [`Sim`] and a
 //! [`Ledger`] (creation times and images, which the simulator does not
-//! keep), following the rules of kubectl-argo-rollouts' `info` package;
+//! keep), following the rules of kubectl-argo-rollouts' `info` package
+//! (`crate::live::info` gathers it from a live cluster);
 //! [`RolloutInfo::render`] draws it. Column widths come from the content, so
 //! a long name never runs into the next column.
 
@@ -19,7 +20,7 @@ use rollout_core::sim::{Sim, SimReplicaSet};
 use rollout_core::{AnalysisPhase, Phase, Time, steps};
 use serde_json::Value;
 
-pub(crate) use table::{colour_wanted, human_duration};
+pub(crate) use table::{Table, Text, colour_wanted, human_duration};
 
 // ----- what the simulator does not keep -----------------------------------------
 
@@ -91,6 +92,8 @@ fn template_images(template: Option<&Value>) -> Vec<String> {
 pub(crate) struct RolloutInfo {
     pub(crate) name: String,
     pub(crate) namespace: String,
+    /// `Canary` or `BlueGreen`: a blue-green view has no step or weights.
+    pub(crate) strategy: &'static str,
     /// The phase, `None` before the first reconcile.
     pub(crate) phase: Option<Phase>,
     pub(crate) message: Option<String>,
@@ -122,7 +125,7 @@ pub(crate) struct ReplicaSetInfo {
     /// `Healthy`, `Progressing` or `ScaledDown`.
     pub(crate) status: &'static str,
     pub(crate) age: Duration,
-    /// `stable`, `canary`.
+    /// `stable`, `canary` (`active`, `preview` for blue-green).
     pub(crate) tags: Vec<&'static str>,
     /// Time left before a delayed scale-down, or `passed`.
     pub(crate) delay: Option<String>,
@@ -133,9 +136,13 @@ pub(crate) struct ReplicaSetInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PodInfo {
     pub(crate) name: String,
-    /// Whether it is available (`Running`) or still starting (`Pending`).
-    pub(crate) running: bool,
+    /// As kubectl shows it: `Running`, `Pending`, `ContainerCreating`,
+    /// `Terminating`, a waiting or terminated container's reason...
+    pub(crate) status: String,
+    /// Containers ready, of `containers`.
+    pub(crate) ready: usize,
     pub(crate) containers: usize,
+    pub(crate) restarts: u32,
     pub(crate) age: Duration,
 }
 
@@ -145,6 +152,9 @@ pub(crate) struct AnalysisRunInfo {
     pub(crate) name: String,
     pub(crate) phase: AnalysisPhase,
     pub(crate) age: Duration,
+    /// Measurements summed over the metrics: successful, failed,
+    /// inconclusive, error.
+    pub(crate) counts: [u64; 4],
 }
 
 impl RolloutInfo {
@@ -231,11 +241,16 @@ impl RolloutInfo {
                 .pods
                 .iter()
                 .enumerate()
-                .map(|(i, ready_at)| PodInfo {
-                    name: format!("{name}-{}", pod_suffix(&rs.hash, i)),
-                    running: *ready_at <= now,
-                    containers,
-                    age: (now + sim.pod_ready_after).saturating_since(*ready_at),
+                .map(|(i, ready_at)| {
+                    let running = *ready_at <= now;
+                    PodInfo {
+                        name: format!("{name}-{}", pod_suffix(&rs.hash, i)),
+                        status: if running { "Running" } else { "Pending" }.to_owned(),
+                        ready: if running { containers } else { 0 },
+                        containers,
+                        restarts: 0,
+                        age: (now + sim.pod_ready_after).saturating_since(*ready_at),
+                    }
                 })
                 .collect();
             pods.sort_by(|a, b| b.age.cmp(&a.age).then_with(|| a.name.cmp(&b.name)));
@@ -276,6 +291,7 @@ impl RolloutInfo {
                     name: run.name.clone(),
                     phase: run.phase(now),
                     age: now.saturating_since(created),
+                    counts: [0; 4],
                 });
         }
         let mut revisions: Vec<RevisionInfo> = by_revision.into_values().rev().collect();
@@ -288,6 +304,7 @@ impl RolloutInfo {
 
         Self {
             name: r.metadata.name.clone(),
+            strategy: "Canary",
             namespace: r
                 .metadata
                 .namespace
@@ -317,7 +334,10 @@ impl RolloutInfo {
     }
 }
 
-fn revision_entry(map: &mut BTreeMap<u64, RevisionInfo>, revision: u64) -> &mut RevisionInfo {
+pub(crate) fn revision_entry(
+    map: &mut BTreeMap<u64, RevisionInfo>,
+    revision: u64,
+) -> &mut RevisionInfo {
     map.entry(revision).or_insert_with(|| RevisionInfo {
         revision,
         replica_sets: Vec::new(),
@@ -403,7 +423,7 @@ mod tests {
         let canary = &new.replica_sets[0];
         assert_eq!(canary.tags, ["canary"]);
         assert_eq!(canary.pods.len(), 1);
-        assert!(canary.pods[0].running);
+        assert_eq!(canary.pods[0].status, "Running");
         assert_eq!(canary.pods[0].containers, 2);
         // The canary and its pod were created when the update began, the
         // stable ReplicaSet at the first deploy.

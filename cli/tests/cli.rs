@@ -514,7 +514,48 @@ fn version_help_and_completions() {
         assert!(script.contains("rollgate"), "{shell}");
         assert!(script.contains("completions"), "{shell}: {script}");
         assert!(script.contains("strict"), "{shell}");
+        for live in [
+            "promote",
+            "abort",
+            "retry",
+            "pause",
+            "resume",
+            "restart",
+            "undo",
+            "status",
+            "to-revision",
+            "kubeconfig",
+            "all-namespaces",
+        ] {
+            assert!(script.contains(live), "{shell}: {live}");
+        }
     }
+}
+
+#[test]
+fn live_arguments_are_checked_before_any_connection() {
+    // A kubeconfig that does not exist: the argument errors come first.
+    let out = rollgate(&[
+        "status",
+        "web",
+        "--timeout",
+        "soon",
+        "--kubeconfig",
+        "/nonexistent",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("expected a duration such as 30s, 5m or 1h, found \"soon\""),
+        "{stderr}"
+    );
+    let out = rollgate(&["get", "rollout", "web", "--kubeconfig", "/nonexistent"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("error: kubeconfig: reading /nonexistent"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! The Services of a canary: their `rollouts-pod-template-hash` selector
 //! follows the ReplicaSets, as Argo's `reconcilePingAndPongService`,
-//! `reconcileStableAndCanaryService` and `ensureSVCTargets` do.
+//! `reconcileStableAndCanaryService` and `ensureSVCTargets` do. The active
+//! and preview Services of a blue-green Rollout are validated the same way;
+//! the engine decides their selectors ([`rollout_core::Decision::services`])
+//! and [`select`] writes them as Argo's `switchServiceSelector` does.
 //!
 //! - `stableService` selects the stable ReplicaSet; `canaryService` the
 //!   current one, or the stable one after an abort (no traffic routing).
@@ -38,13 +41,18 @@ pub enum Role {
     /// `pingPong.pingService` or `pingPong.pongService`: the roles alternate
     /// (see [`rollout_core::pingpong`]).
     PingPong,
+    /// `blueGreen.activeService`.
+    Active,
+    /// `blueGreen.previewService`.
+    Preview,
 }
 
 /// A Service the Rollout names, and the field that names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reference<'a> {
     /// `spec.strategy.canary.stableService`, `...canaryService`,
-    /// `...pingPong.pingService` or `...pingPong.pongService`.
+    /// `...pingPong.pingService`, `...pingPong.pongService`,
+    /// `spec.strategy.blueGreen.activeService` or `...previewService`.
     pub field: &'static str,
     /// The Service's name.
     pub name: &'a str,
@@ -52,11 +60,31 @@ pub struct Reference<'a> {
     pub role: Role,
 }
 
-/// The Services a canary Rollout names, in Argo's order: stable, canary,
-/// ping, pong.
+/// The Services a Rollout names, in Argo's order: stable, canary, ping,
+/// pong; for blue-green, active and preview.
 pub fn references(rollout: &Rollout) -> Vec<Reference<'_>> {
     let Some(canary) = rollout.canary() else {
-        return Vec::new();
+        let Some(bg) = rollout.blue_green() else {
+            return Vec::new();
+        };
+        return [
+            (
+                "spec.strategy.blueGreen.activeService",
+                Some(bg.active_service.as_str()),
+                Role::Active,
+            ),
+            (
+                "spec.strategy.blueGreen.previewService",
+                bg.preview_service.as_deref(),
+                Role::Preview,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(field, name, role)| {
+            let name = name.filter(|n| !n.is_empty())?;
+            Some(Reference { field, name, role })
+        })
+        .collect();
     };
     let ping_pong = canary.ping_pong.as_ref();
     [
@@ -172,6 +200,49 @@ fn hash_of(rs: &ReplicaSet) -> Option<&str> {
         .map(String::as_str)
 }
 
+/// The pod template hash `service`'s selector carries, if any.
+pub fn selected_hash(service: &Service) -> Option<&str> {
+    service
+        .spec
+        .as_ref()?
+        .selector
+        .as_ref()?
+        .get(POD_TEMPLATE_HASH_LABEL)
+        .map(String::as_str)
+}
+
+/// Argo's `switchServiceSelector`, for a selector the engine decided: the
+/// merge patch that makes `service` select `hash` and, when it is not
+/// managed by a Rollout yet, annotates it as the Rollout's; with the hash
+/// it selected before (empty if none). `None` when it already selects
+/// `hash` and carries the annotation: an unchanged Service costs no request.
+///
+/// ```
+/// use rollgate_controller::service::{select, MANAGED_BY_ANNOTATION};
+/// let rollout = rollout_core::Rollout::from_value(serde_json::json!({
+///     "metadata": {"name": "web"},
+///     "spec": {"strategy": {"blueGreen": {"activeService": "web"}}}}), "web").unwrap();
+/// let service = serde_json::from_value(serde_json::json!({
+///     "metadata": {"name": "web", "annotations": {MANAGED_BY_ANNOTATION: "web"}},
+///     "spec": {"selector": {"app": "web", "rollouts-pod-template-hash": "old"}}})).unwrap();
+/// assert_eq!(select(&rollout, &service, "old"), None);
+/// let (patch, before) = select(&rollout, &service, "new").unwrap();
+/// assert_eq!(before, "old");
+/// assert_eq!(patch, serde_json::json!({"spec": {"selector": {"rollouts-pod-template-hash": "new"}}}));
+/// ```
+pub fn select(rollout: &Rollout, service: &Service, hash: &str) -> Option<(Value, String)> {
+    let current = selected_hash(service).unwrap_or_default().to_owned();
+    let managed = managed_by(service).is_some();
+    if current == hash && managed {
+        return None;
+    }
+    let mut patch = json!({"spec": {"selector": {POD_TEMPLATE_HASH_LABEL: hash}}});
+    if !managed {
+        patch["metadata"] = json!({"annotations": {MANAGED_BY_ANNOTATION: rollout.metadata.name}});
+    }
+    Some((patch, current))
+}
+
 /// Whether a selector switch waits for the ReplicaSet's pods (Argo's
 /// `checkRsAvailability`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,13 +264,7 @@ pub fn switch(
     availability: Availability,
 ) -> Option<(Value, String)> {
     let desired = hash_of(rs)?;
-    let current = service
-        .spec
-        .as_ref()
-        .and_then(|s| s.selector.as_ref())
-        .and_then(|s| s.get(POD_TEMPLATE_HASH_LABEL))
-        .cloned()
-        .unwrap_or_default();
+    let current = selected_hash(service).unwrap_or_default().to_owned();
     if current == desired {
         return None;
     }
@@ -339,6 +404,47 @@ mod tests {
             patch,
             json!({"spec": {"selector": {POD_TEMPLATE_HASH_LABEL: "h2"}}})
         );
+    }
+
+    #[test]
+    fn blue_green_services_are_named_and_switched_as_argo_switches_them() {
+        let ro = Rollout::from_value(
+            json!({"metadata": {"name": "web"},
+                   "spec": {"template": {"metadata": {"labels": {"app": "web"}}},
+                            "strategy": {"blueGreen": {"activeService": "web",
+                                                       "previewService": "web-preview"}}}}),
+            "web",
+        )
+        .unwrap();
+        let refs = references(&ro);
+        assert_eq!(
+            refs.iter()
+                .map(|r| (r.field, r.name, r.role))
+                .collect::<Vec<_>>(),
+            [
+                ("spec.strategy.blueGreen.activeService", "web", Role::Active),
+                (
+                    "spec.strategy.blueGreen.previewService",
+                    "web-preview",
+                    Role::Preview
+                )
+            ]
+        );
+        assert_eq!(
+            validate(&ro, refs[1], None).unwrap().to_string(),
+            "spec.strategy.blueGreen.previewService: services \"web-preview\" not found"
+        );
+        // A Service not managed yet is annotated even when it selects the hash already.
+        let unmanaged = service(json!({"app": "web", POD_TEMPLATE_HASH_LABEL: "h1"}), None);
+        let (patch, before) = select(&ro, &unmanaged, "h1").unwrap();
+        assert_eq!(before, "h1");
+        assert_eq!(
+            patch,
+            json!({"spec": {"selector": {POD_TEMPLATE_HASH_LABEL: "h1"}},
+                   "metadata": {"annotations": {MANAGED_BY_ANNOTATION: "web"}}})
+        );
+        let fresh = service(json!({"app": "web"}), None);
+        assert_eq!(select(&ro, &fresh, "h1").unwrap().1, "");
     }
 
     fn ping_pong(status: Value) -> Rollout {

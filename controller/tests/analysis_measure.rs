@@ -9,75 +9,17 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, DynamicObject, ListParams};
 use rollgate_testkit::Cluster;
+use rollgate_testkit::web::Endpoint;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 use support::{
     Controller, cluster, condition, healthy, http_get, kubectl_argo_rollouts, rollout, wait_for,
 };
-
-/// A metric endpoint on 127.0.0.1: every request is answered with the
-/// current body, and its head (request line and headers) is kept.
-struct Endpoint {
-    address: String,
-    body: Arc<Mutex<String>>,
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-impl Endpoint {
-    async fn start(body: &str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = format!("http://{}", listener.local_addr().unwrap());
-        let body = Arc::new(Mutex::new(body.to_owned()));
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let (answer, heads) = (body.clone(), seen.clone());
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let (answer, heads) = (answer.clone(), heads.clone());
-                tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match stream.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    heads
-                        .lock()
-                        .unwrap()
-                        .push(String::from_utf8_lossy(&head).into_owned());
-                    let body = answer.lock().unwrap().clone();
-                    let reply = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = stream.write_all(reply.as_bytes()).await;
-                });
-            }
-        });
-        Self {
-            address,
-            body,
-            seen,
-        }
-    }
-
-    fn answer(&self, body: &str) {
-        *self.body.lock().unwrap() = body.to_owned();
-    }
-
-    fn requests(&self) -> Vec<String> {
-        self.seen.lock().unwrap().clone()
-    }
-}
 
 fn runs(cluster: &Cluster) -> Api<DynamicObject> {
     cluster.api("argoproj.io", "v1alpha1", "AnalysisRun")

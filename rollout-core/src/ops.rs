@@ -1,5 +1,6 @@
 //! What `kubectl argo rollouts promote|abort|retry|pause|restart` do to the object,
-//! as pure functions returning the merge patches to send.
+//! as pure functions returning the merge patches to send; `set image` and
+//! `undo`, which edit the pod template, are in [`set_image`] and [`undo`].
 //!
 //! Each operation returns a [`Patch`]: at most one JSON merge patch for
 //! `spec` (sent to the object) and one for `status` (sent to the status
@@ -20,6 +21,13 @@
 //! assert_eq!(patch.spec, None);
 //! assert_eq!(patch.status, Some(serde_json::json!({"pauseConditions": null})));
 //! ```
+
+mod template;
+
+pub use template::{
+    POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, RevisionTemplate, TemplateError, Undo, set_image,
+    undo,
+};
 
 use serde_json::{Value, json};
 

@@ -35,6 +35,7 @@ pub mod mock_api;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 mod rollgate;
+pub mod web;
 
 pub use binaries::workspace_binary;
 pub use rollgate::{RollgateController, kubectl_argo_rollouts};

@@ -18,12 +18,34 @@ fn rollout_icon(phase: Option<Phase>) -> &'static str {
     }
 }
 
-/// kubectl-argo-rollouts' icon for a ReplicaSet or pod status.
-fn object_icon(status: &str) -> &'static str {
+/// kubectl-argo-rollouts' icon for a ReplicaSet status.
+fn replica_set_icon(status: &str) -> &'static str {
     match status {
-        "Healthy" | "Running" => "✔",
-        "Progressing" | "Pending" => "◌",
+        "Healthy" => "✔",
+        "Progressing" => "◌",
+        "ReplicaFailure" => "✖",
         "ScaledDown" => "•",
+        _ => " ",
+    }
+}
+
+/// kubectl-argo-rollouts' icon for a pod status (kubectl's STATUS column).
+fn pod_icon(status: &str) -> &'static str {
+    if status.starts_with("Init:") {
+        return "◌";
+    }
+    if status.starts_with("Signal:") || status.starts_with("ExitCode:") {
+        return "✖";
+    }
+    if status.ends_with("Error") || status.starts_with("Err") {
+        return "⚠";
+    }
+    match status {
+        "Pending" | "Terminating" | "ContainerCreating" => "◌",
+        "Running" | "Completed" => "✔",
+        "Failed" | "InvalidImageName" | "CrashLoopBackOff" => "✖",
+        "ImagePullBackOff" | "RegistryUnavailable" => "⚠",
+        "Unknown" => "?",
         _ => " ",
     }
 }
@@ -63,16 +85,18 @@ impl RolloutInfo {
         if let Some(m) = &self.message {
             field(&mut out, "Message", &Text::plain(m));
         }
-        field(&mut out, "Strategy", &Text::plain("Canary"));
-        let step = self.step.clone().unwrap_or_default();
-        field(&mut out, "  Step", &Text::plain(step));
-        field(
-            &mut out,
-            "  SetWeight",
-            &Text::plain(self.set_weight.to_string()),
-        );
-        let actual = self.actual_weight.to_string();
-        field(&mut out, "  ActualWeight", &Text::plain(actual));
+        field(&mut out, "Strategy", &Text::plain(self.strategy));
+        if self.strategy == "Canary" {
+            let step = self.step.clone().unwrap_or_default();
+            field(&mut out, "  Step", &Text::plain(step));
+            field(
+                &mut out,
+                "  SetWeight",
+                &Text::plain(self.set_weight.to_string()),
+            );
+            let actual = self.actual_weight.to_string();
+            field(&mut out, "  ActualWeight", &Text::plain(actual));
+        }
         for (i, (image, tags)) in self.images.iter().enumerate() {
             let mut text = Text::plain(image);
             if !tags.is_empty() {
@@ -121,12 +145,21 @@ impl RolloutInfo {
             for (j, run) in rev.analysis_runs.iter().enumerate() {
                 let (prefix, _) = branches(rev.replica_sets.len() + j + 1 == total, &sub);
                 let phase = run.phase.as_str();
+                let mut info = Text::default();
+                let icons = ["✔", "✖", "?", "⚠"];
+                for (icon, n) in icons.iter().zip(run.counts).filter(|(_, n)| *n > 0) {
+                    let comma = if info.width() == 0 { "" } else { "," };
+                    info = info
+                        .and(comma, None)
+                        .and_word(icon)
+                        .and(format!(" {n}"), None);
+                }
                 t.row(vec![
                     Text::plain(format!("{prefix}α ")).and(&run.name, colour_of(phase)),
                     Text::plain("AnalysisRun"),
                     status_text(analysis_icon(run.phase), phase),
                     Text::plain(human_duration(run.age)),
-                    Text::default(),
+                    info,
                 ]);
             }
         }
@@ -164,23 +197,22 @@ fn replica_set_rows(t: &mut Table, rs: &ReplicaSetInfo, prefix: &str, sub: &str)
     t.row(vec![
         name,
         Text::plain("ReplicaSet"),
-        status_text(object_icon(rs.status), rs.status),
+        status_text(replica_set_icon(rs.status), rs.status),
         Text::plain(human_duration(rs.age)),
         info,
     ]);
     for (i, pod) in rs.pods.iter().enumerate() {
         let (prefix, _) = branches(i + 1 == rs.pods.len(), sub);
-        let (status, ready) = if pod.running {
-            ("Running", pod.containers)
-        } else {
-            ("Pending", 0)
-        };
+        let mut info = format!("ready:{}/{}", pod.ready, pod.containers);
+        if pod.restarts > 0 {
+            info.push_str(&format!(",restarts:{}", pod.restarts));
+        }
         t.row(vec![
             Text::plain(format!("{prefix}□ {}", pod.name)),
             Text::plain("Pod"),
-            status_text(object_icon(status), status),
+            status_text(pod_icon(&pod.status), &pod.status),
             Text::plain(human_duration(pod.age)),
-            Text::plain(format!("ready:{ready}/{}", pod.containers)),
+            Text::plain(info),
         ]);
     }
 }
@@ -195,8 +227,10 @@ mod tests {
     fn pod(name: &str, running: bool, age: u64) -> PodInfo {
         PodInfo {
             name: name.into(),
-            running,
+            status: if running { "Running" } else { "Pending" }.into(),
+            ready: if running { 2 } else { 0 },
             containers: 2,
+            restarts: 0,
             age: Duration::from_secs(age),
         }
     }
@@ -205,6 +239,7 @@ mod tests {
         RolloutInfo {
             name: "web".into(),
             namespace: "shop".into(),
+            strategy: "Canary",
             phase: Some(Phase::Paused),
             message: Some("CanaryPauseStep".into()),
             step: Some("1/3".into()),
@@ -231,6 +266,7 @@ mod tests {
                         name: "web-c-2".into(),
                         phase: AnalysisPhase::Running,
                         age: Duration::from_secs(20),
+                        counts: [0; 4],
                     }],
                 },
                 RevisionInfo {

@@ -10,7 +10,8 @@
 //!   passed), once;
 //! - when a current run's phase changes, Argo's event:
 //!   `AnalysisRun<Phase>`, `Step Analysis Run '<name>' Status New:
-//!   '<phase>' Previous: '<phase>'` (a warning for Failed and Error).
+//!   '<phase>' Previous: '<phase>'` (`Background`, `PrePromotion` and
+//!   `PostPromotion` for the other kinds; a warning for Failed and Error).
 //!
 //! - of the runs that are not current, those beyond the Rollout's
 //!   `analysis.successfulRunHistoryLimit` / `unsuccessfulRunHistoryLimit`
@@ -92,9 +93,21 @@ pub(super) async fn reconcile(
     for name in history::to_delete(&past, &runs.replica_sets, limits) {
         delete(&api, &namespace, name).await?;
     }
+    let (before_bg, now_bg) = (previous.map(|s| &s.blue_green), &decision.status.blue_green);
     let previous = previous.map(|s| &s.canary);
     let current = &decision.status.canary;
+    // Argo's order: post-promotion, pre-promotion, step, background.
     for (label, before, now) in [
+        (
+            "PostPromotion",
+            before_bg.and_then(|b| b.post_promotion_analysis_run_status.as_ref()),
+            now_bg.post_promotion_analysis_run_status.as_ref(),
+        ),
+        (
+            "PrePromotion",
+            before_bg.and_then(|b| b.pre_promotion_analysis_run_status.as_ref()),
+            now_bg.pre_promotion_analysis_run_status.as_ref(),
+        ),
         (
             "Step",
             previous.and_then(|c| c.current_step_analysis_run_status.as_ref()),

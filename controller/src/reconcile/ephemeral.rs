@@ -1,4 +1,5 @@
-//! `canaryMetadata` and `stableMetadata` kept on the ReplicaSets and their
+//! `canaryMetadata` and `stableMetadata` (blue-green: `previewMetadata` and
+//! `activeMetadata`, in the same roles) kept on the ReplicaSets and their
 //! pods as the update moves on, as Argo's `reconcileEphemeralMetadata`:
 //! while an update is in progress the current ReplicaSet carries the canary
 //! metadata and the stable one the stable metadata; once fully promoted the

@@ -40,15 +40,22 @@ pub fn invalid_message(name: &str, problem: &str) -> String {
 ///
 /// ```
 /// use rollgate_controller::reconcile::gate::{check, Gate};
-/// let rollout = rollout_core::Rollout::from_value(serde_json::json!({
+/// let rollout = |strategy| rollout_core::Rollout::from_value(serde_json::json!({
 ///     "metadata": {"name": "web"},
 ///     "spec": {"selector": {"matchLabels": {"app": "web"}},
 ///              "template": {"metadata": {"labels": {"app": "web"}},
 ///                           "spec": {"containers": [{"name": "web", "image": "nginx"}]}},
-///              "strategy": {"blueGreen": {"activeService": "web"}}}}),
+///              "strategy": strategy}}),
 ///     "web").unwrap();
-/// let Gate::Unsupported(field) = check(&rollout) else { panic!() };
-/// assert_eq!(field.path, "spec.strategy.blueGreen");
+/// let blue_green = rollout(serde_json::json!({"blueGreen": {"activeService": "web"}}));
+/// assert_eq!(check(&blue_green), Gate::Run);
+/// let experiment = rollout(serde_json::json!({"canary": {"steps": [
+///     {"experiment": {"templates": [{"name": "a", "specRef": "canary"}]}}]}}));
+/// assert_eq!(check(&experiment), Gate::Run);
+/// let plugin = rollout(serde_json::json!({"canary": {"steps": [
+///     {"plugin": {"name": "acme/step"}}]}}));
+/// let Gate::Unsupported(field) = check(&plugin) else { panic!() };
+/// assert_eq!(field.path, "spec.strategy.canary.steps[0].plugin");
 /// ```
 pub fn check(rollout: &Rollout) -> Gate {
     if let Some(first) = rollout_core::validate(rollout).into_iter().next() {
@@ -96,9 +103,10 @@ fn unsupported(rollout: &Rollout) -> Option<FieldError> {
         let (path, problem) = text.split_once(": ").unwrap_or(("spec", &text));
         return Some(FieldError::new(path, problem));
     }
-    let Some(canary) = rollout.canary() else {
-        return not_yet("spec.strategy.blueGreen", "the blue-green strategy");
-    };
+    // Blue-green runs as a whole: its Services are switched by selector and
+    // it has no traffic routing (Argo's BlueGreenStrategy has no such field,
+    // so `blueGreen.trafficRouting` does not even read as a Rollout).
+    let canary = rollout.canary()?;
     let base = "spec.strategy.canary";
     if let Some(routing) = &canary.traffic_routing {
         // The in-process routers read Argo's `istio` and `nginx` blocks and
@@ -188,6 +196,56 @@ mod tests {
         assert_eq!(
             unsupported_path(routed, json!({})),
             "spec.strategy.canary.trafficRouting.traefik"
+        );
+    }
+
+    fn blue_green(strategy: Value, extra_spec: Value) -> Result<Rollout, rollout_core::Error> {
+        let mut value = serde_json::to_value(rollout(json!({}), extra_spec)).unwrap();
+        value["spec"]["strategy"] = json!({ "blueGreen": strategy });
+        Rollout::from_value(value, "web")
+    }
+
+    #[test]
+    fn blue_green_runs_with_its_analyses_and_metadata() {
+        let strategy = json!({"activeService": "web", "previewService": "web-preview",
+            "autoPromotionEnabled": false, "scaleDownDelaySeconds": 5,
+            "prePromotionAnalysis": {"templates": [{"templateName": "t"}]},
+            "postPromotionAnalysis": {"templates": [{"templateName": "t"}]},
+            "activeMetadata": {"labels": {"role": "active"}},
+            "previewMetadata": {"labels": {"role": "preview"}}});
+        assert_eq!(check(&blue_green(strategy, json!({})).unwrap()), Gate::Run);
+    }
+
+    #[test]
+    fn blue_green_refuses_traffic_routing_and_a_restart() {
+        // Argo's BlueGreenStrategy has no trafficRouting: the Rollout does
+        // not read, which the reconcile reports as InvalidSpec naming it.
+        let routed = json!({"activeService": "web",
+            "trafficRouting": {"nginx": {"stableIngress": "web"}}});
+        let err = blue_green(routed, json!({})).unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "spec.strategy.blueGreen.trafficRouting: unknown field \"trafficRouting\""
+            ),
+            "{err}"
+        );
+        let restart = json!({"restartAt": "2020-01-01T00:00:00Z"});
+        let strategy = json!({"activeService": "web"});
+        let Gate::Unsupported(field) = check(&blue_green(strategy, restart).unwrap()) else {
+            panic!("expected Unsupported")
+        };
+        assert_eq!(field.path, "spec.restartAt");
+    }
+
+    #[test]
+    fn blue_green_metadata_of_the_wrong_shape_is_invalid() {
+        let strategy = json!({"activeService": "web", "activeMetadata": {"annotations": ["a"]}});
+        let Gate::Invalid(message) = check(&blue_green(strategy, json!({})).unwrap()) else {
+            panic!("expected Invalid")
+        };
+        assert_eq!(
+            message,
+            "The Rollout \"web\" is invalid: spec.strategy.blueGreen.activeMetadata.annotations: expected a map of strings"
         );
     }
 

@@ -46,7 +46,9 @@
 //!    canary Service selects the current ReplicaSet once it is available,
 //!    the stable Service the stable one, with or without traffic routing.
 //!    After the ReplicaSets are scaled, a referenced Deployment is scaled
-//!    as its `scaleDown` asks ([`workload_ref`]).
+//!    as its `scaleDown` asks ([`workload_ref`]). A blue-green Rollout's
+//!    active and preview Services are observed for the engine and, after
+//!    the ReplicaSets are scaled, given the selectors it decides.
 
 mod analysis;
 mod claim;
@@ -350,6 +352,7 @@ async fn run(
             .collect(),
         traffic_verified: traffic::verified(&rollout),
         pods: restart::observe(ctx, &rollout, &replica_sets, now).await?,
+        services: services::observe_blue_green(ctx, &rollout)?,
         ..Default::default()
     };
     if let Some(status) = rollout.status.as_mut() {
@@ -384,6 +387,7 @@ async fn run(
         }
     }
     replica_sets::scale(ctx, &rollout, &decision.replica_sets, &replica_sets).await?;
+    services::apply_blue_green(ctx, &rollout, &decision.services).await?;
     if let Some(referenced) = &live.referenced {
         let inputs = workload_ref::inputs(live_status, &rollout, &replica_sets[0], &decision);
         workload_ref::scale_deployment(ctx, &rollout, referenced, &inputs).await?;

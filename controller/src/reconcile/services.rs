@@ -1,6 +1,10 @@
 //! The controller's writes to the canary, stable and ping-pong Services (rules in
 //! [`crate::service`]): each Service read from the watch cache, patched only
 //! when its selector must switch, with Argo's `SwitchService` event.
+//!
+//! A blue-green Rollout's active and preview Services are observed for the
+//! engine ([`observe_blue_green`]) and given the selectors it decides
+//! ([`apply_blue_green`]); the engine records their `SwitchService` events.
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
@@ -9,7 +13,7 @@ use std::sync::Arc;
 
 use kube::Resource;
 use kube::runtime::reflector::ObjectRef;
-use rollout_core::{FieldError, Rollout};
+use rollout_core::{FieldError, Rollout, ServiceSelector};
 use router_kube::Packed;
 
 use super::{Context, FIELD_MANAGER, reference};
@@ -82,7 +86,8 @@ pub(super) async fn reconcile(
         .map(|name| (name, Some(current), Availability::Unchecked));
     let named = service::references(rollout).into_iter().filter_map(|r| {
         let target = match (r.role, canary_target) {
-            (Role::PingPong, _) | (Role::Canary, CanaryTarget::Unchanged) => return None,
+            (Role::PingPong | Role::Active | Role::Preview, _)
+            | (Role::Canary, CanaryTarget::Unchanged) => return None,
             (Role::Stable, _) | (Role::Canary, CanaryTarget::Stable) => stable,
             (Role::Canary, CanaryTarget::Current) => Some(current),
         };
@@ -100,22 +105,7 @@ pub(super) async fn reconcile(
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        let params = PatchParams {
-            field_manager: Some(FIELD_MANAGER.into()),
-            ..Default::default()
-        };
-        let patched = Api::<Service>::namespaced(ctx.client.clone(), &namespace)
-            .patch(name, &params, &Patch::Merge(patch))
-            .await
-            .map_err(Error::api(format!(
-                "switch the selector of Service {namespace}/{name}"
-            )))?;
-        ctx.wrote(
-            "Service",
-            &namespace,
-            name,
-            patched.metadata.resource_version.as_deref(),
-        );
+        patch_service(ctx, &namespace, name, patch).await?;
         ctx.recorder
             .record(
                 &reference(rollout),
@@ -124,6 +114,87 @@ pub(super) async fn reconcile(
                 format!("Switched selector for service '{name}' from '{before}' to '{after}'"),
             )
             .await;
+    }
+    Ok(())
+}
+
+/// Writes one Service's merge patch and records the write.
+async fn patch_service(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    patch: serde_json::Value,
+) -> Result<(), Error> {
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    };
+    let patched = Api::<Service>::namespaced(ctx.client.clone(), namespace)
+        .patch(name, &params, &Patch::Merge(patch))
+        .await
+        .map_err(Error::api(format!(
+            "switch the selector of Service {namespace}/{name}"
+        )))?;
+    ctx.wrote(
+        "Service",
+        namespace,
+        name,
+        patched.metadata.resource_version.as_deref(),
+    );
+    Ok(())
+}
+
+/// A blue-green Rollout's active and preview Services as the engine reads
+/// them ([`rollout_core::Observations::services`]): the hash each selects.
+/// Both exist: a missing one made the Rollout invalid before this.
+pub(super) fn observe_blue_green(
+    ctx: &Context,
+    rollout: &Rollout,
+) -> Result<Vec<ServiceSelector>, Error> {
+    let namespace = rollout.metadata.namespace.as_deref().unwrap_or_default();
+    let mut observed = Vec::new();
+    for r in service::references(rollout) {
+        if !matches!(r.role, Role::Active | Role::Preview) {
+            continue;
+        }
+        let Some(svc) = cached(ctx, namespace, r.name) else {
+            continue;
+        };
+        let svc = unpack(&svc)?;
+        observed.push(ServiceSelector {
+            service_name: r.name.to_owned(),
+            pod_template_hash: service::selected_hash(&svc).map(str::to_owned),
+        });
+    }
+    Ok(observed)
+}
+
+/// Gives each Service of `decided` (the decision's
+/// [`rollout_core::Decision::services`]) its selector, patching only a
+/// Service whose selector differs or that is not yet annotated as managed
+/// by the Rollout (Argo's `switchServiceSelector`). Unlike Argo, which
+/// records `SwitchService` for every such patch (also "from 'h' to 'h'"
+/// when it only adds the annotation), the event is the engine's and is
+/// recorded only when the selector changes.
+pub(super) async fn apply_blue_green(
+    ctx: &Context,
+    rollout: &Rollout,
+    decided: &[ServiceSelector],
+) -> Result<(), Error> {
+    let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
+    for wanted in decided {
+        let (Some(hash), Some(svc)) = (
+            wanted.pod_template_hash.as_deref(),
+            cached(ctx, &namespace, &wanted.service_name),
+        ) else {
+            continue;
+        };
+        let svc = unpack(&svc)?;
+        if let Some((patch, before)) = service::select(rollout, &svc, hash) {
+            tracing::info!(rollout = %rollout.object_name(), service = %wanted.service_name,
+                from = %before, to = %hash, "switched the selector of a blue-green Service");
+            patch_service(ctx, &namespace, &wanted.service_name, patch).await?;
+        }
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 //! Only the fields the engine owns are compared, plus the ones the
 //! controller adds (`HPAReplicas` and `selector`, which the Rollout's scale
 //! subresource reads, see [`scale_fields`]); fields other parties write
-//! (`collisionCount`, `blueGreen`, ...) are left as they are. An absent field, `null`, `{}` and `[]` are the same, so the
+//! (`collisionCount`, ...) are left as they are. An absent field, `null`, `{}` and `[]` are the same, so the
 //! empty `canary: {}` Argo writes does not count as a change.
 
 use rollout_core::status::{Condition, ConditionReason, ConditionStatus, ConditionType};
@@ -13,7 +13,7 @@ use rollout_core::{RolloutStatus, Time};
 use serde_json::{Map, Value};
 
 /// The `status` fields the engine decides.
-const OWNED: [&str; 19] = [
+const OWNED: [&str; 20] = [
     "abort",
     "abortedAt",
     "pauseConditions",
@@ -24,6 +24,7 @@ const OWNED: [&str; 19] = [
     "stableRS",
     "promoteFull",
     "canary",
+    "blueGreen",
     "replicas",
     "updatedReplicas",
     "readyReplicas",

@@ -168,26 +168,33 @@ pub fn owner_reference(rollout: &Rollout) -> Value {
     })
 }
 
-/// The metadata Argo injects into a new ReplicaSet: the canary metadata when
-/// a stable ReplicaSet other than this one exists (an update), else the
-/// stable metadata (a first deploy: this ReplicaSet becomes the stable one).
+/// The metadata Argo injects into a new ReplicaSet: the canary's
+/// `canaryMetadata` (blue-green: `previewMetadata`) when a stable
+/// ReplicaSet other than this one exists (an update), else `stableMetadata`
+/// (blue-green: `activeMetadata`; a first deploy: this ReplicaSet becomes
+/// the stable one).
 pub fn ephemeral_metadata_for_new(
     rollout: &Rollout,
     stable_exists: bool,
 ) -> Result<Option<PodMetadata>, WorkloadError> {
-    let Some(canary) = rollout.canary() else {
-        return Ok(None);
-    };
-    let (value, field) = if stable_exists {
-        (
+    let (value, field) = match (rollout.canary(), rollout.blue_green(), stable_exists) {
+        (Some(canary), _, true) => (
             &canary.canary_metadata,
             "spec.strategy.canary.canaryMetadata",
-        )
-    } else {
-        (
+        ),
+        (Some(canary), _, false) => (
             &canary.stable_metadata,
             "spec.strategy.canary.stableMetadata",
-        )
+        ),
+        (None, Some(bg), true) => (
+            &bg.preview_metadata,
+            "spec.strategy.blueGreen.previewMetadata",
+        ),
+        (None, Some(bg), false) => (
+            &bg.active_metadata,
+            "spec.strategy.blueGreen.activeMetadata",
+        ),
+        (None, None, _) => return Ok(None),
     };
     value
         .as_ref()

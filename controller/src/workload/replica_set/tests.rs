@@ -89,6 +89,43 @@ fn the_first_replica_set_gets_stable_metadata_and_an_update_canary_metadata() {
 }
 
 #[test]
+fn a_blue_green_replica_set_gets_active_metadata_first_and_preview_metadata_in_an_update() {
+    let mut spec = serde_json::to_value(rollout(json!({}))).unwrap();
+    spec["spec"]["strategy"] = json!({"blueGreen": {
+        "activeService": "web", "previewService": "web-preview",
+        "activeMetadata": {"labels": {"role": "active"}},
+        "previewMetadata": {"labels": {"role": "preview"}, "annotations": {"p": "q"}}}});
+    let ro = Rollout::from_value(spec, "web").unwrap();
+    let active = ephemeral_metadata_for_new(&ro, false).unwrap().unwrap();
+    let preview = ephemeral_metadata_for_new(&ro, true).unwrap().unwrap();
+    let template = pod_template(&ro).unwrap();
+    let first = desired_replica_set(&ro, template, "h1", 1, Some(&active)).unwrap();
+    assert_eq!(
+        first["spec"]["template"]["metadata"]["labels"]["role"],
+        "active"
+    );
+    let update = desired_replica_set(&ro, template, "h2", 2, Some(&preview)).unwrap();
+    assert_eq!(
+        update["spec"]["template"]["metadata"]["labels"]["role"],
+        "preview"
+    );
+    assert_eq!(
+        update["spec"]["template"]["metadata"]["annotations"]["p"],
+        "q"
+    );
+
+    let mut wrong = serde_json::to_value(&ro).unwrap();
+    wrong["spec"]["strategy"]["blueGreen"]["previewMetadata"] = json!({"labels": {"role": 1}});
+    let wrong = Rollout::from_value(wrong, "web").unwrap();
+    assert_eq!(
+        ephemeral_metadata_for_new(&wrong, true)
+            .unwrap_err()
+            .to_string(),
+        "spec.strategy.blueGreen.previewMetadata.labels.role: expected a string"
+    );
+}
+
+#[test]
 fn a_selector_of_the_wrong_shape_names_the_field() {
     let mut ro = rollout(json!({}));
     ro.spec.selector = Some(json!({"matchLabels": ["app"]}));
