@@ -7,7 +7,7 @@
 //! can share a cluster. ReplicaSets are watched into a cache (a reflector)
 //! that both feeds the reconciles and wakes the Rollout that controls a
 //! ReplicaSet when it changes; Services likewise, waking the Rollout that
-//! manages one. Every cache keeps its objects packed ([`crate::cache`]);
+//! manages one, and Experiments, waking the Rollout that controls one. Every cache keeps its objects packed ([`crate::cache`]);
 //! a reconcile unpacks the Rollout it is given. The loop ends, finishing the reconciles in
 //! flight, when the shutdown token is cancelled (on SIGTERM or Ctrl-C: see
 //! [`crate::operate`]); dropping its future stops it at once (leadership
@@ -130,6 +130,8 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
     let selector = instance_selector(settings.instance_id.as_deref());
     let (analysis, analysis_events) =
         analysis_watches(&client, settings.namespace.as_deref(), &selector);
+    let (experiments, experiment_events) =
+        experiment_watch(&client, settings.namespace.as_deref(), &selector);
     let recorder = reconcile::events::Recorder::new(client.clone(), FIELD_MANAGER);
     let measurer = Arc::new(measure::Measurer::new(
         client.clone(),
@@ -151,7 +153,8 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
     let routers = Routers::new(client.clone(), registry, binaries);
     let ctx = Arc::new(
         Context::new(client, store, service_store, recorder, routers, analysis)
-            .with_deployments(deployment_store),
+            .with_deployments(deployment_store)
+            .with_experiments(experiments),
     );
     let owner = resource.clone();
     tracing::info!(namespace = settings.namespace.as_deref().unwrap_or("(all)"), %selector, "watching Rollouts");
@@ -190,6 +193,7 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
             analysis_events.rollout_runs.map(Ok),
             reconcile::rollout_resource(),
         )
+        .owns_stream_with(experiment_events, reconcile::rollout_resource())
         .watches_stream_with(
             analysis_events.templates,
             move |template: Packed<DynamicObject>| {
@@ -377,6 +381,30 @@ fn analysis_watches(
         templates: futures::stream::select(template_events, cluster_events).boxed(),
     };
     (caches, events)
+}
+
+/// Watches the Experiments of this instance (selected by its instance-id
+/// label, as Argo selects them) into a cache; the changes wake the Rollout
+/// that controls each one.
+fn experiment_watch(
+    client: &Client,
+    namespace: Option<&str>,
+    instance: &str,
+) -> (Cache<DynamicObject>, Touched) {
+    let resource = reconcile::experiment::experiment_resource();
+    let api = match namespace {
+        Some(ns) => Api::<Packed<DynamicObject>>::namespaced_with(client.clone(), ns, &resource),
+        None => Api::<Packed<DynamicObject>>::all_with(client.clone(), &resource),
+    };
+    let writer = reflector::store::Writer::new(resource);
+    let store = writer.as_reader();
+    let events = watcher(api, watcher::Config::default().labels(instance))
+        .default_backoff()
+        .modify(lean)
+        .reflect(writer)
+        .touched_objects()
+        .boxed();
+    (store, events)
 }
 
 /// The Rollouts that reference a template that changed (directly, by the

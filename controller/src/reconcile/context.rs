@@ -43,6 +43,8 @@ pub struct Context {
     pub routers: crate::traffic::Routers,
     /// AnalysisRuns and templates, from the watch caches.
     pub analysis: crate::analysis::Caches,
+    /// The Experiments, from the watch cache; see [`Context::with_experiments`].
+    pub experiments: super::experiment::Experiments,
     /// Traffic failures in a row, by (namespace, name), for the backoff.
     traffic_failures: Mutex<HashMap<(String, String), u32>>,
     /// Defaulted, comparable templates by (namespace, hash), compressed
@@ -72,6 +74,13 @@ impl Context {
             recorder,
             routers,
             analysis,
+            // Replaced by the watch cache's in `with_experiments`.
+            experiments: super::experiment::Experiments {
+                cache: kube::runtime::reflector::store::Writer::new(
+                    super::experiment::experiment_resource(),
+                )
+                .as_reader(),
+            },
             traffic_failures: Mutex::default(),
             defaulted: Mutex::default(),
             written: Written::default(),
@@ -82,6 +91,13 @@ impl Context {
     /// that must be filled before the context reports its caches ready).
     pub fn with_deployments(mut self, deployments: Cache<Deployment>) -> Self {
         self.deployments = deployments;
+        self
+    }
+
+    /// The context reading Experiments from `experiments` (a watch cache;
+    /// a Rollout with an experiment step waits until it is filled).
+    pub fn with_experiments(mut self, experiments: Cache<DynamicObject>) -> Self {
+        self.experiments = super::experiment::Experiments { cache: experiments };
         self
     }
 
