@@ -54,13 +54,20 @@ impl Caches {
     /// watches them, which takes a cluster-wide grant; a controller bound
     /// in its namespace alone runs the Rollouts that name none.
     pub fn ready_for(&self, rollout: &Rollout) -> bool {
-        use futures::FutureExt as _;
-        let filled =
-            |s: &Cache<DynamicObject>| matches!(s.wait_until_ready().now_or_never(), Some(Ok(())));
         let cluster = rollgate_analysis::validate::analyses(rollout)
             .iter()
             .flat_map(|(_, a)| &a.templates)
             .any(|r| TemplateKind::of(r) == TemplateKind::Cluster);
+        self.ready(cluster)
+    }
+
+    /// Whether the runs and the AnalysisTemplates have been filled, and
+    /// the ClusterAnalysisTemplates too when `cluster` (asked without
+    /// waiting).
+    pub fn ready(&self, cluster: bool) -> bool {
+        use futures::FutureExt as _;
+        let filled =
+            |s: &Cache<DynamicObject>| matches!(s.wait_until_ready().now_or_never(), Some(Ok(())));
         filled(&self.runs)
             && filled(&self.templates)
             && (!cluster || filled(&self.cluster_templates))

@@ -35,6 +35,8 @@
 pub mod analyses;
 pub mod objects;
 pub mod phase;
+mod reconcile_analysis;
+mod reconcile_template;
 pub mod spec;
 pub mod template;
 mod writes;
@@ -46,28 +48,30 @@ use std::time::{Duration, SystemTime};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::controller::{Action, Controller};
 use kube::{Client, Resource as _, ResourceExt};
-use rollgate_analysis::TemplateKind;
 use rollout_core::{AnalysisPhase, Time};
 use router_kube::Packed;
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
-use crate::analysis::{Caches, Created};
+use crate::analysis::Caches;
 use crate::cache::{Cache, select, unpack};
 use crate::reconcile::events::Recorder;
-use analyses::{AnalysisAction, ArgContext, Following, ObservedRun, RunOwner};
 use objects::Owner;
 use phase::Event;
-use spec::{AnalysisRunStatus, ExperimentSpec, ExperimentStatus, TemplateStatus};
-use template::{Assessment, DeadlineAction, ServiceAction};
+use spec::{ExperimentSpec, ExperimentStatus};
 
 /// Argo's `--experiment-threads` default: Experiments reconciled at once.
 pub const DEFAULT_EXPERIMENT_THREADS: u16 = 10;
 /// How soon an Experiment is looked at again after a failed reconcile.
 const ERROR_RETRY: Duration = Duration::from_secs(5);
+/// How soon an Experiment whose cached copy is older than our last status
+/// write is looked at again.
+const OWN_WRITE_WAIT: Duration = Duration::from_millis(500);
+/// How often an ending Experiment with pods or Services left is looked at.
+const ENDING_POLL: Duration = Duration::from_secs(2);
 /// How many names after `<experiment>-<analysis>` are tried (`.1`, `.2`, ...).
 const RUN_NAME_ATTEMPTS: usize = 10;
 
@@ -234,7 +238,10 @@ pub async fn reconcile(object: &DynamicObject, r: &Reconciler) -> Result<Action,
         if let (Some(seen), Some(&ours)) = (seen, written.get(&key)) {
             if seen < ours {
                 // Our own status write is on its way through the watch.
-                return Ok(Action::await_change());
+                // Looked at again shortly even if nothing else wakes it:
+                // what woke it now would otherwise be lost.
+                tracing::debug!(experiment = %format!("{}/{}", key.0, key.1), seen, ours, "waiting for our own status write");
+                return Ok(Action::requeue(OWN_WRITE_WAIT));
             }
             written.remove(&key);
         }
@@ -288,6 +295,16 @@ pub async fn reconcile(object: &DynamicObject, r: &Reconciler) -> Result<Action,
         rollout,
         labels: &labels,
     };
+    if !spec.analyses.is_empty()
+        && !r.analysis.ready(
+            spec.analyses
+                .iter()
+                .any(spec::ExperimentAnalysis::is_cluster_scope),
+        )
+    {
+        // Its templates would read as missing: looked at again once filled.
+        return Ok(Action::requeue(Duration::from_secs(1)));
+    }
     let mut replica_sets = owned(&r.replica_sets, &look.owner, &spec, "ReplicaSets")?;
     let services = owned(&r.services, &look.owner, &spec, "Services")?;
     let mut new = old.clone();
@@ -296,7 +313,8 @@ pub async fn reconcile(object: &DynamicObject, r: &Reconciler) -> Result<Action,
         let service = services
             .get(&template.name)
             .and_then(|s| s.metadata.name.clone());
-        let (status, rs) = reconcile_template(&mut look, template, rs, service).await;
+        let (status, rs) =
+            reconcile_template::reconcile_template(&mut look, template, rs, service).await;
         if let Some(rs) = rs {
             replica_sets.insert(template.name.clone(), rs);
         }
@@ -310,12 +328,22 @@ pub async fn reconcile(object: &DynamicObject, r: &Reconciler) -> Result<Action,
         })
         .collect();
     for analysis in &spec.analyses {
-        let status = reconcile_analysis(&look, analysis, &names).await;
+        let status = reconcile_analysis::reconcile_analysis(&look, analysis, &names).await;
         new.set_analysis(status);
     }
     let new = phase::calculate(&name, &spec, &old, new, now);
     if let Some(after) = phase::requeue_after(&spec, &new, now) {
         look.wake_in(after);
+    }
+    if phase::is_terminating(&spec, &new)
+        && new
+            .template_statuses
+            .iter()
+            .any(|t| t.replicas != 0 || !t.service_name.is_empty())
+    {
+        // Ending with pods or a Service left: looked at again until they
+        // are gone, even if a change of theirs does not wake it.
+        look.wake_in(ENDING_POLL);
     }
     let requeue = look.requeue;
     let event = phase::phase_event(&old, &new);
@@ -366,6 +394,8 @@ async fn persist(
                 .insert((namespace.to_owned(), name.to_owned()), v);
         }
         tracing::info!(experiment = %format!("{namespace}/{name}"), phase = new.phase.map_or("", AnalysisPhase::as_str), "status written");
+    } else {
+        tracing::debug!(experiment = %format!("{namespace}/{name}"), "looked: nothing to write");
     }
     Ok(Action::await_change())
 }
@@ -404,419 +434,4 @@ where
         by_template.insert(template, object);
     }
     Ok(by_template)
-}
-
-/// Argo's `reconcileTemplate` (see [`template`]): the template's status,
-/// and its ReplicaSet as it is now.
-async fn reconcile_template(
-    look: &mut Look<'_>,
-    template: &spec::TemplateSpec,
-    rs: Option<ReplicaSet>,
-    service: Option<String>,
-) -> (TemplateStatus, Option<ReplicaSet>) {
-    let previous = look
-        .old
-        .template(&template.name)
-        .cloned()
-        .unwrap_or_else(|| TemplateStatus {
-            name: template.name.clone(),
-            ..TemplateStatus::default()
-        });
-    let mut status = previous.clone();
-    let desired = phase::template_replicas(look.spec, look.old, template);
-    let rs = match rs {
-        None => {
-            let body = objects::replica_set(&look.owner, template, status.collision_count);
-            match writes::create_replica_set(look.r, &look.owner, &template.name, &body).await {
-                Ok(created) => {
-                    tracing::info!(
-                        experiment = look.owner.name,
-                        replicaset = created.metadata.name.as_deref().unwrap_or_default(),
-                        "created the ReplicaSet"
-                    );
-                    status.last_transition_time = Some(look.now);
-                    Some(created)
-                }
-                Err(message) => {
-                    let rs_name = objects::replica_set_name(look.owner.name, &template.name);
-                    look.record(Event {
-                        warning: false,
-                        reason: "ReplicaSetCreateError".into(),
-                        message: format!("Failed to create new replica set {rs_name:?}: {message}"),
-                    })
-                    .await;
-                    status.status = Some(spec::TemplateCode::Error);
-                    status.message = format!(
-                        "Failed to create ReplicaSet for template '{}': {message}",
-                        template.name
-                    );
-                    None
-                }
-            }
-        }
-        Some(rs) => {
-            Some(existing_template(look, template, rs, service, desired, &mut status).await)
-        }
-    };
-    let observed = rs.as_ref().map(writes::observe);
-    let assessment = Assessment {
-        desired,
-        passed_duration: phase::passed_duration(look.spec, look.old, look.now).0,
-        terminating: look.terminating,
-        deadline_seconds: phase::progress_deadline_seconds(look.spec),
-        now: look.now,
-    };
-    let (status, event) = template::finish(
-        &template.name,
-        &previous,
-        status,
-        observed.as_ref(),
-        assessment,
-    );
-    if let Some(event) = event {
-        look.record(event).await;
-    }
-    (status, rs)
-}
-
-/// The Service, scale-down deadline and scale of a template whose
-/// ReplicaSet exists.
-async fn existing_template(
-    look: &mut Look<'_>,
-    template: &spec::TemplateSpec,
-    mut rs: ReplicaSet,
-    service: Option<String>,
-    desired: i32,
-    status: &mut TemplateStatus,
-) -> ReplicaSet {
-    let observed = writes::observe(&rs);
-    let pod_template = rs
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.as_ref())
-        .and_then(|t| serde_json::to_value(t).ok())
-        .unwrap_or_default();
-    let ports = objects::service_ports(&pod_template);
-    let namespace = look.owner.namespace;
-    match template::service_action(
-        template,
-        desired,
-        &observed,
-        !ports.is_empty(),
-        service.as_deref(),
-    ) {
-        ServiceAction::Keep => {}
-        ServiceAction::Create(name) => {
-            let created = if service.as_deref() == Some(name.as_str()) {
-                Ok(name.clone())
-            } else {
-                let selector = serde_json::to_value(&rs.metadata.labels).unwrap_or_default();
-                let body = objects::service(&look.owner, &template.name, &name, &selector, ports);
-                writes::create_service(look.r, &look.owner, &template.name, &body).await
-            };
-            match created {
-                Ok(name) => {
-                    status.service_name = name;
-                    status
-                        .pod_template_hash
-                        .clone_from(&observed.pod_template_hash);
-                }
-                Err(message) => {
-                    status.status = Some(spec::TemplateCode::Error);
-                    status.message = format!(
-                        "Failed to create Service {name} for template '{}': {message}",
-                        template.name
-                    );
-                }
-            }
-        }
-        ServiceAction::Delete => {
-            let name = service.unwrap_or_default();
-            match writes::delete_service(look.r, namespace, &name).await {
-                Ok(()) => {
-                    status.service_name.clear();
-                    status.pod_template_hash.clear();
-                }
-                Err(e) => {
-                    status.status = Some(spec::TemplateCode::Error);
-                    status.message = format!(
-                        "Failed to delete Service for template '{}': {e}",
-                        template.name
-                    );
-                }
-            }
-        }
-    }
-    let mut observed = observed;
-    if desired == 0 {
-        let delay = look
-            .spec
-            .scale_down_delay_seconds
-            .unwrap_or(spec::DEFAULT_SCALE_DOWN_DELAY_SECONDS);
-        let value = match template::deadline_action(delay, &observed, look.now) {
-            DeadlineAction::Keep => None,
-            DeadlineAction::Set(at) => Some(Some(template::deadline_annotation(at).1)),
-            DeadlineAction::Remove => Some(None),
-        };
-        if let Some(value) = value {
-            match writes::set_deadline(look.r, namespace, &observed.name, value.clone()).await {
-                Ok(()) => {
-                    observed.scale_down_deadline.clone_from(&value);
-                    let annotations = rs.metadata.annotations.get_or_insert_with(BTreeMap::new);
-                    match value {
-                        Some(v) => {
-                            annotations.insert(spec::SCALE_DOWN_DEADLINE_ANNOTATION.into(), v)
-                        }
-                        None => annotations.remove(spec::SCALE_DOWN_DEADLINE_ANNOTATION),
-                    };
-                }
-                Err(e) => {
-                    tracing::warn!(replicaset = %observed.name, error = %e, "unable to set the scale-down deadline")
-                }
-            }
-        }
-    }
-    if observed.spec_replicas != desired {
-        let target = match template::scale_target(
-            desired,
-            template.replicas_or_default(),
-            &observed,
-            look.now,
-        ) {
-            Ok((target, wait)) => {
-                if let Some(wait) = wait {
-                    look.wake_in(wait);
-                }
-                target
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "scaling down at once");
-                desired
-            }
-        };
-        if target != observed.spec_replicas {
-            match writes::scale(look.r, namespace, &observed.name, target).await {
-                Ok(()) => {
-                    look.record(Event {
-                        warning: false,
-                        reason: "ScalingReplicaSet".into(),
-                        message: template::scaled_message(
-                            &observed.name,
-                            observed.spec_replicas,
-                            target,
-                        ),
-                    })
-                    .await;
-                    if let Some(spec) = rs.spec.as_mut() {
-                        spec.replicas = Some(target);
-                    }
-                }
-                Err(kube::Error::Api(e)) if e.code == 409 => look.wake_in(Duration::from_secs(1)),
-                Err(e) => {
-                    let direction = if observed.spec_replicas < target {
-                        "up"
-                    } else {
-                        "down"
-                    };
-                    look.record(Event {
-                        warning: true,
-                        reason: "ReplicaSetUpdateError".into(),
-                        message: format!("Failed to scale {} {direction}: {e}", observed.name),
-                    })
-                    .await;
-                    status.status = Some(spec::TemplateCode::Error);
-                    status.message = format!(
-                        "Unable to scale ReplicaSet for template '{}' to desired replica count '{target}': {e}",
-                        template.name
-                    );
-                }
-            }
-        }
-        status.last_transition_time = Some(look.now);
-    }
-    rs
-}
-
-/// Argo's `reconcileAnalysisRun` (see [`analyses`]): the analysis' status.
-async fn reconcile_analysis(
-    look: &Look<'_>,
-    analysis: &spec::ExperimentAnalysis,
-    replica_sets: &[(String, String, String)],
-) -> AnalysisRunStatus {
-    let previous = look
-        .old
-        .analysis(&analysis.name)
-        .cloned()
-        .unwrap_or_else(|| AnalysisRunStatus {
-            name: analysis.name.clone(),
-            ..AnalysisRunStatus::default()
-        });
-    let kind = if analysis.is_cluster_scope() {
-        TemplateKind::Cluster
-    } else {
-        TemplateKind::Namespaced
-    };
-    let missing = look.old.available_at.is_none().then(|| {
-        match look
-            .r
-            .analysis
-            .template(look.owner.namespace, kind, &analysis.template_name)
-        {
-            Ok(Some(_)) => None,
-            Ok(None) => Some(format!(
-                "{}.argoproj.io {:?} not found",
-                kind.as_str().to_lowercase(),
-                analysis.template_name
-            )),
-            Err(e) => Some(e.to_string()),
-        }
-    });
-    let status = match analyses::analysis_action(
-        analysis,
-        look.old,
-        look.terminating,
-        missing.flatten(),
-    ) {
-        AnalysisAction::Status(status) => status,
-        AnalysisAction::Create => {
-            let mut status = previous.clone();
-            match create_run(look, analysis, replica_sets).await {
-                Ok(name) => {
-                    tracing::info!(experiment = look.owner.name, run = %name, "created the AnalysisRun");
-                    status.phase = Some(AnalysisPhase::Pending);
-                    status.analysis_run = name;
-                }
-                Err(message) => {
-                    tracing::warn!(experiment = look.owner.name, analysis = %analysis.name, %message, "could not create the AnalysisRun");
-                    status.phase = Some(AnalysisPhase::Error);
-                    status.message = format!(
-                        "Failed to create AnalysisRun for analysis '{}': {message}",
-                        analysis.name
-                    );
-                }
-            }
-            status
-        }
-        AnalysisAction::Follow(run) => {
-            let observed = observe_run(look, &run).await;
-            match analyses::follow(
-                analysis,
-                &previous,
-                observed.as_ref().map_err(Clone::clone),
-                look.terminating,
-            ) {
-                Following::Status(status) => status,
-                Following::Terminate(event) => {
-                    look.record(event).await;
-                    let api: Api<DynamicObject> = Api::namespaced_with(
-                        look.r.client.clone(),
-                        look.owner.namespace,
-                        &crate::analysis::run_resource(),
-                    );
-                    let mut status = previous.clone();
-                    if let Err(e) =
-                        crate::analysis::terminate_run(&api, look.owner.namespace, &run).await
-                    {
-                        status.phase = Some(AnalysisPhase::Error);
-                        status.message = e.to_string();
-                    }
-                    status
-                }
-            }
-        }
-    };
-    if let Some(event) = analyses::phase_event(&previous, &status) {
-        if let Some(rollout) = &look.rollout {
-            look.r
-                .recorder
-                .record(rollout, true, &event.reason, event.message.clone())
-                .await;
-        }
-        look.record(event).await;
-    }
-    status
-}
-
-/// A run as observed: from the cache, else from the API server (a run the
-/// cache has not shown yet); `Err` in the API server's words.
-async fn observe_run(look: &Look<'_>, name: &str) -> Result<ObservedRun, String> {
-    let key = kube::runtime::reflector::ObjectRef::new_with(name, crate::analysis::run_resource())
-        .within(look.owner.namespace);
-    let cached = crate::cache::get(&look.r.analysis.runs, &key)
-        .ok()
-        .flatten();
-    let object = match cached {
-        Some(object) => object,
-        None => {
-            let api: Api<DynamicObject> = Api::namespaced_with(
-                look.r.client.clone(),
-                look.owner.namespace,
-                &crate::analysis::run_resource(),
-            );
-            api.get(name).await.map_err(|e| match e {
-                kube::Error::Api(e) => e.message,
-                e => e.to_string(),
-            })?
-        }
-    };
-    let run = crate::analysis::ObservedRun::of(&object);
-    Ok(ObservedRun {
-        phase: rollgate_analysis::types::parse_phase(&run.phase),
-        message: run.message.unwrap_or_default(),
-        terminate: run.terminate,
-    })
-}
-
-/// Builds and creates an analysis' run (Argo's `createAnalysisRun`): the
-/// name it got, or the reason it was not created.
-async fn create_run(
-    look: &Look<'_>,
-    analysis: &spec::ExperimentAnalysis,
-    replica_sets: &[(String, String, String)],
-) -> Result<String, String> {
-    let ctx = ArgContext {
-        spec: look.spec,
-        available_at: look.old.available_at,
-        replica_sets,
-    };
-    let args = analyses::resolve_args(&analysis.args, &ctx)?;
-    let refs: Vec<rollout_core::spec::AnalysisTemplateRef> = serde_json::from_value(
-        serde_json::json!([{"templateName": analysis.template_name, "clusterScope": analysis.is_cluster_scope()}]),
-    )
-    .map_err(|e| e.to_string())?;
-    let namespace = look.owner.namespace;
-    let field = format!("analysis '{}'", analysis.name);
-    let templates =
-        rollgate_analysis::merge::resolve_templates(&refs, &field, &mut |kind, name: &str| {
-            look.r.analysis.template(namespace, kind, name)
-        })
-        .map_err(|e| e.to_string())?;
-    let owner = RunOwner {
-        name: look.owner.name,
-        namespace,
-        uid: look.owner.uid,
-        labels: look.labels,
-    };
-    let mut run = analyses::new_run(&owner, look.spec, analysis, &args, &templates)
-        .map_err(|e| e.to_string())?;
-    let base = run.metadata.name.clone();
-    let api: Api<DynamicObject> = Api::namespaced_with(
-        look.r.client.clone(),
-        namespace,
-        &crate::analysis::run_resource(),
-    );
-    for attempt in 0..RUN_NAME_ATTEMPTS {
-        if attempt > 0 {
-            run.metadata.name = format!("{base}.{attempt}");
-        }
-        match crate::analysis::create_run(&api, &run, look.owner.uid).await {
-            Ok(Created::Created | Created::Ours) => return Ok(run.metadata.name),
-            Ok(Created::Taken) => {}
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-    Err(format!(
-        "the names {base} to {base}.{} are taken by other runs",
-        RUN_NAME_ATTEMPTS - 1
-    ))
 }
