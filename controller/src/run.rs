@@ -68,6 +68,10 @@ pub struct Settings {
     /// `--analysis-threads`, default [`crate::measure::DEFAULT_ANALYSIS_THREADS`]);
     /// at least 1.
     pub analysis_threads: u16,
+    /// How many Experiments are reconciled at once (Argo's
+    /// `--experiment-threads`, default
+    /// [`crate::experiment::DEFAULT_EXPERIMENT_THREADS`]); at least 1.
+    pub experiment_threads: u16,
 }
 
 /// The label selector for the Rollouts of an instance (Argo's `InstanceIDRequirement`).
@@ -113,10 +117,15 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         ),
     };
     let (store, writer) = reflector::store();
-    let replica_set_events = watcher(replica_sets, watcher::Config::default())
+    let replica_set_watch = watcher(replica_sets, watcher::Config::default())
         .default_backoff()
         .reflect(writer)
         .touched_objects();
+    // The ReplicaSets' watch feeds the Rollouts and the Experiments.
+    let (rollout_rs_tx, replica_set_events) = futures::channel::mpsc::channel(SHARED_BUFFER);
+    let (experiment_rs_tx, experiment_replica_sets) =
+        futures::channel::mpsc::channel(SHARED_BUFFER);
+    let replica_set_watch = fan_out(replica_set_watch, [rollout_rs_tx, experiment_rs_tx]);
     let (service_store, service_writer) = reflector::store();
     let service_events = watcher(services, watcher::Config::default())
         .default_backoff()
@@ -151,6 +160,24 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
     };
     let binaries = PluginBinaries::new(settings.plugin_dir.clone(), Limits::default());
     let routers = Routers::new(client.clone(), registry, binaries);
+    let experiments = Arc::new(crate::experiment::Reconciler::new(
+        client.clone(),
+        recorder.clone(),
+        store.clone(),
+        service_store.clone(),
+        analysis.clone(),
+    ));
+    let experiment_api = match &settings.namespace {
+        Some(ns) => Api::<Packed<DynamicObject>>::namespaced_with(
+            client.clone(),
+            ns,
+            &crate::experiment::experiment_resource(),
+        ),
+        None => Api::<Packed<DynamicObject>>::all_with(
+            client.clone(),
+            &crate::experiment::experiment_resource(),
+        ),
+    };
     let ctx = Arc::new(
         Context::new(client, store, service_store, recorder, routers, analysis)
             .with_deployments(deployment_store)
@@ -181,7 +208,7 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
             kube::runtime::controller::Config::default()
                 .concurrency(settings.rollout_threads.max(1)),
         )
-        .owns_stream(replica_set_events)
+        .owns_stream(replica_set_events.map(Ok))
         .watches_stream(service_events, move |svc: Packed<Service>| {
             // The managed-by annotation is packed: a changed Service is unpacked.
             unpack_or_warn(&svc).and_then(|svc| managing_rollout(&svc.metadata, &owner))
@@ -219,10 +246,29 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         settings.analysis_threads,
         hooks.shutdown.clone(),
     );
-    // The runs' watch feeds both controllers; it ends when they both have.
+    let experiment_writer = reflector::store::Writer::new(crate::experiment::experiment_resource());
+    let experiment_reader = experiment_writer.as_reader();
+    let experiment_events = watcher(experiment_api, watcher::Config::default().labels(&selector))
+        .default_backoff()
+        .modify(lean)
+        .reflect(experiment_writer)
+        .applied_objects();
+    let experimenting = crate::experiment::run(
+        experiment_events,
+        experiment_reader,
+        crate::experiment::Triggers {
+            replica_sets: experiment_replica_sets,
+            runs: analysis_events.experiment_runs,
+        },
+        experiments,
+        settings.experiment_threads,
+        hooks.shutdown.clone(),
+    );
+    // The shared watches feed several controllers; they end when those have.
     tokio::select! {
         () = analysis_events.runs_watch => {}
-        ((), ()) = futures::future::join(rollouts, measuring) => {}
+        () = replica_set_watch => {}
+        ((), (), ()) = futures::future::join3(rollouts, measuring, experimenting) => {}
     }
     hooks.metrics.rollouts().set(None);
     hooks.metrics.analysis_runs().set(None);
@@ -298,9 +344,9 @@ type Shared = futures::channel::mpsc::Receiver<Packed<DynamicObject>>;
 /// Sends every object the watch touched to each of `to`, waiting while one
 /// has not taken its earlier ones; a receiver that is gone (its controller
 /// stopped) is skipped. Ends when the watch does.
-async fn fan_out<const N: usize>(
-    watch: impl futures::Stream<Item = Result<Packed<DynamicObject>, watcher::Error>>,
-    mut to: [futures::channel::mpsc::Sender<Packed<DynamicObject>>; N],
+async fn fan_out<T: Clone, const N: usize>(
+    watch: impl futures::Stream<Item = Result<T, watcher::Error>>,
+    mut to: [futures::channel::mpsc::Sender<T>; N],
 ) {
     use futures::SinkExt as _;
     let mut watch = std::pin::pin!(watch);
@@ -309,7 +355,7 @@ async fn fan_out<const N: usize>(
             Ok(object) => object,
             Err(error) => {
                 // The watch's backoff retries; the caches say whether it recovered.
-                tracing::debug!(%error, "AnalysisRun watch");
+                tracing::debug!(%error, "shared watch");
                 continue;
             }
         };
@@ -319,9 +365,9 @@ async fn fan_out<const N: usize>(
     }
 }
 
-/// How many run changes the shared watch holds for a controller that has
-/// not taken them yet.
-const SHARED_RUNS_BUFFER: usize = 1024;
+/// How many changes a shared watch holds for a controller that has not
+/// taken them yet.
+const SHARED_BUFFER: usize = 1024;
 
 /// The watch streams of the analysis kinds, each feeding its cache.
 struct AnalysisEvents {
@@ -331,6 +377,8 @@ struct AnalysisEvents {
     rollout_runs: Shared,
     /// Changed runs, for the reconciler that measures them.
     measured_runs: Shared,
+    /// Changed runs, for the Experiments that own them.
+    experiment_runs: Shared,
     templates: Touched,
 }
 
@@ -364,9 +412,13 @@ fn analysis_watches(
         true,
         watcher::Config::default().labels(instance),
     );
-    let (rollout_tx, rollout_runs) = futures::channel::mpsc::channel(SHARED_RUNS_BUFFER);
-    let (measured_tx, measured_runs) = futures::channel::mpsc::channel(SHARED_RUNS_BUFFER);
-    let runs_watch = Box::pin(fan_out(run_events, [rollout_tx, measured_tx]));
+    let (rollout_tx, rollout_runs) = futures::channel::mpsc::channel(SHARED_BUFFER);
+    let (measured_tx, measured_runs) = futures::channel::mpsc::channel(SHARED_BUFFER);
+    let (experiment_tx, experiment_runs) = futures::channel::mpsc::channel(SHARED_BUFFER);
+    let runs_watch = Box::pin(fan_out(
+        run_events,
+        [rollout_tx, measured_tx, experiment_tx],
+    ));
     let (templates, template_events) = watch(analysis::template_resource(), true);
     let (cluster_templates, cluster_events) = watch(analysis::cluster_template_resource(), false);
     let caches = analysis::Caches {
@@ -378,6 +430,7 @@ fn analysis_watches(
         runs_watch,
         rollout_runs,
         measured_runs,
+        experiment_runs,
         templates: futures::stream::select(template_events, cluster_events).boxed(),
     };
     (caches, events)
