@@ -141,6 +141,7 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         analysis_watches(&client, settings.namespace.as_deref(), &selector);
     let (experiments, experiment_events) =
         experiment_watch(&client, settings.namespace.as_deref(), &selector);
+    let experiment_reader = experiments.clone();
     let recorder = reconcile::events::Recorder::new(client.clone(), FIELD_MANAGER);
     let measurer = Arc::new(measure::Measurer::new(
         client.clone(),
@@ -160,24 +161,13 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
     };
     let binaries = PluginBinaries::new(settings.plugin_dir.clone(), Limits::default());
     let routers = Routers::new(client.clone(), registry, binaries);
-    let experiments = Arc::new(crate::experiment::Reconciler::new(
+    let experiment_reconciler = Arc::new(crate::experiment::Reconciler::new(
         client.clone(),
         recorder.clone(),
         store.clone(),
         service_store.clone(),
         analysis.clone(),
     ));
-    let experiment_api = match &settings.namespace {
-        Some(ns) => Api::<Packed<DynamicObject>>::namespaced_with(
-            client.clone(),
-            ns,
-            &crate::experiment::experiment_resource(),
-        ),
-        None => Api::<Packed<DynamicObject>>::all_with(
-            client.clone(),
-            &crate::experiment::experiment_resource(),
-        ),
-    };
     let ctx = Arc::new(
         Context::new(client, store, service_store, recorder, routers, analysis)
             .with_deployments(deployment_store)
@@ -220,7 +210,10 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
             analysis_events.rollout_runs.map(Ok),
             reconcile::rollout_resource(),
         )
-        .owns_stream_with(experiment_events, reconcile::rollout_resource())
+        .owns_stream_with(
+            experiment_events.rollouts.map(Ok),
+            reconcile::rollout_resource(),
+        )
         .watches_stream_with(
             analysis_events.templates,
             move |template: Packed<DynamicObject>| {
@@ -246,27 +239,21 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         settings.analysis_threads,
         hooks.shutdown.clone(),
     );
-    let experiment_writer = reflector::store::Writer::new(crate::experiment::experiment_resource());
-    let experiment_reader = experiment_writer.as_reader();
-    let experiment_events = watcher(experiment_api, watcher::Config::default().labels(&selector))
-        .default_backoff()
-        .modify(lean)
-        .reflect(experiment_writer)
-        .applied_objects();
     let experimenting = crate::experiment::run(
-        experiment_events,
+        experiment_events.reconciled.map(Ok),
         experiment_reader,
         crate::experiment::Triggers {
             replica_sets: experiment_replica_sets,
             runs: analysis_events.experiment_runs,
         },
-        experiments,
+        experiment_reconciler,
         settings.experiment_threads,
         hooks.shutdown.clone(),
     );
     // The shared watches feed several controllers; they end when those have.
     tokio::select! {
         () = analysis_events.runs_watch => {}
+        () = experiment_events.watch => {}
         () = replica_set_watch => {}
         ((), (), ()) = futures::future::join3(rollouts, measuring, experimenting) => {}
     }
@@ -436,15 +423,26 @@ fn analysis_watches(
     (caches, events)
 }
 
+/// The Experiments' shared watch and the changes it hands on.
+struct ExperimentEvents {
+    /// The watch, which must be polled for the two streams below.
+    watch: futures::future::BoxFuture<'static, ()>,
+    /// Changed Experiments, for the Rollouts that own them.
+    rollouts: Shared,
+    /// Changed Experiments, for the reconciler that runs them.
+    reconciled: Shared,
+}
+
 /// Watches the Experiments of this instance (selected by its instance-id
-/// label, as Argo selects them) into a cache; the changes wake the Rollout
-/// that controls each one.
+/// label, as Argo selects them) into one cache, shared by the Rollouts
+/// (a change wakes the Rollout that controls the Experiment) and the
+/// Experiment reconciler.
 fn experiment_watch(
     client: &Client,
     namespace: Option<&str>,
     instance: &str,
-) -> (Cache<DynamicObject>, Touched) {
-    let resource = reconcile::experiment::experiment_resource();
+) -> (Cache<DynamicObject>, ExperimentEvents) {
+    let resource = crate::experiment::experiment_resource();
     let api = match namespace {
         Some(ns) => Api::<Packed<DynamicObject>>::namespaced_with(client.clone(), ns, &resource),
         None => Api::<Packed<DynamicObject>>::all_with(client.clone(), &resource),
@@ -453,11 +451,19 @@ fn experiment_watch(
     let store = writer.as_reader();
     let events = watcher(api, watcher::Config::default().labels(instance))
         .default_backoff()
-        .modify(lean)
         .reflect(writer)
-        .touched_objects()
-        .boxed();
-    (store, events)
+        .touched_objects();
+    let (rollout_tx, rollouts) = futures::channel::mpsc::channel(SHARED_BUFFER);
+    let (reconciled_tx, reconciled) = futures::channel::mpsc::channel(SHARED_BUFFER);
+    let watch = Box::pin(fan_out(events, [rollout_tx, reconciled_tx]));
+    (
+        store,
+        ExperimentEvents {
+            watch,
+            rollouts,
+            reconciled,
+        },
+    )
 }
 
 /// The Rollouts that reference a template that changed (directly, by the

@@ -21,9 +21,7 @@ mod object;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
-};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use rollgate_analysis::history::{self, PastRun};
 use rollout_core::{Decision, ExperimentState, ExperimentTemplateState, Rollout};
 use serde_json::{Value, json};
@@ -35,14 +33,7 @@ use crate::workload::POD_TEMPLATE_HASH_LABEL;
 
 pub use object::{Source, experiment};
 
-/// The `Experiment` resource.
-pub fn experiment_resource() -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk(
-        "argoproj.io",
-        "v1alpha1",
-        "Experiment",
-    ))
-}
+pub use crate::experiment::experiment_resource;
 
 /// The Experiments' watch cache (of packed objects, [`crate::cache`]),
 /// filled only when the cluster has Argo's Experiment CRD: a Rollout
