@@ -12,6 +12,10 @@
 //! - `prometheus` and `exporter` (feature `prometheus`): a real Prometheus
 //!   on 127.0.0.1 scraping, every second, an exporter of request counters
 //!   per pod-template-hash whose error ratios the test sets at run time.
+//! - `faults` (feature `faults`): a fault-injecting proxy in front of
+//!   kube-apiserver, an invariant watcher for rollouts under faults, other
+//!   writers of a route (Argo CD's apply, `kubectl edit`), and restarts of
+//!   the cluster's components.
 //! - The crate root: the real-cluster tier (`scripts/cluster up`, then
 //!   `eval "$(scripts/cluster env)"`): a namespace per test on the real API
 //!   server, write counts from its audit log, and the real Argo Rollouts
@@ -27,6 +31,8 @@ pub mod bench;
 mod binaries;
 #[cfg(feature = "prometheus")]
 pub mod exporter;
+#[cfg(feature = "faults")]
+pub mod faults;
 pub mod fixtures;
 #[cfg(feature = "heap")]
 pub mod heap;
