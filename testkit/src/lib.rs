@@ -290,6 +290,21 @@ impl Cluster {
     ///
     /// When the ConfigMap cannot be written or the controller not started.
     pub async fn start_argo(&self, plugins: &[Plugin<'_>]) -> Argo {
+        self.start_argo_with(plugins, None).await
+    }
+
+    /// [`Cluster::start_argo`] with the controller (and the plugin
+    /// processes it starts) reading `kubeconfig` instead of the test's
+    /// `KUBECONFIG`: one whose server is a fault proxy, for instance.
+    ///
+    /// # Panics
+    ///
+    /// As [`Cluster::start_argo`].
+    pub async fn start_argo_with(
+        &self,
+        plugins: &[Plugin<'_>],
+        kubeconfig: Option<&std::path::Path>,
+    ) -> Argo {
         let bin = std::env::var("ROLLGATE_ARGO_ROLLOUTS_CONTROLLER")
             .expect("ROLLGATE_ARGO_ROLLOUTS_CONTROLLER (scripts/cluster env)");
         let mut entries = String::new();
@@ -319,7 +334,11 @@ impl Cluster {
         let work = std::env::temp_dir().join(format!("rollgate-{}", self.namespace));
         std::fs::create_dir_all(&work).unwrap();
         let log = std::fs::File::create(work.join("controller.log")).unwrap();
-        let child = Command::new(bin)
+        let mut command = Command::new(bin);
+        if let Some(kubeconfig) = kubeconfig {
+            command.env("KUBECONFIG", kubeconfig);
+        }
+        let child = command
             .args([
                 "--namespaced",
                 "--leader-elect=false",
@@ -393,6 +412,11 @@ impl Argo {
     /// Its working directory (`plugin-bin/` holds the installed plugins).
     pub fn work_dir(&self) -> &std::path::Path {
         &self.work
+    }
+
+    /// Its process id (the parent of the plugin processes).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 

@@ -4,6 +4,7 @@
 //! `kubectl argo rollouts` wherever a user would type a command.
 
 mod analysis;
+mod faults;
 mod gateway_api;
 mod istio;
 mod nginx;

@@ -24,7 +24,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -341,12 +341,12 @@ impl State {
                 .into_iter()
                 .max();
         }
-        let allowed = allowed_weight(rollout, self.furthest.1, max);
+        let allowed = allowed_weight(rollout, self.furthest.1, max, SystemTime::now());
         match exceeded {
             Some(weight) if weight > allowed && !confirmed => true,
             Some(weight) if weight > allowed => {
                 self.report.violations.push(format!(
-                    "route version {at}: canary weight {weight} above {allowed}, the setWeight of step {} (the furthest reached)",
+                    "route version {at}: canary weight {weight} above {allowed}, the most the rollout may set at step {} (the furthest reached)",
                     self.furthest.1
                 ));
                 false
@@ -378,15 +378,36 @@ fn canary_weights(route: &Value, stable: &str, canary: &str) -> Vec<i64> {
 
 /// The canary weight allowed once the rollout has reached step `index`:
 /// the last `setWeight` at or before it (0 before any), `max` once every
-/// step is done.
-fn allowed_weight(rollout: &Value, index: i64, max: i64) -> i64 {
+/// step is done. A controller writes the weight of the step it enters
+/// before the status that records the step (Argo's writes it in the next
+/// reconcile, Rollgate's in the same one), so the steps the rollout may
+/// enter now count too: the `setWeight` steps that follow, across the
+/// pause at `index` when it is over (promoted, or its duration elapsed by
+/// `now`), up to the first step that waits.
+fn allowed_weight(rollout: &Value, index: i64, max: i64, now: SystemTime) -> i64 {
     let steps = rollout["spec"]["strategy"]["canary"]["steps"]
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let Ok(reached) = usize::try_from(index) else {
+    let Ok(mut reached) = usize::try_from(index) else {
         return 0;
     };
+    let status = &rollout["status"];
+    let at_index = status["currentStepIndex"].as_i64() == Some(index);
+    while reached < steps.len() {
+        let step = &steps[reached];
+        let over = if step.get("setWeight").is_some() {
+            true
+        } else if step.get("pause").is_some() && reached == usize::try_from(index).unwrap_or(0) {
+            at_index && pause_over(&step["pause"], status, now)
+        } else {
+            false
+        };
+        if !over {
+            break;
+        }
+        reached += 1;
+    }
     if reached >= steps.len() {
         return max;
     }
@@ -395,6 +416,33 @@ fn allowed_weight(rollout: &Value, index: i64, max: i64) -> i64 {
         .filter_map(|s| s["setWeight"].as_i64())
         .next_back()
         .unwrap_or(0)
+}
+
+/// Whether the pause step `pause` the status is at is over: promoted (the
+/// controller paused, and no pause condition is left) or its duration
+/// elapsed by `now`.
+fn pause_over(pause: &Value, status: &Value, now: SystemTime) -> bool {
+    let conditions = status["pauseConditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if status["controllerPause"] == true && conditions.is_empty() {
+        return true;
+    }
+    let duration = match &pause["duration"] {
+        Value::Number(n) => n.as_u64().map(Duration::from_secs),
+        Value::String(text) => text
+            .parse::<u64>()
+            .ok()
+            .map(Duration::from_secs)
+            .or_else(|| humantime::parse_duration(text).ok()),
+        _ => None,
+    };
+    let started = conditions
+        .iter()
+        .find(|c| c["reason"] == "CanaryPauseStep")
+        .and_then(|c| humantime::parse_rfc3339(c["startTime"].as_str()?).ok());
+    matches!((duration, started), (Some(d), Some(t)) if t + d <= now)
 }
 
 #[cfg(test)]
@@ -418,15 +466,37 @@ mod tests {
     }
 
     #[test]
-    fn the_allowed_weight_is_the_last_set_weight_reached() {
+    fn the_allowed_weight_is_the_last_set_weight_reached_or_about_to_be() {
+        let now = humantime::parse_rfc3339("2026-12-02T06:50:04Z").unwrap();
         let r = rollout(0);
-        assert_eq!(allowed_weight(&r, 0, 100), 20);
-        assert_eq!(allowed_weight(&r, 1, 100), 20);
-        assert_eq!(allowed_weight(&r, 2, 100), 50);
-        assert_eq!(allowed_weight(&r, 4, 100), 100);
+        // At a setWeight step, the pause after it holds.
+        assert_eq!(allowed_weight(&r, 0, 100, now), 20);
+        // At a pause that has not been promoted: its weight.
+        let mut paused = rollout(1);
+        paused["status"]["controllerPause"] = json!(true);
+        paused["status"]["pauseConditions"] =
+            json!([{"reason": "CanaryPauseStep", "startTime": "2026-12-02T06:50:04Z"}]);
+        assert_eq!(allowed_weight(&paused, 1, 100, now), 20);
+        // Promoted: the next setWeight may be written before the step is recorded.
+        paused["status"]["pauseConditions"] = json!(null);
+        assert_eq!(allowed_weight(&paused, 1, 100, now), 50);
+        // A pause the controller has not started yet holds.
+        assert_eq!(allowed_weight(&rollout(1), 1, 100, now), 20);
+        // A timed pause: held until its duration has passed.
+        let mut timed = rollout(3);
+        timed["status"]["controllerPause"] = json!(true);
+        timed["status"]["pauseConditions"] =
+            json!([{"reason": "CanaryPauseStep", "startTime": "2026-12-02T06:50:04Z"}]);
+        assert_eq!(allowed_weight(&timed, 3, 100, now), 50);
+        // The last step over: the whole traffic.
+        assert_eq!(
+            allowed_weight(&timed, 3, 100, now + Duration::from_secs(1)),
+            100
+        );
+        assert_eq!(allowed_weight(&r, 4, 100, now), 100);
         let none =
             json!({"spec": {"strategy": {"canary": {"steps": [{"pause": {}}, {"setWeight": 5}]}}}});
-        assert_eq!(allowed_weight(&none, 0, 100), 0);
+        assert_eq!(allowed_weight(&none, 0, 100, now), 0);
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //!
 //! The proxy listens on plain HTTP/1.1 on 127.0.0.1 and forwards every
 //! request to the API server over TLS with kube's client, which trusts the
-//! cluster's CA. It carries no credentials of its own: the `Authorization`
-//! header of each request goes through unchanged, so a controller keeps its
-//! own identity (and its RBAC) behind the proxy. Terminating TLS this way is
+//! cluster's CA. The `Authorization` header of a request goes through
+//! unchanged, so a controller keeps its own identity (and its RBAC) behind
+//! the proxy; a request without one gets the credentials of the proxy's
+//! kubeconfig (client-go, as in Argo's controller, sends no bearer token to
+//! a plain-HTTP server). Terminating TLS this way is
 //! what lets it answer with an HTTP status, delay a request or end a watch
 //! stream at a chosen moment; a TCP pass-through could only cut bytes.
 //!
@@ -97,7 +99,10 @@ pub struct Proxy {
 }
 
 struct Shared {
+    /// For requests with their own `Authorization`: no credentials added.
     upstream: kube::Client,
+    /// For requests without: the kubeconfig's credentials.
+    credentialed: kube::Client,
     /// The fault in effect, with a generation bumped on every change, which
     /// open connections and watch streams follow.
     fault: watch::Sender<(u64, Fault)>,
@@ -123,17 +128,19 @@ impl Proxy {
         Self::start(config).await
     }
 
-    /// A proxy forwarding to the server of `config`, trusting its CA and
-    /// adding none of its credentials (each request's own go through).
+    /// A proxy forwarding to the server of `config`, trusting its CA; its
+    /// credentials go only with requests that carry none of their own.
     ///
     /// # Panics
     ///
     /// When the client cannot be built or no loopback port is free.
     pub async fn start(mut config: kube::Config) -> Self {
-        config.auth_info = kube::config::AuthInfo::default();
         // Watches are long; the client of each request decides its timeouts.
         config.read_timeout = None;
         config.write_timeout = None;
+        let credentialed =
+            kube::Client::try_from(config.clone()).expect("a client for the API server");
+        config.auth_info = kube::config::AuthInfo::default();
         let upstream = kube::Client::try_from(config).expect("a client for the API server");
         let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
@@ -141,6 +148,7 @@ impl Proxy {
         let port = listener.local_addr().expect("the proxy's address").port();
         let state = Arc::new(Shared {
             upstream,
+            credentialed,
             fault: watch::Sender::new((0, Fault::Pass)),
             requests: AtomicU64::new(0),
             faulted: AtomicU64::new(0),
@@ -361,8 +369,12 @@ async fn handle(
         .uri
         .path_and_query()
         .map_or_else(|| "/".parse().unwrap(), |p| p.as_str().parse().unwrap());
-    let upstream = match state
-        .upstream
+    let client = if parts.headers.contains_key(header::AUTHORIZATION) {
+        &state.upstream
+    } else {
+        &state.credentialed
+    };
+    let upstream = match client
         .send(Request::from_parts(parts, kube::client::Body::from(body)))
         .await
     {

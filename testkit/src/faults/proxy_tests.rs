@@ -14,20 +14,31 @@ use super::{Fault, Proxy};
 /// An upstream on 127.0.0.1: `/api` answers `{"ok":true}`, and with
 /// `watch=true` a stream of one line every 100 ms that never ends.
 async fn upstream() -> (kube::Config, tokio::task::JoinHandle<()>) {
-    let app = Router::new().route(
-        "/api",
-        get(|query: axum::extract::RawQuery| async move {
-            if query.0.as_deref() == Some("watch=true") {
-                let lines = futures::stream::unfold(0u64, |n| async move {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    Some((Ok::<_, std::io::Error>(format!("{{\"n\":{n}}}\n")), n + 1))
-                });
-                Body::from_stream(lines)
-            } else {
-                Body::from("{\"ok\":true}")
-            }
-        }),
-    );
+    let app = Router::new()
+        .route(
+            "/whoami",
+            get(|headers: axum::http::HeaderMap| async move {
+                headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("none")
+                    .to_owned()
+            }),
+        )
+        .route(
+            "/api",
+            get(|query: axum::extract::RawQuery| async move {
+                if query.0.as_deref() == Some("watch=true") {
+                    let lines = futures::stream::unfold(0u64, |n| async move {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        Some((Ok::<_, std::io::Error>(format!("{{\"n\":{n}}}\n")), n + 1))
+                    });
+                    Body::from_stream(lines)
+                } else {
+                    Body::from("{\"ok\":true}")
+                }
+            }),
+        );
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await
         .unwrap();
@@ -35,12 +46,19 @@ async fn upstream() -> (kube::Config, tokio::task::JoinHandle<()>) {
     let task = tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
     });
-    (kube::Config::new(url.parse().unwrap()), task)
+    let mut config = kube::Config::new(url.parse().unwrap());
+    config.auth_info.token = Some(secrecy::SecretString::from("proxy-token"));
+    (config, task)
 }
 
 /// One request through the proxy on a fresh connection: the whole answer
 /// as text, or the I/O error that ended it.
 async fn request(proxy: &Proxy, path: &str) -> std::io::Result<String> {
+    send(proxy, path, "Authorization: Bearer t\r\n").await
+}
+
+/// [`request`] with `headers` (each ending in CRLF).
+async fn send(proxy: &Proxy, path: &str, headers: &str) -> std::io::Result<String> {
     let port = proxy
         .url()
         .rsplit(':')
@@ -49,9 +67,7 @@ async fn request(proxy: &Proxy, path: &str) -> std::io::Result<String> {
         .parse::<u16>()
         .unwrap();
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\nConnection: close\r\n\r\n"
-    );
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await?;
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).await?;
@@ -67,6 +83,16 @@ async fn requests_pass_unless_a_fault_is_set() {
     assert!(answer.ends_with("{\"ok\":true}"), "{answer}");
     assert_eq!(proxy.stats().requests, 1);
     assert_eq!(proxy.stats().faulted, 0);
+}
+
+#[tokio::test]
+async fn a_request_keeps_its_credentials_and_one_without_gets_the_proxys() {
+    let (config, _server) = upstream().await;
+    let proxy = Proxy::start(config).await;
+    let own = request(&proxy, "/whoami").await.unwrap();
+    assert!(own.ends_with("\r\n\r\nBearer t"), "{own}");
+    let none = send(&proxy, "/whoami", "").await.unwrap();
+    assert!(none.ends_with("\r\n\r\nBearer proxy-token"), "{none}");
 }
 
 #[tokio::test]

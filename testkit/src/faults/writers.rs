@@ -58,12 +58,13 @@ impl ArgoCdLike {
     }
 
     /// A new commit: `git` is applied now (and from now on); returns the
-    /// route's resourceVersion after that apply.
+    /// object as that apply stored it (its defaults filled in, its
+    /// `metadata.resourceVersion`).
     ///
     /// # Errors
     ///
     /// The API server's answer when the apply fails.
-    pub async fn commit(&self, git: Value) -> Result<String, kube::Error> {
+    pub async fn commit(&self, git: Value) -> Result<Value, kube::Error> {
         *self
             .shared
             .git
@@ -88,7 +89,7 @@ impl Drop for ArgoCdLike {
 }
 
 impl Shared {
-    async fn apply(&self) -> Result<String, kube::Error> {
+    async fn apply(&self) -> Result<Value, kube::Error> {
         let git = self
             .git
             .lock()
@@ -110,7 +111,7 @@ impl Shared {
                     &Patch::Apply(&desired),
                 )
                 .await?;
-            Ok(applied.metadata.resource_version.unwrap_or_default())
+            Ok(serde_json::to_value(applied).unwrap_or_default())
         }
         .await;
         let counter = if result.is_ok() {
