@@ -6,9 +6,10 @@
 //! (`proxy`), control-plane restarts (`restarts`), the plugin process
 //! killed (`plugin`), other writers of the route (`writers`).
 //!
-//! The runs restart the cluster's components and are timed: run them one
-//! at a time (`--test-threads 1`), as RELIABILITY.md does. Each prints one
-//! `fault run:` line with what happened.
+//! The runs restart the cluster's components and are timed, so they run
+//! only with `ROLLGATE_FAULTS=1`, one at a time (`--test-threads 1`), as
+//! `scripts/test` and RELIABILITY.md run them; otherwise they return at
+//! once, saying so. Each prints one `fault run:` line with what happened.
 
 mod plugin;
 mod proxy;
@@ -66,6 +67,10 @@ impl Run {
         proxy: Option<Proxy>,
         users_fixed: bool,
     ) -> Option<Self> {
+        if std::env::var("ROLLGATE_FAULTS").as_deref() != Ok("1") {
+            eprintln!("skipped: fault runs need ROLLGATE_FAULTS=1 and --test-threads 1");
+            return None;
+        }
         let (s, gateway) =
             scene_through(name, under, steps(), &[], false, &[], proxy.as_ref()).await?;
         let first = s
