@@ -413,9 +413,10 @@ where
     K: kube::Resource + serde::Serialize + serde::de::DeserializeOwned + Clone + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone,
 {
+    // The cache keeps annotations packed: select by the controller's uid,
+    // then read the template's name from the unpacked object.
     let objects = select(cache, |meta| {
-        meta.namespace.as_deref() == Some(owner.namespace)
-            && writes::template_of(meta, owner).is_some()
+        meta.namespace.as_deref() == Some(owner.namespace) && writes::controlled_by(meta, owner)
     })?;
     let mut by_template = BTreeMap::new();
     for object in objects {

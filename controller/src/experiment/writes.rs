@@ -54,17 +54,20 @@ fn label(meta: &kube::api::ObjectMeta, key: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Whether the Experiment (its uid) is the object's controller.
+pub(super) fn controlled_by(meta: &kube::api::ObjectMeta, owner: &Owner<'_>) -> bool {
+    meta.owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.controller == Some(true) && o.uid == owner.uid)
+}
+
 /// Whether an object is the template's: controlled by the Experiment (its
 /// uid) and annotated with its and the template's names, as Argo claims
 /// them.
 pub(super) fn template_of(meta: &kube::api::ObjectMeta, owner: &Owner<'_>) -> Option<String> {
-    let controlled = meta
-        .owner_references
-        .iter()
-        .flatten()
-        .any(|o| o.controller == Some(true) && o.uid == owner.uid);
     let annotations = meta.annotations.as_ref()?;
-    if !controlled
+    if !controlled_by(meta, owner)
         || annotations
             .get(EXPERIMENT_NAME_ANNOTATION)
             .map(String::as_str)
