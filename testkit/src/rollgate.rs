@@ -86,12 +86,35 @@ impl RollgateController {
             .join("../examples/rbac/rollgate-controller.yaml");
         let config = cluster.config_with_role(&rbac).await;
         let token = config.auth_info.token.expect("a token");
+        Self::start_with_token(
+            binary,
+            cluster,
+            secrecy::ExposeSecret::expose_secret(&token),
+            args,
+            env,
+        )
+    }
+
+    /// Runs `binary` with a bearer token (a service account's, say) in
+    /// place of the cluster's own credentials, through a kubeconfig of its
+    /// own (`--kubeconfig`), with more arguments and environment.
+    ///
+    /// # Panics
+    ///
+    /// When `KUBECONFIG` cannot be read, or the process cannot be started.
+    pub fn start_with_token(
+        binary: &Path,
+        cluster: &Cluster,
+        token: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let path = std::env::var("KUBECONFIG").expect("KUBECONFIG (scripts/cluster env)");
         let mut kubeconfig: Value =
             serde_yaml_ng::from_str(&std::fs::read_to_string(path).expect("the kubeconfig"))
                 .expect("a kubeconfig in YAML");
         for user in kubeconfig["users"].as_array_mut().into_iter().flatten() {
-            user["user"] = json!({"token": secrecy::ExposeSecret::expose_secret(&token)});
+            user["user"] = json!({ "token": token });
         }
         if let Some(server) = server {
             for entry in kubeconfig["clusters"].as_array_mut().into_iter().flatten() {

@@ -266,3 +266,6 @@ impl Collector for ReconcileErrors {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod dashboard_tests;

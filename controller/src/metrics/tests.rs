@@ -5,7 +5,7 @@ use kube::runtime::watcher;
 use router_kube::Packed;
 use serde_json::json;
 
-fn cached(objects: &[serde_json::Value]) -> crate::cache::Cache<DynamicObject> {
+pub(super) fn cached(objects: &[serde_json::Value]) -> crate::cache::Cache<DynamicObject> {
     let mut writer = Writer::<Packed<DynamicObject>>::new(crate::reconcile::rollout_resource());
     for object in objects {
         let object: Packed<DynamicObject> = serde_json::from_value(object.clone()).unwrap();
@@ -14,7 +14,7 @@ fn cached(objects: &[serde_json::Value]) -> crate::cache::Cache<DynamicObject> {
     writer.as_reader()
 }
 
-fn web() -> serde_json::Value {
+pub(super) fn web() -> serde_json::Value {
     json!({
         "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
         "metadata": {"namespace": "shop", "name": "web"},

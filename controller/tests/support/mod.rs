@@ -16,6 +16,7 @@ pub(crate) use rollgate_testkit::kubectl_argo_rollouts;
 use rollgate_testkit::{Cluster, RollgateController};
 use serde_json::{Value, json};
 
+pub(crate) mod helm;
 pub(crate) mod plugins;
 pub(crate) mod progress;
 
