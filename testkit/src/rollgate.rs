@@ -86,10 +86,11 @@ impl RollgateController {
             .join("../examples/rbac/rollgate-controller.yaml");
         let config = cluster.config_with_role(&rbac).await;
         let token = config.auth_info.token.expect("a token");
-        Self::start_with_token(
+        Self::start_with_credentials(
             binary,
             cluster,
             secrecy::ExposeSecret::expose_secret(&token),
+            server,
             args,
             env,
         )
@@ -106,6 +107,19 @@ impl RollgateController {
         binary: &Path,
         cluster: &Cluster,
         token: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        Self::start_with_credentials(binary, cluster, token, None, args, env)
+    }
+
+    /// [`RollgateController::start_with_token`], talking to `server` when
+    /// given.
+    fn start_with_credentials(
+        binary: &Path,
+        cluster: &Cluster,
+        token: &str,
+        server: Option<&str>,
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
