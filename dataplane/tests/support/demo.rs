@@ -128,11 +128,14 @@ pub(crate) async fn run(options: Options, mut show: impl FnMut(&Frame)) -> Optio
         let mut frames = Vec::new();
         let mut tail = 0;
         while frames.len() < options.frames && started.elapsed() < options.time_limit {
+            // A second's worth of requests paced over a second; the longer
+            // limit only lets the last ones be answered.
             let tally = Load::steady(
                 stage.plane.traefik.web,
                 options.rate,
                 Duration::from_secs(1),
             )
+            .within(Duration::from_secs(2))
             .run()
             .await
             .expect("Traefik listens on loopback");
