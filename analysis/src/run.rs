@@ -33,8 +33,8 @@ use crate::Error;
 use crate::args::{ArgSource, POD_TEMPLATE_HASH_LABEL, rollout_arguments};
 use crate::merge::{check_rules, flatten, merge_args};
 use crate::types::{
-    API_VERSION, AnalysisRun, AnalysisRunSpec, AnalysisTemplate, DryRun, MeasurementRetention,
-    ObjectMeta, OwnerReference,
+    API_VERSION, AnalysisRun, AnalysisRunSpec, AnalysisTemplate, Argument, DryRun,
+    MeasurementRetention, ObjectMeta, OwnerReference,
 };
 
 /// How the run came about: `Step`, `Background`, `PrePromotion` or `PostPromotion`.
@@ -103,15 +103,40 @@ pub fn run_spec(
         latest_hash: source.latest_hash,
     };
     let passed = rollout_arguments(&analysis.args, field, &args)?;
-    let flat = flatten(templates)?;
-    let args = merge_args(&passed, &flat.args)?;
-    let mut dry_run: Vec<DryRun> = field_of(analysis.dry_run.as_ref(), field, "dryRun")?;
-    dry_run.extend(flat.dry_run);
-    let mut retention: Vec<MeasurementRetention> = field_of(
+    let dry_run: Vec<DryRun> = field_of(analysis.dry_run.as_ref(), field, "dryRun")?;
+    let retention: Vec<MeasurementRetention> = field_of(
         analysis.measurement_retention.as_ref(),
         field,
         "measurementRetention",
     )?;
+    spec_from_templates(&passed, templates, dry_run, retention)
+}
+
+/// Argo's `NewAnalysisRunFromTemplates`, the spec: the `templates` (in the
+/// order [`crate::merge::resolve_templates`] gives) flattened, the `passed`
+/// arguments merged into the ones they declare, and the caller's `dry_run`
+/// and `retention` rules before theirs. What a Rollout's runs and an
+/// Experiment's are both made of.
+///
+/// ```
+/// use rollgate_analysis::{AnalysisTemplate, run::spec_from_templates, types::Argument};
+/// let template = AnalysisTemplate::from_value(serde_json::json!({"kind": "AnalysisTemplate",
+///     "metadata": {"name": "rate"}, "spec": {"args": [{"name": "hash"}],
+///     "metrics": [{"name": "ok", "provider": {"web": {"url": "http://127.0.0.1/{{args.hash}}"}}}]}})).unwrap();
+/// let passed = [Argument { name: "hash".into(), value: Some("6f7d".into()), value_from: None }];
+/// let spec = spec_from_templates(&passed, &[template], vec![], vec![]).unwrap();
+/// assert_eq!(spec.args[0].value.as_deref(), Some("6f7d"));
+/// assert_eq!(spec.metrics[0].name, "ok");
+/// ```
+pub fn spec_from_templates(
+    passed: &[Argument],
+    templates: &[AnalysisTemplate],
+    mut dry_run: Vec<DryRun>,
+    mut retention: Vec<MeasurementRetention>,
+) -> Result<AnalysisRunSpec, Error> {
+    let flat = flatten(templates)?;
+    let args = merge_args(passed, &flat.args)?;
+    dry_run.extend(flat.dry_run);
     retention.extend(flat.measurement_retention);
     check_rules(&dry_run, &retention)?;
     Ok(AnalysisRunSpec {

@@ -51,7 +51,7 @@ enum Command {
     ///
     /// Prints one line per problem, as FILE:LINE: namespace/name: field:
     /// message, and exits 1 when any Rollout is invalid. Features Rollgate
-    /// does not run yet (blue-green, experiments, ping-pong) are warnings.
+    /// does not run yet (`restartAt` on a blue-green Rollout) are warnings.
     Lint {
         /// YAML files with Rollouts; `-` reads standard input. Files without a
         /// Rollout are skipped with a note.

@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::Context;
 use rollout_core::manifest::Object;
 use rollout_core::replicas;
-use rollout_core::spec::StepAction;
+use rollout_core::spec::{ExperimentStep, StepAction};
 use rollout_core::{FieldError, Rollout};
 use serde::Serialize;
 
@@ -314,7 +314,7 @@ pub(crate) fn plan(rollout: &Rollout) -> Result<Plan, FieldError> {
             }
             StepAction::SetHeaderRoute(_) | StepAction::SetMirrorRoute(_) => "at once".to_owned(),
             StepAction::Plugin(p) => format!("when step plugin {} succeeds", p.name),
-            StepAction::Experiment(_) => "(experiments are not run by Rollgate yet)".to_owned(),
+            StepAction::Experiment(e) => experiment_ends(e),
         };
         plan.steps.push(StepPlan {
             step: i + 1,
@@ -417,3 +417,38 @@ pub(crate) fn duration_words(d: Duration) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// How an `experiment` step ends: after its `duration`, else when its
+/// analyses required for completion (or all of them) succeed; a failed or
+/// errored Experiment aborts the update.
+fn experiment_ends(value: &serde_json::Value) -> String {
+    let Ok(step) = ExperimentStep::from_value(value) else {
+        return "when the experiment succeeds (fails: abort)".to_owned();
+    };
+    let templates: Vec<&str> = step.templates.iter().map(|t| t.name.as_str()).collect();
+    let required: Vec<&str> = step
+        .analyses
+        .iter()
+        .filter(|a| a.required_for_completion == Some(true))
+        .map(|a| a.name.as_str())
+        .collect();
+    let analyses: Vec<&str> = if required.is_empty() {
+        step.analyses.iter().map(|a| a.name.as_str()).collect()
+    } else {
+        required
+    };
+    match (&step.duration, analyses.is_empty()) {
+        (Some(d), _) => format!(
+            "when experiment {} has run {d} (fails: abort)",
+            templates.join(", ")
+        ),
+        (None, false) => format!(
+            "when experiment analyses {} succeed (fails: abort)",
+            analyses.join(", ")
+        ),
+        (None, true) => format!(
+            "when experiment {} is terminated (fails: abort)",
+            templates.join(", ")
+        ),
+    }
+}

@@ -273,18 +273,16 @@ fn lint_names_each_rollout_of_a_multi_document_file_and_skips_others() {
 #[test]
 fn features_not_run_yet_are_warnings_unless_strict() {
     let path = write(
-        "experiment.yaml",
+        "restart.yaml",
         &format!(
-            "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {{name: ex}}\nspec:\n{POD}  strategy:\n    canary:\n      steps:\n      - experiment:\n          templates: [{{name: c, specRef: canary}}]\n"
+            "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {{name: ex}}\nspec:\n{POD}  restartAt: \"2026-01-01T00:00:00Z\"\n  strategy:\n    blueGreen:\n      activeService: web\n"
         ),
     );
     let out = rollgate(&["lint", path.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stdout));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains(
-            "experiment.yaml:10: default/ex: spec.strategy.canary.steps[0].experiment: warning: "
-        ),
+        stdout.contains(": default/ex: spec.restartAt: warning: "),
         "{stdout}"
     );
     assert!(
@@ -293,7 +291,7 @@ fn features_not_run_yet_are_warnings_unless_strict() {
     );
     let out = rollgate(&["lint", "--strict", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stdout).contains("spec.strategy.canary.steps[0].experiment: error: "));
+    assert!(text(&out.stdout).contains("spec.restartAt: error: "));
     // Plan describes it instead of failing, and warns.
     let out = rollgate(&["plan", path.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -301,6 +299,31 @@ fn features_not_run_yet_are_warnings_unless_strict() {
         text(&out.stderr).starts_with("warning: "),
         "{}",
         text(&out.stderr)
+    );
+}
+
+#[test]
+fn experiment_steps_are_valid_and_planned() {
+    let path = write(
+        "experiment.yaml",
+        &format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {{name: ex}}\nspec:\n{POD}  strategy:\n    canary:\n      steps:\n      - experiment:\n          duration: 5m\n          templates: [{{name: c, specRef: canary}}]\n"
+        ),
+    );
+    let out = rollgate(&["lint", "--strict", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("default/ex: valid"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = rollgate(&["plan", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("when experiment c has run 5m (fails: abort)"),
+        "{}",
+        text(&out.stdout)
     );
 }
 

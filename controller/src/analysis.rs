@@ -54,13 +54,20 @@ impl Caches {
     /// watches them, which takes a cluster-wide grant; a controller bound
     /// in its namespace alone runs the Rollouts that name none.
     pub fn ready_for(&self, rollout: &Rollout) -> bool {
-        use futures::FutureExt as _;
-        let filled =
-            |s: &Cache<DynamicObject>| matches!(s.wait_until_ready().now_or_never(), Some(Ok(())));
         let cluster = rollgate_analysis::validate::analyses(rollout)
             .iter()
             .flat_map(|(_, a)| &a.templates)
             .any(|r| TemplateKind::of(r) == TemplateKind::Cluster);
+        self.ready(cluster)
+    }
+
+    /// Whether the runs and the AnalysisTemplates have been filled, and
+    /// the ClusterAnalysisTemplates too when `cluster` (asked without
+    /// waiting).
+    pub fn ready(&self, cluster: bool) -> bool {
+        use futures::FutureExt as _;
+        let filled =
+            |s: &Cache<DynamicObject>| matches!(s.wait_until_ready().now_or_never(), Some(Ok(())));
         filled(&self.runs)
             && filled(&self.templates)
             && (!cluster || filled(&self.cluster_templates))
@@ -189,6 +196,108 @@ impl ObservedRun {
             phase: self.phase(),
             message: self.message.clone(),
         }
+    }
+}
+
+/// What [`create_run`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    /// The run was created.
+    Created,
+    /// A run of that name exists and is the one wanted: controlled by the
+    /// same owner, not completed, of the same spec (an earlier create the
+    /// cache had not shown yet).
+    Ours,
+    /// A run of that name exists and is another one.
+    Taken,
+}
+
+/// Creates `run` (controlled by the object of uid `owner_uid`), reading the
+/// run of that name when it is taken, as Argo's
+/// `CreateWithCollisionCounter` does: what to do with a name taken by
+/// another run is the caller's (a Rollout's engine names the next run, an
+/// Experiment tries `<name>.1`, `<name>.2`, ...).
+///
+/// # Errors
+///
+/// [`crate::Error::Api`] when the create or the read fails, naming the run.
+pub async fn create_run(
+    api: &kube::Api<DynamicObject>,
+    run: &rollgate_analysis::AnalysisRun,
+    owner_uid: &str,
+) -> Result<Created, crate::Error> {
+    let name = &run.metadata.name;
+    let object = format!(
+        "analysisrun {}/{name}",
+        run.metadata.namespace.as_deref().unwrap_or_default()
+    );
+    let body: DynamicObject = serde_json::to_value(run)
+        .and_then(serde_json::from_value)
+        .map_err(|e| crate::Error::Shape {
+            object: object.clone(),
+            message: e.to_string(),
+        })?;
+    let params = kube::api::PostParams {
+        field_manager: Some(crate::reconcile::FIELD_MANAGER.into()),
+        ..Default::default()
+    };
+    match api.create(&params, &body).await {
+        Ok(_) => return Ok(Created::Created),
+        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        Err(e) => return Err(crate::Error::api(format!("create {object}"))(e)),
+    }
+    let existing = api
+        .get(name)
+        .await
+        .map_err(crate::Error::api(format!("read {object}")))?;
+    let existing = serde_json::to_value(existing)
+        .ok()
+        .and_then(|v| rollgate_analysis::AnalysisRun::from_value(v).ok());
+    let ours = existing.as_ref().is_some_and(|existing| {
+        let controller = existing
+            .metadata
+            .owner_references
+            .iter()
+            .find(|o| o.controller == Some(true));
+        controller.is_some_and(|o| o.uid == owner_uid)
+            && !existing.phase().is_completed()
+            && existing.spec.semantically_equal(&run.spec)
+    });
+    Ok(if ours { Created::Ours } else { Created::Taken })
+}
+
+/// Argo's `TerminateRun` (a Rollout's `cancelAnalysisRuns`, an
+/// Experiment's runs as it ends): `spec.terminate: true`, as a merge patch;
+/// a run already gone is fine.
+///
+/// # Errors
+///
+/// [`crate::Error::Api`] naming the run.
+pub async fn terminate_run(
+    api: &kube::Api<DynamicObject>,
+    namespace: &str,
+    name: &str,
+) -> Result<(), crate::Error> {
+    let params = kube::api::PatchParams {
+        field_manager: Some(crate::reconcile::FIELD_MANAGER.into()),
+        ..Default::default()
+    };
+    match api
+        .patch(
+            name,
+            &params,
+            &kube::api::Patch::Merge(serde_json::json!({"spec": {"terminate": true}})),
+        )
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(run = %format!("{namespace}/{name}"), "terminated the AnalysisRun");
+            Ok(())
+        }
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(crate::Error::api(format!(
+            "terminate analysisrun {namespace}/{name}"
+        ))(e)),
     }
 }
 

@@ -1,21 +1,21 @@
 //! The controller's watch caches: kube-runtime reflector stores that keep
-//! each object packed ([`router_kube::Packed`]: its metadata as read, the
-//! rest LZ4-compressed JSON), the same compact form as the routers'
-//! applier cache. What selects and maps objects by their metadata (owner
-//! references, labels, names, annotations) reads it as it is; a reconcile
-//! unpacks only the objects it works on (the Rollout, its own ReplicaSets,
-//! its Services, its runs), each time it needs them.
+//! each object packed ([`router_kube::Packed`]: the metadata that lookups
+//! read parsed — names, uid, resourceVersion, generation, labels, owner
+//! references, deletionTimestamp — and the rest, annotations included,
+//! LZ4-compressed JSON). What selects and maps objects by those fields
+//! reads them as they are; a reconcile unpacks only the objects it works
+//! on (the Rollout, its own ReplicaSets, its Services, its runs), each time
+//! it needs them, and what needs an annotation (a Service's managed-by)
+//! unpacks too.
 //!
 //! A settled Rollout held parsed costs about 22 KB (a `serde_json::Value`
 //! tree is about ten times its JSON text), its ReplicaSet 7.5 KB; packed,
-//! about 2.5 KB each, most of it the metadata (the `cache_footprint` bench,
-//! BENCHMARKS.md). Reading one back parses it again, which reconciles pay
-//! only for their own objects.
+//! about 2 KB each, most of it the store's entry and the parsed lookup
+//! fields (the `cache_footprint` bench, BENCHMARKS.md). Reading one back
+//! parses it again, which reconciles pay only for their own objects.
 //!
-//! What [`lean`] drops (managed fields, `kubectl apply`'s last applied
-//! configuration) is not kept at all.
-
-use std::sync::Arc;
+//! Managed fields and `kubectl apply`'s last applied configuration are not
+//! kept at all ([`Packed::new`]).
 
 use kube::Resource;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -79,7 +79,7 @@ where
 /// Unpacks `packed` for a caller that cannot fail (a watch's mapping of
 /// changed objects to the Rollouts they wake): `None`, with a warning, when
 /// it does not read back.
-pub(crate) fn unpack_or_warn<K>(packed: &Arc<Packed<K>>) -> Option<K>
+pub(crate) fn unpack_or_warn<K>(packed: &Packed<K>) -> Option<K>
 where
     K: Resource + Serialize + DeserializeOwned,
 {
@@ -87,17 +87,6 @@ where
         .unpack()
         .map_err(|error| tracing::warn!(%error, "a cached object does not read back; skipped"))
         .ok()
-}
-
-/// What the watch caches keep of an object's metadata: all of it but its
-/// managed fields and `kubectl apply`'s last applied configuration, which
-/// nothing here reads and which can be most of a small object's size.
-pub fn lean<K: Resource>(object: &mut K) {
-    let metadata = object.meta_mut();
-    metadata.managed_fields = None;
-    if let Some(annotations) = metadata.annotations.as_mut() {
-        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
-    }
 }
 
 #[cfg(test)]
@@ -109,7 +98,7 @@ mod tests {
     use serde_json::json;
 
     fn packed(name: &str, owner: &str) -> Packed<ReplicaSet> {
-        let mut rs: Packed<ReplicaSet> = serde_json::from_value(json!({
+        serde_json::from_value(json!({
             "metadata": {"name": name, "namespace": "shop",
                 "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}",
                                 "rollout.argoproj.io/revision": "2"},
@@ -118,14 +107,14 @@ mod tests {
                 "managedFields": [{"manager": "kubectl", "operation": "Apply"}]},
             "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}}}
         }))
-        .unwrap();
-        lean(&mut rs);
-        rs
+        .unwrap()
     }
 
     #[test]
     fn the_caches_keep_all_but_managed_fields_and_the_last_applied_configuration() {
-        let rs = packed("web-abc", "web").unpack().unwrap();
+        let packed = packed("web-abc", "web");
+        assert_eq!(packed.meta().annotations, None, "annotations are packed");
+        let rs = packed.unpack().unwrap();
         assert_eq!(rs.metadata.managed_fields, None);
         assert_eq!(
             serde_json::to_value(&rs.metadata.annotations).unwrap(),

@@ -37,6 +37,10 @@
 //! otherwise left alone; an invalid Rollout gets `InvalidSpec`, in Argo's
 //! words, and nothing else is touched.
 //!
+//! Experiments are run beside them ([`experiment`]): each template's
+//! ReplicaSet and Service, the AnalysisRuns of its analyses, and its status
+//! as Argo's experiment controller writes it.
+//!
 //! As a service ([`operate`]): leader election on a Lease between replicas
 //! ([`leader`]), Prometheus metrics with Argo's names ([`metrics`]) and
 //! health endpoints ([`serve`]).
@@ -48,6 +52,7 @@
 pub mod analysis;
 pub mod cache;
 mod error;
+pub mod experiment;
 pub mod leader;
 pub mod measure;
 pub mod metrics;

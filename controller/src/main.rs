@@ -8,6 +8,7 @@
 //!     [--leader-election-retry-period 2s]
 //!     [--metrics-port 8090] [--healthz-port 8080] [--bind-address 0.0.0.0]
 //!     [--qps 40] [--burst 80] [--rollout-threads 10] [--analysis-threads 30]
+//!     [--experiment-threads 10]
 //! ```
 //!
 //! Traffic-router plugins are registered in the `argo-rollouts-config`
@@ -115,6 +116,10 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = rollgate_controller::measure::DEFAULT_ANALYSIS_THREADS,
           value_parser = clap::value_parser!(u16).range(1..))]
     analysis_threads: u16,
+    /// How many Experiments are reconciled at once (Argo's default: 10).
+    #[arg(long, value_name = "N", default_value_t = rollgate_controller::experiment::DEFAULT_EXPERIMENT_THREADS,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    experiment_threads: u16,
 }
 
 /// A `--qps` value: a positive number of requests per second.
@@ -252,6 +257,7 @@ async fn main() -> ExitCode {
         plugin_dir: args.plugin_dir,
         rollout_threads: args.rollout_threads,
         analysis_threads: args.analysis_threads,
+        experiment_threads: args.experiment_threads,
     };
     match operate(client, metrics, settings, operations).await {
         Ok(()) => ExitCode::SUCCESS,

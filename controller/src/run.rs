@@ -7,7 +7,7 @@
 //! can share a cluster. ReplicaSets are watched into a cache (a reflector)
 //! that both feeds the reconciles and wakes the Rollout that controls a
 //! ReplicaSet when it changes; Services likewise, waking the Rollout that
-//! manages one. Every cache keeps its objects packed ([`crate::cache`]);
+//! manages one, and Experiments, waking the Rollout that controls one. Every cache keeps its objects packed ([`crate::cache`]);
 //! a reconcile unpacks the Rollout it is given. The loop ends, finishing the reconciles in
 //! flight, when the shutdown token is cancelled (on SIGTERM or Ctrl-C: see
 //! [`crate::operate`]); dropping its future stops it at once (leadership
@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Error;
 use crate::analysis;
-use crate::cache::{Cache, lean, unpack, unpack_or_warn};
+use crate::cache::{Cache, unpack, unpack_or_warn};
 use crate::measure;
 use crate::metrics::Metrics;
 use crate::reconcile::filled;
@@ -68,6 +68,10 @@ pub struct Settings {
     /// `--analysis-threads`, default [`crate::measure::DEFAULT_ANALYSIS_THREADS`]);
     /// at least 1.
     pub analysis_threads: u16,
+    /// How many Experiments are reconciled at once (Argo's
+    /// `--experiment-threads`, default
+    /// [`crate::experiment::DEFAULT_EXPERIMENT_THREADS`]); at least 1.
+    pub experiment_threads: u16,
 }
 
 /// The label selector for the Rollouts of an instance (Argo's `InstanceIDRequirement`).
@@ -113,26 +117,31 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         ),
     };
     let (store, writer) = reflector::store();
-    let replica_set_events = watcher(replica_sets, watcher::Config::default())
+    let replica_set_watch = watcher(replica_sets, watcher::Config::default())
         .default_backoff()
-        .modify(lean)
         .reflect(writer)
         .touched_objects();
+    // The ReplicaSets' watch feeds the Rollouts and the Experiments.
+    let (rollout_rs_tx, replica_set_events) = futures::channel::mpsc::channel(SHARED_BUFFER);
+    let (experiment_rs_tx, experiment_replica_sets) =
+        futures::channel::mpsc::channel(SHARED_BUFFER);
+    let replica_set_watch = fan_out(replica_set_watch, [rollout_rs_tx, experiment_rs_tx]);
     let (service_store, service_writer) = reflector::store();
     let service_events = watcher(services, watcher::Config::default())
         .default_backoff()
-        .modify(lean)
         .reflect(service_writer)
         .touched_objects();
     let (deployment_store, deployment_writer) = reflector::store();
     let deployment_events = watcher(deployments, watcher::Config::default())
         .default_backoff()
-        .modify(lean)
         .reflect(deployment_writer)
         .touched_objects();
     let selector = instance_selector(settings.instance_id.as_deref());
     let (analysis, analysis_events) =
         analysis_watches(&client, settings.namespace.as_deref(), &selector);
+    let (experiments, experiment_events) =
+        experiment_watch(&client, settings.namespace.as_deref(), &selector);
+    let experiment_reader = experiments.clone();
     let recorder = reconcile::events::Recorder::new(client.clone(), FIELD_MANAGER);
     let measurer = Arc::new(measure::Measurer::new(
         client.clone(),
@@ -152,9 +161,17 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
     };
     let binaries = PluginBinaries::new(settings.plugin_dir.clone(), Limits::default());
     let routers = Routers::new(client.clone(), registry, binaries);
+    let experiment_reconciler = Arc::new(crate::experiment::Reconciler::new(
+        client.clone(),
+        recorder.clone(),
+        store.clone(),
+        service_store.clone(),
+        analysis.clone(),
+    ));
     let ctx = Arc::new(
         Context::new(client, store, service_store, recorder, routers, analysis)
-            .with_deployments(deployment_store),
+            .with_deployments(deployment_store)
+            .with_experiments(experiments),
     );
     let owner = resource.clone();
     tracing::info!(namespace = settings.namespace.as_deref().unwrap_or("(all)"), %selector, "watching Rollouts");
@@ -162,7 +179,6 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
     let rollout_reader = rollout_writer.as_reader();
     let rollout_events = watcher(rollouts, watcher::Config::default().labels(&selector))
         .default_backoff()
-        .modify(lean)
         .reflect(rollout_writer)
         .applied_objects();
     let controller = Controller::for_stream_with(rollout_events, rollout_reader, resource);
@@ -182,15 +198,20 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
             kube::runtime::controller::Config::default()
                 .concurrency(settings.rollout_threads.max(1)),
         )
-        .owns_stream(replica_set_events)
+        .owns_stream(replica_set_events.map(Ok))
         .watches_stream(service_events, move |svc: Packed<Service>| {
-            managing_rollout(svc.meta(), &owner)
+            // The managed-by annotation is packed: a changed Service is unpacked.
+            unpack_or_warn(&svc).and_then(|svc| managing_rollout(&svc.metadata, &owner))
         })
         .watches_stream(deployment_events, move |d: Packed<Deployment>| {
             rollouts_referencing_deployment(d.meta(), &deployment_referencing, &deployment_owner)
         })
         .owns_stream_with(
             analysis_events.rollout_runs.map(Ok),
+            reconcile::rollout_resource(),
+        )
+        .owns_stream_with(
+            experiment_events.rollouts.map(Ok),
             reconcile::rollout_resource(),
         )
         .watches_stream_with(
@@ -218,10 +239,23 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         settings.analysis_threads,
         hooks.shutdown.clone(),
     );
-    // The runs' watch feeds both controllers; it ends when they both have.
+    let experimenting = crate::experiment::run(
+        experiment_events.reconciled.map(Ok),
+        experiment_reader,
+        crate::experiment::Triggers {
+            replica_sets: experiment_replica_sets,
+            runs: analysis_events.experiment_runs,
+        },
+        experiment_reconciler,
+        settings.experiment_threads,
+        hooks.shutdown.clone(),
+    );
+    // The shared watches feed several controllers; they end when those have.
     tokio::select! {
         () = analysis_events.runs_watch => {}
-        ((), ()) = futures::future::join(rollouts, measuring) => {}
+        () = experiment_events.watch => {}
+        () = replica_set_watch => {}
+        ((), (), ()) = futures::future::join3(rollouts, measuring, experimenting) => {}
     }
     hooks.metrics.rollouts().set(None);
     hooks.metrics.analysis_runs().set(None);
@@ -276,7 +310,7 @@ fn rollouts_referencing_deployment(
         .state()
         .iter()
         .filter(|r| r.meta().namespace.as_deref() == Some(namespace))
-        .filter_map(unpack_or_warn)
+        .filter_map(|r| unpack_or_warn(r))
         .filter(|r| {
             let reference = &r.data["spec"]["workloadRef"];
             reference["kind"] == "Deployment" && reference["name"] == name
@@ -297,9 +331,9 @@ type Shared = futures::channel::mpsc::Receiver<Packed<DynamicObject>>;
 /// Sends every object the watch touched to each of `to`, waiting while one
 /// has not taken its earlier ones; a receiver that is gone (its controller
 /// stopped) is skipped. Ends when the watch does.
-async fn fan_out<const N: usize>(
-    watch: impl futures::Stream<Item = Result<Packed<DynamicObject>, watcher::Error>>,
-    mut to: [futures::channel::mpsc::Sender<Packed<DynamicObject>>; N],
+async fn fan_out<T: Clone, const N: usize>(
+    watch: impl futures::Stream<Item = Result<T, watcher::Error>>,
+    mut to: [futures::channel::mpsc::Sender<T>; N],
 ) {
     use futures::SinkExt as _;
     let mut watch = std::pin::pin!(watch);
@@ -308,7 +342,7 @@ async fn fan_out<const N: usize>(
             Ok(object) => object,
             Err(error) => {
                 // The watch's backoff retries; the caches say whether it recovered.
-                tracing::debug!(%error, "AnalysisRun watch");
+                tracing::debug!(%error, "shared watch");
                 continue;
             }
         };
@@ -318,9 +352,9 @@ async fn fan_out<const N: usize>(
     }
 }
 
-/// How many run changes the shared watch holds for a controller that has
-/// not taken them yet.
-const SHARED_RUNS_BUFFER: usize = 1024;
+/// How many changes a shared watch holds for a controller that has not
+/// taken them yet.
+const SHARED_BUFFER: usize = 1024;
 
 /// The watch streams of the analysis kinds, each feeding its cache.
 struct AnalysisEvents {
@@ -330,6 +364,8 @@ struct AnalysisEvents {
     rollout_runs: Shared,
     /// Changed runs, for the reconciler that measures them.
     measured_runs: Shared,
+    /// Changed runs, for the Experiments that own them.
+    experiment_runs: Shared,
     templates: Touched,
 }
 
@@ -353,7 +389,6 @@ fn analysis_watches(
         let store = writer.as_reader();
         let events = watcher(api(&resource, namespaced), config)
             .default_backoff()
-            .modify(lean)
             .reflect(writer)
             .touched_objects();
         (store, events)
@@ -364,9 +399,13 @@ fn analysis_watches(
         true,
         watcher::Config::default().labels(instance),
     );
-    let (rollout_tx, rollout_runs) = futures::channel::mpsc::channel(SHARED_RUNS_BUFFER);
-    let (measured_tx, measured_runs) = futures::channel::mpsc::channel(SHARED_RUNS_BUFFER);
-    let runs_watch = Box::pin(fan_out(run_events, [rollout_tx, measured_tx]));
+    let (rollout_tx, rollout_runs) = futures::channel::mpsc::channel(SHARED_BUFFER);
+    let (measured_tx, measured_runs) = futures::channel::mpsc::channel(SHARED_BUFFER);
+    let (experiment_tx, experiment_runs) = futures::channel::mpsc::channel(SHARED_BUFFER);
+    let runs_watch = Box::pin(fan_out(
+        run_events,
+        [rollout_tx, measured_tx, experiment_tx],
+    ));
     let (templates, template_events) = watch(analysis::template_resource(), true);
     let (cluster_templates, cluster_events) = watch(analysis::cluster_template_resource(), false);
     let caches = analysis::Caches {
@@ -378,9 +417,53 @@ fn analysis_watches(
         runs_watch,
         rollout_runs,
         measured_runs,
+        experiment_runs,
         templates: futures::stream::select(template_events, cluster_events).boxed(),
     };
     (caches, events)
+}
+
+/// The Experiments' shared watch and the changes it hands on.
+struct ExperimentEvents {
+    /// The watch, which must be polled for the two streams below.
+    watch: futures::future::BoxFuture<'static, ()>,
+    /// Changed Experiments, for the Rollouts that own them.
+    rollouts: Shared,
+    /// Changed Experiments, for the reconciler that runs them.
+    reconciled: Shared,
+}
+
+/// Watches the Experiments of this instance (selected by its instance-id
+/// label, as Argo selects them) into one cache, shared by the Rollouts
+/// (a change wakes the Rollout that controls the Experiment) and the
+/// Experiment reconciler.
+fn experiment_watch(
+    client: &Client,
+    namespace: Option<&str>,
+    instance: &str,
+) -> (Cache<DynamicObject>, ExperimentEvents) {
+    let resource = crate::experiment::experiment_resource();
+    let api = match namespace {
+        Some(ns) => Api::<Packed<DynamicObject>>::namespaced_with(client.clone(), ns, &resource),
+        None => Api::<Packed<DynamicObject>>::all_with(client.clone(), &resource),
+    };
+    let writer = reflector::store::Writer::new(resource);
+    let store = writer.as_reader();
+    let events = watcher(api, watcher::Config::default().labels(instance))
+        .default_backoff()
+        .reflect(writer)
+        .touched_objects();
+    let (rollout_tx, rollouts) = futures::channel::mpsc::channel(SHARED_BUFFER);
+    let (reconciled_tx, reconciled) = futures::channel::mpsc::channel(SHARED_BUFFER);
+    let watch = Box::pin(fan_out(events, [rollout_tx, reconciled_tx]));
+    (
+        store,
+        ExperimentEvents {
+            watch,
+            rollouts,
+            reconciled,
+        },
+    )
 }
 
 /// The Rollouts that reference a template that changed (directly, by the

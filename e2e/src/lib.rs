@@ -21,6 +21,7 @@ pub use scene::{Scene, View, condition, expected, phase, replicas, status};
 
 use std::path::Path;
 
+use rollgate_testkit::faults::Proxy;
 use rollgate_testkit::{Argo, Cluster, Plugin, RollgateController, workspace_binary};
 
 /// The controller a scenario runs under.
@@ -71,6 +72,17 @@ pub enum Running {
     Rollgate(RollgateController),
 }
 
+impl Running {
+    /// The controller's process id (under Argo, the parent of the plugin
+    /// processes).
+    pub fn pid(&self) -> u32 {
+        match self {
+            Self::Argo(argo) => argo.pid(),
+            Self::Rollgate(controller) => controller.pid(),
+        }
+    }
+}
+
 impl Under {
     /// Starts the controller for `cluster`'s namespace with `router`.
     /// `plugin_args` are the plugin's `args` in `argo-rollouts-config`
@@ -80,6 +92,22 @@ impl Under {
     ///
     /// When a binary cannot be built or a process not started.
     pub async fn start(self, cluster: &Cluster, router: Router, plugin_args: &[&str]) -> Running {
+        self.start_through(cluster, router, plugin_args, None).await
+    }
+
+    /// [`Under::start`] with the controller (and under Argo the plugin
+    /// process) talking to the API server through `proxy` when given.
+    ///
+    /// # Panics
+    ///
+    /// As [`Under::start`].
+    pub async fn start_through(
+        self,
+        cluster: &Cluster,
+        router: Router,
+        plugin_args: &[&str],
+        proxy: Option<&Proxy>,
+    ) -> Running {
         match self {
             Self::Argo => {
                 let path = workspace_binary(router.binary, router.binary);
@@ -89,9 +117,14 @@ impl Under {
                     path,
                     args: plugin_args,
                 };
-                Running::Argo(cluster.start_argo(&[plugin]).await)
+                let kubeconfig = proxy.map(Proxy::kubeconfig);
+                Running::Argo(
+                    cluster
+                        .start_argo_with(&[plugin], kubeconfig.as_deref())
+                        .await,
+                )
             }
-            Self::Rollgate => Self::start_rollgate(cluster).await,
+            Self::Rollgate => Self::start_rollgate(cluster, proxy).await,
         }
     }
 
@@ -104,13 +137,23 @@ impl Under {
     pub async fn start_basic(self, cluster: &Cluster) -> Running {
         match self {
             Self::Argo => Running::Argo(cluster.start_argo(&[]).await),
-            Self::Rollgate => Self::start_rollgate(cluster).await,
+            Self::Rollgate => Self::start_rollgate(cluster, None).await,
         }
     }
 
-    async fn start_rollgate(cluster: &Cluster) -> Running {
+    async fn start_rollgate(cluster: &Cluster, proxy: Option<&Proxy>) -> Running {
         let binary = workspace_binary("rollgate-controller", "rollgate-controller");
-        Running::Rollgate(RollgateController::start_with_role(Path::new(&binary), cluster).await)
+        let server = proxy.map(Proxy::url);
+        Running::Rollgate(
+            RollgateController::start_with_role_via(
+                Path::new(&binary),
+                cluster,
+                server.as_deref(),
+                &[],
+                &[],
+            )
+            .await,
+        )
     }
 
     /// Difference: the route writes come from the plugin process under

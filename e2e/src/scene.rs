@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use rollgate_testkit::faults::Proxy;
 use rollgate_testkit::{Cluster, kubectl_argo_rollouts};
 use serde_json::{Value, json};
 
@@ -64,6 +65,21 @@ impl Scene {
     /// Starts the controller under test with `router` (see [`Under::start`]).
     pub async fn start(&mut self, router: Router, plugin_args: &[&str]) {
         self.controller = Some(self.under.start(&self.cluster, router, plugin_args).await);
+    }
+
+    /// [`Scene::start`] with the controller talking to the API server
+    /// through `proxy` (see [`Under::start_through`]).
+    pub async fn start_through(&mut self, router: Router, plugin_args: &[&str], proxy: &Proxy) {
+        self.controller = Some(
+            self.under
+                .start_through(&self.cluster, router, plugin_args, Some(proxy))
+                .await,
+        );
+    }
+
+    /// The running controller's process id, once started.
+    pub fn controller_pid(&self) -> Option<u32> {
+        self.controller.as_ref().map(Running::pid)
     }
 
     /// Starts the controller under test with no traffic router (see

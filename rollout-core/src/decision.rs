@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::experiment_state::{ExperimentDecision, ExperimentState};
 use crate::spec::{AnalysisStep, SetHeaderRoute, SetMirrorRoute};
 use crate::status::{RolloutStatus, WeightDestination};
 use crate::time::Time;
@@ -38,6 +39,8 @@ pub struct Observations {
     /// Services and, as Argo does, does not decide while one of them does
     /// not exist. Canary Rollouts leave this empty.
     pub services: Vec<ServiceSelector>,
+    /// Every Experiment controlled by the Rollout (see [`ExperimentState`]).
+    pub experiments: Vec<ExperimentState>,
 }
 
 impl Observations {
@@ -54,6 +57,11 @@ impl Observations {
             .iter()
             .find(|s| s.service_name == service)
             .and_then(|s| s.pod_template_hash.as_deref())
+    }
+
+    /// The Experiment with this name.
+    pub fn experiment(&self, name: &str) -> Option<&ExperimentState> {
+        self.experiments.iter().find(|e| e.name == name)
     }
 
     /// The AnalysisRun with this name.
@@ -188,6 +196,9 @@ pub struct Decision {
     /// the Rollout's name when it is missing), after scaling the ReplicaSets
     /// and before writing the status, which records these selectors as set.
     pub services: Vec<ServiceSelector>,
+    /// The Experiments of `experiment` steps: the one to run, those to
+    /// cancel (see [`ExperimentDecision`]).
+    pub experiments: ExperimentDecision,
     /// Pods to restart for `spec.restartAt`, if any may be restarted now.
     /// This comes first: when the controller evicted at least one of them it
     /// applies nothing else of this decision (the availability it was

@@ -66,6 +66,7 @@ mod decision;
 mod engine;
 mod error;
 mod experiment;
+mod experiment_state;
 pub mod intstr;
 #[cfg(feature = "yaml")]
 pub mod manifest;
@@ -96,6 +97,9 @@ pub use decision::{
 };
 pub use engine::{VERIFY_RETRY, decide};
 pub use error::{Diagnostic, Error, FieldError};
+pub use experiment_state::{
+    ExperimentDecision, ExperimentRequest, ExperimentState, ExperimentTemplateState,
+};
 pub use parse::plain_words;
 pub use spec::{CanaryStep, CanaryStrategy, Rollout};
 pub use status::{Phase, RolloutStatus};

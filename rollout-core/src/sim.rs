@@ -384,6 +384,8 @@ impl Sim {
                     message: None,
                 })
                 .collect(),
+            // The simulator runs no Experiments: an experiment step waits.
+            experiments: Vec::new(),
             step_plugin: match (self.plugin_started, self.step_plugin) {
                 (Some((i, started)), Some((phase, took))) if Some(i) == index => {
                     Some(StepPluginState {

@@ -134,6 +134,10 @@ pub struct CanaryStatus {
     /// Which ping-pong Service fronts the stable pods (see [`crate::pingpong`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stable_ping_pong: Option<PingPongType>,
+    /// The Experiment of the current `experiment` step while it runs
+    /// (Argo's `currentExperiment`; written afresh by every pass).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_experiment: Option<String>,
 }
 
 impl CanaryStatus {
@@ -415,6 +419,7 @@ impl RolloutStatus {
             current_step_analysis_run_status: None,
             current_background_analysis_run_status: None,
             stable_ping_pong: None,
+            current_experiment: None,
         },
         blue_green: BlueGreenStatus::EMPTY,
         replicas: None,

@@ -448,7 +448,8 @@ fn field_paths_are_compared_without_the_strategy_kind() {
 
 #[test]
 fn not_supported_yet_counts_as_accepted() {
-    let experiment = serde_json::json!({
+    // `restartAt` on a blue-green Rollout: Argo accepts it, the engine does not run it yet.
+    let restart = serde_json::json!({
         "metadata": {"name": "exp"},
         "spec": {
             "selector": {"matchLabels": {"app": "a"}},
@@ -456,14 +457,13 @@ fn not_supported_yet_counts_as_accepted() {
                 "metadata": {"labels": {"app": "a"}},
                 "spec": {"containers": [{"name": "a", "image": "a:1"}]}
             },
-            "strategy": {"canary": {"steps": [
-                {"experiment": {"templates": [{"name": "a", "specRef": "canary"}]}}
-            ]}}
+            "restartAt": "2026-01-01T00:00:00Z",
+            "strategy": {"blueGreen": {"activeService": "a"}}
         }
     });
-    let rollout = Rollout::from_value(experiment.clone(), "experiment").unwrap();
+    let rollout = Rollout::from_value(restart.clone(), "restart").unwrap();
     assert!(validate(&rollout).is_empty());
     let not_run = unsupported(&rollout);
     assert_eq!(not_run.len(), 1, "{not_run:?}");
-    assert!(engine_verdict(experiment, "experiment").errors.is_empty());
+    assert!(engine_verdict(restart, "restart").errors.is_empty());
 }

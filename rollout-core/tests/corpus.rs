@@ -5,7 +5,7 @@
 //!
 //! Every Rollout there is one that Argo's validation accepts, so each must
 //! parse and validate here with no error; the shapes the engine does not run
-//! yet (experiment steps) may carry an *unsupported*
+//! yet (`restartAt` on a blue-green Rollout) may carry an *unsupported*
 //! warning, and nothing else may. The few files that the engine still rejects are listed
 //! in [`KNOWN_GAPS`] with the reason; the test checks that they still fail, so
 //! whoever closes a gap also removes it from the list.
@@ -32,11 +32,9 @@ struct KnownGap {
 const KNOWN_GAPS: &[KnownGap] = &[];
 
 /// Whether the Rollout uses a shape the engine may report as not supported
-/// yet: an experiment step.
+/// yet: `restartAt` on a blue-green Rollout.
 fn uses_shape_not_run_yet(rollout: &Rollout) -> bool {
-    rollout
-        .canary()
-        .is_some_and(|c| c.steps.iter().any(|s| s.experiment().is_some()))
+    rollout.spec.strategy.blue_green.is_some() && rollout.spec.restart_at.is_some()
 }
 
 /// One YAML document of a corpus file.
@@ -215,6 +213,7 @@ fn not_supported_yet_is_only_allowed_for_the_shapes_not_run_yet() {
     .unwrap();
     assert!(!uses_shape_not_run_yet(&plain));
     assert!(unsupported(&plain).is_empty());
+    // Experiment steps run.
     let experiment = Rollout::from_value(
         serde_json::json!({"spec": {"strategy": {"canary": {"steps": [
             {"experiment": {"templates": [{"name": "a", "specRef": "canary"}]}}
@@ -222,8 +221,16 @@ fn not_supported_yet_is_only_allowed_for_the_shapes_not_run_yet() {
         "experiment",
     )
     .unwrap();
-    assert!(uses_shape_not_run_yet(&experiment));
-    let not_run = unsupported(&experiment);
+    assert!(!uses_shape_not_run_yet(&experiment));
+    assert!(unsupported(&experiment).is_empty());
+    let restart = Rollout::from_value(
+        serde_json::json!({"spec": {"restartAt": "2026-01-01T00:00:00Z",
+            "strategy": {"blueGreen": {"activeService": "web"}}}}),
+        "restart",
+    )
+    .unwrap();
+    assert!(uses_shape_not_run_yet(&restart));
+    let not_run = unsupported(&restart);
     assert_eq!(not_run.len(), 1, "{not_run:?}");
-    assert_eq!(not_run[0].path, "spec.strategy.canary.steps[0].experiment");
+    assert_eq!(not_run[0].path, "spec.restartAt");
 }

@@ -67,6 +67,11 @@ pub struct RolloutContext {
     pub plugin_name: String,
     /// This router's own configuration: `trafficRouting.plugins[plugin_name]`.
     pub config: Value,
+    /// The Services of the extra destinations (experiments) as the weights
+    /// were last applied (`status.canary.weights.additional`), so that a
+    /// router can remove what it added for one that is no longer an extra
+    /// destination, as Argo's plugins read them.
+    pub previous_additional: Vec<String>,
 }
 
 impl RolloutContext {
@@ -160,6 +165,16 @@ impl RolloutContext {
             aborted: status.is_some_and(|s| s.abort),
             plugin_name: plugin_name.to_owned(),
             config,
+            previous_additional: status
+                .and_then(|s| s.canary.weights.as_ref())
+                .map(|w| {
+                    w.additional
+                        .iter()
+                        .filter_map(|d| d.service_name.clone())
+                        .filter(|n| !n.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 

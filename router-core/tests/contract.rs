@@ -43,6 +43,7 @@ fn the_context_is_typed_from_the_rollout() {
     assert_eq!(
         ctx,
         RolloutContext {
+            previous_additional: Vec::new(),
             name: "web".into(),
             namespace: "default".into(),
             uid: None,

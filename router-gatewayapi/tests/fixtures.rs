@@ -34,6 +34,13 @@ struct Fixture {
     /// Whether the in-progress label is managed (default false).
     #[serde(default)]
     in_progress_label: bool,
+    /// The extra destinations' Services as last applied (the Rollout's
+    /// `status.canary.weights.additional`).
+    #[serde(default)]
+    previous_additional: Vec<String>,
+    /// The port of each extra destination's Service.
+    #[serde(default)]
+    additional_ports: std::collections::BTreeMap<String, i32>,
     call: Call,
     route: Value,
 }
@@ -107,7 +114,14 @@ fn run(f: &Fixture, object: &Value) -> Result<Option<json_patch::Patch>, router_
         object,
         kind: kind(f.kind.as_deref()),
     };
+    let ports: Vec<(String, i32)> = f
+        .additional_ports
+        .iter()
+        .map(|(s, p)| (s.clone(), *p))
+        .collect();
     let routing = Routing {
+        previous_additional: &f.previous_additional,
+        additional_ports: &ports,
         max_weight: f.call.max_weight.unwrap_or(100),
         managed_routes: &f.managed_routes,
         in_progress_label: f.in_progress_label.then_some(DEFAULT_IN_PROGRESS_LABEL),

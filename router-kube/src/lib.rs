@@ -79,6 +79,6 @@ pub use object::ObjectRef;
 #[cfg(feature = "cli")]
 pub use options::ApplierArgs;
 pub use options::{ApplierOptions, RequestLimit};
-pub use packed::{CompressedJson, Packed};
+pub use packed::{CompressedJson, LAST_APPLIED_ANNOTATION, Packed};
 pub use progress::Progress;
 pub use write::{Outcome, Write};

@@ -22,7 +22,17 @@ use serde_json::Value;
 
 use crate::Error;
 
-/// A value's JSON text, LZ4-compressed (its length first).
+/// Kubernetes and Argo Rollouts JSON as serialized here (a Rollout, a
+/// ReplicaSet, a Deployment, a Service, an AnalysisRun and the routers'
+/// objects, compact, keys sorted), the dictionary every [`CompressedJson`]
+/// is compressed against: a small object alone gives LZ4 little to refer
+/// back to, while most of its keys and many of its values (field names,
+/// `apps/v1`, `IfNotPresent`, condition reasons...) are in here. Only held
+/// in memory, so it may change between versions freely.
+const DICTIONARY: &[u8] = include_bytes!("packed_dictionary.json");
+
+/// A value's JSON text, LZ4-compressed against a dictionary of Kubernetes
+/// and Argo Rollouts JSON (its length first).
 ///
 /// ```
 /// use router_kube::CompressedJson;
@@ -51,7 +61,7 @@ impl CompressedJson {
     }
 
     fn compress(text: &[u8]) -> Self {
-        Self(lz4_flex::block::compress_prepend_size(text).into_boxed_slice())
+        Self(lz4_flex::block::compress_prepend_size_with_dict(text, DICTIONARY).into_boxed_slice())
     }
 
     /// The value, decompressed and parsed again as a `T`; `what` names it
@@ -66,7 +76,7 @@ impl CompressedJson {
             object: what.to_owned(),
             message,
         };
-        let text = lz4_flex::block::decompress_size_prepended(&self.0)
+        let text = lz4_flex::block::decompress_size_prepended_with_dict(&self.0, DICTIONARY)
             .map_err(|e| unpack(format!("does not decompress: {e}")))?;
         serde_json::from_slice(&text).map_err(|e| unpack(format!("does not read back: {e}")))
     }
@@ -88,15 +98,19 @@ impl fmt::Debug for CompressedJson {
     }
 }
 
-/// A Kubernetes object of type `K` held compactly: its metadata as read
-/// (without `managedFields`), and everything else (`spec`, `status`,
-/// `data`, ...) as [`CompressedJson`]. It is a [`Resource`] of `K`'s kind
-/// whose [`meta`](Resource::meta) is the object's metadata, and it reads
-/// from JSON as a `K` does (the object is read as a `K`, then packed), so a
-/// kube-runtime watcher and reflector can keep `Packed<K>` in place of `K`:
-/// what selects, keys and maps objects by their metadata (owner references,
-/// labels, names) works unchanged, and [`Packed::unpack`] gives the whole
-/// object back.
+/// A Kubernetes object of type `K` held compactly: the parts of its
+/// metadata that caches look objects up by (see [`Packed::meta`]), parsed,
+/// and everything else (the rest of the metadata, `spec`, `status`,
+/// `data`, ...) as [`CompressedJson`]. It is a [`Resource`] of `K`'s kind,
+/// and it reads from JSON as a `K` does (the object is read as a `K`, then
+/// packed), so a kube-runtime watcher and reflector can keep `Packed<K>` in
+/// place of `K`: what selects, keys and maps objects by names, labels,
+/// owner references or versions works unchanged, and [`Packed::unpack`]
+/// gives the whole object back.
+///
+/// Two things are dropped when packing, as no cache reads them and either
+/// can be most of a small object's size: `managedFields` and the
+/// `kubectl.kubernetes.io/last-applied-configuration` annotation.
 ///
 /// ```
 /// use k8s_openapi::api::core::v1::ConfigMap;
@@ -104,34 +118,73 @@ impl fmt::Debug for CompressedJson {
 /// use router_kube::Packed;
 /// let packed: Packed<ConfigMap> = serde_json::from_value(serde_json::json!({
 ///     "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web"},
+///                  "annotations": {"team": "shop"},
 ///                  "managedFields": [{"manager": "kubectl"}]},
 ///     "data": {"weight": "30"}})).unwrap();
 /// assert_eq!(packed.labels()["app"], "web");
+/// // Annotations are packed: not in the parsed metadata, back on unpack.
+/// assert!(packed.annotations().is_empty());
 /// let config_map = packed.unpack().unwrap();
 /// assert_eq!(config_map.data.unwrap()["weight"], "30");
 /// assert_eq!(config_map.metadata.name.as_deref(), Some("web"));
+/// assert_eq!(config_map.metadata.annotations.unwrap()["team"], "shop");
 /// assert_eq!(config_map.metadata.managed_fields, None);
 /// ```
 pub struct Packed<K> {
+    /// The lookup fields of the metadata ([`Packed::meta`]).
     metadata: ObjectMeta,
-    /// The object without its metadata.
+    /// The object without those fields: its other metadata (under
+    /// `metadata`, when there is any) and everything else.
     rest: CompressedJson,
     kind: PhantomData<fn() -> K>,
 }
 
+/// `kubectl apply`'s copy of the object as last applied, dropped when
+/// packing.
+pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Moves the metadata that lookups do not read out of `metadata` (which
+/// keeps name, namespace, uid, resourceVersion, generation, labels, owner
+/// references and deletionTimestamp): annotations (without
+/// [`LAST_APPLIED_ANNOTATION`]), creationTimestamp, deletionGracePeriodSeconds,
+/// finalizers, generateName and selfLink. Managed fields are dropped.
+fn split_metadata(metadata: &mut ObjectMeta) -> ObjectMeta {
+    metadata.managed_fields = None;
+    let mut annotations = metadata.annotations.take();
+    if let Some(map) = annotations.as_mut() {
+        map.remove(LAST_APPLIED_ANNOTATION);
+    }
+    ObjectMeta {
+        annotations: annotations.filter(|map| !map.is_empty()),
+        creation_timestamp: metadata.creation_timestamp.take(),
+        deletion_grace_period_seconds: metadata.deletion_grace_period_seconds.take(),
+        finalizers: metadata.finalizers.take(),
+        generate_name: metadata.generate_name.take(),
+        self_link: metadata.self_link.take(),
+        ..ObjectMeta::default()
+    }
+}
+
 impl<K: Resource + Serialize + DeserializeOwned> Packed<K> {
-    /// `object`, packed (its managed fields dropped).
+    /// `object`, packed (its managed fields and [`LAST_APPLIED_ANNOTATION`] dropped).
     ///
     /// # Errors
     ///
     /// `object` does not serialize as JSON.
     pub fn new(object: &K) -> Result<Self, serde_json::Error> {
         let mut value = serde_json::to_value(object)?;
-        if let Some(fields) = value.as_object_mut() {
-            fields.remove("metadata");
-        }
         let mut metadata = object.meta().clone();
-        metadata.managed_fields = None;
+        let other = serde_json::to_value(split_metadata(&mut metadata))?;
+        if let Some(fields) = value.as_object_mut() {
+            match other {
+                Value::Object(map) if !map.is_empty() => {
+                    fields.insert("metadata".into(), Value::Object(map));
+                }
+                _ => {
+                    fields.remove("metadata");
+                }
+            }
+        }
         Ok(Self {
             metadata,
             rest: CompressedJson::from_value(&value),
@@ -139,9 +192,11 @@ impl<K: Resource + Serialize + DeserializeOwned> Packed<K> {
         })
     }
 
-    /// The whole object again: the metadata (as it is now, with any change
-    /// made through [`meta_mut`](Resource::meta_mut)) and the rest,
-    /// decompressed and read.
+    /// The whole object again: the lookup fields of the metadata as they
+    /// are now (with any change made through
+    /// [`meta_mut`](Resource::meta_mut)), the packed metadata, and the rest,
+    /// decompressed and read. A packed field set through `meta_mut` (say,
+    /// annotations) replaces the packed one.
     ///
     /// # Errors
     ///
@@ -150,12 +205,19 @@ impl<K: Resource + Serialize + DeserializeOwned> Packed<K> {
     pub fn unpack(&self) -> Result<K, Error> {
         let what = self.label();
         let mut value: Value = self.rest.decode(&what)?;
-        let metadata = serde_json::to_value(&self.metadata).map_err(|e| Error::Unpack {
+        let parsed = serde_json::to_value(&self.metadata).map_err(|e| Error::Unpack {
             object: what.clone(),
             message: format!("its metadata does not serialize: {e}"),
         })?;
         if let Some(fields) = value.as_object_mut() {
-            fields.insert("metadata".into(), metadata);
+            let mut metadata = match fields.remove("metadata") {
+                Some(Value::Object(packed)) => packed,
+                _ => serde_json::Map::new(),
+            };
+            if let Value::Object(parsed) = parsed {
+                metadata.extend(parsed);
+            }
+            fields.insert("metadata".into(), Value::Object(metadata));
         }
         serde_json::from_value(value).map_err(|e| Error::Unpack {
             object: what,
@@ -202,6 +264,10 @@ impl<K: Resource> Resource for Packed<K> {
         K::plural(dt)
     }
 
+    /// The metadata that lookups read: name, namespace, uid,
+    /// resourceVersion, generation, labels, owner references and
+    /// deletionTimestamp. The rest of it (annotations, finalizers,
+    /// creationTimestamp, ...) is packed: [`Packed::unpack`] has it.
     fn meta(&self) -> &ObjectMeta {
         &self.metadata
     }
@@ -297,11 +363,74 @@ mod tests {
     }
 
     #[test]
-    fn a_change_to_the_metadata_is_in_the_object_unpacked() {
-        let mut packed: Packed<ReplicaSet> = serde_json::from_value(replica_set()).unwrap();
-        packed.meta_mut().annotations = None;
+    fn only_the_lookup_fields_stay_parsed_and_the_rest_comes_back() {
+        let mut rs = replica_set();
+        rs["metadata"]["annotations"][LAST_APPLIED_ANNOTATION] = json!("{\"kind\":\"ReplicaSet\"}");
+        rs["metadata"]["creationTimestamp"] = json!("2026-12-02T03:55:12Z");
+        rs["metadata"]["finalizers"] = json!(["example.com/keep"]);
+        rs["metadata"]["deletionTimestamp"] = json!("2026-12-02T04:00:00Z");
+        let packed: Packed<ReplicaSet> = serde_json::from_value(rs).unwrap();
+        let meta = serde_json::to_value(packed.meta()).unwrap();
+        let mut parsed: Vec<&str> = meta
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        parsed.sort_unstable();
+        assert_eq!(
+            parsed,
+            [
+                "deletionTimestamp",
+                "generation",
+                "labels",
+                "name",
+                "namespace",
+                "ownerReferences",
+                "resourceVersion",
+                "uid"
+            ]
+        );
+        let back = packed.unpack().unwrap().metadata;
+        assert_eq!(
+            serde_json::to_value(&back.annotations).unwrap(),
+            json!({"rollout.argoproj.io/revision": "2"}),
+            "the last applied configuration is dropped, the other annotations come back"
+        );
+        assert_eq!(back.finalizers.unwrap(), ["example.com/keep"]);
+        assert!(back.creation_timestamp.is_some() && back.deletion_timestamp.is_some());
+        assert_eq!(back.managed_fields, None);
+    }
+
+    #[test]
+    fn an_object_with_no_other_metadata_packs_none() {
+        let packed: Packed<ReplicaSet> = serde_json::from_value(json!({
+            "metadata": {"name": "web-abc", "namespace": "shop",
+                "annotations": {LAST_APPLIED_ANNOTATION: "{}"}},
+            "spec": {"selector": {}}}))
+        .unwrap();
+        let rest: Value = packed.rest.decode("ReplicaSet shop/web-abc").unwrap();
+        assert_eq!(
+            rest,
+            json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "spec": {"selector": {}}})
+        );
         let back = packed.unpack().unwrap();
         assert_eq!(back.metadata.annotations, None);
+        assert_eq!(back.metadata.name.as_deref(), Some("web-abc"));
+    }
+
+    #[test]
+    fn a_change_to_the_metadata_is_in_the_object_unpacked() {
+        let mut packed: Packed<ReplicaSet> = serde_json::from_value(replica_set()).unwrap();
+        packed.meta_mut().labels = None;
+        packed.meta_mut().annotations =
+            Some([("rollout.argoproj.io/revision".to_owned(), "3".to_owned())].into());
+        let back = packed.unpack().unwrap();
+        assert_eq!(back.metadata.labels, None);
+        assert_eq!(
+            back.metadata.annotations.unwrap()["rollout.argoproj.io/revision"],
+            "3"
+        );
         assert_eq!(back.spec.unwrap().replicas, Some(3));
     }
 
@@ -311,6 +440,20 @@ mod tests {
         rs["spec"]["replicas"] = json!("three");
         let error = serde_json::from_value::<Packed<ReplicaSet>>(rs).unwrap_err();
         assert!(error.to_string().contains("invalid type"), "{error}");
+    }
+
+    #[test]
+    fn the_dictionary_makes_a_small_object_smaller_and_it_reads_back() {
+        let text = serde_json::to_vec(&replica_set()).unwrap();
+        let alone = lz4_flex::block::compress_prepend_size(&text).len();
+        let packed = CompressedJson::compress(&text);
+        assert!(
+            packed.len() * 4 < alone * 3,
+            "{} bytes against the dictionary, {alone} alone",
+            packed.len()
+        );
+        let back: Value = packed.decode("ReplicaSet shop/web-abc").unwrap();
+        assert_eq!(back, replica_set());
     }
 
     #[test]

@@ -12,6 +12,10 @@
 //! - `prometheus` and `exporter` (feature `prometheus`): a real Prometheus
 //!   on 127.0.0.1 scraping, every second, an exporter of request counters
 //!   per pod-template-hash whose error ratios the test sets at run time.
+//! - `faults` (feature `faults`): a fault-injecting proxy in front of
+//!   kube-apiserver, an invariant watcher for rollouts under faults, other
+//!   writers of a route (Argo CD's apply, `kubectl edit`), and restarts of
+//!   the cluster's components.
 //! - The crate root: the real-cluster tier (`scripts/cluster up`, then
 //!   `eval "$(scripts/cluster env)"`): a namespace per test on the real API
 //!   server, write counts from its audit log, and the real Argo Rollouts
@@ -27,6 +31,8 @@ pub mod bench;
 mod binaries;
 #[cfg(feature = "prometheus")]
 pub mod exporter;
+#[cfg(feature = "faults")]
+pub mod faults;
 pub mod fixtures;
 #[cfg(feature = "heap")]
 pub mod heap;
@@ -285,6 +291,21 @@ impl Cluster {
     ///
     /// When the ConfigMap cannot be written or the controller not started.
     pub async fn start_argo(&self, plugins: &[Plugin<'_>]) -> Argo {
+        self.start_argo_with(plugins, None).await
+    }
+
+    /// [`Cluster::start_argo`] with the controller (and the plugin
+    /// processes it starts) reading `kubeconfig` instead of the test's
+    /// `KUBECONFIG`: one whose server is a fault proxy, for instance.
+    ///
+    /// # Panics
+    ///
+    /// As [`Cluster::start_argo`].
+    pub async fn start_argo_with(
+        &self,
+        plugins: &[Plugin<'_>],
+        kubeconfig: Option<&std::path::Path>,
+    ) -> Argo {
         let bin = std::env::var("ROLLGATE_ARGO_ROLLOUTS_CONTROLLER")
             .expect("ROLLGATE_ARGO_ROLLOUTS_CONTROLLER (scripts/cluster env)");
         let mut entries = String::new();
@@ -314,7 +335,11 @@ impl Cluster {
         let work = std::env::temp_dir().join(format!("rollgate-{}", self.namespace));
         std::fs::create_dir_all(&work).unwrap();
         let log = std::fs::File::create(work.join("controller.log")).unwrap();
-        let child = Command::new(bin)
+        let mut command = Command::new(bin);
+        if let Some(kubeconfig) = kubeconfig {
+            command.env("KUBECONFIG", kubeconfig);
+        }
+        let child = command
             .args([
                 "--namespaced",
                 "--leader-elect=false",
@@ -388,6 +413,11 @@ impl Argo {
     /// Its working directory (`plugin-bin/` holds the installed plugins).
     pub fn work_dir(&self) -> &std::path::Path {
         &self.work
+    }
+
+    /// Its process id (the parent of the plugin processes).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 

@@ -65,6 +65,23 @@ impl RollgateController {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
+        Self::start_with_role_via(binary, cluster, None, args, env).await
+    }
+
+    /// [`RollgateController::start_with_role_and`] talking to the API
+    /// server at `server` (a fault proxy, for instance) when given, with
+    /// the same credentials.
+    ///
+    /// # Panics
+    ///
+    /// As [`RollgateController::start_with_role`].
+    pub async fn start_with_role_via(
+        binary: &Path,
+        cluster: &Cluster,
+        server: Option<&str>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let rbac = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../examples/rbac/rollgate-controller.yaml");
         let config = cluster.config_with_role(&rbac).await;
@@ -75,6 +92,11 @@ impl RollgateController {
                 .expect("a kubeconfig in YAML");
         for user in kubeconfig["users"].as_array_mut().into_iter().flatten() {
             user["user"] = json!({"token": secrecy::ExposeSecret::expose_secret(&token)});
+        }
+        if let Some(server) = server {
+            for entry in kubeconfig["clusters"].as_array_mut().into_iter().flatten() {
+                entry["cluster"] = json!({"server": server});
+            }
         }
         let file = std::env::temp_dir().join(format!(
             "rollgate-controller-{}.kubeconfig",
@@ -120,6 +142,11 @@ impl RollgateController {
             metrics_port,
             healthz_port,
         }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Kills the process with SIGKILL, as a node failure would.

@@ -47,7 +47,7 @@ impl RolloutCache {
             .ok()
             .and_then(|s| s.as_ref().map(Cache::state))
             .unwrap_or_default();
-        packed.iter().filter_map(unpack_or_warn).collect()
+        packed.iter().filter_map(|r| unpack_or_warn(r)).collect()
     }
 }
 

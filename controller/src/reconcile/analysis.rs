@@ -20,17 +20,16 @@
 
 use std::collections::BTreeMap;
 
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject};
 use rollgate_analysis::history::{self, PastRun};
 use rollgate_analysis::merge::resolve_templates;
 use rollgate_analysis::run::{RunSource, analysis_field, new_run};
 use rollout_core::status::RolloutAnalysisRunStatus;
 use rollout_core::{AnalysisKind, Decision, Rollout, RolloutStatus};
-use serde_json::json;
 
-use super::{Context, FIELD_MANAGER, reference};
+use super::{Context, reference};
 use crate::Error;
-use crate::analysis::{ObservedRun, run_resource};
+use crate::analysis::{Created, ObservedRun, run_resource};
 
 /// What the writes are about.
 pub(super) struct Runs<'a> {
@@ -77,7 +76,7 @@ pub(super) async fn reconcile(
         .collect();
     for run in &past {
         if !run.terminate && !run.phase().is_completed() {
-            terminate(&api, &namespace, &run.name).await?;
+            crate::analysis::terminate_run(&api, &namespace, &run.name).await?;
         }
     }
     let past: Vec<PastRun<'_>> = past
@@ -187,18 +186,9 @@ async fn create(
         latest_hash: runs.current_hash,
     };
     let run = new_run(request, &templates, &source).map_err(failed)?;
-    let object: DynamicObject = serde_json::to_value(&run)
-        .and_then(serde_json::from_value)
-        .map_err(|e| Error::Shape {
-            object: format!("analysisrun {namespace}/{}", request.name),
-            message: e.to_string(),
-        })?;
-    let params = PostParams {
-        field_manager: Some(FIELD_MANAGER.into()),
-        ..Default::default()
-    };
-    match api.create(&params, &object).await {
-        Ok(_) => {
+    let uid = rollout.metadata.uid.clone().unwrap_or_default();
+    match crate::analysis::create_run(api, &run, &uid).await? {
+        Created::Created => {
             let what = match request.kind {
                 AnalysisKind::Step(i) => format!("for step {i}"),
                 AnalysisKind::Background => "in the background".to_owned(),
@@ -208,58 +198,19 @@ async fn create(
             tracing::info!(rollout = %rollout.object_name(), run = %request.name, "created the AnalysisRun {what}");
             Ok(())
         }
-        Err(kube::Error::Api(e)) if e.code == 409 => taken(api, &run, rollout).await,
-        Err(e) => Err(Error::api(format!(
-            "create analysisrun {namespace}/{} for rollout {}",
-            request.name,
-            rollout.object_name()
-        ))(e)),
-    }
-}
-
-/// The name of a run to create is taken. As Argo's
-/// `CreateWithCollisionCounter` reads it: a run of the same Rollout and spec
-/// that has not completed is the one an earlier reconcile created (the
-/// cache had not shown it yet); any other is an error, and the Rollout is
-/// looked at again once the cache holds that run, so that the engine names
-/// the next run after it (`.1`, `.2`, ...).
-async fn taken(
-    api: &Api<DynamicObject>,
-    wanted: &rollgate_analysis::AnalysisRun,
-    rollout: &Rollout,
-) -> Result<(), Error> {
-    let name = &wanted.metadata.name;
-    let object = format!(
-        "analysisrun {}/{name}",
-        wanted.metadata.namespace.as_deref().unwrap_or_default()
-    );
-    let existing = api
-        .get(name)
-        .await
-        .map_err(Error::api(format!("read {object}")))?;
-    let existing = serde_json::to_value(existing)
-        .ok()
-        .and_then(|v| rollgate_analysis::AnalysisRun::from_value(v).ok());
-    let ours = existing.as_ref().is_some_and(|run| {
-        let controller = run
-            .metadata
-            .owner_references
-            .iter()
-            .find(|o| o.controller == Some(true));
-        controller.map(|o| &o.uid) == rollout.metadata.uid.as_ref()
-            && !run.phase().is_completed()
-            && run.spec.semantically_equal(&wanted.spec)
-    });
-    if ours {
-        Ok(())
-    } else {
-        Err(Error::Shape {
-            object,
+        Created::Ours => Ok(()),
+        // As Argo's `CreateWithCollisionCounter` reads it, a run of the same
+        // Rollout and spec that has not completed is the one an earlier
+        // reconcile created; any other is an error, and the Rollout is looked
+        // at again once the cache holds that run, so that the engine names
+        // the next run after it (`.1`, `.2`, ...).
+        Created::Taken => Err(Error::Shape {
+            object: format!("analysisrun {namespace}/{}", request.name),
             message: format!(
                 "exists already as another run than the one rollout {} asks for; trying again with the next name",
                 rollout.object_name()
             ),
-        })
+        }),
     }
 }
 
@@ -272,31 +223,6 @@ async fn delete(api: &Api<DynamicObject>, namespace: &str, name: &str) -> Result
         }
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
         Err(e) => Err(Error::api(format!("delete analysisrun {namespace}/{name}"))(e)),
-    }
-}
-
-/// Argo's `cancelAnalysisRuns`: `spec.terminate: true`, as a merge patch.
-async fn terminate(api: &Api<DynamicObject>, namespace: &str, name: &str) -> Result<(), Error> {
-    let params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.into()),
-        ..Default::default()
-    };
-    match api
-        .patch(
-            name,
-            &params,
-            &Patch::Merge(json!({"spec": {"terminate": true}})),
-        )
-        .await
-    {
-        Ok(_) => {
-            tracing::info!(run = %format!("{namespace}/{name}"), "terminated the AnalysisRun");
-            Ok(())
-        }
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-        Err(e) => Err(Error::api(format!(
-            "terminate analysisrun {namespace}/{name}"
-        ))(e)),
     }
 }
 

@@ -18,6 +18,7 @@ use rollout_core::{Rollout, RolloutStatus};
 use router_kube::CompressedJson;
 use serde_json::{Value, json};
 
+use super::written::Written;
 use super::{rollout_resource, status};
 use crate::Error;
 use crate::cache::Cache;
@@ -42,13 +43,15 @@ pub struct Context {
     pub routers: crate::traffic::Routers,
     /// AnalysisRuns and templates, from the watch caches.
     pub analysis: crate::analysis::Caches,
+    /// The Experiments, from the watch cache; see [`Context::with_experiments`].
+    pub experiments: super::experiment::Experiments,
     /// Traffic failures in a row, by (namespace, name), for the backoff.
     traffic_failures: Mutex<HashMap<(String, String), u32>>,
     /// Defaulted, comparable templates by (namespace, hash), compressed
     /// (one per Rollout being updated; parsed, each would cost several KiB).
     defaulted: Mutex<HashMap<(String, String), CompressedJson>>,
-    /// The resourceVersion of our last write to each object, by (kind, namespace, name).
-    written: Mutex<HashMap<(&'static str, String, String), u64>>,
+    /// Our last writes the caches have not caught up with yet.
+    written: Written,
 }
 
 impl Context {
@@ -71,9 +74,16 @@ impl Context {
             recorder,
             routers,
             analysis,
+            // Replaced by the watch cache's in `with_experiments`.
+            experiments: super::experiment::Experiments {
+                cache: kube::runtime::reflector::store::Writer::new(
+                    super::experiment::experiment_resource(),
+                )
+                .as_reader(),
+            },
             traffic_failures: Mutex::default(),
             defaulted: Mutex::default(),
-            written: Mutex::default(),
+            written: Written::default(),
         }
     }
 
@@ -81,6 +91,13 @@ impl Context {
     /// that must be filled before the context reports its caches ready).
     pub fn with_deployments(mut self, deployments: Cache<Deployment>) -> Self {
         self.deployments = deployments;
+        self
+    }
+
+    /// The context reading Experiments from `experiments` (a watch cache;
+    /// a Rollout with an experiment step waits until it is filled).
+    pub fn with_experiments(mut self, experiments: Cache<DynamicObject>) -> Self {
+        self.experiments = super::experiment::Experiments { cache: experiments };
         self
     }
 
@@ -130,6 +147,7 @@ impl Context {
         }
     }
 
+    /// Remembers our write of `kind` `namespace/name`, answered with `version`.
     pub(super) fn wrote(
         &self,
         kind: &'static str,
@@ -137,12 +155,11 @@ impl Context {
         name: &str,
         version: Option<&str>,
     ) {
-        if let (Ok(mut w), Some(v)) = (self.written.lock(), version.and_then(|v| v.parse().ok())) {
-            w.insert((kind, namespace.to_owned(), name.to_owned()), v);
-        }
+        self.written.record(kind, namespace, name, version);
     }
 
-    /// Whether the cached `version` of an object is older than our last write to it.
+    /// Whether the cached `version` of an object is older than our last
+    /// write to it ([`Written::stale`]).
     pub(super) fn stale(
         &self,
         kind: &'static str,
@@ -150,17 +167,7 @@ impl Context {
         name: &str,
         version: Option<&str>,
     ) -> bool {
-        let Some(cached) = version.and_then(|v| v.parse::<u64>().ok()) else {
-            return false;
-        };
-        self.written
-            .lock()
-            .ok()
-            .and_then(|w| {
-                w.get(&(kind, namespace.to_owned(), name.to_owned()))
-                    .copied()
-            })
-            .is_some_and(|written| cached < written)
+        self.written.stale(kind, namespace, name, version)
     }
 }
 

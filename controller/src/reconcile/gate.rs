@@ -51,8 +51,11 @@ pub fn invalid_message(name: &str, problem: &str) -> String {
 /// assert_eq!(check(&blue_green), Gate::Run);
 /// let experiment = rollout(serde_json::json!({"canary": {"steps": [
 ///     {"experiment": {"templates": [{"name": "a", "specRef": "canary"}]}}]}}));
-/// let Gate::Unsupported(field) = check(&experiment) else { panic!() };
-/// assert_eq!(field.path, "spec.strategy.canary.steps[0].experiment");
+/// assert_eq!(check(&experiment), Gate::Run);
+/// let plugin = rollout(serde_json::json!({"canary": {"steps": [
+///     {"plugin": {"name": "acme/step"}}]}}));
+/// let Gate::Unsupported(field) = check(&plugin) else { panic!() };
+/// assert_eq!(field.path, "spec.strategy.canary.steps[0].plugin");
 /// ```
 pub fn check(rollout: &Rollout) -> Gate {
     if let Some(first) = rollout_core::validate(rollout).into_iter().next() {
@@ -120,9 +123,6 @@ fn unsupported(rollout: &Rollout) -> Option<FieldError> {
     }
     for (i, step) in canary.steps.iter().enumerate() {
         let at = |field: &str| format!("{base}.steps[{i}].{field}");
-        if step.experiment().is_some() {
-            return not_yet(at("experiment"), "an experiment step");
-        }
         if step.plugin().is_some() {
             return not_yet(at("plugin"), "a step plugin");
         }
@@ -247,6 +247,13 @@ mod tests {
             message,
             "The Rollout \"web\" is invalid: spec.strategy.blueGreen.activeMetadata.annotations: expected a map of strings"
         );
+    }
+
+    #[test]
+    fn experiment_steps_run() {
+        let canary = json!({"steps": [{"setWeight": 20},
+            {"experiment": {"templates": [{"name": "c", "specRef": "canary"}]}}]});
+        assert_eq!(check(&rollout(canary, json!({}))), Gate::Run);
     }
 
     #[test]

@@ -31,7 +31,9 @@
 //!    in place?" (`status.canary.weights.verified`); the routers apply the
 //!    decision's desired traffic ([`traffic`]; a failure stops the reconcile
 //!    there, with a condition, an event and a backoff); then the controller
-//!    scales the ReplicaSets, creates and terminates AnalysisRuns (module
+//!    scales the ReplicaSets, creates and cancels the Experiments of
+//!    `experiment` steps ([`experiment`]; the engine reads their phases
+//!    from the watch cache), creates and terminates AnalysisRuns (module
 //!    `analysis`; the engine reads their phases from the watch cache,
 //!    [`crate::analysis`]), records the decision's events and writes the
 //!    status ([`status`]) with the routers' new answer, each only when
@@ -53,6 +55,7 @@ mod claim;
 mod context;
 mod ephemeral;
 pub mod events;
+pub mod experiment;
 pub mod gate;
 mod refuse;
 mod replica_sets;
@@ -61,6 +64,7 @@ mod services;
 pub mod status;
 pub mod traffic;
 pub mod workload_ref;
+mod written;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -126,7 +130,9 @@ pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
     let (rollout, gate, referenced) = match parsed.map(|r| resolve(&ctx, r)) {
         Ok(Ok((rollout, referenced))) => {
             let analysis = crate::analysis::uses_analysis(&rollout);
-            if analysis && !ctx.analysis.ready_for(&rollout) {
+            if (analysis && !ctx.analysis.ready_for(&rollout))
+                || !ctx.experiments.ready_for(&rollout)
+            {
                 return Ok(Action::requeue(STALE_RETRY));
             }
             let gate = match gate::check(&rollout) {
@@ -333,7 +339,9 @@ async fn run(
     services::reconcile(ctx, &rollout, &replica_sets[0], stable.as_ref()).await?;
     let uid = rollout.metadata.uid.clone().unwrap_or_default();
     let runs = ctx.analysis.owned_runs(&namespace, &uid)?;
+    let experiments = ctx.experiments.owned(&namespace, &uid)?;
     let observations = Observations {
+        experiments: experiments.iter().map(|e| e.state.clone()).collect(),
         current_pod_hash: current_hash.clone(),
         analysis_runs: runs
             .iter()
@@ -402,6 +410,13 @@ async fn run(
             })
             .collect(),
     };
+    let experiment_writes = experiment::Writes {
+        rollout: &rollout,
+        observed: &experiments,
+        replica_sets: &replica_sets,
+        stable_hash: stable_hash.as_deref(),
+    };
+    experiment::reconcile(ctx, &experiment_writes, &decision).await?;
     analysis::reconcile(ctx, &analysis_runs, &decision, rollout.status.as_ref()).await?;
     let regarding = reference(&rollout);
     for event in &decision.events {

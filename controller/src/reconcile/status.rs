@@ -37,8 +37,9 @@ const OWNED: [&str; 20] = [
 ];
 
 /// The `status.canary` fields the engine decides.
-const OWNED_CANARY: [&str; 4] = [
+const OWNED_CANARY: [&str; 5] = [
     "weights",
+    "currentExperiment",
     "currentStepAnalysisRunStatus",
     "currentBackgroundAnalysisRunStatus",
     "stablePingPong",
@@ -287,7 +288,7 @@ mod tests {
 
     #[test]
     fn fields_others_own_are_left_alone() {
-        let live = json!({"HPAReplicas": 3, "selector": "app=web", "canary": {"currentExperiment": "x"},
+        let live = json!({"HPAReplicas": 3, "selector": "app=web", "canary": {"stepPluginStatuses": []},
                           "phase": "Healthy"});
         let new = RolloutStatus {
             phase: Some(rollout_core::Phase::Paused),

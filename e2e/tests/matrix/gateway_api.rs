@@ -8,6 +8,7 @@ use rollgate_e2e::gateway::{self, Gateway};
 use rollgate_e2e::{
     GATEWAY_API, Scene, Under, View, condition, expected, phase, replicas, scenario, status,
 };
+use rollgate_testkit::faults::Proxy;
 use serde_json::{Value, json};
 
 /// The Rollout of the HTTPRoute scenarios.
@@ -15,7 +16,7 @@ pub(crate) const ROLLOUT: &str = "rollout-canary";
 
 /// A rule of the user's in the HTTPRoute, which no rollout owns: header
 /// `x-internal: 1` goes to the stable Service only.
-fn users_rule() -> Value {
+pub(crate) fn users_rule() -> Value {
     json!({"name": "users",
            "matches": [{"headers": [{"type": "Exact", "name": "x-internal", "value": "1"}]}],
            "backendRefs": [{"name": "web-stable", "port": 80, "weight": 1}]})
@@ -43,6 +44,20 @@ pub(crate) async fn scene(
     managed: &[&str],
     workload_ref: bool,
     plugin_args: &[&str],
+) -> Option<(Scene, Gateway)> {
+    scene_through(name, under, steps, managed, workload_ref, plugin_args, None).await
+}
+
+/// [`scene`] with the controller talking to the API server through `proxy`
+/// when given.
+pub(crate) async fn scene_through(
+    name: &str,
+    under: Under,
+    steps: Value,
+    managed: &[&str],
+    workload_ref: bool,
+    plugin_args: &[&str],
+    proxy: Option<&Proxy>,
 ) -> Option<(Scene, Gateway)> {
     let mut s = Scene::new(name, under, ROLLOUT).await?;
     let ns = s.cluster.namespace.clone();
@@ -106,7 +121,10 @@ pub(crate) async fn scene(
     }
     s.cluster.create(rollout).await;
     s.watch("route", "gateway.networking.k8s.io/v1", "HTTPRoute", "web");
-    s.start(GATEWAY_API, plugin_args).await;
+    match proxy {
+        Some(proxy) => s.start_through(GATEWAY_API, plugin_args, proxy).await,
+        None => s.start(GATEWAY_API, plugin_args).await,
+    }
     let gateway = Gateway::serve(
         s.cluster
             .api("gateway.networking.k8s.io", "v1", "HTTPRoute"),

@@ -287,6 +287,16 @@ pub(crate) fn context(rollout: &Value, plugin_name: &str) -> Result<RolloutConte
         ),
         plugin_name: plugin_name.to_owned(),
         config,
+        previous_additional: status
+            .and_then(|s| s.field("Canary"))
+            .and_then(|c| c.field("Weights"))
+            .and_then(|w| w.field("Additional"))
+            .map(Value::elements)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|d| text(Some(d), "ServiceName"))
+            .filter(|n| !n.is_empty())
+            .collect(),
     })
 }
 
@@ -369,6 +379,7 @@ mod tests {
         assert_eq!(
             ctx,
             RolloutContext {
+                previous_additional: Vec::new(),
                 name: "web".into(),
                 namespace: "shop".into(),
                 uid: Some("u-1".into()),

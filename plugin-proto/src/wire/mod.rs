@@ -83,6 +83,7 @@ impl From<&RolloutContext> for pb::RolloutContext {
             } else {
                 serde_json::to_vec(&c.config).unwrap_or_default()
             },
+            previous_additional: c.previous_additional.clone(),
         }
     }
 }
@@ -134,6 +135,7 @@ fn context_from(call: &str, r: pb::RolloutContext) -> Result<RolloutContext, Err
         aborted: r.aborted,
         plugin_name: r.plugin_name,
         config,
+        previous_additional: r.previous_additional,
     })
 }
 

@@ -8,6 +8,7 @@ use super::*;
 
 fn context() -> RolloutContext {
     RolloutContext {
+        previous_additional: Vec::new(),
         name: "web".into(),
         namespace: "shop".into(),
         uid: Some("u-1".into()),

@@ -376,6 +376,7 @@ impl<'a> Pass<'a> {
             analysis_runs: self.runs,
             events: self.events,
             services: self.services,
+            experiments: crate::ExperimentDecision::default(),
             restart: None,
             requeue_after,
         }

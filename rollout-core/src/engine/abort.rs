@@ -62,6 +62,7 @@ impl Pass<'_> {
             || self.fully_promoted()
             || self.halted()
             || !self.st.pause_conditions.is_empty()
+            || self.at_indefinite_step()
         {
             return;
         }
@@ -77,6 +78,15 @@ impl Pass<'_> {
                 }
             }
         }
+    }
+
+    /// Argo's `isIndefiniteStep`: an `experiment`, `analysis` or `pause`
+    /// step waits on something outside the rollout, so the progress
+    /// deadline does not run there.
+    fn at_indefinite_step(&self) -> bool {
+        self.current_step().is_some_and(|s| {
+            s.experiment().is_some() || s.analysis().is_some() || s.pause().is_some()
+        })
     }
 
     pub(super) fn abort(&mut self, reason: String) {

@@ -17,6 +17,8 @@
 //!   and the progress deadline;
 //! - [`analysis`] — background and step AnalysisRuns and step-plugin
 //!   outcomes, and the runs the controller should keep;
+//! - [`experiment`] — `experiment` steps: the Experiment to run, those to
+//!   cancel, and the weights of a running one;
 //! - [`step_machine`] — pause steps, step completion and the step advance;
 //! - [`replica_sets`] — the size of every ReplicaSet;
 //! - [`traffic`] — the router's weights and managed routes, and the weights
@@ -25,6 +27,7 @@
 
 mod abort;
 pub(crate) mod analysis;
+mod experiment;
 mod pod_restart;
 pub(crate) mod promotion;
 mod replica_sets;
@@ -57,6 +60,8 @@ fn status_to_decide(status: Option<&RolloutStatus>) -> RolloutStatus {
             .current_background_analysis_run_status
             .clone(),
         stable_ping_pong: status.canary.stable_ping_pong,
+        // Written afresh by the experiment stage, as Argo does.
+        current_experiment: None,
     };
     RolloutStatus {
         canary,
@@ -87,8 +92,8 @@ pub const VERIFY_RETRY: Duration = Duration::from_secs(10);
 ///
 /// An invalid Rollout yields [`Error::Invalid`] listing every problem; the
 /// controller should record it (condition `InvalidSpec`) and change nothing.
-/// A valid Rollout using what this engine does not run yet (experiment
-/// steps; see [`crate::unsupported`]) yields
+/// A valid Rollout using what this engine does not run yet (see
+/// [`crate::unsupported`]) yields
 /// [`Error::Unsupported`] naming the field, and likewise changes nothing.
 /// This validates the whole spec on every call; to decide an unchanged spec
 /// many times, validate it once with [`crate::ValidRollout`].
@@ -146,6 +151,7 @@ pub(crate) fn run(checked: &Checked<'_>, observed: &Observations, now: Time) -> 
         canary_size_before_promotion: None,
         template_or_steps_changed: false,
         restart: None,
+        experiments: experiment::ExperimentOutcome::default(),
     };
     pass.stable_changed();
     pass.run();
@@ -186,6 +192,8 @@ struct Pass<'a> {
     template_or_steps_changed: bool,
     /// Pods to restart for `spec.restartAt` (see [`Pass::restart_pods`]).
     restart: Option<crate::decision::PodRestart>,
+    /// The experiment stage's findings (see [`experiment`]).
+    experiments: experiment::ExperimentOutcome,
 }
 
 impl<'a> Pass<'a> {
@@ -264,6 +272,7 @@ impl<'a> Pass<'a> {
         self.reset_on_new_template_or_steps();
         self.skip_steps_within_rollback_window();
         self.promote_full_and_abort();
+        self.reconcile_experiments();
         // A full promotion treats every step as done: no pauses, no waiting
         // on analysis or plugin outcomes.
         if !self.st.abort && !self.fully_promoted() && !self.st.promote_full {
@@ -314,6 +323,7 @@ impl<'a> Pass<'a> {
             analysis_runs,
             events: self.events,
             services: Vec::new(),
+            experiments: self.experiments.decided,
             restart: self.restart,
             requeue_after,
         }

@@ -111,7 +111,7 @@ impl Pass<'_> {
             StepAction::Plugin(_) => self.obs.step_plugin.as_ref().is_some_and(|o| {
                 o.step_index == self.index() && o.phase == AnalysisPhase::Successful
             }),
-            StepAction::Experiment(_) => false,
+            StepAction::Experiment(_) => self.experiment_step_completed(),
         }
     }
 

@@ -74,6 +74,18 @@ impl Pass<'_> {
         }
     }
 
+    /// Argo's branches of `reconcileTrafficRouting` that add the running
+    /// Experiment's weights: not rolling back, promoted or aborted, and
+    /// either the canary has no available pod yet or the steps are under
+    /// way (not with `promoteFull`).
+    fn experiment_weights_apply(&self) -> bool {
+        let unavailable = self.new_rs().is_none_or(|rs| rs.available_replicas == 0);
+        !self.rolling_back_to_stable()
+            && !self.fully_promoted()
+            && !self.st.abort
+            && (unavailable || (!self.st.promote_full && self.index() < self.steps().len()))
+    }
+
     fn routes_active(&self) -> bool {
         !self.st.abort
             && !self.fully_promoted()
@@ -124,6 +136,10 @@ impl Pass<'_> {
             },
             ..Default::default()
         };
+        if self.experiment_weights_apply() {
+            traffic.additional = self.experiment_destinations();
+            traffic.stable.weight -= traffic.additional.iter().map(|d| d.weight).sum::<i32>();
+        }
         if let Some(w) = held {
             // Too few stable pods to take traffic back: keep what the router has.
             traffic.canary = w.canary.clone();

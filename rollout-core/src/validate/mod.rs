@@ -7,8 +7,8 @@
 //!   enforces; Argo would mark it `InvalidSpec` (or the API server would
 //!   refuse it). Each names the field and uses Argo's message where Argo has one.
 //! * **unsupported** ([`unsupported`], [`WarningKind::Unsupported`]): Argo
-//!   accepts the Rollout, but this engine does not run it yet (experiment
-//!   steps, `restartAt` with blue-green) or refuses a value Argo silently reads as
+//!   accepts the Rollout, but this engine does not run it yet (`restartAt`
+//!   with blue-green) or refuses a value Argo silently reads as
 //!   something else. A linter prints these as warnings; [`crate::decide`]
 //!   refuses such a Rollout with [`Error::Unsupported`].
 //! * **suspicious** ([`WarningKind::Suspicious`]): Argo accepts it and the
@@ -24,15 +24,15 @@
 //!         "selector": {"matchLabels": {"app": "web"}},
 //!         "template": {"metadata": {"labels": {"app": "web"}},
 //!                      "spec": {"containers": [{"name": "web", "image": "web:2"}]}},
-//!         "strategy": {"canary": {"steps": [
-//!             {"experiment": {"templates": [{"name": "c", "specRef": "canary"}]}}]}}
+//!         "restartAt": "2026-01-01T00:00:00Z",
+//!         "strategy": {"blueGreen": {"activeService": "web"}}
 //!     }
 //! }), "web.yaml").unwrap();
 //! let report = lint(&rollout);
 //! assert!(report.errors.is_empty());
 //! assert_eq!(report.warnings[0].kind, WarningKind::Unsupported);
 //! assert_eq!(report.warnings[0].to_string(),
-//!     "spec.strategy.canary.steps[0].experiment: experiment steps are not run by this engine yet");
+//!     "spec.restartAt: restarting the pods of a blue-green Rollout is not run by this engine yet");
 //! ```
 //!
 //! # Paths
@@ -102,7 +102,7 @@
 //! | experiment template weight needs SMI, ALB, Istio or plugins | `steps[i].experiment.templates[t].weight` | error | `experiment_weight_needs_a_capable_router` |
 //! | experiment step fields (CRD: templates, name, specRef; no unknown fields) | `steps[i].experiment.*` | error | `experiment_step_fields_are_strict` |
 //! | analysis args from metadata name a downward-API field | `steps[i].{analysis,experiment.analyses[a]}.args[k]` | error | `analysis_args_must_name_readable_metadata` |
-//! | experiment steps; `restartAt` with blue-green | `steps[i].experiment`, `spec.restartAt` | unsupported | `argo_features_the_engine_does_not_run_are_warnings`, `check_refuses_unsupported_rollouts` |
+//! | `restartAt` with blue-green | `spec.restartAt` | unsupported | `argo_features_the_engine_does_not_run_are_warnings`, `check_refuses_unsupported_rollouts` |
 //! | maxSurge/maxUnavailable that is not a count or percentage, or negative | `spec.strategy.canary.max*` | unsupported | `unreadable_surge_is_accepted_but_unsupported` |
 //! | trafficRouting naming no router | `spec.strategy.canary.trafficRouting` | accepted, suspicious | `empty_traffic_routing_is_accepted_with_a_warning` |
 //! | abortScaleDownDelaySeconds, minPodsPerReplicaSet without trafficRouting | `spec.strategy.canary.*` | accepted, suspicious | `settings_without_effect_are_warnings` |
@@ -216,12 +216,11 @@ pub fn validate(rollout: &Rollout) -> Vec<FieldError> {
 /// ```
 /// use rollout_core::{unsupported, Rollout};
 /// let rollout = Rollout::from_value(serde_json::json!({
-///     "spec": {"strategy": {"canary": {"steps": [
-///         {"experiment": {"templates": [{"name": "c", "specRef": "canary"}]}}
-///     ]}}}
+///     "spec": {"restartAt": "2026-01-01T00:00:00Z",
+///              "strategy": {"blueGreen": {"activeService": "web"}}}
 /// }), "web.yaml").unwrap();
 /// assert_eq!(unsupported(&rollout)[0].to_string(),
-///     "spec.strategy.canary.steps[0].experiment: experiment steps are not run by this engine yet");
+///     "spec.restartAt: restarting the pods of a blue-green Rollout is not run by this engine yet");
 /// ```
 pub fn unsupported(rollout: &Rollout) -> Vec<FieldError> {
     lint(rollout)

@@ -44,10 +44,7 @@ fn canary(v: &mut Validator, c: &CanaryStrategy, replicas: i32) {
     for (i, step) in c.steps.iter().enumerate() {
         for action in step.actions() {
             // Only these actions can block the engine; the rest warn at most.
-            let may_block = matches!(
-                action,
-                StepAction::Experiment(_) | StepAction::SetCanaryScale(_)
-            );
+            let may_block = matches!(action, StepAction::SetCanaryScale(_));
             if may_block || v.all_warnings {
                 let at = steps.index(i);
                 self::action(v, at.field(action.field_name()), action);
@@ -142,9 +139,6 @@ fn suspicious(v: &mut Validator, c: &CanaryStrategy) {
 
 fn action(v: &mut Validator, at: Path<'_>, action: &StepAction) {
     match action {
-        StepAction::Experiment(_) => {
-            v.unsupported(at, "experiment steps are not run by this engine yet");
-        }
         StepAction::SetCanaryScale(s) => {
             let set = usize::from(s.weight.is_some())
                 + usize::from(s.replicas.is_some())
@@ -219,7 +213,7 @@ fn action(v: &mut Validator, at: Path<'_>, action: &StepAction) {
                 v.suspicious(at.field("name"), "is empty");
             }
         }
-        StepAction::SetWeight(_) | StepAction::Pause(_) => {}
+        StepAction::SetWeight(_) | StepAction::Pause(_) | StepAction::Experiment(_) => {}
     }
 }
 

@@ -22,22 +22,19 @@ fn argo_features_the_engine_does_not_run_are_warnings() {
     let experiment = canary(json!({"steps": [{"setWeight": 10},
         {"experiment": {"templates": [{"name": "c", "specRef": "canary"}], "duration": "10m"}}]}));
     assert_valid(experiment.clone());
-    assert_eq!(
-        warnings(experiment),
-        [
-            "Unsupported spec.strategy.canary.steps[1].experiment: experiment steps are not run by this engine yet"
-        ]
-    );
+    // Experiment steps run: no warning.
+    assert!(warnings(experiment).is_empty());
 }
 
 #[test]
 fn check_refuses_unsupported_rollouts() {
-    let experiment = rollout(canary(json!({"steps": [
-        {"experiment": {"templates": [{"name": "c", "specRef": "canary"}]}}]})));
-    match check(&experiment) {
+    let bg = with_strategy(json!({"blueGreen": {"activeService": "a"}}));
+    let mut restarted = rollout(bg);
+    restarted.spec.restart_at = Some("2024-01-01T00:00:00Z".into());
+    match check(&restarted) {
         Err(Error::Unsupported { object, field }) => {
             assert_eq!(object, "shop/web");
-            assert_eq!(field.path, "spec.strategy.canary.steps[0].experiment");
+            assert_eq!(field.path, "spec.restartAt");
         }
         other => panic!("{other:?}"),
     }
@@ -45,12 +42,15 @@ fn check_refuses_unsupported_rollouts() {
         current_pod_hash: "abc".into(),
         ..Default::default()
     };
-    let err = rollout_core::decide(&experiment, &seen, rollout_core::Time::from_unix_seconds(0))
+    let err = rollout_core::decide(&restarted, &seen, rollout_core::Time::from_unix_seconds(0))
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "rollout shop/web: spec.strategy.canary.steps[0].experiment: experiment steps are not run by this engine yet"
+        "rollout shop/web: spec.restartAt: restarting the pods of a blue-green Rollout is not run by this engine yet"
     );
+    let experiment = rollout(canary(json!({"steps": [
+        {"experiment": {"templates": [{"name": "c", "specRef": "canary"}]}}]})));
+    assert!(check(&experiment).is_ok());
     let invalid = rollout(canary(json!({"steps": [{"setWeight": 300}]})));
     assert!(matches!(check(&invalid), Err(Error::Invalid { .. })));
 }

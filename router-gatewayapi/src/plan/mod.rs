@@ -75,7 +75,7 @@ impl Route<'_> {
         )
     }
 
-    fn namespace(&self) -> &str {
+    pub(crate) fn namespace(&self) -> &str {
         self.object["metadata"]["namespace"]
             .as_str()
             .unwrap_or("default")
@@ -101,6 +101,14 @@ pub struct Routing<'a> {
     /// Whether the route carries the managed header and mirror routes
     /// (`useHeaderRoutes`); when false its managed rules are left as they are.
     pub header_routes: bool,
+    /// The Services of the extra destinations (experiments) as the weights
+    /// were last applied (the Rollout's `status.canary.weights.additional`):
+    /// their backendRefs are removed from the rollout's rules once they are
+    /// no longer extra destinations.
+    pub previous_additional: &'a [String],
+    /// The port of each extra destination's Service (its port named `http`,
+    /// else its first), for the backendRefs added for them.
+    pub additional_ports: &'a [(String, i32)],
 }
 
 impl<'a> Routing<'a> {
@@ -122,6 +130,8 @@ impl<'a> Routing<'a> {
             in_progress_label: None,
             rules: None,
             header_routes: true,
+            previous_additional: &[],
+            additional_ports: &[],
         }
     }
 }

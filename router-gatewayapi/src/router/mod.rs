@@ -90,9 +90,13 @@ impl TrafficRouter for GatewayApiRouter {
         let config = Config::parse(&ctx.config, &ctx.object_name())?;
         let (routes, namespace) = self.routes(ctx, &config).await?;
         let managed: Vec<String> = ctx.managed_route_names().map(str::to_owned).collect();
+        let ports = self.additional_ports(ctx, target).await?;
         let mut progress = Progress::new();
         for r in routes.iter().filter(|r| affects(r, target)) {
-            let routing = routing(ctx, &config, r, &managed);
+            let routing = Routing {
+                additional_ports: &ports,
+                ..routing(ctx, &config, r, &managed)
+            };
             let (object, outcome) = self
                 .found(r, &namespace, |object| {
                     let object = object.clone();
@@ -131,6 +135,11 @@ impl TrafficRouter for GatewayApiRouter {
         ctx.require_listed_routes(target)?;
         let (routes, namespace) = self.routes(ctx, &config).await?;
         let managed: Vec<String> = ctx.managed_route_names().map(str::to_owned).collect();
+        let any_port: Vec<(String, i32)> = target
+            .additional
+            .iter()
+            .filter_map(|d| Some((d.service_name.clone()?, 0)))
+            .collect();
         for r in &routes {
             let (object, current) = self
                 .found(r, &namespace, |object| {
@@ -142,8 +151,10 @@ impl TrafficRouter for GatewayApiRouter {
                 })
                 .await?;
             let route = route(&object, r, current.as_ref())?;
+            // A missing extra destination is out of place whatever its port.
             let routing = Routing {
                 in_progress_label: None,
+                additional_ports: &any_port,
                 ..routing(ctx, &config, r, &managed)
             };
             let in_place = plan::plan(&route, &routing, target)?.is_none();
@@ -199,6 +210,60 @@ fn write(route: &Route<'_>, patch: Patch) -> Write {
     })
 }
 
+impl GatewayApiRouter {
+    /// The port of each extra destination's Service, read from the API
+    /// server as the Gateway API plugin reads it: the port named `http`,
+    /// else the first. A Service that does not exist, or has no port, is an
+    /// error naming it.
+    async fn additional_ports(
+        &self,
+        ctx: &RolloutContext,
+        target: &TrafficTarget,
+    ) -> Result<Vec<(String, i32)>, router_core::Error> {
+        let services: Vec<&str> = target
+            .additional
+            .iter()
+            .filter_map(|d| d.service_name.as_deref())
+            .collect();
+        if services.is_empty() || target.canary_weight.is_none() {
+            return Ok(Vec::new());
+        }
+        let client = self.applier.client().await?;
+        let api: kube::Api<k8s_openapi::api::core::v1::Service> =
+            kube::Api::namespaced(client, &ctx.namespace);
+        let mut ports = Vec::new();
+        for name in services {
+            let object = format!("Service {}/{name}", ctx.namespace);
+            let service = api
+                .get_opt(name)
+                .await
+                .map_err(|e| router_kube::client::request_error(object.clone(), &e))?
+                .ok_or_else(|| {
+                    router_core::Error::new(
+                        ErrorKind::NotFound,
+                        format!(
+                            "{object}: not found (the experiment's Service, an extra destination)"
+                        ),
+                    )
+                })?;
+            let listed = service.spec.and_then(|s| s.ports).unwrap_or_default();
+            let port = listed
+                .iter()
+                .find(|p| p.name.as_deref() == Some("http"))
+                .or_else(|| listed.first())
+                .map(|p| p.port)
+                .ok_or_else(|| {
+                    router_core::Error::new(
+                        ErrorKind::Config,
+                        format!("{object}: has no port to send the experiment's traffic to"),
+                    )
+                })?;
+            ports.push((name.to_owned(), port));
+        }
+        Ok(ports)
+    }
+}
+
 /// Whether `target` can change route `r`: it gives a weight, or it touches
 /// the managed routes and `r` carries them.
 fn affects(r: &RouteRef, target: &TrafficTarget) -> bool {
@@ -227,5 +292,7 @@ fn routing<'a>(
             .map(|(k, v)| (k.as_str(), v.as_str())),
         rules: r.rules.as_deref(),
         header_routes: r.use_header_routes,
+        previous_additional: &ctx.previous_additional,
+        additional_ports: &[],
     }
 }
