@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use rollgate_dataplane::{Behaviour, Load};
 use rollgate_e2e::{Under, scenario};
 use rollgate_testkit::prometheus::Prometheus;
-use serde_json::{Value, json};
+use serde_json::json;
 use support::Stage;
 
 /// The longest the traffic may take to be back on stable after the failed
@@ -26,22 +26,6 @@ const ROLLBACK_GOAL: Duration = Duration::from_secs(30);
 
 /// The windows the steady load is counted in.
 const WINDOW: Duration = Duration::from_secs(1);
-
-/// The canary's success rate over the last 10 s, from the backends'
-/// counters.
-const SUCCESS_RATE: &str = r#"sum(rate(rollgate_backend_requests_total{pod_template_hash="{{args.canary-hash}}",code!~"5.."}[10s])) / sum(rate(rollgate_backend_requests_total{pod_template_hash="{{args.canary-hash}}"}[10s]))"#;
-
-fn template(prometheus: &str) -> Value {
-    json!({
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
-        "metadata": {"name": "success-rate"},
-        "spec": {"args": [{"name": "canary-hash"}],
-                 "metrics": [{"name": "success-rate", "interval": "5s", "count": 3,
-                              "initialDelay": "5s", "failureLimit": 0,
-                              "successCondition": "result[0] >= 0.95",
-                              "provider": {"prometheus": {"address": prometheus, "query": SUCCESS_RATE}}}]}
-    })
-}
 
 /// When the failed measurement of the Failed AnalysisRun finished.
 async fn failed_measurement(stage: &Stage) -> SystemTime {
@@ -74,13 +58,14 @@ async fn a_bad_version_is_rolled_back_on_real_metrics(under: Under) {
     let Some(prometheus) = Prometheus::start(&[stage.plane.runner.metrics_address()]) else {
         return;
     };
-    stage.cluster.create(template(prometheus.address())).await;
+    stage
+        .cluster
+        .create(support::success_rate_template(prometheus.address()))
+        .await;
     stage
         .roll_out(json!({"steps": [
             {"setWeight": 20},
-            {"analysis": {"templates": [{"templateName": "success-rate"}],
-                          "args": [{"name": "canary-hash",
-                                    "valueFrom": {"podTemplateHashValue": "Latest"}}]}},
+            support::success_rate_step(),
             {"setWeight": 50}, {"pause": {"duration": "5s"}}]}))
         .await;
     let bad = Behaviour {

@@ -7,6 +7,8 @@
 //! Every scenario makes its assertions through it, the same under both.
 #![allow(dead_code)] // each test file uses a part
 
+pub(crate) mod demo;
+
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -326,4 +328,32 @@ pub(crate) fn assert_split(under: Under, tally: &Tally, weight: u8) {
         tally.answered(),
         tally.elapsed
     );
+}
+
+/// The canary's success rate over the last 10 s, from the backends'
+/// counters.
+const SUCCESS_RATE: &str = r#"sum(rate(rollgate_backend_requests_total{pod_template_hash="{{args.canary-hash}}",code!~"5.."}[10s])) / sum(rate(rollgate_backend_requests_total{pod_template_hash="{{args.canary-hash}}"}[10s]))"#;
+
+/// The AnalysisTemplate `success-rate` (argument `canary-hash`): every 5 s
+/// after 5 s, three times, the canary's success rate from the backends'
+/// counters through the Prometheus at `prometheus` must be at least 0.95;
+/// the first failure fails it.
+pub(crate) fn success_rate_template(prometheus: &str) -> Value {
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
+        "metadata": {"name": "success-rate"},
+        "spec": {"args": [{"name": "canary-hash"}],
+                 "metrics": [{"name": "success-rate", "interval": "5s", "count": 3,
+                              "initialDelay": "5s", "failureLimit": 0,
+                              "successCondition": "result[0] >= 0.95",
+                              "provider": {"prometheus": {"address": prometheus, "query": SUCCESS_RATE}}}]}
+    })
+}
+
+/// An analysis step running [`success_rate_template`] on the latest
+/// ReplicaSet's pods.
+pub(crate) fn success_rate_step() -> Value {
+    json!({"analysis": {"templates": [{"templateName": "success-rate"}],
+                        "args": [{"name": "canary-hash",
+                                  "valueFrom": {"podTemplateHashValue": "Latest"}}]}})
 }

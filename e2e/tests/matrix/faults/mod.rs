@@ -55,6 +55,19 @@ fn steps() -> Value {
            {"setWeight": 80}, {"pause": {"duration": "2s"}}])
 }
 
+/// Whether fault runs are asked for (`ROLLGATE_FAULTS=1`, on the
+/// real-cluster tier: `ROLLGATE_E2E=1`); says why not when they are not.
+pub(crate) fn enabled() -> bool {
+    let set = |name| std::env::var(name).as_deref() == Ok("1");
+    let on = set("ROLLGATE_FAULTS") && set("ROLLGATE_E2E");
+    if !on {
+        eprintln!(
+            "skipped: fault runs need the real-cluster tier (ROLLGATE_E2E=1), ROLLGATE_FAULTS=1 and --test-threads 1"
+        );
+    }
+    on
+}
+
 impl Run {
     /// Seed 001's set-up under `under` (through `proxy` when given),
     /// Healthy on its first revision; the watcher starts, with the user's
@@ -67,8 +80,7 @@ impl Run {
         proxy: Option<Proxy>,
         users_fixed: bool,
     ) -> Option<Self> {
-        if std::env::var("ROLLGATE_FAULTS").as_deref() != Ok("1") {
-            eprintln!("skipped: fault runs need ROLLGATE_FAULTS=1 and --test-threads 1");
+        if !enabled() {
             return None;
         }
         let (s, gateway) =

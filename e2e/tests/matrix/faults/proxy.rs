@@ -12,6 +12,9 @@ use super::{FAULT_WINDOW, Run};
 /// Runs the update under `fault` from the promotion for [`FAULT_WINDOW`],
 /// then clears it and waits for the end state.
 async fn under_fault(name: &str, under: Under, fault: Fault) {
+    if !super::enabled() {
+        return;
+    }
     let Some(run) = Run::paused(name, under, Some(Proxy::for_cluster().await), true).await else {
         return;
     };
