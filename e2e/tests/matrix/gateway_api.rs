@@ -22,10 +22,13 @@ pub(crate) fn users_rule() -> Value {
            "backendRefs": [{"name": "web-stable", "port": 80, "weight": 1}]})
 }
 
-/// The pod template of seed 001, on `image`.
+/// The pod template of seed 001, on `image`, with the port the Services
+/// target (an experiment's Service takes its ports from the template's
+/// containers).
 fn template(image: &str) -> Value {
     json!({"metadata": {"labels": {"app": "web"}},
-           "spec": {"containers": [{"name": "web", "image": image}]}})
+           "spec": {"containers": [{"name": "web", "image": image,
+                                      "ports": [{"containerPort": 8080}]}]}})
 }
 
 /// Seed 001's set-up in a fresh namespace under `under`: Services

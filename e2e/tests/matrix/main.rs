@@ -5,6 +5,7 @@
 
 mod analysis;
 mod blue_green;
+mod experiment;
 mod faults;
 mod gateway_api;
 mod istio;
