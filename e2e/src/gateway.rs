@@ -134,6 +134,12 @@ pub fn names(rules: &Value) -> Vec<String> {
 /// The (stable, canary) weights of `rule`'s backends `web-stable` and
 /// `web-canary` (a backend without a weight has weight 1; -1 when absent).
 pub fn weights(rule: &Value) -> (i64, i64) {
+    weights_of(rule, "web-stable", "web-canary")
+}
+
+/// The (stable, canary) weights of `rule`'s backends `stable` and `canary`,
+/// as [`weights`] reads them.
+pub fn weights_of(rule: &Value, stable: &str, canary: &str) -> (i64, i64) {
     let weight = |service: &str| {
         rule["backendRefs"]
             .as_array()
@@ -142,5 +148,5 @@ pub fn weights(rule: &Value) -> (i64, i64) {
             .find(|b| b["name"] == service)
             .map_or(-1, |b| b["weight"].as_i64().unwrap_or(1))
     };
-    (weight("web-stable"), weight("web-canary"))
+    (weight(stable), weight(canary))
 }

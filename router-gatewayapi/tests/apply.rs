@@ -16,14 +16,18 @@ use serde_json::{Value, json};
 const ROUTE_PATH: &str = "/apis/gateway.networking.k8s.io/v1/namespaces/default/httproutes/web";
 
 fn route(canary: i64, stable: i64) -> Value {
-    let labels = if canary > 0 {
-        json!({"rollouts.argoproj.io/gatewayapi-canary": "in-progress"})
+    let (labels, annotations) = if canary > 0 {
+        (
+            json!({"rollouts.argoproj.io/gatewayapi-canary": "in-progress"}),
+            json!({"rollouts.argoproj.io/gatewayapi-canary": "default/web"}),
+        )
     } else {
-        json!({})
+        (json!({}), json!({}))
     };
     json!({
         "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-        "metadata": {"name": "web", "namespace": "default", "resourceVersion": "7", "generation": 3, "labels": labels},
+        "metadata": {"name": "web", "namespace": "default", "resourceVersion": "7", "generation": 3,
+                     "labels": labels, "annotations": annotations},
         "spec": {"rules": [{"backendRefs": [
             {"name": "web-canary", "port": 80, "weight": canary},
             {"name": "web-stable", "port": 80, "weight": stable}]}]},
@@ -105,6 +109,8 @@ async fn a_weight_change_is_one_guarded_json_patch() {
             {"op": "replace", "path": "/spec/rules/0/backendRefs/0/weight", "value": 30},
             {"op": "test", "path": "/spec/rules/0/backendRefs/1/name", "value": "web-stable"},
             {"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 70},
+            {"op": "test", "path": "/metadata/resourceVersion", "value": "7"},
+            {"op": "add", "path": "/metadata/annotations/rollouts.argoproj.io~1gatewayapi-canary", "value": "default/web"},
             {"op": "add", "path": "/metadata/labels/rollouts.argoproj.io~1gatewayapi-canary", "value": "in-progress"}
         ])
     );
@@ -538,6 +544,8 @@ async fn a_weight_and_a_header_route_together_are_one_read_and_one_patch() {
             {"op": "replace", "path": "/spec/rules/0/backendRefs/0/weight", "value": 30},
             {"op": "test", "path": "/spec/rules/0/backendRefs/1/name", "value": "web-stable"},
             {"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 70},
+            {"op": "test", "path": "/metadata/resourceVersion", "value": "7"},
+            {"op": "add", "path": "/metadata/annotations/rollouts.argoproj.io~1gatewayapi-canary", "value": "default/web"},
             {"op": "add", "path": "/metadata/labels/rollouts.argoproj.io~1gatewayapi-canary", "value": "in-progress"},
             {"op": "add", "path": "/spec/rules/-", "value": {
                 "name": "beta",

@@ -126,13 +126,14 @@ async fn a_whole_target_is_one_write_and_a_user_rule_stays_byte_identical_at_0_a
 }
 
 #[tokio::test]
-async fn a_config_naming_rules_weights_only_those() {
+async fn a_config_naming_rules_weights_and_copies_only_those() {
     let Some(cluster) = cluster("named-rules").await else {
         return;
     };
     let api = routes(&cluster);
     let mut route = web_route();
-    // A second rule with both Services that the config does not name.
+    // A second rule with the same two Services that the config does not
+    // name: another rollout's, or the user's pinned split.
     route["spec"]["rules"].as_array_mut().unwrap().push(json!({
         "name": "pinned",
         "matches": [{"path": {"type": "PathPrefix", "value": "/admin"}}],
@@ -140,12 +141,49 @@ async fn a_config_naming_rules_weights_only_those() {
                         {"name": "web-canary", "port": 80, "weight": 0}]}));
     let original = create(&api, route).await.data["spec"].clone();
     let router = GatewayApiRouter::with_client(role_client(&cluster).await);
-    let mut ctx = ctx(&cluster, &[]);
-    ctx.config = json!({"httpRoutes": [{"name": "web", "rules": ["main"]}]});
-    router.set_weight(&ctx, 100, &[]).await.unwrap();
-    let stored = spec(&api).await;
-    assert_eq!(weights(rule(&stored, "main")), (0, 100));
-    assert_eq!(rule(&stored, "pinned"), rule(&original, "pinned"));
+    let mut ctx = ctx(&cluster, &["beta"]);
+    ctx.config =
+        json!({"httpRoutes": [{"name": "web", "rules": ["main"], "useHeaderRoutes": true}]});
+    for (weight, header) in [
+        (0, Some(beta())),
+        (40, Some(beta())),
+        (100, Some(beta())),
+        (100, None),
+        (0, None),
+    ] {
+        let with_header = header.is_some();
+        router.apply(&ctx, &target(weight, header)).await.unwrap();
+        let stored = spec(&api).await;
+        assert_eq!(
+            weights(rule(&stored, "main")),
+            (100 - i64::from(weight), i64::from(weight))
+        );
+        assert_eq!(
+            rule(&stored, "pinned"),
+            rule(&original, "pinned"),
+            "the unnamed rule to the same Services at canary weight {weight}"
+        );
+        assert_eq!(rule(&stored, "static"), rule(&original, "static"));
+        let names: Vec<&str> = stored["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["name"].as_str())
+            .collect();
+        let expected: &[&str] = if with_header {
+            &["main", "static", "pinned", "beta"]
+        } else {
+            &["main", "static", "pinned"]
+        };
+        assert_eq!(names, expected, "one header copy, of the named rule only");
+        if with_header {
+            // The copy keeps the named rule's filters and timeouts.
+            let copy = rule(&stored, "beta");
+            assert_eq!(copy["filters"], rule(&stored, "main")["filters"]);
+            assert_eq!(copy["timeouts"], rule(&stored, "main")["timeouts"]);
+            assert_eq!(copy["matches"][0]["path"]["value"], "/");
+        }
+    }
 
     ctx.config = json!({"httpRoutes": [{"name": "web", "rules": ["main", "api"]}]});
     cluster.audit_barrier().await;

@@ -8,11 +8,13 @@ mod blue_green;
 mod experiment;
 mod faults;
 mod gateway_api;
+mod gitops;
 mod istio;
 mod nginx;
 mod operations;
 mod ping_pong;
 mod routes;
+mod shared_route;
 
 use rollgate_e2e::{Router, Scene};
 

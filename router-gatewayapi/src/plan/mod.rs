@@ -94,6 +94,11 @@ pub struct Routing<'a> {
     /// The GitOps label (`key`, `value`) set while the canary has traffic;
     /// `None`: the label is not managed.
     pub in_progress_label: Option<(&'a str, &'a str)>,
+    /// The rollout, `<namespace>/<name>`: its entry among the rollouts
+    /// holding the in-progress label on a route they share (the annotation
+    /// of the label's key); empty: none recorded, the label follows this
+    /// rollout's weight alone.
+    pub rollout: &'a str,
     /// The rules the config names as the rollout's (`rules` on the route's
     /// entry, by `spec.rules[].name`); `None`: every rule outside the
     /// managed rules that sends traffic to both Services.
@@ -128,6 +133,7 @@ impl<'a> Routing<'a> {
             max_weight: rollout_core::spec::DEFAULT_MAX_TRAFFIC_WEIGHT,
             managed_routes: &[],
             in_progress_label: None,
+            rollout: "",
             rules: None,
             header_routes: true,
             previous_additional: &[],
@@ -150,7 +156,10 @@ impl<'a> Routing<'a> {
 ///   rule without a backend at canary weight 100; this router deliberately
 ///   does not.
 /// * **The in-progress label** (when the weight is set and the label is
-///   managed): on while the canary has traffic, removed at weight 0.
+///   managed): on while the canary of this rollout, or of another rollout
+///   sharing the route, has traffic; this rollout's entry in the holders
+///   annotation added, or removed at weight 0, the label going with the
+///   last holder.
 /// * **Managed routes** (on HTTP and gRPC routes with header routes, when
 ///   the target touches them): per `managedRoutes` entry,
 ///   [`target.route(name)`](TrafficTarget::route) says keep its rules,
@@ -214,7 +223,12 @@ pub fn plan(
     if let Some(weight) = target.canary_weight {
         ops.extend(weights::ops(&view, weight, &target.additional)?);
         if let Some(label) = routing.in_progress_label {
-            ops.extend(label::ops(route.object, label, weight != 0));
+            ops.extend(label::ops(
+                route.object,
+                label,
+                routing.rollout,
+                weight != 0,
+            ));
         }
     }
     if routing.header_routes && route.kind.routes_requests() && target.touches_routes() {

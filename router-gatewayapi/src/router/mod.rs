@@ -90,12 +90,13 @@ impl TrafficRouter for GatewayApiRouter {
         let config = Config::parse(&ctx.config, &ctx.object_name())?;
         let (routes, namespace) = self.routes(ctx, &config).await?;
         let managed: Vec<String> = ctx.managed_route_names().map(str::to_owned).collect();
+        let rollout = format!("{}/{}", ctx.namespace, ctx.name);
         let ports = self.additional_ports(ctx, target).await?;
         let mut progress = Progress::new();
         for r in routes.iter().filter(|r| affects(r, target)) {
             let routing = Routing {
                 additional_ports: &ports,
-                ..routing(ctx, &config, r, &managed)
+                ..routing(ctx, &config, r, &managed, &rollout)
             };
             let (object, outcome) = self
                 .found(r, &namespace, |object| {
@@ -135,6 +136,7 @@ impl TrafficRouter for GatewayApiRouter {
         ctx.require_listed_routes(target)?;
         let (routes, namespace) = self.routes(ctx, &config).await?;
         let managed: Vec<String> = ctx.managed_route_names().map(str::to_owned).collect();
+        let rollout = format!("{}/{}", ctx.namespace, ctx.name);
         let any_port: Vec<(String, i32)> = target
             .additional
             .iter()
@@ -155,7 +157,7 @@ impl TrafficRouter for GatewayApiRouter {
             let routing = Routing {
                 in_progress_label: None,
                 additional_ports: &any_port,
-                ..routing(ctx, &config, r, &managed)
+                ..routing(ctx, &config, r, &managed, &rollout)
             };
             let in_place = plan::plan(&route, &routing, target)?.is_none();
             if !in_place || !accepted(route.object) {
@@ -277,6 +279,7 @@ fn routing<'a>(
     config: &'a Config,
     r: &'a RouteRef,
     managed: &'a [String],
+    rollout: &'a str,
 ) -> Routing<'a> {
     Routing {
         services: Services {
@@ -290,6 +293,7 @@ fn routing<'a>(
             .in_progress_label
             .as_ref()
             .map(|(k, v)| (k.as_str(), v.as_str())),
+        rollout,
         rules: r.rules.as_deref(),
         header_routes: r.use_header_routes,
         previous_additional: &ctx.previous_additional,

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 pub use invariants::{Invariants, Report, Snapshot};
 pub use proxy::{Fault, Proxy, ProxyStats};
-pub use writers::{ArgoCdLike, kubectl_edit};
+pub use writers::{ArgoCdLike, Rules, kubectl_edit};
 
 /// A component of the cluster that [`restart`] can restart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,6 +8,9 @@
 //!   applied as they are live, as Argo CD's `RespectIgnoreDifferences=true`
 //!   applies fields listed under `ignoreDifferences`: `spec.rules` is an
 //!   atomic list, so the user's rules and the rollout's share one field.
+//!   [`ArgoCdLike::start_with`] with [`Rules::Live`] applies the live
+//!   `spec.rules` whole instead, as Argo CD itself does once an
+//!   `ignoreDifferences` entry covers a field inside that list.
 //! - [`kubectl_edit`]: one merge patch with field manager `kubectl-edit`,
 //!   as `kubectl edit` sends it.
 
@@ -24,6 +27,19 @@ pub const ARGO_CD_MANAGER: &str = "argocd-controller";
 /// The field manager of `kubectl edit`.
 pub const KUBECTL_EDIT_MANAGER: &str = "kubectl-edit";
 
+/// What the writer applies as `spec.rules`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rules {
+    /// Git's rules merged into the live ones by name: a live rule git has
+    /// is git's, the others stay as they are live.
+    GitByName,
+    /// The live rules, whole: with `RespectIgnoreDifferences=true`, Argo CD
+    /// copies the live value of every ignored field into what it applies,
+    /// by a merge patch in which an atomic list is replaced whole, so an
+    /// ignored field inside `spec.rules` brings the whole live list.
+    Live,
+}
+
 /// An Argo CD-like writer re-applying one object; stops when dropped.
 pub struct ArgoCdLike {
     shared: Arc<Shared>,
@@ -33,17 +49,25 @@ pub struct ArgoCdLike {
 struct Shared {
     api: Api<DynamicObject>,
     git: Mutex<Value>,
+    rules: Rules,
     applies: AtomicU64,
     failures: AtomicU64,
 }
 
 impl ArgoCdLike {
     /// Re-applies `git` (an HTTPRoute with apiVersion, kind and
-    /// metadata.name) through `api` every `every`, from now on.
+    /// metadata.name) through `api` every `every`, from now on, with git's
+    /// rules merged into the live ones by name ([`Rules::GitByName`]).
     pub fn start(api: Api<DynamicObject>, git: Value, every: Duration) -> Self {
+        Self::start_with(api, git, every, Rules::GitByName)
+    }
+
+    /// [`ArgoCdLike::start`] applying `rules` as `spec.rules`.
+    pub fn start_with(api: Api<DynamicObject>, git: Value, every: Duration, rules: Rules) -> Self {
         let shared = Arc::new(Shared {
             api,
             git: Mutex::new(git),
+            rules,
             applies: AtomicU64::new(0),
             failures: AtomicU64::new(0),
         });
@@ -102,7 +126,14 @@ impl Shared {
         let result = async {
             let live = self.api.get(&name).await?;
             let live = serde_json::to_value(live).unwrap_or_default();
-            let desired = with_live_rules(&git, &live["spec"]["rules"]);
+            let desired = match self.rules {
+                Rules::GitByName => with_live_rules(&git, &live["spec"]["rules"]),
+                Rules::Live => {
+                    let mut desired = git.clone();
+                    desired["spec"]["rules"] = live["spec"]["rules"].clone();
+                    desired
+                }
+            };
             let applied = self
                 .api
                 .patch(
