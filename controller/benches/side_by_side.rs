@@ -64,7 +64,7 @@ const IDLE: Duration = Duration::from_secs(60);
 /// longer (10,000 rollouts settle in about 50 minutes at `--qps 40`, more
 /// with another run beside them).
 fn limit(n: usize) -> Duration {
-    Duration::from_secs(3600).max(Duration::from_millis(600) * n as u32)
+    Duration::from_secs(3600).max(Duration::from_millis(600 * n as u64))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
