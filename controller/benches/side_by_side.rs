@@ -4,11 +4,14 @@
 //! `$ROLLGATE_ARGO_ROLLOUTS_CONTROLLER`, with the `rollgate-gatewayapi`
 //! release binary registered under `argoproj-labs/gatewayAPI`). Each side
 //! runs alone, one after the other, watching only its own namespace
-//! (`--namespace`; Argo's `--namespaced`), with the same client limits
-//! (`--qps`, `--burst`: Argo's defaults 40 and 80 unless
-//! `ROLLGATE_BENCH_QPS` / `ROLLGATE_BENCH_BURST` say otherwise; the plugin
-//! process Argo starts has the same limits of its own), and both with
+//! (`--namespace`; Argo's `--namespaced`), each with its own default client
+//! limits (Argo's controller: 40 requests per second with bursts of 80 per
+//! clientset; `rollgate-controller` and the plugin: none of their own)
+//! unless `ROLLGATE_BENCH_QPS` (and `ROLLGATE_BENCH_BURST`) give both
+//! controllers and the plugin the same `--qps` and `--burst`, and both with
 //! `--rollout-threads` from `ROLLGATE_BENCH_THREADS` (default 10, Argo's).
+//! A side named with more words (`argo --qps=-1 --burst=1`) passes them to
+//! its controller after the harness's own flags.
 //!
 //! Two modes (`ROLLGATE_BENCH_MODES`, default `stepping,settled`):
 //!
@@ -34,7 +37,8 @@
 //!   cargo bench -p rollgate-controller --bench side_by_side
 //! ```
 //!
-//! `ROLLGATE_BENCH_SIDES` picks sides (default `rollgate,argo`);
+//! `ROLLGATE_BENCH_SIDES` picks sides (default `rollgate,argo`; each
+//! `rollgate` or `argo`, then any flags of its own);
 //! `ROLLGATE_BENCH_CONTROLLER` runs another build of `rollgate-controller`
 //! (a path) instead of the one cargo built with the bench;
 //! `ROLLGATE_BENCH_PLUGIN` is the plugin binary for Argo's side (default:
@@ -74,13 +78,36 @@ enum SideKind {
 }
 
 struct Side {
-    name: &'static str,
+    /// As given in `ROLLGATE_BENCH_SIDES`: the kind, then any flags.
+    name: String,
     kind: SideKind,
+    /// Flags for the controller after the harness's own.
+    flags: Vec<String>,
+}
+
+impl Side {
+    /// `rollgate` or `argo`, then flags, separated by spaces.
+    fn parse(spec: &str) -> Self {
+        let mut words = spec.split_whitespace();
+        let kind = match words.next() {
+            Some("rollgate") => SideKind::Rollgate,
+            Some("argo") => SideKind::Argo,
+            _ => panic!(
+                "ROLLGATE_BENCH_SIDES: expected rollgate or argo, then flags, found \"{spec}\""
+            ),
+        };
+        Self {
+            name: spec.trim().to_owned(),
+            kind,
+            flags: words.map(str::to_owned).collect(),
+        }
+    }
 }
 
 struct Limits {
-    qps: String,
-    burst: String,
+    /// `--qps` and `--burst` for both controllers and the plugin; `None`:
+    /// each at its default.
+    client: Option<(String, String)>,
     threads: String,
     plugin: PathBuf,
 }
@@ -98,6 +125,8 @@ struct Stepping {
     per_step: (f64, f64),
     /// Requests per rollout for one idle reconcile of each.
     per_idle: f64,
+    /// Requests per rollout per step by verb and resource, most first.
+    by_kind: Vec<(String, f64)>,
     process: ProcessFigures,
 }
 
@@ -122,28 +151,25 @@ async fn main() {
     let sizes = bench::sizes("100");
     let modes = bench::env_list("ROLLGATE_BENCH_MODES", "stepping,settled");
     let chosen = bench::env_list("ROLLGATE_BENCH_SIDES", "rollgate,argo");
-    let sides: Vec<Side> = [
-        Side {
-            name: "rollgate",
-            kind: SideKind::Rollgate,
-        },
-        Side {
-            name: "argo",
-            kind: SideKind::Argo,
-        },
-    ]
-    .into_iter()
-    .filter(|s| chosen.iter().any(|c| c == s.name))
-    .collect();
+    let sides: Vec<Side> = chosen.iter().map(|spec| Side::parse(spec)).collect();
     let limits = Limits {
-        qps: std::env::var("ROLLGATE_BENCH_QPS").unwrap_or_else(|_| "40".into()),
-        burst: std::env::var("ROLLGATE_BENCH_BURST").unwrap_or_else(|_| "80".into()),
+        client: std::env::var("ROLLGATE_BENCH_QPS").ok().map(|qps| {
+            let burst = std::env::var("ROLLGATE_BENCH_BURST").unwrap_or_else(|_| "80".into());
+            (qps, burst)
+        }),
         threads: std::env::var("ROLLGATE_BENCH_THREADS").unwrap_or_else(|_| "10".into()),
         plugin: plugin_binary(),
     };
     let client = Client::try_default().await.expect("KUBECONFIG");
     let mut stepping: Vec<(usize, &str, Stepping)> = Vec::new();
     let mut settled: Vec<(usize, &str, Settled)> = Vec::new();
+    println!(
+        "client limits: {}",
+        limits.client.as_ref().map_or_else(
+            || "each side's defaults".to_owned(),
+            |(qps, burst)| format!("--qps {qps} --burst {burst} for both")
+        )
+    );
     for &n in &sizes {
         for mode in &modes {
             for side in &sides {
@@ -156,11 +182,11 @@ async fn main() {
                     "stepping" => {
                         let f = run_stepping(&client, side, &limits, n).await;
                         println!("{n:>6} {mode} {:<9} {f:?}", side.name);
-                        stepping.push((n, side.name, f));
+                        stepping.push((n, &side.name, f));
                     }
                     "settled" => {
                         let f = run_settled(&client, side, &limits, n).await;
-                        settled.push((n, side.name, f));
+                        settled.push((n, &side.name, f));
                     }
                     other => panic!(
                         "ROLLGATE_BENCH_MODES: expected stepping or settled, found \"{other}\""
@@ -217,7 +243,6 @@ impl Running {
                     .args(["--leader-elect=false", "--log-format", "text"])
                     .args(["--metrics-port", "0", "--healthz-port", "0"])
                     .args(["--bind-address", "127.0.0.1"])
-                    .args(["--qps", &limits.qps, "--burst", &limits.burst])
                     .args(["--rollout-threads", &limits.threads])
                     .env("ROLLGATE_LOG", "warn");
                 c
@@ -229,11 +254,14 @@ impl Running {
                 c.args(["--namespaced", "--namespace", ns, "--leader-elect=false"])
                     .args(["--metricsPort", "0", "--healthzPort", "0"])
                     .args(["--rollout-threads", &limits.threads])
-                    .args(["--qps", &limits.qps, "--burst", &limits.burst])
                     .args(["--loglevel", "warn"]);
                 c
             }
         };
+        if let Some((qps, burst)) = &limits.client {
+            command.args(["--qps", qps, "--burst", burst]);
+        }
+        command.args(&side.flags);
         let child = command
             .env("POD_NAMESPACE", ns)
             .current_dir(&work)
@@ -279,26 +307,32 @@ impl Drop for Running {
 }
 
 /// The requests of a side's controller (and plugin) in `ns` since audit
-/// line `from`.
-fn side_requests(side: &Side, ns: &str, from: u64) -> Requests {
+/// line `from`, each also given to `each`.
+fn side_requests(side: &Side, ns: &str, from: u64, each: impl Fn(&serde_json::Value)) -> Requests {
     let agents: &[&str] = match side.kind {
         SideKind::Rollgate => &["rollgate-controller/"],
         SideKind::Argo => &["rollouts-controller/", "rollgate-gatewayapi/"],
     };
     bench::audited_requests(from, |e| {
-        e["objectRef"]["namespace"] == ns && agents.iter().any(|a| bench::user_agent_is(e, a))
+        let selected =
+            e["objectRef"]["namespace"] == ns && agents.iter().any(|a| bench::user_agent_is(e, a));
+        if selected {
+            each(e);
+        }
+        selected
     })
 }
 
 /// Argo registers the plugin in `argo-rollouts-config` of its namespace,
-/// with the same client limits as the controller's.
+/// with the harness's client limits if it sets any.
 async fn register_plugin(client: &Client, ns: &str, limits: &Limits) {
-    let plugins = format!(
-        "- name: argoproj-labs/gatewayAPI\n  location: file://{}\n  args:\n    - \"--qps={}\"\n    - \"--burst={}\"\n",
+    let mut plugins = format!(
+        "- name: argoproj-labs/gatewayAPI\n  location: file://{}\n",
         limits.plugin.display(),
-        limits.qps,
-        limits.burst
     );
+    if let Some((qps, burst)) = &limits.client {
+        plugins += &format!("  args:\n    - \"--qps={qps}\"\n    - \"--burst={burst}\"\n");
+    }
     Api::<ConfigMap>::namespaced(client.clone(), ns)
         .create(
             &PostParams::default(),
@@ -352,15 +386,33 @@ async fn run_stepping(client: &Client, side: &Side, limits: &Limits, n: usize) -
     ns.wait_all(n, Some(0), "Healthy", limit(n)).await;
     figures.to_done = started.elapsed().as_secs_f64();
     bench::settle().await;
-    let stepping = side_requests(side, &ns.name, audit_start);
+    let kinds = std::cell::RefCell::new(BTreeMap::<String, u64>::new());
+    let stepping = side_requests(side, &ns.name, audit_start, |e| {
+        let kind = format!(
+            "{} {}{}",
+            e["verb"].as_str().unwrap_or("?"),
+            e["objectRef"]["resource"].as_str().unwrap_or("?"),
+            e["objectRef"]["subresource"]
+                .as_str()
+                .map_or_else(String::new, |s| format!("/{s}"))
+        );
+        *kinds.borrow_mut().entry(kind).or_default() += 1;
+    });
     let steps = (n * STEPS) as f64;
     figures.per_step = (stepping.all as f64 / steps, stepping.writes as f64 / steps);
+    let mut by_kind: Vec<(String, f64)> = kinds
+        .into_inner()
+        .into_iter()
+        .map(|(kind, count)| (kind, count as f64 / steps))
+        .collect();
+    by_kind.sort_by(|a, b| b.1.total_cmp(&a.1));
+    figures.by_kind = by_kind;
 
     let audit_idle = bench::audit_offset();
     ns.touch_all(n).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     bench::settle().await;
-    figures.per_idle = side_requests(side, &ns.name, audit_idle).all as f64 / n as f64;
+    figures.per_idle = side_requests(side, &ns.name, audit_idle, |_| ()).all as f64 / n as f64;
     figures.process = running.sampler.figures().await;
     running.stop();
     delete_and_wait(client, ns).await;
@@ -386,7 +438,7 @@ async fn run_settled(client: &Client, side: &Side, limits: &Limits, n: usize) ->
     bench::settle().await;
     figures.rss_kib = after.rss_kib;
     figures.idle_cpu = after.cpu_seconds - before.cpu_seconds;
-    figures.idle_requests = side_requests(side, &ns.name, audit_idle).all;
+    figures.idle_requests = side_requests(side, &ns.name, audit_idle, |_| ()).all;
     figures.process = after;
     running.stop();
     // Recorded before the namespace's deletion, which takes minutes at
@@ -440,26 +492,42 @@ fn print_stepping(sizes: &[usize], results: &[(usize, &str, Stepping)]) {
             f.process.cpu_seconds,
         );
     }
-    for &n in sizes {
-        let get = |name| results.iter().find(|(m, s, _)| *m == n && *s == name);
-        let (Some((_, _, ours)), Some((_, _, argo))) = (get("rollgate"), get("argo")) else {
-            continue;
-        };
+    for (n, name, f) in results {
+        let kinds: Vec<String> = f
+            .by_kind
+            .iter()
+            .map(|(kind, per)| format!("{kind} {per:.2}"))
+            .collect();
         println!(
-            "stepping ratios rollgate/argo at {n}: to 20 {}, to 40 {}, to 80 {}, to done {}, whole update {}, requests/step {}, writes/step {}, peak RSS {}, CPU {}",
-            ratio(ours.to_20, argo.to_20),
-            ratio(ours.to_weight[&40], argo.to_weight[&40]),
-            ratio(ours.to_weight[&80], argo.to_weight[&80]),
-            ratio(ours.to_done, argo.to_done),
-            ratio(ours.to_20 + ours.to_done, argo.to_20 + argo.to_done),
-            ratio(ours.per_step.0, argo.per_step.0),
-            ratio(ours.per_step.1, argo.per_step.1),
-            ratio(
-                ours.process.peak_rss_kib as f64,
-                argo.process.peak_rss_kib as f64
-            ),
-            ratio(ours.process.cpu_seconds, argo.process.cpu_seconds),
+            "requests / rollout / step at {n}, {name}: {}",
+            kinds.join(", ")
         );
+    }
+    for &n in sizes {
+        let at = |kind: SideKind| {
+            results
+                .iter()
+                .filter(move |(m, s, _)| *m == n && Side::parse(s).kind == kind)
+        };
+        for ((_, ours_name, ours), (_, argo_name, argo)) in
+            at(SideKind::Rollgate).flat_map(|o| at(SideKind::Argo).map(move |a| (o, a)))
+        {
+            println!(
+                "stepping ratios {ours_name} / {argo_name} at {n}: to 20 {}, to 40 {}, to 80 {}, to done {}, whole update {}, requests/step {}, writes/step {}, peak RSS {}, CPU {}",
+                ratio(ours.to_20, argo.to_20),
+                ratio(ours.to_weight[&40], argo.to_weight[&40]),
+                ratio(ours.to_weight[&80], argo.to_weight[&80]),
+                ratio(ours.to_done, argo.to_done),
+                ratio(ours.to_20 + ours.to_done, argo.to_20 + argo.to_done),
+                ratio(ours.per_step.0, argo.per_step.0),
+                ratio(ours.per_step.1, argo.per_step.1),
+                ratio(
+                    ours.process.peak_rss_kib as f64,
+                    argo.process.peak_rss_kib as f64
+                ),
+                ratio(ours.process.cpu_seconds, argo.process.cpu_seconds),
+            );
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 //!     [--leader-election-lease-duration 15s] [--leader-election-renew-deadline 10s]
 //!     [--leader-election-retry-period 2s]
 //!     [--metrics-port 8090] [--healthz-port 8080] [--bind-address 0.0.0.0]
-//!     [--qps 40] [--burst 80] [--rollout-threads 10] [--analysis-threads 30]
+//!     [--qps RATE [--burst N]] [--rollout-threads 10] [--analysis-threads 30]
 //!     [--experiment-threads 10]
 //! ```
 //!
@@ -23,6 +23,14 @@
 //! or Ctrl-C stops it after the reconciles in flight (and releases the
 //! Lease). The defaults of the election and the ports are Argo's; Argo's
 //! spellings `--metricsPort` and `--healthzPort` are accepted too.
+//!
+//! The client has no request limit of its own unless `--qps` sets one: the
+//! API server's Priority and Fairness (on by default since Kubernetes 1.20)
+//! queues and sheds load by priority level, and the reconciles in flight are
+//! bounded by the thread counts. Argo's controller limits each of its
+//! clientsets to 40 requests per second with bursts of 80; `--qps 40
+//! --burst 80` restores that limit, shared here by the controller and the
+//! routers it runs in-process.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -102,13 +110,14 @@ struct Args {
     #[arg(long, value_name = "IP", default_value = "0.0.0.0")]
     bind_address: IpAddr,
     /// Kubernetes API requests per second, sustained, for the controller
-    /// and the routers it runs in-process together (Argo's default: 40).
-    #[arg(long, value_name = "RATE", default_value_t = 40.0, value_parser = positive_rate)]
-    qps: f64,
-    /// Kubernetes API requests allowed at once after an idle period
-    /// (Argo's default: 80).
-    #[arg(long, value_name = "N", default_value_t = 80, value_parser = clap::value_parser!(u32).range(1..))]
-    burst: u32,
+    /// and the routers it runs in-process together (default: no limit of
+    /// the client's own; the API server's flow control applies).
+    #[arg(long, value_name = "RATE", value_parser = positive_rate)]
+    qps: Option<f64>,
+    /// Kubernetes API requests allowed at once after an idle period (needs
+    /// --qps; default: 80, Argo's).
+    #[arg(long, value_name = "N", requires = "qps", value_parser = clap::value_parser!(u32).range(1..))]
+    burst: Option<u32>,
     /// How many Rollouts are reconciled at once (Argo's default: 10).
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     rollout_threads: u16,
@@ -121,6 +130,9 @@ struct Args {
           value_parser = clap::value_parser!(u16).range(1..))]
     experiment_threads: u16,
 }
+
+/// The burst of a `--qps` limit given without `--burst` (Argo's default).
+const DEFAULT_BURST: u32 = 80;
 
 /// A `--qps` value: a positive number of requests per second.
 fn positive_rate(text: &str) -> Result<f64, String> {
@@ -162,7 +174,7 @@ const USER_AGENT: &str = concat!("rollgate-controller/", env!("CARGO_PKG_VERSION
 
 async fn client(
     kubeconfig: Option<&PathBuf>,
-    limit: RequestLimit,
+    limit: Option<RequestLimit>,
     metrics: &Metrics,
 ) -> Result<kube::Client, String> {
     let mut config = match kubeconfig {
@@ -183,9 +195,20 @@ async fn client(
     let builder = kube::client::ClientBuilder::try_from(config)
         .map_err(|e| format!("cannot build a Kubernetes client: {e}"))?;
     let client = builder.with_layer(&metrics.count_requests()).build();
-    limit
-        .limit(client)
-        .map_err(|e| format!("--qps {} --burst {}: {e}", limit.qps, limit.burst))
+    match limit {
+        None => Ok(client),
+        Some(limit) => limit
+            .limit(client)
+            .map_err(|e| format!("--qps {} --burst {}: {e}", limit.qps, limit.burst)),
+    }
+}
+
+/// The client's request limit the flags ask for: none without `--qps`.
+fn request_limit(args: &Args) -> Option<RequestLimit> {
+    args.qps.map(|qps| RequestLimit {
+        qps,
+        burst: args.burst.unwrap_or(DEFAULT_BURST),
+    })
 }
 
 /// The election the flags ask for, checked.
@@ -219,10 +242,7 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.log_format);
     let metrics = Arc::new(Metrics::new());
-    let limit = RequestLimit {
-        qps: args.qps,
-        burst: args.burst,
-    };
+    let limit = request_limit(&args);
     let client = match client(args.kubeconfig.as_ref(), limit, &metrics).await {
         Ok(client) => client,
         Err(message) => {
@@ -272,34 +292,67 @@ async fn main() -> ExitCode {
 mod tests {
     use super::*;
 
+    fn parse(flags: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("rollgate-controller").chain(flags.iter().copied()))
+    }
+
     #[test]
-    fn client_limits_default_to_argos_and_reject_nonsense() {
-        let args = Args::try_parse_from(["rollgate-controller"]).unwrap();
+    fn no_client_limit_by_default_and_argos_threads() {
+        let args = parse(&[]).unwrap();
+        assert_eq!(request_limit(&args), None);
         assert_eq!(
             (
-                args.qps,
-                args.burst,
                 args.rollout_threads,
-                args.analysis_threads
+                args.analysis_threads,
+                args.experiment_threads
             ),
-            (40.0, 80, 10, 30)
+            (10, 30, 10)
         );
-        assert!(Args::try_parse_from(["rollgate-controller", "--rollout-threads", "0"]).is_err());
-        let args =
-            Args::try_parse_from(["rollgate-controller", "--qps", "7.5", "--burst", "9"]).unwrap();
-        assert_eq!((args.qps, args.burst), (7.5, 9));
-        for bad in [["--qps", "0"], ["--qps", "fast"], ["--burst", "0"]] {
-            let err = Args::try_parse_from(["rollgate-controller", bad[0], bad[1]])
-                .unwrap_err()
-                .to_string();
-            assert!(err.contains(bad[0]), "{bad:?}: {err}");
+        assert!(parse(&["--rollout-threads", "0"]).is_err());
+    }
+
+    #[test]
+    fn qps_restores_a_limit_with_argos_burst_unless_given() {
+        let limit = |flags: &[&str]| request_limit(&parse(flags).unwrap());
+        assert_eq!(
+            limit(&["--qps", "40"]),
+            Some(RequestLimit {
+                qps: 40.0,
+                burst: 80
+            })
+        );
+        assert_eq!(
+            limit(&["--qps", "7.5", "--burst", "9"]),
+            Some(RequestLimit { qps: 7.5, burst: 9 })
+        );
+        assert_eq!(
+            limit(&["--qps=1000", "--burst=2000"]),
+            Some(RequestLimit {
+                qps: 1000.0,
+                burst: 2000
+            })
+        );
+    }
+
+    #[test]
+    fn nonsense_limits_are_refused_naming_the_flag() {
+        for bad in [
+            &["--qps", "0"][..],
+            &["--qps", "fast"],
+            &["--qps", "inf"],
+            &["--qps", "40", "--burst", "0"],
+        ] {
+            let err = parse(bad).unwrap_err().to_string();
+            let flag = bad[bad.len() - 2];
+            assert!(err.contains(flag), "{bad:?}: {err}");
         }
-        let err = Args::try_parse_from(["rollgate-controller", "--qps=-1"])
-            .unwrap_err()
-            .to_string();
+        let err = parse(&["--qps=-1"]).unwrap_err().to_string();
         assert!(
             err.contains("positive number of requests per second"),
             "{err}"
         );
+        // A burst alone would limit nothing: it needs a rate.
+        let err = parse(&["--burst", "80"]).unwrap_err().to_string();
+        assert!(err.contains("--qps"), "{err}");
     }
 }

@@ -168,8 +168,6 @@ fn values_become_the_controllers_flags() {
             "--log-format=json",
             "--metrics-port=8090",
             "--healthz-port=8080",
-            "--qps=40",
-            "--burst=80",
             "--rollout-threads=10",
             "--analysis-threads=30",
             "--plugin-dir=/plugin-bin",
@@ -189,6 +187,8 @@ fn values_become_the_controllers_flags() {
             "replicas=1",
             "leaderElection.enabled=false",
             "resources.limits.memory=1Gi",
+            "controller.qps=40",
+            "controller.burst=80",
         ],
     );
     let args = args(&set);
@@ -198,6 +198,8 @@ fn values_become_the_controllers_flags() {
         "--instance-id=blue",
         "--log-format=text",
         "--metrics-port=9100",
+        "--qps=40",
+        "--burst=80",
     ] {
         assert!(args.iter().any(|a| a == flag), "{flag} not in {args:?}");
     }
