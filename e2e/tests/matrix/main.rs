@@ -8,6 +8,7 @@ mod blue_green;
 mod experiment;
 mod faults;
 mod gateway_api;
+mod install;
 mod istio;
 mod nginx;
 mod operations;
