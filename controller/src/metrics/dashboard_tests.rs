@@ -80,21 +80,28 @@ fn every_family() -> BTreeSet<String> {
     names
 }
 
-/// Every family a plugin binary serves: the registry its `main` builds
-/// (`MetricsEndpoint` and `from_environment_metered`), one call recorded.
+/// Every family a plugin binary serves: its endpoint's registry with the
+/// applier's families (as `from_environment_metered` registers them), one
+/// call and one API request recorded.
 fn plugin_families() -> BTreeSet<String> {
     use plugin_proto::TrafficRouter as _;
-    use router_kube::client::KubeRouter as _;
+    use tower::{Layer as _, ServiceExt as _};
     let mut endpoint = plugin_proto::metrics::MetricsEndpoint::new(([127, 0, 0, 1], 0).into());
-    let _router = router_gatewayapi::GatewayApiRouter::from_environment_metered(
-        router_kube::ApplierOptions::default(),
-        Some(endpoint.registry()),
-    )
-    .expect("the plugin's router");
+    let kube = router_kube::metrics::KubeMetrics::default();
+    kube.register(endpoint.registry());
     let journal = endpoint
         .metrics
         .metered(router_core::test_util::JournalRouter::new());
-    futures::executor::block_on(journal.init()).expect("init");
+    let api = kube.count_requests().layer(tower::service_fn(|_: http::Request<()>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(()))
+    }));
+    let request = http::Request::get("/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes/web")
+        .body(())
+        .unwrap();
+    futures::executor::block_on(async {
+        journal.init().await.expect("init");
+        api.oneshot(request).await.expect("an answer");
+    });
     exported(&endpoint.metrics.encode())
 }
 
