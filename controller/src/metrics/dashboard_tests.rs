@@ -92,12 +92,15 @@ fn plugin_families() -> BTreeSet<String> {
     let journal = endpoint
         .metrics
         .metered(router_core::test_util::JournalRouter::new());
-    let api = kube.count_requests().layer(tower::service_fn(|_: http::Request<()>| async {
-        Ok::<_, std::convert::Infallible>(http::Response::new(()))
-    }));
-    let request = http::Request::get("/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes/web")
-        .body(())
-        .unwrap();
+    let api = kube
+        .count_requests()
+        .layer(tower::service_fn(|_: http::Request<()>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(()))
+        }));
+    let request =
+        http::Request::get("/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes/web")
+            .body(())
+            .unwrap();
     futures::executor::block_on(async {
         journal.init().await.expect("init");
         api.oneshot(request).await.expect("an answer");
