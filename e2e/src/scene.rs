@@ -77,6 +77,22 @@ impl Scene {
         );
     }
 
+    /// Starts Argo's controller with `argo-rollouts-config`'s
+    /// `trafficRouterPlugins` as given (a user's registrations: see
+    /// `Cluster::start_argo_registered`).
+    ///
+    /// # Panics
+    ///
+    /// Under `rollgate-controller`, which reads no such ConfigMap.
+    pub async fn start_argo_registered(&mut self, registrations: &str) {
+        assert_eq!(self.under, Under::Argo, "registrations are Argo's");
+        let argo = self
+            .cluster
+            .start_argo_registered(registrations, None)
+            .await;
+        self.controller = Some(Running::Argo(argo));
+    }
+
     /// The running controller's process id, once started.
     pub fn controller_pid(&self) -> Option<u32> {
         self.controller.as_ref().map(Running::pid)

@@ -16,6 +16,11 @@
 #   --plugin-dir DIR   where the init container puts the binaries inside Argo's
 #                      pod (default: /plugins)
 #   --binaries DIR     take the three binaries from DIR instead of building them
+#   --metrics-port N   have each plugin serve Prometheus metrics on /metrics:
+#                      registered with `args: ["--metrics-addr", "0.0.0.0:<port>"]`,
+#                      rollgate-gatewayapi on N, rollgate-nginx on N+1,
+#                      rollgate-istio on N+2, in the pod of Argo's controller
+#                      (default: no metrics)
 #
 # The binaries are built with the release profile and linked statically
 # (glibc's static-pie: `-C target-feature=+crt-static`), because Argo's
@@ -52,6 +57,7 @@ image="rollgate-plugins:$version"
 release_url="https://github.com/rollgate/rollgate/releases/download/v$version"
 plugin_dir=/plugins
 binaries=""
+metrics_port=""
 
 die() {
   echo "plugins.sh: $*" >&2
@@ -60,9 +66,10 @@ die() {
 
 while [ $# -gt 0 ]; do
   case "$1" in
-    --out | --image | --release-url | --plugin-dir | --binaries)
+    --out | --image | --release-url | --plugin-dir | --binaries | --metrics-port)
       [ $# -ge 2 ] || die "$1 needs a value"
       case "$1" in
+        --metrics-port) metrics_port="$2" ;;
         --out) out="$2" ;;
         --image) image="$2" ;;
         --release-url) release_url="${2%/}" ;;
@@ -82,6 +89,13 @@ done
 case "$plugin_dir" in
   /*) ;;
   *) die "--plugin-dir must be an absolute path, found '$plugin_dir'" ;;
+esac
+
+case "$metrics_port" in
+  "") ;;
+  *[!0-9]* | 0*) die "--metrics-port must be a port number from 1 to 65533, found '$metrics_port'" ;;
+  *) [ "$metrics_port" -le 65533 ] ||
+    die "--metrics-port must be a port number from 1 to 65533, found '$metrics_port'" ;;
 esac
 
 case "$(uname -m)" in
@@ -122,12 +136,16 @@ checksum() { sed -n "s/^\([0-9a-f]\{64\}\)  $1-linux-$arch\$/\1/p" "$out/SHA256S
 
 # registrations INDENT LOCATION-PREFIX SUFFIX: the trafficRouterPlugins list.
 registrations() {
-  local pad="$1" prefix="$2" suffix="$3" binary name
+  local pad="$1" prefix="$2" suffix="$3" binary name port="$metrics_port"
   for entry in "${plugins[@]}"; do
     read -r binary name <<<"$entry"
     printf '%s- name: "%s"\n' "$pad" "$name"
     printf '%s  location: "%s/%s%s"\n' "$pad" "$prefix" "$binary" "$suffix"
     printf '%s  sha256: "%s"\n' "$pad" "$(checksum "$binary")"
+    if [ -n "$port" ]; then
+      printf '%s  args: ["--metrics-addr", "0.0.0.0:%s"]\n' "$pad" "$port"
+      port=$((port + 1))
+    fi
   done
 }
 

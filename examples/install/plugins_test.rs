@@ -69,6 +69,11 @@ struct Installed {
 }
 
 fn install() -> Installed {
+    install_with(&[])
+}
+
+/// [`install`] with more arguments for the script.
+fn install_with(more: &[&str]) -> Installed {
     let dir = tempfile::tempdir().unwrap();
     let binaries = dir.path().join("binaries");
     std::fs::create_dir(&binaries).unwrap();
@@ -88,7 +93,11 @@ fn install() -> Installed {
         IMAGE,
         "--release-url",
         &format!("{RELEASES}/"),
-    ]);
+    ]
+    .iter()
+    .copied()
+    .chain(more.iter().copied())
+    .collect::<Vec<_>>());
     assert!(
         output.status.success(),
         "plugins.sh: {}",
@@ -212,6 +221,35 @@ fn the_values_install_the_plugins_with_an_init_container() {
     );
 }
 
+/// `--metrics-port`: each plugin's registration, in both ConfigMaps and
+/// the chart values, passes `--metrics-addr` on a port of its own.
+#[test]
+fn metrics_ports_are_registered_as_plugin_args() {
+    let installed = install_with(&["--metrics-port", "9102"]);
+    let with_args = |mut registrations: Value| {
+        for (i, registration) in registrations.as_array_mut().unwrap().iter_mut().enumerate() {
+            registration["args"] = json!(["--metrics-addr", format!("0.0.0.0:{}", 9102 + i)]);
+        }
+        registrations
+    };
+    let file = objects(&read(&installed.out, "argo-rollouts-config.file.yaml"));
+    assert_eq!(
+        registrations(&file[0]),
+        with_args(expected(&installed, file_location))
+    );
+    let https = objects(&read(&installed.out, "argo-rollouts-config.https.yaml"));
+    assert_eq!(registrations(&https[0])[2]["args"][1], "0.0.0.0:9104");
+    let values = objects(&read(&installed.out, "argo-rollouts-values.yaml"));
+    assert_eq!(
+        values[0]["controller"]["trafficRouterPlugins"],
+        with_args(expected(&installed, file_location))
+    );
+    // Without the flag, no args: the plugins serve no metrics.
+    let plain = install();
+    let file = objects(&read(&plain.out, "argo-rollouts-config.file.yaml"));
+    assert!(registrations(&file[0])[0].get("args").is_none());
+}
+
 #[test]
 fn the_rbac_is_the_plugins_own() {
     let installed = install();
@@ -235,6 +273,14 @@ fn bad_arguments_are_refused_by_name() {
             "--plugin-dir must be an absolute path, found 'plugins'",
         ),
         (vec!["--out"], "--out needs a value"),
+        (
+            vec!["--metrics-port", "9o"],
+            "--metrics-port must be a port number from 1 to 65533, found '9o'",
+        ),
+        (
+            vec!["--metrics-port", "65534"],
+            "--metrics-port must be a port number from 1 to 65533, found '65534'",
+        ),
         (vec!["--bogus"], "unknown argument '--bogus' (see --help)"),
         (
             vec!["--binaries", empty, "--out", empty],

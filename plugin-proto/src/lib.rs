@@ -28,6 +28,9 @@
 //!   plugin protocol (app protocol version 1, Argo's), where errors are
 //!   text; Argo's per-aspect calls become the trait's per-aspect methods,
 //!   each an `apply` of a target with that one aspect given.
+//! * [`serve_metered`] does either, with Prometheus metrics of the calls
+//!   (and whatever the router registers) on an HTTP endpoint of its own
+//!   ([`metrics`]).
 //! * [`PluginRouter`] is the host side: it spawns and supervises a plugin
 //!   binary and is itself a [`TrafficRouter`].
 //!
@@ -60,6 +63,7 @@ pub mod gob;
 pub mod handshake;
 mod host;
 pub mod log;
+pub mod metrics;
 pub mod netrpc;
 mod server;
 pub mod status;
@@ -68,4 +72,4 @@ pub mod wire;
 pub use host::{HostOptions, PluginRouter};
 /// The contract's types, as the host and server signatures use them.
 pub use router_core::{Error, ErrorKind, RolloutContext, TrafficRouter, TrafficTarget, Verified};
-pub use server::{COOKIE_KEY, COOKIE_VALUE, serve, serve_with};
+pub use server::{COOKIE_KEY, COOKIE_VALUE, serve, serve_metered, serve_with};

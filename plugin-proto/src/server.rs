@@ -17,6 +17,7 @@ use crate::handshake::{
     Protocol, offers_version,
 };
 use crate::log::LogFormat;
+use crate::metrics::MetricsEndpoint;
 use crate::wire::{self, goplugin, trafficrouter as pb};
 use router_core::Error;
 use router_core::TrafficRouter;
@@ -37,9 +38,10 @@ load any plugins automatically";
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// Serves `router` as a plugin process and returns the process exit code,
-/// taking `--plugin-name <name>` (default `default_plugin_name`) and
-/// `--log-format json|text` (default `json`) from the command line; see
-/// [`serve_with`].
+/// taking `--plugin-name <name>` (default `default_plugin_name`),
+/// `--log-format json|text` (default `json`) and `--metrics-addr
+/// <address:port>` (default: no metrics) from the command line; see
+/// [`serve_metered`].
 pub fn serve<R: TrafficRouter + 'static>(router: R, default_plugin_name: &str) -> ExitCode {
     let plugin_name = flag_value("plugin-name", std::env::args().skip(1))
         .unwrap_or_else(|| default_plugin_name.to_owned());
@@ -54,7 +56,21 @@ pub fn serve<R: TrafficRouter + 'static>(router: R, default_plugin_name: &str) -
             return ExitCode::FAILURE;
         }
     };
-    serve_with(router, &plugin_name, format)
+    let metrics = match flag_value("metrics-addr", std::env::args().skip(1)).map(|a| {
+        a.parse::<std::net::SocketAddr>().map_err(|_| {
+            format!(
+                "--metrics-addr: expected an address and port such as 127.0.0.1:9102, found {a:?}"
+            )
+        })
+    }) {
+        None => None,
+        Some(Ok(address)) => Some(MetricsEndpoint::new(address)),
+        Some(Err(e)) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    serve_metered(router, &plugin_name, format, metrics)
 }
 
 /// Serves `router` as a plugin process and returns the process exit code.
@@ -82,6 +98,20 @@ pub fn serve_with<R: TrafficRouter + 'static>(
     router: R,
     plugin_name: &str,
     log_format: LogFormat,
+) -> ExitCode {
+    serve_metered(router, plugin_name, log_format, None)
+}
+
+/// [`serve_with`], and, when `metrics` is given, its [`Metrics`](crate::metrics::Metrics)
+/// served on `GET /metrics` at its address ([`crate::metrics`]), every
+/// call of `router` recorded there. The address is bound before the
+/// handshake: one that cannot be had fails the start, its reason on
+/// stderr (`--metrics-addr: cannot listen on 127.0.0.1:9102: ...`).
+pub fn serve_metered<R: TrafficRouter + 'static>(
+    router: R,
+    plugin_name: &str,
+    log_format: LogFormat,
+    metrics: Option<MetricsEndpoint>,
 ) -> ExitCode {
     let cookie = |key: &str, value: &str| std::env::var(key).ok().as_deref() == Some(value);
     let argo = cookie(
@@ -129,13 +159,24 @@ pub fn serve_with<R: TrafficRouter + 'static>(
             return ExitCode::FAILURE;
         }
     };
-    let router: Arc<dyn TrafficRouter> = Arc::new(router);
     let served = runtime.block_on(async move {
         tokio::spawn(async {
             while tokio::signal::ctrl_c().await.is_ok() {
                 tracing::debug!("interrupt ignored: the host stops this plugin");
             }
         });
+        let router: Arc<dyn TrafficRouter> = match metrics {
+            None => Arc::new(router),
+            Some(endpoint) => {
+                let listener = crate::metrics::bind(endpoint.address)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let metered: Arc<dyn TrafficRouter> = Arc::new(endpoint.metrics.metered(router));
+                tracing::info!(address = %endpoint.address, "metrics served on /metrics");
+                tokio::spawn(crate::metrics::serve(listener, Arc::new(endpoint.metrics)));
+                metered
+            }
+        };
         if argo {
             serve_netrpc(router, plugin_name, app_version).await
         } else {

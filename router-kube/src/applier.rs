@@ -13,6 +13,7 @@ use tokio::sync::OnceCell;
 use crate::cache::{Cache, Cached, Watch};
 use crate::client::{LazyClient, request_error, status_code};
 use crate::limit::{Limiter, limited, limiter};
+use crate::metrics::{CountRequests, KubeMetrics, counted};
 use crate::object::{ObjectRef, normalize, resource_version};
 use crate::options::ApplierOptions;
 use crate::write::{Outcome, Strategy, Write};
@@ -56,7 +57,9 @@ struct Inner {
     limiter: Option<Arc<Limiter>>,
     /// The source's client, behind the limiter when there is one.
     client: OnceCell<kube::Client>,
-    cache: Option<Cache>,
+    cache: Option<Arc<Cache>>,
+    /// Where its requests are counted, if anywhere.
+    counts: Option<CountRequests>,
 }
 
 impl std::fmt::Debug for Applier {
@@ -72,13 +75,13 @@ impl Applier {
     /// An applier over `client` with [`ApplierOptions::default`] (no
     /// request limit, the watch cache on).
     pub fn new(client: LazyClient) -> Self {
-        Self::build(client, ApplierOptions::default(), None)
+        Self::build(client, ApplierOptions::default(), None, None)
     }
 
     /// An applier over `client` with [`ApplierOptions::uncached`]: no
     /// request limit and no watch cache, so that every read is a request.
     pub fn uncached(client: LazyClient) -> Self {
-        Self::build(client, ApplierOptions::uncached(), None)
+        Self::build(client, ApplierOptions::uncached(), None, None)
     }
 
     /// An applier over `client` with `options`.
@@ -89,17 +92,43 @@ impl Applier {
     /// burst is 0.
     pub fn with_options(client: LazyClient, options: ApplierOptions) -> Result<Self, crate::Error> {
         let limiter = options.request_limit.map(limiter).transpose()?;
-        Ok(Self::build(client, options, limiter))
+        Ok(Self::build(client, options, limiter, None))
     }
 
-    fn build(source: LazyClient, options: ApplierOptions, limiter: Option<Arc<Limiter>>) -> Self {
+    /// [`Applier::with_options`], counting every request it sends (its
+    /// reads, writes and the watch caches' lists and watches) into
+    /// `metrics`, and reporting the size of its watch caches there.
+    ///
+    /// # Errors
+    ///
+    /// As [`Applier::with_options`].
+    pub fn with_metrics(
+        client: LazyClient,
+        options: ApplierOptions,
+        metrics: &KubeMetrics,
+    ) -> Result<Self, crate::Error> {
+        let limiter = options.request_limit.map(limiter).transpose()?;
+        let applier = Self::build(client, options, limiter, Some(metrics.count_requests()));
+        if let Some(cache) = &applier.inner.cache {
+            metrics.watch(cache);
+        }
+        Ok(applier)
+    }
+
+    fn build(
+        source: LazyClient,
+        options: ApplierOptions,
+        limiter: Option<Arc<Limiter>>,
+        counts: Option<CountRequests>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 source,
-                cache: options.watch_cache.then(Cache::default),
+                cache: options.watch_cache.then(Arc::default),
                 options,
                 limiter,
                 client: OnceCell::new(),
+                counts,
             }),
         }
     }
@@ -127,8 +156,12 @@ impl Applier {
             .client
             .get_or_try_init(|| async {
                 let client = self.inner.source.get().await?;
-                Ok(match &self.inner.limiter {
+                let client = match &self.inner.limiter {
                     Some(limiter) => limited(client, Arc::clone(limiter)),
+                    None => client,
+                };
+                Ok(match &self.inner.counts {
+                    Some(counts) => counted(client, counts.clone()),
                     None => client,
                 })
             })

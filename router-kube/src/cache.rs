@@ -182,10 +182,24 @@ pub(crate) enum Cached<T> {
     NotSynced,
 }
 
+/// How much one watch cache holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Size {
+    /// The resource (plural).
+    pub(crate) resource: String,
+    /// The namespace (empty: every namespace).
+    pub(crate) namespace: String,
+    /// Objects held.
+    pub(crate) objects: usize,
+    /// Their compressed JSON text, in bytes.
+    pub(crate) bytes: usize,
+}
+
 /// The cache of one resource in one namespace.
 #[derive(Debug)]
 pub(crate) struct Watch {
     resource: ApiResource,
+    namespace: String,
     label: String,
     state: RwLock<State>,
 }
@@ -199,6 +213,7 @@ impl Watch {
         };
         Self {
             resource: resource.clone(),
+            namespace: namespace.to_owned(),
             label,
             state: RwLock::new(State {
                 phase: Phase::Filling,
@@ -226,6 +241,25 @@ impl Watch {
         match state.objects.get(name) {
             Some(Entry::Object(object)) => object.to_value().map(|v| Cached::Synced(Some(v))),
             Some(Entry::Deleted(_)) | None => Ok(Cached::Synced(None)),
+        }
+    }
+
+    /// How much it holds now.
+    fn size(&self) -> Size {
+        let state = self.read();
+        let (objects, bytes) = state
+            .objects
+            .values()
+            .filter_map(|entry| match entry {
+                Entry::Object(object) => Some(object.text.len()),
+                Entry::Deleted(_) => None,
+            })
+            .fold((0, 0), |(n, total), len| (n + 1, total + len));
+        Size {
+            resource: self.resource.plural.clone(),
+            namespace: self.namespace.clone(),
+            objects,
+            bytes,
         }
     }
 
@@ -414,6 +448,12 @@ impl Cache {
         let task = tokio::spawn(run(api, Arc::clone(&watch)));
         watches.insert(key, (Arc::clone(&watch), task.abort_handle()));
         watch
+    }
+
+    /// How much each watch holds.
+    pub(crate) fn sizes(&self) -> Vec<Size> {
+        let watches = self.watches.lock().unwrap_or_else(PoisonError::into_inner);
+        watches.values().map(|(watch, _)| watch.size()).collect()
     }
 
     /// Stops the watches of `resource` in every namespace; how many there

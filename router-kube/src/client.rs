@@ -339,6 +339,29 @@ pub trait KubeRouter: Sized {
         Ok(Self::with_applier(Applier::with_options(client, options)?))
     }
 
+    /// [`KubeRouter::from_environment_with`], its applier's requests and
+    /// watch caches reported in `registry` when one is given
+    /// ([`crate::metrics::KubeMetrics`]): what a plugin binary builds when
+    /// it serves metrics (`--metrics-addr`).
+    ///
+    /// # Errors
+    ///
+    /// As [`KubeRouter::from_environment_with`].
+    fn from_environment_metered(
+        options: ApplierOptions,
+        registry: Option<&mut prometheus_client::registry::Registry>,
+    ) -> Result<Self, Error> {
+        let Some(registry) = registry else {
+            return Self::from_environment_with(options);
+        };
+        let metrics = crate::metrics::KubeMetrics::default();
+        metrics.register(registry);
+        let client = LazyClient::from_environment(Self::user_agent());
+        Ok(Self::with_applier(Applier::with_metrics(
+            client, options, &metrics,
+        )?))
+    }
+
     /// The router whose client is built on first use from `config`, sending
     /// [`KubeRouter::user_agent`].
     fn from_config(config: kube::Config) -> Self {

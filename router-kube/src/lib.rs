@@ -20,6 +20,10 @@
 //! * [`ApplierOptions`]: a [`RequestLimit`] (QPS and burst) on every request
 //!   and the cache switch; with the `cli` feature, `ApplierArgs`, the flags
 //!   `--qps`, `--burst` and `--no-watch-cache` every plugin binary takes.
+//! * [`metrics`]: the applier's Prometheus metrics (API requests by
+//!   object and verb, watch cache sizes), on with
+//!   [`Applier::with_metrics`]; the plugin binaries serve them with
+//!   `--metrics-addr`.
 //! * [`Progress`]: which objects a call has written, so that an error on a
 //!   later one says so.
 //! * [`CompressedJson`] and [`Packed`]: objects kept as LZ4-compressed JSON
@@ -66,6 +70,7 @@ mod cache;
 pub mod client;
 mod error;
 mod limit;
+pub mod metrics;
 mod object;
 mod options;
 mod packed;

@@ -16,6 +16,8 @@
 //!   kube-apiserver, an invariant watcher for rollouts under faults, other
 //!   writers of a route (Argo CD's apply, `kubectl edit`), and restarts of
 //!   the cluster's components.
+//! - [`scrape`]: one `GET` of a loopback endpoint, and the samples of a
+//!   Prometheus text exposition.
 //! - The crate root: the real-cluster tier (`scripts/cluster up`, then
 //!   `eval "$(scripts/cluster env)"`): a namespace per test on the real API
 //!   server, write counts from its audit log, and the real Argo Rollouts
@@ -41,6 +43,7 @@ pub mod mock_api;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 mod rollgate;
+pub mod scrape;
 pub mod web;
 
 pub use binaries::workspace_binary;
@@ -306,8 +309,6 @@ impl Cluster {
         plugins: &[Plugin<'_>],
         kubeconfig: Option<&std::path::Path>,
     ) -> Argo {
-        let bin = std::env::var("ROLLGATE_ARGO_ROLLOUTS_CONTROLLER")
-            .expect("ROLLGATE_ARGO_ROLLOUTS_CONTROLLER (scripts/cluster env)");
         let mut entries = String::new();
         for p in plugins {
             entries.push_str(&format!(
@@ -321,6 +322,23 @@ impl Cluster {
                 }
             }
         }
+        self.start_argo_registered(&entries, kubeconfig).await
+    }
+
+    /// [`Cluster::start_argo_with`] with `argo-rollouts-config`'s
+    /// `trafficRouterPlugins` as given: the registrations a user's
+    /// ConfigMap holds (`sha256`, `args` and all), written as they are.
+    ///
+    /// # Panics
+    ///
+    /// As [`Cluster::start_argo`].
+    pub async fn start_argo_registered(
+        &self,
+        entries: &str,
+        kubeconfig: Option<&std::path::Path>,
+    ) -> Argo {
+        let bin = std::env::var("ROLLGATE_ARGO_ROLLOUTS_CONTROLLER")
+            .expect("ROLLGATE_ARGO_ROLLOUTS_CONTROLLER (scripts/cluster env)");
         Api::<ConfigMap>::namespaced(self.client.clone(), &self.namespace)
             .create(
                 &PostParams::default(),

@@ -1,8 +1,9 @@
 //! The Grafana dashboard `charts/rollgate/dashboards/rollgate.json` against
-//! the metrics this controller serves: it is valid JSON of a dashboard's
-//! shape, every PromQL expression in it parses, and each names only series
-//! that `/metrics` carries. (The plugin binaries serve no metrics: what the
-//! routers do shows in the controller's API request counts.)
+//! the metrics this controller and the plugin binaries serve: it is valid
+//! JSON of a dashboard's shape, every PromQL expression in it parses, and
+//! each names only series that the controller's `/metrics` or a plugin's
+//! (`--metrics-addr`) carries, the plugin's read from the registry its
+//! `main` builds.
 
 use std::collections::BTreeSet;
 
@@ -75,7 +76,36 @@ fn every_family() -> BTreeSet<String> {
     // The request counter has a series once a request went through the
     // layer; its family is declared whatever happens.
     names.insert("controller_clientset_k8s_request_total".to_owned());
+    names.extend(plugin_families());
     names
+}
+
+/// Every family a plugin binary serves: its endpoint's registry with the
+/// applier's families (as `from_environment_metered` registers them), one
+/// call and one API request recorded.
+fn plugin_families() -> BTreeSet<String> {
+    use plugin_proto::TrafficRouter as _;
+    use tower::{Layer as _, ServiceExt as _};
+    let mut endpoint = plugin_proto::metrics::MetricsEndpoint::new(([127, 0, 0, 1], 0).into());
+    let kube = router_kube::metrics::KubeMetrics::default();
+    kube.register(endpoint.registry());
+    let journal = endpoint
+        .metrics
+        .metered(router_core::test_util::JournalRouter::new());
+    let api = kube
+        .count_requests()
+        .layer(tower::service_fn(|_: http::Request<()>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(()))
+        }));
+    let request =
+        http::Request::get("/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes/web")
+            .body(())
+            .unwrap();
+    futures::executor::block_on(async {
+        journal.init().await.expect("init");
+        api.oneshot(request).await.expect("an answer");
+    });
+    exported(&endpoint.metrics.encode())
 }
 
 /// The metric names an expression reads.
@@ -188,13 +218,14 @@ fn every_expression_parses_and_reads_only_what_the_controller_serves() {
         for name in names.0 {
             assert!(
                 served.contains(&name),
-                "{title}: {expr} reads {name}, which the controller does not serve ({served:?})"
+                "{title}: {expr} reads {name}, which neither the controller nor a plugin serves ({served:?})"
             );
             read.insert(name);
         }
     }
     // The dashboard covers each family: Rollouts, reconciles, API
-    // requests, leadership and analysis.
+    // requests, leadership, analysis, and the plugins' calls, requests and
+    // watch caches.
     for family in [
         "rollout_info",
         "rollout_info_replicas_available",
@@ -206,6 +237,11 @@ fn every_expression_parses_and_reads_only_what_the_controller_serves() {
         "analysis_run_metric_phase",
         "analysis_run_reconcile_bucket",
         "analysis_template_info",
+        "rollgate_plugin_call_duration_seconds_count",
+        "rollgate_plugin_call_duration_seconds_bucket",
+        "rollgate_plugin_k8s_request_total",
+        "rollgate_plugin_watch_cache_objects",
+        "rollgate_plugin_watch_cache_bytes",
     ] {
         assert!(read.contains(family), "no panel reads {family}");
     }

@@ -26,8 +26,9 @@
 //! for `analysis_run_reconcile_error`).
 
 pub mod analysis_runs;
-pub mod requests;
 pub mod rollouts;
+/// The request labels and the counting layer, shared with the plugins' metrics.
+pub use router_kube::metrics::requests;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -46,21 +46,7 @@ impl Controller {
     }
 }
 
-/// `GET http://127.0.0.1:<port><path>`: the status code and the body, or
-/// `None` if nothing answers.
-pub(crate) async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.ok()?;
-    let status = answer.split(' ').nth(1)?.parse().ok()?;
-    let body = answer.split_once("\r\n\r\n")?.1.to_owned();
-    Some((status, body))
-}
+pub(crate) use rollgate_testkit::scrape::http_get;
 
 /// The test's cluster; under CI a run without one fails instead of passing
 /// vacuously.

@@ -62,6 +62,23 @@ pub(crate) async fn scene_through(
     plugin_args: &[&str],
     proxy: Option<&Proxy>,
 ) -> Option<(Scene, Gateway)> {
+    let mut s = set_up(name, under, steps, managed, workload_ref).await?;
+    match proxy {
+        Some(proxy) => s.start_through(GATEWAY_API, plugin_args, proxy).await,
+        None => s.start(GATEWAY_API, plugin_args).await,
+    }
+    let gateway = gateway_for(&s);
+    Some((s, gateway))
+}
+
+/// [`scene`]'s objects, the controller not started yet.
+pub(crate) async fn set_up(
+    name: &str,
+    under: Under,
+    steps: Value,
+    managed: &[&str],
+    workload_ref: bool,
+) -> Option<Scene> {
     let mut s = Scene::new(name, under, ROLLOUT).await?;
     let ns = s.cluster.namespace.clone();
     for service in ["web-stable", "web-canary"] {
@@ -124,16 +141,16 @@ pub(crate) async fn scene_through(
     }
     s.cluster.create(rollout).await;
     s.watch("route", "gateway.networking.k8s.io/v1", "HTTPRoute", "web");
-    match proxy {
-        Some(proxy) => s.start_through(GATEWAY_API, plugin_args, proxy).await,
-        None => s.start(GATEWAY_API, plugin_args).await,
-    }
-    let gateway = Gateway::serve(
+    Some(s)
+}
+
+/// The [`Gateway`] accepting the generations of `s`'s HTTPRoute `web`.
+pub(crate) fn gateway_for(s: &Scene) -> Gateway {
+    Gateway::serve(
         s.cluster
             .api("gateway.networking.k8s.io", "v1", "HTTPRoute"),
         "web",
-    );
-    Some((s, gateway))
+    )
 }
 
 /// The route's rules in `view`.
@@ -191,10 +208,20 @@ scenario!(seed_001_gateway_api);
 /// `kubectl argo rollouts promote`, 100 % to the canary, then Healthy on
 /// the new revision with all traffic on it as the stable.
 async fn seed_001_gateway_api(under: Under) {
-    let steps = json!([{"setWeight": 50}, {"pause": {}}, {"setWeight": 100}]);
-    let Some((s, gateway)) = scene("seed-001", under, steps, &[], true, &[]).await else {
+    let Some((s, gateway)) = scene("seed-001", under, seed_001_steps(), &[], true, &[]).await
+    else {
         return;
     };
+    seed_001(&s, &gateway).await;
+}
+
+/// Seed 001's steps: 50 %, a pause, 100 %.
+pub(crate) fn seed_001_steps() -> Value {
+    json!([{"setWeight": 50}, {"pause": {}}, {"setWeight": 100}])
+}
+
+/// Seed 001's run and assertions on a started [`scene`] of its steps.
+pub(crate) async fn seed_001(s: &Scene, gateway: &Gateway) {
     let first = s
         .until("first revision Healthy, all on stable, Completed", |v| {
             phase(v) == "Healthy"
@@ -207,7 +234,7 @@ async fn seed_001_gateway_api(under: Under) {
     // As Argo: no Paused condition before the first pause.
     assert_eq!(condition(&first, "Paused"), None, "{first:#}");
 
-    set_image(&s, "example.com/web:2").await;
+    set_image(s, "example.com/web:2").await;
     let paused = s
         .until("50/50 and paused", |v| {
             phase(v) == "Paused" && web(v) == (50, 50)
@@ -266,6 +293,6 @@ async fn seed_001_gateway_api(under: Under) {
         in_order(&seen, &[(100, 0), (50, 50), (0, 100), (100, 0)]),
         "the gateway saw 50/50, then 0/100, then all on the new stable: {seen:?}"
     );
-    super::assert_route_writer(&s, GATEWAY_API, "httproutes", "web", &["patch"]).await;
-    assert_users_rule_untouched(&gateway).await;
+    super::assert_route_writer(s, GATEWAY_API, "httproutes", "web", &["patch"]).await;
+    assert_users_rule_untouched(gateway).await;
 }

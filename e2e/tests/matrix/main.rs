@@ -9,6 +9,7 @@ mod experiment;
 mod faults;
 mod gateway_api;
 mod gitops;
+mod install;
 mod istio;
 mod nginx;
 mod operations;

@@ -10,12 +10,16 @@
 //! rate (the shared applier's flags). Logs are JSON lines on stderr, the
 //! form plugin hosts parse (`--log-format text` for plain lines);
 //! `ROLLGATE_LOG` sets their filter (default `info`).
+//! `--metrics-addr ADDRESS:PORT` serves Prometheus metrics on `/metrics`
+//! (off by default; README, "Metrics").
 
 use router_gatewayapi::KubeRouter;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
 use plugin_proto::log::LogFormat;
+use plugin_proto::metrics::MetricsEndpoint;
 use router_gatewayapi::GatewayApiRouter;
 use router_kube::{ApplierArgs, ApplierOptions};
 
@@ -29,14 +33,23 @@ struct Args {
     /// Log lines on stderr: `json` (hclog, which plugin hosts parse) or `text`.
     #[arg(long, default_value = "json")]
     log_format: LogFormat,
+    /// Serve Prometheus metrics on `GET /metrics` at this address, e.g.
+    /// `127.0.0.1:9102` (calls, Kubernetes API requests, watch cache sizes)
+    /// [default: none]
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    metrics_addr: Option<SocketAddr>,
     #[command(flatten)]
     applier: ApplierArgs,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match GatewayApiRouter::from_environment_with(ApplierOptions::from(args.applier)) {
-        Ok(router) => plugin_proto::serve_with(router, &args.plugin_name, args.log_format),
+    let mut metrics = args.metrics_addr.map(MetricsEndpoint::new);
+    let registry = metrics.as_mut().map(MetricsEndpoint::registry);
+    match GatewayApiRouter::from_environment_metered(ApplierOptions::from(args.applier), registry) {
+        Ok(router) => {
+            plugin_proto::serve_metered(router, &args.plugin_name, args.log_format, metrics)
+        }
         Err(e) => {
             eprintln!("rollgate-gatewayapi: {e}");
             ExitCode::FAILURE

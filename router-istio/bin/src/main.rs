@@ -9,12 +9,16 @@
 //! `--burst` limit the API request rate (default: no limit). Logs are JSON lines on stderr, the form
 //! plugin hosts parse (`--log-format text` for plain lines); `ROLLGATE_LOG`
 //! sets their filter (default `info`).
+//! `--metrics-addr ADDRESS:PORT` serves Prometheus metrics on `/metrics`
+//! (off by default; README, "Metrics").
 
 use router_istio::KubeRouter;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
 use plugin_proto::log::LogFormat;
+use plugin_proto::metrics::MetricsEndpoint;
 use router_istio::config::PLUGIN_NAME;
 use router_istio::{DEFAULT_API_VERSION, IstioRouter};
 use router_kube::ApplierArgs;
@@ -32,18 +36,25 @@ struct Args {
     /// Log lines on stderr: `json` (hclog, which plugin hosts parse) or `text`.
     #[arg(long, default_value = "json")]
     log_format: LogFormat,
+    /// Serve Prometheus metrics on `GET /metrics` at this address, e.g.
+    /// `127.0.0.1:9102` (calls, Kubernetes API requests, watch cache sizes)
+    /// [default: none]
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    metrics_addr: Option<SocketAddr>,
     #[command(flatten)]
     applier: ApplierArgs,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let router = match IstioRouter::from_environment_with(args.applier.into()) {
+    let mut metrics = args.metrics_addr.map(MetricsEndpoint::new);
+    let registry = metrics.as_mut().map(MetricsEndpoint::registry);
+    let router = match IstioRouter::from_environment_metered(args.applier.into(), registry) {
         Ok(router) => router.with_api_version(&args.istio_api_version),
         Err(e) => {
             eprintln!("rollgate-istio: {e}");
             return ExitCode::FAILURE;
         }
     };
-    plugin_proto::serve_with(router, &args.plugin_name, args.log_format)
+    plugin_proto::serve_metered(router, &args.plugin_name, args.log_format, metrics)
 }

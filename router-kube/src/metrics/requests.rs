@@ -1,6 +1,8 @@
-//! `controller_clientset_k8s_request_total`: every request the controller's
-//! client sends, counted by resource, namespace, name, verb and status code,
-//! as Argo's controller counts them (argoproj/pkg's `kubeclientmetrics`).
+//! Every request a Kubernetes client sends, counted by resource, namespace,
+//! name, verb and status code, as Argo's controller counts them
+//! (argoproj/pkg's `kubeclientmetrics`): rollgate-controller's
+//! `controller_clientset_k8s_request_total` and the plugins'
+//! `rollgate_plugin_k8s_request_total`.
 //!
 //! The count is a tower layer on the kube client ([`CountRequests`]); the
 //! labels come from the request's method and path ([`RequestLabels::of`]).
@@ -38,7 +40,7 @@ impl RequestLabels {
     ///
     /// ```
     /// use http::Method;
-    /// use rollgate_controller::metrics::requests::RequestLabels;
+    /// use router_kube::metrics::requests::RequestLabels;
     /// let l = RequestLabels::of(&Method::PATCH, "/apis/argoproj.io/v1alpha1/namespaces/shop/rollouts/web/status", None);
     /// assert_eq!((l.kind.as_str(), l.namespace.as_str(), l.name.as_str(), l.verb.as_str()),
     ///            ("rollouts", "shop", "web", "Patch"));
