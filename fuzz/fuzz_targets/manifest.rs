@@ -23,7 +23,11 @@ fuzz_target!(|data: &[u8]| {
                 continue;
             };
             let report = rollout_core::lint(&rollout);
-            for e in report.errors.iter().chain(report.warnings.iter().map(|w| &w.field)) {
+            for e in report
+                .errors
+                .iter()
+                .chain(report.warnings.iter().map(|w| &w.field))
+            {
                 let _ = object.diagnostic(e.clone()).to_string();
             }
             if report.errors.is_empty() {
