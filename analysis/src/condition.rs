@@ -171,6 +171,102 @@ impl ConditionKind {
     }
 }
 
+/// The longest condition compiled, in bytes: 4 KiB. Argo sets no limit on
+/// the text; a condition is a line or two of a template, and the limit
+/// bounds what parsing one costs and the size of the message that quotes
+/// it.
+pub const MAX_CONDITION_BYTES: usize = 4096;
+
+/// The most operators and brackets a condition may hold: 100. The
+/// expression's tree is parsed and evaluated recursively, one level per
+/// operator or bracket at worst, so this bounds the stack an evaluation
+/// needs (a chain of a few hundred `+` overflows a thread's 2 MiB in a
+/// debug build). Argo sets no such limit (Go's stacks grow); Argo's
+/// documented conditions use fewer than ten.
+///
+/// Counted outside string literals: each of `+ - * / % < > = ! & | ? : ^ ~`
+/// (so `==` counts two), each `(`, `[` and `{`, each `..`, and the words
+/// `not`, `and`, `or`, `in`, `matches`, `contains`, `startsWith` and
+/// `endsWith`; member access (`result.a.b`) does not count.
+pub const MAX_CONDITION_OPERATORS: usize = 100;
+
+/// Whether a condition is within [`MAX_CONDITION_BYTES`] and
+/// [`MAX_CONDITION_OPERATORS`]; `Err` completes a sentence about it: "is
+/// 5000 bytes long, more than the limit of 4096 bytes".
+///
+/// ```
+/// use rollgate_analysis::condition::within_limits;
+/// assert_eq!(within_limits("len(result) == 0 || result[0] >= 0.95"), Ok(()));
+/// let chain = format!("{}1 > 0", "1 + ".repeat(200));
+/// assert_eq!(within_limits(&chain).unwrap_err(),
+///     "has 201 operators and brackets, more than the limit of 100");
+/// ```
+pub fn within_limits(text: &str) -> Result<(), String> {
+    if text.len() > MAX_CONDITION_BYTES {
+        return Err(format!(
+            "is {} bytes long, more than the limit of {MAX_CONDITION_BYTES} bytes",
+            text.len()
+        ));
+    }
+    let found = operators(text);
+    if found > MAX_CONDITION_OPERATORS {
+        return Err(format!(
+            "has {found} operators and brackets, more than the limit of {MAX_CONDITION_OPERATORS}"
+        ));
+    }
+    Ok(())
+}
+
+/// The operators and brackets of a condition, as [`MAX_CONDITION_OPERATORS`]
+/// counts them.
+fn operators(text: &str) -> usize {
+    const WORDS: [&str; 8] = [
+        "not",
+        "and",
+        "or",
+        "in",
+        "matches",
+        "contains",
+        "startsWith",
+        "endsWith",
+    ];
+    let mut count = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '"' | '\'' | '`' => {
+                // A string literal: skip to its closing quote.
+                while let Some((_, d)) = chars.next() {
+                    if d == '\\' {
+                        chars.next();
+                    } else if d == c {
+                        break;
+                    }
+                }
+            }
+            '+' | '-' | '*' | '/' | '%' | '<' | '>' | '=' | '!' | '&' | '|' | '?' | ':' | '^'
+            | '~' | '(' | '[' | '{' => count += 1,
+            '.' if chars.peek().is_some_and(|(_, d)| *d == '.') => {
+                chars.next();
+                count += 1;
+            }
+            c if c.is_alphanumeric() || c == '_' || c == '$' || c == '#' => {
+                let mut end = at + c.len_utf8();
+                while let Some((i, d)) =
+                    chars.next_if(|(_, d)| d.is_alphanumeric() || *d == '_' || *d == '$')
+                {
+                    end = i + d.len_utf8();
+                }
+                if WORDS.contains(&&text[at..end]) {
+                    count += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    count
+}
+
 /// One condition, as written and compiled (or why it does not compile).
 #[derive(Debug)]
 struct Compiled {
@@ -180,9 +276,12 @@ struct Compiled {
 
 impl Compiled {
     fn new(text: &str) -> Self {
+        let program = within_limits(text)
+            .map_err(|e| format!("the condition {e}"))
+            .and_then(|()| expr::compile(text).map_err(|e| one_line(&e.to_string())));
         Self {
             text: text.to_owned(),
-            program: expr::compile(text).map_err(|e| one_line(&e.to_string())),
+            program,
         }
     }
 
@@ -199,7 +298,7 @@ impl Compiled {
             Err(e) => Err(e.clone()),
         };
         outcome.map_err(|e| {
-            let (field, text) = (kind.field(), &self.text);
+            let (field, text) = (kind.field(), shown(&self.text));
             if nil_or_empty(result) {
                 format!(
                     "could not evaluate {field} \"{text}\": metric result is nil or empty: no data returned from the metric provider"
@@ -209,6 +308,16 @@ impl Compiled {
             }
         })
     }
+}
+
+/// A condition as a message quotes it: whole, or its first 64 characters
+/// and an ellipsis when it is over the limit.
+fn shown(text: &str) -> String {
+    if text.len() <= MAX_CONDITION_BYTES {
+        return text.to_owned();
+    }
+    let head: String = text.chars().take(64).collect();
+    format!("{head}...")
 }
 
 /// A parser's message drawn over several lines (position, the expression

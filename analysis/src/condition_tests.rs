@@ -164,3 +164,75 @@ fn a_judge_metric_without_conditions_reads_the_verdict() {
         Ok(Successful)
     );
 }
+
+#[test]
+fn a_condition_over_the_length_limit_is_an_error_naming_the_limit() {
+    let long = format!("result == \"{}\"", "é".repeat(MAX_CONDITION_BYTES));
+    let c = Conditions::new(Some(&long), None);
+    let message = c.assess(&Value::Integer(1)).unwrap_err();
+    let quoted: String = long.chars().take(64).collect();
+    assert_eq!(
+        message,
+        format!(
+            "could not evaluate successCondition \"{quoted}...\": the condition is 8204 bytes \
+             long, more than the limit of 4096 bytes"
+        )
+    );
+}
+
+/// Runs `f` on a thread with 2 MiB of stack, a tokio worker's: a stack
+/// overflow aborts the test process.
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+#[test]
+fn nesting_at_the_operator_limit_evaluates_on_a_small_stack() {
+    let n = MAX_CONDITION_OPERATORS;
+    let shapes = [
+        (format!("{}1 > 0", "1 + ".repeat(n - 1)), Ok(Successful)),
+        (
+            format!("{}true{}", "(".repeat(n), ")".repeat(n)),
+            Ok(Successful),
+        ),
+        (format!("{}0 < 1", "-".repeat(n - 1)), Err(())),
+        (format!("{}true{}", "[".repeat(n), "]".repeat(n)), Err(())),
+        (format!("{}true", "true ? 1 : ".repeat(n / 2)), Err(())),
+        (format!("{}true", "not ".repeat(n)), Err(())),
+    ];
+    for (condition, expected) in shapes {
+        assert_eq!(within_limits(&condition), Ok(()), "{condition}");
+        let phase = on_small_stack(move || {
+            Conditions::new(Some(&condition), None).assess(&Value::Integer(1))
+        });
+        assert_eq!(phase.map_err(|_| ()), expected);
+    }
+}
+
+#[test]
+fn a_chain_of_operators_over_the_limit_is_refused_not_overflowing() {
+    // 200 additions overflowed a 2 MiB stack before the limit.
+    let chain = format!("{}1 > 0", "1 + ".repeat(200));
+    let message = on_small_stack(move || {
+        Conditions::new(None, Some(&chain))
+            .assess(&Value::Integer(1))
+            .unwrap_err()
+    });
+    assert!(
+        message.ends_with(
+            "1 > 0\": the condition has 201 operators and brackets, more than the limit of 100"
+        ),
+        "{message}"
+    );
+    // Operators inside string literals, `==` and the word operators count as described.
+    assert_eq!(
+        operators(r#"result == "a + b (c" && not (x in ['[', "\"+"])"#),
+        8
+    );
+    assert_eq!(operators("result.a.b.c > 0.5 and 1..3 matches x"), 4);
+}

@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use crate::Error;
 use crate::assess::int_value;
+use crate::condition::within_limits;
 use crate::merge::resolve_templates;
 use crate::run::{RunSource, analysis_field, run_spec};
 use crate::types::{AnalysisTemplate, Argument, Metric, TemplateKind};
@@ -253,6 +254,14 @@ fn metric_rules(metric: &Metric) -> Result<(), String> {
             ));
         }
     }
+    for (field, condition) in [
+        ("successCondition", &metric.success_condition),
+        ("failureCondition", &metric.failure_condition),
+    ] {
+        if let Some(condition) = condition {
+            within_limits(condition).map_err(|e| format!("{field} {e}"))?;
+        }
+    }
     match metric.provider.count() {
         0 => Err("no provider specified".into()),
         1 => Ok(()),
@@ -277,6 +286,21 @@ mod tests {
             metric["provider"] = json!({"web": {"url": "http://127.0.0.1/"}});
         }
         metrics(&[serde_json::from_value(metric).unwrap()]).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_condition_over_the_length_limit_is_refused() {
+        let long = format!("result == \"{}\"", "a".repeat(4096));
+        assert_eq!(
+            rules(json!({"name": "m", "failureCondition": long})).unwrap_err(),
+            "metrics[0]: failureCondition is 4108 bytes long, more than the limit of 4096 bytes"
+        );
+        let at_limit = format!("result == \"{}\"", "a".repeat(4096 - 12));
+        assert_eq!(at_limit.len(), 4096);
+        assert_eq!(
+            rules(json!({"name": "m", "successCondition": at_limit})),
+            Ok(())
+        );
     }
 
     #[test]

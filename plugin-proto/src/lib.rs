@@ -73,3 +73,22 @@ pub use host::{HostOptions, PluginRouter};
 /// The contract's types, as the host and server signatures use them.
 pub use router_core::{Error, ErrorKind, RolloutContext, TrafficRouter, TrafficTarget, Verified};
 pub use server::{COOKIE_KEY, COOKIE_VALUE, serve, serve_metered, serve_with};
+
+/// The largest plugin config block (`trafficRouting.plugins[<name>]`, as
+/// JSON) a plugin accepts from a host: 1 MiB. A Rollout the API server
+/// stores is at most 1.5 MiB in all, so a real config is far smaller; the
+/// gob and gRPC messages around it allow more.
+pub const MAX_PLUGIN_CONFIG_BYTES: usize = 1 << 20;
+
+/// A plugin config block from the JSON bytes a host sent, at most
+/// [`MAX_PLUGIN_CONFIG_BYTES`] and nested at most 128 levels deep (JSON's
+/// reader stops there); `Err` says what is wrong, for the caller to place.
+pub(crate) fn plugin_config(raw: &[u8]) -> Result<serde_json::Value, String> {
+    if raw.len() > MAX_PLUGIN_CONFIG_BYTES {
+        return Err(format!(
+            "{} bytes, more than the limit of {MAX_PLUGIN_CONFIG_BYTES} bytes",
+            raw.len()
+        ));
+    }
+    serde_json::from_slice(raw).map_err(|e| format!("not JSON: {e}"))
+}

@@ -76,3 +76,34 @@ proptest! {
         session(bytes);
     }
 }
+
+/// A yamux frame whose header announces a body over 1 MiB (the yamux
+/// crate's frame limit, and more than a stream's 256 KiB window) ends the
+/// session at once: its body is never waited for, though the host keeps
+/// the connection open.
+#[test]
+fn a_frame_over_the_size_limit_ends_the_session() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (mut host, plugin) = tokio::io::duplex(1 << 16);
+        let served = tokio::spawn(serve_connection(
+            plugin,
+            Arc::new(JournalRouter::new()),
+            "rollgate/journal".into(),
+        ));
+        // Version 0, a data frame, SYN, stream 1, a body of 1 MiB + 1.
+        let mut header = vec![0u8, 0, 0, 1];
+        header.extend_from_slice(&1u32.to_be_bytes());
+        header.extend_from_slice(&((1u32 << 20) + 1).to_be_bytes());
+        host.write_all(&header).await.unwrap();
+        let ended = tokio::time::timeout(Duration::from_secs(5), served).await;
+        assert!(
+            matches!(ended, Ok(Ok(()))),
+            "the session did not end: {ended:?}"
+        );
+        drop(host);
+    });
+}

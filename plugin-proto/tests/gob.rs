@@ -177,6 +177,25 @@ fn truncated_streams_are_errors_not_panics() {
     }
 }
 
+#[test]
+fn a_message_over_the_size_limit_is_refused_before_it_is_read() {
+    // A length prefix of MAX_MESSAGE + 1 (four bytes, big-endian, after
+    // the byte -4) and nothing after it.
+    let count = u32::try_from(plugin_proto::gob::MAX_MESSAGE + 1).unwrap();
+    let mut bytes = vec![0xfc];
+    bytes.extend_from_slice(&count.to_be_bytes());
+    let err = Decoder::new(&bytes[..]).decode().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "gob: a message of 67108865 bytes, more than the limit of 67108864 bytes"
+    );
+    // At the limit the length is taken, and the missing bytes are the error.
+    let mut bytes = vec![0xfc];
+    bytes.extend_from_slice(&(count - 1).to_be_bytes());
+    let err = Decoder::new(&bytes[..]).decode().unwrap_err();
+    assert!(matches!(err, Error::Eof { .. }), "{err}");
+}
+
 fn reply_stream() -> Vec<u8> {
     let header = Schema::Struct {
         name: "Response",

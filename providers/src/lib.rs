@@ -45,3 +45,21 @@ pub use jsonpath::KubeJsonPath;
 pub use prometheus::{DEFAULT_TIMEOUT as PROMETHEUS_DEFAULT_TIMEOUT, PrometheusQuery};
 pub use value::{Measured, MetricResult, format_sample};
 pub use web::{DEFAULT_TIMEOUT as WEB_DEFAULT_TIMEOUT, WebRequest};
+
+/// The reading of a provider's answer without HTTP, for the fuzz targets in
+/// `fuzz/` (feature `fuzzing`); not part of the API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::{Failure, KubeJsonPath, Measured};
+
+    /// Prometheus' answer to an instant query, with HTTP status `status`.
+    pub fn prometheus_answer(status: u16, body: &[u8]) -> Result<Measured, Failure> {
+        crate::prometheus::response::measurement(status, body)
+    }
+
+    /// A web metric's successful answer read at `json_path`.
+    pub fn web_answer(json_path: &KubeJsonPath, body: &[u8]) -> Result<Measured, Failure> {
+        crate::web::read(json_path, body)
+    }
+}

@@ -181,29 +181,30 @@ impl WebRequest {
                 excerpt: excerpt(&answer.body, 200),
             }));
         }
-        self.read(&answer.body).map_err(fail)
+        read(&self.json_path, &answer.body).map_err(fail)
     }
+}
 
-    fn read(&self, body: &[u8]) -> Result<Measured, Failure> {
-        let Ok(document) = serde_json::from_slice::<Value>(body) else {
-            let text = String::from_utf8_lossy(body).into_owned();
-            return Ok(Measured {
-                result: MetricResult::Text(text.clone()),
-                value: text,
-                warnings: Vec::new(),
-            });
-        };
-        let found = self
-            .json_path
-            .first(&document)
-            .ok_or_else(|| Failure::NoValue(self.json_path.as_str().to_owned()))?;
-        let found = as_go_numbers(found.clone());
-        Ok(Measured {
-            value: found.to_string(),
-            result: MetricResult::Json(found),
+/// A successful answer's body read at `json_path`: the first value found,
+/// or the body itself as text when it is not JSON.
+pub(crate) fn read(json_path: &KubeJsonPath, body: &[u8]) -> Result<Measured, Failure> {
+    let Ok(document) = serde_json::from_slice::<Value>(body) else {
+        let text = String::from_utf8_lossy(body).into_owned();
+        return Ok(Measured {
+            result: MetricResult::Text(text.clone()),
+            value: text,
             warnings: Vec::new(),
-        })
-    }
+        });
+    };
+    let found = json_path
+        .first(&document)
+        .ok_or_else(|| Failure::NoValue(json_path.as_str().to_owned()))?;
+    let found = as_go_numbers(found.clone());
+    Ok(Measured {
+        value: found.to_string(),
+        result: MetricResult::Json(found),
+        warnings: Vec::new(),
+    })
 }
 
 /// Go reads every JSON number as a float and writes an integral one
@@ -246,27 +247,27 @@ mod tests {
 
     #[test]
     fn json_is_read_with_the_path_and_written_as_json() {
-        let m = request(Some("{$.data.ok}"))
-            .read(br#"{"data":{"ok":"yes"}}"#)
-            .unwrap();
+        let m = read(
+            &request(Some("{$.data.ok}")).json_path,
+            br#"{"data":{"ok":"yes"}}"#,
+        )
+        .unwrap();
         assert_eq!(m.result, MetricResult::Json(json!("yes")));
         assert_eq!(m.value, r#""yes""#);
-        let m = request(None).read(br#"{"b":1.0,"a":[2.5]}"#).unwrap();
+        let m = read(&request(None).json_path, br#"{"b":1.0,"a":[2.5]}"#).unwrap();
         assert_eq!(m.value, r#"{"a":[2.5],"b":1}"#);
     }
 
     #[test]
     fn a_body_that_is_not_json_is_the_value() {
-        let m = request(Some("{$.data.ok}")).read(b"all good\n").unwrap();
+        let m = read(&request(Some("{$.data.ok}")).json_path, b"all good\n").unwrap();
         assert_eq!(m.result, MetricResult::Text("all good\n".into()));
         assert_eq!(m.value, "all good\n");
     }
 
     #[test]
     fn a_path_that_finds_nothing_is_argos_no_value_error() {
-        let e = request(Some("{$.data.ok}"))
-            .read(br#"{"data":{}}"#)
-            .unwrap_err();
+        let e = read(&request(Some("{$.data.ok}")).json_path, br#"{"data":{}}"#).unwrap_err();
         assert_eq!(
             e.to_string(),
             r#"result of web metric produced no value (jsonPath "{$.data.ok}")"#

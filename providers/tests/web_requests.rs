@@ -127,6 +127,31 @@ async fn a_status_outside_2xx_is_argos_error_with_the_url() {
 }
 
 #[tokio::test]
+async fn a_body_over_the_limit_is_refused_naming_it() {
+    let huge = "x".repeat(rollgate_providers::MAX_BODY_BYTES + 1);
+    let server = Server::start(move |_| Reply::text(200, &huge)).await;
+    let spec = WebMetric {
+        url: server.url("/big"),
+        ..Default::default()
+    };
+    let error = WebRequest::new("big", &spec, None)
+        .unwrap()
+        .measure(&Client::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error.failure, Failure::BodyTooLarge { limit } if limit == 4 << 20),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .ends_with("the response's body is larger than 4194304 bytes"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn a_slow_server_is_a_timeout_error() {
     let server = Server::start(|_| Reply {
         delay: Duration::from_secs(5),

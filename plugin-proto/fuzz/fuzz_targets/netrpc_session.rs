@@ -3,7 +3,7 @@
 //! it never panics or hangs.
 #![no_main]
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
@@ -11,10 +11,15 @@ use router_core::test_util::JournalRouter;
 use plugin_proto::netrpc::serve_connection;
 use tokio::io::AsyncWriteExt;
 
+/// One runtime for every input: building one per input costs more than
+/// most sessions.
+static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+});
+
 fuzz_target!(|data: &[u8]| {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let bytes = data.to_vec();
-    runtime.block_on(async move {
+    RUNTIME.block_on(async move {
         let (mut host, plugin) = tokio::io::duplex(1 << 16);
         let served = tokio::spawn(serve_connection(plugin, Arc::new(JournalRouter::new()), "rollgate/journal".into()));
         let _ = host.write_all(&bytes).await;

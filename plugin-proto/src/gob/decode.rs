@@ -170,7 +170,11 @@ impl<R: Read> Decoder<R> {
         let count = usize::try_from(count)
             .ok()
             .filter(|c| *c <= MAX_MESSAGE)
-            .ok_or_else(|| malformed(format!("message of {count} bytes is too large")))?;
+            .ok_or_else(|| {
+                malformed(format!(
+                    "a message of {count} bytes, more than the limit of {MAX_MESSAGE} bytes"
+                ))
+            })?;
         if count == 0 {
             return Err(malformed("empty message"));
         }

@@ -237,10 +237,10 @@ pub(crate) fn context(rollout: &Value, plugin_name: &str) -> Result<RolloutConte
                 format!("spec.strategy.canary.trafficRouting.plugins: no entry {plugin_name:?}"),
             )
         })?;
-    let config: serde_json::Value = serde_json::from_slice(raw).map_err(|e| {
+    let config = crate::plugin_config(raw).map_err(|e| {
         Error::rollout_config(
             &object,
-            format!("spec.strategy.canary.trafficRouting.plugins[{plugin_name:?}]: not JSON: {e}"),
+            format!("spec.strategy.canary.trafficRouting.plugins[{plugin_name:?}]: {e}"),
         )
     })?;
     let steps = canary
@@ -315,6 +315,10 @@ mod tests {
     /// The shape Argo's gob encoder sends for a promoted, aborted rollout
     /// with a header and a mirror route.
     fn argo_rollout(status: Value) -> Value {
+        with_config(status, br#"{"verify":"NotVerified"}"#.to_vec())
+    }
+
+    fn with_config(status: Value, config: Vec<u8>) -> Value {
         st(vec![
             (
                 "ObjectMeta",
@@ -355,7 +359,7 @@ mod tests {
                                         "Plugins",
                                         Value::Map(vec![(
                                             s("rollgate/journal"),
-                                            Value::Bytes(br#"{"verify":"NotVerified"}"#.to_vec()),
+                                            Value::Bytes(config),
                                         )]),
                                     ),
                                 ]),
@@ -414,6 +418,26 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "rollout shop/web: spec.strategy.canary.trafficRouting.plugins: no entry \"rollgate/nginx\""
+        );
+    }
+
+    #[test]
+    fn a_config_over_the_size_limit_is_refused_unread() {
+        let mut config = br#"{"verify":""#.to_vec();
+        config.resize(crate::MAX_PLUGIN_CONFIG_BYTES + 1, b' ');
+        let err = context(&with_config(st(vec![]), config), "rollgate/journal").unwrap_err();
+        assert_eq!(err.kind(), router_core::ErrorKind::Config);
+        assert_eq!(
+            err.to_string(),
+            "rollout shop/web: spec.strategy.canary.trafficRouting.plugins[\"rollgate/journal\"]: \
+             1048577 bytes, more than the limit of 1048576 bytes"
+        );
+        let err = context(&with_config(st(vec![]), b"{".to_vec()), "rollgate/journal").unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "rollout shop/web: spec.strategy.canary.trafficRouting.plugins[\"rollgate/journal\"]: not JSON: "
+            ),
+            "{err}"
         );
     }
 }

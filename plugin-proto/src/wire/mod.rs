@@ -93,11 +93,11 @@ fn context_from(call: &str, r: pb::RolloutContext) -> Result<RolloutContext, Err
     let config = if r.plugin_config_json.is_empty() {
         serde_json::Value::Null
     } else {
-        serde_json::from_slice(&r.plugin_config_json).map_err(|e| {
+        crate::plugin_config(&r.plugin_config_json).map_err(|e| {
             refused(
                 call,
                 "rollout.plugin_config_json",
-                format_args!("expected the plugin's config block as JSON: {e}"),
+                format_args!("the plugin's config block: {e}"),
             )
         })?
     };

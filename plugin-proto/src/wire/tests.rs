@@ -164,12 +164,25 @@ fn what_protobuf_cannot_say_is_checked_by_field() {
         plugin_config_json: b"{httpRoute: web}".to_vec(),
         ..ctx
     };
-    let message = refused(Some(not_json), Some(target));
+    let message = refused(Some(not_json.clone()), Some(target.clone()));
     assert!(
         message.starts_with(
-            "Verify request: rollout.plugin_config_json: expected the plugin's config block as JSON: "
+            "Verify request: rollout.plugin_config_json: the plugin's config block: not JSON: "
         ),
         "{message}"
+    );
+    // Over the size limit: refused before it is read, naming the limit.
+    let mut big = b"{\"httpRoute\": \"".to_vec();
+    big.resize(crate::MAX_PLUGIN_CONFIG_BYTES, b'a');
+    big.extend_from_slice(b"\"}");
+    let too_large = pb::RolloutContext {
+        plugin_config_json: big,
+        ..not_json
+    };
+    assert_eq!(
+        refused(Some(too_large), Some(target)),
+        "Verify request: rollout.plugin_config_json: the plugin's config block: \
+         1048578 bytes, more than the limit of 1048576 bytes"
     );
 }
 

@@ -8,7 +8,7 @@
 //! argument left in it is refused rather than sent.
 
 mod range;
-mod response;
+pub(crate) mod response;
 
 use std::time::{Duration, SystemTime};
 

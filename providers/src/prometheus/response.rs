@@ -50,7 +50,7 @@ struct MatrixSeries {
 /// values; a matrix the array of all its series' values one series after
 /// the other; a string is not supported. An empty vector is an empty array,
 /// not an error (conditions on it fail with Argo's "nil or empty" error).
-pub(super) fn measurement(status: u16, body: &[u8]) -> Result<Measured, Failure> {
+pub(crate) fn measurement(status: u16, body: &[u8]) -> Result<Measured, Failure> {
     let envelope: Envelope = match serde_json::from_slice(body) {
         Ok(envelope) => envelope,
         Err(_) if !(200..300).contains(&status) => {
