@@ -185,9 +185,7 @@ impl RolloutContext {
                 canary: status
                     .and_then(|s| s.current_pod_hash.clone())
                     .unwrap_or_default(),
-                stable: status
-                    .and_then(|s| s.stable_rs.clone())
-                    .unwrap_or_default(),
+                stable: status.and_then(|s| s.stable_rs.clone()).unwrap_or_default(),
             },
         })
     }

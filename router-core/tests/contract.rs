@@ -9,7 +9,8 @@ use rollout_core::status::WeightDestination;
 use rollout_core::{DesiredTraffic, Rollout};
 use router_core::test_util::JournalRouter;
 use router_core::{
-    ErrorKind, Hashes, ManagedRoute, RolloutContext, TrafficRouter, TrafficTarget, Verified, apply_traffic,
+    ErrorKind, Hashes, ManagedRoute, RolloutContext, TrafficRouter, TrafficTarget, Verified,
+    apply_traffic,
 };
 use serde_json::{Value, json};
 

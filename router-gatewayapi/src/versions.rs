@@ -164,7 +164,10 @@ impl ServedVersions {
         &self,
         client: &kube::Client,
     ) -> Result<bool, router_core::Error> {
-        let known = *self.1.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let known = *self
+            .1
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(known) = known {
             return Ok(known);
         }
@@ -187,13 +190,19 @@ impl ServedVersions {
         })?;
         let served = rules_have_session_persistence(&document);
         tracing::info!(served, "HTTPRoute spec.rules[].sessionPersistence");
-        *self.1.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(served);
+        *self
+            .1
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(served);
         Ok(served)
     }
 
     /// Forgets what [`session_persistence`](Self::session_persistence) found.
     fn forget_session_persistence(&self) {
-        *self.1.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        *self
+            .1
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 }
 

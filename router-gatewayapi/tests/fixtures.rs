@@ -288,19 +288,30 @@ fn a_sticky_session_leaves_no_trace_at_zero_and_full_weight() {
             let mut bare = f.route.clone();
             bare["spec"]["rules"][1]["backendRefs"][0]["weight"] = weight.into();
             bare["spec"]["rules"][1]["backendRefs"][1]["weight"] = (100 - weight).into();
-            assert_eq!(object, bare, "no trace of the sticky session at weight {weight}");
+            assert_eq!(
+                object, bare,
+                "no trace of the sticky session at weight {weight}"
+            );
         } else {
             let names: Vec<_> = rules.iter().map(|r| r["name"].as_str()).collect();
             assert_eq!(
                 names,
-                [None, None, Some("rollgate-sticky-canary"), Some("rollgate-sticky-stable")],
+                [
+                    None,
+                    None,
+                    Some("rollgate-sticky-canary"),
+                    Some("rollgate-sticky-stable")
+                ],
                 "at weight {weight}"
             );
             let canary = &rules[1]["backendRefs"][0];
             assert_eq!(canary["weight"], weight);
             let cookie = &canary["filters"][0]["responseHeaderModifier"]["add"][0]["value"];
             assert!(
-                cookie.as_str().unwrap().starts_with("rollgate-version=c0ffee;"),
+                cookie
+                    .as_str()
+                    .unwrap()
+                    .starts_with("rollgate-version=c0ffee;"),
                 "{cookie}"
             );
         }

@@ -98,8 +98,11 @@ async fn auto_uses_what_the_channel_serves_and_leaves_nothing_at_zero() {
             Some("rollgate-version=c0ffee; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax")
         );
         let pin = rule(&stored, "rollgate-sticky-stable");
-        assert_eq!(pin["backendRefs"], json!([{"group": "", "kind": "Service",
-                                               "name": "web-stable", "port": 80}]));
+        assert_eq!(
+            pin["backendRefs"],
+            json!([{"group": "", "kind": "Service",
+                                               "name": "web-stable", "port": 80}])
+        );
         assert_eq!(pin["filters"], rule(&original, "main")["filters"]);
     }
 
@@ -183,8 +186,10 @@ async fn session_persistence_where_the_crds_lack_it_is_refused() {
     if channel == "standard" {
         let err = outcome.unwrap_err().to_string();
         assert!(
-            err.contains("stickySession.mode: sessionPersistence, but the API server's HTTPRoute \
-                          has no spec.rules[].sessionPersistence"),
+            err.contains(
+                "stickySession.mode: sessionPersistence, but the API server's HTTPRoute \
+                          has no spec.rules[].sessionPersistence"
+            ),
             "{err}"
         );
         assert_eq!(spec(&api).await, original, "nothing was written");

@@ -5,7 +5,9 @@
 
 use rollout_core::spec::{HeaderMatch, MirrorMatch, SetHeaderRoute, SetMirrorRoute, StringMatch};
 use rollout_core::status::WeightDestination;
-use router_core::{Error, Hashes, ManagedRoute, RolloutContext, RouteStep, TrafficRouter, Verified};
+use router_core::{
+    Error, Hashes, ManagedRoute, RolloutContext, RouteStep, TrafficRouter, Verified,
+};
 
 use super::rpc::{Call, Reply};
 use crate::gob::{Schema, Value};
@@ -404,6 +406,10 @@ mod tests {
                 aborted: true,
                 plugin_name: "rollgate/journal".into(),
                 config: serde_json::json!({"verify": "NotVerified"}),
+                hashes: Hashes {
+                    canary: "abc".into(),
+                    stable: "abc".into(),
+                },
             }
         );
     }

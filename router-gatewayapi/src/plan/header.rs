@@ -23,7 +23,9 @@ pub(super) fn rules(view: &View<'_>, step: &SetHeaderRoute) -> Result<Vec<Value>
         .map(|m| header_match(view, m))
         .collect::<Result<_, _>>()?;
     let canary = view.services().canary;
-    copies(view, &step.name, &headers, |source| only_ref(view, source, canary))
+    copies(view, &step.name, &headers, |source| {
+        only_ref(view, source, canary)
+    })
 }
 
 /// For every one of the rollout's rules, one rule (`name`, then `name-1`,

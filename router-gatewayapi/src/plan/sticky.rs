@@ -73,7 +73,9 @@ pub(super) fn rules(view: &View<'_>, name: &str, weight: i32) -> Result<Vec<Valu
     };
     let cookie = json!({"type": "RegularExpression", "name": "Cookie",
                         "value": cookie_regex(sticky.cookie, hash)});
-    copies(view, name, &[cookie], |source| only_ref(view, source, service))
+    copies(view, name, &[cookie], |source| {
+        only_ref(view, source, service)
+    })
 }
 
 /// A regular expression matching a `Cookie` header that carries
@@ -140,7 +142,9 @@ pub(super) fn backend_ops(view: &View<'_>, weight: i32) -> Result<Vec<Value>, Er
             match (have, want) {
                 (Some(have), Some(want)) => {
                     ops.push(json!({"op": "test", "path": format!("{at}/filters"), "value": have}));
-                    ops.push(json!({"op": "replace", "path": format!("{at}/filters"), "value": want}));
+                    ops.push(
+                        json!({"op": "replace", "path": format!("{at}/filters"), "value": want}),
+                    );
                 }
                 (Some(have), None) => {
                     ops.push(json!({"op": "test", "path": format!("{at}/filters"), "value": have}));
@@ -239,7 +243,11 @@ fn add_cookie(backend: &mut Value, value: &str) -> Result<(), String> {
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .any(|e| e["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case("set-cookie")));
+            .any(|e| {
+                e["name"]
+                    .as_str()
+                    .is_some_and(|n| n.eq_ignore_ascii_case("set-cookie"))
+            });
         if theirs {
             return Err(format!(
                 "its ResponseHeaderModifier already has a Set-Cookie entry in {list}"
