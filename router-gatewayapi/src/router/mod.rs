@@ -91,7 +91,7 @@ impl TrafficRouter for GatewayApiRouter {
         let (routes, namespace) = self.routes(ctx, &config).await?;
         let managed: Vec<String> = ctx.managed_route_names().map(str::to_owned).collect();
         let ports = self.additional_ports(ctx, target).await?;
-        let sticky = self.sticky(ctx, &config, target).await?;
+        let sticky = self.sticky(ctx, &config).await?;
         let mut progress = Progress::new();
         for r in routes.iter().filter(|r| affects(r, target)) {
             let routing = Routing {
@@ -142,7 +142,7 @@ impl TrafficRouter for GatewayApiRouter {
             .iter()
             .filter_map(|d| Some((d.service_name.clone()?, 0)))
             .collect();
-        let sticky = self.sticky(ctx, &config, target).await?;
+        let sticky = self.sticky(ctx, &config).await?;
         for r in &routes {
             let (object, current) = self
                 .found(r, &namespace, |object| {
@@ -216,7 +216,9 @@ fn write(route: &Route<'_>, patch: Patch) -> Write {
 
 impl GatewayApiRouter {
     /// The sticky session as the plan keeps it, when the config turns it on
-    /// and `target` sets a weight: `mode` `auto` uses `sessionPersistence`
+    /// (a call without a weight needs it too: the header and mirror rules it
+    /// lays out are copies of the rollout's rules without the sticky
+    /// session): `mode` `auto` uses `sessionPersistence`
     /// when the API server's HTTPRoute has it (asked once, see
     /// [`ServedVersions::session_persistence`]), else cookie rules.
     ///
@@ -228,15 +230,10 @@ impl GatewayApiRouter {
         &self,
         ctx: &RolloutContext,
         config: &'c Config,
-        target: &TrafficTarget,
     ) -> Result<Option<Sticky<'c>>, router_core::Error> {
         let Some(s) = &config.sticky_session else {
             return Ok(None);
         };
-        if target.canary_weight.is_none() {
-            // Only weights move the sticky session; it is not looked at.
-            return Ok(None);
-        }
         let served = || async {
             let client = self.applier.client().await?;
             self.versions.session_persistence(&client).await
