@@ -98,10 +98,11 @@ async fn auto_uses_what_the_channel_serves_and_leaves_nothing_at_zero() {
             Some("rollgate-version=c0ffee; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax")
         );
         let pin = rule(&stored, "rollgate-sticky-stable");
+        // The API server fills in the weight (1): one backend takes it all.
         assert_eq!(
             pin["backendRefs"],
-            json!([{"group": "", "kind": "Service",
-                                               "name": "web-stable", "port": 80}])
+            json!([{"group": "", "kind": "Service", "name": "web-stable", "port": 80,
+                    "weight": 1}])
         );
         assert_eq!(pin["filters"], rule(&original, "main")["filters"]);
     }
