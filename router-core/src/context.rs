@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::Error;
 use crate::managed::RouteStep;
-use crate::target::TrafficTarget;
+use crate::target::{Hashes, TrafficTarget};
 
 /// A route named in `trafficRouting.managedRoutes`, with its kind.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -72,6 +72,12 @@ pub struct RolloutContext {
     /// router can remove what it added for one that is no longer an extra
     /// destination, as Argo's plugins read them.
     pub previous_additional: Vec<String>,
+    /// The rollout's ReplicaSets by pod template hash: the canary is the
+    /// current one (`status.currentPodHash`), the stable one
+    /// `status.stableRS` (empty: not known yet). Routers that tell clients
+    /// which version served them (a sticky-session cookie) name versions by
+    /// these hashes, so that a version that no longer exists matches nothing.
+    pub hashes: Hashes,
 }
 
 impl RolloutContext {
@@ -175,6 +181,12 @@ impl RolloutContext {
                         .collect()
                 })
                 .unwrap_or_default(),
+            hashes: Hashes {
+                canary: status
+                    .and_then(|s| s.current_pod_hash.clone())
+                    .unwrap_or_default(),
+                stable: status.and_then(|s| s.stable_rs.clone()).unwrap_or_default(),
+            },
         })
     }
 

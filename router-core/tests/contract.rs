@@ -9,7 +9,8 @@ use rollout_core::status::WeightDestination;
 use rollout_core::{DesiredTraffic, Rollout};
 use router_core::test_util::JournalRouter;
 use router_core::{
-    ErrorKind, ManagedRoute, RolloutContext, TrafficRouter, TrafficTarget, Verified, apply_traffic,
+    ErrorKind, Hashes, ManagedRoute, RolloutContext, TrafficRouter, TrafficTarget, Verified,
+    apply_traffic,
 };
 use serde_json::{Value, json};
 
@@ -59,6 +60,10 @@ fn the_context_is_typed_from_the_rollout() {
             aborted: true,
             plugin_name: "rollgate/journal".into(),
             config: json!({"verify": "NotVerified"}),
+            hashes: Hashes {
+                canary: "def".into(),
+                stable: "abc".into(),
+            },
         }
     );
     let ctx = RolloutContext::new(&rollout(json!({})), "rollgate/journal").unwrap();

@@ -11,6 +11,12 @@ use serde_json::Value;
 
 use crate::error::Error;
 
+mod sticky;
+use sticky::RawSticky;
+pub use sticky::{
+    DEFAULT_STICKY_COOKIE, DEFAULT_STICKY_MAX_AGE, MAX_STICKY_MAX_AGE, StickyMode, StickySession,
+};
+
 /// The plugin names this router's config is read under.
 pub const PLUGIN_NAMES: [&str; 2] = ["argoproj-labs/gatewayAPI", "rollgate/gatewayapi"];
 
@@ -80,6 +86,9 @@ pub struct Config {
     /// Whether `verify_weight` checks the routes (`verifyWeight`, default
     /// true); when false it answers "not implemented" and nothing waits.
     pub verify_weight: bool,
+    /// `stickySession`: keep a client on the version it first reached, on
+    /// HTTPRoutes; `None` when off (the default).
+    pub sticky_session: Option<StickySession>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -107,6 +116,7 @@ struct Raw {
     in_progress_label_key: Option<String>,
     in_progress_label_value: Option<String>,
     verify_weight: Option<bool>,
+    sticky_session: Option<RawSticky>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -242,6 +252,11 @@ impl Config {
                     .into(),
             ));
         }
+        let sticky_session = raw
+            .sticky_session
+            .map(RawSticky::sticky)
+            .transpose()
+            .map_err(config_error)?;
         let in_progress_label = (!raw.disable_in_progress_label).then(|| {
             (
                 raw.in_progress_label_key
@@ -256,6 +271,7 @@ impl Config {
             namespace: raw.namespace.filter(|n| !n.is_empty()),
             in_progress_label,
             verify_weight: raw.verify_weight.unwrap_or(true),
+            sticky_session,
         })
     }
 }

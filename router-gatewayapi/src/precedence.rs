@@ -34,9 +34,13 @@ pub(crate) fn companion_name(rule: &str, over: &str) -> String {
 
 /// Whether `name` is a companion rule name of `a`'s rules over a managed
 /// route in `managed`, per `is_own` (whether a name is one of `a`'s rules).
-pub(crate) fn is_companion(name: &str, managed: &[String], is_own: impl Fn(&str) -> bool) -> bool {
-    managed.iter().any(|b| {
-        name.strip_suffix(b.as_str())
+pub(crate) fn is_companion<'m>(
+    name: &str,
+    managed: impl IntoIterator<Item = &'m str>,
+    is_own: impl Fn(&str) -> bool,
+) -> bool {
+    managed.into_iter().any(|b| {
+        name.strip_suffix(b)
             .and_then(|rest| rest.strip_suffix("--"))
             .is_some_and(&is_own)
     })
@@ -216,11 +220,11 @@ mod tests {
 
     #[test]
     fn companion_names_belong_to_their_route() {
-        let managed = vec!["beta".to_owned(), "shadow".to_owned()];
+        let managed = ["beta", "shadow"];
         let own = |n: &str| n == "beta" || n == "beta-1";
-        assert!(is_companion("beta--shadow", &managed, own));
-        assert!(is_companion("beta-1--shadow", &managed, own));
-        assert!(!is_companion("beta--other", &managed, own));
-        assert!(!is_companion("gamma--shadow", &managed, own));
+        assert!(is_companion("beta--shadow", managed, own));
+        assert!(is_companion("beta-1--shadow", managed, own));
+        assert!(!is_companion("beta--other", managed, own));
+        assert!(!is_companion("gamma--shadow", managed, own));
     }
 }

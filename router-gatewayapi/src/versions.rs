@@ -35,9 +35,14 @@ enum Served {
     Nowhere,
 }
 
-/// The served version of each route kind, shared by every clone of a router.
+/// The served version of each route kind, and whether the served HTTPRoute
+/// has `spec.rules[].sessionPersistence` (unknown until first asked),
+/// shared by every clone of a router.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct ServedVersions(Arc<RwLock<HashMap<RouteKind, Served>>>);
+pub(crate) struct ServedVersions(
+    Arc<RwLock<HashMap<RouteKind, Served>>>,
+    Arc<RwLock<Option<bool>>>,
+);
 
 /// `kind` at `version` in the Gateway API group.
 pub(crate) fn at_version(kind: RouteKind, version: &str) -> ApiResource {
@@ -133,11 +138,89 @@ impl ServedVersions {
         let before = self.resource(kind).ok();
         let retired = self.discover(client).await?;
         let now = self.resource(kind).ok();
+        if kind == RouteKind::Http && now != before {
+            self.forget_session_persistence();
+        }
         Ok(Rediscovered {
             changed: now.is_some() && now != before,
             retired,
         })
     }
+}
+
+impl ServedVersions {
+    /// Whether the HTTPRoute the API server serves has
+    /// `spec.rules[].sessionPersistence` (Gateway API's experimental
+    /// channel CRDs have it, the standard channel's do not, and an API
+    /// server drops fields its schema lacks). Read once from the group's
+    /// OpenAPI v3 document (`/openapi/v3/apis/gateway.networking.k8s.io/<version>`,
+    /// readable by every authenticated client), then remembered until a
+    /// discovery after a 404 finds HTTPRoute at another version.
+    ///
+    /// # Errors
+    ///
+    /// When the document cannot be read.
+    pub(crate) async fn session_persistence(
+        &self,
+        client: &kube::Client,
+    ) -> Result<bool, router_core::Error> {
+        let known = *self
+            .1
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(known) = known {
+            return Ok(known);
+        }
+        let version = self.resource(RouteKind::Http)?.version;
+        let what = format!("the OpenAPI schema of {GROUP}/{version}");
+        let request = http::Request::get(format!("/openapi/v3/apis/{GROUP}/{version}"))
+            .body(Vec::new())
+            .map_err(|e| {
+                router_core::Error::new(router_core::ErrorKind::Internal, format!("{what}: {e}"))
+            })?;
+        let text = client
+            .request_text(request)
+            .await
+            .map_err(|e| request_error(what.clone(), &e))?;
+        let document: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            router_core::Error::new(
+                router_core::ErrorKind::Internal,
+                format!("{what}: not JSON: {e}"),
+            )
+        })?;
+        let served = rules_have_session_persistence(&document);
+        tracing::info!(served, "HTTPRoute spec.rules[].sessionPersistence");
+        *self
+            .1
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(served);
+        Ok(served)
+    }
+
+    /// Forgets what [`session_persistence`](Self::session_persistence) found.
+    fn forget_session_persistence(&self) {
+        *self
+            .1
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+}
+
+/// Whether an OpenAPI v3 document's HTTPRoute schema has
+/// `spec.rules[].sessionPersistence`.
+fn rules_have_session_persistence(document: &serde_json::Value) -> bool {
+    let schemas = document["components"]["schemas"].as_object();
+    schemas.into_iter().flatten().any(|(_, schema)| {
+        let http_route = schema["x-kubernetes-group-version-kind"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|gvk| gvk["group"] == GROUP && gvk["kind"] == RouteKind::Http.kind());
+        http_route
+            && schema["properties"]["spec"]["properties"]["rules"]["items"]["properties"]
+                ["sessionPersistence"]
+                .is_object()
+    })
 }
 
 /// What a discovery after a 404 found.
@@ -159,6 +242,23 @@ fn entry_version(entry: &Served) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_persistence_is_read_from_the_http_route_schema() {
+        let document = |rule: serde_json::Value| {
+            serde_json::json!({"components": {"schemas": {
+                "io.k8s.networking.gateway.v1.HTTPRoute": {
+                    "x-kubernetes-group-version-kind": [
+                        {"group": GROUP, "kind": "HTTPRoute", "version": "v1"}],
+                    "properties": {"spec": {"properties": {"rules": {"items": {
+                        "properties": rule}}}}}}}}})
+        };
+        let experimental = document(serde_json::json!({"sessionPersistence": {"type": "object"}}));
+        assert!(rules_have_session_persistence(&experimental));
+        let standard = document(serde_json::json!({"timeouts": {"type": "object"}}));
+        assert!(!rules_have_session_persistence(&standard));
+        assert!(!rules_have_session_persistence(&serde_json::json!({})));
+    }
 
     #[test]
     fn every_kind_is_v1_until_discovered() {

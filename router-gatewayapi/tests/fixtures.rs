@@ -10,8 +10,10 @@ use rollgate_testkit::fixtures::{self, Adapter, Outcome};
 use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
 use rollout_core::status::WeightDestination;
 use router_core::TrafficTarget;
-use router_gatewayapi::config::{DEFAULT_IN_PROGRESS_LABEL, RouteKind};
-use router_gatewayapi::plan::{Route, Routing, Services, plan};
+use router_gatewayapi::config::{
+    DEFAULT_IN_PROGRESS_LABEL, DEFAULT_STICKY_COOKIE, DEFAULT_STICKY_MAX_AGE, RouteKind,
+};
+use router_gatewayapi::plan::{Hashes, Route, Routing, Services, Sticky, plan};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -41,6 +43,13 @@ struct Fixture {
     /// The port of each extra destination's Service.
     #[serde(default)]
     additional_ports: std::collections::BTreeMap<String, i32>,
+    /// The sticky session as the router resolved it (`stickySession`).
+    #[serde(default)]
+    sticky: Option<StickyDef>,
+    /// The canary and stable pod template hashes (`status.currentPodHash`,
+    /// `status.stableRS`).
+    #[serde(default)]
+    hashes: Option<HashesDef>,
     call: Call,
     route: Value,
 }
@@ -51,6 +60,34 @@ struct ServicesDef {
     canary: String,
     stable: String,
     namespace: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct StickyDef {
+    #[serde(default = "default_cookie")]
+    cookie: String,
+    #[serde(default = "default_max_age")]
+    max_age: u32,
+    /// Whether the API server's HTTPRoute has `sessionPersistence` and it
+    /// is used (the experimental channel); else cookie rules.
+    #[serde(default)]
+    session_persistence: bool,
+}
+
+fn default_cookie() -> String {
+    DEFAULT_STICKY_COOKIE.to_owned()
+}
+
+fn default_max_age() -> u32 {
+    DEFAULT_STICKY_MAX_AGE
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HashesDef {
+    canary: String,
+    stable: String,
 }
 
 /// One of Argo's per-aspect calls, or a whole target (`apply`).
@@ -105,6 +142,14 @@ const DEFAULT_SERVICES: Services<'static> = Services {
 };
 
 fn run(f: &Fixture, object: &Value) -> Result<Option<json_patch::Patch>, router_gatewayapi::Error> {
+    run_target(f, object, &f.call.target())
+}
+
+fn run_target(
+    f: &Fixture,
+    object: &Value,
+    target: &TrafficTarget,
+) -> Result<Option<json_patch::Patch>, router_gatewayapi::Error> {
     let services = f.services.as_ref().map_or(DEFAULT_SERVICES, |s| Services {
         canary: &s.canary,
         stable: &s.stable,
@@ -127,9 +172,18 @@ fn run(f: &Fixture, object: &Value) -> Result<Option<json_patch::Patch>, router_
         in_progress_label: f.in_progress_label.then_some(DEFAULT_IN_PROGRESS_LABEL),
         rules: f.rules.as_deref(),
         header_routes: f.use_header_routes.unwrap_or(true),
+        sticky: f.sticky.as_ref().map(|s| Sticky {
+            cookie: &s.cookie,
+            max_age: s.max_age,
+            session_persistence: s.session_persistence,
+        }),
+        hashes: f.hashes.as_ref().map_or_else(Hashes::default, |h| Hashes {
+            canary: &h.canary,
+            stable: &h.stable,
+        }),
         ..Routing::new(services)
     };
-    plan(&route, &routing, &f.call.target())
+    plan(&route, &routing, target)
 }
 
 /// Plans a fixture's call with the router's planner; the outcome is the
@@ -208,5 +262,58 @@ fn a_rule_the_rollout_does_not_own_is_byte_identical_at_every_weight() {
             object["spec"]["rules"][1]["backendRefs"][0]["weight"], weight,
             "the rollout's rule follows the weight"
         );
+    }
+}
+
+#[test]
+fn a_sticky_session_leaves_no_trace_at_zero_and_full_weight() {
+    let path = fixture_path("41-sticky-cookie-rules-at-a-partial-weight.yaml");
+    let (f, _) = fixtures::load::<GatewayApi>(&path);
+    let mut object = f.route.clone();
+    for weight in [10, 30, 0, 50, 100, 1, 99, 0, 60, 100] {
+        let target = TrafficTarget::weight(weight, &[]);
+        if let Some(patch) = run_target(&f, &object, &target).unwrap() {
+            json_patch::patch(&mut object, &patch).unwrap();
+        }
+        assert!(
+            run_target(&f, &object, &target).unwrap().is_none(),
+            "planning weight {weight} again changes nothing"
+        );
+        assert_eq!(
+            object["spec"]["rules"][0], f.route["spec"]["rules"][0],
+            "the user's rule at weight {weight}"
+        );
+        let rules = object["spec"]["rules"].as_array().unwrap();
+        if weight == 0 || weight == 100 {
+            let mut bare = f.route.clone();
+            bare["spec"]["rules"][1]["backendRefs"][0]["weight"] = weight.into();
+            bare["spec"]["rules"][1]["backendRefs"][1]["weight"] = (100 - weight).into();
+            assert_eq!(
+                object, bare,
+                "no trace of the sticky session at weight {weight}"
+            );
+        } else {
+            let names: Vec<_> = rules.iter().map(|r| r["name"].as_str()).collect();
+            assert_eq!(
+                names,
+                [
+                    None,
+                    None,
+                    Some("rollgate-sticky-canary"),
+                    Some("rollgate-sticky-stable")
+                ],
+                "at weight {weight}"
+            );
+            let canary = &rules[1]["backendRefs"][0];
+            assert_eq!(canary["weight"], weight);
+            let cookie = &canary["filters"][0]["responseHeaderModifier"]["add"][0]["value"];
+            assert!(
+                cookie
+                    .as_str()
+                    .unwrap()
+                    .starts_with("rollgate-version=c0ffee;"),
+                "{cookie}"
+            );
+        }
     }
 }

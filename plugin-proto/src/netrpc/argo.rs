@@ -5,7 +5,9 @@
 
 use rollout_core::spec::{HeaderMatch, MirrorMatch, SetHeaderRoute, SetMirrorRoute, StringMatch};
 use rollout_core::status::WeightDestination;
-use router_core::{Error, ManagedRoute, RolloutContext, RouteStep, TrafficRouter, Verified};
+use router_core::{
+    Error, Hashes, ManagedRoute, RolloutContext, RouteStep, TrafficRouter, Verified,
+};
 
 use super::rpc::{Call, Reply};
 use crate::gob::{Schema, Value};
@@ -281,6 +283,10 @@ pub(crate) fn context(rollout: &Value, plugin_name: &str) -> Result<RolloutConte
             .and_then(Value::as_i64)
             .and_then(|w| i32::try_from(w).ok()),
         promoted: stable_rs.is_some() && stable_rs == text(status, "CurrentPodHash"),
+        hashes: Hashes {
+            canary: text(status, "CurrentPodHash").unwrap_or_default(),
+            stable: stable_rs.clone().unwrap_or_default(),
+        },
         aborted: matches!(
             status.and_then(|s| s.field("Abort")),
             Some(Value::Bool(true))
@@ -404,6 +410,10 @@ mod tests {
                 aborted: true,
                 plugin_name: "rollgate/journal".into(),
                 config: serde_json::json!({"verify": "NotVerified"}),
+                hashes: Hashes {
+                    canary: "abc".into(),
+                    stable: "abc".into(),
+                },
             }
         );
     }

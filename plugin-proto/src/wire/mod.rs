@@ -11,7 +11,9 @@
 
 mod target;
 
-use router_core::{Error, ManagedRoute, RolloutContext, RouteStep, TrafficTarget, Verified};
+use router_core::{
+    Error, Hashes, ManagedRoute, RolloutContext, RouteStep, TrafficTarget, Verified,
+};
 
 /// Code generated from `proto/rollgate/trafficrouter/v2/trafficrouter.proto`.
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
@@ -84,6 +86,8 @@ impl From<&RolloutContext> for pb::RolloutContext {
                 serde_json::to_vec(&c.config).unwrap_or_default()
             },
             previous_additional: c.previous_additional.clone(),
+            canary_pod_hash: c.hashes.canary.clone(),
+            stable_pod_hash: c.hashes.stable.clone(),
         }
     }
 }
@@ -136,6 +140,10 @@ fn context_from(call: &str, r: pb::RolloutContext) -> Result<RolloutContext, Err
         plugin_name: r.plugin_name,
         config,
         previous_additional: r.previous_additional,
+        hashes: Hashes {
+            canary: r.canary_pod_hash,
+            stable: r.stable_pod_hash,
+        },
     })
 }
 

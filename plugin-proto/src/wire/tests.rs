@@ -20,6 +20,10 @@ fn context() -> RolloutContext {
         aborted: false,
         plugin_name: "rollgate/journal".into(),
         config: json!({"httpRoute": "web", "n": [1, 2.5, null]}),
+        hashes: Hashes {
+            canary: "def".into(),
+            stable: "abc".into(),
+        },
     }
 }
 

@@ -5,6 +5,7 @@
 use rollout_core::spec::{HeaderMatch, SetHeaderRoute, StringMatch};
 use serde_json::{Map, Value, json};
 
+use super::sticky;
 use super::view::View;
 use crate::config::RouteKind;
 use crate::error::Error;
@@ -21,6 +22,23 @@ pub(super) fn rules(view: &View<'_>, step: &SetHeaderRoute) -> Result<Vec<Value>
         .iter()
         .map(|m| header_match(view, m))
         .collect::<Result<_, _>>()?;
+    let canary = view.services().canary;
+    copies(view, &step.name, &headers, |source| {
+        only_ref(view, source, canary)
+    })
+}
+
+/// For every one of the rollout's rules, one rule (`name`, then `name-1`,
+/// ...) that is a copy of that source rule (see [`derived_rule`]) with the
+/// source rule's matches (path, method, query params and headers kept)
+/// plus the header conditions `headers`, and `backend(source)` as its only
+/// backend: header routes and the sticky-session cookie rules.
+pub(super) fn copies(
+    view: &View<'_>,
+    name: &str,
+    headers: &[Value],
+    backend: impl Fn(&Value) -> Value,
+) -> Result<Vec<Value>, Error> {
     let copied: &[&str] = match view.route.kind {
         RouteKind::Http => &["path", "method", "queryParams"],
         _ => &["method"],
@@ -28,9 +46,9 @@ pub(super) fn rules(view: &View<'_>, step: &SetHeaderRoute) -> Result<Vec<Value>
     let mut desired = Vec::new();
     for (k, (_, source)) in view.source_rules()?.into_iter().enumerate() {
         let name = if k == 0 {
-            step.name.clone()
+            name.to_owned()
         } else {
-            format!("{}-{k}", step.name)
+            format!("{name}-{k}")
         };
         let sources = source["matches"].as_array().filter(|m| !m.is_empty());
         let matches: Vec<Value> = match sources {
@@ -51,8 +69,8 @@ pub(super) fn rules(view: &View<'_>, step: &SetHeaderRoute) -> Result<Vec<Value>
                 })
                 .collect(),
         };
-        let backend = json!([canary_ref(view, source)]);
-        desired.push(derived_rule(source, &name, matches, backend));
+        let backends = json!([backend(source)]);
+        desired.push(derived_rule(view, source, &name, matches, backends));
     }
     Ok(desired)
 }
@@ -80,16 +98,26 @@ fn string_match(
     }
 }
 
-/// The canary backendRef of a source rule, without its weight (a managed
-/// rule sends all of its traffic to one backend).
+/// The canary backendRef of a source rule, as a managed rule's only
+/// backend (see [`only_ref`]).
 pub(super) fn canary_ref(view: &View<'_>, rule: &Value) -> Value {
-    let canary = view.services().canary;
+    only_ref(view, rule, view.services().canary)
+}
+
+/// The backendRef of `service` in a source rule, without its weight (a
+/// managed rule sends all of its traffic to one backend) and without the
+/// sticky-session cookie the rollout's rules set (a managed rule pins no
+/// one).
+pub(super) fn only_ref(view: &View<'_>, rule: &Value, service: &str) -> Value {
     let mut backend = view
-        .backend_of(rule, canary)
+        .backend_of(rule, service)
         .cloned()
-        .unwrap_or_else(|| json!({"name": canary}));
+        .unwrap_or_else(|| json!({"name": service}));
     if let Some(obj) = backend.as_object_mut() {
         obj.remove("weight");
+    }
+    if let Some(sticky) = view.routing.sticky {
+        sticky::strip_cookie(&mut backend, sticky.cookie);
     }
     backend
 }
@@ -97,14 +125,21 @@ pub(super) fn canary_ref(view: &View<'_>, rule: &Value) -> Value {
 /// A managed rule made from a source rule: everything the source rule
 /// carries (filters, timeouts, retry, session persistence and any field a
 /// newer Gateway API adds) except what the managed route replaces — its
-/// `name`, `matches` and `backendRefs`.
+/// `name`, `matches` and `backendRefs` — and the sticky session's
+/// `sessionPersistence`, which is the rollout's rules' alone.
 pub(super) fn derived_rule(
+    view: &View<'_>,
     source: &Value,
     name: &str,
     matches: Vec<Value>,
     backend_refs: Value,
 ) -> Value {
     let mut rule = source.as_object().cloned().unwrap_or_default();
+    if let Some(sticky) = view.routing.sticky
+        && sticky::is_own_persistence(source, sticky.cookie)
+    {
+        rule.remove("sessionPersistence");
+    }
     rule.insert("name".into(), Value::String(name.to_owned()));
     rule.insert("matches".into(), Value::Array(matches));
     rule.insert("backendRefs".into(), backend_refs);

@@ -1,38 +1,52 @@
-//! The managed rules' layout: per `managedRoutes` entry in order, its rules
-//! and their companion rules over the routes listed after it (see
+//! The managed rules' layout: per `managedRoutes` entry in order, then the
+//! sticky-session cookie rules (see [`super::sticky`]), its rules and their
+//! companion rules over the routes listed after it (see
 //! [`crate::precedence`]), at the end of the route.
 
 use router_core::{RouteTarget, TrafficTarget};
 use serde_json::{Value, json};
 
 use super::view::{View, is_named};
-use super::{header, limits, mirror};
+use super::{header, limits, mirror, sticky};
 use crate::config::RouteKind;
 use crate::error::Error;
 use crate::precedence;
 
 /// The operations that lay the managed rules out as `target` asks: each
 /// managed route's rules kept ([`RouteTarget::AsIs`]), removed
-/// ([`RouteTarget::Absent`]) or set (a header or mirror route), all of them
-/// laid out again at the end of the route in `managedRoutes` order with
-/// their companion rules. None when the managed rules already are exactly
+/// ([`RouteTarget::Absent`]) or set (a header or mirror route), the sticky
+/// cookie rules as the target's weight asks (kept without one), all of them
+/// laid out again at the end of the route in `managedRoutes` order, the
+/// sticky rules last, with their companion rules. None when the managed rules already are exactly
 /// that (compared with the API server's defaults filled in). Every removed
 /// rule is guarded by a `test` of its name; a layout past Gateway API's
 /// limits is refused.
 pub(super) fn ops(view: &View<'_>, target: &TrafficTarget) -> Result<Vec<Value>, Error> {
     let kind = view.route.kind;
     let rules = view.rules()?;
+    let existing_of = |name: &str| -> Vec<Value> {
+        rules
+            .iter()
+            .filter(|r| r["name"].as_str().is_some_and(|n| is_named(n, name)))
+            .cloned()
+            .collect()
+    };
     let mut own: Vec<(&str, Vec<Value>)> = Vec::new();
     for name in view.routing.managed_routes {
         let wanted = match target.route(name) {
-            RouteTarget::AsIs => rules
-                .iter()
-                .filter(|r| r["name"].as_str().is_some_and(|n| is_named(n, name)))
-                .cloned()
-                .collect(),
+            // A route without header routes keeps its managed rules.
+            _ if !view.routing.header_routes => existing_of(name),
+            RouteTarget::AsIs => existing_of(name),
             RouteTarget::Absent => Vec::new(),
             RouteTarget::Header(step) => header::rules(view, step)?,
             RouteTarget::Mirror(step) => vec![mirror::rule(view, step)?],
+        };
+        own.push((name, wanted));
+    }
+    for name in sticky::RULES {
+        let wanted = match target.canary_weight {
+            None => existing_of(name),
+            Some(weight) => sticky::rules(view, name, weight)?,
         };
         own.push((name, wanted));
     }

@@ -4,7 +4,7 @@
 use rollout_core::spec::{HeaderMatch, MirrorMatch, SetMirrorRoute};
 use serde_json::{Map, Value, json};
 
-use super::header::{canary_ref, derived_rule, header_match};
+use super::header::{canary_ref, derived_rule, header_match, only_ref};
 use super::view::View;
 use crate::config::RouteKind;
 use crate::error::Error;
@@ -34,13 +34,7 @@ pub(super) fn rule(view: &View<'_>, step: &SetMirrorRoute) -> Result<Value, Erro
             _ => mirror_match(view, m),
         })
         .collect::<Result<_, _>>()?;
-    let mut stable = view
-        .backend_of(source, view.services().stable)
-        .cloned()
-        .unwrap_or_else(|| json!({"name": view.services().stable}));
-    if let Some(obj) = stable.as_object_mut() {
-        obj.remove("weight");
-    }
+    let stable = only_ref(view, source, view.services().stable);
     // A mirror target is an object reference: no weight, no filters.
     let mut mirror_to = canary_ref(view, source);
     if let Some(obj) = mirror_to.as_object_mut() {
@@ -51,7 +45,7 @@ pub(super) fn rule(view: &View<'_>, step: &SetMirrorRoute) -> Result<Value, Erro
     if percent != 100 {
         filter["requestMirror"]["percent"] = json!(percent);
     }
-    let mut rule = derived_rule(source, &step.name, matches, json!([stable]));
+    let mut rule = derived_rule(view, source, &step.name, matches, json!([stable]));
     let mut filters = source["filters"].as_array().cloned().unwrap_or_default();
     filters.push(filter);
     rule["filters"] = Value::Array(filters);

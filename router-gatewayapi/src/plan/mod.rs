@@ -6,9 +6,10 @@
 //! the in-progress label and the whole managed-rule layout, for any
 //! combination of aspects, in one patch. Its parts each have a module:
 //! `weights` for the rollout's rules, `label` for the GitOps label,
-//! `header` and `mirror` for the rules of one managed route, `layout` for
-//! the managed rules in `managedRoutes` order with their companion rules,
-//! and `limits` for Gateway API's limits on rules and matches.
+//! `header` and `mirror` for the rules of one managed route, [`sticky`] for
+//! the sticky session, `layout` for the managed rules in `managedRoutes`
+//! order (the sticky cookie rules last) with their companion rules, and
+//! `limits` for Gateway API's limits on rules and matches.
 //!
 //! Routes are handled as JSON so that fields this crate does not know (newer
 //! Gateway API fields, implementation extensions) are never rewritten: a
@@ -19,8 +20,9 @@
 //! change.
 //!
 //! Managed rules are recognised by `rule.name` only: the name of a
-//! `managedRoutes` entry, or `<name>-<n>` for the copies made on multi-rule
-//! routes. Nothing structural: a user's rule that happens to look like ours
+//! `managedRoutes` entry or of a sticky cookie rule (`rollgate-sticky-canary`,
+//! `rollgate-sticky-stable`), or `<name>-<n>` for the copies made on
+//! multi-rule routes. Nothing structural: a user's rule that happens to look like ours
 //! is never touched.
 
 use json_patch::Patch;
@@ -35,6 +37,7 @@ mod label;
 mod layout;
 mod limits;
 mod mirror;
+pub mod sticky;
 mod view;
 mod weights;
 
@@ -114,6 +117,36 @@ pub struct Routing<'a> {
     /// The port of each extra destination's Service (its port named `http`,
     /// else its first), for the backendRefs added for them.
     pub additional_ports: &'a [(String, i32)],
+    /// The sticky session (`stickySession`) and how it is kept on this
+    /// route; `None`: off.
+    pub sticky: Option<Sticky<'a>>,
+    /// The canary and stable pod template hashes (the Rollout's
+    /// `status.currentPodHash` and `status.stableRS`): the sticky cookie's
+    /// values.
+    pub hashes: Hashes<'a>,
+}
+
+/// The pod template hashes that name the two versions (empty: not known).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Hashes<'a> {
+    /// The canary's (`status.currentPodHash`).
+    pub canary: &'a str,
+    /// The stable version's (`status.stableRS`).
+    pub stable: &'a str,
+}
+
+/// A sticky session, as the plan keeps it (see [`sticky`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sticky<'a> {
+    /// The cookie name (also the `sessionPersistence` session name, by
+    /// which the router recognises its own `sessionPersistence`).
+    pub cookie: &'a str,
+    /// The cookie's (or session's) lifetime, in seconds.
+    pub max_age: u32,
+    /// `true`: the rollout's rules get `sessionPersistence`; `false`: the
+    /// cookie rules. The router decides this from the config's `mode` and
+    /// the HTTPRoute schema the API server serves.
+    pub session_persistence: bool,
 }
 
 impl<'a> Routing<'a> {
@@ -138,6 +171,11 @@ impl<'a> Routing<'a> {
             header_routes: true,
             previous_additional: &[],
             additional_ports: &[],
+            sticky: None,
+            hashes: Hashes {
+                canary: "",
+                stable: "",
+            },
         }
     }
 }
@@ -160,6 +198,12 @@ impl<'a> Routing<'a> {
 ///   sharing the route, has traffic; this rollout's entry in the holders
 ///   annotation added, or removed at weight 0, the label going with the
 ///   last holder.
+/// * **The sticky session** (on HTTPRoutes, when the weight is set and
+///   [`Routing::sticky`] is on): between weight 0 and full weight, the
+///   rollout's rules carry `sessionPersistence`, or their canary and stable
+///   backendRefs set a cookie naming their version's pod template hash and
+///   cookie rules send the clients carrying it back there; at 0 and full
+///   weight neither is left (see [`sticky`]).
 /// * **Managed routes** (on HTTP and gRPC routes with header routes, when
 ///   the target touches them): per `managedRoutes` entry,
 ///   [`target.route(name)`](TrafficTarget::route) says keep its rules,
@@ -221,6 +265,10 @@ pub fn plan(
     }
     let mut ops = Vec::new();
     if let Some(weight) = target.canary_weight {
+        // Before the weights, which may remove backendRefs: these address
+        // rules and backendRefs by their index as read.
+        ops.extend(sticky::persistence_ops(&view, weight)?);
+        ops.extend(sticky::backend_ops(&view, weight)?);
         ops.extend(weights::ops(&view, weight, &target.additional)?);
         if let Some(label) = routing.in_progress_label {
             ops.extend(label::ops(
@@ -231,7 +279,11 @@ pub fn plan(
             ));
         }
     }
-    if routing.header_routes && route.kind.routes_requests() && target.touches_routes() {
+    let managed = routing.header_routes && route.kind.routes_requests() && target.touches_routes();
+    let sticky = route.kind == RouteKind::Http
+        && target.canary_weight.is_some()
+        && (routing.sticky.is_some() || sticky::has_rules(&view));
+    if managed || sticky {
         ops.extend(layout::ops(&view, target)?);
     }
     patch(ops)

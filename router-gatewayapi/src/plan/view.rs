@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{Route, Routing, Services};
+use super::{Route, Routing, Services, sticky};
 use crate::error::Error;
 use crate::precedence;
 
@@ -39,14 +39,20 @@ impl<'a> View<'a> {
     }
 
     /// Whether a rule is one of ours, by name: a managed route's rule
-    /// (`name`, `name-<n>`) or a companion rule keeping the managed routes'
-    /// precedence (`<rule>--<later route>`, see [`crate::precedence`]).
+    /// (`name`, `name-<n>`), a sticky-session cookie rule (see
+    /// [`super::sticky`]) or a companion rule keeping their precedence
+    /// (`<rule>--<later route>`, see [`crate::precedence`]).
     pub(super) fn is_managed(&self, rule: &Value) -> bool {
-        let managed = self.routing.managed_routes;
-        let own = |n: &str| managed.iter().any(|m| is_named(n, m));
+        let managed = self
+            .routing
+            .managed_routes
+            .iter()
+            .map(String::as_str)
+            .chain(sticky::RULES);
+        let own = |n: &str| managed.clone().any(|m| is_named(n, m));
         rule["name"]
             .as_str()
-            .is_some_and(|n| own(n) || precedence::is_companion(n, managed, own))
+            .is_some_and(|n| own(n) || precedence::is_companion(n, managed.clone(), own))
     }
 
     /// Whether a backendRef points at `service` in the rollout's namespace.

@@ -19,8 +19,8 @@ use router_core::{ErrorKind, RolloutContext, TrafficRouter, TrafficTarget, Verif
 use router_kube::client::KubeRouter;
 use router_kube::{Applier, ObjectRef, Progress, Write};
 
-use crate::config::{Config, RouteRef};
-use crate::plan::{self, Route, Routing, Services};
+use crate::config::{Config, RouteRef, StickyMode};
+use crate::plan::{self, Hashes, Route, Routing, Services, Sticky};
 use crate::versions::ServedVersions;
 
 mod checks;
@@ -92,10 +92,12 @@ impl TrafficRouter for GatewayApiRouter {
         let managed: Vec<String> = ctx.managed_route_names().map(str::to_owned).collect();
         let rollout = format!("{}/{}", ctx.namespace, ctx.name);
         let ports = self.additional_ports(ctx, target).await?;
+        let sticky = self.sticky(ctx, &config).await?;
         let mut progress = Progress::new();
         for r in routes.iter().filter(|r| affects(r, target)) {
             let routing = Routing {
                 additional_ports: &ports,
+                sticky,
                 ..routing(ctx, &config, r, &managed, &rollout)
             };
             let (object, outcome) = self
@@ -142,6 +144,7 @@ impl TrafficRouter for GatewayApiRouter {
             .iter()
             .filter_map(|d| Some((d.service_name.clone()?, 0)))
             .collect();
+        let sticky = self.sticky(ctx, &config).await?;
         for r in &routes {
             let (object, current) = self
                 .found(r, &namespace, |object| {
@@ -157,6 +160,7 @@ impl TrafficRouter for GatewayApiRouter {
             let routing = Routing {
                 in_progress_label: None,
                 additional_ports: &any_port,
+                sticky,
                 ..routing(ctx, &config, r, &managed, &rollout)
             };
             let in_place = plan::plan(&route, &routing, target)?.is_none();
@@ -213,6 +217,51 @@ fn write(route: &Route<'_>, patch: Patch) -> Write {
 }
 
 impl GatewayApiRouter {
+    /// The sticky session as the plan keeps it, when the config turns it on
+    /// (a call without a weight needs it too: the header and mirror rules it
+    /// lays out are copies of the rollout's rules without the sticky
+    /// session): `mode` `auto` uses `sessionPersistence`
+    /// when the API server's HTTPRoute has it (asked once, see
+    /// [`ServedVersions::session_persistence`]), else cookie rules.
+    ///
+    /// # Errors
+    ///
+    /// `mode: sessionPersistence` on an API server whose HTTPRoute lacks
+    /// the field (a configuration error naming it); the schema unreadable.
+    async fn sticky<'c>(
+        &self,
+        ctx: &RolloutContext,
+        config: &'c Config,
+    ) -> Result<Option<Sticky<'c>>, router_core::Error> {
+        let Some(s) = &config.sticky_session else {
+            return Ok(None);
+        };
+        let served = || async {
+            let client = self.applier.client().await?;
+            self.versions.session_persistence(&client).await
+        };
+        let session_persistence = match s.mode {
+            StickyMode::CookieRule => false,
+            StickyMode::Auto => served().await?,
+            StickyMode::SessionPersistence => {
+                if !served().await? {
+                    return Err(router_core::Error::rollout_config(
+                        &ctx.object_name(),
+                        "plugin config: stickySession.mode: sessionPersistence, but the API \
+                         server's HTTPRoute has no spec.rules[].sessionPersistence (Gateway API's \
+                         experimental channel CRDs have it); use mode cookieRule, or auto",
+                    ));
+                }
+                true
+            }
+        };
+        Ok(Some(Sticky {
+            cookie: &s.cookie_name,
+            max_age: s.max_age,
+            session_persistence,
+        }))
+    }
+
     /// The port of each extra destination's Service, read from the API
     /// server as the Gateway API plugin reads it: the port named `http`,
     /// else the first. A Service that does not exist, or has no port, is an
@@ -298,5 +347,10 @@ fn routing<'a>(
         header_routes: r.use_header_routes,
         previous_additional: &ctx.previous_additional,
         additional_ports: &[],
+        sticky: None,
+        hashes: Hashes {
+            canary: &ctx.hashes.canary,
+            stable: &ctx.hashes.stable,
+        },
     }
 }
