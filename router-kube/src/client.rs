@@ -339,6 +339,18 @@ pub trait KubeRouter: Sized {
         Ok(Self::with_applier(Applier::with_options(client, options)?))
     }
 
+    /// Like [`KubeRouter::from_environment_with`], with a plugin binary's
+    /// flags (see `ApplierArgs`): its options and `--route-namespaces`.
+    ///
+    /// # Errors
+    ///
+    /// As [`KubeRouter::from_environment_with`].
+    #[cfg(feature = "cli")]
+    fn from_args(args: crate::ApplierArgs) -> Result<Self, Error> {
+        let client = LazyClient::from_environment(Self::user_agent());
+        Ok(Self::with_applier(args.applier(client)?))
+    }
+
     /// The router whose client is built on first use from `config`, sending
     /// [`KubeRouter::user_agent`].
     fn from_config(config: kube::Config) -> Self {

@@ -20,6 +20,9 @@
 //! * [`ApplierOptions`]: a [`RequestLimit`] (QPS and burst) on every request
 //!   and the cache switch; with the `cli` feature, `ApplierArgs`, the flags
 //!   `--qps`, `--burst` and `--no-watch-cache` every plugin binary takes.
+//! * [`RouteNamespaces`]: the namespaces besides the rollout's own that a
+//!   router on an applier may touch (`--route-namespaces`), checked by
+//!   each router where its config names a namespace.
 //! * [`Progress`]: which objects a call has written, so that an error on a
 //!   later one says so.
 //! * [`CompressedJson`] and [`Packed`]: objects kept as LZ4-compressed JSON
@@ -66,6 +69,7 @@ mod cache;
 pub mod client;
 mod error;
 mod limit;
+mod namespaces;
 mod object;
 mod options;
 mod packed;
@@ -75,6 +79,7 @@ mod write;
 pub use applier::{Applier, WRITE_ATTEMPTS};
 pub use cache::{CachedObject, LIST_PAGE_SIZE};
 pub use error::Error;
+pub use namespaces::RouteNamespaces;
 pub use object::ObjectRef;
 #[cfg(feature = "cli")]
 pub use options::ApplierArgs;

@@ -44,7 +44,7 @@ mod rollgate;
 pub mod web;
 
 pub use binaries::workspace_binary;
-pub use rollgate::{RollgateController, kubectl_argo_rollouts};
+pub use rollgate::{RollgateController, kubeconfig_with_token, kubectl_argo_rollouts};
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

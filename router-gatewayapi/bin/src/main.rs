@@ -7,7 +7,8 @@
 //! Kubernetes client comes from the in-cluster service account or
 //! `KUBECONFIG`; routes are read from watch caches unless
 //! `--no-watch-cache` is given, and `--qps`/`--burst` limit the request
-//! rate (the shared applier's flags). Logs are JSON lines on stderr, the
+//! rate and `--route-namespaces` lists the namespaces besides a Rollout's
+//! own that its `namespace` may name (the shared applier's flags). Logs are JSON lines on stderr, the
 //! form plugin hosts parse (`--log-format text` for plain lines);
 //! `ROLLGATE_LOG` sets their filter (default `info`).
 
@@ -17,7 +18,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use plugin_proto::log::LogFormat;
 use router_gatewayapi::GatewayApiRouter;
-use router_kube::{ApplierArgs, ApplierOptions};
+use router_kube::ApplierArgs;
 
 /// The Gateway API traffic router plugin for Argo Rollouts and Rollgate.
 #[derive(Debug, Parser)]
@@ -35,7 +36,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match GatewayApiRouter::from_environment_with(ApplierOptions::from(args.applier)) {
+    match GatewayApiRouter::from_args(args.applier) {
         Ok(router) => plugin_proto::serve_with(router, &args.plugin_name, args.log_format),
         Err(e) => {
             eprintln!("rollgate-gatewayapi: {e}");

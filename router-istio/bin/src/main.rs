@@ -6,7 +6,9 @@
 //! with `--plugin-name`). The Kubernetes client comes from the in-cluster
 //! service account or `KUBECONFIG`; objects are read from watch caches
 //! (`--no-watch-cache` reads each with a GET instead) and `--qps` and
-//! `--burst` limit the API request rate (default: no limit). Logs are JSON lines on stderr, the form
+//! `--burst` limit the API request rate (default: no limit);
+//! `--route-namespaces` lists the namespaces besides a Rollout's own that a
+//! `virtualService` written `name.namespace` may name (default: any). Logs are JSON lines on stderr, the form
 //! plugin hosts parse (`--log-format text` for plain lines); `ROLLGATE_LOG`
 //! sets their filter (default `info`).
 
@@ -38,7 +40,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let router = match IstioRouter::from_environment_with(args.applier.into()) {
+    let router = match IstioRouter::from_args(args.applier) {
         Ok(router) => router.with_api_version(&args.istio_api_version),
         Err(e) => {
             eprintln!("rollgate-istio: {e}");

@@ -35,7 +35,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let router = match NginxRouter::from_environment_with(args.applier.into()) {
+    let router = match NginxRouter::from_args(args.applier) {
         Ok(router) => router,
         Err(e) => {
             eprintln!("rollgate-nginx: {e}");
