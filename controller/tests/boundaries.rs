@@ -165,7 +165,7 @@ async fn a_route_in_another_namespace_needs_the_operators_leave_and_the_rbac() {
 
     // Allowed by the operator, not by RBAC (bound in the Rollout's namespace only).
     let allowed = format!("--route-namespaces={}", other.namespace);
-    let controller = Controller::start_with_role_and(&cluster, &[&allowed], &[]).await;
+    let controller = Controller::start_with_role_and(&cluster, &[allowed.as_str()], &[]).await;
     let route_name = format!("HTTPRoute {}/web", other.namespace);
     let message = traffic_condition(&cluster, "forbidden by RBAC", |m| {
         m.contains(&route_name) && m.contains("forbidden")
@@ -183,7 +183,7 @@ async fn a_route_in_another_namespace_needs_the_operators_leave_and_the_rbac() {
 
     // Bound there too: the canary goes through the route in the other namespace.
     bind_there_too(&cluster, "rollgate-controller.yaml", &other).await;
-    let controller = Controller::start_with_role_and(&cluster, &[&allowed], &[]).await;
+    let controller = Controller::start_with_role_and(&cluster, &[allowed.as_str()], &[]).await;
     wait_for(&cluster, "web", "Healthy", healthy).await;
     cluster
         .api("argoproj.io", "v1alpha1", "Rollout")
