@@ -129,6 +129,13 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = rollgate_controller::experiment::DEFAULT_EXPERIMENT_THREADS,
           value_parser = clap::value_parser!(u16).range(1..))]
     experiment_threads: u16,
+    /// The namespaces besides a Rollout's own that its traffic-routing
+    /// config may make the in-process routers touch (the Gateway API
+    /// router's namespace, an Istio virtualService name.namespace): * (any,
+    /// as Argo Rollouts) or names separated by commas (empty: the Rollout's
+    /// own only).
+    #[arg(long, value_name = "LIST", default_value = "*")]
+    route_namespaces: router_kube::RouteNamespaces,
 }
 
 /// The burst of a `--qps` limit given without `--burst` (Argo's default).
@@ -278,6 +285,7 @@ async fn main() -> ExitCode {
         rollout_threads: args.rollout_threads,
         analysis_threads: args.analysis_threads,
         experiment_threads: args.experiment_threads,
+        route_namespaces: args.route_namespaces,
     };
     match operate(client, metrics, settings, operations).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -72,6 +72,10 @@ pub struct Settings {
     /// `--experiment-threads`, default
     /// [`crate::experiment::DEFAULT_EXPERIMENT_THREADS`]); at least 1.
     pub experiment_threads: u16,
+    /// The namespaces besides a Rollout's own that its traffic-routing
+    /// config may make the in-process routers touch (`--route-namespaces`;
+    /// default: any, as Argo Rollouts).
+    pub route_namespaces: router_kube::RouteNamespaces,
 }
 
 /// The label selector for the Rollouts of an instance (Argo's `InstanceIDRequirement`).
@@ -160,7 +164,12 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         name: registry::CONFIG_MAP.into(),
     };
     let binaries = PluginBinaries::new(settings.plugin_dir.clone(), Limits::default());
-    let routers = Routers::new(client.clone(), registry, binaries);
+    let routers = Routers::new(
+        client.clone(),
+        registry,
+        binaries,
+        &settings.route_namespaces,
+    );
     let experiment_reconciler = Arc::new(crate::experiment::Reconciler::new(
         client.clone(),
         recorder.clone(),

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use kube::api::ApiResource;
 use router_core::{RolloutContext, RouteTarget, TrafficRouter, TrafficTarget, Verified};
 use router_kube::client::KubeRouter;
-use router_kube::{Applier, ObjectRef, Outcome, Progress, Write};
+use router_kube::{Applier, ObjectRef, Outcome, Progress, RouteNamespaces, Write};
 use serde_json::Value;
 
 use crate::config::{Config, PLUGIN_NAME, VirtualServiceRef, check_max_traffic_weight};
@@ -162,9 +162,22 @@ fn sets_a_route(target: &TrafficTarget) -> bool {
 }
 
 /// The config, after refusing a `maxTrafficWeight` Istio cannot express.
-fn parse(ctx: &RolloutContext) -> Result<Config, router_core::Error> {
+/// The config of `ctx`, refused when a VirtualService it names
+/// (`name.namespace`) is in a namespace `namespaces` does not allow.
+fn parse(ctx: &RolloutContext, namespaces: &RouteNamespaces) -> Result<Config, router_core::Error> {
     check_max_traffic_weight(ctx.max_traffic_weight, &ctx.object_name())?;
-    Config::parse(&ctx.config, &ctx.object_name()).map_err(router_core::Error::from)
+    let config = Config::parse(&ctx.config, &ctx.object_name())?;
+    let single = ctx.config.get("virtualService").is_some();
+    for (i, vs_ref) in config.virtual_services.iter().enumerate() {
+        let (_, namespace) = vs_ref.namespaced(&ctx.namespace);
+        let field = if single {
+            "virtualService.name".to_owned()
+        } else {
+            format!("virtualServices[{i}].name")
+        };
+        namespaces.check(ctx, &field, &namespace)?;
+    }
+    Ok(config)
 }
 
 /// The names `managedRoutes` lists, in precedence order.
@@ -213,7 +226,7 @@ impl TrafficRouter for IstioRouter {
         target: &TrafficTarget,
     ) -> Result<(), router_core::Error> {
         ctx.require_listed_routes(target)?;
-        let config = parse(ctx)?;
+        let config = parse(ctx, self.applier.route_namespaces())?;
         let names = managed_names(ctx);
         let r = rollout(ctx, &config, &names);
         let weights_first = target.canary_weight == Some(0);
@@ -263,7 +276,7 @@ impl TrafficRouter for IstioRouter {
         ctx: &RolloutContext,
         target: &TrafficTarget,
     ) -> Result<Verified, router_core::Error> {
-        let config = parse(ctx)?;
+        let config = parse(ctx, self.applier.route_namespaces())?;
         let Some(weight) = target.canary_weight else {
             return Ok(Verified::Verified);
         };

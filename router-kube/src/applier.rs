@@ -14,6 +14,7 @@ use crate::cache::{Cache, Cached, Watch};
 use crate::client::{LazyClient, request_error, status_code};
 use crate::limit::{Limiter, limited, limiter};
 use crate::metrics::{CountRequests, KubeMetrics, counted};
+use crate::namespaces::RouteNamespaces;
 use crate::object::{ObjectRef, normalize, resource_version};
 use crate::options::ApplierOptions;
 use crate::write::{Outcome, Strategy, Write};
@@ -49,6 +50,7 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 #[derive(Clone)]
 pub struct Applier {
     inner: Arc<Inner>,
+    namespaces: Arc<RouteNamespaces>,
 }
 
 struct Inner {
@@ -67,6 +69,7 @@ impl std::fmt::Debug for Applier {
         f.debug_struct("Applier")
             .field("connected", &self.is_connected())
             .field("options", &self.inner.options)
+            .field("route_namespaces", &self.namespaces)
             .finish()
     }
 }
@@ -130,7 +133,23 @@ impl Applier {
                 client: OnceCell::new(),
                 counts,
             }),
+            namespaces: Arc::default(),
         }
+    }
+
+    /// The same applier, letting its router touch `namespaces` besides a
+    /// rollout's own (default: [`RouteNamespaces::Any`]).
+    #[must_use]
+    pub fn with_route_namespaces(mut self, namespaces: RouteNamespaces) -> Self {
+        self.namespaces = Arc::new(namespaces);
+        self
+    }
+
+    /// The namespaces its router may touch besides a rollout's own; a
+    /// router checks every namespace its config names with
+    /// [`RouteNamespaces::check`] before reading anything there.
+    pub fn route_namespaces(&self) -> &RouteNamespaces {
+        &self.namespaces
     }
 
     /// Its options.

@@ -339,27 +339,22 @@ pub trait KubeRouter: Sized {
         Ok(Self::with_applier(Applier::with_options(client, options)?))
     }
 
-    /// [`KubeRouter::from_environment_with`], its applier's requests and
-    /// watch caches reported in `registry` when one is given
-    /// ([`crate::metrics::KubeMetrics`]): what a plugin binary builds when
-    /// it serves metrics (`--metrics-addr`).
+    /// Like [`KubeRouter::from_environment_with`], with a plugin binary's
+    /// flags (see `ApplierArgs`): its options and `--route-namespaces`; its
+    /// applier's requests and watch caches reported in `registry` when one
+    /// is given ([`crate::metrics::KubeMetrics`]), as a plugin binary that
+    /// serves metrics (`--metrics-addr`) builds it.
     ///
     /// # Errors
     ///
     /// As [`KubeRouter::from_environment_with`].
-    fn from_environment_metered(
-        options: ApplierOptions,
+    #[cfg(feature = "cli")]
+    fn from_args(
+        args: crate::ApplierArgs,
         registry: Option<&mut prometheus_client::registry::Registry>,
     ) -> Result<Self, Error> {
-        let Some(registry) = registry else {
-            return Self::from_environment_with(options);
-        };
-        let metrics = crate::metrics::KubeMetrics::default();
-        metrics.register(registry);
         let client = LazyClient::from_environment(Self::user_agent());
-        Ok(Self::with_applier(Applier::with_metrics(
-            client, options, &metrics,
-        )?))
+        Ok(Self::with_applier(args.applier(client, registry)?))
     }
 
     /// The router whose client is built on first use from `config`, sending

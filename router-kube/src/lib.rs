@@ -24,6 +24,9 @@
 //!   object and verb, watch cache sizes), on with
 //!   [`Applier::with_metrics`]; the plugin binaries serve them with
 //!   `--metrics-addr`.
+//! * [`RouteNamespaces`]: the namespaces besides the rollout's own that a
+//!   router on an applier may touch (`--route-namespaces`), checked by
+//!   each router where its config names a namespace.
 //! * [`Progress`]: which objects a call has written, so that an error on a
 //!   later one says so.
 //! * [`CompressedJson`] and [`Packed`]: objects kept as LZ4-compressed JSON
@@ -71,6 +74,7 @@ pub mod client;
 mod error;
 mod limit;
 pub mod metrics;
+mod namespaces;
 mod object;
 mod options;
 mod packed;
@@ -80,6 +84,7 @@ mod write;
 pub use applier::{Applier, WRITE_ATTEMPTS};
 pub use cache::{CachedObject, LIST_PAGE_SIZE};
 pub use error::Error;
+pub use namespaces::RouteNamespaces;
 pub use object::ObjectRef;
 #[cfg(feature = "cli")]
 pub use options::ApplierArgs;

@@ -70,6 +70,10 @@ impl Default for ApplierOptions {
 ///   `--qps`; default: the rate rounded up). `--kube-burst` is accepted too.
 /// * `--no-watch-cache`: read every object from the API server instead of
 ///   watch caches (default: cache on).
+/// * `--route-namespaces LIST`: the namespaces besides a rollout's own
+///   that its config may make the router touch: `*` (any, the default, as
+///   Argo Rollouts' routers), or names separated by commas (empty: the
+///   rollout's own only). See [`RouteNamespaces`](crate::RouteNamespaces).
 ///
 /// ```
 /// use clap::Parser;
@@ -90,6 +94,10 @@ impl Default for ApplierOptions {
 ///     request_limit: None,
 ///     watch_cache: false,
 /// });
+/// assert_eq!(args.applier.route_namespaces, router_kube::RouteNamespaces::Any);
+/// let args = Args::parse_from(["plugin", "--route-namespaces="]);
+/// assert!(!args.applier.route_namespaces.allows("shop", "gateways"));
+/// assert!(Args::try_parse_from(["plugin", "--route-namespaces", "Not_A_Name"]).is_err());
 /// assert!(Args::try_parse_from(["plugin", "--qps", "0"]).is_err());
 /// assert!(Args::try_parse_from(["plugin", "--burst", "5"]).is_err());
 /// ```
@@ -113,6 +121,39 @@ pub struct ApplierArgs {
     /// need `list` and `watch` permission) [default: cache on]
     #[arg(long)]
     pub no_watch_cache: bool,
+    /// The namespaces besides a rollout's own that its config may make the
+    /// router touch: * (any) or names separated by commas (empty: the
+    /// rollout's own only)
+    #[arg(long, value_name = "LIST", default_value = "*")]
+    pub route_namespaces: crate::RouteNamespaces,
+}
+
+#[cfg(feature = "cli")]
+impl ApplierArgs {
+    /// An applier over `client` with these flags: its options and the
+    /// namespaces its router may touch; its requests and watch caches
+    /// reported in `registry` when one is given (`--metrics-addr`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Applier::with_options`](crate::Applier::with_options).
+    pub fn applier(
+        self,
+        client: crate::client::LazyClient,
+        registry: Option<&mut prometheus_client::registry::Registry>,
+    ) -> Result<crate::Applier, router_core::Error> {
+        let namespaces = self.route_namespaces.clone();
+        let options = self.into();
+        let applier = match registry {
+            None => crate::Applier::with_options(client, options)?,
+            Some(registry) => {
+                let metrics = crate::metrics::KubeMetrics::default();
+                metrics.register(registry);
+                crate::Applier::with_metrics(client, options, &metrics)?
+            }
+        };
+        Ok(applier.with_route_namespaces(namespaces))
+    }
 }
 
 #[cfg(feature = "cli")]

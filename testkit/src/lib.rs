@@ -47,7 +47,7 @@ pub mod scrape;
 pub mod web;
 
 pub use binaries::workspace_binary;
-pub use rollgate::{RollgateController, kubectl_argo_rollouts};
+pub use rollgate::{RollgateController, kubeconfig_with_token, kubectl_argo_rollouts};
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -123,23 +123,14 @@ impl RollgateController {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
-        let path = std::env::var("KUBECONFIG").expect("KUBECONFIG (scripts/cluster env)");
-        let mut kubeconfig: Value =
-            serde_yaml_ng::from_str(&std::fs::read_to_string(path).expect("the kubeconfig"))
-                .expect("a kubeconfig in YAML");
-        for user in kubeconfig["users"].as_array_mut().into_iter().flatten() {
-            user["user"] = json!({ "token": token });
-        }
-        if let Some(server) = server {
-            for entry in kubeconfig["clusters"].as_array_mut().into_iter().flatten() {
-                entry["cluster"] = json!({"server": server});
-            }
-        }
-        let file = std::env::temp_dir().join(format!(
-            "rollgate-controller-{}.kubeconfig",
-            cluster.namespace
-        ));
-        std::fs::write(&file, kubeconfig.to_string()).expect("write the kubeconfig");
+        let file = kubeconfig_with_token(
+            token,
+            server,
+            &std::env::temp_dir().join(format!(
+                "rollgate-controller-{}.kubeconfig",
+                cluster.namespace
+            )),
+        );
         Self::start_with(binary, cluster, Some(file), args, env)
     }
 
@@ -191,6 +182,31 @@ impl RollgateController {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Writes to `file` the test's kubeconfig (`KUBECONFIG`) with every user's
+/// credentials replaced by the bearer `token`, talking to `server` when
+/// given; returns `file`. For processes that must run as a service account
+/// (a controller, a plugin binary through `KUBECONFIG`).
+///
+/// # Panics
+///
+/// When `KUBECONFIG` cannot be read or `file` written.
+pub fn kubeconfig_with_token(token: &str, server: Option<&str>, file: &Path) -> PathBuf {
+    let path = std::env::var("KUBECONFIG").expect("KUBECONFIG (scripts/cluster env)");
+    let mut kubeconfig: Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(path).expect("the kubeconfig"))
+            .expect("a kubeconfig in YAML");
+    for user in kubeconfig["users"].as_array_mut().into_iter().flatten() {
+        user["user"] = json!({ "token": token });
+    }
+    if let Some(server) = server {
+        for entry in kubeconfig["clusters"].as_array_mut().into_iter().flatten() {
+            entry["cluster"] = json!({"server": server});
+        }
+    }
+    std::fs::write(file, kubeconfig.to_string()).expect("write the kubeconfig");
+    file.to_path_buf()
 }
 
 impl Drop for RollgateController {

@@ -81,7 +81,7 @@ fn every_family() -> BTreeSet<String> {
 }
 
 /// Every family a plugin binary serves: its endpoint's registry with the
-/// applier's families (as `from_environment_metered` registers them), one
+/// applier's families (as `from_args` registers them), one
 /// call and one API request recorded.
 fn plugin_families() -> BTreeSet<String> {
     use plugin_proto::TrafficRouter as _;

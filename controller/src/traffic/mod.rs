@@ -60,8 +60,8 @@ use kube::api::Api;
 use plugin_proto::{HostOptions, PluginRouter};
 use rollout_core::{DesiredTraffic, Rollout};
 use router_core::{RolloutContext, TrafficRouter, Verified};
-use router_kube::Applier;
 use router_kube::client::{KubeRouter, LazyClient};
+use router_kube::{Applier, RouteNamespaces};
 use serde_json::Value;
 
 /// Why a Rollout's traffic could not be routed.
@@ -170,14 +170,20 @@ impl std::fmt::Debug for Routers {
 
 impl Routers {
     /// The in-process routers on `client`, one [`Applier`] each (no request
-    /// limit beyond the client's, the watch cache on), and external plugins
-    /// registered in `registry`, whose files `binaries` provides.
+    /// limit beyond the client's, the watch cache on, touching the
+    /// namespaces besides a rollout's own that `route_namespaces` allows),
+    /// and external plugins registered in `registry`, whose files
+    /// `binaries` provides.
     pub fn new(
         client: Client,
         registry: RegistrySource,
         binaries: binaries::PluginBinaries,
+        route_namespaces: &RouteNamespaces,
     ) -> Self {
-        let applier = || Applier::new(LazyClient::ready(client.clone()));
+        let applier = || {
+            Applier::new(LazyClient::ready(client.clone()))
+                .with_route_namespaces(route_namespaces.clone())
+        };
         Self {
             gateway_api: Arc::new(router_gatewayapi::GatewayApiRouter::with_applier(applier())),
             nginx: Arc::new(router_nginx::NginxRouter::with_applier(applier())),

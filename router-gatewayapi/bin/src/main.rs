@@ -7,7 +7,8 @@
 //! Kubernetes client comes from the in-cluster service account or
 //! `KUBECONFIG`; routes are read from watch caches unless
 //! `--no-watch-cache` is given, and `--qps`/`--burst` limit the request
-//! rate (the shared applier's flags). Logs are JSON lines on stderr, the
+//! rate and `--route-namespaces` lists the namespaces besides a Rollout's
+//! own that its `namespace` may name (the shared applier's flags). Logs are JSON lines on stderr, the
 //! form plugin hosts parse (`--log-format text` for plain lines);
 //! `ROLLGATE_LOG` sets their filter (default `info`).
 //! `--metrics-addr ADDRESS:PORT` serves Prometheus metrics on `/metrics`
@@ -21,7 +22,7 @@ use clap::Parser;
 use plugin_proto::log::LogFormat;
 use plugin_proto::metrics::MetricsEndpoint;
 use router_gatewayapi::GatewayApiRouter;
-use router_kube::{ApplierArgs, ApplierOptions};
+use router_kube::ApplierArgs;
 
 /// The Gateway API traffic router plugin for Argo Rollouts and Rollgate.
 #[derive(Debug, Parser)]
@@ -46,7 +47,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let mut metrics = args.metrics_addr.map(MetricsEndpoint::new);
     let registry = metrics.as_mut().map(MetricsEndpoint::registry);
-    match GatewayApiRouter::from_environment_metered(ApplierOptions::from(args.applier), registry) {
+    match GatewayApiRouter::from_args(args.applier, registry) {
         Ok(router) => {
             plugin_proto::serve_metered(router, &args.plugin_name, args.log_format, metrics)
         }

@@ -16,7 +16,9 @@ impl GatewayApiRouter {
     ///
     /// # Errors
     ///
-    /// The API server's answer to a list.
+    /// A config error, before anything is read, when `namespace` names one
+    /// the applier's [`RouteNamespaces`](router_kube::RouteNamespaces) does
+    /// not allow; the API server's answer to a list.
     pub(super) async fn routes(
         &self,
         ctx: &RolloutContext,
@@ -26,6 +28,9 @@ impl GatewayApiRouter {
             .namespace
             .clone()
             .unwrap_or_else(|| ctx.namespace.clone());
+        self.applier
+            .route_namespaces()
+            .check(ctx, "namespace", &namespace)?;
         let mut routes = config.routes.clone();
         for (kind, selector) in &config.selectors {
             let found = self

@@ -6,7 +6,9 @@
 //! with `--plugin-name`). The Kubernetes client comes from the in-cluster
 //! service account or `KUBECONFIG`; objects are read from watch caches
 //! (`--no-watch-cache` reads each with a GET instead) and `--qps` and
-//! `--burst` limit the API request rate (default: no limit). Logs are JSON lines on stderr, the form
+//! `--burst` limit the API request rate (default: no limit);
+//! `--route-namespaces` lists the namespaces besides a Rollout's own that a
+//! `virtualService` written `name.namespace` may name (default: any). Logs are JSON lines on stderr, the form
 //! plugin hosts parse (`--log-format text` for plain lines); `ROLLGATE_LOG`
 //! sets their filter (default `info`).
 //! `--metrics-addr ADDRESS:PORT` serves Prometheus metrics on `/metrics`
@@ -49,7 +51,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let mut metrics = args.metrics_addr.map(MetricsEndpoint::new);
     let registry = metrics.as_mut().map(MetricsEndpoint::registry);
-    let router = match IstioRouter::from_environment_metered(args.applier.into(), registry) {
+    let router = match IstioRouter::from_args(args.applier, registry) {
         Ok(router) => router.with_api_version(&args.istio_api_version),
         Err(e) => {
             eprintln!("rollgate-istio: {e}");

@@ -46,7 +46,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let mut metrics = args.metrics_addr.map(MetricsEndpoint::new);
     let registry = metrics.as_mut().map(MetricsEndpoint::registry);
-    let router = match NginxRouter::from_environment_metered(args.applier.into(), registry) {
+    let router = match NginxRouter::from_args(args.applier, registry) {
         Ok(router) => router,
         Err(e) => {
             eprintln!("rollgate-nginx: {e}");

@@ -23,7 +23,7 @@ mod audit;
 mod process;
 
 pub use audit::{Requests, audit_offset, audit_path, audited_requests, settle, user_agent_is};
-pub use process::{ProcessFigures, Sampler, cpu_seconds};
+pub use process::{ProcessFigures, Sampler, Snapshot, cpu_seconds, processes, snapshot};
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

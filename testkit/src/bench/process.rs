@@ -133,3 +133,49 @@ pub fn cpu_seconds(stat: &str) -> Option<f64> {
     let system: f64 = fields.get(12)?.parse().ok()?;
     Some((user + system) / USER_HZ)
 }
+
+/// One process as it is now: resident set, open file descriptors and
+/// threads, for a soak's series.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshot {
+    /// `VmRSS`, in KiB.
+    pub rss_kib: u64,
+    /// Entries of `/proc/<pid>/fd`.
+    pub fds: u64,
+    /// `Threads`.
+    pub threads: u64,
+}
+
+/// Process `pid` as it is now, `None` once it has exited.
+pub fn snapshot(pid: u32) -> Option<Snapshot> {
+    let dir = std::path::Path::new("/proc").join(pid.to_string());
+    let status = std::fs::read_to_string(dir.join("status")).ok()?;
+    let field = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let fds = std::fs::read_dir(dir.join("fd")).ok()?.count() as u64;
+    Some(Snapshot {
+        rss_kib: field("VmRSS"),
+        fds,
+        threads: field("Threads"),
+    })
+}
+
+/// The ids of the processes that `watch` accepts by id and executable path.
+pub fn processes(watch: impl Fn(u32, &std::path::Path) -> bool) -> Vec<u32> {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let exe = std::fs::read_link(entry.path().join("exe")).ok()?;
+            watch(pid, &exe).then_some(pid)
+        })
+        .collect()
+}
