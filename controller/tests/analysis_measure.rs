@@ -17,9 +17,8 @@ use rollgate_testkit::Cluster;
 use rollgate_testkit::web::Endpoint;
 use serde_json::{Value, json};
 
-use support::{
-    Controller, cluster, condition, healthy, http_get, kubectl_argo_rollouts, rollout, wait_for,
-};
+use rollgate_testkit::scrape::http_get;
+use support::{Controller, cluster, condition, healthy, kubectl_argo_rollouts, rollout, wait_for};
 
 fn runs(cluster: &Cluster) -> Api<DynamicObject> {
     cluster.api("argoproj.io", "v1alpha1", "AnalysisRun")

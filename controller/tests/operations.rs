@@ -13,9 +13,10 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::Api;
 use serde_json::json;
 
+use rollgate_testkit::scrape::http_get;
 use support::progress::{eventually, set_image, update_to_pause};
 use support::{
-    Controller, basic_canary, cluster, healthy, http_get, kubectl_argo_rollouts, rollout, wait_for,
+    Controller, basic_canary, cluster, healthy, kubectl_argo_rollouts, rollout, wait_for,
 };
 
 /// The value of the sample `line` starts (`name{labels}`), if present.

@@ -46,8 +46,6 @@ impl Controller {
     }
 }
 
-pub(crate) use rollgate_testkit::scrape::http_get;
-
 /// The test's cluster; under CI a run without one fails instead of passing
 /// vacuously.
 pub(crate) async fn cluster(prefix: &str) -> Option<Cluster> {
