@@ -183,7 +183,9 @@ impl Show<'_> {
         }
         match &self.last {
             Some(last)
-                if !full && last.headline == now.headline && last.experiments == now.experiments =>
+                if !full
+                    && last.headline == now.headline
+                    && last.experiments == now.experiments =>
             {
                 if *last != now {
                     writeln!(self.out, "  {at} {}", pods_line(&info))?;

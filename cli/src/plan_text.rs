@@ -107,42 +107,43 @@ fn table(plan: &Plan, out: &mut String) {
         head.push("ANALYSIS");
     }
     head.push("ENDS");
-    let cells: Vec<Vec<String>> = plan
-        .steps
-        .iter()
-        .map(|r| {
-            let mut row = vec![
-                r.step.to_string(),
-                r.action.clone(),
-                format!("{}%", number(r.canary_percent)),
-                format!("{}%", number(r.stable_percent)),
-                format!("{}/{}", r.canary_pods, r.stable_pods),
-                {
-                    let mut routes = r.routes.clone();
-                    routes.extend(r.experiment_weights.iter().map(|w| {
-                        format!("experiment {} {}%", w.template, number(w.percent))
-                    }));
-                    if routes.is_empty() {
-                        "-".to_owned()
-                    } else {
-                        routes.join("; ")
-                    }
-                },
-            ];
-            if background {
-                row.push(
-                    if r.background_analysis {
-                        "running"
-                    } else {
-                        "-"
-                    }
-                    .to_owned(),
-                );
-            }
-            row.push(r.ends.clone());
-            row
-        })
-        .collect();
+    let cells: Vec<Vec<String>> =
+        plan.steps
+            .iter()
+            .map(|r| {
+                let mut row =
+                    vec![
+                        r.step.to_string(),
+                        r.action.clone(),
+                        format!("{}%", number(r.canary_percent)),
+                        format!("{}%", number(r.stable_percent)),
+                        format!("{}/{}", r.canary_pods, r.stable_pods),
+                        {
+                            let mut routes = r.routes.clone();
+                            routes.extend(r.experiment_weights.iter().map(|w| {
+                                format!("experiment {} {}%", w.template, number(w.percent))
+                            }));
+                            if routes.is_empty() {
+                                "-".to_owned()
+                            } else {
+                                routes.join("; ")
+                            }
+                        },
+                    ];
+                if background {
+                    row.push(
+                        if r.background_analysis {
+                            "running"
+                        } else {
+                            "-"
+                        }
+                        .to_owned(),
+                    );
+                }
+                row.push(r.ends.clone());
+                row
+            })
+            .collect();
     aligned(&head, &cells, out);
     if plan.steps.is_empty() {
         let _ = writeln!(

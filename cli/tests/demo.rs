@@ -342,7 +342,10 @@ fn lines_with<'a>(out: &'a str, needle: &str) -> Vec<&'a str> {
 fn a_blue_green_rollout_previews_switches_on_promotion_and_keeps_the_old_pods_a_while() {
     let out = story(Some(&seed_blue_green()), &[]);
     assert!(out.contains("Strategy:        BlueGreen\n"), "{out}");
-    assert!(!out.contains("SetWeight"), "a blue-green view has no weights: {out}");
+    assert!(
+        !out.contains("SetWeight"),
+        "a blue-green view has no weights: {out}"
+    );
     assert!(
         out.contains("Blue-green: the new version comes up beside the current one, behind the preview Service notifications-service-green; the active Service notifications-service-blue keeps sending users to the current version and switches on promote (kubectl argo rollouts promote)"),
         "{out}"
@@ -390,8 +393,9 @@ fn a_blue_green_rollout_previews_switches_on_promotion_and_keeps_the_old_pods_a_
     assert!(last.contains("Status:          ✖ Degraded"), "{last}");
     assert!(last.contains("-3-pre "), "the pre-promotion run: {last}");
     assert!(
-        last.lines()
-            .any(|l| l.contains("ReplicaSet") && l.contains("• ScaledDown") && l.contains("preview")),
+        last.lines().any(|l| l.contains("ReplicaSet")
+            && l.contains("• ScaledDown")
+            && l.contains("preview")),
         "{last}"
     );
     assert!(
@@ -427,13 +431,12 @@ fn an_experiment_step_shows_its_experiment_its_traffic_and_a_failing_one_aborts(
     let text = template_rollout("checkout").replace(CANARY, EXPERIMENT);
     let file = manifest("experiment.yaml", &text);
     let out = story(Some(&file), &[]);
-    let created = lines_with(&out, "Normal  ExperimentCreated: Created Experiment 'checkout-");
+    let created = lines_with(
+        &out,
+        "Normal  ExperimentCreated: Created Experiment 'checkout-",
+    );
     assert_eq!(created.len(), 2, "one per release: {out}");
-    let name = created[0]
-        .split('\'')
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let name = created[0].split('\'').nth(1).unwrap().to_owned();
     assert!(name.ends_with("-2-1"), "{name}");
     // The Experiment and its templates' ReplicaSets in the tree.
     assert!(out.contains(&format!("Σ {name}  ")), "{out}");
@@ -452,7 +455,10 @@ fn an_experiment_step_shows_its_experiment_its_traffic_and_a_failing_one_aborts(
         )),
         "{out}"
     );
-    assert!(out.contains("traffic: canary 20 · stable 80 (of 100)\n"), "{out}");
+    assert!(
+        out.contains("traffic: canary 20 · stable 80 (of 100)\n"),
+        "{out}"
+    );
     assert!(out.contains("RolloutStepCompleted: Rollout step 2/4 completed (experiment)"));
     // Release 3's Experiment fails: the update aborts.
     assert!(

@@ -54,7 +54,13 @@ fn a_running_experiment_adds_its_weighted_template_then_succeeds_into_the_next_s
     let sizes: Vec<(&str, i32, &str)> = experiment
         .templates
         .iter()
-        .map(|t| (t.name.as_str(), t.replica_set.size(), t.replica_set.image.as_str()))
+        .map(|t| {
+            (
+                t.name.as_str(),
+                t.replica_set.size(),
+                t.replica_set.image.as_str(),
+            )
+        })
         .collect();
     assert_eq!(sizes, [("preview", 1, "web:2"), ("baseline", 2, "web:1")]);
     assert_eq!(
@@ -64,7 +70,10 @@ fn a_running_experiment_adds_its_weighted_template_then_succeeds_into_the_next_s
         sim.events
     );
     let status = sim.rollout.status.as_ref().unwrap();
-    assert_eq!(status.canary.current_experiment.as_deref(), Some(name.as_str()));
+    assert_eq!(
+        status.canary.current_experiment.as_deref(),
+        Some(name.as_str())
+    );
 
     // One more reconcile routes the weighted template, from the stable share.
     sim.reconcile().unwrap();
@@ -88,10 +97,7 @@ fn a_running_experiment_adds_its_weighted_template_then_succeeds_into_the_next_s
     let available = experiment.available_at.unwrap();
     sim.run_until(|s| s.step_index() == Some(3)).unwrap();
     assert!(sim.now >= available + Duration::from_secs(120));
-    assert_eq!(
-        sim.experiments[0].phase(sim.now),
-        AnalysisPhase::Successful
-    );
+    assert_eq!(sim.experiments[0].phase(sim.now), AnalysisPhase::Successful);
     let traffic = sim.router.applied.clone().unwrap();
     assert!(traffic.additional.is_empty(), "{traffic:?}");
     assert_eq!((traffic.canary.weight, traffic.stable.weight), (50, 50));
@@ -137,5 +143,10 @@ fn an_abort_cancels_the_running_experiment() {
     let experiment = &sim.experiments[0];
     assert!(experiment.terminated);
     assert_eq!(experiment.phase(sim.now), AnalysisPhase::Successful);
-    assert!(experiment.templates.iter().all(|t| t.replica_set.size() == 0));
+    assert!(
+        experiment
+            .templates
+            .iter()
+            .all(|t| t.replica_set.size() == 0)
+    );
 }

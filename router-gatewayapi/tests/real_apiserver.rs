@@ -543,7 +543,12 @@ fn backend(rule: &serde_json::Value, service: &str) -> Option<(i64, i64)> {
         .as_array()?
         .iter()
         .find(|b| b["name"] == service)
-        .map(|b| (b["port"].as_i64().unwrap_or(0), b["weight"].as_i64().unwrap_or(1)))
+        .map(|b| {
+            (
+                b["port"].as_i64().unwrap_or(0),
+                b["weight"].as_i64().unwrap_or(1),
+            )
+        })
 }
 
 #[tokio::test]
@@ -557,7 +562,10 @@ async fn experiment_backends_at_every_weight_then_removal() {
     let service = json!({"metadata": {"name": "web-exp"},
         "spec": {"ports": [{"name": "metrics", "port": 9090}, {"name": "http", "port": 8080}]}});
     services
-        .create(&PostParams::default(), &serde_json::from_value(service).unwrap())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(service).unwrap(),
+        )
         .await
         .expect("create the experiment's Service");
     let api = routes(&cluster);
@@ -579,7 +587,10 @@ async fn experiment_backends_at_every_weight_then_removal() {
         (100, 0, (0, 100, 0)),
         (20, 10, (70, 20, 10)),
     ] {
-        router.set_weight(&ctx, canary, &[exp(extra)]).await.unwrap();
+        router
+            .set_weight(&ctx, canary, &[exp(extra)])
+            .await
+            .unwrap();
         let stored = api.get("web").await.unwrap();
         let main = rule(&stored.data["spec"], "main");
         let (stable, canary_weight) = weights(main);
@@ -590,9 +601,15 @@ async fn experiment_backends_at_every_weight_then_removal() {
         );
         assert_eq!(main["filters"], original["rules"][0]["filters"]);
         assert_eq!(main["timeouts"], original["rules"][0]["timeouts"]);
-        assert_eq!(rule(&stored.data["spec"], "static"), rule(&original, "static"));
+        assert_eq!(
+            rule(&stored.data["spec"], "static"),
+            rule(&original, "static")
+        );
         // The same call again writes nothing.
-        router.set_weight(&ctx, canary, &[exp(extra)]).await.unwrap();
+        router
+            .set_weight(&ctx, canary, &[exp(extra)])
+            .await
+            .unwrap();
         let again = api.get("web").await.unwrap();
         assert_eq!(
             again.metadata.resource_version, stored.metadata.resource_version,

@@ -11,9 +11,9 @@ use std::path::Path;
 use rollgate_testkit::fixtures::{self, Adapter, Outcome};
 
 use rollout_core::spec::SetHeaderRoute;
+use rollout_core::status::WeightDestination;
 use router_core::{Routes, TrafficTarget};
 use router_nginx::config::Config;
-use rollout_core::status::WeightDestination;
 use router_nginx::plan::{FIELD_MANAGER, Plan, Rollout, check, owned_annotations, plan};
 use serde::Deserialize;
 use serde_json::Value;

@@ -127,7 +127,10 @@ pub(crate) fn phases(
         replicas,
         format!("{}{full}", promotion_words(bg)),
     );
-    let switched = format!("the active Service {} selects the new version", bg.active_service);
+    let switched = format!(
+        "the active Service {} selects the new version",
+        bg.active_service
+    );
     match &bg.post_promotion_analysis {
         Some(a) => {
             shortest.analysis_runs += 1;

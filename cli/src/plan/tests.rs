@@ -259,7 +259,11 @@ fn blue_green_analyses_preview_pods_and_auto_promotion_are_phases() {
         "45s after it is available, or on promote; the new version is scaled to 4 pods first"
     );
     assert!(p.blue_green[1].ends.contains("analysis smoke succeeds"));
-    assert!(p.blue_green[4].ends.contains("goes back to the old version"));
+    assert!(
+        p.blue_green[4]
+            .ends
+            .contains("goes back to the old version")
+    );
     assert!(p.blue_green[5].ends.contains("90s (scaleDownDelaySeconds)"));
     assert_eq!(
         (
@@ -288,7 +292,10 @@ fn an_experiment_steps_weighted_templates_come_from_the_stable_share() {
         .map(|w| (w.template.as_str(), w.weight))
         .collect();
     assert_eq!(weights, [("preview", 10), ("baseline", 5)]);
-    assert!(step.ends.contains("when experiment preview, baseline has run 2m"));
+    assert!(
+        step.ends
+            .contains("when experiment preview, baseline has run 2m")
+    );
     assert_eq!(p.steps[2].stable_percent, 50.0);
     assert!(p.steps[2].experiment_weights.is_empty());
     let text = plan_text::render(&p);

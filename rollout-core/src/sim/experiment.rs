@@ -126,11 +126,11 @@ impl SimExperiment {
             .templates
             .iter()
             .flat_map(|t| t.replica_set.pods.iter().copied());
-        let end = self
-            .ends
-            .map(|(at, _)| at)
-            .into_iter()
-            .chain(self.templates.iter().filter_map(|t| t.replica_set.scale_down_deadline));
+        let end = self.ends.map(|(at, _)| at).into_iter().chain(
+            self.templates
+                .iter()
+                .filter_map(|t| t.replica_set.scale_down_deadline),
+        );
         pods.chain(end).filter(|t| *t > now).min()
     }
 }
@@ -158,7 +158,9 @@ impl Sim {
             .map(|t| {
                 let rs_name = format!("{}-{}", req.name, t.name);
                 let image = match t.spec_ref.as_str() {
-                    "stable" => stable_image.clone().unwrap_or_else(|| super::image_of(&self.rollout)),
+                    "stable" => stable_image
+                        .clone()
+                        .unwrap_or_else(|| super::image_of(&self.rollout)),
                     _ => super::image_of(&self.rollout),
                 };
                 let mut hash = safe_encode(fnv1a32(rs_name.as_bytes()));

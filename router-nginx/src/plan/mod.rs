@@ -88,7 +88,8 @@ pub enum Plan {
 }
 
 /// Where Argo reports a weighted experiment template.
-pub const EXPERIMENT_WEIGHT_FIELD: &str = "spec.strategy.canary.steps[].experiment.templates[].weight";
+pub const EXPERIMENT_WEIGHT_FIELD: &str =
+    "spec.strategy.canary.steps[].experiment.templates[].weight";
 
 /// Argo's message for an experiment template `weight` under a router that
 /// cannot send traffic to extra destinations (`trafficRouting.nginx`).
@@ -361,7 +362,10 @@ mod tests {
             "{err}"
         );
         // A weight of 0 is refused too, as Argo refuses any template weight.
-        let zero = rollout_core::status::WeightDestination { weight: 0, ..extra.clone() };
+        let zero = rollout_core::status::WeightDestination {
+            weight: 0,
+            ..extra.clone()
+        };
         assert!(check(&TrafficTarget::weight(20, &[zero]), "ns/web").is_err());
         // Hashes carry the experiments too, and are nothing to NGINX.
         assert!(check(&TrafficTarget::hashes("a", "b", &[extra]), "ns/web").is_ok());
