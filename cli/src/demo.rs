@@ -2,9 +2,18 @@
 //! user's own Rollout: a first deploy, an image update promoted step by step
 //! (shown as the command the user would type for their kind of workload),
 //! then a failing release, added by the demo, that aborts by itself.
+//!
+//! A canary Rollout walks its steps (an `experiment` step runs its
+//! Experiment, its weighted templates shown as extra traffic
+//! destinations); a blue-green one brings the new version up behind its
+//! preview Service, switches the active Service on promotion and keeps the
+//! old pods for `scaleDownDelaySeconds`. Each Service pointed elsewhere is
+//! a line of its own.
 
+mod bluegreen;
 mod story;
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
 use std::path::Path;
 use std::time::Duration;
@@ -12,7 +21,8 @@ use std::time::Duration;
 use anyhow::bail;
 use rollout_core::sim::Sim;
 use rollout_core::spec::{AnalysisStep, AnalysisTemplateRef, BackgroundAnalysis};
-use rollout_core::{AnalysisPhase, Phase, Time};
+use rollout_core::status::WeightDestination;
+use rollout_core::{AnalysisPhase, Phase, Rollout, Time};
 
 pub(crate) use story::{Story, next_image};
 
@@ -74,6 +84,8 @@ pub(crate) struct Options {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Glance {
     headline: (Option<Phase>, Option<String>, Option<String>, i32, i32),
+    /// Each Experiment's phase: a change is worth a view.
+    experiments: Vec<(String, AnalysisPhase)>,
     pods: Vec<(String, usize, usize)>,
 }
 
@@ -88,6 +100,12 @@ impl Glance {
                 info.set_weight,
                 info.actual_weight,
             ),
+            experiments: info
+                .revisions
+                .iter()
+                .flat_map(|r| &r.experiments)
+                .map(|e| (e.name.clone(), e.phase))
+                .collect(),
             pods: rs
                 .map(|rs| {
                     let ready = rs.pods.iter().filter(|p| p.status == "Running").count();
@@ -134,6 +152,10 @@ struct Show<'a> {
     seen_events: usize,
     frames: usize,
     get_command: String,
+    /// The Services' selectors as last shown.
+    services: BTreeMap<String, String>,
+    /// The router's extra destinations as last shown.
+    extra: Vec<WeightDestination>,
 }
 
 impl Show<'_> {
@@ -155,11 +177,16 @@ impl Show<'_> {
         }
         self.seen_events = sim.events.len();
         let at = clock(self.start, sim.now);
+        self.changes(sim, &at)?;
         if full && self.last_view.as_ref() == Some(&now) {
             return Ok(());
         }
         match &self.last {
-            Some(last) if !full && last.headline == now.headline => {
+            Some(last)
+                if !full
+                    && last.headline == now.headline
+                    && last.experiments == now.experiments =>
+            {
                 if *last != now {
                     writeln!(self.out, "  {at} {}", pods_line(&info))?;
                     self.last = Some(now);
@@ -176,6 +203,46 @@ impl Show<'_> {
         self.frames += 1;
         if !self.opts.delay.is_zero() {
             std::thread::sleep(self.opts.delay);
+        }
+        Ok(())
+    }
+
+    /// One line per Service pointed elsewhere since the last frame, and one
+    /// for the split when the router's extra destinations (an Experiment's
+    /// weighted templates) changed.
+    fn changes(&mut self, sim: &Sim, at: &str) -> std::io::Result<()> {
+        for (name, hash) in &sim.services {
+            if self.services.get(name) == Some(hash) {
+                continue;
+            }
+            let role = service_role(&sim.rollout, name);
+            let revision = sim
+                .replica_set(hash)
+                .map(|rs| format!(" (revision {})", rs.revision))
+                .unwrap_or_default();
+            writeln!(
+                self.out,
+                "  {at} {role}Service {name} selects rollouts-pod-template-hash={hash}{revision}"
+            )?;
+        }
+        self.services.clone_from(&sim.services);
+        let Some(traffic) = &sim.router.applied else {
+            return Ok(());
+        };
+        if traffic.additional != self.extra {
+            let mut parts = vec![format!("canary {}", traffic.canary.weight)];
+            parts.extend(traffic.additional.iter().map(|d| {
+                let service = d.service_name.as_deref().unwrap_or("(no Service)");
+                format!("experiment {service} {}", d.weight)
+            }));
+            parts.push(format!("stable {}", traffic.stable.weight));
+            writeln!(
+                self.out,
+                "  {at} traffic: {} (of {})",
+                parts.join(" · "),
+                traffic.max_weight
+            )?;
+            self.extra.clone_from(&traffic.additional);
         }
         Ok(())
     }
@@ -229,6 +296,77 @@ impl Show<'_> {
     }
 }
 
+/// How the demo makes release 3 fail, and how the story ends when it aborts.
+struct Failing {
+    /// What the demo changes, after "the demo".
+    change: &'static str,
+    /// The closing sentence of an aborted release.
+    aborted: String,
+}
+
+/// The analysis the demo adds when the Rollout has none where it needs one.
+fn success_rate() -> AnalysisStep {
+    AnalysisStep {
+        templates: vec![AnalysisTemplateRef {
+            template_name: "success-rate".into(),
+            cluster_scope: None,
+        }],
+        ..Default::default()
+    }
+}
+
+/// Makes release 3 of `rollout` fail: every AnalysisRun and Experiment
+/// fails, and a canary with neither a background analysis nor an
+/// `experiment` step gets a background analysis, a blue-green Rollout
+/// without a pre-promotion analysis gets one.
+fn failing_release(rollout: &mut Rollout, story: &Story) -> anyhow::Result<Failing> {
+    const FAIL: &str = "makes every AnalysisRun of this release fail";
+    if let Some(c) = rollout.spec.strategy.canary.as_mut() {
+        let experiment = c.steps.iter().any(|s| s.experiment().is_some());
+        if c.analysis.is_none() && experiment {
+            return Ok(Failing {
+                change: "makes every Experiment and AnalysisRun of this release fail",
+                aborted: "The Experiment failed and the rollout aborted by itself: its weighted templates and the canary lost their traffic at once, and the canary was scaled down after its abort delay.".to_owned(),
+            });
+        }
+        let change = if c.analysis.is_some() {
+            FAIL
+        } else {
+            c.analysis = Some(BackgroundAnalysis {
+                run: success_rate(),
+                starting_step: None,
+            });
+            "adds a background analysis (template success-rate) and makes every AnalysisRun of this release fail"
+        };
+        let aborted = "The analysis failed and the rollout aborted by itself: all traffic went back to the stable version at once, and the canary was scaled down after its abort delay.".to_owned();
+        return Ok(Failing { change, aborted });
+    }
+    if let Some(bg) = rollout.spec.strategy.blue_green.as_mut() {
+        let change = if bg.pre_promotion_analysis.is_some() {
+            FAIL
+        } else {
+            bg.pre_promotion_analysis = Some(success_rate());
+            "adds a pre-promotion analysis (template success-rate) and makes every AnalysisRun of this release fail"
+        };
+        let aborted = bluegreen::aborted_line(bg);
+        return Ok(Failing { change, aborted });
+    }
+    bail!(
+        "{}: rollout {}: spec.strategy: the demo runs canary and blue-green rollouts",
+        story.source,
+        story.rollout.object_name()
+    )
+}
+
+/// `active ` or `preview ` for a blue-green Rollout's Services, else nothing.
+fn service_role(rollout: &Rollout, service: &str) -> &'static str {
+    match rollout.blue_green() {
+        Some(bg) if bg.active_service == service => "active ",
+        Some(bg) if bg.preview_service.as_deref() == Some(service) => "preview ",
+        _ => "",
+    }
+}
+
 /// Runs the story, writing frames to `out`. Returns the number of `get rollout` views.
 pub(crate) fn run(
     story: Story,
@@ -256,6 +394,8 @@ pub(crate) fn run(
             "kubectl argo rollouts get rollout {name}{}",
             story.namespace_flag()
         ),
+        services: BTreeMap::new(),
+        extra: Vec::new(),
     };
 
     show.say(&format!(
@@ -274,37 +414,22 @@ pub(crate) fn run(
     ))?;
     let (cmd, reply) = story.update_command(&good);
     show.say(&format!("$ {cmd}\n{reply}"))?;
+    if let Some(bg) = story.rollout.blue_green() {
+        show.say(&bluegreen::release_line(bg))?;
+    }
     sim.set_image(&good);
     show.promote_through(&mut sim, &story, |_| false)?;
 
     let bad = next_image(&good);
-    let analysis = match sim.rollout.spec.strategy.canary.as_mut() {
-        Some(c) if c.analysis.is_some() => "makes every AnalysisRun of this release fail",
-        Some(c) => {
-            c.analysis = Some(BackgroundAnalysis {
-                run: AnalysisStep {
-                    templates: vec![AnalysisTemplateRef {
-                        template_name: "success-rate".into(),
-                        cluster_scope: None,
-                    }],
-                    ..Default::default()
-                },
-                starting_step: None,
-            });
-            "adds a background analysis (template success-rate) and makes every AnalysisRun of this release fail"
-        }
-        None => bail!(
-            "{}: rollout {}: the demo runs canary rollouts only",
-            story.source,
-            story.rollout.object_name()
-        ),
-    };
+    let failing = failing_release(&mut sim.rollout, &story)?;
     show.say(&format!(
-        "\n▶ Release 3, a failing release added by the demo (not part of {}): image {bad} for container {container}; the demo {analysis} after {}.",
+        "\n▶ Release 3, a failing release added by the demo (not part of {}): image {bad} for container {container}; the demo {} after {}.",
         story.source,
+        failing.change,
         human_duration(FAILING_ANALYSIS_AFTER)
     ))?;
     sim.script_analysis(|_| (AnalysisPhase::Failed, FAILING_ANALYSIS_AFTER));
+    sim.experiment_outcome = Some((AnalysisPhase::Failed, FAILING_ANALYSIS_AFTER));
     let (cmd, reply) = story.update_command(&bad);
     show.say(&format!("$ {cmd}\n{reply}"))?;
     sim.set_image(&bad);
@@ -313,7 +438,7 @@ pub(crate) fn run(
     show.play(&mut sim, |_| false)?;
     show.frame(&sim, true)?;
     if degraded(&sim) {
-        show.say("\nThe analysis failed and the rollout aborted by itself: all traffic went back to the stable version at once, and the canary was scaled down after its abort delay.")?;
+        show.say(&format!("\n{}", failing.aborted))?;
     } else {
         show.say(&format!(
             "\nRelease 3 was fully promoted before its analysis failed ({} after it started), so there was nothing left to abort: no step of this Rollout waits that long.",

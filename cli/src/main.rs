@@ -1,4 +1,4 @@
-//! `rollgate`: plan, lint and demo canary Rollouts with Rollgate's engine.
+//! `rollgate`: plan, lint and demo canary and blue-green Rollouts with Rollgate's engine.
 
 mod demo;
 mod findings;
@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
-/// Check Argo Rollouts manifests, plan their canaries, watch and operate
+/// Check Argo Rollouts manifests, plan their updates, watch and operate
 /// live Rollouts.
 ///
 /// Rollgate is progressive delivery for Kubernetes. `plan`, `lint` and
@@ -36,7 +36,9 @@ enum Command {
     ///
     /// For each step: the canary's share of traffic, canary and stable pods,
     /// the header and mirror routes in effect and how the step ends; then how
-    /// promotion ends the update and the shortest time it takes.
+    /// promotion ends the update and the shortest time it takes. For a
+    /// blue-green Rollout: each phase (preview, analyses, promotion, switch,
+    /// scale-down delay), the version each Service selects and the pods.
     Plan {
         /// YAML files with Rollouts (several documents or a `kind: List` are
         /// fine); `-` reads standard input.
@@ -61,11 +63,12 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
-    /// Watch a canary update run against a simulated cluster.
+    /// Watch a canary or blue-green update run against a simulated cluster.
     ///
     /// An update that is promoted, then one whose analysis fails and aborts,
     /// printing what `kubectl argo rollouts get rollout` would show at each
-    /// change.
+    /// change. A blue-green Rollout shows its preview and active Services
+    /// switching; a canary's experiment steps show their Experiments.
     Demo {
         /// A Rollout to run instead of the built-in one (the first Rollout of
         /// the file is used).

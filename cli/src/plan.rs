@@ -22,8 +22,10 @@ use serde::Serialize;
 
 use crate::{Output, findings, load, plan_text};
 
+mod bluegreen;
 mod walk;
 
+pub(crate) use bluegreen::{BlueGreenPhase, promotion_words, scale_down_delay};
 use walk::Walk;
 
 /// The plan of one Rollout.
@@ -52,6 +54,9 @@ pub(crate) struct Plan {
     pub(crate) background_analysis: Option<BackgroundAnalysisPlan>,
     /// The steps, in order (empty for blue-green, which has none).
     pub(crate) steps: Vec<StepPlan>,
+    /// A blue-green update's phases, in order (empty for canary).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) blue_green: Vec<BlueGreenPhase>,
     /// What happens after the last step.
     pub(crate) finish: String,
     /// The least time the update takes to be promoted.
@@ -105,6 +110,11 @@ pub(crate) struct StepPlan {
     pub(crate) stable_pods: i32,
     /// Managed routes in effect (`header beta [x-beta=yes]`, `mirror shadow 20%`).
     pub(crate) routes: Vec<String>,
+    /// At an `experiment` step with traffic routing: its templates with a
+    /// `weight`, extra destinations taken from the stable share while the
+    /// Experiment runs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) experiment_weights: Vec<ExperimentWeight>,
     /// Whether the background analysis runs during this step.
     pub(crate) background_analysis: bool,
     /// How the step ends, in words.
@@ -112,6 +122,18 @@ pub(crate) struct StepPlan {
     /// For a timed pause, its length in seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) pause_seconds: Option<u64>,
+}
+
+/// An experiment template's share of traffic.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ExperimentWeight {
+    /// The template's name.
+    pub(crate) template: String,
+    /// Its weight, out of `maxTrafficWeight`.
+    pub(crate) weight: i32,
+    /// Its share in percent.
+    pub(crate) percent: f64,
 }
 
 /// The least the update takes: timed pauses, plus what waits for people or analysis.
@@ -224,6 +246,7 @@ pub(crate) fn plan(rollout: &Rollout) -> Result<Plan, FieldError> {
         paused: rollout.spec.paused == Some(true),
         background_analysis: None,
         steps: Vec::new(),
+        blue_green: Vec::new(),
         finish: String::new(),
         shortest: Shortest {
             timed_pause_seconds: 0,
@@ -235,6 +258,9 @@ pub(crate) fn plan(rollout: &Rollout) -> Result<Plan, FieldError> {
     let Some(c) = rollout.canary() else {
         plan.strategy = "blueGreen";
         plan.finish = blue_green_finish(rollout);
+        if let Some(bg) = rollout.blue_green() {
+            plan.blue_green = bluegreen::phases(bg, r, &mut plan.shortest);
+        }
         return Ok(plan);
     };
     let max_w = c.max_weight();
@@ -281,6 +307,23 @@ pub(crate) fn plan(rollout: &Rollout) -> Result<Plan, FieldError> {
         let Some(deciding) = step.completed_by() else {
             continue;
         };
+        let experiment_weights: Vec<ExperimentWeight> = match deciding {
+            StepAction::Experiment(e) if c.routes_traffic() => ExperimentStep::from_value(e)
+                .map(|e| e.templates)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|t| {
+                    let weight = t.weight?;
+                    Some(ExperimentWeight {
+                        template: t.name,
+                        weight,
+                        percent: percent(weight, max_w),
+                    })
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let extra_percent: f64 = experiment_weights.iter().map(|w| w.percent).sum();
         let ends = match deciding {
             StepAction::SetWeight(_) | StepAction::SetCanaryScale(_) if c.routes_traffic() => {
                 format!(
@@ -325,10 +368,11 @@ pub(crate) fn plan(rollout: &Rollout) -> Result<Plan, FieldError> {
                 canary_pods * 100 / (canary_pods + stable_pods).max(1)
             },
             canary_percent,
-            stable_percent: round4(100.0 - canary_percent),
+            stable_percent: round4(100.0 - canary_percent - extra_percent),
             canary_pods,
             stable_pods,
             routes: walk.routes(),
+            experiment_weights,
             background_analysis: starting.is_some_and(|s| i >= s),
             ends,
             pause_seconds,
@@ -363,19 +407,13 @@ fn blue_green_finish(rollout: &Rollout) -> String {
         Some(n) => format!(" with {n} pod{} until promoted", plural(n)),
         None => String::new(),
     };
-    let seconds = bg.auto_promotion_seconds.filter(|s| *s > 0);
-    // As Argo: with autoPromotionEnabled false, autoPromotionSeconds is not read.
-    let promotion = match (bg.auto_promotion_enabled, seconds) {
-        (Some(false), _) => "on promote (kubectl argo rollouts promote)".to_owned(),
-        (_, Some(s)) => format!("{s}s after it is available, or on promote"),
-        _ => "as soon as it is available".to_owned(),
-    };
+    let promotion = promotion_words(bg);
     let analysis = |a: &Option<rollout_core::spec::AnalysisStep>, when: &str| {
         a.as_ref()
             .map(|_| format!("; {when}-promotion analysis must succeed"))
             .unwrap_or_default()
     };
-    let delay = bg.scale_down_delay_seconds.unwrap_or(30);
+    let delay = scale_down_delay(bg);
     format!(
         "blue-green: the new version starts {preview}{pods}; the active Service {} switches to it {promotion}{}{}; the old version keeps its pods {delay}s, then is scaled down",
         bg.active_service,
@@ -384,7 +422,7 @@ fn blue_green_finish(rollout: &Rollout) -> String {
     )
 }
 
-fn plural(n: i32) -> &'static str {
+pub(crate) fn plural(n: i32) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 

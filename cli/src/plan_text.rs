@@ -44,15 +44,16 @@ pub(crate) fn render(plan: &Plan) -> String {
             bg.starts_at_step
         );
     }
-    if plan.strategy != "canary" {
+    let _ = writeln!(out);
+    if plan.strategy == "canary" {
+        table(plan, &mut out);
         let _ = writeln!(out);
         let _ = writeln!(out, "Then {}.", plan.finish);
-        return out;
+    } else {
+        blue_green_table(plan, &mut out);
+        let _ = writeln!(out);
+        let _ = writeln!(out, "In short: {}.", plan.finish);
     }
-    let _ = writeln!(out);
-    table(plan, &mut out);
-    let _ = writeln!(out);
-    let _ = writeln!(out, "Then {}.", plan.finish);
     let s = &plan.shortest;
     let mut total = format!(
         "Shortest duration: {} of timed pauses",
@@ -78,6 +79,27 @@ pub(crate) fn render(plan: &Plan) -> String {
     out
 }
 
+/// The phases of a blue-green update: which version each Service selects,
+/// the pods of each and how the phase ends.
+fn blue_green_table(plan: &Plan, out: &mut String) {
+    let head = ["STEP", "PHASE", "ACTIVE", "PREVIEW", "PODS new/old", "ENDS"];
+    let cells: Vec<Vec<String>> = plan
+        .blue_green
+        .iter()
+        .map(|p| {
+            vec![
+                p.step.to_string(),
+                p.phase.to_owned(),
+                p.active.to_owned(),
+                p.preview.unwrap_or("-").to_owned(),
+                format!("{}/{}", p.new_pods, p.old_pods),
+                p.ends.clone(),
+            ]
+        })
+        .collect();
+    aligned(&head, &cells, out);
+}
+
 fn table(plan: &Plan, out: &mut String) {
     let background = plan.background_analysis.is_some();
     let mut head = vec!["STEP", "ACTION", "CANARY", "STABLE", "PODS c/s", "ROUTES"];
@@ -85,38 +107,56 @@ fn table(plan: &Plan, out: &mut String) {
         head.push("ANALYSIS");
     }
     head.push("ENDS");
-    let cells: Vec<Vec<String>> = plan
-        .steps
-        .iter()
-        .map(|r| {
-            let mut row = vec![
-                r.step.to_string(),
-                r.action.clone(),
-                format!("{}%", number(r.canary_percent)),
-                format!("{}%", number(r.stable_percent)),
-                format!("{}/{}", r.canary_pods, r.stable_pods),
-                if r.routes.is_empty() {
-                    "-".to_owned()
-                } else {
-                    r.routes.join("; ")
-                },
-            ];
-            if background {
-                row.push(
-                    if r.background_analysis {
-                        "running"
-                    } else {
-                        "-"
-                    }
-                    .to_owned(),
-                );
-            }
-            row.push(r.ends.clone());
-            row
-        })
-        .collect();
+    let cells: Vec<Vec<String>> =
+        plan.steps
+            .iter()
+            .map(|r| {
+                let mut row =
+                    vec![
+                        r.step.to_string(),
+                        r.action.clone(),
+                        format!("{}%", number(r.canary_percent)),
+                        format!("{}%", number(r.stable_percent)),
+                        format!("{}/{}", r.canary_pods, r.stable_pods),
+                        {
+                            let mut routes = r.routes.clone();
+                            routes.extend(r.experiment_weights.iter().map(|w| {
+                                format!("experiment {} {}%", w.template, number(w.percent))
+                            }));
+                            if routes.is_empty() {
+                                "-".to_owned()
+                            } else {
+                                routes.join("; ")
+                            }
+                        },
+                    ];
+                if background {
+                    row.push(
+                        if r.background_analysis {
+                            "running"
+                        } else {
+                            "-"
+                        }
+                        .to_owned(),
+                    );
+                }
+                row.push(r.ends.clone());
+                row
+            })
+            .collect();
+    aligned(&head, &cells, out);
+    if plan.steps.is_empty() {
+        let _ = writeln!(
+            out,
+            "(no steps: the canary is promoted as soon as it is available)"
+        );
+    }
+}
+
+/// Writes `head` and `cells` as columns two spaces apart, the last one unpadded.
+fn aligned(head: &[&str], cells: &[Vec<String>], out: &mut String) {
     let mut widths: Vec<usize> = head.iter().map(|h| h.len()).collect();
-    for row in &cells {
+    for row in cells {
         for (w, c) in widths.iter_mut().zip(row) {
             *w = (*w).max(c.chars().count());
         }
@@ -132,16 +172,10 @@ fn table(plan: &Plan, out: &mut String) {
         }
         s.trim_end().to_owned()
     };
-    let _ = writeln!(out, "{}", line(&head));
-    for row in &cells {
+    let _ = writeln!(out, "{}", line(head));
+    for row in cells {
         let cols: Vec<&str> = row.iter().map(String::as_str).collect();
         let _ = writeln!(out, "{}", line(&cols));
-    }
-    if plan.steps.is_empty() {
-        let _ = writeln!(
-            out,
-            "(no steps: the canary is promoted as soon as it is available)"
-        );
     }
 }
 

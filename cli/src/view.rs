@@ -10,6 +10,7 @@
 //! [`RolloutInfo::render`] draws it. Column widths come from the content, so
 //! a long name never runs into the next column.
 
+mod experiments;
 mod render;
 mod table;
 
@@ -17,7 +18,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rollout_core::sim::{Sim, SimReplicaSet};
-use rollout_core::{AnalysisPhase, Phase, Time, steps};
+use rollout_core::{AnalysisPhase, Phase, Rollout, Time, steps};
 use serde_json::Value;
 
 pub(crate) use table::{Table, Text, colour_wanted, human_duration};
@@ -115,7 +116,17 @@ pub(crate) struct RolloutInfo {
 pub(crate) struct RevisionInfo {
     pub(crate) revision: u64,
     pub(crate) replica_sets: Vec<ReplicaSetInfo>,
+    pub(crate) experiments: Vec<ExperimentInfo>,
     pub(crate) analysis_runs: Vec<AnalysisRunInfo>,
+}
+
+/// An Experiment row and its ReplicaSets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ExperimentInfo {
+    pub(crate) name: String,
+    pub(crate) phase: AnalysisPhase,
+    pub(crate) age: Duration,
+    pub(crate) replica_sets: Vec<ReplicaSetInfo>,
 }
 
 /// A ReplicaSet row and its pods.
@@ -176,15 +187,7 @@ impl RolloutInfo {
         let steps = r.canary().map_or(&[][..], |c| &c.steps);
         let max = r.canary().map_or(100, |c| c.max_weight());
         let index = st.step_index();
-        let tags = |rs: &SimReplicaSet| -> Vec<&'static str> {
-            if rs.hash == stable {
-                vec!["stable"]
-            } else if rs.hash == current {
-                vec!["canary"]
-            } else {
-                Vec::new()
-            }
-        };
+        let tags = |rs: &SimReplicaSet| replica_set_tags(r, &rs.hash);
         let available = st.available_replicas.unwrap_or(0);
         let actual_weight = if index >= steps.len() {
             max
@@ -237,47 +240,15 @@ impl RolloutInfo {
                 .get(&rs.hash)
                 .map_or(1, |(_, i)| i.len());
             let name = rollout_core::conditions::replica_set_name(r, &rs.hash);
-            let mut pods: Vec<PodInfo> = rs
-                .pods
-                .iter()
-                .enumerate()
-                .map(|(i, ready_at)| {
-                    let running = *ready_at <= now;
-                    PodInfo {
-                        name: format!("{name}-{}", pod_suffix(&rs.hash, i)),
-                        status: if running { "Running" } else { "Pending" }.to_owned(),
-                        ready: if running { containers } else { 0 },
-                        containers,
-                        restarts: 0,
-                        age: (now + sim.pod_ready_after).saturating_since(*ready_at),
-                    }
-                })
-                .collect();
-            pods.sort_by(|a, b| b.age.cmp(&a.age).then_with(|| a.name.cmp(&b.name)));
-            let status = if rs.available(now) < rs.size() {
-                "Progressing"
-            } else if rs.size() == 0 {
-                "ScaledDown"
-            } else {
-                "Healthy"
-            };
-            let delay = rs.scale_down_deadline.map(|d| {
-                if d < now {
-                    "passed".to_owned()
-                } else {
-                    human_duration(d.saturating_since(now))
-                }
-            });
+            let info = replica_set_info(sim, rs, name, created, containers, tags(rs));
             revision_entry(&mut by_revision, rs.revision)
                 .replica_sets
-                .push(ReplicaSetInfo {
-                    name,
-                    status,
-                    age: now.saturating_since(created),
-                    tags: tags(rs),
-                    delay,
-                    pods,
-                });
+                .push(info);
+        }
+        for (revision, experiment) in experiments::of(sim) {
+            revision_entry(&mut by_revision, revision)
+                .experiments
+                .push(experiment);
         }
         for run in &sim.analysis_runs {
             let (created, revision) = ledger
@@ -304,7 +275,11 @@ impl RolloutInfo {
 
         Self {
             name: r.metadata.name.clone(),
-            strategy: "Canary",
+            strategy: if r.blue_green().is_some() {
+                "BlueGreen"
+            } else {
+                "Canary"
+            },
             namespace: r
                 .metadata
                 .namespace
@@ -341,8 +316,88 @@ pub(crate) fn revision_entry(
     map.entry(revision).or_insert_with(|| RevisionInfo {
         revision,
         replica_sets: Vec::new(),
+        experiments: Vec::new(),
         analysis_runs: Vec::new(),
     })
+}
+
+/// The tags of a ReplicaSet with pod template hash `hash`, in the order
+/// kubectl-argo-rollouts prints them: `stable` or `canary` for a canary
+/// Rollout; `stable`, then `active` or `preview`, for a blue-green one.
+pub(crate) fn replica_set_tags(rollout: &Rollout, hash: &str) -> Vec<&'static str> {
+    let st = rollout.status.clone().unwrap_or_default();
+    let is = |h: &Option<String>| !hash.is_empty() && h.as_deref() == Some(hash);
+    let mut tags = Vec::new();
+    if rollout.canary().is_some() {
+        if is(&st.stable_rs) {
+            tags.push("stable");
+        } else if is(&st.current_pod_hash) {
+            tags.push("canary");
+        }
+    }
+    if rollout.blue_green().is_some() {
+        if is(&st.stable_rs) {
+            tags.push("stable");
+        }
+        if is(&st.blue_green.active_selector) {
+            tags.push("active");
+        } else if is(&st.blue_green.preview_selector) {
+            tags.push("preview");
+        }
+    }
+    tags
+}
+
+/// The row of a simulated ReplicaSet named `name` and its pods: a pod was
+/// created `pod_ready_after` before it becomes available.
+fn replica_set_info(
+    sim: &Sim,
+    rs: &SimReplicaSet,
+    name: String,
+    created: Time,
+    containers: usize,
+    tags: Vec<&'static str>,
+) -> ReplicaSetInfo {
+    let now = sim.now;
+    let mut pods: Vec<PodInfo> = rs
+        .pods
+        .iter()
+        .enumerate()
+        .map(|(i, ready_at)| {
+            let running = *ready_at <= now;
+            PodInfo {
+                name: format!("{name}-{}", pod_suffix(&rs.hash, i)),
+                status: if running { "Running" } else { "Pending" }.to_owned(),
+                ready: if running { containers } else { 0 },
+                containers,
+                restarts: 0,
+                age: (now + sim.pod_ready_after).saturating_since(*ready_at),
+            }
+        })
+        .collect();
+    pods.sort_by(|a, b| b.age.cmp(&a.age).then_with(|| a.name.cmp(&b.name)));
+    let status = if rs.available(now) < rs.size() {
+        "Progressing"
+    } else if rs.size() == 0 {
+        "ScaledDown"
+    } else {
+        "Healthy"
+    };
+    let delay = rs.scale_down_deadline.map(|d| {
+        if d < now {
+            "passed".to_owned()
+        } else {
+            human_duration(d.saturating_since(now))
+        }
+    });
+    ReplicaSetInfo {
+        name,
+        status,
+        age: now.saturating_since(created),
+        tags,
+        delay,
+        pods,
+    }
 }
 
 /// A stable five-letter pod suffix, as the ReplicaSet controller would generate.
@@ -364,7 +419,6 @@ fn pod_suffix(hash: &str, index: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rollout_core::Rollout;
 
     fn rollout(canary: serde_json::Value, history: i32) -> Rollout {
         let value = serde_json::json!({

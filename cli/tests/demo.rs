@@ -323,3 +323,153 @@ fn a_rollout_that_finishes_before_the_analysis_fails_is_not_said_to_abort() {
         "{out}"
     );
 }
+
+/// The seed's blue-green Rollout: `notifications-service-blue` active,
+/// `notifications-service-green` preview, promoted by hand.
+fn seed_blue_green() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/manifests/seed000-notifications-service-bluegreen.yaml"
+    ))
+}
+
+/// The lines of `out` that contain `needle`, in order.
+fn lines_with<'a>(out: &'a str, needle: &str) -> Vec<&'a str> {
+    out.lines().filter(|l| l.contains(needle)).collect()
+}
+
+#[test]
+fn a_blue_green_rollout_previews_switches_on_promotion_and_keeps_the_old_pods_a_while() {
+    let out = story(Some(&seed_blue_green()), &[]);
+    assert!(out.contains("Strategy:        BlueGreen\n"), "{out}");
+    assert!(
+        !out.contains("SetWeight"),
+        "a blue-green view has no weights: {out}"
+    );
+    assert!(
+        out.contains("Blue-green: the new version comes up beside the current one, behind the preview Service notifications-service-green; the active Service notifications-service-blue keeps sending users to the current version and switches on promote (kubectl argo rollouts promote)"),
+        "{out}"
+    );
+    // Each Service pointed at a revision is a line: the preview at each new
+    // revision, the active one at the first deploy and at promotion only.
+    let preview = lines_with(&out, "preview Service notifications-service-green selects");
+    let revisions: Vec<&str> = preview
+        .iter()
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .collect();
+    assert_eq!(revisions, ["1)", "2)", "3)"], "{out}");
+    let active = lines_with(&out, "active Service notifications-service-blue selects");
+    assert_eq!(active.len(), 2, "{out}");
+    assert!(active[1].ends_with("(revision 2)"), "{out}");
+    // Release 2 waits for a person, then switches.
+    let paused = out.find("Message:         BlueGreenPause").expect("paused");
+    let promoted = out
+        .find("$ kubectl argo rollouts promote notifications-service-bluegreen\n")
+        .expect("promoted");
+    assert!(paused < promoted && promoted < out.find(active[1]).unwrap());
+    assert!(
+        out.contains("salaboy/notifications-service-<HASH>:v1.0.1 (preview)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("salaboy/notifications-service-<HASH>:v1.0.1 (active, stable)"),
+        "{out}"
+    );
+    // After the switch the old ReplicaSet keeps its pods for scaleDownDelaySeconds.
+    assert!(
+        out.lines()
+            .any(|l| l.contains("ReplicaSet  ✔ Healthy") && l.ends_with("delay:30s")),
+        "{out}"
+    );
+    // Release 3 fails its pre-promotion analysis: never switched, preview scaled down.
+    assert!(
+        out.contains("the demo adds a pre-promotion analysis (template success-rate)"),
+        "{out}"
+    );
+    assert!(out.contains(
+        "Warning RolloutAborted: Rollout aborted update to revision 3: Blue/green pre-promotion analysis phase error/failed"
+    ));
+    let last = out.rsplit("── ").next().unwrap();
+    assert!(last.contains("Status:          ✖ Degraded"), "{last}");
+    assert!(last.contains("-3-pre "), "the pre-promotion run: {last}");
+    assert!(
+        last.lines().any(|l| l.contains("ReplicaSet")
+            && l.contains("• ScaledDown")
+            && l.contains("preview")),
+        "{last}"
+    );
+    assert!(
+        last.contains("Images:          salaboy/notifications-service-<HASH>:v1.0.1 (active, stable)\nReplicas:"),
+        "{last}"
+    );
+    assert!(
+        out.ends_with("never left the stable version, and the new version was scaled down 30s (abortScaleDownDelaySeconds) after the abort.\n"),
+        "{out}"
+    );
+}
+
+const EXPERIMENT: &str = "  strategy:
+    canary:
+      canaryService: checkout-canary
+      stableService: checkout-stable
+      trafficRouting:
+        plugins:
+          argoproj-labs/gatewayAPI: {httpRoute: checkout}
+      steps:
+      - setWeight: 20
+      - experiment:
+          duration: 2m
+          templates:
+          - {name: preview, specRef: canary, weight: 10, service: {}}
+          - {name: baseline, specRef: stable}
+      - setWeight: 50
+      - pause: {}
+";
+
+#[test]
+fn an_experiment_step_shows_its_experiment_its_traffic_and_a_failing_one_aborts() {
+    let text = template_rollout("checkout").replace(CANARY, EXPERIMENT);
+    let file = manifest("experiment.yaml", &text);
+    let out = story(Some(&file), &[]);
+    let created = lines_with(
+        &out,
+        "Normal  ExperimentCreated: Created Experiment 'checkout-",
+    );
+    assert_eq!(created.len(), 2, "one per release: {out}");
+    let name = created[0].split('\'').nth(1).unwrap().to_owned();
+    assert!(name.ends_with("-2-1"), "{name}");
+    // The Experiment and its templates' ReplicaSets in the tree.
+    assert!(out.contains(&format!("Σ {name}  ")), "{out}");
+    assert!(
+        lines_with(&out, &format!("Σ {name}"))
+            .iter()
+            .any(|l| l.contains("Experiment  ◌ Running")),
+        "{out}"
+    );
+    assert!(out.contains(&format!("⧉ {name}-preview ")), "{out}");
+    assert!(out.contains(&format!("⧉ {name}-baseline ")), "{out}");
+    // While it runs, its weighted template is an extra destination.
+    assert!(
+        out.contains(&format!(
+            "traffic: canary 20 · experiment {name}-preview 10 · stable 70 (of 100)\n"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("traffic: canary 20 · stable 80 (of 100)\n"),
+        "{out}"
+    );
+    assert!(out.contains("RolloutStepCompleted: Rollout step 2/4 completed (experiment)"));
+    // Release 3's Experiment fails: the update aborts.
+    assert!(
+        out.contains("the demo makes every Experiment and AnalysisRun of this release fail"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Rollout aborted update to revision 3: Experiment analysis phase is error/failed: Experiment checkout-"),
+        "{out}"
+    );
+    let last = out.rsplit("── ").next().unwrap();
+    assert!(last.contains("Experiment  ✖ Failed"), "{last}");
+    assert!(out.ends_with("the canary was scaled down after its abort delay.\n"));
+}

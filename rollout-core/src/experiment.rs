@@ -1,8 +1,18 @@
 //! The `experiment` canary step, typed.
 //!
-//! A step keeps its `experiment` block as written (the engine does not run
-//! experiments yet); validation reads it through [`ExperimentStep::from_value`]
-//! so that its fields are checked as strictly as the rest of `spec`.
+//! A step keeps its `experiment` block as written; validation, the engine
+//! and the CLI read it through [`ExperimentStep::from_value`], so that its
+//! fields are checked as strictly as the rest of `spec`.
+//!
+//! This is the Rollout's side (Argo's `RolloutExperimentStep`): templates
+//! that name the pod template to copy (`specRef: canary|stable`) and may
+//! carry a traffic `weight`, analyses whose `args` are the Rollout's
+//! (`valueFrom.podTemplateHashValue`, resolved by the Rollout's controller).
+//! The Experiment object a controller builds from it (Argo's
+//! `ExperimentSpec`: full pod templates, `progressDeadlineSeconds`,
+//! `terminate`, the analyses' own arguments) is a different type on purpose,
+//! in rollgate-controller's `experiment::spec`; the two share
+//! [`crate::read_strict`], their reader.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -93,10 +103,6 @@ impl ExperimentStep {
     /// assert_eq!(err.path, "templates[0]");
     /// ```
     pub fn from_value(value: &Value) -> Result<Self, FieldError> {
-        serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            let path = if path == "." { String::new() } else { path };
-            FieldError::new(path, crate::parse::plain_words(&e.inner().to_string()))
-        })
+        crate::read_strict(value)
     }
 }

@@ -100,7 +100,7 @@ pub use error::{Diagnostic, Error, FieldError};
 pub use experiment_state::{
     ExperimentDecision, ExperimentRequest, ExperimentState, ExperimentTemplateState,
 };
-pub use parse::plain_words;
+pub use parse::{plain_words, read_strict};
 pub use spec::{CanaryStep, CanaryStrategy, Rollout};
 pub use status::{Phase, RolloutStatus};
 pub use time::{ParseTimeError, Time};

@@ -1,7 +1,29 @@
 //! Reading a Rollout from JSON with errors that name the field.
 
+use serde::de::DeserializeOwned;
+
 use crate::error::{Error, FieldError};
 use crate::spec::Rollout;
+
+/// Reads `T` from a JSON value as strictly as a Rollout is read: the error
+/// names the first offending field relative to `value` (`templates[0].specRef`;
+/// empty for `value` itself) and says what was expected, in plain words.
+/// The one reader of the blocks kept as written and typed later: a step's
+/// `experiment` here, an Experiment's `spec` in the controller.
+///
+/// ```
+/// use rollout_core::read_strict;
+/// let err = read_strict::<Vec<u8>>(&serde_json::json!([1, "two"])).unwrap_err();
+/// assert_eq!(err.path, "[1]");
+/// assert_eq!(read_strict::<Vec<u8>>(&serde_json::json!([1, 2])).unwrap(), [1, 2]);
+/// ```
+pub fn read_strict<T: DeserializeOwned>(value: &serde_json::Value) -> Result<T, FieldError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        FieldError::new(path, plain_words(&e.inner().to_string()))
+    })
+}
 
 impl Rollout {
     /// Reads a Rollout from a JSON value (a YAML document converted to JSON

@@ -5,7 +5,8 @@
 //! fixed time after they are created, applies each decision (scales the
 //! ReplicaSets, hands the traffic to a [`SimRouter`] that records what it
 //! was told, points Services where a blue-green decision says, runs
-//! scripted AnalysisRuns, writes the status), and moves the
+//! scripted AnalysisRuns and the Experiments of `experiment` steps (see
+//! [`SimExperiment`]), writes the status), and moves the
 //! clock straight to the next moment anything can happen. Scenarios run in
 //! microseconds and read like specs:
 //!
@@ -49,6 +50,10 @@ use crate::spec::Rollout;
 use crate::status::Phase;
 use crate::step_hash::safe_encode;
 use crate::time::Time;
+
+mod experiment;
+
+pub use experiment::{DEFAULT_EXPERIMENT_RUNS_FOR, SimExperiment, SimExperimentTemplate};
 
 /// How long a simulated pod takes to become available, unless set otherwise.
 pub const DEFAULT_POD_READY_AFTER: Duration = Duration::from_secs(10);
@@ -187,6 +192,12 @@ pub struct Sim {
     pub pod_ready_after: Duration,
     /// Outcome of `plugin` steps: phase and how long they take.
     pub step_plugin: Option<(AnalysisPhase, Duration)>,
+    /// Experiments created so far, oldest first.
+    pub experiments: Vec<SimExperiment>,
+    /// How the Experiments created from now on end: the phase, and how long
+    /// after their templates are available. Unset: `Successful` after their
+    /// `duration` (or [`DEFAULT_EXPERIMENT_RUNS_FOR`] without one).
+    pub experiment_outcome: Option<(AnalysisPhase, Duration)>,
     plugin_started: Option<(usize, Time)>,
     /// The last decision changed a ReplicaSet: the controller will be told.
     changed: bool,
@@ -219,6 +230,8 @@ impl Sim {
             services: BTreeMap::new(),
             pod_ready_after: DEFAULT_POD_READY_AFTER,
             step_plugin: None,
+            experiments: Vec::new(),
+            experiment_outcome: None,
             plugin_started: None,
             changed: false,
             analysis: Box::new(|_| (AnalysisPhase::Successful, Duration::from_secs(60))),
@@ -384,8 +397,11 @@ impl Sim {
                     message: None,
                 })
                 .collect(),
-            // The simulator runs no Experiments: an experiment step waits.
-            experiments: Vec::new(),
+            experiments: self
+                .experiments
+                .iter()
+                .map(|e| e.observe(self.now))
+                .collect(),
             step_plugin: match (self.plugin_started, self.step_plugin) {
                 (Some((i, started)), Some((phase, took))) if Some(i) == index => {
                     Some(StepPluginState {
@@ -464,6 +480,7 @@ impl Sim {
     /// Runs one reconcile: observe, decide, apply. Returns the decision, or
     /// the engine's error (the world is then left unchanged).
     pub fn reconcile(&mut self) -> Result<Tick, crate::Error> {
+        self.run_experiments();
         let observed = self.observe();
         let decision = decide(&self.rollout, &observed, self.now)?;
         self.apply(&decision);
@@ -515,6 +532,12 @@ impl Sim {
         }
         if let Some(traffic) = &d.traffic {
             self.router.apply(now, traffic);
+        }
+        if let Some(run) = &d.experiments.run {
+            self.create_experiment(run);
+        }
+        for name in &d.experiments.cancel {
+            self.cancel_experiment(name);
         }
         for service in &d.services {
             if let Some(hash) = &service.pod_template_hash {
@@ -577,6 +600,7 @@ impl Sim {
             .map(|((_, started), (_, took))| started + took);
         pods.chain(runs)
             .chain(plugin)
+            .chain(self.next_experiment_change())
             .filter(|t| *t > self.now)
             .min()
     }

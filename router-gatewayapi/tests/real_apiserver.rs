@@ -536,3 +536,105 @@ async fn header_and_mirror_routes_with_their_companion_are_idle_when_set_again()
         "as stored (with the API server's defaults), nothing to write: {idle:?}"
     );
 }
+
+/// The backendRef of `service` in a rule: (port, weight).
+fn backend(rule: &serde_json::Value, service: &str) -> Option<(i64, i64)> {
+    rule["backendRefs"]
+        .as_array()?
+        .iter()
+        .find(|b| b["name"] == service)
+        .map(|b| {
+            (
+                b["port"].as_i64().unwrap_or(0),
+                b["weight"].as_i64().unwrap_or(1),
+            )
+        })
+}
+
+#[tokio::test]
+async fn experiment_backends_at_every_weight_then_removal() {
+    let Some(cluster) = cluster("experiment").await else {
+        return;
+    };
+    let served = channel(&cluster).await;
+    let services: Api<k8s_openapi::api::core::v1::Service> =
+        Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let service = json!({"metadata": {"name": "web-exp"},
+        "spec": {"ports": [{"name": "metrics", "port": 9090}, {"name": "http", "port": 8080}]}});
+    services
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(service).unwrap(),
+        )
+        .await
+        .expect("create the experiment's Service");
+    let api = routes(&cluster);
+    let original = create(&api, web_route()).await.data["spec"].clone();
+    let router = GatewayApiRouter::with_client(role_client(&cluster).await);
+    let mut ctx = ctx(&cluster, &[]);
+    let exp = |weight: i32| -> rollout_core::status::WeightDestination {
+        serde_json::from_value(json!({
+            "serviceName": "web-exp", "podTemplateHash": "e1", "weight": weight
+        }))
+        .unwrap()
+    };
+
+    // (canary, experiment) -> (stable, canary, experiment) in the weighted rule.
+    for (canary, extra, want) in [
+        (10, 5, (85, 10, 5)),
+        (0, 0, (100, 0, 0)),
+        (0, 100, (0, 0, 100)),
+        (100, 0, (0, 100, 0)),
+        (20, 10, (70, 20, 10)),
+    ] {
+        router
+            .set_weight(&ctx, canary, &[exp(extra)])
+            .await
+            .unwrap();
+        let stored = api.get("web").await.unwrap();
+        let main = rule(&stored.data["spec"], "main");
+        let (stable, canary_weight) = weights(main);
+        assert_eq!(
+            (stable, canary_weight, backend(main, "web-exp")),
+            (want.0, want.1, Some((8080, want.2))),
+            "{served} channel, canary {canary}, experiment {extra}: {main:#}"
+        );
+        assert_eq!(main["filters"], original["rules"][0]["filters"]);
+        assert_eq!(main["timeouts"], original["rules"][0]["timeouts"]);
+        assert_eq!(
+            rule(&stored.data["spec"], "static"),
+            rule(&original, "static")
+        );
+        // The same call again writes nothing.
+        router
+            .set_weight(&ctx, canary, &[exp(extra)])
+            .await
+            .unwrap();
+        let again = api.get("web").await.unwrap();
+        assert_eq!(
+            again.metadata.resource_version, stored.metadata.resource_version,
+            "an unchanged target is no write"
+        );
+    }
+
+    // An experiment Service that does not exist is an error naming it, and nothing changes.
+    let before = spec(&api).await;
+    let missing: rollout_core::status::WeightDestination =
+        serde_json::from_value(json!({"serviceName": "web-gone", "weight": 5})).unwrap();
+    let err = router
+        .set_weight(&ctx, 20, &[missing])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("web-gone: not found"), "{err}");
+    assert_eq!(spec(&api).await, before);
+
+    // Once the experiment is no longer an extra destination its backendRef goes.
+    ctx.previous_additional = vec!["web-exp".into()];
+    router.set_weight(&ctx, 0, &[]).await.unwrap();
+    assert_eq!(
+        spec(&api).await,
+        original,
+        "{served} channel: at weight 0 without the experiment the route is as its owner wrote it"
+    );
+}

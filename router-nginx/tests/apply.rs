@@ -185,7 +185,12 @@ async fn mirror_routes_and_experiments_are_refused_without_a_request() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("experiment destinations"), "{err}");
+    assert!(
+        err.contains(
+            "Experiment template weight is only available for TrafficRouting with SMI, ALB, Istio and Plugins at this time"
+        ),
+        "{err}"
+    );
     api.no_more_requests().await;
 }
 

@@ -1,7 +1,7 @@
 //! Table tests: every YAML file in `tests/fixtures/` is a stable Ingress, an
 //! optional existing canary Ingress, a config and the desired traffic (a
 //! weight and the header route in effect, if any: every other managed route
-//! removed), and the expected plan of [`plan`]: the object to apply,
+//! removed; extra destinations, if any), and the expected plan of [`plan`]: the object to apply,
 //! "unchanged", "delete", or an error, run by the testkit's fixture runner.
 //! Planning again over the object as stored after the apply must change
 //! nothing.
@@ -11,9 +11,10 @@ use std::path::Path;
 use rollgate_testkit::fixtures::{self, Adapter, Outcome};
 
 use rollout_core::spec::SetHeaderRoute;
+use rollout_core::status::WeightDestination;
 use router_core::{Routes, TrafficTarget};
 use router_nginx::config::Config;
-use router_nginx::plan::{FIELD_MANAGER, Plan, Rollout, owned_annotations, plan};
+use router_nginx::plan::{FIELD_MANAGER, Plan, Rollout, check, owned_annotations, plan};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -28,6 +29,9 @@ struct Fixture {
     weight: i32,
     #[serde(default)]
     header_route: Option<SetHeaderRoute>,
+    /// Extra destinations (an experiment's weighted templates).
+    #[serde(default)]
+    additional: Vec<WeightDestination>,
     stable: Value,
     #[serde(default)]
     canary: Option<Value>,
@@ -91,8 +95,10 @@ fn run(f: &Fixture, canary: Option<&Value>) -> Result<Plan, String> {
             header: f.header_route.iter().cloned().collect(),
             mirror: Vec::new(),
         },
+        additional: f.additional.clone(),
         ..Default::default()
     };
+    check(&target, &label).map_err(|e| e.to_string())?;
     plan(&f.stable, canary, &rollout, &config, &target).map_err(|e| e.to_string())
 }
 

@@ -79,8 +79,8 @@ impl Story {
         let rollout = load::rollouts_from_str(text, source)?.remove(0);
         rollout_core::check(&rollout).map_err(|e| anyhow!("{source}: {e}"))?;
         let who = format!("{source}: rollout {}", rollout.object_name());
-        if rollout.canary().is_none() {
-            bail!("{who}: spec.strategy.canary: the demo runs canary rollouts only");
+        if rollout.canary().is_none() && rollout.blue_green().is_none() {
+            bail!("{who}: spec.strategy: the demo runs canary and blue-green rollouts");
         }
         let own = rollout.spec.template.clone().filter(|t| !t.is_null());
         let (workload, template, containers) = match (&rollout.spec.workload_ref, own) {

@@ -18,7 +18,8 @@ use serde_json::Value;
 
 use super::snapshot::{Snapshot, controlled_by, created_at};
 use crate::view::{
-    AnalysisRunInfo, PodInfo, ReplicaSetInfo, RevisionInfo, RolloutInfo, revision_entry,
+    AnalysisRunInfo, PodInfo, ReplicaSetInfo, RevisionInfo, RolloutInfo, replica_set_tags,
+    revision_entry,
 };
 
 /// The annotation with the time a ReplicaSet is scaled down at.
@@ -174,32 +175,6 @@ pub(crate) fn pod_status(pod: &Pod) -> (String, usize, u32) {
     (reason, ready, restarts)
 }
 
-/// The tags of a ReplicaSet with pod template hash `hash`, in the order
-/// kubectl-argo-rollouts prints them.
-fn tags(rollout: &Rollout, hash: &str) -> Vec<&'static str> {
-    let st = rollout.status.clone().unwrap_or_default();
-    let is = |h: &Option<String>| !hash.is_empty() && h.as_deref() == Some(hash);
-    let mut tags = Vec::new();
-    if rollout.canary().is_some() {
-        if is(&st.stable_rs) {
-            tags.push("stable");
-        } else if is(&st.current_pod_hash) {
-            tags.push("canary");
-        }
-    }
-    if rollout.blue_green().is_some() {
-        if is(&st.stable_rs) {
-            tags.push("stable");
-        }
-        if is(&st.blue_green.active_selector) {
-            tags.push("active");
-        } else if is(&st.blue_green.preview_selector) {
-            tags.push("preview");
-        }
-    }
-    tags
-}
-
 fn replica_set_info(s: &Snapshot, rs: &ReplicaSet) -> ReplicaSetInfo {
     let uid = rs.metadata.uid.clone().unwrap_or_default();
     let mut pods: Vec<(Time, PodInfo)> = s
@@ -237,7 +212,7 @@ fn replica_set_info(s: &Snapshot, rs: &ReplicaSet) -> ReplicaSetInfo {
         name: rs.name_any(),
         status: replica_set_status(rs),
         age: s.now.saturating_since(created_at(&rs.metadata, s.now)),
-        tags: tags(&s.rollout, pod_template_hash(rs)),
+        tags: replica_set_tags(&s.rollout, pod_template_hash(rs)),
         delay,
         pods: pods.into_iter().map(|(_, p)| p).collect(),
     }

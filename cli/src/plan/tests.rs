@@ -188,3 +188,119 @@ fn blue_green_gets_a_summary() {
         timed.finish
     );
 }
+
+const SEED_000_BLUE_GREEN: &str =
+    include_str!("../../../examples/manifests/seed000-notifications-service-bluegreen.yaml");
+
+#[test]
+fn seed000_blue_green_timeline() {
+    let p = plan_of(SEED_000_BLUE_GREEN);
+    let rows: Vec<(&str, &str, Option<&str>, i32, i32)> = p
+        .blue_green
+        .iter()
+        .map(|r| (r.phase, r.active, r.preview, r.new_pods, r.old_pods))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("preview", "old", Some("new"), 2, 2),
+            ("promotion", "old", Some("new"), 2, 2),
+            ("switch", "new", Some("new"), 2, 2),
+            ("scale-down delay", "new", Some("new"), 2, 2),
+        ]
+    );
+    assert_eq!(
+        p.blue_green[0].ends,
+        "when 2 new pods are available behind the preview Service notifications-service-green"
+    );
+    assert_eq!(
+        p.blue_green[1].ends,
+        "on promote (kubectl argo rollouts promote)"
+    );
+    assert!(
+        p.blue_green[2]
+            .ends
+            .contains("the active Service notifications-service-blue selects the new version"),
+        "{:?}",
+        p.blue_green[2]
+    );
+    assert_eq!(p.shortest.manual_promotions, 1);
+    let text = plan_text::render(&p);
+    assert!(
+        text.contains("STEP  PHASE             ACTIVE  PREVIEW  PODS new/old  ENDS\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n4     scale-down delay  new     new      2/2           the old version keeps its 2 pods 30s (scaleDownDelaySeconds), then is scaled down\n"),
+        "{text}"
+    );
+    assert!(text.contains("plus 1 manual promotion"), "{text}");
+}
+
+#[test]
+fn blue_green_analyses_preview_pods_and_auto_promotion_are_phases() {
+    let p = plan_of(
+        "kind: Rollout\nmetadata: {name: bg}\nspec:\n  replicas: 4\n  strategy:\n    blueGreen:\n      activeService: web\n      previewService: web-preview\n      previewReplicaCount: 1\n      autoPromotionSeconds: 45\n      scaleDownDelaySeconds: 90\n      prePromotionAnalysis: {templates: [{templateName: smoke}]}\n      postPromotionAnalysis: {templates: [{templateName: error-rate}]}\n",
+    );
+    let phases: Vec<(&str, i32)> = p.blue_green.iter().map(|r| (r.phase, r.new_pods)).collect();
+    assert_eq!(
+        phases,
+        [
+            ("preview", 1),
+            ("pre-promotion analysis", 1),
+            ("promotion", 1),
+            ("switch", 4),
+            ("post-promotion analysis", 4),
+            ("scale-down delay", 4),
+        ]
+    );
+    assert_eq!(
+        p.blue_green[2].ends,
+        "45s after it is available, or on promote; the new version is scaled to 4 pods first"
+    );
+    assert!(p.blue_green[1].ends.contains("analysis smoke succeeds"));
+    assert!(
+        p.blue_green[4]
+            .ends
+            .contains("goes back to the old version")
+    );
+    assert!(p.blue_green[5].ends.contains("90s (scaleDownDelaySeconds)"));
+    assert_eq!(
+        (
+            p.shortest.timed_pause_seconds,
+            p.shortest.analysis_runs,
+            p.shortest.manual_promotions
+        ),
+        (45, 2, 0)
+    );
+    let json = serde_json::to_value(&p).unwrap();
+    assert_eq!(json["blueGreen"][3]["active"], "new");
+    assert_eq!(json["blueGreen"][0]["newPods"], 1);
+    assert!(json["steps"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn an_experiment_steps_weighted_templates_come_from_the_stable_share() {
+    let p = plan_of(
+        "kind: Rollout\nmetadata: {name: web}\nspec:\n  replicas: 4\n  strategy:\n    canary:\n      canaryService: web-canary\n      stableService: web-stable\n      trafficRouting:\n        plugins:\n          argoproj-labs/gatewayAPI: {httpRoute: web}\n      steps:\n      - setWeight: 20\n      - experiment:\n          duration: 2m\n          templates:\n          - {name: preview, specRef: canary, weight: 10}\n          - {name: baseline, specRef: stable, weight: 5}\n      - setWeight: 50\n",
+    );
+    let step = &p.steps[1];
+    assert_eq!((step.canary_percent, step.stable_percent), (20.0, 65.0));
+    let weights: Vec<(&str, i32)> = step
+        .experiment_weights
+        .iter()
+        .map(|w| (w.template.as_str(), w.weight))
+        .collect();
+    assert_eq!(weights, [("preview", 10), ("baseline", 5)]);
+    assert!(
+        step.ends
+            .contains("when experiment preview, baseline has run 2m")
+    );
+    assert_eq!(p.steps[2].stable_percent, 50.0);
+    assert!(p.steps[2].experiment_weights.is_empty());
+    let text = plan_text::render(&p);
+    assert!(
+        text.contains("experiment preview 10%; experiment baseline 5%"),
+        "{text}"
+    );
+}

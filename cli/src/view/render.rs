@@ -137,13 +137,29 @@ impl RolloutInfo {
             let mut row = vec![Text::plain(format!("{prefix}# revision:{}", rev.revision))];
             row.resize(5, Text::default());
             t.row(row);
-            let total = rev.replica_sets.len() + rev.analysis_runs.len();
+            let total = rev.replica_sets.len() + rev.experiments.len() + rev.analysis_runs.len();
             for (j, rs) in rev.replica_sets.iter().enumerate() {
                 let (prefix, sub) = branches(j + 1 == total, &sub);
                 replica_set_rows(&mut t, rs, &prefix, &sub);
             }
+            for (j, e) in rev.experiments.iter().enumerate() {
+                let (prefix, sub) = branches(rev.replica_sets.len() + j + 1 == total, &sub);
+                let phase = e.phase.as_str();
+                t.row(vec![
+                    Text::plain(format!("{prefix}Σ ")).and(&e.name, colour_of(phase)),
+                    Text::plain("Experiment"),
+                    status_text(analysis_icon(e.phase), phase),
+                    Text::plain(human_duration(e.age)),
+                    Text::default(),
+                ]);
+                for (k, rs) in e.replica_sets.iter().enumerate() {
+                    let (prefix, sub) = branches(k + 1 == e.replica_sets.len(), &sub);
+                    replica_set_rows(&mut t, rs, &prefix, &sub);
+                }
+            }
+            let before = rev.replica_sets.len() + rev.experiments.len();
             for (j, run) in rev.analysis_runs.iter().enumerate() {
-                let (prefix, _) = branches(rev.replica_sets.len() + j + 1 == total, &sub);
+                let (prefix, _) = branches(before + j + 1 == total, &sub);
                 let phase = run.phase.as_str();
                 let mut info = Text::default();
                 let icons = ["✔", "✖", "?", "⚠"];
@@ -253,6 +269,7 @@ mod tests {
             age: Duration::from_secs(200),
             revisions: vec![
                 RevisionInfo {
+                    experiments: Vec::new(),
                     revision: 2,
                     replica_sets: vec![ReplicaSetInfo {
                         name: canary_name.into(),
@@ -270,6 +287,7 @@ mod tests {
                     }],
                 },
                 RevisionInfo {
+                    experiments: Vec::new(),
                     revision: 1,
                     replica_sets: vec![ReplicaSetInfo {
                         name: "web-s".into(),

@@ -2,8 +2,19 @@
 //! writes it, with Argo's field names.
 //!
 //! The spec is read strictly (an unknown or mistyped field is an error
-//! naming its path); the status leniently, since it is this controller's
-//! (or Argo's) own output.
+//! naming its path, by rollout-core's `read_strict`, as a Rollout's
+//! `experiment` step is read); the status leniently, since it is this
+//! controller's (or Argo's) own output.
+//!
+//! These are the Experiment object's types (Argo's `ExperimentSpec`),
+//! deliberately apart from the Rollout's `experiment` step
+//! (`rollout_core::spec::ExperimentStep`, Argo's `RolloutExperimentStep`)
+//! that the Rollout's controller builds an Experiment from: a template here
+//! carries its whole pod template and selector instead of a `specRef` and
+//! has no traffic `weight`; an analysis' `args` are the AnalysisRun's own
+//! (`valueFrom.secretKeyRef`, `{{templates...}}`) rather than the Rollout's
+//! `podTemplateHashValue`; the spec adds `progressDeadlineSeconds`,
+//! `terminate` and `measurementRetention`.
 
 use std::collections::BTreeMap;
 
@@ -362,17 +373,13 @@ pub struct SpecError {
 /// assert_eq!(err.field, "spec.templates[0].replicas");
 /// ```
 pub fn read_spec(spec: &Value) -> Result<ExperimentSpec, SpecError> {
-    serde_path_to_error::deserialize(spec.clone()).map_err(|e| {
-        let path = e.path().to_string();
-        let field = match path.as_str() {
-            "." => "spec".to_owned(),
+    rollout_core::read_strict(spec).map_err(|e| SpecError {
+        field: match e.path.as_str() {
+            "" => "spec".to_owned(),
             p if p.starts_with('[') => format!("spec{p}"),
             p => format!("spec.{p}"),
-        };
-        SpecError {
-            field,
-            message: rollout_core::plain_words(&e.inner().to_string()),
-        }
+        },
+        message: e.message,
     })
 }
 

@@ -87,10 +87,20 @@ pub enum Plan {
     Delete,
 }
 
+/// Where Argo reports a weighted experiment template.
+pub const EXPERIMENT_WEIGHT_FIELD: &str =
+    "spec.strategy.canary.steps[].experiment.templates[].weight";
+
+/// Argo's message for an experiment template `weight` under a router that
+/// cannot send traffic to extra destinations (`trafficRouting.nginx`).
+pub const EXPERIMENT_WEIGHT_REFUSED: &str = "Experiment template weight is only available for \
+     TrafficRouting with SMI, ALB, Istio and Plugins at this time";
+
 /// Refuses what no canary Ingress can carry, from the target alone, so a
 /// router calls it before any I/O: a mirror route (ingress-nginx canaries
 /// cannot mirror traffic; removing one is fine), experiment destinations
-/// with a weight (a canary Ingress splits between two Services), and header
+/// (a template with a `weight`, 0 included, as Argo refuses it: a canary
+/// Ingress splits between two Services), and header
 /// routes [`requested`] refuses. Returns the header route the target sets.
 ///
 /// # Errors
@@ -109,12 +119,19 @@ pub fn check(target: &TrafficTarget, rollout: &str) -> Result<Option<HeaderRoute
             )));
         }
     }
-    if target.canary_weight.is_some() && target.additional.iter().any(|d| d.weight > 0) {
-        return Err(unsupported(
-            "experiment destinations: an ingress-nginx canary Ingress splits traffic between \
-             the canary and stable Services only"
-                .into(),
-        ));
+    if target.canary_weight.is_some()
+        && let Some(extra) = target.additional.first()
+    {
+        // Argo refuses a template `weight` (any, 0 included) under its own
+        // NGINX router when it validates the Rollout; as a plugin, the same
+        // refusal comes here, with Argo's words.
+        let service = extra.service_name.as_deref().unwrap_or("(no Service)");
+        return Err(unsupported(format!(
+            "{EXPERIMENT_WEIGHT_FIELD}: {EXPERIMENT_WEIGHT_REFUSED} (experiment destination \
+             {service} has weight {}: an ingress-nginx canary Ingress splits traffic between \
+             the canary and stable Services only)",
+            extra.weight
+        )));
     }
     requested(target, rollout)
 }
@@ -338,7 +355,18 @@ mod tests {
             "ns/web",
         )
         .unwrap_err();
-        assert!(err.to_string().contains("experiment destinations"), "{err}");
+        assert!(
+            err.to_string().contains(&format!(
+                "{EXPERIMENT_WEIGHT_FIELD}: {EXPERIMENT_WEIGHT_REFUSED} (experiment destination exp has weight 10"
+            )),
+            "{err}"
+        );
+        // A weight of 0 is refused too, as Argo refuses any template weight.
+        let zero = rollout_core::status::WeightDestination {
+            weight: 0,
+            ..extra.clone()
+        };
+        assert!(check(&TrafficTarget::weight(20, &[zero]), "ns/web").is_err());
         // Hashes carry the experiments too, and are nothing to NGINX.
         assert!(check(&TrafficTarget::hashes("a", "b", &[extra]), "ns/web").is_ok());
     }
