@@ -27,14 +27,20 @@ fn ctx(config: Value) -> RolloutContext {
 }
 
 fn route(namespace: &str, canary: i64) -> Value {
-    let labels = if canary > 0 {
-        json!({"rollouts.argoproj.io/gatewayapi-canary": "in-progress"})
+    // With traffic on the canary, the in-progress label and the annotation
+    // naming this rollout as its holder.
+    let (labels, annotations) = if canary > 0 {
+        (
+            json!({"rollouts.argoproj.io/gatewayapi-canary": "in-progress"}),
+            json!({"rollouts.argoproj.io/gatewayapi-canary": "shop/web"}),
+        )
     } else {
-        json!({})
+        (json!({}), json!({}))
     };
     json!({
         "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-        "metadata": {"name": "web", "namespace": namespace, "resourceVersion": "7", "labels": labels},
+        "metadata": {"name": "web", "namespace": namespace, "resourceVersion": "7", "labels": labels,
+                     "annotations": annotations},
         "spec": {"rules": [{"backendRefs": [
             {"name": "web-canary", "namespace": "shop", "port": 80, "weight": canary},
             {"name": "web-stable", "namespace": "shop", "port": 80, "weight": 100 - canary}]}]}
