@@ -90,11 +90,11 @@ impl Default for ApplierOptions {
 ///     watch_cache: true,
 /// });
 /// let args = Args::parse_from(["plugin", "--no-watch-cache"]);
+/// assert_eq!(args.applier.route_namespaces, router_kube::RouteNamespaces::Any);
 /// assert_eq!(ApplierOptions::from(args.applier), ApplierOptions {
 ///     request_limit: None,
 ///     watch_cache: false,
 /// });
-/// assert_eq!(args.applier.route_namespaces, router_kube::RouteNamespaces::Any);
 /// let args = Args::parse_from(["plugin", "--route-namespaces="]);
 /// assert!(!args.applier.route_namespaces.allows("shop", "gateways"));
 /// assert!(Args::try_parse_from(["plugin", "--route-namespaces", "Not_A_Name"]).is_err());

@@ -37,7 +37,9 @@ pub use requests::{CountRequests, RequestCounts, RequestLabels};
 /// KubeMetrics::default().register(&mut registry);
 /// let mut text = String::new();
 /// prometheus_client::encoding::prometheus_text::encode(&mut text, &registry).unwrap();
-/// assert!(text.contains("# TYPE rollgate_plugin_k8s_request_total counter"));
+/// // The request counts appear with the first request counted.
+/// assert!(text.contains("# TYPE rollgate_plugin_watch_cache_objects gauge"));
+/// assert!(text.contains("# TYPE rollgate_plugin_watch_cache_bytes gauge"));
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct KubeMetrics {
