@@ -210,13 +210,17 @@ async fn client(
     }
 }
 
-/// The client's request limit the flags ask for: none without `--qps`.
+/// The client's request limit the flags ask for: Argo's 40 per second
+/// without `--qps`.
 fn request_limit(args: &Args) -> Option<RequestLimit> {
-    args.qps.map(|qps| RequestLimit {
-        qps,
+    Some(RequestLimit {
+        qps: args.qps.unwrap_or(DEFAULT_QPS),
         burst: args.burst.unwrap_or(DEFAULT_BURST),
     })
 }
+
+/// The request rate without `--qps` (Argo's default).
+const DEFAULT_QPS: f64 = 40.0;
 
 /// The election the flags ask for, checked.
 fn election(args: &Args, client: &kube::Client) -> Result<Option<Election>, String> {
@@ -307,7 +311,13 @@ mod tests {
     #[test]
     fn no_client_limit_by_default_and_argos_threads() {
         let args = parse(&[]).unwrap();
-        assert_eq!(request_limit(&args), None);
+        assert_eq!(
+            request_limit(&args),
+            Some(RequestLimit {
+                qps: 40.0,
+                burst: 80
+            })
+        );
         assert_eq!(
             (
                 args.rollout_threads,
