@@ -7,7 +7,7 @@
 //!     [--leader-election-lease-duration 15s] [--leader-election-renew-deadline 10s]
 //!     [--leader-election-retry-period 2s]
 //!     [--metrics-port 8090] [--healthz-port 8080] [--bind-address 0.0.0.0]
-//!     [--qps RATE [--burst N]] [--rollout-threads 10] [--analysis-threads 30]
+//!     [--qps 40 [--burst 80]] [--rollout-threads 10] [--analysis-threads 30]
 //!     [--experiment-threads 10]
 //! ```
 //!
@@ -24,13 +24,9 @@
 //! Lease). The defaults of the election and the ports are Argo's; Argo's
 //! spellings `--metricsPort` and `--healthzPort` are accepted too.
 //!
-//! The client has no request limit of its own unless `--qps` sets one: the
-//! API server's Priority and Fairness (on by default since Kubernetes 1.20)
-//! queues and sheds load by priority level, and the reconciles in flight are
-//! bounded by the thread counts. Argo's controller limits each of its
-//! clientsets to 40 requests per second with bursts of 80; `--qps 40
-//! --burst 80` restores that limit, shared here by the controller and the
-//! routers it runs in-process.
+//! The client sends at most 40 requests per second with bursts of 80
+//! (Argo's defaults; `--qps` and `--burst` set others), one budget for the
+//! controller and the routers it runs in-process.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -110,8 +106,7 @@ struct Args {
     #[arg(long, value_name = "IP", default_value = "0.0.0.0")]
     bind_address: IpAddr,
     /// Kubernetes API requests per second, sustained, for the controller
-    /// and the routers it runs in-process together (default: no limit of
-    /// the client's own; the API server's flow control applies).
+    /// and the routers it runs in-process together (default: 40, Argo's).
     #[arg(long, value_name = "RATE", value_parser = positive_rate)]
     qps: Option<f64>,
     /// Kubernetes API requests allowed at once after an idle period (needs
