@@ -104,7 +104,9 @@ async fn a_failed_guard_is_planned_again_over_a_fresh_read() {
     let first = api.next(reply(422, &refused)).await;
     assert_eq!(first.body, split_patch(0));
     api.next(reply(200, &users(1))).await;
-    let second = api.next(reply(200, &patched(&users(1), &split_patch(1)))).await;
+    let second = api
+        .next(reply(200, &patched(&users(1), &split_patch(1))))
+        .await;
     assert_eq!(second.body, split_patch(1), "the route at its new index");
     call.result().await.unwrap();
     api.no_more_requests().await;
@@ -116,7 +118,11 @@ async fn a_missing_virtual_server_is_an_error_naming_it() {
     let call = mock_api::spawn(async move { router.set_weight(&ctx(), 20, &[]).await });
     api.next(reply(
         404,
-        &status(404, "NotFound", "virtualservers.k8s.nginx.org \"web\" not found"),
+        &status(
+            404,
+            "NotFound",
+            "virtualservers.k8s.nginx.org \"web\" not found",
+        ),
     ))
     .await;
     let err = call.result().await.unwrap_err();

@@ -9,10 +9,7 @@
 //! fetch them. Ours are structural for the fields the router reads and
 //! writes and keep the rest as written.
 
-use std::time::Duration;
-
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{DynamicObject, Patch, PatchParams};
 use rollgate_testkit::Cluster;
 use rollout_core::spec::SetHeaderRoute;
 use router_core::{ManagedRoute, RolloutContext, TrafficRouter, TrafficTarget, Verified};
@@ -20,45 +17,23 @@ use router_nginx::KubeRouter;
 use router_nginx::NginxRouter;
 use serde_json::{Value, json};
 
-/// Installs (server-side applies) the test CRDs and waits until both are
-/// served.
-async fn install_crds(cluster: &Cluster) {
-    let crds: Api<CustomResourceDefinition> = Api::all(cluster.client.clone());
-    for file in ["virtualservers.yaml", "virtualserverroutes.yaml"] {
-        let path = format!("{}/tests/crds/{file}", env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read_to_string(&path).unwrap();
-        let crd: Value = serde_yaml_ng::from_str(&text).unwrap();
-        let name = crd["metadata"]["name"].as_str().unwrap().to_owned();
-        crds.patch(
-            &name,
-            &PatchParams::apply("rollgate-tests").force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{path}: {e}"));
-        let established = |crd: &CustomResourceDefinition| {
-            crd.status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|c| {
-                    c.iter()
-                        .any(|c| c.type_ == "Established" && c.status == "True")
-                })
-        };
-        let mut waited = 0;
-        while !established(&crds.get(&name).await.unwrap()) {
-            assert!(waited < 300, "{name} not established after 30 s");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            waited += 1;
-        }
-    }
+/// The test CRDs, this repository's own.
+fn crd_files() -> Vec<std::path::PathBuf> {
+    ["virtualservers.yaml", "virtualserverroutes.yaml"]
+        .iter()
+        .map(|f| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/crds")
+                .join(f)
+        })
+        .collect()
 }
 
 /// A VirtualServer `web` (the rollout's route `/`, a route to another
 /// Service, a route delegated to the VirtualServerRoute) and the
 /// VirtualServerRoute `web-api`, as a user writes them.
 async fn setup(cluster: &Cluster) -> RolloutContext {
-    install_crds(cluster).await;
+    cluster.install_crds(&crd_files()).await;
     cluster
         .create(json!({
             "apiVersion": "k8s.nginx.org/v1", "kind": "VirtualServer",
