@@ -72,7 +72,10 @@ impl<'a> Split<'a> {
             {
                 let ours = split(
                     &stable["action"],
-                    canary["weight"].as_i64().unwrap_or(-1) as i32,
+                    canary["weight"]
+                        .as_i64()
+                        .and_then(|w| i32::try_from(w).ok())
+                        .unwrap_or(-1),
                 )
                 .filter(|s| canary["action"] == with_upstream(s.action, &canary_name(s.stable)))
                 .filter(|s| {
