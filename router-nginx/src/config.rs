@@ -1,5 +1,8 @@
 //! The plugin config: Argo Rollouts' `trafficRouting.nginx` shape, under
-//! `trafficRouting.plugins["rollgate/nginx"]`, plus two options of our own.
+//! `trafficRouting.plugins["rollgate/nginx"]`, plus two options of our own;
+//! and, beside it or instead, the F5 NGINX VirtualServer keys
+//! `virtualServer` and `virtualServerRoute` ([`crate::virtual_server::config`]).
+//! [`Settings`] reads both.
 //!
 //! | field | meaning |
 //! |---|---|
@@ -16,6 +19,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::Error;
+use crate::virtual_server::{Kind, Target};
 
 /// The key this router's config is read from.
 pub const PLUGIN_NAME: &str = "rollgate/nginx";
@@ -38,6 +42,59 @@ pub struct Config {
     pub canary_by_cookie: Option<String>,
     /// Delete the canary Ingress once the rollout is fully promoted.
     pub delete_on_completion: bool,
+}
+
+/// Everything under the plugin's key: canary Ingresses, F5 NGINX
+/// VirtualServers (and VirtualServerRoutes), or both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The canary Ingress config, when a stable Ingress is named.
+    pub ingress: Option<Config>,
+    /// The VirtualServer and VirtualServerRoute the rollout splits.
+    pub virtual_servers: Vec<Target>,
+}
+
+impl Settings {
+    /// Reads the config: the keys `virtualServer` and `virtualServerRoute`
+    /// as [`Target`]s, the rest as a canary Ingress [`Config`] (required
+    /// when neither key is there).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Config::parse`] and [`Target::parse`].
+    ///
+    /// ```
+    /// use router_nginx::config::Settings;
+    /// let s = Settings::parse(&serde_json::json!({"virtualServer": {"name": "web"}}), "default/web").unwrap();
+    /// assert!(s.ingress.is_none());
+    /// assert_eq!(s.virtual_servers[0].name, "web");
+    /// let both = Settings::parse(&serde_json::json!({"stableIngress": "web", "virtualServer": {"name": "web"}}), "default/web").unwrap();
+    /// assert!(both.ingress.is_some());
+    /// ```
+    pub fn parse(value: &Value, rollout: &str) -> Result<Self, Error> {
+        let Some(object) = value.as_object() else {
+            return Ok(Self {
+                ingress: Some(Config::parse(value, rollout)?),
+                virtual_servers: Vec::new(),
+            });
+        };
+        let mut rest = object.clone();
+        let mut virtual_servers = Vec::new();
+        for kind in Kind::ALL {
+            if let Some(v) = rest.remove(kind.config_key()) {
+                virtual_servers.push(Target::parse(kind, &v, rollout)?);
+            }
+        }
+        let ingress = if virtual_servers.is_empty() || !rest.is_empty() {
+            Some(Config::parse(&Value::Object(rest), rollout)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            ingress,
+            virtual_servers,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,7 +143,9 @@ impl Config {
             }
             (None, None) => {
                 return Err(error(
-                    "Either StableIngress or StableIngresses must be configured. Neither are configured."
+                    "Either StableIngress or StableIngresses must be configured. Neither are \
+                     configured. (For F5 NGINX VirtualServers, configure virtualServer or \
+                     virtualServerRoute.)"
                         .into(),
                 ));
             }

@@ -1,6 +1,7 @@
 //! The one error type of this crate.
 
-/// What can go wrong routing traffic through NGINX canary Ingresses.
+/// What can go wrong routing traffic through NGINX canary Ingresses and
+/// F5 NGINX VirtualServers.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -20,6 +21,15 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// An F5 NGINX VirtualServer or VirtualServerRoute cannot carry what the
+    /// rollout asks for.
+    #[error("{object}: {message}")]
+    VirtualServer {
+        /// `VirtualServer <namespace>/<name>` (or `VirtualServerRoute ...`).
+        object: String,
+        /// What is wrong, naming the field.
+        message: String,
+    },
     /// A step that ingress-nginx's canary annotations cannot express.
     #[error("rollout {rollout}: {message}")]
     Unsupported {
@@ -36,7 +46,9 @@ impl From<Error> for router_core::Error {
     fn from(e: Error) -> Self {
         let kind = match &e {
             Error::Unsupported { .. } => router_core::ErrorKind::Unsupported,
-            Error::Config { .. } | Error::Ingress { .. } => router_core::ErrorKind::Config,
+            Error::Config { .. } | Error::Ingress { .. } | Error::VirtualServer { .. } => {
+                router_core::ErrorKind::Config
+            }
         };
         Self::new(kind, e.to_string())
     }

@@ -1,4 +1,5 @@
-//! NGINX canary Ingress routing for canary Rollouts.
+//! NGINX canary Ingress routing for canary Rollouts, and weighted splits on
+//! F5 NGINX Ingress Controller VirtualServers ([`virtual_server`]).
 //!
 //! For each stable Ingress the rollout names, a canary Ingress
 //! `<rollout>-<stable ingress>-canary` built from it as Argo Rollouts builds
@@ -21,6 +22,12 @@
 //! Ingress stays at weight 0, as Argo leaves it, unless
 //! `deleteCanaryIngressOnCompletion` is set.
 //!
+//! Under the same plugin key, `virtualServer` and `virtualServerRoute`
+//! name F5 NGINX Ingress Controller VirtualServers and VirtualServerRoutes
+//! (`k8s.nginx.org/v1`) whose routes the rollout splits (see
+//! [`virtual_server`]): one guarded JSON patch per object, or none. A config
+//! may carry both kinds of keys.
+//!
 //! The router implements `router-core`'s [`TrafficRouter`](router_core::TrafficRouter):
 //! it reads only the typed [`RolloutContext`](router_core::RolloutContext) and
 //! reports failures as `router-core` errors of a kind (a Kubernetes API error by
@@ -32,6 +39,7 @@ pub mod config;
 mod error;
 pub mod plan;
 mod router;
+pub mod virtual_server;
 
 pub use error::Error;
 pub use router::NginxRouter;

@@ -190,6 +190,55 @@ impl Cluster {
         panic!("the audit log did not record the barrier write");
     }
 
+    /// Installs the CustomResourceDefinitions in `files` (YAML, one CRD
+    /// each) with a server-side apply, and waits until each is established
+    /// (served). CRDs are cluster-wide: tests installing the same ones at
+    /// once all succeed.
+    ///
+    /// # Panics
+    ///
+    /// When a file cannot be read or applied, or a CRD is not established
+    /// within 30 s.
+    pub async fn install_crds(&self, files: &[std::path::PathBuf]) {
+        let crds = Api::<DynamicObject>::all_with(
+            self.client.clone(),
+            &ApiResource::from_gvk(&GroupVersionKind::gvk(
+                "apiextensions.k8s.io",
+                "v1",
+                "CustomResourceDefinition",
+            )),
+        );
+        for file in files {
+            let name = file.display();
+            let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let crd: Value =
+                serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let crd_name = crd["metadata"]["name"].as_str().expect("metadata.name");
+            crds.patch(
+                crd_name,
+                &PatchParams::apply("rollgate-testkit").force(),
+                &Patch::Apply(&crd),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let mut waited = 0;
+            loop {
+                let stored = crds.get(crd_name).await.expect("the CRD just applied");
+                let conditions = stored.data["status"]["conditions"].as_array().cloned();
+                if conditions
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c["type"] == "Established" && c["status"] == "True")
+                {
+                    break;
+                }
+                assert!(waited < 300, "{crd_name} not established after 30 s");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                waited += 1;
+            }
+        }
+    }
+
     /// A client that authenticates as a fresh ServiceAccount of the test's
     /// namespace holding only the ClusterRole in `rbac_file` (a YAML file
     /// with a ClusterRole, as in `examples/rbac/`), bound in this namespace.

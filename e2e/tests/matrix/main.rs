@@ -12,6 +12,7 @@ mod gitops;
 mod install;
 mod istio;
 mod nginx;
+mod nginx_virtual_server;
 mod operations;
 mod ping_pong;
 mod routes;

@@ -3,7 +3,9 @@
 //! Loaded by Argo Rollouts (registered in `argo-rollouts-config` under
 //! `trafficRouterPlugins`, with any flags below under `args`) it reads its
 //! config from `trafficRouting.plugins["rollgate/nginx"]` (or the name given
-//! with `--plugin-name`). The Kubernetes client comes from the in-cluster
+//! with `--plugin-name`): `stableIngress(es)` for canary Ingresses,
+//! `virtualServer` / `virtualServerRoute` for F5 NGINX VirtualServer splits,
+//! or both. The Kubernetes client comes from the in-cluster
 //! service account or `KUBECONFIG`; objects are read from watch caches
 //! (`--no-watch-cache` reads each with a GET instead) and `--qps` and
 //! `--burst` limit the API request rate (default: no limit). Logs are JSON lines on stderr, the form
@@ -23,7 +25,8 @@ use router_kube::ApplierArgs;
 use router_nginx::NginxRouter;
 use router_nginx::config::PLUGIN_NAME;
 
-/// The NGINX canary Ingress traffic router plugin for Argo Rollouts and Rollgate.
+/// The NGINX canary Ingress (and F5 NGINX VirtualServer) traffic router plugin for Argo
+/// Rollouts and Rollgate.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {

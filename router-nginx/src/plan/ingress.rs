@@ -41,18 +41,7 @@ pub fn canary_ingress(
     desired: &Desired<'_>,
 ) -> Result<Value, Error> {
     let stable_name = stable["metadata"]["name"].as_str().unwrap_or_default();
-    if rollout.canary_service.is_empty()
-        || rollout.stable_service.is_empty()
-        || rollout.canary_service == rollout.stable_service
-    {
-        return Err(Error::Config {
-            rollout: rollout.label(),
-            message: format!(
-                "canaryService {:?} and stableService {:?} must both be set and differ for NGINX routing",
-                rollout.canary_service, rollout.stable_service
-            ),
-        });
-    }
+    rollout.check_services()?;
     let rules = canary_rules(stable, rollout);
     if rules.is_empty() {
         return Err(Error::Ingress {

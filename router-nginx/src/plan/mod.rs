@@ -59,6 +59,29 @@ impl Rollout<'_> {
     pub fn label(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
     }
+
+    /// Refuses a rollout whose canary and stable Services are not both set
+    /// or are the same: NGINX routing splits traffic between the two.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`], naming both fields.
+    pub fn check_services(&self) -> Result<(), Error> {
+        if self.canary_service.is_empty()
+            || self.stable_service.is_empty()
+            || self.canary_service == self.stable_service
+        {
+            return Err(Error::Config {
+                rollout: self.label(),
+                message: format!(
+                    "canaryService {:?} and stableService {:?} must both be set and differ for \
+                     NGINX routing",
+                    self.canary_service, self.stable_service
+                ),
+            });
+        }
+        Ok(())
+    }
 }
 
 fn ingress_label(namespace: &str, name: &str) -> String {
@@ -97,16 +120,28 @@ pub const EXPERIMENT_WEIGHT_REFUSED: &str = "Experiment template weight is only 
      TrafficRouting with SMI, ALB, Istio and Plugins at this time";
 
 /// Refuses what no canary Ingress can carry, from the target alone, so a
-/// router calls it before any I/O: a mirror route (ingress-nginx canaries
-/// cannot mirror traffic; removing one is fine), experiment destinations
-/// (a template with a `weight`, 0 included, as Argo refuses it: a canary
-/// Ingress splits between two Services), and header
-/// routes [`requested`] refuses. Returns the header route the target sets.
+/// router calls it before any I/O: what [`check_two_way`] refuses, and
+/// header routes [`requested`] refuses. Returns the header route the
+/// target sets.
 ///
 /// # Errors
 ///
 /// [`Error::Unsupported`], naming the step and why.
 pub fn check(target: &TrafficTarget, rollout: &str) -> Result<Option<HeaderRoute>, Error> {
+    check_two_way(target, rollout, "ingress-nginx canary Ingresses")?;
+    requested(target, rollout)
+}
+
+/// Refuses, from the target alone, what a split between the canary and
+/// stable Services only cannot carry: a mirror route (removing one is
+/// fine) and experiment destinations (a template with a `weight`, 0
+/// included, as Argo refuses it under its own NGINX router). `carrier`
+/// names what splits the traffic, in the plural, for the message.
+///
+/// # Errors
+///
+/// [`Error::Unsupported`], naming the step and why.
+pub fn check_two_way(target: &TrafficTarget, rollout: &str, carrier: &str) -> Result<(), Error> {
     let unsupported = |message: String| Error::Unsupported {
         rollout: rollout.to_owned(),
         message,
@@ -114,8 +149,8 @@ pub fn check(target: &TrafficTarget, rollout: &str) -> Result<Option<HeaderRoute
     for (_, name) in target.named_routes() {
         if let RouteTarget::Mirror(_) = target.route(name) {
             return Err(unsupported(format!(
-                "setMirrorRoute {name}: not supported by ingress-nginx canary Ingresses (they \
-                 cannot mirror traffic; use the Istio or Gateway API router)"
+                "setMirrorRoute {name}: not supported by {carrier} (they cannot mirror traffic; \
+                 use the Istio or Gateway API router)"
             )));
         }
     }
@@ -128,12 +163,12 @@ pub fn check(target: &TrafficTarget, rollout: &str) -> Result<Option<HeaderRoute
         let service = extra.service_name.as_deref().unwrap_or("(no Service)");
         return Err(unsupported(format!(
             "{EXPERIMENT_WEIGHT_FIELD}: {EXPERIMENT_WEIGHT_REFUSED} (experiment destination \
-             {service} has weight {}: an ingress-nginx canary Ingress splits traffic between \
-             the canary and stable Services only)",
+             {service} has weight {}: {carrier} split traffic between the canary and stable \
+             Services only)",
             extra.weight
         )));
     }
-    requested(target, rollout)
+    Ok(())
 }
 
 /// The one plan of this router: what `target` makes of the canary Ingress

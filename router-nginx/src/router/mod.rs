@@ -1,5 +1,7 @@
-//! The I/O layer: name the Ingresses, read them through the shared
-//! applier, plan, and choose the write.
+//! The I/O layer: name the Ingresses (and VirtualServers), read them
+//! through the shared applier, plan, and choose the write.
+
+mod virtual_server;
 
 use async_trait::async_trait;
 use kube::api::ApiResource;
@@ -8,10 +10,13 @@ use router_kube::client::KubeRouter;
 use router_kube::{Applier, ObjectRef, Outcome, Progress, Write};
 use serde_json::Value;
 
-use crate::config::{Config, PLUGIN_NAME};
+use crate::config::{Config, PLUGIN_NAME, Settings};
 use crate::plan::{self, FIELD_MANAGER, Plan, Rollout};
 
-/// Routes a rollout's traffic with NGINX canary Ingresses.
+/// Routes a rollout's traffic with NGINX canary Ingresses, and with
+/// weighted splits on F5 NGINX VirtualServers and VirtualServerRoutes when
+/// the config names them (see [`crate::virtual_server`]: each is read once
+/// and written with at most one guarded JSON patch).
 ///
 /// Every call reads the stable Ingress and the canary Ingress once each
 /// (from the applier's watch cache when it is on and synced: then an
@@ -93,8 +98,8 @@ impl NginxRouter {
 }
 
 /// The config (from `trafficRouting.plugins`) and the rollout's routing facts.
-fn parse(ctx: &RolloutContext) -> Result<(Config, Rollout<'_>), router_core::Error> {
-    let config = Config::parse(&ctx.config, &ctx.object_name())?;
+fn parse(ctx: &RolloutContext) -> Result<(Settings, Rollout<'_>), router_core::Error> {
+    let config = Settings::parse(&ctx.config, &ctx.object_name())?;
     let rollout = Rollout {
         name: &ctx.name,
         namespace: &ctx.namespace,
@@ -136,37 +141,59 @@ impl TrafficRouter for NginxRouter {
     /// are nothing to NGINX: the canary Ingress points at the canary
     /// Service, whose selector the controller maintains.
     ///
+    /// Then every VirtualServer and VirtualServerRoute the config names
+    /// gets the target with one guarded JSON patch each, or none; see
+    /// [`crate::virtual_server::plan`].
+    ///
     /// Refused before anything is read or written: a route `managedRoutes`
     /// does not list, a mirror route, experiment destinations with a
-    /// weight, a header route ingress-nginx cannot express (see
-    /// [`plan::check`]), and a config error.
+    /// weight, a header route ingress-nginx (or an F5 NGINX condition)
+    /// cannot express (see [`plan::check`] and
+    /// [`crate::virtual_server::check`]), and a config error.
     async fn apply(
         &self,
         ctx: &RolloutContext,
         target: &TrafficTarget,
     ) -> Result<(), router_core::Error> {
         ctx.require_listed_routes(target)?;
-        let (config, rollout) = parse(ctx)?;
-        plan::check(target, &ctx.object_name())?;
-        // A canary Ingress carries a weight and header routes: a target of
-        // neither (ReplicaSet hashes, a mirror route's removal) is nothing to it.
+        let (settings, rollout) = parse(ctx)?;
+        if settings.ingress.is_some() {
+            plan::check(target, &ctx.object_name())?;
+        }
+        if !settings.virtual_servers.is_empty() {
+            crate::virtual_server::check(target, &rollout)?;
+        }
+        // A canary Ingress or a split carries a weight and header routes: a
+        // target of neither (ReplicaSet hashes, a mirror route's removal) is
+        // nothing to them.
         let header_routes = matches!(target.routes, Routes::Header(_) | Routes::Exactly { .. });
         if target.canary_weight.is_none() && !header_routes {
             return Ok(());
         }
         let mut progress = Progress::new();
-        for stable in &config.stable_ingresses {
-            let canary = canary_ref(&rollout, stable);
-            let result = self
-                .one_ingress(&canary, &config, &rollout, stable, target)
-                .await;
-            progress.track(&canary, result)?;
+        if let Some(config) = &settings.ingress {
+            for stable in &config.stable_ingresses {
+                let canary = canary_ref(&rollout, stable);
+                let result = self
+                    .one_ingress(&canary, config, &rollout, stable, target)
+                    .await;
+                progress.track(&canary, result)?;
+            }
         }
-        Ok(())
+        virtual_server::apply(
+            &self.applier,
+            ctx,
+            &settings.virtual_servers,
+            &rollout,
+            target,
+            &mut progress,
+        )
+        .await
     }
 
     /// Verified when every canary Ingress as stored carries `canary: "true"`
-    /// and the target's `canary-weight` (and the weight total); a target
+    /// and the target's `canary-weight` (and the weight total), and every
+    /// split route of a VirtualServer the target's canary weight; a target
     /// without a weight asks nothing of them. Once a fully promoted
     /// rollout's canary Ingress is deleted (with
     /// `deleteCanaryIngressOnCompletion`), weight 0 is verified by its absence.
@@ -175,16 +202,25 @@ impl TrafficRouter for NginxRouter {
         ctx: &RolloutContext,
         target: &TrafficTarget,
     ) -> Result<Verified, router_core::Error> {
-        let (config, rollout) = parse(ctx)?;
+        let (settings, rollout) = parse(ctx)?;
         let Some(weight) = target.canary_weight else {
             return Ok(Verified::Verified);
         };
-        for stable in &config.stable_ingresses {
-            let canary: Option<Value> = self.applier.get(&canary_ref(&rollout, stable)).await?;
-            if !plan::verified(canary.as_ref(), &rollout, &config, weight) {
-                return Ok(Verified::NotVerified);
+        if let Some(config) = &settings.ingress {
+            for stable in &config.stable_ingresses {
+                let canary: Option<Value> = self.applier.get(&canary_ref(&rollout, stable)).await?;
+                if !plan::verified(canary.as_ref(), &rollout, config, weight) {
+                    return Ok(Verified::NotVerified);
+                }
             }
         }
-        Ok(Verified::Verified)
+        let split =
+            virtual_server::verified(&self.applier, &settings.virtual_servers, &rollout, weight)
+                .await?;
+        Ok(if split {
+            Verified::Verified
+        } else {
+            Verified::NotVerified
+        })
     }
 }
