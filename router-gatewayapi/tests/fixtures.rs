@@ -36,6 +36,10 @@ struct Fixture {
     /// Whether the in-progress label is managed (default false).
     #[serde(default)]
     in_progress_label: bool,
+    /// The rollout, `<namespace>/<name>` (default: none named): the label's
+    /// holder, and the name of its sticky rules and record.
+    #[serde(default)]
+    rollout: String,
     /// The extra destinations' Services as last applied (the Rollout's
     /// `status.canary.weights.additional`).
     #[serde(default)]
@@ -170,6 +174,7 @@ fn run_target(
         max_weight: f.call.max_weight.unwrap_or(100),
         managed_routes: &f.managed_routes,
         in_progress_label: f.in_progress_label.then_some(DEFAULT_IN_PROGRESS_LABEL),
+        rollout: &f.rollout,
         rules: f.rules.as_deref(),
         header_routes: f.use_header_routes.unwrap_or(true),
         sticky: f.sticky.as_ref().map(|s| Sticky {
