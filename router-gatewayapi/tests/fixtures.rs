@@ -304,8 +304,8 @@ fn a_sticky_session_leaves_no_trace_at_zero_and_full_weight() {
                 [
                     None,
                     None,
-                    Some("rollgate-sticky-canary"),
-                    Some("rollgate-sticky-stable")
+                    Some("rollgate-sticky-default.web-canary"),
+                    Some("rollgate-sticky-default.web-stable")
                 ],
                 "at weight {weight}"
             );
@@ -320,5 +320,35 @@ fn a_sticky_session_leaves_no_trace_at_zero_and_full_weight() {
                 "{cookie}"
             );
         }
+    }
+}
+
+#[test]
+fn turning_the_sticky_session_off_takes_back_what_it_added_and_nothing_else() {
+    for name in [
+        "41-sticky-cookie-rules-at-a-partial-weight.yaml",
+        "45-sticky-session-persistence-at-a-partial-weight.yaml",
+    ] {
+        let (mut f, _) = fixtures::load::<GatewayApi>(&fixture_path(name));
+        let target = TrafficTarget::weight(30, &[]);
+        let mut object = f.route.clone();
+        let patch = run_target(&f, &object, &target).unwrap().unwrap();
+        json_patch::patch(&mut object, &patch).unwrap();
+        assert!(
+            object["metadata"]["annotations"]["sticky.rollgate.dev/default.web"].is_string(),
+            "{name}: recorded"
+        );
+        // The config no longer has stickySession: the record says what to take back.
+        f.sticky = None;
+        let patch = run_target(&f, &object, &target).unwrap().unwrap();
+        json_patch::patch(&mut object, &patch).unwrap();
+        let mut bare = f.route.clone();
+        bare["spec"]["rules"][1]["backendRefs"][0]["weight"] = 30.into();
+        bare["spec"]["rules"][1]["backendRefs"][1]["weight"] = 70.into();
+        assert_eq!(object, bare, "{name}: as the route was, at weight 30");
+        assert!(
+            run_target(&f, &object, &target).unwrap().is_none(),
+            "{name}: then nothing to write"
+        );
     }
 }

@@ -8,7 +8,8 @@ use super::pointer_token;
 /// Pushes onto `ops` the operations that make annotation `key` of `object`
 /// (as read) be `want` (`None`: absent), touching no other annotation;
 /// none when it already is. A change of a value read is guarded by a
-/// `test` of that value; an annotation that did not exist, by a `test` of
+/// `test` of that value (the last annotation is removed with the map, whose
+/// `test` is that value alone); an annotation that did not exist, by a `test` of
 /// the object's `resourceVersion` (nothing else to test it against), and
 /// the annotations map is added first when the object had none (once per
 /// patch, whatever number of annotations `ops` adds).
@@ -20,6 +21,12 @@ pub(super) fn set(object: &Value, key: &str, want: Option<&str>, ops: &mut Vec<V
     }
     let path = format!("/metadata/annotations/{}", pointer_token(key));
     match (current, want) {
+        (Some(read), None) if annotations.as_object().is_some_and(|a| a.len() == 1) => {
+            // The last annotation: the map goes with it, as the API server
+            // drops an empty one.
+            ops.push(json!({"op": "test", "path": "/metadata/annotations", "value": {key: read}}));
+            ops.push(json!({"op": "remove", "path": "/metadata/annotations"}));
+        }
         (Some(read), want) => {
             ops.push(json!({"op": "test", "path": path, "value": read}));
             match want {
