@@ -36,6 +36,10 @@ struct Fixture {
     /// Whether the in-progress label is managed (default false).
     #[serde(default)]
     in_progress_label: bool,
+    /// The rollout, `<namespace>/<name>` (default: none named): the label's
+    /// holder, and the name of its sticky rules and record.
+    #[serde(default)]
+    rollout: String,
     /// The extra destinations' Services as last applied (the Rollout's
     /// `status.canary.weights.additional`).
     #[serde(default)]
@@ -170,6 +174,7 @@ fn run_target(
         max_weight: f.call.max_weight.unwrap_or(100),
         managed_routes: &f.managed_routes,
         in_progress_label: f.in_progress_label.then_some(DEFAULT_IN_PROGRESS_LABEL),
+        rollout: &f.rollout,
         rules: f.rules.as_deref(),
         header_routes: f.use_header_routes.unwrap_or(true),
         sticky: f.sticky.as_ref().map(|s| Sticky {
@@ -299,8 +304,8 @@ fn a_sticky_session_leaves_no_trace_at_zero_and_full_weight() {
                 [
                     None,
                     None,
-                    Some("rollgate-sticky-canary"),
-                    Some("rollgate-sticky-stable")
+                    Some("rollgate-sticky-default.web-canary"),
+                    Some("rollgate-sticky-default.web-stable")
                 ],
                 "at weight {weight}"
             );
@@ -315,5 +320,35 @@ fn a_sticky_session_leaves_no_trace_at_zero_and_full_weight() {
                 "{cookie}"
             );
         }
+    }
+}
+
+#[test]
+fn turning_the_sticky_session_off_takes_back_what_it_added_and_nothing_else() {
+    for name in [
+        "41-sticky-cookie-rules-at-a-partial-weight.yaml",
+        "45-sticky-session-persistence-at-a-partial-weight.yaml",
+    ] {
+        let (mut f, _) = fixtures::load::<GatewayApi>(&fixture_path(name));
+        let target = TrafficTarget::weight(30, &[]);
+        let mut object = f.route.clone();
+        let patch = run_target(&f, &object, &target).unwrap().unwrap();
+        json_patch::patch(&mut object, &patch).unwrap();
+        assert!(
+            object["metadata"]["annotations"]["sticky.rollgate.dev/default.web"].is_string(),
+            "{name}: recorded"
+        );
+        // The config no longer has stickySession: the record says what to take back.
+        f.sticky = None;
+        let patch = run_target(&f, &object, &target).unwrap().unwrap();
+        json_patch::patch(&mut object, &patch).unwrap();
+        let mut bare = f.route.clone();
+        bare["spec"]["rules"][1]["backendRefs"][0]["weight"] = 30.into();
+        bare["spec"]["rules"][1]["backendRefs"][1]["weight"] = 70.into();
+        assert_eq!(object, bare, "{name}: as the route was, at weight 30");
+        assert!(
+            run_target(&f, &object, &target).unwrap().is_none(),
+            "{name}: then nothing to write"
+        );
     }
 }

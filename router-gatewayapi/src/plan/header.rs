@@ -116,8 +116,8 @@ pub(super) fn only_ref(view: &View<'_>, rule: &Value, service: &str) -> Value {
     if let Some(obj) = backend.as_object_mut() {
         obj.remove("weight");
     }
-    if let Some(sticky) = view.routing.sticky {
-        sticky::strip_cookie(&mut backend, sticky.cookie);
+    for cookie in view.own_cookies() {
+        sticky::strip_cookie(&mut backend, cookie);
     }
     backend
 }
@@ -135,9 +135,7 @@ pub(super) fn derived_rule(
     backend_refs: Value,
 ) -> Value {
     let mut rule = source.as_object().cloned().unwrap_or_default();
-    if let Some(sticky) = view.routing.sticky
-        && sticky::is_own_persistence(source, sticky.cookie)
-    {
+    if sticky::is_own_persistence(view, source) {
         rule.remove("sessionPersistence");
     }
     rule.insert("name".into(), Value::String(name.to_owned()));

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::pointer_token;
+use super::{annotation, pointer_token};
 
 /// The operations that record `holder` (`<namespace>/<name>` of the
 /// rollout) as holding the label `key=value` on `object` (`on`) or as no
@@ -59,8 +59,9 @@ pub(super) fn ops(
 /// Pushes the operations that add (`on`) or remove `holder` in the holders
 /// annotation `key`; returns whether any rollout holds the label after them.
 fn holder_ops(object: &Value, key: &str, holder: &str, on: bool, ops: &mut Vec<Value>) -> bool {
-    let annotations = &object["metadata"]["annotations"];
-    let current = annotations.get(key).and_then(Value::as_str);
+    let current = object["metadata"]["annotations"]
+        .get(key)
+        .and_then(Value::as_str);
     let before = holders(current.unwrap_or_default());
     let mut after = before.clone();
     if on {
@@ -71,30 +72,9 @@ fn holder_ops(object: &Value, key: &str, holder: &str, on: bool, ops: &mut Vec<V
     if after == before {
         return !after.is_empty();
     }
-    let path = format!("/metadata/annotations/{}", pointer_token(key));
     let joined = after.iter().copied().collect::<Vec<_>>().join(",");
-    match current {
-        Some(read) => {
-            ops.push(json!({"op": "test", "path": path, "value": read}));
-            if after.is_empty() {
-                ops.push(json!({"op": "remove", "path": path}));
-            } else {
-                ops.push(json!({"op": "replace", "path": path, "value": joined}));
-            }
-        }
-        None => {
-            // Nothing to test the annotation against: the whole object is.
-            if let Some(version) = object["metadata"]["resourceVersion"].as_str() {
-                ops.push(
-                    json!({"op": "test", "path": "/metadata/resourceVersion", "value": version}),
-                );
-            }
-            if !annotations.is_object() {
-                ops.push(json!({"op": "add", "path": "/metadata/annotations", "value": {}}));
-            }
-            ops.push(json!({"op": "add", "path": path, "value": joined}));
-        }
-    }
+    let want = (!after.is_empty()).then_some(joined.as_str());
+    annotation::set(object, key, want, ops);
     !after.is_empty()
 }
 
@@ -171,7 +151,7 @@ mod tests {
         // The last one done: the label goes with it.
         let none = patched(&api, ops(&api, LABEL, "ns/api", false));
         assert_eq!(none["metadata"]["labels"], json!({}));
-        assert_eq!(none["metadata"]["annotations"], json!({}));
+        assert!(none["metadata"].get("annotations").is_none(), "{none}");
     }
 
     #[test]

@@ -14,8 +14,9 @@ use crate::precedence;
 
 /// The operations that lay the managed rules out as `target` asks: each
 /// managed route's rules kept ([`RouteTarget::AsIs`]), removed
-/// ([`RouteTarget::Absent`]) or set (a header or mirror route), the sticky
-/// cookie rules as the target's weight asks (kept without one), all of them
+/// ([`RouteTarget::Absent`]) or set (a header or mirror route), the
+/// rollout's sticky cookie rules as the target's weight asks and those of
+/// earlier versions' fixed names removed (both kept without a weight), all of them
 /// laid out again at the end of the route in `managedRoutes` order, the
 /// sticky rules last, with their companion rules. None when the managed rules already are exactly
 /// that (compared with the API server's defaults filled in). Every removed
@@ -43,10 +44,13 @@ pub(super) fn ops(view: &View<'_>, target: &TrafficTarget) -> Result<Vec<Value>,
         };
         own.push((name, wanted));
     }
-    for name in sticky::RULES {
+    // This rollout's sticky rules, then those of earlier versions: removed
+    // at a weight change (the rollout's own are laid out under its names).
+    for (k, name) in view.sticky_rule_names().enumerate() {
         let wanted = match target.canary_weight {
             None => existing_of(name),
-            Some(weight) => sticky::rules(view, name, weight)?,
+            Some(weight) if k < 2 => sticky::rules(view, k == 0, weight)?,
+            Some(_) => Vec::new(),
         };
         own.push((name, wanted));
     }

@@ -101,7 +101,7 @@ mod tests {
             stable: "s",
             namespace: "shop",
         });
-        let view = View::new(&route, &routing);
+        let view = View::new(&route, &routing).unwrap();
         let rule = |n: usize| json!({"matches": vec![json!({}); n]});
         let at_limit = [rule(64), rule(64), json!({})];
         assert!(check(&view, at_limit.iter()).is_ok());

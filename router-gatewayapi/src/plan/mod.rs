@@ -20,10 +20,12 @@
 //! change.
 //!
 //! Managed rules are recognised by `rule.name` only: the name of a
-//! `managedRoutes` entry or of a sticky cookie rule (`rollgate-sticky-canary`,
-//! `rollgate-sticky-stable`), or `<name>-<n>` for the copies made on
-//! multi-rule routes. Nothing structural: a user's rule that happens to look like ours
-//! is never touched.
+//! `managedRoutes` entry or of one of the rollout's sticky cookie rules
+//! (`rollgate-sticky-<namespace>.<name>-canary` and `-stable`, or the fixed
+//! `rollgate-sticky-canary` and `rollgate-sticky-stable` of earlier
+//! versions), or `<name>-<n>` for the copies made on multi-rule routes.
+//! Nothing structural: a user's rule that happens to look like ours is
+//! never touched, nor another rollout's sticky rules.
 
 use json_patch::Patch;
 use router_core::TrafficTarget;
@@ -32,6 +34,7 @@ use serde_json::Value;
 use crate::config::RouteKind;
 use crate::error::Error;
 
+mod annotation;
 mod header;
 mod label;
 mod layout;
@@ -99,8 +102,10 @@ pub struct Routing<'a> {
     pub in_progress_label: Option<(&'a str, &'a str)>,
     /// The rollout, `<namespace>/<name>`: its entry among the rollouts
     /// holding the in-progress label on a route they share (the annotation
-    /// of the label's key); empty: none recorded, the label follows this
-    /// rollout's weight alone.
+    /// of the label's key), the name of its sticky cookie rules and the key
+    /// of its sticky session's record (see [`sticky`]); empty: none
+    /// recorded, the label follows this rollout's weight alone and the
+    /// sticky rules take the fixed names of earlier versions.
     pub rollout: &'a str,
     /// The rules the config names as the rollout's (`rules` on the route's
     /// entry, by `spec.rules[].name`); `None`: every rule outside the
@@ -202,8 +207,10 @@ impl<'a> Routing<'a> {
 ///   [`Routing::sticky`] is on): between weight 0 and full weight, the
 ///   rollout's rules carry `sessionPersistence`, or their canary and stable
 ///   backendRefs set a cookie naming their version's pod template hash and
-///   cookie rules send the clients carrying it back there; at 0 and full
-///   weight neither is left (see [`sticky`]).
+///   cookie rules send the clients carrying it back there, and the route
+///   records which; at 0 and full weight neither is left, nor once the
+///   config no longer has it (what the record names is taken back, see
+///   [`sticky`]).
 /// * **Managed routes** (on HTTP and gRPC routes with header routes, when
 ///   the target touches them): per `managedRoutes` entry,
 ///   [`target.route(name)`](TrafficTarget::route) says keep its rules,
@@ -252,7 +259,7 @@ pub fn plan(
     routing: &Routing<'_>,
     target: &TrafficTarget,
 ) -> Result<Option<Patch>, Error> {
-    let view = View::new(route, routing);
+    let view = View::new(route, routing)?;
     if let Some((step, name)) = target
         .named_routes()
         .into_iter()
@@ -277,6 +284,9 @@ pub fn plan(
                 routing.rollout,
                 weight != 0,
             ));
+        }
+        if route.kind == RouteKind::Http {
+            sticky::record_ops(&view, weight, &mut ops);
         }
     }
     let managed = routing.header_routes && route.kind.routes_requests() && target.touches_routes();

@@ -14,20 +14,26 @@
 //! * **Cookie rules** (any channel): the canary and stable backendRefs of
 //!   the rollout's rules add `Set-Cookie: <cookie>=<pod template hash>`
 //!   (a `ResponseHeaderModifier` backendRef filter, merged into one the
-//!   user has), and two managed rules per rule of the rollout's,
-//!   `rollgate-sticky-canary` and `rollgate-sticky-stable` (`-<n>` for the
-//!   next rules), copies of it that match its matches plus a `Cookie`
-//!   header carrying that version's hash and send everything to that
-//!   version. A cookie names a version by its hash, so one from an aborted
-//!   or replaced canary matches no rule: its client is weighted again and
-//!   gets a new cookie. After a promotion the canary's hash is the stable
-//!   hash, so its clients stay where they were. The sticky rules come after
-//!   the managed header and mirror routes, which take precedence over them
-//!   (with companion rules, as between managed routes).
+//!   user has), and two managed rules per rule of the rollout's, named
+//!   after the rollout (see [`rule_names`]: `-<n>` for the next rules),
+//!   copies of it that match its matches plus a `Cookie` header carrying
+//!   that version's hash and send everything to that version. A cookie
+//!   names a version by its hash, so one from an aborted or replaced
+//!   canary matches no rule: its client is weighted again and gets a new
+//!   cookie. After a promotion the canary's hash is the stable hash, so its
+//!   clients stay where they were. The sticky rules come after the managed
+//!   header and mirror routes, which take precedence over them (with
+//!   companion rules, as between managed routes). Rollouts sharing a route
+//!   each have their own, and leave the others' alone.
 //!
 //! Both ways are laid out from the desired state on every weight change, so
-//! switching from one to the other, or turning `stickySession` off (the
-//! cookie rules are recognised by name without it), converges.
+//! switching from one to the other converges. What the session put on the
+//! route is recorded there (see [`record`]), so that once `stickySession`
+//! is turned off the router takes back exactly that: the
+//! `sessionPersistence` or the `Set-Cookie` entries of the recorded cookie
+//! name (another name is the user's and stays byte-identical), and the
+//! cookie rules (recognised by name, the fixed names of earlier versions
+//! included), then the record.
 
 use serde_json::{Value, json};
 
@@ -37,13 +43,12 @@ use super::{Hashes, Sticky};
 use crate::config::RouteKind;
 use crate::error::Error;
 
-/// The managed rule pinning clients to the canary (`-<n>` for the copies
-/// of the rollout's next rules).
-pub const CANARY_RULE: &str = "rollgate-sticky-canary";
-/// The managed rule pinning clients to the stable version.
-pub const STABLE_RULE: &str = "rollgate-sticky-stable";
-/// Both, in the order they are laid out (after the managed routes).
-pub(crate) const RULES: [&str; 2] = [CANARY_RULE, STABLE_RULE];
+mod names;
+pub(super) mod record;
+
+pub use names::{LEGACY_RULES, RULE_PREFIX, rule_names, token};
+pub(super) use record::{Kept, Record};
+pub use record::{RECORD_PREFIX, record_key};
 
 /// The sticky session in effect at canary weight `weight`: the setting and
 /// the hashes naming the two versions; `None` when no client is to be
@@ -58,18 +63,19 @@ fn active<'a>(view: &View<'a>, weight: i32) -> Option<(Sticky<'a>, Hashes<'a>)> 
     (view.route.kind == RouteKind::Http && partial && usable).then_some((sticky, hashes))
 }
 
-/// The cookie rules `name` ([`CANARY_RULE`] or [`STABLE_RULE`]) should be
-/// at canary weight `weight`: none unless cookie rules are in effect.
-pub(super) fn rules(view: &View<'_>, name: &str, weight: i32) -> Result<Vec<Value>, Error> {
+/// The cookie rules of the canary (`canary`) or of the stable version at
+/// canary weight `weight`, named after the rollout: none unless cookie
+/// rules are in effect.
+pub(super) fn rules(view: &View<'_>, canary: bool, weight: i32) -> Result<Vec<Value>, Error> {
     let Some((sticky, hashes)) = active(view, weight).filter(|(s, _)| !s.session_persistence)
     else {
         return Ok(Vec::new());
     };
     let services = view.services();
-    let (service, hash) = if name == CANARY_RULE {
-        (services.canary, hashes.canary)
+    let (service, hash, name) = if canary {
+        (services.canary, hashes.canary, &view.sticky_rules[0])
     } else {
-        (services.stable, hashes.stable)
+        (services.stable, hashes.stable, &view.sticky_rules[1])
     };
     let cookie = json!({"type": "RegularExpression", "name": "Cookie",
                         "value": cookie_regex(sticky.cookie, hash)});
@@ -96,15 +102,34 @@ fn set_cookie(sticky: &Sticky<'_>, hash: &str) -> String {
     )
 }
 
+/// What the sticky session at canary weight `weight` puts on the route,
+/// as its record says it (`None`: nothing).
+fn wanted_record(view: &View<'_>, weight: i32) -> Option<Record> {
+    active(view, weight).map(|(s, _)| Record {
+        mode: if s.session_persistence {
+            Kept::SessionPersistence
+        } else {
+            Kept::CookieRule
+        },
+        cookie: s.cookie.to_owned(),
+    })
+}
+
+/// Pushes the operations that make the rollout's record say what its
+/// sticky session puts on the route at canary weight `weight` (see
+/// [`record`]); none when it already does.
+pub(super) fn record_ops(view: &View<'_>, weight: i32, ops: &mut Vec<Value>) {
+    record::ops(view, wanted_record(view, weight).as_ref(), ops);
+}
+
 /// The operations that make the canary and stable backendRefs of the
 /// rollout's rules set the sticky cookie at canary weight `weight`, or
-/// stop setting it; every other filter untouched. Each change is guarded
-/// by `test`s of the backendRef's name and of its filters as read.
+/// stop setting it (the config's cookie, and the recorded one: see
+/// [`View::own_cookies`]); every other filter untouched. Each change is
+/// guarded by `test`s of the backendRef's name and of its filters as read.
 pub(super) fn backend_ops(view: &View<'_>, weight: i32) -> Result<Vec<Value>, Error> {
-    let Some(cookie) = view.routing.sticky.map(|s| s.cookie) else {
-        return Ok(Vec::new());
-    };
-    if view.route.kind != RouteKind::Http {
+    let cookies = view.own_cookies();
+    if cookies.is_empty() || view.route.kind != RouteKind::Http {
         return Ok(Vec::new());
     }
     let active = active(view, weight).filter(|(s, _)| !s.session_persistence);
@@ -122,14 +147,17 @@ pub(super) fn backend_ops(view: &View<'_>, weight: i32) -> Result<Vec<Value>, Er
             };
             let have = backend.get("filters");
             let mut want = backend.clone();
-            strip_cookie(&mut want, cookie);
+            for cookie in &cookies {
+                strip_cookie(&mut want, cookie);
+            }
             if let Some((sticky, _)) = active {
                 let value = set_cookie(&sticky, hash.unwrap_or_default());
                 add_cookie(&mut want, &value).map_err(|why| {
                     view.error(format!(
                         "spec.rules[{i}].backendRefs[{j}] ({}): {why}; the sticky session's \
-                         cookie {cookie} cannot be added",
-                        backend["name"].as_str().unwrap_or_default()
+                         cookie {} cannot be added",
+                        backend["name"].as_str().unwrap_or_default(),
+                        sticky.cookie
                     ))
                 })?;
             }
@@ -261,44 +289,48 @@ fn add_cookie(backend: &mut Value, value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether a rule's `sessionPersistence` is the sticky session's (its
-/// `sessionName` is the cookie name).
-pub(super) fn is_own_persistence(rule: &Value, cookie: &str) -> bool {
-    rule["sessionPersistence"]["sessionName"].as_str() == Some(cookie)
+/// Whether a rule's `sessionPersistence` is the sticky session's (see
+/// [`View::is_own_session`]).
+pub(super) fn is_own_persistence(view: &View<'_>, rule: &Value) -> bool {
+    rule["sessionPersistence"]["sessionName"]
+        .as_str()
+        .is_some_and(|name| view.is_own_session(name))
 }
 
 /// The operations that give the rollout's rules the sticky session's
-/// `sessionPersistence` at canary weight `weight`, or remove it; a rule's
+/// `sessionPersistence` at canary weight `weight`, or remove it (the
+/// config's, or the recorded one once the config has none); a rule's
 /// `sessionPersistence` under another `sessionName` is the user's: left as
 /// it is, and an error when the sticky session needs the field. Each change
 /// is guarded by a `test` of the rule's backendRefs as read.
 pub(super) fn persistence_ops(view: &View<'_>, weight: i32) -> Result<Vec<Value>, Error> {
-    let Some(cookie) = view.routing.sticky.map(|s| s.cookie) else {
-        return Ok(Vec::new());
-    };
-    if view.route.kind != RouteKind::Http {
+    let recorded = view
+        .recorded
+        .as_ref()
+        .is_some_and(|r| r.mode == Kept::SessionPersistence);
+    if (view.routing.sticky.is_none() && !recorded) || view.route.kind != RouteKind::Http {
         return Ok(Vec::new());
     }
     let want = active(view, weight)
         .filter(|(s, _)| s.session_persistence)
-        .map(|(s, _)| persistence(&s));
+        .map(|(s, _)| (s.cookie, persistence(&s)));
     let mut ops = Vec::new();
     for (i, rule) in view.source_rules()? {
         let have = rule.get("sessionPersistence");
-        let ours = is_own_persistence(rule, cookie);
+        let ours = is_own_persistence(view, rule);
         let at = format!("/spec/rules/{i}/sessionPersistence");
         let guard = json!({"op": "test", "path": format!("/spec/rules/{i}/backendRefs"),
                            "value": rule["backendRefs"]});
         match (&want, have) {
-            (Some(want), Some(have)) if ours && have == want => {}
-            (Some(want), Some(have)) if ours => {
+            (Some((_, want)), Some(have)) if ours && have == want => {}
+            (Some((_, want)), Some(have)) if ours => {
                 ops.extend([
                     guard,
                     json!({"op": "test", "path": at, "value": have}),
                     json!({"op": "replace", "path": at, "value": want}),
                 ]);
             }
-            (Some(_), Some(have)) => {
+            (Some((cookie, _)), Some(have)) => {
                 return Err(view.error(format!(
                     "spec.rules[{i}].sessionPersistence: already set (sessionName {}), not by \
                      this rollout; the sticky session (stickySession, sessionName {cookie}) \
@@ -306,7 +338,7 @@ pub(super) fn persistence_ops(view: &View<'_>, weight: i32) -> Result<Vec<Value>
                     have["sessionName"].as_str().unwrap_or("unset")
                 )));
             }
-            (Some(want), None) => {
+            (Some((_, want)), None) => {
                 ops.extend([guard, json!({"op": "add", "path": at, "value": want})]);
             }
             (None, Some(have)) if ours => {
@@ -349,14 +381,16 @@ fn duration(seconds: u32) -> String {
     out
 }
 
-/// Whether the route carries a sticky cookie rule (so that turning
-/// `stickySession` off still removes them).
+/// Whether the route carries a sticky cookie rule of this rollout's or of
+/// an earlier version's (so that turning `stickySession` off still removes
+/// them).
 pub(super) fn has_rules(view: &View<'_>) -> bool {
     view.rules().is_ok_and(|rules| {
         rules.iter().any(|r| {
-            r["name"]
-                .as_str()
-                .is_some_and(|n| RULES.iter().any(|s| super::view::is_named(n, s)))
+            r["name"].as_str().is_some_and(|n| {
+                view.sticky_rule_names()
+                    .any(|s| super::view::is_named(n, s))
+            })
         })
     })
 }

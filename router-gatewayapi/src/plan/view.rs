@@ -3,20 +3,78 @@
 
 use serde_json::Value;
 
-use super::{Route, Routing, Services, sticky};
+use super::sticky::{self, Kept, Record};
+use super::{Route, Routing, Services};
 use crate::error::Error;
 use crate::precedence;
 
 /// A route as read, with what the rollout says about it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct View<'a> {
     pub(super) route: &'a Route<'a>,
     pub(super) routing: &'a Routing<'a>,
+    /// The names of this rollout's sticky cookie rules, canary first (see
+    /// [`sticky::rule_names`]).
+    pub(super) sticky_rules: [String; 2],
+    /// What this rollout's sticky session put on the route, as recorded
+    /// there (see [`sticky::record`]).
+    pub(super) recorded: Option<Record>,
 }
 
 impl<'a> View<'a> {
-    pub(super) fn new(route: &'a Route<'a>, routing: &'a Routing<'a>) -> Self {
-        Self { route, routing }
+    /// # Errors
+    ///
+    /// The rollout's sticky-session record on the route is unreadable.
+    pub(super) fn new(route: &'a Route<'a>, routing: &'a Routing<'a>) -> Result<Self, Error> {
+        let recorded =
+            sticky::record::read(route.object, routing.rollout).map_err(|why| Error::Route {
+                route: route.label(),
+                message: why,
+            })?;
+        Ok(Self {
+            route,
+            routing,
+            sticky_rules: sticky::rule_names(routing.rollout),
+            recorded,
+        })
+    }
+
+    /// Whether a `sessionPersistence` named `session` is the sticky
+    /// session's: the config's cookie name, or the one recorded as kept by
+    /// `sessionPersistence`.
+    pub(super) fn is_own_session(&self, session: &str) -> bool {
+        self.routing.sticky.is_some_and(|s| s.cookie == session)
+            || self
+                .recorded
+                .as_ref()
+                .is_some_and(|r| r.mode == Kept::SessionPersistence && r.cookie == session)
+    }
+
+    /// The cookie names whose `Set-Cookie` entries on the rollout's
+    /// backendRefs are the sticky session's: the config's, and the one
+    /// recorded as kept by cookie rules.
+    pub(super) fn own_cookies(&self) -> Vec<&str> {
+        let mut cookies: Vec<&str> = self.routing.sticky.iter().map(|s| s.cookie).collect();
+        if let Some(r) = self
+            .recorded
+            .as_ref()
+            .filter(|r| r.mode == Kept::CookieRule)
+            && !cookies.contains(&r.cookie.as_str())
+        {
+            cookies.push(&r.cookie);
+        }
+        cookies
+    }
+
+    /// The names of the sticky cookie rules this rollout takes for its own:
+    /// its two, then those of earlier versions (see
+    /// [`sticky::LEGACY_RULES`]) unless they are the same.
+    pub(super) fn sticky_rule_names(&self) -> impl Iterator<Item = &str> + Clone {
+        let own = self.sticky_rules.iter().map(String::as_str);
+        let legacy = sticky::LEGACY_RULES
+            .into_iter()
+            .filter(|l| !self.sticky_rules.iter().any(|o| o == l));
+        own.chain(legacy)
     }
 
     pub(super) fn services(&self) -> &Services<'a> {
@@ -39,16 +97,17 @@ impl<'a> View<'a> {
     }
 
     /// Whether a rule is one of ours, by name: a managed route's rule
-    /// (`name`, `name-<n>`), a sticky-session cookie rule (see
-    /// [`super::sticky`]) or a companion rule keeping their precedence
-    /// (`<rule>--<later route>`, see [`crate::precedence`]).
+    /// (`name`, `name-<n>`), one of this rollout's sticky-session cookie
+    /// rules or of an earlier version's (see [`super::sticky`]) or a
+    /// companion rule keeping their precedence (`<rule>--<later route>`,
+    /// see [`crate::precedence`]). Another rollout's sticky rules are not.
     pub(super) fn is_managed(&self, rule: &Value) -> bool {
         let managed = self
             .routing
             .managed_routes
             .iter()
             .map(String::as_str)
-            .chain(sticky::RULES);
+            .chain(self.sticky_rule_names());
         let own = |n: &str| managed.clone().any(|m| is_named(n, m));
         rule["name"]
             .as_str()
