@@ -133,9 +133,17 @@ async fn main() -> ExitCode {
     .await;
     println!("soak finished, load average {}", bench::load_average());
     let mut within = true;
-    for side in &soaked {
+    for (side, _) in &soaked {
         within &= report(side, warm_up);
     }
+    // After the report: the deletion of a namespace of rollouts takes
+    // minutes on a loaded machine.
+    futures::future::join_all(
+        soaked
+            .into_iter()
+            .map(|(_, ns)| delete_and_wait(&client, ns)),
+    )
+    .await;
     if within {
         ExitCode::SUCCESS
     } else {
@@ -143,7 +151,8 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Runs one side for `duration`, sampling every `every`.
+/// Runs one side for `duration`, sampling every `every`; its controller
+/// stopped, its namespace left to delete.
 async fn soak(
     client: &Client,
     side: &Side,
@@ -151,7 +160,7 @@ async fn soak(
     n: usize,
     duration: Duration,
     every: Duration,
-) -> Soaked {
+) -> (Soaked, BenchNamespace) {
     let ns = BenchNamespace::create(client, &format!("soak {}", side.name), n).await;
     if side.kind == SideKind::Argo {
         register_plugin(client, &ns.name, limits).await;
@@ -198,8 +207,7 @@ async fn soak(
         tokio::time::sleep(POLL).await;
     }
     running.stop();
-    delete_and_wait(client, ns).await;
-    soaked
+    (soaked, ns)
 }
 
 /// The controller and its plugin processes now.
