@@ -46,20 +46,20 @@
 //! node holds 1,000 pods: settled runs need N / 1,000 nodes, stepping runs
 //! twice that.
 
+mod sides;
+
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::Client;
-use kube::api::{Api, PostParams};
 use rollgate_testkit::bench::{
-    self, BenchNamespace, ProcessFigures, Requests, Sampler, WEIGHTS, canary_rollout, ratio,
+    self, BenchNamespace, ProcessFigures, WEIGHTS, canary_rollout, ratio,
 };
 use serde_json::json;
+use sides::{
+    Limits, Running, Side, SideKind, delete_and_wait, mib, register_plugin, side_requests,
+};
 
-const ROLLGATE: &str = env!("CARGO_BIN_EXE_rollgate-controller");
 /// Seed 002's steps per update.
 const STEPS: usize = 8;
 /// How long the idle measurement of a settled run lasts.
@@ -69,47 +69,6 @@ const IDLE: Duration = Duration::from_secs(60);
 /// with another run beside them).
 fn limit(n: usize) -> Duration {
     Duration::from_secs(3600).max(Duration::from_millis(600 * n as u64))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SideKind {
-    Rollgate,
-    Argo,
-}
-
-struct Side {
-    /// As given in `ROLLGATE_BENCH_SIDES`: the kind, then any flags.
-    name: String,
-    kind: SideKind,
-    /// Flags for the controller after the harness's own.
-    flags: Vec<String>,
-}
-
-impl Side {
-    /// `rollgate` or `argo`, then flags, separated by spaces.
-    fn parse(spec: &str) -> Self {
-        let mut words = spec.split_whitespace();
-        let kind = match words.next() {
-            Some("rollgate") => SideKind::Rollgate,
-            Some("argo") => SideKind::Argo,
-            _ => panic!(
-                "ROLLGATE_BENCH_SIDES: expected rollgate or argo, then flags, found \"{spec}\""
-            ),
-        };
-        Self {
-            name: spec.trim().to_owned(),
-            kind,
-            flags: words.map(str::to_owned).collect(),
-        }
-    }
-}
-
-struct Limits {
-    /// `--qps` and `--burst` for both controllers and the plugin; `None`:
-    /// each at its default.
-    client: Option<(String, String)>,
-    threads: String,
-    plugin: PathBuf,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -150,26 +109,12 @@ async fn main() {
     }
     let sizes = bench::sizes("100");
     let modes = bench::env_list("ROLLGATE_BENCH_MODES", "stepping,settled");
-    let chosen = bench::env_list("ROLLGATE_BENCH_SIDES", "rollgate,argo");
-    let sides: Vec<Side> = chosen.iter().map(|spec| Side::parse(spec)).collect();
-    let limits = Limits {
-        client: std::env::var("ROLLGATE_BENCH_QPS").ok().map(|qps| {
-            let burst = std::env::var("ROLLGATE_BENCH_BURST").unwrap_or_else(|_| "80".into());
-            (qps, burst)
-        }),
-        threads: std::env::var("ROLLGATE_BENCH_THREADS").unwrap_or_else(|_| "10".into()),
-        plugin: plugin_binary(),
-    };
+    let sides = Side::chosen();
+    let limits = Limits::from_env();
     let client = Client::try_default().await.expect("KUBECONFIG");
     let mut stepping: Vec<(usize, &str, Stepping)> = Vec::new();
     let mut settled: Vec<(usize, &str, Settled)> = Vec::new();
-    println!(
-        "client limits: {}",
-        limits.client.as_ref().map_or_else(
-            || "each side's defaults".to_owned(),
-            |(qps, burst)| format!("--qps {qps} --burst {burst} for both")
-        )
-    );
+    println!("client limits: {}", limits.describe());
     for &n in &sizes {
         for mode in &modes {
             for side in &sides {
@@ -198,152 +143,6 @@ async fn main() {
     }
     print_stepping(&sizes, &stepping);
     print_settled(&sizes, &settled);
-}
-
-/// The `rollgate-gatewayapi` binary Argo's side loads.
-fn plugin_binary() -> PathBuf {
-    let path = std::env::var_os("ROLLGATE_BENCH_PLUGIN").map_or_else(
-        || {
-            // target/release/deps/side_by_side-* → target/release/
-            let exe = std::env::current_exe().expect("the bench's own path");
-            exe.parent()
-                .and_then(Path::parent)
-                .expect("the bench runs from target/<profile>/deps")
-                .join("rollgate-gatewayapi")
-        },
-        PathBuf::from,
-    );
-    if !path.is_file() {
-        eprintln!(
-            "no plugin binary at {}: cargo build --release -p rollgate-gatewayapi, or set ROLLGATE_BENCH_PLUGIN (needed by the argo side)",
-            path.display()
-        );
-    }
-    path
-}
-
-/// A controller process of one side, in a work directory of its own.
-struct Running {
-    child: Child,
-    work: PathBuf,
-    sampler: Sampler,
-}
-
-impl Running {
-    fn start(side: &Side, limits: &Limits, ns: &str) -> Self {
-        let work = std::env::temp_dir().join(format!("rollgate-{ns}"));
-        std::fs::create_dir_all(&work).unwrap();
-        let log = std::fs::File::create(work.join("controller.log")).unwrap();
-        let mut command = match side.kind {
-            SideKind::Rollgate => {
-                let bin = std::env::var_os("ROLLGATE_BENCH_CONTROLLER")
-                    .map_or_else(|| PathBuf::from(ROLLGATE), PathBuf::from);
-                let mut c = Command::new(bin);
-                c.args(["--namespace", ns, "--config-namespace", ns])
-                    .args(["--leader-elect=false", "--log-format", "text"])
-                    .args(["--metrics-port", "0", "--healthz-port", "0"])
-                    .args(["--bind-address", "127.0.0.1"])
-                    .args(["--rollout-threads", &limits.threads])
-                    .env("ROLLGATE_LOG", "warn");
-                c
-            }
-            SideKind::Argo => {
-                let bin = std::env::var("ROLLGATE_ARGO_ROLLOUTS_CONTROLLER")
-                    .expect("ROLLGATE_ARGO_ROLLOUTS_CONTROLLER (scripts/cluster env)");
-                let mut c = Command::new(bin);
-                c.args(["--namespaced", "--namespace", ns, "--leader-elect=false"])
-                    .args(["--metricsPort", "0", "--healthzPort", "0"])
-                    .args(["--rollout-threads", &limits.threads])
-                    .args(["--loglevel", "warn"]);
-                c
-            }
-        };
-        if let Some((qps, burst)) = &limits.client {
-            command.args(["--qps", qps, "--burst", burst]);
-        }
-        command.args(&side.flags);
-        let child = command
-            .env("POD_NAMESPACE", ns)
-            .current_dir(&work)
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap_or_else(|e| panic!("start the {} controller: {e}", side.name));
-        let pid = child.id();
-        // The controller itself, and for Argo the plugin processes it starts
-        // from its own plugin-bin/ (never another run's processes).
-        let plugins = work.join("plugin-bin");
-        let sampler = Sampler::start(move |p, exe| p == pid || exe.starts_with(&plugins));
-        Self {
-            child,
-            work,
-            sampler,
-        }
-    }
-
-    fn stop(self) {
-        drop(self);
-    }
-}
-
-impl Drop for Running {
-    /// Stops the controller (also when the harness panics), and for Argo
-    /// the plugin processes it started, then removes the work directory.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let plugins = self.work.join("plugin-bin");
-        if let Ok(procs) = std::fs::read_dir("/proc") {
-            for entry in procs.flatten() {
-                if std::fs::read_link(entry.path().join("exe"))
-                    .is_ok_and(|e| e.starts_with(&plugins))
-                {
-                    let _ = Command::new("kill").arg(entry.file_name()).status();
-                }
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.work);
-    }
-}
-
-/// The requests of a side's controller (and plugin) in `ns` since audit
-/// line `from`, each also given to `each`.
-fn side_requests(side: &Side, ns: &str, from: u64, each: impl Fn(&serde_json::Value)) -> Requests {
-    let agents: &[&str] = match side.kind {
-        SideKind::Rollgate => &["rollgate-controller/"],
-        SideKind::Argo => &["rollouts-controller/", "rollgate-gatewayapi/"],
-    };
-    bench::audited_requests(from, |e| {
-        let selected =
-            e["objectRef"]["namespace"] == ns && agents.iter().any(|a| bench::user_agent_is(e, a));
-        if selected {
-            each(e);
-        }
-        selected
-    })
-}
-
-/// Argo registers the plugin in `argo-rollouts-config` of its namespace,
-/// with the harness's client limits if it sets any.
-async fn register_plugin(client: &Client, ns: &str, limits: &Limits) {
-    let mut plugins = format!(
-        "- name: argoproj-labs/gatewayAPI\n  location: file://{}\n",
-        limits.plugin.display(),
-    );
-    if let Some((qps, burst)) = &limits.client {
-        plugins += &format!("  args:\n    - \"--qps={qps}\"\n    - \"--burst={burst}\"\n");
-    }
-    Api::<ConfigMap>::namespaced(client.clone(), ns)
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "metadata": {"name": "argo-rollouts-config"},
-                "data": {"trafficRouterPlugins": plugins}
-            }))
-            .unwrap(),
-        )
-        .await
-        .expect("write argo-rollouts-config");
 }
 
 async fn run_stepping(client: &Client, side: &Side, limits: &Limits, n: usize) -> Stepping {
@@ -446,26 +245,6 @@ async fn run_settled(client: &Client, side: &Side, limits: &Limits, n: usize) ->
     println!("{n:>6} settled {:<9} {figures:?}", side.name);
     delete_and_wait(client, ns).await;
     figures
-}
-
-/// Deletes the namespace and waits until it is gone, so that the garbage
-/// collection of its objects does not run beside the next side.
-async fn delete_and_wait(client: &Client, ns: BenchNamespace) {
-    let name = ns.name.clone();
-    ns.delete().await;
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let started = Instant::now();
-    while namespaces.get_opt(&name).await.ok().flatten().is_some() {
-        if started.elapsed() > Duration::from_secs(900) {
-            eprintln!("namespace {name} still terminating after 15 minutes; going on");
-            return;
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
-}
-
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
 }
 
 fn print_stepping(sizes: &[usize], results: &[(usize, &str, Stepping)]) {
