@@ -63,6 +63,7 @@ pub mod run;
 pub mod serve;
 pub mod service;
 pub mod traffic;
+pub mod triggers;
 pub mod workload;
 
 pub use error::Error;

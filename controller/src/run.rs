@@ -202,11 +202,7 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
     let metrics = hooks.metrics.clone();
     let deployment_referencing = controller.store();
     let deployment_owner = owner.clone();
-    let rollouts = controller
-        .with_config(
-            kube::runtime::controller::Config::default()
-                .concurrency(settings.rollout_threads.max(1)),
-        )
+    let rollouts = crate::triggers::configured(controller, settings.rollout_threads)
         .owns_stream(replica_set_events.map(Ok))
         .watches_stream(service_events, move |svc: Packed<Service>| {
             // The managed-by annotation is packed: a changed Service is unpacked.

@@ -149,8 +149,8 @@ pub async fn run<E, R, A>(
     R: futures::Stream<Item = Packed<ReplicaSet>> + Send + 'static,
     A: futures::Stream<Item = Packed<DynamicObject>> + Send + 'static,
 {
-    Controller::for_stream_with(experiments, reader, experiment_resource())
-        .with_config(kube::runtime::controller::Config::default().concurrency(threads.max(1)))
+    let controller = Controller::for_stream_with(experiments, reader, experiment_resource());
+    crate::triggers::configured(controller, threads)
         .owns_stream(triggers.replica_sets.map(Ok))
         .owns_stream_with(triggers.runs.map(Ok), crate::analysis::run_resource())
         .graceful_shutdown_on(shutdown.cancelled_owned())

@@ -115,8 +115,8 @@ pub async fn run(
     threads: u16,
     shutdown: CancellationToken,
 ) {
-    Controller::for_stream_with(trigger.map(Ok), reader, run_resource())
-        .with_config(kube::runtime::controller::Config::default().concurrency(threads.max(1)))
+    let controller = Controller::for_stream_with(trigger.map(Ok), reader, run_resource());
+    crate::triggers::configured(controller, threads)
         .graceful_shutdown_on(shutdown.cancelled_owned())
         .run(timed, error_policy, measurer)
         .for_each(|result| async move {
