@@ -93,6 +93,19 @@ impl Scene {
         self.controller = Some(Running::Argo(argo));
     }
 
+    /// Starts Argo's controller as an installation's Deployment runs it
+    /// (see `Cluster::start_argo_installed`): its container's `args`, its
+    /// service account's `kubeconfig`, the installation's ConfigMap.
+    ///
+    /// # Panics
+    ///
+    /// Under `rollgate-controller`.
+    pub fn start_argo_installed(&mut self, args: &[String], kubeconfig: &std::path::Path) {
+        assert_eq!(self.under, Under::Argo, "the installation is Argo's");
+        let argo = self.cluster.start_argo_installed(args, kubeconfig);
+        self.controller = Some(Running::Argo(argo));
+    }
+
     /// The running controller's process id, once started.
     pub fn controller_pid(&self) -> Option<u32> {
         self.controller.as_ref().map(Running::pid)

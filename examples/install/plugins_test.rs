@@ -3,9 +3,10 @@
 //! checksums, the two `argo-rollouts-config` ConfigMaps, the values for
 //! Argo's Helm chart and the RBAC, each read back and checked; bad
 //! arguments refused by name. With `ROLLGATE_HELM` and
-//! `ROLLGATE_ARGO_ROLLOUTS_CHART` (a directory holding Argo Rollouts' chart,
-//! `argo-rollouts`), the values are rendered with that chart and the
-//! controller's ConfigMap and init container checked in its output.
+//! `ROLLGATE_ARGO_ROLLOUTS_CHART` (Argo Rollouts' chart, `argo-rollouts`,
+//! which `ROLLGATE_CHARTS=1 scripts/cluster up` fetches and `scripts/cluster
+//! env` exports), the values are rendered with that chart and the
+//! controller's ConfigMap, init container and RBAC checked in its output.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -298,7 +299,8 @@ fn bad_arguments_are_refused_by_name() {
 }
 
 /// Argo's chart rendered with the values: its ConfigMap registers the
-/// plugins, its controller's pod copies them in and mounts them.
+/// plugins, its controller's pod copies them in and mounts them, and the
+/// plugins' RBAC binds the ServiceAccount its ClusterRoleBinding binds.
 #[test]
 fn argos_chart_renders_the_values() {
     let (Some(helm), Some(chart)) = (
@@ -306,7 +308,7 @@ fn argos_chart_renders_the_values() {
         std::env::var_os("ROLLGATE_ARGO_ROLLOUTS_CHART"),
     ) else {
         eprintln!(
-            "skipped: needs ROLLGATE_HELM and ROLLGATE_ARGO_ROLLOUTS_CHART (a directory holding Argo Rollouts' Helm chart)"
+            "skipped: needs ROLLGATE_HELM and ROLLGATE_ARGO_ROLLOUTS_CHART (ROLLGATE_CHARTS=1 scripts/cluster up)"
         );
         return;
     };
@@ -338,6 +340,11 @@ fn argos_chart_renders_the_values() {
         .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "argo-rollouts")
         .expect("the controller's Deployment");
     let pod = &deployment["spec"]["template"]["spec"];
+    let values = objects(&read(&installed.out, "argo-rollouts-values.yaml"));
+    assert_eq!(
+        pod["initContainers"],
+        values[0]["controller"]["initContainers"]
+    );
     assert_eq!(pod["initContainers"][0]["name"], "rollgate-plugins");
     assert_eq!(pod["initContainers"][0]["image"], IMAGE);
     assert!(
@@ -355,4 +362,18 @@ fn argos_chart_renders_the_values() {
         ),
         "{mounts:?}"
     );
+    // The plugins' RBAC binds the account the chart runs its controller as.
+    let account =
+        json!({"kind": "ServiceAccount", "name": "argo-rollouts", "namespace": "argo-rollouts"});
+    assert_eq!(pod["serviceAccountName"], account["name"]);
+    let binding = rendered
+        .iter()
+        .find(|o| o["kind"] == "ClusterRoleBinding" && o["metadata"]["name"] == "argo-rollouts")
+        .expect("the controller's ClusterRoleBinding");
+    assert_eq!(binding["subjects"], json!([account]));
+    for object in objects(&read(&installed.out, "rbac.yaml")) {
+        if object["kind"] == "ClusterRoleBinding" {
+            assert_eq!(object["subjects"], json!([account]), "{object}");
+        }
+    }
 }

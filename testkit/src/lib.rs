@@ -399,6 +399,45 @@ impl Cluster {
             )
             .await
             .expect("write argo-rollouts-config");
+        let args = [
+            "--namespaced",
+            "--leader-elect=false",
+            "--loglevel",
+            "debug",
+            "--metricsPort",
+            "0",
+            "--healthzPort",
+            "0",
+            "--namespace",
+            &self.namespace,
+        ];
+        self.spawn_argo(&bin, &args, kubeconfig)
+    }
+
+    /// Starts the Argo Rollouts controller as an installation's Deployment
+    /// runs it: with that container's `args` as they are, reading
+    /// `kubeconfig` (a service account's token, this namespace as its
+    /// context's: what a pod's mounted token and namespace give), and the
+    /// `argo-rollouts-config` the installation wrote in this namespace
+    /// (`POD_NAMESPACE`), none written here.
+    ///
+    /// # Panics
+    ///
+    /// When the controller cannot be started.
+    pub fn start_argo_installed(&self, args: &[String], kubeconfig: &std::path::Path) -> Argo {
+        let bin = std::env::var("ROLLGATE_ARGO_ROLLOUTS_CONTROLLER")
+            .expect("ROLLGATE_ARGO_ROLLOUTS_CONTROLLER (scripts/cluster env)");
+        self.spawn_argo(&bin, args, Some(kubeconfig))
+    }
+
+    /// Runs `bin` with `args` for this namespace, its log and plugin
+    /// copies in a working directory of its own.
+    fn spawn_argo(
+        &self,
+        bin: &str,
+        args: &[impl AsRef<std::ffi::OsStr>],
+        kubeconfig: Option<&std::path::Path>,
+    ) -> Argo {
         let work = std::env::temp_dir().join(format!("rollgate-{}", self.namespace));
         std::fs::create_dir_all(&work).unwrap();
         let log = std::fs::File::create(work.join("controller.log")).unwrap();
@@ -407,14 +446,7 @@ impl Cluster {
             command.env("KUBECONFIG", kubeconfig);
         }
         let child = command
-            .args([
-                "--namespaced",
-                "--leader-elect=false",
-                "--loglevel",
-                "debug",
-            ])
-            .args(["--metricsPort", "0", "--healthzPort", "0"])
-            .args(["--namespace", &self.namespace])
+            .args(args)
             .env("POD_NAMESPACE", &self.namespace)
             .current_dir(&work)
             .stdout(Stdio::from(log.try_clone().unwrap()))
