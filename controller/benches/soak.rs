@@ -345,7 +345,14 @@ fn cells(snapshot: Option<Snapshot>, tasks: Option<u64>) -> String {
     let tasks = tasks.map_or_else(|| "-".to_owned(), |t| t.to_string());
     snapshot.map_or_else(
         || format!("- | - | - | {tasks}"),
-        |s| format!("{:.1} | {} | {} | {tasks}", mib(s.rss_kib), s.fds, s.threads),
+        |s| {
+            format!(
+                "{:.1} | {} | {} | {tasks}",
+                mib(s.rss_kib),
+                s.fds,
+                s.threads
+            )
+        },
     )
 }
 
@@ -405,12 +412,7 @@ fn report(side: &Soaked, warm_up: Duration) -> bool {
         within &= ok || !ours;
     }
     if ours {
-        within &= task_verdict(
-            side,
-            controller,
-            &tasks(|s| s.controller_tasks),
-            warm_up,
-        );
+        within &= task_verdict(side, controller, &tasks(|s| s.controller_tasks), warm_up);
     }
     if let Some(plugin) = plugin {
         if let Some(ok) = verdict(&side.name, plugin, &series(|s| s.plugin), warm_up) {
@@ -425,15 +427,14 @@ fn report(side: &Soaked, warm_up: Duration) -> bool {
 /// [`TASK_SLACK`] above the largest during the warm-up. A process of ours
 /// that never answered a scrape after the warm-up is outside the bound
 /// (nothing was measured).
-fn task_verdict(
-    side: &Soaked,
-    process: &str,
-    series: &[(f64, u64)],
-    warm_up: Duration,
-) -> bool {
+fn task_verdict(side: &Soaked, process: &str, series: &[(f64, u64)], warm_up: Duration) -> bool {
     let (samples, side) = (side.samples.len(), &side.name);
     let warm = warm_up.as_secs_f64();
-    let during = series.iter().filter(|(t, _)| *t < warm).map(|(_, n)| *n).max();
+    let during = series
+        .iter()
+        .filter(|(t, _)| *t < warm)
+        .map(|(_, n)| *n)
+        .max();
     let Some(&(_, last)) = series.iter().rfind(|(t, _)| *t >= warm) else {
         println!("{side}: {process}: no tokio task count after the warm-up: OUTSIDE the bound");
         return false;
