@@ -148,7 +148,7 @@ async fn main() {
 async fn run_stepping(client: &Client, side: &Side, limits: &Limits, n: usize) -> Stepping {
     let ns = BenchNamespace::create(client, &format!("{} stepping", side.name), n).await;
     if side.kind == SideKind::Argo {
-        register_plugin(client, &ns.name, limits).await;
+        register_plugin(client, &ns.name, limits, None).await;
     }
     ns.create_routes(n).await;
     let namespace = ns.name.clone();

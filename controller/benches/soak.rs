@@ -10,8 +10,12 @@
 //! promoted with the patches of `kubectl argo rollouts promote`; the timed
 //! pauses run out. Every `ROLLGATE_SOAK_SAMPLE_SECONDS` (default 30) the
 //! harness records, for the controller and the plugin process apart, the
-//! resident set (`VmRSS`), open file descriptors (`/proc/PID/fd`) and
-//! threads, and prints the series and a verdict against this bound:
+//! resident set (`VmRSS`), open file descriptors (`/proc/PID/fd`),
+//! threads and, for ours, the tokio tasks alive (scraped from their
+//! `/metrics`: `rollgate_controller_tokio_alive_tasks`,
+//! `rollgate_plugin_tokio_alive_tasks`, the plugin given `--metrics-addr`
+//! through `argo-rollouts-config`), and prints the series and a verdict
+//! against this bound:
 //!
 //! * resident set: the last sample within 8 MiB or 10 % (whichever is
 //!   larger) of the first sample after the warm-up
@@ -21,7 +25,9 @@
 //! * file descriptors: the last sample at most 4 above the largest seen
 //!   during the warm-up (connections come and go);
 //! * threads: the last sample at most 2 above the largest seen during the
-//!   warm-up.
+//!   warm-up;
+//! * tokio tasks: the last sample at most 8 above the largest seen during
+//!   the warm-up (a task per connection, and connections come and go).
 //!
 //! ```sh
 //! cargo build --release -p rollgate-gatewayapi
@@ -45,6 +51,7 @@ use futures::StreamExt;
 use kube::Client;
 use kube::api::{DynamicObject, ListParams, Patch, PatchParams};
 use rollgate_testkit::bench::{self, BenchNamespace, Snapshot, canary_rollout, promote_patches};
+use rollgate_testkit::scrape::{self, Samples};
 use rollout_core::Phase;
 use serde_json::{Value, json};
 use sides::{Limits, Running, Side, SideKind, delete_and_wait, mib, register_plugin};
@@ -62,6 +69,10 @@ const RSS_SLACK_FRACTION: f64 = 0.10;
 /// The bound: file descriptors and threads above the warm-up's largest.
 const FD_SLACK: u64 = 4;
 const THREAD_SLACK: u64 = 2;
+/// The bound: tokio tasks above the warm-up's largest.
+const TASK_SLACK: u64 = 8;
+/// How long a scrape of `/metrics` may take.
+const SCRAPE: Duration = Duration::from_secs(5);
 
 /// One sample of a side.
 #[derive(Debug, Clone)]
@@ -72,6 +83,10 @@ struct Sample {
     /// Summed over the plugin processes (Argo's side).
     plugin: Option<Snapshot>,
     plugin_pids: Vec<u32>,
+    /// Tokio tasks alive in `rollgate-controller` and in the plugin
+    /// process (`None` for Argo's controller, or when a scrape failed).
+    controller_tasks: Option<u64>,
+    plugin_tasks: Option<u64>,
     /// Updates finished so far (every rollout back at Healthy on a new image).
     updates: u64,
 }
@@ -162,8 +177,9 @@ async fn soak(
     every: Duration,
 ) -> (Soaked, BenchNamespace) {
     let ns = BenchNamespace::create(client, &format!("soak {}", side.name), n).await;
+    let plugin_port = (side.kind == SideKind::Argo).then(scrape::free_port);
     if side.kind == SideKind::Argo {
-        register_plugin(client, &ns.name, limits).await;
+        register_plugin(client, &ns.name, limits, plugin_port).await;
     }
     ns.create_routes(n).await;
     let namespace = ns.name.clone();
@@ -195,7 +211,7 @@ async fn soak(
     loop {
         let elapsed = started.elapsed();
         if Instant::now() >= next_sample || elapsed >= duration {
-            let sample = sample(&running, elapsed, soaked.updates);
+            let sample = sample(&running, plugin_port, elapsed, soaked.updates).await;
             println!("{}: {}", side.name, row(&sample));
             soaked.samples.push(sample);
             next_sample += every;
@@ -210,8 +226,18 @@ async fn soak(
     (soaked, ns)
 }
 
+/// The tokio tasks alive in the process serving `/metrics` on `port`
+/// (gauge `name`), `None` when it does not answer with the gauge.
+async fn alive_tasks(port: Option<u16>, name: &str) -> Option<u64> {
+    let (status, body) = tokio::time::timeout(SCRAPE, scrape::http_get(port?, "/metrics"))
+        .await
+        .ok()??;
+    let served = status == 200 && body.lines().any(|line| line.starts_with(name));
+    served.then(|| Samples::parse(&body).sum(name, &[]) as u64)
+}
+
 /// The controller and its plugin processes now.
-fn sample(running: &Running, at: Duration, updates: u64) -> Sample {
+async fn sample(running: &Running, plugin_port: Option<u16>, at: Duration, updates: u64) -> Sample {
     let plugin_pids = running.plugin_pids();
     let plugin = plugin_pids
         .iter()
@@ -226,6 +252,12 @@ fn sample(running: &Running, at: Duration, updates: u64) -> Sample {
         controller: bench::snapshot(running.pid()),
         plugin,
         plugin_pids,
+        controller_tasks: alive_tasks(
+            running.metrics_port,
+            "rollgate_controller_tokio_alive_tasks",
+        )
+        .await,
+        plugin_tasks: alive_tasks(plugin_port, "rollgate_plugin_tokio_alive_tasks").await,
         updates,
     }
 }
@@ -309,10 +341,18 @@ fn next_action(object: &DynamicObject, version: u64) -> Option<Action> {
     }
 }
 
-fn cells(snapshot: Option<Snapshot>) -> String {
+fn cells(snapshot: Option<Snapshot>, tasks: Option<u64>) -> String {
+    let tasks = tasks.map_or_else(|| "-".to_owned(), |t| t.to_string());
     snapshot.map_or_else(
-        || "- | - | -".to_owned(),
-        |s| format!("{:.1} | {} | {}", mib(s.rss_kib), s.fds, s.threads),
+        || format!("- | - | - | {tasks}"),
+        |s| {
+            format!(
+                "{:.1} | {} | {} | {tasks}",
+                mib(s.rss_kib),
+                s.fds,
+                s.threads
+            )
+        },
     )
 }
 
@@ -320,8 +360,8 @@ fn row(sample: &Sample) -> String {
     format!(
         "| {:.1} | {} | {} | {} |",
         sample.at / 60.0,
-        cells(sample.controller),
-        cells(sample.plugin),
+        cells(sample.controller, sample.controller_tasks),
+        cells(sample.plugin, sample.plugin_tasks),
         sample.updates
     )
 }
@@ -335,9 +375,9 @@ fn report(side: &Soaked, warm_up: Duration) -> bool {
         side.name, side.updates, side.promotions, side.failed_patches
     );
     println!(
-        "| minute | controller RSS (MiB) | fds | threads | plugin RSS (MiB) | fds | threads | updates finished |"
+        "| minute | controller RSS (MiB) | fds | threads | tasks | plugin RSS (MiB) | fds | threads | tasks | updates finished |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for sample in &side.samples {
         println!("{}", row(sample));
     }
@@ -362,15 +402,57 @@ fn report(side: &Soaked, warm_up: Duration) -> bool {
             .filter_map(|s| pick(s).map(|snap| (s.at, snap)))
             .collect()
     };
+    let tasks = |pick: fn(&Sample) -> Option<u64>| -> Vec<(f64, u64)> {
+        side.samples
+            .iter()
+            .filter_map(|s| pick(s).map(|tasks| (s.at, tasks)))
+            .collect()
+    };
     if let Some(ok) = verdict(&side.name, controller, &series(|s| s.controller), warm_up) {
         within &= ok || !ours;
     }
-    if let Some(plugin) = plugin
-        && let Some(ok) = verdict(&side.name, plugin, &series(|s| s.plugin), warm_up)
-    {
-        within &= ok;
+    if ours {
+        within &= task_verdict(side, controller, &tasks(|s| s.controller_tasks), warm_up);
+    }
+    if let Some(plugin) = plugin {
+        if let Some(ok) = verdict(&side.name, plugin, &series(|s| s.plugin), warm_up) {
+            within &= ok;
+        }
+        within &= task_verdict(side, plugin, &tasks(|s| s.plugin_tasks), warm_up);
     }
     within
+}
+
+/// The verdict on one process's tokio tasks: the last sample at most
+/// [`TASK_SLACK`] above the largest during the warm-up. A process of ours
+/// that never answered a scrape after the warm-up is outside the bound
+/// (nothing was measured).
+fn task_verdict(side: &Soaked, process: &str, series: &[(f64, u64)], warm_up: Duration) -> bool {
+    let (samples, side) = (side.samples.len(), &side.name);
+    let warm = warm_up.as_secs_f64();
+    let during = series
+        .iter()
+        .filter(|(t, _)| *t < warm)
+        .map(|(_, n)| *n)
+        .max();
+    let Some(&(_, last)) = series.iter().rfind(|(t, _)| *t >= warm) else {
+        println!("{side}: {process}: no tokio task count after the warm-up: OUTSIDE the bound");
+        return false;
+    };
+    let bound = during.unwrap_or(last) + TASK_SLACK;
+    let ok = last <= bound;
+    println!(
+        "{side}: {process}: tokio tasks {} at most during the warm-up, {last} at the end (bound {bound}), {} of {} samples scraped: {}",
+        during.map_or_else(|| "-".to_owned(), |n| n.to_string()),
+        series.len(),
+        samples,
+        if ok {
+            "within the bound"
+        } else {
+            "OUTSIDE the bound"
+        }
+    );
+    ok
 }
 
 /// The verdict on one process's series against the bound (`None` when the

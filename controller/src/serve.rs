@@ -210,6 +210,33 @@ mod tests {
         stop.cancel();
     }
 
+    /// `rollgate_controller_tokio_alive_tasks` as served now.
+    async fn alive_tasks(port: u16) -> i64 {
+        let (_, body) = get(port, "/metrics").await;
+        assert!(
+            body.contains("# TYPE rollgate_controller_tokio_alive_tasks gauge"),
+            "{body}"
+        );
+        body.lines()
+            .find_map(|line| line.strip_prefix("rollgate_controller_tokio_alive_tasks "))
+            .unwrap_or_else(|| panic!("no alive tasks in {body}"))
+            .parse()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn alive_tasks_count_a_spawned_task_until_it_ends() {
+        let (port, stop) = start(metrics_routes(Arc::new(Metrics::new()))).await;
+        let before = alive_tasks(port).await;
+        let (release, held) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move { held.await.ok() });
+        assert_eq!(alive_tasks(port).await, before + 1);
+        release.send(()).unwrap();
+        task.await.unwrap();
+        assert_eq!(alive_tasks(port).await, before);
+        stop.cancel();
+    }
+
     #[tokio::test]
     async fn a_port_in_use_is_an_error_naming_the_flag() {
         let taken = bind("metrics-port", IpAddr::from([127, 0, 0, 1]), 0)

@@ -6,6 +6,7 @@
 //! | Metric | Labels | What |
 //! |---|---|---|
 //! | `rollgate_plugin_call_duration_seconds` | method, result | histogram of the router's calls ([`CALL_BUCKETS`]); `_count` counts them |
+//! | `rollgate_plugin_tokio_alive_tasks` | | tokio tasks alive in the process at scrape time ([`AliveTasks`]) |
 //!
 //! `method` is the call as the contract names it, in either wire form:
 //! `Init`, `Type`, `Apply`, `Verify` (the native protocol), `SetWeight`,
@@ -32,8 +33,11 @@ use http::{Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 use rollout_core::spec::{SetHeaderRoute, SetMirrorRoute};
@@ -91,6 +95,7 @@ impl Metrics {
             Unit::Seconds,
             calls.clone(),
         );
+        registry.register_collector(Box::new(AliveTasks));
         Self { registry, calls }
     }
 
@@ -125,6 +130,44 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry);
         text
+    }
+}
+
+/// The gauge `tokio_alive_tasks` (under the registry's prefix): the tokio
+/// tasks alive in the process, spawned and not yet finished, read from the
+/// runtime's own count when the registry is encoded; a leak of tasks shows
+/// as a count that keeps rising while the work stays the same.
+///
+/// Encoded on a tokio runtime's thread (an endpoint's handler), it counts
+/// that runtime's tasks; outside any runtime it writes nothing. Shared by
+/// the plugins' registry ([`Metrics`]) and `rollgate-controller`'s.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AliveTasks;
+
+impl AliveTasks {
+    /// The family's name, before the registry's prefix.
+    pub const NAME: &'static str = "tokio_alive_tasks";
+
+    /// The tasks alive in the current runtime, `None` outside one.
+    pub fn count() -> Option<usize> {
+        tokio::runtime::Handle::try_current()
+            .ok()
+            .map(|runtime| runtime.metrics().num_alive_tasks())
+    }
+}
+
+impl Collector for AliveTasks {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let Some(count) = Self::count() else {
+            return Ok(());
+        };
+        let metric = encoder.encode_descriptor(
+            Self::NAME,
+            "Tokio tasks alive in this process (spawned and not yet finished)",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(i64::try_from(count).unwrap_or(i64::MAX)).encode(metric)
     }
 }
 
@@ -380,5 +423,54 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains(r#"method="Apply""#), "{text}");
+    }
+
+    /// The gauge's value in `text`.
+    fn alive_tasks(text: &str) -> i64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix("rollgate_plugin_tokio_alive_tasks "))
+            .unwrap_or_else(|| panic!("no rollgate_plugin_tokio_alive_tasks in {text}"))
+            .parse()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn alive_tasks_are_served_and_count_a_spawned_task() {
+        let metrics = Arc::new(Metrics::new());
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = tokio::spawn(serve(listener, Arc::clone(&metrics)));
+        let scrape = || async {
+            let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+            tokio::io::AsyncWriteExt::write_all(
+                &mut stream,
+                b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+            )
+            .await
+            .unwrap();
+            let mut answer = String::new();
+            tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut answer)
+                .await
+                .unwrap();
+            answer
+        };
+        let before = alive_tasks(&scrape().await);
+        let (release, held) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move { held.await.ok() });
+        let during = scrape().await;
+        assert!(
+            during.contains("# TYPE rollgate_plugin_tokio_alive_tasks gauge"),
+            "{during}"
+        );
+        assert_eq!(alive_tasks(&during), before + 1, "{during}");
+        release.send(()).unwrap();
+        task.await.unwrap();
+        assert_eq!(alive_tasks(&scrape().await), before);
+        server.abort();
+    }
+
+    #[test]
+    fn alive_tasks_outside_a_runtime_write_nothing() {
+        assert!(!Metrics::new().encode().contains("tokio_alive_tasks"));
     }
 }

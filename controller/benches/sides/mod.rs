@@ -14,6 +14,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::Client;
 use kube::api::{Api, PostParams};
 use rollgate_testkit::bench::{self, BenchNamespace, Requests, Sampler};
+use rollgate_testkit::scrape;
 use serde_json::json;
 
 /// The controller binary cargo built beside the benchmark.
@@ -128,6 +129,9 @@ pub(crate) fn plugin_binary() -> PathBuf {
 pub(crate) struct Running {
     child: Child,
     work: PathBuf,
+    /// The loopback port of `rollgate-controller`'s `/metrics` (`None`
+    /// for Argo's controller).
+    pub(crate) metrics_port: Option<u16>,
     /// The controller's (and Argo's plugin processes') figures so far.
     pub(crate) sampler: Sampler,
 }
@@ -138,6 +142,7 @@ impl Running {
         let work = std::env::temp_dir().join(format!("rollgate-{ns}"));
         std::fs::create_dir_all(&work).unwrap();
         let log = std::fs::File::create(work.join("controller.log")).unwrap();
+        let metrics_port = (side.kind == SideKind::Rollgate).then(scrape::free_port);
         let mut command = match side.kind {
             SideKind::Rollgate => {
                 let bin = std::env::var_os("ROLLGATE_BENCH_CONTROLLER")
@@ -145,7 +150,8 @@ impl Running {
                 let mut c = Command::new(bin);
                 c.args(["--namespace", ns, "--config-namespace", ns])
                     .args(["--leader-elect=false", "--log-format", "text"])
-                    .args(["--metrics-port", "0", "--healthz-port", "0"])
+                    .args(["--metrics-port", &metrics_port.unwrap_or(0).to_string()])
+                    .args(["--healthz-port", "0"])
                     .args(["--bind-address", "127.0.0.1"])
                     .args(["--rollout-threads", &limits.threads])
                     .env("ROLLGATE_LOG", "warn");
@@ -181,6 +187,7 @@ impl Running {
         Self {
             child,
             work,
+            metrics_port,
             sampler,
         }
     }
@@ -239,14 +246,30 @@ pub(crate) fn side_requests(
 }
 
 /// Argo registers the plugin in `argo-rollouts-config` of its namespace,
-/// with the harness's client limits if it sets any.
-pub(crate) async fn register_plugin(client: &Client, ns: &str, limits: &Limits) {
+/// with the harness's client limits if it sets any, serving its metrics on
+/// `127.0.0.1:<metrics_port>` if given.
+pub(crate) async fn register_plugin(
+    client: &Client,
+    ns: &str,
+    limits: &Limits,
+    metrics_port: Option<u16>,
+) {
     let mut plugins = format!(
         "- name: argoproj-labs/gatewayAPI\n  location: file://{}\n",
         limits.plugin.display(),
     );
+    let mut args = Vec::new();
     if let Some((qps, burst)) = &limits.client {
-        plugins += &format!("  args:\n    - \"--qps={qps}\"\n    - \"--burst={burst}\"\n");
+        args.extend([format!("--qps={qps}"), format!("--burst={burst}")]);
+    }
+    if let Some(port) = metrics_port {
+        args.push(format!("--metrics-addr=127.0.0.1:{port}"));
+    }
+    if !args.is_empty() {
+        plugins += "  args:\n";
+        for arg in args {
+            plugins += &format!("    - \"{arg}\"\n");
+        }
     }
     Api::<ConfigMap>::namespaced(client.clone(), ns)
         .create(

@@ -18,6 +18,7 @@
 //! | `analysis_template_metric_info` | namespace, name, type, metric | 1 per metric of a template |
 //! | `controller_clientset_k8s_request_total` | kind, namespace, name, verb, status_code | API requests ([`requests`]) |
 //! | `leader_election_master_status` | name | 1 while this process leads, 0 otherwise (client-go's) |
+//! | `rollgate_controller_tokio_alive_tasks` | | tokio tasks alive in the process at scrape time ([`AliveTasks`]; Rollgate's own, in place of Go's `go_goroutines`) |
 //!
 //! The exposition is Prometheus's text format 0.0.4, as Argo's controller
 //! serves. One deliberate difference: `rollout_reconcile_error` is typed
@@ -43,6 +44,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 pub use analysis_runs::AnalysisRunCache;
+pub use plugin_proto::metrics::AliveTasks;
 pub use requests::{CountRequests, RequestCounts};
 pub use rollouts::RolloutCache;
 
@@ -134,6 +136,9 @@ impl Metrics {
         registry.register_collector(Box::new(run_errors.clone()));
         let runs = AnalysisRunCache::default();
         registry.register_collector(Box::new(runs.clone()));
+        registry
+            .sub_registry_with_prefix("rollgate_controller")
+            .register_collector(Box::new(AliveTasks));
         Self {
             registry,
             reconcile,
