@@ -55,9 +55,8 @@ use kube::Client;
 use rollgate_testkit::bench::{
     self, BenchNamespace, ProcessFigures, WEIGHTS, canary_rollout, ratio,
 };
-use serde_json::json;
 use sides::{
-    Limits, Running, Side, SideKind, delete_and_wait, mib, register_plugin, side_requests,
+    Limits, Running, Side, SideKind, delete_and_wait, mib, routed_namespace, side_requests,
 };
 
 /// Seed 002's steps per update.
@@ -146,21 +145,14 @@ async fn main() {
 }
 
 async fn run_stepping(client: &Client, side: &Side, limits: &Limits, n: usize) -> Stepping {
-    let ns = BenchNamespace::create(client, &format!("{} stepping", side.name), n).await;
-    if side.kind == SideKind::Argo {
-        register_plugin(client, &ns.name, limits, None).await;
-    }
-    ns.create_routes(n).await;
-    let namespace = ns.name.clone();
-    ns.create_rollouts(n, |i| {
-        canary_rollout(
-            i,
-            Some((
-                "argoproj-labs/gatewayAPI",
-                json!({"httpRoute": format!("demo-{i}"), "namespace": namespace, "verifyWeight": false}),
-            )),
-        )
-    })
+    let ns = routed_namespace(
+        client,
+        side,
+        limits,
+        &format!("{} stepping", side.name),
+        n,
+        None,
+    )
     .await;
     let running = Running::start(side, limits, &ns.name);
     let mut figures = Stepping::default();

@@ -50,11 +50,11 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use kube::Client;
 use kube::api::{DynamicObject, ListParams, Patch, PatchParams};
-use rollgate_testkit::bench::{self, BenchNamespace, Snapshot, canary_rollout, promote_patches};
+use rollgate_testkit::bench::{self, BenchNamespace, Snapshot, promote_patches};
 use rollgate_testkit::scrape::{self, Samples};
 use rollout_core::Phase;
 use serde_json::{Value, json};
-use sides::{Limits, Running, Side, SideKind, delete_and_wait, mib, register_plugin};
+use sides::{Limits, Running, Side, SideKind, delete_and_wait, mib, routed_namespace};
 
 /// The limit of the first settling.
 const LIMIT: Duration = Duration::from_secs(1800);
@@ -176,22 +176,15 @@ async fn soak(
     duration: Duration,
     every: Duration,
 ) -> (Soaked, BenchNamespace) {
-    let ns = BenchNamespace::create(client, &format!("soak {}", side.name), n).await;
     let plugin_port = (side.kind == SideKind::Argo).then(scrape::free_port);
-    if side.kind == SideKind::Argo {
-        register_plugin(client, &ns.name, limits, plugin_port).await;
-    }
-    ns.create_routes(n).await;
-    let namespace = ns.name.clone();
-    ns.create_rollouts(n, |i| {
-        canary_rollout(
-            i,
-            Some((
-                "argoproj-labs/gatewayAPI",
-                json!({"httpRoute": format!("demo-{i}"), "namespace": namespace, "verifyWeight": false}),
-            )),
-        )
-    })
+    let ns = routed_namespace(
+        client,
+        side,
+        limits,
+        &format!("soak {}", side.name),
+        n,
+        plugin_port,
+    )
     .await;
     let running = Running::start(side, limits, &ns.name);
     ns.wait_all(n, Some(0), "Healthy", LIMIT).await;

@@ -304,3 +304,34 @@ pub(crate) async fn delete_and_wait(client: &Client, ns: BenchNamespace) {
 pub(crate) fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
+
+/// A namespace for `side` titled `title` holding `n` HTTPRoutes and
+/// `n` canary Rollouts weighting them through the Gateway API router; for
+/// Argo's side the plugin is registered there first (its metrics on
+/// `plugin_port` when given).
+pub(crate) async fn routed_namespace(
+    client: &Client,
+    side: &Side,
+    limits: &Limits,
+    title: &str,
+    n: usize,
+    plugin_port: Option<u16>,
+) -> BenchNamespace {
+    let ns = BenchNamespace::create(client, title, n).await;
+    if side.kind == SideKind::Argo {
+        register_plugin(client, &ns.name, limits, plugin_port).await;
+    }
+    ns.create_routes(n).await;
+    let namespace = ns.name.clone();
+    ns.create_rollouts(n, |i| {
+        bench::canary_rollout(
+            i,
+            Some((
+                "argoproj-labs/gatewayAPI",
+                json!({"httpRoute": format!("demo-{i}"), "namespace": namespace, "verifyWeight": false}),
+            )),
+        )
+    })
+    .await;
+    ns
+}
