@@ -4,9 +4,14 @@
 //! synced.
 //!
 //! Until a watch has listed its objects, reads go to the API server. A
-//! watch that cannot list or watch (no permission, or a resource the server
-//! does not serve) is given up with one warning, and reads of its resource
-//! and namespace go to the API server from then on. A watch that fails for
+//! watch the server refuses (401, 403: no permission; 404, 405: a resource
+//! it does not serve) is set aside with one warning: reads of its resource
+//! and namespace go to the API server, and the watch is tried again after
+//! a pause that doubles from [`REFUSED_PAUSE_FIRST`] to
+//! [`REFUSED_PAUSE_MAX`], so that a refusal that passes (the 403s of an API
+//! server whose authorizer is still syncing after a restart, a permission
+//! granted or a CRD installed later) does not cost the cache for good, and
+//! one that stays costs a list every five minutes. A watch that fails for
 //! another reason (a dropped connection) is retried with kube-runtime's
 //! backoff, and reads go to the API server until it delivers again.
 //!
@@ -17,6 +22,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
 
 use futures::StreamExt as _;
 use kube::api::{Api, ApiResource, DynamicObject};
@@ -161,8 +167,11 @@ enum Phase {
     Synced,
     /// The watch failed and is being retried: reads go to the server.
     Behind,
-    /// Given up: reads go to the server, for good.
-    Unavailable,
+    /// The server refused the watch; it is tried again after a pause.
+    /// Reads go to the server; nothing is kept.
+    Refused,
+    /// Stopped: reads go to the server, for good.
+    Stopped,
 }
 
 #[derive(Debug)]
@@ -293,7 +302,7 @@ impl Watch {
             return;
         };
         let mut state = self.write();
-        if state.phase == Phase::Unavailable {
+        if matches!(state.phase, Phase::Refused | Phase::Stopped) {
             return;
         }
         put(
@@ -337,8 +346,14 @@ impl Watch {
                     }
                 }
                 state.objects = listed;
-                if state.phase != Phase::Synced {
-                    tracing::debug!(watch = %self.label, objects = state.objects.len(), "the watch cache is synced");
+                match state.phase {
+                    Phase::Synced => {}
+                    Phase::Refused => {
+                        tracing::info!(watch = %self.label, objects = state.objects.len(), "the watch works again; reads are served from its cache");
+                    }
+                    _ => {
+                        tracing::debug!(watch = %self.label, objects = state.objects.len(), "the watch cache is synced");
+                    }
                 }
                 state.phase = Phase::Synced;
             }
@@ -379,32 +394,43 @@ impl Watch {
     /// The watch was stopped: reads that still hold it go to the server.
     fn stop(&self) {
         tracing::debug!(watch = %self.label, "the watch is stopped");
-        self.unavailable();
-    }
-
-    /// Reads go to the server from now on; nothing is kept.
-    fn unavailable(&self) {
         let mut state = self.write();
-        state.phase = Phase::Unavailable;
+        state.phase = Phase::Stopped;
         state.objects = Objects::new();
         state.listing = None;
     }
 
-    /// The watch cannot work: reads go to the server from now on.
-    fn give_up(&self, error: &watcher::Error) {
-        tracing::warn!(
-            watch = %self.label,
-            %error,
-            "cannot list and watch (does this identity have list and watch permission?); \
-             reading from the API server instead"
-        );
-        self.unavailable();
+    /// The server refused the watch: reads go to it until the watch, tried
+    /// again after `pause`, lists. Warns the first time only.
+    fn refused(&self, error: &watcher::Error, pause: Duration, first: bool) {
+        if first {
+            tracing::warn!(
+                watch = %self.label,
+                %error,
+                retry_in_s = pause.as_secs_f64(),
+                "the API server refuses to list and watch (does this identity have list and \
+                 watch permission?); reading from the API server instead, and trying the \
+                 watch again later"
+            );
+        } else {
+            tracing::debug!(watch = %self.label, %error, retry_in_s = pause.as_secs_f64(), "the watch is still refused");
+        }
+        let mut state = self.write();
+        state.phase = Phase::Refused;
+        state.objects = Objects::new();
+        state.listing = None;
+    }
+
+    /// Whether the watch serves reads.
+    fn synced(&self) -> bool {
+        self.read().phase == Phase::Synced
     }
 }
 
-/// Whether a watch error will not go away by retrying: the identity may
-/// not list or watch, or the server does not serve the resource.
-fn gives_up(error: &watcher::Error) -> bool {
+/// Whether the server refused the watch: the identity may not list or
+/// watch, or the server does not serve the resource. Retrying at once will
+/// not help; retrying later may.
+fn is_refusal(error: &watcher::Error) -> bool {
     let code = match error {
         watcher::Error::InitialListFailed(e)
         | watcher::Error::WatchStartFailed(e)
@@ -413,6 +439,53 @@ fn gives_up(error: &watcher::Error) -> bool {
         watcher::Error::NoResourceVersion => return true,
     };
     matches!(code, Some(401 | 403 | 404 | 405))
+}
+
+/// The pause before a refused watch is tried again the first time: 1 s
+/// (an API server's authorizer answers 403 for a few seconds after it
+/// restarts).
+pub const REFUSED_PAUSE_FIRST: Duration = Duration::from_secs(1);
+
+/// The longest pause between tries of a refused watch: 5 minutes, so a
+/// watch refused for good costs one list request per resource and
+/// namespace every five minutes.
+pub const REFUSED_PAUSE_MAX: Duration = Duration::from_secs(300);
+
+/// The pauses between tries of a refused watch: doubling from
+/// [`REFUSED_PAUSE_FIRST`] to [`REFUSED_PAUSE_MAX`], back to the first once
+/// the watch has listed.
+#[derive(Debug)]
+struct RefusedPauses {
+    next: Duration,
+}
+
+impl RefusedPauses {
+    fn new() -> Self {
+        Self {
+            next: REFUSED_PAUSE_FIRST,
+        }
+    }
+
+    /// The pause to take now; the following one doubles.
+    fn take(&mut self) -> Duration {
+        let pause = self.next;
+        self.next = (self.next * 2).min(REFUSED_PAUSE_MAX);
+        pause
+    }
+
+    /// The pause [`Self::take`] will give.
+    fn peek(&self) -> Duration {
+        self.next
+    }
+
+    fn reset(&mut self) {
+        self.next = REFUSED_PAUSE_FIRST;
+    }
+
+    /// Whether no pause has been taken since the last reset.
+    fn at_first(&self) -> bool {
+        self.next == REFUSED_PAUSE_FIRST
+    }
 }
 
 /// A watch and the task feeding it.
@@ -495,19 +568,48 @@ impl Drop for Cache {
 /// 20 list requests instead of 2 for those routes, once at start.
 pub const LIST_PAGE_SIZE: u32 = 50;
 
-/// Feeds `watch` from a watcher until it gives up.
+/// Feeds `watch` from a watcher for as long as the task runs: a refused
+/// watch is started again after a pause ([`RefusedPauses`]).
 async fn run(api: Api<DynamicObject>, watch: Arc<Watch>) {
     let config = watcher::Config::default().page_size(LIST_PAGE_SIZE);
-    let events = watcher(api, config).default_backoff();
-    let mut events = std::pin::pin!(events);
-    while let Some(event) = events.next().await {
-        match event {
-            Ok(event) => watch.event(event),
-            Err(error) if gives_up(&error) => {
-                watch.give_up(&error);
-                return;
+    let mut pauses = RefusedPauses::new();
+    let mut warned = false;
+    loop {
+        let events = watcher(api.clone(), config.clone()).default_backoff();
+        let mut events = std::pin::pin!(events);
+        // The watcher's stream ends only on a refusal (below).
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(event) => {
+                    watch.event(event);
+                    if watch.synced() && !pauses.at_first() {
+                        pauses.reset();
+                        warned = false;
+                    }
+                }
+                Err(error) if is_refusal(&error) => {
+                    watch.refused(&error, pauses.peek(), !warned);
+                    warned = true;
+                    break;
+                }
+                Err(error) => watch.behind(&error),
             }
-            Err(error) => watch.behind(&error),
         }
+        tokio::time::sleep(pauses.take()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_pauses_double_to_five_minutes_and_start_again_once_listed() {
+        let mut pauses = RefusedPauses::new();
+        let taken: Vec<u64> = (0..11).map(|_| pauses.take().as_secs()).collect();
+        assert_eq!(taken, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+        pauses.reset();
+        assert!(pauses.at_first());
+        assert_eq!(pauses.take(), REFUSED_PAUSE_FIRST);
     }
 }

@@ -2,14 +2,15 @@
 //! once synced, an unchanged object costs no request; a write is one
 //! request and refreshes the cache; the watch's events are seen; a failed
 //! guard reads the server, not the cache; lists with selectors are served
-//! from the cache; without list permission reads go to the server.
+//! from the cache; without list permission reads go to the server, and
+//! the watch is tried again after a pause.
 
 mod support;
 
 use std::time::Duration;
 
 use kube::core::{Expression, Selector};
-use router_kube::{Applier, ApplierOptions, Outcome};
+use router_kube::{Applier, ApplierOptions, Outcome, REFUSED_PAUSE_FIRST};
 use support::fake::Fake;
 use support::*;
 
@@ -227,7 +228,7 @@ async fn a_list_with_a_selector_is_served_from_the_cache() {
 }
 
 #[tokio::test]
-async fn without_list_permission_reads_go_to_the_server_and_the_cache_gives_up() {
+async fn without_list_permission_reads_go_to_the_server_and_the_list_waits_for_its_pause() {
     let fake = Fake::with(&[("web", "30")]);
     fake.forbid_list();
     let applier = over(&fake, cached());
@@ -244,8 +245,33 @@ async fn without_list_permission_reads_go_to_the_server_and_the_cache_gives_up()
     assert_eq!(
         fake.lists_and_watches(),
         (1, 0),
-        "the list is not tried again"
+        "the list is not tried again before {REFUSED_PAUSE_FIRST:?}"
     );
+}
+
+#[tokio::test]
+async fn a_refused_watch_tried_again_after_its_pause_serves_reads_once_allowed() {
+    // As after a kube-apiserver restart: 403 until its authorizer syncs.
+    let fake = Fake::with(&[("web", "30")]);
+    fake.forbid_list();
+    let applier = over(&fake, cached());
+    applier.get(&web()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(fake.lists_and_watches(), (1, 0), "refused once");
+    fake.allow_list();
+    tokio::time::sleep(REFUSED_PAUSE_FIRST).await;
+    wait_for_sync(&applier, &fake).await;
+    assert_eq!(
+        fake.lists_and_watches(),
+        (2, 1),
+        "listed again, then watching"
+    );
+    fake.clear();
+    for _ in 0..3 {
+        let outcome = applier.converge(&web(), want_weight("30")).await.unwrap();
+        assert_eq!(outcome, Outcome::Unchanged);
+    }
+    assert_eq!(fake.requests(), Vec::<String>::new(), "served by the cache");
 }
 
 #[tokio::test]

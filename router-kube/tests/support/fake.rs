@@ -61,6 +61,11 @@ impl Fake {
         self.lock().forbid_list = true;
     }
 
+    /// Lists are allowed again (a permission granted, an authorizer synced).
+    pub fn allow_list(&self) {
+        self.lock().forbid_list = false;
+    }
+
     /// Someone else sets `name`'s weight; the watch hears of it only when
     /// `tell_watch`.
     pub fn set_weight(&self, name: &str, weight: &str, tell_watch: bool) {
