@@ -7,7 +7,7 @@
 //!     [--leader-election-lease-duration 15s] [--leader-election-renew-deadline 10s]
 //!     [--leader-election-retry-period 2s]
 //!     [--metrics-port 8090] [--healthz-port 8080] [--bind-address 0.0.0.0]
-//!     [--qps 40 [--burst 80]] [--rollout-threads 10] [--analysis-threads 30]
+//!     [--qps 40|-1] [--burst 80] [--rollout-threads 10] [--analysis-threads 30]
 //!     [--experiment-threads 10]
 //! ```
 //!
@@ -25,8 +25,9 @@
 //! spellings `--metricsPort` and `--healthzPort` are accepted too.
 //!
 //! The client sends at most 40 requests per second with bursts of 80
-//! (Argo's defaults; `--qps` and `--burst` set others), one budget for the
-//! controller and the routers it runs in-process.
+//! (Argo's defaults; `--qps` and `--burst` set others, `--qps -1` none, as
+//! for Argo's controller and client-go), one budget for the controller and
+//! the routers it runs in-process.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -40,7 +41,7 @@ use rollgate_controller::leader::{self, Election};
 use rollgate_controller::metrics::Metrics;
 use rollgate_controller::traffic::binaries::default_plugin_dir;
 use rollgate_controller::{Operations, Settings, operate};
-use router_kube::RequestLimit;
+use router_kube::{Qps, RequestLimit};
 use tracing_subscriber::EnvFilter;
 
 /// Runs Argo Rollouts' canary Rollouts with Rollgate's engine.
@@ -106,13 +107,19 @@ struct Args {
     #[arg(long, value_name = "IP", default_value = "0.0.0.0")]
     bind_address: IpAddr,
     /// Kubernetes API requests per second, sustained, for the controller
-    /// and the routers it runs in-process together (default: 40, Argo's).
-    #[arg(long, value_name = "RATE", value_parser = positive_rate)]
-    qps: Option<f64>,
-    /// Kubernetes API requests allowed at once after an idle period (needs
-    /// --qps; default: 80, Argo's).
-    #[arg(long, value_name = "N", requires = "qps", value_parser = clap::value_parser!(u32).range(1..))]
-    burst: Option<u32>,
+    /// and the routers it runs in-process together (Argo's default; -1, as
+    /// client-go's and Argo's: no client-side limit).
+    #[arg(
+        long,
+        value_name = "RATE",
+        default_value = "40",
+        allow_negative_numbers = true
+    )]
+    qps: Qps,
+    /// Kubernetes API requests allowed at once after an idle period (Argo's
+    /// default).
+    #[arg(long, value_name = "N", default_value_t = 80, value_parser = clap::value_parser!(u32).range(1..))]
+    burst: u32,
     /// How many Rollouts are reconciled at once (Argo's default: 10).
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     rollout_threads: u16,
@@ -131,19 +138,6 @@ struct Args {
     /// own only).
     #[arg(long, value_name = "LIST", default_value = "*")]
     route_namespaces: router_kube::RouteNamespaces,
-}
-
-/// The burst of a `--qps` limit given without `--burst` (Argo's default).
-const DEFAULT_BURST: u32 = 80;
-
-/// A `--qps` value: a positive number of requests per second.
-fn positive_rate(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
-        _ => Err(format!(
-            "expected a positive number of requests per second such as 40, found \"{text}\""
-        )),
-    }
 }
 
 /// A duration flag, in Go's notation as Argo takes it (`15s`, `1m30s`, `500ms`).
@@ -205,17 +199,10 @@ async fn client(
     }
 }
 
-/// The client's request limit the flags ask for: Argo's 40 per second
-/// without `--qps`.
+/// The client's request limit the flags ask for: none for `--qps -1`.
 fn request_limit(args: &Args) -> Option<RequestLimit> {
-    Some(RequestLimit {
-        qps: args.qps.unwrap_or(DEFAULT_QPS),
-        burst: args.burst.unwrap_or(DEFAULT_BURST),
-    })
+    args.qps.limit(Some(args.burst))
 }
-
-/// The request rate without `--qps` (Argo's default).
-const DEFAULT_QPS: f64 = 40.0;
 
 /// The election the flags ask for, checked.
 fn election(args: &Args, client: &kube::Client) -> Result<Option<Election>, String> {
@@ -304,7 +291,7 @@ mod tests {
     }
 
     #[test]
-    fn no_client_limit_by_default_and_argos_threads() {
+    fn argos_client_limit_and_threads_by_default() {
         let args = parse(&[]).unwrap();
         assert_eq!(
             request_limit(&args),
@@ -325,26 +312,28 @@ mod tests {
     }
 
     #[test]
-    fn qps_restores_a_limit_with_argos_burst_unless_given() {
+    fn qps_and_burst_each_replace_argos_figure_and_minus_one_lifts_the_limit() {
         let limit = |flags: &[&str]| request_limit(&parse(flags).unwrap());
-        assert_eq!(
-            limit(&["--qps", "40"]),
-            Some(RequestLimit {
-                qps: 40.0,
-                burst: 80
-            })
-        );
         assert_eq!(
             limit(&["--qps", "7.5", "--burst", "9"]),
             Some(RequestLimit { qps: 7.5, burst: 9 })
         );
         assert_eq!(
-            limit(&["--qps=1000", "--burst=2000"]),
+            limit(&["--burst", "200"]),
             Some(RequestLimit {
-                qps: 1000.0,
-                burst: 2000
+                qps: 40.0,
+                burst: 200
             })
         );
+        assert_eq!(
+            limit(&["--qps=1000"]),
+            Some(RequestLimit {
+                qps: 1000.0,
+                burst: 80
+            })
+        );
+        assert_eq!(limit(&["--qps", "-1"]), None);
+        assert_eq!(limit(&["--qps=-1", "--burst", "5"]), None);
     }
 
     #[test]
@@ -359,13 +348,10 @@ mod tests {
             let flag = bad[bad.len() - 2];
             assert!(err.contains(flag), "{bad:?}: {err}");
         }
-        let err = parse(&["--qps=-1"]).unwrap_err().to_string();
+        let err = parse(&["--qps=0"]).unwrap_err().to_string();
         assert!(
             err.contains("positive number of requests per second"),
             "{err}"
         );
-        // A burst alone would limit nothing: it needs a rate.
-        let err = parse(&["--burst", "80"]).unwrap_err().to_string();
-        assert!(err.contains("--qps"), "{err}");
     }
 }

@@ -82,13 +82,13 @@ mod progress;
 mod write;
 
 pub use applier::{Applier, WRITE_ATTEMPTS};
-pub use cache::{CachedObject, LIST_PAGE_SIZE};
+pub use cache::{CachedObject, LIST_PAGE_SIZE, REFUSED_PAUSE_FIRST, REFUSED_PAUSE_MAX};
 pub use error::Error;
 pub use namespaces::RouteNamespaces;
 pub use object::ObjectRef;
 #[cfg(feature = "cli")]
 pub use options::ApplierArgs;
-pub use options::{ApplierOptions, RequestLimit};
+pub use options::{ApplierOptions, Qps, RequestLimit};
 pub use packed::{CompressedJson, LAST_APPLIED_ANNOTATION, Packed};
 pub use progress::Progress;
 pub use write::{Outcome, Write};

@@ -12,6 +12,66 @@ pub struct RequestLimit {
     pub burst: u32,
 }
 
+/// A `--qps` flag's value: a rate of requests, or none at all.
+///
+/// ```
+/// use router_kube::{Qps, RequestLimit};
+/// let qps: Qps = "20".parse().unwrap();
+/// assert_eq!(qps.limit(None), Some(RequestLimit { qps: 20.0, burst: 20 }));
+/// assert_eq!(qps.limit(Some(80)), Some(RequestLimit { qps: 20.0, burst: 80 }));
+/// // client-go's and Argo's negative QPS: no client-side limit.
+/// assert_eq!("-1".parse::<Qps>().unwrap(), Qps::Unlimited);
+/// assert_eq!(Qps::Unlimited.limit(Some(80)), None);
+/// assert!("0".parse::<Qps>().unwrap_err().contains("\"0\""));
+/// assert!("fast".parse::<Qps>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Qps {
+    /// At most this many requests per second, sustained (positive and
+    /// finite).
+    PerSecond(f64),
+    /// No client-side limit, left to the API server's Priority and
+    /// Fairness: a negative rate, as client-go's `QPS` and Argo's `--qps`.
+    Unlimited,
+}
+
+impl Qps {
+    /// The request limit at this rate with `burst` requests at once (the
+    /// rate rounded up when `None`); `None` when unlimited.
+    pub fn limit(self, burst: Option<u32>) -> Option<RequestLimit> {
+        match self {
+            Self::PerSecond(qps) => Some(RequestLimit {
+                qps,
+                burst: burst.unwrap_or_else(|| default_burst(qps)),
+            }),
+            Self::Unlimited => None,
+        }
+    }
+}
+
+impl std::str::FromStr for Qps {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.parse::<f64>() {
+            Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(Self::PerSecond(rate)),
+            Ok(rate) if rate < 0.0 => Ok(Self::Unlimited),
+            _ => Err(format!(
+                "expected a positive number of requests per second such as 40 or 0.5, \
+                 or -1 for no client-side limit, found {text:?}"
+            )),
+        }
+    }
+}
+
+/// The burst for `qps` when none is given: the rate rounded up (at least 1).
+fn default_burst(qps: f64) -> u32 {
+    // `qps` is positive and finite (the parser checks); the cast saturates.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let burst = qps.ceil() as u32;
+    burst.max(1)
+}
+
 /// An applier's options. The default has no request limit and the watch
 /// cache on.
 ///
@@ -65,7 +125,8 @@ impl Default for ApplierOptions {
 /// into its own (`#[command(flatten)]`):
 ///
 /// * `--qps RATE`: Kubernetes API requests per second, sustained (default:
-///   no limit). `--kube-qps` is accepted too.
+///   no limit; a negative rate, as client-go's, is none too). `--kube-qps`
+///   is accepted too.
 /// * `--burst N`: requests allowed at once after an idle period (needs
 ///   `--qps`; default: the rate rounded up). `--kube-burst` is accepted too.
 /// * `--no-watch-cache`: read every object from the API server instead of
@@ -99,14 +160,22 @@ impl Default for ApplierOptions {
 /// assert!(!args.applier.route_namespaces.allows("shop", "gateways"));
 /// assert!(Args::try_parse_from(["plugin", "--route-namespaces", "Not_A_Name"]).is_err());
 /// assert!(Args::try_parse_from(["plugin", "--qps", "0"]).is_err());
+/// let args = Args::parse_from(["plugin", "--qps", "-1", "--burst", "5"]);
+/// assert_eq!(ApplierOptions::from(args.applier).request_limit, None);
 /// assert!(Args::try_parse_from(["plugin", "--burst", "5"]).is_err());
 /// ```
 #[cfg(feature = "cli")]
 #[derive(Debug, Clone, Default, PartialEq, clap::Args)]
 pub struct ApplierArgs {
-    /// Kubernetes API requests per second, sustained [default: no limit]
-    #[arg(long, alias = "kube-qps", value_name = "RATE", value_parser = positive_rate)]
-    pub qps: Option<f64>,
+    /// Kubernetes API requests per second, sustained (-1: no limit)
+    /// [default: no limit]
+    #[arg(
+        long,
+        alias = "kube-qps",
+        value_name = "RATE",
+        allow_negative_numbers = true
+    )]
+    pub qps: Option<crate::Qps>,
     /// Kubernetes API requests allowed at once after an idle period
     /// [default: the rate rounded up]
     #[arg(
@@ -160,31 +229,8 @@ impl ApplierArgs {
 impl From<ApplierArgs> for ApplierOptions {
     fn from(args: ApplierArgs) -> Self {
         Self {
-            request_limit: args.qps.map(|qps| RequestLimit {
-                qps,
-                burst: args.burst.unwrap_or_else(|| default_burst(qps)),
-            }),
+            request_limit: args.qps.and_then(|qps| qps.limit(args.burst)),
             watch_cache: !args.no_watch_cache,
         }
-    }
-}
-
-/// The burst for `qps` when none is given: the rate rounded up (at least 1).
-#[cfg(feature = "cli")]
-fn default_burst(qps: f64) -> u32 {
-    // `qps` is positive and finite (the parser checks); the cast saturates.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let burst = qps.ceil() as u32;
-    burst.max(1)
-}
-
-/// A positive, finite number of requests per second.
-#[cfg(feature = "cli")]
-fn positive_rate(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
-        _ => Err(format!(
-            "expected a positive number of requests per second, such as 20 or 0.5, found {text:?}"
-        )),
     }
 }
