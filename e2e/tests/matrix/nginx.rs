@@ -24,15 +24,7 @@ async fn seed_002_nginx(under: Under) {
     let Some(mut s) = Scene::new("seed-002", under, ROLLOUT).await else {
         return;
     };
-    for role in ["stable", "canary"] {
-        s.cluster
-            .create(json!({
-                "apiVersion": "v1", "kind": "Service",
-                "metadata": {"name": format!("rollouts-demo-{role}")},
-                "spec": {"selector": {"app": "rollouts-demo"}, "ports": [{"port": 80, "targetPort": 8080}]}
-            }))
-            .await;
-    }
+    create_seed_002_services(&s).await;
     s.cluster
         .create(json!({
             "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
@@ -42,32 +34,7 @@ async fn seed_002_nginx(under: Under) {
                  "backend": {"service": {"name": "rollouts-demo-stable", "port": {"number": 80}}}}]}}]}
         }))
         .await;
-    s.cluster
-        .create(json!({
-            "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
-            "metadata": {"name": ROLLOUT},
-            "spec": {
-                "replicas": 2, "revisionHistoryLimit": 2,
-                "selector": {"matchLabels": {"app": "rollouts-demo"}},
-                "template": {"metadata": {"labels": {"app": "rollouts-demo"}},
-                             "spec": {"containers": [{"name": "rollouts-demo", "image": "argoproj/rollouts-demo:blue"}]}},
-                "strategy": {"canary": {
-                    "canaryService": "rollouts-demo-canary", "stableService": "rollouts-demo-stable",
-                    "steps": [
-                        {"setWeight": 20},
-                        {"setHeaderRoute": {"name": "beta", "match": [{"headerName": "x-beta", "headerValue": {"exact": "yes"}}]}},
-                        {"pause": {}},
-                        {"setWeight": 60},
-                        {"pause": {"duration": 2}}
-                    ],
-                    "trafficRouting": {
-                        "managedRoutes": [{"name": "beta"}],
-                        "plugins": {"rollgate/nginx": {"stableIngress": "rollouts-demo-stable"}}
-                    }
-                }}
-            }
-        }))
-        .await;
+    create_seed_002(&s, json!({"stableIngress": "rollouts-demo-stable"})).await;
     s.watch("canary", "networking.k8s.io/v1", "Ingress", CANARY_INGRESS);
     s.start(NGINX, &[]).await;
 
@@ -122,4 +89,49 @@ async fn seed_002_nginx(under: Under) {
         "the stable Ingress is never written: {stable_writes:?}"
     );
     crate::assert_route_writer(&s, NGINX, "ingresses", CANARY_INGRESS, &["patch"]).await;
+}
+
+/// Seed 002's Services `rollouts-demo-stable` and `-canary`.
+pub(crate) async fn create_seed_002_services(s: &Scene) {
+    for role in ["stable", "canary"] {
+        s.cluster
+            .create(json!({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": format!("rollouts-demo-{role}")},
+                "spec": {"selector": {"app": "rollouts-demo"}, "ports": [{"port": 80, "targetPort": 8080}]}
+            }))
+            .await;
+    }
+}
+
+/// Seed 002's Rollout with a header route, routed by `rollgate/nginx` with
+/// `config`: weight 20, the header route `beta`, an indefinite pause, 60, a
+/// 2 s pause.
+pub(crate) async fn create_seed_002(s: &Scene, config: Value) {
+    s.cluster
+        .create(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": ROLLOUT},
+            "spec": {
+                "replicas": 2, "revisionHistoryLimit": 2,
+                "selector": {"matchLabels": {"app": "rollouts-demo"}},
+                "template": {"metadata": {"labels": {"app": "rollouts-demo"}},
+                             "spec": {"containers": [{"name": "rollouts-demo", "image": "argoproj/rollouts-demo:blue"}]}},
+                "strategy": {"canary": {
+                    "canaryService": "rollouts-demo-canary", "stableService": "rollouts-demo-stable",
+                    "steps": [
+                        {"setWeight": 20},
+                        {"setHeaderRoute": {"name": "beta", "match": [{"headerName": "x-beta", "headerValue": {"exact": "yes"}}]}},
+                        {"pause": {}},
+                        {"setWeight": 60},
+                        {"pause": {"duration": 2}}
+                    ],
+                    "trafficRouting": {
+                        "managedRoutes": [{"name": "beta"}],
+                        "plugins": {"rollgate/nginx": config}
+                    }
+                }}
+            }
+        }))
+        .await;
 }

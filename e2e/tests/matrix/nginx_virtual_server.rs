@@ -9,6 +9,8 @@ use std::path::Path;
 use rollgate_e2e::{NGINX, Scene, Under, View, phase, scenario, status};
 use serde_json::{Value, json};
 
+use crate::nginx::{create_seed_002, create_seed_002_services};
+
 const ROLLOUT: &str = "rollouts-demo";
 const VS: &str = "rollouts-demo";
 
@@ -38,15 +40,7 @@ async fn seed_002_nginx_virtual_server(under: Under) {
             crds.join("virtualserverroutes.yaml"),
         ])
         .await;
-    for role in ["stable", "canary"] {
-        s.cluster
-            .create(json!({
-                "apiVersion": "v1", "kind": "Service",
-                "metadata": {"name": format!("rollouts-demo-{role}")},
-                "spec": {"selector": {"app": "rollouts-demo"}, "ports": [{"port": 80, "targetPort": 8080}]}
-            }))
-            .await;
-    }
+    create_seed_002_services(&s).await;
     let users = s
         .cluster
         .create(json!({
@@ -60,32 +54,7 @@ async fn seed_002_nginx_virtual_server(under: Under) {
         }))
         .await;
     let users_spec = users.data["spec"].clone();
-    s.cluster
-        .create(json!({
-            "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
-            "metadata": {"name": ROLLOUT},
-            "spec": {
-                "replicas": 2, "revisionHistoryLimit": 2,
-                "selector": {"matchLabels": {"app": "rollouts-demo"}},
-                "template": {"metadata": {"labels": {"app": "rollouts-demo"}},
-                             "spec": {"containers": [{"name": "rollouts-demo", "image": "argoproj/rollouts-demo:blue"}]}},
-                "strategy": {"canary": {
-                    "canaryService": "rollouts-demo-canary", "stableService": "rollouts-demo-stable",
-                    "steps": [
-                        {"setWeight": 20},
-                        {"setHeaderRoute": {"name": "beta", "match": [{"headerName": "x-beta", "headerValue": {"exact": "yes"}}]}},
-                        {"pause": {}},
-                        {"setWeight": 60},
-                        {"pause": {"duration": 2}}
-                    ],
-                    "trafficRouting": {
-                        "managedRoutes": [{"name": "beta"}],
-                        "plugins": {"rollgate/nginx": {"virtualServer": {"name": VS, "routes": ["/"]}}}
-                    }
-                }}
-            }
-        }))
-        .await;
+    create_seed_002(&s, json!({"virtualServer": {"name": VS, "routes": ["/"]}})).await;
     s.watch("vs", "k8s.nginx.org/v1", "VirtualServer", VS);
     s.start(NGINX, &[]).await;
 
