@@ -27,16 +27,77 @@ pub struct KubeJsonPath {
     rfc9535: String,
 }
 
+/// The longest `jsonPath` parsed, in bytes: 1 KiB. Argo sets no limit; a
+/// metric's path is a line of a template.
+pub const MAX_JSON_PATH_BYTES: usize = 1024;
+
+/// The deepest nesting of brackets and parentheses a `jsonPath` may hold:
+/// 8. The JSONPath parser backtracks over unclosed nesting, its time
+/// doubling with each level (a path of 26 unclosed filters ran for over
+/// 30 s); a real path nests two or three deep (`[?(@.name == 'x')]`).
+pub const MAX_JSON_PATH_NESTING: usize = 8;
+
+/// Whether the brackets and parentheses of `path` (outside quoted
+/// strings) match and nest at most [`MAX_JSON_PATH_NESTING`] deep; the
+/// problem otherwise.
+fn check_nesting(path: &str) -> Result<(), String> {
+    let mut open: Vec<char> = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in path.chars() {
+        if let Some(q) = quote {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                _ if c == q => quote = None,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '\'' | '"' => quote = Some(c),
+            '[' | '(' => {
+                open.push(c);
+                if open.len() > MAX_JSON_PATH_NESTING {
+                    return Err(format!(
+                        "brackets and parentheses nest more than {MAX_JSON_PATH_NESTING} deep"
+                    ));
+                }
+            }
+            ']' | ')' => {
+                let expected = if c == ']' { '[' } else { '(' };
+                if open.pop() != Some(expected) {
+                    return Err(format!("a '{c}' that closes nothing open"));
+                }
+            }
+            _ => {}
+        }
+    }
+    match (quote, open.last()) {
+        (Some(q), _) => Err(format!("a string opened with {q} is not closed")),
+        (None, Some(c)) => Err(format!("a '{c}' that is not closed")),
+        (None, None) => Ok(()),
+    }
+}
+
 impl KubeJsonPath {
     /// Argo's default when `jsonPath` is not set: the whole document.
     pub const WHOLE_DOCUMENT: &'static str = "{$}";
 
     /// Parses `{EXPRESSION}`; `EXPRESSION` may start with `$`, `.` or `[`.
+    /// A path over [`MAX_JSON_PATH_BYTES`] or nesting deeper than
+    /// [`MAX_JSON_PATH_NESTING`] is refused before it is parsed.
     pub fn parse(written: &str) -> Result<Self, Failure> {
         let invalid = |problem: &str| Failure::JsonPath {
-            path: written.to_owned(),
+            path: written.chars().take(200).collect(),
             problem: problem.to_owned(),
         };
+        if written.len() > MAX_JSON_PATH_BYTES {
+            return Err(invalid(&format!(
+                "{} bytes, over the limit of {MAX_JSON_PATH_BYTES}",
+                written.len()
+            )));
+        }
         let trimmed = written.trim();
         let inner = trimmed
             .strip_prefix('{')
@@ -60,6 +121,7 @@ impl KubeJsonPath {
         } else {
             return Err(invalid("expected the expression to start with $, . or ["));
         };
+        check_nesting(&rfc9535).map_err(|problem| invalid(&problem))?;
         // Parse once now, so that a bad path fails before any request.
         Value::Null
             .query(&rfc9535)
@@ -105,6 +167,34 @@ mod tests {
             let parsed = KubeJsonPath::parse(path).unwrap();
             assert_eq!(parsed.first(&doc), Some(&expected), "{path}");
         }
+    }
+
+    #[test]
+    fn nesting_past_the_limit_and_unmatched_brackets_are_refused_unparsed() {
+        // Found by the web_answer fuzz target: unclosed filters nested 26
+        // deep kept the parser busy for over 30 s.
+        let deep = format!("{{.a{}}}", "[?nin(@.a".repeat(26));
+        let error = KubeJsonPath::parse(&deep).unwrap_err().to_string();
+        assert!(error.contains("nest more than 8 deep"), "{error}");
+        for (path, problem) in [
+            ("{.a[0)}", "closes nothing"),
+            ("{.a[0]]}", "closes nothing"),
+            ("{.a[?(@.b == 'x']}", "closes nothing"),
+            ("{.a['b}", "not closed"),
+        ] {
+            let error = KubeJsonPath::parse(path).unwrap_err().to_string();
+            assert!(error.contains(problem), "{path}: {error}");
+        }
+        let long = format!("{{.{}}}", "a".repeat(MAX_JSON_PATH_BYTES));
+        let error = KubeJsonPath::parse(&long).unwrap_err().to_string();
+        assert!(error.contains("over the limit of 1024"), "{error}");
+        // Brackets inside quoted names do not count, and real filters nest
+        // within the limit.
+        let path = KubeJsonPath::parse("{$.items[?(@['a[(b'] == ')]')].v}").unwrap();
+        assert_eq!(
+            path.first(&json!({"items": [{"a[(b": ")]", "v": 1}]})),
+            Some(&json!(1))
+        );
     }
 
     #[test]

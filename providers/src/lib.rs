@@ -41,7 +41,7 @@ mod web;
 pub use auth::Credentials;
 pub use client::{Client, MAX_BODY_BYTES};
 pub use error::{Error, Failure};
-pub use jsonpath::KubeJsonPath;
+pub use jsonpath::{KubeJsonPath, MAX_JSON_PATH_BYTES, MAX_JSON_PATH_NESTING};
 pub use prometheus::{DEFAULT_TIMEOUT as PROMETHEUS_DEFAULT_TIMEOUT, PrometheusQuery};
 pub use value::{Measured, MetricResult, format_sample};
 pub use web::{DEFAULT_TIMEOUT as WEB_DEFAULT_TIMEOUT, WebRequest};

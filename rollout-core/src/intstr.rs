@@ -128,17 +128,18 @@ impl IntOrString {
 /// The common case `<digits><s|m|h>` read directly; anything else is left to
 /// the general parser.
 fn simple_duration(s: &str) -> Option<Duration> {
-    let (digits, unit) = s.split_at(s.len().checked_sub(1)?);
+    let scale = match s.as_bytes().last()? {
+        b's' => 1,
+        b'm' => 60,
+        b'h' => 3600,
+        _ => return None,
+    };
+    // The unit is one ASCII byte, so the digits end on a char boundary.
+    let digits = &s[..s.len() - 1];
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let n: u64 = digits.parse().ok()?;
-    let scale = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        _ => return None,
-    };
     n.checked_mul(scale).map(Duration::from_secs)
 }
 
@@ -217,6 +218,19 @@ mod tests {
     #[test]
     fn percent_without_sign_is_a_percentage() {
         assert_eq!(IntOrString::from("50").resolve(4, Rounding::Down), Ok(2));
+    }
+
+    #[test]
+    fn a_duration_of_one_wide_character_is_no_duration() {
+        // Found by the manifest fuzz target: `pause: {duration: Ȓ}` split
+        // the text inside its one character and panicked.
+        for text in ["\u{212}", "5\u{212}", "\u{212}s", "\u{3bc}", "1\u{3bc}"] {
+            assert_eq!(IntOrString::from(text).as_duration(), None, "{text:?}");
+        }
+        assert_eq!(
+            IntOrString::from("1\u{3bc}s").as_duration(),
+            Some(Duration::ZERO)
+        );
     }
 
     #[test]
