@@ -230,9 +230,38 @@ fn a_chain_of_operators_over_the_limit_is_refused_not_overflowing() {
         "{message}"
     );
     // Operators inside string literals, `==` and the word operators count as described.
+    let operators = |text| scan(text).operators;
     assert_eq!(
         operators(r#"result == "a + b (c" && not (x in ['[', "\"+"])"#),
         8
     );
     assert_eq!(operators("result.a.b.c > 0.5 and 1..3 matches x"), 4);
+}
+
+#[test]
+fn unmatched_brackets_are_refused_before_parsing() {
+    // Found by the manifest fuzz target: a successCondition with some 40
+    // unclosed `[` kept the parser busy for over 30 s (its time doubles
+    // with each unclosed bracket).
+    let unclosed = format!("result{} > 1", "[QQ".repeat(40));
+    let phase = Conditions::new(Some(&unclosed), None).assess(&Value::Float(1.0));
+    let message = format!("{phase:?}");
+    assert!(
+        message.contains("has a '[' that is not closed"),
+        "{message}"
+    );
+    for (text, problem) in [
+        ("all(result, {# > 1)", "has a ')' that closes nothing open"),
+        ("(result > 1", "has a '(' that is not closed"),
+        ("result] > 1", "has a ']' that closes nothing open"),
+    ] {
+        assert_eq!(within_limits(text), Err(problem.to_owned()), "{text}");
+    }
+    // Matched brackets, nested deep, and brackets inside strings are fine.
+    let nested = format!("{}result{} > 0", "(".repeat(40), ")".repeat(40));
+    assert_eq!(within_limits(&nested), Ok(()));
+    assert_eq!(
+        within_limits("all(result, {# > 1}) && result[0] != ']'"),
+        Ok(())
+    );
 }
