@@ -304,6 +304,29 @@ fn scan(text: &str) -> Scan {
     }
 }
 
+/// `expr::compile`, with a panic of the parser turned into an error: the
+/// expression crate (expr-lang 2.1) reaches an `unreachable!` on some
+/// malformed text, such as `all(result, {#:i > 0.5})` (found by the
+/// `condition` fuzz target), and text from outside must not end a task.
+///
+/// ```
+/// use rollgate_analysis::condition::compile;
+/// assert!(compile("result > 0.5").is_ok());
+/// assert!(compile("result >").is_err());
+/// ```
+///
+/// # Errors
+///
+/// The parser's message, or that it failed on this text.
+pub fn compile(text: &str) -> Result<Program, String> {
+    match std::panic::catch_unwind(|| expr::compile(text)) {
+        Ok(compiled) => compiled.map_err(|e| e.to_string()),
+        Err(_) => Err(
+            "the expression parser failed on this text (a malformed map or closure?)".to_owned(),
+        ),
+    }
+}
+
 /// One condition, as written and compiled (or why it does not compile).
 #[derive(Debug)]
 struct Compiled {
@@ -315,7 +338,7 @@ impl Compiled {
     fn new(text: &str) -> Self {
         let program = within_limits(text)
             .map_err(|e| format!("the condition {e}"))
-            .and_then(|()| expr::compile(text).map_err(|e| one_line(&e.to_string())));
+            .and_then(|()| compile(text).map_err(|e| one_line(&e)));
         Self {
             text: text.to_owned(),
             program,

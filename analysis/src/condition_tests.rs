@@ -265,3 +265,15 @@ fn unmatched_brackets_are_refused_before_parsing() {
         Ok(())
     );
 }
+
+#[test]
+fn a_condition_the_parser_panics_on_is_an_error() {
+    // Found by the condition fuzz target: expr-lang 2.1 reaches an
+    // `unreachable!` on a map key of `#` and a name.
+    let phase = Conditions::new(Some("all(result, {#:i > 0.5})"), None).assess(&Value::Float(1.0));
+    let message = format!("{phase:?}");
+    assert!(
+        message.contains("the expression parser failed"),
+        "{message}"
+    );
+}

@@ -7,7 +7,15 @@
 use libfuzzer_sys::fuzz_target;
 use rollgate_analysis::condition::{Conditions, from_json};
 
+/// libfuzzer-sys's panic hook aborts at the panic, before any
+/// `catch_unwind`; the conditions catch the expression parser's panics
+/// (`rollgate_analysis::condition::compile`), so the default hook comes
+/// back. A panic that leaves the target still aborts the run (libfuzzer-sys
+/// catches it and aborts): a crash as before.
+static DEFAULT_PANIC_HOOK: std::sync::Once = std::sync::Once::new();
+
 fuzz_target!(|data: &[u8]| {
+    DEFAULT_PANIC_HOOK.call_once(|| drop(std::panic::take_hook()));
     let (condition, value) = match data.iter().position(|b| *b == 0) {
         Some(at) => (&data[..at], &data[at + 1..]),
         None => (data, &b"[0.5]"[..]),

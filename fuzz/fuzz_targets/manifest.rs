@@ -9,7 +9,15 @@ use rollgate_analysis::AnalysisTemplate;
 use rollgate_analysis::condition::Conditions;
 use rollout_core::manifest::{self, Limits};
 
+/// libfuzzer-sys's panic hook aborts at the panic, before any
+/// `catch_unwind`; the conditions catch the expression parser's panics
+/// (`rollgate_analysis::condition::compile`), so the default hook comes
+/// back. A panic that leaves the target still aborts the run (libfuzzer-sys
+/// catches it and aborts): a crash as before.
+static DEFAULT_PANIC_HOOK: std::sync::Once = std::sync::Once::new();
+
 fuzz_target!(|data: &[u8]| {
+    DEFAULT_PANIC_HOOK.call_once(|| drop(std::panic::take_hook()));
     // `rollgate lint` refuses input that is not UTF-8 before reading YAML.
     let Ok(text) = std::str::from_utf8(data) else {
         return;

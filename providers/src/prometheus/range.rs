@@ -105,10 +105,10 @@ impl TimeExpression {
             ));
         }
         crate::config::substituted(text, field)?;
-        let program = expr::compile(text).map_err(|e| {
+        let program = rollgate_analysis::condition::compile(text).map_err(|e| {
             wrong(format!(
                 "{text:?} is not an expression such as now() - duration(\"5m\"): {}",
-                one_line(&e.to_string())
+                one_line(&e)
             ))
         })?;
         let expression = Self {
