@@ -573,7 +573,6 @@ pub const LIST_PAGE_SIZE: u32 = 50;
 async fn run(api: Api<DynamicObject>, watch: Arc<Watch>) {
     let config = watcher::Config::default().page_size(LIST_PAGE_SIZE);
     let mut pauses = RefusedPauses::new();
-    let mut warned = false;
     loop {
         let events = watcher(api.clone(), config.clone()).default_backoff();
         let mut events = std::pin::pin!(events);
@@ -584,12 +583,11 @@ async fn run(api: Api<DynamicObject>, watch: Arc<Watch>) {
                     watch.event(event);
                     if watch.synced() && !pauses.at_first() {
                         pauses.reset();
-                        warned = false;
                     }
                 }
                 Err(error) if is_refusal(&error) => {
-                    watch.refused(&error, pauses.peek(), !warned);
-                    warned = true;
+                    // The first refusal since the watch last listed warns.
+                    watch.refused(&error, pauses.peek(), pauses.at_first());
                     break;
                 }
                 Err(error) => watch.behind(&error),
