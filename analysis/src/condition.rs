@@ -24,6 +24,7 @@ use std::sync::LazyLock;
 use expr::{Context, ContextProvider, Environment, Program, Value};
 use rollout_core::AnalysisPhase;
 
+use crate::brackets::Brackets;
 use crate::types::Metric;
 
 /// Functions of Argo's condition environment, shared by every evaluation.
@@ -190,12 +191,21 @@ pub const MAX_CONDITION_BYTES: usize = 4096;
 /// `endsWith`; member access (`result.a.b`) does not count.
 pub const MAX_CONDITION_OPERATORS: usize = 100;
 
-/// Whether a condition is within [`MAX_CONDITION_BYTES`] and
-/// [`MAX_CONDITION_OPERATORS`], its brackets matched; `Err` completes a
-/// sentence about it: "is 5000 bytes long, more than the limit of 4096
-/// bytes". Unmatched brackets are refused before parsing because the
-/// parser backtracks over unclosed ones, its time doubling with each (16
-/// unclosed `[` took 14 s); matched ones parse at once.
+/// The most ternary `?` and nested `[` a condition may hold together: 6.
+/// The expression parser tries a ternary before the other operators that
+/// start with `?`, and a slice before an index, reading what follows
+/// again when the first reading fails: its time doubles with each
+/// ternary and each level of `[` (14 of them took 3 s, 30 conditions
+/// found by the `condition` fuzz target over 30 s). `result[0] >= 0.95`
+/// holds one; Argo's documented conditions hold no more than two.
+pub const MAX_CONDITION_BRANCHES: usize = 6;
+
+/// Whether a condition is within [`MAX_CONDITION_BYTES`],
+/// [`MAX_CONDITION_OPERATORS`] and [`MAX_CONDITION_BRANCHES`], its brackets
+/// and quotes matched; `Err` completes a sentence about it: "is 5000 bytes
+/// long, more than the limit of 4096 bytes". Unmatched brackets are
+/// refused before parsing because the parser backtracks over unclosed
+/// ones, its time doubling with each (16 unclosed `[` took 14 s).
 ///
 /// ```
 /// use rollgate_analysis::condition::within_limits;
@@ -206,6 +216,8 @@ pub const MAX_CONDITION_OPERATORS: usize = 100;
 /// assert_eq!(within_limits("result[0 >= 0.95").unwrap_err(), "has a '[' that is not closed");
 /// assert_eq!(within_limits("result) > 1").unwrap_err(), "has a ')' that closes nothing open");
 /// assert_eq!(within_limits("result == '(['"), Ok(()));
+/// assert_eq!(within_limits("a[b[c[d[0]]]] ? a ?? b : c ? d : e ? f : g").unwrap_err(),
+///     "has 7 ternary operators and levels of '[', more than the limit of 6");
 /// ```
 pub fn within_limits(text: &str) -> Result<(), String> {
     if text.len() > MAX_CONDITION_BYTES {
@@ -221,19 +233,32 @@ pub fn within_limits(text: &str) -> Result<(), String> {
             scan.operators
         ));
     }
-    scan.brackets
+    scan.brackets.map_err(|problem| format!("has {problem}"))?;
+    let branches = scan.ternaries + scan.deepest_index;
+    if branches > MAX_CONDITION_BRANCHES {
+        return Err(format!(
+            "has {branches} ternary operators and levels of '[', more than the limit of \
+             {MAX_CONDITION_BRANCHES}"
+        ));
+    }
+    Ok(())
 }
 
 /// What [`within_limits`] finds in a condition.
 struct Scan {
     /// Operators and brackets, as [`MAX_CONDITION_OPERATORS`] counts them.
     operators: usize,
-    /// Whether the brackets match; the problem otherwise.
-    brackets: Result<(), String>,
+    /// Ternary `?`: those not part of `??` or `?.`.
+    ternaries: usize,
+    /// The deepest nesting of indexes (`a[b[0]]` is 2; the array
+    /// `[[0]]` is 0).
+    deepest_index: usize,
+    /// How deep the brackets nest, or why they do not match.
+    brackets: Result<usize, String>,
 }
 
-/// The operators and brackets of a condition, outside string literals, and
-/// whether its brackets match.
+/// The operators, ternaries and brackets of a condition, outside string
+/// literals (quoted by `"`, `'` or `` ` ``).
 fn scan(text: &str) -> Scan {
     const WORDS: [&str; 8] = [
         "not",
@@ -245,62 +270,81 @@ fn scan(text: &str) -> Scan {
         "startsWith",
         "endsWith",
     ];
-    let mut count = 0;
-    let mut open: Vec<char> = Vec::new();
-    let mut brackets = Ok(());
+    let mut operators = 0;
+    let mut ternaries = 0;
+    let mut brackets = Brackets::new(&['"', '\'', '`']);
+    // The depths at which the indexes now open were opened, and the last
+    // character outside strings and spaces (a closing quote as '"').
+    let mut indexes: Vec<usize> = Vec::new();
+    let mut deepest_index = 0;
+    let mut last: Option<char> = None;
     let mut chars = text.char_indices().peekable();
     while let Some((at, c)) = chars.next() {
+        let quoted = brackets.in_string();
+        let depth = brackets.depth();
+        brackets.read(c);
+        if quoted || brackets.in_string() {
+            if quoted && !brackets.in_string() {
+                last = Some('"');
+            }
+            continue;
+        }
+        if c.is_whitespace() {
+            continue;
+        }
+        let after = last.replace(c);
         match c {
-            '"' | '\'' | '`' => {
-                // A string literal: skip to its closing quote.
-                while let Some((_, d)) = chars.next() {
-                    if d == '\\' {
+            '[' if after.is_some_and(|a| a.is_alphanumeric() || "_$#)]}\".".contains(a)) => {
+                operators += 1;
+                indexes.push(brackets.depth());
+                deepest_index = deepest_index.max(indexes.len());
+            }
+            ']' if indexes.last() == Some(&depth) => {
+                indexes.pop();
+            }
+            '(' | '[' | '{' => operators += 1,
+            '?' => {
+                operators += 1;
+                match chars.peek() {
+                    Some((_, '?')) => {
                         chars.next();
-                    } else if d == c {
-                        break;
+                        brackets.read('?');
+                        operators += 1;
                     }
+                    Some((_, '.')) => {}
+                    _ => ternaries += 1,
                 }
             }
-            '(' | '[' | '{' => {
-                count += 1;
-                open.push(c);
+            '+' | '-' | '*' | '/' | '%' | '<' | '>' | '=' | '!' | '&' | '|' | ':' | '^' | '~' => {
+                operators += 1
             }
-            ')' | ']' | '}' => {
-                let opening = match c {
-                    ')' => '(',
-                    ']' => '[',
-                    _ => '{',
-                };
-                if open.pop() != Some(opening) && brackets.is_ok() {
-                    brackets = Err(format!("has a '{c}' that closes nothing open"));
-                }
-            }
-            '+' | '-' | '*' | '/' | '%' | '<' | '>' | '=' | '!' | '&' | '|' | '?' | ':' | '^'
-            | '~' => count += 1,
             '.' if chars.peek().is_some_and(|(_, d)| *d == '.') => {
                 chars.next();
-                count += 1;
+                brackets.read('.');
+                operators += 1;
             }
             c if c.is_alphanumeric() || c == '_' || c == '$' || c == '#' => {
                 let mut end = at + c.len_utf8();
                 while let Some((i, d)) =
                     chars.next_if(|(_, d)| d.is_alphanumeric() || *d == '_' || *d == '$')
                 {
+                    brackets.read(d);
                     end = i + d.len_utf8();
                 }
                 if WORDS.contains(&&text[at..end]) {
-                    count += 1;
+                    operators += 1;
+                    // `x in [1, 2]`: an array after the operator, not an index.
+                    last = Some('+');
                 }
             }
             _ => {}
         }
     }
-    if let (Ok(()), Some(c)) = (&brackets, open.last()) {
-        brackets = Err(format!("has a '{c}' that is not closed"));
-    }
     Scan {
-        operators: count,
-        brackets,
+        operators,
+        ternaries,
+        deepest_index,
+        brackets: brackets.finish(),
     }
 }
 

@@ -202,7 +202,10 @@ fn nesting_at_the_operator_limit_evaluates_on_a_small_stack() {
         ),
         (format!("{}0 < 1", "-".repeat(n - 1)), Err(())),
         (format!("{}true{}", "[".repeat(n), "]".repeat(n)), Err(())),
-        (format!("{}true", "true ? 1 : ".repeat(n / 2)), Err(())),
+        (
+            format!("{}true", "true ? 1 : ".repeat(MAX_CONDITION_BRANCHES)),
+            Err(()),
+        ),
         (format!("{}true", "not ".repeat(n)), Err(())),
     ];
     for (condition, expected) in shapes {
@@ -264,6 +267,48 @@ fn unmatched_brackets_are_refused_before_parsing() {
         within_limits("all(result, {# > 1}) && result[0] != ']'"),
         Ok(())
     );
+}
+
+#[test]
+fn ternaries_and_nested_indexes_beyond_the_limit_are_refused_before_parsing() {
+    // Found by the condition fuzz target: conditions such as
+    // `n?n??n?n??…` and `n[n[n[…]]]` kept the parser busy for over 30 s
+    // (its time doubles with each ternary and each level of index).
+    let over = MAX_CONDITION_BRANCHES + 1;
+    let failing_ternaries = format!("{}1", "n?n??".repeat(over));
+    let nested_indexes = format!("{}0{}", "n[".repeat(over), "]".repeat(over));
+    let mixed = format!("{}{}0{}", "n?n??".repeat(3), "n[".repeat(4), "]".repeat(4));
+    for text in [&failing_ternaries, &nested_indexes, &mixed] {
+        assert_eq!(
+            within_limits(text),
+            Err(format!(
+                "has {over} ternary operators and levels of '[', more than the limit of 6"
+            )),
+            "{text}"
+        );
+        let phase = Conditions::new(Some(text), None).assess(&Value::Integer(1));
+        assert!(
+            format!("{phase:?}").contains("more than the limit of 6"),
+            "{phase:?}"
+        );
+    }
+    // Within the limit: indexes in sequence, arrays, `??` and `?.`, strings.
+    for text in [
+        "result[0][1][2][3][4][5][6] > 0",
+        "[[[[[[[1]]]]]]][0] == [1]",
+        "result.status in ['a[', \"b?\"] || result?.a ?? result?.[0] ?? 1 > 0",
+        "a[b[c[0]]] ? a : b ? c : d ? e : f",
+        "x in [[[[[[[1]]]]]]]",
+    ] {
+        assert_eq!(within_limits(text), Ok(()), "{text}");
+    }
+    let branches = |text| {
+        let scan = scan(text);
+        scan.ternaries + scan.deepest_index
+    };
+    assert_eq!(branches("result[0] >= 0.95"), 1);
+    assert_eq!(branches("f(a)[b[0]] ? 1 : 0"), 3);
+    assert_eq!(branches("'x'[0] + {a: 1}['a'] + [1][0]"), 1);
 }
 
 #[test]

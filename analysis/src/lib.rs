@@ -16,6 +16,8 @@
 //! - [`history`]: which completed runs are deleted beyond the Rollout's
 //!   history limits.
 //!
+//! - [`brackets`]: the brackets of text from outside matched before a
+//!   backtracking parser sees it (conditions, web metrics' `jsonPath`).
 //! - [`condition`]: `successCondition` and `failureCondition` in Argo's
 //!   expression language, and the phase of one measured value.
 //! - [`assess`]: measurements recorded, and the phases of metrics and of
@@ -33,6 +35,7 @@
 
 pub mod args;
 pub mod assess;
+pub mod brackets;
 pub mod condition;
 mod error;
 pub mod evaluate;

@@ -6,7 +6,8 @@
 //! runs alone, one after the other, watching only its own namespace
 //! (`--namespace`; Argo's `--namespaced`), each with its own default client
 //! limits (Argo's controller: 40 requests per second with bursts of 80 per
-//! clientset; `rollgate-controller` and the plugin: none of their own)
+//! clientset; `rollgate-controller`: 40 with bursts of 80 for its one
+//! client; the plugin: none of its own)
 //! unless `ROLLGATE_BENCH_QPS` (and `ROLLGATE_BENCH_BURST`) give both
 //! controllers and the plugin the same `--qps` and `--burst`, and both with
 //! `--rollout-threads` from `ROLLGATE_BENCH_THREADS` (default 10, Argo's).

@@ -3,6 +3,7 @@
 //! once its braces are taken off, as kube's client reads kubeconfig paths.
 
 use jsonpath_rust::JsonPath as _;
+use rollgate_analysis::brackets::Brackets;
 use serde_json::Value;
 
 use crate::error::Failure;
@@ -41,42 +42,13 @@ pub const MAX_JSON_PATH_NESTING: usize = 8;
 /// strings) match and nest at most [`MAX_JSON_PATH_NESTING`] deep; the
 /// problem otherwise.
 fn check_nesting(path: &str) -> Result<(), String> {
-    let mut open: Vec<char> = Vec::new();
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    for c in path.chars() {
-        if let Some(q) = quote {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                _ if c == q => quote = None,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '\'' | '"' => quote = Some(c),
-            '[' | '(' => {
-                open.push(c);
-                if open.len() > MAX_JSON_PATH_NESTING {
-                    return Err(format!(
-                        "brackets and parentheses nest more than {MAX_JSON_PATH_NESTING} deep"
-                    ));
-                }
-            }
-            ']' | ')' => {
-                let expected = if c == ']' { '[' } else { '(' };
-                if open.pop() != Some(expected) {
-                    return Err(format!("a '{c}' that closes nothing open"));
-                }
-            }
-            _ => {}
-        }
-    }
-    match (quote, open.last()) {
-        (Some(q), _) => Err(format!("a string opened with {q} is not closed")),
-        (None, Some(c)) => Err(format!("a '{c}' that is not closed")),
-        (None, None) => Ok(()),
+    let mut brackets = Brackets::new(&['\'', '"']);
+    path.chars().for_each(|c| brackets.read(c));
+    match brackets.finish()? {
+        deepest if deepest > MAX_JSON_PATH_NESTING => Err(format!(
+            "brackets and parentheses nest {deepest} deep, more than {MAX_JSON_PATH_NESTING}"
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -175,7 +147,10 @@ mod tests {
         // deep kept the parser busy for over 30 s.
         let deep = format!("{{.a{}}}", "[?nin(@.a".repeat(26));
         let error = KubeJsonPath::parse(&deep).unwrap_err().to_string();
-        assert!(error.contains("nest more than 8 deep"), "{error}");
+        assert!(error.contains("'(' that is not closed"), "{error}");
+        let closed = format!("{{.a{}0{}}}", "[".repeat(9), "]".repeat(9));
+        let error = KubeJsonPath::parse(&closed).unwrap_err().to_string();
+        assert!(error.contains("nest 9 deep, more than 8"), "{error}");
         for (path, problem) in [
             ("{.a[0)}", "closes nothing"),
             ("{.a[0]]}", "closes nothing"),
