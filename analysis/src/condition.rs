@@ -57,8 +57,32 @@ static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
             c.ctx.get("result").cloned().unwrap_or_default()
         })
     });
+    // expr-lang bounds `repeat`'s count (1,000,000) but not the text it
+    // builds (a 4 KiB string a million times is 4 GB): the result is
+    // bounded as Argo's memory budget bounds it.
+    env.add_function("repeat", |c| {
+        let (Some(Value::String(s)), Some(Value::Integer(count)), 2) =
+            (c.args.first(), c.args.get(1), c.args.len())
+        else {
+            return Err(expr::Error::ExprError(
+                "repeat() takes a string and an integer".into(),
+            ));
+        };
+        let count = usize::try_from(*count)
+            .map_err(|_| expr::Error::ExprError("repeat() count cannot be negative".into()))?;
+        match s.len().checked_mul(count) {
+            Some(bytes) if bytes <= MAX_REPEAT_BYTES => Ok(Value::String(s.repeat(count))),
+            _ => Err(expr::Error::ExprError(format!(
+                "repeat() would build more than {MAX_REPEAT_BYTES} bytes"
+            ))),
+        }
+    });
     env
 });
+
+/// The longest text `repeat()` builds in a condition: 1 MiB (Argo's
+/// expression language counts it against a memory budget of 1,000,000).
+pub const MAX_REPEAT_BYTES: usize = 1 << 20;
 
 /// Whether the measured value is nil or an empty list (Go's nil slice).
 fn result_is_nil(ctx: &dyn ContextProvider) -> bool {
@@ -202,7 +226,9 @@ pub const MAX_CONDITION_BRANCHES: usize = 6;
 
 /// Whether a condition is within [`MAX_CONDITION_BYTES`],
 /// [`MAX_CONDITION_OPERATORS`] and [`MAX_CONDITION_BRANCHES`], its brackets
-/// and quotes matched; `Err` completes a sentence about it: "is 5000 bytes
+/// and quotes matched, without a range (`1..3`: Argo's expression language
+/// evaluates ranges within a memory budget, this one has none, so a range
+/// is refused: a deliberate difference); `Err` completes a sentence about it: "is 5000 bytes
 /// long, more than the limit of 4096 bytes". Unmatched brackets are
 /// refused before parsing because the parser backtracks over unclosed
 /// ones, its time doubling with each (16 unclosed `[` took 14 s).
@@ -234,6 +260,13 @@ pub fn within_limits(text: &str) -> Result<(), String> {
         ));
     }
     scan.brackets.map_err(|problem| format!("has {problem}"))?;
+    if scan.ranges > 0 {
+        return Err(
+            "has a range (`..`), which conditions do not evaluate: a range builds \
+             every value in it at once (`0..9999999999` ran out of memory)"
+                .to_owned(),
+        );
+    }
     let branches = scan.ternaries + scan.deepest_index;
     if branches > MAX_CONDITION_BRANCHES {
         return Err(format!(
@@ -250,6 +283,8 @@ struct Scan {
     operators: usize,
     /// Ternary `?`: those not part of `??` or `?.`.
     ternaries: usize,
+    /// Range operators (`..`).
+    ranges: usize,
     /// The deepest nesting of indexes (`a[b[0]]` is 2; the array
     /// `[[0]]` is 0).
     deepest_index: usize,
@@ -272,6 +307,7 @@ fn scan(text: &str) -> Scan {
     ];
     let mut operators = 0;
     let mut ternaries = 0;
+    let mut ranges = 0;
     let mut brackets = Brackets::new(&['"', '\'', '`']);
     // The depths at which the indexes now open were opened, and the last
     // character outside strings and spaces (a closing quote as '"').
@@ -322,6 +358,7 @@ fn scan(text: &str) -> Scan {
                 chars.next();
                 brackets.read('.');
                 operators += 1;
+                ranges += 1;
             }
             c if c.is_alphanumeric() || c == '_' || c == '$' || c == '#' => {
                 let mut end = at + c.len_utf8();
@@ -343,6 +380,7 @@ fn scan(text: &str) -> Scan {
     Scan {
         operators,
         ternaries,
+        ranges,
         deepest_index,
         brackets: brackets.finish(),
     }

@@ -239,6 +239,7 @@ fn a_chain_of_operators_over_the_limit_is_refused_not_overflowing() {
         8
     );
     assert_eq!(operators("result.a.b.c > 0.5 and 1..3 matches x"), 4);
+    assert_eq!(scan("1..3 == [1, 2, 3] && '..' != `..`").ranges, 1);
 }
 
 #[test]
@@ -309,6 +310,36 @@ fn ternaries_and_nested_indexes_beyond_the_limit_are_refused_before_parsing() {
     assert_eq!(branches("result[0] >= 0.95"), 1);
     assert_eq!(branches("f(a)[b[0]] ? 1 : 0"), 3);
     assert_eq!(branches("'x'[0] + {a: 1}['a'] + [1][0]"), 1);
+}
+
+#[test]
+fn a_range_is_refused_and_repeat_is_bounded() {
+    // Found by the condition fuzz target: `3-8..8888888884` built an array
+    // of 8.9 billion values and ran out of memory. Argo's expression
+    // language stops such a range at its memory budget; this one has none,
+    // so ranges are refused (a deliberate difference).
+    for text in ["3-8..8888888884", "len(0..2) == 3", "all(1..3, {# > 0})"] {
+        let problem = within_limits(text).unwrap_err();
+        assert!(
+            problem.starts_with("has a range (`..`)"),
+            "{text}: {problem}"
+        );
+        let phase = Conditions::new(Some(text), None).assess(&Value::Integer(1));
+        assert!(format!("{phase:?}").contains("has a range"), "{phase:?}");
+    }
+    assert_eq!(within_limits("result == '1..3'"), Ok(()));
+    // `repeat` builds at most MAX_REPEAT_BYTES.
+    let within = format!("len(repeat('ab', {})) > 0", MAX_REPEAT_BYTES / 2);
+    assert_eq!(
+        Conditions::new(Some(&within), None).assess(&Value::Integer(1)),
+        Ok(Successful)
+    );
+    let over = format!("len(repeat('{}', 1000000)) > 0", "x".repeat(4000));
+    let phase = Conditions::new(Some(&over), None).assess(&Value::Integer(1));
+    assert!(
+        format!("{phase:?}").contains("repeat() would build more than 1048576 bytes"),
+        "{phase:?}"
+    );
 }
 
 #[test]
