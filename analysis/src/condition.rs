@@ -226,9 +226,9 @@ pub const MAX_CONDITION_BRANCHES: usize = 6;
 
 /// Whether a condition is within [`MAX_CONDITION_BYTES`],
 /// [`MAX_CONDITION_OPERATORS`] and [`MAX_CONDITION_BRANCHES`], its brackets
-/// and quotes matched, without a range (`1..3`: Argo's expression language
-/// evaluates ranges within a memory budget, this one has none, so a range
-/// is refused: a deliberate difference); `Err` completes a sentence about it: "is 5000 bytes
+/// and quotes matched, without a range (`1..3`), `let` or `reduce` (Argo's
+/// expression language evaluates them within a memory budget, this one has
+/// none, so they are refused: a deliberate difference); `Err` completes a sentence about it: "is 5000 bytes
 /// long, more than the limit of 4096 bytes". Unmatched brackets are
 /// refused before parsing because the parser backtracks over unclosed
 /// ones, its time doubling with each (16 unclosed `[` took 14 s).
@@ -260,6 +260,12 @@ pub fn within_limits(text: &str) -> Result<(), String> {
         ));
     }
     scan.brackets.map_err(|problem| format!("has {problem}"))?;
+    if let Some(word) = scan.unbounded {
+        return Err(format!(
+            "uses `{word}`, which conditions do not evaluate: each step of it can double \
+             what the one before built (`let a = a + a`), without a bound"
+        ));
+    }
     if scan.ranges > 0 {
         return Err(
             "has a range (`..`), which conditions do not evaluate: a range builds \
@@ -277,14 +283,22 @@ pub fn within_limits(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The words of the expression language that conditions do not evaluate:
+/// `let` statements and `reduce`, whose steps can each double the value
+/// of the one before (30 steps ran out of memory). Argo's expression
+/// language evaluates them within a memory budget; expr-lang has none.
+const UNBOUNDED: [&str; 2] = ["let", "reduce"];
+
 /// What [`within_limits`] finds in a condition.
-struct Scan {
+struct Scan<'t> {
     /// Operators and brackets, as [`MAX_CONDITION_OPERATORS`] counts them.
     operators: usize,
     /// Ternary `?`: those not part of `??` or `?.`.
     ternaries: usize,
     /// Range operators (`..`).
     ranges: usize,
+    /// The first of [`UNBOUNDED`] used, if any.
+    unbounded: Option<&'t str>,
     /// The deepest nesting of indexes (`a[b[0]]` is 2; the array
     /// `[[0]]` is 0).
     deepest_index: usize,
@@ -294,7 +308,7 @@ struct Scan {
 
 /// The operators, ternaries and brackets of a condition, outside string
 /// literals (quoted by `"`, `'` or `` ` ``).
-fn scan(text: &str) -> Scan {
+fn scan(text: &str) -> Scan<'_> {
     const WORDS: [&str; 8] = [
         "not",
         "and",
@@ -308,6 +322,7 @@ fn scan(text: &str) -> Scan {
     let mut operators = 0;
     let mut ternaries = 0;
     let mut ranges = 0;
+    let mut unbounded = None;
     let mut brackets = Brackets::new(&['"', '\'', '`']);
     // The depths at which the indexes now open were opened, and the last
     // character outside strings and spaces (a closing quote as '"').
@@ -368,7 +383,11 @@ fn scan(text: &str) -> Scan {
                     brackets.read(d);
                     end = i + d.len_utf8();
                 }
-                if WORDS.contains(&&text[at..end]) {
+                let word = &text[at..end];
+                if UNBOUNDED.contains(&word) && after != Some('.') && unbounded.is_none() {
+                    unbounded = Some(word);
+                }
+                if WORDS.contains(&word) {
                     operators += 1;
                     // `x in [1, 2]`: an array after the operator, not an index.
                     last = Some('+');
@@ -381,6 +400,7 @@ fn scan(text: &str) -> Scan {
         operators,
         ternaries,
         ranges,
+        unbounded,
         deepest_index,
         brackets: brackets.finish(),
     }

@@ -328,6 +328,23 @@ fn a_range_is_refused_and_repeat_is_bounded() {
         assert!(format!("{phase:?}").contains("has a range"), "{phase:?}");
     }
     assert_eq!(within_limits("result == '1..3'"), Ok(()));
+    // The same for `let` and `reduce`, whose steps can double what the
+    // one before built: both ran out of memory in 30 steps.
+    let doubling_lets = format!("let a = 'xx'; {}len(a) > 0", "let a = a + a; ".repeat(30));
+    for (text, word) in [
+        (doubling_lets.as_str(), "let"),
+        (
+            "len(reduce(split('xxxx', ''), #acc + #acc, 'x')) > 0",
+            "reduce",
+        ),
+    ] {
+        let problem = within_limits(text).unwrap_err();
+        assert!(problem.starts_with(&format!("uses `{word}`")), "{problem}");
+    }
+    assert_eq!(
+        within_limits("result.reduce > 0 && result.let == 'reduce'"),
+        Ok(())
+    );
     // `repeat` builds at most MAX_REPEAT_BYTES.
     let within = format!("len(repeat('ab', {})) > 0", MAX_REPEAT_BYTES / 2);
     assert_eq!(
