@@ -285,6 +285,10 @@ async fn undo_inside_the_rollback_window_skips_the_steps() {
         &wait_for(&cluster, "web", "Healthy", healthy).await,
         "stableRS",
     );
+    // The window orders ReplicaSets by creation time, to the second and
+    // strictly, as Argo: the next one must be made in a later second than
+    // the first, or it is not newer (rollout-core's rollback_window tests).
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     let second = update_to_pause(&cluster, "nginx:1.28").await;
     kubectl_argo_rollouts(&cluster, &["promote", "web", "--full"]);
     wait_for(&cluster, "web", "Healthy at revision 2", |o| {

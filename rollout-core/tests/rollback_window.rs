@@ -132,3 +132,15 @@ fn the_creation_time_orders_the_replica_sets_not_the_raised_revision() {
     let (_, second) = two_passes(rollout(Some(2)), &observed(0, true, true));
     assert_eq!(second.status.current_step_index, Some(2));
 }
+
+#[test]
+fn replica_sets_created_in_the_same_second_are_not_a_rollback() {
+    // Creation times have one-second resolution and Argo compares them
+    // strictly (`CreationTimestamp.Before`): `aaa` made in the same second as
+    // the stable `ccc` is not older than it, so the update runs its steps.
+    let mut observed = observed(4, false, true);
+    observed.replica_sets[0].created = Some(t(300));
+    let (first, second) = two_passes(rollout(Some(1)), &observed);
+    assert_eq!(first.status.current_step_index, Some(0));
+    assert_eq!(second.status.current_step_index, Some(0));
+}
