@@ -10,6 +10,7 @@ use expr::Value;
 use rollgate_analysis::assess::{Outcome, metric_phase, record};
 use rollgate_analysis::condition::Conditions;
 use rollgate_analysis::evaluate::DEFAULT_MEASUREMENT_RETENTION;
+use rollgate_analysis::isolation::InProcess;
 use rollgate_analysis::types::{Metric, MetricResult};
 use rollout_core::Time;
 
@@ -41,7 +42,14 @@ fn assess(c: &mut Criterion) {
                 result: value.clone(),
                 text: "[0.97]".to_owned(),
             };
-            record(&mut result, &conditions, black_box(outcome), now, now);
+            record(
+                &mut result,
+                &conditions,
+                &InProcess,
+                black_box(outcome),
+                now,
+                now,
+            );
             metric_phase(&metric, &result, false)
         })
     });

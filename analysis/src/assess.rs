@@ -8,6 +8,7 @@ use rollout_core::intstr::IntOrString;
 use rollout_core::{AnalysisPhase, Time};
 
 use crate::condition::{Conditions, describe_conditions, effective};
+use crate::isolation::Evaluator;
 use crate::types::{Measurement, Metric, MetricResult, RunSummary, parse_phase};
 
 /// Errors in a row tolerated when a metric does not say (Argo's
@@ -67,30 +68,34 @@ pub enum Outcome {
 /// measurement's phase from the metric's conditions, and the counters Argo
 /// keeps (`count` counts all but errors; errors and successes in a row).
 ///
-/// `conditions` are the metric's, compiled once ([`Conditions::of`]).
+/// `conditions` are the metric's, compiled once ([`Conditions::of`]);
+/// `evaluator` says where they are evaluated
+/// ([`InProcess`](crate::isolation::InProcess) or in a child process).
 ///
 /// ```
 /// use rollgate_analysis::assess::{Outcome, record};
 /// use rollgate_analysis::condition::Conditions;
+/// use rollgate_analysis::isolation::InProcess;
 /// use rollgate_analysis::types::{Metric, MetricResult};
 /// let metric = Metric { name: "rate".into(), success_condition: Some("result > 0.9".into()),
 ///     ..Metric::default() };
 /// let mut result = MetricResult { name: "rate".into(), ..MetricResult::default() };
 /// let now = "2026-12-01T10:00:00Z".parse().unwrap();
 /// let outcome = Outcome::Value { result: expr::Value::Float(0.5), text: "0.5".into() };
-/// record(&mut result, &Conditions::of(&metric), outcome, now, now);
+/// record(&mut result, &Conditions::of(&metric), &InProcess, outcome, now, now);
 /// assert_eq!((result.count, result.failed), (1, 1));
 /// assert_eq!(result.measurements[0].phase, "Failed");
 /// ```
 pub fn record(
     result: &mut MetricResult,
     conditions: &Conditions,
+    evaluator: &dyn Evaluator,
     outcome: Outcome,
     started_at: Time,
     finished_at: Time,
 ) {
     let (phase, value, message) = match outcome {
-        Outcome::Value { result: v, text } => match conditions.assess(&v) {
+        Outcome::Value { result: v, text } => match evaluator.assess(conditions, &v) {
             Ok(phase) => (phase, text, String::new()),
             Err(message) => (AnalysisPhase::Error, text, message),
         },
@@ -98,7 +103,7 @@ pub fn record(
             result: v,
             text,
             message,
-        } => match conditions.assess(&v) {
+        } => match evaluator.assess(conditions, &v) {
             Ok(phase) => (phase, text, message),
             Err(error) => (AnalysisPhase::Error, text, format!("{error}\n{message}")),
         },

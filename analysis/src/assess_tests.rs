@@ -6,6 +6,7 @@ use rollout_core::AnalysisPhase::{
 };
 
 use super::*;
+use crate::isolation::InProcess;
 
 fn metric(json: serde_json::Value) -> Metric {
     serde_json::from_value(json).unwrap()
@@ -186,6 +187,7 @@ fn recording_counts_as_argo_does() {
     record(
         &mut r,
         &conditions,
+        &InProcess,
         Outcome::Error("timeout".into()),
         now,
         now,
@@ -193,12 +195,13 @@ fn recording_counts_as_argo_does() {
     record(
         &mut r,
         &conditions,
+        &InProcess,
         Outcome::Error("timeout".into()),
         now,
         now,
     );
     assert_eq!((r.count, r.error, r.consecutive_error), (0, 2, 2));
-    record(&mut r, &conditions, value(2), now, now);
+    record(&mut r, &conditions, &InProcess, value(2), now, now);
     assert_eq!(
         (
             r.count,
@@ -208,7 +211,7 @@ fn recording_counts_as_argo_does() {
         ),
         (1, 1, 0, 1)
     );
-    record(&mut r, &conditions, value(0), now, now);
+    record(&mut r, &conditions, &InProcess, value(0), now, now);
     assert_eq!((r.count, r.failed, r.consecutive_success), (2, 1, 0));
     assert_eq!(r.measurements[0].message, "timeout");
     assert_eq!(r.measurements[3].value, "0");

@@ -24,6 +24,7 @@ use rollout_core::{AnalysisPhase, Time};
 use crate::Error;
 use crate::assess::{self, Outcome, effective_count, result_phase};
 use crate::condition::Conditions;
+use crate::isolation::Evaluator;
 use crate::types::{
     AnalysisRunSpec, AnalysisRunStatus, Argument, Measurement, Metric, MetricResult,
 };
@@ -484,7 +485,7 @@ fn next_reconcile(metrics: &[Metric], status: &AnalysisRunStatus, now: Time) -> 
 
 /// Records one finished measurement of the metric named `metric` into the
 /// status (Argo's bookkeeping in `runMeasurements`): its phase from the
-/// metric's conditions, the metric's counters, and the metric's result
+/// metric's conditions (evaluated by `evaluator`), the metric's counters, and the metric's result
 /// created (`Running`, marked dry-run as the spec says) on its first
 /// measurement. A measurement in flight (one without `finishedAt`) is
 /// replaced rather than added to.
@@ -498,6 +499,7 @@ pub fn record_measurement(
     outcome: Outcome,
     started_at: Time,
     finished_at: Time,
+    evaluator: &dyn Evaluator,
 ) -> Result<(), Error> {
     let (metric, result) = metric_result(spec, status, metric)?;
     let in_flight = result
@@ -514,7 +516,14 @@ pub fn record_measurement(
         started_at
     };
     let conditions = Conditions::of(&metric);
-    assess::record(result, &conditions, outcome, started_at, finished_at);
+    assess::record(
+        result,
+        &conditions,
+        evaluator,
+        outcome,
+        started_at,
+        finished_at,
+    );
     Ok(())
 }
 

@@ -4,6 +4,8 @@
 
 use expr::Value;
 
+use crate::isolation::InProcess;
+
 use super::*;
 
 fn at(text: &str) -> Time {
@@ -46,6 +48,7 @@ fn step(
             measure(&task.metric),
             now,
             now,
+            &InProcess,
         )
         .unwrap();
     }
@@ -204,6 +207,7 @@ fn a_measurement_in_flight_is_resumed_at_its_time_or_terminated() {
         value(1.0),
         at(T0),
         at("2026-12-01T10:00:20Z"),
+        &InProcess,
     )
     .unwrap();
     let r = &status.metric_results[0];
@@ -361,7 +365,16 @@ fn the_earliest_metric_sets_the_next_reconcile() {
 fn recording_an_unknown_metric_changes_nothing() {
     let s = spec(serde_json::json!({"metrics": [{"name": "rate", "provider": web()}]}));
     let mut status = AnalysisRunStatus::default();
-    let err = record_measurement(&s, &mut status, "other", value(1.0), at(T0), at(T0)).unwrap_err();
+    let err = record_measurement(
+        &s,
+        &mut status,
+        "other",
+        value(1.0),
+        at(T0),
+        at(T0),
+        &InProcess,
+    )
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         "spec.metrics: the run has no metric named \"other\""

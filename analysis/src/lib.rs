@@ -28,6 +28,9 @@
 //!   `Running`, then resumed or stopped until the provider says how they
 //!   ended; [`retention`]: which metrics `decide` trimmed, so that such a
 //!   provider collects its objects to the same limit.
+//! - [`isolation`]: where conditions are evaluated ([`isolation::Evaluator`]),
+//!   and the request and answer that carry an evaluation to a child process
+//!   with its own memory and time limits.
 //!
 //! Taking the measurements (the providers) is left to the caller: nothing
 //! here does I/O or reads a clock.
@@ -41,6 +44,7 @@ mod error;
 pub mod evaluate;
 pub mod history;
 pub mod in_flight;
+pub mod isolation;
 pub mod merge;
 pub mod parse;
 pub mod retention;

@@ -38,6 +38,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use rollgate_controller::leader::{self, Election};
+use rollgate_controller::measure::conditions::{ChildEvaluator, EVALUATE_ARG, serve_child};
 use rollgate_controller::metrics::Metrics;
 use rollgate_controller::traffic::binaries::default_plugin_dir;
 use rollgate_controller::{Operations, Settings, operate};
@@ -138,6 +139,24 @@ struct Args {
     /// own only).
     #[arg(long, value_name = "LIST", default_value = "*")]
     route_namespaces: router_kube::RouteNamespaces,
+    /// Where metric conditions are evaluated: child (a process of this
+    /// program per measurement, with the memory and time limits below) or
+    /// in-process (no limits: for templates from trusted writers only).
+    #[arg(long, value_name = "WHERE", default_value = "child")]
+    condition_evaluation: ConditionEvaluation,
+    /// The memory a condition's evaluation may use, in MiB (child only).
+    #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(16..=1 << 20))]
+    condition_memory_limit: u64,
+    /// How long a condition's evaluation may take (child only).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    condition_time_limit: Duration,
+}
+
+/// `--condition-evaluation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ConditionEvaluation {
+    Child,
+    InProcess,
 }
 
 /// A duration flag, in Go's notation as Argo takes it (`15s`, `1m30s`, `500ms`).
@@ -230,9 +249,39 @@ fn election(args: &Args, client: &kube::Client) -> Result<Option<Election>, Stri
     Ok(Some(election))
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Started again as a condition evaluator: nothing else runs.
+    let argv: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if argv.first().map(String::as_str) == Some(EVALUATE_ARG) {
+        return serve_child(&argv[1..]);
+    }
     let args = Args::parse();
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(run(args)),
+        Err(e) => {
+            eprintln!("rollgate-controller: cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Where conditions are evaluated, from the flags.
+fn condition_evaluator(args: &Args) -> Result<Option<ChildEvaluator>, String> {
+    if args.condition_evaluation == ConditionEvaluation::InProcess {
+        return Ok(None);
+    }
+    let program = std::env::current_exe()
+        .map_err(|e| format!("cannot find this program to evaluate conditions in: {e}"))?;
+    Ok(Some(ChildEvaluator::new(program).with_limits(
+        args.condition_memory_limit << 20,
+        args.condition_time_limit,
+    )))
+}
+
+async fn run(args: Args) -> ExitCode {
     init_logging(args.log_format);
     let metrics = Arc::new(Metrics::new());
     let limit = request_limit(&args);
@@ -245,6 +294,13 @@ async fn main() -> ExitCode {
     };
     let election = match election(&args, &client) {
         Ok(election) => election,
+        Err(message) => {
+            eprintln!("rollgate-controller: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let condition_evaluator = match condition_evaluator(&args) {
+        Ok(evaluator) => evaluator,
         Err(message) => {
             eprintln!("rollgate-controller: {message}");
             return ExitCode::FAILURE;
@@ -272,6 +328,7 @@ async fn main() -> ExitCode {
         analysis_threads: args.analysis_threads,
         experiment_threads: args.experiment_threads,
         route_namespaces: args.route_namespaces,
+        condition_evaluator,
     };
     match operate(client, metrics, settings, operations).await {
         Ok(()) => ExitCode::SUCCESS,

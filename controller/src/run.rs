@@ -27,6 +27,7 @@ use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
+use rollgate_analysis::isolation::InProcess;
 use router_kube::Packed;
 use tokio_util::sync::CancellationToken;
 
@@ -76,6 +77,10 @@ pub struct Settings {
     /// config may make the in-process routers touch (`--route-namespaces`;
     /// default: any, as Argo Rollouts).
     pub route_namespaces: router_kube::RouteNamespaces,
+    /// Where metric conditions are evaluated: in children with limits
+    /// (`--condition-evaluation=child`, the default), or in this process
+    /// (`None`).
+    pub condition_evaluator: Option<crate::measure::conditions::ChildEvaluator>,
 }
 
 /// The label selector for the Rollouts of an instance (Argo's `InstanceIDRequirement`).
@@ -152,6 +157,10 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
         recorder.clone(),
         measure::dispatch::Providers::from_env(client.clone()),
         hooks.metrics.clone(),
+        match settings.condition_evaluator.clone() {
+            Some(child) => Arc::new(child),
+            None => Arc::new(InProcess),
+        },
     ));
     let run_store = analysis.runs.clone();
     let analysis_stores = crate::metrics::analysis_runs::Stores {

@@ -5,7 +5,9 @@
 //! step; a bad one fails the run and the rollout aborts with a message
 //! naming the metric and its values. An AnalysisRun written by hand, with
 //! no Rollout, is measured to completion, its Secret argument sent and
-//! kept out of its status, with Argo's Events and metrics.
+//! kept out of its status, with Argo's Events and metrics. A condition that
+//! builds past the memory limit of its child evaluator errs its measurement
+//! alone, and the controller measures on.
 
 mod support;
 
@@ -316,4 +318,51 @@ async fn a_run_written_by_hand_is_measured_to_completion() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test]
+async fn a_condition_past_its_memory_limit_errs_its_measurement_and_the_controller_goes_on() {
+    let Some(cluster) = cluster("ctl-measure-bomb").await else {
+        return;
+    };
+    // A thousand numbers: a condition mapping them twice into 1,000-byte
+    // strings builds a gigabyte, past the child's 256 MiB.
+    let numbers: Vec<u32> = (0..1000).collect();
+    let endpoint = Endpoint::start(&serde_json::to_string(&numbers).unwrap()).await;
+    let _controller = Controller::start_with_role(&cluster).await;
+    let web = json!({"web": {"url": format!("{}/values", endpoint.address)}});
+    let sane = json!({"name": "sane", "provider": web, "successCondition": "len(result) == 1000"});
+    let run = |name: &str, metrics: Value| {
+        json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisRun",
+               "metadata": {"name": name}, "spec": {"metrics": metrics}})
+    };
+    cluster
+        .create(run(
+            "bomb",
+            json!([{"name": "bomb", "consecutiveErrorLimit": 0, "provider": web,
+                    "successCondition": r#"len(map(result, {map(result, {repeat("x", 1000)})})) > 0"#},
+                   sane]),
+        ))
+        .await;
+    let bombed = wait_for_run(&cluster, "bomb", "Error", |r| {
+        r["status"]["phase"] == "Error"
+    })
+    .await;
+    let results = &bombed["status"]["metricResults"];
+    let message = results[0]["measurements"][0]["message"]
+        .as_str()
+        .unwrap_or("");
+    assert!(
+        message.starts_with("could not evaluate successCondition")
+            && message.ends_with("the evaluation needed more than its memory limit of 256 MiB"),
+        "{results:#}"
+    );
+    // The other metric, measured at the same time, was assessed.
+    assert_eq!(results[1]["phase"], "Successful", "{results:#}");
+    // And the controller measures on.
+    cluster.create(run("after", json!([sane]))).await;
+    wait_for_run(&cluster, "after", "Successful", |r| {
+        r["status"]["phase"] == "Successful"
+    })
+    .await;
 }

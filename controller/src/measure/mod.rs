@@ -27,6 +27,7 @@
 //! retried rather than ending the run, and the status is written over the
 //! version read (Argo's patch has no precondition).
 
+pub mod conditions;
 pub mod dispatch;
 pub mod secrets;
 pub mod status;
@@ -45,6 +46,7 @@ use rollgate_analysis::AnalysisRun;
 use rollgate_analysis::assess::Outcome;
 use rollgate_analysis::evaluate::{self, Decision};
 use rollgate_analysis::in_flight::{self, Progress, Verdict};
+use rollgate_analysis::isolation::Evaluator;
 use rollgate_analysis::retention;
 use rollgate_analysis::types::{AnalysisRunSpec, AnalysisRunStatus};
 use rollout_core::{AnalysisPhase, Time};
@@ -78,30 +80,45 @@ pub struct Measurer {
     pub providers: Providers,
     /// `analysis_run_reconcile` and `analysis_run_reconcile_error`.
     pub metrics: Arc<Metrics>,
+    /// Where metric conditions are evaluated ([`conditions`]).
+    pub evaluator: Arc<dyn Evaluator>,
     /// The resourceVersion of this controller's last write to each run, by
     /// (namespace, name): a cache that has not seen it yet is not acted on.
     written: Mutex<HashMap<(String, String), u64>>,
 }
 
 impl Measurer {
-    /// A measurer writing through `client`.
+    /// A measurer writing through `client` and evaluating metric conditions
+    /// with `evaluator`.
     pub fn new(
         client: Client,
         recorder: Recorder,
         providers: Providers,
         metrics: Arc<Metrics>,
+        evaluator: Arc<dyn Evaluator>,
     ) -> Self {
         Self {
             client,
             recorder,
             providers,
             metrics,
+            evaluator,
             written: Mutex::default(),
         }
     }
 
     fn written(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), u64>> {
         self.written.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Runs `work`, which may block (a condition evaluated in a child), without
+/// holding up the other tasks of a multi-threaded runtime.
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
     }
 }
 
@@ -316,14 +333,17 @@ async fn step(
                 if let Outcome::Error(message) = &outcome {
                     tracing::warn!(analysisrun = %format!("{namespace}/{name}"), metric, error = %message, "measurement had an error");
                 }
-                let recorded = evaluate::record_measurement(
-                    spec,
-                    &mut status,
-                    metric,
-                    outcome,
-                    started,
-                    finished,
-                );
+                let recorded = blocking(|| {
+                    evaluate::record_measurement(
+                        spec,
+                        &mut status,
+                        metric,
+                        outcome,
+                        started,
+                        finished,
+                        &*measurer.evaluator,
+                    )
+                });
                 (recorded, taken.metadata)
             }
             Answer::Progress(progress) => {

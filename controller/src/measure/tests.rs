@@ -62,6 +62,7 @@ fn measurer(client: kube::Client) -> Measurer {
         Recorder::new(client, FIELD_MANAGER),
         Providers::default(),
         Arc::new(Metrics::new()),
+        Arc::new(rollgate_analysis::isolation::InProcess),
     )
 }
 

@@ -1,5 +1,6 @@
 use rollgate_analysis::assess::record;
 use rollgate_analysis::condition::Conditions;
+use rollgate_analysis::isolation::InProcess;
 use rollgate_analysis::types::{Metric, MetricProvider, MetricResult as RunMetricResult};
 use rollgate_judge::{RunResult, Samples, judge};
 use serde_json::json;
@@ -64,6 +65,7 @@ fn phase(metric: &Metric, judgement: Judgement) -> (String, String, String) {
     record(
         &mut result,
         &Conditions::of(metric),
+        &InProcess,
         judgement.outcome(),
         now,
         now,
