@@ -3,8 +3,9 @@
 //!
 //! Conditions see the measured value as `result` and the helpers Argo's
 //! conditions use: `asInt`, `asFloat`, `isNaN`, `isInf`, `isNil` and
-//! `default`. They are compiled once per metric ([`Conditions::of`]) and
-//! evaluated for every measurement ([`Conditions::assess`]).
+//! `default`. They are compiled once per metric ([`Conditions::of`]), when
+//! first evaluated in this process, and evaluated for every measurement
+//! ([`Conditions::assess`]).
 //!
 //! Argo's rules (`utils/evaluate/evaluate.go`, `EvaluateResult`):
 //! - neither condition: every value is `Successful`;
@@ -19,7 +20,7 @@
 //! other than a boolean names the kind of value in words ("a number")
 //! where Argo prints a Go type name.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use expr::{Context, ContextProvider, Environment, Program, Value};
 use rollout_core::AnalysisPhase;
@@ -429,27 +430,34 @@ pub fn compile(text: &str) -> Result<Program, String> {
     }
 }
 
-/// One condition, as written and compiled (or why it does not compile).
+/// One condition, as written, and compiled (or why it does not compile)
+/// when first evaluated here: a condition evaluated in another process
+/// ([`crate::isolation`]) is never compiled in this one.
 #[derive(Debug)]
 struct Compiled {
     text: String,
-    program: Result<Program, String>,
+    program: OnceLock<Result<Program, String>>,
 }
 
 impl Compiled {
     fn new(text: &str) -> Self {
-        let program = within_limits(text)
-            .map_err(|e| format!("the condition {e}"))
-            .and_then(|()| compile(text).map_err(|e| one_line(&e)));
         Self {
             text: text.to_owned(),
-            program,
+            program: OnceLock::new(),
         }
+    }
+
+    fn program(&self) -> &Result<Program, String> {
+        self.program.get_or_init(|| {
+            within_limits(&self.text)
+                .map_err(|e| format!("the condition {e}"))
+                .and_then(|()| compile(&self.text).map_err(|e| one_line(&e)))
+        })
     }
 
     /// The condition's truth for `result`, or Argo's message for an error.
     fn holds(&self, kind: ConditionKind, result: &Value) -> Result<bool, String> {
-        let outcome = match &self.program {
+        let outcome = match self.program() {
             Ok(program) => ENVIRONMENT
                 .run(program, &ResultScope(result))
                 .map_err(|e| e.to_string())
