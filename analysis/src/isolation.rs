@@ -4,7 +4,7 @@
 //! expr-lang keeps no memory budget (Argo's expression language stops at
 //! one): a condition that passes every limit of [`crate::condition`] can
 //! still build values without bound from a large measured value, such as
-//! `map(result, map(result, ...))`. A controller that evaluates conditions
+//! `map(result, {map(result, {...})})`. A controller that evaluates conditions
 //! from templates it does not own runs them elsewhere, in a process with a
 //! memory and time limit that dies alone: the [`Evaluator`] it passes to
 //! [`record_measurement`](crate::evaluate::record_measurement) writes a
@@ -107,7 +107,6 @@ pub fn read_answer(answer: &[u8]) -> Result<AnalysisPhase, String> {
 /// `{"f": bits}`, a map as `{"m": [[key, value], ...]}`, a map with keys of
 /// any kind as `{"k": [[key, value], ...]}`, bytes as `{"b": [...]}`.
 fn encode(value: &Value) -> serde_json::Value {
-    let pairs = |pairs: Vec<serde_json::Value>| serde_json::Value::Array(pairs);
     match value {
         Value::Nil => serde_json::Value::Null,
         Value::Bool(b) => json!(b),
@@ -117,10 +116,10 @@ fn encode(value: &Value) -> serde_json::Value {
         Value::Bytes(bytes) => json!({"b": bytes}),
         Value::Array(items) => items.iter().map(encode).collect(),
         Value::Map(map) => {
-            json!({"m": pairs(map.iter().map(|(k, v)| json!([k, encode(v)])).collect())})
+            json!({"m": map.iter().map(|(k, v)| json!([k, encode(v)])).collect::<Vec<_>>()})
         }
         Value::KeyedMap(map) => {
-            json!({"k": pairs(map.iter().map(|(k, v)| json!([encode(k), encode(v)])).collect())})
+            json!({"k": map.iter().map(|(k, v)| json!([encode(k), encode(v)])).collect::<Vec<_>>()})
         }
         // Times and durations (expr-lang's `temporal` feature) come from no
         // measured value: they cross as their text.

@@ -3,14 +3,13 @@
 //!
 //! Conditions come from AnalysisTemplates that anyone allowed to write one
 //! in a namespace may write, and expr-lang has no memory budget (Argo's
-//! expression language stops at 1,000,000 units): `map(result, map(result,
-//! repeat("x", 1000)))` over a value of a thousand numbers builds a
+//! expression language stops at 1,000,000 units): `map(result, {map(result,
+//! {repeat("x", 1000)})})` over a value of a thousand numbers builds a
 //! gigabyte. So each measurement's conditions are evaluated by this same
 //! program started again as a child ([`EVALUATE_ARG`]): it limits its own
-//! data segment to [`ChildEvaluator::memory`] and its CPU time before it
-//! reads the request (and offers itself first to the out-of-memory killer),
-//! and the parent kills it after
-//! [`ChildEvaluator::time`]. A child that dies takes only that measurement
+//! data segment and its CPU time ([`ChildEvaluator::with_limits`]) before
+//! it reads the request (and offers itself first to the out-of-memory
+//! killer), and the parent kills it when its time is up. A child that dies takes only that measurement
 //! with it, which becomes an `Error` whose message says which limit was
 //! reached; the controller goes on.
 //!
@@ -73,16 +72,6 @@ impl ChildEvaluator {
         self
     }
 
-    /// A child's data segment limit, in bytes.
-    pub fn memory(&self) -> u64 {
-        self.memory
-    }
-
-    /// How long a child may take.
-    pub fn time(&self) -> Duration {
-        self.time
-    }
-
     /// Runs one child on `request`: its answer, or why there is none.
     fn run(&self, request: &[u8]) -> Result<Vec<u8>, String> {
         let mut child = Command::new(&self.program)
@@ -117,12 +106,16 @@ impl ChildEvaluator {
             match status {
                 Some(status) if status.success() => Ok(answer),
                 Some(status) => Err(self.ended(status, &stderr)),
-                None => Err(format!(
-                    "the evaluation took longer than its limit of {}",
-                    humantime::format_duration(self.time)
-                )),
+                None => Err(self.over_time()),
             }
         })
+    }
+
+    fn over_time(&self) -> String {
+        format!(
+            "the evaluation took longer than its limit of {}",
+            humantime::format_duration(self.time)
+        )
     }
 
     /// Why a child that ended without an answer did.
@@ -139,10 +132,7 @@ impl ChildEvaluator {
                 self.memory >> 20
             )
         } else if cpu_time_exceeded(status) {
-            format!(
-                "the evaluation took longer than its limit of {}",
-                humantime::format_duration(self.time)
-            )
+            self.over_time()
         } else if last.is_empty() {
             format!("the condition evaluator ended ({status}) without an answer")
         } else {
@@ -196,9 +186,9 @@ fn read_bounded(pipe: Option<impl Read>, limit: u64) -> Vec<u8> {
 fn cpu_time_exceeded(status: ExitStatus) -> bool {
     use rustix::process::Signal;
     use std::os::unix::process::ExitStatusExt;
-    status
-        .signal()
-        .is_some_and(|s| s == Signal::XCPU.as_raw() || s == Signal::KILL.as_raw())
+    // The soft limit's SIGXCPU (the hard one, a second later, is SIGKILL,
+    // which the kernel's out-of-memory killer sends too).
+    status.signal() == Some(Signal::XCPU.as_raw())
 }
 
 /// The child's side, for `main` to call when the program was started with
@@ -240,10 +230,48 @@ fn limit_self(memory: u64, seconds: u64) -> rustix::io::Result<()> {
     // Raising one's own score needs no privilege; where /proc is not
     // there, the limits still hold.
     let _ = std::fs::write("/proc/self/oom_score_adj", "1000");
-    let both = |value| Rlimit {
-        current: Some(value),
-        maximum: Some(value),
-    };
-    setrlimit(Resource::Data, both(memory))?;
-    setrlimit(Resource::Cpu, both(seconds))
+    setrlimit(
+        Resource::Data,
+        Rlimit {
+            current: Some(memory),
+            maximum: Some(memory),
+        },
+    )?;
+    // SIGXCPU at the soft limit ends the process and says why; the hard
+    // limit a second later is the kernel's SIGKILL, should it be caught.
+    setrlimit(
+        Resource::Cpu,
+        Rlimit {
+            current: Some(seconds),
+            maximum: Some(seconds + 1),
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+
+    use super::*;
+
+    #[test]
+    fn only_the_cpu_limit_signal_reads_as_over_time() {
+        let child = ChildEvaluator::new("unused").with_limits(64 << 20, Duration::from_secs(3));
+        let signalled = |signal: i32| ExitStatus::from_raw(signal);
+        assert_eq!(
+            child.ended(signalled(rustix::process::Signal::XCPU.as_raw()), b""),
+            "the evaluation took longer than its limit of 3s"
+        );
+        // SIGKILL is also the out-of-memory killer's: said as it is.
+        let killed = child.ended(signalled(9), b"");
+        assert!(
+            killed.starts_with("the condition evaluator ended (signal: 9")
+                && killed.ends_with("without an answer"),
+            "{killed}"
+        );
+        assert_eq!(
+            child.ended(signalled(6), b"memory allocation of 1048576 bytes failed\n"),
+            "the evaluation needed more than its memory limit of 64 MiB"
+        );
+    }
 }
