@@ -225,8 +225,19 @@ pub const MAX_CONDITION_OPERATORS: usize = 100;
 /// holds one; Argo's documented conditions hold no more than two.
 pub const MAX_CONDITION_BRANCHES: usize = 6;
 
+/// The most times the parser may read a stretch of a condition that mixes
+/// ternary `?` and `??` again: 1,024. A `??` after a ternary gives the
+/// parser one more place to end the ternary's first branch and read the
+/// rest again, so its time grows as (`??` per ternary + 1) to the power
+/// of the ternaries: six ternaries with four `??` each took 236 ms in a
+/// release build (the `condition` fuzz target found mixes taking 19 s in
+/// its own build); at the limit, 15 ms. Counted as that power, with the
+/// `??` spread evenly over the ternaries (the worst case).
+pub const MAX_CONDITION_REREADS: f64 = 1024.0;
+
 /// Whether a condition is within [`MAX_CONDITION_BYTES`],
-/// [`MAX_CONDITION_OPERATORS`] and [`MAX_CONDITION_BRANCHES`], its brackets
+/// [`MAX_CONDITION_OPERATORS`], [`MAX_CONDITION_BRANCHES`] and
+/// [`MAX_CONDITION_REREADS`], its brackets
 /// and quotes matched, without a range (`1..3`), `let` or `reduce` (Argo's
 /// expression language evaluates them within a memory budget, this one has
 /// none, so they are refused: a deliberate difference); `Err` completes a sentence about it: "is 5000 bytes
@@ -245,6 +256,11 @@ pub const MAX_CONDITION_BRANCHES: usize = 6;
 /// assert_eq!(within_limits("result == '(['"), Ok(()));
 /// assert_eq!(within_limits("a[b[c[d[0]]]] ? a ?? b : c ? d : e ? f : g").unwrap_err(),
 ///     "has 7 ternary operators and levels of '[', more than the limit of 6");
+/// let mixed = "a ?? a ?? a ?? a ?? b ? ".repeat(6) + "c";
+/// assert_eq!(within_limits(&mixed).unwrap_err(),
+///     "has 6 ternary operators and 24 `??` together: the parser would read parts of \
+///      it up to 15625 times, more than the limit of 1024");
+/// assert_eq!(within_limits("result[0] ?? 0 > 1 ? result[0] ?? 0 : 1"), Ok(()));
 /// ```
 pub fn within_limits(text: &str) -> Result<(), String> {
     if text.len() > MAX_CONDITION_BYTES {
@@ -274,6 +290,17 @@ pub fn within_limits(text: &str) -> Result<(), String> {
                 .to_owned(),
         );
     }
+    if scan.ternaries > 0 && scan.coalescings > 0 {
+        let ternaries = scan.ternaries as f64;
+        let rereads = (scan.coalescings as f64 / ternaries + 1.0).powf(ternaries);
+        if rereads > MAX_CONDITION_REREADS {
+            return Err(format!(
+                "has {} ternary operators and {} `??` together: the parser would read parts of \
+                 it up to {rereads:.0} times, more than the limit of {MAX_CONDITION_REREADS}",
+                scan.ternaries, scan.coalescings
+            ));
+        }
+    }
     let branches = scan.ternaries + scan.deepest_index;
     if branches > MAX_CONDITION_BRANCHES {
         return Err(format!(
@@ -296,6 +323,8 @@ struct Scan<'t> {
     operators: usize,
     /// Ternary `?`: those not part of `??` or `?.`.
     ternaries: usize,
+    /// `??` operators.
+    coalescings: usize,
     /// Range operators (`..`).
     ranges: usize,
     /// The first of [`UNBOUNDED`] used, if any.
@@ -322,6 +351,7 @@ fn scan(text: &str) -> Scan<'_> {
     ];
     let mut operators = 0;
     let mut ternaries = 0;
+    let mut coalescings = 0;
     let mut ranges = 0;
     let mut unbounded = None;
     let mut brackets = Brackets::new(&['"', '\'', '`']);
@@ -362,6 +392,7 @@ fn scan(text: &str) -> Scan<'_> {
                         chars.next();
                         brackets.read('?');
                         operators += 1;
+                        coalescings += 1;
                     }
                     Some((_, '.')) => {}
                     _ => ternaries += 1,
@@ -400,6 +431,7 @@ fn scan(text: &str) -> Scan<'_> {
     Scan {
         operators,
         ternaries,
+        coalescings,
         ranges,
         unbounded,
         deepest_index,

@@ -271,6 +271,36 @@ fn unmatched_brackets_are_refused_before_parsing() {
 }
 
 #[test]
+fn ternaries_mixed_with_coalescing_beyond_the_limit_are_refused_before_parsing() {
+    // Found by the condition fuzz target (kept as a seed): 6 ternaries and
+    // 24 `??` among 129 bytes took 12 s to parse in the target's build.
+    let found = include_str!("../../fuzz/seeds/condition/slow-parse-mixed-coalescing").trim();
+    let refused = within_limits(found).unwrap_err();
+    assert!(
+        refused.starts_with("has 6 ternary operators and 24 `??` together"),
+        "{refused}"
+    );
+    let phase = Conditions::new(Some(found), None).assess(&Value::Integer(1));
+    assert!(format!("{phase:?}").contains("more than the limit of 1024"), "{phase:?}");
+    // At the limit, each shape of the mix is taken: (`??` per ternary + 1)
+    // to the power of the ternaries is at most 1,024.
+    for (ternaries, coalescings) in [(5, 3), (3, 9), (2, 24), (1, 40)] {
+        let text = format!(
+            "{}c",
+            format!("{}b ? ", "a ?? ".repeat(coalescings)).repeat(ternaries)
+        );
+        assert_eq!(within_limits(&text), Ok(()), "{text}");
+    }
+    let over = format!("{}c", "a ?? a ?? a ?? b ? ".repeat(6));
+    assert_eq!(
+        within_limits(&over),
+        Err("has 6 ternary operators and 18 `??` together: the parser would read parts of \
+             it up to 4096 times, more than the limit of 1024"
+            .to_owned())
+    );
+}
+
+#[test]
 fn ternaries_and_nested_indexes_beyond_the_limit_are_refused_before_parsing() {
     // Found by the condition fuzz target: conditions such as
     // `n?n??n?n??…` and `n[n[n[…]]]` kept the parser busy for over 30 s
