@@ -30,7 +30,7 @@ use crate::types::Metric;
 
 /// Functions of Argo's condition environment, shared by every evaluation.
 static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
-    let mut env = Environment::new();
+    let mut env = bounded_environment();
     env.add_function("asInt", |c| one_arg(&c.args, "asInt").and_then(as_int));
     env.add_function("asFloat", |c| {
         one_arg(&c.args, "asFloat").and_then(as_float)
@@ -58,6 +58,22 @@ static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
             c.ctx.get("result").cloned().unwrap_or_default()
         })
     });
+    env
+});
+
+/// The expression language's own functions, with `repeat()` building at
+/// most [`MAX_REPEAT_BYTES`]: the environment every expression from
+/// outside is evaluated in (conditions add Argo's functions to it, a
+/// Prometheus range query's times add `now()`).
+///
+/// ```
+/// let env = rollgate_analysis::condition::bounded_environment();
+/// let context = expr::Context::default();
+/// assert_eq!(env.eval("len(repeat('ab', 3))", &context).unwrap(), expr::Value::Integer(6));
+/// assert!(env.eval("repeat('ab', 1000000)", &context).is_err());
+/// ```
+pub fn bounded_environment() -> Environment<'static> {
+    let mut env = Environment::new();
     // expr-lang bounds `repeat`'s count (1,000,000) but not the text it
     // builds (a 4 KiB string a million times is 4 GB): the result is
     // bounded as Argo's memory budget bounds it.
@@ -79,7 +95,7 @@ static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
         }
     });
     env
-});
+}
 
 /// The longest text `repeat()` builds in a condition: 1 MiB (Argo's
 /// expression language counts it against a memory budget of 1,000,000).

@@ -14,6 +14,12 @@
 //! less and a `start` after `end` are refused before sending (Argo sends
 //! them and Prometheus refuses them); and `now()` is the measurement's time
 //! as the caller gives it, so a measurement reads one clock throughout.
+//! The expressions are held to a condition's limits
+//! ([`rollgate_analysis::condition::within_limits`]), may not hold a `{`
+//! (no predicates or maps: nothing that builds a value per element), and
+//! run with `repeat()` bounded ([`rollgate_analysis::condition::bounded_environment`]),
+//! so that what one builds is bounded although it runs in the controller's
+//! own process.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -105,6 +111,15 @@ impl TimeExpression {
             ));
         }
         crate::config::substituted(text, field)?;
+        // Within a condition's limits, and without `{`: a predicate over
+        // an array literal could build a string of 1 MiB per element.
+        rollgate_analysis::condition::within_limits(text)
+            .map_err(|problem| wrong(format!("{text:?} {problem}")))?;
+        if text.contains('{') {
+            return Err(wrong(format!(
+                "{text:?} holds a '{{': a time expression has no predicates or maps"
+            )));
+        }
         let program = rollgate_analysis::condition::compile(text).map_err(|e| {
             wrong(format!(
                 "{text:?} is not an expression such as now() - duration(\"5m\"): {}",
@@ -129,7 +144,7 @@ impl TimeExpression {
             problem: format!("{:?}: {problem}", self.text),
         };
         let now = instant(now).map_err(&wrong)?;
-        let mut environment = expr::Environment::new();
+        let mut environment = rollgate_analysis::condition::bounded_environment();
         environment.add_function("now", move |call| {
             if call.args.is_empty() {
                 Ok(now.clone())
@@ -232,15 +247,43 @@ mod tests {
     }
 
     #[test]
+    fn what_a_time_expression_may_build_is_bounded() {
+        let problem = |r: Result<Range, Failure>| r.unwrap_err().to_string();
+        // A predicate over an array literal could build 1 MiB per element.
+        assert_eq!(
+            problem(range(r#"map([1, 2], {repeat("x", 1000000)})"#, "now()", "1m")),
+            r#"provider.prometheus.rangeQuery.start: "map([1, 2], {repeat(\"x\", 1000000)})" holds a '{': a time expression has no predicates or maps"#
+        );
+        assert_eq!(
+            problem(range("now()", "now() - duration(string(len(1..99999999999)) + 's')", "1m")),
+            "provider.prometheus.rangeQuery.end: \"now() - duration(string(len(1..99999999999)) + 's')\" \
+             has a range (`..`), which conditions do not evaluate: a range builds every value in it \
+             at once (`0..9999999999` ran out of memory)"
+        );
+        assert!(
+            problem(range(
+                r#"now() - duration(string(len(repeat("ab", 1000000))) + "s")"#,
+                "now()",
+                "1m"
+            ))
+            .ends_with("repeat() would build more than 1048576 bytes"),
+        );
+    }
+
+    #[test]
     fn bad_fields_are_named_with_what_was_expected() {
         let problem = |r: Result<Range, Failure>| r.unwrap_err().to_string();
         assert_eq!(
             problem(range(r#"now() - duration("??")"#, "now()", "1m")),
             r#"provider.prometheus.rangeQuery.start: "now() - duration(\"??\")": invalid duration ??"#
         );
+        assert_eq!(
+            problem(range("now()", "now( -", "1m")),
+            r#"provider.prometheus.rangeQuery.end: "now( -" has a '(' that is not closed"#
+        );
         assert!(
-            problem(range("now()", "now( -", "1m"))
-                .starts_with("provider.prometheus.rangeQuery.end: \"now( -\" is not an expression"),
+            problem(range("now()", "now() -", "1m"))
+                .starts_with("provider.prometheus.rangeQuery.end: \"now() -\" is not an expression"),
         );
         assert_eq!(
             problem(range("now()", "42", "1m")),
