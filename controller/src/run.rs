@@ -48,6 +48,8 @@ use rollgate_analysis::TemplateKind;
 pub use rollout_core::spec::INSTANCE_ID_LABEL as INSTANCE_LABEL;
 /// How soon a Rollout is tried again after a failed reconcile.
 const ERROR_RETRY: Duration = Duration::from_secs(5);
+/// How long a stopping controller waits for its queued events to be written.
+const EVENTS_FLUSH: Duration = Duration::from_secs(5);
 
 /// How the controller runs.
 #[derive(Debug, Clone)]
@@ -273,6 +275,12 @@ pub async fn run(client: Client, settings: Settings, hooks: Hooks) {
     }
     hooks.metrics.rollouts().set(None);
     hooks.metrics.analysis_runs().set(None);
+    if tokio::time::timeout(EVENTS_FLUSH, ctx.recorder.flushed())
+        .await
+        .is_err()
+    {
+        tracing::warn!("stopped before every queued event was written");
+    }
     ctx.routers.shutdown().await;
     tracing::info!("stopped");
 }

@@ -208,8 +208,7 @@ impl Look<'_> {
     async fn record(&self, event: Event) {
         self.r
             .recorder
-            .record(&self.events_on, event.warning, &event.reason, event.message)
-            .await;
+            .record(&self.events_on, event.warning, &event.reason, event.message);
     }
 
     fn wake_in(&mut self, after: Duration) {

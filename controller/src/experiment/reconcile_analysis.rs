@@ -87,8 +87,7 @@ pub(super) async fn reconcile_analysis(
         if let Some(rollout) = &look.rollout {
             look.r
                 .recorder
-                .record(rollout, true, &event.reason, event.message.clone())
-                .await;
+                .record(rollout, true, &event.reason, event.message.clone());
         }
         look.record(event).await;
     }

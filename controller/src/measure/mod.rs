@@ -518,8 +518,7 @@ async fn write(
     for event in status::events(old, new) {
         measurer
             .recorder
-            .record(&regarding, event.warning, &event.reason, event.message)
-            .await;
+            .record(&regarding, event.warning, &event.reason, event.message);
     }
     Ok(())
 }

@@ -128,8 +128,7 @@ pub(super) async fn reconcile(
         };
         if let Some((warning, reason, message)) = phase_event(label, before, run) {
             ctx.recorder
-                .record(&reference(rollout), warning, &reason, message)
-                .await;
+                .record(&reference(rollout), warning, &reason, message);
         }
     }
     Ok(())

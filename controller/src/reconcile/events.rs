@@ -14,14 +14,19 @@
 //! the first message ("Created ReplicaSet web-abc (revision 1)" would stand
 //! for every later revision).
 //!
-//! Unlike client-go, whose broadcaster writes events one at a time in the
-//! background, [`Recorder::record`] writes at once from the reconcile that
-//! records it; two identical events recorded at the same moment by two
-//! workers may race (the second patch finding no Event yet and its create
-//! being refused), which loses one from the count, never a reconcile.
+//! As client-go's broadcaster does, [`Recorder::record`] only queues the
+//! event and returns; writers in the background correlate and write them,
+//! one at a time per involved object (an object's events keep their order,
+//! so a patch never overtakes the create it counts on), a few objects at
+//! once. A queue holds at most [`QUEUED_EVENTS`] events in all, as
+//! client-go's; an event recorded when its queue is full is dropped, as
+//! client-go drops it: a busy API server delays or loses events, never a
+//! reconcile. [`Recorder::flushed`] waits until every event recorded
+//! before it is written (or given up), for a graceful shutdown.
 
 mod correlate;
 
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
@@ -29,73 +34,109 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
+use tokio::sync::{mpsc, oneshot};
 
 use correlate::{Correlated, Correlator};
 
-/// Records Events for the controller. Clones share one correlator.
+/// Events queued at most, over all writers (client-go's `maxQueuedEvents`).
+pub const QUEUED_EVENTS: usize = 1000;
+/// Writers in the background; an object's events all go to one of them.
+const WRITERS: usize = 4;
+
+/// What a writer is given.
+enum Queued {
+    /// An event to correlate and write.
+    Event(Box<Event>),
+    /// Answered once everything queued before it is done.
+    Flush(oneshot::Sender<()>),
+}
+
+/// Records Events for the controller. Clones share the queues, the writers
+/// and one correlator; the writers end when the last clone is dropped,
+/// after writing what is queued.
 #[derive(Clone)]
 pub struct Recorder {
-    client: Client,
     component: String,
-    correlator: Arc<Mutex<Correlator>>,
+    queues: Arc<[mpsc::Sender<Queued>]>,
 }
 
 impl Recorder {
-    /// A recorder reporting as `component`.
+    /// A recorder reporting as `component`, its writers spawned on the
+    /// current Tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime.
     pub fn new(client: Client, component: &str) -> Self {
-        Self {
+        Self::with_queues(client, component, WRITERS, QUEUED_EVENTS / WRITERS)
+    }
+
+    /// A recorder with `writers` writers, each with a queue of `queued`.
+    pub(crate) fn with_queues(
+        client: Client,
+        component: &str,
+        writers: usize,
+        queued: usize,
+    ) -> Self {
+        let writer = Arc::new(Writer {
             client,
+            correlator: Mutex::default(),
+        });
+        let queues = (0..writers.max(1))
+            .map(|_| {
+                let (queue, mut events) = mpsc::channel(queued.max(1));
+                let writer = writer.clone();
+                tokio::spawn(async move {
+                    while let Some(queued) = events.recv().await {
+                        match queued {
+                            Queued::Event(event) => writer.write(*event).await,
+                            Queued::Flush(done) => {
+                                let _ = done.send(());
+                            }
+                        }
+                    }
+                });
+                queue
+            })
+            .collect();
+        Self {
             component: component.to_owned(),
-            correlator: Arc::default(),
+            queues,
         }
     }
 
-    /// Records one event on `regarding`: a create, a patch of an earlier
-    /// Event, or nothing when the object's spam filter is spent. A failure
-    /// to record is logged, not returned: events are for people and must not
+    /// Queues one event on `regarding`; it is written in the background: a
+    /// create, a patch of an earlier Event, or nothing when the object's
+    /// spam filter is spent. An event that finds its queue full is dropped,
+    /// and a failure to write is logged: events are for people and must not
     /// hold up the rollout.
-    pub async fn record(
+    pub fn record(
         &self,
         regarding: &ObjectReference,
         warning: bool,
         reason: &str,
         message: String,
     ) {
-        let now = Timestamp::now();
-        let event = self.event(regarding, warning, reason, message, now);
-        let correlated = self.correlator().correlate(event, now);
-        let written = match correlated {
-            Correlated::Skip => {
-                tracing::debug!(
-                    rollout = regarding.name.as_deref().unwrap_or_default(),
-                    reason,
-                    "event dropped by the spam filter"
-                );
-                return;
-            }
-            Correlated::Create(event) => self.create(event).await,
-            Correlated::Patch { event, patch } => self.patch(event, patch).await,
-        };
-        match written {
-            Ok(event) => self.correlator().written(&event),
-            Err(kube::Error::Api(status)) if status.code == 409 => tracing::debug!(
+        let event = self.event(regarding, warning, reason, message, Timestamp::now());
+        let queue = &self.queues[lane(regarding, self.queues.len())];
+        if queue.try_send(Queued::Event(Box::new(event))).is_err() {
+            tracing::debug!(
                 rollout = regarding.name.as_deref().unwrap_or_default(),
                 reason,
-                "event already recorded"
-            ),
-            Err(e) => tracing::warn!(
-                rollout = regarding.name.as_deref().unwrap_or_default(),
-                reason,
-                error = %e,
-                "could not record an event"
-            ),
+                "event dropped: the queue of events to write is full"
+            );
         }
     }
 
-    fn correlator(&self) -> std::sync::MutexGuard<'_, Correlator> {
-        self.correlator
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// Waits until every event recorded before this call is written,
+    /// refused or dropped by the spam filter.
+    pub async fn flushed(&self) {
+        for queue in self.queues.iter() {
+            let (done, written) = oneshot::channel();
+            if queue.send(Queued::Flush(done)).await.is_ok() {
+                let _ = written.await;
+            }
+        }
     }
 
     /// A new Event of count 1 at `now`, as client-go makes it.
@@ -130,6 +171,52 @@ impl Recorder {
             ..Default::default()
         };
         event
+    }
+}
+
+/// The writer an object's events go to: by its namespace and name.
+fn lane(regarding: &ObjectReference, lanes: usize) -> usize {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (&regarding.namespace, &regarding.name, &regarding.uid).hash(&mut hasher);
+    (hasher.finish() % lanes as u64) as usize
+}
+
+/// What the background writers share: the client and the correlator.
+struct Writer {
+    client: Client,
+    correlator: Mutex<Correlator>,
+}
+
+impl Writer {
+    /// Correlates `event` (made when it was recorded) now and writes what
+    /// that decides.
+    async fn write(&self, event: Event) {
+        let name = event.involved_object.name.clone().unwrap_or_default();
+        let reason = event.reason.clone().unwrap_or_default();
+        let correlated = self.correlator().correlate(event, Timestamp::now());
+        let written = match correlated {
+            Correlated::Skip => {
+                tracing::debug!(rollout = name, reason, "event dropped by the spam filter");
+                return;
+            }
+            Correlated::Create(event) => self.create(event).await,
+            Correlated::Patch { event, patch } => self.patch(event, patch).await,
+        };
+        match written {
+            Ok(event) => self.correlator().written(&event),
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                tracing::debug!(rollout = name, reason, "event already recorded");
+            }
+            Err(e) => {
+                tracing::warn!(rollout = name, reason, error = %e, "could not record an event")
+            }
+        }
+    }
+
+    fn correlator(&self) -> std::sync::MutexGuard<'_, Correlator> {
+        self.correlator
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn api(&self, event: &Event) -> Api<Event> {

@@ -249,14 +249,12 @@ async fn create(
     match api.create(&params, &object).await {
         Ok(_) => {
             tracing::info!(rollout = %rollout.object_name(), experiment = %request.name, "created the Experiment");
-            ctx.recorder
-                .record(
-                    &reference(rollout),
-                    false,
-                    "ExperimentCreated",
-                    format!("Created Experiment '{}'", request.name),
-                )
-                .await;
+            ctx.recorder.record(
+                &reference(rollout),
+                false,
+                "ExperimentCreated",
+                format!("Created Experiment '{}'", request.name),
+            );
             Ok(())
         }
         Err(kube::Error::Api(e)) if e.code == 409 => taken(api, &object, rollout).await,

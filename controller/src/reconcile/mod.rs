@@ -420,14 +420,12 @@ async fn run(
     analysis::reconcile(ctx, &analysis_runs, &decision, rollout.status.as_ref()).await?;
     let regarding = reference(&rollout);
     for event in &decision.events {
-        ctx.recorder
-            .record(
-                &regarding,
-                event.warning,
-                event.reason,
-                event.message.clone(),
-            )
-            .await;
+        ctx.recorder.record(
+            &regarding,
+            event.warning,
+            event.reason,
+            event.message.clone(),
+        );
     }
     let pods = replica_sets
         .iter()
@@ -480,14 +478,12 @@ async fn sync_rollout_revision(
         "revision",
     )
     .await?;
-    ctx.recorder
-        .record(
-            &reference(rollout),
-            false,
-            "RolloutUpdated",
-            format!("Rollout updated to revision {revision}"),
-        )
-        .await;
+    ctx.recorder.record(
+        &reference(rollout),
+        false,
+        "RolloutUpdated",
+        format!("Rollout updated to revision {revision}"),
+    );
     Ok(())
 }
 

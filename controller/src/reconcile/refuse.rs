@@ -79,14 +79,12 @@ pub(super) async fn refuse_create(
     now: Time,
 ) -> Result<Action, Error> {
     let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
-    ctx.recorder
-        .record(
-            &reference(rollout),
-            true,
-            "ReplicaSetCreateError",
-            message.clone(),
-        )
-        .await;
+    ctx.recorder.record(
+        &reference(rollout),
+        true,
+        "ReplicaSetCreateError",
+        message.clone(),
+    );
     let mut status = lenient_status(live);
     status::set_condition(
         &mut status,

@@ -173,14 +173,12 @@ async fn create(
                 &name,
                 rs.metadata.resource_version.as_deref(),
             );
-            ctx.recorder
-                .record(
-                    &super::reference(rollout),
-                    false,
-                    "NewReplicaSetCreated",
-                    format!("Created ReplicaSet {name} (revision {revision})"),
-                )
-                .await;
+            ctx.recorder.record(
+                &super::reference(rollout),
+                false,
+                "NewReplicaSetCreated",
+                format!("Created ReplicaSet {name} (revision {revision})"),
+            );
             tracing::info!(rollout = %rollout.object_name(), replica_set = %name, "created the ReplicaSet");
             Ok(Current::Created(rs))
         }
@@ -301,14 +299,12 @@ pub(super) async fn scale(
         if from != target.replicas {
             let name = patched.metadata.name.clone().unwrap_or_default();
             let revision = workload::replica_set_revision(&patched).unwrap_or(0);
-            ctx.recorder
-                .record(
-                    &super::reference(rollout),
-                    false,
-                    "ScalingReplicaSet",
-                    events::scaled_message(&name, revision, from, target.replicas),
-                )
-                .await;
+            ctx.recorder.record(
+                &super::reference(rollout),
+                false,
+                "ScalingReplicaSet",
+                events::scaled_message(&name, revision, from, target.replicas),
+            );
         }
     }
     Ok(())

@@ -106,14 +106,12 @@ pub(super) async fn reconcile(
             .unwrap_or_default()
             .to_owned();
         patch_service(ctx, &namespace, name, patch).await?;
-        ctx.recorder
-            .record(
-                &reference(rollout),
-                false,
-                "SwitchService",
-                format!("Switched selector for service '{name}' from '{before}' to '{after}'"),
-            )
-            .await;
+        ctx.recorder.record(
+            &reference(rollout),
+            false,
+            "SwitchService",
+            format!("Switched selector for service '{name}' from '{before}' to '{after}'"),
+        );
     }
     Ok(())
 }

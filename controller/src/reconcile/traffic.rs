@@ -42,14 +42,12 @@ pub(super) async fn failed(
     let failures = ctx.traffic_failed(&namespace, name);
     let retry = backoff(failures);
     tracing::warn!(rollout = %format!("{namespace}/{name}"), %message, failures, retry = ?retry, "traffic routing failed");
-    ctx.recorder
-        .record(
-            &reference(rollout),
-            true,
-            TRAFFIC_ERROR_REASON,
-            message.clone(),
-        )
-        .await;
+    ctx.recorder.record(
+        &reference(rollout),
+        true,
+        TRAFFIC_ERROR_REASON,
+        message.clone(),
+    );
     let mut status: RolloutStatus = serde_json::from_value(live.clone()).unwrap_or_default();
     set_failed(&mut status, message, now);
     write_status(

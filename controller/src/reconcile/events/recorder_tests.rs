@@ -32,10 +32,8 @@ fn stored(seen: &Seen, base: &Value, version: &str) -> Value {
     event
 }
 
-async fn record(recorder: &Recorder, message: &str) {
-    recorder
-        .record(&rollout(), false, "RolloutStepCompleted", message.into())
-        .await;
+fn record(recorder: &Recorder, message: &str) {
+    recorder.record(&rollout(), false, "RolloutStepCompleted", message.into());
 }
 
 #[tokio::test]
@@ -45,9 +43,9 @@ async fn an_identical_event_is_a_create_then_patches_of_its_count() {
     let call = mock_api::spawn({
         let recorder = recorder.clone();
         async move {
-            record(&recorder, "Rollout step 1/3 completed (setWeight: 20)").await;
-            record(&recorder, "Rollout step 1/3 completed (setWeight: 20)").await;
-            record(&recorder, "Rollout step 1/3 completed (setWeight: 20)").await;
+            record(&recorder, "Rollout step 1/3 completed (setWeight: 20)");
+            record(&recorder, "Rollout step 1/3 completed (setWeight: 20)");
+            record(&recorder, "Rollout step 1/3 completed (setWeight: 20)");
         }
     });
 
@@ -108,8 +106,8 @@ async fn a_patch_of_an_event_gone_creates_it_again_with_its_count() {
     let call = mock_api::spawn({
         let recorder = recorder.clone();
         async move {
-            record(&recorder, "paused").await;
-            record(&recorder, "paused").await;
+            record(&recorder, "paused");
+            record(&recorder, "paused");
         }
     });
     let created = api
@@ -141,8 +139,8 @@ async fn a_refused_write_is_logged_and_the_next_event_still_recorded() {
     let call = mock_api::spawn({
         let recorder = recorder.clone();
         async move {
-            record(&recorder, "first").await;
-            record(&recorder, "second").await;
+            record(&recorder, "first");
+            record(&recorder, "second");
         }
     });
     let forbidden = status(403, "Forbidden", "events is forbidden");
@@ -165,10 +163,9 @@ async fn past_the_spam_filter_nothing_is_sent() {
     let served = api.serve(|seen| reply(201, &stored(seen, &Value::Null, "1")));
     let recorder = Recorder::new(client, "rollgate-controller");
     for n in 0..30 {
-        recorder
-            .record(&rollout(), false, &format!("Reason{n}"), "m".into())
-            .await;
+        recorder.record(&rollout(), false, &format!("Reason{n}"), "m".into());
     }
+    recorder.flushed().await;
     let lines = served.lines();
     assert_eq!(lines.len(), 25, "{lines:?}");
     assert!(
@@ -176,4 +173,83 @@ async fn past_the_spam_filter_nothing_is_sent() {
             .iter()
             .all(|l| l == "POST /api/v1/namespaces/shop/events")
     );
+}
+
+#[tokio::test]
+async fn recording_does_not_wait_for_the_api_server() {
+    let (client, mut api) = MockApi::client();
+    let recorder = Recorder::new(client, "rollgate-controller");
+    // Nothing has been answered yet: each call returns at once.
+    record(&recorder, "first");
+    record(&recorder, "second");
+    for message in ["first", "second"] {
+        let created = api
+            .next_with(|seen| reply(201, &stored(seen, &Value::Null, "11")))
+            .await;
+        assert_eq!(created.body["message"], message, "in the order recorded");
+    }
+    recorder.flushed().await;
+    api.no_more_requests().await;
+}
+
+#[tokio::test]
+async fn an_event_finding_its_queue_full_is_dropped() {
+    let (client, api) = MockApi::client();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let served = api.serve_async({
+        let release = release.clone();
+        move |seen| {
+            let release = release.clone();
+            let answer = reply(201, &stored(seen, &Value::Null, "1"));
+            async move {
+                release.notified().await;
+                answer
+            }
+        }
+    });
+    let recorder = Recorder::with_queues(client, "rollgate-controller", 1, 1);
+    record(&recorder, "being written");
+    while served.lines().is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    record(&recorder, "queued");
+    record(&recorder, "dropped");
+    release.notify_one();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    release.notify_one();
+    recorder.flushed().await;
+    let messages: Vec<Value> = served
+        .requests()
+        .iter()
+        .map(|seen| seen.body["message"].clone())
+        .collect();
+    assert_eq!(messages, [json!("being written"), json!("queued")]);
+}
+
+#[tokio::test]
+async fn one_objects_events_keep_their_order_while_others_are_written() {
+    let (client, api) = MockApi::client();
+    let served = api.serve(|seen| reply(201, &stored(seen, &Value::Null, "1")));
+    let recorder = Recorder::new(client, "rollgate-controller");
+    for n in 0..20 {
+        let mut regarding = rollout();
+        regarding.name = Some(format!("web-{}", n % 5));
+        recorder.record(&regarding, false, "Step", format!("{n}"));
+    }
+    recorder.flushed().await;
+    let requests = served.requests();
+    assert_eq!(requests.len(), 20);
+    for object in 0..5 {
+        let name = format!("web-{object}");
+        let order: Vec<u64> = requests
+            .iter()
+            .filter(|seen| seen.body["involvedObject"]["name"] == json!(name))
+            .filter_map(|seen| seen.body["message"].as_str()?.parse().ok())
+            .collect();
+        assert_eq!(
+            order,
+            [object, object + 5, object + 10, object + 15],
+            "{name}"
+        );
+    }
 }
