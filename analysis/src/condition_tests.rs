@@ -281,7 +281,10 @@ fn ternaries_mixed_with_coalescing_beyond_the_limit_are_refused_before_parsing()
         "{refused}"
     );
     let phase = Conditions::new(Some(found), None).assess(&Value::Integer(1));
-    assert!(format!("{phase:?}").contains("more than the limit of 1024"), "{phase:?}");
+    assert!(
+        format!("{phase:?}").contains("more than the limit of 1024"),
+        "{phase:?}"
+    );
     // At the limit, each shape of the mix is taken: (`??` per ternary + 1)
     // to the power of the ternaries is at most 1,024.
     for (ternaries, coalescings) in [(5, 3), (3, 9), (2, 24), (1, 40)] {
@@ -294,9 +297,11 @@ fn ternaries_mixed_with_coalescing_beyond_the_limit_are_refused_before_parsing()
     let over = format!("{}c", "a ?? a ?? a ?? b ? ".repeat(6));
     assert_eq!(
         within_limits(&over),
-        Err("has 6 ternary operators and 18 `??` together: the parser would read parts of \
+        Err(
+            "has 6 ternary operators and 18 `??` together: the parser would read parts of \
              it up to 4096 times, more than the limit of 1024"
-            .to_owned())
+                .to_owned()
+        )
     );
 }
 

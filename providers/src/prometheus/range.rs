@@ -251,11 +251,19 @@ mod tests {
         let problem = |r: Result<Range, Failure>| r.unwrap_err().to_string();
         // A predicate over an array literal could build 1 MiB per element.
         assert_eq!(
-            problem(range(r#"map([1, 2], {repeat("x", 1000000)})"#, "now()", "1m")),
+            problem(range(
+                r#"map([1, 2], {repeat("x", 1000000)})"#,
+                "now()",
+                "1m"
+            )),
             r#"provider.prometheus.rangeQuery.start: "map([1, 2], {repeat(\"x\", 1000000)})" holds a '{': a time expression has no predicates or maps"#
         );
         assert_eq!(
-            problem(range("now()", "now() - duration(string(len(1..99999999999)) + 's')", "1m")),
+            problem(range(
+                "now()",
+                "now() - duration(string(len(1..99999999999)) + 's')",
+                "1m"
+            )),
             "provider.prometheus.rangeQuery.end: \"now() - duration(string(len(1..99999999999)) + 's')\" \
              has a range (`..`), which conditions do not evaluate: a range builds every value in it \
              at once (`0..9999999999` ran out of memory)"
@@ -282,8 +290,9 @@ mod tests {
             r#"provider.prometheus.rangeQuery.end: "now( -" has a '(' that is not closed"#
         );
         assert!(
-            problem(range("now()", "now() -", "1m"))
-                .starts_with("provider.prometheus.rangeQuery.end: \"now() -\" is not an expression"),
+            problem(range("now()", "now() -", "1m")).starts_with(
+                "provider.prometheus.rangeQuery.end: \"now() -\" is not an expression"
+            ),
         );
         assert_eq!(
             problem(range("now()", "42", "1m")),
