@@ -49,7 +49,7 @@
 
 mod sides;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use kube::Client;
@@ -166,11 +166,11 @@ async fn run_stepping(client: &Client, side: &Side, limits: &Limits, n: usize) -
     ns.wait_all(n, Some(20), "Paused", limit(n)).await;
     figures.to_20 = started.elapsed().as_secs_f64();
 
+    ns.count_weights_from_now();
     let started = Instant::now();
     ns.promote_all(n).await;
-    let mut highest = HashMap::new();
     for weight in &WEIGHTS[1..] {
-        ns.wait_reached(n, *weight, &mut highest, limit(n)).await;
+        ns.wait_reached(n, *weight, limit(n)).await;
         figures
             .to_weight
             .insert(*weight, started.elapsed().as_secs_f64());

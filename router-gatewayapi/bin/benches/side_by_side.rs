@@ -230,14 +230,13 @@ async fn run(client: &Client, side: &Side, n: usize) -> Figures {
         .insert(20, started.elapsed().as_secs_f64());
 
     // Promote every rollout past the indefinite pause, as kubectl does.
+    ns.count_weights_from_now();
     let started = Instant::now();
     ns.promote_all(n).await;
     // Rollouts move on independently: wait until every route has carried
     // at least the weight at some point (the highest weight seen per route).
-    let mut highest = std::collections::HashMap::new();
     for weight in [40, 60, 80] {
-        ns.wait_reached(n, weight, &mut highest, Duration::from_secs(900))
-            .await;
+        ns.wait_reached(n, weight, Duration::from_secs(900)).await;
         figures
             .to_weight
             .insert(weight, started.elapsed().as_secs_f64());

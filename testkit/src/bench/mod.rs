@@ -21,18 +21,19 @@
 
 mod audit;
 mod process;
+mod view;
 
 pub use audit::{Requests, audit_offset, audit_path, audited_requests, settle, user_agent_is};
 pub use process::{ProcessFigures, Sampler, Snapshot, cpu_seconds, processes, snapshot};
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use kube::Client;
 use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
 use serde_json::{Value, json};
 
@@ -109,6 +110,18 @@ pub struct BenchNamespace {
     pub rollouts: Api<DynamicObject>,
     /// HTTPRoutes in the namespace.
     pub routes: Api<DynamicObject>,
+    /// The Rollouts' phases and the routes' weights, from a watch of each.
+    view: Arc<view::View>,
+    /// The watches feeding `view`, ended when the namespace is dropped.
+    watches: Vec<tokio::task::AbortHandle>,
+}
+
+impl Drop for BenchNamespace {
+    fn drop(&mut self) {
+        for watch in &self.watches {
+            watch.abort();
+        }
+    }
 }
 
 impl BenchNamespace {
@@ -138,19 +151,24 @@ impl BenchNamespace {
             )
             .await
             .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
+        let rollouts = Api::namespaced_with(
+            client.clone(),
+            &name,
+            &resource("argoproj.io", "v1alpha1", "Rollout"),
+        );
+        let routes = Api::namespaced_with(
+            client.clone(),
+            &name,
+            &resource("gateway.networking.k8s.io", "v1", "HTTPRoute"),
+        );
+        let (view, watches) = view::View::watch(rollouts.clone(), routes.clone());
         Self {
             client: client.clone(),
-            rollouts: Api::namespaced_with(
-                client.clone(),
-                &name,
-                &resource("argoproj.io", "v1alpha1", "Rollout"),
-            ),
-            routes: Api::namespaced_with(
-                client.clone(),
-                &name,
-                &resource("gateway.networking.k8s.io", "v1", "HTTPRoute"),
-            ),
+            rollouts,
+            routes,
             name,
+            view,
+            watches,
         }
     }
 
@@ -296,54 +314,44 @@ impl BenchNamespace {
     pub async fn wait_all(&self, n: usize, weight: Option<i64>, phase: &str, limit: Duration) {
         let started = Instant::now();
         loop {
-            let at = match weight {
-                Some(weight) => list(&self.routes)
-                    .await
-                    .iter()
-                    .filter(|r| canary_weight(&r.data) == Some(weight))
-                    .count(),
-                None => n,
-            };
-            let in_phase = list(&self.rollouts)
-                .await
-                .iter()
-                .filter(|r| r.data["status"]["phase"] == phase)
-                .count();
-            if at == n && in_phase == n {
+            let listed = self.view.listed();
+            let at = weight.map_or(n, |weight| self.view.at_weight(weight));
+            let in_phase = self.view.in_phase(phase);
+            if listed && at == n && in_phase == n {
                 return;
             }
             assert!(
                 started.elapsed() < limit,
                 "after {limit:?}: {at} of {n} routes at canary weight {weight:?}, {in_phase} of {n} rollouts {phase}"
             );
-            tokio::time::sleep(poll_interval(n)).await;
+            tokio::time::sleep(WAIT_TICK).await;
         }
     }
 
+    /// From now on, each route's highest canary weight is counted from its
+    /// weight now (for [`BenchNamespace::wait_reached`]): called before
+    /// the promotion, as a Rollout promoted first may be through all its
+    /// steps before the last is promoted.
+    pub fn count_weights_from_now(&self) {
+        self.view.reset_highest();
+    }
+
     /// Waits until every one of `n` routes has carried a canary weight of
-    /// at least `weight` (tracking the highest weight seen per route in
-    /// `highest`).
+    /// at least `weight`, as the watch saw them, since
+    /// [`BenchNamespace::count_weights_from_now`].
     ///
     /// # Panics
     ///
     /// After `limit`, saying how many had.
-    pub async fn wait_reached(
-        &self,
-        n: usize,
-        weight: i64,
-        highest: &mut HashMap<String, i64>,
-        limit: Duration,
-    ) {
+    pub async fn wait_reached(&self, n: usize, weight: i64, limit: Duration) {
         let started = Instant::now();
         loop {
-            for route in list(&self.routes).await {
-                let w = canary_weight(&route.data).unwrap_or(0);
-                let entry = highest
-                    .entry(route.metadata.name.unwrap_or_default())
-                    .or_insert(w);
-                *entry = (*entry).max(w);
-            }
-            let at = highest.values().filter(|&&w| w >= weight).count();
+            let at = self
+                .view
+                .highest()
+                .values()
+                .filter(|&&w| w >= weight)
+                .count();
             if at == n {
                 return;
             }
@@ -351,45 +359,20 @@ impl BenchNamespace {
                 started.elapsed() < limit,
                 "{at} of {n} routes reached canary weight {weight} after {limit:?}"
             );
-            tokio::time::sleep(poll_interval(n) / 2).await;
+            tokio::time::sleep(WAIT_TICK).await;
         }
     }
 
     /// Deletes the namespace (and everything in it), not waiting for it to go.
     pub async fn delete(self) {
-        let _ = Api::<Namespace>::all(self.client)
+        let _ = Api::<Namespace>::all(self.client.clone())
             .delete(&self.name, &Default::default())
             .await;
     }
 }
 
-/// How long a wait over `n` objects pauses between lists: half a second,
-/// longer for thousands, so that the harness's own lists stay a small part
-/// of the API server's work (past 5,000, a millisecond per object: a list
-/// of 10,000 Rollouts is about 30 MB to encode and parse).
-fn poll_interval(n: usize) -> Duration {
-    let per_object = if n > 5_000 { n } else { n / 4 };
-    Duration::from_millis(500).max(Duration::from_millis(per_object as u64))
-}
-
-/// Every object of `api`, in one plain list (no `limit`: a plugin's own
-/// paged lists are told apart from the harness's by it). A failed list is
-/// tried again, up to 10 times a second apart: on a loaded machine the API
-/// server drops a kept-alive connection now and then.
-async fn list(api: &Api<DynamicObject>) -> Vec<DynamicObject> {
-    let mut attempt = 0;
-    loop {
-        match api.list(&ListParams::default()).await {
-            Ok(list) => return list.items,
-            Err(e) if attempt < 10 => {
-                attempt += 1;
-                eprintln!("list for the benchmark failed ({e}); trying again");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            Err(e) => panic!("list for the benchmark: {e}"),
-        }
-    }
-}
+/// How often a wait looks at the view: it costs no request.
+const WAIT_TICK: Duration = Duration::from_millis(50);
 
 /// Rollout `demo-<i>`: one replica of `example.com/demo:1`, seed 002's
 /// steps (setWeight 20, pause, 40, pause 10 s, 60, pause 10 s, 80, pause
