@@ -174,7 +174,7 @@ impl Recorder {
     }
 }
 
-/// The writer an object's events go to: by its namespace and name.
+/// The writer an object's events go to: by its namespace, name and uid.
 fn lane(regarding: &ObjectReference, lanes: usize) -> usize {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     (&regarding.namespace, &regarding.name, &regarding.uid).hash(&mut hasher);

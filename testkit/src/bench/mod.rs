@@ -346,12 +346,7 @@ impl BenchNamespace {
     pub async fn wait_reached(&self, n: usize, weight: i64, limit: Duration) {
         let started = Instant::now();
         loop {
-            let at = self
-                .view
-                .highest()
-                .values()
-                .filter(|&&w| w >= weight)
-                .count();
+            let at = self.view.reached(weight);
             if at == n {
                 return;
             }

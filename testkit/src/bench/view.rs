@@ -111,12 +111,13 @@ impl View {
         }
     }
 
-    /// Each route's highest canary weight since the last reset.
-    pub(super) fn highest(&self) -> HashMap<String, i64> {
+    /// How many routes have carried a canary weight of at least `weight`
+    /// since the last reset.
+    pub(super) fn reached(&self, weight: i64) -> usize {
         lock(&self.weights)
-            .iter()
-            .map(|(name, seen)| (name.clone(), seen.highest))
-            .collect()
+            .values()
+            .filter(|seen| seen.highest >= weight)
+            .count()
     }
 }
 
