@@ -242,3 +242,50 @@ fn memory_is_bounded_by_the_cache_size() {
     let again = record(&mut correlator, event("a", "Normal", "R", "m", now), now);
     assert!(matches!(again, Correlated::Create(_)), "{again:?}");
 }
+
+#[test]
+fn keys_keep_their_parts_apart() {
+    // Object "ab" in namespace "c" and object "a" in namespace "bc" join to
+    // the same text; they are different objects, so neither event repeats
+    // the other.
+    let mut correlator = Correlator::default();
+    let now = at(0);
+    let mut first = event("ab", "Normal", "R", "m", now);
+    first.involved_object.namespace = Some("c".into());
+    let mut second = event("a", "Normal", "R", "m", now);
+    second.involved_object.namespace = Some("bc".into());
+    assert!(matches!(
+        record(&mut correlator, first, now),
+        Correlated::Create(_)
+    ));
+    let second = record(&mut correlator, second, now);
+    assert!(matches!(second, Correlated::Create(_)), "{second:?}");
+    // A missing part is not an empty one either.
+    let mut hostless = event("web", "Normal", "R", "m", now);
+    let mut empty_host = hostless.clone();
+    hostless.source.as_mut().unwrap().host = None;
+    empty_host.source.as_mut().unwrap().host = Some(String::new());
+    assert!(matches!(
+        record(&mut correlator, hostless, now),
+        Correlated::Create(_)
+    ));
+    let empty_host = record(&mut correlator, empty_host, now);
+    assert!(
+        matches!(empty_host, Correlated::Create(_)),
+        "{empty_host:?}"
+    );
+}
+
+#[test]
+fn a_message_is_counted_once_however_often_it_comes() {
+    let mut correlator = Correlator::default();
+    for second in 0..20 {
+        let message = format!("step {}", second % (AGGREGATE_MAX_EVENTS as i64 - 1));
+        let correlated = step(&mut correlator, &message, second);
+        assert!(
+            !matches!(&correlated, Correlated::Create(e) | Correlated::Patch { event: e, .. }
+                if e.message.as_deref().unwrap_or_default().starts_with(COMBINED_PREFIX)),
+            "nine distinct messages never combine: {correlated:?}"
+        );
+    }
+}
