@@ -27,6 +27,7 @@
 //! for `analysis_run_reconcile_error`).
 
 pub mod analysis_runs;
+mod reconcile_histogram;
 pub mod rollouts;
 /// The request labels and the counting layer, shared with the plugins' metrics.
 pub use router_kube::metrics::requests;
@@ -40,19 +41,16 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetri
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 pub use analysis_runs::AnalysisRunCache;
 pub use plugin_proto::metrics::AliveTasks;
+pub use reconcile_histogram::{RECONCILE_BUCKETS, ReconcileHistogram};
 pub use requests::{CountRequests, RequestCounts};
 pub use rollouts::RolloutCache;
 
 /// The `Content-Type` of [`Metrics::encode`]'s text.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
-
-/// Argo's buckets of `rollout_reconcile`, in seconds.
-pub const RECONCILE_BUCKETS: [f64; 5] = [0.01, 0.15, 0.25, 0.5, 1.0];
 
 /// A Rollout's labels.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, EncodeLabelSet)]
@@ -73,12 +71,12 @@ struct LeaseLabels {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    reconcile: Family<RolloutLabels, Histogram>,
+    reconcile: Family<RolloutLabels, ReconcileHistogram>,
     errors: Arc<ReconcileErrors>,
     requests: Arc<RequestCounts>,
     leader: Family<LeaseLabels, Gauge>,
     rollouts: RolloutCache,
-    run_reconcile: Family<RolloutLabels, Histogram>,
+    run_reconcile: Family<RolloutLabels, ReconcileHistogram>,
     run_errors: Arc<ReconcileErrors>,
     runs: AnalysisRunCache,
 }
@@ -94,9 +92,7 @@ impl Metrics {
     pub fn new() -> Self {
         // The registry ends every help text with a full stop.
         let mut registry = Registry::default();
-        let reconcile = Family::<RolloutLabels, Histogram>::new_with_constructor(
-            reconcile_histogram as fn() -> Histogram,
-        );
+        let reconcile = Family::<RolloutLabels, ReconcileHistogram>::default();
         registry.register(
             "rollout_reconcile",
             "Rollout reconciliation performance",
@@ -121,9 +117,7 @@ impl Metrics {
         );
         let rollouts = RolloutCache::default();
         registry.register_collector(Box::new(rollouts.clone()));
-        let run_reconcile = Family::<RolloutLabels, Histogram>::new_with_constructor(
-            reconcile_histogram as fn() -> Histogram,
-        );
+        let run_reconcile = Family::<RolloutLabels, ReconcileHistogram>::default();
         registry.register(
             "analysis_run_reconcile",
             "Analysis Run reconciliation performance",
@@ -227,10 +221,6 @@ impl Metrics {
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry);
         text
     }
-}
-
-fn reconcile_histogram() -> Histogram {
-    Histogram::new(RECONCILE_BUCKETS)
 }
 
 /// `rollout_reconcile_error` by Rollout (or `analysis_run_reconcile_error`
