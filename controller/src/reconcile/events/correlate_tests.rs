@@ -55,6 +55,15 @@ fn record(correlator: &mut Correlator, event: Event, now: Timestamp) -> Correlat
     correlated
 }
 
+/// Asserts that `event`, recorded at `now`, is written as a new Event.
+fn assert_created(correlator: &mut Correlator, event: Event, now: Timestamp) {
+    let correlated = record(correlator, event, now);
+    assert!(
+        matches!(correlated, Correlated::Create(_)),
+        "{correlated:?}"
+    );
+}
+
 fn step(correlator: &mut Correlator, message: &str, seconds: i64) -> Correlated {
     let now = at(seconds);
     record(
@@ -109,11 +118,7 @@ fn events_differing_in_object_type_or_reason_are_not_identical() {
         ("web", "Warning", "RolloutPaused"),
         ("web", "Normal", "RolloutResumed"),
     ] {
-        let correlated = record(&mut correlator, event(name, kind, reason, "m", now), now);
-        assert!(
-            matches!(correlated, Correlated::Create(_)),
-            "{correlated:?}"
-        );
+        assert_created(&mut correlator, event(name, kind, reason, "m", now), now);
     }
 }
 
@@ -194,11 +199,7 @@ fn an_object_gets_25_events_at_once_then_one_every_five_minutes() {
     // Another object, or a Warning on the same one, has its own bucket.
     let now = at(0);
     for (name, kind) in [("api", "Normal"), ("web", "Warning")] {
-        let correlated = record(&mut correlator, event(name, kind, "R", "m", now), now);
-        assert!(
-            matches!(correlated, Correlated::Create(_)),
-            "{correlated:?}"
-        );
+        assert_created(&mut correlator, event(name, kind, "R", "m", now), now);
     }
 }
 
@@ -254,26 +255,15 @@ fn keys_keep_their_parts_apart() {
     first.involved_object.namespace = Some("c".into());
     let mut second = event("a", "Normal", "R", "m", now);
     second.involved_object.namespace = Some("bc".into());
-    assert!(matches!(
-        record(&mut correlator, first, now),
-        Correlated::Create(_)
-    ));
-    let second = record(&mut correlator, second, now);
-    assert!(matches!(second, Correlated::Create(_)), "{second:?}");
+    assert_created(&mut correlator, first, now);
+    assert_created(&mut correlator, second, now);
     // A missing part is not an empty one either.
     let mut hostless = event("web", "Normal", "R", "m", now);
     let mut empty_host = hostless.clone();
     hostless.source.as_mut().unwrap().host = None;
     empty_host.source.as_mut().unwrap().host = Some(String::new());
-    assert!(matches!(
-        record(&mut correlator, hostless, now),
-        Correlated::Create(_)
-    ));
-    let empty_host = record(&mut correlator, empty_host, now);
-    assert!(
-        matches!(empty_host, Correlated::Create(_)),
-        "{empty_host:?}"
-    );
+    assert_created(&mut correlator, hostless, now);
+    assert_created(&mut correlator, empty_host, now);
 }
 
 #[test]
