@@ -232,13 +232,15 @@ pub const MAX_CONDITION_BYTES: usize = 4096;
 /// `endsWith`; member access (`result.a.b`) does not count.
 pub const MAX_CONDITION_OPERATORS: usize = 100;
 
-/// The most ternary `?` and nested `[` a condition may hold together: 6.
-/// The expression parser tries a ternary before the other operators that
-/// start with `?`, and a slice before an index, reading what follows
-/// again when the first reading fails: its time doubles with each
-/// ternary and each level of `[` (14 of them took 3 s, 30 conditions
-/// found by the `condition` fuzz target over 30 s). `result[0] >= 0.95`
-/// holds one; Argo's documented conditions hold no more than two.
+/// The most ternary `?`, `if` and nested `[` a condition may hold
+/// together: 6. The expression parser tries a ternary before the other
+/// operators that start with `?`, an `if` expression before the name `if`,
+/// and a slice before an index, reading what follows again when the first
+/// reading fails: its time doubles with each ternary, each `if` and each
+/// level of `[` (14 of them took 3 s, 30 conditions found by the
+/// `condition` fuzz target over 30 s; `1 + if + ` sixteen times, 3.7 s).
+/// `result[0] >= 0.95` holds one; Argo's documented conditions hold no
+/// more than two.
 pub const MAX_CONDITION_BRANCHES: usize = 6;
 
 /// The most times the parser may read a stretch of a condition that mixes
@@ -271,7 +273,8 @@ pub const MAX_CONDITION_REREADS: f64 = 1024.0;
 /// assert_eq!(within_limits("result) > 1").unwrap_err(), "has a ')' that closes nothing open");
 /// assert_eq!(within_limits("result == '(['"), Ok(()));
 /// assert_eq!(within_limits("a[b[c[d[0]]]] ? a ?? b : c ? d : e ? f : g").unwrap_err(),
-///     "has 7 ternary operators and levels of '[', more than the limit of 6");
+///     "has 7 ternary operators, `if`s and levels of '[', more than the limit of 6");
+/// assert_eq!(within_limits("if a { 1 } else { if b { 2 } else { 3 } }"), Ok(()));
 /// let mixed = "a ?? a ?? a ?? a ?? b ? ".repeat(6) + "c";
 /// assert_eq!(within_limits(&mixed).unwrap_err(),
 ///     "has 6 ternary operators and 24 `??` together: the parser would read parts of \
@@ -317,11 +320,11 @@ pub fn within_limits(text: &str) -> Result<(), String> {
             ));
         }
     }
-    let branches = scan.ternaries + scan.deepest_index;
+    let branches = scan.ternaries + scan.conditionals + scan.deepest_index;
     if branches > MAX_CONDITION_BRANCHES {
         return Err(format!(
-            "has {branches} ternary operators and levels of '[', more than the limit of \
-             {MAX_CONDITION_BRANCHES}"
+            "has {branches} ternary operators, `if`s and levels of '[', more than the limit \
+             of {MAX_CONDITION_BRANCHES}"
         ));
     }
     Ok(())
@@ -341,6 +344,8 @@ struct Scan<'t> {
     ternaries: usize,
     /// `??` operators.
     coalescings: usize,
+    /// The word `if` (not a member: `result.if` is not counted).
+    conditionals: usize,
     /// Range operators (`..`).
     ranges: usize,
     /// The first of [`UNBOUNDED`] used, if any.
@@ -368,6 +373,7 @@ fn scan(text: &str) -> Scan<'_> {
     let mut operators = 0;
     let mut ternaries = 0;
     let mut coalescings = 0;
+    let mut conditionals = 0;
     let mut ranges = 0;
     let mut unbounded = None;
     let mut brackets = Brackets::new(&['"', '\'', '`']);
@@ -435,6 +441,9 @@ fn scan(text: &str) -> Scan<'_> {
                 if UNBOUNDED.contains(&word) && after != Some('.') && unbounded.is_none() {
                     unbounded = Some(word);
                 }
+                if word == "if" && after != Some('.') {
+                    conditionals += 1;
+                }
                 if WORDS.contains(&word) {
                     operators += 1;
                     // `x in [1, 2]`: an array after the operator, not an index.
@@ -448,6 +457,7 @@ fn scan(text: &str) -> Scan<'_> {
         operators,
         ternaries,
         coalescings,
+        conditionals,
         ranges,
         unbounded,
         deepest_index,

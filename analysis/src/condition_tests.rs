@@ -314,11 +314,21 @@ fn ternaries_and_nested_indexes_beyond_the_limit_are_refused_before_parsing() {
     let failing_ternaries = format!("{}1", "n?n??".repeat(over));
     let nested_indexes = format!("{}0{}", "n[".repeat(over), "]".repeat(over));
     let mixed = format!("{}{}0{}", "n?n??".repeat(3), "n[".repeat(4), "]".repeat(4));
-    for text in [&failing_ternaries, &nested_indexes, &mixed] {
+    // Found by the same target: each `if` that does not begin an `if`
+    // expression doubles the time too (`1 + if + ` sixteen times, 3.7 s).
+    let failing_ifs = format!("{}1", "1 + if + ".repeat(over));
+    let ifs_and_ternaries = format!("{}{}1", "if + ".repeat(4), "n?n??".repeat(3));
+    for text in [
+        &failing_ternaries,
+        &nested_indexes,
+        &mixed,
+        &failing_ifs,
+        &ifs_and_ternaries,
+    ] {
         assert_eq!(
             within_limits(text),
             Err(format!(
-                "has {over} ternary operators and levels of '[', more than the limit of 6"
+                "has {over} ternary operators, `if`s and levels of '[', more than the limit of 6"
             )),
             "{text}"
         );
@@ -403,5 +413,24 @@ fn a_condition_the_parser_panics_on_is_an_error() {
     assert!(
         message.contains("the expression parser failed"),
         "{message}"
+    );
+}
+
+#[test]
+fn the_found_mix_of_ifs_ternaries_and_coalescing_is_refused_before_parsing() {
+    // Found by the condition fuzz target on 2026-12-03: 6 ternaries, 12
+    // `??` (within the rereads limit) and 6 `if`s took 0.4 s to parse.
+    let found = include_str!("../../fuzz/seeds/condition/slow-parse-if-expressions");
+    assert_eq!(
+        within_limits(found),
+        Err(
+            "has 12 ternary operators, `if`s and levels of '[', more than the limit of 6"
+                .to_owned()
+        )
+    );
+    // The names `if` of a measured value's fields are not counted.
+    assert_eq!(
+        within_limits(&format!("{}1", "result.if + ".repeat(7))),
+        Ok(())
     );
 }
