@@ -272,12 +272,13 @@ fn unmatched_brackets_are_refused_before_parsing() {
 
 #[test]
 fn ternaries_mixed_with_coalescing_beyond_the_limit_are_refused_before_parsing() {
-    // Found by the condition fuzz target (kept as a seed): 6 ternaries and
-    // 24 `??` among 129 bytes took 12 s to parse in the target's build.
+    // Found by the condition fuzz target (kept as a seed): 6 ternaries, 2
+    // `if`s and 24 `??` among 129 bytes took 12 s to parse in the target's
+    // build.
     let found = include_str!("../../fuzz/seeds/condition/slow-parse-mixed-coalescing").trim();
     let refused = within_limits(found).unwrap_err();
     assert!(
-        refused.starts_with("has 6 ternary operators and 24 `??` together"),
+        refused.starts_with("has 6 ternary operators, 2 `if`s and 24 `??` together"),
         "{refused}"
     );
     let phase = Conditions::new(Some(found), None).assess(&Value::Integer(1));
@@ -317,7 +318,7 @@ fn ternaries_and_nested_indexes_beyond_the_limit_are_refused_before_parsing() {
     // Found by the same target: each `if` that does not begin an `if`
     // expression doubles the time too (`1 + if + ` sixteen times, 3.7 s).
     let failing_ifs = format!("{}1", "1 + if + ".repeat(over));
-    let ifs_and_ternaries = format!("{}{}1", "if + ".repeat(4), "n?n??".repeat(3));
+    let ifs_and_ternaries = format!("{}{}1", "if + ".repeat(4), "n ? 1 : ".repeat(3));
     for text in [
         &failing_ternaries,
         &nested_indexes,
@@ -419,15 +420,35 @@ fn a_condition_the_parser_panics_on_is_an_error() {
 #[test]
 fn the_found_mix_of_ifs_ternaries_and_coalescing_is_refused_before_parsing() {
     // Found by the condition fuzz target on 2026-12-03: 6 ternaries, 12
-    // `??` (within the rereads limit) and 6 `if`s took 0.4 s to parse.
+    // `??` (within the rereads limit alone) and 6 `if`s took 0.4 s to parse.
     let found = include_str!("../../fuzz/seeds/condition/slow-parse-if-expressions");
     assert_eq!(
         within_limits(found),
         Err(
-            "has 12 ternary operators, `if`s and levels of '[', more than the limit of 6"
+            "has 6 ternary operators, 6 `if`s and 12 `??` together: the parser would read \
+             parts of it up to 12230590464 times, more than the limit of 1024"
                 .to_owned()
         )
     );
+    // One `if` before five ternaries after three `??` each (200 ms to
+    // parse), refused; before three of them (10 ms), taken.
+    let mix = |ternaries: usize| format!("if + {}1", "a ?? a ?? a ?? b ? ".repeat(ternaries));
+    assert_eq!(
+        within_limits(&mix(5)),
+        Err(
+            "has 5 ternary operators, 1 `if` and 15 `??` together: the parser would read \
+             parts of it up to 16384 times, more than the limit of 1024"
+                .to_owned()
+        )
+    );
+    assert_eq!(within_limits(&mix(3)), Ok(()));
+    // Without ternaries, `if`s and `??` mix freely; without `??`, `if`s
+    // count with the ternaries.
+    assert_eq!(
+        within_limits(&format!("{}1", "a ?? a ?? if + ".repeat(6))),
+        Ok(())
+    );
+    assert!(within_limits(&format!("{}1", "if + b ? ".repeat(4))).is_err());
     // The names `if` of a measured value's fields are not counted.
     assert_eq!(
         within_limits(&format!("{}1", "result.if + ".repeat(7))),
