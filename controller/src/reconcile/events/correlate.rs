@@ -27,7 +27,8 @@
 //! so that full caches hold about 1.8 MB instead of about 4.6 MB (the
 //! texts were 150 to 300 bytes per key); the parts are hashed with their
 //! lengths (client-go joins them with nothing, so "ab"+"c" and "a"+"bc"
-//! collide); and once ten messages are counted the oldest is forgotten
+//! collide); and once ten messages are counted the least recently seen is
+//! forgotten
 //! (client-go forgets one at random).
 
 use std::num::NonZeroUsize;
@@ -70,7 +71,8 @@ pub(crate) enum Correlated {
     Skip,
 }
 
-/// The messages counted for similar events (their hashes, oldest first).
+/// The messages counted for similar events (their hashes, least recently
+/// seen first).
 struct Aggregate {
     messages: VecDeque<Key>,
     last: Timestamp,
@@ -215,10 +217,13 @@ impl Correlator {
                 messages: VecDeque::new(),
                 last: now,
             });
+        // A message seen again becomes the newest (the one forgotten at ten
+        // is the least recently seen).
         let counted = self.hasher.key(MESSAGE, &[Some(&message)]);
-        if !aggregate.messages.contains(&counted) {
-            aggregate.messages.push_back(counted);
+        if let Some(at) = aggregate.messages.iter().position(|m| *m == counted) {
+            aggregate.messages.remove(at);
         }
+        aggregate.messages.push_back(counted);
         aggregate.last = now;
         let combine = aggregate.messages.len() >= AGGREGATE_MAX_EVENTS;
         if combine {

@@ -279,3 +279,24 @@ fn a_message_is_counted_once_however_often_it_comes() {
         );
     }
 }
+
+#[test]
+fn the_message_forgotten_at_ten_is_the_least_recently_seen() {
+    let mut correlator = Correlator::default();
+    let combined = |c: &Correlated| match c {
+        Correlated::Create(e) | Correlated::Patch { event: e, .. } => e
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with(COMBINED_PREFIX),
+        Correlated::Skip => false,
+    };
+    for n in 1..=9 {
+        step(&mut correlator, &format!("Step {n} done"), n);
+    }
+    // "Step 1" seen again, then a tenth message: "Step 2" is forgotten.
+    step(&mut correlator, "Step 1 done", 10);
+    assert!(combined(&step(&mut correlator, "Step 10 done", 11)));
+    assert!(!combined(&step(&mut correlator, "Step 1 done", 12)));
+    assert!(combined(&step(&mut correlator, "Step 2 done", 13)));
+}
