@@ -253,13 +253,17 @@ pub const MAX_CONDITION_BRANCHES: usize = 6;
 /// `??` spread evenly over the ternaries (the worst case).
 pub const MAX_CONDITION_REREADS: f64 = 1024.0;
 
-/// How many times more an `if` makes the parser read a condition that
+/// How many times more each `if` makes the parser read a condition that
 /// mixes ternaries and `??`, as [`MAX_CONDITION_REREADS`] counts: 16. The
 /// parser first reads an `if` and everything after it as an `if`
 /// expression, and again as the name `if` when that fails; one `if` made
 /// such a mix 10 to 17 times slower (five ternaries after three `??` each:
-/// 11.7 ms, with an `if` before them 200 ms). An `if` without that mix
-/// costs no more than a ternary ([`MAX_CONDITION_BRANCHES`]).
+/// 11.7 ms, with an `if` before them 200 ms), each further one about twice
+/// as slow again. Counting 16 for each is on the safe side, deliberately:
+/// a condition mixing ternaries and `??` holds at most two `if`s, even
+/// `if`s that open well-formed `if` expressions (Argo's documented
+/// conditions use none). An `if` without that mix costs no more than a
+/// ternary ([`MAX_CONDITION_BRANCHES`]).
 pub const REREADS_PER_IF: f64 = 16.0;
 
 /// Whether a condition is within [`MAX_CONDITION_BYTES`],
@@ -320,9 +324,10 @@ pub fn within_limits(text: &str) -> Result<(), String> {
     }
     if scan.ternaries > 0 && scan.coalescings > 0 {
         let ternaries = scan.ternaries as f64;
-        let ifs = i32::try_from(scan.conditionals).unwrap_or(i32::MAX);
-        let rereads =
-            (scan.coalescings as f64 / ternaries + 1.0).powf(ternaries) * REREADS_PER_IF.powi(ifs);
+        // Capped so that the figure stays finite (16^64 is far past the limit).
+        let exponent = i32::try_from(scan.conditionals.min(64)).unwrap_or(64);
+        let rereads = (scan.coalescings as f64 / ternaries + 1.0).powf(ternaries)
+            * REREADS_PER_IF.powi(exponent);
         if rereads > MAX_CONDITION_REREADS {
             let ifs = match scan.conditionals {
                 0 => String::new(),
@@ -361,7 +366,7 @@ struct Scan<'t> {
     ternaries: usize,
     /// `??` operators.
     coalescings: usize,
-    /// The word `if` (not a member: `result.if` is not counted).
+    /// The keyword `if` (not a member: `result.if` is not counted).
     conditionals: usize,
     /// Range operators (`..`).
     ranges: usize,
@@ -458,7 +463,12 @@ fn scan(text: &str) -> Scan<'_> {
                 if UNBOUNDED.contains(&word) && after != Some('.') && unbounded.is_none() {
                     unbounded = Some(word);
                 }
-                if word == "if" && after != Some('.') {
+                // The grammar's keyword: `if` not followed by an ASCII
+                // letter, digit or `_` (so `if$x` and `ifé` begin with it).
+                let keyword_if = word.strip_prefix("if").is_some_and(|rest| {
+                    !rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                });
+                if keyword_if && after != Some('.') {
                     conditionals += 1;
                 }
                 if WORDS.contains(&word) {

@@ -449,6 +449,13 @@ fn the_found_mix_of_ifs_ternaries_and_coalescing_is_refused_before_parsing() {
         Ok(())
     );
     assert!(within_limits(&format!("{}1", "if + b ? ".repeat(4))).is_err());
+    // The keyword as the grammar reads it: `if$x` and `ifé` begin with it,
+    // `ifx` and `if_x` are names.
+    let words = |word: &str| format!("if + {}1", format!("{word} + a ?? b ? ").repeat(3));
+    assert!(within_limits(&words("if$x")).is_err());
+    assert!(within_limits(&words("ifé")).is_err());
+    assert_eq!(within_limits(&words("ifx")), Ok(()));
+    assert_eq!(within_limits(&words("if_x")), Ok(()));
     // The names `if` of a measured value's fields are not counted.
     assert_eq!(
         within_limits(&format!("{}1", "result.if + ".repeat(7))),

@@ -2,16 +2,18 @@
 //! one per Rollout (or AnalysisRun), kept for as long as the process runs,
 //! so its size is paid once per object.
 //!
-//! Argo's buckets are fixed ([`RECONCILE_BUCKETS`]), so a histogram is
-//! seven counters held inline, 56 bytes; the client library's general
+//! Argo's buckets are fixed ([`RECONCILE_BUCKETS`]), so a histogram is six
+//! bucket counters and the sum, held inline, 56 bytes; the client library's general
 //! histogram (buckets in a vector, behind a shared lock, with room for
 //! native buckets) costs about 260 bytes more per object: a family of
 //! 10,000, labels and map included, takes 4.8 MB with it and 2.2 MB with
 //! this one. What a scrape reads is the same text.
 //!
 //! The `_count` is the number of observations in the buckets, so it always
-//! equals the `+Inf` bucket; a scrape during an observation may see that
-//! observation's duration missing from `_sum`.
+//! equals the `+Inf` bucket; an observation adds to its bucket before the
+//! sum and a scrape reads the sum before the buckets, so a scrape during an
+//! observation may see it counted without its duration in `_sum`, never
+//! the other way round.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -51,11 +53,12 @@ impl ReconcileHistogram {
             .position(|upper| seconds <= *upper)
             .unwrap_or(BUCKETS - 1);
         self.counts[bucket].fetch_add(1, Ordering::Relaxed);
-        // One writer per object at a time (a Rollout's reconciles do not
-        // overlap), but scrapes read concurrently: update the sum whole.
+        // Released after the bucket: a scrape that sees this sum sees the
+        // bucket too. Updated whole: two reconciles of one object do not
+        // overlap, but nothing here relies on that.
         let _ = self
             .sum
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+            .fetch_update(Ordering::Release, Ordering::Relaxed, |bits| {
                 Some((f64::from_bits(bits) + seconds).to_bits())
             });
     }
@@ -77,6 +80,8 @@ impl TypedMetric for ReconcileHistogram {
 
 impl EncodeMetric for ReconcileHistogram {
     fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
+        // The sum first (see the module's documentation).
+        let sum = f64::from_bits(self.sum.load(Ordering::Acquire));
         let counts = self.counts();
         let buckets: [(f64, u64); BUCKETS] = std::array::from_fn(|i| {
             (
@@ -84,7 +89,7 @@ impl EncodeMetric for ReconcileHistogram {
                 counts[i],
             )
         });
-        encoder.encode_histogram::<NoLabelSet>(self.sum(), counts.iter().sum(), &buckets, None)
+        encoder.encode_histogram::<NoLabelSet>(sum, counts.iter().sum(), &buckets, None)
     }
 
     fn metric_type(&self) -> MetricType {
@@ -124,25 +129,15 @@ mod tests {
             theirs.clone(),
         );
         let labels = vec![("namespace".to_owned(), "shop".to_owned())];
-        // Below, on and above each bound, and NaN.
-        for seconds in [
-            0.0,
-            0.01,
-            0.011,
-            0.15,
-            0.2,
-            0.25,
-            0.5,
-            0.75,
-            1.0,
-            1.5,
-            90.0,
-            f64::NAN,
-        ] {
+        // Below, on and above each bound.
+        for seconds in [0.0, 0.01, 0.011, 0.15, 0.2, 0.25, 0.5, 0.75, 1.0, 1.5, 90.0] {
             ours.get_or_create(&labels).observe(seconds);
             theirs.get_or_create(&labels).observe(seconds);
         }
-        // The sums are NaN on both sides; compare the rest line by line.
+        assert_eq!(text(&a), text(&b));
+        // NaN goes to +Inf on both sides (and makes both sums NaN).
+        ours.get_or_create(&labels).observe(f64::NAN);
+        theirs.get_or_create(&labels).observe(f64::NAN);
         assert_eq!(text(&a), text(&b));
         let ours = ReconcileHistogram::default();
         ours.observe(0.3);

@@ -21,15 +21,16 @@
 //! Every cache is an LRU of 4096 entries, so memory is bounded whatever the
 //! number of objects.
 //!
-//! Three details differ from client-go, none visible in what is written:
+//! Four details differ from client-go, none visible in what is written:
 //! a key is a 128-bit keyed hash of its parts ([`KeyHasher`]) instead of
 //! their text, and a message counted for aggregation is kept as its hash,
 //! so that full caches hold about 1.8 MB instead of about 4.6 MB (the
 //! texts were 150 to 300 bytes per key); the parts are hashed with their
 //! lengths (client-go joins them with nothing, so "ab"+"c" and "a"+"bc"
-//! collide); and once ten messages are counted the least recently seen is
-//! forgotten
-//! (client-go forgets one at random).
+//! collide); an identity key and an aggregate key never meet, though both
+//! kinds share the cache of written Events (client-go's texts could
+//! coincide); and once ten messages are counted the least recently seen is
+//! forgotten (client-go forgets one at random).
 
 use std::num::NonZeroUsize;
 
@@ -90,32 +91,28 @@ struct KeyHasher(u64, u64);
 
 impl KeyHasher {
     fn random() -> Self {
-        let mut seed = [0u8; 16];
-        // Without the OS's randomness, fixed keys: still a good hash of the
-        // parts, only a predictable one.
-        let _ = getrandom::fill(&mut seed);
-        let (a, b) = seed.split_at(8);
-        Self(
-            u64::from_le_bytes(a.try_into().unwrap_or_default()),
-            u64::from_le_bytes(b.try_into().unwrap_or_default()),
-        )
+        match (getrandom::u64(), getrandom::u64()) {
+            (Ok(a), Ok(b)) => Self(a, b),
+            (Err(e), _) | (_, Err(e)) => {
+                // Still a good hash of the parts, only a predictable one.
+                tracing::warn!(error = %e, "no randomness for the event correlator's keys: fixed keys");
+                Self(0x5eed, 0xc0ffee)
+            }
+        }
     }
 
     /// The key of `parts`, tagged with its `kind` so that keys of different
-    /// caches or stages never meet. Each part is hashed with its length, and
-    /// a missing part differs from an empty one.
+    /// caches or stages never meet. Each part is hashed with its length; a
+    /// missing part is an empty one, as in client-go (whose parts are
+    /// strings, empty when unset), so an Event read back without a field
+    /// sent empty keeps its key.
     fn key(self, kind: u8, parts: &[Option<&str>]) -> Key {
         let mut hasher = SipHasher13::new_with_keys(self.0, self.1);
         hasher.write_u8(kind);
         for part in parts {
-            match part {
-                Some(text) => {
-                    hasher.write_u8(1);
-                    hasher.write_usize(text.len());
-                    hasher.write(text.as_bytes());
-                }
-                None => hasher.write_u8(0),
-            }
+            let text = part.unwrap_or_default();
+            hasher.write_usize(text.len());
+            hasher.write(text.as_bytes());
         }
         hasher.finish128().as_u128()
     }
