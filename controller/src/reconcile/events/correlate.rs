@@ -32,10 +32,9 @@
 //! coincide); and once ten messages are counted the least recently seen is
 //! forgotten (client-go forgets one at random).
 
-use std::num::NonZeroUsize;
-
 use std::collections::VecDeque;
 use std::hash::Hasher;
+use std::num::NonZeroUsize;
 
 use hashlink::LruCache;
 use k8s_openapi::api::core::v1::Event;
